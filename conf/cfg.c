@@ -1,0 +1,899 @@
+/* cfg.c - reads the libconfig file, checks every setting against its table, applies env. */
+#include "cfg.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../daemon/err.h"
+#include "../daemon/parse.h"
+#include "../jobs/job.h"
+
+/* Every size the file controls has one named maximum. */
+#define CFG_MAX_URL 4096      /* redis.url, database.url bytes */
+#define CFG_MAX_NAMESPACE 128 /* redis.namespace bytes */
+#define CFG_MAX_TAG 64        /* worker.tag bytes */
+#define CFG_MAX_QUEUES 1000   /* entries of worker.queues */
+#define CFG_MAX_CLASSES 10000 /* entries of classes */
+#define CFG_MAX_NAME 128      /* a setting's full name, e.g. "worker.queues[12].weight" */
+
+#define MIN 60.0
+#define DAY 86400.0
+#define INHERIT (-1.0) /* class default meaning "the worker's value", filled after the file */
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+enum key_type {
+    KEY_GROUP,    /* a group of settings, parsed with `sub` into the same base */
+    KEY_UINT,     /* unsigned, an integer min..max */
+    KEY_INT,      /* int, an integer min..max */
+    KEY_DURATION, /* double seconds: a number or a string with a unit, min..max */
+    KEY_STRING,   /* char *, owned: min..max bytes, no control characters */
+    KEY_NAME,     /* as KEY_STRING, and no spaces either (queue names) */
+    KEY_LEVEL,    /* enum log_level, by log_level_parse() */
+    KEY_ORDER,    /* bool: "strict" (false) | "weighted" (true) */
+    KEY_QUEUES,   /* cfg.queues + nqueues: entries are a name or a group parsed with `sub` */
+    KEY_CLASSES,  /* cfg.classes + nclasses: entries are groups parsed with `sub` */
+};
+
+/* One setting: where it goes, what it may hold, what it holds when the file is silent. */
+struct key {
+    const char *name; /* inside its group */
+    enum key_type type;
+    double min, max;       /* numbers: the range; strings: bytes; lists: entries */
+    double def;            /* numbers: the default (INHERIT: the worker's) */
+    const char *def_str;   /* strings, enums, queues: the default; NULL: none (required) */
+    size_t offset;         /* destination in the base struct */
+    const struct key *sub; /* KEY_GROUP, KEY_QUEUES, KEY_CLASSES: the entries' keys */
+    size_t nsub;
+};
+
+#define AT(field) offsetof(struct cfg, field)
+#define QUEUE_AT(field) offsetof(struct cfg_queue, field)
+#define CLASS_AT(field) offsetof(struct cfg_class, field)
+
+static const struct key log_keys[] = {
+    {"level", KEY_LEVEL, 0, 0, 0, "info", AT(log_level), NULL, 0},
+};
+
+static const struct key redis_keys[] = {
+    {"url", KEY_STRING, 1, CFG_MAX_URL, 0, "redis://127.0.0.1:6379/0", AT(redis_url), NULL, 0},
+    {"namespace", KEY_STRING, 0, CFG_MAX_NAMESPACE, 0, "", AT(redis_namespace), NULL, 0},
+    {"connect_timeout", KEY_DURATION, 0.001, 300, 5, NULL, AT(redis_connect_timeout_s), NULL, 0},
+};
+
+static const struct key database_keys[] = {
+    {"url", KEY_STRING, 0, CFG_MAX_URL, 0, "", AT(database_url), NULL, 0},
+};
+
+static const struct key queue_keys[] = {
+    {"name", KEY_NAME, 1, JOB_MAX_QUEUE, 0, NULL, QUEUE_AT(name), NULL, 0},
+    {"weight", KEY_UINT, 1, 1000, 1, NULL, QUEUE_AT(weight), NULL, 0},
+};
+
+static const struct key worker_keys[] = {
+    {"concurrency", KEY_UINT, 1, 100000, 50, NULL, AT(concurrency), NULL, 0},
+    {"queues", KEY_QUEUES, 1, CFG_MAX_QUEUES, 0, "default", AT(queues), queue_keys,
+     NELEMS(queue_keys)},
+    {"queue_order", KEY_ORDER, 0, 0, 0, "strict", AT(queues_weighted), NULL, 0},
+    {"shutdown_timeout", KEY_DURATION, 0, 3600, 25, NULL, AT(shutdown_timeout_s), NULL, 0},
+    {"job_timeout", KEY_DURATION, 0.001, 7 * DAY, 30 * MIN, NULL, AT(job_timeout_s), NULL, 0},
+    {"max_retries", KEY_INT, 0, 1000, 25, NULL, AT(max_retries), NULL, 0},
+    {"heartbeat_interval", KEY_DURATION, 0.1, 300, 5, NULL, AT(heartbeat_s), NULL, 0},
+    {"process_ttl", KEY_DURATION, 0.2, DAY, 60, NULL, AT(process_ttl_s), NULL, 0},
+    {"max_recoveries", KEY_UINT, 1, 1000, 3, NULL, AT(max_recoveries), NULL, 0},
+    {"poll_interval", KEY_DURATION, 0.01, 60, 1, NULL, AT(poll_interval_s), NULL, 0},
+    {"fetch_batch", KEY_UINT, 1, 1000, 100, NULL, AT(fetch_batch), NULL, 0},
+    {"tag", KEY_STRING, 0, CFG_MAX_TAG, 0, "", AT(tag), NULL, 0},
+};
+
+static const struct key dead_keys[] = {
+    {"max_jobs", KEY_UINT, 1, 10000000, 10000, NULL, AT(dead_max_jobs), NULL, 0},
+    {"max_age", KEY_DURATION, 0.001, 3650 * DAY, 180 * DAY, NULL, AT(dead_max_age_s), NULL, 0},
+};
+
+static const struct key class_keys[] = {
+    {"name", KEY_STRING, 1, JOB_MAX_CLASS, 0, NULL, CLASS_AT(name), NULL, 0},
+    {"timeout", KEY_DURATION, 0.001, 7 * DAY, INHERIT, NULL, CLASS_AT(timeout_s), NULL, 0},
+    {"max_retries", KEY_INT, 0, 1000, INHERIT, NULL, CLASS_AT(max_retries), NULL, 0},
+    {"concurrency", KEY_UINT, 0, 100000, 0, NULL, CLASS_AT(concurrency), NULL, 0},
+};
+
+static const struct key root_keys[] = {
+    {"log", KEY_GROUP, 0, 0, 0, NULL, 0, log_keys, NELEMS(log_keys)},
+    {"redis", KEY_GROUP, 0, 0, 0, NULL, 0, redis_keys, NELEMS(redis_keys)},
+    {"database", KEY_GROUP, 0, 0, 0, NULL, 0, database_keys, NELEMS(database_keys)},
+    {"worker", KEY_GROUP, 0, 0, 0, NULL, 0, worker_keys, NELEMS(worker_keys)},
+    {"dead", KEY_GROUP, 0, 0, 0, NULL, 0, dead_keys, NELEMS(dead_keys)},
+    {"classes", KEY_CLASSES, 0, CFG_MAX_CLASSES, 0, NULL, AT(classes), class_keys,
+     NELEMS(class_keys)},
+};
+
+static const char *const order_names[] = {"strict", "weighted"}; /* index = queues_weighted */
+
+/* One load in progress. */
+struct load {
+    struct cfg *cfg; /* being filled; freed by the caller on failure */
+    struct err *err;
+    char url_where[ERR_MSG_MAX]; /* "FILE:LINE" of redis.url, "" when it is the default */
+};
+
+#define GOT_MAX 128 /* a value shown in a message, quoted and cut */
+
+static int value_load(struct load *ld, const config_setting_t *s, const char *name,
+                      const struct key *key, void *base);
+static int fail_at(const config_setting_t *s, struct err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void queues_clear(struct cfg *cfg);
+static void classes_clear(struct cfg *cfg);
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = malloc(n);
+
+    if (copy)
+        memcpy(copy, s, n);
+    return copy;
+}
+
+static int nomem(struct err *err)
+{
+    return err_set(err, -ENOMEM, "out of memory while loading the configuration");
+}
+
+static void *field(void *base, const struct key *key)
+{
+    return (char *)base + key->offset;
+}
+
+/* Replaces the owned string at `key` in `base` with a copy of `s`. */
+static int string_set(const struct key *key, const char *s, void *base, struct err *err)
+{
+    char **dst = field(base, key);
+    char *copy = dup_str(s);
+
+    if (!copy)
+        return nomem(err);
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+/* Fails with "FILE:LINE: <message>" at setting `s`. */
+static int fail_at(const config_setting_t *s, struct err *err, int code, const char *fmt, ...)
+{
+    const char *file = config_setting_source_file(s);
+    char msg[ERR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return err_set(err, code, "%s:%u: %s", file ? file : "?",
+                   (unsigned)config_setting_source_line(s), msg);
+}
+
+/* Writes `s` in double quotes with C escapes, cut after 80 bytes. `size` >= 16. */
+static const char *quote(const char *s, char *buf, size_t size)
+{
+    size_t n = 0, i;
+
+    buf[n++] = '"';
+    for (i = 0; s[i] && i < 80 && n + 8 < size; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c == '"' || c == '\\')
+            n += (size_t)snprintf(buf + n, size - n, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            n += (size_t)snprintf(buf + n, size - n, "\\x%02x", c);
+        else
+            buf[n++] = (char)c;
+    }
+    if (s[i]) {
+        memcpy(buf + n, "...", 3);
+        n += 3;
+    }
+    buf[n++] = '"';
+    buf[n] = '\0';
+    return buf;
+}
+
+/* What a setting holds, for "(got ...)": its value, or its kind when it is not a scalar. */
+static const char *got(const config_setting_t *s, char *buf, size_t size)
+{
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        (void)snprintf(buf, size, "%lld", config_setting_get_int64(s));
+        return buf;
+    case CONFIG_TYPE_FLOAT:
+        (void)snprintf(buf, size, "%g", config_setting_get_float(s));
+        return buf;
+    case CONFIG_TYPE_BOOL:
+        return config_setting_get_bool(s) ? "true" : "false";
+    case CONFIG_TYPE_STRING:
+        return quote(config_setting_get_string(s), buf, size);
+    case CONFIG_TYPE_GROUP:
+        return "a group";
+    case CONFIG_TYPE_ARRAY:
+        return "an array";
+    case CONFIG_TYPE_LIST:
+        return "a list";
+    default:
+        return "nothing";
+    }
+}
+
+/* Seconds in the largest unit that keeps them whole: 604800 -> "7d", 0.25 -> "250ms". */
+static const char *duration_fmt(double s, char *buf, size_t size)
+{
+    static const struct {
+        const char *suffix;
+        double seconds;
+    } units[] = {{"d", DAY}, {"h", 3600}, {"m", MIN}, {"s", 1}, {"ms", 0.001}};
+
+    for (size_t i = 0; i < NELEMS(units); i++) {
+        double n = s / units[i].seconds;
+
+        if (n >= 1 && n < 1e15 && fabs(n - round(n)) < 1e-9 * n) {
+            (void)snprintf(buf, size, "%.0f%s", round(n), units[i].suffix);
+            return buf;
+        }
+    }
+    (void)snprintf(buf, size, "%gs", s);
+    return buf;
+}
+
+/* The allowed range of a number: "1..100000", or "1ms..7d" for a duration. */
+static const char *range_fmt(const struct key *key, char *buf, size_t size)
+{
+    char lo[32], hi[32];
+
+    if (key->type == KEY_DURATION)
+        (void)snprintf(buf, size, "%s..%s", duration_fmt(key->min, lo, sizeof(lo)),
+                       duration_fmt(key->max, hi, sizeof(hi)));
+    else
+        (void)snprintf(buf, size, "%.0f..%.0f", key->min, key->max);
+    return buf;
+}
+
+/* The allowed size of a string: "at most 64 bytes" or "1..128 bytes". */
+static const char *bytes_fmt(const struct key *key, char *buf, size_t size)
+{
+    if (key->min == 0)
+        (void)snprintf(buf, size, "at most %.0f bytes", key->max);
+    else
+        (void)snprintf(buf, size, "%.0f..%.0f bytes", key->min, key->max);
+    return buf;
+}
+
+static const struct key *key_find(const struct key *keys, size_t nkeys, const char *name)
+{
+    for (size_t i = 0; i < nkeys; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static int level_set(const struct key *key, const char *s, void *base)
+{
+    return log_level_parse(s, field(base, key));
+}
+
+static int order_set(const struct key *key, const char *s, void *base)
+{
+    for (size_t i = 0; i < NELEMS(order_names); i++) {
+        if (strcmp(s, order_names[i]) == 0) {
+            *(bool *)field(base, key) = i == 1;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* Frees what `keys` own in `base`: strings and lists. */
+static void keys_free(const struct key *keys, size_t nkeys, void *base)
+{
+    for (size_t i = 0; i < nkeys; i++) {
+        const struct key *key = &keys[i];
+
+        switch (key->type) {
+        case KEY_GROUP:
+            keys_free(key->sub, key->nsub, base);
+            break;
+        case KEY_STRING:
+        case KEY_NAME:
+            free(*(char **)field(base, key));
+            *(char **)field(base, key) = NULL;
+            break;
+        case KEY_QUEUES:
+            queues_clear(base);
+            break;
+        case KEY_CLASSES:
+            classes_clear(base);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void queues_clear(struct cfg *cfg)
+{
+    for (size_t i = 0; i < cfg->nqueues; i++)
+        keys_free(queue_keys, NELEMS(queue_keys), &cfg->queues[i]);
+    free(cfg->queues);
+    cfg->queues = NULL;
+    cfg->nqueues = 0;
+}
+
+static void classes_clear(struct cfg *cfg)
+{
+    for (size_t i = 0; i < cfg->nclasses; i++)
+        keys_free(class_keys, NELEMS(class_keys), &cfg->classes[i]);
+    free(cfg->classes);
+    cfg->classes = NULL;
+    cfg->nclasses = 0;
+}
+
+/* Empties cfg->queues and makes room for `n` zeroed entries (n >= 1). */
+static int queues_alloc(struct cfg *cfg, size_t n, struct err *err)
+{
+    queues_clear(cfg);
+    cfg->queues = calloc(n, sizeof(cfg->queues[0]));
+    if (!cfg->queues)
+        return nomem(err);
+    cfg->nqueues = n;
+    return 0;
+}
+
+/* Writes the defaults of `keys` into `base`; keys without one are left as they are. */
+static int defaults_apply(const struct key *keys, size_t nkeys, void *base, struct err *err)
+{
+    int r = 0;
+
+    for (size_t i = 0; i < nkeys && r == 0; i++) {
+        const struct key *key = &keys[i];
+
+        switch (key->type) {
+        case KEY_GROUP:
+            r = defaults_apply(key->sub, key->nsub, base, err);
+            break;
+        case KEY_UINT:
+            *(unsigned *)field(base, key) = (unsigned)key->def;
+            break;
+        case KEY_INT:
+            *(int *)field(base, key) = (int)key->def;
+            break;
+        case KEY_DURATION:
+            *(double *)field(base, key) = key->def;
+            break;
+        case KEY_STRING:
+        case KEY_NAME:
+            if (key->def_str)
+                r = string_set(key, key->def_str, base, err);
+            break;
+        case KEY_LEVEL:
+            r = level_set(key, key->def_str, base);
+            assert(r == 0);
+            break;
+        case KEY_ORDER:
+            r = order_set(key, key->def_str, base);
+            assert(r == 0);
+            break;
+        case KEY_QUEUES:
+            r = queues_alloc(base, 1, err);
+            if (r == 0)
+                r = defaults_apply(key->sub, key->nsub, ((struct cfg *)base)->queues, err);
+            if (r == 0)
+                r = string_set(&key->sub[0], key->def_str, ((struct cfg *)base)->queues, err);
+            break;
+        case KEY_CLASSES:
+            break;
+        }
+    }
+    return r;
+}
+
+/* Reads a group's settings with `keys` into `base`; `prefix` is the group's full name. */
+static int group_load(struct load *ld, const config_setting_t *group, const char *prefix,
+                      const struct key *keys, size_t nkeys, void *base)
+{
+    const char *dot = *prefix ? "." : "";
+    char name[CFG_MAX_NAME], buf[GOT_MAX];
+    int n = config_setting_length(group), r;
+
+    if (config_setting_type(group) != CONFIG_TYPE_GROUP)
+        return fail_at(group, ld->err, -EINVAL, "%s must be a group (got %s)", prefix,
+                       got(group, buf, sizeof(buf)));
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+        const char *sname = config_setting_name(s);
+        const struct key *key = key_find(keys, nkeys, sname);
+
+        if (!key)
+            return fail_at(s, ld->err, -EINVAL, "unknown setting '%s%s%s'", prefix, dot, sname);
+        (void)snprintf(name, sizeof(name), "%s%s%s", prefix, dot, sname);
+        r = value_load(ld, s, name, key, base);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int integer_load(struct load *ld, const config_setting_t *s, const char *name,
+                        const struct key *key, void *base)
+{
+    int type = config_setting_type(s);
+    char range[80], buf[GOT_MAX];
+    long long v;
+
+    if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+        return fail_at(s, ld->err, -EINVAL, "%s must be an integer %s (got %s)", name,
+                       range_fmt(key, range, sizeof(range)), got(s, buf, sizeof(buf)));
+    v = config_setting_get_int64(s);
+    if ((double)v < key->min || (double)v > key->max)
+        return fail_at(s, ld->err, -EINVAL, "%s must be %s (got %lld)", name,
+                       range_fmt(key, range, sizeof(range)), v);
+    if (key->type == KEY_UINT)
+        *(unsigned *)field(base, key) = (unsigned)v;
+    else
+        *(int *)field(base, key) = (int)v;
+    return 0;
+}
+
+static int duration_load(struct load *ld, const config_setting_t *s, const char *name,
+                         const struct key *key, void *base)
+{
+    char range[80], buf[GOT_MAX];
+    double v = 0;
+    int r;
+
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        v = (double)config_setting_get_int64(s);
+        r = v >= key->min && v <= key->max ? 0 : -ERANGE;
+        break;
+    case CONFIG_TYPE_FLOAT:
+        v = config_setting_get_float(s);
+        r = v >= key->min && v <= key->max ? 0 : -ERANGE;
+        break;
+    case CONFIG_TYPE_STRING:
+        r = parse_duration(config_setting_get_string(s), key->min, key->max, &v);
+        break;
+    default:
+        r = -EINVAL;
+        break;
+    }
+    if (r == -ERANGE)
+        return fail_at(s, ld->err, -EINVAL, "%s must be %s (got %s)", name,
+                       range_fmt(key, range, sizeof(range)), got(s, buf, sizeof(buf)));
+    if (r < 0)
+        return fail_at(s, ld->err, -EINVAL,
+                       "%s must be a duration %s, in seconds or with a unit ms|s|m|h|d (got %s)",
+                       name, range_fmt(key, range, sizeof(range)), got(s, buf, sizeof(buf)));
+    *(double *)field(base, key) = v;
+    return 0;
+}
+
+static int string_load(struct load *ld, const config_setting_t *s, const char *name,
+                       const struct key *key, void *base)
+{
+    char bytes[48], buf[GOT_MAX];
+    const char *v;
+    size_t len;
+
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return fail_at(s, ld->err, -EINVAL, "%s must be a string of %s (got %s)", name,
+                       bytes_fmt(key, bytes, sizeof(bytes)), got(s, buf, sizeof(buf)));
+    v = config_setting_get_string(s);
+    len = strlen(v);
+    if ((double)len < key->min || (double)len > key->max)
+        return fail_at(s, ld->err, -EINVAL, "%s must be %s (got %zu bytes)", name,
+                       bytes_fmt(key, bytes, sizeof(bytes)), len);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+
+        if (key->type == KEY_NAME && c == ' ')
+            return fail_at(s, ld->err, -EINVAL,
+                           "%s must not contain spaces or control characters (got %s)", name,
+                           quote(v, buf, sizeof(buf)));
+        if (c < 0x20 || c == 0x7f) /* the value is not shown: URLs may carry a password */
+            return fail_at(s, ld->err, -EINVAL,
+                           "%s must not contain control characters (got 0x%02x at byte %zu)", name,
+                           c, i);
+    }
+    return string_set(key, v, base, ld->err);
+}
+
+/* log.level and worker.queue_order: one of a few words. */
+static int word_load(struct load *ld, const config_setting_t *s, const char *name,
+                     const struct key *key, void *base)
+{
+    const char *v = NULL, *allowed;
+    char buf[GOT_MAX];
+    int r = -EINVAL;
+
+    if (config_setting_type(s) == CONFIG_TYPE_STRING)
+        v = config_setting_get_string(s);
+    if (key->type == KEY_LEVEL) {
+        allowed = "error|warn|info|debug";
+        if (v)
+            r = level_set(key, v, base);
+    } else {
+        allowed = "strict|weighted";
+        if (v)
+            r = order_set(key, v, base);
+    }
+    if (r < 0)
+        return fail_at(s, ld->err, -EINVAL, "%s must be one of %s (got %s)", name, allowed,
+                       got(s, buf, sizeof(buf)));
+    return 0;
+}
+
+/* One entry of a list: a group read with `keys`, whose first key is the entry's name. */
+static int entry_load(struct load *ld, const config_setting_t *e, const char *name,
+                      const struct key *keys, size_t nkeys, void *base)
+{
+    int r;
+
+    r = defaults_apply(keys, nkeys, base, ld->err);
+    if (r < 0)
+        return r;
+    r = group_load(ld, e, name, keys, nkeys, base);
+    if (r < 0)
+        return r;
+    if (!*(char **)field(base, &keys[0]))
+        return fail_at(e, ld->err, -EINVAL, "%s must have a %s", name, keys[0].name);
+    return 0;
+}
+
+/* worker.queues: ( "a", { name = "b"; weight = 3; } ). */
+static int queues_load(struct load *ld, const config_setting_t *s, const char *name,
+                       const struct key *key, struct cfg *cfg)
+{
+    int type = config_setting_type(s), n = config_setting_length(s), r;
+    char ename[CFG_MAX_NAME], buf[GOT_MAX];
+
+    if (type != CONFIG_TYPE_LIST && type != CONFIG_TYPE_ARRAY)
+        return fail_at(s, ld->err, -EINVAL, "%s must be a list of queue names (got %s)", name,
+                       got(s, buf, sizeof(buf)));
+    if ((double)n < key->min || (double)n > key->max)
+        return fail_at(s, ld->err, -EINVAL, "%s must name %.0f..%.0f queues (got %d)", name,
+                       key->min, key->max, n);
+    r = queues_alloc(cfg, (size_t)n, ld->err);
+    for (int i = 0; i < n && r == 0; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        struct cfg_queue *q = &cfg->queues[i];
+
+        (void)snprintf(ename, sizeof(ename), "%s[%d]", name, i);
+        if (config_setting_type(e) == CONFIG_TYPE_STRING) {
+            r = defaults_apply(key->sub, key->nsub, q, ld->err);
+            if (r == 0)
+                r = value_load(ld, e, ename, &key->sub[0], q);
+        } else if (config_setting_type(e) == CONFIG_TYPE_GROUP) {
+            r = entry_load(ld, e, ename, key->sub, key->nsub, q);
+        } else {
+            r = fail_at(e, ld->err, -EINVAL,
+                        "%s must be a queue name or a group { name = \"...\"; weight = N; } "
+                        "(got %s)",
+                        ename, got(e, buf, sizeof(buf)));
+        }
+        for (int j = 0; j < i && r == 0; j++)
+            if (strcmp(cfg->queues[j].name, q->name) == 0)
+                r = fail_at(e, ld->err, -EINVAL, "duplicate queue '%s' in %s", q->name, name);
+    }
+    return r;
+}
+
+/* classes: ( { name = "x"; timeout = "10s"; ... }, ... ). */
+static int classes_load(struct load *ld, const config_setting_t *s, const char *name,
+                        const struct key *key, struct cfg *cfg)
+{
+    int type = config_setting_type(s), n = config_setting_length(s), r = 0;
+    char ename[CFG_MAX_NAME], buf[GOT_MAX];
+
+    if (type != CONFIG_TYPE_LIST && type != CONFIG_TYPE_ARRAY)
+        return fail_at(s, ld->err, -EINVAL, "%s must be a list of groups (got %s)", name,
+                       got(s, buf, sizeof(buf)));
+    if ((double)n > key->max)
+        return fail_at(s, ld->err, -EINVAL, "%s must have at most %.0f entries (got %d)", name,
+                       key->max, n);
+    classes_clear(cfg);
+    if (n == 0)
+        return 0;
+    cfg->classes = calloc((size_t)n, sizeof(cfg->classes[0]));
+    if (!cfg->classes)
+        return nomem(ld->err);
+    cfg->nclasses = (size_t)n;
+    for (int i = 0; i < n && r == 0; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        struct cfg_class *c = &cfg->classes[i];
+
+        (void)snprintf(ename, sizeof(ename), "%s[%d]", name, i);
+        if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+            return fail_at(e, ld->err, -EINVAL,
+                           "%s must be a group { name = \"...\"; ... } (got %s)", ename,
+                           got(e, buf, sizeof(buf)));
+        c->line = (int)config_setting_source_line(e);
+        r = entry_load(ld, e, ename, key->sub, key->nsub, c);
+        for (int j = 0; j < i && r == 0; j++)
+            if (strcmp(cfg->classes[j].name, c->name) == 0)
+                r = fail_at(e, ld->err, -EINVAL, "duplicate class '%s' in %s (first at line %d)",
+                            c->name, name, cfg->classes[j].line);
+    }
+    return r;
+}
+
+static int value_load(struct load *ld, const config_setting_t *s, const char *name,
+                      const struct key *key, void *base)
+{
+    switch (key->type) {
+    case KEY_GROUP:
+        return group_load(ld, s, name, key->sub, key->nsub, base);
+    case KEY_UINT:
+    case KEY_INT:
+        return integer_load(ld, s, name, key, base);
+    case KEY_DURATION:
+        return duration_load(ld, s, name, key, base);
+    case KEY_STRING:
+    case KEY_NAME:
+        return string_load(ld, s, name, key, base);
+    case KEY_LEVEL:
+    case KEY_ORDER:
+        return word_load(ld, s, name, key, base);
+    case KEY_QUEUES:
+        return queues_load(ld, s, name, key, base);
+    case KEY_CLASSES:
+        return classes_load(ld, s, name, key, base);
+    }
+    return -EINVAL;
+}
+
+/* A silent process is declared dead after process_ttl: it must survive a missed beat. */
+static int beat_check(struct load *ld, const config_t *lc)
+{
+    const struct cfg *cfg = ld->cfg;
+    const config_setting_t *s;
+    char lo[32], v[32];
+
+    if (cfg->process_ttl_s >= 2 * cfg->heartbeat_s)
+        return 0;
+    s = config_lookup(lc, "worker.process_ttl");
+    if (!s)
+        s = config_lookup(lc, "worker.heartbeat_interval");
+    assert(s); /* the defaults pass */
+    return fail_at(s, ld->err, -EINVAL,
+                   "worker.process_ttl must be at least 2 * worker.heartbeat_interval = %s "
+                   "(got %s)",
+                   duration_fmt(2 * cfg->heartbeat_s, lo, sizeof(lo)),
+                   duration_fmt(cfg->process_ttl_s, v, sizeof(v)));
+}
+
+static int file_load(struct load *ld, const char *path)
+{
+    const config_setting_t *url;
+    const char *file;
+    config_t lc;
+    int ok, errnum, r;
+
+    config_init(&lc);
+    errno = 0;
+    ok = config_read_file(&lc, path);
+    errnum = errno > 0 ? errno : EIO;
+    file = config_error_file(&lc) ? config_error_file(&lc) : path;
+    if (!ok && config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
+        r = err_set(ld->err, -errnum, "cannot read %s: %s", path, strerror(errnum));
+        goto out;
+    }
+    if (!ok) {
+        r = err_set(ld->err, -EINVAL, "%s:%d: syntax error (%s)", file, config_error_line(&lc),
+                    config_error_text(&lc));
+        goto out;
+    }
+    r = group_load(ld, config_root_setting(&lc), "", root_keys, NELEMS(root_keys), ld->cfg);
+    if (r < 0)
+        goto out;
+    r = beat_check(ld, &lc);
+    if (r < 0)
+        goto out;
+    url = config_lookup(&lc, "redis.url");
+    if (url)
+        (void)snprintf(ld->url_where, sizeof(ld->url_where), "%s:%u",
+                       config_setting_source_file(url), (unsigned)config_setting_source_line(url));
+out:
+    config_destroy(&lc);
+    return r;
+}
+
+/* REDIS_URL and DATABASE_URL, when set and not empty, win over the file. */
+static int env_apply(struct load *ld, cfg_getenv_fn *get_env)
+{
+    static const struct {
+        const char *name;
+        const struct key *key;
+    } vars[] = {{"REDIS_URL", &redis_keys[0]}, {"DATABASE_URL", &database_keys[0]}};
+    int r;
+
+    if (!get_env)
+        return 0;
+    for (size_t i = 0; i < NELEMS(vars); i++) {
+        const char *v = get_env(vars[i].name);
+
+        if (!v || !*v)
+            continue;
+        r = string_set(vars[i].key, v, ld->cfg, ld->err);
+        if (r < 0)
+            return r;
+        if (vars[i].key == &redis_keys[0])
+            (void)snprintf(ld->url_where, sizeof(ld->url_where), "%s", vars[i].name);
+    }
+    return 0;
+}
+
+/* `n` bytes at `s` are a decimal number min..max. */
+static bool number_ok(const char *s, size_t n, uint32_t min, uint32_t max)
+{
+    char num[16];
+    uint32_t v;
+
+    if (n == 0 || n >= sizeof(num))
+        return false;
+    memcpy(num, s, n);
+    num[n] = '\0';
+    return parse_u32(num, min, max, &v) == 0;
+}
+
+/* redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]. */
+static bool url_ok(const char *url)
+{
+    const char *p, *end, *host_end;
+
+    for (p = url; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    if (strncmp(url, "unix://", 7) == 0) {
+        p = url + 7;
+        end = p + strcspn(p, "?");
+        if (*p != '/' || end - p < 2)
+            return false;
+        return !*end ||
+               (strncmp(end, "?db=", 4) == 0 && number_ok(end + 4, strlen(end + 4), 0, INT32_MAX));
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        return false;
+    p = url + 8;
+    end = p + strcspn(p, "/");
+    for (const char *at = p; at < end; at++)
+        if (*at == '@')
+            p = at + 1;
+    if (*p == '[') {
+        host_end = memchr(p, ']', (size_t)(end - p));
+        if (!host_end || host_end == p + 1)
+            return false;
+        host_end++;
+    } else {
+        host_end = p + strcspn(p, ":/");
+    }
+    if (host_end == p)
+        return false;
+    if (host_end < end &&
+        (*host_end != ':' || !number_ok(host_end + 1, (size_t)(end - host_end - 1), 1, 65535)))
+        return false;
+    return !*end || !end[1] || number_ok(end + 1, strlen(end + 1), 0, INT32_MAX);
+}
+
+/* The URL quoted for a message, with any user and password replaced by "***". */
+static const char *url_show(const char *url, char *buf, size_t size)
+{
+    const char *p = strstr(url, "://"), *end, *at = NULL;
+    char redacted[GOT_MAX];
+
+    if (p) {
+        p += 3;
+        end = p + strcspn(p, "/?");
+        for (const char *c = p; c < end; c++)
+            if (*c == '@')
+                at = c;
+    }
+    if (!at)
+        return quote(url, buf, size);
+    (void)snprintf(redacted, sizeof(redacted), "%.*s***%s", (int)(p - url), url, at);
+    return quote(redacted, buf, size);
+}
+
+static int url_check(struct load *ld)
+{
+    const char *url = ld->cfg->redis_url;
+    const char *where = *ld->url_where ? ld->url_where : "default";
+    char buf[GOT_MAX];
+
+    assert(url); /* the defaults set one */
+    if (strncmp(url, "rediss://", 9) == 0)
+        return err_set(ld->err, -EINVAL,
+                       "%s: redis.url uses rediss:// but nexusd does not support TLS; use "
+                       "redis:// or unix:// (got %s)",
+                       where, url_show(url, buf, sizeof(buf)));
+    if (!url_ok(url))
+        return err_set(ld->err, -EINVAL,
+                       "%s: redis.url must be redis://[:password@]host[:port][/db] or "
+                       "unix:///path[?db=N] (got %s)",
+                       where, url_show(url, buf, sizeof(buf)));
+    return 0;
+}
+
+/* Settings a class leaves out are the worker's. */
+static void classes_inherit(struct cfg *cfg)
+{
+    for (size_t i = 0; i < cfg->nclasses; i++) {
+        struct cfg_class *c = &cfg->classes[i];
+
+        if (c->timeout_s < 0)
+            c->timeout_s = cfg->job_timeout_s;
+        if (c->max_retries < 0)
+            c->max_retries = cfg->max_retries;
+    }
+}
+
+int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, struct err *err)
+{
+    struct load ld = {.err = err};
+    int r;
+
+    ld.cfg = calloc(1, sizeof(*ld.cfg));
+    if (!ld.cfg)
+        return nomem(err);
+    r = defaults_apply(root_keys, NELEMS(root_keys), ld.cfg, err);
+    if (r < 0)
+        goto out_cfg;
+    if (path) {
+        ld.cfg->path = dup_str(path);
+        if (!ld.cfg->path) {
+            r = nomem(err);
+            goto out_cfg;
+        }
+        r = file_load(&ld, path);
+        if (r < 0)
+            goto out_cfg;
+    }
+    r = env_apply(&ld, get_env);
+    if (r < 0)
+        goto out_cfg;
+    r = url_check(&ld);
+    if (r < 0)
+        goto out_cfg;
+    classes_inherit(ld.cfg);
+    if (!*ld.cfg->database_url) {
+        free(ld.cfg->database_url);
+        ld.cfg->database_url = NULL;
+    }
+    *ret_cfg = ld.cfg;
+    return 0;
+out_cfg:
+    cfg_free(ld.cfg);
+    return r;
+}
+
+void cfg_free(struct cfg *cfg)
+{
+    if (!cfg)
+        return;
+    keys_free(root_keys, NELEMS(root_keys), cfg);
+    free(cfg->path);
+    free(cfg);
+}
+
+const struct cfg_class *cfg_class_find(const struct cfg *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nclasses; i++)
+        if (strcmp(cfg->classes[i].name, name) == 0)
+            return &cfg->classes[i];
+    return NULL;
+}

@@ -1,0 +1,73 @@
+/* cfg.h - the configuration: libconfig file + environment -> validated struct cfg. */
+#ifndef CFG_H
+#define CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../daemon/log.h"
+
+struct err;
+
+struct cfg_queue {
+    char *name;       /* owned; 1..JOB_MAX_QUEUE bytes */
+    unsigned weight;  /* >= 1; used when cfg.queues_weighted */
+};
+
+/* Per job class settings; a class with no entry uses the worker defaults. */
+struct cfg_class {
+    char *name;          /* owned; the job's "class" */
+    double timeout_s;    /* > 0; defaults to worker.job_timeout */
+    int max_retries;     /* >= 0; used when the job says "retry": true; default worker's */
+    unsigned concurrency;/* jobs of this class in flight per process; 0 = no limit */
+    int line;            /* line of the entry in the file, 0 when none */
+};
+
+struct cfg {
+    char *path;               /* owned; NULL when running on defaults */
+
+    enum log_level log_level; /* log.level: "error" | "warn" | "info" | "debug" */
+
+    char *redis_url;          /* redis.url, env REDIS_URL wins: redis://[:pass@]host[:port][/db]
+                                 or unix:///path/to/sock[?db=N] */
+    char *redis_namespace;    /* redis.namespace: prefix of every key, "" for none */
+    double redis_connect_timeout_s; /* redis.connect_timeout, > 0 */
+
+    char *database_url;       /* database.url, env DATABASE_URL wins; NULL when unset */
+
+    unsigned concurrency;     /* worker.concurrency: jobs in flight per process, 1..100000 */
+    struct cfg_queue *queues; /* worker.queues, owned; at least one ("default") */
+    size_t nqueues;
+    bool queues_weighted;     /* worker.queue_order: "strict" (false) | "weighted" (true) */
+    double shutdown_timeout_s;/* worker.shutdown_timeout: drain time on SIGTERM, >= 0 */
+    double job_timeout_s;     /* worker.job_timeout: default per-job limit, > 0 */
+    int max_retries;          /* worker.max_retries: default for "retry": true, 0..1000 */
+    double heartbeat_s;       /* worker.heartbeat_interval, > 0 */
+    double process_ttl_s;     /* worker.process_ttl: a silent process is dead after, > beat */
+    unsigned max_recoveries;  /* worker.max_recoveries: crash recoveries before dead, >= 1 */
+    double poll_interval_s;   /* worker.poll_interval: schedule/retry poll, > 0 */
+    unsigned fetch_batch;     /* worker.fetch_batch: jobs per fetch round trip, 1..1000 */
+    char *tag;                /* worker.tag: shown with the process, "" for none */
+
+    unsigned dead_max_jobs;   /* dead.max_jobs: size cap of `dead` */
+    double dead_max_age_s;    /* dead.max_age: age cap of `dead` */
+
+    struct cfg_class *classes;/* classes, owned */
+    size_t nclasses;
+};
+
+typedef const char *cfg_getenv_fn(const char *name);
+
+/* Loads `path` (NULL: defaults only), then applies the environment through `get_env`
+ * (NULL: no environment). On success writes *ret_cfg: caller owns it, release with
+ * cfg_free(). On failure returns -EINVAL (or -ENOMEM, -ENOENT) and fills `err` with a
+ * sentence naming file and line, e.g.
+ * "conf/nexusd.conf:14: worker.concurrency must be 1..100000 (got 0)". Unknown keys are
+ * errors. */
+int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, struct err *err);
+void cfg_free(struct cfg *cfg);
+
+/* The class entry for `name`, or NULL. Borrowed, valid until cfg_free(). */
+const struct cfg_class *cfg_class_find(const struct cfg *cfg, const char *name);
+
+#endif

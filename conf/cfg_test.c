@@ -1,0 +1,662 @@
+/* cfg_test.c - the configuration loader: defaults, the example file, every bad input. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cfg.h"
+#include "../daemon/err.h"
+
+/* Allocation failure injection: active when linked with -Wl,--wrap=malloc,--wrap=calloc. */
+static int alloc_countdown; /* 0: never fail; N: the Nth allocation from now fails */
+
+void *__real_malloc(size_t size) __attribute__((weak));
+void *__real_calloc(size_t n, size_t size) __attribute__((weak));
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+
+void *__wrap_malloc(size_t size)
+{
+    if (alloc_countdown > 0 && --alloc_countdown == 0)
+        return NULL;
+    return __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    if (alloc_countdown > 0 && --alloc_countdown == 0)
+        return NULL;
+    return __real_calloc(n, size);
+}
+
+/* The environment the loader sees. */
+static const char *env_redis_url;
+static const char *env_database_url;
+
+static const char *fake_env(const char *name)
+{
+    if (strcmp(name, "REDIS_URL") == 0)
+        return env_redis_url;
+    if (strcmp(name, "DATABASE_URL") == 0)
+        return env_database_url;
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    env_redis_url = NULL;
+    env_database_url = NULL;
+    alloc_countdown = 0;
+    return 0;
+}
+
+/* Writes `text` to a new temporary file; its name goes to `path` (PATH_MAX-ish buffer). */
+static void conf_write(const char *text, char *path, size_t size)
+{
+    size_t len = strlen(text);
+    int fd;
+
+    assert_true(size > sizeof("/tmp/cfg_test_XXXXXX"));
+    strcpy(path, "/tmp/cfg_test_XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    assert_int_equal(close(fd), 0);
+}
+
+/* Loads `text` from a temporary file; `path` receives the file's name for messages. */
+static int load_text(const char *text, struct cfg **ret_cfg, struct err *err, char *path,
+                     size_t size)
+{
+    int r;
+
+    conf_write(text, path, size);
+    r = cfg_load(path, fake_env, ret_cfg, err);
+    (void)unlink(path);
+    return r;
+}
+
+static struct cfg *load_ok(const char *text)
+{
+    struct err err = {0};
+    struct cfg *cfg = NULL;
+    char path[64];
+    int r;
+
+    r = load_text(text, &cfg, &err, path, sizeof(path));
+    if (r != 0)
+        fail_msg("unexpected error %d: %s", r, err.msg);
+    return cfg;
+}
+
+static void assert_defaults(const struct cfg *cfg)
+{
+    assert_int_equal(cfg->log_level, LOG_LEVEL_INFO);
+    assert_string_equal(cfg->redis_url, "redis://127.0.0.1:6379/0");
+    assert_string_equal(cfg->redis_namespace, "");
+    assert_true(cfg->redis_connect_timeout_s == 5.0);
+    assert_null(cfg->database_url);
+    assert_int_equal(cfg->concurrency, 50);
+    assert_int_equal(cfg->nqueues, 1);
+    assert_string_equal(cfg->queues[0].name, "default");
+    assert_int_equal(cfg->queues[0].weight, 1);
+    assert_false(cfg->queues_weighted);
+    assert_true(cfg->shutdown_timeout_s == 25.0);
+    assert_true(cfg->job_timeout_s == 1800.0);
+    assert_int_equal(cfg->max_retries, 25);
+    assert_true(cfg->heartbeat_s == 5.0);
+    assert_true(cfg->process_ttl_s == 60.0);
+    assert_int_equal(cfg->max_recoveries, 3);
+    assert_true(cfg->poll_interval_s == 1.0);
+    assert_int_equal(cfg->fetch_batch, 100);
+    assert_string_equal(cfg->tag, "");
+    assert_int_equal(cfg->dead_max_jobs, 10000);
+    assert_true(cfg->dead_max_age_s == 180 * 86400.0);
+    assert_int_equal(cfg->nclasses, 0);
+    assert_null(cfg->classes);
+}
+
+static void test_load_without_path_gives_defaults(void **state)
+{
+    struct err err = {0};
+    struct cfg *cfg = NULL;
+
+    assert_int_equal(cfg_load(NULL, NULL, &cfg, &err), 0);
+    assert_null(cfg->path);
+    assert_defaults(cfg);
+    cfg_free(cfg);
+}
+
+static void test_load_of_empty_file_gives_defaults(void **state)
+{
+    struct cfg *cfg = load_ok("");
+
+    assert_non_null(cfg->path);
+    assert_defaults(cfg);
+    cfg_free(cfg);
+}
+
+static void test_load_reads_the_example_file_with_every_default(void **state)
+{
+    const char *dir = getenv("NEXUS_SOURCE_DIR");
+    struct err err = {0};
+    struct cfg *cfg = NULL;
+    char path[4096];
+    int r;
+
+    if (!dir) {
+        print_message("NEXUS_SOURCE_DIR is not set: skipping the example file\n");
+        skip();
+    }
+    (void)snprintf(path, sizeof(path), "%s/conf/nexusd.conf", dir);
+    r = cfg_load(path, NULL, &cfg, &err);
+    if (r != 0)
+        fail_msg("%s", err.msg);
+    assert_string_equal(cfg->path, path);
+    assert_defaults(cfg);
+    cfg_free(cfg);
+}
+
+static void test_load_reads_every_setting(void **state)
+{
+    struct cfg *cfg = load_ok("log = { level = \"debug\"; };\n"
+                              "redis = {\n"
+                              "  url = \"unix:///run/redis.sock?db=2\";\n"
+                              "  namespace = \"{app}:\";\n"
+                              "  connect_timeout = \"250ms\";\n"
+                              "};\n"
+                              "database = { url = \"postgresql://u@db/app\"; };\n"
+                              "worker = {\n"
+                              "  concurrency = 7;\n"
+                              "  queues = [ \"a\", \"b\" ];\n"
+                              "  queue_order = \"strict\";\n"
+                              "  shutdown_timeout = 0;\n"
+                              "  job_timeout = 2.5;\n"
+                              "  max_retries = 0;\n"
+                              "  heartbeat_interval = \"2s\";\n"
+                              "  process_ttl = \"4s\";\n"
+                              "  max_recoveries = 1000;\n"
+                              "  poll_interval = \"10ms\";\n"
+                              "  fetch_batch = 1;\n"
+                              "  tag = \"blue canary\";\n"
+                              "};\n"
+                              "dead = { max_jobs = 10000000; max_age = \"3650d\"; };\n");
+
+    assert_int_equal(cfg->log_level, LOG_LEVEL_DEBUG);
+    assert_string_equal(cfg->redis_url, "unix:///run/redis.sock?db=2");
+    assert_string_equal(cfg->redis_namespace, "{app}:");
+    assert_true(cfg->redis_connect_timeout_s == 0.25);
+    assert_string_equal(cfg->database_url, "postgresql://u@db/app");
+    assert_int_equal(cfg->concurrency, 7);
+    assert_int_equal(cfg->nqueues, 2);
+    assert_string_equal(cfg->queues[0].name, "a");
+    assert_string_equal(cfg->queues[1].name, "b");
+    assert_false(cfg->queues_weighted);
+    assert_true(cfg->shutdown_timeout_s == 0);
+    assert_true(cfg->job_timeout_s == 2.5);
+    assert_int_equal(cfg->max_retries, 0);
+    assert_true(cfg->heartbeat_s == 2);
+    assert_true(cfg->process_ttl_s == 4);
+    assert_int_equal(cfg->max_recoveries, 1000);
+    assert_true(cfg->poll_interval_s == 0.01);
+    assert_int_equal(cfg->fetch_batch, 1);
+    assert_string_equal(cfg->tag, "blue canary");
+    assert_int_equal(cfg->dead_max_jobs, 10000000);
+    assert_true(cfg->dead_max_age_s == 3650 * 86400.0);
+    cfg_free(cfg);
+}
+
+static void test_load_takes_queues_as_strings_and_groups(void **state)
+{
+    struct cfg *cfg = load_ok("worker = {\n"
+                              "  queues = ( \"critical\", { name = \"default\"; weight = 3; },\n"
+                              "             { name = \"low\"; } );\n"
+                              "  queue_order = \"weighted\";\n"
+                              "};\n");
+
+    assert_true(cfg->queues_weighted);
+    assert_int_equal(cfg->nqueues, 3);
+    assert_string_equal(cfg->queues[0].name, "critical");
+    assert_int_equal(cfg->queues[0].weight, 1);
+    assert_string_equal(cfg->queues[1].name, "default");
+    assert_int_equal(cfg->queues[1].weight, 3);
+    assert_string_equal(cfg->queues[2].name, "low");
+    assert_int_equal(cfg->queues[2].weight, 1);
+    cfg_free(cfg);
+}
+
+static void test_load_gives_classes_the_worker_defaults_they_leave_out(void **state)
+{
+    const struct cfg_class *c;
+    struct cfg *cfg = load_ok("worker = { job_timeout = \"1h\"; max_retries = 7; };\n"
+                              "classes = (\n"
+                              "  { name = \"sleep\"; timeout = \"10s\"; max_retries = 3;\n"
+                              "    concurrency = 2; },\n"
+                              "  { name = \"email.welcome\"; }\n"
+                              ");\n");
+
+    assert_int_equal(cfg->nclasses, 2);
+    c = cfg_class_find(cfg, "sleep");
+    assert_non_null(c);
+    assert_true(c->timeout_s == 10);
+    assert_int_equal(c->max_retries, 3);
+    assert_int_equal(c->concurrency, 2);
+    assert_int_equal(c->line, 3);
+    c = cfg_class_find(cfg, "email.welcome");
+    assert_non_null(c);
+    assert_true(c->timeout_s == 3600);
+    assert_int_equal(c->max_retries, 7);
+    assert_int_equal(c->concurrency, 0);
+    assert_int_equal(c->line, 5);
+    assert_null(cfg_class_find(cfg, "email"));
+    cfg_free(cfg);
+}
+
+static void test_load_reads_durations_as_numbers_and_units(void **state)
+{
+    static const struct {
+        const char *text;
+        double seconds;
+    } cases[] = {
+        {"5", 5},         {"2.5", 2.5},        {"\"250ms\"", 0.25},  {"\"30s\"", 30},
+        {"\"5m\"", 300},  {"\"2h\"", 7200},    {"\"1d\"", 86400},    {"\"90\"", 90},
+        {"\"1.5m\"", 90}, {"604800L", 604800}, {"\"0.001\"", 0.001},
+    };
+    char text[128];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cfg *cfg;
+
+        (void)snprintf(text, sizeof(text), "worker = { job_timeout = %s; };", cases[i].text);
+        cfg = load_ok(text);
+        if (cfg->job_timeout_s != cases[i].seconds)
+            fail_msg("%s: got %g, want %g", cases[i].text, cfg->job_timeout_s, cases[i].seconds);
+        cfg_free(cfg);
+    }
+}
+
+/* A file, and the message after its name: ":LINE: ...". */
+static const struct bad {
+    const char *text;
+    const char *want;
+} bad_inputs[] = {
+    /* unknown settings at every level */
+    {"foo = 1;", ":1: unknown setting 'foo'"},
+    {"worker = {\n  concurrency = 5;\n  concurency = 5;\n};",
+     ":3: unknown setting 'worker.concurency'"},
+    {"log = { level = \"info\"; file = \"x\"; };", ":1: unknown setting 'log.file'"},
+    {"classes = ( { name = \"a\"; retries = 3; } );", ":1: unknown setting 'classes[0].retries'"},
+    {"worker = { queues = ( \"a\", { name = \"b\"; wieght = 2; } ); };",
+     ":1: unknown setting 'worker.queues[1].wieght'"},
+    /* groups */
+    {"log = 1;", ":1: log must be a group (got 1)"},
+    {"worker = ( 1 );", ":1: worker must be a group (got a list)"},
+    /* integers */
+    {"worker = { concurrency = \"50\"; };",
+     ":1: worker.concurrency must be an integer 1..100000 (got \"50\")"},
+    {"worker = { concurrency = 1.5; };",
+     ":1: worker.concurrency must be an integer 1..100000 (got 1.5)"},
+    {"worker = { concurrency = 0; };", ":1: worker.concurrency must be 1..100000 (got 0)"},
+    {"\n\nworker = {\n  concurrency = 100001;\n};",
+     ":4: worker.concurrency must be 1..100000 (got 100001)"},
+    {"worker = { max_retries = -1; };", ":1: worker.max_retries must be 0..1000 (got -1)"},
+    {"worker = { max_retries = 1001L; };", ":1: worker.max_retries must be 0..1000 (got 1001)"},
+    {"worker = { fetch_batch = true; };",
+     ":1: worker.fetch_batch must be an integer 1..1000 (got true)"},
+    {"worker = { max_recoveries = 0; };", ":1: worker.max_recoveries must be 1..1000 (got 0)"},
+    {"dead = { max_jobs = 10000001; };", ":1: dead.max_jobs must be 1..10000000 (got 10000001)"},
+    /* durations */
+    {"worker = { job_timeout = \"abc\"; };",
+     ":1: worker.job_timeout must be a duration 1ms..7d, in seconds or with a unit ms|s|m|h|d "
+     "(got \"abc\")"},
+    {"worker = { job_timeout = \"30 s\"; };",
+     ":1: worker.job_timeout must be a duration 1ms..7d, in seconds or with a unit ms|s|m|h|d "
+     "(got \"30 s\")"},
+    {"worker = { job_timeout = \"-5s\"; };",
+     ":1: worker.job_timeout must be a duration 1ms..7d, in seconds or with a unit ms|s|m|h|d "
+     "(got \"-5s\")"},
+    {"worker = { job_timeout = \"5w\"; };",
+     ":1: worker.job_timeout must be a duration 1ms..7d, in seconds or with a unit ms|s|m|h|d "
+     "(got \"5w\")"},
+    {"worker = { poll_interval = ( 1 ); };",
+     ":1: worker.poll_interval must be a duration 10ms..1m, in seconds or with a unit "
+     "ms|s|m|h|d (got a list)"},
+    {"worker = { job_timeout = 0; };", ":1: worker.job_timeout must be 1ms..7d (got 0)"},
+    {"worker = { job_timeout = \"8d\"; };", ":1: worker.job_timeout must be 1ms..7d (got \"8d\")"},
+    {"worker = { heartbeat_interval = \"50ms\"; };",
+     ":1: worker.heartbeat_interval must be 100ms..5m (got \"50ms\")"},
+    {"worker = { shutdown_timeout = -1.0; };",
+     ":1: worker.shutdown_timeout must be 0s..1h (got -1)"},
+    {"worker = { process_ttl = \"2d\"; };",
+     ":1: worker.process_ttl must be 200ms..1d (got \"2d\")"},
+    {"redis = { connect_timeout = 0.0; };", ":1: redis.connect_timeout must be 1ms..5m (got 0)"},
+    {"redis = { connect_timeout = 301; };", ":1: redis.connect_timeout must be 1ms..5m (got 301)"},
+    {"dead = { max_age = \"3651d\"; };", ":1: dead.max_age must be 1ms..3650d (got \"3651d\")"},
+    /* process_ttl against heartbeat_interval */
+    {"worker = { heartbeat_interval = \"10s\"; process_ttl = \"15s\"; };",
+     ":1: worker.process_ttl must be at least 2 * worker.heartbeat_interval = 20s (got 15s)"},
+    {"worker = {\n  heartbeat_interval = \"40s\";\n};",
+     ":2: worker.process_ttl must be at least 2 * worker.heartbeat_interval = 80s (got 1m)"},
+    /* words */
+    {"log = { level = \"verbose\"; };",
+     ":1: log.level must be one of error|warn|info|debug (got \"verbose\")"},
+    {"log = { level = 3; };", ":1: log.level must be one of error|warn|info|debug (got 3)"},
+    {"worker = { queue_order = \"random\"; };",
+     ":1: worker.queue_order must be one of strict|weighted (got \"random\")"},
+    /* strings */
+    {"worker = { tag = 5; };", ":1: worker.tag must be a string of at most 64 bytes (got 5)"},
+    {"worker = { tag = \"0123456789012345678901234567890123456789012345678901234567890123x\"; };",
+     ":1: worker.tag must be at most 64 bytes (got 65 bytes)"},
+    {"worker = { tag = \"a\\nb\"; };",
+     ":1: worker.tag must not contain control characters (got 0x0a at byte 1)"},
+    {"redis = { namespace = [ 1 ]; };",
+     ":1: redis.namespace must be a string of at most 128 bytes (got an array)"},
+    {"redis = { url = \"\"; };", ":1: redis.url must be 1..4096 bytes (got 0 bytes)"},
+    {"database = { url = 5; };", ":1: database.url must be a string of at most 4096 bytes (got 5)"},
+    /* queues */
+    {"worker = { queues = (); };", ":1: worker.queues must name 1..1000 queues (got 0)"},
+    {"worker = { queues = \"default\"; };",
+     ":1: worker.queues must be a list of queue names (got \"default\")"},
+    {"worker = { queues = ( \"a\", \"b\", \"a\" ); };", ":1: duplicate queue 'a' in worker.queues"},
+    {"worker = { queues = ( \"a\",\n { name = \"a\"; weight = 2; } ); };",
+     ":2: duplicate queue 'a' in worker.queues"},
+    {"worker = { queues = ( \"a b\" ); };",
+     ":1: worker.queues[0] must not contain spaces or control characters (got \"a b\")"},
+    {"worker = { queues = ( \"\" ); };", ":1: worker.queues[0] must be 1..128 bytes (got 0 bytes)"},
+    {"worker = { queues = ( { name = \"a\\tb\"; } ); };",
+     ":1: worker.queues[0].name must not contain control characters (got 0x09 at byte 1)"},
+    {"worker = { queues = ( 5 ); };",
+     ":1: worker.queues[0] must be a queue name or a group { name = \"...\"; weight = N; } "
+     "(got 5)"},
+    {"worker = { queues = ( { weight = 2; } ); };", ":1: worker.queues[0] must have a name"},
+    {"worker = { queues = ( { name = \"a\"; weight = 0; } ); };",
+     ":1: worker.queues[0].weight must be 1..1000 (got 0)"},
+    {"worker = { queues = ( { name = \"a\"; weight = 1001; } ); };",
+     ":1: worker.queues[0].weight must be 1..1000 (got 1001)"},
+    {"worker = { queues = ( { name = \"a\"; weight = \"3\"; } ); };",
+     ":1: worker.queues[0].weight must be an integer 1..1000 (got \"3\")"},
+    /* classes */
+    {"classes = 5;", ":1: classes must be a list of groups (got 5)"},
+    {"classes = ( \"sleep\" );",
+     ":1: classes[0] must be a group { name = \"...\"; ... } (got \"sleep\")"},
+    {"classes = ( { timeout = 5; } );", ":1: classes[0] must have a name"},
+    {"classes = ( { name = \"\"; } );", ":1: classes[0].name must be 1..128 bytes (got 0 bytes)"},
+    {"classes = ( { name = 5; } );",
+     ":1: classes[0].name must be a string of 1..128 bytes (got 5)"},
+    {"classes = (\n  { name = \"a\"; },\n  { name = \"a\"; }\n);",
+     ":3: duplicate class 'a' in classes (first at line 2)"},
+    {"classes = ( { name = \"a\"; timeout = 0; } );",
+     ":1: classes[0].timeout must be 1ms..7d (got 0)"},
+    {"classes = ( { name = \"a\"; concurrency = -1; } );",
+     ":1: classes[0].concurrency must be 0..100000 (got -1)"},
+    {"classes = ( { name = \"a\"; max_retries = 1001; } );",
+     ":1: classes[0].max_retries must be 0..1000 (got 1001)"},
+    /* redis.url shape */
+    {"redis = {\n  url = \"rediss://h:6380\";\n};",
+     ":2: redis.url uses rediss:// but nexusd does not support TLS; use redis:// or unix:// "
+     "(got \"rediss://h:6380\")"},
+    {"redis = { url = \"http://h\"; };",
+     ":1: redis.url must be redis://[:password@]host[:port][/db] or unix:///path[?db=N] "
+     "(got \"http://h\")"},
+    /* syntax */
+    {"worker = {\n  concurrency = ;\n};", ":2: syntax error (syntax error)"},
+    {"a = 1;\na = 2;\n", ":2: syntax error (duplicate setting name)"},
+    {"worker = { concurrency = 5; };\nworker = { tag = \"x\"; };",
+     ":2: syntax error (duplicate setting name)"},
+};
+
+static void test_load_rejects_bad_input_with_file_line_and_value(void **state)
+{
+    char path[64], want[ERR_MSG_MAX];
+
+    for (size_t i = 0; i < sizeof(bad_inputs) / sizeof(bad_inputs[0]); i++) {
+        struct err err = {0};
+        struct cfg *cfg = NULL;
+        int r;
+
+        r = load_text(bad_inputs[i].text, &cfg, &err, path, sizeof(path));
+        (void)snprintf(want, sizeof(want), "%s%s", path, bad_inputs[i].want);
+        if (r != -EINVAL || strcmp(err.msg, want) != 0)
+            fail_msg("case %zu: %s\n  got  %d %s\n  want %s", i, bad_inputs[i].text, r, err.msg,
+                     want);
+        assert_int_equal(err.code, -EINVAL);
+        assert_null(cfg);
+    }
+}
+
+static void test_load_rejects_missing_file(void **state)
+{
+    struct err err = {0};
+    struct cfg *cfg = NULL;
+
+    assert_int_equal(cfg_load("/nonexistent/nexusd.conf", NULL, &cfg, &err), -ENOENT);
+    assert_string_equal(err.msg, "cannot read /nonexistent/nexusd.conf: No such file or directory");
+    assert_null(cfg);
+}
+
+static void test_env_redis_url_wins_over_file(void **state)
+{
+    struct cfg *cfg;
+
+    env_redis_url = "redis://:secret@cache.internal:6380/3";
+    cfg = load_ok("redis = { url = \"redis://127.0.0.1:6379/0\"; };");
+    assert_string_equal(cfg->redis_url, "redis://:secret@cache.internal:6380/3");
+    cfg_free(cfg);
+}
+
+static void test_env_redis_url_is_checked_and_named(void **state)
+{
+    struct err err = {0};
+    struct cfg *cfg = NULL;
+
+    env_redis_url = "rediss://:secret@cache.internal:6380/3";
+    assert_int_equal(cfg_load(NULL, fake_env, &cfg, &err), -EINVAL);
+    assert_string_equal(err.msg, "REDIS_URL: redis.url uses rediss:// but nexusd does not "
+                                 "support TLS; use redis:// or unix:// (got "
+                                 "\"rediss://***@cache.internal:6380/3\")");
+    assert_null(cfg);
+}
+
+static void test_env_redis_url_overrides_a_bad_file_url(void **state)
+{
+    struct cfg *cfg;
+
+    env_redis_url = "redis://cache:6379";
+    cfg = load_ok("redis = { url = \"rediss://old:6380\"; };");
+    assert_string_equal(cfg->redis_url, "redis://cache:6379");
+    cfg_free(cfg);
+}
+
+static void test_env_empty_values_are_ignored(void **state)
+{
+    struct cfg *cfg;
+
+    env_redis_url = "";
+    env_database_url = "";
+    cfg = load_ok("redis = { url = \"redis://file:6379\"; };\n"
+                  "database = { url = \"dbname=file\"; };");
+    assert_string_equal(cfg->redis_url, "redis://file:6379");
+    assert_string_equal(cfg->database_url, "dbname=file");
+    cfg_free(cfg);
+}
+
+static void test_env_database_url_wins_over_file(void **state)
+{
+    struct cfg *cfg;
+
+    env_database_url = "postgresql://app@db/app";
+    cfg = load_ok("database = { url = \"dbname=file\"; };");
+    assert_string_equal(cfg->database_url, "postgresql://app@db/app");
+    cfg_free(cfg);
+}
+
+static void test_load_accepts_redis_url_shapes(void **state)
+{
+    static const char *const good[] = {
+        "redis://127.0.0.1:6379/0",    "redis://localhost",     "redis://localhost/",
+        "redis://cache.internal:6380", "redis://:pa:ss@h:1/15", "redis://user:pass@h:65535/0",
+        "redis://[::1]:6379/2",        "redis://[::1]",         "unix:///run/redis.sock",
+        "unix:///run/redis.sock?db=3",
+    };
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct err err = {0};
+        struct cfg *cfg = NULL;
+
+        env_redis_url = good[i];
+        if (cfg_load(NULL, fake_env, &cfg, &err) != 0)
+            fail_msg("%s: %s", good[i], err.msg);
+        assert_string_equal(cfg->redis_url, good[i]);
+        cfg_free(cfg);
+    }
+}
+
+static void test_load_rejects_bad_redis_url_shapes(void **state)
+{
+    static const char *const bad[] = {
+        "redis://",
+        "redis://:6379",
+        "redis://h:0",
+        "redis://h:65536",
+        "redis://h:",
+        "redis://h:port",
+        "redis://h/db",
+        "redis://h/0?timeout=1",
+        "redis://h/-1",
+        "redis://::1:6379",
+        "redis://[]:6379",
+        "redis://[::1:6379",
+        "redis://h x",
+        "unix://",
+        "unix://relative.sock",
+        "unix:///",
+        "unix:///run/redis.sock?db=",
+        "unix:///run/redis.sock?database=1",
+        "tcp://h:6379",
+        "h:6379",
+    };
+    char want[ERR_MSG_MAX];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct err err = {0};
+        struct cfg *cfg = NULL;
+
+        env_redis_url = bad[i];
+        assert_int_equal(cfg_load(NULL, fake_env, &cfg, &err), -EINVAL);
+        (void)snprintf(want, sizeof(want),
+                       "REDIS_URL: redis.url must be redis://[:password@]host[:port][/db] or "
+                       "unix:///path[?db=N] (got \"%s\")",
+                       bad[i]);
+        assert_string_equal(err.msg, want);
+        assert_null(cfg);
+    }
+}
+
+static void test_url_errors_hide_the_password(void **state)
+{
+    struct err err = {0};
+    struct cfg *cfg = NULL;
+    char path[64], want[ERR_MSG_MAX];
+
+    assert_int_equal(load_text("redis = { url = \"redis://:hunter2@h:port/0\"; };", &cfg, &err,
+                               path, sizeof(path)),
+                     -EINVAL);
+    (void)snprintf(want, sizeof(want),
+                   "%s:1: redis.url must be redis://[:password@]host[:port][/db] or "
+                   "unix:///path[?db=N] (got \"redis://***@h:port/0\")",
+                   path);
+    assert_string_equal(err.msg, want);
+    assert_null(strstr(err.msg, "hunter2"));
+}
+
+static void test_load_without_err_still_returns_the_code(void **state)
+{
+    struct cfg *cfg = NULL;
+    char path[64];
+
+    assert_int_equal(load_text("worker = { concurrency = 0; };", &cfg, NULL, path, sizeof(path)),
+                     -EINVAL);
+    assert_null(cfg);
+}
+
+static void test_free_accepts_null(void **state)
+{
+    cfg_free(NULL);
+}
+
+/* Fails each allocation in turn; every failure must be -ENOMEM and leak nothing (ASan). */
+static void test_load_survives_every_allocation_failure(void **state)
+{
+    void *(*volatile alloc)(size_t) = malloc;
+    const char *text = "worker = { queues = ( \"a\", { name = \"b\"; weight = 2; } );\n"
+                       "  tag = \"t\"; };\n"
+                       "database = { url = \"dbname=x\"; };\n"
+                       "classes = ( { name = \"x\"; }, { name = \"y\"; timeout = 3; } );\n";
+    char path[64];
+    void *probe;
+    int n, r;
+
+    alloc_countdown = 1;
+    probe = alloc(1);
+    alloc_countdown = 0;
+    if (probe) {
+        free(probe);
+        print_message("not linked with -Wl,--wrap=malloc,--wrap=calloc: skipping\n");
+        skip();
+    }
+    env_redis_url = "redis://env:6379";
+    conf_write(text, path, sizeof(path));
+    for (n = 1; n < 1000; n++) {
+        struct err err = {0};
+        struct cfg *cfg = NULL;
+
+        alloc_countdown = n;
+        r = cfg_load(path, fake_env, &cfg, &err);
+        alloc_countdown = 0;
+        if (r == 0) {
+            assert_int_equal(cfg->nclasses, 2);
+            cfg_free(cfg);
+            break;
+        }
+        assert_int_equal(r, -ENOMEM);
+        assert_string_equal(err.msg, "out of memory while loading the configuration");
+        assert_null(cfg);
+    }
+    (void)unlink(path);
+    assert_true(n > 10 && n < 1000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_load_without_path_gives_defaults, setup),
+        cmocka_unit_test_setup(test_load_of_empty_file_gives_defaults, setup),
+        cmocka_unit_test_setup(test_load_reads_the_example_file_with_every_default, setup),
+        cmocka_unit_test_setup(test_load_reads_every_setting, setup),
+        cmocka_unit_test_setup(test_load_takes_queues_as_strings_and_groups, setup),
+        cmocka_unit_test_setup(test_load_gives_classes_the_worker_defaults_they_leave_out, setup),
+        cmocka_unit_test_setup(test_load_reads_durations_as_numbers_and_units, setup),
+        cmocka_unit_test_setup(test_load_rejects_bad_input_with_file_line_and_value, setup),
+        cmocka_unit_test_setup(test_load_rejects_missing_file, setup),
+        cmocka_unit_test_setup(test_env_redis_url_wins_over_file, setup),
+        cmocka_unit_test_setup(test_env_redis_url_is_checked_and_named, setup),
+        cmocka_unit_test_setup(test_env_redis_url_overrides_a_bad_file_url, setup),
+        cmocka_unit_test_setup(test_env_empty_values_are_ignored, setup),
+        cmocka_unit_test_setup(test_env_database_url_wins_over_file, setup),
+        cmocka_unit_test_setup(test_load_accepts_redis_url_shapes, setup),
+        cmocka_unit_test_setup(test_load_rejects_bad_redis_url_shapes, setup),
+        cmocka_unit_test_setup(test_url_errors_hide_the_password, setup),
+        cmocka_unit_test_setup(test_load_without_err_still_returns_the_code, setup),
+        cmocka_unit_test_setup(test_free_accepts_null, setup),
+        cmocka_unit_test_setup(test_load_survives_every_allocation_failure, setup),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,281 @@
+/* ctl.c - nexusctl: the operator's command line for nexusd's queues in Redis. */
+#include "ctl.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "conf/cfg.h"
+#include "daemon/ctl_redis.h"
+#include "daemon/err.h"
+
+#ifndef NEXUS_VERSION
+#define NEXUS_VERSION "0.0.0"
+#endif
+
+/* The most options one command takes, common ones included. */
+#define CTL_OPTS_MAX 16
+/* getopt_long() values of command-specific options: CTL_OPT_BASE + their index. */
+#define CTL_OPT_BASE 1000
+#define CTL_OPT_JSON 'j'
+
+static const struct ctl_command *const commands[] = {
+    &ctl_cmd_enqueue, &ctl_cmd_stats, &ctl_cmd_processes,
+    &ctl_cmd_dead,    &ctl_cmd_retry, &ctl_cmd_scheduled,
+};
+
+static const char usage_head[] = "Usage: nexusctl [-c FILE] COMMAND [ARGS] [--json]\n";
+
+static const char usage_tail[] =
+    "\n"
+    "Options (before or after the command):\n"
+    "  -c, --config FILE  nexusd's configuration file (default: none); REDIS_URL overrides\n"
+    "                     redis.url\n"
+    "      --json         machine-readable output (stats, processes, list, show)\n"
+    "  -h, --help         print help; 'nexusctl COMMAND --help' for a command's\n"
+    "  -V, --version      print the version and exit\n"
+    "\n"
+    "Exit status: 0 success, 1 runtime error (such as Redis unreachable), 2 usage or\n"
+    "configuration error, 3 no such job.\n";
+
+static void print_main_help(void)
+{
+    fputs(usage_head, stdout);
+    fputs("Reads and changes nexusd's queues in Redis: enqueues jobs, shows statistics and\n"
+          "processes, lists, runs and deletes dead, retrying and scheduled jobs.\n\n"
+          "Commands:\n",
+          stdout);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        printf("  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    fputs(usage_tail, stdout);
+}
+
+static void print_short_usage(const struct ctl *ctl)
+{
+    if (!ctl->cmd) {
+        fprintf(stderr, "%sTry 'nexusctl --help' for more.\n", usage_head);
+        return;
+    }
+    fprintf(stderr, "Usage: nexusctl %s %s\nTry 'nexusctl %s --help' for more.\n", ctl->path,
+            ctl->cmd->args, ctl->path);
+}
+
+void ctl_print_help(const struct ctl *ctl)
+{
+    const char *s = ctl->cmd->summary;
+
+    /* The summary is a phrase in the list of commands, a sentence here. */
+    printf("Usage: nexusctl %s %s\n%c%s.\n", ctl->path, ctl->cmd->args,
+           toupper((unsigned char)s[0]), s + 1);
+    if (ctl->cmd->help[0])
+        printf("\n%s", ctl->cmd->help);
+    printf("\nCommon options: -c, --config FILE; -h, --help%s.\n",
+           ctl->cmd->json ? "; --json (machine-readable output)" : "");
+}
+
+void ctl_path_push(struct ctl *ctl, const char *word)
+{
+    size_t len = strlen(ctl->path);
+
+    (void)snprintf(ctl->path + len, sizeof(ctl->path) - len, "%s%s", len ? " " : "", word);
+}
+
+/* getopt_long()'s complaint about argv[optind - 1] as a sentence. */
+static int option_error(int c, char **argv, const struct option *longopts, struct err *err)
+{
+    const char *word = argv[optind - 1];
+
+    if (c == ':')
+        return err_set(err, CTL_EUSAGE, "option '%s' needs a value", word);
+    if (optopt && word[0] == '-' && word[1] != '-')
+        return err_set(err, CTL_EUSAGE, "unknown option '-%c'", optopt);
+    for (const struct option *o = longopts; optopt && o->name; o++)
+        if (o->val == optopt && o->has_arg == no_argument)
+            return err_set(err, CTL_EUSAGE, "option '--%s' takes no value", o->name);
+    return err_set(err, CTL_EUSAGE, "unknown option '%s'", word);
+}
+
+/* One option getopt_long() found; returns 1 after --help. */
+static int option_take(struct ctl *ctl, int c, const struct ctl_opt *opts, struct err *err)
+{
+    const struct ctl_opt *o;
+
+    switch (c) {
+    case 'h':
+        ctl_print_help(ctl);
+        return 1;
+    case 'c':
+        ctl->cfg_path = optarg;
+        return 0;
+    case CTL_OPT_JSON:
+        if (!ctl->cmd->json)
+            return err_set(err, CTL_EUSAGE, "'%s' has no --json output", ctl->path);
+        ctl->json = true;
+        return 0;
+    default:
+        o = &opts[c - CTL_OPT_BASE];
+        if (o->has_arg)
+            *o->ret_arg = optarg;
+        else
+            *o->ret_flag = true;
+        return 0;
+    }
+}
+
+int ctl_parse_args(struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts, size_t nopts,
+                   const char **ret_pos, size_t npos, struct err *err)
+{
+    struct option longopts[CTL_OPTS_MAX] = {
+        {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, CTL_OPT_JSON},
+    };
+    size_t ncommon = 3, n = 0;
+    int c, r;
+
+    if (ncommon + nopts >= CTL_OPTS_MAX)
+        return err_set(err, -E2BIG, "internal error: '%s' has too many options", ctl->path);
+    for (size_t i = 0; i < nopts; i++)
+        longopts[ncommon + i] =
+            (struct option){opts[i].name, opts[i].has_arg, NULL, CTL_OPT_BASE + (int)i};
+    optind = 0; /* glibc: start afresh on this argv */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hc:", longopts, NULL)) != -1) {
+        if (c == '?' || c == ':')
+            return option_error(c, argv, longopts, err);
+        r = option_take(ctl, c, opts, err);
+        if (r != 0)
+            return r;
+    }
+    for (size_t i = 0; i < npos; i++)
+        ret_pos[i] = NULL;
+    for (; optind < argc; optind++) {
+        if (n == npos)
+            return err_set(err, CTL_EUSAGE, "unexpected argument '%s'", argv[optind]);
+        ret_pos[n++] = argv[optind];
+    }
+    return 0;
+}
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+struct redisContext *ctl_redis(struct ctl *ctl, struct err *err)
+{
+    int r;
+
+    if (ctl->redis)
+        return ctl->redis;
+    if (!ctl->cfg) {
+        r = cfg_load(ctl->cfg_path, env_get, &ctl->cfg, err);
+        if (r == -ENOMEM)
+            (void)err_set(err, -ENOMEM, "out of memory loading the configuration");
+        else if (r < 0)
+            err->code = CTL_ECONFIG;
+        if (r < 0)
+            return NULL;
+    }
+    ctl->redis = ctl_redis_connect(ctl->cfg, err);
+    return ctl->redis;
+}
+
+const char *ctl_ns(const struct ctl *ctl)
+{
+    return ctl->cfg ? ctl->cfg->redis_namespace : "";
+}
+
+static const struct ctl_command *command_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i]->name, name) == 0)
+            return commands[i];
+    return NULL;
+}
+
+/* The options before the command. Returns 0, 1 when done (help, version), or
+ * CTL_EUSAGE. */
+static int global_parse(struct ctl *ctl, int argc, char **argv, struct err *err)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, CTL_OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:c:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            ctl->cfg_path = optarg;
+            break;
+        case CTL_OPT_JSON:
+            ctl->json = true;
+            break;
+        case 'h':
+            print_main_help();
+            return 1;
+        case 'V':
+            printf("nexusctl %s\n", NEXUS_VERSION);
+            return 1;
+        default:
+            return option_error(c, argv, longopts, err);
+        }
+    }
+    if (optind == argc)
+        return err_set(err, CTL_EUSAGE, "no command given");
+    ctl->cmd = command_find(argv[optind]);
+    if (!ctl->cmd)
+        return err_set(err, CTL_EUSAGE, "unknown command '%s'", argv[optind]);
+    ctl_path_push(ctl, ctl->cmd->name);
+    if (ctl->json && !ctl->cmd->json)
+        return err_set(err, CTL_EUSAGE, "'%s' has no --json output", ctl->path);
+    return 0;
+}
+
+static int exit_status(int r)
+{
+    switch (r) {
+    case 0:
+        return 0;
+    case CTL_EUSAGE:
+    case CTL_ECONFIG:
+        return 2;
+    case CTL_ENOTFOUND:
+        return 3;
+    default:
+        return 1;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct ctl ctl = {0};
+    struct err err = {0};
+    int r;
+
+    r = global_parse(&ctl, argc, argv, &err);
+    if (r == 0)
+        r = ctl.cmd->run(&ctl, argc - optind, argv + optind, &err);
+    if (r < 0) {
+        fprintf(stderr, "nexusctl: %s\n", err.msg[0] ? err.msg : strerror(-r));
+        if (r == CTL_EUSAGE)
+            print_short_usage(&ctl);
+    }
+    if (fflush(stdout) != 0 && r >= 0) {
+        fprintf(stderr, "nexusctl: cannot write the output: %s\n", strerror(errno));
+        r = -EIO;
+    }
+    redisFree(ctl.redis);
+    cfg_free(ctl.cfg);
+    return exit_status(r < 0 ? r : 0);
+}

@@ -1,0 +1,76 @@
+/* ctl.h - what nexusctl's commands share: the run's context, the command table, options. */
+#ifndef CTL_H
+#define CTL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cfg;
+struct err;
+struct redisContext;
+
+/* A command's negative errno decides nexusctl's exit status (see main() in ctl.c);
+ * anything not listed here is a runtime error (1). Runtime paths never return these. */
+#define CTL_EUSAGE (-EINVAL)    /* a bad command line: 2, with the short usage */
+#define CTL_ECONFIG (-EBADR)    /* an unusable configuration: 2 */
+#define CTL_ENOTFOUND (-ENOENT) /* no such job: 3 */
+
+/* Room for the words naming a command, e.g. "scheduled delete". */
+#define CTL_PATH_MAX 64
+
+struct ctl {
+    const char *cfg_path;          /* -c FILE, borrowed from argv; NULL: defaults */
+    bool json;                     /* --json: one JSON object on stdout */
+    char path[CTL_PATH_MAX];       /* the command words so far, for usage and help */
+    const struct ctl_command *cmd; /* the command running, for its usage */
+    struct cfg *cfg;               /* owned; NULL until ctl_redis() */
+    struct redisContext *redis;    /* owned; NULL until ctl_redis() */
+};
+
+/* `argv[0]` is the command's own name; options not yet parsed. */
+typedef int ctl_run_fn(struct ctl *ctl, int argc, char **argv, struct err *err);
+
+struct ctl_command {
+    const char *name;
+    const char *args;    /* what follows the name in the usage line */
+    const char *summary; /* one line for the list of commands */
+    const char *help;    /* the rest of --help: options, details */
+    bool json;           /* accepts --json */
+    ctl_run_fn *run;
+};
+
+/* One command-specific option, stored as given for the command to check. */
+struct ctl_opt {
+    const char *name; /* long name without "--" */
+    bool has_arg;
+    const char **ret_arg; /* has_arg: where the value goes (borrowed from argv) */
+    bool *ret_flag;       /* !has_arg: set when given */
+};
+
+/* Parses a command's options with -h/--help, -c/--config and --json (an error unless
+ * ctl->cmd->json), then its operands, at most `npos`, into `ret_pos` (borrowed from argv;
+ * NULL for those not given). Returns 0, 1 when --help was printed (the command is done),
+ * or CTL_EUSAGE with a sentence in `err`. */
+int ctl_parse_args(struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts, size_t nopts,
+                   const char **ret_pos, size_t npos, struct err *err);
+/* Prints the command's full help (usage line and ctl->cmd->help) on stdout. */
+void ctl_print_help(const struct ctl *ctl);
+/* Appends a word to ctl->path. */
+void ctl_path_push(struct ctl *ctl, const char *word);
+
+/* Loads the configuration and connects to Redis, once. Borrowed, valid until the run
+ * ends. Fills `err` (CTL_ECONFIG or a runtime error) and returns NULL on failure. */
+struct redisContext *ctl_redis(struct ctl *ctl, struct err *err);
+/* The namespace, "" before ctl_redis(). Borrowed. */
+const char *ctl_ns(const struct ctl *ctl);
+
+/* The commands, each defined in its own file. */
+extern const struct ctl_command ctl_cmd_enqueue;
+extern const struct ctl_command ctl_cmd_stats;
+extern const struct ctl_command ctl_cmd_processes;
+extern const struct ctl_command ctl_cmd_dead;
+extern const struct ctl_command ctl_cmd_retry;
+extern const struct ctl_command ctl_cmd_scheduled;
+
+#endif

@@ -1,0 +1,325 @@
+/* ctl_enqueue.c - nexusctl enqueue: pushes a job as a Sidekiq client does. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "daemon/ctl.h"
+#include "daemon/ctl_fmt.h"
+#include "daemon/ctl_redis.h"
+#include "daemon/err.h"
+#include "daemon/parse.h"
+#include "daemon/util.h"
+#include "jobs/job.h"
+#include "queue/keys.h"
+
+/* The furthest --in reaches: 100 years. */
+#define ENQUEUE_MAX_DELAY_S (36500.0 * 86400)
+/* The latest --at in epoch seconds (year 5138): larger numbers are milliseconds by mistake. */
+#define ENQUEUE_MAX_AT_S 1e11
+/* Bytes of a bad value quoted back in an error sentence. */
+#define ENQUEUE_GOT_MAX 60
+
+struct enqueue {
+    const char *class_name; /* borrowed from argv */
+    const char *queue;      /* borrowed from argv */
+    const char *jid;        /* borrowed from argv; NULL: a random one */
+    json_t *args;           /* owned; a JSON array */
+    json_t *retry;          /* owned; NULL: job_new()'s default, true */
+    bool later;             /* --in or --at: to the schedule, due at `at` */
+    double at;              /* epoch s */
+};
+
+typedef bool byte_bad_fn(unsigned char c);
+
+static bool class_byte_bad(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+static bool jid_byte_bad(unsigned char c)
+{
+    return c <= 0x20 || c >= 0x7f;
+}
+
+static bool queue_byte_bad(unsigned char c)
+{
+    return c <= 0x20 || c == 0x7f;
+}
+
+/* A name as job.h's rules want it: 1..max bytes of valid UTF-8, none of them `bad`. */
+static int name_check(const char *what, const char *s, size_t max, byte_bad_fn *bad,
+                      const char *bad_phrase, struct err *err)
+{
+    size_t len = strlen(s);
+    json_t *utf8;
+
+    if (len == 0)
+        return err_set(err, CTL_EUSAGE, "%s must not be empty", what);
+    if (len > max)
+        return err_set(err, CTL_EUSAGE, "%s is %zu bytes, above the %zu-byte limit", what, len,
+                       max);
+    for (size_t i = 0; i < len; i++)
+        if (bad((unsigned char)s[i]))
+            return err_set(err, CTL_EUSAGE, "%s must %s (got byte 0x%02x at %zu)", what, bad_phrase,
+                           (unsigned char)s[i], i + 1);
+    utf8 = json_string(s);
+    if (!utf8)
+        return err_set(err, CTL_EUSAGE, "%s must be valid UTF-8", what);
+    json_decref(utf8);
+    return 0;
+}
+
+static const char *const type_phrases[] = {
+    [JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
+    [JSON_INTEGER] = "a number", [JSON_REAL] = "a number",  [JSON_TRUE] = "true",
+    [JSON_FALSE] = "false",      [JSON_NULL] = "null",
+};
+
+static int args_parse(const char *text, json_t **ret, struct err *err)
+{
+    json_error_t jerr;
+    json_t *v;
+
+    v = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (!v)
+        return err_set(err, CTL_EUSAGE, "ARGS_JSON is not valid JSON: %s (column %d)", jerr.text,
+                       jerr.column);
+    if (!json_is_array(v)) {
+        (void)err_set(err, CTL_EUSAGE, "ARGS_JSON must be a JSON array (got %s)",
+                      type_phrases[json_typeof(v)]);
+        json_decref(v);
+        return CTL_EUSAGE;
+    }
+    *ret = v;
+    return 0;
+}
+
+static int retry_parse(const char *s, json_t **ret, struct err *err)
+{
+    uint32_t n;
+    json_t *v;
+
+    if (strcmp(s, "true") == 0)
+        v = json_true();
+    else if (strcmp(s, "false") == 0)
+        v = json_false();
+    else if (parse_u32(s, 0, JOB_MAX_RETRIES, &n) == 0)
+        v = json_integer(n);
+    else
+        return err_set(err, CTL_EUSAGE,
+                       "--retry must be true, false or a whole number 0..%d (got '%.*s')",
+                       JOB_MAX_RETRIES, ENQUEUE_GOT_MAX, s);
+    if (!v)
+        return err_set(err, -ENOMEM, "out of memory");
+    *ret = v;
+    return 0;
+}
+
+/* --in or --at: whether the job goes to the schedule, and when it is due. */
+static int due_parse(const char *in, const char *at, double now, struct enqueue *e, struct err *err)
+{
+    double v;
+
+    if (in && at)
+        return err_set(err, CTL_EUSAGE, "--in and --at cannot be used together");
+    if (in) {
+        if (parse_duration(in, 0, ENQUEUE_MAX_DELAY_S, &v) < 0)
+            return err_set(err, CTL_EUSAGE,
+                           "--in must be a duration such as 30s, 5m, 2h or 1d, at most "
+                           "36500d (got '%.*s')",
+                           ENQUEUE_GOT_MAX, in);
+        e->later = true;
+        e->at = now + v;
+    } else if (at) {
+        if (ctl_fmt_parse_time(at, &v) < 0 && parse_double(at, 0, ENQUEUE_MAX_AT_S, &v) < 0)
+            return err_set(err, CTL_EUSAGE,
+                           "--at must be epoch seconds or a UTC time such as "
+                           "2026-11-25T03:00:00Z (got '%.*s')",
+                           ENQUEUE_GOT_MAX, at);
+        e->later = true;
+        e->at = v;
+    }
+    return 0;
+}
+
+/* Checks the command line into `e`; e->args and e->retry are owned by the caller also on
+ * failure. */
+static int enqueue_parse(struct ctl *ctl, int argc, char **argv, double now, struct enqueue *e,
+                         struct err *err)
+{
+    const char *in = NULL, *at = NULL, *retry = NULL, *pos[2];
+    const struct ctl_opt opts[] = {
+        {"queue", true, &e->queue, NULL}, {"in", true, &in, NULL},      {"at", true, &at, NULL},
+        {"retry", true, &retry, NULL},    {"jid", true, &e->jid, NULL},
+    };
+    int r;
+
+    r = ctl_parse_args(ctl, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), pos, 2, err);
+    if (r != 0)
+        return r;
+    e->class_name = pos[0];
+    if (!e->class_name)
+        return err_set(err, CTL_EUSAGE, "enqueue needs a CLASS");
+    if (!e->queue)
+        e->queue = "default";
+    if ((r = name_check("CLASS", e->class_name, JOB_MAX_CLASS, class_byte_bad,
+                        "not contain control characters", err)) < 0 ||
+        (r = name_check("--queue", e->queue, JOB_MAX_QUEUE, queue_byte_bad,
+                        "not contain whitespace or control characters", err)) < 0 ||
+        (e->jid && (r = name_check("--jid", e->jid, JOB_MAX_JID, jid_byte_bad,
+                                   "be printable ASCII without spaces", err)) < 0) ||
+        (r = args_parse(pos[1] ? pos[1] : "[]", &e->args, err)) < 0 ||
+        (retry && (r = retry_parse(retry, &e->retry, err)) < 0) ||
+        (r = due_parse(in, at, now, e, err)) < 0)
+        return r;
+    return 0;
+}
+
+/* The job's JSON as a client writes it: for the schedule, without "at" and "enqueued_at"
+ * (Sidekiq drops both; the score says when). On success writes *ret_text (caller owns it,
+ * free()) and the jid into ret_jid (JOB_MAX_JID + 1 bytes). */
+static int job_text(const struct enqueue *e, double now, char *ret_jid, char **ret_text,
+                    size_t *ret_len, struct err *err)
+{
+    struct job *job;
+    char *text;
+    size_t len;
+    int r = 0;
+
+    job = job_new(e->class_name, e->args, e->queue, e->jid, now, 0, util_random());
+    if (!job)
+        return err_set(err, -ENOMEM, "out of memory building the job");
+    if (e->retry && json_object_set(job_root(job), "retry", e->retry) < 0) {
+        r = err_set(err, -ENOMEM, "out of memory building the job");
+        goto out;
+    }
+    if (e->later)
+        (void)json_object_del(job_root(job), "enqueued_at");
+    text = job_encode(job, &len);
+    if (!text) {
+        r = err_set(err, -ENOMEM, "out of memory encoding the job");
+        goto out;
+    }
+    if (len > JOB_MAX_BYTES) {
+        free(text);
+        r = err_set(err, CTL_EUSAGE, "the job is %zu bytes, above the %u-byte limit", len,
+                    JOB_MAX_BYTES);
+        goto out;
+    }
+    (void)snprintf(ret_jid, JOB_MAX_JID + 1, "%s", job_jid(job));
+    *ret_text = text;
+    *ret_len = len;
+out:
+    job_free(job);
+    return r;
+}
+
+/* MULTI; SADD queues Q; LPUSH queue:Q JOB; EXEC, as a Sidekiq client pushes. */
+static int push_now(struct redisContext *c, const char *ns, const char *queue, const char *text,
+                    size_t len, struct err *err)
+{
+    char *k_queues = keys_make(ns, "queues"), *k_queue = keys_make(ns, "queue:%s", queue);
+    redisReply *reply = NULL;
+    int r = -ENOMEM;
+
+    if (!k_queues || !k_queue) {
+        (void)err_set(err, r, "out of memory");
+        goto out;
+    }
+    r = ctl_redis_cmd(c, &reply, err, "MULTI", NULL);
+    freeReplyObject(reply);
+    if (r == 0)
+        r = ctl_redis_cmd(c, &reply, err, "SADD", k_queues, queue, NULL);
+    if (r == 0) {
+        freeReplyObject(reply);
+        r = ctl_redis_argv(c, 3, (const char *[]){"LPUSH", k_queue, text},
+                           (const size_t[]){5, strlen(k_queue), len}, &reply, err);
+    }
+    if (r == 0) {
+        freeReplyObject(reply);
+        r = ctl_redis_exec(c, &reply, err);
+    }
+    if (r == 0)
+        freeReplyObject(reply);
+out:
+    free(k_queues);
+    free(k_queue);
+    return r;
+}
+
+/* ZADD schedule AT JOB. */
+static int push_later(struct redisContext *c, const char *ns, double at, const char *text,
+                      size_t len, struct err *err)
+{
+    char *k_schedule = keys_make(ns, "schedule"), score[64];
+    redisReply *reply = NULL;
+    int r;
+
+    if (!k_schedule)
+        return err_set(err, -ENOMEM, "out of memory");
+    (void)snprintf(score, sizeof(score), "%.6f", at);
+    r = ctl_redis_argv(c, 4, (const char *[]){"ZADD", k_schedule, score, text},
+                       (const size_t[]){4, strlen(k_schedule), strlen(score), len}, &reply, err);
+    if (r == 0)
+        freeReplyObject(reply);
+    free(k_schedule);
+    return r;
+}
+
+static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
+{
+    struct enqueue e = {0};
+    char jid[JOB_MAX_JID + 1];
+    struct redisContext *c;
+    double now = util_now();
+    char *text = NULL;
+    size_t len = 0;
+    int r;
+
+    r = enqueue_parse(ctl, argc, argv, now, &e, err);
+    if (r != 0)
+        goto out;
+    r = job_text(&e, now, jid, &text, &len, err);
+    if (r < 0)
+        goto out;
+    c = ctl_redis(ctl, err);
+    if (!c) {
+        r = err->code;
+        goto out;
+    }
+    if (e.later)
+        r = push_later(c, ctl_ns(ctl), e.at, text, len, err);
+    else
+        r = push_now(c, ctl_ns(ctl), e.queue, text, len, err);
+    if (r == 0)
+        printf("%s\n", jid);
+out:
+    free(text);
+    json_decref(e.args);
+    json_decref(e.retry);
+    return r;
+}
+
+const struct ctl_command ctl_cmd_enqueue = {
+    .name = "enqueue",
+    .args = "CLASS [ARGS_JSON] [--queue Q] [--in DURATION | --at TIME] [--retry R] [--jid JID]",
+    .summary = "push a job now or later and print its jid",
+    .help = "Pushes a job of class CLASS with the arguments ARGS_JSON (a JSON array, default\n"
+            "[]) as a Sidekiq client does, and prints its jid. Without --in or --at the job\n"
+            "goes to its queue at once; with them, to the schedule.\n"
+            "\n"
+            "  --queue Q        the job's queue (default: default)\n"
+            "  --in DURATION    run it after DURATION: 30s, 5m, 2h, 1d, or seconds\n"
+            "  --at TIME        run it at TIME: epoch seconds or 2026-11-25T03:00:00Z (UTC)\n"
+            "  --retry R        true (default: the class's retries), false, or at most\n"
+            "                   R retries (0..10000)\n"
+            "  --jid JID        the job's id (default: 24 random hex digits)\n",
+    .json = false,
+    .run = enqueue_run,
+};

@@ -1,0 +1,167 @@
+/* ctl_fmt.c - nexusctl's text formats. */
+#include "ctl_fmt.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "daemon/err.h"
+
+/* 9999-12-31T23:59:59Z: the last time the ISO format here can show. */
+#define CTL_FMT_TIME_MAX 253402300799.0
+/* Digits of a fraction of a second read by ctl_fmt_parse_time(). */
+#define CTL_FMT_FRAC_MAX 9
+
+char *ctl_fmt_time(double epoch_s, char *buf)
+{
+    time_t t;
+    struct tm tm;
+
+    if (!isfinite(epoch_s) || epoch_s < 0 || epoch_s > CTL_FMT_TIME_MAX) {
+        (void)snprintf(buf, CTL_FMT_TIME_BUF, "-");
+        return buf;
+    }
+    t = (time_t)epoch_s;
+    (void)gmtime_r(&t, &tm);
+    (void)strftime(buf, CTL_FMT_TIME_BUF, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+/* `n` decimal digits at `s`. */
+static int digits_parse(const char *s, size_t n, int *ret)
+{
+    int v = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -EINVAL;
+        v = v * 10 + (s[i] - '0');
+    }
+    *ret = v;
+    return 0;
+}
+
+/* ".250" → 0.25; `*s` moves past the digits. No digits, or too many, is -EINVAL. */
+static int fraction_parse(const char **s, double *ret)
+{
+    double v = 0, scale = 0.1;
+    size_t n = 0;
+
+    for (const char *p = *s; isdigit((unsigned char)*p); p++, n++, scale /= 10)
+        v += (*p - '0') * scale;
+    if (n == 0 || n > CTL_FMT_FRAC_MAX)
+        return -EINVAL;
+    *s += n;
+    *ret = v;
+    return 0;
+}
+
+int ctl_fmt_parse_time(const char *s, double *ret_s)
+{
+    static const char pattern[] = "dddd-dd-ddTdd:dd:dd";
+    const size_t plen = sizeof(pattern) - 1;
+    struct tm tm = {0}, back;
+    double frac = 0;
+    const char *p;
+    time_t t;
+
+    if (strlen(s) < plen)
+        return -EINVAL;
+    for (size_t i = 0; i < plen; i++)
+        if (pattern[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != pattern[i])
+            return -EINVAL;
+    (void)digits_parse(s, 4, &tm.tm_year);
+    (void)digits_parse(s + 5, 2, &tm.tm_mon);
+    (void)digits_parse(s + 8, 2, &tm.tm_mday);
+    (void)digits_parse(s + 11, 2, &tm.tm_hour);
+    (void)digits_parse(s + 14, 2, &tm.tm_min);
+    (void)digits_parse(s + 17, 2, &tm.tm_sec);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    back = tm;
+    p = s + plen;
+    if (*p == '.') {
+        p++;
+        if (fraction_parse(&p, &frac) < 0)
+            return -EINVAL;
+    }
+    if (strcmp(p, "Z") != 0)
+        return -EINVAL;
+    t = timegm(&tm);
+    /* timegm() normalises 02-30 into 03-02: a date that moved did not exist. */
+    if (t == (time_t)-1 || tm.tm_year != back.tm_year || tm.tm_mon != back.tm_mon ||
+        tm.tm_mday != back.tm_mday || tm.tm_hour != back.tm_hour || tm.tm_min != back.tm_min ||
+        tm.tm_sec != back.tm_sec)
+        return -EINVAL;
+    *ret_s = (double)t + frac;
+    return 0;
+}
+
+char *ctl_fmt_age(double s, char *buf)
+{
+    long long whole;
+
+    if (!isfinite(s) || s < 0)
+        s = 0;
+    if (s > 1e12)
+        s = 1e12;
+    whole = (long long)s;
+    if (s < 10)
+        (void)snprintf(buf, CTL_FMT_AGE_BUF, "%.1fs", s);
+    else if (whole < 60)
+        (void)snprintf(buf, CTL_FMT_AGE_BUF, "%llds", whole);
+    else if (whole < 3600)
+        (void)snprintf(buf, CTL_FMT_AGE_BUF, "%lldm %llds", whole / 60, whole % 60);
+    else if (whole < 86400)
+        (void)snprintf(buf, CTL_FMT_AGE_BUF, "%lldh %lldm", whole / 3600, whole % 3600 / 60);
+    else
+        (void)snprintf(buf, CTL_FMT_AGE_BUF, "%lldd %lldh", whole / 86400, whole % 86400 / 3600);
+    return buf;
+}
+
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+char *ctl_fmt_line(const char *s, size_t max)
+{
+    static const char ellipsis[] = "...";
+    size_t chars = utf8_chars(s), keep = chars, n = 0, i;
+    char *out;
+
+    if (chars > max)
+        keep = max > 3 ? max - 3 : 0;
+    /* Bytes of the first `keep` characters. */
+    for (i = 0; s[i]; i++) {
+        if (((unsigned char)s[i] & 0xc0) != 0x80 && n++ == keep)
+            break;
+    }
+    out = malloc(i + sizeof(ellipsis));
+    if (!out)
+        return NULL;
+    for (size_t j = 0; j < i; j++)
+        out[j] = (unsigned char)s[j] < 0x20 || s[j] == 0x7f ? ' ' : s[j];
+    out[i] = '\0';
+    if (keep < chars)
+        memcpy(out + i, ellipsis, sizeof(ellipsis));
+    return out;
+}
+
+int ctl_fmt_json(const json_t *v, struct err *err)
+{
+    if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) < 0 ||
+        fputc('\n', stdout) == EOF)
+        return err_set(err, -EIO, "cannot write the output: %s", strerror(errno));
+    return 0;
+}

@@ -1,0 +1,20 @@
+/* err.h - an error code plus one sentence saying what went wrong, where, and why. */
+#ifndef ERR_H
+#define ERR_H
+
+#define ERR_MSG_MAX 512
+
+struct err {
+    int code;               /* negative errno, 0 when unset */
+    char msg[ERR_MSG_MAX];  /* NUL-terminated; empty when unset */
+};
+
+/* Stores the formatted sentence (truncated to ERR_MSG_MAX) and returns `code`, so that
+ * callers write `return err_set(err, -EINVAL, "...")`. `err` may be NULL. */
+int err_set(struct err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prefixes the stored sentence with the formatted text and ": ". Returns err->code. */
+int err_prefix(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void err_clear(struct err *err);
+
+#endif

@@ -1,0 +1,193 @@
+/* main.c - nexusd: the job worker daemon's entry point, signals and configuration. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <stdbool.h>
+
+#include <ev.h>
+
+#include "conf/cfg.h"
+#include "daemon/err.h"
+#include "daemon/log.h"
+#include "daemon/worker.h"
+
+#ifndef NEXUS_VERSION
+#define NEXUS_VERSION "0.0.0"
+#endif
+
+struct daemon {
+    struct ev_loop *loop;
+    const char *cfg_path; /* NULL: defaults */
+    struct cfg *cfg;      /* owned; replaced on reload */
+    struct worker *wk;
+    ev_signal sigterm, sigint, sighup, sigtstp, sigusr1;
+    int exit_code;
+};
+
+static const char usage[] =
+    "Usage: nexusd [OPTIONS]\n"
+    "Runs background jobs from Redis queues (Sidekiq's format) until stopped.\n"
+    "\n"
+    "  -c, --config FILE    configuration file (default: none; every setting has a default)\n"
+    "  -t, --check-config   validate the configuration, print a summary and exit\n"
+    "  -l, --log-level LVL  error, warn, info or debug (overrides log.level)\n"
+    "  -V, --version        print the version and exit\n"
+    "  -h, --help           print this help and exit\n"
+    "\n"
+    "Environment: REDIS_URL and DATABASE_URL override redis.url and database.url.\n"
+    "Signals: TERM/INT drain and stop; HUP reloads the configuration; TSTP/USR1 quiet (no\n"
+    "new jobs).\n"
+    "Exit status: 0 after a clean stop, 1 on a runtime error, 2 on a usage or configuration "
+    "error.\n";
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+static void daemon_on_stopped(struct worker *wk, void *arg)
+{
+    struct daemon *d = arg;
+
+    ev_break(d->loop, EVBREAK_ALL);
+}
+
+static void stop_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct daemon *d = w->data;
+
+    log_info("event=signal signal=%s action=stop", w->signum == SIGTERM ? "TERM" : "INT");
+    worker_stop(d->wk, daemon_on_stopped, d);
+}
+
+static void quiet_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct daemon *d = w->data;
+
+    log_info("event=signal signal=%s action=quiet", w->signum == SIGTSTP ? "TSTP" : "USR1");
+    worker_quiet(d->wk);
+}
+
+static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct daemon *d = w->data;
+    struct err err = {0};
+    struct cfg *cfg = NULL;
+
+    log_info("event=signal signal=HUP action=reload path=%s", log_q(d->cfg_path));
+    if (cfg_load(d->cfg_path, env_get, &cfg, &err) < 0) {
+        log_error("event=reload_refused err=%s keeping=old_configuration", log_q(err.msg));
+        return;
+    }
+    if (worker_reload(d->wk, cfg, &err) < 0) {
+        log_error("event=reload_refused err=%s keeping=old_configuration", log_q(err.msg));
+        cfg_free(cfg);
+        return;
+    }
+    log_set_level(cfg->log_level);
+    cfg_free(d->cfg);
+    d->cfg = cfg;
+}
+
+static void signal_watch(struct daemon *d, ev_signal *w, void (*cb)(struct ev_loop *, ev_signal *, int),
+                         int signum)
+{
+    ev_signal_init(w, cb, signum);
+    w->data = d;
+    ev_signal_start(d->loop, w);
+}
+
+static void print_summary(const struct cfg *cfg)
+{
+    printf("configuration %s is valid\n", cfg->path ? cfg->path : "(defaults)");
+    printf("  redis: %s namespace '%s'\n", cfg->redis_url, cfg->redis_namespace);
+    printf("  concurrency: %u, queues (%s):", cfg->concurrency,
+           cfg->queues_weighted ? "weighted" : "strict");
+    for (size_t i = 0; i < cfg->nqueues; i++)
+        printf(" %s%s", cfg->queues[i].name, i + 1 < cfg->nqueues ? "," : "\n");
+    printf("  job timeout %gs, max retries %d, shutdown timeout %gs\n", cfg->job_timeout_s,
+           cfg->max_retries, cfg->shutdown_timeout_s);
+    printf("  classes configured: %zu\n", cfg->nclasses);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},   {"check-config", no_argument, NULL, 't'},
+        {"log-level", required_argument, NULL, 'l'}, {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    struct daemon d = {0};
+    struct err err = {0};
+    const char *level_name = NULL;
+    enum log_level level;
+    bool check = false;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "c:tl:Vh", options, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            d.cfg_path = optarg;
+            break;
+        case 't':
+            check = true;
+            break;
+        case 'l':
+            level_name = optarg;
+            break;
+        case 'V':
+            printf("nexusd %s\n", NEXUS_VERSION);
+            return 0;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "nexusd: unexpected argument '%s'\n%s", argv[optind], usage);
+        return 2;
+    }
+    if (level_name && log_level_parse(level_name, &level) < 0) {
+        fprintf(stderr, "nexusd: --log-level must be error, warn, info or debug (got '%s')\n",
+                level_name);
+        return 2;
+    }
+    if (cfg_load(d.cfg_path, env_get, &d.cfg, &err) < 0) {
+        fprintf(stderr, "nexusd: %s\n", err.msg);
+        return 2;
+    }
+    if (check) {
+        print_summary(d.cfg);
+        cfg_free(d.cfg);
+        return 0;
+    }
+    log_setup(level_name ? level : d.cfg->log_level, stderr);
+    (void)signal(SIGPIPE, SIG_IGN);
+    d.loop = ev_default_loop(EVFLAG_AUTO);
+    d.wk = worker_new(d.loop, d.cfg, NEXUS_VERSION, &err);
+    if (!d.wk) {
+        log_error("event=start_failed err=%s", log_q(err.msg));
+        cfg_free(d.cfg);
+        return 1;
+    }
+    signal_watch(&d, &d.sigterm, stop_on_signal, SIGTERM);
+    signal_watch(&d, &d.sigint, stop_on_signal, SIGINT);
+    signal_watch(&d, &d.sighup, reload_on_signal, SIGHUP);
+    signal_watch(&d, &d.sigtstp, quiet_on_signal, SIGTSTP);
+    signal_watch(&d, &d.sigusr1, quiet_on_signal, SIGUSR1);
+    log_info("event=start version=%s config=%s pid=%d", NEXUS_VERSION, log_q(d.cfg_path),
+             (int)getpid());
+    ev_run(d.loop, 0);
+    worker_free(d.wk);
+    cfg_free(d.cfg);
+    ev_loop_destroy(d.loop);
+    log_flush();
+    return d.exit_code;
+}

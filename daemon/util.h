@@ -1,0 +1,20 @@
+/* util.h - wall clock, random numbers, and this host's view of processes. */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Wall-clock time, epoch seconds with microseconds. */
+double util_now(void);
+/* A random 64-bit number (xoshiro seeded from getrandom once). Not for secrets. */
+unsigned long long util_random(void);
+/* Writes an id shared by processes that see the same pids: boot id plus pid namespace.
+ * Returns 0 or a negative errno. */
+int util_host_id(char *buf, size_t size);
+/* The start time of `pid` in clock ticks since boot (/proc/PID/stat), or -1 when there is
+ * no such process. */
+long long util_pid_start(pid_t pid);
+
+#endif

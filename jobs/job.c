@@ -1,0 +1,859 @@
+/* job.c - Sidekiq job JSON: decode, validate, record failures, encode (pure). */
+#include "job.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "../daemon/err.h"
+
+#define JOB_DEFAULT_QUEUE "default"
+/* Sidekiq 8 writes integer epoch milliseconds; no seconds value is this large until 5138. */
+#define JOB_MS_ABOVE 1e11
+/* Hex digits of a jid we make (96 random bits), as Sidekiq's SecureRandom.hex(12). */
+#define JOB_JID_HEX 24
+/* Bytes of a string value quoted in an error sentence. */
+#define GOT_MAX 40
+/* Room for a quoted value: each byte may become \xNN, plus quotes, "..." and NUL. */
+#define GOT_BUF (GOT_MAX * 4 + 8)
+/* The most fields one change sets at once (job_record_failure). */
+#define UPDATE_MAX 4
+/* Whole input, no duplicate keys; \u0000 inside strings is kept (and written back). */
+#define JOB_LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL)
+/* 17 significant digits: every double is written back exactly. */
+#define JOB_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(17))
+
+struct job {
+    json_t *root;              /* owned; always a JSON object */
+    json_t *no_args;           /* owned empty array job_args() gives when "args" is none */
+    const char *default_queue; /* points into mem[], after the raw text */
+    size_t raw_len;            /* bytes of raw text at mem[0] (NUL-terminated) */
+    char mem[];
+};
+
+/* --- memory --------------------------------------------------------------------------- */
+
+/* Everything here allocates through jansson's allocator (malloc/free in nexusd), so a test
+ * that installs a failing one with json_set_alloc_funcs() reaches every allocation. */
+static void *mem_alloc(size_t size)
+{
+    json_malloc_t alloc_fn;
+    json_free_t free_fn;
+
+    json_get_alloc_funcs(&alloc_fn, &free_fn);
+    return alloc_fn(size);
+}
+
+static void mem_free(void *p)
+{
+    json_malloc_t alloc_fn;
+    json_free_t free_fn;
+
+    json_get_alloc_funcs(&alloc_fn, &free_fn);
+    free_fn(p);
+}
+
+/* --- describing values in error sentences ---------------------------------------------- */
+
+static const char *const type_phrases[] = {
+    [JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
+    [JSON_INTEGER] = "a number", [JSON_REAL] = "a number",  [JSON_TRUE] = "true",
+    [JSON_FALSE] = "false",      [JSON_NULL] = "null",
+};
+
+static const char *type_phrase(const json_t *v)
+{
+    return type_phrases[json_typeof(v)];
+}
+
+/* Shortest of %.15g / %.17g that reads back exactly, with ".0" when it looks whole. */
+static void format_real(double d, char *buf, size_t size)
+{
+    (void)snprintf(buf, size, "%.15g", d);
+    if (strtod(buf, NULL) != d)
+        (void)snprintf(buf, size, "%.17g", d);
+    if (!strpbrk(buf, ".eEn"))
+        (void)strncat(buf, ".0", size - strlen(buf) - 1);
+}
+
+/* `s` in double quotes, cut at GOT_MAX bytes on a character boundary (jansson strings are
+ * valid UTF-8), with quotes, backslashes and control characters escaped. */
+static const char *quote(const char *s, size_t len, char *buf, size_t size)
+{
+    size_t i, n = len, out = 0;
+
+    assert(size >= GOT_BUF);
+    if (n > GOT_MAX) {
+        n = GOT_MAX;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    }
+    buf[out++] = '"';
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c == '"' || c == '\\') {
+            buf[out++] = '\\';
+            buf[out++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            out += (size_t)snprintf(buf + out, size - out, "\\x%02x", c);
+        } else {
+            buf[out++] = (char)c;
+        }
+    }
+    (void)snprintf(buf + out, size - out, "%s\"", n < len ? "..." : "");
+    return buf;
+}
+
+/* What an error sentence says it got: the value itself for scalars, the type otherwise. */
+static const char *got_value(const json_t *v, char *buf, size_t size)
+{
+    if (json_is_string(v))
+        return quote(json_string_value(v), json_string_length(v), buf, size);
+    if (json_is_integer(v)) {
+        (void)snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    }
+    if (json_is_real(v)) {
+        format_real(json_real_value(v), buf, size);
+        return buf;
+    }
+    return type_phrase(v);
+}
+
+/* --- field rules ------------------------------------------------------------------------ */
+
+typedef int field_check_fn(const char *name, const json_t *v, struct err *err);
+typedef bool byte_bad_fn(unsigned char c);
+
+static bool class_byte_bad(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+static bool jid_byte_bad(unsigned char c)
+{
+    return c <= 0x20 || c >= 0x7f;
+}
+
+static bool queue_byte_bad(unsigned char c)
+{
+    return c <= 0x20 || c == 0x7f;
+}
+
+/* A non-empty string of at most `max` bytes, none of them `bad`. */
+static int check_name(const char *name, const json_t *v, size_t max, byte_bad_fn *bad,
+                      const char *bad_phrase, struct err *err)
+{
+    char got[GOT_BUF];
+    const char *s;
+    size_t i, len;
+
+    if (!json_is_string(v))
+        return err_set(err, -EINVAL, "'%s' must be a string (got %s)", name, type_phrase(v));
+    s = json_string_value(v);
+    len = json_string_length(v);
+    if (len == 0)
+        return err_set(err, -EINVAL, "'%s' must not be empty", name);
+    if (len > max)
+        return err_set(err, -EINVAL, "'%s' is %zu bytes, above the %zu-byte limit", name, len, max);
+    for (i = 0; i < len; i++)
+        if (bad((unsigned char)s[i]))
+            return err_set(err, -EINVAL, "'%s' must %s (got %s)", name, bad_phrase,
+                           quote(s, len, got, sizeof(got)));
+    return 0;
+}
+
+static int check_class(const char *name, const json_t *v, struct err *err)
+{
+    return check_name(name, v, JOB_MAX_CLASS, class_byte_bad, "not contain control characters",
+                      err);
+}
+
+static int check_jid(const char *name, const json_t *v, struct err *err)
+{
+    return check_name(name, v, JOB_MAX_JID, jid_byte_bad, "be printable ASCII without spaces", err);
+}
+
+static int check_queue(const char *name, const json_t *v, struct err *err)
+{
+    return check_name(name, v, JOB_MAX_QUEUE, queue_byte_bad,
+                      "not contain whitespace or control characters", err);
+}
+
+static int check_args(const char *name, const json_t *v, struct err *err)
+{
+    if (!json_is_array(v))
+        return err_set(err, -EINVAL, "'%s' must be an array (got %s)", name, type_phrase(v));
+    return 0;
+}
+
+static int check_retry(const char *name, const json_t *v, struct err *err)
+{
+    char got[GOT_BUF];
+
+    if (json_is_boolean(v) || (json_is_integer(v) && json_integer_value(v) >= 0 &&
+                               json_integer_value(v) <= JOB_MAX_RETRIES))
+        return 0;
+    return err_set(err, -EINVAL, "'%s' must be true, false or a whole number 0..%d (got %s)", name,
+                   JOB_MAX_RETRIES, got_value(v, got, sizeof(got)));
+}
+
+static int check_count(const char *name, const json_t *v, struct err *err)
+{
+    char got[GOT_BUF];
+
+    if (json_is_integer(v) && json_integer_value(v) >= 0)
+        return 0;
+    return err_set(err, -EINVAL, "'%s' must be a whole number 0 or more (got %s)", name,
+                   got_value(v, got, sizeof(got)));
+}
+
+static int check_time(const char *name, const json_t *v, struct err *err)
+{
+    char got[GOT_BUF];
+
+    if (json_is_number(v))
+        return 0;
+    return err_set(err, -EINVAL, "'%s' must be a number (got %s)", name,
+                   got_value(v, got, sizeof(got)));
+}
+
+static int check_bool(const char *name, const json_t *v, struct err *err)
+{
+    char got[GOT_BUF];
+
+    if (json_is_boolean(v))
+        return 0;
+    return err_set(err, -EINVAL, "'%s' must be true or false (got %s)", name,
+                   got_value(v, got, sizeof(got)));
+}
+
+/* The fields we read, in the order decode checks them; the first broken one is reported.
+ * Every other field is left as it is. */
+static const struct field_rule {
+    const char *name;
+    bool required;
+    field_check_fn *check;
+} field_rules[] = {
+    {"class", true, check_class},
+    {"args", true, check_args},
+    {"jid", true, check_jid},
+    {"queue", false, check_queue},
+    {"retry", false, check_retry},
+    {"retry_count", false, check_count},
+    {"created_at", false, check_time},
+    {"enqueued_at", false, check_time},
+    {"at", false, check_time},
+    {"failed_at", false, check_time},
+    {"retried_at", false, check_time},
+    {"dead", false, check_bool},
+    {"nexus_recoveries", false, check_count},
+};
+
+static int job_validate(const json_t *root, struct err *err)
+{
+    size_t i;
+    int r;
+
+    for (i = 0; i < sizeof(field_rules) / sizeof(field_rules[0]); i++) {
+        const struct field_rule *rule = &field_rules[i];
+        const json_t *v = json_object_get(root, rule->name);
+
+        if (!v) {
+            if (rule->required)
+                return err_set(err, -EINVAL, "missing '%s'", rule->name);
+            continue;
+        }
+        r = rule->check(rule->name, v, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* The field's string when it passes `check`, else NULL. */
+static const char *valid_string(const struct job *job, const char *name, field_check_fn *check)
+{
+    const json_t *v = json_object_get(job->root, name);
+
+    return v && check(name, v, NULL) == 0 ? json_string_value(v) : NULL;
+}
+
+/* A whole number >= 0 field, or -1 when absent or not one. */
+static json_int_t valid_count(const struct job *job, const char *name)
+{
+    const json_t *v = json_object_get(job->root, name);
+
+    return v && check_count(name, v, NULL) == 0 ? json_integer_value(v) : -1;
+}
+
+/* The next value of a count that is -1 when absent: 0 first, then one more (saturating). */
+static json_int_t count_next(json_int_t n)
+{
+    if (n < 0)
+        return 0;
+    return n < LLONG_MAX ? n + 1 : n;
+}
+
+static int int_clamp(json_int_t v)
+{
+    return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+/* --- UTF-8, base64, jids ---------------------------------------------------------------- */
+
+/* Bytes of the valid UTF-8 character at p (as jansson judges: no overlongs, surrogates or
+ * code points above U+10FFFF), or 0 when p does not start one. */
+static size_t utf8_char_len(const unsigned char *p, size_t avail)
+{
+    uint32_t cp, min;
+    size_t i, need;
+
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        need = 2, cp = p[0] & 0x1f, min = 0x80;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        need = 3, cp = p[0] & 0x0f, min = 0x800;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        need = 4, cp = p[0] & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (avail < need)
+        return 0;
+    for (i = 1; i < need; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return need;
+}
+
+/* A JSON string of `s` cut to at most `max` bytes on a character boundary, each byte that
+ * is not valid UTF-8 replaced by U+FFFD (jansson refuses invalid UTF-8). *ret_replaced says
+ * whether a byte was replaced. New reference; NULL when out of memory. */
+static json_t *string_clean(const char *s, size_t len, size_t max, bool *ret_replaced)
+{
+    static const char replacement[] = "\xef\xbf\xbd";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, n = 0, out, cap;
+    json_t *v;
+    char *buf;
+
+    *ret_replaced = false;
+    while (i < len && (n = utf8_char_len(p + i, len - i)) > 0 && i + n <= max)
+        i += n;
+    if (i == len || n > 0)
+        return json_stringn(s, i);
+
+    if (len > SIZE_MAX / 4)
+        return NULL;
+    cap = len * 3 < max ? len * 3 : max;
+    buf = mem_alloc(cap + 1);
+    if (!buf)
+        return NULL;
+    memcpy(buf, s, i);
+    out = i;
+    while (i < len) {
+        n = utf8_char_len(p + i, len - i);
+        if (out + (n ? n : 3) > max)
+            break;
+        memcpy(buf + out, n ? s + i : replacement, n ? n : 3);
+        out += n ? n : 3;
+        i += n ? n : 1;
+        *ret_replaced |= n == 0;
+    }
+    v = json_stringn(buf, out);
+    mem_free(buf);
+    return v;
+}
+
+/* A JSON string of `len` bytes in base64 (RFC 4648, padded). NULL when out of memory. */
+static json_t *string_base64(const char *s, size_t len)
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i, out = 0;
+    json_t *v;
+    char *buf;
+
+    if (len > SIZE_MAX / 2)
+        return NULL;
+    buf = mem_alloc((len + 2) / 3 * 4 + 1);
+    if (!buf)
+        return NULL;
+    for (i = 0; i + 2 < len; i += 3) {
+        uint32_t w = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+
+        buf[out++] = digits[w >> 18];
+        buf[out++] = digits[w >> 12 & 63];
+        buf[out++] = digits[w >> 6 & 63];
+        buf[out++] = digits[w & 63];
+    }
+    if (i < len) {
+        uint32_t w = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0);
+
+        buf[out++] = digits[w >> 18];
+        buf[out++] = digits[w >> 12 & 63];
+        buf[out++] = i + 1 < len ? digits[w >> 6 & 63] : '=';
+        buf[out++] = '=';
+    }
+    v = json_stringn(buf, out);
+    mem_free(buf);
+    return v;
+}
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* 24 lowercase hex digits: 96 bits mixed from `rnd`. */
+static void jid_from_rnd(unsigned long long rnd, char out[JOB_JID_HEX + 1])
+{
+    uint64_t state = rnd, hi = splitmix64(&state), lo = splitmix64(&state);
+
+    (void)snprintf(out, JOB_JID_HEX + 1, "%016" PRIx64 "%08" PRIx64, hi, lo >> 32);
+}
+
+/* --- changing fields all at once -------------------------------------------------------- */
+
+struct field_update {
+    const char *name;
+    json_t *value; /* owned; NULL when it could not be made */
+};
+
+/* Sets every field or none, so a failed change leaves the job as it was. Only inserting a
+ * new key can fail, so new keys get a placeholder first (removed again on failure); the
+ * values then go in through iterators, which cannot fail. An existing key keeps its place.
+ * Takes ownership of the values, also on failure. Returns 0 or -ENOMEM. */
+static int object_update(json_t *obj, struct field_update *u, size_t n)
+{
+    bool added[UPDATE_MAX] = {false};
+    size_t i;
+
+    assert(n <= UPDATE_MAX);
+    for (i = 0; i < n; i++)
+        if (!u[i].value)
+            goto out_values;
+    for (i = 0; i < n; i++) {
+        added[i] = !json_object_get(obj, u[i].name);
+        if (added[i] && json_object_set_new(obj, u[i].name, json_null()) < 0)
+            goto out_placeholders;
+    }
+    for (i = 0; i < n; i++)
+        (void)json_object_iter_set_new(obj, json_object_iter_at(obj, u[i].name), u[i].value);
+    return 0;
+
+out_placeholders:
+    while (i-- > 0)
+        if (added[i])
+            (void)json_object_del(obj, u[i].name);
+out_values:
+    for (i = 0; i < n; i++)
+        json_decref(u[i].value);
+    return -ENOMEM;
+}
+
+/* --- construction ----------------------------------------------------------------------- */
+
+/* A job without root holding a copy of `raw` and `default_queue`. */
+static struct job *job_alloc(const char *raw, size_t raw_len, const char *default_queue)
+{
+    size_t qlen = strlen(default_queue);
+    struct job *job;
+
+    if (raw_len > SIZE_MAX - sizeof(*job) - qlen - 2)
+        return NULL;
+    job = mem_alloc(sizeof(*job) + raw_len + 1 + qlen + 1);
+    if (!job)
+        return NULL;
+    job->root = NULL;
+    job->no_args = NULL;
+    job->raw_len = raw_len;
+    if (raw_len > 0)
+        memcpy(job->mem, raw, raw_len);
+    job->mem[raw_len] = '\0';
+    memcpy(job->mem + raw_len + 1, default_queue, qlen + 1);
+    job->default_queue = job->mem + raw_len + 1;
+    return job;
+}
+
+/* Gives `job` the wrapper root that carries a text which is not a JSON object to `dead`. */
+static int job_wrap(struct job *job, unsigned long long rnd)
+{
+    char jid[JOB_JID_HEX + 1];
+    bool replaced;
+    json_t *root;
+
+    jid_from_rnd(rnd, jid);
+    root = json_object();
+    if (!root)
+        return -ENOMEM;
+    if (json_object_set_new(root, "class", json_string(JOB_INVALID_CLASS)) < 0 ||
+        json_object_set_new(root, "args", json_array()) < 0 ||
+        json_object_set_new(root, "jid", json_string(jid)) < 0 ||
+        json_object_set_new(root, "queue", json_string(job->default_queue)) < 0 ||
+        json_object_set_new(root, "nexus_raw",
+                            string_clean(job->mem, job->raw_len, SIZE_MAX, &replaced)) < 0)
+        goto out_root;
+    /* nexus_raw lost the invalid bytes: keep them exactly, too. */
+    if (replaced &&
+        json_object_set_new(root, "nexus_raw_base64", string_base64(job->mem, job->raw_len)) < 0)
+        goto out_root;
+    job->root = root;
+    return 0;
+
+out_root:
+    json_decref(root);
+    return -ENOMEM;
+}
+
+/* Parses the job's raw text into its root. -EINVAL (with a sentence) when it is not a JSON
+ * object. jansson 2.14 reports an allocation failure either with no text or, inside a
+ * string, as a syntax error ("invalid token"); so a syntax error counts only when a second
+ * parse repeats it exactly, else it is -ENOMEM (a valid job never goes to `dead` for it).
+ * (Its lexer also drops bytes when growing its token buffer fails; nothing here can see
+ * that, see decode_under_failures() in job_test.c.) */
+static int job_parse(struct job *job, struct err *err)
+{
+    json_error_t jerr, again;
+    json_t *root;
+
+    if (job->raw_len > JOB_MAX_BYTES)
+        return err_set(err, -EINVAL, "job is %zu bytes, above the %u-byte limit", job->raw_len,
+                       JOB_MAX_BYTES);
+    root = json_loadb(job->mem, job->raw_len, JOB_LOAD_FLAGS, &jerr);
+    if (!root && jerr.text[0] != '\0') {
+        root = json_loadb(job->mem, job->raw_len, JOB_LOAD_FLAGS, &again);
+        if (!root && (again.position != jerr.position || strcmp(again.text, jerr.text) != 0))
+            return -ENOMEM;
+    }
+    if (!root && jerr.text[0] == '\0')
+        return -ENOMEM;
+    if (!root)
+        return err_set(err, -EINVAL, "invalid JSON: %s (line %d column %d)", jerr.text, jerr.line,
+                       jerr.column);
+    if (!json_is_object(root)) {
+        (void)err_set(err, -EINVAL, "job must be a JSON object (got %s)", type_phrase(root));
+        json_decref(root);
+        return -EINVAL;
+    }
+    job->root = root;
+    return 0;
+}
+
+int job_decode(const char *text, size_t len, const char *default_queue, unsigned long long rnd,
+               struct job **ret_job, struct err *err)
+{
+    struct job *job;
+    int r;
+
+    *ret_job = NULL;
+    job = job_alloc(text, len, default_queue ? default_queue : JOB_DEFAULT_QUEUE);
+    if (!job)
+        return err_set(err, -ENOMEM, "out of memory decoding a job of %zu bytes", len);
+    r = job_parse(job, err);
+    if (r == -ENOMEM)
+        goto out_nomem;
+    if (r < 0) {
+        if (job_wrap(job, rnd) < 0)
+            goto out_nomem;
+    } else {
+        r = job_validate(job->root, err);
+        if (r < 0 && !json_is_array(json_object_get(job->root, "args"))) {
+            job->no_args = json_array();
+            if (!job->no_args)
+                goto out_nomem;
+        }
+    }
+    *ret_job = job;
+    return r;
+
+out_nomem:
+    job_free(job);
+    return err_set(err, -ENOMEM, "out of memory decoding a job of %zu bytes", len);
+}
+
+struct job *job_new(const char *class_name, json_t *args, const char *queue, const char *jid,
+                    double now, double at, unsigned long long rnd)
+{
+    char jid_buf[JOB_JID_HEX + 1];
+    struct job *job;
+    json_t *root;
+
+    if (!class_name || !json_is_array(args))
+        return NULL;
+    if (!queue)
+        queue = JOB_DEFAULT_QUEUE;
+    if (!jid) {
+        jid_from_rnd(rnd, jid_buf);
+        jid = jid_buf;
+    }
+    job = job_alloc("", 0, queue);
+    if (!job)
+        return NULL;
+    root = json_object();
+    if (!root)
+        goto out_job;
+    if (json_object_set_new(root, "class", json_string(class_name)) < 0 ||
+        json_object_set(root, "args", args) < 0 ||
+        json_object_set_new(root, "jid", json_string(jid)) < 0 ||
+        json_object_set_new(root, "queue", json_string(queue)) < 0 ||
+        json_object_set_new(root, "retry", json_true()) < 0 ||
+        json_object_set_new(root, "created_at", json_real(now)) < 0 ||
+        json_object_set_new(root, "enqueued_at", json_real(now)) < 0 ||
+        (at > 0 && json_object_set_new(root, "at", json_real(at)) < 0))
+        goto out_root;
+    job->root = root;
+    return job;
+
+out_root:
+    json_decref(root);
+out_job:
+    job_free(job);
+    return NULL;
+}
+
+void job_free(struct job *job)
+{
+    if (!job)
+        return;
+    json_decref(job->root);
+    json_decref(job->no_args);
+    mem_free(job);
+}
+
+/* --- accessors -------------------------------------------------------------------------- */
+
+/* The strings below come from values our changes never replace (class, jid, queue, args),
+ * so they stay valid until the job is freed. */
+
+const char *job_jid(const struct job *job)
+{
+    const char *s = valid_string(job, "jid", check_jid);
+
+    return s ? s : "";
+}
+
+const char *job_class(const struct job *job)
+{
+    const char *s = valid_string(job, "class", check_class);
+
+    return s ? s : "";
+}
+
+const char *job_queue(const struct job *job)
+{
+    const char *s = valid_string(job, "queue", check_queue);
+
+    return s ? s : job->default_queue;
+}
+
+json_t *job_args(const struct job *job)
+{
+    json_t *v = json_object_get(job->root, "args");
+
+    return json_is_array(v) ? v : job->no_args;
+}
+
+json_t *job_root(const struct job *job)
+{
+    return job->root;
+}
+
+const char *job_raw(const struct job *job, size_t *ret_len)
+{
+    if (ret_len)
+        *ret_len = job->raw_len;
+    return job->mem;
+}
+
+int job_retry_count(const struct job *job)
+{
+    json_int_t n = valid_count(job, "retry_count");
+
+    return n < 0 ? -1 : int_clamp(n);
+}
+
+int job_recoveries(const struct job *job)
+{
+    json_int_t n = valid_count(job, "nexus_recoveries");
+
+    return n < 0 ? 0 : int_clamp(n);
+}
+
+/* A time field in seconds (milliseconds converted), or 0 when absent or not a number. */
+static double time_field_s(const struct job *job, const char *name)
+{
+    const json_t *v = json_object_get(job->root, name);
+    double t;
+
+    if (!json_is_number(v))
+        return 0;
+    t = json_number_value(v);
+    return t > JOB_MS_ABOVE ? t / 1000 : t;
+}
+
+double job_enqueued_at(const struct job *job)
+{
+    if (json_is_number(json_object_get(job->root, "enqueued_at")))
+        return time_field_s(job, "enqueued_at");
+    return time_field_s(job, "created_at");
+}
+
+int job_max_retries(const struct job *job, int class_default)
+{
+    const json_t *v = json_object_get(job->root, "retry");
+
+    if (!v || json_is_true(v))
+        return class_default;
+    if (check_retry("retry", v, NULL) == 0 && json_is_integer(v))
+        return (int)json_integer_value(v);
+    /* false, or not a valid value: a job that says nothing sensible is not retried. */
+    return 0;
+}
+
+bool job_dead_allowed(const struct job *job)
+{
+    return !json_is_false(json_object_get(job->root, "dead"));
+}
+
+/* --- changes ---------------------------------------------------------------------------- */
+
+/* Whether the job keeps times as Sidekiq 8's integer milliseconds. */
+static bool job_uses_ms(const struct job *job)
+{
+    const json_t *v = json_object_get(job->root, "created_at");
+
+    if (!json_is_number(v))
+        v = json_object_get(job->root, "enqueued_at");
+    return json_is_number(v) && json_number_value(v) > JOB_MS_ABOVE;
+}
+
+json_t *job_time_value(const struct job *job, double epoch_s)
+{
+    double ms;
+
+    if (!isfinite(epoch_s))
+        epoch_s = 0;
+    if (!job_uses_ms(job))
+        return json_real(epoch_s);
+    ms = epoch_s * 1000;
+    if (ms > 9e18)
+        ms = 9e18;
+    if (ms < -9e18)
+        ms = -9e18;
+    return json_integer((json_int_t)llround(ms));
+}
+
+/* An error text as a job keeps it: at most JOB_MAX_ERROR bytes of valid UTF-8. */
+static json_t *error_string(const char *s)
+{
+    bool replaced;
+
+    if (!s)
+        s = "";
+    return string_clean(s, strlen(s), JOB_MAX_ERROR, &replaced);
+}
+
+int job_record_failure(struct job *job, const char *error_class, const char *error_message,
+                       double now)
+{
+    json_int_t count = valid_count(job, "retry_count");
+    struct field_update u[] = {
+        /* Sidekiq's order: message, class, then the time and count. */
+        {"error_message", error_string(error_message)},
+        {"error_class", error_string(error_class)},
+        {count < 0 ? "failed_at" : "retried_at", job_time_value(job, now)},
+        {"retry_count", json_integer(count_next(count))},
+    };
+
+    return object_update(job->root, u, sizeof(u) / sizeof(u[0]));
+}
+
+int job_record_recovery(struct job *job)
+{
+    json_int_t n = valid_count(job, "nexus_recoveries");
+    struct field_update u[] = {
+        {"nexus_recoveries", json_integer(count_next(n < 0 ? 0 : n))},
+    };
+
+    return object_update(job->root, u, 1);
+}
+
+int job_set_enqueued_at(struct job *job, double now)
+{
+    struct field_update u[] = {{"enqueued_at", job_time_value(job, now)}};
+
+    return object_update(job->root, u, 1);
+}
+
+/* --- encoding --------------------------------------------------------------------------- */
+
+struct out_buf {
+    char *data; /* owned; NUL-terminated */
+    size_t len, cap;
+    bool failed; /* sticky: once set, nothing more is written */
+};
+
+/* json_dump_callback() ignores a failed write of an object key (jansson 2.14), which would
+ * silently drop the key; a failure therefore sticks here and fails the whole encoding. */
+static int encode_on_write(const char *buffer, size_t size, void *arg)
+{
+    struct out_buf *out = arg;
+    size_t cap;
+    char *data;
+
+    if (out->failed)
+        return -1;
+    if (size >= out->cap - out->len) {
+        cap = out->cap * 2 > out->len + size + 1 ? out->cap * 2 : out->len + size + 1;
+        data = mem_alloc(cap);
+        if (!data) {
+            out->failed = true;
+            return -1;
+        }
+        memcpy(data, out->data, out->len);
+        mem_free(out->data);
+        out->data = data;
+        out->cap = cap;
+    }
+    memcpy(out->data + out->len, buffer, size);
+    out->len += size;
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+char *job_encode(const struct job *job, size_t *ret_len)
+{
+    struct out_buf out = {.cap = job->raw_len + 512};
+
+    out.data = mem_alloc(out.cap);
+    if (!out.data)
+        return NULL;
+    out.data[0] = '\0';
+    if (json_dump_callback(job->root, encode_on_write, &out, JOB_DUMP_FLAGS) < 0 || out.failed) {
+        mem_free(out.data);
+        return NULL;
+    }
+    if (ret_len)
+        *ret_len = out.len;
+    return out.data;
+}

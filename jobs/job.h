@@ -1,0 +1,88 @@
+/* job.h - the Sidekiq job JSON: decode, validate, record failures, encode (pure). */
+#ifndef JOB_H
+#define JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct err;
+struct job; /* opaque */
+typedef struct json_t json_t;
+
+/* Every size the outside world controls has one named maximum. */
+#define JOB_MAX_BYTES (4u << 20)   /* a job's JSON text */
+#define JOB_MAX_JID 64             /* a jid's length */
+#define JOB_MAX_CLASS 128          /* a class name's length */
+#define JOB_MAX_QUEUE 128          /* a queue name's length */
+#define JOB_MAX_ERROR 1024         /* error_message bytes kept */
+#define JOB_MAX_RETRIES 10000      /* a job's "retry": N */
+
+/* The class of the wrapper job that carries a text which is not a JSON object to `dead`. */
+#define JOB_INVALID_CLASS "nexus.invalid"
+
+/* Decodes and validates `text` (`len` bytes, need not be NUL-terminated).
+ * On success writes *ret_job: caller owns it, release with job_free().
+ * On failure returns -EINVAL (or -ENOMEM), fills `err` with a sentence such as
+ * "'args' must be an array (got a string)", and still writes *ret_job with a job that
+ * can be sent to `dead`: job_encode() of it gives a valid Sidekiq job keeping every field
+ * of the original, or, when `text` is not a JSON object, a wrapper job
+ * {"class":"nexus.invalid","args":[],"jid":…,"queue":…,"nexus_raw":"<text>"}.
+ * `default_queue` names the queue when the job names none. `rnd` seeds the wrapper's jid.
+ * On -ENOMEM *ret_job is NULL. */
+int job_decode(const char *text, size_t len, const char *default_queue, unsigned long long rnd,
+               struct job **ret_job, struct err *err);
+
+/* A new job as a client makes it (Sidekiq 7 form: times as float epoch seconds).
+ * Takes a reference to `args` (a JSON array). `at` > 0 adds "at" (for `schedule`).
+ * `jid` NULL draws one from `rnd` (24 lowercase hex). Caller owns the job, job_free().
+ * NULL when out of memory (or `args` is not an array). */
+struct job *job_new(const char *class_name, json_t *args, const char *queue, const char *jid,
+                    double now, double at, unsigned long long rnd);
+
+void job_free(struct job *job);
+
+/* Accessors. Strings are borrowed, valid until the job is freed (changes never touch
+ * class, jid, queue or args). A job that failed validation gives "" for a missing or
+ * invalid jid or class, `default_queue` for its queue and an empty array for its args. */
+const char *job_jid(const struct job *job);
+const char *job_class(const struct job *job);
+const char *job_queue(const struct job *job);
+json_t *job_args(const struct job *job);  /* borrowed */
+json_t *job_root(const struct job *job);  /* borrowed; the whole object */
+/* The text the job was decoded from, byte for byte (what sits in Redis), also after
+ * changes; "" (length 0) for a job from job_new(). */
+const char *job_raw(const struct job *job, size_t *ret_len);
+/* -1 before the first failure, then 0, 1, ... */
+int job_retry_count(const struct job *job);
+/* How many times a process died while running it (the "nexus_recoveries" field). */
+int job_recoveries(const struct job *job);
+/* enqueued_at (or created_at) in epoch seconds; 0 when absent. */
+double job_enqueued_at(const struct job *job);
+
+/* The retries this job may have: its "retry" field (true or absent = `class_default`,
+ * false = 0, N = N; anything else, only in a job that failed validation, = 0). */
+int job_max_retries(const struct job *job, int class_default);
+/* false when the job says "dead": false (discard after the last retry). */
+bool job_dead_allowed(const struct job *job);
+
+/* Records a failure as Sidekiq does: the first sets retry_count = 0 and failed_at, later
+ * ones increment retry_count and set retried_at; error_class and error_message (cut to
+ * JOB_MAX_ERROR bytes on a UTF-8 boundary, invalid UTF-8 replaced by U+FFFD) always.
+ * Times are written in the units the job already uses. Returns 0 or -ENOMEM; each change
+ * here is all or nothing, so on -ENOMEM the job is as it was. */
+int job_record_failure(struct job *job, const char *error_class, const char *error_message,
+                       double now);
+/* Increments "nexus_recoveries". Returns 0 or -ENOMEM. */
+int job_record_recovery(struct job *job);
+/* Sets enqueued_at to `now` in the job's units. Returns 0 or -ENOMEM. */
+int job_set_enqueued_at(struct job *job, double now);
+
+/* Compact JSON of the job as it is now. Caller owns the string, release with free().
+ * Returns NULL on allocation failure. */
+char *job_encode(const struct job *job, size_t *ret_len);
+
+/* A time value in the job's units: integer milliseconds when its created_at is above 1e11
+ * (Sidekiq 8), else float seconds. New reference; caller owns it. */
+json_t *job_time_value(const struct job *job, double epoch_s);
+
+#endif

@@ -1,0 +1,25 @@
+/* registry.c - the table of job classes: one line per class. */
+#include "registry.h"
+
+#include <stddef.h>
+#include <string.h>
+
+static const struct handler *const handlers[] = {
+    &handler_noop,
+    &handler_sleep,
+    &handler_fail,
+};
+
+const struct handler *handler_find(const char *class_name)
+{
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (strcmp(handlers[i]->name, class_name) == 0)
+            return handlers[i];
+    return NULL;
+}
+
+void handler_each(void (*fn)(const struct handler *h, void *arg), void *arg)
+{
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        fn(handlers[i], arg);
+}

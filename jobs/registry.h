@@ -1,0 +1,27 @@
+/* registry.h - job class name -> handler. */
+#ifndef REGISTRY_H
+#define REGISTRY_H
+
+struct task;
+
+/* A job class. start() begins the attempt and must end it with task_succeed/fail/defer,
+ * now or later from a callback on the loop; it never blocks. cancel() (timeout, shutdown)
+ * stops the attempt at once and frees the handler's state; after it the handler must not
+ * touch the task. A handler whose start() ends the task at once needs no cancel (NULL). */
+struct handler {
+    const char *name;    /* the job's "class" */
+    double timeout_s;    /* the class's default time limit; 0 = the worker's */
+    void (*start)(struct task *task);
+    void (*cancel)(struct task *task);
+};
+
+/* The handler for `class_name`, or NULL. Borrowed: handlers are static. */
+const struct handler *handler_find(const char *class_name);
+/* Calls `fn` for each known class name (for messages and `nexusctl`). */
+void handler_each(void (*fn)(const struct handler *h, void *arg), void *arg);
+
+extern const struct handler handler_noop;
+extern const struct handler handler_sleep;
+extern const struct handler handler_fail;
+
+#endif

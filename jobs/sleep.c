@@ -1,0 +1,60 @@
+/* sleep.c - the `sleep` class: succeeds after args[0] milliseconds (a timer). */
+#include <stdlib.h>
+
+#include <ev.h>
+#include <jansson.h>
+
+#include "jobs/registry.h"
+#include "jobs/task.h"
+
+#define SLEEP_MAX_MS (7 * 86400 * 1000.0)
+
+struct sleep_state {
+    struct task *task; /* borrowed: ends when the timer fires or on cancel */
+    ev_timer timer;
+};
+
+static void sleep_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct sleep_state *st = w->data;
+    struct task *task = st->task;
+
+    free(st);
+    task_succeed(task);
+}
+
+static void sleep_start(struct task *task)
+{
+    json_t *ms = json_array_get(task_args(task), 0);
+    struct sleep_state *st;
+
+    if (!json_is_number(ms) || json_number_value(ms) < 0 ||
+        json_number_value(ms) > SLEEP_MAX_MS) {
+        task_fail(task, "ArgumentError", "args[0] must be milliseconds 0..%.0f", SLEEP_MAX_MS);
+        return;
+    }
+    st = malloc(sizeof(*st));
+    if (!st) {
+        task_fail(task, "NoMemoryError", "out of memory");
+        return;
+    }
+    st->task = task;
+    ev_timer_init(&st->timer, sleep_on_timer, json_number_value(ms) / 1000.0, 0);
+    st->timer.data = st;
+    ev_timer_start(task_loop(task), &st->timer);
+    task_set_state(task, st);
+}
+
+static void sleep_cancel(struct task *task)
+{
+    struct sleep_state *st = task_state(task);
+
+    ev_timer_stop(task_loop(task), &st->timer);
+    free(st);
+}
+
+const struct handler handler_sleep = {
+    .name = "sleep",
+    .start = sleep_start,
+    .cancel = sleep_cancel,
+};

@@ -1,0 +1,141 @@
+/* task.c - one attempt of one job: the handler reports, the worker reads the result. */
+#include "task.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "jobs/job.h"
+
+struct task {
+    const struct job *job;
+    const struct task_env *env;
+    task_finish_fn *finish;
+    void *arg;
+    void *state;
+    bool finished;
+    bool cancelled;
+    enum task_result result;
+    double defer_s;
+    char error_class[64];
+    char error[JOB_MAX_ERROR + 1];
+};
+
+struct task *task_new(const struct job *job, const struct task_env *env, task_finish_fn *finish,
+                      void *arg)
+{
+    struct task *task = calloc(1, sizeof(*task));
+
+    if (!task)
+        return NULL;
+    task->job = job;
+    task->env = env;
+    task->finish = finish;
+    task->arg = arg;
+    return task;
+}
+
+void task_free(struct task *task)
+{
+    free(task);
+}
+
+void task_cancel(struct task *task)
+{
+    task->cancelled = true;
+}
+
+bool task_finished(const struct task *task)
+{
+    return task->finished;
+}
+
+enum task_result task_result(const struct task *task)
+{
+    return task->result;
+}
+
+const char *task_error_class(const struct task *task)
+{
+    return task->error_class;
+}
+
+const char *task_error(const struct task *task)
+{
+    return task->error;
+}
+
+double task_defer_s(const struct task *task)
+{
+    return task->defer_s;
+}
+
+const struct job *task_job(const struct task *task)
+{
+    return task->job;
+}
+
+json_t *task_args(const struct task *task)
+{
+    return job_args(task->job);
+}
+
+const struct task_env *task_env(const struct task *task)
+{
+    return task->env;
+}
+
+struct ev_loop *task_loop(const struct task *task)
+{
+    return task->env->loop;
+}
+
+void *task_state(const struct task *task)
+{
+    return task->state;
+}
+
+void task_set_state(struct task *task, void *state)
+{
+    task->state = state;
+}
+
+static void task_end(struct task *task, enum task_result result)
+{
+    if (task->finished || task->cancelled)
+        return; /* a handler's second report, or one after cancel: ignored */
+    task->finished = true;
+    task->result = result;
+    task->finish(task, task->arg);
+}
+
+void task_succeed(struct task *task)
+{
+    task_end(task, TASK_OK);
+}
+
+void task_fail(struct task *task, const char *error_class, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (task->finished || task->cancelled)
+        return;
+    (void)snprintf(task->error_class, sizeof(task->error_class), "%s", error_class);
+    va_start(ap, fmt);
+    (void)vsnprintf(task->error, sizeof(task->error), fmt, ap);
+    va_end(ap);
+    task_end(task, TASK_FAILED);
+}
+
+void task_defer(struct task *task, double delay_s, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (task->finished || task->cancelled)
+        return;
+    task->defer_s = delay_s;
+    va_start(ap, fmt);
+    (void)vsnprintf(task->error, sizeof(task->error), fmt, ap);
+    va_end(ap);
+    task_end(task, TASK_DEFER);
+}

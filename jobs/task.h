@@ -1,0 +1,58 @@
+/* task.h - one attempt of one job, as a handler sees it. */
+#ifndef TASK_H
+#define TASK_H
+
+#include <stdbool.h>
+
+struct ev_loop;
+struct job;
+struct cfg;
+struct task; /* opaque; created and owned by the worker */
+typedef struct json_t json_t;
+
+/* What the daemon lends every handler: borrowed, valid while the task runs. */
+struct task_env {
+    struct ev_loop *loop;
+    const struct cfg *cfg;
+};
+
+/* How an attempt ended; the worker turns it into done, retry or dead. */
+enum task_result {
+    TASK_OK,
+    TASK_FAILED,  /* counts as an attempt: retried with backoff, dead after the last */
+    TASK_DEFER,   /* not run (rate limited, the peer asked to wait): back to `schedule`
+                     after defer_s, the attempt not counted */
+};
+
+typedef void task_finish_fn(struct task *task, void *arg);
+
+/* The worker's side. Caller owns the task, release with task_free() once `finish` ran or
+ * after task_cancel(). `job` and `env` are borrowed and must outlive the task. */
+struct task *task_new(const struct job *job, const struct task_env *env, task_finish_fn *finish,
+                      void *arg);
+void task_free(struct task *task);
+/* Asks the running handler to stop (timeout, shutdown). `finish` is not called after. */
+void task_cancel(struct task *task);
+bool task_finished(const struct task *task);
+enum task_result task_result(const struct task *task);
+const char *task_error_class(const struct task *task); /* borrowed; "" when OK */
+const char *task_error(const struct task *task);       /* borrowed; "" when OK */
+double task_defer_s(const struct task *task);
+
+/* The handler's side. */
+const struct job *task_job(const struct task *task);
+json_t *task_args(const struct task *task); /* borrowed: the job's args array */
+const struct task_env *task_env(const struct task *task);
+struct ev_loop *task_loop(const struct task *task);
+/* The handler's own state for this attempt (freed by the handler: in finish or cancel). */
+void *task_state(const struct task *task);
+void task_set_state(struct task *task, void *state);
+
+/* Ends the attempt; exactly one of these, exactly once, also from inside start(). */
+void task_succeed(struct task *task);
+void task_fail(struct task *task, const char *error_class, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void task_defer(struct task *task, double delay_s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

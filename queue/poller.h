@@ -1,0 +1,22 @@
+/* poller.h - moves due jobs from `schedule` and `retry` to their queues, exactly once
+ * across processes (ZREM decides who moves a job), 100 jobs per round trip. */
+#ifndef POLLER_H
+#define POLLER_H
+
+struct ev_loop;
+struct rconn;
+struct poller; /* opaque */
+
+/* Polls every `interval_s` (randomised by ±50 % so that processes spread out), and again at
+ * once while a set has more due jobs. `conn` is borrowed and must outlive the poller.
+ * Caller owns it, release with poller_free(). */
+struct poller *poller_new(struct ev_loop *loop, struct rconn *conn, const char *ns,
+                          double interval_s);
+void poller_free(struct poller *p);
+void poller_set_interval(struct poller *p, double interval_s);
+/* Polls now (e.g. after Redis came back). */
+void poller_kick(struct poller *p);
+/* Stops polling for good (shutdown). */
+void poller_stop(struct poller *p);
+
+#endif

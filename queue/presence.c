@@ -1,0 +1,224 @@
+/* presence.c - heartbeat and process records. */
+#include "presence.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "daemon/log.h"
+#include "daemon/util.h"
+#include "queue/keys.h"
+#include "queue/rconn.h"
+
+struct presence {
+    struct rconn *conn;
+    char identity[256];
+    char *k_identity, *k_work, *k_processes, *k_procs;
+    char *hostname, *host_id, *tag, *version;
+    pid_t pid;
+    long long pid_start;
+    double started_at;
+};
+
+struct presence *presence_new(struct rconn *conn, const char *ns, const struct presence_info *info,
+                              unsigned long long rnd)
+{
+    struct presence *p = calloc(1, sizeof(*p));
+
+    if (!p)
+        return NULL;
+    p->conn = conn;
+    (void)snprintf(p->identity, sizeof(p->identity), "%s:%d:%012llx", info->hostname,
+                   (int)info->pid, rnd & 0xffffffffffffull);
+    p->k_identity = keys_make(ns, "%s", p->identity);
+    p->k_work = keys_make(ns, "%s:work", p->identity);
+    p->k_processes = keys_make(ns, "processes");
+    p->k_procs = keys_make(ns, "nexus:procs");
+    p->hostname = strdup(info->hostname);
+    p->host_id = strdup(info->host_id);
+    p->tag = strdup(info->tag ? info->tag : "");
+    p->version = strdup(info->version);
+    p->pid = info->pid;
+    p->pid_start = info->pid_start;
+    p->started_at = info->started_at;
+    if (!p->k_identity || !p->k_work || !p->k_processes || !p->k_procs || !p->hostname ||
+        !p->host_id || !p->tag || !p->version) {
+        presence_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void presence_free(struct presence *p)
+{
+    if (!p)
+        return;
+    free(p->k_identity);
+    free(p->k_work);
+    free(p->k_processes);
+    free(p->k_procs);
+    free(p->hostname);
+    free(p->host_id);
+    free(p->tag);
+    free(p->version);
+    free(p);
+}
+
+const char *presence_identity(const struct presence *p)
+{
+    return p->identity;
+}
+
+static void beat_on_reply(struct redisReply *reply, void *arg)
+{
+    const char *error = rconn_reply_error(reply);
+
+    if (error && reply)
+        log_warn("event=heartbeat_failed err=%s", log_q(error));
+}
+
+/* The nexus:procs record: what a reaper needs once this process is gone. */
+static char *record_encode(const struct presence *p, json_t *queues)
+{
+    json_t *rec;
+    char *text;
+
+    rec = json_pack("{s:s, s:s, s:s, s:i, s:I, s:O, s:f}", "identity", p->identity, "hostname",
+                    p->hostname, "host_id", p->host_id, "pid", (int)p->pid, "pid_start",
+                    (json_int_t)p->pid_start, "queues", queues, "started_at", p->started_at);
+    if (!rec)
+        return NULL;
+    text = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    return text;
+}
+
+static char *info_encode(const struct presence *p, unsigned concurrency, json_t *queues)
+{
+    json_t *info;
+    char *text;
+
+    info = json_pack("{s:s, s:f, s:i, s:s, s:i, s:O, s:[], s:s, s:s}", "hostname", p->hostname,
+                     "started_at", p->started_at, "pid", (int)p->pid, "tag", p->tag,
+                     "concurrency", (int)concurrency, "queues", queues, "labels", "identity",
+                     p->identity, "version", p->version);
+    if (!info)
+        return NULL;
+    text = json_dumps(info, JSON_COMPACT);
+    json_decref(info);
+    return text;
+}
+
+int presence_beat(struct presence *p, unsigned concurrency, json_t *queues,
+                  json_t *inflight_queues, unsigned busy, bool quiet, json_t *work, double ttl_s)
+{
+    char *info = info_encode(p, concurrency, queues), *record = record_encode(p, inflight_queues);
+    size_t nwork = json_object_size(work), argc = 2 + 2 * nwork, k = 0;
+    const char **argv = calloc(argc, sizeof(*argv));
+    char **values = calloc(nwork + 1, sizeof(*values));
+    long ttl = (long)(ttl_s + 0.999);
+    const char *slot;
+    json_t *entry;
+    int r = -ENOMEM;
+
+    if (!info || !record || !argv || !values)
+        goto out;
+    r = rconn_commandf(p->conn, beat_on_reply, NULL, "SADD %s %s", p->k_processes, p->identity);
+    if (r < 0)
+        goto out;
+    (void)rconn_commandf(p->conn, beat_on_reply, NULL,
+                         "HSET %s info %s busy %u beat %.3f quiet %s rtt_us 0", p->k_identity,
+                         info, busy, util_now(), quiet ? "true" : "false");
+    (void)rconn_commandf(p->conn, beat_on_reply, NULL, "EXPIRE %s %ld", p->k_identity, ttl);
+    (void)rconn_commandf(p->conn, beat_on_reply, NULL, "DEL %s", p->k_work);
+    if (nwork > 0) {
+        argv[0] = "HSET";
+        argv[1] = p->k_work;
+        json_object_foreach(work, slot, entry)
+        {
+            values[k] = json_dumps(entry, JSON_COMPACT);
+            argv[2 + 2 * k] = slot;
+            argv[3 + 2 * k] = values[k] ? values[k] : "{}";
+            k++;
+        }
+        (void)rconn_command(p->conn, beat_on_reply, NULL, (int)argc, argv, NULL);
+        (void)rconn_commandf(p->conn, beat_on_reply, NULL, "EXPIRE %s %ld", p->k_work, ttl);
+    }
+    (void)rconn_commandf(p->conn, beat_on_reply, NULL, "HSET %s %s %s", p->k_procs, p->identity,
+                         record);
+out:
+    for (k = 0; values && k < nwork; k++)
+        free(values[k]);
+    free(values);
+    free(argv);
+    free(info);
+    free(record);
+    return r;
+}
+
+struct remove_call {
+    presence_done_fn *done;
+    void *arg;
+};
+
+static void remove_on_reply(struct redisReply *reply, void *arg)
+{
+    struct remove_call rc = *(struct remove_call *)arg;
+    const char *error = rconn_reply_error(reply);
+
+    free(arg);
+    rc.done(error ? -EIO : 0, rc.arg);
+}
+
+int presence_remove(struct presence *p, presence_done_fn *done, void *arg)
+{
+    struct remove_call *call = malloc(sizeof(*call));
+    int r;
+
+    if (!call)
+        return -ENOMEM;
+    call->done = done;
+    call->arg = arg;
+    r = rconn_commandf(p->conn, beat_on_reply, NULL, "SREM %s %s", p->k_processes, p->identity);
+    if (r == 0)
+        r = rconn_commandf(p->conn, beat_on_reply, NULL, "DEL %s %s", p->k_identity, p->k_work);
+    if (r == 0)
+        r = rconn_commandf(p->conn, remove_on_reply, call, "HDEL %s %s", p->k_procs, p->identity);
+    if (r < 0)
+        free(call);
+    return r;
+}
+
+int presence_record_parse(const char *text, size_t len, struct presence_record *ret)
+{
+    json_t *root = json_loadb(text, len, 0, NULL), *queues = NULL;
+    const char *identity = NULL, *host_id = NULL;
+    json_int_t pid = 0, pid_start = -1;
+    struct presence_record rec = {0};
+
+    if (!root || json_unpack(root, "{s:s, s:s, s:I, s:I, s:o}", "identity", &identity, "host_id",
+                             &host_id, "pid", &pid, "pid_start", &pid_start, "queues",
+                             &queues) < 0 ||
+        !json_is_array(queues)) {
+        json_decref(root);
+        return -EINVAL;
+    }
+    (void)snprintf(rec.identity, sizeof(rec.identity), "%s", identity);
+    (void)snprintf(rec.host_id, sizeof(rec.host_id), "%s", host_id);
+    rec.pid = (pid_t)pid;
+    rec.pid_start = pid_start;
+    rec.queues = json_incref(queues);
+    json_decref(root);
+    *ret = rec;
+    return 0;
+}
+
+void presence_record_clear(struct presence_record *rec)
+{
+    json_decref(rec->queues);
+    rec->queues = NULL;
+}

@@ -1,0 +1,55 @@
+/* presence.h - this process in Redis: Sidekiq's process hash and heartbeat, plus the
+ * durable record (nexus:procs) that lets survivors recover its in-flight jobs. */
+#ifndef PRESENCE_H
+#define PRESENCE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct rconn;
+struct presence; /* opaque */
+typedef struct json_t json_t;
+
+struct presence_info {
+    const char *hostname;
+    const char *host_id;   /* util_host_id(): processes with the same one share pids */
+    pid_t pid;
+    long long pid_start;   /* util_pid_start(pid) */
+    const char *tag;
+    const char *version;
+    double started_at;     /* epoch s */
+};
+
+/* Identity is "hostname:pid:12 hex". `conn` is borrowed and must outlive the presence;
+ * strings of `info` are copied. Caller owns it, release with presence_free(). */
+struct presence *presence_new(struct rconn *conn, const char *ns, const struct presence_info *info,
+                              unsigned long long rnd);
+void presence_free(struct presence *p);
+const char *presence_identity(const struct presence *p); /* borrowed */
+
+/* One heartbeat: SADD processes, the IDENTITY hash (info, busy, beat, quiet) and
+ * IDENTITY:work (`work`: an object slot -> {"queue","payload","run_at"}), all expiring after
+ * `ttl_s`, and the durable nexus:procs record naming `inflight_queues`, every queue whose
+ * in-flight list this process may hold jobs in. `concurrency` and `queues` go into info.
+ * JSON arguments are borrowed. Returns 0, or -ENOTCONN. */
+int presence_beat(struct presence *p, unsigned concurrency, json_t *queues,
+                  json_t *inflight_queues, unsigned busy, bool quiet, json_t *work, double ttl_s);
+
+typedef void presence_done_fn(int err, void *arg);
+/* Removes this process from Redis (after a clean shutdown emptied its in-flight lists).
+ * `done` runs once, unless -ENOTCONN is returned. */
+int presence_remove(struct presence *p, presence_done_fn *done, void *arg);
+
+/* A durable record as stored in nexus:procs: parsed by reapers. */
+struct presence_record {
+    char identity[256];
+    char host_id[128];
+    pid_t pid;
+    long long pid_start;
+    json_t *queues; /* owned array of names; release with presence_record_clear() */
+};
+/* Pure. Returns 0, or -EINVAL when `text` is not a record. */
+int presence_record_parse(const char *text, size_t len, struct presence_record *ret);
+void presence_record_clear(struct presence_record *rec);
+
+#endif

@@ -1,0 +1,496 @@
+/* queue.c - reliable fetch and batched outcomes over Sidekiq's keys. */
+#include "queue.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "daemon/log.h"
+#include "queue/keys.h"
+#include "queue/rconn.h"
+
+extern const char lua_fetch[];
+extern const char lua_finish[];
+extern const char lua_requeue[];
+
+#define FLUSH_MAX_RECORDS 1000
+#define FINISH_FIXED_KEYS 7
+
+struct ref {
+    char *name;
+    char *list_key;     /* queue:NAME */
+    char *inflight_key; /* nexus:inflight:IDENTITY:NAME */
+};
+
+struct record {
+    struct record *next;
+    enum queue_outcome op;
+    unsigned ref;
+    char *old;
+    size_t old_len;
+    char *new_job; /* NULL for DONE/DISCARD */
+    double score;
+};
+
+/* One Lua call in flight with the records it carries. */
+struct flush {
+    struct queue *q;
+    struct record *records;
+    size_t n;
+};
+
+struct queue {
+    struct rconn *conn;
+    char *ns;
+    char *identity;
+    struct ref *refs;
+    size_t nrefs;
+    char *k_processed, *k_failed, *k_retry, *k_dead, *k_schedule;
+    unsigned dead_max_jobs;
+    double dead_max_age_s;
+    struct record *head, **tail; /* waiting for the next flush, in order */
+    size_t nwaiting;
+    size_t nsent;                /* in Lua calls not yet answered */
+};
+
+struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity)
+{
+    struct queue *q = calloc(1, sizeof(*q));
+
+    if (!q)
+        return NULL;
+    q->conn = conn;
+    q->ns = strdup(ns);
+    q->identity = strdup(identity);
+    q->k_processed = keys_make(ns, "stat:processed");
+    q->k_failed = keys_make(ns, "stat:failed");
+    q->k_retry = keys_make(ns, "retry");
+    q->k_dead = keys_make(ns, "dead");
+    q->k_schedule = keys_make(ns, "schedule");
+    q->tail = &q->head;
+    q->dead_max_jobs = 10000;
+    q->dead_max_age_s = 180 * 86400.0;
+    if (!q->ns || !q->identity || !q->k_processed || !q->k_failed || !q->k_retry ||
+        !q->k_dead || !q->k_schedule) {
+        queue_free(q);
+        return NULL;
+    }
+    return q;
+}
+
+static void record_free(struct record *rec)
+{
+    free(rec->old);
+    free(rec->new_job);
+    free(rec);
+}
+
+void queue_free(struct queue *q)
+{
+    struct record *rec, *next;
+
+    if (!q)
+        return;
+    for (rec = q->head; rec; rec = next) {
+        next = rec->next;
+        record_free(rec);
+    }
+    for (size_t i = 0; i < q->nrefs; i++) {
+        free(q->refs[i].name);
+        free(q->refs[i].list_key);
+        free(q->refs[i].inflight_key);
+    }
+    free(q->refs);
+    free(q->ns);
+    free(q->identity);
+    free(q->k_processed);
+    free(q->k_failed);
+    free(q->k_retry);
+    free(q->k_dead);
+    free(q->k_schedule);
+    free(q);
+}
+
+void queue_set_dead_limits(struct queue *q, unsigned max_jobs, double max_age_s)
+{
+    q->dead_max_jobs = max_jobs;
+    q->dead_max_age_s = max_age_s;
+}
+
+int queue_ref(struct queue *q, const char *name)
+{
+    struct ref *refs, *ref;
+
+    for (size_t i = 0; i < q->nrefs; i++)
+        if (strcmp(q->refs[i].name, name) == 0)
+            return (int)i;
+    refs = realloc(q->refs, (q->nrefs + 1) * sizeof(*refs));
+    if (!refs)
+        return -ENOMEM;
+    q->refs = refs;
+    ref = &refs[q->nrefs];
+    ref->name = strdup(name);
+    ref->list_key = keys_make(q->ns, "queue:%s", name);
+    ref->inflight_key = keys_make(q->ns, "nexus:inflight:%s:%s", q->identity, name);
+    if (!ref->name || !ref->list_key || !ref->inflight_key) {
+        free(ref->name);
+        free(ref->list_key);
+        free(ref->inflight_key);
+        return -ENOMEM;
+    }
+    return (int)q->nrefs++;
+}
+
+const char *queue_ref_name(const struct queue *q, unsigned ref)
+{
+    return q->refs[ref].name;
+}
+
+size_t queue_nrefs(const struct queue *q)
+{
+    return q->nrefs;
+}
+
+const char *queue_ref_list_key(const struct queue *q, unsigned ref)
+{
+    return q->refs[ref].list_key;
+}
+
+const char *queue_ref_inflight_key(const struct queue *q, unsigned ref)
+{
+    return q->refs[ref].inflight_key;
+}
+
+/* A fetch in flight: maps the script's 1-based queue index back to refs. */
+struct fetch {
+    queue_fetch_fn *done;
+    void *arg;
+    size_t nrefs;
+    unsigned refs[];
+};
+
+static void fetch_on_reply(struct redisReply *reply, void *arg)
+{
+    struct fetch *f = arg;
+    struct queue_item *items = NULL;
+    const char *error = rconn_reply_error(reply);
+    size_t n = 0;
+
+    if (error) {
+        log_warn("event=fetch_failed err=%s", log_q(error));
+        f->done(NULL, 0, -EIO, f->arg);
+        free(f);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
+        items = calloc(reply->elements / 2, sizeof(*items));
+        for (size_t i = 0; items && i + 1 < reply->elements; i += 2) {
+            long long idx = reply->element[i]->integer;
+            struct redisReply *job = reply->element[i + 1];
+            if (idx < 1 || (size_t)idx > f->nrefs || job->type != REDIS_REPLY_STRING)
+                continue;
+            items[n].ref = f->refs[idx - 1];
+            items[n].job = malloc(job->len + 1);
+            if (!items[n].job)
+                continue; /* still in the in-flight list: recovered on restart */
+            memcpy(items[n].job, job->str, job->len);
+            items[n].job[job->len] = '\0';
+            items[n].len = job->len;
+            n++;
+        }
+    }
+    f->done(items, n, 0, f->arg);
+    free(items);
+    free(f);
+}
+
+int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned max,
+                queue_fetch_fn *done, void *arg)
+{
+    size_t argc = 3 + 2 * nrefs, i;
+    const char **argv = calloc(argc + 1, sizeof(*argv));
+    char nkeys[16], want[16];
+    struct fetch *f = malloc(sizeof(*f) + nrefs * sizeof(f->refs[0]));
+    int r = -ENOMEM;
+
+    if (!argv || !f)
+        goto out;
+    (void)snprintf(nkeys, sizeof(nkeys), "%zu", 2 * nrefs);
+    (void)snprintf(want, sizeof(want), "%u", max);
+    argv[0] = "EVAL";
+    argv[1] = lua_fetch;
+    argv[2] = nkeys;
+    for (i = 0; i < nrefs; i++) {
+        argv[3 + i] = q->refs[refs[i]].list_key;
+        argv[3 + nrefs + i] = q->refs[refs[i]].inflight_key;
+        f->refs[i] = refs[i];
+    }
+    argv[3 + 2 * nrefs] = want;
+    f->done = done;
+    f->arg = arg;
+    f->nrefs = nrefs;
+    r = rconn_command(q->conn, fetch_on_reply, f, (int)argc + 1, argv, NULL);
+    if (r == 0)
+        f = NULL;
+out:
+    free(f);
+    free(argv);
+    return r;
+}
+
+static void block_on_reply(struct redisReply *reply, void *arg)
+{
+    struct fetch *f = arg;
+    const char *error = rconn_reply_error(reply);
+    struct queue_item item = {.ref = f->refs[0]};
+
+    if (error) {
+        f->done(NULL, 0, -EIO, f->arg);
+    } else if (reply->type == REDIS_REPLY_STRING) {
+        item.job = malloc(reply->len + 1);
+        if (item.job) {
+            memcpy(item.job, reply->str, reply->len);
+            item.job[reply->len] = '\0';
+            item.len = reply->len;
+        }
+        f->done(&item, item.job ? 1 : 0, 0, f->arg);
+    } else {
+        f->done(NULL, 0, 0, f->arg); /* nil: timed out */
+    }
+    free(f);
+}
+
+int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double timeout_s,
+                queue_fetch_fn *done, void *arg)
+{
+    struct fetch *f = malloc(sizeof(*f) + sizeof(f->refs[0]));
+    char timeout[32];
+    const char *argv[6];
+    int r;
+
+    if (!f)
+        return -ENOMEM;
+    f->done = done;
+    f->arg = arg;
+    f->nrefs = 1;
+    f->refs[0] = ref;
+    (void)snprintf(timeout, sizeof(timeout), "%.3f", timeout_s);
+    argv[0] = "BLMOVE";
+    argv[1] = q->refs[ref].list_key;
+    argv[2] = q->refs[ref].inflight_key;
+    argv[3] = "RIGHT";
+    argv[4] = "LEFT";
+    argv[5] = timeout;
+    r = rconn_command(blocker, block_on_reply, f, 6, argv, NULL);
+    if (r < 0)
+        free(f);
+    return r;
+}
+
+int queue_finish(struct queue *q, enum queue_outcome op, unsigned ref, const char *old,
+                 size_t old_len, char *new_job, double score)
+{
+    struct record *rec = calloc(1, sizeof(*rec));
+
+    if (!rec || !(rec->old = malloc(old_len + 1))) {
+        free(rec);
+        free(new_job);
+        return -ENOMEM;
+    }
+    memcpy(rec->old, old, old_len);
+    rec->old[old_len] = '\0';
+    rec->old_len = old_len;
+    rec->op = op;
+    rec->ref = ref;
+    rec->new_job = new_job;
+    rec->score = score;
+    *q->tail = rec;
+    q->tail = &rec->next;
+    q->nwaiting++;
+    return 0;
+}
+
+size_t queue_unconfirmed(const struct queue *q)
+{
+    return q->nwaiting + q->nsent;
+}
+
+/* Puts a failed call's records back at the front, in their order. */
+static void flush_give_back(struct queue *q, struct flush *fl)
+{
+    struct record *last = fl->records;
+
+    while (last->next)
+        last = last->next;
+    last->next = q->head;
+    if (!q->head)
+        q->tail = &last->next;
+    q->head = fl->records;
+    q->nwaiting += fl->n;
+}
+
+static void flush_on_reply(struct redisReply *reply, void *arg)
+{
+    struct flush *fl = arg;
+    struct queue *q = fl->q;
+    const char *error = rconn_reply_error(reply);
+    struct record *rec, *next;
+
+    q->nsent -= fl->n;
+    if (error) {
+        log_warn("event=outcomes_not_written jobs=%zu err=%s retry=on_reconnect", fl->n,
+                 log_q(error));
+        flush_give_back(q, fl);
+    } else {
+        for (rec = fl->records; rec; rec = next) {
+            next = rec->next;
+            record_free(rec);
+        }
+    }
+    free(fl);
+}
+
+static const char op_codes[] = {[QUEUE_DONE] = 'a', [QUEUE_RETRY] = 'r', [QUEUE_DEAD] = 'd',
+                                [QUEUE_DISCARD] = 'x', [QUEUE_DEFER] = 's'};
+
+/* Sends up to FLUSH_MAX_RECORDS waiting records in one finish.lua call. */
+static int flush_some(struct queue *q)
+{
+    size_t n = q->nwaiting < FLUSH_MAX_RECORDS ? q->nwaiting : FLUSH_MAX_RECORDS;
+    size_t nkeys = FINISH_FIXED_KEYS + q->nrefs, argc = 3 + nkeys + 3 + 5 * n, a = 0, i;
+    const char **argv = malloc(argc * sizeof(*argv));
+    size_t *lens = malloc(argc * sizeof(*lens));
+    char *nums = malloc(n * 48 + 128), *p = nums, day[16];
+    char *k_pday = NULL, *k_fday = NULL;
+    struct flush *fl = calloc(1, sizeof(*fl));
+    struct record *rec, **cut;
+    double now = (double)time(NULL);
+    int r = -ENOMEM;
+
+    (void)keys_day(now, day);
+    k_pday = keys_make(q->ns, "stat:processed:%s", day);
+    k_fday = keys_make(q->ns, "stat:failed:%s", day);
+    if (!argv || !lens || !nums || !fl || !k_pday || !k_fday)
+        goto out;
+#define PUT(s, l) (argv[a] = (s), lens[a] = (l), a++)
+#define PUTS(s) PUT((s), strlen(s))
+#define PUTNUM(fmt, v)                                                                            \
+    do {                                                                                          \
+        int len_ = sprintf(p, fmt, v);                                                            \
+        PUT(p, (size_t)len_);                                                                     \
+        p += len_ + 1;                                                                            \
+    } while (0)
+    PUTS("EVAL");
+    PUTS(lua_finish);
+    PUTNUM("%zu", nkeys);
+    PUTS(q->k_processed);
+    PUTS(k_pday);
+    PUTS(q->k_failed);
+    PUTS(k_fday);
+    PUTS(q->k_retry);
+    PUTS(q->k_dead);
+    PUTS(q->k_schedule);
+    for (i = 0; i < q->nrefs; i++)
+        PUTS(q->refs[i].inflight_key);
+    PUTNUM("%.3f", now - q->dead_max_age_s);
+    PUTNUM("%u", q->dead_max_jobs);
+    PUTNUM("%d", KEYS_STAT_TTL_S);
+    for (rec = q->head, i = 0; i < n; rec = rec->next, i++) {
+        PUT(&op_codes[rec->op], 1);
+        PUTNUM("%u", FINISH_FIXED_KEYS + rec->ref + 1);
+        PUT(rec->old, rec->old_len);
+        PUTS(rec->new_job ? rec->new_job : "");
+        PUTNUM("%.6f", rec->score);
+    }
+#undef PUT
+#undef PUTS
+#undef PUTNUM
+    fl->q = q;
+    fl->n = n;
+    r = rconn_command(q->conn, flush_on_reply, fl, (int)a, argv, lens);
+    if (r < 0)
+        goto out;
+    /* detach the first n records: they travel with the call */
+    fl->records = q->head;
+    for (cut = &q->head, i = 0; i < n; i++)
+        cut = &(*cut)->next;
+    q->head = *cut;
+    *cut = NULL;
+    if (!q->head)
+        q->tail = &q->head;
+    q->nwaiting -= n;
+    q->nsent += n;
+    fl = NULL;
+out:
+    free(fl);
+    free(argv);
+    free(lens);
+    free(nums);
+    free(k_pday);
+    free(k_fday);
+    return r;
+}
+
+int queue_flush(struct queue *q)
+{
+    int r;
+
+    while (q->nwaiting > 0) {
+        r = flush_some(q);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+struct count_call {
+    queue_count_fn *done;
+    void *arg;
+};
+
+static void count_on_reply(struct redisReply *reply, void *arg)
+{
+    struct count_call cc = *(struct count_call *)arg;
+    const char *error = rconn_reply_error(reply);
+
+    free(arg);
+    if (error) {
+        log_warn("event=requeue_failed err=%s", log_q(error));
+        cc.done(0, -EIO, cc.arg);
+        return;
+    }
+    cc.done(reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0, 0, cc.arg);
+}
+
+int queue_requeue_all(struct queue *q, queue_count_fn *done, void *arg)
+{
+    size_t argc = 3 + 2 * q->nrefs;
+    const char **argv = calloc(argc, sizeof(*argv));
+    struct count_call *cc = malloc(sizeof(*cc));
+    char nkeys[16];
+    int r = -ENOMEM;
+
+    if (!argv || !cc)
+        goto out;
+    (void)snprintf(nkeys, sizeof(nkeys), "%zu", 2 * q->nrefs);
+    argv[0] = "EVAL";
+    argv[1] = lua_requeue;
+    argv[2] = nkeys;
+    for (size_t i = 0; i < q->nrefs; i++) {
+        argv[3 + i] = q->refs[i].inflight_key;
+        argv[3 + q->nrefs + i] = q->refs[i].list_key;
+    }
+    cc->done = done;
+    cc->arg = arg;
+    r = rconn_command(q->conn, count_on_reply, cc, (int)argc, argv, NULL);
+    if (r == 0)
+        cc = NULL;
+out:
+    free(cc);
+    free(argv);
+    return r;
+}

@@ -1,0 +1,71 @@
+/* queue.h - Sidekiq's keys on hiredis async: reliable fetch, outcomes, requeue. */
+#ifndef QUEUE_H
+#define QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct rconn;
+struct queue; /* opaque */
+
+enum queue_outcome {
+    QUEUE_DONE,    /* success: removed from in-flight, counted processed */
+    QUEUE_RETRY,   /* failed: into `retry` at `score`, counted failed */
+    QUEUE_DEAD,    /* failed for good: into `dead` at `score`, counted failed */
+    QUEUE_DISCARD, /* failed, and the job said "dead": false: removed, counted failed */
+    QUEUE_DEFER,   /* not run: into `schedule` at `score`, not counted */
+};
+
+/* One fetched job. `job` is owned by whoever holds the item, release with free(). */
+struct queue_item {
+    unsigned ref; /* which queue it came from: see queue_ref() */
+    char *job;    /* NUL-terminated JSON text, exactly as stored */
+    size_t len;
+};
+
+/* `items` (n of them) belong to the callee: each item's job must be freed, the array not.
+ * `err` is 0, or a negative errno (nothing was fetched). */
+typedef void queue_fetch_fn(struct queue_item *items, size_t n, int err, void *arg);
+
+/* Keys go under `ns` (borrowed string copied). `identity` names this process's in-flight
+ * lists: nexus:inflight:IDENTITY:QUEUE. `conn` is borrowed and must outlive the queue.
+ * Caller owns the queue, release with queue_free(). NULL on allocation failure. */
+struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity);
+void queue_free(struct queue *q);
+void queue_set_dead_limits(struct queue *q, unsigned max_jobs, double max_age_s);
+
+/* The reference of queue `name`, added on first use and kept for the process's life (its
+ * in-flight list may hold jobs after a reload drops the queue). Returns >= 0 or -ENOMEM. */
+int queue_ref(struct queue *q, const char *name);
+const char *queue_ref_name(const struct queue *q, unsigned ref); /* borrowed */
+size_t queue_nrefs(const struct queue *q);
+/* Key names of a ref, borrowed for the queue's life. */
+const char *queue_ref_list_key(const struct queue *q, unsigned ref);     /* queue:NAME */
+const char *queue_ref_inflight_key(const struct queue *q, unsigned ref); /* nexus:inflight:… */
+
+/* Moves up to `max` jobs from the queues `refs` (taken in that order) into the in-flight
+ * lists, atomically (one Lua call). `done` runs once, unless -ENOTCONN is returned. */
+int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned max,
+                queue_fetch_fn *done, void *arg);
+/* BLMOVE of one job from queue `ref` on `blocker` (a connection of its own), waiting up to
+ * `timeout_s`; `done` gets n = 0 on timeout. */
+int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double timeout_s,
+                queue_fetch_fn *done, void *arg);
+
+/* Records an outcome to write at the next queue_flush(). `old` is the job as fetched
+ * (copied); takes ownership of `new_job` (the job to write for RETRY/DEAD, else NULL),
+ * also on failure. `score` is the retry or dead time (epoch seconds). Returns 0 or -ENOMEM. */
+int queue_finish(struct queue *q, enum queue_outcome op, unsigned ref, const char *old,
+                 size_t old_len, char *new_job, double score);
+/* Sends the recorded outcomes in one Lua call per 1000. Outcomes whose call fails are kept
+ * and sent again by a later flush. Returns 0, or -ENOTCONN (kept for later). */
+int queue_flush(struct queue *q);
+/* Outcomes recorded or sent but not yet confirmed by Redis. */
+size_t queue_unconfirmed(const struct queue *q);
+
+typedef void queue_count_fn(long long count, int err, void *arg);
+/* Moves every job of this process's in-flight lists back to its queue (shutdown, or jobs
+ * fetched and not started). `done` gets the count moved. */
+int queue_requeue_all(struct queue *q, queue_count_fn *done, void *arg);
+
+#endif

@@ -1,0 +1,383 @@
+/* rconn.c - a hiredis async connection with reconnect and backoff. */
+#include "rconn.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+#include <hiredis/adapters/libev.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "daemon/err.h"
+#include "daemon/log.h"
+#include "daemon/parse.h"
+
+#define BACKOFF_MIN_S 0.1
+#define BACKOFF_MAX_S 5.0
+
+struct rconn {
+    struct ev_loop *loop;
+    struct rconn_addr addr;
+    const char *name;
+    double connect_timeout_s;
+    rconn_state_fn *on_state;
+    void *arg;
+    redisAsyncContext *ac; /* NULL while down */
+    bool up;               /* connected: commands may be sent */
+    bool was_up;           /* for logging a state change once */
+    bool told_down;        /* the current outage was logged */
+    double backoff_s;
+    ev_timer reconnect;    /* waits backoff_s before the next attempt */
+    ev_timer deadline;     /* connect timeout */
+};
+
+struct pending {
+    rconn_reply_fn *done;
+    void *arg;
+};
+
+static void connect_start(struct rconn *rc);
+
+static int url_fail(struct err *err, const char *url, const char *why)
+{
+    return err_set(err, -EINVAL, "redis url '%s': %s", url, why);
+}
+
+int rconn_addr_parse(const char *url, struct rconn_addr *ret, struct err *err)
+{
+    struct rconn_addr a = {.port = 6379};
+    const char *p, *end, *at, *colon, *slash, *q;
+    uint32_t v;
+    char num[16];
+
+    if (strncmp(url, "unix://", 7) == 0) {
+        p = url + 7;
+        q = strchr(p, '?');
+        if (*p != '/')
+            return url_fail(err, url, "a unix socket path must be absolute");
+        a.path = q ? strndup(p, (size_t)(q - p)) : strdup(p);
+        if (!a.path)
+            return -ENOMEM;
+        if (q) {
+            if (strncmp(q, "?db=", 4) != 0 || parse_u32(q + 4, 0, 1000, &v) < 0) {
+                rconn_addr_clear(&a);
+                return url_fail(err, url, "the only query is ?db=N (N = 0..1000)");
+            }
+            a.db = (int)v;
+        }
+        *ret = a;
+        return 0;
+    }
+    if (strncmp(url, "rediss://", 9) == 0)
+        return url_fail(err, url, "TLS (rediss://) is not supported; use a TLS tunnel");
+    if (strncmp(url, "redis://", 8) != 0)
+        return url_fail(err, url, "must start with redis:// or unix://");
+    p = url + 8;
+    end = p + strlen(p);
+    slash = strchr(p, '/');
+    if (!slash)
+        slash = end;
+    at = memchr(p, '@', (size_t)(slash - p));
+    if (at) {
+        colon = memchr(p, ':', (size_t)(at - p));
+        /* redis://user:password@host or redis://:password@host; the user is ignored */
+        p = colon ? colon + 1 : p;
+        a.password = strndup(p, (size_t)(at - p));
+        if (!a.password)
+            return -ENOMEM;
+        p = at + 1;
+    }
+    colon = memchr(p, ':', (size_t)(slash - p));
+    a.host = strndup(p, (size_t)((colon ? colon : slash) - p));
+    if (!a.host) {
+        rconn_addr_clear(&a);
+        return -ENOMEM;
+    }
+    if (!a.host[0]) {
+        rconn_addr_clear(&a);
+        return url_fail(err, url, "no host");
+    }
+    if (colon) {
+        if ((size_t)(slash - colon - 1) >= sizeof(num)) {
+            rconn_addr_clear(&a);
+            return url_fail(err, url, "port must be 1..65535");
+        }
+        memcpy(num, colon + 1, (size_t)(slash - colon - 1));
+        num[slash - colon - 1] = '\0';
+        if (parse_u32(num, 1, 65535, &v) < 0) {
+            rconn_addr_clear(&a);
+            return url_fail(err, url, "port must be 1..65535");
+        }
+        a.port = (int)v;
+    }
+    if (*slash == '/' && slash[1]) {
+        if (parse_u32(slash + 1, 0, 1000, &v) < 0) {
+            rconn_addr_clear(&a);
+            return url_fail(err, url, "database must be a number 0..1000");
+        }
+        a.db = (int)v;
+    }
+    *ret = a;
+    return 0;
+}
+
+void rconn_addr_clear(struct rconn_addr *addr)
+{
+    free(addr->host);
+    free(addr->path);
+    free(addr->password);
+    memset(addr, 0, sizeof(*addr));
+}
+
+static int addr_copy(struct rconn_addr *dst, const struct rconn_addr *src)
+{
+    *dst = *src;
+    dst->host = src->host ? strdup(src->host) : NULL;
+    dst->path = src->path ? strdup(src->path) : NULL;
+    dst->password = src->password ? strdup(src->password) : NULL;
+    if ((src->host && !dst->host) || (src->path && !dst->path) ||
+        (src->password && !dst->password)) {
+        rconn_addr_clear(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static const char *addr_text(const struct rconn *rc, char *buf, size_t size)
+{
+    if (rc->addr.path)
+        (void)snprintf(buf, size, "unix:%s", rc->addr.path);
+    else
+        (void)snprintf(buf, size, "%s:%d", rc->addr.host, rc->addr.port);
+    return buf;
+}
+
+static void schedule_reconnect(struct rconn *rc)
+{
+    ev_timer_set(&rc->reconnect, rc->backoff_s, 0);
+    ev_timer_start(rc->loop, &rc->reconnect);
+    rc->backoff_s = rc->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : rc->backoff_s * 2;
+}
+
+/* The connection is gone (failed to connect, lost, or timed out): tell the owner once. */
+static void connection_lost(struct rconn *rc, const char *why)
+{
+    char where[256];
+    bool was_up = rc->up;
+
+    ev_timer_stop(rc->loop, &rc->deadline);
+    rc->ac = NULL;
+    rc->up = false;
+    if (rc->was_up || !rc->told_down) {
+        log_error("event=redis_down conn=%s addr=%s err=%s retry_in=%.1fs", rc->name,
+                  addr_text(rc, where, sizeof(where)), log_q(why), rc->backoff_s);
+        rc->was_up = false;
+        rc->told_down = true;
+    } else {
+        log_debug("event=redis_connect_failed conn=%s addr=%s err=%s", rc->name,
+                  addr_text(rc, where, sizeof(where)), log_q(why));
+    }
+    schedule_reconnect(rc);
+    if (was_up && rc->on_state)
+        rc->on_state(rc, false, rc->arg);
+}
+
+static void connect_on_done(const redisAsyncContext *ac, int status)
+{
+    struct rconn *rc = ac->data;
+    char where[256];
+
+    if (!rc)
+        return;
+    if (status != REDIS_OK) {
+        connection_lost(rc, ac->errstr[0] ? ac->errstr : "connect failed");
+        return;
+    }
+    ev_timer_stop(rc->loop, &rc->deadline);
+    rc->up = true;
+    rc->backoff_s = BACKOFF_MIN_S;
+    rc->told_down = false;
+    if (!rc->was_up) {
+        log_info("event=redis_up conn=%s addr=%s db=%d", rc->name,
+                 addr_text(rc, where, sizeof(where)), rc->addr.db);
+        rc->was_up = true;
+    }
+    if (rc->on_state)
+        rc->on_state(rc, true, rc->arg);
+}
+
+static void disconnect_on_done(const redisAsyncContext *ac, int status)
+{
+    struct rconn *rc = ac->data;
+
+    if (!rc)
+        return;
+    connection_lost(rc, ac->errstr[0] ? ac->errstr : "connection closed");
+}
+
+static void setup_on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply *reply = r;
+    struct rconn *rc = ac->data;
+
+    if (rc && reply && reply->type == REDIS_REPLY_ERROR) {
+        log_error("event=redis_setup_failed conn=%s cmd=%s err=%s", rc->name,
+                  (const char *)privdata, log_q(reply->str));
+        redisAsyncDisconnect(ac);
+    }
+}
+
+static void deadline_on_expire(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct rconn *rc = w->data;
+    redisAsyncContext *ac = rc->ac;
+
+    ac->data = NULL;
+    connection_lost(rc, "connect timed out");
+    redisAsyncFree(ac);
+}
+
+static void reconnect_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    connect_start(w->data);
+}
+
+static void connect_start(struct rconn *rc)
+{
+    redisAsyncContext *ac;
+
+    if (rc->addr.path)
+        ac = redisAsyncConnectUnix(rc->addr.path);
+    else
+        ac = redisAsyncConnect(rc->addr.host, rc->addr.port);
+    if (!ac || ac->err) {
+        char why[128];
+        (void)snprintf(why, sizeof(why), "%s", ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        connection_lost(rc, why);
+        return;
+    }
+    ac->data = rc;
+    rc->ac = ac;
+    (void)redisLibevAttach(rc->loop, ac);
+    (void)redisAsyncSetConnectCallback(ac, connect_on_done);
+    (void)redisAsyncSetDisconnectCallback(ac, disconnect_on_done);
+    if (rc->addr.password)
+        (void)redisAsyncCommand(ac, setup_on_reply, "AUTH", "AUTH %s", rc->addr.password);
+    if (rc->addr.db)
+        (void)redisAsyncCommand(ac, setup_on_reply, "SELECT", "SELECT %d", rc->addr.db);
+    ev_timer_set(&rc->deadline, rc->connect_timeout_s, 0);
+    ev_timer_start(rc->loop, &rc->deadline);
+}
+
+struct rconn *rconn_new(struct ev_loop *loop, const struct rconn_addr *addr, const char *name,
+                        double connect_timeout_s, rconn_state_fn *on_state, void *arg)
+{
+    struct rconn *rc = calloc(1, sizeof(*rc));
+
+    if (!rc)
+        return NULL;
+    if (addr_copy(&rc->addr, addr) < 0) {
+        free(rc);
+        return NULL;
+    }
+    rc->loop = loop;
+    rc->name = name;
+    rc->connect_timeout_s = connect_timeout_s;
+    rc->on_state = on_state;
+    rc->arg = arg;
+    rc->backoff_s = BACKOFF_MIN_S;
+    ev_timer_init(&rc->reconnect, reconnect_on_timer, 0, 0);
+    rc->reconnect.data = rc;
+    ev_timer_init(&rc->deadline, deadline_on_expire, 0, 0);
+    rc->deadline.data = rc;
+    connect_start(rc);
+    return rc;
+}
+
+void rconn_free(struct rconn *rc)
+{
+    redisAsyncContext *ac;
+
+    if (!rc)
+        return;
+    ev_timer_stop(rc->loop, &rc->reconnect);
+    ev_timer_stop(rc->loop, &rc->deadline);
+    ac = rc->ac;
+    rc->up = false;
+    if (ac) {
+        ac->data = NULL;
+        rc->ac = NULL;
+        redisAsyncFree(ac);
+    }
+    rconn_addr_clear(&rc->addr);
+    free(rc);
+}
+
+bool rconn_is_up(const struct rconn *rc)
+{
+    return rc->up;
+}
+
+static void command_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct pending p = *(struct pending *)privdata;
+
+    free(privdata);
+    p.done(reply, p.arg);
+}
+
+int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc,
+                  const char **argv, const size_t *argvlen)
+{
+    struct pending *p;
+
+    if (!rc->up || !rc->ac)
+        return -ENOTCONN;
+    p = malloc(sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->done = done;
+    p->arg = arg;
+    if (redisAsyncCommandArgv(rc->ac, command_on_reply, p, argc, argv, argvlen) != REDIS_OK) {
+        free(p);
+        return -ENOTCONN;
+    }
+    return 0;
+}
+
+int rconn_commandf(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *fmt, ...)
+{
+    struct pending *p;
+    va_list ap;
+    int r;
+
+    if (!rc->up || !rc->ac)
+        return -ENOTCONN;
+    p = malloc(sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->done = done;
+    p->arg = arg;
+    va_start(ap, fmt);
+    r = redisvAsyncCommand(rc->ac, command_on_reply, p, fmt, ap);
+    va_end(ap);
+    if (r != REDIS_OK) {
+        free(p);
+        return -ENOTCONN;
+    }
+    return 0;
+}
+
+const char *rconn_reply_error(const struct redisReply *reply)
+{
+    if (!reply)
+        return "connection lost";
+    if (reply->type == REDIS_REPLY_ERROR)
+        return reply->str;
+    return NULL;
+}

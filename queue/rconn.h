@@ -1,0 +1,56 @@
+/* rconn.h - one Redis connection on the libev loop (hiredis async), reconnecting by itself. */
+#ifndef RCONN_H
+#define RCONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ev_loop;
+struct err;
+struct redisReply;
+struct rconn; /* opaque */
+
+/* Where Redis is: parsed from redis://[:password@]host[:port][/db] or
+ * unix:///path/to.sock[?db=N]. Strings owned by the struct; clear with rconn_addr_clear(). */
+struct rconn_addr {
+    char *host;     /* NULL for a unix socket */
+    int port;       /* 1..65535 */
+    char *path;     /* unix socket path, or NULL */
+    char *password; /* NULL for none */
+    int db;         /* 0..15 and up: SELECT db */
+};
+
+/* Pure. Returns 0, or -EINVAL with a sentence in `err`. */
+int rconn_addr_parse(const char *url, struct rconn_addr *ret, struct err *err);
+void rconn_addr_clear(struct rconn_addr *addr);
+
+/* `up` is true once connected (AUTH and SELECT are queued first), false when the connection
+ * is lost; never called from inside rconn_new() or rconn_free(). */
+typedef void rconn_state_fn(struct rconn *rc, bool up, void *arg);
+/* `reply` is NULL when the connection was lost before the reply came (the command may or
+ * may not have run); otherwise borrowed, valid during the call only. Error replies come
+ * as they are (reply->type == REDIS_REPLY_ERROR). */
+typedef void rconn_reply_fn(struct redisReply *reply, void *arg);
+
+/* Starts connecting at once and reconnects with backoff (0.1 s doubling to 5 s) after a
+ * loss, logging each change of state once. `name` (borrowed, static) names the connection
+ * in logs. Caller owns the rconn; release with rconn_free(). `addr` is copied. */
+struct rconn *rconn_new(struct ev_loop *loop, const struct rconn_addr *addr, const char *name,
+                        double connect_timeout_s, rconn_state_fn *on_state, void *arg);
+/* Closes the connection: pending callbacks run with reply NULL before this returns, and
+ * `on_state` is not called. Accepts NULL. */
+void rconn_free(struct rconn *rc);
+
+bool rconn_is_up(const struct rconn *rc);
+/* Sends a command. `done` runs exactly once, later, when 0 is returned; when the connection
+ * is down returns -ENOTCONN and never calls `done`. argv is copied before return. */
+int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc,
+                  const char **argv, const size_t *argvlen);
+/* The same with printf-style hiredis format ("%s", "%b"). */
+int rconn_commandf(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *fmt, ...);
+
+/* The error text of an error reply or a lost connection, or NULL when `reply` is a
+ * normal reply. Borrowed, valid as `reply`. */
+const char *rconn_reply_error(const struct redisReply *reply);
+
+#endif

@@ -1,0 +1,23 @@
+/* reaper.h - finds dead nexusd processes and puts their in-flight jobs back. */
+#ifndef REAPER_H
+#define REAPER_H
+
+struct ev_loop;
+struct rconn;
+struct reaper; /* opaque */
+
+/* A process is dead when its heartbeat hash has expired or, for a process on this host
+ * (same host_id), when its pid is gone or belongs to another program. Each of its in-flight
+ * jobs goes back to the front of its queue with "nexus_recoveries" incremented; a job
+ * recovered `max_recoveries` times goes to `dead` instead. Checks every `interval_s`.
+ * `conn` is borrowed and must outlive the reaper. Caller owns it, reaper_free(). */
+struct reaper *reaper_new(struct ev_loop *loop, struct rconn *conn, const char *ns,
+                          const char *self_identity, const char *host_id, double interval_s,
+                          unsigned max_recoveries);
+void reaper_free(struct reaper *rp);
+void reaper_set_limits(struct reaper *rp, double interval_s, unsigned max_recoveries);
+/* Checks now (start-up, Redis back). */
+void reaper_kick(struct reaper *rp);
+void reaper_stop(struct reaper *rp);
+
+#endif

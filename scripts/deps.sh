@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# deps.sh - installs (apt) every Debian package nexusd needs to build, test and run its
+# demo. Idempotent: when all are installed it changes nothing and does not touch apt.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_root "$@"
+
+PACKAGES=(
+    # build
+    build-essential cmake pkg-config clang libclang-rt-14-dev
+    # libraries
+    libev-dev libhiredis-dev libjansson-dev libconfig-dev libcurl4-openssl-dev libpq-dev
+    libcmocka-dev libmicrohttpd-dev libsystemd-dev
+    # servers and tools for the tests and the demo
+    redis-server postgresql postgresql-contrib valgrind python3 python3-pytest
+    python3-redis python3-psycopg2 python3-aiosmtpd ruby-sidekiq procps iproute2
+)
+
+installed() {
+    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+    say "all ${#PACKAGES[@]} packages are installed"
+    exit 0
+fi
+
+command -v apt-get >/dev/null || die "apt-get not found: this script is for Debian 12"
+export DEBIAN_FRONTEND=noninteractive
+say "installing ${#missing[@]} missing package(s): ${missing[*]}"
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "${missing[@]}" </dev/null
+for p in "${missing[@]}"; do
+    installed "$p" || die "package $p is still not installed"
+done
+say "installed: ${missing[*]}"

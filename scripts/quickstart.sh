@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# quickstart.sh - from a fresh checkout to a running demo: installs what is missing,
+# builds, starts private redis-server and PostgreSQL, starts build/nexusd, enqueues a few
+# demo jobs with build/nexusctl, shows nexusd's log for a few seconds, prints
+# `nexusctl stats`, then stops nexusd and the servers it started.
+#
+#   scripts/quickstart.sh [--keep]
+#     --keep   keep everything running (log shown) until Ctrl-C, then stop cleanly
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+WATCH_SECONDS=8
+CONF=conf/nexusd.conf
+
+keep=0
+args=("$@")
+while (($#)); do
+    case $1 in
+    --keep) keep=1 ;;
+    *)
+        echo "usage: $(basename "$0") [--keep]" >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+require_root "${args[@]}"
+cd "$NEXUS_ROOT"
+
+run_script deps.sh
+build_tree build
+[[ -f $CONF ]] || die "$CONF not found"
+
+nexusd_pid='' tail_pid=''
+stop_tail() {
+    [[ -n $tail_pid ]] || return 0
+    sleep 0.2 # let tail print the last lines
+    kill "$tail_pid" 2>/dev/null || true
+    wait "$tail_pid" 2>/dev/null || true
+    tail_pid=''
+}
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [[ -n $nexusd_pid ]] && running "$nexusd_pid"; then
+        local shown
+        shown="$(stat -c %s "$NEXUSD_LOG" 2>/dev/null || echo 0)"
+        say "stopping nexusd (pid $nexusd_pid, SIGTERM)"
+        stop_pid "$nexusd_pid" nexusd 30
+        wait "$nexusd_pid" 2>/dev/null || true
+        # Its last words, when the log is no longer being followed.
+        [[ -n $tail_pid ]] || tail -c +"$((shown + 1))" "$NEXUSD_LOG" >&2 || true
+    fi
+    stop_tail
+    stop_services || rc=1
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo >&2; exit 130' INT
+trap 'exit 143' TERM
+
+start_services
+
+say "starting build/nexusd -c $CONF (REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL)"
+: >"$NEXUSD_LOG"
+# In a session of its own, so that Ctrl-C reaches only this script, which then stops
+# nexusd with SIGTERM. (setsid execs nexusd: same pid.)
+setsid build/nexusd -c "$CONF" >>"$NEXUSD_LOG" 2>&1 </dev/null &
+nexusd_pid=$!
+say "nexusd pid $nexusd_pid, log in ${NEXUSD_LOG#"$NEXUS_ROOT"/}:"
+tail -n +1 -f "$NEXUSD_LOG" &
+tail_pid=$!
+sleep 1
+running "$nexusd_pid" || die "nexusd exited at start (see the log above)"
+
+ctl() { build/nexusctl -c "$CONF" "$@"; }
+say "enqueueing demo jobs"
+ctl enqueue noop
+ctl enqueue sleep '[500]'
+ctl enqueue sleep '[200]' --queue default
+ctl enqueue noop --in 3
+ctl enqueue fail '["demo failure"]' --retry 1
+
+if ((keep)); then
+    say "running; press Ctrl-C to stop (REDIS_URL=$REDIS_URL; try: build/nexusctl stats)"
+    while running "$nexusd_pid"; do sleep 1; done
+    die "nexusd exited by itself"
+fi
+
+sleep "$WATCH_SECONDS"
+stop_tail
+say "nexusctl stats"
+ctl stats

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# test.sh - the whole suite: installs what is missing, starts the private servers, builds
+# build/ and runs ctest, then builds build-asan/ (ASan + UBSan, Debug) and runs ctest again.
+# Exits non-zero when any step fails; stops the servers it started in every case.
+#
+#   scripts/test.sh [--fast] [-R REGEX]
+#     --fast     skip the sanitizer pass
+#     -R REGEX   only the tests whose names match (passed to ctest)
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+    echo "usage: $(basename "$0") [--fast] [-R REGEX]" >&2
+    exit 2
+}
+
+fast=0
+filter=()
+args=("$@")
+while (($#)); do
+    case $1 in
+    --fast) fast=1 ;;
+    -R)
+        (($# >= 2)) || usage
+        filter=(-R "$2")
+        shift
+        ;;
+    -R*) filter=(-R "${1#-R}") ;;
+    -h | --help) usage ;;
+    *) usage ;;
+    esac
+    shift
+done
+require_root "${args[@]}"
+cd "$NEXUS_ROOT"
+
+run_script deps.sh
+
+# Start only the servers that are not running yet, and stop exactly those on exit.
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_services || rc=1
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+start_services
+say "REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL"
+
+# run_ctest DIR: ctest prints its summary ("100% tests passed, 0 tests failed out of N").
+run_ctest() {
+    say "ctest in $1/ ${filter[*]}"
+    ctest --test-dir "$1" --output-on-failure -j2 --no-tests=error "${filter[@]}"
+}
+
+start=$SECONDS
+build_tree build
+run_ctest build
+
+if ((fast)); then
+    say "--fast: skipping the sanitizer pass"
+else
+    build_tree build-asan -DENABLE_ASAN=ON -DENABLE_UBSAN=ON -DCMAKE_BUILD_TYPE=Debug
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        run_ctest build-asan
+fi
+say "all tests passed ($((SECONDS - start))s)"
