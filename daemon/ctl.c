@@ -13,6 +13,7 @@
 #include "conf/cfg.h"
 #include "daemon/ctl_redis.h"
 #include "daemon/err.h"
+#include "daemon/util.h"
 
 #ifndef NEXUS_VERSION
 #define NEXUS_VERSION "0.0.0"
@@ -263,6 +264,7 @@ int main(int argc, char **argv)
     struct err err = {0};
     int r;
 
+    util_json_abort_on_oom();
     r = global_parse(&ctl, argc, argv, &err);
     if (r == 0)
         r = ctl.cmd->run(&ctl, argc - optind, argv + optind, &err);
@@ -271,7 +273,7 @@ int main(int argc, char **argv)
         if (r == CTL_EUSAGE)
             print_short_usage(&ctl);
     }
-    if (fflush(stdout) != 0 && r >= 0) {
+    if ((fflush(stdout) != 0 || ferror(stdout)) && r >= 0) {
         fprintf(stderr, "nexusctl: cannot write the output: %s\n", strerror(errno));
         r = -EIO;
     }

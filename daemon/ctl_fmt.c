@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,83 @@ char *ctl_fmt_line(const char *s, size_t max)
     if (keep < chars)
         memcpy(out + i, ellipsis, sizeof(ellipsis));
     return out;
+}
+
+static void newline_indent(int depth, FILE *out)
+{
+    (void)fprintf(out, "\n%*s", 2 * depth, "");
+}
+
+/* The index of the first byte at or after `i` that is not JSON whitespace. */
+static size_t space_skip(const char *s, size_t len, size_t i)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+        i++;
+    return i;
+}
+
+void ctl_fmt_indent(const char *s, size_t len, FILE *out)
+{
+    bool in_string = false, escaped = false;
+    int depth = 0;
+    size_t next;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+
+        if (in_string) {
+            (void)fputc(c, out);
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        switch (c) {
+        case ' ':
+        case '\t':
+        case '\r':
+        case '\n':
+            break;
+        case '"':
+            in_string = true;
+            (void)fputc(c, out);
+            break;
+        case '{':
+        case '[':
+            next = space_skip(s, len, i + 1);
+            (void)fputc(c, out);
+            if (next < len && s[next] == (c == '{' ? '}' : ']')) {
+                (void)fputc(s[next], out); /* {} and [] stay on one line */
+                i = next;
+                break;
+            }
+            newline_indent(++depth, out);
+            break;
+        case '}':
+        case ']':
+            newline_indent(--depth, out);
+            (void)fputc(c, out);
+            break;
+        case ',':
+            (void)fputc(c, out);
+            newline_indent(depth, out);
+            break;
+        case ':':
+            (void)fputs(": ", out);
+            break;
+        default:
+            (void)fputc(c, out);
+        }
+    }
+    (void)fputc('\n', out);
+}
+
+json_t *ctl_fmt_ref(json_t *v)
+{
+    return v ? json_incref(v) : json_null();
 }
 
 int ctl_fmt_json(const json_t *v, struct err *err)

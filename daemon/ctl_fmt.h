@@ -3,6 +3,7 @@
 #define CTL_FMT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 struct err;
 typedef struct json_t json_t;
@@ -23,6 +24,11 @@ char *ctl_fmt_age(double s, char *buf);
  * (UTF-8) is cut and ends with "...". Caller owns the result, release with free(); NULL
  * when out of memory. */
 char *ctl_fmt_line(const char *s, size_t max);
+/* Writes the JSON text `s` (`len` bytes, valid JSON) on `out` indented as ctl_fmt_json()
+ * does, keeping its bytes: numbers and strings exactly as stored. */
+void ctl_fmt_indent(const char *s, size_t len, FILE *out);
+/* A new reference to `v`, or JSON null when `v` is NULL: for "s:o" in json_pack(). */
+json_t *ctl_fmt_ref(json_t *v);
 /* Writes `v` on stdout, indented, with a newline. Returns 0, or -EIO with a sentence. */
 int ctl_fmt_json(const json_t *v, struct err *err);
 

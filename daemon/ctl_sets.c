@@ -185,18 +185,19 @@ static json_t *sentence_json(const char *s)
 /* What list shows of a job. New reference; NULL when out of memory. */
 static json_t *entry_json(const struct member *m)
 {
-    const json_t *root = job_root(m->job);
+    json_t *root = job_root(m->job);
     char when[CTL_FMT_TIME_BUF];
     double score = score_value(m);
     int count = job_retry_count(m->job);
 
-    return json_pack("{s:s, s:s, s:s, s:O*, s:o, s:o, s:s, s:O*, s:O*, s:o}", "jid",
-                     job_jid(m->job), "class", job_class(m->job), "queue", job_queue(m->job),
-                     "args", json_object_get(root, "args"), "retry_count",
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o, s:o}", "jid", job_jid(m->job),
+                     "class", job_class(m->job), "queue", job_queue(m->job), "args",
+                     ctl_fmt_ref(json_object_get(root, "args")), "retry_count",
                      count >= 0 ? json_integer(count) : json_null(), "score",
                      isfinite(score) ? json_real(score) : json_null(), "when",
-                     ctl_fmt_time(score, when), "error_class", json_object_get(root, "error_class"),
-                     "error_message", json_object_get(root, "error_message"), "invalid",
+                     ctl_fmt_time(score, when), "error_class",
+                     ctl_fmt_ref(json_object_get(root, "error_class")), "error_message",
+                     ctl_fmt_ref(json_object_get(root, "error_message")), "invalid",
                      m->why->code < 0 ? sentence_json(m->why->msg) : json_null());
 }
 
@@ -238,6 +239,14 @@ static char *error_cell(const json_t *entry)
     return cell;
 }
 
+/* A string field for a table cell: NULL (shown as "-") when empty. */
+static const char *text_or_null(const json_t *v)
+{
+    const char *s = json_string_value(v);
+
+    return s && *s ? s : NULL;
+}
+
 static int list_print(const struct set_ctx *sc, const json_t *jobs, long long size, struct err *err)
 {
     static const char *const headers[] = {"JID", "CLASS", "QUEUE", "RETRY_COUNT", "WHEN", "ERROR"};
@@ -261,8 +270,8 @@ static int list_print(const struct set_ctx *sc, const json_t *jobs, long long si
 
         (void)snprintf(count, sizeof(count), "%lld", (long long)json_integer_value(rc));
         if (!error || ctl_table_add(t, (const char *const[]){
-                                           json_string_value(json_object_get(e, "jid")),
-                                           json_string_value(json_object_get(e, "class")),
+                                           text_or_null(json_object_get(e, "jid")),
+                                           text_or_null(json_object_get(e, "class")),
                                            json_string_value(json_object_get(e, "queue")),
                                            json_is_integer(rc) ? count : NULL,
                                            json_string_value(json_object_get(e, "when")),
@@ -342,6 +351,23 @@ static int list_run(struct ctl *ctl, const struct set_kind *kind, int argc, char
 
 /* --- show ------------------------------------------------------------------------------- */
 
+/* The job as stored, indented; a text that is not JSON as it is. */
+static void show_print(const struct set_ctx *sc, const struct member *m)
+{
+    json_t *parsed = json_loadb(m->text, m->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    char when[CTL_FMT_TIME_BUF];
+
+    printf("jid:     %s\nset:     %s\nscore:   %s (%s)\n", job_jid(m->job), sc->kind->key, m->score,
+           ctl_fmt_time(score_value(m), when));
+    if (m->why->code < 0)
+        printf("invalid: %s\n", m->why->msg);
+    if (parsed)
+        ctl_fmt_indent(m->text, m->len, stdout);
+    else if (fwrite(m->text, 1, m->len, stdout) == m->len)
+        (void)fputc('\n', stdout);
+    json_decref(parsed);
+}
+
 static int show_on_member(struct set_ctx *sc, const struct member *m, void *arg, struct err *err)
 {
     const struct ctl *ctl = arg;
@@ -350,15 +376,13 @@ static int show_on_member(struct set_ctx *sc, const struct member *m, void *arg,
     json_t *out;
     int r;
 
-    (void)ctl_fmt_time(score, when);
     if (!ctl->json) {
-        printf("set: %s\nscore: %s (%s)\n", sc->kind->key, m->score, when);
-        if (m->why->code < 0)
-            printf("invalid: %s\n", m->why->msg);
-        return ctl_fmt_json(job_root(m->job), err) < 0 ? -EIO : 1;
+        show_print(sc, m);
+        return 1;
     }
     out = json_pack("{s:s, s:o, s:s, s:o, s:O}", "set", sc->kind->key, "score",
-                    isfinite(score) ? json_real(score) : json_null(), "when", when, "invalid",
+                    isfinite(score) ? json_real(score) : json_null(), "when",
+                    ctl_fmt_time(score, when), "invalid",
                     m->why->code < 0 ? sentence_json(m->why->msg) : json_null(), "job",
                     job_root(m->job));
     r = out ? ctl_fmt_json(out, err) : nomem(err);

@@ -222,16 +222,18 @@ static json_t *process_json(const struct stats_ctx *sc, const char *identity, re
 
     if (f[PROC_INFO]->type == REDIS_REPLY_STRING)
         info = json_loadb(f[PROC_INFO]->str, f[PROC_INFO]->len, 0, NULL);
-    proc = json_pack(
-        "{s:s, s:O*, s:O*, s:O*, s:O*, s:O*, s:O*, s:o, s:b, s:o, s:o, s:I}", "identity", identity,
-        "hostname", json_object_get(info, "hostname"), "pid", json_object_get(info, "pid"),
-        "version", json_object_get(info, "version"), "started_at",
-        json_object_get(info, "started_at"), "queues", json_object_get(info, "queues"),
-        "concurrency", json_object_get(info, "concurrency"), "busy",
-        hash_number(f[PROC_BUSY], true), "quiet",
-        f[PROC_QUIET]->type == REDIS_REPLY_STRING && strcmp(f[PROC_QUIET]->str, "true") == 0,
-        "beat", beat, "beat_age", age >= 0 ? json_real(age) : json_null(), "in_flight",
-        (json_int_t)inflight);
+    proc = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:I}", "identity",
+                     identity, "hostname", ctl_fmt_ref(json_object_get(info, "hostname")), "pid",
+                     ctl_fmt_ref(json_object_get(info, "pid")), "version",
+                     ctl_fmt_ref(json_object_get(info, "version")), "started_at",
+                     ctl_fmt_ref(json_object_get(info, "started_at")), "queues",
+                     ctl_fmt_ref(json_object_get(info, "queues")), "concurrency",
+                     ctl_fmt_ref(json_object_get(info, "concurrency")), "busy",
+                     hash_number(f[PROC_BUSY], true), "quiet",
+                     f[PROC_QUIET]->type == REDIS_REPLY_STRING &&
+                         strcmp(f[PROC_QUIET]->str, "true") == 0,
+                     "beat", beat, "beat_age", age >= 0 ? json_real(age) : json_null(), "in_flight",
+                     (json_int_t)inflight);
     json_decref(info);
     return proc;
 }

@@ -13,6 +13,7 @@
 #include "conf/cfg.h"
 #include "daemon/err.h"
 #include "daemon/log.h"
+#include "daemon/util.h"
 #include "daemon/worker.h"
 
 #ifndef NEXUS_VERSION
@@ -169,6 +170,7 @@ int main(int argc, char **argv)
         return 0;
     }
     log_setup(level_name ? level : d.cfg->log_level, stderr);
+    util_json_abort_on_oom();
     (void)signal(SIGPIPE, SIG_IGN);
     d.loop = ev_default_loop(EVFLAG_AUTO);
     d.wk = worker_new(d.loop, d.cfg, NEXUS_VERSION, &err);

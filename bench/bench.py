@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""bench.py - nexusd throughput and latency, measured against a private redis-server.
+
+Figures, medians of --runs runs:
+  drain:   jobs/s for one nexusd process to run N preloaded noop jobs (reliable fetch,
+           batched outcomes), counted from its first finished job to its last;
+  latency: enqueue -> start of single jobs pushed one at a time to an idle nexusd
+           (p50, p99), from the job's enqueued_at to the start nexusd logs;
+  baseline: in the same run, redis-benchmark's rate for a pipelined LMOVE + LREM cycle on
+           one connection, the ceiling a Redis-list worker can reach here.
+Usage: bench/bench.py [--nexusd build/nexusd] [--jobs 100000] [--runs 5] [--latency 1000]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import redis
+
+
+def start_redis(tmp):
+    sock = os.path.join(tmp, "redis.sock")
+    proc = subprocess.Popen(
+        ["redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
+         "--appendonly", "no", "--dir", tmp],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r = redis.Redis(unix_socket_path=sock)
+    for _ in range(200):
+        try:
+            r.ping()
+            return proc, sock, r
+        except redis.exceptions.ConnectionError:
+            time.sleep(0.01)
+    raise RuntimeError("redis-server did not start")
+
+
+def job(i, now):
+    return json.dumps({"class": "noop", "args": [], "jid": "%024x" % i, "queue": "default",
+                       "retry": True, "created_at": now, "enqueued_at": now})
+
+
+def start_nexusd(binary, sock, tmp, level, concurrency):
+    conf = os.path.join(tmp, "bench.conf")
+    with open(conf, "w") as f:
+        f.write('log = { level = "%s"; };\nworker = { concurrency = %d; };\n'
+                % (level, concurrency))
+    log = open(os.path.join(tmp, "nexusd.log"), "w")
+    env = dict(os.environ, REDIS_URL="unix://" + sock)
+    return subprocess.Popen([binary, "-c", conf], env=env, stderr=log), log
+
+
+def stop(proc):
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def drain_run(binary, r, sock, tmp, n, concurrency):
+    r.flushall()
+    now = time.time()
+    pipe = r.pipeline(transaction=False)
+    for i in range(0, n, 1000):
+        pipe.lpush("queue:default", *[job(i + k, now) for k in range(min(1000, n - i))])
+    pipe.sadd("queues", "default")
+    pipe.execute()
+    proc, log = start_nexusd(binary, sock, tmp, "warn", concurrency)
+    first = None
+    base = 0
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        done = int(r.get("stat:processed") or 0)
+        if first is None and done > 0:
+            first, base = time.perf_counter(), done
+        if done >= n:
+            last = time.perf_counter()
+            break
+        time.sleep(0.0005)
+    else:
+        stop(proc)
+        raise RuntimeError("nexusd did not drain %d jobs in 120 s" % n)
+    stop(proc)
+    log.close()
+    return (n - base) / (last - first)
+
+
+def latency_run(binary, r, sock, tmp, count):
+    r.flushall()
+    proc, log = start_nexusd(binary, sock, tmp, "info", 50)
+    time.sleep(0.5)  # connected and idle, blocked in BLMOVE
+    for i in range(count):
+        r.lpush("queue:default", job(i, time.time()))
+        time.sleep(0.002)
+    deadline = time.time() + 30
+    while int(r.get("stat:processed") or 0) < count and time.time() < deadline:
+        time.sleep(0.01)
+    stop(proc)
+    log.close()
+    pattern = re.compile(r"event=job .*outcome=ok .*latency_ms=([0-9.]+)")
+    with open(os.path.join(tmp, "nexusd.log")) as f:
+        lat = sorted(float(m.group(1)) for m in map(pattern.search, f) if m)
+    if len(lat) < count:
+        raise RuntimeError("only %d of %d latency samples" % (len(lat), count))
+    return lat[len(lat) // 2], lat[int(len(lat) * 0.99) - 1]
+
+
+def baseline_run(sock, n):
+    """redis-benchmark: a pipelined push + LMOVE (queue -> in-flight) + LREM (ack) cycle."""
+    out = subprocess.run(
+        ["redis-benchmark", "-s", sock, "-n", str(n), "-P", "100", "-q", "--csv",
+         "EVAL", "redis.call('LPUSH', KEYS[1], ARGV[1]); "
+         "local j = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT'); "
+         "return redis.call('LREM', KEYS[2], -1, j)", "2", "q", "inflight", job(1, 0.0)],
+        capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1].split(",")[-7].strip('"'))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nexusd", default="build/nexusd")
+    ap.add_argument("--jobs", type=int, default=100000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--latency", type=int, default=1000, help="single jobs per latency run")
+    ap.add_argument("--concurrency", type=int, default=50)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="nexus-bench-")
+    rproc, sock, r = start_redis(tmp)
+    try:
+        drains, p50s, p99s, bases = [], [], [], []
+        for i in range(args.runs):
+            drains.append(drain_run(args.nexusd, r, sock, tmp, args.jobs, args.concurrency))
+            p50, p99 = latency_run(args.nexusd, r, sock, tmp, args.latency)
+            p50s.append(p50)
+            p99s.append(p99)
+            r.flushall()
+            bases.append(baseline_run(sock, args.jobs))
+            print("run %d: drain %.0f jobs/s, latency p50 %.3f ms p99 %.3f ms, "
+                  "baseline LMOVE+LREM %.0f/s" % (i + 1, drains[-1], p50, p99, bases[-1]),
+                  flush=True)
+        d, b = statistics.median(drains), statistics.median(bases)
+        print("median of %d runs: drain %.0f noop jobs/s (%d jobs, concurrency %d), "
+              "enqueue->start p50 %.3f ms, p99 %.3f ms; baseline %.0f cycles/s; "
+              "nexusd/baseline %.2f"
+              % (args.runs, d, args.jobs, args.concurrency, statistics.median(p50s),
+                 statistics.median(p99s), b, d / b))
+    finally:
+        rproc.terminate()
+        rproc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
