@@ -398,7 +398,13 @@ class Nexusd:
                                  % (self.name, timeout, self.tail()))
 
     def cleanup(self):
-        if self.proc is not None and self.proc.poll() is None:
+        """SIGTERM (so that a sanitizer build checks for leaks at exit), then SIGKILL."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
 
