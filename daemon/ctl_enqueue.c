@@ -35,46 +35,6 @@ struct enqueue {
     double at;              /* epoch s */
 };
 
-typedef bool byte_bad_fn(unsigned char c);
-
-static bool class_byte_bad(unsigned char c)
-{
-    return c < 0x20 || c == 0x7f;
-}
-
-static bool jid_byte_bad(unsigned char c)
-{
-    return c <= 0x20 || c >= 0x7f;
-}
-
-static bool queue_byte_bad(unsigned char c)
-{
-    return c <= 0x20 || c == 0x7f;
-}
-
-/* A name as job.h's rules want it: 1..max bytes of valid UTF-8, none of them `bad`. */
-static int name_check(const char *what, const char *s, size_t max, byte_bad_fn *bad,
-                      const char *bad_phrase, struct err *err)
-{
-    size_t len = strlen(s);
-    json_t *utf8;
-
-    if (len == 0)
-        return err_set(err, CTL_EUSAGE, "%s must not be empty", what);
-    if (len > max)
-        return err_set(err, CTL_EUSAGE, "%s is %zu bytes, above the %zu-byte limit", what, len,
-                       max);
-    for (size_t i = 0; i < len; i++)
-        if (bad((unsigned char)s[i]))
-            return err_set(err, CTL_EUSAGE, "%s must %s (got byte 0x%02x at %zu)", what, bad_phrase,
-                           (unsigned char)s[i], i + 1);
-    utf8 = json_string(s);
-    if (!utf8)
-        return err_set(err, CTL_EUSAGE, "%s must be valid UTF-8", what);
-    json_decref(utf8);
-    return 0;
-}
-
 static const char *const type_phrases[] = {
     [JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
     [JSON_INTEGER] = "a number", [JSON_REAL] = "a number",  [JSON_TRUE] = "true",
@@ -168,22 +128,33 @@ static int enqueue_parse(struct ctl *ctl, int argc, char **argv, double now, str
         return err_set(err, CTL_EUSAGE, "enqueue needs a CLASS");
     if (!e->queue)
         e->queue = "default";
-    if ((r = name_check("CLASS", e->class_name, JOB_MAX_CLASS, class_byte_bad,
-                        "not contain control characters", err)) < 0 ||
-        (r = name_check("--queue", e->queue, JOB_MAX_QUEUE, queue_byte_bad,
-                        "not contain whitespace or control characters", err)) < 0 ||
-        (e->jid && (r = name_check("--jid", e->jid, JOB_MAX_JID, jid_byte_bad,
-                                   "be printable ASCII without spaces", err)) < 0) ||
-        (r = args_parse(pos[1] ? pos[1] : "[]", &e->args, err)) < 0 ||
+    if ((r = args_parse(pos[1] ? pos[1] : "[]", &e->args, err)) < 0 ||
         (retry && (r = retry_parse(retry, &e->retry, err)) < 0) ||
         (r = due_parse(in, at, now, e, err)) < 0)
         return r;
     return 0;
 }
 
+/* CTL_EUSAGE with nexusd's reason when `text` is not a job nexusd would run. */
+static int job_validate(const char *text, size_t len, struct err *err)
+{
+    struct err why = {0};
+    struct job *check = NULL;
+    int r;
+
+    r = job_decode(text, len, "default", 0, &check, &why);
+    job_free(check);
+    if (r == -ENOMEM)
+        return err_set(err, -ENOMEM, "out of memory checking the job");
+    if (r < 0)
+        return err_set(err, CTL_EUSAGE, "the job would not run: %s", why.msg);
+    return 0;
+}
+
 /* The job's JSON as a client writes it: for the schedule, without "at" and "enqueued_at"
- * (Sidekiq drops both; the score says when). On success writes *ret_text (caller owns it,
- * free()) and the jid into ret_jid (JOB_MAX_JID + 1 bytes). */
+ * (Sidekiq drops both; the score says when). It must pass nexusd's own job_decode(), the one
+ * place that says what a valid job is (class, queue and jid rules, size). On success writes
+ * *ret_text (caller owns it, free()) and the jid into ret_jid (JOB_MAX_JID + 1 bytes). */
 static int job_text(const struct enqueue *e, double now, char *ret_jid, char **ret_text,
                     size_t *ret_len, struct err *err)
 {
@@ -194,7 +165,7 @@ static int job_text(const struct enqueue *e, double now, char *ret_jid, char **r
 
     job = job_new(e->class_name, e->args, e->queue, e->jid, now, 0, util_random());
     if (!job)
-        return err_set(err, -ENOMEM, "out of memory building the job");
+        return err_set(err, CTL_EUSAGE, "CLASS, --queue and --jid must be valid UTF-8");
     if (e->retry && json_object_set(job_root(job), "retry", e->retry) < 0) {
         r = err_set(err, -ENOMEM, "out of memory building the job");
         goto out;
@@ -206,10 +177,9 @@ static int job_text(const struct enqueue *e, double now, char *ret_jid, char **r
         r = err_set(err, -ENOMEM, "out of memory encoding the job");
         goto out;
     }
-    if (len > JOB_MAX_BYTES) {
+    r = job_validate(text, len, err);
+    if (r < 0) {
         free(text);
-        r = err_set(err, CTL_EUSAGE, "the job is %zu bytes, above the %u-byte limit", len,
-                    JOB_MAX_BYTES);
         goto out;
     }
     (void)snprintf(ret_jid, JOB_MAX_JID + 1, "%s", job_jid(job));

@@ -76,6 +76,7 @@ struct worker {
     struct task_env env;
     unsigned *order;         /* refs of the configured queues, in configured order */
     unsigned *weights;
+    unsigned *scratch;       /* norder weights, for fetch_order() */
     size_t norder;
     struct limit *limits;
     size_t nlimits;
@@ -460,33 +461,30 @@ static bool may_fetch(const struct worker *wk)
     return wk->phase == STOP_NONE && !wk->quiet && rconn_is_up(wk->conn);
 }
 
-/* The queues in the order to take from: as configured (strict), or a weighted shuffle. */
+/* The queues in the order to take from: as configured (strict), or a weighted shuffle
+ * (each place drawn among the queues left, with chances proportional to their weights). */
 static void fetch_order(struct worker *wk, unsigned *out)
 {
-    unsigned total = 0, w[64];
+    unsigned total = 0, *w = wk->scratch;
     size_t n = wk->norder;
 
     memcpy(out, wk->order, n * sizeof(*out));
-    if (!wk->cfg->queues_weighted || n > 64)
+    if (!wk->cfg->queues_weighted)
         return;
+    memcpy(w, wk->weights, n * sizeof(*w));
     for (size_t i = 0; i < n; i++)
-        total += (w[i] = wk->weights[i]);
-    for (size_t i = 0; i < n; i++) {
-        unsigned pick = (unsigned)(util_random() % total), acc = 0;
-        size_t j = i;
-        for (; j < n; j++) {
+        total += w[i];
+    for (size_t i = 0; i + 1 < n; i++) {
+        unsigned pick = (unsigned)(util_random() % total), acc = 0, t;
+        size_t j;
+        for (j = i; j + 1 < n; j++) {
             acc += w[j];
             if (pick < acc)
                 break;
         }
-        if (j == n)
-            j = n - 1;
         total -= w[j];
-        unsigned t = out[i], tw = w[i];
-        out[i] = out[j];
-        w[i] = w[j];
-        out[j] = t;
-        w[j] = tw;
+        t = out[i], out[i] = out[j], out[j] = t;
+        t = w[i], w[i] = w[j], w[j] = t;
     }
 }
 
@@ -598,15 +596,23 @@ static void refetch_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- queues of the configuration ---- */
 
+/* A blocking connection is back: if the process is idle, this lets it wait on it again. */
+static void blocker_on_state(struct rconn *rc, bool up, void *arg)
+{
+    if (up)
+        fetch_more(arg);
+}
+
 /* Resolves cfg's queues to refs and makes a blocking connection for each new one. */
 static int queues_apply(struct worker *wk, const struct cfg *cfg)
 {
     unsigned *order = calloc(cfg->nqueues, sizeof(*order));
     unsigned *weights = calloc(cfg->nqueues, sizeof(*weights));
+    unsigned *scratch = calloc(cfg->nqueues, sizeof(*scratch));
     size_t need;
     int ref;
 
-    if (!order || !weights)
+    if (!order || !weights || !scratch)
         goto fail;
     for (size_t i = 0; i < cfg->nqueues; i++) {
         ref = queue_ref(wk->queue, cfg->queues[i].name);
@@ -635,17 +641,20 @@ static int queues_apply(struct worker *wk, const struct cfg *cfg)
         if (!wk->blockers[order[i]])
             wk->blockers[order[i]] =
                 rconn_new(wk->loop, &wk->addr, "blocking-fetch", cfg->redis_connect_timeout_s,
-                          NULL, NULL);
+                          blocker_on_state, wk);
     }
     free(wk->order);
     free(wk->weights);
+    free(wk->scratch);
     wk->order = order;
     wk->weights = weights;
+    wk->scratch = scratch;
     wk->norder = cfg->nqueues;
     return 0;
 fail:
     free(order);
     free(weights);
+    free(scratch);
     return -ENOMEM;
 }
 
@@ -817,6 +826,7 @@ void worker_free(struct worker *wk)
     free(wk->blocking);
     free(wk->order);
     free(wk->weights);
+    free(wk->scratch);
     rconn_addr_clear(&wk->addr);
     free(wk);
 }

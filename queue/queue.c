@@ -10,6 +10,7 @@
 #include <hiredis/hiredis.h>
 
 #include "daemon/log.h"
+#include "daemon/util.h"
 #include "queue/keys.h"
 #include "queue/rconn.h"
 
@@ -19,6 +20,7 @@ extern const char lua_requeue[];
 
 #define FLUSH_MAX_RECORDS 1000
 #define FINISH_FIXED_KEYS 7
+#define FLUSH_HOLD_S 1.0
 
 struct ref {
     char *name;
@@ -55,6 +57,7 @@ struct queue {
     struct record *head, **tail; /* waiting for the next flush, in order */
     size_t nwaiting;
     size_t nsent;                /* in Lua calls not yet answered */
+    double hold_until;           /* after an error reply, no flush before this (epoch s) */
 };
 
 struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity)
@@ -342,8 +345,11 @@ static void flush_on_reply(struct redisReply *reply, void *arg)
 
     q->nsent -= fl->n;
     if (error) {
-        log_warn("event=outcomes_not_written jobs=%zu err=%s retry=on_reconnect", fl->n,
-                 log_q(error));
+        /* kept for a later flush: after reconnecting, or in a second for an error reply */
+        log_warn("event=outcomes_not_written jobs=%zu err=%s retry_in=%s", fl->n, log_q(error),
+                 reply ? "1s" : "reconnect");
+        if (reply)
+            q->hold_until = util_now() + FLUSH_HOLD_S;
         flush_give_back(q, fl);
     } else {
         for (rec = fl->records; rec; rec = next) {
@@ -439,6 +445,8 @@ int queue_flush(struct queue *q)
 {
     int r;
 
+    if (q->hold_until > 0 && util_now() < q->hold_until)
+        return -EAGAIN;
     while (q->nwaiting > 0) {
         r = flush_some(q);
         if (r < 0)

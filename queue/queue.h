@@ -58,7 +58,8 @@ int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double tim
 int queue_finish(struct queue *q, enum queue_outcome op, unsigned ref, const char *old,
                  size_t old_len, char *new_job, double score);
 /* Sends the recorded outcomes in one Lua call per 1000. Outcomes whose call fails are kept
- * and sent again by a later flush. Returns 0, or -ENOTCONN (kept for later). */
+ * and sent again by a later flush (for an error reply, not before a second has passed).
+ * Returns 0, -ENOTCONN or -EAGAIN (kept for later). */
 int queue_flush(struct queue *q);
 /* Outcomes recorded or sent but not yet confirmed by Redis. */
 size_t queue_unconfirmed(const struct queue *q);

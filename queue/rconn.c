@@ -331,18 +331,31 @@ static void command_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     p.done(reply, p.arg);
 }
 
-int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc,
-                  const char **argv, const size_t *argvlen)
+/* The callback record of one command, or NULL with *ret_err set. */
+static struct pending *pending_new(struct rconn *rc, rconn_reply_fn *done, void *arg, int *ret_err)
 {
     struct pending *p;
 
+    *ret_err = -ENOTCONN;
     if (!rc->up || !rc->ac)
-        return -ENOTCONN;
+        return NULL;
+    *ret_err = -ENOMEM;
     p = malloc(sizeof(*p));
     if (!p)
-        return -ENOMEM;
+        return NULL;
     p->done = done;
     p->arg = arg;
+    return p;
+}
+
+int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc,
+                  const char **argv, const size_t *argvlen)
+{
+    int r;
+    struct pending *p = pending_new(rc, done, arg, &r);
+
+    if (!p)
+        return r;
     if (redisAsyncCommandArgv(rc->ac, command_on_reply, p, argc, argv, argvlen) != REDIS_OK) {
         free(p);
         return -ENOTCONN;
@@ -352,17 +365,12 @@ int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc,
 
 int rconn_commandf(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *fmt, ...)
 {
-    struct pending *p;
-    va_list ap;
     int r;
+    struct pending *p = pending_new(rc, done, arg, &r);
+    va_list ap;
 
-    if (!rc->up || !rc->ac)
-        return -ENOTCONN;
-    p = malloc(sizeof(*p));
     if (!p)
-        return -ENOMEM;
-    p->done = done;
-    p->arg = arg;
+        return r;
     va_start(ap, fmt);
     r = redisvAsyncCommand(rc->ac, command_on_reply, p, fmt, ap);
     va_end(ap);
