@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <ev.h>
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "conf/cfg.h"
@@ -19,6 +20,7 @@
 #include "jobs/job.h"
 #include "jobs/registry.h"
 #include "jobs/task.h"
+#include "queue/move.h"
 #include "queue/poller.h"
 #include "queue/presence.h"
 #include "queue/queue.h"
@@ -86,6 +88,9 @@ struct worker {
     unsigned nfetching;      /* fetch calls out */
     unsigned requested;      /* jobs those calls may bring */
     bool quiet;
+    bool reconcile_needed;   /* a reply may have been lost: check the in-flight lists */
+    bool reconciling;        /* checking them: no fetch until done */
+    unsigned nreconciling;   /* lists being checked */
     enum stop_phase phase;
     double stop_deadline;
     unsigned long long next_id;
@@ -99,6 +104,8 @@ struct worker {
 
 static void fetch_more(struct worker *wk);
 static void stop_continue(struct worker *wk);
+static void reconcile_try(struct worker *wk);
+static void blocker_on_state(struct rconn *rc, bool up, void *arg);
 
 /* ---- lists and limits ---- */
 
@@ -458,7 +465,7 @@ static unsigned capacity(const struct worker *wk)
 
 static bool may_fetch(const struct worker *wk)
 {
-    return wk->phase == STOP_NONE && !wk->quiet && rconn_is_up(wk->conn);
+    return wk->phase == STOP_NONE && !wk->quiet && !wk->reconciling && rconn_is_up(wk->conn);
 }
 
 /* The queues in the order to take from: as configured (strict), or a weighted shuffle
@@ -507,6 +514,9 @@ static void block_missing(struct worker *wk)
     for (size_t i = 0; i < wk->norder && capacity(wk) > 0 && may_fetch(wk); i++) {
         unsigned ref = order[i];
         struct rconn *b = wk->blockers[ref];
+        if (!b) /* made on first need; it calls back when connected */
+            wk->blockers[ref] = rconn_new(wk->loop, &wk->addr, "blocking-fetch",
+                                          wk->cfg->redis_connect_timeout_s, blocker_on_state, wk);
         if (wk->blocking[ref] || !b || !rconn_is_up(b))
             continue;
         call = malloc(sizeof(*call));
@@ -534,6 +544,8 @@ static void block_on_job(struct queue_item *items, size_t n, int err, void *arg)
     free(call);
     for (size_t i = 0; i < n; i++)
         accept_item(wk, &items[i]);
+    if (err < 0)
+        wk->reconcile_needed = true; /* its job may be in flight with the reply lost */
     if (wk->phase == STOP_NONE)
         fetch_more(wk); /* a job came (others may follow) or the wait timed out */
 }
@@ -545,6 +557,10 @@ static void fetch_more(struct worker *wk)
     unsigned order[wk->norder ? wk->norder : 1], want;
     struct fetch_call *call;
 
+    if (wk->reconcile_needed || wk->reconciling) {
+        reconcile_try(wk);
+        return;
+    }
     while (may_fetch(wk) && wk->nfetching < FETCHES_IN_FLIGHT && (want = capacity(wk)) > 0) {
         if (wk->nfetching > 0 && want < wk->cfg->fetch_batch / 2 + 1)
             return; /* a second call only for a worthwhile batch */
@@ -577,13 +593,16 @@ static void fetch_on_jobs(struct queue_item *items, size_t n, int err, void *arg
     for (size_t i = 0; i < n; i++)
         accept_item(wk, &items[i]);
     if (err < 0) {
+        wk->reconcile_needed = true; /* its jobs may be in flight with the reply lost */
         if (rconn_is_up(wk->conn) && !ev_is_active(&wk->refetch)) {
             ev_timer_set(&wk->refetch, FETCH_RETRY_S, 0);
             ev_timer_start(wk->loop, &wk->refetch);
         }
         return;
     }
-    if (drained && wk->nfetching == 0)
+    if (wk->reconciling)
+        reconcile_try(wk);
+    else if (drained && wk->nfetching == 0)
         block_missing(wk);
     else
         fetch_more(wk);
@@ -594,6 +613,134 @@ static void refetch_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     fetch_more(w->data);
 }
 
+/* ---- reconciling in-flight lists after a lost reply ---- */
+
+/* Closes the idle BLMOVE connections (all, or those of queues no longer configured). A job
+ * a closing BLMOVE moved stays in flight with its reply lost: reconciling puts it back. */
+static void blockers_close(struct worker *wk, bool all)
+{
+    for (size_t ref = 0; ref < wk->nblocker_slots; ref++) {
+        struct rconn *b = wk->blockers[ref];
+        bool configured = false;
+        for (size_t i = 0; i < wk->norder && !all; i++)
+            configured |= wk->order[i] == ref;
+        if (!b || configured)
+            continue;
+        wk->blockers[ref] = NULL;
+        if (wk->blocking[ref])
+            wk->reconcile_needed = true;
+        rconn_free(b);
+    }
+}
+
+/* Whether this process holds the job stored as `text` in queue `ref`'s in-flight list. */
+static bool job_is_ours(struct worker *wk, unsigned ref, const char *text, size_t len)
+{
+    struct run *heads[] = {&wk->runs, &wk->held};
+    size_t raw_len;
+
+    for (size_t h = 0; h < 2; h++) {
+        for (struct run *run = heads[h]->next; run != heads[h]; run = run->next) {
+            const char *raw = job_raw(run->job, &raw_len);
+            if (run->ref == ref && raw_len == len && memcmp(raw, text, len) == 0)
+                return true;
+        }
+    }
+    return queue_finishing(wk->queue, ref, text, len);
+}
+
+struct reconcile_call {
+    struct worker *wk;
+    unsigned ref;
+};
+
+static void reconcile_list_done(struct worker *wk)
+{
+    if (--wk->nreconciling > 0)
+        return;
+    wk->reconciling = false;
+    fetch_more(wk);
+}
+
+static void reconcile_on_moved(long long moved, int err, void *arg)
+{
+    struct reconcile_call *call = arg;
+    struct worker *wk = call->wk;
+
+    if (err < 0)
+        wk->reconcile_needed = true;
+    else if (moved > 0)
+        log_warn("event=orphans_requeued queue=%s jobs=%lld why=\"fetch reply lost\"",
+                 log_q(queue_ref_name(wk->queue, call->ref)), moved);
+    free(call);
+    reconcile_list_done(wk);
+}
+
+/* Jobs in our in-flight list that no run, held job or outcome accounts for were fetched
+ * with the reply lost: back to the front of their queue, unchanged. */
+static void reconcile_on_list(struct redisReply *reply, void *arg)
+{
+    struct reconcile_call *call = arg;
+    struct worker *wk = call->wk;
+    struct move_batch *b = NULL;
+
+    if (rconn_reply_error(reply)) {
+        wk->reconcile_needed = true;
+    } else if (reply->type == REDIS_REPLY_ARRAY && wk->phase == STOP_NONE) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            struct redisReply *e = reply->element[i];
+            char *copy;
+            if (job_is_ours(wk, call->ref, e->str, e->len))
+                continue;
+            if (!b)
+                b = move_batch_new(wk->cfg->redis_namespace,
+                                   queue_ref_inflight_key(wk->queue, call->ref), false);
+            copy = b ? strndup(e->str, e->len) : NULL;
+            if (copy)
+                (void)move_batch_add(b, e->str, e->len, copy,
+                                     queue_ref_name(wk->queue, call->ref));
+        }
+    }
+    if (b && move_batch_send(b, wk->conn, util_now(), reconcile_on_moved, call) == 0)
+        return;
+    free(call);
+    reconcile_list_done(wk);
+}
+
+/* Reconciles once no fetch is under way (a reply still coming is not lost). */
+static void reconcile_try(struct worker *wk)
+{
+    struct reconcile_call *call;
+
+    if (wk->phase != STOP_NONE || !rconn_is_up(wk->conn))
+        return;
+    if (!wk->reconciling) {
+        if (!wk->reconcile_needed)
+            return;
+        wk->reconciling = true;
+        blockers_close(wk, true);
+    }
+    if (wk->nfetching > 0 || wk->nblocking > 0 || wk->nreconciling > 0 || !wk->reconcile_needed)
+        return;
+    wk->reconcile_needed = false;
+    wk->nreconciling = 1; /* held while the calls go out */
+    for (size_t ref = 0; ref < queue_nrefs(wk->queue); ref++) {
+        call = malloc(sizeof(*call));
+        if (!call)
+            break;
+        call->wk = wk;
+        call->ref = (unsigned)ref;
+        if (rconn_commandf(wk->conn, reconcile_on_list, call, "LRANGE %s 0 -1",
+                           queue_ref_inflight_key(wk->queue, (unsigned)ref)) < 0) {
+            free(call);
+            wk->reconcile_needed = true;
+            continue;
+        }
+        wk->nreconciling++;
+    }
+    reconcile_list_done(wk);
+}
+
 /* ---- queues of the configuration ---- */
 
 /* A blocking connection is back: if the process is idle, this lets it wait on it again. */
@@ -602,6 +749,7 @@ static void blocker_on_state(struct rconn *rc, bool up, void *arg)
     if (up)
         fetch_more(arg);
 }
+
 
 /* Resolves cfg's queues to refs and makes a blocking connection for each new one. */
 static int queues_apply(struct worker *wk, const struct cfg *cfg)
@@ -710,8 +858,11 @@ static void conn_on_state(struct rconn *rc, bool up, void *arg)
 {
     struct worker *wk = arg;
 
-    if (!up)
-        return; /* replies under way fail; fetching resumes when the connection is back */
+    if (!up) {
+        /* replies under way fail, and a fetch's may be lost with its jobs already in flight */
+        wk->reconcile_needed = true;
+        return;
+    }
     beat(wk);
     reaper_kick(wk->reaper);
     poller_kick(wk->poller);
@@ -849,6 +1000,7 @@ int worker_reload(struct worker *wk, const struct cfg *cfg, struct err *err)
         return err_set(err, -ENOMEM, "out of memory");
     }
     queue_set_dead_limits(wk->queue, cfg->dead_max_jobs, cfg->dead_max_age_s);
+    blockers_close(wk, false); /* those of dropped queues */
     poller_set_interval(wk->poller, cfg->poll_interval_s);
     reaper_set_limits(wk->reaper, cfg->heartbeat_s < 1.0 ? cfg->heartbeat_s : 1.0,
                       cfg->max_recoveries);
@@ -879,6 +1031,8 @@ void worker_quiet(struct worker *wk)
         return;
     wk->quiet = true;
     log_info("event=quiet running=%u", wk->nrunning);
+    blockers_close(wk, true);
+    reconcile_try(wk);
     beat(wk);
 }
 

@@ -217,6 +217,18 @@ static int check_count(const char *name, const json_t *v, struct err *err)
                    got_value(v, got, sizeof(got)));
 }
 
+/* Sidekiq's "retry now" lowers retry_count by one before pushing, so a job that failed
+ * once comes back with -1; Sidekiq runs it, and so does nexusd. */
+static int check_retry_count(const char *name, const json_t *v, struct err *err)
+{
+    char got[GOT_BUF];
+
+    if (json_is_integer(v) && json_integer_value(v) >= -1)
+        return 0;
+    return err_set(err, -EINVAL, "'%s' must be a whole number -1 or more (got %s)", name,
+                   got_value(v, got, sizeof(got)));
+}
+
 static int check_time(const char *name, const json_t *v, struct err *err)
 {
     char got[GOT_BUF];
@@ -249,7 +261,7 @@ static const struct field_rule {
     {"jid", true, check_jid},
     {"queue", false, check_queue},
     {"retry", false, check_retry},
-    {"retry_count", false, check_count},
+    {"retry_count", false, check_retry_count},
     {"created_at", false, check_time},
     {"enqueued_at", false, check_time},
     {"at", false, check_time},
@@ -289,6 +301,7 @@ static const char *valid_string(const struct job *job, const char *name, field_c
 }
 
 /* A whole number >= 0 field, or -1 when absent or not one. */
+/* The count's value when valid, else -1 (also for retry_count's own -1). */
 static json_int_t valid_count(const struct job *job, const char *name)
 {
     const json_t *v = json_object_get(job->root, name);
@@ -777,11 +790,13 @@ int job_record_failure(struct job *job, const char *error_class, const char *err
                        double now)
 {
     json_int_t count = valid_count(job, "retry_count");
+    const json_t *prev = json_object_get(job->root, "retry_count");
+    bool failed_before = prev && check_retry_count("retry_count", prev, NULL) == 0;
     struct field_update u[] = {
         /* Sidekiq's order: message, class, then the time and count. */
         {"error_message", error_string(error_message)},
         {"error_class", error_string(error_class)},
-        {count < 0 ? "failed_at" : "retried_at", job_time_value(job, now)},
+        {failed_before ? "retried_at" : "failed_at", job_time_value(job, now)},
         {"retry_count", json_integer(count_next(count))},
     };
 

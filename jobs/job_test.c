@@ -265,10 +265,10 @@ static const struct bad_case {
      "'retry' must be true, false or a whole number 0..10000 (got \"" X40 "...\")"},
     {"{\"class\":\"A\",\"args\":[],\"jid\":\"j1\",\"retry\":\"a\\\"b\\\\c\\n\"}",
      "'retry' must be true, false or a whole number 0..10000 (got \"a\\\"b\\\\c\\x0a\")"},
-    {"{\"class\":\"A\",\"args\":[],\"jid\":\"j1\",\"retry_count\":-1}",
-     "'retry_count' must be a whole number 0 or more (got -1)"},
+    {"{\"class\":\"A\",\"args\":[],\"jid\":\"j1\",\"retry_count\":-2}",
+     "'retry_count' must be a whole number -1 or more (got -2)"},
     {"{\"class\":\"A\",\"args\":[],\"jid\":\"j1\",\"retry_count\":\"1\"}",
-     "'retry_count' must be a whole number 0 or more (got \"1\")"},
+     "'retry_count' must be a whole number -1 or more (got \"1\")"},
     {"{\"class\":\"A\",\"args\":[],\"jid\":\"j1\",\"created_at\":\"2023-11-14\"}",
      "'created_at' must be a number (got \"2023-11-14\")"},
     {"{\"class\":\"A\",\"args\":[],\"jid\":\"j1\",\"enqueued_at\":true}",
@@ -1123,9 +1123,29 @@ static void test_encode_and_new_return_null_when_allocation_fails(void **state)
     json_decref(args);
 }
 
+/* Sidekiq's "retry now" pushes a job that failed once with retry_count -1. */
+static void test_decode_accepts_sidekiq_retry_count_minus_one(void **state)
+{
+    struct err err = {0};
+    struct job *job = NULL;
+    const char *text = "{\"class\":\"A\",\"args\":[],\"jid\":\"j1\",\"retry_count\":-1,"
+                       "\"failed_at\":1700000000.5}";
+    json_t *root;
+
+    assert_int_equal(job_decode(text, strlen(text), "default", 1, &job, &err), 0);
+    assert_int_equal(job_retry_count(job), -1);
+    assert_int_equal(job_record_failure(job, "E", "again", 1700000100.5), 0);
+    root = job_root(job);
+    assert_int_equal(json_integer_value(json_object_get(root, "retry_count")), 0);
+    assert_non_null(json_object_get(root, "retried_at"));
+    assert_true(json_real_value(json_object_get(root, "failed_at")) == 1700000000.5);
+    job_free(job);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_accepts_sidekiq_retry_count_minus_one),
         cmocka_unit_test(test_decode_reads_a_sidekiq6_job),
         cmocka_unit_test(test_decode_reads_a_sidekiq8_job_in_milliseconds),
         cmocka_unit_test(test_decode_keeps_activejob_fields_and_order),

@@ -40,6 +40,7 @@ struct record {
 
 /* One Lua call in flight with the records it carries. */
 struct flush {
+    struct flush *prev, *next; /* in q->flushes */
     struct queue *q;
     struct record *records;
     size_t n;
@@ -57,6 +58,7 @@ struct queue {
     struct record *head, **tail; /* waiting for the next flush, in order */
     size_t nwaiting;
     size_t nsent;                /* in Lua calls not yet answered */
+    struct flush *flushes;       /* those calls */
     double hold_until;           /* after an error reply, no flush before this (epoch s) */
 };
 
@@ -322,6 +324,24 @@ size_t queue_unconfirmed(const struct queue *q)
     return q->nwaiting + q->nsent;
 }
 
+static bool records_hold(const struct record *rec, unsigned ref, const char *job, size_t len)
+{
+    for (; rec; rec = rec->next)
+        if (rec->ref == ref && rec->old_len == len && memcmp(rec->old, job, len) == 0)
+            return true;
+    return false;
+}
+
+bool queue_finishing(const struct queue *q, unsigned ref, const char *job, size_t len)
+{
+    if (records_hold(q->head, ref, job, len))
+        return true;
+    for (const struct flush *fl = q->flushes; fl; fl = fl->next)
+        if (records_hold(fl->records, ref, job, len))
+            return true;
+    return false;
+}
+
 /* Puts a failed call's records back at the front, in their order. */
 static void flush_give_back(struct queue *q, struct flush *fl)
 {
@@ -344,6 +364,12 @@ static void flush_on_reply(struct redisReply *reply, void *arg)
     struct record *rec, *next;
 
     q->nsent -= fl->n;
+    if (fl->prev)
+        fl->prev->next = fl->next;
+    else
+        q->flushes = fl->next;
+    if (fl->next)
+        fl->next->prev = fl->prev;
     if (error) {
         /* kept for a later flush: after reconnecting, or in a second for an error reply */
         log_warn("event=outcomes_not_written jobs=%zu err=%s retry_in=%s", fl->n, log_q(error),
@@ -430,6 +456,10 @@ static int flush_some(struct queue *q)
         q->tail = &q->head;
     q->nwaiting -= n;
     q->nsent += n;
+    fl->next = q->flushes;
+    if (fl->next)
+        fl->next->prev = fl;
+    q->flushes = fl;
     fl = NULL;
 out:
     free(fl);

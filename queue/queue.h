@@ -63,6 +63,8 @@ int queue_finish(struct queue *q, enum queue_outcome op, unsigned ref, const cha
 int queue_flush(struct queue *q);
 /* Outcomes recorded or sent but not yet confirmed by Redis. */
 size_t queue_unconfirmed(const struct queue *q);
+/* Whether an unconfirmed outcome is for the job stored as `job` in queue `ref`'s list. */
+bool queue_finishing(const struct queue *q, unsigned ref, const char *job, size_t len);
 
 typedef void queue_count_fn(long long count, int err, void *arg);
 /* Moves every job of this process's in-flight lists back to its queue (shutdown, or jobs
