@@ -37,6 +37,7 @@ enum key_type {
     KEY_NAME,     /* as KEY_STRING, and no spaces either (queue names) */
     KEY_LEVEL,    /* enum log_level, by log_level_parse() */
     KEY_ORDER,    /* bool: "strict" (false) | "weighted" (true) */
+    KEY_BOOL,     /* bool: true | false; def 0 or 1 */
     KEY_QUEUES,   /* cfg.queues + nqueues: entries are a name or a group parsed with `sub` */
     KEY_CLASSES,  /* cfg.classes + nclasses: entries are groups parsed with `sub` */
 };
@@ -69,6 +70,14 @@ static const struct key redis_keys[] = {
 
 static const struct key database_keys[] = {
     {"url", KEY_STRING, 0, CFG_MAX_URL, 0, "", AT(database_url), NULL, 0},
+    {"pool_size", KEY_UINT, 1, 100, 4, NULL, AT(database_pool_size), NULL, 0},
+    {"max_waiting", KEY_UINT, 1, 1000000, 10000, NULL, AT(database_max_waiting), NULL, 0},
+    {"connect_timeout", KEY_DURATION, 0.001, 300, 5, NULL, AT(database_connect_timeout_s), NULL,
+     0},
+    {"statement_timeout", KEY_DURATION, 0, DAY, 30, NULL, AT(database_statement_timeout_s), NULL,
+     0},
+    {"prepared_statements", KEY_BOOL, 0, 1, 1, NULL, AT(database_prepared), NULL, 0},
+    {"migrate", KEY_BOOL, 0, 1, 0, NULL, AT(database_migrate), NULL, 0},
 };
 
 static const struct key queue_keys[] = {
@@ -374,6 +383,9 @@ static int defaults_apply(const struct key *keys, size_t nkeys, void *base, stru
         case KEY_DURATION:
             *(double *)field(base, key) = key->def;
             break;
+        case KEY_BOOL:
+            *(bool *)field(base, key) = key->def != 0;
+            break;
         case KEY_STRING:
         case KEY_NAME:
             if (key->def_str)
@@ -538,6 +550,18 @@ static int word_load(struct load *ld, const config_setting_t *s, const char *nam
     return 0;
 }
 
+static int bool_load(struct load *ld, const config_setting_t *s, const char *name,
+                     const struct key *key, void *base)
+{
+    char buf[GOT_MAX];
+
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+        return fail_at(s, ld->err, -EINVAL, "%s must be true or false (got %s)", name,
+                       got(s, buf, sizeof(buf)));
+    *(bool *)field(base, key) = config_setting_get_bool(s) != 0;
+    return 0;
+}
+
 /* One entry of a list: a group read with `keys`, whose first key is the entry's name. */
 static int entry_load(struct load *ld, const config_setting_t *e, const char *name,
                       const struct key *keys, size_t nkeys, void *base)
@@ -649,6 +673,8 @@ static int value_load(struct load *ld, const config_setting_t *s, const char *na
     case KEY_LEVEL:
     case KEY_ORDER:
         return word_load(ld, s, name, key, base);
+    case KEY_BOOL:
+        return bool_load(ld, s, name, key, base);
     case KEY_QUEUES:
         return queues_load(ld, s, name, key, base);
     case KEY_CLASSES:

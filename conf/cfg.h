@@ -34,6 +34,13 @@ struct cfg {
     double redis_connect_timeout_s; /* redis.connect_timeout, > 0 */
 
     char *database_url;       /* database.url, env DATABASE_URL wins; NULL when unset */
+    unsigned database_pool_size;      /* database.pool_size: connections, 1..100 */
+    unsigned database_max_waiting;    /* database.max_waiting: queued queries, >= 1 */
+    double database_connect_timeout_s;   /* database.connect_timeout, > 0 */
+    double database_statement_timeout_s; /* database.statement_timeout, 0 = none */
+    bool database_prepared;   /* database.prepared_statements: false behind PgBouncer
+                                 (transaction mode) */
+    bool database_migrate;    /* database.migrate: apply pending migrations at start-up */
 
     unsigned concurrency;     /* worker.concurrency: jobs in flight per process, 1..100000 */
     struct cfg_queue *queues; /* worker.queues, owned; at least one ("default") */

@@ -103,6 +103,11 @@ static void assert_defaults(const struct cfg *cfg)
     assert_string_equal(cfg->redis_namespace, "");
     assert_true(cfg->redis_connect_timeout_s == 5.0);
     assert_null(cfg->database_url);
+    assert_int_equal(cfg->database_pool_size, 4);
+    assert_int_equal(cfg->database_max_waiting, 10000);
+    assert_true(cfg->database_statement_timeout_s == 30.0);
+    assert_true(cfg->database_prepared);
+    assert_false(cfg->database_migrate);
     assert_int_equal(cfg->concurrency, 50);
     assert_int_equal(cfg->nqueues, 1);
     assert_string_equal(cfg->queues[0].name, "default");
@@ -350,6 +355,11 @@ static const struct bad {
     {"log = { level = 3; };", ":1: log.level must be one of error|warn|info|debug (got 3)"},
     {"worker = { queue_order = \"random\"; };",
      ":1: worker.queue_order must be one of strict|weighted (got \"random\")"},
+    {"database = { migrate = \"yes\"; };",
+     ":1: database.migrate must be true or false (got \"yes\")"},
+    {"database = {\n  prepared_statements = 1; };",
+     ":2: database.prepared_statements must be true or false (got 1)"},
+    {"database = { pool_size = 0; };", ":1: database.pool_size must be 1..100 (got 0)"},
     /* strings */
     {"worker = { tag = 5; };", ":1: worker.tag must be a string of at most 64 bytes (got 5)"},
     {"worker = { tag = \"0123456789012345678901234567890123456789012345678901234567890123x\"; };",

@@ -73,7 +73,8 @@ static int members_sorted(const struct stats_ctx *sc, const char *name, redisRep
             freeReplyObject(reply);
             return err_set(err, -EPROTO, "Redis gave a set member that is not a string");
         }
-    qsort(reply->element, reply->elements, sizeof(*reply->element), member_cmp);
+    if (reply->elements > 1) /* an empty set's element array is NULL */
+        qsort(reply->element, reply->elements, sizeof(*reply->element), member_cmp);
     *ret = reply;
     return 0;
 }

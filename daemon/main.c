@@ -15,6 +15,7 @@
 #include "daemon/log.h"
 #include "daemon/util.h"
 #include "daemon/worker.h"
+#include "sql/migrate.h"
 
 #ifndef NEXUS_VERSION
 #define NEXUS_VERSION "0.0.0"
@@ -31,7 +32,9 @@ struct daemon {
 
 static const char usage[] =
     "Usage: nexusd [OPTIONS]\n"
+    "       nexusd [-c FILE] migrate\n"
     "Runs background jobs from Redis queues (Sidekiq's format) until stopped.\n"
+    "'migrate' applies pending migrations of nexusd's schema to database.url and exits.\n"
     "\n"
     "  -c, --config FILE    configuration file (default: none; every setting has a default)\n"
     "  -t, --check-config   validate the configuration, print a summary and exit\n"
@@ -48,6 +51,66 @@ static const char usage[] =
 static const char *env_get(const char *name)
 {
     return getenv(name);
+}
+
+static void migrate_on_report(const struct migration *m, const char *what, void *arg)
+{
+    printf("%03d_%s: %s\n", m->version, m->name, what);
+}
+
+/* `nexusd migrate`: 0 when the schema is up to date afterwards. */
+static int migrate_command(const struct cfg *cfg)
+{
+    struct err err = {0};
+    int n;
+
+    if (!cfg->database_url) {
+        fprintf(stderr, "nexusd: migrate needs database.url or DATABASE_URL\n");
+        return 2;
+    }
+    n = migrate_apply(cfg->database_url, migrate_on_report, NULL, &err);
+    if (n < 0) {
+        fprintf(stderr, "nexusd: %s\n", err.msg);
+        return 1;
+    }
+    printf("%d migration%s applied; nexus schema at version %d\n", n, n == 1 ? "" : "s",
+           nmigrations ? migrations[nmigrations - 1].version : 0);
+    return 0;
+}
+
+static void migrate_on_log(const struct migration *m, const char *what, void *arg)
+{
+    log_info("event=migration version=%03d name=%s result=%s", m->version, m->name, log_q(what));
+}
+
+/* At start-up: refuse a database with pending migrations unless database.migrate says to
+ * apply them. PostgreSQL out of reach is not fatal: jobs that need it fail and retry. */
+static int schema_check(const struct cfg *cfg)
+{
+    const struct migration *first = NULL;
+    struct err err = {0};
+    int pending;
+
+    if (!cfg->database_url)
+        return 0;
+    pending = migrate_pending(cfg->database_url, &first, &err);
+    if (pending < 0) {
+        log_warn("event=schema_unchecked err=%s", log_q(err.msg));
+        return 0;
+    }
+    if (pending == 0)
+        return 0;
+    if (!cfg->database_migrate) {
+        log_error("event=schema_outdated pending=%d first=%03d_%s err=\"the database has pending "
+                  "migrations: run 'nexusd migrate' or set database.migrate = true\"",
+                  pending, first->version, first->name);
+        return -1;
+    }
+    if (migrate_apply(cfg->database_url, migrate_on_log, NULL, &err) < 0) {
+        log_error("event=migrate_failed err=%s", log_q(err.msg));
+        return -1;
+    }
+    return 0;
 }
 
 static void daemon_on_stopped(struct worker *wk, void *arg)
@@ -151,7 +214,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind < argc) {
+    if (optind < argc && (strcmp(argv[optind], "migrate") != 0 || optind + 1 < argc)) {
         fprintf(stderr, "nexusd: unexpected argument '%s'\n%s", argv[optind], usage);
         return 2;
     }
@@ -169,9 +232,19 @@ int main(int argc, char **argv)
         cfg_free(d.cfg);
         return 0;
     }
+    if (optind < argc) { /* migrate */
+        c = migrate_command(d.cfg);
+        cfg_free(d.cfg);
+        return c;
+    }
     log_setup(level_name ? level : d.cfg->log_level, stderr);
     util_json_abort_on_oom();
     (void)signal(SIGPIPE, SIG_IGN);
+    if (schema_check(d.cfg) < 0) {
+        log_flush();
+        cfg_free(d.cfg);
+        return 1;
+    }
     d.loop = ev_default_loop(EVFLAG_AUTO);
     d.wk = worker_new(d.loop, d.cfg, NEXUS_VERSION, &err);
     if (!d.wk) {

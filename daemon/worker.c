@@ -659,6 +659,15 @@ static void reconcile_list_done(struct worker *wk)
     if (--wk->nreconciling > 0)
         return;
     wk->reconciling = false;
+    if (wk->reconcile_needed) {
+        /* a list could not be read (the connection is going): try again in a while, or when
+         * the connection is back; never at once, which would spin */
+        if (!ev_is_active(&wk->refetch)) {
+            ev_timer_set(&wk->refetch, FETCH_RETRY_S, 0);
+            ev_timer_start(wk->loop, &wk->refetch);
+        }
+        return;
+    }
     fetch_more(wk);
 }
 

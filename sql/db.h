@@ -12,8 +12,12 @@ struct db_pool; /* opaque */
 struct db_rows; /* opaque; read with db_rows_*() */
 struct db_tx;   /* opaque; one connection held for a transaction */
 
+#define DB_PARAMS_MAX 65535 /* parameters of one statement ($1..$65535), PostgreSQL's limit */
+
 struct db_pool_cfg {
-    const char *conninfo;       /* libpq URL or key=value string; copied */
+    const char *conninfo;       /* libpq URL or key=value string; copied. libpq resolves a
+                                   host name synchronously: give an IP address, hostaddr= or
+                                   a socket directory so that connecting never waits on DNS */
     unsigned size;              /* connections, 1..100 */
     unsigned max_waiting;       /* requests queued while every connection is busy, >= 1 */
     double connect_timeout_s;   /* > 0 */
@@ -25,16 +29,25 @@ struct db_pool_cfg {
 /* How a request ended: 0, or a negative errno with a sentence in db_rows_error():
  * -EIO (the server reported an error: db_rows_sqlstate() says which), -ENOTCONN (no
  * connection: PostgreSQL down; the request never reached the server or its connection was
- * lost), -ETIMEDOUT (statement_timeout), -ECANCELED (pool freed). `rows` is borrowed, valid
- * only during the call, and never NULL. */
+ * lost, so it may or may not have run: never retried here, the caller decides), -ETIMEDOUT
+ * (statement_timeout or a cancel: SQLSTATE 57014), -ECANCELED (pool freed, or the query was
+ * outstanding when its transaction was rolled back). `rows` is borrowed, valid only during
+ * the call, and never NULL. */
 typedef void db_done_fn(const struct db_rows *rows, int err, void *arg);
 /* `up` changes: called once per change, never from inside db_pool_new/db_pool_free. */
 typedef void db_state_fn(bool up, void *arg);
 
-/* Connects `size` connections in the background and reconnects each with backoff (0.1 s
- * doubling to 5 s) after a loss, logging each change of the pool's state once. Caller owns
- * the pool; release with db_pool_free(), which accepts NULL and ends every waiting and
- * running request with -ECANCELED. Returns NULL and fills `err` when `cfg` is unusable. */
+/* Connects `size` connections in the background (from the loop, not inside this call) and
+ * reconnects each with backoff (0.1 s doubling to 5 s) after a loss. The pool's state is
+ * logged once per change: `event=db_down` (error; also when the first attempts fail) and
+ * `event=db_up` (info); a connection lost while others stay up logs `event=db_conn_lost`
+ * (warn); each connection's own attempts and ups are debug lines. Caller owns the pool;
+ * release with db_pool_free(), which accepts NULL and, before it returns, ends every waiting
+ * and running request with -ECANCELED (a tx_begin's `ready` with tx NULL), frees every
+ * transaction, including those the caller holds (don't use a db_tx after db_pool_free()),
+ * and closes the connections. It may be called from inside any callback of the pool; while
+ * it runs, calls on the pool return -ECANCELED. Returns NULL and fills `err` when `cfg` is
+ * unusable (-EINVAL) or memory runs out (-ENOMEM). */
 struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
                             db_state_fn *on_state, void *arg, struct err *err);
 void db_pool_free(struct db_pool *pool);
@@ -42,26 +55,52 @@ void db_pool_free(struct db_pool *pool);
 bool db_pool_up(const struct db_pool *pool);
 
 /* Runs one statement with `nparams` text parameters ($1..$n; NULL = SQL NULL) on a free
- * connection, or queues it. `sql` and `params` are copied before return. `done` runs exactly
- * once, always later from the loop, unless a negative errno is returned: -EAGAIN when the
- * wait queue is full, -ENOTCONN when no connection is up (fail fast: the caller retries). */
+ * connection, or queues it (FIFO). `sql` and `params` are copied before return. `done` runs
+ * exactly once, always later from the loop, unless a negative errno is returned: -EAGAIN
+ * when the wait queue is full, -ENOTCONN when no connection is up (fail fast: the caller
+ * retries), -EINVAL (sql NULL, nparams outside 0..DB_PARAMS_MAX, or params NULL with
+ * nparams > 0), -ENOMEM, -ECANCELED (inside db_pool_free()). Waiting requests end with
+ * -ENOTCONN when the last connection is lost. A statement must not leave a transaction open
+ * (use db_tx_begin()): its connection is then closed and reopened. */
 int db_query(struct db_pool *pool, const char *sql, const char *const *params, int nparams,
              db_done_fn *done, void *arg);
 
 /* A transaction: `ready` runs once with a tx bound to one connection after BEGIN succeeded,
- * or with tx NULL and err < 0. The caller then issues db_tx_query()s one at a time and ends
- * with db_tx_commit() or db_tx_rollback(), which release the connection. */
+ * or with tx NULL, err < 0 and `why` a sentence (borrowed, valid during the call; NULL when
+ * err is 0). The caller then issues db_tx_query()s one at a time and ends with
+ * db_tx_commit() or db_tx_rollback(), which release the connection.
+ *
+ * Who frees a tx: the pool, always. With ready(NULL, err) there is none to free. After
+ * ready(tx, 0) the caller holds `tx` until it calls db_tx_commit() (returning 0) or
+ * db_tx_rollback() exactly once, on every path, also after errors and after the connection
+ * was lost; from that call on `tx` is the pool's and must not be used again. db_pool_free()
+ * frees every tx, held ones included.
+ *
+ * db_tx_begin() returns 0 (`ready` runs exactly once, later) or, never calling `ready`, the
+ * errors of db_query(). BEGIN waits in the same FIFO queue as db_query(). */
 typedef void db_tx_ready_fn(struct db_tx *tx, int err, const char *why, void *arg);
 int db_tx_begin(struct db_pool *pool, db_tx_ready_fn *ready, void *arg);
+/* Runs one statement in the transaction; `done` as for db_query(). Returns -EBUSY while a
+ * statement of this tx is outstanding (one at a time), -ENOTCONN when the tx's connection
+ * was lost (the tx is dead: the server rolled it back; commit or roll back to free it), and
+ * otherwise the errors of db_query() except -EAGAIN. A statement that fails aborts the
+ * transaction on the server (later ones fail with SQLSTATE 25P02 until rollback). */
 int db_tx_query(struct db_tx *tx, const char *sql, const char *const *params, int nparams,
                 db_done_fn *done, void *arg);
-/* `done` gets the COMMIT's result (a failed COMMIT means nothing was written). The tx is
- * freed by the pool after `done`. */
+/* Sends COMMIT. Returns 0 and takes `tx`: `done` runs exactly once, later, with the COMMIT's
+ * result, and the pool frees the tx (before `done` runs). A failed COMMIT means nothing was
+ * written: -EIO for an error, also when an earlier statement had failed (the server rolls
+ * back; sqlstate 25P02), -ENOTCONN when the tx's connection was lost before the COMMIT
+ * (nothing was written) or while it ran (then it is unknown whether it was committed).
+ * Returns -EBUSY, changing nothing (the caller still holds `tx`), while a statement of this tx
+ * is outstanding; -ECANCELED inside db_pool_free(). */
 int db_tx_commit(struct db_tx *tx, db_done_fn *done, void *arg);
-/* Rolls back and releases; no callback (a failed ROLLBACK just drops the connection). */
+/* Takes `tx`: rolls back and releases; no callback (a failed ROLLBACK just drops the
+ * connection). A statement of this tx still outstanding runs to its end on the server, then
+ * its `done` gets -ECANCELED, then ROLLBACK is sent. */
 void db_tx_rollback(struct db_tx *tx);
 
-/* Reading results. Strings are borrowed, valid as `rows`. */
+/* Reading results. Strings are borrowed, valid as `rows`. After an error there are no rows. */
 int db_rows_count(const struct db_rows *rows);
 int db_rows_columns(const struct db_rows *rows);
 /* The text value, or NULL for SQL NULL or out of range. */

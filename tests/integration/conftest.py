@@ -125,6 +125,12 @@ def inflight_keys(r):
     return sorted(k for k in r.scan_iter("nexus:inflight:*"))
 
 
+def blocked_in_blmove(r):
+    """True while some client (nexusd's blocking fetch) is blocked in BLMOVE right now
+    (CLIENT LIST's cmd= alone is the last command, also after it returned)."""
+    return any(c.get("cmd") == "blmove" and "b" in c.get("flags", "") for c in r.client_list())
+
+
 def utc_day():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
 
@@ -143,7 +149,8 @@ def parse_logfmt(line):
     out = {}
     for key, value in _PAIR.findall(line):
         if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-            value = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value[1:-1])
+            value = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1),
+                           value[1:-1])
         out[key] = value
     return out
 
@@ -258,8 +265,9 @@ def make_config(worker=None, classes=(), extra=""):
 class Nexusd:
     """One nexusd process: config in its own file, stderr to its own log file."""
 
-    def __init__(self, workdir, redis_server, name, config=None, env=None, args=()):
+    def __init__(self, workdir, redis_server, name, config=None, env=None, args=(), ns=""):
         self.name = name
+        self.ns = ns  # redis.namespace of the config, for the keys the helpers read
         self.redis = redis_server
         self.conf = os.path.join(workdir, name + ".conf")
         self.logfile = os.path.join(workdir, name + ".log")
@@ -290,7 +298,7 @@ class Nexusd:
         """Waits until the main connection is up and the process is registered."""
         self.wait_log(r"event=redis_up conn=main", timeout)
         r = self.redis.client()
-        wait_for(lambda: r.sismember("processes", self.identity), timeout,
+        wait_for(lambda: r.sismember(self.ns + "processes", self.identity), timeout,
                  what="%s in processes" % self.name)
 
     @property
@@ -302,7 +310,7 @@ class Nexusd:
         return self.lines(event="worker_start")[0]["identity"]
 
     def inflight_key(self, queue="default"):
-        return "nexus:inflight:%s:%s" % (self.identity, queue)
+        return "%snexus:inflight:%s:%s" % (self.ns, self.identity, queue)
 
     # -- log --
 
@@ -421,13 +429,14 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def workdir(request):
-    """A short directory (unix socket paths are limited to 107 bytes); kept on failure."""
+    """A short directory (unix socket paths are limited to 107 bytes); kept on failure
+    (or always, with NEXUS_IT_KEEP=1)."""
     d = tempfile.mkdtemp(prefix="nxit-", dir="/tmp")
     yield d
     failed = any(getattr(getattr(request.node, "rep_" + w, None), "failed", False)
                  for w in ("setup", "call"))
-    if failed:
-        print("\nkept logs of the failed test in", d)
+    if failed or os.environ.get("NEXUS_IT_KEEP"):
+        print("\nkept logs of the test in", d)
     else:
         shutil.rmtree(d, ignore_errors=True)
 

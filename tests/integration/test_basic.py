@@ -2,8 +2,8 @@
 import json
 import time
 
-from conftest import (find_in_zset, inflight_keys, log_time, make_job, push, push_many,
-                      utc_day, wait_for)
+from conftest import (blocked_in_blmove, find_in_zset, inflight_keys, log_time, make_job,
+                      push, push_many, utc_day, wait_for)
 
 
 def test_noop_runs_and_process_is_registered(r, nexusd):
@@ -137,13 +137,35 @@ def test_idle_daemon_picks_up_a_push_within_50ms(r, nexusd):
     d = nexusd()
 
     # idle: a BLMOVE waits on queue:default
-    def blocked():
-        return any(c.get("cmd") == "blmove" for c in r.client_list())
-
-    wait_for(blocked, 10, what="nexusd blocked in BLMOVE")
+    wait_for(lambda: blocked_in_blmove(r), 10, what="nexusd blocked in BLMOVE")
     t0 = time.time()
     jid = push(r, "noop", [], created_at=t0, enqueued_at=t0)
     line = d.wait_jobs([jid])[jid]
     assert float(line["latency_ms"]) < 50, line
     # the log's clock agrees (ms resolution, so allow one tick)
     assert log_time(line) - t0 < 0.050 + 0.002, line
+
+
+def test_namespace_prefixes_every_key(r, nexusd):
+    d = nexusd(extra='redis = { namespace = "{app}:"; };', ns="{app}:")
+    outside = push(r, "noop", [])  # a push without the namespace is not for this nexusd
+    p = r.pipeline(transaction=True)
+    job = make_job("noop", ["ns"])
+    p.sadd("{app}:queues", "default")
+    p.lpush("{app}:queue:default", json.dumps(job))
+    p.execute()
+    fail = make_job("fail", ["x"], retry=False)
+    r.lpush("{app}:queue:default", json.dumps(fail))
+    d.wait_jobs([job["jid"]])
+    d.wait_jobs([fail["jid"]], outcome="dead")
+    wait_for(lambda: r.get("{app}:stat:processed") == "2", what="{app}:stat:processed = 2")
+    assert r.get("{app}:stat:failed") == "1"
+    assert r.zcard("{app}:dead") == 1
+    assert r.sismember("{app}:processes", d.identity)
+    assert r.hexists("{app}:nexus:procs", d.identity)
+    assert r.exists("{app}:" + d.identity)
+    # nexusd wrote nothing without the prefix, nor took the job pushed there
+    unprefixed = sorted(k for k in r.keys("*") if not k.startswith("{app}:"))
+    assert unprefixed == ["queue:default", "queues"], unprefixed
+    assert r.llen("queue:default") == 1
+    assert not d.lines(event="job", jid=outside)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import find_in_zset, new_jid, push, push_raw, wait_for, zset_jobs
+from conftest import find_in_zset, push, push_raw, wait_for, zset_jobs
 
 
 def move_retry_due(r, jid):
@@ -65,14 +65,15 @@ def test_retry_twice_then_dead(r, nexusd):
     assert len(d.lines(event="job", jid=jid)) == 3
 
 
-def test_retry_false_goes_straight_to_dead(r, nexusd):
+@pytest.mark.parametrize("retry", [False, 0], ids=["false", "zero"])
+def test_retry_false_goes_straight_to_dead(r, nexusd, retry):
     d = nexusd()
-    jid = push(r, "fail", ["no second chance"], retry=False)
+    jid = push(r, "fail", ["no second chance"], retry=retry)
     line = d.wait_jobs([jid], outcome="dead")[jid]
     assert line["attempt"] == "1"
     wait_for(lambda: find_in_zset(r, "dead", jid), what="job in dead")
     job, _ = find_in_zset(r, "dead", jid)
-    assert job["retry"] is False
+    assert job["retry"] is retry if retry is False else job["retry"] == 0
     assert job["retry_count"] == 0
     assert job["error_class"] == "NexusFail"
     assert job["error_message"] == "no second chance"
@@ -89,6 +90,16 @@ def test_dead_false_is_discarded(r, nexusd):
     assert r.zcard("dead") == 0 and r.zcard("retry") == 0
     assert r.llen("queue:default") == 0
     wait_for(lambda: r.llen(d.inflight_key()) == 0, what="in-flight list empty")
+
+
+def test_dead_set_is_capped(r, nexusd):
+    d = nexusd(extra="dead = { max_jobs = 3; };")
+    jids = []
+    for i in range(5):
+        jids.append(push(r, "fail", [str(i)], retry=False))
+        d.wait_jobs([jids[-1]], outcome="dead")
+        wait_for(lambda: find_in_zset(r, "dead", jids[-1]), what="job %d in dead" % i)
+    assert [j["jid"] for j, _ in zset_jobs(r, "dead")] == jids[2:], "the newest 3 are kept"
 
 
 JID = "0123456789abcdef01234567"

@@ -96,3 +96,20 @@ def test_retry_job_not_yet_due_stays(r, nexusd):
         assert r.zcard("retry") == 1 and r.llen("queue:default") == 0
         time.sleep(0.05)
     assert not d.lines(event="job", jid=job["jid"])
+
+
+def test_invalid_scheduled_job_goes_to_dead(r, nexusd):
+    d = nexusd()
+    bad = '{"class": "noop", "args": [1], "jid": '  # cut short
+    r.zadd("schedule", {bad: time.time() - 1})
+    later = make_job("noop", ["fine"])
+    r.zadd("schedule", {json.dumps(later): time.time() - 1})
+    d.wait_jobs([later["jid"]])
+    wait_for(lambda: r.zcard("dead") == 1, what="the invalid job in dead")
+    job = json.loads(r.zrange("dead", 0, -1)[0])
+    assert job["class"] == "nexus.invalid"
+    assert job["nexus_raw"] == bad
+    assert job["error_class"] == "NexusInvalidJob"
+    assert "invalid JSON" in job["error_message"]
+    assert r.zcard("schedule") == 0 and r.llen("queue:default") == 0
+    d.assert_alive()

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from conftest import (NEXUSD, SANITIZER_MARKS, make_config, make_job, push, push_raw, run_cmd,
-                      stays, wait_for)
+from conftest import (NEXUSD, SANITIZER_MARKS, blocked_in_blmove, make_config, make_job, push,
+                      push_raw, run_cmd, stays, wait_for)
 
 
 def assert_gone(r, d):
@@ -22,11 +22,12 @@ def assert_gone(r, d):
     assert not r.exists(d.inflight_key())
 
 
-def test_term_lets_the_running_job_finish(r, nexusd):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_term_lets_the_running_job_finish(r, nexusd, signum):
     d = nexusd()
     jid = push(r, "sleep", [500])
     wait_for(lambda: r.llen(d.inflight_key()) == 1, what="the job in flight")
-    d.term()
+    d.signal(signum)
     d.wait_log(r"event=stopping running=1")
     # no new job is taken while draining
     late = make_job("noop", ["late"])
@@ -65,14 +66,29 @@ def test_term_after_shutdown_timeout_requeues_the_job_unchanged(r, nexusd):
     assert_gone(r, d)
 
 
+def test_term_puts_jobs_held_by_a_class_limit_back(r, nexusd):
+    """Jobs fetched but waiting for their class's slot go back to the queue on stop."""
+    d = nexusd(classes=[{"name": "sleep", "concurrency": 1}])
+    jobs = [make_job("sleep", [400]) for _ in range(3)]
+    for j in jobs:
+        push_raw(r, json.dumps(j))
+    wait_for(lambda: r.llen(d.inflight_key()) == 3, what="3 jobs in flight (1 running, 2 held)")
+    d.term()
+    assert d.wait_exit(10) == 0
+    assert [e["jid"] for e in d.lines(event="job", outcome="ok")] == [jobs[0]["jid"]]
+    # the two held jobs, unchanged, first to be fetched next
+    assert sorted(r.lrange("queue:default", 0, -1)) == sorted(json.dumps(j) for j in jobs[1:])
+    assert r.rpop("queue:default") == json.dumps(jobs[1])
+    assert_gone(r, d)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTSTP, signal.SIGUSR1], ids=["TSTP", "USR1"])
 def test_quiet_takes_no_new_jobs_and_finishes_running_ones(r, nexusd, signum):
     d = nexusd()
     running = push(r, "sleep", [800])
     wait_for(lambda: r.llen(d.inflight_key()) == 1, what="the job in flight")
     # idle capacity waits in BLMOVE, as it does in production
-    wait_for(lambda: any(c.get("cmd") == "blmove" for c in r.client_list()),
-             what="nexusd blocked in BLMOVE")
+    wait_for(lambda: blocked_in_blmove(r), what="nexusd blocked in BLMOVE")
     d.signal(signum)
     d.wait_log(r"event=quiet running=1")
     wait_for(lambda: r.hget(d.identity, "quiet") == "true", what="quiet=true in the heartbeat")
@@ -121,6 +137,24 @@ def test_hup_with_a_valid_config_reloads(r, nexusd):
     d.wait_jobs([sleeper])
     d.assert_alive()
     assert not d.lines(event="reload_refused")
+
+
+def test_hup_dropping_a_queue_stops_taking_from_it(r, nexusd):
+    d = nexusd({"queues": ["default", "other"]})
+    wait_for(lambda: sum(1 for c in r.client_list()
+                         if c.get("cmd") == "blmove" and "b" in c.get("flags", "")) == 2,
+             what="nexusd blocked in BLMOVE on both queues")
+    d.write_config(make_config({"queues": ["other"]}))
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"event=reloaded concurrency=10 queues=1")
+    late = make_job("noop", ["late"])
+    push_raw(r, json.dumps(late))
+    assert stays(lambda: r.llen("queue:default") == 1, 1.0), \
+        "a job of a queue dropped by the reload was taken: %s" % \
+        d.lines(event="job", jid=late["jid"])
+    assert not d.lines(event="job", jid=late["jid"])
+    other = push(r, "noop", [], queue="other")
+    d.wait_jobs([other])
 
 
 @pytest.mark.parametrize("bad,line", [

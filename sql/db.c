@@ -1,0 +1,1300 @@
+/* db.c - a pool of non-blocking libpq connections on the libev loop, reconnecting by itself. */
+#include "db.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+#include <libpq-fe.h>
+
+#include "daemon/err.h"
+#include "daemon/log.h"
+#include "daemon/parse.h"
+
+#define BACKOFF_MIN_S 0.1
+#define BACKOFF_MAX_S 5.0
+#define POOL_SIZE_MAX 100
+#define STMT_MAX 128 /* prepared statements per connection; past it, statements go unprepared */
+#define WHY_MAX 256  /* one line of an error text */
+#define ADDR_MAX 160 /* host:port/dbname in logs */
+#define STATEMENT_TIMEOUT_MAX_S (INT_MAX / 1000.0)
+
+enum req_kind { REQ_QUERY, REQ_TX_QUERY, REQ_BEGIN, REQ_COMMIT, REQ_ROLLBACK };
+
+/* One request. QUERY and TX_QUERY are one allocation holding their copied SQL text and
+ * parameters; BEGIN, COMMIT and ROLLBACK are embedded in their db_tx (never freed alone). */
+struct req {
+    struct req *next; /* in the pool's wait queue */
+    enum req_kind kind;
+    const char *sql;     /* in this allocation; NULL for BEGIN/COMMIT/ROLLBACK */
+    const char **params; /* in this allocation; nparams entries, NULL = SQL NULL */
+    int nparams;
+    db_done_fn *done; /* QUERY, TX_QUERY, COMMIT */
+    void *arg;        /* also `ready`'s for BEGIN */
+    struct db_tx *tx; /* NULL for QUERY */
+};
+
+enum tx_state {
+    TX_BEGINNING, /* BEGIN waits or runs; the caller has no pointer yet */
+    TX_OPEN,      /* the caller holds it; its connection is held */
+    TX_DEAD,      /* its connection was lost; the caller still holds it */
+    TX_ENDING,    /* the caller called commit or rollback: the pool's from now on */
+};
+
+struct db_tx {
+    struct db_tx *prev, *next; /* pool->txs: every tx, so that db_pool_free() frees them */
+    struct db_pool *pool;      /* borrowed: outlives the tx */
+    struct conn *conn;         /* held from BEGIN's start to the end; NULL when dead */
+    struct req *req;           /* the outstanding request of this tx, or NULL */
+    struct req ctl;            /* BEGIN, then COMMIT or ROLLBACK */
+    enum tx_state state;
+    db_tx_ready_fn *ready;
+    bool rollback_after; /* rolled back while a statement was out: ROLLBACK follows it */
+    bool commit_later;   /* committed while dead: `done` gets -ENOTCONN from `later` */
+};
+
+enum conn_state {
+    CONN_WAIT,       /* down; timer: the backoff before the next attempt */
+    CONN_CONNECTING, /* PQconnectPoll steps; timer: the connect deadline */
+    CONN_SETUP,      /* SET statement_timeout and application_name; timer: the deadline */
+    CONN_UP,         /* usable */
+};
+
+enum step { STEP_SETUP, STEP_PREPARE, STEP_EXEC };
+
+/* A statement prepared on one connection as nx_<id>. */
+struct stmt {
+    char *sql; /* owned */
+    uint64_t hash;
+    unsigned id;
+};
+
+struct conn {
+    struct db_pool *pool; /* borrowed: owns this conn */
+    unsigned id;          /* 1..size, in logs */
+    enum conn_state state;
+    PGconn *pg;       /* NULL in CONN_WAIT */
+    ev_io io;         /* on PQsocket(pg); io.data = conn */
+    ev_timer timer;   /* backoff or connect deadline; timer.data = conn */
+    double backoff_s; /* before the next attempt after a failure */
+    struct req *req;  /* running, or NULL; owned (see struct req) */
+    struct db_tx *tx; /* holding this connection, or NULL */
+    PGresult *res;    /* kept for req: its first error, else its last result */
+    enum step step;
+    unsigned prep_id;   /* STEP_PREPARE: the statement being prepared */
+    bool flushing;      /* PQflush() said 1: also wait for write */
+    bool copy;          /* the statement started a COPY, which is refused */
+    bool copy_out;      /* reading and dropping COPY TO STDOUT data */
+    struct stmt *stmts; /* STMT_MAX slots, nstmts used */
+    unsigned nstmts;
+    unsigned next_id;
+    char broken[WHY_MAX]; /* non-empty: a send failed; conn_lost() runs from `later` */
+    char notice[WHY_MAX]; /* the server's FATAL notice: why it is closing the connection */
+};
+
+struct db_pool {
+    struct ev_loop *loop;
+    char *conninfo;         /* owned */
+    struct db_pool_cfg cfg; /* cfg.conninfo == conninfo */
+    char addr[ADDR_MAX];    /* for logs; never the password */
+    char setup_sql[96];
+    db_state_fn *on_state;
+    void *arg;
+    struct conn *conns;       /* cfg.size */
+    unsigned nup;             /* conns in CONN_UP: the pool is up while > 0 */
+    bool told_down;           /* this outage was logged */
+    struct req *head, **tail; /* waiting requests, FIFO */
+    unsigned nwaiting;
+    struct db_tx *txs;
+    ev_prepare later; /* what must not run inside an API call; later.data = pool */
+    unsigned depth;   /* our watcher callbacks and db_pool_free() on the stack */
+    bool closing;     /* db_pool_free() ran; the memory goes when depth drops to 0 */
+};
+
+struct db_rows {
+    PGresult *res;        /* NULL when there is none */
+    const char *error;    /* "" when none */
+    const char *sqlstate; /* "" when none */
+};
+
+static void conn_lost(struct conn *c, const char *text);
+static void conn_send(struct conn *c);
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+/* The first line of `text`, cut to fit. */
+static const char *line_of(char *buf, size_t size, const char *text)
+{
+    size_t n = strcspn(text, "\n");
+
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, text, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static const char *res_field(const PGresult *res, int field)
+{
+    const char *s = res ? PQresultErrorField(res, field) : NULL;
+
+    return s ? s : "";
+}
+
+static bool res_is_error(const PGresult *res)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    return res && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK;
+}
+
+/* 0, or how a statement failed. After FATAL or PANIC the server closes the connection. */
+static int res_err(const PGresult *res)
+{
+    const char *severity = res_field(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *state = res_field(res, PG_DIAG_SQLSTATE);
+
+    if (!res_is_error(res))
+        return 0;
+    if (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0 ||
+        strncmp(state, "08", 2) == 0)
+        return -ENOTCONN;
+    if (strcmp(state, "57014") == 0) /* statement_timeout, or a cancel */
+        return -ETIMEDOUT;
+    return -EIO;
+}
+
+/* `res`'s rows and error; `why` (NULL: the server's message) says what went wrong. */
+static struct db_rows rows_make(PGresult *res, const char *why)
+{
+    struct db_rows rows = {.res = res, .error = why, .sqlstate = res_field(res, PG_DIAG_SQLSTATE)};
+
+    if (!rows.error)
+        rows.error = res_field(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (!rows.error[0] && res_is_error(res))
+        rows.error = PQresultStatus(res) == PGRES_EMPTY_QUERY ? "the statement is empty"
+                                                              : "PostgreSQL reported an error";
+    return rows;
+}
+
+/* Keeps an error result, clears any other (its rows mean nothing after a failure). */
+static PGresult *res_if_error(PGresult *res)
+{
+    if (res_is_error(res))
+        return res;
+    PQclear(res);
+    return NULL;
+}
+
+/* Runs `done` once; clears rows->res after. Returns true when the pool was freed meanwhile. */
+static bool deliver(struct db_pool *pool, db_done_fn *done, void *arg, struct db_rows *rows,
+                    int err)
+{
+    done(rows, err, arg);
+    PQclear(rows->res);
+    return pool->closing;
+}
+
+static uint64_t hash_text(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* ---- requests and the wait queue --------------------------------------------------------- */
+
+/* A QUERY or TX_QUERY with `sql` and `params` copied into the same allocation. */
+static struct req *req_new(enum req_kind kind, const char *sql, const char *const *params,
+                           int nparams, db_done_fn *done, void *arg)
+{
+    size_t size = sizeof(struct req) + (size_t)nparams * sizeof(char *) + strlen(sql) + 1;
+    struct req *req;
+    char *p;
+
+    for (int i = 0; i < nparams; i++)
+        size += params[i] ? strlen(params[i]) + 1 : 0;
+    req = malloc(size);
+    if (!req)
+        return NULL;
+    *req = (struct req){.kind = kind, .nparams = nparams, .done = done, .arg = arg};
+    req->params = (const char **)(req + 1);
+    p = (char *)(req->params + nparams);
+    for (int i = 0; i < nparams; i++) {
+        req->params[i] = NULL;
+        if (params[i]) {
+            size_t n = strlen(params[i]) + 1;
+            memcpy(p, params[i], n);
+            req->params[i] = p;
+            p += n;
+        }
+    }
+    memcpy(p, sql, strlen(sql) + 1);
+    req->sql = p;
+    return req;
+}
+
+static void queue_push(struct db_pool *pool, struct req *req)
+{
+    req->next = NULL;
+    *pool->tail = req;
+    pool->tail = &req->next;
+    pool->nwaiting++;
+}
+
+static struct req *queue_pop(struct db_pool *pool)
+{
+    struct req *req = pool->head;
+
+    if (!req)
+        return NULL;
+    pool->head = req->next;
+    if (!pool->head)
+        pool->tail = &pool->head;
+    pool->nwaiting--;
+    req->next = NULL;
+    return req;
+}
+
+/* ---- transactions ------------------------------------------------------------------------ */
+
+static void tx_link(struct db_pool *pool, struct db_tx *tx)
+{
+    tx->prev = NULL;
+    tx->next = pool->txs;
+    if (pool->txs)
+        pool->txs->prev = tx;
+    pool->txs = tx;
+}
+
+/* Releases the tx's connection (if any) and frees it. */
+static void tx_free(struct db_tx *tx)
+{
+    if (tx->conn)
+        tx->conn->tx = NULL;
+    if (tx->prev)
+        tx->prev->next = tx->next;
+    else
+        tx->pool->txs = tx->next;
+    if (tx->next)
+        tx->next->prev = tx->prev;
+    free(tx);
+}
+
+/* Ends `req`, which got no usable result, with `err` and the sentence `why`; `res` (taken,
+ * may be NULL) is the server's error. Returns true when the pool was freed meanwhile. */
+static bool req_fail(struct db_pool *pool, struct req *req, PGresult *res, int err, const char *why)
+{
+    struct db_rows rows = rows_make(res, why);
+    struct db_tx *tx = req->tx;
+    db_done_fn *done = req->done;
+    db_tx_ready_fn *ready;
+    void *arg = req->arg;
+
+    switch (req->kind) {
+    case REQ_QUERY:
+        free(req);
+        return deliver(pool, done, arg, &rows, err);
+    case REQ_TX_QUERY:
+        free(req);
+        tx->req = NULL;
+        if (tx->rollback_after) {
+            tx_free(tx); /* the caller gave it up: its connection is gone or going */
+            PQclear(res);
+            rows = rows_make(NULL, "the transaction was rolled back");
+            err = -ECANCELED;
+        }
+        return deliver(pool, done, arg, &rows, err);
+    case REQ_BEGIN:
+        ready = tx->ready;
+        tx_free(tx);
+        ready(NULL, err, rows.error, arg);
+        PQclear(res);
+        return pool->closing;
+    case REQ_COMMIT:
+        tx_free(tx);
+        return deliver(pool, done, arg, &rows, err);
+    case REQ_ROLLBACK:
+        tx_free(tx);
+        PQclear(res);
+        return pool->closing;
+    }
+    return pool->closing;
+}
+
+/* Fails every waiting request. Returns true when the pool was freed meanwhile. */
+static bool queue_fail_all(struct db_pool *pool, int err, const char *why)
+{
+    struct req *req;
+
+    while ((req = queue_pop(pool)))
+        if (req_fail(pool, req, NULL, err, why))
+            return true;
+    return false;
+}
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+/* Watches the connection's socket for `events`. While connecting, `renew` re-registers it
+ * even when nothing seems to change: libpq may have replaced the socket under the same
+ * number. */
+static int io_watch(struct conn *c, int events, bool renew)
+{
+    int fd = PQsocket(c->pg);
+
+    if (fd < 0)
+        return -ENOTCONN;
+    if (!renew && ev_is_active(&c->io) && c->io.fd == fd &&
+        (c->io.events & (EV_READ | EV_WRITE)) == events)
+        return 0;
+    ev_io_stop(c->pool->loop, &c->io);
+    ev_io_set(&c->io, fd, events);
+    ev_io_start(c->pool->loop, &c->io);
+    return 0;
+}
+
+/* A send failed, possibly inside an API call: conn_lost() runs from `later`, so that no
+ * callback runs inside the caller's call. */
+static void conn_break(struct conn *c, const char *why)
+{
+    (void)line_of(c->broken, sizeof(c->broken), why && *why ? why : "connection lost");
+    ev_io_stop(c->pool->loop, &c->io);
+    ev_prepare_start(c->pool->loop, &c->pool->later);
+}
+
+static void conn_flush(struct conn *c)
+{
+    int r = PQflush(c->pg);
+
+    if (r < 0) {
+        conn_break(c, PQerrorMessage(c->pg));
+        return;
+    }
+    c->flushing = r == 1;
+    if (io_watch(c, c->flushing ? EV_READ | EV_WRITE : EV_READ, false) < 0)
+        conn_break(c, "libpq has no socket");
+}
+
+static void stmts_clear(struct conn *c)
+{
+    for (unsigned i = 0; i < c->nstmts; i++)
+        free(c->stmts[i].sql);
+    c->nstmts = 0;
+    c->next_id = 0;
+}
+
+static const struct stmt *stmt_find(const struct conn *c, const char *sql)
+{
+    uint64_t h = hash_text(sql);
+
+    for (unsigned i = 0; i < c->nstmts; i++)
+        if (c->stmts[i].hash == h && strcmp(c->stmts[i].sql, sql) == 0)
+            return &c->stmts[i];
+    return NULL;
+}
+
+/* Remembers a prepared statement; without memory it is just prepared again next time. */
+static void stmt_add(struct conn *c, const char *sql, unsigned id)
+{
+    char *copy;
+
+    if (c->nstmts == STMT_MAX)
+        return;
+    copy = strdup(sql);
+    if (!copy)
+        return;
+    c->stmts[c->nstmts++] = (struct stmt){.sql = copy, .hash = hash_text(sql), .id = id};
+}
+
+static void send_prepared(struct conn *c, unsigned id)
+{
+    const struct req *req = c->req;
+    char name[16];
+
+    (void)snprintf(name, sizeof(name), "nx_%u", id);
+    c->step = STEP_EXEC;
+    if (!PQsendQueryPrepared(c->pg, name, req->nparams, req->params, NULL, NULL, 0)) {
+        conn_break(c, PQerrorMessage(c->pg));
+        return;
+    }
+    conn_flush(c);
+}
+
+/* Sends c->req: BEGIN/COMMIT/ROLLBACK as simple queries, statements with text parameters,
+ * prepared once per connection and SQL text when cfg.prepared (and STMT_MAX allows). */
+static void conn_send(struct conn *c)
+{
+    static const char *const ctl[] = {
+        [REQ_BEGIN] = "BEGIN", [REQ_COMMIT] = "COMMIT", [REQ_ROLLBACK] = "ROLLBACK"};
+    const struct req *req = c->req;
+    const struct stmt *st = NULL;
+    char name[16];
+    int ok;
+
+    c->res = NULL;
+    c->copy = c->copy_out = false;
+    c->step = STEP_EXEC;
+    if (req->kind != REQ_QUERY && req->kind != REQ_TX_QUERY) {
+        ok = PQsendQuery(c->pg, ctl[req->kind]);
+    } else if (!c->pool->cfg.prepared ||
+               (!(st = stmt_find(c, req->sql)) && c->nstmts == STMT_MAX)) {
+        ok = PQsendQueryParams(c->pg, req->sql, req->nparams, NULL, req->params, NULL, NULL, 0);
+    } else if (st) {
+        send_prepared(c, st->id);
+        return;
+    } else {
+        c->prep_id = ++c->next_id;
+        (void)snprintf(name, sizeof(name), "nx_%u", c->prep_id);
+        c->step = STEP_PREPARE;
+        ok = PQsendPrepare(c->pg, name, req->sql, req->nparams, NULL);
+    }
+    if (!ok) {
+        conn_break(c, PQerrorMessage(c->pg));
+        return;
+    }
+    conn_flush(c);
+}
+
+static void conn_start(struct conn *c, struct req *req)
+{
+    c->req = req;
+    conn_send(c);
+}
+
+/* Hands waiting requests, oldest first, to free connections. */
+static void pool_dispatch(struct db_pool *pool)
+{
+    for (unsigned i = 0; i < pool->cfg.size && pool->head; i++) {
+        struct conn *c = &pool->conns[i];
+        struct req *req;
+
+        if (c->state != CONN_UP || c->req || c->tx || c->broken[0])
+            continue;
+        req = queue_pop(pool);
+        if (req->kind == REQ_BEGIN) {
+            c->tx = req->tx;
+            req->tx->conn = c;
+        }
+        conn_start(c, req);
+    }
+}
+
+/* `c` ran its last request for now: give it the next one, unless a statement left a
+ * transaction open on it (db_query("BEGIN")), which would leak into the next requests. */
+static void conn_release(struct conn *c)
+{
+    if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        conn_break(c, "a statement left a transaction open (use db_tx_begin)");
+        return;
+    }
+    pool_dispatch(c->pool);
+}
+
+/* Sends COMMIT or ROLLBACK on the tx's connection. */
+static void tx_end(struct db_tx *tx, enum req_kind kind, db_done_fn *done, void *arg)
+{
+    tx->state = TX_ENDING;
+    tx->ctl = (struct req){.kind = kind, .done = done, .arg = arg, .tx = tx};
+    tx->req = &tx->ctl;
+    conn_start(tx->conn, &tx->ctl);
+}
+
+/* A transaction's request has all its results (see req_finish()); `rows` holds `res`. */
+static void tx_finish(struct conn *c, struct req *req, struct db_rows *rows, int err)
+{
+    struct db_pool *pool = c->pool;
+    struct db_tx *tx = req->tx;
+    db_done_fn *done = req->done;
+    db_tx_ready_fn *ready = tx->ready;
+    void *arg = req->arg;
+    char why[WHY_MAX + 32];
+
+    switch (req->kind) {
+    case REQ_BEGIN:
+        if (err == 0) {
+            tx->req = NULL;
+            tx->state = TX_OPEN;
+            PQclear(rows->res);
+            ready(tx, 0, NULL, arg);
+            return;
+        }
+        tx_free(tx); /* releases c */
+        conn_release(c);
+        ready(NULL, err, rows->error, arg);
+        PQclear(rows->res);
+        return;
+    case REQ_TX_QUERY:
+        free(req);
+        tx->req = NULL;
+        if (tx->rollback_after) {
+            tx_end(tx, REQ_ROLLBACK, NULL, NULL);
+            PQclear(rows->res);
+            *rows = rows_make(NULL, "the transaction was rolled back");
+            err = -ECANCELED;
+        }
+        (void)deliver(pool, done, arg, rows, err);
+        return;
+    case REQ_COMMIT:
+        if (err == 0 && strcmp(PQcmdStatus(rows->res), "COMMIT") != 0) {
+            err = -EIO; /* COMMIT of a failed transaction answers ROLLBACK */
+            rows->error = "an earlier statement failed, so COMMIT rolled the transaction back";
+            rows->sqlstate = "25P02";
+        }
+        tx_free(tx);
+        conn_release(c);
+        (void)deliver(pool, done, arg, rows, err);
+        return;
+    case REQ_ROLLBACK:
+        tx_free(tx);
+        (void)snprintf(why, sizeof(why), "ROLLBACK failed: %s", rows->error);
+        PQclear(rows->res);
+        if (err < 0)
+            conn_lost(c, why);
+        else
+            conn_release(c);
+        return;
+    case REQ_QUERY:
+        break;
+    }
+}
+
+/* c->req has all its results: hand the connection on, then report. */
+static void req_finish(struct conn *c)
+{
+    struct req *req = c->req;
+    PGresult *res = c->res;
+    int err = res ? res_err(res) : -EIO;
+    struct db_rows rows;
+    db_done_fn *done = req->done;
+    void *arg = req->arg;
+
+    if (err == -ENOTCONN || PQstatus(c->pg) == CONNECTION_BAD) {
+        conn_lost(c, PQerrorMessage(c->pg)); /* fails c->req with c->res */
+        return;
+    }
+    c->req = NULL;
+    c->res = NULL;
+    if (c->copy) {
+        PQclear(res);
+        rows = rows_make(NULL, "COPY is not supported");
+        err = -EIO;
+    } else if (!res) {
+        rows = rows_make(NULL, "PostgreSQL sent no result");
+    } else {
+        rows = rows_make(res, err == 0 ? "" : NULL);
+    }
+    if (req->kind != REQ_QUERY) {
+        tx_finish(c, req, &rows, err);
+        return;
+    }
+    free(req);
+    conn_release(c);
+    (void)deliver(c->pool, done, arg, &rows, err);
+}
+
+/* The connection is up and set up: it takes waiting requests. */
+static void conn_up(struct conn *c)
+{
+    struct db_pool *pool = c->pool;
+    bool went_up = pool->nup++ == 0;
+
+    ev_timer_stop(pool->loop, &c->timer);
+    c->state = CONN_UP;
+    c->backoff_s = BACKOFF_MIN_S;
+    log_debug("event=db_conn_up conn=%u addr=%s", c->id, log_q(pool->addr));
+    if (went_up) {
+        pool->told_down = false;
+        log_info("event=db_up addr=%s conns=%u/%u", log_q(pool->addr), pool->nup, pool->cfg.size);
+    }
+    pool_dispatch(pool);
+    if (!c->req && !c->broken[0] && io_watch(c, EV_READ, false) < 0)
+        conn_break(c, "libpq has no socket");
+    if (went_up && pool->on_state)
+        pool->on_state(true, pool->arg);
+}
+
+static void setup_done(struct conn *c)
+{
+    PGresult *res = c->res;
+    char why[WHY_MAX + 32];
+
+    c->res = NULL;
+    if (!res || res_is_error(res)) {
+        (void)snprintf(why, sizeof(why), "setting up the session failed: %s",
+                       res ? rows_make(res, NULL).error : "no result");
+        PQclear(res);
+        conn_lost(c, why);
+        return;
+    }
+    PQclear(res);
+    conn_up(c);
+}
+
+static void prepare_done(struct conn *c)
+{
+    if (!c->res || res_is_error(c->res)) {
+        req_finish(c); /* reports the PREPARE's error */
+        return;
+    }
+    PQclear(c->res);
+    c->res = NULL;
+    stmt_add(c, c->req->sql, c->prep_id);
+    send_prepared(c, c->prep_id);
+}
+
+/* Reads and drops COPY TO STDOUT data: 1 when it ended, 0 when more must come, -1 on error. */
+static int copy_drain(struct conn *c)
+{
+    char *buf;
+    int n;
+
+    while ((n = PQgetCopyData(c->pg, &buf, 1)) > 0)
+        PQfreemem(buf);
+    if (n == 0)
+        return 0;
+    if (n == -1) {
+        c->copy_out = false;
+        return 1;
+    }
+    return -1;
+}
+
+/* Keeps `res` for the request (its first error, else its last result); refuses COPY. */
+static int res_keep(struct conn *c, PGresult *res)
+{
+    switch (PQresultStatus(res)) {
+    case PGRES_COPY_IN:
+        PQclear(res);
+        c->copy = true;
+        if (PQputCopyEnd(c->pg, "COPY FROM STDIN is not supported by nexusd") != 1)
+            return -1;
+        conn_flush(c);
+        return 0;
+    case PGRES_COPY_OUT:
+        PQclear(res);
+        c->copy = c->copy_out = true;
+        return 0;
+    case PGRES_COPY_BOTH:
+        PQclear(res);
+        return -1;
+    default:
+        break;
+    }
+    if (res_is_error(c->res)) {
+        PQclear(res);
+        return 0;
+    }
+    PQclear(c->res);
+    c->res = res;
+    return 0;
+}
+
+/* The socket is ready: send what is left, read what came, and finish the step when libpq
+ * has every result (PQgetResult() returned NULL). */
+static void conn_pump(struct conn *c)
+{
+    PGnotify *n;
+    PGresult *res;
+    int r;
+
+    if (!PQconsumeInput(c->pg)) {
+        conn_lost(c, PQerrorMessage(c->pg));
+        return;
+    }
+    if (c->flushing) {
+        conn_flush(c);
+        if (c->broken[0])
+            return;
+    }
+    while ((n = PQnotifies(c->pg)))
+        PQfreemem(n);
+    if (c->state == CONN_UP && !c->req)
+        return; /* idle: only notices, or the server closing (seen by PQconsumeInput) */
+    for (;;) {
+        if (c->copy_out) {
+            r = copy_drain(c);
+            if (r < 0) {
+                conn_lost(c, PQerrorMessage(c->pg));
+                return;
+            }
+            if (r == 0)
+                return;
+        }
+        if (PQisBusy(c->pg))
+            return;
+        res = PQgetResult(c->pg);
+        if (!res)
+            break;
+        if (res_keep(c, res) < 0) {
+            conn_lost(c, PQerrorMessage(c->pg));
+            return;
+        }
+        if (c->broken[0])
+            return;
+    }
+    if (c->step == STEP_SETUP)
+        setup_done(c);
+    else if (c->step == STEP_PREPARE)
+        prepare_done(c);
+    else
+        req_finish(c);
+}
+
+static void conn_on_notice(void *arg, const PGresult *res)
+{
+    struct conn *c = arg;
+    const char *severity = res_field(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = res_field(res, PG_DIAG_MESSAGE_PRIMARY);
+
+    if (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0)
+        (void)line_of(c->notice, sizeof(c->notice), msg);
+    log_debug("event=db_notice conn=%u severity=%s msg=%s", c->id, log_q(severity), log_q(msg));
+}
+
+static void conn_connect(struct conn *c)
+{
+    struct db_pool *pool = c->pool;
+
+    c->notice[0] = '\0';
+    c->pg = PQconnectStart(pool->conninfo);
+    if (!c->pg) {
+        conn_lost(c, "out of memory");
+        return;
+    }
+    (void)PQsetNoticeReceiver(c->pg, conn_on_notice, c);
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        conn_lost(c, PQerrorMessage(c->pg));
+        return;
+    }
+    c->state = CONN_CONNECTING;
+    ev_timer_set(&c->timer, pool->cfg.connect_timeout_s, 0);
+    ev_timer_start(pool->loop, &c->timer);
+    /* as libpq says: poll once the socket is writable */
+    if (io_watch(c, EV_WRITE, true) < 0)
+        conn_lost(c, "libpq has no socket");
+}
+
+static void setup_start(struct conn *c)
+{
+    if (PQsetnonblocking(c->pg, 1) != 0 || !PQsendQuery(c->pg, c->pool->setup_sql)) {
+        conn_lost(c, PQerrorMessage(c->pg));
+        return;
+    }
+    c->state = CONN_SETUP;
+    c->step = STEP_SETUP;
+    c->res = NULL;
+    conn_flush(c);
+}
+
+static void connect_step(struct conn *c)
+{
+    switch (PQconnectPoll(c->pg)) {
+    case PGRES_POLLING_OK:
+        setup_start(c);
+        return;
+    case PGRES_POLLING_READING:
+        if (io_watch(c, EV_READ, true) < 0)
+            conn_lost(c, "libpq has no socket");
+        return;
+    case PGRES_POLLING_WRITING:
+        if (io_watch(c, EV_WRITE, true) < 0)
+            conn_lost(c, "libpq has no socket");
+        return;
+    default:
+        conn_lost(c, PQerrorMessage(c->pg));
+        return;
+    }
+}
+
+/* Closes the connection and starts the backoff before the next attempt. */
+static void conn_close(struct conn *c)
+{
+    struct db_pool *pool = c->pool;
+
+    ev_io_stop(pool->loop, &c->io); /* before libpq closes the socket */
+    ev_timer_stop(pool->loop, &c->timer);
+    PQfinish(c->pg);
+    c->pg = NULL;
+    c->broken[0] = c->notice[0] = '\0';
+    c->flushing = c->copy = c->copy_out = false;
+    stmts_clear(c);
+    c->state = CONN_WAIT;
+    ev_timer_set(&c->timer, c->backoff_s, 0);
+    ev_timer_start(pool->loop, &c->timer);
+    c->backoff_s = fmin(c->backoff_s * 2, BACKOFF_MAX_S);
+}
+
+/* One line per change: the pool's state at error/info, a connection's own at warn/debug. */
+static void lost_log(struct conn *c, bool was_up, const char *why, double retry_s)
+{
+    struct db_pool *pool = c->pool;
+
+    if (pool->nup == 0 && !pool->told_down) {
+        log_error("event=db_down addr=%s conns=0/%u err=%s retry_in=%.1fs", log_q(pool->addr),
+                  pool->cfg.size, log_q(why), retry_s);
+        pool->told_down = true;
+    } else if (was_up) {
+        log_warn("event=db_conn_lost conn=%u addr=%s conns=%u/%u err=%s retry_in=%.1fs", c->id,
+                 log_q(pool->addr), pool->nup, pool->cfg.size, log_q(why), retry_s);
+    } else {
+        log_debug("event=db_connect_failed conn=%u addr=%s err=%s retry_in=%.1fs", c->id,
+                  log_q(pool->addr), log_q(why), retry_s);
+    }
+}
+
+/* The connection failed to come up, or was lost: fail what it ran (never retried: it may
+ * have run), reconnect after the backoff, and when it was the last one, fail the waiting
+ * requests and tell the owner. */
+static void conn_lost(struct conn *c, const char *text)
+{
+    struct db_pool *pool = c->pool;
+    bool was_up = c->state == CONN_UP, went_down = false;
+    struct req *req = c->req;
+    PGresult *res = c->res;
+    struct db_tx *tx = c->tx;
+    char why[WHY_MAX], msg[WHY_MAX + 40];
+    double retry_s = c->backoff_s;
+
+    if (res_err(res) == -ENOTCONN)
+        text = rows_make(res, NULL).error;
+    else if (c->notice[0])
+        text = c->notice;
+    (void)line_of(why, sizeof(why), text && *text ? text : "connection lost");
+    c->req = NULL;
+    c->res = NULL;
+    c->tx = NULL;
+    conn_close(c);
+    if (was_up)
+        went_down = --pool->nup == 0;
+    lost_log(c, was_up, why, retry_s);
+    if (tx) {
+        tx->conn = NULL;
+        if (tx->state == TX_OPEN)
+            tx->state = TX_DEAD;
+    }
+    (void)snprintf(msg, sizeof(msg), "connection to PostgreSQL lost: %s", why);
+    if (req && req_fail(pool, req, res_if_error(res), -ENOTCONN, msg))
+        return;
+    if (!req)
+        PQclear(res);
+    if (!went_down)
+        return;
+    if (queue_fail_all(pool, -ENOTCONN, "no connection to PostgreSQL is up"))
+        return;
+    if (pool->on_state)
+        pool->on_state(false, pool->arg);
+}
+
+/* ---- watchers ---------------------------------------------------------------------------- */
+
+static void pool_leave(struct db_pool *pool);
+
+static void conn_on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = w->data;
+    struct db_pool *pool = c->pool;
+
+    pool->depth++;
+    if (c->state == CONN_CONNECTING)
+        connect_step(c);
+    else
+        conn_pump(c);
+    pool_leave(pool);
+}
+
+static void conn_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct conn *c = w->data;
+    struct db_pool *pool = c->pool;
+    char why[64];
+
+    pool->depth++;
+    if (c->state == CONN_WAIT) {
+        conn_connect(c);
+    } else {
+        (void)snprintf(why, sizeof(why), "connect timed out after %gs",
+                       pool->cfg.connect_timeout_s);
+        conn_lost(c, why);
+    }
+    pool_leave(pool);
+}
+
+/* Runs just before the loop waits: broken connections, then commits of dead transactions. */
+static void later_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct db_pool *pool = w->data;
+    struct db_rows rows;
+    struct db_tx *tx;
+    char why[WHY_MAX];
+
+    pool->depth++;
+    ev_prepare_stop(loop, w);
+    for (unsigned i = 0; i < pool->cfg.size && !pool->closing; i++) {
+        struct conn *c = &pool->conns[i];
+        if (c->broken[0]) {
+            memcpy(why, c->broken, sizeof(why));
+            conn_lost(c, why);
+        }
+    }
+    while (!pool->closing) {
+        for (tx = pool->txs; tx && !tx->commit_later; tx = tx->next)
+            ;
+        if (!tx)
+            break;
+        db_done_fn *done = tx->ctl.done;
+        void *arg = tx->ctl.arg;
+        tx_free(tx);
+        rows = rows_make(NULL, "the transaction's connection was lost: nothing was committed");
+        (void)deliver(pool, done, arg, &rows, -ENOTCONN);
+    }
+    pool_leave(pool);
+}
+
+/* ---- the pool ---------------------------------------------------------------------------- */
+
+static void pool_release(struct db_pool *pool)
+{
+    for (unsigned i = 0; pool->conns && i < pool->cfg.size; i++) {
+        stmts_clear(&pool->conns[i]);
+        free(pool->conns[i].stmts);
+    }
+    free(pool->conns);
+    free(pool->conninfo);
+    free(pool);
+}
+
+static void pool_leave(struct db_pool *pool)
+{
+    if (--pool->depth == 0 && pool->closing)
+        pool_release(pool);
+}
+
+static int cfg_check(const struct db_pool_cfg *cfg, struct err *err)
+{
+    if (!cfg->conninfo)
+        return err_set(err, -EINVAL, "database conninfo is missing");
+    if (cfg->size < 1 || cfg->size > POOL_SIZE_MAX)
+        return err_set(err, -EINVAL, "database pool size must be 1..%d (got %u)", POOL_SIZE_MAX,
+                       cfg->size);
+    if (cfg->max_waiting < 1)
+        return err_set(err, -EINVAL, "database max_waiting must be at least 1 (got 0)");
+    if (!(cfg->connect_timeout_s > 0) || !isfinite(cfg->connect_timeout_s))
+        return err_set(err, -EINVAL, "database connect_timeout must be > 0s (got %g)",
+                       cfg->connect_timeout_s);
+    if (!(cfg->statement_timeout_s >= 0) || cfg->statement_timeout_s > STATEMENT_TIMEOUT_MAX_S)
+        return err_set(err, -EINVAL, "database statement_timeout must be 0..%.0fs (got %g)",
+                       STATEMENT_TIMEOUT_MAX_S, cfg->statement_timeout_s);
+    return 0;
+}
+
+/* Checks the conninfo's syntax and writes host:port/dbname for logs. */
+static int conninfo_check(const char *conninfo, char *addr, size_t size, struct err *err)
+{
+    const char *host = NULL, *hostaddr = NULL, *port = NULL, *db = NULL;
+    PQconninfoOption *opts;
+    char *msg = NULL;
+
+    opts = PQconninfoParse(conninfo, &msg);
+    if (!opts) {
+        char line[WHY_MAX];
+        int r = msg ? err_set(err, -EINVAL, "database conninfo is unusable: %s",
+                              line_of(line, sizeof(line), msg))
+                    : err_set(err, -ENOMEM, "out of memory");
+        PQfreemem(msg);
+        return r;
+    }
+    for (const PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !o->val[0])
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            hostaddr = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            db = o->val;
+    }
+    (void)snprintf(addr, size, "%s%s%s%s%s",
+                   host       ? host
+                   : hostaddr ? hostaddr
+                              : "local",
+                   port ? ":" : "", port ? port : "", db ? "/" : "", db ? db : "");
+    PQconninfoFree(opts);
+    return 0;
+}
+
+struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
+                            db_state_fn *on_state, void *arg, struct err *err)
+{
+    struct db_pool *pool;
+    long long ms;
+
+    if (cfg_check(cfg, err) < 0)
+        return NULL;
+    pool = calloc(1, sizeof(*pool));
+    if (!pool) {
+        (void)err_set(err, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (conninfo_check(cfg->conninfo, pool->addr, sizeof(pool->addr), err) < 0) {
+        free(pool);
+        return NULL;
+    }
+    pool->loop = loop;
+    pool->cfg = *cfg;
+    pool->on_state = on_state;
+    pool->arg = arg;
+    pool->tail = &pool->head;
+    pool->conninfo = strdup(cfg->conninfo);
+    pool->conns = calloc(cfg->size, sizeof(*pool->conns));
+    if (!pool->conninfo || !pool->conns)
+        goto out_nomem;
+    pool->cfg.conninfo = pool->conninfo;
+    ms = llround(cfg->statement_timeout_s * 1000);
+    if (cfg->statement_timeout_s > 0 && ms == 0)
+        ms = 1;
+    (void)snprintf(pool->setup_sql, sizeof(pool->setup_sql),
+                   "SET statement_timeout = %lld; SET application_name = 'nexusd'", ms);
+    ev_prepare_init(&pool->later, later_on_prepare);
+    pool->later.data = pool;
+    for (unsigned i = 0; i < cfg->size; i++) {
+        struct conn *c = &pool->conns[i];
+        c->pool = pool;
+        c->id = i + 1;
+        c->backoff_s = BACKOFF_MIN_S;
+        c->stmts = calloc(STMT_MAX, sizeof(*c->stmts));
+        if (!c->stmts)
+            goto out_nomem;
+        ev_io_init(&c->io, conn_on_io, -1, EV_READ);
+        c->io.data = c;
+        ev_timer_init(&c->timer, conn_on_timer, 0, 0);
+        c->timer.data = c;
+    }
+    /* connect from the loop: no network I/O (nor DNS) inside this call */
+    for (unsigned i = 0; i < cfg->size; i++)
+        ev_timer_start(loop, &pool->conns[i].timer);
+    return pool;
+
+out_nomem:
+    pool_release(pool);
+    (void)err_set(err, -ENOMEM, "out of memory");
+    return NULL;
+}
+
+void db_pool_free(struct db_pool *pool)
+{
+    struct db_rows rows;
+    struct db_tx *tx;
+    struct req *req;
+    const char *why = "the database pool was freed";
+
+    if (!pool || pool->closing)
+        return;
+    pool->closing = true;
+    pool->depth++;
+    ev_prepare_stop(pool->loop, &pool->later);
+    for (unsigned i = 0; i < pool->cfg.size; i++) {
+        ev_io_stop(pool->loop, &pool->conns[i].io);
+        ev_timer_stop(pool->loop, &pool->conns[i].timer);
+    }
+    /* running requests first, then the waiting ones in order; calls made from these
+     * callbacks return -ECANCELED (or do nothing) */
+    for (unsigned i = 0; i < pool->cfg.size; i++) {
+        struct conn *c = &pool->conns[i];
+        req = c->req;
+        c->req = NULL;
+        PQclear(c->res);
+        c->res = NULL;
+        if (req)
+            (void)req_fail(pool, req, NULL, -ECANCELED, why);
+    }
+    while ((req = queue_pop(pool)))
+        (void)req_fail(pool, req, NULL, -ECANCELED, why);
+    for (;;) {
+        for (tx = pool->txs; tx && !tx->commit_later; tx = tx->next)
+            ;
+        if (!tx)
+            break;
+        db_done_fn *done = tx->ctl.done;
+        void *arg = tx->ctl.arg;
+        tx_free(tx);
+        rows = rows_make(NULL, why);
+        (void)deliver(pool, done, arg, &rows, -ECANCELED);
+    }
+    for (unsigned i = 0; i < pool->cfg.size; i++) {
+        PQfinish(pool->conns[i].pg); /* the server rolls back open transactions */
+        pool->conns[i].pg = NULL;
+        pool->conns[i].tx = NULL;
+    }
+    while (pool->txs) {
+        pool->txs->conn = NULL;
+        tx_free(pool->txs);
+    }
+    pool->nup = 0;
+    pool_leave(pool);
+}
+
+bool db_pool_up(const struct db_pool *pool)
+{
+    return pool->nup > 0 && !pool->closing;
+}
+
+/* Whether a new request may wait in the queue. */
+static int pool_admit(const struct db_pool *pool)
+{
+    if (pool->closing)
+        return -ECANCELED;
+    if (pool->nup == 0)
+        return -ENOTCONN;
+    if (pool->nwaiting >= pool->cfg.max_waiting)
+        return -EAGAIN;
+    return 0;
+}
+
+static bool args_ok(const char *sql, const char *const *params, int nparams)
+{
+    return sql && nparams >= 0 && nparams <= DB_PARAMS_MAX && (params || nparams == 0);
+}
+
+int db_query(struct db_pool *pool, const char *sql, const char *const *params, int nparams,
+             db_done_fn *done, void *arg)
+{
+    struct req *req;
+    int r;
+
+    if (!args_ok(sql, params, nparams))
+        return -EINVAL;
+    r = pool_admit(pool);
+    if (r < 0)
+        return r;
+    req = req_new(REQ_QUERY, sql, params, nparams, done, arg);
+    if (!req)
+        return -ENOMEM;
+    queue_push(pool, req);
+    pool_dispatch(pool);
+    return 0;
+}
+
+int db_tx_begin(struct db_pool *pool, db_tx_ready_fn *ready, void *arg)
+{
+    struct db_tx *tx;
+    int r;
+
+    r = pool_admit(pool);
+    if (r < 0)
+        return r;
+    tx = calloc(1, sizeof(*tx));
+    if (!tx)
+        return -ENOMEM;
+    tx->pool = pool;
+    tx->ready = ready;
+    tx->state = TX_BEGINNING;
+    tx->ctl = (struct req){.kind = REQ_BEGIN, .arg = arg, .tx = tx};
+    tx->req = &tx->ctl;
+    tx_link(pool, tx);
+    queue_push(pool, &tx->ctl);
+    pool_dispatch(pool);
+    return 0;
+}
+
+int db_tx_query(struct db_tx *tx, const char *sql, const char *const *params, int nparams,
+                db_done_fn *done, void *arg)
+{
+    struct req *req;
+
+    if (tx->pool->closing || tx->state == TX_ENDING)
+        return -ECANCELED;
+    if (tx->state == TX_DEAD)
+        return -ENOTCONN;
+    if (tx->req)
+        return -EBUSY;
+    if (!args_ok(sql, params, nparams))
+        return -EINVAL;
+    req = req_new(REQ_TX_QUERY, sql, params, nparams, done, arg);
+    if (!req)
+        return -ENOMEM;
+    req->tx = tx;
+    tx->req = req;
+    conn_start(tx->conn, req);
+    return 0;
+}
+
+int db_tx_commit(struct db_tx *tx, db_done_fn *done, void *arg)
+{
+    if (tx->pool->closing || tx->state == TX_ENDING)
+        return -ECANCELED;
+    if (tx->req)
+        return -EBUSY;
+    if (tx->state == TX_DEAD) {
+        tx->state = TX_ENDING;
+        tx->commit_later = true;
+        tx->ctl = (struct req){.kind = REQ_COMMIT, .done = done, .arg = arg, .tx = tx};
+        ev_prepare_start(tx->pool->loop, &tx->pool->later);
+        return 0;
+    }
+    tx_end(tx, REQ_COMMIT, done, arg);
+    return 0;
+}
+
+void db_tx_rollback(struct db_tx *tx)
+{
+    if (tx->pool->closing || tx->state == TX_ENDING)
+        return;
+    if (tx->state == TX_DEAD) {
+        tx_free(tx);
+        return;
+    }
+    if (tx->req) {
+        tx->state = TX_ENDING;
+        tx->rollback_after = true;
+        return;
+    }
+    tx_end(tx, REQ_ROLLBACK, NULL, NULL);
+}
+
+/* ---- results ----------------------------------------------------------------------------- */
+
+int db_rows_count(const struct db_rows *rows)
+{
+    return rows->res ? PQntuples(rows->res) : 0;
+}
+
+int db_rows_columns(const struct db_rows *rows)
+{
+    return rows->res ? PQnfields(rows->res) : 0;
+}
+
+const char *db_rows_get(const struct db_rows *rows, int row, int col)
+{
+    if (!rows->res || row < 0 || col < 0 || row >= PQntuples(rows->res) ||
+        col >= PQnfields(rows->res) || PQgetisnull(rows->res, row, col))
+        return NULL;
+    return PQgetvalue(rows->res, row, col);
+}
+
+long long db_rows_affected(const struct db_rows *rows)
+{
+    int64_t n;
+
+    if (!rows->res || parse_i64(PQcmdTuples(rows->res), 0, INT64_MAX, &n) < 0)
+        return 0;
+    return n;
+}
+
+const char *db_rows_error(const struct db_rows *rows)
+{
+    return rows->error ? rows->error : "";
+}
+
+const char *db_rows_sqlstate(const struct db_rows *rows)
+{
+    return rows->sqlstate ? rows->sqlstate : "";
+}
