@@ -100,6 +100,28 @@ int db_tx_commit(struct db_tx *tx, db_done_fn *done, void *arg);
  * its `done` gets -ECANCELED, then ROLLBACK is sent. */
 void db_tx_rollback(struct db_tx *tx);
 
+/* One statement of an atomic unit. Strings borrowed until db_atomic() returns. */
+struct db_stmt {
+    const char *sql;
+    const char *const *params; /* text, NULL = SQL NULL */
+    int nparams;
+};
+
+/* How an atomic unit ended: err 0 when every statement succeeded and the unit committed;
+ * otherwise the unit was rolled back, `failed` is the index of the statement that failed
+ * (-1 when the failure was not a statement's, e.g. the connection), and `rows` holds that
+ * statement's error (db_rows_sqlstate()). On success `rows` is the last statement's result.
+ * `rows` is borrowed, valid during the call only, never NULL. */
+typedef void db_atomic_fn(const struct db_rows *rows, int err, int failed, void *arg);
+
+/* Runs `n` statements (1..64) as one transaction in one round trip: libpq pipeline mode with
+ * a single Sync, so the server runs them in one implicit transaction and an error in any of
+ * them rolls back all (the rest are not run). No BEGIN/COMMIT may be among them. Queued like
+ * db_query() and with the same return codes; `done` runs exactly once, later. Used by the
+ * exactly-once helper: the jid marker and the job's writes commit together or not at all. */
+int db_atomic(struct db_pool *pool, const struct db_stmt *stmts, int n, db_atomic_fn *done,
+              void *arg);
+
 /* Reading results. Strings are borrowed, valid as `rows`. After an error there are no rows. */
 int db_rows_count(const struct db_rows *rows);
 int db_rows_columns(const struct db_rows *rows);
