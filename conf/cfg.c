@@ -17,6 +17,7 @@
 
 /* Every size the file controls has one named maximum. */
 #define CFG_MAX_URL 4096      /* redis.url, database.url bytes */
+#define CFG_MAX_SQL 65536     /* a sql class's statement bytes */
 #define CFG_MAX_NAMESPACE 128 /* redis.namespace bytes */
 #define CFG_MAX_TAG 64        /* worker.tag bytes */
 #define CFG_MAX_QUEUES 1000   /* entries of worker.queues */
@@ -78,6 +79,9 @@ static const struct key database_keys[] = {
      0},
     {"prepared_statements", KEY_BOOL, 0, 1, 1, NULL, AT(database_prepared), NULL, 0},
     {"migrate", KEY_BOOL, 0, 1, 0, NULL, AT(database_migrate), NULL, 0},
+    {"history", KEY_BOOL, 0, 1, 1, NULL, AT(database_history), NULL, 0},
+    {"history_retention", KEY_DURATION, 0.001, 3650 * DAY, 30 * DAY, NULL,
+     AT(database_history_retention_s), NULL, 0},
 };
 
 static const struct key queue_keys[] = {
@@ -111,6 +115,8 @@ static const struct key class_keys[] = {
     {"timeout", KEY_DURATION, 0.001, 7 * DAY, INHERIT, NULL, CLASS_AT(timeout_s), NULL, 0},
     {"max_retries", KEY_INT, 0, 1000, INHERIT, NULL, CLASS_AT(max_retries), NULL, 0},
     {"concurrency", KEY_UINT, 0, 100000, 0, NULL, CLASS_AT(concurrency), NULL, 0},
+    {"sql", KEY_STRING, 1, CFG_MAX_SQL, 0, NULL, CLASS_AT(sql), NULL, 0},
+    {"args", KEY_STRING, 0, 1024, 0, NULL, CLASS_AT(args), NULL, 0},
 };
 
 static const struct key root_keys[] = {
@@ -618,6 +624,68 @@ static int queues_load(struct load *ld, const config_setting_t *s, const char *n
 }
 
 /* classes: ( { name = "x"; timeout = "10s"; ... }, ... ). */
+static const char *const arg_type_names[] = {
+    [CFG_ARG_TEXT] = "text", [CFG_ARG_INT] = "int",   [CFG_ARG_FLOAT] = "float",
+    [CFG_ARG_BOOL] = "bool", [CFG_ARG_JSON] = "json", [CFG_ARG_UUID] = "uuid",
+    [CFG_ARG_TIME] = "timestamptz",
+};
+
+/* The highest $N in `sql` (0 when none). */
+static unsigned sql_max_param(const char *sql)
+{
+    unsigned max = 0;
+
+    for (const char *p = sql; *p; p++) {
+        unsigned v = 0;
+        if (*p != '$' || p[1] < '0' || p[1] > '9')
+            continue;
+        while (p[1] >= '0' && p[1] <= '9' && v < 100000)
+            v = v * 10 + (unsigned)(*++p - '0');
+        if (v > max)
+            max = v;
+    }
+    return max;
+}
+
+/* A `sql` class: `args` is a comma-separated list of types, one per $N of `sql`. */
+static int sql_class_check(struct load *ld, const config_setting_t *e, const char *name,
+                           struct cfg_class *c)
+{
+    const char *p = c->args ? c->args : "";
+    unsigned uses;
+
+    if (!c->sql)
+        return c->args ? fail_at(e, ld->err, -EINVAL, "%s.args needs %s.sql", name, name) : 0;
+    c->nargs = 0;
+    while (*p) {
+        size_t len, t;
+        while (*p == ' ' || *p == ',')
+            p++;
+        len = strcspn(p, " ,");
+        if (len == 0)
+            break;
+        for (t = 0; t < NELEMS(arg_type_names); t++)
+            if (strlen(arg_type_names[t]) == len && strncmp(p, arg_type_names[t], len) == 0)
+                break;
+        if (t == NELEMS(arg_type_names))
+            return fail_at(e, ld->err, -EINVAL,
+                           "%s.args: unknown type '%.*s' (text, int, float, bool, json, uuid, "
+                           "timestamptz)",
+                           name, (int)len, p);
+        if (c->nargs == CFG_MAX_SQL_ARGS)
+            return fail_at(e, ld->err, -EINVAL, "%s.args must name at most %d types", name,
+                           CFG_MAX_SQL_ARGS);
+        c->arg_types[c->nargs++] = (enum cfg_arg_type)t;
+        p += len;
+    }
+    uses = sql_max_param(c->sql);
+    if (uses != c->nargs)
+        return fail_at(e, ld->err, -EINVAL,
+                       "%s.sql uses parameters up to $%u but %s.args names %u type%s", name, uses,
+                       name, c->nargs, c->nargs == 1 ? "" : "s");
+    return 0;
+}
+
 static int classes_load(struct load *ld, const config_setting_t *s, const char *name,
                         const struct key *key, struct cfg *cfg)
 {
@@ -648,6 +716,8 @@ static int classes_load(struct load *ld, const config_setting_t *s, const char *
                            got(e, buf, sizeof(buf)));
         c->line = (int)config_setting_source_line(e);
         r = entry_load(ld, e, ename, key->sub, key->nsub, c);
+        if (r == 0)
+            r = sql_class_check(ld, e, ename, c);
         for (int j = 0; j < i && r == 0; j++)
             if (strcmp(cfg->classes[j].name, c->name) == 0)
                 r = fail_at(e, ld->err, -EINVAL, "duplicate class '%s' in %s (first at line %d)",

@@ -14,12 +14,28 @@ struct cfg_queue {
     unsigned weight;  /* >= 1; used when cfg.queues_weighted */
 };
 
+/* Types of a `sql` class's arguments: how args[i] must look and how it is bound to $i+1. */
+enum cfg_arg_type {
+    CFG_ARG_TEXT,   /* a JSON string */
+    CFG_ARG_INT,    /* a JSON integer */
+    CFG_ARG_FLOAT,  /* a JSON number */
+    CFG_ARG_BOOL,   /* true or false */
+    CFG_ARG_JSON,   /* any JSON value, bound as its text */
+    CFG_ARG_UUID,   /* a string in 8-4-4-4-12 hex form */
+    CFG_ARG_TIME,   /* an ISO 8601 string or epoch seconds, bound as text */
+};
+#define CFG_MAX_SQL_ARGS 32
+
 /* Per job class settings; a class with no entry uses the worker defaults. */
 struct cfg_class {
     char *name;          /* owned; the job's "class" */
     double timeout_s;    /* > 0; defaults to worker.job_timeout */
     int max_retries;     /* >= 0; used when the job says "retry": true; default worker's */
     unsigned concurrency;/* jobs of this class in flight per process; 0 = no limit */
+    char *sql;           /* owned; a `sql` class: the statement, NULL otherwise */
+    char *args;          /* owned; the type list as written, e.g. "int, text" */
+    enum cfg_arg_type arg_types[CFG_MAX_SQL_ARGS]; /* parsed from `args` */
+    unsigned nargs;      /* = the highest $N of `sql` */
     int line;            /* line of the entry in the file, 0 when none */
 };
 
@@ -41,6 +57,8 @@ struct cfg {
     bool database_prepared;   /* database.prepared_statements: false behind PgBouncer
                                  (transaction mode) */
     bool database_migrate;    /* database.migrate: apply pending migrations at start-up */
+    bool database_history;    /* database.history: record attempts in nexus.job_history */
+    double database_history_retention_s; /* database.history_retention, > 0 */
 
     unsigned concurrency;     /* worker.concurrency: jobs in flight per process, 1..100000 */
     struct cfg_queue *queues; /* worker.queues, owned; at least one ("default") */

@@ -108,6 +108,8 @@ static void assert_defaults(const struct cfg *cfg)
     assert_true(cfg->database_statement_timeout_s == 30.0);
     assert_true(cfg->database_prepared);
     assert_false(cfg->database_migrate);
+    assert_true(cfg->database_history);
+    assert_true(cfg->database_history_retention_s == 30 * 86400.0);
     assert_int_equal(cfg->concurrency, 50);
     assert_int_equal(cfg->nqueues, 1);
     assert_string_equal(cfg->queues[0].name, "default");
@@ -360,6 +362,12 @@ static const struct bad {
     {"database = {\n  prepared_statements = 1; };",
      ":2: database.prepared_statements must be true or false (got 1)"},
     {"database = { pool_size = 0; };", ":1: database.pool_size must be 1..100 (got 0)"},
+    {"classes = ( { name = \"a\"; args = \"int\"; } );", ":1: classes[0].args needs classes[0].sql"},
+    {"classes = ( { name = \"a\"; sql = \"SELECT $1, $2\"; args = \"int\"; } );",
+     ":1: classes[0].sql uses parameters up to $2 but classes[0].args names 1 type"},
+    {"classes = ( { name = \"a\"; sql = \"SELECT $1\"; args = \"integer\"; } );",
+     ":1: classes[0].args: unknown type 'integer' (text, int, float, bool, json, uuid, "
+     "timestamptz)"},
     /* strings */
     {"worker = { tag = 5; };", ":1: worker.tag must be a string of at most 64 bytes (got 5)"},
     {"worker = { tag = \"0123456789012345678901234567890123456789012345678901234567890123x\"; };",
@@ -596,6 +604,19 @@ static void test_load_without_err_still_returns_the_code(void **state)
     assert_null(cfg);
 }
 
+static void test_sql_class_gets_its_argument_types(void **state)
+{
+    struct cfg *cfg = load_ok("classes = ( { name = \"rows.add\"; "
+                              "sql = \"INSERT INTO t (a, b, c) VALUES ($1, $2::uuid, $3)\"; "
+                              "args = \"int, uuid,json\"; } );\n");
+
+    assert_int_equal(cfg->classes[0].nargs, 3);
+    assert_int_equal(cfg->classes[0].arg_types[0], CFG_ARG_INT);
+    assert_int_equal(cfg->classes[0].arg_types[1], CFG_ARG_UUID);
+    assert_int_equal(cfg->classes[0].arg_types[2], CFG_ARG_JSON);
+    cfg_free(cfg);
+}
+
 static void test_free_accepts_null(void **state)
 {
     cfg_free(NULL);
@@ -664,6 +685,7 @@ int main(void)
         cmocka_unit_test_setup(test_load_rejects_bad_redis_url_shapes, setup),
         cmocka_unit_test_setup(test_url_errors_hide_the_password, setup),
         cmocka_unit_test_setup(test_load_without_err_still_returns_the_code, setup),
+        cmocka_unit_test_setup(test_sql_class_gets_its_argument_types, setup),
         cmocka_unit_test_setup(test_free_accepts_null, setup),
         cmocka_unit_test_setup(test_load_survives_every_allocation_failure, setup),
     };

@@ -90,8 +90,8 @@ long long util_pid_start(pid_t pid)
     if (!p)
         return -1;
     p = strrchr(line, ')'); /* the command name may hold spaces and parentheses */
-    if (!p)
-        return -1;
+    if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+        return -1; /* a zombie is gone, whatever its parent did not reap yet */
     /* the space after ')' opens field 3; starttime is field 22, 20 spaces on */
     for (field = 3; field <= 22 && p; field++)
         p = strchr(p + 1, ' ');

@@ -14,7 +14,7 @@ unsigned long long util_random(void);
  * Returns 0 or a negative errno. */
 int util_host_id(char *buf, size_t size);
 /* The start time of `pid` in clock ticks since boot (/proc/PID/stat), or -1 when there is
- * no such process. */
+ * no such process or it is a zombie. */
 long long util_pid_start(pid_t pid);
 
 /* Makes jansson abort the process when memory runs out: jansson 2.14 can corrupt a string it

@@ -26,6 +26,8 @@
 #include "queue/queue.h"
 #include "queue/rconn.h"
 #include "queue/reaper.h"
+#include "sql/db.h"
+#include "sql/history.h"
 
 #define BLOCK_TIMEOUT_S 2.0     /* an idle BLMOVE returns this often to re-check the queues */
 #define FETCHES_IN_FLIGHT 2     /* fetch round trips overlapped when busy */
@@ -75,6 +77,8 @@ struct worker {
     struct presence *presence;
     struct poller *poller;
     struct reaper *reaper;
+    struct db_pool *db;         /* NULL without database.url */
+    struct history *history;    /* NULL without database.url or with database.history off */
     struct task_env env;
     unsigned *order;         /* refs of the configured queues, in configured order */
     unsigned *weights;
@@ -178,6 +182,22 @@ static double ms_since(double t)
     return (util_now() - t) * 1000.0;
 }
 
+/* One finished attempt into nexus.job_history (batched). */
+static void history_note(struct worker *wk, const struct job *job, unsigned ref, int attempt,
+                         const char *outcome, double started_at, const char *error_class,
+                         const char *error)
+{
+    struct history_entry e = {
+        .jid = job_jid(job), .class_name = job_class(job),
+        .queue = queue_ref_name(wk->queue, ref), .attempt = attempt > 0 ? attempt : 1,
+        .outcome = outcome, .started_at = started_at, .finished_at = util_now(),
+        .error_class = error_class, .error = error,
+    };
+
+    if (wk->history)
+        history_add(wk->history, &e);
+}
+
 /* A job that cannot run (does not decode, unknown class): straight to dead. */
 static void bury(struct worker *wk, struct job *job, unsigned ref, const char *error_class,
                  const char *why)
@@ -196,6 +216,7 @@ static void bury(struct worker *wk, struct job *job, unsigned ref, const char *e
                   log_q(job_jid(job)));
         return;
     }
+    history_note(wk, job, ref, job_retry_count(job) + 1, "dead", now, error_class, why);
     (void)queue_finish(wk->queue, QUEUE_DEAD, ref, raw, raw_len, out, now);
 }
 
@@ -213,6 +234,7 @@ static void record_success(struct worker *wk, struct run *run, double now)
                  job_enqueued_at(run->job) > 0
                      ? (run->started_at - job_enqueued_at(run->job)) * 1000.0
                      : 0.0);
+    history_note(wk, run->job, run->ref, run->attempt, "ok", run->started_at, NULL, NULL);
     (void)queue_finish(wk->queue, QUEUE_DONE, run->ref, raw, raw_len, NULL, 0);
 }
 
@@ -226,6 +248,7 @@ static void record_defer(struct worker *wk, struct run *run, double now, double 
     log_info("event=job jid=%s class=%s queue=%s attempt=%d outcome=deferred in=%.3fs why=%s",
              log_q(job_jid(run->job)), log_q(job_class(run->job)),
              log_q(queue_ref_name(wk->queue, run->ref)), run->attempt, delay_s, log_q(why));
+    history_note(wk, run->job, run->ref, run->attempt, "deferred", run->started_at, NULL, NULL);
     if (out)
         (void)queue_finish(wk->queue, QUEUE_DEFER, run->ref, raw, raw_len, out, now + delay_s);
 }
@@ -269,6 +292,8 @@ static void record_failure(struct worker *wk, struct run *run, double now,
               log_q(job_jid(run->job)), log_q(job_class(run->job)),
               log_q(queue_ref_name(wk->queue, run->ref)), run->attempt, outcome,
               ms_since(run->started_at), count, max, score - now, log_q(error_class), log_q(why));
+    history_note(wk, run->job, run->ref, run->attempt, outcome, run->started_at, error_class,
+                 why);
     (void)queue_finish(wk->queue, op, run->ref, raw, raw_len, out, score);
 }
 
@@ -437,7 +462,7 @@ static void accept_item(struct worker *wk, struct queue_item *item)
     run->id = ++wk->next_id;
     run->attempt = job_retry_count(job) + 2;
     list_init(run);
-    run->h = handler_find(job_class(job));
+    run->h = handler_find(wk->cfg, job_class(job));
     if (!run->h) {
         (void)snprintf(why, sizeof(why), "unknown job class '%.128s'", job_class(job));
         bury(wk, job, item->ref, "NexusUnknownClass", why);
@@ -881,6 +906,35 @@ static void conn_on_state(struct rconn *rc, bool up, void *arg)
 
 /* ---- life cycle ---- */
 
+static void db_on_state(bool up, void *arg)
+{
+    /* the pool logs its own changes; jobs that need it fail and retry while it is down */
+}
+
+/* The PostgreSQL pool handlers write through, and the history writer on top of it. */
+static int db_setup(struct worker *wk, struct err *err)
+{
+    const struct cfg *cfg = wk->cfg;
+    struct db_pool_cfg pc = {
+        .conninfo = cfg->database_url,
+        .size = cfg->database_pool_size,
+        .max_waiting = cfg->database_max_waiting,
+        .connect_timeout_s = cfg->database_connect_timeout_s,
+        .statement_timeout_s = cfg->database_statement_timeout_s,
+        .prepared = cfg->database_prepared,
+    };
+
+    wk->db = db_pool_new(wk->loop, &pc, db_on_state, wk, err);
+    if (!wk->db)
+        return err->code ? err->code : -ENOMEM;
+    wk->env.db = wk->db;
+    if (!cfg->database_history)
+        return 0;
+    wk->history = history_new(wk->loop, wk->db, presence_identity(wk->presence), 0.2,
+                              cfg->database_history_retention_s, 100000);
+    return wk->history ? 0 : err_set(err, -ENOMEM, "out of memory");
+}
+
 struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg, const char *version,
                           struct err *err)
 {
@@ -927,6 +981,8 @@ struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg, const cha
     queue_set_dead_limits(wk->queue, cfg->dead_max_jobs, cfg->dead_max_age_s);
     if (queues_apply(wk, cfg) < 0 || limits_build(wk) < 0)
         goto nomem;
+    if (cfg->database_url && db_setup(wk, err) < 0)
+        goto fail;
     wk->poller = poller_new(loop, wk->conn, ns, cfg->poll_interval_s);
     wk->reaper = reaper_new(loop, wk->conn, ns, presence_identity(wk->presence), host_id,
                             cfg->heartbeat_s < 1.0 ? cfg->heartbeat_s : 1.0, cfg->max_recoveries);
@@ -975,6 +1031,8 @@ void worker_free(struct worker *wk)
         list_del(run);
         run_free(run);
     }
+    db_pool_free(wk->db); /* answers what is under way with -ECANCELED: history still alive */
+    history_free(wk->history);
     poller_free(wk->poller);
     reaper_free(wk->reaper);
     queue_free(wk->queue);
@@ -999,6 +1057,13 @@ int worker_reload(struct worker *wk, const struct cfg *cfg, struct err *err)
         return err_set(err, -EINVAL, "redis.url changed: restart nexusd to use another Redis");
     if (strcmp(cfg->redis_namespace, old->redis_namespace) != 0)
         return err_set(err, -EINVAL, "redis.namespace changed: restart nexusd to change it");
+    if ((cfg->database_url == NULL) != (old->database_url == NULL) ||
+        (cfg->database_url && strcmp(cfg->database_url, old->database_url) != 0) ||
+        cfg->database_pool_size != old->database_pool_size ||
+        cfg->database_prepared != old->database_prepared ||
+        cfg->database_history != old->database_history)
+        return err_set(err, -EINVAL,
+                       "database settings changed: restart nexusd to reconnect PostgreSQL");
     if (queues_apply(wk, cfg) < 0)
         return err_set(err, -ENOMEM, "out of memory");
     wk->cfg = cfg;
@@ -1009,6 +1074,8 @@ int worker_reload(struct worker *wk, const struct cfg *cfg, struct err *err)
         return err_set(err, -ENOMEM, "out of memory");
     }
     queue_set_dead_limits(wk->queue, cfg->dead_max_jobs, cfg->dead_max_age_s);
+    if (wk->history)
+        history_set_retention(wk->history, cfg->database_history_retention_s);
     blockers_close(wk, false); /* those of dropped queues */
     poller_set_interval(wk->poller, cfg->poll_interval_s);
     reaper_set_limits(wk->reaper, cfg->heartbeat_s < 1.0 ? cfg->heartbeat_s : 1.0,
@@ -1101,8 +1168,11 @@ static void stop_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     }
     if (wk->phase != STOP_WRITE)
         return;
+    if (wk->history)
+        history_flush(wk->history);
     if (queue_unconfirmed(wk->queue) == 0 && wk->nfetching == 0 && wk->nblocking == 0 &&
-        rconn_is_up(wk->conn)) {
+        rconn_is_up(wk->conn) &&
+        (!wk->history || history_unwritten(wk->history) == 0 || !db_pool_up(wk->db))) {
         wk->phase = STOP_REQUEUE;
         ev_timer_stop(loop, &wk->stop_timer);
         if (queue_requeue_all(wk->queue, stop_on_requeued, wk) < 0)

@@ -4,17 +4,24 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "conf/cfg.h"
+
 static const struct handler *const handlers[] = {
     &handler_noop,
     &handler_sleep,
     &handler_fail,
 };
 
-const struct handler *handler_find(const char *class_name)
+const struct handler *handler_find(const struct cfg *cfg, const char *class_name)
 {
+    const struct cfg_class *cls;
+
     for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
         if (strcmp(handlers[i]->name, class_name) == 0)
             return handlers[i];
+    cls = cfg ? cfg_class_find(cfg, class_name) : NULL;
+    if (cls && cls->sql)
+        return &handler_sql;
     return NULL;
 }
 

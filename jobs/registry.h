@@ -2,6 +2,7 @@
 #ifndef REGISTRY_H
 #define REGISTRY_H
 
+struct cfg;
 struct task;
 
 /* A job class. start() begins the attempt and must end it with task_succeed/fail/defer,
@@ -15,13 +16,15 @@ struct handler {
     void (*cancel)(struct task *task);
 };
 
-/* The handler for `class_name`, or NULL. Borrowed: handlers are static. */
-const struct handler *handler_find(const char *class_name);
+/* The handler for `class_name`: a built-in class, or a class `cfg` declares (a `sql`
+ * statement), or NULL. Borrowed: handlers are static. */
+const struct handler *handler_find(const struct cfg *cfg, const char *class_name);
 /* Calls `fn` for each known class name (for messages and `nexusctl`). */
 void handler_each(void (*fn)(const struct handler *h, void *arg), void *arg);
 
 extern const struct handler handler_noop;
 extern const struct handler handler_sleep;
 extern const struct handler handler_fail;
+extern const struct handler handler_sql; /* every class with `sql` in the configuration */
 
 #endif

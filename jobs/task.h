@@ -7,6 +7,7 @@
 struct ev_loop;
 struct job;
 struct cfg;
+struct db_pool;
 struct task; /* opaque; created and owned by the worker */
 typedef struct json_t json_t;
 
@@ -14,6 +15,7 @@ typedef struct json_t json_t;
 struct task_env {
     struct ev_loop *loop;
     const struct cfg *cfg;
+    struct db_pool *db; /* NULL without database.url */
 };
 
 /* How an attempt ended; the worker turns it into done, retry or dead. */

@@ -23,20 +23,22 @@
 #define WHY_MAX 256  /* one line of an error text */
 #define ADDR_MAX 160 /* host:port/dbname in logs */
 #define STATEMENT_TIMEOUT_MAX_S (INT_MAX / 1000.0)
+#define ATOMIC_MAX 64 /* statements in one atomic unit */
 
-enum req_kind { REQ_QUERY, REQ_TX_QUERY, REQ_BEGIN, REQ_COMMIT, REQ_ROLLBACK };
+enum req_kind { REQ_QUERY, REQ_TX_QUERY, REQ_ATOMIC, REQ_BEGIN, REQ_COMMIT, REQ_ROLLBACK };
 
-/* One request. QUERY and TX_QUERY are one allocation holding their copied SQL text and
- * parameters; BEGIN, COMMIT and ROLLBACK are embedded in their db_tx (never freed alone). */
+/* One request. QUERY, TX_QUERY and ATOMIC are one allocation holding their copied SQL texts
+ * and parameters; BEGIN, COMMIT and ROLLBACK are embedded in their db_tx (never freed alone). */
 struct req {
     struct req *next; /* in the pool's wait queue */
     enum req_kind kind;
-    const char *sql;     /* in this allocation; NULL for BEGIN/COMMIT/ROLLBACK */
-    const char **params; /* in this allocation; nparams entries, NULL = SQL NULL */
-    int nparams;
-    db_done_fn *done; /* QUERY, TX_QUERY, COMMIT */
-    void *arg;        /* also `ready`'s for BEGIN */
-    struct db_tx *tx; /* NULL for QUERY */
+    struct db_stmt *stmts; /* in this allocation, nstmts of them (1 but for ATOMIC); NULL for
+                              BEGIN/COMMIT/ROLLBACK */
+    int nstmts;
+    db_done_fn *done;     /* QUERY, TX_QUERY, COMMIT */
+    db_atomic_fn *atomic; /* ATOMIC */
+    void *arg;            /* also `ready`'s for BEGIN */
+    struct db_tx *tx;     /* NULL for QUERY and ATOMIC */
 };
 
 enum tx_state {
@@ -65,7 +67,7 @@ enum conn_state {
     CONN_UP,         /* usable */
 };
 
-enum step { STEP_SETUP, STEP_PREPARE, STEP_EXEC };
+enum step { STEP_SETUP, STEP_PREPARE, STEP_EXEC, STEP_PIPELINE };
 
 /* A statement prepared on one connection as nx_<id>. */
 struct stmt {
@@ -87,6 +89,11 @@ struct conn {
     PGresult *res;    /* kept for req: its first error, else its last result */
     enum step step;
     unsigned prep_id;   /* STEP_PREPARE: the statement being prepared */
+    int unit_next;      /* STEP_PIPELINE: the statement whose results come next */
+    int unit_failed;    /* STEP_PIPELINE: the first statement that failed, or -1 */
+    bool unit_in_prep;  /* STEP_PIPELINE: the results coming are unit_next's PREPARE's */
+    uint64_t unit_prep; /* STEP_PIPELINE: bit i: statement i was prepared in the pipeline */
+    uint64_t unit_prep_ok; /* STEP_PIPELINE: bit i: and its PREPARE succeeded */
     bool flushing;      /* PQflush() said 1: also wait for write */
     bool copy;          /* the statement started a COPY, which is refused */
     bool copy_out;      /* reading and dropping COPY TO STDOUT data */
@@ -200,6 +207,20 @@ static bool deliver(struct db_pool *pool, db_done_fn *done, void *arg, struct db
     return pool->closing;
 }
 
+/* Runs an ATOMIC's `done` once (`failed` only for an error) and frees `req`; clears rows->res
+ * after. Returns true when the pool was freed meanwhile. */
+static bool atomic_deliver(struct db_pool *pool, struct req *req, struct db_rows *rows, int err,
+                           int failed)
+{
+    db_atomic_fn *done = req->atomic;
+    void *arg = req->arg;
+
+    free(req);
+    done(rows, err, err < 0 ? failed : -1, arg);
+    PQclear(rows->res);
+    return pool->closing;
+}
+
 static uint64_t hash_text(const char *s)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
@@ -211,33 +232,46 @@ static uint64_t hash_text(const char *s)
 
 /* ---- requests and the wait queue --------------------------------------------------------- */
 
-/* A QUERY or TX_QUERY with `sql` and `params` copied into the same allocation. */
-static struct req *req_new(enum req_kind kind, const char *sql, const char *const *params,
-                           int nparams, db_done_fn *done, void *arg)
+/* Copies `s` to *p and moves *p past the copy. */
+static const char *text_copy(char **p, const char *s)
 {
-    size_t size = sizeof(struct req) + (size_t)nparams * sizeof(char *) + strlen(sql) + 1;
+    size_t n = strlen(s) + 1;
+    char *copy = memcpy(*p, s, n);
+
+    *p += n;
+    return copy;
+}
+
+/* A QUERY, TX_QUERY or ATOMIC with the `n` statements' SQL texts and parameters copied into
+ * the same allocation: the req, the statements, their parameter arrays, then the texts. */
+static struct req *req_new(enum req_kind kind, const struct db_stmt *stmts, int n, void *arg)
+{
+    size_t size = sizeof(struct req) + (size_t)n * sizeof(struct db_stmt);
+    const char **values;
     struct req *req;
     char *p;
 
-    for (int i = 0; i < nparams; i++)
-        size += params[i] ? strlen(params[i]) + 1 : 0;
+    for (int i = 0; i < n; i++) {
+        size += (size_t)stmts[i].nparams * sizeof(char *) + strlen(stmts[i].sql) + 1;
+        for (int k = 0; k < stmts[i].nparams; k++)
+            size += stmts[i].params[k] ? strlen(stmts[i].params[k]) + 1 : 0;
+    }
     req = malloc(size);
     if (!req)
         return NULL;
-    *req = (struct req){.kind = kind, .nparams = nparams, .done = done, .arg = arg};
-    req->params = (const char **)(req + 1);
-    p = (char *)(req->params + nparams);
-    for (int i = 0; i < nparams; i++) {
-        req->params[i] = NULL;
-        if (params[i]) {
-            size_t n = strlen(params[i]) + 1;
-            memcpy(p, params[i], n);
-            req->params[i] = p;
-            p += n;
-        }
+    *req = (struct req){.kind = kind, .stmts = (struct db_stmt *)(req + 1), .nstmts = n, .arg = arg};
+    values = (const char **)(req->stmts + n);
+    p = (char *)values;
+    for (int i = 0; i < n; i++)
+        p += (size_t)stmts[i].nparams * sizeof(char *);
+    for (int i = 0; i < n; i++) {
+        const struct db_stmt *s = &stmts[i];
+        for (int k = 0; k < s->nparams; k++)
+            values[k] = s->params[k] ? text_copy(&p, s->params[k]) : NULL;
+        req->stmts[i] = (struct db_stmt){
+            .sql = text_copy(&p, s->sql), .params = values, .nparams = s->nparams};
+        values += s->nparams;
     }
-    memcpy(p, sql, strlen(sql) + 1);
-    req->sql = p;
     return req;
 }
 
@@ -302,6 +336,8 @@ static bool req_fail(struct db_pool *pool, struct req *req, PGresult *res, int e
     case REQ_QUERY:
         free(req);
         return deliver(pool, done, arg, &rows, err);
+    case REQ_ATOMIC:
+        return atomic_deliver(pool, req, &rows, err, -1); /* not a statement's failure */
     case REQ_TX_QUERY:
         free(req);
         tx->req = NULL;
@@ -400,6 +436,37 @@ static const struct stmt *stmt_find(const struct conn *c, const char *sql)
     return NULL;
 }
 
+/* Forgets `sql`'s prepared statement: its PREPARE failed or was not run. */
+static void stmt_drop(struct conn *c, const char *sql)
+{
+    const struct stmt *st = stmt_find(c, sql);
+    size_t i;
+
+    if (!st)
+        return;
+    i = (size_t)(st - c->stmts);
+    free(c->stmts[i].sql);
+    c->stmts[i] = c->stmts[--c->nstmts];
+}
+
+/* How to send `sql`: 0 = unnamed, else as the prepared statement nx_<id>, which must first
+ * be prepared when *ret_new (a fresh id). Prepared when cfg.prepared and STMT_MAX allow. */
+static unsigned stmt_plan(struct conn *c, const char *sql, bool *ret_new)
+{
+    const struct stmt *st;
+
+    *ret_new = false;
+    if (!c->pool->cfg.prepared)
+        return 0;
+    st = stmt_find(c, sql);
+    if (st)
+        return st->id;
+    if (c->nstmts == STMT_MAX)
+        return 0;
+    *ret_new = true;
+    return ++c->next_id;
+}
+
 /* Remembers a prepared statement; without memory it is just prepared again next time. */
 static void stmt_add(struct conn *c, const char *sql, unsigned id)
 {
@@ -415,45 +482,94 @@ static void stmt_add(struct conn *c, const char *sql, unsigned id)
 
 static void send_prepared(struct conn *c, unsigned id)
 {
-    const struct req *req = c->req;
+    const struct db_stmt *s = c->req->stmts;
     char name[16];
 
     (void)snprintf(name, sizeof(name), "nx_%u", id);
     c->step = STEP_EXEC;
-    if (!PQsendQueryPrepared(c->pg, name, req->nparams, req->params, NULL, NULL, 0)) {
+    if (!PQsendQueryPrepared(c->pg, name, s->nparams, s->params, NULL, NULL, 0)) {
         conn_break(c, PQerrorMessage(c->pg));
         return;
     }
     conn_flush(c);
 }
 
+/* Queues statement `i` of the unit, after its PREPARE when it needs one. The statement counts
+ * as prepared from now on, so that the unit prepares each text once; pipeline_done() forgets
+ * it again when the PREPARE did not succeed. Returns 0 when libpq failed. */
+static int pipeline_queue(struct conn *c, int i)
+{
+    const struct db_stmt *s = &c->req->stmts[i];
+    bool fresh;
+    unsigned id = stmt_plan(c, s->sql, &fresh);
+    char name[16];
+
+    if (!id)
+        return PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, s->params, NULL, NULL, 0);
+    (void)snprintf(name, sizeof(name), "nx_%u", id);
+    if (fresh) {
+        if (!PQsendPrepare(c->pg, name, s->sql, s->nparams, NULL))
+            return 0;
+        c->unit_prep |= UINT64_C(1) << i;
+        stmt_add(c, s->sql, id);
+    }
+    return PQsendQueryPrepared(c->pg, name, s->nparams, s->params, NULL, NULL, 0);
+}
+
+/* Sends an atomic unit in one go: its statements in pipeline mode, then one Sync, so that the
+ * server runs them in one implicit transaction, committed at the Sync. */
+static void pipeline_send(struct conn *c)
+{
+    const struct req *req = c->req;
+    int ok = PQenterPipelineMode(c->pg);
+
+    c->step = STEP_PIPELINE;
+    c->unit_next = 0;
+    c->unit_failed = -1;
+    c->unit_prep = c->unit_prep_ok = 0;
+    for (int i = 0; ok && i < req->nstmts; i++)
+        ok = pipeline_queue(c, i);
+    if (!ok || !PQpipelineSync(c->pg)) {
+        conn_break(c, PQerrorMessage(c->pg)); /* without its Sync, nothing commits */
+        return;
+    }
+    c->unit_in_prep = c->unit_prep & 1;
+    conn_flush(c);
+}
+
 /* Sends c->req: BEGIN/COMMIT/ROLLBACK as simple queries, statements with text parameters,
- * prepared once per connection and SQL text when cfg.prepared (and STMT_MAX allows). */
+ * prepared once per connection and SQL text when cfg.prepared (and STMT_MAX allows), atomic
+ * units as a pipeline. */
 static void conn_send(struct conn *c)
 {
     static const char *const ctl[] = {
         [REQ_BEGIN] = "BEGIN", [REQ_COMMIT] = "COMMIT", [REQ_ROLLBACK] = "ROLLBACK"};
     const struct req *req = c->req;
-    const struct stmt *st = NULL;
+    const struct db_stmt *s = req->stmts;
     char name[16];
+    unsigned id;
+    bool fresh;
     int ok;
 
     c->res = NULL;
     c->copy = c->copy_out = false;
     c->step = STEP_EXEC;
-    if (req->kind != REQ_QUERY && req->kind != REQ_TX_QUERY) {
+    if (req->kind == REQ_ATOMIC) {
+        pipeline_send(c);
+        return;
+    }
+    if (!s) {
         ok = PQsendQuery(c->pg, ctl[req->kind]);
-    } else if (!c->pool->cfg.prepared ||
-               (!(st = stmt_find(c, req->sql)) && c->nstmts == STMT_MAX)) {
-        ok = PQsendQueryParams(c->pg, req->sql, req->nparams, NULL, req->params, NULL, NULL, 0);
-    } else if (st) {
-        send_prepared(c, st->id);
+    } else if (!(id = stmt_plan(c, s->sql, &fresh))) {
+        ok = PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, s->params, NULL, NULL, 0);
+    } else if (!fresh) {
+        send_prepared(c, id);
         return;
     } else {
-        c->prep_id = ++c->next_id;
+        c->prep_id = id;
         (void)snprintf(name, sizeof(name), "nx_%u", c->prep_id);
         c->step = STEP_PREPARE;
-        ok = PQsendPrepare(c->pg, name, req->sql, req->nparams, NULL);
+        ok = PQsendPrepare(c->pg, name, s->sql, s->nparams, NULL);
     }
     if (!ok) {
         conn_break(c, PQerrorMessage(c->pg));
@@ -561,6 +677,7 @@ static void tx_finish(struct conn *c, struct req *req, struct db_rows *rows, int
             conn_release(c);
         return;
     case REQ_QUERY:
+    case REQ_ATOMIC:
         break;
     }
 }
@@ -645,7 +762,7 @@ static void prepare_done(struct conn *c)
     }
     PQclear(c->res);
     c->res = NULL;
-    stmt_add(c, c->req->sql, c->prep_id);
+    stmt_add(c, c->req->stmts->sql, c->prep_id);
     send_prepared(c, c->prep_id);
 }
 
@@ -664,6 +781,17 @@ static int copy_drain(struct conn *c)
         return 1;
     }
     return -1;
+}
+
+/* Keeps `res` in c->res unless an error is kept there: the first error, else the last result. */
+static void res_hold(struct conn *c, PGresult *res)
+{
+    if (res_is_error(c->res)) {
+        PQclear(res);
+        return;
+    }
+    PQclear(c->res);
+    c->res = res;
 }
 
 /* Keeps `res` for the request (its first error, else its last result); refuses COPY. */
@@ -687,13 +815,127 @@ static int res_keep(struct conn *c, PGresult *res)
     default:
         break;
     }
-    if (res_is_error(c->res)) {
-        PQclear(res);
-        return 0;
-    }
-    PQclear(c->res);
-    c->res = res;
+    res_hold(c, res);
     return 0;
+}
+
+/* The Sync's result came: the unit committed, or was rolled back at its first error. Leaves
+ * pipeline mode, hands the connection on, then reports. */
+static void pipeline_done(struct conn *c)
+{
+    struct req *req = c->req;
+    PGresult *res = c->res;
+    int failed = c->unit_failed, err = res_err(res);
+    struct db_rows rows;
+
+    if (err == -ENOTCONN || PQstatus(c->pg) == CONNECTION_BAD) {
+        conn_lost(c, PQerrorMessage(c->pg)); /* fails c->req with c->res */
+        return;
+    }
+    c->req = NULL;
+    c->res = NULL;
+    rows = rows_make(res, err == 0 ? "" : NULL);
+    for (int i = 0; i < req->nstmts; i++)
+        if ((c->unit_prep & ~c->unit_prep_ok) >> i & 1)
+            stmt_drop(c, req->stmts[i].sql);
+    if (!PQexitPipelineMode(c->pg)) {
+        conn_break(c, PQerrorMessage(c->pg));
+    } else {
+        if (err == 0 && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+            PQclear(res); /* conn_release() closes the connection: the server rolls back */
+            rows = rows_make(NULL, "a statement of the atomic unit opened a transaction block "
+                                   "(BEGIN), so nothing was committed");
+            err = -EIO;
+        }
+        conn_release(c);
+    }
+    (void)atomic_deliver(c->pool, req, &rows, err, failed);
+}
+
+/* COPY FROM STDIN in a unit: the server waits for data and ignores the Sync, and ending the
+ * COPY would send a Sync of its own, committing the statements before it. Closing the
+ * connection rolls the unit back. */
+static void pipeline_refuse_copy(struct conn *c)
+{
+    struct req *req = c->req;
+    struct db_rows rows = rows_make(NULL, "COPY is not supported");
+    int failed = c->unit_next;
+
+    PQclear(c->res);
+    c->req = NULL;
+    c->res = NULL;
+    conn_break(c, "COPY FROM STDIN in an atomic unit: the connection is closed to roll it back");
+    (void)atomic_deliver(c->pool, req, &rows, -EIO, failed);
+}
+
+/* The results of one libpq command ended: a statement's PREPARE or the statement. Returns
+ * false when more came than were sent. */
+static bool pipeline_advance(struct conn *c)
+{
+    if (c->unit_in_prep) {
+        c->unit_in_prep = false;
+        return true;
+    }
+    c->unit_next++;
+    c->unit_in_prep = c->unit_next < ATOMIC_MAX && (c->unit_prep >> c->unit_next & 1);
+    return c->unit_next <= c->req->nstmts;
+}
+
+/* Reads an atomic unit's results as they come: each command's up to a NULL, then the Sync's.
+ * Keeps the first error (the statements after it come back PIPELINE_ABORTED: not run), else
+ * the last result. An empty statement does nothing: it does not abort the pipeline, so it is
+ * no error here; COPY TO STDOUT's data is dropped. */
+static void pipeline_read(struct conn *c)
+{
+    PGresult *res;
+    int r;
+
+    for (;;) {
+        if (c->copy_out && (r = copy_drain(c)) <= 0) {
+            if (r < 0)
+                conn_lost(c, PQerrorMessage(c->pg));
+            return;
+        }
+        if (PQisBusy(c->pg))
+            return;
+        res = PQgetResult(c->pg);
+        if (!res) { /* the end of one command's results; after a loss, NULL comes forever */
+            if (PQstatus(c->pg) == CONNECTION_BAD || !pipeline_advance(c)) {
+                conn_lost(c, PQerrorMessage(c->pg));
+                return;
+            }
+            continue;
+        }
+        switch (PQresultStatus(res)) {
+        case PGRES_PIPELINE_SYNC:
+            PQclear(res);
+            pipeline_done(c);
+            return;
+        case PGRES_COPY_IN:
+        case PGRES_COPY_BOTH:
+            PQclear(res);
+            pipeline_refuse_copy(c);
+            return;
+        case PGRES_COPY_OUT:
+            c->copy_out = true;
+            PQclear(res);
+            break;
+        case PGRES_PIPELINE_ABORTED:
+        case PGRES_EMPTY_QUERY:
+            PQclear(res);
+            break;
+        default:
+            if (!res_is_error(c->res) && res_is_error(res))
+                c->unit_failed = c->unit_next; /* also when its PREPARE failed */
+            if (c->unit_in_prep && !res_is_error(res)) {
+                c->unit_prep_ok |= UINT64_C(1) << c->unit_next;
+                PQclear(res);
+                break;
+            }
+            res_hold(c, res);
+            break;
+        }
+    }
 }
 
 /* The socket is ready: send what is left, read what came, and finish the step when libpq
@@ -717,6 +959,10 @@ static void conn_pump(struct conn *c)
         PQfreemem(n);
     if (c->state == CONN_UP && !c->req)
         return; /* idle: only notices, or the server closing (seen by PQconsumeInput) */
+    if (c->step == STEP_PIPELINE) {
+        pipeline_read(c);
+        return;
+    }
     for (;;) {
         if (c->copy_out) {
             r = copy_drain(c);
@@ -1167,6 +1413,7 @@ static bool args_ok(const char *sql, const char *const *params, int nparams)
 int db_query(struct db_pool *pool, const char *sql, const char *const *params, int nparams,
              db_done_fn *done, void *arg)
 {
+    const struct db_stmt stmt = {.sql = sql, .params = params, .nparams = nparams};
     struct req *req;
     int r;
 
@@ -1175,9 +1422,33 @@ int db_query(struct db_pool *pool, const char *sql, const char *const *params, i
     r = pool_admit(pool);
     if (r < 0)
         return r;
-    req = req_new(REQ_QUERY, sql, params, nparams, done, arg);
+    req = req_new(REQ_QUERY, &stmt, 1, arg);
     if (!req)
         return -ENOMEM;
+    req->done = done;
+    queue_push(pool, req);
+    pool_dispatch(pool);
+    return 0;
+}
+
+int db_atomic(struct db_pool *pool, const struct db_stmt *stmts, int n, db_atomic_fn *done,
+              void *arg)
+{
+    struct req *req;
+    int r;
+
+    if (!stmts || n < 1 || n > ATOMIC_MAX)
+        return -EINVAL;
+    for (int i = 0; i < n; i++)
+        if (!args_ok(stmts[i].sql, stmts[i].params, stmts[i].nparams))
+            return -EINVAL;
+    r = pool_admit(pool);
+    if (r < 0)
+        return r;
+    req = req_new(REQ_ATOMIC, stmts, n, arg);
+    if (!req)
+        return -ENOMEM;
+    req->atomic = done;
     queue_push(pool, req);
     pool_dispatch(pool);
     return 0;
@@ -1208,6 +1479,7 @@ int db_tx_begin(struct db_pool *pool, db_tx_ready_fn *ready, void *arg)
 int db_tx_query(struct db_tx *tx, const char *sql, const char *const *params, int nparams,
                 db_done_fn *done, void *arg)
 {
+    const struct db_stmt stmt = {.sql = sql, .params = params, .nparams = nparams};
     struct req *req;
 
     if (tx->pool->closing || tx->state == TX_ENDING)
@@ -1218,9 +1490,10 @@ int db_tx_query(struct db_tx *tx, const char *sql, const char *const *params, in
         return -EBUSY;
     if (!args_ok(sql, params, nparams))
         return -EINVAL;
-    req = req_new(REQ_TX_QUERY, sql, params, nparams, done, arg);
+    req = req_new(REQ_TX_QUERY, &stmt, 1, arg);
     if (!req)
         return -ENOMEM;
+    req->done = done;
     req->tx = tx;
     tx->req = req;
     conn_start(tx->conn, req);

@@ -16,13 +16,12 @@
 /* pg_advisory_lock key: "nexusmig" as a number, shared by every nexusd. */
 #define MIGRATE_LOCK "7957695318937610599"
 
-static const char bootstrap_sql[] =
-    "CREATE SCHEMA IF NOT EXISTS nexus;"
-    "CREATE TABLE IF NOT EXISTS nexus.schema_migrations ("
-    "  version integer PRIMARY KEY,"
-    "  name text NOT NULL,"
-    "  checksum text NOT NULL,"
-    "  applied_at timestamptz NOT NULL DEFAULT now())";
+static const char bootstrap_sql[] = "CREATE SCHEMA IF NOT EXISTS nexus;"
+                                    "CREATE TABLE IF NOT EXISTS nexus.schema_migrations ("
+                                    "  version integer PRIMARY KEY,"
+                                    "  name text NOT NULL,"
+                                    "  checksum text NOT NULL,"
+                                    "  applied_at timestamptz NOT NULL DEFAULT now())";
 
 static void checksum(const char *text, char out[17])
 {
@@ -57,13 +56,11 @@ static PGconn *db_connect(const char *conninfo, struct err *err)
 static int run(PGconn *conn, const char *what, const char *sql, int n, const char *const *params,
                PGresult **ret, struct err *err)
 {
-    PGresult *res = n ? PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0)
-                      : PQexec(conn, sql);
+    PGresult *res = n ? PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0) : PQexec(conn, sql);
     ExecStatusType st = PQresultStatus(res);
 
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        err_set(err, -EIO, "%s: %s", what,
-                res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        err_set(err, -EIO, "%s: %s", what, res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
         err->msg[strcspn(err->msg, "\n")] = '\0';
         PQclear(res);
         return -EIO;
@@ -123,7 +120,7 @@ static int apply_one(PGconn *conn, const struct migration *m, struct err *err)
 
 int migrate_apply(const char *conninfo, migrate_report_fn *report, void *arg, struct err *err)
 {
-    char (*sums)[17] = calloc(nmigrations + 1, sizeof(*sums));
+    char(*sums)[17] = calloc(nmigrations + 1, sizeof(*sums));
     PGconn *conn;
     int r, applied = 0;
 
@@ -134,8 +131,8 @@ int migrate_apply(const char *conninfo, migrate_report_fn *report, void *arg, st
         free(sums);
         return err->code;
     }
-    r = run(conn, "taking the migration lock", "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", 0,
-            NULL, NULL, err);
+    r = run(conn, "taking the migration lock", "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", 0, NULL,
+            NULL, err);
     if (r == 0)
         r = run(conn, "creating nexus.schema_migrations", bootstrap_sql, 0, NULL, NULL, err);
     if (r == 0)
@@ -163,7 +160,7 @@ int migrate_apply(const char *conninfo, migrate_report_fn *report, void *arg, st
 
 int migrate_pending(const char *conninfo, const struct migration **ret_first, struct err *err)
 {
-    char (*sums)[17] = calloc(nmigrations + 1, sizeof(*sums));
+    char(*sums)[17] = calloc(nmigrations + 1, sizeof(*sums));
     PGresult *res = NULL;
     PGconn *conn;
     int r, pending = 0;
