@@ -27,7 +27,7 @@
 
 static const struct ctl_command *const commands[] = {
     &ctl_cmd_enqueue, &ctl_cmd_stats, &ctl_cmd_processes,
-    &ctl_cmd_dead,    &ctl_cmd_retry, &ctl_cmd_scheduled,
+    &ctl_cmd_dead,    &ctl_cmd_retry, &ctl_cmd_scheduled, &ctl_cmd_history,
 };
 
 static const char usage_head[] = "Usage: nexusctl [-c FILE] COMMAND [ARGS] [--json]\n";
@@ -168,21 +168,26 @@ static const char *env_get(const char *name)
     return getenv(name);
 }
 
-struct redisContext *ctl_redis(struct ctl *ctl, struct err *err)
+const struct cfg *ctl_cfg(struct ctl *ctl, struct err *err)
 {
     int r;
 
+    if (ctl->cfg)
+        return ctl->cfg;
+    r = cfg_load(ctl->cfg_path, env_get, &ctl->cfg, err);
+    if (r == -ENOMEM)
+        (void)err_set(err, -ENOMEM, "out of memory loading the configuration");
+    else if (r < 0)
+        err->code = CTL_ECONFIG;
+    return r < 0 ? NULL : ctl->cfg;
+}
+
+struct redisContext *ctl_redis(struct ctl *ctl, struct err *err)
+{
     if (ctl->redis)
         return ctl->redis;
-    if (!ctl->cfg) {
-        r = cfg_load(ctl->cfg_path, env_get, &ctl->cfg, err);
-        if (r == -ENOMEM)
-            (void)err_set(err, -ENOMEM, "out of memory loading the configuration");
-        else if (r < 0)
-            err->code = CTL_ECONFIG;
-        if (r < 0)
-            return NULL;
-    }
+    if (!ctl_cfg(ctl, err))
+        return NULL;
     ctl->redis = ctl_redis_connect(ctl->cfg, err);
     return ctl->redis;
 }

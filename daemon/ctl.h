@@ -59,6 +59,9 @@ void ctl_print_help(const struct ctl *ctl);
 /* Appends a word to ctl->path. */
 void ctl_path_push(struct ctl *ctl, const char *word);
 
+/* Loads the configuration, once. Borrowed, valid until the run ends. Fills `err`
+ * (CTL_ECONFIG or -ENOMEM) and returns NULL on failure. */
+const struct cfg *ctl_cfg(struct ctl *ctl, struct err *err);
 /* Loads the configuration and connects to Redis, once. Borrowed, valid until the run
  * ends. Fills `err` (CTL_ECONFIG or a runtime error) and returns NULL on failure. */
 struct redisContext *ctl_redis(struct ctl *ctl, struct err *err);
@@ -72,5 +75,6 @@ extern const struct ctl_command ctl_cmd_processes;
 extern const struct ctl_command ctl_cmd_dead;
 extern const struct ctl_command ctl_cmd_retry;
 extern const struct ctl_command ctl_cmd_scheduled;
+extern const struct ctl_command ctl_cmd_history;
 
 #endif

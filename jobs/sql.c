@@ -52,8 +52,7 @@ static void sql_start(struct task *task)
     int r;
 
     if (!cls || !cls->sql) {
-        task_fail(task, "NexusUnknownClass", "class '%s' is no longer a sql class",
-                  job_class(job));
+        task_fail(task, "NexusUnknownClass", "class '%s' is no longer a sql class", job_class(job));
         return;
     }
     if (!env->db) {
@@ -71,8 +70,8 @@ static void sql_start(struct task *task)
         return;
     }
     st->task = task;
-    stmt = (struct db_stmt){.sql = cls->sql, .params = (const char *const *)params,
-                            .nparams = (int)cls->nargs};
+    stmt = (struct db_stmt){
+        .sql = cls->sql, .params = (const char *const *)params, .nparams = (int)cls->nargs};
     r = once_run(env->db, job_jid(job), cls->name, &stmt, 1, sql_on_done, st);
     sql_args_clear(params, cls->nargs);
     if (r < 0) {

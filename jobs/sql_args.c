@@ -13,8 +13,12 @@
 #include "daemon/err.h"
 
 static const char *const type_names[] = {
-    [CFG_ARG_TEXT] = "string", [CFG_ARG_INT] = "whole number", [CFG_ARG_FLOAT] = "number",
-    [CFG_ARG_BOOL] = "true or false", [CFG_ARG_JSON] = "JSON value", [CFG_ARG_UUID] = "uuid",
+    [CFG_ARG_TEXT] = "string",
+    [CFG_ARG_INT] = "whole number",
+    [CFG_ARG_FLOAT] = "number",
+    [CFG_ARG_BOOL] = "true or false",
+    [CFG_ARG_JSON] = "JSON value",
+    [CFG_ARG_UUID] = "uuid",
     [CFG_ARG_TIME] = "time (ISO 8601 string or epoch seconds)",
 };
 
@@ -89,8 +93,7 @@ static char *bind_one(enum cfg_arg_type type, json_t *v, int *ret_bad)
     return strdup(json_string_value(v));
 }
 
-int sql_args_bind(const struct cfg_class *cls, json_t *args, char **ret_params,
-                  struct err *err)
+int sql_args_bind(const struct cfg_class *cls, json_t *args, char **ret_params, struct err *err)
 {
     char *params[CFG_MAX_SQL_ARGS] = {0};
     size_t n = json_array_size(args);

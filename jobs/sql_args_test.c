@@ -58,7 +58,8 @@ static void test_bind_rejects_mismatches_with_a_sentence(void **state)
         {CFG_ARG_UUID, "[\"not-a-uuid\"]", "args[0] must be a uuid (got \"not-a-uuid\")"},
         {CFG_ARG_BOOL, "[1]", "args[0] must be a true or false (got 1)"},
         {CFG_ARG_TEXT, "[[1]]", "args[0] must be a string (got [1])"},
-        {CFG_ARG_TIME, "[-5]", "args[0] must be a time (ISO 8601 string or epoch seconds) (got -5)"},
+        {CFG_ARG_TIME, "[-5]",
+         "args[0] must be a time (ISO 8601 string or epoch seconds) (got -5)"},
         {CFG_ARG_TEXT, "[]", "class 'rows.add' takes 1 argument (got 0)"},
         {CFG_ARG_TEXT, "[\"a\", \"b\"]", "class 'rows.add' takes 1 argument (got 2)"},
     };

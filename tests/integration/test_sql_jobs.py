@@ -127,3 +127,28 @@ def test_exactly_once_with_three_processes_and_kill_9(pg, nexusd, r):
     assert count(pg, "SELECT count(*) FROM demo_rows") == total
     assert count(pg, "SELECT count(DISTINCT n) FROM demo_rows") == total
     assert count(pg, "SELECT count(*) FROM nexus.jobs_done") == total
+
+
+def test_nexusctl_history_shows_each_attempt(pg, nexusd, r):
+    from conftest import NEXUSCTL
+    d = sql_nexusd(nexusd, pg, worker=None)
+    jid = push(r, "fail", ["first failure"], retry=1)
+    d.wait_jobs([jid], outcome="retry")
+    r.zadd("retry", {r.zrange("retry", 0, 0)[0]: 0})
+    d.wait_jobs([jid], outcome="dead")
+    env = {"DATABASE_URL": pg.url, "REDIS_URL": d.redis.url}
+    res = run_cmd([NEXUSCTL, "history", jid, "--json"], env=env)
+    wait_for(lambda: len(json.loads(run_cmd([NEXUSCTL, "history", jid, "--json"], env=env)
+                                    .stdout or '{"attempts":[]}')["attempts"]) == 2,
+             timeout=10, what="two history rows")
+    res = run_cmd([NEXUSCTL, "history", jid, "--json"], env=env)
+    attempts = json.loads(res.stdout)["attempts"]
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "retry"), (2, "dead")]
+    assert attempts[0]["error_class"] == "NexusFail"
+    assert attempts[0]["error"] == "first failure"
+    table = run_cmd([NEXUSCTL, "history", jid], env=env)
+    assert table.returncode == 0 and "NexusFail: first failure" in table.stdout
+    missing = run_cmd([NEXUSCTL, "history", "0" * 24], env=env)
+    assert missing.returncode == 3 and "no history for jid" in missing.stderr
+    nodb = run_cmd([NEXUSCTL, "history", jid], env={"DATABASE_URL": ""})
+    assert nodb.returncode == 2 and "history needs database.url" in nodb.stderr
