@@ -88,16 +88,16 @@ struct conn {
     struct db_tx *tx; /* holding this connection, or NULL */
     PGresult *res;    /* kept for req: its first error, else its last result */
     enum step step;
-    unsigned prep_id;   /* STEP_PREPARE: the statement being prepared */
-    int unit_next;      /* STEP_PIPELINE: the statement whose results come next */
-    int unit_failed;    /* STEP_PIPELINE: the first statement that failed, or -1 */
-    bool unit_in_prep;  /* STEP_PIPELINE: the results coming are unit_next's PREPARE's */
-    uint64_t unit_prep; /* STEP_PIPELINE: bit i: statement i was prepared in the pipeline */
-    uint64_t unit_prep_ok; /* STEP_PIPELINE: bit i: and its PREPARE succeeded */
-    bool flushing;      /* PQflush() said 1: also wait for write */
-    bool copy;          /* the statement started a COPY, which is refused */
-    bool copy_out;      /* reading and dropping COPY TO STDOUT data */
-    struct stmt *stmts; /* STMT_MAX slots, nstmts used */
+    unsigned prep_id;      /* STEP_PREPARE: the statement being prepared */
+    int unit_next;         /* STEP_PIPELINE: the statement whose results come next */
+    int unit_failed;       /* STEP_PIPELINE: the first statement that failed, or -1 */
+    bool unit_in_prep;     /* STEP_PIPELINE: the results coming are unit_next's PREPARE's */
+    uint64_t unit_prep;    /* STEP_PIPELINE: bit i: statement i is prepared in the pipeline */
+    uint64_t unit_prep_ok; /* STEP_PIPELINE: bit i: and that PREPARE succeeded */
+    bool flushing;         /* PQflush() said 1: also wait for write */
+    bool copy;             /* the statement started a COPY, which is refused */
+    bool copy_out;         /* reading and dropping COPY TO STDOUT data */
+    struct stmt *stmts;    /* STMT_MAX slots, nstmts used */
     unsigned nstmts;
     unsigned next_id;
     char broken[WHY_MAX]; /* non-empty: a send failed; conn_lost() runs from `later` */
@@ -114,6 +114,7 @@ struct db_pool {
     void *arg;
     struct conn *conns;       /* cfg.size */
     unsigned nup;             /* conns in CONN_UP: the pool is up while > 0 */
+    bool starting;            /* no connection attempt has ended yet: requests wait */
     bool told_down;           /* this outage was logged */
     struct req *head, **tail; /* waiting requests, FIFO */
     unsigned nwaiting;
@@ -259,7 +260,8 @@ static struct req *req_new(enum req_kind kind, const struct db_stmt *stmts, int 
     req = malloc(size);
     if (!req)
         return NULL;
-    *req = (struct req){.kind = kind, .stmts = (struct db_stmt *)(req + 1), .nstmts = n, .arg = arg};
+    *req =
+        (struct req){.kind = kind, .stmts = (struct db_stmt *)(req + 1), .nstmts = n, .arg = arg};
     values = (const char **)(req->stmts + n);
     p = (char *)values;
     for (int i = 0; i < n; i++)
@@ -268,8 +270,8 @@ static struct req *req_new(enum req_kind kind, const struct db_stmt *stmts, int 
         const struct db_stmt *s = &stmts[i];
         for (int k = 0; k < s->nparams; k++)
             values[k] = s->params[k] ? text_copy(&p, s->params[k]) : NULL;
-        req->stmts[i] = (struct db_stmt){
-            .sql = text_copy(&p, s->sql), .params = values, .nparams = s->nparams};
+        req->stmts[i] =
+            (struct db_stmt){.sql = text_copy(&p, s->sql), .params = values, .nparams = s->nparams};
         values += s->nparams;
     }
     return req;
@@ -726,6 +728,7 @@ static void conn_up(struct conn *c)
     c->state = CONN_UP;
     c->backoff_s = BACKOFF_MIN_S;
     log_debug("event=db_conn_up conn=%u addr=%s", c->id, log_q(pool->addr));
+    pool->starting = false;
     if (went_up) {
         pool->told_down = false;
         log_info("event=db_up addr=%s conns=%u/%u", log_q(pool->addr), pool->nup, pool->cfg.size);
@@ -1119,6 +1122,13 @@ static void conn_lost(struct conn *c, const char *text)
     conn_close(c);
     if (was_up)
         went_down = --pool->nup == 0;
+    if (pool->starting && pool->nup == 0) {
+        /* the first attempt failed: the pool is down (as it was: no state change), and the
+         * requests that waited for this attempt fail as any would now */
+        pool->starting = false;
+        if (queue_fail_all(pool, -ENOTCONN, "no connection to PostgreSQL is up"))
+            return; /* freed by a callback */
+    }
     lost_log(c, was_up, why, retry_s);
     if (tx) {
         tx->conn = NULL;
@@ -1294,6 +1304,7 @@ struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
         free(pool);
         return NULL;
     }
+    pool->starting = true; /* requests wait for the first connection attempt to end */
     pool->loop = loop;
     pool->cfg = *cfg;
     pool->on_state = on_state;
@@ -1398,7 +1409,7 @@ static int pool_admit(const struct db_pool *pool)
 {
     if (pool->closing)
         return -ECANCELED;
-    if (pool->nup == 0)
+    if (pool->nup == 0 && !pool->starting)
         return -ENOTCONN;
     if (pool->nwaiting >= pool->cfg.max_waiting)
         return -EAGAIN;

@@ -1249,6 +1249,7 @@ static void test_atomic_statement_timeout_is_etimedout_and_connection_survives(v
 
 static void test_atomic_begin_copy_and_empty_statements(void **state)
 {
+    static const char *const names[] = {"begin", "copy-in", "copy-out", "empty"};
     char k[4][64];
     const char *p[4][1] = {{k[0]}, {k[1]}, {k[2]}, {k[3]}};
     const struct db_stmt begin[] = {
@@ -1274,7 +1275,7 @@ static void test_atomic_begin_copy_and_empty_statements(void **state)
     t_open_size(&t, 1);
     atomic_tables(&t);
     for (int i = 0; i < 4; i++)
-        key_for(k[i], sizeof(k[i]), i == 0 ? "begin" : i == 1 ? "copy-in" : i == 2 ? "copy-out" : "empty");
+        key_for(k[i], sizeof(k[i]), names[i]);
     /* BEGIN keeps the transaction open past the Sync: the connection is closed instead */
     u(&t, &r[0], begin, 3);
     t_wait(&t);
@@ -1322,8 +1323,9 @@ static void test_atomic_connection_lost_mid_unit_is_enotconn(void **state)
     key_for(key, sizeof(key), "atomic-lost");
     u(&t, &r[0], unit, 2);
     t_sleep(&t, 0.3);
-    q(&t, &r[1], "SELECT count(*), bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                 "WHERE query = $1 AND pid <> pg_backend_pid()",
+    q(&t, &r[1],
+      "SELECT count(*), bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity "
+      "WHERE query = $1 AND pid <> pg_backend_pid()",
       kill_p, 1);
     t_wait(&t);
     assert_ok(&r[1]);
@@ -1460,8 +1462,9 @@ static void prepared_check(bool prepared)
     u(&t, &r[6], fail_then_skipped, 2);
     u(&t, &r[7], again, 2);
     u(&t, &r[8], same_twice, 2);
-    q(&t, &r[9], "SELECT count(*) FROM pg_prepared_statements WHERE statement IN ($1, $2, $3, $4, $5)",
-      texts, 5);
+    q(&t, &r[9],
+      "SELECT count(*) FROM pg_prepared_statements WHERE statement IN ($1, $2, $3, $4, $5)", texts,
+      5);
     t_wait(&t);
     assert_ok(&r[0]);
     assert_ok(&r[1]);
@@ -1514,9 +1517,9 @@ static void test_atomic_pool_free_cancels_running_and_waiting_units_once(void **
     t_open_size(&t, 1);
     for (int i = 0; i < 6; i++) {
         c[i].res.t = &t;
-        assert_int_equal(db_atomic(t.pool, i == 0 ? slow : &select_one, i == 0 ? 2 : 1,
-                                   cancel_on_done, &c[i]),
-                         0);
+        assert_int_equal(
+            db_atomic(t.pool, i == 0 ? slow : &select_one, i == 0 ? 2 : 1, cancel_on_done, &c[i]),
+            0);
         if (i == 2)
             q(&t, &r, "SELECT 1", NULL, 0);
     }
@@ -1611,8 +1614,7 @@ static void test_atomic_throughput_is_printed(void **state)
     ev_tstamp start, s;
 
     t_open_size(&t, 4);
-    q(&t, &r[0], "CREATE TABLE IF NOT EXISTS db_test_bench_marker (jid text PRIMARY KEY)", NULL,
-      0);
+    q(&t, &r[0], "CREATE TABLE IF NOT EXISTS db_test_bench_marker (jid text PRIMARY KEY)", NULL, 0);
     q(&t, &r[1], "CREATE TABLE IF NOT EXISTS db_test_bench (jid text, v int)", NULL, 0);
     t_wait(&t);
     q(&t, &r[2], "TRUNCATE db_test_bench_marker, db_test_bench", NULL, 0);
@@ -1842,17 +1844,26 @@ static int count_of(const char *text, const char *what)
     return n;
 }
 
+static void count_enotconn(const struct db_rows *rows, int err, void *arg)
+{
+    if (err == -ENOTCONN)
+        ++*(int *)arg;
+}
+
 static void down_run(void *arg)
 {
     const char *conninfo = arg;
     struct db_pool_cfg cfg = cfg_default();
     struct t t;
+    int early = 0;
 
     cfg.conninfo = conninfo;
     cfg.connect_timeout_s = 0.2;
     t_new(&t, &cfg);
-    assert_int_equal(db_query(t.pool, "SELECT 1", NULL, 0, never_on_done, NULL), -ENOTCONN);
+    /* made at once, a request waits for the first attempt, then fails with it */
+    assert_int_equal(db_query(t.pool, "SELECT 1", NULL, 0, count_enotconn, &early), 0);
     t_sleep(&t, 0.6);
+    assert_int_equal(early, 1);
     assert_false(db_pool_up(t.pool));
     assert_int_equal(db_query(t.pool, "SELECT 1", NULL, 0, never_on_done, NULL), -ENOTCONN);
     assert_int_equal(db_tx_begin(t.pool, never_on_ready, NULL), -ENOTCONN);

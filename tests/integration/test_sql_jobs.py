@@ -152,3 +152,11 @@ def test_nexusctl_history_shows_each_attempt(pg, nexusd, r):
     assert missing.returncode == 3 and "no history for jid" in missing.stderr
     nodb = run_cmd([NEXUSCTL, "history", jid], env={"DATABASE_URL": ""})
     assert nodb.returncode == 2 and "history needs database.url" in nodb.stderr
+
+
+def test_jobs_waiting_at_start_do_not_fail_while_the_pool_connects(pg, nexusd, r):
+    jids = [push(r, "rows.add", [i, "early"]) for i in range(50)]
+    d = sql_nexusd(nexusd, pg)
+    d.wait_jobs(jids, timeout=30)
+    assert not d.lines(event="job", outcome="retry")
+    assert count(pg, "SELECT count(*) FROM demo_rows") == 50
