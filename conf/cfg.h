@@ -59,6 +59,8 @@ struct cfg {
     bool database_migrate;    /* database.migrate: apply pending migrations at start-up */
     bool database_history;    /* database.history: record attempts in nexus.job_history */
     double database_history_retention_s; /* database.history_retention, > 0 */
+    bool database_outbox;     /* database.outbox: relay nexus.outbox to Redis */
+    double database_outbox_interval_s; /* database.outbox_interval: relay poll, > 0 */
 
     unsigned concurrency;     /* worker.concurrency: jobs in flight per process, 1..100000 */
     struct cfg_queue *queues; /* worker.queues, owned; at least one ("default") */

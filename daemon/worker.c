@@ -28,6 +28,7 @@
 #include "queue/reaper.h"
 #include "sql/db.h"
 #include "sql/history.h"
+#include "sql/outbox.h"
 
 #define BLOCK_TIMEOUT_S 2.0     /* an idle BLMOVE returns this often to re-check the queues */
 #define FETCHES_IN_FLIGHT 2     /* fetch round trips overlapped when busy */
@@ -79,6 +80,7 @@ struct worker {
     struct reaper *reaper;
     struct db_pool *db;         /* NULL without database.url */
     struct history *history;    /* NULL without database.url or with database.history off */
+    struct outbox *outbox;      /* NULL without database.url or with database.outbox off */
     struct task_env env;
     unsigned *order;         /* refs of the configured queues, in configured order */
     unsigned *weights;
@@ -928,6 +930,12 @@ static int db_setup(struct worker *wk, struct err *err)
     if (!wk->db)
         return err->code ? err->code : -ENOMEM;
     wk->env.db = wk->db;
+    if (cfg->database_outbox) {
+        wk->outbox = outbox_new(wk->loop, wk->db, wk->conn, cfg->redis_namespace,
+                                cfg->database_outbox_interval_s);
+        if (!wk->outbox)
+            return err_set(err, -ENOMEM, "out of memory");
+    }
     if (!cfg->database_history)
         return 0;
     wk->history = history_new(wk->loop, wk->db, presence_identity(wk->presence), 0.2,
@@ -1031,8 +1039,9 @@ void worker_free(struct worker *wk)
         list_del(run);
         run_free(run);
     }
-    db_pool_free(wk->db); /* answers what is under way with -ECANCELED: history still alive */
+    db_pool_free(wk->db); /* answers what is under way with -ECANCELED: users still alive */
     history_free(wk->history);
+    outbox_free(wk->outbox);
     poller_free(wk->poller);
     reaper_free(wk->reaper);
     queue_free(wk->queue);
@@ -1061,7 +1070,8 @@ int worker_reload(struct worker *wk, const struct cfg *cfg, struct err *err)
         (cfg->database_url && strcmp(cfg->database_url, old->database_url) != 0) ||
         cfg->database_pool_size != old->database_pool_size ||
         cfg->database_prepared != old->database_prepared ||
-        cfg->database_history != old->database_history)
+        cfg->database_history != old->database_history ||
+        cfg->database_outbox != old->database_outbox)
         return err_set(err, -EINVAL,
                        "database settings changed: restart nexusd to reconnect PostgreSQL");
     if (queues_apply(wk, cfg) < 0)
@@ -1076,6 +1086,8 @@ int worker_reload(struct worker *wk, const struct cfg *cfg, struct err *err)
     queue_set_dead_limits(wk->queue, cfg->dead_max_jobs, cfg->dead_max_age_s);
     if (wk->history)
         history_set_retention(wk->history, cfg->database_history_retention_s);
+    if (wk->outbox)
+        outbox_set_interval(wk->outbox, cfg->database_outbox_interval_s);
     blockers_close(wk, false); /* those of dropped queues */
     poller_set_interval(wk->poller, cfg->poll_interval_s);
     reaper_set_limits(wk->reaper, cfg->heartbeat_s < 1.0 ? cfg->heartbeat_s : 1.0,
@@ -1211,6 +1223,8 @@ void worker_stop(struct worker *wk, worker_stopped_fn *done, void *arg)
              wk->cfg->shutdown_timeout_s);
     poller_stop(wk->poller);
     reaper_stop(wk->reaper);
+    if (wk->outbox)
+        outbox_stop(wk->outbox);
     ev_timer_stop(wk->loop, &wk->refetch);
     /* a job a closing BLMOVE moved stays in flight and is requeued below */
     for (size_t i = 0; i < wk->nblocker_slots; i++) {

@@ -1,0 +1,309 @@
+/* outbox.c - the transactional outbox relay: PostgreSQL rows to Redis, exactly once. */
+#include "outbox.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+#include <hiredis/hiredis.h>
+
+#include "daemon/err.h"
+#include "daemon/log.h"
+#include "daemon/parse.h"
+#include "daemon/util.h"
+#include "jobs/job.h"
+#include "queue/keys.h"
+#include "queue/rconn.h"
+#include "sql/db.h"
+
+extern const char lua_outbox[];
+
+#define ROUND_ROWS 500
+#define ROUND_ROWS_TEXT "500"
+#define OUTBOX_PAUSE_S 5.0
+
+/* pg_try_advisory_xact_lock key: "nexusobx" as a number, shared by every nexusd. */
+static const char lock_sql[] = "SELECT pg_try_advisory_xact_lock(7957695318937611384)";
+static const char rows_sql[] = "SELECT id, queue, job, run_at FROM nexus.outbox ORDER BY id "
+                               "LIMIT " ROUND_ROWS_TEXT;
+static const char delete_sql[] = "DELETE FROM nexus.outbox WHERE id = ANY($1::bigint[])";
+
+struct outbox {
+    struct ev_loop *loop;
+    struct db_pool *pool;
+    struct rconn *redis;
+    char *ns;
+    char *k_relayed, *k_queues, *k_schedule;
+    bool busy; /* a round is under way */
+    bool stopped;
+    double pause_until; /* after a failed round: no new round before (epoch s) */
+    ev_timer tick;
+};
+
+/* One round: the transaction and the ids it moves. */
+struct round {
+    struct outbox *ob;
+    struct db_tx *tx;
+    char *ids; /* "{1,2,3}" */
+    int nrows;
+};
+
+static void round_start(struct outbox *ob);
+
+static void round_end(struct round *rd, bool more)
+{
+    struct outbox *ob = rd->ob;
+
+    free(rd->ids);
+    free(rd);
+    ob->busy = false;
+    if (more && !ob->stopped)
+        round_start(ob);
+}
+
+static void round_abort(struct round *rd, const char *what, const char *why)
+{
+    if (why) { /* a failure, unlike a lost lock or an empty outbox: pause, log once */
+        log_warn("event=outbox_round_failed step=%s err=%s retry_in=%.0fs", what, log_q(why),
+                 OUTBOX_PAUSE_S);
+        rd->ob->pause_until = util_now() + OUTBOX_PAUSE_S;
+    }
+    db_tx_rollback(rd->tx);
+    round_end(rd, false);
+}
+
+static void round_on_commit(const struct db_rows *rows, int err, void *arg)
+{
+    struct round *rd = arg;
+
+    if (err < 0) {
+        /* the rows stay, their ids are marked: the next round deletes them, pushing nothing */
+        log_warn("event=outbox_round_failed step=commit err=%s", log_q(db_rows_error(rows)));
+        round_end(rd, false);
+        return;
+    }
+    log_debug("event=outbox_relayed jobs=%d", rd->nrows);
+    round_end(rd, rd->nrows == ROUND_ROWS);
+}
+
+static void round_on_deleted(const struct db_rows *rows, int err, void *arg)
+{
+    struct round *rd = arg;
+
+    if (err < 0) {
+        round_abort(rd, "delete", db_rows_error(rows));
+        return;
+    }
+    if (db_tx_commit(rd->tx, round_on_commit, rd) < 0) {
+        log_warn("event=outbox_round_failed step=commit err=\"could not send COMMIT\"");
+        round_end(rd, false);
+    }
+}
+
+static void round_on_pushed(struct redisReply *reply, void *arg)
+{
+    struct round *rd = arg;
+    const char *error = rconn_reply_error(reply);
+    const char *params[] = {rd->ids};
+
+    if (error) {
+        round_abort(rd, "push", error);
+        return;
+    }
+    if (reply->integer > 0)
+        log_info("event=outbox_relayed jobs=%lld", reply->integer);
+    if (db_tx_query(rd->tx, delete_sql, params, 1, round_on_deleted, rd) < 0)
+        round_abort(rd, "delete", "could not send the DELETE");
+}
+
+/* The job with enqueued_at set now, as a client's push would have it (or as it is, when it
+ * does not decode: the worker then buries it with the reason). Caller owns it. */
+static char *job_stamped(const char *text, double now)
+{
+    struct job *job = NULL;
+    char *out = NULL;
+
+    if (job_decode(text, strlen(text), "default", util_random(), &job, NULL) == 0 &&
+        job_set_enqueued_at(job, now) == 0)
+        out = job_encode(job, NULL);
+    job_free(job);
+    return out ? out : strdup(text);
+}
+
+/* Pushes the rows with outbox.lua; the ids go into rd->ids for the DELETE. */
+static int push_rows(struct round *rd, const struct db_rows *rows)
+{
+    struct outbox *ob = rd->ob;
+    int n = db_rows_count(rows), a = 0, r = -ENOMEM;
+    size_t argc = 3 + 3 + (size_t)n + 1 + 4 * (size_t)n, idlen = 2;
+    const char **argv = calloc(argc, sizeof(*argv));
+    char **owned = calloc(2 * (size_t)n + 1, sizeof(*owned));
+    char nkeys[16], now_s[32], *p;
+    double now = util_now();
+
+    if (!argv || !owned)
+        goto out;
+    for (int i = 0; i < n; i++)
+        idlen += strlen(db_rows_get(rows, i, 0)) + 1;
+    rd->ids = malloc(idlen + 1);
+    if (!rd->ids)
+        goto out;
+    p = rd->ids;
+    *p++ = '{';
+    for (int i = 0; i < n; i++)
+        p += sprintf(p, "%s%s", i ? "," : "", db_rows_get(rows, i, 0));
+    *p++ = '}';
+    *p = '\0';
+    (void)snprintf(nkeys, sizeof(nkeys), "%d", 3 + n);
+    (void)snprintf(now_s, sizeof(now_s), "%.6f", now);
+    argv[a++] = "EVAL";
+    argv[a++] = lua_outbox;
+    argv[a++] = nkeys;
+    argv[a++] = ob->k_relayed;
+    argv[a++] = ob->k_queues;
+    argv[a++] = ob->k_schedule;
+    for (int i = 0; i < n; i++) {
+        owned[i] = keys_make(ob->ns, "queue:%s", db_rows_get(rows, i, 1));
+        if (!owned[i])
+            goto out;
+        argv[a++] = owned[i];
+    }
+    argv[a++] = now_s;
+    for (int i = 0; i < n; i++) {
+        const char *at = db_rows_get(rows, i, 3);
+        owned[n + i] = job_stamped(db_rows_get(rows, i, 2), now);
+        if (!owned[n + i])
+            goto out;
+        argv[a++] = db_rows_get(rows, i, 0);
+        argv[a++] = db_rows_get(rows, i, 1);
+        argv[a++] = owned[n + i];
+        argv[a++] = at ? at : "";
+    }
+    rd->nrows = n;
+    r = rconn_command(ob->redis, round_on_pushed, rd, a, argv, NULL);
+out:
+    for (int i = 0; owned && i < 2 * n; i++)
+        free(owned[i]);
+    free(owned);
+    free(argv);
+    return r;
+}
+
+static void round_on_rows(const struct db_rows *rows, int err, void *arg)
+{
+    struct round *rd = arg;
+
+    if (err < 0) {
+        round_abort(rd, "select", db_rows_error(rows));
+        return;
+    }
+    if (db_rows_count(rows) == 0) {
+        round_abort(rd, "select", NULL); /* nothing to relay: end the transaction */
+        return;
+    }
+    if (push_rows(rd, rows) < 0)
+        round_abort(rd, "push", "Redis unreachable or out of memory");
+}
+
+static void round_on_lock(const struct db_rows *rows, int err, void *arg)
+{
+    struct round *rd = arg;
+    const char *got = err ? NULL : db_rows_get(rows, 0, 0);
+
+    if (err < 0 || !got || strcmp(got, "t") != 0) {
+        /* another process is relaying: it keeps the order, this one waits its turn */
+        round_abort(rd, "lock", err < 0 ? db_rows_error(rows) : NULL);
+        return;
+    }
+    if (db_tx_query(rd->tx, rows_sql, NULL, 0, round_on_rows, rd) < 0)
+        round_abort(rd, "select", "could not send the SELECT");
+}
+
+static void round_on_begin(struct db_tx *tx, int err, const char *why, void *arg)
+{
+    struct round *rd = arg;
+
+    if (err < 0) {
+        round_end(rd, false);
+        return;
+    }
+    rd->tx = tx;
+    if (db_tx_query(tx, lock_sql, NULL, 0, round_on_lock, rd) < 0)
+        round_abort(rd, "lock", "could not send the lock");
+}
+
+static void round_start(struct outbox *ob)
+{
+    struct round *rd;
+
+    if (ob->busy || ob->stopped || !db_pool_up(ob->pool) || !rconn_is_up(ob->redis) ||
+        util_now() < ob->pause_until)
+        return;
+    rd = calloc(1, sizeof(*rd));
+    if (!rd)
+        return;
+    rd->ob = ob;
+    ob->busy = true;
+    if (db_tx_begin(ob->pool, round_on_begin, rd) < 0) {
+        ob->busy = false;
+        free(rd);
+    }
+}
+
+static void tick_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    round_start(w->data);
+}
+
+struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct rconn *redis,
+                          const char *ns, double interval_s)
+{
+    struct outbox *ob = calloc(1, sizeof(*ob));
+
+    if (!ob)
+        return NULL;
+    ob->loop = loop;
+    ob->pool = pool;
+    ob->redis = redis;
+    ob->ns = strdup(ns);
+    ob->k_relayed = keys_make(ns, "nexus:outbox:relayed");
+    ob->k_queues = keys_make(ns, "queues");
+    ob->k_schedule = keys_make(ns, "schedule");
+    if (!ob->ns || !ob->k_relayed || !ob->k_queues || !ob->k_schedule) {
+        outbox_free(ob);
+        return NULL;
+    }
+    ev_timer_init(&ob->tick, tick_on_timer, interval_s, interval_s);
+    ob->tick.data = ob;
+    ev_timer_start(loop, &ob->tick);
+    return ob;
+}
+
+void outbox_free(struct outbox *ob)
+{
+    if (!ob)
+        return;
+    ev_timer_stop(ob->loop, &ob->tick);
+    free(ob->ns);
+    free(ob->k_relayed);
+    free(ob->k_queues);
+    free(ob->k_schedule);
+    free(ob);
+}
+
+void outbox_set_interval(struct outbox *ob, double interval_s)
+{
+    ev_timer_stop(ob->loop, &ob->tick);
+    ev_timer_set(&ob->tick, interval_s, interval_s);
+    if (!ob->stopped)
+        ev_timer_start(ob->loop, &ob->tick);
+}
+
+void outbox_stop(struct outbox *ob)
+{
+    ob->stopped = true;
+    ev_timer_stop(ob->loop, &ob->tick);
+}

@@ -1,0 +1,23 @@
+/* outbox.h - relays jobs the app enqueued inside its own PostgreSQL transactions
+ * (nexus.enqueue() into nexus.outbox) to Redis, each exactly once, in id order. */
+#ifndef OUTBOX_H
+#define OUTBOX_H
+
+struct ev_loop;
+struct db_pool;
+struct rconn;
+struct outbox; /* opaque */
+
+/* Every `interval_s` (and at once while rows remain), one round: in a transaction holding an
+ * advisory lock (one relay at a time across processes, so ids stay in order), read up to 500
+ * rows by id, push them to Redis with outbox.lua (which skips ids an interrupted earlier
+ * round already pushed), delete them, commit. A crash at any point leaves each job either
+ * still in the outbox (pushed later) or pushed and marked (deleted later, not pushed again).
+ * `pool` and `redis` are borrowed and must outlive it. Caller owns it, outbox_free(). */
+struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct rconn *redis,
+                          const char *ns, double interval_s);
+void outbox_free(struct outbox *ob);
+void outbox_set_interval(struct outbox *ob, double interval_s);
+void outbox_stop(struct outbox *ob);
+
+#endif
