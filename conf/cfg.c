@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../daemon/err.h"
 #include "../daemon/parse.h"
@@ -73,8 +74,7 @@ static const struct key database_keys[] = {
     {"url", KEY_STRING, 0, CFG_MAX_URL, 0, "", AT(database_url), NULL, 0},
     {"pool_size", KEY_UINT, 1, 100, 4, NULL, AT(database_pool_size), NULL, 0},
     {"max_waiting", KEY_UINT, 1, 1000000, 10000, NULL, AT(database_max_waiting), NULL, 0},
-    {"connect_timeout", KEY_DURATION, 0.001, 300, 5, NULL, AT(database_connect_timeout_s), NULL,
-     0},
+    {"connect_timeout", KEY_DURATION, 0.001, 300, 5, NULL, AT(database_connect_timeout_s), NULL, 0},
     {"statement_timeout", KEY_DURATION, 0, DAY, 30, NULL, AT(database_statement_timeout_s), NULL,
      0},
     {"prepared_statements", KEY_BOOL, 0, 1, 1, NULL, AT(database_prepared), NULL, 0},
@@ -83,8 +83,7 @@ static const struct key database_keys[] = {
     {"history_retention", KEY_DURATION, 0.001, 3650 * DAY, 30 * DAY, NULL,
      AT(database_history_retention_s), NULL, 0},
     {"outbox", KEY_BOOL, 0, 1, 1, NULL, AT(database_outbox), NULL, 0},
-    {"outbox_interval", KEY_DURATION, 0.01, 60, 0.1, NULL, AT(database_outbox_interval_s),
-     NULL, 0},
+    {"outbox_interval", KEY_DURATION, 0.01, 60, 0.1, NULL, AT(database_outbox_interval_s), NULL, 0},
 };
 
 static const struct key queue_keys[] = {
@@ -628,8 +627,8 @@ static int queues_load(struct load *ld, const config_setting_t *s, const char *n
 
 /* classes: ( { name = "x"; timeout = "10s"; ... }, ... ). */
 static const char *const arg_type_names[] = {
-    [CFG_ARG_TEXT] = "text", [CFG_ARG_INT] = "int",   [CFG_ARG_FLOAT] = "float",
-    [CFG_ARG_BOOL] = "bool", [CFG_ARG_JSON] = "json", [CFG_ARG_UUID] = "uuid",
+    [CFG_ARG_TEXT] = "text",        [CFG_ARG_INT] = "int",   [CFG_ARG_FLOAT] = "float",
+    [CFG_ARG_BOOL] = "bool",        [CFG_ARG_JSON] = "json", [CFG_ARG_UUID] = "uuid",
     [CFG_ARG_TIME] = "timestamptz",
 };
 
@@ -648,6 +647,24 @@ static unsigned sql_max_param(const char *sql)
             max = v;
     }
     return max;
+}
+
+/* Whether `sql` starts with a transaction-control word or COPY, which would break the
+ * transaction the statement runs in with its jid marker. */
+static bool sql_controls_transaction(const char *sql)
+{
+    static const char *const words[] = {"begin", "start",     "commit",  "end",     "rollback",
+                                        "abort", "savepoint", "release", "prepare", "copy"};
+    size_t len;
+
+    while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '(')
+        sql++;
+    for (len = 0; (sql[len] >= 'a' && sql[len] <= 'z') || (sql[len] >= 'A' && sql[len] <= 'Z');)
+        len++;
+    for (size_t i = 0; i < NELEMS(words); i++)
+        if (strlen(words[i]) == len && strncasecmp(sql, words[i], len) == 0)
+            return true;
+    return false;
 }
 
 /* A `sql` class: `args` is a comma-separated list of types, one per $N of `sql`. */
@@ -681,6 +698,11 @@ static int sql_class_check(struct load *ld, const config_setting_t *e, const cha
         c->arg_types[c->nargs++] = (enum cfg_arg_type)t;
         p += len;
     }
+    if (sql_controls_transaction(c->sql))
+        return fail_at(e, ld->err, -EINVAL,
+                       "%s.sql must be one statement that reads or writes data: transaction "
+                       "control and COPY would break its exactly-once transaction",
+                       name);
     uses = sql_max_param(c->sql);
     if (uses != c->nargs)
         return fail_at(e, ld->err, -EINVAL,

@@ -363,6 +363,9 @@ static const struct bad {
      ":2: database.prepared_statements must be true or false (got 1)"},
     {"database = { pool_size = 0; };", ":1: database.pool_size must be 1..100 (got 0)"},
     {"classes = ( { name = \"a\"; args = \"int\"; } );", ":1: classes[0].args needs classes[0].sql"},
+    {"classes = ( { name = \"a\"; sql = \" COMMIT\"; } );",
+     ":1: classes[0].sql must be one statement that reads or writes data: transaction control "
+     "and COPY would break its exactly-once transaction"},
     {"classes = ( { name = \"a\"; sql = \"SELECT $1, $2\"; args = \"int\"; } );",
      ":1: classes[0].sql uses parameters up to $2 but classes[0].args names 1 type"},
     {"classes = ( { name = \"a\"; sql = \"SELECT $1\"; args = \"integer\"; } );",

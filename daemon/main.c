@@ -157,8 +157,8 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     d->cfg = cfg;
 }
 
-static void signal_watch(struct daemon *d, ev_signal *w, void (*cb)(struct ev_loop *, ev_signal *, int),
-                         int signum)
+static void signal_watch(struct daemon *d, ev_signal *w,
+                         void (*cb)(struct ev_loop *, ev_signal *, int), int signum)
 {
     ev_signal_init(w, cb, signum);
     w->data = d;
@@ -181,9 +181,12 @@ static void print_summary(const struct cfg *cfg)
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'},   {"check-config", no_argument, NULL, 't'},
-        {"log-level", required_argument, NULL, 'l'}, {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 't'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct daemon d = {0};
     struct err err = {0};

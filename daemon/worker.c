@@ -30,10 +30,10 @@
 #include "sql/history.h"
 #include "sql/outbox.h"
 
-#define BLOCK_TIMEOUT_S 2.0     /* an idle BLMOVE returns this often to re-check the queues */
-#define FETCHES_IN_FLIGHT 2     /* fetch round trips overlapped when busy */
-#define FETCH_RETRY_S 1.0       /* after a fetch error other than a lost connection */
-#define STOP_GRACE_S 10.0       /* after the drain, time to write outcomes before giving up */
+#define BLOCK_TIMEOUT_S 2.0 /* an idle BLMOVE returns this often to re-check the queues */
+#define FETCHES_IN_FLIGHT 2 /* fetch round trips overlapped when busy */
+#define FETCH_RETRY_S 1.0   /* after a fetch error other than a lost connection */
+#define STOP_GRACE_S 10.0   /* after the drain, time to write outcomes before giving up */
 #define STOP_POLL_S 0.01
 
 /* One job held by this process: running, or waiting for its class's concurrency limit. */
@@ -46,19 +46,19 @@ struct run {
     struct task *task;       /* owned; NULL while held */
     ev_timer deadline;       /* deadline.data = run */
     double timeout_s;
-    int max_retries;         /* for "retry": true */
+    int max_retries; /* for "retry": true */
     double started_at;
     unsigned long long id;
-    int attempt;             /* 1 for the first */
-    bool starting;           /* h->start() is on the stack */
-    bool ended;              /* the handler reported */
+    int attempt;   /* 1 for the first */
+    bool starting; /* h->start() is on the stack */
+    bool ended;    /* the handler reported */
     bool timed_out;
 };
 
 /* Jobs of one class in flight, for classes with a concurrency limit. */
 struct limit {
     char *name;
-    unsigned max;     /* > 0 */
+    unsigned max; /* > 0 */
     unsigned running;
 };
 
@@ -78,29 +78,29 @@ struct worker {
     struct presence *presence;
     struct poller *poller;
     struct reaper *reaper;
-    struct db_pool *db;         /* NULL without database.url */
-    struct history *history;    /* NULL without database.url or with database.history off */
-    struct outbox *outbox;      /* NULL without database.url or with database.outbox off */
+    struct db_pool *db;      /* NULL without database.url */
+    struct history *history; /* NULL without database.url or with database.history off */
+    struct outbox *outbox;   /* NULL without database.url or with database.outbox off */
     struct task_env env;
-    unsigned *order;         /* refs of the configured queues, in configured order */
+    unsigned *order; /* refs of the configured queues, in configured order */
     unsigned *weights;
-    unsigned *scratch;       /* norder weights, for fetch_order() */
+    unsigned *scratch; /* norder weights, for fetch_order() */
     size_t norder;
     struct limit *limits;
     size_t nlimits;
-    struct run runs;         /* list head: running */
-    struct run held;         /* list head: waiting for a class slot */
+    struct run runs; /* list head: running */
+    struct run held; /* list head: waiting for a class slot */
     unsigned nrunning, nheld;
-    unsigned nfetching;      /* fetch calls out */
-    unsigned requested;      /* jobs those calls may bring */
+    unsigned nfetching; /* fetch calls out */
+    unsigned requested; /* jobs those calls may bring */
     bool quiet;
-    bool reconcile_needed;   /* a reply may have been lost: check the in-flight lists */
-    bool reconciling;        /* checking them: no fetch until done */
-    unsigned nreconciling;   /* lists being checked */
+    bool reconcile_needed; /* a reply may have been lost: check the in-flight lists */
+    bool reconciling;      /* checking them: no fetch until done */
+    unsigned nreconciling; /* lists being checked */
     enum stop_phase phase;
     double stop_deadline;
     unsigned long long next_id;
-    ev_prepare flush;        /* writes outcomes once per loop iteration */
+    ev_prepare flush; /* writes outcomes once per loop iteration */
     ev_timer beat;
     ev_timer refetch;
     ev_timer stop_timer;
@@ -190,10 +190,15 @@ static void history_note(struct worker *wk, const struct job *job, unsigned ref,
                          const char *error)
 {
     struct history_entry e = {
-        .jid = job_jid(job), .class_name = job_class(job),
-        .queue = queue_ref_name(wk->queue, ref), .attempt = attempt > 0 ? attempt : 1,
-        .outcome = outcome, .started_at = started_at, .finished_at = util_now(),
-        .error_class = error_class, .error = error,
+        .jid = job_jid(job),
+        .class_name = job_class(job),
+        .queue = queue_ref_name(wk->queue, ref),
+        .attempt = attempt > 0 ? attempt : 1,
+        .outcome = outcome,
+        .started_at = started_at,
+        .finished_at = util_now(),
+        .error_class = error_class,
+        .error = error,
     };
 
     if (wk->history)
@@ -255,8 +260,8 @@ static void record_defer(struct worker *wk, struct run *run, double now, double 
         (void)queue_finish(wk->queue, QUEUE_DEFER, run->ref, raw, raw_len, out, now + delay_s);
 }
 
-static void record_failure(struct worker *wk, struct run *run, double now,
-                           const char *error_class, const char *why)
+static void record_failure(struct worker *wk, struct run *run, double now, const char *error_class,
+                           const char *why)
 {
     size_t raw_len;
     const char *raw = job_raw(run->job, &raw_len);
@@ -294,8 +299,7 @@ static void record_failure(struct worker *wk, struct run *run, double now,
               log_q(job_jid(run->job)), log_q(job_class(run->job)),
               log_q(queue_ref_name(wk->queue, run->ref)), run->attempt, outcome,
               ms_since(run->started_at), count, max, score - now, log_q(error_class), log_q(why));
-    history_note(wk, run->job, run->ref, run->attempt, outcome, run->started_at, error_class,
-                 why);
+    history_note(wk, run->job, run->ref, run->attempt, outcome, run->started_at, error_class, why);
     (void)queue_finish(wk->queue, op, run->ref, raw, raw_len, out, score);
 }
 
@@ -405,8 +409,7 @@ static void run_start(struct run *run)
     list_add(&wk->runs, run);
     wk->nrunning++;
     log_debug("event=job_start jid=%s class=%s queue=%s attempt=%d", log_q(job_jid(run->job)),
-              log_q(job_class(run->job)), log_q(queue_ref_name(wk->queue, run->ref)),
-              run->attempt);
+              log_q(job_class(run->job)), log_q(queue_ref_name(wk->queue, run->ref)), run->attempt);
     run->starting = true;
     run->h->start(run->task);
     run->starting = false;
@@ -437,8 +440,8 @@ static void accept_item(struct worker *wk, struct queue_item *item)
     char why[256];
     int r;
 
-    r = job_decode(item->job, item->len, queue_ref_name(wk->queue, item->ref), util_random(),
-                   &job, &err);
+    r = job_decode(item->job, item->len, queue_ref_name(wk->queue, item->ref), util_random(), &job,
+                   &err);
     free(item->job);
     if (job && wk->phase != STOP_NONE) {
         job_free(job); /* fetched while stopping: stays in flight, put back by the requeue */
@@ -733,8 +736,7 @@ static void reconcile_on_list(struct redisReply *reply, void *arg)
                                    queue_ref_inflight_key(wk->queue, call->ref), false);
             copy = b ? strndup(e->str, e->len) : NULL;
             if (copy)
-                (void)move_batch_add(b, e->str, e->len, copy,
-                                     queue_ref_name(wk->queue, call->ref));
+                (void)move_batch_add(b, e->str, e->len, copy, queue_ref_name(wk->queue, call->ref));
         }
     }
     if (b && move_batch_send(b, wk->conn, util_now(), reconcile_on_moved, call) == 0)
@@ -786,7 +788,6 @@ static void blocker_on_state(struct rconn *rc, bool up, void *arg)
         fetch_more(arg);
 }
 
-
 /* Resolves cfg's queues to refs and makes a blocking connection for each new one. */
 static int queues_apply(struct worker *wk, const struct cfg *cfg)
 {
@@ -823,9 +824,8 @@ static int queues_apply(struct worker *wk, const struct cfg *cfg)
     }
     for (size_t i = 0; i < cfg->nqueues; i++) {
         if (!wk->blockers[order[i]])
-            wk->blockers[order[i]] =
-                rconn_new(wk->loop, &wk->addr, "blocking-fetch", cfg->redis_connect_timeout_s,
-                          blocker_on_state, wk);
+            wk->blockers[order[i]] = rconn_new(wk->loop, &wk->addr, "blocking-fetch",
+                                               cfg->redis_connect_timeout_s, blocker_on_state, wk);
     }
     free(wk->order);
     free(wk->weights);
@@ -1004,7 +1004,7 @@ struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg, const cha
     ev_timer_start(loop, &wk->beat);
     ev_timer_init(&wk->refetch, refetch_on_timer, FETCH_RETRY_S, 0);
     wk->refetch.data = wk;
-    log_info("event=worker_start identity=%s concurrency=%u queues=%zu", 
+    log_info("event=worker_start identity=%s concurrency=%u queues=%zu",
              log_q(presence_identity(wk->presence)), cfg->concurrency, cfg->nqueues);
     return wk;
 nomem:

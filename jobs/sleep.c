@@ -28,8 +28,7 @@ static void sleep_start(struct task *task)
     json_t *ms = json_array_get(task_args(task), 0);
     struct sleep_state *st;
 
-    if (!json_is_number(ms) || json_number_value(ms) < 0 ||
-        json_number_value(ms) > SLEEP_MAX_MS) {
+    if (!json_is_number(ms) || json_number_value(ms) < 0 || json_number_value(ms) > SLEEP_MAX_MS) {
         task_fail(task, "ArgumentError", "args[0] must be milliseconds 0..%.0f", SLEEP_MAX_MS);
         return;
     }

@@ -17,8 +17,8 @@ struct entry {
     char *old;
     size_t old_len;
     char *new_job;
-    char *queue;     /* NULL: dead */
-    char *dest_key;  /* queue:NAME or dead */
+    char *queue;    /* NULL: dead */
+    char *dest_key; /* queue:NAME or dead */
 };
 
 struct move_batch {

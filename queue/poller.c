@@ -57,8 +57,8 @@ static void move_on_done(long long moved, int err, void *arg)
     struct round *rd = arg;
 
     if (moved > 0)
-        log_debug("event=scheduled_moved set=%s jobs=%lld", rd->set == SET_RETRY ? "retry" : "schedule",
-                  moved);
+        log_debug("event=scheduled_moved set=%s jobs=%lld",
+                  rd->set == SET_RETRY ? "retry" : "schedule", moved);
     round_end(rd, err == 0 && moved > 0);
 }
 
@@ -74,8 +74,8 @@ static char *prepare_job(const char *text, size_t len, double now, char **ret_qu
     if (job_decode(text, len, "default", util_random(), &job, &err) < 0) {
         if (!job)
             return NULL;
-        log_warn("event=invalid_job where=schedule jid=%s err=%s outcome=dead",
-                 log_q(job_jid(job)), log_q(err.msg));
+        log_warn("event=invalid_job where=schedule jid=%s err=%s outcome=dead", log_q(job_jid(job)),
+                 log_q(err.msg));
         if (job_record_failure(job, "NexusInvalidJob", err.msg, now) < 0) {
             job_free(job);
             return NULL;

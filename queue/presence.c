@@ -103,9 +103,9 @@ static char *info_encode(const struct presence *p, unsigned concurrency, json_t 
     char *text;
 
     info = json_pack("{s:s, s:f, s:i, s:s, s:i, s:O, s:[], s:s, s:s}", "hostname", p->hostname,
-                     "started_at", p->started_at, "pid", (int)p->pid, "tag", p->tag,
-                     "concurrency", (int)concurrency, "queues", queues, "labels", "identity",
-                     p->identity, "version", p->version);
+                     "started_at", p->started_at, "pid", (int)p->pid, "tag", p->tag, "concurrency",
+                     (int)concurrency, "queues", queues, "labels", "identity", p->identity,
+                     "version", p->version);
     if (!info)
         return NULL;
     text = json_dumps(info, JSON_COMPACT);
@@ -113,8 +113,8 @@ static char *info_encode(const struct presence *p, unsigned concurrency, json_t 
     return text;
 }
 
-int presence_beat(struct presence *p, unsigned concurrency, json_t *queues,
-                  json_t *inflight_queues, unsigned busy, bool quiet, json_t *work, double ttl_s)
+int presence_beat(struct presence *p, unsigned concurrency, json_t *queues, json_t *inflight_queues,
+                  unsigned busy, bool quiet, json_t *work, double ttl_s)
 {
     char *info = info_encode(p, concurrency, queues), *record = record_encode(p, inflight_queues);
     size_t nwork = json_object_size(work), argc = 2 + 2 * nwork, k = 0;
@@ -131,8 +131,8 @@ int presence_beat(struct presence *p, unsigned concurrency, json_t *queues,
     if (r < 0)
         goto out;
     (void)rconn_commandf(p->conn, beat_on_reply, NULL,
-                         "HSET %s info %s busy %u beat %.3f quiet %s rtt_us 0", p->k_identity,
-                         info, busy, util_now(), quiet ? "true" : "false");
+                         "HSET %s info %s busy %u beat %.3f quiet %s rtt_us 0", p->k_identity, info,
+                         busy, util_now(), quiet ? "true" : "false");
     (void)rconn_commandf(p->conn, beat_on_reply, NULL, "EXPIRE %s %ld", p->k_identity, ttl);
     (void)rconn_commandf(p->conn, beat_on_reply, NULL, "DEL %s", p->k_work);
     if (nwork > 0) {
@@ -200,9 +200,9 @@ int presence_record_parse(const char *text, size_t len, struct presence_record *
     json_int_t pid = 0, pid_start = -1;
     struct presence_record rec = {0};
 
-    if (!root || json_unpack(root, "{s:s, s:s, s:I, s:I, s:o}", "identity", &identity, "host_id",
-                             &host_id, "pid", &pid, "pid_start", &pid_start, "queues",
-                             &queues) < 0 ||
+    if (!root ||
+        json_unpack(root, "{s:s, s:s, s:I, s:I, s:o}", "identity", &identity, "host_id", &host_id,
+                    "pid", &pid, "pid_start", &pid_start, "queues", &queues) < 0 ||
         !json_is_array(queues)) {
         json_decref(root);
         return -EINVAL;

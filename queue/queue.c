@@ -57,9 +57,9 @@ struct queue {
     double dead_max_age_s;
     struct record *head, **tail; /* waiting for the next flush, in order */
     size_t nwaiting;
-    size_t nsent;                /* in Lua calls not yet answered */
-    struct flush *flushes;       /* those calls */
-    double hold_until;           /* after an error reply, no flush before this (epoch s) */
+    size_t nsent;          /* in Lua calls not yet answered */
+    struct flush *flushes; /* those calls */
+    double hold_until;     /* after an error reply, no flush before this (epoch s) */
 };
 
 struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity)
@@ -79,8 +79,8 @@ struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity
     q->tail = &q->head;
     q->dead_max_jobs = 10000;
     q->dead_max_age_s = 180 * 86400.0;
-    if (!q->ns || !q->identity || !q->k_processed || !q->k_failed || !q->k_retry ||
-        !q->k_dead || !q->k_schedule) {
+    if (!q->ns || !q->identity || !q->k_processed || !q->k_failed || !q->k_retry || !q->k_dead ||
+        !q->k_schedule) {
         queue_free(q);
         return NULL;
     }
@@ -386,8 +386,11 @@ static void flush_on_reply(struct redisReply *reply, void *arg)
     free(fl);
 }
 
-static const char op_codes[] = {[QUEUE_DONE] = 'a', [QUEUE_RETRY] = 'r', [QUEUE_DEAD] = 'd',
-                                [QUEUE_DISCARD] = 'x', [QUEUE_DEFER] = 's'};
+static const char op_codes[] = {[QUEUE_DONE] = 'a',
+                                [QUEUE_RETRY] = 'r',
+                                [QUEUE_DEAD] = 'd',
+                                [QUEUE_DISCARD] = 'x',
+                                [QUEUE_DEFER] = 's'};
 
 /* Sends up to FLUSH_MAX_RECORDS waiting records in one finish.lua call. */
 static int flush_some(struct queue *q)
@@ -410,11 +413,11 @@ static int flush_some(struct queue *q)
         goto out;
 #define PUT(s, l) (argv[a] = (s), lens[a] = (l), a++)
 #define PUTS(s) PUT((s), strlen(s))
-#define PUTNUM(fmt, v)                                                                            \
-    do {                                                                                          \
-        int len_ = sprintf(p, fmt, v);                                                            \
-        PUT(p, (size_t)len_);                                                                     \
-        p += len_ + 1;                                                                            \
+#define PUTNUM(fmt, v)                                                                             \
+    do {                                                                                           \
+        int len_ = sprintf(p, fmt, v);                                                             \
+        PUT(p, (size_t)len_);                                                                      \
+        p += len_ + 1;                                                                             \
     } while (0)
     PUTS("EVAL");
     PUTS(lua_finish);

@@ -30,8 +30,8 @@ struct rconn {
     bool was_up;           /* for logging a state change once */
     bool told_down;        /* the current outage was logged */
     double backoff_s;
-    ev_timer reconnect;    /* waits backoff_s before the next attempt */
-    ev_timer deadline;     /* connect timeout */
+    ev_timer reconnect; /* waits backoff_s before the next attempt */
+    ev_timer deadline;  /* connect timeout */
 };
 
 struct pending {
@@ -348,8 +348,8 @@ static struct pending *pending_new(struct rconn *rc, rconn_reply_fn *done, void 
     return p;
 }
 
-int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc,
-                  const char **argv, const size_t *argvlen)
+int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc, const char **argv,
+                  const size_t *argvlen)
 {
     int r;
     struct pending *p = pending_new(rc, done, arg, &r);

@@ -59,10 +59,11 @@ bool db_pool_up(const struct db_pool *pool);
  * exactly once, always later from the loop, unless a negative errno is returned: -EAGAIN
  * when the wait queue is full, -ENOTCONN when no connection is up (fail fast: the caller
  * retries; but until the pool's first connection attempt has ended, requests wait for it, so
- * that work started with the process does not fail while it connects), -EINVAL (sql NULL, nparams outside 0..DB_PARAMS_MAX, or params NULL with
- * nparams > 0), -ENOMEM, -ECANCELED (inside db_pool_free()). Waiting requests end with
- * -ENOTCONN when the last connection is lost. A statement must not leave a transaction open
- * (use db_tx_begin()): its connection is then closed and reopened. */
+ * that work started with the process does not fail while it connects), -EINVAL (sql NULL, nparams
+ * outside 0..DB_PARAMS_MAX, or params NULL with nparams > 0), -ENOMEM, -ECANCELED (inside
+ * db_pool_free()). Waiting requests end with -ENOTCONN when the last connection is lost. A
+ * statement must not leave a transaction open (use db_tx_begin()): its connection is then closed
+ * and reopened. */
 int db_query(struct db_pool *pool, const char *sql, const char *const *params, int nparams,
              db_done_fn *done, void *arg);
 
