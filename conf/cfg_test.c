@@ -126,8 +126,6 @@ static void assert_defaults(const struct cfg *cfg)
     assert_string_equal(cfg->tag, "");
     assert_int_equal(cfg->dead_max_jobs, 10000);
     assert_true(cfg->dead_max_age_s == 180 * 86400.0);
-    assert_int_equal(cfg->nclasses, 0);
-    assert_null(cfg->classes);
 }
 
 static void test_load_without_path_gives_defaults(void **state)
@@ -138,6 +136,8 @@ static void test_load_without_path_gives_defaults(void **state)
     assert_int_equal(cfg_load(NULL, NULL, &cfg, &err), 0);
     assert_null(cfg->path);
     assert_defaults(cfg);
+    assert_int_equal(cfg->nclasses, 0);
+    assert_null(cfg->classes);
     cfg_free(cfg);
 }
 
@@ -147,6 +147,7 @@ static void test_load_of_empty_file_gives_defaults(void **state)
 
     assert_non_null(cfg->path);
     assert_defaults(cfg);
+    assert_int_equal(cfg->nclasses, 0);
     cfg_free(cfg);
 }
 
@@ -168,6 +169,11 @@ static void test_load_reads_the_example_file_with_every_default(void **state)
         fail_msg("%s", err.msg);
     assert_string_equal(cfg->path, path);
     assert_defaults(cfg);
+    /* the example's one class: the app's order update, a sql class */
+    assert_int_equal(cfg->nclasses, 1);
+    assert_string_equal(cfg->classes[0].name, "orders.mark_paid");
+    assert_int_equal(cfg->classes[0].nargs, 1);
+    assert_int_equal(cfg->classes[0].arg_types[0], CFG_ARG_UUID);
     cfg_free(cfg);
 }
 

@@ -62,6 +62,12 @@ trap 'exit 143' TERM
 
 start_services
 
+say "preparing PostgreSQL: nexusd's migrations, then the app's tables and demo data"
+build/nexusd -c "$CONF" migrate
+psql_app() { "$(pg_bindir)/psql" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" "$@"; }
+psql_app -f sql/app/schema.sql
+psql_app -f sql/app/seed.sql
+
 say "starting build/nexusd -c $CONF (REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL)"
 : >"$NEXUSD_LOG"
 # In a session of its own, so that Ctrl-C reaches only this script, which then stops
@@ -81,6 +87,11 @@ ctl enqueue sleep '[500]'
 ctl enqueue sleep '[200]' --queue default
 ctl enqueue noop --in 3
 ctl enqueue fail '["demo failure"]' --retry 1
+# a pending order of the demo data marked paid by a `sql` class (exactly once per jid)
+order_id="$(psql_app -At -c "SELECT id FROM orders WHERE status = 'pending' LIMIT 1")"
+[[ -z $order_id ]] || ctl enqueue orders.mark_paid "[\"$order_id\"]"
+# a job enqueued inside a PostgreSQL transaction (the outbox), as the app would
+psql_app -At -c "BEGIN; SELECT nexus.enqueue('noop', '[\"from the outbox\"]'); COMMIT;"
 
 if ((keep)); then
     say "running; press Ctrl-C to stop (REDIS_URL=$REDIS_URL; try: build/nexusctl stats)"
@@ -92,3 +103,7 @@ sleep "$WATCH_SECONDS"
 stop_tail
 say "nexusctl stats"
 ctl stats
+say "orders by status (the sql class marked one paid)"
+psql_app -c "SELECT status, count(*) FROM orders GROUP BY status ORDER BY status"
+say "job history recorded in PostgreSQL (nexus.job_history)"
+psql_app -c "SELECT class, outcome, count(*) FROM nexus.job_history GROUP BY 1, 2 ORDER BY 1, 2"
