@@ -24,8 +24,8 @@ static const char insert_sql[] =
     "$7::float8[], $8::text[], $9::text[]) AS t (j, c, q, a, o, s, f, ec, e)";
 
 static const char prune_sql[] =
-    "DELETE FROM nexus.job_history WHERE id IN (SELECT id FROM nexus.job_history "
-    "WHERE finished_at < now() - make_interval(secs => $1::float8) LIMIT 10000)";
+    "DELETE FROM nexus.job_history WHERE ctid = ANY(ARRAY(SELECT ctid FROM nexus.job_history "
+    "WHERE finished_at < now() - make_interval(secs => $1::float8) LIMIT 10000))";
 
 struct row {
     char *jid, *class_name, *queue, *outcome, *error_class, *error;

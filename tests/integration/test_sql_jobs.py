@@ -160,3 +160,15 @@ def test_jobs_waiting_at_start_do_not_fail_while_the_pool_connects(pg, nexusd, r
     d.wait_jobs(jids, timeout=30)
     assert not d.lines(event="job", outcome="retry")
     assert count(pg, "SELECT count(*) FROM demo_rows") == 50
+
+
+def test_history_older_than_the_retention_is_pruned(pg, nexusd, r):
+    d = sql_nexusd(nexusd, pg, extra='database = { history_retention = "1ms"; };')
+    jid = push(r, "noop", [])
+    d.wait_jobs([jid])
+    wait_for(lambda: count(pg, "SELECT count(*) FROM nexus.job_history") == 1, timeout=10,
+             what="the history row")
+    # the first prune runs 5 s after start
+    wait_for(lambda: count(pg, "SELECT count(*) FROM nexus.job_history") == 0, timeout=15,
+             what="the row to be pruned")
+    assert d.lines(event="history_pruned", rows="1")
