@@ -272,7 +272,10 @@ class Nexusd:
         self.conf = os.path.join(workdir, name + ".conf")
         self.logfile = os.path.join(workdir, name + ".log")
         self.args = list(args)
+        self.wrapper = []  # e.g. ["valgrind", ...]: the command nexusd runs under
         self.env = dict(os.environ)
+        # each test says which servers it uses: none inherited from the caller's shell
+        self.env.pop("DATABASE_URL", None)
         self.env["REDIS_URL"] = redis_server.url
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         self.env.update(env or {})
@@ -286,7 +289,8 @@ class Nexusd:
     def start(self, wait_ready=True, timeout=20.0):
         assert self.proc is None, "a Nexusd object runs one process"
         log = open(self.logfile, "ab")
-        self.proc = subprocess.Popen([NEXUSD, "-c", self.conf] + self.args, stdout=log,
+        self.proc = subprocess.Popen(self.wrapper + [NEXUSD, "-c", self.conf] + self.args,
+                                     stdout=log,
                                      stderr=log, stdin=subprocess.DEVNULL, env=self.env)
         log.close()
         self.started_at = time.time()
@@ -495,8 +499,11 @@ def nexusd(workdir, redis_server):
 
 
 def run_cmd(args, env=None, timeout=30, input=None):
-    """Runs a command; returns CompletedProcess with text stdout/stderr."""
+    """Runs a command; returns CompletedProcess with text stdout/stderr. The caller's
+    REDIS_URL and DATABASE_URL are not passed on: `env` names the servers a test uses."""
     e = dict(os.environ)
+    e.pop("REDIS_URL", None)
+    e.pop("DATABASE_URL", None)
     e.update(env or {})
     return subprocess.run(args, env=e, timeout=timeout, capture_output=True, text=True,
                           input=input)
