@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 
-from bench import start_redis, stop  # noqa: E402
+from bench import drain_rate, start_redis, stop  # noqa: E402
 from pg import PostgresServer  # noqa: E402
 
 ROWS_CLASS = ('classes = ( { name = "rows.add"; args = "int, text"; '
@@ -53,24 +53,13 @@ def drain(binary, r, sock, tmp, n, extra_conf="", env_extra=None, concurrency=20
     env.update(env_extra or {})
     log = open(os.path.join(tmp, "nexusd.log"), "a")
     proc = subprocess.Popen([binary, "-c", conf], env=env, stderr=log)
-    first, base, deadline = None, 0, time.time() + 300
-    while time.time() < deadline:
-        done = int(r.get("stat:processed") or 0)
-        if first is None and done > 0:
-            first, base = time.perf_counter(), done
-        if done >= n:
-            last = time.perf_counter()
-            break
-        time.sleep(0.001)
-    else:
-        stop(proc)
-        raise RuntimeError("nexusd did not drain %d jobs; see %s" % (n, log.name))
+    rate = drain_rate(r, n, proc, 300)
     stop(proc)
     log.close()
     failed = int(r.get("stat:failed") or 0)
     if failed:
         raise RuntimeError("%d jobs failed; see %s" % (failed, log.name))
-    return (n - base) / (last - first)
+    return rate
 
 
 def main():

@@ -118,19 +118,32 @@ static int apply_one(PGconn *conn, const struct migration *m, struct err *err)
     return r;
 }
 
-int migrate_apply(const char *conninfo, migrate_report_fn *report, void *arg, struct err *err)
+/* A connection and room for the checksum of every migration. */
+static int session_open(const char *conninfo, PGconn **ret_conn, char (**ret_sums)[17],
+                        struct err *err)
 {
     char(*sums)[17] = calloc(nmigrations + 1, sizeof(*sums));
-    PGconn *conn;
-    int r, applied = 0;
 
     if (!sums)
         return err_set(err, -ENOMEM, "out of memory");
-    conn = db_connect(conninfo, err);
-    if (!conn) {
+    *ret_conn = db_connect(conninfo, err);
+    if (!*ret_conn) {
         free(sums);
         return err->code;
     }
+    *ret_sums = sums;
+    return 0;
+}
+
+int migrate_apply(const char *conninfo, migrate_report_fn *report, void *arg, struct err *err)
+{
+    char(*sums)[17];
+    PGconn *conn;
+    int r, applied = 0;
+
+    r = session_open(conninfo, &conn, &sums, err);
+    if (r < 0)
+        return r;
     r = run(conn, "taking the migration lock", "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", 0, NULL,
             NULL, err);
     if (r == 0)
@@ -160,19 +173,15 @@ int migrate_apply(const char *conninfo, migrate_report_fn *report, void *arg, st
 
 int migrate_pending(const char *conninfo, const struct migration **ret_first, struct err *err)
 {
-    char(*sums)[17] = calloc(nmigrations + 1, sizeof(*sums));
+    char(*sums)[17];
     PGresult *res = NULL;
     PGconn *conn;
     int r, pending = 0;
 
     *ret_first = NULL;
-    if (!sums)
-        return err_set(err, -ENOMEM, "out of memory");
-    conn = db_connect(conninfo, err);
-    if (!conn) {
-        free(sums);
-        return err->code;
-    }
+    r = session_open(conninfo, &conn, &sums, err);
+    if (r < 0)
+        return r;
     r = run(conn, "looking for nexus.schema_migrations",
             "SELECT to_regclass('nexus.schema_migrations') IS NOT NULL", 0, NULL, &res, err);
     if (r == 0 && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
