@@ -83,7 +83,7 @@ static const struct key database_keys[] = {
     {"history_retention", KEY_DURATION, 0.001, 3650 * DAY, 30 * DAY, NULL,
      AT(database_history_retention_s), NULL, 0},
     {"outbox", KEY_BOOL, 0, 1, 1, NULL, AT(database_outbox), NULL, 0},
-    {"outbox_interval", KEY_DURATION, 0.01, 60, 0.1, NULL, AT(database_outbox_interval_s), NULL, 0},
+    {"outbox_interval", KEY_DURATION, 0.01, 60, 1, NULL, AT(database_outbox_interval_s), NULL, 0},
 };
 
 static const struct key queue_keys[] = {

@@ -23,7 +23,8 @@
 #define WHY_MAX 256  /* one line of an error text */
 #define ADDR_MAX 160 /* host:port/dbname in logs */
 #define STATEMENT_TIMEOUT_MAX_S (INT_MAX / 1000.0)
-#define ATOMIC_MAX 64 /* statements in one atomic unit */
+#define ATOMIC_MAX 64  /* statements in one atomic unit */
+#define CHANNEL_MAX 63 /* PostgreSQL's identifier length (NAMEDATALEN - 1) */
 
 enum req_kind { REQ_QUERY, REQ_TX_QUERY, REQ_ATOMIC, REQ_BEGIN, REQ_COMMIT, REQ_ROLLBACK };
 
@@ -119,9 +120,15 @@ struct db_pool {
     struct req *head, **tail; /* waiting requests, FIFO */
     unsigned nwaiting;
     struct db_tx *txs;
-    ev_prepare later; /* what must not run inside an API call; later.data = pool */
-    unsigned depth;   /* our watcher callbacks and db_pool_free() on the stack */
-    bool closing;     /* db_pool_free() ran; the memory goes when depth drops to 0 */
+    struct conn *listener; /* db_pool_listen()'s connection, or NULL; not in conns */
+    char channel[CHANNEL_MAX + 1];
+    char listen_sql[192]; /* setup_sql, then LISTEN "channel" */
+    db_notify_fn *notify;
+    void *notify_arg;
+    bool listen_told_down; /* the listener's outage was logged */
+    ev_prepare later;      /* what must not run inside an API call; later.data = pool */
+    unsigned depth;        /* our watcher callbacks and db_pool_free() on the stack */
+    bool closing;          /* db_pool_free() ran; the memory goes when depth drops to 0 */
 };
 
 struct db_rows {
@@ -718,12 +725,34 @@ static void req_finish(struct conn *c)
     (void)deliver(c->pool, done, arg, &rows, err);
 }
 
+/* The listener is up and LISTENs: its owner looks for what it missed while it was down. */
+static void listen_up(struct conn *c)
+{
+    struct db_pool *pool = c->pool;
+
+    ev_timer_stop(pool->loop, &c->timer);
+    c->state = CONN_UP;
+    c->backoff_s = BACKOFF_MIN_S;
+    pool->listen_told_down = false;
+    log_info("event=db_listen_up addr=%s channel=%s", log_q(pool->addr), pool->channel);
+    if (io_watch(c, EV_READ, false) < 0) {
+        conn_break(c, "libpq has no socket");
+        return;
+    }
+    pool->notify(pool->channel, NULL, pool->notify_arg);
+}
+
 /* The connection is up and set up: it takes waiting requests. */
 static void conn_up(struct conn *c)
 {
     struct db_pool *pool = c->pool;
-    bool went_up = pool->nup++ == 0;
+    bool went_up;
 
+    if (c == pool->listener) {
+        listen_up(c);
+        return;
+    }
+    went_up = pool->nup++ == 0;
     ev_timer_stop(pool->loop, &c->timer);
     c->state = CONN_UP;
     c->backoff_s = BACKOFF_MIN_S;
@@ -945,6 +974,7 @@ static void pipeline_read(struct conn *c)
  * has every result (PQgetResult() returned NULL). */
 static void conn_pump(struct conn *c)
 {
+    struct db_pool *pool = c->pool;
     PGnotify *n;
     PGresult *res;
     int r;
@@ -958,8 +988,13 @@ static void conn_pump(struct conn *c)
         if (c->broken[0])
             return;
     }
-    while ((n = PQnotifies(c->pg)))
+    while ((n = PQnotifies(c->pg))) {
+        if (c == pool->listener)
+            pool->notify(n->relname, n->extra, pool->notify_arg);
         PQfreemem(n);
+        if (pool->closing)
+            return;
+    }
     if (c->state == CONN_UP && !c->req)
         return; /* idle: only notices, or the server closing (seen by PQconsumeInput) */
     if (c->step == STEP_PIPELINE) {
@@ -1032,7 +1067,10 @@ static void conn_connect(struct conn *c)
 
 static void setup_start(struct conn *c)
 {
-    if (PQsetnonblocking(c->pg, 1) != 0 || !PQsendQuery(c->pg, c->pool->setup_sql)) {
+    struct db_pool *pool = c->pool;
+    const char *sql = c == pool->listener ? pool->listen_sql : pool->setup_sql;
+
+    if (PQsetnonblocking(c->pg, 1) != 0 || !PQsendQuery(c->pg, sql)) {
         conn_lost(c, PQerrorMessage(c->pg));
         return;
     }
@@ -1080,12 +1118,21 @@ static void conn_close(struct conn *c)
     c->backoff_s = fmin(c->backoff_s * 2, BACKOFF_MAX_S);
 }
 
-/* One line per change: the pool's state at error/info, a connection's own at warn/debug. */
+/* One line per change: the pool's state at error/info, a connection's own at warn/debug, the
+ * listener's at warn. */
 static void lost_log(struct conn *c, bool was_up, const char *why, double retry_s)
 {
     struct db_pool *pool = c->pool;
+    bool listener = c == pool->listener;
 
-    if (pool->nup == 0 && !pool->told_down) {
+    if (listener && !pool->listen_told_down) {
+        log_warn("event=db_listen_down addr=%s channel=%s err=%s retry_in=%.1fs", log_q(pool->addr),
+                 pool->channel, log_q(why), retry_s);
+        pool->listen_told_down = true;
+    } else if (listener) {
+        log_debug("event=db_connect_failed conn=%u addr=%s err=%s retry_in=%.1fs", c->id,
+                  log_q(pool->addr), log_q(why), retry_s);
+    } else if (pool->nup == 0 && !pool->told_down) {
         log_error("event=db_down addr=%s conns=0/%u err=%s retry_in=%.1fs", log_q(pool->addr),
                   pool->cfg.size, log_q(why), retry_s);
         pool->told_down = true;
@@ -1120,6 +1167,11 @@ static void conn_lost(struct conn *c, const char *text)
     c->res = NULL;
     c->tx = NULL;
     conn_close(c);
+    if (c == pool->listener) { /* none of the pool's: it runs no request, the pool's state stays */
+        lost_log(c, was_up, why, retry_s);
+        PQclear(res);
+        return;
+    }
     if (was_up)
         went_down = --pool->nup == 0;
     if (pool->starting && pool->nup == 0) {
@@ -1182,23 +1234,29 @@ static void conn_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     pool_leave(pool);
 }
 
+static void broken_lost(struct conn *c)
+{
+    char why[WHY_MAX];
+
+    if (!c->broken[0])
+        return;
+    memcpy(why, c->broken, sizeof(why));
+    conn_lost(c, why);
+}
+
 /* Runs just before the loop waits: broken connections, then commits of dead transactions. */
 static void later_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct db_pool *pool = w->data;
     struct db_rows rows;
     struct db_tx *tx;
-    char why[WHY_MAX];
 
     pool->depth++;
     ev_prepare_stop(loop, w);
-    for (unsigned i = 0; i < pool->cfg.size && !pool->closing; i++) {
-        struct conn *c = &pool->conns[i];
-        if (c->broken[0]) {
-            memcpy(why, c->broken, sizeof(why));
-            conn_lost(c, why);
-        }
-    }
+    for (unsigned i = 0; i < pool->cfg.size && !pool->closing; i++)
+        broken_lost(&pool->conns[i]);
+    if (pool->listener && !pool->closing)
+        broken_lost(pool->listener);
     while (!pool->closing) {
         for (tx = pool->txs; tx && !tx->commit_later; tx = tx->next)
             ;
@@ -1222,6 +1280,7 @@ static void pool_release(struct db_pool *pool)
         free(pool->conns[i].stmts);
     }
     free(pool->conns);
+    free(pool->listener);
     free(pool->conninfo);
     free(pool);
 }
@@ -1287,6 +1346,17 @@ static int conninfo_check(const char *conninfo, char *addr, size_t size, struct 
     return 0;
 }
 
+static void conn_init(struct db_pool *pool, struct conn *c, unsigned id)
+{
+    c->pool = pool;
+    c->id = id;
+    c->backoff_s = BACKOFF_MIN_S;
+    ev_io_init(&c->io, conn_on_io, -1, EV_READ);
+    c->io.data = c;
+    ev_timer_init(&c->timer, conn_on_timer, 0, 0);
+    c->timer.data = c;
+}
+
 struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
                             db_state_fn *on_state, void *arg, struct err *err)
 {
@@ -1324,16 +1394,10 @@ struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
     pool->later.data = pool;
     for (unsigned i = 0; i < cfg->size; i++) {
         struct conn *c = &pool->conns[i];
-        c->pool = pool;
-        c->id = i + 1;
-        c->backoff_s = BACKOFF_MIN_S;
+        conn_init(pool, c, i + 1);
         c->stmts = calloc(STMT_MAX, sizeof(*c->stmts));
         if (!c->stmts)
             goto out_nomem;
-        ev_io_init(&c->io, conn_on_io, -1, EV_READ);
-        c->io.data = c;
-        ev_timer_init(&c->timer, conn_on_timer, 0, 0);
-        c->timer.data = c;
     }
     /* connect from the loop: no network I/O (nor DNS) inside this call */
     for (unsigned i = 0; i < cfg->size; i++)
@@ -1361,6 +1425,12 @@ void db_pool_free(struct db_pool *pool)
     for (unsigned i = 0; i < pool->cfg.size; i++) {
         ev_io_stop(pool->loop, &pool->conns[i].io);
         ev_timer_stop(pool->loop, &pool->conns[i].timer);
+    }
+    if (pool->listener) {
+        ev_io_stop(pool->loop, &pool->listener->io);
+        ev_timer_stop(pool->loop, &pool->listener->timer);
+        PQfinish(pool->listener->pg);
+        pool->listener->pg = NULL;
     }
     /* running requests first, then the waiting ones in order; calls made from these
      * callbacks return -ECANCELED (or do nothing) */
@@ -1402,6 +1472,29 @@ void db_pool_free(struct db_pool *pool)
 bool db_pool_up(const struct db_pool *pool)
 {
     return pool->nup > 0 && !pool->closing;
+}
+
+int db_pool_listen(struct db_pool *pool, const char *channel, db_notify_fn *fn, void *arg)
+{
+    size_t n = channel ? strspn(channel, "abcdefghijklmnopqrstuvwxyz0123456789_") : 0;
+
+    if (pool->closing)
+        return -ECANCELED;
+    if (!fn || n == 0 || n > CHANNEL_MAX || channel[n] || (channel[0] >= '0' && channel[0] <= '9'))
+        return -EINVAL;
+    if (pool->listener)
+        return -EBUSY;
+    pool->listener = calloc(1, sizeof(*pool->listener));
+    if (!pool->listener)
+        return -ENOMEM;
+    memcpy(pool->channel, channel, n + 1);
+    (void)snprintf(pool->listen_sql, sizeof(pool->listen_sql), "%s; LISTEN \"%s\"", pool->setup_sql,
+                   pool->channel);
+    pool->notify = fn;
+    pool->notify_arg = arg;
+    conn_init(pool, pool->listener, pool->cfg.size + 1);
+    ev_timer_start(pool->loop, &pool->listener->timer); /* connects from the loop */
+    return 0;
 }
 
 /* Whether a new request may wait in the queue. */

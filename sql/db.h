@@ -54,6 +54,23 @@ void db_pool_free(struct db_pool *pool);
 /* true while at least one connection is up. */
 bool db_pool_up(const struct db_pool *pool);
 
+/* A notification on the channel the pool listens on, or (payload NULL) the listener has just
+ * (re)connected: notifications sent while it was down are lost, so look for missed work.
+ * `channel` and `payload` are borrowed, valid during the call. */
+typedef void db_notify_fn(const char *channel, const char *payload, void *arg);
+
+/* LISTENs on `channel` ([a-z_][a-z0-9_]*, at most 63 bytes; quoted into LISTEN) on a
+ * connection of its own, apart from the `size` ones and never used for queries. It connects
+ * from the loop, LISTENs, and after a loss reconnects with the same backoff; logged once per
+ * change: `event=db_listen_down` (warn), `event=db_listen_up` (info). `fn` runs from the loop,
+ * never from inside this call nor after db_pool_free(): once per notification (PostgreSQL
+ * sends NOTIFY at the sender's commit and folds identical ones of a transaction into one),
+ * and once with payload NULL after each LISTEN succeeded. One channel per pool. Returns 0,
+ * -EINVAL (bad channel, fn NULL), -EBUSY (the pool already listens), -ENOMEM, or -ECANCELED
+ * (inside db_pool_free()). Notifications need a session: through PgBouncer in transaction
+ * mode none arrive. */
+int db_pool_listen(struct db_pool *pool, const char *channel, db_notify_fn *fn, void *arg);
+
 /* Runs one statement with `nparams` text parameters ($1..$n; NULL = SQL NULL) on a free
  * connection, or queues it (FIFO). `sql` and `params` are copied before return. `done` runs
  * exactly once, always later from the loop, unless a negative errno is returned: -EAGAIN

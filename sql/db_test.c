@@ -1748,6 +1748,127 @@ static void test_pool_free_inside_a_callback(void **state)
     t_close(&t);
 }
 
+/* ---- LISTEN ------------------------------------------------------------------------------ */
+
+/* What a listener saw. */
+struct heard {
+    int ups;                       /* calls with payload NULL: the listener (re)connected */
+    int notes;                     /* notifications */
+    char channel[64], payload[64]; /* the last notification's */
+    struct ev_loop *loop;
+};
+
+static void heard_on_notify(const char *channel, const char *payload, void *arg)
+{
+    struct heard *h = arg;
+
+    if (payload) {
+        h->notes++;
+        (void)snprintf(h->channel, sizeof(h->channel), "%s", channel);
+        (void)snprintf(h->payload, sizeof(h->payload), "%s", payload);
+    } else {
+        h->ups++;
+        assert_string_equal(channel, "nx_test_1");
+    }
+    ev_break(h->loop, EVBREAK_ONE);
+}
+
+/* Runs the loop until the listener has seen `ups` (re)connects and `notes` notifications. */
+static void heard_wait(struct t *t, struct heard *h, int ups, int notes)
+{
+    while (h->ups < ups || h->notes < notes)
+        t_run(t, RUN_MAX_S);
+    assert_int_equal(h->ups, ups);
+    assert_int_equal(h->notes, notes);
+}
+
+static void test_listen_delivers_notifications_and_comes_back_after_a_loss(void **state)
+{
+    static const char *const bad[] = {
+        "",
+        "1abc",
+        "Abc",
+        "a-b",
+        "a b",
+        "x\"y",
+        "a;",
+        "\xc3\xa9",
+        "a123456789012345678901234567890123456789012345678901234567890123"}; /* 64 bytes */
+    static const char kill_sql[] =
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE pid <> pg_backend_pid() AND query LIKE '%LISTEN \"nx_test_1\"'";
+    const struct db_stmt unit[] = {{.sql = "SELECT pg_notify('nx_test_1', 'rolled back')"},
+                                   {.sql = "SELECT 1 / 0"}};
+    struct heard h = {0};
+    struct res r;
+    struct t t;
+
+    t_open_size(&t, 2);
+    h.loop = t.loop;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(db_pool_listen(t.pool, bad[i], heard_on_notify, &h), -EINVAL);
+    assert_int_equal(db_pool_listen(t.pool, NULL, heard_on_notify, &h), -EINVAL);
+    assert_int_equal(db_pool_listen(t.pool, "nx_test_1", NULL, &h), -EINVAL);
+    assert_int_equal(db_pool_listen(t.pool, "nx_test_1", heard_on_notify, &h), 0);
+    assert_int_equal(db_pool_listen(t.pool, "nx_test_2", heard_on_notify, &h), -EBUSY);
+    assert_int_equal(h.ups, 0); /* never from inside the call */
+    heard_wait(&t, &h, 1, 0);
+
+    /* sent from a connection of the same pool; another channel's never arrives */
+    q(&t, &r, "SELECT pg_notify('nx_other', 'x'), pg_notify('nx_test_1', 'hello')", NULL, 0);
+    t_wait(&t);
+    assert_ok(&r);
+    heard_wait(&t, &h, 1, 1);
+    assert_string_equal(h.channel, "nx_test_1");
+    assert_string_equal(h.payload, "hello");
+
+    /* sent in a unit that rolls back: never delivered (the next one is the next to arrive) */
+    u(&t, &r, unit, 2);
+    t_wait(&t);
+    assert_int_equal(r.err, -EIO);
+    assert_int_equal(r.failed, 1);
+    q(&t, &r, "NOTIFY nx_test_1, 'after the rollback'", NULL, 0);
+    t_wait(&t);
+    assert_ok(&r);
+    heard_wait(&t, &h, 1, 2);
+    assert_string_equal(h.payload, "after the rollback");
+
+    /* the server ends the listener's session: it reconnects, LISTENs again and says so */
+    q(&t, &r, kill_sql, NULL, 0);
+    t_wait(&t);
+    assert_ok(&r);
+    assert_string_equal(r.v[0], "1");
+    heard_wait(&t, &h, 2, 2);
+    q(&t, &r, "SELECT pg_notify('nx_test_1', 'again')", NULL, 0);
+    t_wait(&t);
+    assert_ok(&r);
+    heard_wait(&t, &h, 2, 3);
+    assert_string_equal(h.payload, "again");
+    assert_int_equal(t.ups, 1); /* the pool's own state never changed */
+    assert_int_equal(t.downs, 0);
+    t_close(&t);
+}
+
+static void free_on_notify(const char *channel, const char *payload, void *arg)
+{
+    struct t *t = arg;
+
+    db_pool_free(t->pool); /* from inside the listener's (re)connect call */
+    t->pool = NULL;
+    ev_break(t->loop, EVBREAK_ONE);
+}
+
+static void test_listen_pool_free_inside_the_callback(void **state)
+{
+    struct t t;
+
+    t_open_size(&t, 1);
+    assert_int_equal(db_pool_listen(t.pool, "nx_free", free_on_notify, &t), 0);
+    t_run(&t, RUN_MAX_S);
+    assert_null(t.pool);
+    t_close(&t); /* no watcher of the listener is left */
+}
+
 /* ---- the loop ---------------------------------------------------------------------------- */
 
 static int ticks;
@@ -1913,7 +2034,8 @@ static void test_no_server_fails_fast_and_logs_down_once(void **state)
 
 #define FAULT_INFLIGHT 8
 
-/* --fault-restart: queries back to back while the test restarts PostgreSQL. */
+/* --fault-restart: queries back to back while the test restarts PostgreSQL; a listener comes
+ * back too, and a NOTIFY sent after the restart reaches it. */
 struct fault {
     struct ev_loop *loop;
     struct db_pool *pool;
@@ -1921,8 +2043,27 @@ struct fault {
     unsigned inflight;
     long ok, enotconn, refused, other, ok_after_failure, seq;
     int ups, downs;
+    int listen_ups, heard; /* the listener's (re)connects; notifications after the restart */
+    bool pinged;           /* the NOTIFY after the restart is sent */
     bool ending;
 };
+
+static void fault_on_notify(const char *channel, const char *payload, void *arg)
+{
+    struct fault *f = arg;
+
+    if (!payload)
+        f->listen_ups++;
+    else if (strcmp(payload, "after the restart") == 0)
+        f->heard++;
+}
+
+static void fault_on_ping(const struct db_rows *rows, int err, void *arg)
+{
+    struct fault *f = arg;
+
+    f->pinged = err == 0; /* else sent again after the next query */
+}
 
 static void fault_fill(struct fault *f);
 
@@ -1934,6 +2075,9 @@ static void fault_on_done(const struct db_rows *rows, int err, void *arg)
     if (err == 0) {
         f->ok++;
         f->ok_after_failure++;
+        if (f->listen_ups >= 2 && !f->pinged && !f->ending)
+            f->pinged = db_query(f->pool, "SELECT pg_notify('nx_fault', 'after the restart')", NULL,
+                                 0, fault_on_ping, f) == 0;
     } else if (err == -ENOTCONN) {
         f->enotconn++;
         f->ok_after_failure = 0;
@@ -2014,7 +2158,7 @@ static int fault_restart(double seconds)
     cfg.statement_timeout_s = 5;
     f.loop = ev_loop_new(EVFLAG_AUTO);
     f.pool = db_pool_new(f.loop, &cfg, fault_on_state, &f, &err);
-    if (!f.loop || !f.pool) {
+    if (!f.loop || !f.pool || db_pool_listen(f.pool, "nx_fault", fault_on_notify, &f) < 0) {
         (void)fprintf(stderr, "db_test: %s\n", err.msg);
         return 1;
     }
@@ -2029,8 +2173,16 @@ static int fault_restart(double seconds)
     ev_timer_stop(f.loop, &f.retry);
     ev_loop_destroy(f.loop);
     (void)printf("ok=%ld enotconn=%ld refused=%ld other=%ld ok_after_last_failure=%ld ups=%d "
-                 "downs=%d\n",
-                 f.ok, f.enotconn, f.refused, f.other, f.ok_after_failure, f.ups, f.downs);
+                 "downs=%d listen_ups=%d heard=%d\n",
+                 f.ok, f.enotconn, f.refused, f.other, f.ok_after_failure, f.ups, f.downs,
+                 f.listen_ups, f.heard);
+    if (f.listen_ups < 2 || f.heard != 1) {
+        (void)fprintf(stderr,
+                      "db_test: the listener did not come back after the restart "
+                      "(listen_ups=%d heard=%d, want >= 2 and 1)\n",
+                      f.listen_ups, f.heard);
+        return 1;
+    }
     return 0;
 }
 
@@ -2153,6 +2305,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pool_free_cancels_waiting_and_running_requests_once),
         cmocka_unit_test(test_pool_free_ends_held_transactions),
         cmocka_unit_test(test_pool_free_inside_a_callback),
+        cmocka_unit_test(test_listen_delivers_notifications_and_comes_back_after_a_loss),
+        cmocka_unit_test(test_listen_pool_free_inside_the_callback),
         cmocka_unit_test(test_the_loop_never_blocks),
     };
     const char *level = getenv("DB_TEST_LOG");

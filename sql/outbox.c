@@ -24,6 +24,7 @@ extern const char lua_outbox[];
 #define ROUND_ROWS 500
 #define ROUND_ROWS_TEXT "500"
 #define OUTBOX_PAUSE_S 5.0
+#define OUTBOX_CHANNEL "nexus_outbox" /* NOTIFYed by migration 003 at each insert */
 
 /* pg_try_advisory_xact_lock key: "nexusobx" as a number, shared by every nexusd. */
 static const char lock_sql[] = "SELECT pg_try_advisory_xact_lock(7957695318937611384)";
@@ -37,7 +38,8 @@ struct outbox {
     struct rconn *redis;
     char *ns;
     char *k_relayed, *k_queues, *k_schedule;
-    bool busy; /* a round is under way */
+    bool busy;  /* a round is under way */
+    bool again; /* notified since the last round began: it may have read before that commit */
     bool stopped;
     double pause_until; /* after a failed round: no new round before (epoch s) */
     ev_timer tick;
@@ -60,7 +62,7 @@ static void round_end(struct round *rd, bool more)
     free(rd->ids);
     free(rd);
     ob->busy = false;
-    if (more && !ob->stopped)
+    if ((more || ob->again) && !ob->stopped)
         round_start(ob);
 }
 
@@ -247,6 +249,7 @@ static void round_start(struct outbox *ob)
         return;
     rd->ob = ob;
     ob->busy = true;
+    ob->again = false;
     if (db_tx_begin(ob->pool, round_on_begin, rd) < 0) {
         ob->busy = false;
         free(rd);
@@ -256,6 +259,15 @@ static void round_start(struct outbox *ob)
 static void tick_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     round_start(w->data);
+}
+
+/* A commit inserted jobs, or the listener (re)connected and may have missed some. */
+static void listen_on_notify(const char *channel, const char *payload, void *arg)
+{
+    struct outbox *ob = arg;
+
+    ob->again = true; /* if a round is under way, one more follows it */
+    round_start(ob);
 }
 
 struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct rconn *redis,
@@ -273,6 +285,10 @@ struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct rco
     ob->k_queues = keys_make(ns, "queues");
     ob->k_schedule = keys_make(ns, "schedule");
     if (!ob->ns || !ob->k_relayed || !ob->k_queues || !ob->k_schedule) {
+        outbox_free(ob);
+        return NULL;
+    }
+    if (db_pool_listen(pool, OUTBOX_CHANNEL, listen_on_notify, ob) < 0) {
         outbox_free(ob);
         return NULL;
     }

@@ -8,12 +8,16 @@ struct db_pool;
 struct rconn;
 struct outbox; /* opaque */
 
-/* Every `interval_s` (and at once while rows remain), one round: in a transaction holding an
- * advisory lock (one relay at a time across processes, so ids stay in order), read up to 500
- * rows by id, push them to Redis with outbox.lua (which skips ids an interrupted earlier
- * round already pushed), delete them, commit. A crash at any point leaves each job either
- * still in the outbox (pushed later) or pushed and marked (deleted later, not pushed again).
- * `pool` and `redis` are borrowed and must outlive it. Caller owns it, outbox_free(). */
+/* One round at once when a commit inserted into nexus.outbox (NOTIFY nexus_outbox, migration
+ * 003, on the pool's listener), when the listener (re)connects, and every `interval_s` as the
+ * safety net (and at once again while rows remain): in a transaction holding an advisory lock
+ * (one relay at a time across processes, so ids stay in order), read up to 500 rows by id,
+ * push them to Redis with outbox.lua (which skips ids an interrupted earlier round already
+ * pushed), delete them, commit. A crash at any point leaves each job either still in the
+ * outbox (pushed later) or pushed and marked (deleted later, not pushed again). `pool` and
+ * `redis` are borrowed and must outlive it, or `pool` is freed first (db_pool_free() ends its
+ * calls into the relay). Takes the pool's one listener. Caller owns it, outbox_free(); NULL
+ * when out of memory. */
 struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct rconn *redis,
                           const char *ns, double interval_s);
 void outbox_free(struct outbox *ob);

@@ -27,6 +27,13 @@ def pg():
     server.cleanup()
 
 
+def retry_job(r):
+    """The one job in `retry`, once its outcome write has landed (the log line can come
+    first)."""
+    wait_for(lambda: r.zcard("retry") == 1, what="the job in retry")
+    return zset_jobs(r, "retry")[0][0]
+
+
 def count(pg, sql):
     return int(pg.psql(sql).strip())
 
@@ -67,7 +74,7 @@ def test_mismatched_args_fail_with_a_clear_error(pg, nexusd, r):
     d = sql_nexusd(nexusd, pg)
     jid = push(r, "rows.add", ["seven", "x"])
     d.wait_jobs([jid], outcome="retry")
-    job = zset_jobs(r, "retry")[0][0]
+    job = retry_job(r)
     assert job["error_class"] == "ArgumentError"
     assert job["error_message"] == 'args[0] must be a whole number (got "seven")'
     assert count(pg, "SELECT count(*) FROM demo_rows") == 0
@@ -79,7 +86,7 @@ def test_sql_error_is_a_failure_with_the_sqlstate(pg, nexusd, r):
     d = sql_nexusd(nexusd, pg, classes=(ROW_CLASS, bad))
     jid = push(r, "rows.bad", [1, "x"])
     d.wait_jobs([jid], outcome="retry")
-    job = zset_jobs(r, "retry")[0][0]
+    job = retry_job(r)
     assert job["error_class"] == "PG::Error"
     assert job["error_message"].startswith("SQLSTATE 42P01: ")
 
@@ -91,7 +98,7 @@ def test_postgres_down_fails_and_retries_then_resumes(pg, nexusd, r):
     pg.stop()
     during = push(r, "rows.add", [2, "during"])
     d.wait_jobs([during], outcome="retry", timeout=20)
-    job = zset_jobs(r, "retry")[0][0]
+    job = retry_job(r)
     assert job["error_class"] == "NexusDatabaseDown"
     d.assert_alive()
     pg.start()
@@ -134,10 +141,10 @@ def test_nexusctl_history_shows_each_attempt(pg, nexusd, r):
     d = sql_nexusd(nexusd, pg, worker=None)
     jid = push(r, "fail", ["first failure"], retry=1)
     d.wait_jobs([jid], outcome="retry")
+    retry_job(r)
     r.zadd("retry", {r.zrange("retry", 0, 0)[0]: 0})
     d.wait_jobs([jid], outcome="dead")
     env = {"DATABASE_URL": pg.url, "REDIS_URL": d.redis.url}
-    res = run_cmd([NEXUSCTL, "history", jid, "--json"], env=env)
     wait_for(lambda: len(json.loads(run_cmd([NEXUSCTL, "history", jid, "--json"], env=env)
                                     .stdout or '{"attempts":[]}')["attempts"]) == 2,
              timeout=10, what="two history rows")
