@@ -1,14 +1,16 @@
 """Transactional enqueue: nexus.enqueue() inside the app's transaction, relayed to Redis by
-nexusd exactly once, in id order, surviving kill -9 while relaying."""
+nexusd exactly once, in id order, surviving kill -9 while relaying, and at once on commit
+(LISTEN/NOTIFY) rather than at the next poll."""
 import collections
 import json
+import statistics
 import threading
 import time
 
 import psycopg2
 import pytest
 
-from conftest import NEXUSD, make_config, run_cmd, wait_for
+from conftest import NEXUSD, log_time, make_config, run_cmd, wait_for
 from pg import PostgresServer
 
 
@@ -21,9 +23,20 @@ def pg():
     server.cleanup()
 
 
-def relay(nexusd, pg, queues=("default",), name=None):
-    config = make_config({"queues": list(queues)})
+def relay(nexusd, pg, queues=("default",), name=None, extra=""):
+    config = make_config({"queues": list(queues)}, extra=extra)
     return nexusd(config, name=name, env={"DATABASE_URL": pg.url})
+
+
+# a poll too slow to explain a job relayed within a second: only the notification can
+SLOW_POLL = 'database = { outbox_interval = "30s"; };'
+
+
+def listening_relay(nexusd, pg, queues=("default",)):
+    d = relay(nexusd, pg, queues=queues, extra=SLOW_POLL)
+    d.wait_log(r"event=db_listen_up .*channel=nexus_outbox")
+    d.wait_log(r"event=db_up ")
+    return d
 
 
 def test_committed_jobs_run_and_rolled_back_ones_never_exist(pg, nexusd, r):
@@ -109,3 +122,64 @@ def test_exactly_once_while_relays_are_killed(pg, nexusd, r):
     counts = collections.Counter(j["args"][0] for j in jobs)
     assert len(jobs) == 20000, "duplicates: %s" % [n for n, c in counts.items() if c > 1][:10]
     assert set(counts) == set(range(1, 20001))
+
+
+def test_a_committed_job_runs_within_a_second_without_waiting_for_the_poll(pg, nexusd, r):
+    d = listening_relay(nexusd, pg)
+    conn = psycopg2.connect(pg.url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT nexus.enqueue('noop', '[]')")
+        jid = cur.fetchone()[0]
+    committing = time.time()
+    conn.commit()
+    line = d.wait_jobs([jid], timeout=10)[jid]
+    latency = max(log_time(line) - committing, 0.0)  # the log's times are whole ms
+    print("commit -> job's log line: %.0f ms" % (latency * 1000))
+    assert latency < 1.0, "the job ran %.2fs after its commit" % latency
+    conn.close()
+
+
+def test_commit_to_redis_latency(pg, nexusd, r):
+    """50 enqueues, one transaction each: the time from COMMIT to the job in its Redis list.
+    A queue that nothing takes, so the job stays there for BRPOP to see."""
+    listening_relay(nexusd, pg, queues=("other",))
+    conn = psycopg2.connect(pg.url)
+    latencies = []
+    for n in range(50):
+        with conn.cursor() as cur:
+            cur.execute("SELECT nexus.enqueue('noop', jsonb_build_array(%s), 'latency')", (n,))
+        committing = time.monotonic()
+        conn.commit()
+        popped = r.brpop("queue:latency", timeout=5)
+        latencies.append(time.monotonic() - committing)
+        assert popped and json.loads(popped[1])["args"] == [n]
+    conn.close()
+    latencies.sort()
+    median = statistics.median(latencies)
+    print("commit -> Redis over 50 enqueues: median %.1f ms, p90 %.1f ms, max %.1f ms"
+          % (median * 1000, latencies[44] * 1000, latencies[-1] * 1000))
+    assert median < 0.2
+
+
+def test_direct_inserts_notify_too_and_a_relay_that_missed_a_notification_catches_up(
+        pg, nexusd, r):
+    """A plain INSERT into nexus.outbox wakes the relay (the trigger, not nexus.enqueue()),
+    and a relay whose listener was cut off looks at once, on reconnecting, for what it
+    missed meanwhile."""
+    d = listening_relay(nexusd, pg)
+    pg.psql("INSERT INTO nexus.outbox (queue, job) VALUES ('default', "
+            "'{\"class\":\"noop\",\"args\":[],\"jid\":\"direct1\",\"queue\":\"default\"}')")
+    d.wait_jobs(["direct1"], timeout=1)
+    conn = psycopg2.connect(pg.url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE '%%LISTEN \"nexus_outbox\"'")
+        assert cur.fetchall() == [(True,)]
+        time.sleep(0.02)  # it is gone; it reconnects after 0.1 s
+        cur.execute("SELECT nexus.enqueue('noop', '[]')")
+        jid = cur.fetchone()[0]
+    conn.commit()  # the notification reaches no one
+    conn.close()
+    d.wait_jobs([jid], timeout=5)
+    assert len(d.lines(event="db_listen_down")) == 1
+    assert len(d.lines(event="db_listen_up")) == 2
