@@ -28,8 +28,10 @@ extern const char lua_outbox[];
 
 /* pg_try_advisory_xact_lock key: "nexusobx" as a number, shared by every nexusd. */
 static const char lock_sql[] = "SELECT pg_try_advisory_xact_lock(7957695318937611384)";
-static const char rows_sql[] = "SELECT id, queue, job, run_at FROM nexus.outbox ORDER BY id "
-                               "LIMIT " ROUND_ROWS_TEXT;
+/* commit order (migration 004); rows numbered by no trigger (triggers disabled for the
+ * session that wrote them) first, by id */
+static const char rows_sql[] = "SELECT id, queue, job, run_at FROM nexus.outbox "
+                               "ORDER BY commit_seq NULLS FIRST, id LIMIT " ROUND_ROWS_TEXT;
 static const char delete_sql[] = "DELETE FROM nexus.outbox WHERE id = ANY($1::bigint[])";
 
 struct outbox {

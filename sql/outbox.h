@@ -1,5 +1,6 @@
 /* outbox.h - relays jobs the app enqueued inside its own PostgreSQL transactions
- * (nexus.enqueue() into nexus.outbox) to Redis, each exactly once, in id order. */
+ * (nexus.enqueue() into nexus.outbox) to Redis, each exactly once, in commit order per
+ * queue. */
 #ifndef OUTBOX_H
 #define OUTBOX_H
 
@@ -11,7 +12,8 @@ struct outbox; /* opaque */
 /* One round at once when a commit inserted into nexus.outbox (NOTIFY nexus_outbox, migration
  * 003, on the pool's listener), when the listener (re)connects, and every `interval_s` as the
  * safety net (and at once again while rows remain): in a transaction holding an advisory lock
- * (one relay at a time across processes, so ids stay in order), read up to 500 rows by id,
+ * (one relay at a time across processes, so the order holds), read up to 500 rows in commit
+ * order (migration 004 numbers rows as their transactions commit),
  * push them to Redis with outbox.lua (which skips ids an interrupted earlier round already
  * pushed), delete them, commit. A crash at any point leaves each job either still in the
  * outbox (pushed later) or pushed and marked (deleted later, not pushed again). `pool` and

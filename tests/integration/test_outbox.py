@@ -183,3 +183,38 @@ def test_direct_inserts_notify_too_and_a_relay_that_missed_a_notification_catche
     d.wait_jobs([jid], timeout=5)
     assert len(d.lines(event="db_listen_down")) == 1
     assert len(d.lines(event="db_listen_up")) == 2
+
+
+def test_relayed_in_commit_order_not_insert_order(pg, nexusd, r):
+    """Two transactions enqueue to one queue; the one that inserted first commits last. Both
+    commit before any relay runs, so the relay sees both at once: the later commit still
+    reaches the queue last (id order would put it first)."""
+    first, second = psycopg2.connect(pg.url), psycopg2.connect(pg.url)
+    with first.cursor() as cur:
+        cur.execute("SELECT nexus.enqueue('noop', '[\"inserted first\"]', 'ordered')")
+    with second.cursor() as cur:
+        cur.execute("SELECT nexus.enqueue('noop', '[\"inserted second\"]', 'ordered')")
+    second.commit()
+    first.commit()
+    relay(nexusd, pg, queues=("other",))
+    wait_for(lambda: r.llen("queue:ordered") == 2, timeout=10, what="both relayed")
+    fetched_order = [json.loads(j)["args"][0] for j in reversed(r.lrange("queue:ordered", 0, -1))]
+    assert fetched_order == ["inserted second", "inserted first"]
+    first.close()
+    second.close()
+
+
+def test_commit_order_lock_is_per_queue(pg):
+    """A transaction holding its queue's commit lock does not delay commits to other queues."""
+    holder, other = psycopg2.connect(pg.url), psycopg2.connect(pg.url)
+    with holder.cursor() as cur:
+        cur.execute("SELECT nexus.enqueue('noop', '[]', 'ordered')")
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # numbers now: takes the lock and keeps it
+    with other.cursor() as cur:
+        cur.execute("SET lock_timeout = '2s'")
+        cur.execute("SELECT nexus.enqueue('noop', '[]', 'elsewhere')")
+    other.commit()  # would fail with lock_timeout if the lock were shared
+    holder.commit()
+    assert pg.psql("SELECT count(*) FROM nexus.outbox WHERE commit_seq IS NULL").strip() == "0"
+    holder.close()
+    other.close()
