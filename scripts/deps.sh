@@ -7,6 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root "$@"
 
 PACKAGES=(
+    tzdata
     # build
     build-essential cmake pkg-config clang libclang-rt-14-dev
     # libraries
