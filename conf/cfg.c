@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <jansson.h>
 #include <libconfig.h>
 #include <math.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include "../daemon/err.h"
@@ -17,8 +19,11 @@
 #include "../jobs/job.h"
 
 /* Every size the file controls has one named maximum. */
-#define CFG_MAX_URL 4096      /* redis.url, database.url bytes */
-#define CFG_MAX_SQL 65536     /* a sql class's statement bytes */
+#define CFG_MAX_URL 4096  /* redis.url, database.url bytes */
+#define CFG_MAX_SQL 65536 /* a sql class's statement bytes */
+#define CFG_MAX_SCHEDULES 1000
+#define CFG_MAX_SCHEDULE_NAME 128
+#define CFG_MAX_SCHEDULE_ARGS 65536
 #define CFG_MAX_NAMESPACE 128 /* redis.namespace bytes */
 #define CFG_MAX_TAG 64        /* worker.tag bytes */
 #define CFG_MAX_QUEUES 1000   /* entries of worker.queues */
@@ -41,7 +46,22 @@ enum key_type {
     KEY_ORDER,    /* bool: "strict" (false) | "weighted" (true) */
     KEY_BOOL,     /* bool: true | false; def 0 or 1 */
     KEY_QUEUES,   /* cfg.queues + nqueues: entries are a name or a group parsed with `sub` */
-    KEY_CLASSES,  /* cfg.classes + nclasses: entries are groups parsed with `sub` */
+    KEY_LIST,     /* a list of named groups parsed with `sub`, described by `list` */
+};
+
+struct load;
+
+/* A list of groups each with a unique name (classes, schedules): where the array and its
+ * count live in struct cfg, and what one entry is. */
+struct group_list {
+    const char *what; /* "class", for messages */
+    size_t size;      /* bytes of one entry */
+    size_t array_at;  /* offset of the entries' pointer in struct cfg */
+    size_t count_at;  /* offset of their size_t count */
+    size_t name_at;   /* offset of the char *name in an entry */
+    size_t line_at;   /* offset of the int line in an entry */
+    /* checks an entry once its keys are read; NULL for none */
+    int (*check)(struct load *ld, const config_setting_t *e, const char *name, void *entry);
 };
 
 /* One setting: where it goes, what it may hold, what it holds when the file is silent. */
@@ -52,8 +72,9 @@ struct key {
     double def;            /* numbers: the default (INHERIT: the worker's) */
     const char *def_str;   /* strings, enums, queues: the default; NULL: none (required) */
     size_t offset;         /* destination in the base struct */
-    const struct key *sub; /* KEY_GROUP, KEY_QUEUES, KEY_CLASSES: the entries' keys */
+    const struct key *sub; /* KEY_GROUP, KEY_QUEUES, KEY_LIST: the entries' keys */
     size_t nsub;
+    const struct group_list *list; /* KEY_LIST */
 };
 
 #define AT(field) offsetof(struct cfg, field)
@@ -61,74 +82,110 @@ struct key {
 #define CLASS_AT(field) offsetof(struct cfg_class, field)
 
 static const struct key log_keys[] = {
-    {"level", KEY_LEVEL, 0, 0, 0, "info", AT(log_level), NULL, 0},
+    {"level", KEY_LEVEL, 0, 0, 0, "info", AT(log_level), NULL, 0, NULL},
 };
 
 static const struct key redis_keys[] = {
-    {"url", KEY_STRING, 1, CFG_MAX_URL, 0, "redis://127.0.0.1:6379/0", AT(redis_url), NULL, 0},
-    {"namespace", KEY_STRING, 0, CFG_MAX_NAMESPACE, 0, "", AT(redis_namespace), NULL, 0},
-    {"connect_timeout", KEY_DURATION, 0.001, 300, 5, NULL, AT(redis_connect_timeout_s), NULL, 0},
+    {"url", KEY_STRING, 1, CFG_MAX_URL, 0, "redis://127.0.0.1:6379/0", AT(redis_url), NULL, 0,
+     NULL},
+    {"namespace", KEY_STRING, 0, CFG_MAX_NAMESPACE, 0, "", AT(redis_namespace), NULL, 0, NULL},
+    {"connect_timeout", KEY_DURATION, 0.001, 300, 5, NULL, AT(redis_connect_timeout_s), NULL, 0,
+     NULL},
 };
 
 static const struct key database_keys[] = {
-    {"url", KEY_STRING, 0, CFG_MAX_URL, 0, "", AT(database_url), NULL, 0},
-    {"pool_size", KEY_UINT, 1, 100, 4, NULL, AT(database_pool_size), NULL, 0},
-    {"max_waiting", KEY_UINT, 1, 1000000, 10000, NULL, AT(database_max_waiting), NULL, 0},
-    {"connect_timeout", KEY_DURATION, 0.001, 300, 5, NULL, AT(database_connect_timeout_s), NULL, 0},
-    {"statement_timeout", KEY_DURATION, 0, DAY, 30, NULL, AT(database_statement_timeout_s), NULL,
-     0},
-    {"prepared_statements", KEY_BOOL, 0, 1, 1, NULL, AT(database_prepared), NULL, 0},
-    {"migrate", KEY_BOOL, 0, 1, 0, NULL, AT(database_migrate), NULL, 0},
-    {"history", KEY_BOOL, 0, 1, 1, NULL, AT(database_history), NULL, 0},
+    {"url", KEY_STRING, 0, CFG_MAX_URL, 0, "", AT(database_url), NULL, 0, NULL},
+    {"pool_size", KEY_UINT, 1, 100, 4, NULL, AT(database_pool_size), NULL, 0, NULL},
+    {"max_waiting", KEY_UINT, 1, 1000000, 10000, NULL, AT(database_max_waiting), NULL, 0, NULL},
+    {"connect_timeout", KEY_DURATION, 0.001, 300, 5, NULL, AT(database_connect_timeout_s), NULL, 0,
+     NULL},
+    {"statement_timeout", KEY_DURATION, 0, DAY, 30, NULL, AT(database_statement_timeout_s), NULL, 0,
+     NULL},
+    {"prepared_statements", KEY_BOOL, 0, 1, 1, NULL, AT(database_prepared), NULL, 0, NULL},
+    {"migrate", KEY_BOOL, 0, 1, 0, NULL, AT(database_migrate), NULL, 0, NULL},
+    {"history", KEY_BOOL, 0, 1, 1, NULL, AT(database_history), NULL, 0, NULL},
     {"history_retention", KEY_DURATION, 0.001, 3650 * DAY, 30 * DAY, NULL,
-     AT(database_history_retention_s), NULL, 0},
-    {"outbox", KEY_BOOL, 0, 1, 1, NULL, AT(database_outbox), NULL, 0},
-    {"outbox_interval", KEY_DURATION, 0.01, 60, 1, NULL, AT(database_outbox_interval_s), NULL, 0},
+     AT(database_history_retention_s), NULL, 0, NULL},
+    {"outbox", KEY_BOOL, 0, 1, 1, NULL, AT(database_outbox), NULL, 0, NULL},
+    {"outbox_interval", KEY_DURATION, 0.01, 60, 1, NULL, AT(database_outbox_interval_s), NULL, 0,
+     NULL},
 };
 
 static const struct key queue_keys[] = {
-    {"name", KEY_NAME, 1, JOB_MAX_QUEUE, 0, NULL, QUEUE_AT(name), NULL, 0},
-    {"weight", KEY_UINT, 1, 1000, 1, NULL, QUEUE_AT(weight), NULL, 0},
+    {"name", KEY_NAME, 1, JOB_MAX_QUEUE, 0, NULL, QUEUE_AT(name), NULL, 0, NULL},
+    {"weight", KEY_UINT, 1, 1000, 1, NULL, QUEUE_AT(weight), NULL, 0, NULL},
 };
 
 static const struct key worker_keys[] = {
-    {"concurrency", KEY_UINT, 1, 100000, 50, NULL, AT(concurrency), NULL, 0},
+    {"concurrency", KEY_UINT, 1, 100000, 50, NULL, AT(concurrency), NULL, 0, NULL},
     {"queues", KEY_QUEUES, 1, CFG_MAX_QUEUES, 0, "default", AT(queues), queue_keys,
-     NELEMS(queue_keys)},
-    {"queue_order", KEY_ORDER, 0, 0, 0, "strict", AT(queues_weighted), NULL, 0},
-    {"shutdown_timeout", KEY_DURATION, 0, 3600, 25, NULL, AT(shutdown_timeout_s), NULL, 0},
-    {"job_timeout", KEY_DURATION, 0.001, 7 * DAY, 30 * MIN, NULL, AT(job_timeout_s), NULL, 0},
-    {"max_retries", KEY_INT, 0, 1000, 25, NULL, AT(max_retries), NULL, 0},
-    {"heartbeat_interval", KEY_DURATION, 0.1, 300, 5, NULL, AT(heartbeat_s), NULL, 0},
-    {"process_ttl", KEY_DURATION, 0.2, DAY, 60, NULL, AT(process_ttl_s), NULL, 0},
-    {"max_recoveries", KEY_UINT, 1, 1000, 3, NULL, AT(max_recoveries), NULL, 0},
-    {"poll_interval", KEY_DURATION, 0.01, 60, 1, NULL, AT(poll_interval_s), NULL, 0},
-    {"fetch_batch", KEY_UINT, 1, 1000, 100, NULL, AT(fetch_batch), NULL, 0},
-    {"tag", KEY_STRING, 0, CFG_MAX_TAG, 0, "", AT(tag), NULL, 0},
+     NELEMS(queue_keys), NULL},
+    {"queue_order", KEY_ORDER, 0, 0, 0, "strict", AT(queues_weighted), NULL, 0, NULL},
+    {"shutdown_timeout", KEY_DURATION, 0, 3600, 25, NULL, AT(shutdown_timeout_s), NULL, 0, NULL},
+    {"job_timeout", KEY_DURATION, 0.001, 7 * DAY, 30 * MIN, NULL, AT(job_timeout_s), NULL, 0, NULL},
+    {"max_retries", KEY_INT, 0, 1000, 25, NULL, AT(max_retries), NULL, 0, NULL},
+    {"heartbeat_interval", KEY_DURATION, 0.1, 300, 5, NULL, AT(heartbeat_s), NULL, 0, NULL},
+    {"process_ttl", KEY_DURATION, 0.2, DAY, 60, NULL, AT(process_ttl_s), NULL, 0, NULL},
+    {"max_recoveries", KEY_UINT, 1, 1000, 3, NULL, AT(max_recoveries), NULL, 0, NULL},
+    {"poll_interval", KEY_DURATION, 0.01, 60, 1, NULL, AT(poll_interval_s), NULL, 0, NULL},
+    {"fetch_batch", KEY_UINT, 1, 1000, 100, NULL, AT(fetch_batch), NULL, 0, NULL},
+    {"tag", KEY_STRING, 0, CFG_MAX_TAG, 0, "", AT(tag), NULL, 0, NULL},
 };
 
 static const struct key dead_keys[] = {
-    {"max_jobs", KEY_UINT, 1, 10000000, 10000, NULL, AT(dead_max_jobs), NULL, 0},
-    {"max_age", KEY_DURATION, 0.001, 3650 * DAY, 180 * DAY, NULL, AT(dead_max_age_s), NULL, 0},
+    {"max_jobs", KEY_UINT, 1, 10000000, 10000, NULL, AT(dead_max_jobs), NULL, 0, NULL},
+    {"max_age", KEY_DURATION, 0.001, 3650 * DAY, 180 * DAY, NULL, AT(dead_max_age_s), NULL, 0,
+     NULL},
 };
 
 static const struct key class_keys[] = {
-    {"name", KEY_STRING, 1, JOB_MAX_CLASS, 0, NULL, CLASS_AT(name), NULL, 0},
-    {"timeout", KEY_DURATION, 0.001, 7 * DAY, INHERIT, NULL, CLASS_AT(timeout_s), NULL, 0},
-    {"max_retries", KEY_INT, 0, 1000, INHERIT, NULL, CLASS_AT(max_retries), NULL, 0},
-    {"concurrency", KEY_UINT, 0, 100000, 0, NULL, CLASS_AT(concurrency), NULL, 0},
-    {"sql", KEY_STRING, 1, CFG_MAX_SQL, 0, NULL, CLASS_AT(sql), NULL, 0},
-    {"args", KEY_STRING, 0, 1024, 0, NULL, CLASS_AT(args), NULL, 0},
+    {"name", KEY_STRING, 1, JOB_MAX_CLASS, 0, NULL, CLASS_AT(name), NULL, 0, NULL},
+    {"timeout", KEY_DURATION, 0.001, 7 * DAY, INHERIT, NULL, CLASS_AT(timeout_s), NULL, 0, NULL},
+    {"max_retries", KEY_INT, 0, 1000, INHERIT, NULL, CLASS_AT(max_retries), NULL, 0, NULL},
+    {"concurrency", KEY_UINT, 0, 100000, 0, NULL, CLASS_AT(concurrency), NULL, 0, NULL},
+    {"sql", KEY_STRING, 1, CFG_MAX_SQL, 0, NULL, CLASS_AT(sql), NULL, 0, NULL},
+    {"args", KEY_STRING, 0, 1024, 0, NULL, CLASS_AT(args), NULL, 0, NULL},
+};
+
+#define SCHED_AT(field) offsetof(struct cfg_schedule, field)
+
+static const struct key schedule_keys[] = {
+    {"name", KEY_STRING, 1, CFG_MAX_SCHEDULE_NAME, 0, NULL, SCHED_AT(name), NULL, 0, NULL},
+    {"cron", KEY_STRING, 1, CRON_TEXT_MAX, 0, NULL, SCHED_AT(cron), NULL, 0, NULL},
+    {"class", KEY_STRING, 1, JOB_MAX_CLASS, 0, NULL, SCHED_AT(class_name), NULL, 0, NULL},
+    {"args", KEY_STRING, 2, CFG_MAX_SCHEDULE_ARGS, 0, "[]", SCHED_AT(args), NULL, 0, NULL},
+    {"queue", KEY_NAME, 1, JOB_MAX_QUEUE, 0, "default", SCHED_AT(queue), NULL, 0, NULL},
+    {"tz", KEY_STRING, 1, 64, 0, "UTC", SCHED_AT(tz), NULL, 0, NULL},
+    {"missed", KEY_STRING, 1, 16, 0, "skip", SCHED_AT(missed), NULL, 0, NULL},
+};
+
+static int sql_class_check(struct load *ld, const config_setting_t *e, const char *name,
+                           void *entry);
+static int schedule_check(struct load *ld, const config_setting_t *e, const char *name,
+                          void *entry);
+
+static const struct group_list class_list = {
+    "class",        sizeof(struct cfg_class), AT(classes),     AT(nclasses),
+    CLASS_AT(name), CLASS_AT(line),           sql_class_check,
+};
+
+static const struct group_list schedule_list = {
+    "schedule",     sizeof(struct cfg_schedule),
+    AT(schedules),  AT(nschedules),
+    SCHED_AT(name), SCHED_AT(line),
+    schedule_check,
 };
 
 static const struct key root_keys[] = {
-    {"log", KEY_GROUP, 0, 0, 0, NULL, 0, log_keys, NELEMS(log_keys)},
-    {"redis", KEY_GROUP, 0, 0, 0, NULL, 0, redis_keys, NELEMS(redis_keys)},
-    {"database", KEY_GROUP, 0, 0, 0, NULL, 0, database_keys, NELEMS(database_keys)},
-    {"worker", KEY_GROUP, 0, 0, 0, NULL, 0, worker_keys, NELEMS(worker_keys)},
-    {"dead", KEY_GROUP, 0, 0, 0, NULL, 0, dead_keys, NELEMS(dead_keys)},
-    {"classes", KEY_CLASSES, 0, CFG_MAX_CLASSES, 0, NULL, AT(classes), class_keys,
-     NELEMS(class_keys)},
+    {"log", KEY_GROUP, 0, 0, 0, NULL, 0, log_keys, NELEMS(log_keys), NULL},
+    {"redis", KEY_GROUP, 0, 0, 0, NULL, 0, redis_keys, NELEMS(redis_keys), NULL},
+    {"database", KEY_GROUP, 0, 0, 0, NULL, 0, database_keys, NELEMS(database_keys), NULL},
+    {"worker", KEY_GROUP, 0, 0, 0, NULL, 0, worker_keys, NELEMS(worker_keys), NULL},
+    {"dead", KEY_GROUP, 0, 0, 0, NULL, 0, dead_keys, NELEMS(dead_keys), NULL},
+    {"classes", KEY_LIST, 0, CFG_MAX_CLASSES, 0, NULL, 0, class_keys, NELEMS(class_keys),
+     &class_list},
+    {"schedules", KEY_LIST, 0, CFG_MAX_SCHEDULES, 0, NULL, 0, schedule_keys, NELEMS(schedule_keys),
+     &schedule_list},
 };
 
 static const char *const order_names[] = {"strict", "weighted"}; /* index = queues_weighted */
@@ -147,7 +204,7 @@ static int value_load(struct load *ld, const config_setting_t *s, const char *na
 static int fail_at(const config_setting_t *s, struct err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void queues_clear(struct cfg *cfg);
-static void classes_clear(struct cfg *cfg);
+static void list_clear(const struct key *key, struct cfg *cfg);
 
 static char *dup_str(const char *s)
 {
@@ -332,8 +389,8 @@ static void keys_free(const struct key *keys, size_t nkeys, void *base)
         case KEY_QUEUES:
             queues_clear(base);
             break;
-        case KEY_CLASSES:
-            classes_clear(base);
+        case KEY_LIST:
+            list_clear(key, base);
             break;
         default:
             break;
@@ -350,13 +407,30 @@ static void queues_clear(struct cfg *cfg)
     cfg->nqueues = 0;
 }
 
-static void classes_clear(struct cfg *cfg)
+static void **list_array(const struct group_list *gl, struct cfg *cfg)
 {
-    for (size_t i = 0; i < cfg->nclasses; i++)
-        keys_free(class_keys, NELEMS(class_keys), &cfg->classes[i]);
-    free(cfg->classes);
-    cfg->classes = NULL;
-    cfg->nclasses = 0;
+    return (void **)((char *)cfg + gl->array_at);
+}
+
+static size_t *list_count(const struct group_list *gl, struct cfg *cfg)
+{
+    return (size_t *)((char *)cfg + gl->count_at);
+}
+
+static char *list_entry(const struct group_list *gl, struct cfg *cfg, size_t i)
+{
+    return (char *)*list_array(gl, cfg) + i * gl->size;
+}
+
+static void list_clear(const struct key *key, struct cfg *cfg)
+{
+    const struct group_list *gl = key->list;
+
+    for (size_t i = 0; i < *list_count(gl, cfg); i++)
+        keys_free(key->sub, key->nsub, list_entry(gl, cfg, i));
+    free(*list_array(gl, cfg));
+    *list_array(gl, cfg) = NULL;
+    *list_count(gl, cfg) = 0;
 }
 
 /* Empties cfg->queues and makes room for `n` zeroed entries (n >= 1). */
@@ -414,7 +488,7 @@ static int defaults_apply(const struct key *keys, size_t nkeys, void *base, stru
             if (r == 0)
                 r = string_set(&key->sub[0], key->def_str, ((struct cfg *)base)->queues, err);
             break;
-        case KEY_CLASSES:
+        case KEY_LIST:
             break;
         }
     }
@@ -669,8 +743,9 @@ static bool sql_controls_transaction(const char *sql)
 
 /* A `sql` class: `args` is a comma-separated list of types, one per $N of `sql`. */
 static int sql_class_check(struct load *ld, const config_setting_t *e, const char *name,
-                           struct cfg_class *c)
+                           void *entry)
 {
+    struct cfg_class *c = entry;
     const char *p = c->args ? c->args : "";
     unsigned uses;
 
@@ -711,9 +786,44 @@ static int sql_class_check(struct load *ld, const config_setting_t *e, const cha
     return 0;
 }
 
-static int classes_load(struct load *ld, const config_setting_t *s, const char *name,
-                        const struct key *key, struct cfg *cfg)
+/* A schedule: its cron expression parses, its zone exists, it fires within 5 years, its
+ * args are a JSON array, `missed` is a known policy. Needs `cron` and `class`. */
+static int schedule_check(struct load *ld, const config_setting_t *e, const char *name, void *entry)
 {
+    struct cfg_schedule *sc = entry;
+    struct err why = {0};
+    json_t *args;
+    time_t next;
+    int r;
+
+    if (!sc->cron || !sc->class_name)
+        return fail_at(e, ld->err, -EINVAL, "%s must have a %s", name, sc->cron ? "class" : "cron");
+    if (cron_parse(sc->cron, &sc->expr, &why) < 0)
+        return fail_at(e, ld->err, -EINVAL, "%s.cron: %s", name, why.msg);
+    r = cron_next(&sc->expr, sc->tz, time(NULL), &next, &why);
+    if (r < 0)
+        return fail_at(e, ld->err, -EINVAL, "%s.%s: %s", name, r == -ERANGE ? "cron" : "tz",
+                       why.msg);
+    args = json_loads(sc->args, 0, NULL);
+    r = json_is_array(args) ? 0 : -EINVAL;
+    json_decref(args);
+    if (r < 0)
+        return fail_at(e, ld->err, -EINVAL,
+                       "%s.args must be a JSON array as text, e.g. \"[1, \\\"x\\\"]\" (got %s)",
+                       name, sc->args);
+    if (strcmp(sc->missed, "skip") == 0 || strcmp(sc->missed, "run_once") == 0) {
+        sc->run_missed = sc->missed[0] == 'r';
+        return 0;
+    }
+    return fail_at(e, ld->err, -EINVAL, "%s.missed must be skip or run_once (got \"%s\")", name,
+                   sc->missed);
+}
+
+/* A list of named groups (classes, schedules), each read with key->sub and checked. */
+static int list_load(struct load *ld, const config_setting_t *s, const char *name,
+                     const struct key *key, struct cfg *cfg)
+{
+    const struct group_list *gl = key->list;
     int type = config_setting_type(s), n = config_setting_length(s), r = 0;
     char ename[CFG_MAX_NAME], buf[GOT_MAX];
 
@@ -723,30 +833,34 @@ static int classes_load(struct load *ld, const config_setting_t *s, const char *
     if ((double)n > key->max)
         return fail_at(s, ld->err, -EINVAL, "%s must have at most %.0f entries (got %d)", name,
                        key->max, n);
-    classes_clear(cfg);
+    list_clear(key, cfg);
     if (n == 0)
         return 0;
-    cfg->classes = calloc((size_t)n, sizeof(cfg->classes[0]));
-    if (!cfg->classes)
+    *list_array(gl, cfg) = calloc((size_t)n, gl->size);
+    if (!*list_array(gl, cfg))
         return nomem(ld->err);
-    cfg->nclasses = (size_t)n;
+    *list_count(gl, cfg) = (size_t)n;
     for (int i = 0; i < n && r == 0; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        struct cfg_class *c = &cfg->classes[i];
+        char *entry = list_entry(gl, cfg, (size_t)i);
 
         (void)snprintf(ename, sizeof(ename), "%s[%d]", name, i);
         if (config_setting_type(e) != CONFIG_TYPE_GROUP)
             return fail_at(e, ld->err, -EINVAL,
                            "%s must be a group { name = \"...\"; ... } (got %s)", ename,
                            got(e, buf, sizeof(buf)));
-        c->line = (int)config_setting_source_line(e);
-        r = entry_load(ld, e, ename, key->sub, key->nsub, c);
-        if (r == 0)
-            r = sql_class_check(ld, e, ename, c);
-        for (int j = 0; j < i && r == 0; j++)
-            if (strcmp(cfg->classes[j].name, c->name) == 0)
-                r = fail_at(e, ld->err, -EINVAL, "duplicate class '%s' in %s (first at line %d)",
-                            c->name, name, cfg->classes[j].line);
+        *(int *)(entry + gl->line_at) = (int)config_setting_source_line(e);
+        r = entry_load(ld, e, ename, key->sub, key->nsub, entry);
+        if (r == 0 && gl->check)
+            r = gl->check(ld, e, ename, entry);
+        for (int k = 0; k < i && r == 0; k++) {
+            const char *other = list_entry(gl, cfg, (size_t)k);
+            if (strcmp(*(char *const *)(other + gl->name_at),
+                       *(char *const *)(entry + gl->name_at)) == 0)
+                r = fail_at(e, ld->err, -EINVAL, "duplicate %s '%s' in %s (first at line %d)",
+                            gl->what, *(char *const *)(entry + gl->name_at), name,
+                            *(const int *)(other + gl->line_at));
+        }
     }
     return r;
 }
@@ -772,8 +886,8 @@ static int value_load(struct load *ld, const config_setting_t *s, const char *na
         return bool_load(ld, s, name, key, base);
     case KEY_QUEUES:
         return queues_load(ld, s, name, key, base);
-    case KEY_CLASSES:
-        return classes_load(ld, s, name, key, base);
+    case KEY_LIST:
+        return list_load(ld, s, name, key, base);
     }
     return -EINVAL;
 }
@@ -1009,6 +1123,14 @@ void cfg_free(struct cfg *cfg)
     keys_free(root_keys, NELEMS(root_keys), cfg);
     free(cfg->path);
     free(cfg);
+}
+
+const struct cfg_schedule *cfg_schedule_find(const struct cfg *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nschedules; i++)
+        if (strcmp(cfg->schedules[i].name, name) == 0)
+            return &cfg->schedules[i];
+    return NULL;
 }
 
 const struct cfg_class *cfg_class_find(const struct cfg *cfg, const char *name)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../daemon/cron.h"
 #include "../daemon/log.h"
 
 struct err;
@@ -37,6 +38,21 @@ struct cfg_class {
     enum cfg_arg_type arg_types[CFG_MAX_SQL_ARGS]; /* parsed from `args` */
     unsigned nargs;      /* = the highest $N of `sql` */
     int line;            /* line of the entry in the file, 0 when none */
+};
+
+/* A recurring job: fired once per tick of `cron` in zone `tz`, across every process. */
+struct cfg_schedule {
+    char *name;             /* owned; unique, names its Redis keys */
+    char *cron;             /* owned; as written */
+    struct cron_expr expr;  /* parsed from `cron` */
+    char *class_name;       /* owned; the job's class */
+    char *args;             /* owned; the job's args as JSON text (an array) */
+    char *queue;            /* owned */
+    char *tz;               /* owned; IANA zone name, "UTC" by default */
+    char *missed;           /* owned; "skip" | "run_once" */
+    bool run_missed;        /* missed == "run_once": a tick missed while no nexusd ran is
+                               fired once at start-up */
+    int line;               /* of the entry in the file */
 };
 
 struct cfg {
@@ -81,6 +97,8 @@ struct cfg {
 
     struct cfg_class *classes;/* classes, owned */
     size_t nclasses;
+    struct cfg_schedule *schedules; /* schedules, owned */
+    size_t nschedules;
 };
 
 typedef const char *cfg_getenv_fn(const char *name);
@@ -94,6 +112,8 @@ typedef const char *cfg_getenv_fn(const char *name);
 int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, struct err *err);
 void cfg_free(struct cfg *cfg);
 
+/* The schedule named `name`, or NULL. Borrowed, valid until cfg_free(). */
+const struct cfg_schedule *cfg_schedule_find(const struct cfg *cfg, const char *name);
 /* The class entry for `name`, or NULL. Borrowed, valid until cfg_free(). */
 const struct cfg_class *cfg_class_find(const struct cfg *cfg, const char *name);
 

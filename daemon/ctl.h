@@ -68,6 +68,10 @@ struct redisContext *ctl_redis(struct ctl *ctl, struct err *err);
 /* The namespace, "" before ctl_redis(). Borrowed. */
 const char *ctl_ns(const struct ctl *ctl);
 
+/* MULTI; SADD queues Q; LPUSH queue:Q JOB; EXEC, as a Sidekiq client pushes. */
+int ctl_push_now(struct redisContext *c, const char *ns, const char *queue, const char *text,
+                 size_t len, struct err *err);
+
 /* The commands, each defined in its own file. */
 extern const struct ctl_command ctl_cmd_enqueue;
 extern const struct ctl_command ctl_cmd_stats;
@@ -76,5 +80,6 @@ extern const struct ctl_command ctl_cmd_dead;
 extern const struct ctl_command ctl_cmd_retry;
 extern const struct ctl_command ctl_cmd_scheduled;
 extern const struct ctl_command ctl_cmd_history;
+extern const struct ctl_command ctl_cmd_cron;
 
 #endif

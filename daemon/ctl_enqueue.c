@@ -190,9 +190,8 @@ out:
     return r;
 }
 
-/* MULTI; SADD queues Q; LPUSH queue:Q JOB; EXEC, as a Sidekiq client pushes. */
-static int push_now(struct redisContext *c, const char *ns, const char *queue, const char *text,
-                    size_t len, struct err *err)
+int ctl_push_now(struct redisContext *c, const char *ns, const char *queue, const char *text,
+                 size_t len, struct err *err)
 {
     char *k_queues = keys_make(ns, "queues"), *k_queue = keys_make(ns, "queue:%s", queue);
     redisReply *reply = NULL;
@@ -266,7 +265,7 @@ static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
     if (e.later)
         r = push_later(c, ctl_ns(ctl), e.at, text, len, err);
     else
-        r = push_now(c, ctl_ns(ctl), e.queue, text, len, err);
+        r = ctl_push_now(c, ctl_ns(ctl), e.queue, text, len, err);
     if (r == 0)
         printf("%s\n", jid);
 out:

@@ -26,6 +26,7 @@
 #include "queue/queue.h"
 #include "queue/rconn.h"
 #include "queue/reaper.h"
+#include "queue/sched.h"
 #include "sql/db.h"
 #include "sql/history.h"
 #include "sql/outbox.h"
@@ -78,6 +79,7 @@ struct worker {
     struct presence *presence;
     struct poller *poller;
     struct reaper *reaper;
+    struct sched *sched;        /* cron schedules */
     struct db_pool *db;      /* NULL without database.url */
     struct history *history; /* NULL without database.url or with database.history off */
     struct outbox *outbox;   /* NULL without database.url or with database.outbox off */
@@ -902,6 +904,7 @@ static void conn_on_state(struct rconn *rc, bool up, void *arg)
     beat(wk);
     reaper_kick(wk->reaper);
     poller_kick(wk->poller);
+    sched_kick(wk->sched);
     (void)queue_flush(wk->queue);
     fetch_more(wk);
 }
@@ -994,7 +997,8 @@ struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg, const cha
     wk->poller = poller_new(loop, wk->conn, ns, cfg->poll_interval_s);
     wk->reaper = reaper_new(loop, wk->conn, ns, presence_identity(wk->presence), host_id,
                             cfg->heartbeat_s < 1.0 ? cfg->heartbeat_s : 1.0, cfg->max_recoveries);
-    if (!wk->poller || !wk->reaper)
+    wk->sched = sched_new(loop, wk->conn, cfg);
+    if (!wk->poller || !wk->reaper || !wk->sched)
         goto nomem;
     ev_prepare_init(&wk->flush, flush_on_prepare);
     wk->flush.data = wk;
@@ -1044,6 +1048,7 @@ void worker_free(struct worker *wk)
     outbox_free(wk->outbox);
     poller_free(wk->poller);
     reaper_free(wk->reaper);
+    sched_free(wk->sched);
     queue_free(wk->queue);
     presence_free(wk->presence);
     for (size_t i = 0; i < wk->nlimits; i++)
@@ -1074,7 +1079,7 @@ int worker_reload(struct worker *wk, const struct cfg *cfg, struct err *err)
         cfg->database_outbox != old->database_outbox)
         return err_set(err, -EINVAL,
                        "database settings changed: restart nexusd to reconnect PostgreSQL");
-    if (queues_apply(wk, cfg) < 0)
+    if (queues_apply(wk, cfg) < 0 || sched_reload(wk->sched, cfg) < 0)
         return err_set(err, -ENOMEM, "out of memory");
     wk->cfg = cfg;
     wk->env.cfg = cfg;
@@ -1097,7 +1102,8 @@ int worker_reload(struct worker *wk, const struct cfg *cfg, struct err *err)
     ev_timer_start(wk->loop, &wk->beat);
     for (struct run *run = wk->held.next; run != &wk->held; run = run->next)
         run_configure(wk, run);
-    log_info("event=reloaded concurrency=%u queues=%zu", cfg->concurrency, cfg->nqueues);
+    log_info("event=reloaded concurrency=%u queues=%zu schedules=%zu", cfg->concurrency,
+             cfg->nqueues, cfg->nschedules);
     /* held jobs whose class limit was raised or lifted may start now */
     for (struct run *run = wk->held.next, *next; run != &wk->held; run = next) {
         struct limit *limit = limit_find(wk, job_class(run->job));
@@ -1223,6 +1229,7 @@ void worker_stop(struct worker *wk, worker_stopped_fn *done, void *arg)
              wk->cfg->shutdown_timeout_s);
     poller_stop(wk->poller);
     reaper_stop(wk->reaper);
+    sched_stop(wk->sched);
     if (wk->outbox)
         outbox_stop(wk->outbox);
     ev_timer_stop(wk->loop, &wk->refetch);

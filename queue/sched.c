@@ -1,0 +1,369 @@
+/* sched.c - firing cron schedules, one claim per tick in Redis. */
+#include "sched.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "conf/cfg.h"
+#include "daemon/cron.h"
+#include "daemon/err.h"
+#include "daemon/log.h"
+#include "daemon/parse.h"
+#include "daemon/util.h"
+#include "jobs/job.h"
+#include "queue/keys.h"
+#include "queue/rconn.h"
+
+extern const char lua_cron[];
+
+#define SCHED_TICK_S 0.25 /* how often due schedules are looked for */
+#define SCHED_CATCH_UP_MAX 1000000 /* ticks stepped over looking for the latest missed */
+
+/* One schedule's state: its settings (copied: a reload frees the old configuration), the
+ * next tick to fire. */
+struct entry {
+    struct cfg_schedule *sc; /* owned copy: strings and all */
+    time_t next;                   /* 0: not computed yet */
+    bool caught_up;                /* missed ticks were looked for */
+    bool busy;                     /* a fire or look-up is under way */
+};
+
+struct sched {
+    struct ev_loop *loop;
+    struct rconn *conn;
+    char *ns;
+    struct entry *entries;
+    size_t n;
+    bool stopped;
+    ev_timer tick;
+};
+
+/* A call under way for one entry; `sched` is freed only after its calls come back. */
+struct call {
+    struct sched *s;
+    char *name; /* the schedule's, to find its entry after a reload */
+    time_t tick;
+};
+
+static struct entry *entry_find(struct sched *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->entries[i].sc->name, name) == 0)
+            return &s->entries[i];
+    return NULL;
+}
+
+static void call_free(struct call *c)
+{
+    struct entry *e = entry_find(c->s, c->name);
+
+    if (e)
+        e->busy = false;
+    free(c->name);
+    free(c);
+}
+
+static time_t next_after(const struct cfg_schedule *sc, time_t after)
+{
+    struct err err = {0};
+    time_t next = 0;
+
+    if (cron_next(&sc->expr, sc->tz, after, &next, &err) < 0) {
+        log_error("event=schedule_never_fires schedule=%s err=%s", log_q(sc->name),
+                  log_q(err.msg));
+        return 0;
+    }
+    return next;
+}
+
+static void fire_on_reply(struct redisReply *reply, void *arg)
+{
+    struct call *c = arg;
+    const char *error = rconn_reply_error(reply);
+
+    if (error)
+        log_warn("event=schedule_fire_failed schedule=%s tick=%lld err=%s", log_q(c->name),
+                 (long long)c->tick, log_q(error));
+    else if (reply->integer == 1)
+        log_info("event=schedule_fired schedule=%s tick=%lld", log_q(c->name),
+                 (long long)c->tick);
+    call_free(c);
+}
+
+/* The job of a tick, as a client would push it, marked with its schedule and tick. */
+static char *tick_job(const struct cfg_schedule *sc, time_t tick, char *ret_jid)
+{
+    json_t *args = json_loads(sc->args, 0, NULL);
+    struct job *job;
+    char *text = NULL;
+
+    job = job_new(sc->class_name, args, sc->queue, NULL, util_now(), 0, util_random());
+    json_decref(args);
+    if (!job)
+        return NULL;
+    if (json_object_set_new(job_root(job), "nexus_schedule", json_string(sc->name)) == 0 &&
+        json_object_set_new(job_root(job), "nexus_tick", json_integer((json_int_t)tick)) == 0)
+        text = job_encode(job, NULL);
+    (void)snprintf(ret_jid, JOB_MAX_JID + 1, "%s", job_jid(job));
+    job_free(job);
+    return text;
+}
+
+/* Tries to fire `tick` of entry `e` (cron.lua decides whether this process does). */
+static void fire(struct sched *s, struct entry *e, time_t tick)
+{
+    const struct cfg_schedule *sc = e->sc;
+    const char *ns = s->ns;
+    char *k_cron = keys_make(ns, "nexus:cron:%s", sc->name);
+    char *k_queues = keys_make(ns, "queues"), *k_queue = keys_make(ns, "queue:%s", sc->queue);
+    char jid[JOB_MAX_JID + 1] = "", tick_s[32], now_s[32];
+    char *job = tick_job(sc, tick, jid);
+    struct call *c = calloc(1, sizeof(*c));
+    const char *argv[11];
+
+    if (!k_cron || !k_queues || !k_queue || !job || !c || !(c->name = strdup(sc->name)))
+        goto fail;
+    c->s = s;
+    c->tick = tick;
+    (void)snprintf(tick_s, sizeof(tick_s), "%lld", (long long)tick);
+    (void)snprintf(now_s, sizeof(now_s), "%.3f", util_now());
+    argv[0] = "EVAL";
+    argv[1] = lua_cron;
+    argv[2] = "3";
+    argv[3] = k_cron;
+    argv[4] = k_queues;
+    argv[5] = k_queue;
+    argv[6] = tick_s;
+    argv[7] = job;
+    argv[8] = jid;
+    argv[9] = sc->queue;
+    argv[10] = now_s;
+    if (rconn_command(s->conn, fire_on_reply, c, 11, argv, NULL) < 0)
+        goto fail;
+    e->busy = true;
+    c = NULL;
+fail:
+    if (c)
+        free(c->name);
+    free(c);
+    free(job);
+    free(k_cron);
+    free(k_queues);
+    free(k_queue);
+}
+
+/* The latest tick after `last` that is not after `now`, or 0 when none was missed. Every
+ * process computes the same one, so cron.lua fires it once, whichever gets there first. */
+static time_t latest_missed(const struct cfg_schedule *sc, time_t last, time_t now)
+{
+    time_t t = last, next;
+
+    for (int i = 0; i < SCHED_CATCH_UP_MAX; i++) {
+        next = next_after(sc, t);
+        if (next == 0 || next > now)
+            return t == last ? 0 : t;
+        t = next;
+    }
+    return t; /* a very long outage of a frequent schedule: the latest seen will do */
+}
+
+/* run_once: the latest tick missed since the last fired one fires now, once. */
+static void last_on_reply(struct redisReply *reply, void *arg)
+{
+    struct call *c = arg;
+    struct sched *s = c->s;
+    struct entry *e = entry_find(s, c->name);
+    int64_t last = 0;
+    time_t missed;
+
+    if (!e || rconn_reply_error(reply) || s->stopped) {
+        call_free(c);
+        return;
+    }
+    e->caught_up = true;
+    if (reply->type == REDIS_REPLY_STRING)
+        (void)parse_i64(reply->str, 0, INT64_MAX, &last);
+    e->busy = false;
+    missed = last > 0 ? latest_missed(e->sc, (time_t)last, time(NULL)) : 0;
+    if (missed > 0) {
+        log_info("event=schedule_missed schedule=%s tick=%lld policy=run_once",
+                 log_q(e->sc->name), (long long)missed);
+        fire(s, e, missed);
+    }
+    call_free(c);
+}
+
+static void catch_up(struct sched *s, struct entry *e)
+{
+    struct call *c = calloc(1, sizeof(*c));
+    char *key = keys_make(s->ns, "nexus:cron:%s", e->sc->name);
+
+    if (!c || !key || !(c->name = strdup(e->sc->name)))
+        goto out;
+    c->s = s;
+    if (rconn_commandf(s->conn, last_on_reply, c, "HGET %s last", key) < 0)
+        goto out;
+    e->busy = true;
+    c = NULL;
+out:
+    if (c)
+        free(c->name);
+    free(c);
+    free(key);
+}
+
+static void tick_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct sched *s = w->data;
+    time_t now = time(NULL);
+
+    if (!rconn_is_up(s->conn))
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        struct entry *e = &s->entries[i];
+        if (e->busy)
+            continue;
+        if (e->sc->run_missed && !e->caught_up) {
+            catch_up(s, e);
+            continue;
+        }
+        if (e->next == 0)
+            e->next = next_after(e->sc, now);
+        if (e->next == 0 || e->next > now)
+            continue;
+        fire(s, e, e->next);
+        e->next = next_after(e->sc, e->next > now - 1 ? e->next : now);
+    }
+}
+
+static void schedule_free(struct cfg_schedule *sc)
+{
+    if (!sc)
+        return;
+    free(sc->name);
+    free(sc->cron);
+    free(sc->class_name);
+    free(sc->args);
+    free(sc->queue);
+    free(sc->tz);
+    free(sc->missed);
+    free(sc);
+}
+
+static struct cfg_schedule *schedule_copy(const struct cfg_schedule *from)
+{
+    struct cfg_schedule *sc = malloc(sizeof(*sc));
+
+    if (!sc)
+        return NULL;
+    *sc = *from;
+    sc->name = strdup(from->name);
+    sc->cron = strdup(from->cron);
+    sc->class_name = strdup(from->class_name);
+    sc->args = strdup(from->args);
+    sc->queue = strdup(from->queue);
+    sc->tz = strdup(from->tz);
+    sc->missed = strdup(from->missed);
+    if (!sc->name || !sc->cron || !sc->class_name || !sc->args || !sc->queue || !sc->tz ||
+        !sc->missed) {
+        schedule_free(sc);
+        return NULL;
+    }
+    return sc;
+}
+
+static void entries_free(struct entry *entries, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        schedule_free(entries[i].sc);
+    free(entries);
+}
+
+/* Copies cfg's schedules; the old entries are replaced only when every copy was made. */
+static int entries_build(struct sched *s, const struct cfg *cfg)
+{
+    struct entry *entries = calloc(cfg->nschedules + 1, sizeof(*entries));
+    char *ns = strdup(cfg->redis_namespace);
+
+    if (!entries || !ns) {
+        free(entries);
+        free(ns);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < cfg->nschedules; i++) {
+        struct entry *old = entry_find(s, cfg->schedules[i].name);
+        entries[i].sc = schedule_copy(&cfg->schedules[i]);
+        if (!entries[i].sc) {
+            entries_free(entries, i);
+            free(ns);
+            return -ENOMEM;
+        }
+        /* a schedule kept across a reload keeps its place, unless its timing changed */
+        if (old && strcmp(old->sc->cron, cfg->schedules[i].cron) == 0 &&
+            strcmp(old->sc->tz, cfg->schedules[i].tz) == 0) {
+            entries[i].next = old->next;
+            entries[i].caught_up = old->caught_up;
+            entries[i].busy = old->busy;
+        }
+    }
+    entries_free(s->entries, s->n);
+    free(s->ns);
+    s->entries = entries;
+    s->n = cfg->nschedules;
+    s->ns = ns;
+    return 0;
+}
+
+struct sched *sched_new(struct ev_loop *loop, struct rconn *conn, const struct cfg *cfg)
+{
+    struct sched *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return NULL;
+    s->loop = loop;
+    s->conn = conn;
+    if (entries_build(s, cfg) < 0) {
+        free(s);
+        return NULL;
+    }
+    ev_timer_init(&s->tick, tick_on_timer, SCHED_TICK_S, SCHED_TICK_S);
+    s->tick.data = s;
+    ev_timer_start(loop, &s->tick);
+    return s;
+}
+
+void sched_free(struct sched *s)
+{
+    if (!s)
+        return;
+    ev_timer_stop(s->loop, &s->tick);
+    entries_free(s->entries, s->n);
+    free(s->ns);
+    free(s);
+}
+
+int sched_reload(struct sched *s, const struct cfg *cfg)
+{
+    return entries_build(s, cfg);
+}
+
+void sched_kick(struct sched *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->entries[i].sc->run_missed && !s->entries[i].busy)
+            s->entries[i].caught_up = false;
+    tick_on_timer(s->loop, &s->tick, 0);
+}
+
+void sched_stop(struct sched *s)
+{
+    s->stopped = true;
+    ev_timer_stop(s->loop, &s->tick);
+}
