@@ -368,7 +368,20 @@ static const struct bad {
     {"database = {\n  prepared_statements = 1; };",
      ":2: database.prepared_statements must be true or false (got 1)"},
     {"database = { pool_size = 0; };", ":1: database.pool_size must be 1..100 (got 0)"},
-    {"classes = ( { name = \"a\"; args = \"int\"; } );", ":1: classes[0].args needs classes[0].sql"},
+    {"schedules = ( { name = \"a\"; class = \"noop\"; } );", ":1: schedules[0] must have a cron"},
+    {"schedules = ( { name = \"a\"; cron = \"61 * * * *\"; class = \"noop\"; } );",
+     ":1: schedules[0].cron: minute: '61' is out of range 0-59"},
+    {"schedules = ( { name = \"a\"; cron = \"@daily\"; class = \"noop\"; tz = \"Mars/Base\"; } );",
+     ":1: schedules[0].tz: unknown time zone 'Mars/Base'"},
+    {"schedules = ( { name = \"a\"; cron = \"@daily\"; class = \"noop\"; missed = \"often\"; } );",
+     ":1: schedules[0].missed must be skip or run_once (got \"often\")"},
+    {"schedules = ( { name = \"a\"; cron = \"@daily\"; class = \"noop\"; args = \"{}\"; } );",
+     ":1: schedules[0].args must be a JSON array as text, e.g. \"[1, \\\"x\\\"]\" (got {})"},
+    {"schedules = ( { name = \"a\"; cron = \"@daily\"; class = \"noop\"; },\n"
+     "  { name = \"a\"; cron = \"@hourly\"; class = \"noop\"; } );",
+     ":2: duplicate schedule 'a' in schedules (first at line 1)"},
+    {"classes = ( { name = \"a\"; args = \"int\"; } );",
+     ":1: classes[0].args needs classes[0].sql"},
     {"classes = ( { name = \"a\"; sql = \" COMMIT\"; } );",
      ":1: classes[0].sql must be one statement that reads or writes data: transaction control "
      "and COPY would break its exactly-once transaction"},
@@ -626,6 +639,25 @@ static void test_sql_class_gets_its_argument_types(void **state)
     cfg_free(cfg);
 }
 
+static void test_schedules_are_parsed_with_their_defaults(void **state)
+{
+    struct cfg *cfg = load_ok("schedules = ( { name = \"nightly\"; cron = \"0 3 * * MON-FRI\";\n"
+                              "  class = \"tests.nightly\"; tz = \"Europe/Paris\";\n"
+                              "  missed = \"run_once\"; } );\n");
+    const struct cfg_schedule *sc = cfg_schedule_find(cfg, "nightly");
+
+    assert_non_null(sc);
+    assert_int_equal(sc->line, 1);
+    assert_string_equal(sc->args, "[]");
+    assert_string_equal(sc->queue, "default");
+    assert_string_equal(sc->tz, "Europe/Paris");
+    assert_true(sc->run_missed);
+    assert_int_equal(sc->expr.hours, 1u << 3);
+    assert_int_equal(sc->expr.wdays, 0x3e);
+    assert_null(cfg_schedule_find(cfg, "weekly"));
+    cfg_free(cfg);
+}
+
 static void test_free_accepts_null(void **state)
 {
     cfg_free(NULL);
@@ -695,6 +727,7 @@ int main(void)
         cmocka_unit_test_setup(test_url_errors_hide_the_password, setup),
         cmocka_unit_test_setup(test_load_without_err_still_returns_the_code, setup),
         cmocka_unit_test_setup(test_sql_class_gets_its_argument_types, setup),
+        cmocka_unit_test_setup(test_schedules_are_parsed_with_their_defaults, setup),
         cmocka_unit_test_setup(test_free_accepts_null, setup),
         cmocka_unit_test_setup(test_load_survives_every_allocation_failure, setup),
     };

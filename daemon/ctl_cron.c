@@ -39,8 +39,8 @@ static int last_fire(struct redisContext *c, const char *ns, const char *name, d
 
 static int cron_list(struct ctl *ctl, struct redisContext *c, struct err *err)
 {
-    static const char *const headers[] = {"NAME", "CRON", "TZ", "CLASS", "QUEUE", "LAST FIRE",
-                                          "NEXT FIRE"};
+    static const char *const headers[] = {"NAME",  "CRON",      "TZ",       "CLASS",
+                                          "QUEUE", "LAST FIRE", "NEXT FIRE"};
     const struct cfg *cfg = ctl->cfg;
     struct ctl_table *t = ctl->json ? NULL : ctl_table_new(7, headers, 0);
     json_t *list = ctl->json ? json_array() : NULL;
@@ -60,12 +60,16 @@ static int cron_list(struct ctl *ctl, struct redisContext *c, struct err *err)
         if (list) {
             (void)json_array_append_new(
                 list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "name", sc->name,
-                                "cron", sc->cron, "tz", sc->tz, "class", sc->class_name,
-                                "queue", sc->queue, "missed", sc->missed, "last_fire",
+                                "cron", sc->cron, "tz", sc->tz, "class", sc->class_name, "queue",
+                                sc->queue, "missed", sc->missed, "last_fire",
                                 last > 0 ? json_real(last) : json_null(), "next_fire",
                                 next > 0 ? json_real((double)next) : json_null()));
         } else {
-            const char *cells[7] = {sc->name, sc->cron, sc->tz, sc->class_name, sc->queue,
+            const char *cells[7] = {sc->name,
+                                    sc->cron,
+                                    sc->tz,
+                                    sc->class_name,
+                                    sc->queue,
                                     last > 0 ? ctl_fmt_time(last, last_s) : "never",
                                     next > 0 ? ctl_fmt_time((double)next, next_s) : "never"};
             r = ctl_table_add(t, cells);
@@ -87,8 +91,7 @@ static int cron_list(struct ctl *ctl, struct redisContext *c, struct err *err)
 }
 
 /* Enqueues the schedule's job now, outside its ticks (its next tick still fires). */
-static int cron_run_now(struct ctl *ctl, struct redisContext *c, const char *name,
-                        struct err *err)
+static int cron_run_now(struct ctl *ctl, struct redisContext *c, const char *name, struct err *err)
 {
     const struct cfg_schedule *sc = cfg_schedule_find(ctl->cfg, name);
     json_t *args;

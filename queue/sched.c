@@ -23,16 +23,16 @@
 
 extern const char lua_cron[];
 
-#define SCHED_TICK_S 0.25 /* how often due schedules are looked for */
+#define SCHED_TICK_S 0.25          /* how often due schedules are looked for */
 #define SCHED_CATCH_UP_MAX 1000000 /* ticks stepped over looking for the latest missed */
 
 /* One schedule's state: its settings (copied: a reload frees the old configuration), the
  * next tick to fire. */
 struct entry {
     struct cfg_schedule *sc; /* owned copy: strings and all */
-    time_t next;                   /* 0: not computed yet */
-    bool caught_up;                /* missed ticks were looked for */
-    bool busy;                     /* a fire or look-up is under way */
+    time_t next;             /* 0: not computed yet */
+    bool caught_up;          /* missed ticks were looked for */
+    bool busy;               /* a fire or look-up is under way */
 };
 
 struct sched {
@@ -76,8 +76,7 @@ static time_t next_after(const struct cfg_schedule *sc, time_t after)
     time_t next = 0;
 
     if (cron_next(&sc->expr, sc->tz, after, &next, &err) < 0) {
-        log_error("event=schedule_never_fires schedule=%s err=%s", log_q(sc->name),
-                  log_q(err.msg));
+        log_error("event=schedule_never_fires schedule=%s err=%s", log_q(sc->name), log_q(err.msg));
         return 0;
     }
     return next;
@@ -92,8 +91,7 @@ static void fire_on_reply(struct redisReply *reply, void *arg)
         log_warn("event=schedule_fire_failed schedule=%s tick=%lld err=%s", log_q(c->name),
                  (long long)c->tick, log_q(error));
     else if (reply->integer == 1)
-        log_info("event=schedule_fired schedule=%s tick=%lld", log_q(c->name),
-                 (long long)c->tick);
+        log_info("event=schedule_fired schedule=%s tick=%lld", log_q(c->name), (long long)c->tick);
     call_free(c);
 }
 
@@ -193,8 +191,8 @@ static void last_on_reply(struct redisReply *reply, void *arg)
     e->busy = false;
     missed = last > 0 ? latest_missed(e->sc, (time_t)last, time(NULL)) : 0;
     if (missed > 0) {
-        log_info("event=schedule_missed schedule=%s tick=%lld policy=run_once",
-                 log_q(e->sc->name), (long long)missed);
+        log_info("event=schedule_missed schedule=%s tick=%lld policy=run_once", log_q(e->sc->name),
+                 (long long)missed);
         fire(s, e, missed);
     }
     call_free(c);
