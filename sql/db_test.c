@@ -173,11 +173,12 @@ static void t_done(struct t *t)
         ev_break(t->loop, EVBREAK_ONE);
 }
 
+/* Runs until every request is answered. Other callbacks (a listener's) may break the loop
+ * meanwhile: run again; t_run() fails the test when RUN_MAX_S pass without a break. */
 static void t_wait(struct t *t)
 {
-    if (t->pending > 0)
+    while (t->pending > 0)
         t_run(t, RUN_MAX_S);
-    assert_int_equal(t->pending, 0);
 }
 
 static void res_record(struct res *r, const struct db_rows *rows, int err)
