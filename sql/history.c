@@ -210,8 +210,8 @@ static void write_batch(struct history *h)
     struct batch *b;
     int r = -ENOMEM;
 
-    if (h->busy || n == 0)
-        return;
+    if (h->busy || n == 0 || !db_pool_up(h->pool))
+        return; /* rows wait; building the arrays for a refused call would be wasted work */
     if (h->dropped > 0) {
         log_warn("event=history_dropped rows=%zu why=\"PostgreSQL away and the bound reached\"",
                  h->dropped);
