@@ -143,6 +143,10 @@ static const struct key class_keys[] = {
     {"timeout", KEY_DURATION, 0.001, 7 * DAY, INHERIT, NULL, CLASS_AT(timeout_s), NULL, 0, NULL},
     {"max_retries", KEY_INT, 0, 1000, INHERIT, NULL, CLASS_AT(max_retries), NULL, 0, NULL},
     {"concurrency", KEY_UINT, 0, 100000, 0, NULL, CLASS_AT(concurrency), NULL, 0, NULL},
+    {"global_concurrency", KEY_UINT, 0, 100000, 0, NULL, CLASS_AT(global_concurrency), NULL, 0,
+     NULL},
+    {"rate_limit", KEY_UINT, 0, 1000000, 0, NULL, CLASS_AT(rate_limit), NULL, 0, NULL},
+    {"rate_period", KEY_DURATION, 0.001, DAY, 1, NULL, CLASS_AT(rate_period_s), NULL, 0, NULL},
     {"sql", KEY_STRING, 1, CFG_MAX_SQL, 0, NULL, CLASS_AT(sql), NULL, 0, NULL},
     {"args", KEY_STRING, 0, 1024, 0, NULL, CLASS_AT(args), NULL, 0, NULL},
 };

@@ -33,6 +33,9 @@ struct cfg_class {
     double timeout_s;    /* > 0; defaults to worker.job_timeout */
     int max_retries;     /* >= 0; used when the job says "retry": true; default worker's */
     unsigned concurrency;/* jobs of this class in flight per process; 0 = no limit */
+    unsigned global_concurrency; /* ... in flight across every process; 0 = no limit */
+    unsigned rate_limit; /* starts per rate_period across every process; 0 = no limit */
+    double rate_period_s;/* > 0 */
     char *sql;           /* owned; a `sql` class: the statement, NULL otherwise */
     char *args;          /* owned; the type list as written, e.g. "int, text" */
     enum cfg_arg_type arg_types[CFG_MAX_SQL_ARGS]; /* parsed from `args` */

@@ -15,6 +15,7 @@
 #include "conf/cfg.h"
 #include "daemon/err.h"
 #include "daemon/log.h"
+#include "daemon/parse.h"
 #include "daemon/util.h"
 #include "jobs/backoff.h"
 #include "jobs/job.h"
@@ -27,6 +28,7 @@
 #include "queue/rconn.h"
 #include "queue/reaper.h"
 #include "queue/sched.h"
+#include "queue/keys.h"
 #include "sql/db.h"
 #include "sql/history.h"
 #include "sql/outbox.h"
@@ -54,6 +56,10 @@ struct run {
     bool starting; /* h->start() is on the stack */
     bool ended;    /* the handler reported */
     bool timed_out;
+    bool leased;         /* holds a global concurrency lease of its class */
+    unsigned rate_limit; /* its class's shared limits, copied at fetch */
+    double rate_period_s;
+    unsigned global_limit;
 };
 
 /* Jobs of one class in flight, for classes with a concurrency limit. */
@@ -79,7 +85,7 @@ struct worker {
     struct presence *presence;
     struct poller *poller;
     struct reaper *reaper;
-    struct sched *sched;        /* cron schedules */
+    struct sched *sched;     /* cron schedules */
     struct db_pool *db;      /* NULL without database.url */
     struct history *history; /* NULL without database.url or with database.history off */
     struct outbox *outbox;   /* NULL without database.url or with database.outbox off */
@@ -93,6 +99,7 @@ struct worker {
     struct run runs; /* list head: running */
     struct run held; /* list head: waiting for a class slot */
     unsigned nrunning, nheld;
+    unsigned nchecking; /* jobs whose shared limits are being asked in Redis */
     unsigned nfetching; /* fetch calls out */
     unsigned requested; /* jobs those calls may bring */
     bool quiet;
@@ -114,6 +121,17 @@ static void fetch_more(struct worker *wk);
 static void stop_continue(struct worker *wk);
 static void reconcile_try(struct worker *wk);
 static void blocker_on_state(struct rconn *rc, bool up, void *arg);
+
+extern const char lua_limit[];
+extern const char lua_lease[];
+
+static void lease_on_reply(struct redisReply *reply, void *arg)
+{
+    const char *error = rconn_reply_error(reply);
+
+    if (error && reply)
+        log_warn("event=lease_update_failed err=%s", log_q(error));
+}
 
 /* ---- lists and limits ---- */
 
@@ -316,6 +334,7 @@ static void run_free(struct run *run)
 }
 
 static void run_start(struct run *run);
+static void lease_release(struct worker *wk, struct run *run);
 
 /* Starts the first held job of `class_name`, now that a slot is free. */
 static void held_release(struct worker *wk, const char *class_name)
@@ -341,6 +360,7 @@ static void run_end(struct run *run)
     ev_timer_stop(wk->loop, &run->deadline);
     list_del(run);
     wk->nrunning--;
+    lease_release(wk, run);
     if (limit && limit->running > 0)
         limit->running--;
     if (run->timed_out) {
@@ -430,6 +450,130 @@ static void run_configure(struct worker *wk, struct run *run)
     if (cls && cls->timeout_s > 0)
         run->timeout_s = cls->timeout_s;
     run->max_retries = cls && cls->max_retries >= 0 ? cls->max_retries : wk->cfg->max_retries;
+    run->rate_limit = cls ? cls->rate_limit : 0;
+    run->rate_period_s = cls ? cls->rate_period_s : 1;
+    run->global_limit = cls ? cls->global_concurrency : 0;
+}
+
+/* Starts the run, or holds it while its class is at its limit in this process. */
+static void run_admit(struct worker *wk, struct run *run)
+{
+    struct limit *limit = limit_find(wk, job_class(run->job));
+
+    if (limit && limit->running >= limit->max) {
+        list_add(&wk->held, run);
+        wk->nheld++;
+        return;
+    }
+    run_start(run);
+}
+
+/* ---- limits shared by every process (rate, global concurrency: limit.lua) ---- */
+
+static char *lease_holder(const struct worker *wk, const struct run *run)
+{
+    char *holder = NULL;
+
+    if (asprintf(&holder, "%s:%llx", presence_identity(wk->presence), run->id) < 0)
+        return NULL;
+    return holder;
+}
+
+/* Renews the lease of `run` for `ttl_s` more seconds, or releases it (ttl_s 0). */
+static void lease_send(struct worker *wk, const struct run *run, double ttl_s)
+{
+    char *key = keys_make(wk->cfg->redis_namespace, "nexus:conc:%s", job_class(run->job));
+    char *holder = lease_holder(wk, run), ttl[32] = "";
+    const char *argv[6];
+
+    if (key && holder) {
+        if (ttl_s > 0)
+            (void)snprintf(ttl, sizeof(ttl), "%.3f", ttl_s);
+        argv[0] = "EVAL";
+        argv[1] = lua_lease;
+        argv[2] = "1";
+        argv[3] = key;
+        argv[4] = ttl;
+        argv[5] = holder;
+        (void)rconn_command(wk->conn, lease_on_reply, NULL, 6, argv, NULL);
+    }
+    free(key);
+    free(holder);
+}
+
+static void lease_release(struct worker *wk, struct run *run)
+{
+    if (!run->leased)
+        return;
+    run->leased = false;
+    lease_send(wk, run, 0); /* lost with Redis: the lease then expires by itself */
+}
+
+static void limits_on_reply(struct redisReply *reply, void *arg)
+{
+    struct run *run = arg;
+    struct worker *wk = run->wk;
+    const char *error = rconn_reply_error(reply);
+    double wait = 1.0;
+
+    wk->nchecking--;
+    if (!error && reply->type == REDIS_REPLY_STRING)
+        (void)parse_double(reply->str, 0, 1e9, &wait);
+    if (wk->phase != STOP_NONE) { /* its job stays in flight: the stop puts it back */
+        if (!error && wait == 0) {
+            run->leased = run->global_limit > 0;
+            lease_release(wk, run);
+        }
+        run_free(run);
+        return;
+    }
+    if (error || wait > 0) {
+        /* over a limit (or Redis away): back to the schedule for later, no attempt spent */
+        record_defer(wk, run, util_now(), error ? 1.0 : wait,
+                     error ? "limits unknown: Redis unreachable"
+                           : "over a rate or concurrency limit");
+        run_free(run);
+        fetch_more(wk);
+        return;
+    }
+    run->leased = run->global_limit > 0;
+    run_admit(wk, run);
+}
+
+static void shared_limits_ask(struct worker *wk, struct run *run)
+{
+    char *k_rate = keys_make(wk->cfg->redis_namespace, "nexus:rate:%s", job_class(run->job));
+    char *k_conc = keys_make(wk->cfg->redis_namespace, "nexus:conc:%s", job_class(run->job));
+    char *holder = lease_holder(wk, run), rate[16], period[32], limit[16], ttl[32];
+    const char *argv[10];
+    int r = -ENOMEM;
+
+    if (k_rate && k_conc && holder) {
+        (void)snprintf(rate, sizeof(rate), "%u", run->rate_limit);
+        (void)snprintf(period, sizeof(period), "%.6f", run->rate_period_s);
+        (void)snprintf(limit, sizeof(limit), "%u", run->global_limit);
+        (void)snprintf(ttl, sizeof(ttl), "%.3f", wk->cfg->process_ttl_s);
+        argv[0] = "EVAL";
+        argv[1] = lua_limit;
+        argv[2] = "2";
+        argv[3] = k_rate;
+        argv[4] = k_conc;
+        argv[5] = rate;
+        argv[6] = period;
+        argv[7] = limit;
+        argv[8] = holder;
+        argv[9] = ttl;
+        r = rconn_command(wk->conn, limits_on_reply, run, 10, argv, NULL);
+    }
+    free(k_rate);
+    free(k_conc);
+    free(holder);
+    if (r == 0) {
+        wk->nchecking++;
+        return;
+    }
+    record_defer(wk, run, util_now(), 1.0, "limits unknown: Redis unreachable");
+    run_free(run);
 }
 
 /* A fetched job: decode, check, then run it, hold it, or bury it. Takes item->job. */
@@ -438,7 +582,6 @@ static void accept_item(struct worker *wk, struct queue_item *item)
     struct err err = {0};
     struct job *job = NULL;
     struct run *run;
-    struct limit *limit;
     char why[256];
     int r;
 
@@ -477,20 +620,17 @@ static void accept_item(struct worker *wk, struct queue_item *item)
         return;
     }
     run_configure(wk, run);
-    limit = limit_find(wk, job_class(job));
-    if (limit && limit->running >= limit->max) {
-        list_add(&wk->held, run);
-        wk->nheld++;
-        return;
-    }
-    run_start(run);
+    if (run->rate_limit || run->global_limit)
+        shared_limits_ask(wk, run);
+    else
+        run_admit(wk, run);
 }
 
 /* ---- fetching ---- */
 
 static unsigned capacity(const struct worker *wk)
 {
-    unsigned used = wk->nrunning + wk->nheld + wk->requested + wk->nblocking;
+    unsigned used = wk->nrunning + wk->nheld + wk->nchecking + wk->requested + wk->nblocking;
 
     return used >= wk->cfg->concurrency ? 0 : wk->cfg->concurrency - used;
 }
@@ -880,7 +1020,15 @@ static void beat(struct worker *wk)
 
 static void beat_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    beat(w->data);
+    struct worker *wk = w->data;
+
+    beat(wk);
+    for (struct run *run = wk->runs.next; run != &wk->runs; run = run->next)
+        if (run->leased)
+            lease_send(wk, run, wk->cfg->process_ttl_s);
+    for (struct run *run = wk->held.next; run != &wk->held; run = run->next)
+        if (run->leased)
+            lease_send(wk, run, wk->cfg->process_ttl_s);
 }
 
 static void flush_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -1179,6 +1327,7 @@ static void stop_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
             run_cancel(run);
             list_del(run);
             wk->nrunning--;
+            lease_release(wk, run);
             run_free(run);
         }
         stop_continue(wk);
@@ -1189,7 +1338,7 @@ static void stop_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     if (wk->history)
         history_flush(wk->history);
     if (queue_unconfirmed(wk->queue) == 0 && wk->nfetching == 0 && wk->nblocking == 0 &&
-        rconn_is_up(wk->conn) &&
+        wk->nchecking == 0 && rconn_is_up(wk->conn) &&
         (!wk->history || history_unwritten(wk->history) == 0 || !db_pool_up(wk->db))) {
         wk->phase = STOP_REQUEUE;
         ev_timer_stop(loop, &wk->stop_timer);
@@ -1240,6 +1389,7 @@ void worker_stop(struct worker *wk, worker_stopped_fn *done, void *arg)
     }
     while ((run = wk->held.next) != &wk->held) {
         list_del(run);
+        lease_release(wk, run);
         run_free(run);
     }
     wk->nheld = 0;
