@@ -509,16 +509,9 @@ static void lease_release(struct worker *wk, struct run *run)
     lease_send(wk, run, 0); /* lost with Redis: the lease then expires by itself */
 }
 
-static void limits_on_reply(struct redisReply *reply, void *arg)
+/* The answer of limit.lua for `run`: start it, defer it, or (stopping) drop it. */
+static void limits_apply(struct worker *wk, struct run *run, const char *error, double wait)
 {
-    struct run *run = arg;
-    struct worker *wk = run->wk;
-    const char *error = rconn_reply_error(reply);
-    double wait = 1.0;
-
-    wk->nchecking--;
-    if (!error && reply->type == REDIS_REPLY_STRING)
-        (void)parse_double(reply->str, 0, 1e9, &wait);
     if (wk->phase != STOP_NONE) { /* its job stays in flight: the stop puts it back */
         if (!error && wait == 0) {
             run->leased = run->global_limit > 0;
@@ -538,6 +531,21 @@ static void limits_on_reply(struct redisReply *reply, void *arg)
     }
     run->leased = run->global_limit > 0;
     run_admit(wk, run);
+}
+
+static void limits_on_reply(struct redisReply *reply, void *arg)
+{
+    struct run *run = arg;
+    struct worker *wk = run->wk;
+    const char *error = rconn_reply_error(reply);
+    double wait = 1.0;
+
+    wk->nchecking--;
+    if (!error && reply->type == REDIS_REPLY_STRING)
+        (void)parse_double(reply->str, 0, 1e9, &wait);
+    limits_apply(wk, run, error, wait);
+    if (wk->reconciling) /* it waited for this answer: the job is now in a list or deferred */
+        reconcile_try(wk);
 }
 
 static void shared_limits_ask(struct worker *wk, struct run *run)
@@ -900,7 +908,9 @@ static void reconcile_try(struct worker *wk)
         wk->reconciling = true;
         blockers_close(wk, true);
     }
-    if (wk->nfetching > 0 || wk->nblocking > 0 || wk->nreconciling > 0 || !wk->reconcile_needed)
+    /* a fetch or limit check still to answer holds jobs that are ours but not yet in a list */
+    if (wk->nfetching > 0 || wk->nblocking > 0 || wk->nchecking > 0 || wk->nreconciling > 0 ||
+        !wk->reconcile_needed)
         return;
     wk->reconcile_needed = false;
     wk->nreconciling = 1; /* held while the calls go out */
