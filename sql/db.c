@@ -1244,20 +1244,14 @@ static void broken_lost(struct conn *c)
     conn_lost(c, why);
 }
 
-/* Runs just before the loop waits: broken connections, then commits of dead transactions. */
-static void later_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+/* Ends the commits of transactions whose connection died (their `done` waits) with `err`;
+ * when `stop_on_close`, stops as soon as a callback began freeing the pool. */
+static void commits_end(struct db_pool *pool, int err, const char *why, bool stop_on_close)
 {
-    struct db_pool *pool = w->data;
     struct db_rows rows;
     struct db_tx *tx;
 
-    pool->depth++;
-    ev_prepare_stop(loop, w);
-    for (unsigned i = 0; i < pool->cfg.size && !pool->closing; i++)
-        broken_lost(&pool->conns[i]);
-    if (pool->listener && !pool->closing)
-        broken_lost(pool->listener);
-    while (!pool->closing) {
+    while (!(stop_on_close && pool->closing)) {
         for (tx = pool->txs; tx && !tx->commit_later; tx = tx->next)
             ;
         if (!tx)
@@ -1265,9 +1259,24 @@ static void later_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
         db_done_fn *done = tx->ctl.done;
         void *arg = tx->ctl.arg;
         tx_free(tx);
-        rows = rows_make(NULL, "the transaction's connection was lost: nothing was committed");
-        (void)deliver(pool, done, arg, &rows, -ENOTCONN);
+        rows = rows_make(NULL, why);
+        (void)deliver(pool, done, arg, &rows, err);
     }
+}
+
+/* Runs just before the loop waits: broken connections, then commits of dead transactions. */
+static void later_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct db_pool *pool = w->data;
+
+    pool->depth++;
+    ev_prepare_stop(loop, w);
+    for (unsigned i = 0; i < pool->cfg.size && !pool->closing; i++)
+        broken_lost(&pool->conns[i]);
+    if (pool->listener && !pool->closing)
+        broken_lost(pool->listener);
+    commits_end(pool, -ENOTCONN, "the transaction's connection was lost: nothing was committed",
+                true);
     pool_leave(pool);
 }
 
@@ -1412,8 +1421,6 @@ out_nomem:
 
 void db_pool_free(struct db_pool *pool)
 {
-    struct db_rows rows;
-    struct db_tx *tx;
     struct req *req;
     const char *why = "the database pool was freed";
 
@@ -1445,17 +1452,7 @@ void db_pool_free(struct db_pool *pool)
     }
     while ((req = queue_pop(pool)))
         (void)req_fail(pool, req, NULL, -ECANCELED, why);
-    for (;;) {
-        for (tx = pool->txs; tx && !tx->commit_later; tx = tx->next)
-            ;
-        if (!tx)
-            break;
-        db_done_fn *done = tx->ctl.done;
-        void *arg = tx->ctl.arg;
-        tx_free(tx);
-        rows = rows_make(NULL, why);
-        (void)deliver(pool, done, arg, &rows, -ECANCELED);
-    }
+    commits_end(pool, -ECANCELED, why, false);
     for (unsigned i = 0; i < pool->cfg.size; i++) {
         PQfinish(pool->conns[i].pg); /* the server rolls back open transactions */
         pool->conns[i].pg = NULL;
