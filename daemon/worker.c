@@ -1138,6 +1138,7 @@ struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg, const cha
     info.version = version;
     info.started_at = util_now();
     wk->conn = rconn_new(loop, &wk->addr, "main", cfg->redis_connect_timeout_s, conn_on_state, wk);
+    wk->env.redis = wk->conn;
     if (!wk->conn)
         goto nomem;
     /* the identity first: in-flight lists are named after it */

@@ -8,6 +8,7 @@ struct ev_loop;
 struct job;
 struct cfg;
 struct db_pool;
+struct rconn;
 struct task; /* opaque; created and owned by the worker */
 typedef struct json_t json_t;
 
@@ -16,6 +17,7 @@ struct task_env {
     struct ev_loop *loop;
     const struct cfg *cfg;
     struct db_pool *db; /* NULL without database.url */
+    struct rconn *redis; /* the process's main Redis connection (may be down: see rconn.h) */
 };
 
 /* How an attempt ended; the worker turns it into done, retry or dead. */
