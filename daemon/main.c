@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <stdbool.h>
 
+#include <curl/curl.h>
 #include <ev.h>
 
 #include "conf/cfg.h"
@@ -248,10 +249,17 @@ int main(int argc, char **argv)
         cfg_free(d.cfg);
         return 1;
     }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("event=start_failed err=%s", log_q("libcurl could not initialise"));
+        log_flush();
+        cfg_free(d.cfg);
+        return 1;
+    }
     d.loop = ev_default_loop(EVFLAG_AUTO);
     d.wk = worker_new(d.loop, d.cfg, NEXUS_VERSION, &err);
     if (!d.wk) {
         log_error("event=start_failed err=%s", log_q(err.msg));
+        curl_global_cleanup();
         cfg_free(d.cfg);
         return 1;
     }
@@ -266,6 +274,7 @@ int main(int argc, char **argv)
     worker_free(d.wk);
     cfg_free(d.cfg);
     ev_loop_destroy(d.loop);
+    curl_global_cleanup();
     log_flush();
     return d.exit_code;
 }

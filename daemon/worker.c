@@ -17,6 +17,7 @@
 #include "daemon/log.h"
 #include "daemon/parse.h"
 #include "daemon/util.h"
+#include "daemon/xfer.h"
 #include "jobs/backoff.h"
 #include "jobs/job.h"
 #include "jobs/registry.h"
@@ -87,6 +88,7 @@ struct worker {
     struct reaper *reaper;
     struct sched *sched;     /* cron schedules */
     struct db_pool *db;      /* NULL without database.url */
+    struct xfer *xfer;       /* handlers' HTTP and SMTP transfers */
     struct history *history; /* NULL without database.url or with database.history off */
     struct outbox *outbox;   /* NULL without database.url or with database.outbox off */
     struct task_env env;
@@ -1141,6 +1143,9 @@ struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg, const cha
     wk->env.redis = wk->conn;
     if (!wk->conn)
         goto nomem;
+    wk->xfer = wk->env.xfer = xfer_new(loop);
+    if (!wk->xfer)
+        goto nomem;
     /* the identity first: in-flight lists are named after it */
     wk->presence = presence_new(wk->conn, ns, &info, util_random());
     if (!wk->presence)
@@ -1202,6 +1207,7 @@ void worker_free(struct worker *wk)
         list_del(run);
         run_free(run);
     }
+    xfer_free(wk->xfer); /* after the runs: a cancelled handler aborts its transfers */
     db_pool_free(wk->db); /* answers what is under way with -ECANCELED: users still alive */
     history_free(wk->history);
     outbox_free(wk->outbox);

@@ -9,6 +9,7 @@ struct job;
 struct cfg;
 struct db_pool;
 struct rconn;
+struct xfer;
 struct task; /* opaque; created and owned by the worker */
 typedef struct json_t json_t;
 
@@ -18,6 +19,7 @@ struct task_env {
     const struct cfg *cfg;
     struct db_pool *db; /* NULL without database.url */
     struct rconn *redis; /* the process's main Redis connection (may be down: see rconn.h) */
+    struct xfer *xfer;   /* HTTP and SMTP transfers on the loop (daemon/xfer.h) */
 };
 
 /* How an attempt ended; the worker turns it into done, retry or dead. */

@@ -1,0 +1,276 @@
+/* xfer.c - libcurl multi on libev: libcurl tells which sockets to watch and when to wake it
+ * (CURLMOPT_SOCKETFUNCTION, CURLMOPT_TIMERFUNCTION); the loop tells libcurl what happened
+ * (curl_multi_socket_action); finished transfers are handed back to their callers. */
+#include "xfer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+/* One transfer in flight: reached from its easy handle through CURLOPT_PRIVATE. */
+struct xfer_op {
+    CURL *easy;
+    xfer_done_fn *done;
+    void *arg;
+    struct xfer_op *prev, *next;
+};
+
+/* One socket libcurl asked us to watch: reached through curl_multi_assign(). */
+struct xfer_sock {
+    ev_io io;
+    struct xfer *x;
+    struct xfer_sock *prev, *next;
+};
+
+struct xfer {
+    struct ev_loop *loop;
+    CURLM *multi;
+    ev_timer timer;        /* libcurl's next timeout */
+    struct xfer_op ops;    /* list head */
+    struct xfer_sock socks;/* list head */
+    size_t nops;
+};
+
+#define LIST_INIT(head) ((head)->prev = (head)->next = (head))
+#define LIST_LINK(head, e) \
+    ((e)->next = (head), (e)->prev = (head)->prev, (head)->prev->next = (e), (head)->prev = (e))
+#define LIST_UNLINK(e) ((e)->prev->next = (e)->next, (e)->next->prev = (e)->prev)
+
+static struct xfer_op *op_of(CURL *easy)
+{
+    char *p = NULL;
+
+    (void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, &p);
+    return (struct xfer_op *)p;
+}
+
+/* Hands every finished transfer back. A `done` may start or abort other transfers. */
+static void transfers_collect(struct xfer *x)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(x->multi, &left))) {
+        CURL *easy = msg->easy_handle;
+        CURLcode result = msg->data.result;
+        struct xfer_op *op;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        op = op_of(easy);
+        (void)curl_multi_remove_handle(x->multi, easy);
+        (void)curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+        if (!op)
+            continue;
+        LIST_UNLINK(op);
+        x->nops--;
+        xfer_done_fn *done = op->done;
+        void *arg = op->arg;
+        free(op);
+        done(easy, result, arg);
+    }
+}
+
+static void sock_on_ready(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct xfer_sock *s = (struct xfer_sock *)w;
+    struct xfer *x = s->x;
+    int action = 0, running;
+
+    if (revents & EV_READ)
+        action |= CURL_CSELECT_IN;
+    if (revents & EV_WRITE)
+        action |= CURL_CSELECT_OUT;
+    (void)curl_multi_socket_action(x->multi, w->fd, action, &running);
+    transfers_collect(x);
+}
+
+static void timer_on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct xfer *x = w->data;
+    int running;
+
+    (void)curl_multi_socket_action(x->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    transfers_collect(x);
+}
+
+static void sock_free(struct xfer *x, struct xfer_sock *s)
+{
+    ev_io_stop(x->loop, &s->io);
+    LIST_UNLINK(s);
+    free(s);
+}
+
+/* libcurl: watch `fd` for `what` (CURL_POLL_IN/OUT/INOUT), or stop (CURL_POLL_REMOVE). */
+static int sock_on_change(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct xfer *x = userp;
+    struct xfer_sock *s = socketp;
+    int events = 0;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            (void)curl_multi_assign(x->multi, fd, NULL);
+            sock_free(x, s);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return -1;
+        s->x = x;
+        LIST_LINK(&x->socks, s);
+        ev_io_init(&s->io, sock_on_ready, fd, 0);
+        (void)curl_multi_assign(x->multi, fd, s);
+    }
+    if (what & CURL_POLL_IN)
+        events |= EV_READ;
+    if (what & CURL_POLL_OUT)
+        events |= EV_WRITE;
+    ev_io_stop(x->loop, &s->io);
+    ev_io_set(&s->io, fd, events);
+    ev_io_start(x->loop, &s->io);
+    return 0;
+}
+
+/* libcurl: wake me in `timeout_ms` (0: as soon as possible), or never (-1). Acting from
+ * inside this callback is not allowed, so even 0 goes through the timer. */
+static int timer_on_change(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct xfer *x = userp;
+
+    ev_timer_stop(x->loop, &x->timer);
+    if (timeout_ms >= 0) {
+        ev_timer_set(&x->timer, (double)timeout_ms / 1000.0, 0.0);
+        ev_timer_start(x->loop, &x->timer);
+    }
+    return 0;
+}
+
+struct xfer *xfer_new(struct ev_loop *loop)
+{
+    struct xfer *x = calloc(1, sizeof(*x));
+
+    if (!x)
+        return NULL;
+    x->multi = curl_multi_init();
+    if (!x->multi) {
+        free(x);
+        return NULL;
+    }
+    x->loop = loop;
+    LIST_INIT(&x->ops);
+    LIST_INIT(&x->socks);
+    ev_timer_init(&x->timer, timer_on_expiry, 0.0, 0.0);
+    x->timer.data = x;
+    (void)curl_multi_setopt(x->multi, CURLMOPT_SOCKETFUNCTION, sock_on_change);
+    (void)curl_multi_setopt(x->multi, CURLMOPT_SOCKETDATA, x);
+    (void)curl_multi_setopt(x->multi, CURLMOPT_TIMERFUNCTION, timer_on_change);
+    (void)curl_multi_setopt(x->multi, CURLMOPT_TIMERDATA, x);
+    return x;
+}
+
+void xfer_free(struct xfer *x)
+{
+    if (!x)
+        return;
+    while (x->ops.next != &x->ops)
+        xfer_abort(x, x->ops.next->easy);
+    (void)curl_multi_cleanup(x->multi); /* may report its cached sockets removed */
+    while (x->socks.next != &x->socks)
+        sock_free(x, x->socks.next);
+    ev_timer_stop(x->loop, &x->timer);
+    free(x);
+}
+
+int xfer_start(struct xfer *x, CURL *easy, xfer_done_fn *done, void *arg)
+{
+    struct xfer_op *op = calloc(1, sizeof(*op));
+
+    if (!op)
+        return -ENOMEM;
+    op->easy = easy;
+    op->done = done;
+    op->arg = arg;
+    (void)curl_easy_setopt(easy, CURLOPT_PRIVATE, (char *)op);
+    if (curl_multi_add_handle(x->multi, easy) != CURLM_OK) {
+        (void)curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+        free(op);
+        return -EINVAL;
+    }
+    LIST_LINK(&x->ops, op);
+    x->nops++;
+    return 0;
+}
+
+void xfer_abort(struct xfer *x, CURL *easy)
+{
+    struct xfer_op *op = op_of(easy);
+
+    if (!op)
+        return;
+    (void)curl_multi_remove_handle(x->multi, easy);
+    (void)curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+    LIST_UNLINK(op);
+    x->nops--;
+    free(op);
+}
+
+size_t xfer_running(const struct xfer *x)
+{
+    return x->nops;
+}
+
+size_t xfer_buf_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct xfer_buf *buf = userdata;
+    size_t n = size * nmemb, room = buf->max - buf->len, take = n < room ? n : room;
+    char *grown;
+
+    if (take > 0) {
+        grown = realloc(buf->data, buf->len + take + 1);
+        if (!grown)
+            return CURL_WRITEFUNC_ERROR;
+        memcpy(grown + buf->len, ptr, take);
+        buf->data = grown;
+        buf->len += take;
+        buf->data[buf->len] = '\0';
+    }
+    buf->dropped += n - take;
+    if (n > take && buf->abort_over)
+        return CURL_WRITEFUNC_ERROR;
+    return n;
+}
+
+void xfer_buf_clear(struct xfer_buf *buf)
+{
+    free(buf->data);
+    buf->data = NULL;
+    buf->len = 0;
+    buf->dropped = 0;
+}
+
+const char *xfer_buf_excerpt(const struct xfer_buf *buf, size_t max, char *out, size_t size)
+{
+    size_t n = buf->len < max ? buf->len : max, i;
+    bool cut = n < buf->len || buf->dropped > 0;
+
+    if (size < 4) {
+        if (size > 0)
+            out[0] = '\0';
+        return out;
+    }
+    if (n > size - 4)
+        n = size - 4, cut = true;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)buf->data[i];
+        out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    if (cut)
+        memcpy(out + i, "...", 3), i += 3;
+    out[i] = '\0';
+    return out;
+}

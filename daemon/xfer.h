@@ -1,0 +1,52 @@
+/* xfer.h - libcurl's multi interface on the libev loop: HTTP and SMTP transfers that never
+ * block the loop (sockets watched by ev_io, libcurl's timeouts by one ev_timer). */
+#ifndef XFER_H
+#define XFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+struct ev_loop;
+struct xfer; /* opaque: one multi handle */
+
+/* `result` is libcurl's code for the whole transfer (CURLE_OK when a response came, whatever
+ * its status: read it with curl_easy_getinfo(CURLINFO_RESPONSE_CODE)). `easy` is the
+ * caller's again when this runs: free or reuse it. */
+typedef void xfer_done_fn(CURL *easy, CURLcode result, void *arg);
+
+/* Caller owns the xfer; release with xfer_free(), which accepts NULL. curl_global_init()
+ * must have run (the entry points call it). Returns NULL when out of memory. */
+struct xfer *xfer_new(struct ev_loop *loop);
+/* Aborts every transfer still running; their `done` callbacks are not called, and their
+ * easy handles stay their callers'. */
+void xfer_free(struct xfer *x);
+
+/* Starts `easy` (fully set up by the caller; CURLOPT_PRIVATE is xfer's own). `done` runs
+ * exactly once, later, from the loop, unless xfer_abort() comes first. The easy handle is
+ * borrowed until then. Returns 0, or -ENOMEM / -EINVAL (libcurl refused it). */
+int xfer_start(struct xfer *x, CURL *easy, xfer_done_fn *done, void *arg);
+/* Stops a started transfer at once; `done` is not called. `easy` is the caller's again. */
+void xfer_abort(struct xfer *x, CURL *easy);
+/* Transfers running now. */
+size_t xfer_running(const struct xfer *x);
+
+/* A response body collected up to a size bound: CURLOPT_WRITEFUNCTION xfer_buf_write with
+ * CURLOPT_WRITEDATA the buffer. Bytes beyond `max` are counted in `dropped` and make the
+ * transfer fail with CURLE_WRITE_ERROR when `abort_over` is set, else are thrown away. */
+struct xfer_buf {
+    char *data;      /* owned; NUL-terminated, NULL until the first byte */
+    size_t len;      /* <= max */
+    size_t max;      /* set by the caller */
+    size_t dropped;  /* bytes over max */
+    bool abort_over; /* set by the caller */
+};
+size_t xfer_buf_write(char *ptr, size_t size, size_t nmemb, void *userdata);
+void xfer_buf_clear(struct xfer_buf *buf); /* frees data; keeps max and abort_over */
+
+/* A printable excerpt of `buf` for error messages: at most `max` bytes, control characters
+ * as '?', "..." when cut. Writes into `out` (size `size`) and returns it. */
+const char *xfer_buf_excerpt(const struct xfer_buf *buf, size_t max, char *out, size_t size);
+
+#endif
