@@ -20,6 +20,7 @@
 
 /* Every size the file controls has one named maximum. */
 #define CFG_MAX_URL 4096  /* redis.url, database.url bytes */
+#define CFG_MAX_SECRET 1024 /* a webhook secret's bytes */
 #define CFG_MAX_SQL 65536 /* a sql class's statement bytes */
 #define CFG_MAX_SCHEDULES 1000
 #define CFG_MAX_SCHEDULE_NAME 128
@@ -62,6 +63,8 @@ struct group_list {
     size_t line_at;   /* offset of the int line in an entry */
     /* checks an entry once its keys are read; NULL for none */
     int (*check)(struct load *ld, const config_setting_t *e, const char *name, void *entry);
+    /* frees what `check` added to an entry beyond its keys; NULL for nothing */
+    void (*clear)(void *entry);
 };
 
 /* One setting: where it goes, what it may hold, what it holds when the file is silent. */
@@ -149,6 +152,10 @@ static const struct key class_keys[] = {
     {"rate_period", KEY_DURATION, 0.001, DAY, 1, NULL, CLASS_AT(rate_period_s), NULL, 0, NULL},
     {"sql", KEY_STRING, 1, CFG_MAX_SQL, 0, NULL, CLASS_AT(sql), NULL, 0, NULL},
     {"args", KEY_STRING, 0, 1024, 0, NULL, CLASS_AT(args), NULL, 0, NULL},
+    {"queue", KEY_NAME, 1, JOB_MAX_QUEUE, 0, NULL, CLASS_AT(queue), NULL, 0, NULL},
+    {"url", KEY_STRING, 1, CFG_MAX_URL, 0, NULL, CLASS_AT(url), NULL, 0, NULL},
+    {"secret_file", KEY_STRING, 1, 4096, 0, NULL, CLASS_AT(secret_file), NULL, 0, NULL},
+    {"secret_env", KEY_NAME, 1, 128, 0, NULL, CLASS_AT(secret_env), NULL, 0, NULL},
 };
 
 #define SCHED_AT(field) offsetof(struct cfg_schedule, field)
@@ -158,26 +165,26 @@ static const struct key schedule_keys[] = {
     {"cron", KEY_STRING, 1, CRON_TEXT_MAX, 0, NULL, SCHED_AT(cron), NULL, 0, NULL},
     {"class", KEY_STRING, 1, JOB_MAX_CLASS, 0, NULL, SCHED_AT(class_name), NULL, 0, NULL},
     {"args", KEY_STRING, 2, CFG_MAX_SCHEDULE_ARGS, 0, "[]", SCHED_AT(args), NULL, 0, NULL},
-    {"queue", KEY_NAME, 1, JOB_MAX_QUEUE, 0, "default", SCHED_AT(queue), NULL, 0, NULL},
+    {"queue", KEY_NAME, 1, JOB_MAX_QUEUE, 0, NULL, SCHED_AT(queue), NULL, 0, NULL},
     {"tz", KEY_STRING, 1, 64, 0, "UTC", SCHED_AT(tz), NULL, 0, NULL},
     {"missed", KEY_STRING, 1, 16, 0, "skip", SCHED_AT(missed), NULL, 0, NULL},
 };
 
-static int sql_class_check(struct load *ld, const config_setting_t *e, const char *name,
-                           void *entry);
+static int class_check(struct load *ld, const config_setting_t *e, const char *name, void *entry);
+static void class_clear(void *entry);
 static int schedule_check(struct load *ld, const config_setting_t *e, const char *name,
                           void *entry);
 
 static const struct group_list class_list = {
     "class",        sizeof(struct cfg_class), AT(classes),     AT(nclasses),
-    CLASS_AT(name), CLASS_AT(line),           sql_class_check,
+    CLASS_AT(name), CLASS_AT(line),           class_check,              class_clear,
 };
 
 static const struct group_list schedule_list = {
     "schedule",     sizeof(struct cfg_schedule),
     AT(schedules),  AT(nschedules),
     SCHED_AT(name), SCHED_AT(line),
-    schedule_check,
+    schedule_check, NULL,
 };
 
 static const struct key root_keys[] = {
@@ -198,6 +205,7 @@ static const char *const order_names[] = {"strict", "weighted"}; /* index = queu
 struct load {
     struct cfg *cfg; /* being filled; freed by the caller on failure */
     struct err *err;
+    cfg_getenv_fn *get_env; /* NULL: no environment */
     char url_where[ERR_MSG_MAX]; /* "FILE:LINE" of redis.url, "" when it is the default */
 };
 
@@ -430,8 +438,11 @@ static void list_clear(const struct key *key, struct cfg *cfg)
 {
     const struct group_list *gl = key->list;
 
-    for (size_t i = 0; i < *list_count(gl, cfg); i++)
+    for (size_t i = 0; i < *list_count(gl, cfg); i++) {
         keys_free(key->sub, key->nsub, list_entry(gl, cfg, i));
+        if (gl->clear)
+            gl->clear(list_entry(gl, cfg, i));
+    }
     free(*list_array(gl, cfg));
     *list_array(gl, cfg) = NULL;
     *list_count(gl, cfg) = 0;
@@ -790,6 +801,81 @@ static int sql_class_check(struct load *ld, const config_setting_t *e, const cha
     return 0;
 }
 
+/* The secret of a webhook class: an environment variable's value or a file's content
+ * (one final newline dropped), 1..CFG_MAX_SECRET bytes, read once at load. */
+static int secret_load(struct load *ld, const config_setting_t *e, const char *name,
+                       struct cfg_class *c)
+{
+    char buf[CFG_MAX_SECRET + 2];
+    const char *v = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    if (c->secret_env) {
+        v = ld->get_env ? ld->get_env(c->secret_env) : NULL;
+        if (!v || !*v)
+            return fail_at(e, ld->err, -EINVAL, "%s.secret_env: environment variable %s is not set",
+                           name, c->secret_env);
+        len = strlen(v);
+    } else {
+        f = fopen(c->secret_file, "re");
+        if (!f)
+            return fail_at(e, ld->err, -EINVAL, "%s.secret_file: cannot read %s: %s", name,
+                           c->secret_file, strerror(errno));
+        len = fread(buf, 1, sizeof(buf) - 1, f);
+        (void)fclose(f);
+        if (len > 0 && buf[len - 1] == '\n')
+            len--;
+        buf[len] = '\0';
+        v = buf;
+    }
+    if (len == 0 || len > CFG_MAX_SECRET || strlen(v) != len)
+        return fail_at(e, ld->err, -EINVAL, "%s: the webhook secret must be 1..%d bytes of text",
+                       name, CFG_MAX_SECRET);
+    c->secret = dup_str(v);
+    explicit_bzero(buf, sizeof(buf));
+    return c->secret ? 0 : nomem(ld->err);
+}
+
+/* An `http` (webhook) class: an http(s) URL and exactly one source of its secret. */
+static int webhook_class_check(struct load *ld, const config_setting_t *e, const char *name,
+                               struct cfg_class *c)
+{
+    if (!c->url)
+        return c->secret_file || c->secret_env
+                   ? fail_at(e, ld->err, -EINVAL, "%s.secret_%s needs %s.url", name,
+                             c->secret_file ? "file" : "env", name)
+                   : 0;
+    if (c->sql)
+        return fail_at(e, ld->err, -EINVAL, "%s has both url and sql: a class is one kind", name);
+    if (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)
+        return fail_at(e, ld->err, -EINVAL, "%s.url must start with http:// or https:// (got %s)",
+                       name, c->url);
+    if (!c->secret_file == !c->secret_env)
+        return fail_at(e, ld->err, -EINVAL,
+                       "%s needs its signing secret from exactly one of secret_file or "
+                       "secret_env",
+                       name);
+    return secret_load(ld, e, name, c);
+}
+
+static int class_check(struct load *ld, const config_setting_t *e, const char *name, void *entry)
+{
+    int r = webhook_class_check(ld, e, name, entry);
+
+    return r < 0 ? r : sql_class_check(ld, e, name, entry);
+}
+
+static void class_clear(void *entry)
+{
+    struct cfg_class *c = entry;
+
+    if (c->secret)
+        explicit_bzero(c->secret, strlen(c->secret));
+    free(c->secret);
+    c->secret = NULL;
+}
+
 /* A schedule: its cron expression parses, its zone exists, it fires within 5 years, its
  * args are a JSON array, `missed` is a known policy. Needs `cron` and `class`. */
 static int schedule_check(struct load *ld, const config_setting_t *e, const char *name, void *entry)
@@ -1068,8 +1154,8 @@ static int url_check(struct load *ld)
     return 0;
 }
 
-/* Settings a class leaves out are the worker's. */
-static void classes_inherit(struct cfg *cfg)
+/* Settings a class or schedule leaves out are the worker's or the class's. */
+static int classes_inherit(struct cfg *cfg, struct err *err)
 {
     for (size_t i = 0; i < cfg->nclasses; i++) {
         struct cfg_class *c = &cfg->classes[i];
@@ -1079,11 +1165,18 @@ static void classes_inherit(struct cfg *cfg)
         if (c->max_retries < 0)
             c->max_retries = cfg->max_retries;
     }
+    for (size_t i = 0; i < cfg->nschedules; i++) {
+        struct cfg_schedule *sc = &cfg->schedules[i];
+
+        if (!sc->queue && !(sc->queue = dup_str(cfg_class_queue(cfg, sc->class_name))))
+            return nomem(err);
+    }
+    return 0;
 }
 
 int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, struct err *err)
 {
-    struct load ld = {.err = err};
+    struct load ld = {.err = err, .get_env = get_env};
     int r;
 
     ld.cfg = calloc(1, sizeof(*ld.cfg));
@@ -1108,7 +1201,9 @@ int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, str
     r = url_check(&ld);
     if (r < 0)
         goto out_cfg;
-    classes_inherit(ld.cfg);
+    r = classes_inherit(ld.cfg, err);
+    if (r < 0)
+        goto out_cfg;
     if (!*ld.cfg->database_url) {
         free(ld.cfg->database_url);
         ld.cfg->database_url = NULL;
@@ -1135,6 +1230,13 @@ const struct cfg_schedule *cfg_schedule_find(const struct cfg *cfg, const char *
         if (strcmp(cfg->schedules[i].name, name) == 0)
             return &cfg->schedules[i];
     return NULL;
+}
+
+const char *cfg_class_queue(const struct cfg *cfg, const char *class_name)
+{
+    const struct cfg_class *c = cfg ? cfg_class_find(cfg, class_name) : NULL;
+
+    return c && c->queue ? c->queue : "default";
 }
 
 const struct cfg_class *cfg_class_find(const struct cfg *cfg, const char *name)

@@ -40,6 +40,12 @@ struct cfg_class {
     char *args;          /* owned; the type list as written, e.g. "int, text" */
     enum cfg_arg_type arg_types[CFG_MAX_SQL_ARGS]; /* parsed from `args` */
     unsigned nargs;      /* = the highest $N of `sql` */
+    char *queue;         /* owned; where nexusd enqueues this class itself (schedules,
+                            nexusctl enqueue) when not told; NULL: "default" */
+    char *url;           /* owned; an `http` (webhook) class: jobs are POSTed here; NULL else */
+    char *secret_file;   /* owned; the webhook's HMAC secret is read from this file, or */
+    char *secret_env;    /* owned; ... from this environment variable (exactly one is set) */
+    char *secret;        /* owned; the secret itself (file content without a final newline) */
     int line;            /* line of the entry in the file, 0 when none */
 };
 
@@ -50,7 +56,7 @@ struct cfg_schedule {
     struct cron_expr expr;  /* parsed from `cron` */
     char *class_name;       /* owned; the job's class */
     char *args;             /* owned; the job's args as JSON text (an array) */
-    char *queue;            /* owned */
+    char *queue;            /* owned; default: the class entry's queue, else "default" */
     char *tz;               /* owned; IANA zone name, "UTC" by default */
     char *missed;           /* owned; "skip" | "run_once" */
     bool run_missed;        /* missed == "run_once": a tick missed while no nexusd ran is
@@ -119,5 +125,8 @@ void cfg_free(struct cfg *cfg);
 const struct cfg_schedule *cfg_schedule_find(const struct cfg *cfg, const char *name);
 /* The class entry for `name`, or NULL. Borrowed, valid until cfg_free(). */
 const struct cfg_class *cfg_class_find(const struct cfg *cfg, const char *name);
+/* The queue nexusd puts a job of `class_name` in when nobody said: the class entry's
+ * `queue`, else "default". Borrowed, valid until cfg_free(); `cfg` may be NULL. */
+const char *cfg_class_queue(const struct cfg *cfg, const char *class_name);
 
 #endif

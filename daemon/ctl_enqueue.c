@@ -16,6 +16,7 @@
 #include "daemon/parse.h"
 #include "daemon/util.h"
 #include "jobs/job.h"
+#include "conf/cfg.h"
 #include "queue/keys.h"
 
 /* The furthest --in reaches: 100 years. */
@@ -126,8 +127,6 @@ static int enqueue_parse(struct ctl *ctl, int argc, char **argv, double now, str
     e->class_name = pos[0];
     if (!e->class_name)
         return err_set(err, CTL_EUSAGE, "enqueue needs a CLASS");
-    if (!e->queue)
-        e->queue = "default";
     if ((r = args_parse(pos[1] ? pos[1] : "[]", &e->args, err)) < 0 ||
         (retry && (r = retry_parse(retry, &e->retry, err)) < 0) ||
         (r = due_parse(in, at, now, e, err)) < 0)
@@ -254,6 +253,14 @@ static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
     r = enqueue_parse(ctl, argc, argv, now, &e, err);
     if (r != 0)
         goto out;
+    if (!e.queue) {
+        const struct cfg *cfg = ctl_cfg(ctl, err);
+        if (!cfg) {
+            r = err->code;
+            goto out;
+        }
+        e.queue = cfg_class_queue(cfg, e.class_name);
+    }
     r = job_text(&e, now, jid, &text, &len, err);
     if (r < 0)
         goto out;
@@ -283,7 +290,8 @@ const struct ctl_command ctl_cmd_enqueue = {
             "[]) as a Sidekiq client does, and prints its jid. Without --in or --at the job\n"
             "goes to its queue at once; with them, to the schedule.\n"
             "\n"
-            "  --queue Q        the job's queue (default: default)\n"
+            "  --queue Q        the job's queue (default: the class's `queue` in the\n"
+            "                   configuration, else default)\n"
             "  --in DURATION    run it after DURATION: 30s, 5m, 2h, 1d, or seconds\n"
             "  --at TIME        run it at TIME: epoch seconds or 2026-11-25T03:00:00Z (UTC)\n"
             "  --retry R        true (default: the class's retries), false, or at most\n"

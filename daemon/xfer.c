@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <ev.h>
 
@@ -273,4 +274,25 @@ const char *xfer_buf_excerpt(const struct xfer_buf *buf, size_t max, char *out, 
         memcpy(out + i, "...", 3), i += 3;
     out[i] = '\0';
     return out;
+}
+
+double xfer_retry_after(CURL *easy, double now)
+{
+    struct curl_header *h = NULL;
+    const char *v;
+    char *end;
+    double s;
+    time_t at;
+
+    if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h)
+        return -1;
+    v = h->value;
+    if (*v >= '0' && *v <= '9') {
+        s = strtod(v, &end);
+        return *end == '\0' && s >= 0 ? s : -1;
+    }
+    at = curl_getdate(v, NULL);
+    if (at < 0)
+        return -1;
+    return (double)at > now ? (double)at - now : 0;
 }

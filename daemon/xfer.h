@@ -49,4 +49,8 @@ void xfer_buf_clear(struct xfer_buf *buf); /* frees data; keeps max and abort_ov
  * as '?', "..." when cut. Writes into `out` (size `size`) and returns it. */
 const char *xfer_buf_excerpt(const struct xfer_buf *buf, size_t max, char *out, size_t size);
 
+/* The delay a 429 or 503 answer asks for in its Retry-After header (delay-seconds or an
+ * HTTP date, counted from `now`), in seconds >= 0; -1 when there is none or it is invalid. */
+double xfer_retry_after(CURL *easy, double now);
+
 #endif

@@ -17,7 +17,7 @@ struct handler {
 };
 
 /* The handler for `class_name`: a built-in class, or a class `cfg` declares (a `sql`
- * statement), or NULL. Borrowed: handlers are static. */
+ * statement, an http `url`), or NULL. Borrowed: handlers are static. */
 const struct handler *handler_find(const struct cfg *cfg, const char *class_name);
 /* Calls `fn` for each known class name (for messages and `nexusctl`). */
 void handler_each(void (*fn)(const struct handler *h, void *arg), void *arg);
@@ -26,5 +26,6 @@ extern const struct handler handler_noop;
 extern const struct handler handler_sleep;
 extern const struct handler handler_fail;
 extern const struct handler handler_sql; /* every class with `sql` in the configuration */
+extern const struct handler handler_webhook; /* every class with `url` in the configuration */
 
 #endif
