@@ -42,6 +42,8 @@ static const char *env_database_url;
 
 static const char *fake_env(const char *name)
 {
+    if (strcmp(name, "HOOK_SECRET") == 0)
+        return "from-env";
     if (strcmp(name, "REDIS_URL") == 0)
         return env_redis_url;
     if (strcmp(name, "DATABASE_URL") == 0)
@@ -658,6 +660,43 @@ static void test_schedules_are_parsed_with_their_defaults(void **state)
     cfg_free(cfg);
 }
 
+static void test_class_queue_serves_schedules_and_lookups(void **state)
+{
+    struct cfg *cfg = load_ok("classes = ( { name = \"tests.nightly\"; queue = \"low\"; } );\n"
+                              "schedules = ( { name = \"a\"; cron = \"@daily\"; "
+                              "class = \"tests.nightly\"; },\n"
+                              "  { name = \"b\"; cron = \"@daily\"; class = \"tests.nightly\"; "
+                              "queue = \"critical\"; },\n"
+                              "  { name = \"c\"; cron = \"@daily\"; class = \"other\"; } );\n");
+
+    assert_string_equal(cfg_schedule_find(cfg, "a")->queue, "low");
+    assert_string_equal(cfg_schedule_find(cfg, "b")->queue, "critical");
+    assert_string_equal(cfg_schedule_find(cfg, "c")->queue, "default");
+    assert_string_equal(cfg_class_queue(cfg, "tests.nightly"), "low");
+    assert_string_equal(cfg_class_queue(cfg, "other"), "default");
+    assert_string_equal(cfg_class_queue(NULL, "other"), "default");
+    cfg_free(cfg);
+}
+
+static void test_webhook_class_reads_its_secret(void **state)
+{
+    char secret_path[64], text[256];
+    struct cfg *cfg;
+
+    conf_write("from-file\n", secret_path, sizeof(secret_path));
+    (void)snprintf(text, sizeof(text),
+                   "classes = ( { name = \"a\"; url = \"https://app/x\"; secret_env = "
+                   "\"HOOK_SECRET\"; },\n  { name = \"b\"; url = \"http://app/y\"; "
+                   "secret_file = \"%s\"; } );\n",
+                   secret_path);
+    cfg = load_ok(text);
+    (void)unlink(secret_path);
+    assert_string_equal(cfg_class_find(cfg, "a")->secret, "from-env");
+    assert_string_equal(cfg_class_find(cfg, "b")->secret, "from-file");
+    assert_string_equal(cfg_class_find(cfg, "b")->url, "http://app/y");
+    cfg_free(cfg);
+}
+
 static void test_free_accepts_null(void **state)
 {
     cfg_free(NULL);
@@ -728,6 +767,8 @@ int main(void)
         cmocka_unit_test_setup(test_load_without_err_still_returns_the_code, setup),
         cmocka_unit_test_setup(test_sql_class_gets_its_argument_types, setup),
         cmocka_unit_test_setup(test_schedules_are_parsed_with_their_defaults, setup),
+        cmocka_unit_test_setup(test_class_queue_serves_schedules_and_lookups, setup),
+        cmocka_unit_test_setup(test_webhook_class_reads_its_secret, setup),
         cmocka_unit_test_setup(test_free_accepts_null, setup),
         cmocka_unit_test_setup(test_load_survives_every_allocation_failure, setup),
     };

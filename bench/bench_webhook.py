@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""bench_webhook.py - `http` class throughput: jobs POSTed (signed) to a local HTTP peer.
+
+Each run, against a private redis-server and bench/http_sink.py (an asyncio peer answering
+204 at once over keep-alive connections):
+  noop      drain of N preloaded noop jobs (the reference, same run);
+  http@C    drain of N preloaded jobs of an http class at worker.concurrency C.
+Medians of --runs runs; ratios are taken inside each run.
+Usage: bench/bench_webhook.py [--nexusd build/nexusd] [--jobs 20000] [--runs 3]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+sys.path.insert(0, HERE)
+
+from bench import start_redis, stop  # noqa: E402
+from bench_pg import drain, preload  # noqa: E402
+
+CONCURRENCY = (10, 50, 200)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nexusd", default=os.path.join(HERE, "..", "build", "nexusd"))
+    ap.add_argument("--jobs", type=int, default=20000)
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="nxbench-")
+    rs, sock, r = start_redis(tmp)
+    sink = subprocess.Popen([sys.executable, os.path.join(HERE, "http_sink.py")],
+                            stdout=subprocess.PIPE, text=True)
+    port = int(sink.stdout.readline())
+    hook = ('classes = ( { name = "app.hook"; url = "http://127.0.0.1:%d/api/jobs"; '
+            'secret_env = "BENCH_WEBHOOK_SECRET"; } );\n' % port)
+    env = {"BENCH_WEBHOOK_SECRET": "bench-only"}
+    results = {"noop": []}
+    results.update({"http@%d" % c: [] for c in CONCURRENCY})
+    try:
+        for run in range(a.runs):
+            preload(r, a.jobs, "noop", lambda i: [i])
+            results["noop"].append(drain(a.nexusd, r, sock, tmp, a.jobs))
+            for c in CONCURRENCY:
+                preload(r, a.jobs, "app.hook", lambda i: [{"order": i}])
+                results["http@%d" % c].append(
+                    drain(a.nexusd, r, sock, tmp, a.jobs, hook, env, concurrency=c))
+            print("run %d: %s" % (run + 1, "  ".join(
+                "%s %.0f/s" % (k, v[-1]) for k, v in results.items())), flush=True)
+    finally:
+        stop(sink)
+        stop(rs)
+        shutil.rmtree(tmp, ignore_errors=True)
+    base = statistics.median(results["noop"])
+    print("\nmedians of %d runs, %d jobs each:" % (a.runs, a.jobs))
+    for k, v in results.items():
+        m = statistics.median(v)
+        print("  %-9s %9.0f jobs/s  (%.3f of noop)" % (k, m, m / base))
+
+
+if __name__ == "__main__":
+    main()
