@@ -507,3 +507,16 @@ def run_cmd(args, env=None, timeout=30, input=None):
     e.update(env or {})
     return subprocess.run(args, env=e, timeout=timeout, capture_output=True, text=True,
                           input=input)
+
+
+@pytest.fixture
+def migrated_pg():
+    """A private PostgreSQL (tests/integration/pg.py) with nexusd's schema migrated."""
+    from pg import PostgresServer
+    server = PostgresServer().start()
+    try:
+        res = run_cmd([NEXUSD, "migrate"], env={"DATABASE_URL": server.url}, timeout=60)
+        assert res.returncode == 0, res.stderr
+        yield server
+    finally:
+        server.cleanup()

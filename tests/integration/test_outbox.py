@@ -10,17 +10,12 @@ import time
 import psycopg2
 import pytest
 
-from conftest import NEXUSD, log_time, make_config, run_cmd, wait_for
-from pg import PostgresServer
+from conftest import log_time, make_config, wait_for
 
 
 @pytest.fixture
-def pg():
-    server = PostgresServer().start()
-    res = run_cmd([NEXUSD, "migrate"], env={"DATABASE_URL": server.url}, timeout=60)
-    assert res.returncode == 0, res.stderr
-    yield server
-    server.cleanup()
+def pg(migrated_pg):
+    return migrated_pg
 
 
 def relay(nexusd, pg, queues=("default",), name=None, extra=""):

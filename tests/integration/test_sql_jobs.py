@@ -1,30 +1,20 @@
 """`sql` job classes through the pool and the exactly-once helper, job history, and
 PostgreSQL going away, against a real PostgreSQL and redis-server."""
 import json
-import os
-import signal
-import subprocess
-import time
 
 import pytest
 
-from conftest import NEXUSD, make_config, make_job, new_jid, push, push_many, run_cmd, \
-    wait_for, zset_jobs
-from pg import PostgresServer
+from conftest import make_config, make_job, push, push_many, run_cmd, wait_for, zset_jobs
 
 ROW_CLASS = {"name": "rows.add", "sql": "INSERT INTO demo_rows (n, note) VALUES ($1, $2)",
              "args": "int, text", "max_retries": 5}
 
 
 @pytest.fixture
-def pg():
-    server = PostgresServer().start()
-    res = run_cmd([NEXUSD, "migrate"], env={"DATABASE_URL": server.url}, timeout=60)
-    assert res.returncode == 0, res.stderr
-    server.psql("CREATE TABLE demo_rows (id bigserial PRIMARY KEY, n integer NOT NULL, "
-                "note text)")
-    yield server
-    server.cleanup()
+def pg(migrated_pg):
+    migrated_pg.psql("CREATE TABLE demo_rows (id bigserial PRIMARY KEY, n integer NOT NULL, "
+                     "note text)")
+    return migrated_pg
 
 
 def retry_job(r):
