@@ -3,7 +3,7 @@ concurrency limit with leases that expire when their holder dies. Over-limit job
 deferred, not failed, and spend no attempt."""
 import time
 
-from conftest import log_time, make_config, push, wait_for
+from conftest import log_time, push, wait_for
 
 FAST = {"concurrency": 10, "poll_interval": "0.05s", "heartbeat_interval": "0.2s",
         "process_ttl": "1s"}

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import NEXUSD, make_config, run_cmd, wait_for
+from conftest import NEXUSD, make_config, run_cmd
 from pg import PostgresServer
 
 
