@@ -14,6 +14,7 @@
 #include "daemon/err.h"
 #include "daemon/httpd.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "daemon/status.h"
 #include "daemon/util.h"
 #include "daemon/worker.h"
@@ -32,6 +33,7 @@ struct daemon {
     struct worker *wk;
     struct httpd *httpd;   /* NULL with http.enabled = false */
     struct status *status; /* its routes */
+    struct notify *notify; /* systemd */
     ev_signal sigterm, sigint, sighup, sigtstp, sigusr1;
     int exit_code;
 };
@@ -131,6 +133,7 @@ static void stop_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     struct daemon *d = w->data;
 
     log_info("event=signal signal=%s action=stop", w->signum == SIGTERM ? "TERM" : "INT");
+    notify_stopping(d->notify);
     worker_stop(d->wk, daemon_on_stopped, d);
 }
 
@@ -186,13 +189,16 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     struct cfg *cfg = NULL;
 
     log_info("event=signal signal=HUP action=reload path=%s", log_q(d->cfg_path));
+    notify_reloading(d->notify);
     if (cfg_load(d->cfg_path, env_get, &cfg, &err) < 0) {
         log_error("event=reload_refused err=%s keeping=old_configuration", log_q(err.msg));
+        notify_reloaded(d->notify);
         return;
     }
     if (worker_reload(d->wk, cfg, &err) < 0) {
         log_error("event=reload_refused err=%s keeping=old_configuration", log_q(err.msg));
         cfg_free(cfg);
+        notify_reloaded(d->notify);
         return;
     }
     log_set_level(cfg->log_level);
@@ -203,6 +209,7 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
         status_reload(d->status, cfg);
     cfg_free(d->cfg);
     d->cfg = cfg;
+    notify_reloaded(d->notify);
 }
 
 static void signal_watch(struct daemon *d, ev_signal *w,
@@ -303,7 +310,8 @@ int main(int argc, char **argv)
         cfg_free(d.cfg);
         return 1;
     }
-    if (http_start(&d) < 0) {
+    d.notify = notify_new(d.loop, d.wk);
+    if (!d.notify || http_start(&d) < 0) {
         d.exit_code = 1;
         goto out;
     }
@@ -316,6 +324,7 @@ int main(int argc, char **argv)
              (int)getpid());
     ev_run(d.loop, 0);
 out:
+    notify_free(d.notify);
     worker_free(d.wk); /* answers the HTTP requests waiting for Redis */
     status_free(d.status);
     httpd_free(d.httpd);
