@@ -53,6 +53,8 @@ static const char usage[] =
     "Environment: REDIS_URL and DATABASE_URL override redis.url and database.url.\n"
     "Signals: TERM/INT drain and stop; HUP reloads the configuration; TSTP/USR1 quiet (no\n"
     "new jobs).\n"
+    "HTTP: GET /healthz, /readyz, /metrics, /status on http.listen (default 127.0.0.1:7411).\n"
+    "systemd: Type=notify readiness and watchdog (NOTIFY_SOCKET, WATCHDOG_USEC).\n"
     "Exit status: 0 after a clean stop, 1 on a runtime error, 2 on a usage or configuration "
     "error.\n";
 

@@ -140,7 +140,7 @@ def test_idle_and_slow_clients_do_not_slow_the_job_loop(nexusd, r):
     addr = http_address(n)
     wait_status(addr, "/readyz", 200)
     drain_time(r, n, 500)  # warm-up
-    base = min(drain_time(r, n, 2000) for _ in range(2))
+    base = min(drain_time(r, n, 10000) for _ in range(2))
 
     idle = [raw_socket(addr) for _ in range(250)]
     # slowloris: headers one byte at a time, never finished
@@ -151,7 +151,7 @@ def test_idle_and_slow_clients_do_not_slow_the_job_loop(nexusd, r):
     for _ in range(2):
         for i, s in enumerate(slow):
             s.sendall(b"X-%d: y\r\n" % i)
-        with_clients.append(drain_time(r, n, 2000))
+        with_clients.append(drain_time(r, n, 10000))
     loaded = min(with_clients)
     # the endpoint itself still answers at once
     t = time.monotonic()
@@ -159,7 +159,7 @@ def test_idle_and_slow_clients_do_not_slow_the_job_loop(nexusd, r):
     assert time.monotonic() - t < 2.0
     for s in idle + slow:
         s.close()
-    print("drain of 2000 noop jobs: %.3fs alone, %.3fs with 270 idle or slow clients"
+    print("drain of 10000 noop jobs: %.3fs alone, %.3fs with 270 idle or slow clients"
           % (base, loaded))
     assert loaded < base * 2 + 1.0, (base, loaded)
 
