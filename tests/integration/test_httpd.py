@@ -3,6 +3,7 @@ requests, connection limits, idle and slow clients next to a job loop that keeps
 and /readyz following Redis, PostgreSQL and shutdown."""
 import json
 import os
+import signal
 import socket
 import time
 
@@ -237,3 +238,28 @@ def test_disabled_endpoint_listens_nowhere(nexusd):
     n = nexusd(extra="http = { enabled = false; };")
     assert not n.lines(event="http_listen")
     assert not os.path.exists(n.http_sock)
+
+
+def test_answer_timeout_and_clients_gone_before_the_answer(nexusd, redis_server):
+    n = nexusd(extra=tcp())
+    addr = http_address(n)
+    wait_status(addr, "/readyz", 200)
+    redis_server.proc.send_signal(signal.SIGSTOP)  # connected, but no reply ever comes
+    try:
+        # a client that leaves while its /status waits for Redis
+        gone = raw_socket(addr)
+        gone.sendall(b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n")
+        time.sleep(0.2)
+        gone.close()
+        t = time.monotonic()
+        r = get(addr, "/metrics", timeout=30)
+        assert r.status == 504 and r.json() == {"error": "no answer in time"}
+        assert 9 <= time.monotonic() - t < 20
+        # the loop itself kept serving meanwhile
+        assert get(addr, "/healthz").status == 200
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+    n.wait_log(r"event=http_timeout method=GET path=/metrics", 10)
+    # the late replies find their requests answered or abandoned: nothing breaks
+    assert wait_status(addr, "/status", 200).json()["processes"]
+    n.assert_alive()
