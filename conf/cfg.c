@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "../daemon/err.h"
 #include "../daemon/parse.h"
@@ -141,6 +142,17 @@ static const struct key dead_keys[] = {
      NULL},
 };
 
+#define CFG_MAX_LISTEN 120 /* http.listen bytes: "unix:" + a socket path */
+
+static const struct key http_keys[] = {
+    {"enabled", KEY_BOOL, 0, 1, 1, NULL, AT(http_enabled), NULL, 0, NULL},
+    {"listen", KEY_STRING, 1, CFG_MAX_LISTEN, 0, "127.0.0.1:7411", AT(http_listen), NULL, 0, NULL},
+    {"max_connections", KEY_UINT, 1, 10000, 64, NULL, AT(http_max_connections), NULL, 0, NULL},
+    {"idle_timeout", KEY_DURATION, 1, 3600, 30, NULL, AT(http_idle_timeout_s), NULL, 0, NULL},
+    {"max_body", KEY_UINT, 0, 16777216, 65536, NULL, AT(http_max_body), NULL, 0, NULL},
+    {"max_header", KEY_UINT, 2048, 1048576, 16384, NULL, AT(http_max_header), NULL, 0, NULL},
+};
+
 static const struct key class_keys[] = {
     {"name", KEY_STRING, 1, JOB_MAX_CLASS, 0, NULL, CLASS_AT(name), NULL, 0, NULL},
     {"timeout", KEY_DURATION, 0.001, 7 * DAY, INHERIT, NULL, CLASS_AT(timeout_s), NULL, 0, NULL},
@@ -193,6 +205,7 @@ static const struct key root_keys[] = {
     {"database", KEY_GROUP, 0, 0, 0, NULL, 0, database_keys, NELEMS(database_keys), NULL},
     {"worker", KEY_GROUP, 0, 0, 0, NULL, 0, worker_keys, NELEMS(worker_keys), NULL},
     {"dead", KEY_GROUP, 0, 0, 0, NULL, 0, dead_keys, NELEMS(dead_keys), NULL},
+    {"http", KEY_GROUP, 0, 0, 0, NULL, 0, http_keys, NELEMS(http_keys), NULL},
     {"classes", KEY_LIST, 0, CFG_MAX_CLASSES, 0, NULL, 0, class_keys, NELEMS(class_keys),
      &class_list},
     {"schedules", KEY_LIST, 0, CFG_MAX_SCHEDULES, 0, NULL, 0, schedule_keys, NELEMS(schedule_keys),
@@ -1002,6 +1015,24 @@ static int beat_check(struct load *ld, const config_t *lc)
                    duration_fmt(cfg->process_ttl_s, v, sizeof(v)));
 }
 
+/* http.listen is an address nexusd can bind without a name lookup. */
+static int listen_check(struct load *ld, const config_t *lc)
+{
+    struct sockaddr_storage ss;
+    const config_setting_t *s;
+    char buf[GOT_MAX];
+    unsigned len;
+
+    if (parse_listen(ld->cfg->http_listen, &ss, &len) == 0)
+        return 0;
+    s = config_lookup(lc, "http.listen");
+    assert(s); /* the default parses */
+    return fail_at(s, ld->err, -EINVAL,
+                   "http.listen must be IP:PORT, [IPv6]:PORT or unix:/absolute/path, with an "
+                   "address rather than a host name (got %s)",
+                   quote(ld->cfg->http_listen, buf, sizeof(buf)));
+}
+
 static int file_load(struct load *ld, const char *path)
 {
     const config_setting_t *url;
@@ -1027,6 +1058,9 @@ static int file_load(struct load *ld, const char *path)
     if (r < 0)
         goto out;
     r = beat_check(ld, &lc);
+    if (r < 0)
+        goto out;
+    r = listen_check(ld, &lc);
     if (r < 0)
         goto out;
     url = config_lookup(&lc, "redis.url");

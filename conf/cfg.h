@@ -104,6 +104,13 @@ struct cfg {
     unsigned dead_max_jobs;   /* dead.max_jobs: size cap of `dead` */
     double dead_max_age_s;    /* dead.max_age: age cap of `dead` */
 
+    bool http_enabled;        /* http.enabled: serve /healthz, /readyz, /metrics, /status */
+    char *http_listen;        /* http.listen: "IP:PORT", "[IPv6]:PORT" or "unix:/path" */
+    unsigned http_max_connections; /* http.max_connections: open at once, 1..10000 */
+    double http_idle_timeout_s;    /* http.idle_timeout: a silent connection is closed, 1s..1h */
+    unsigned http_max_body;   /* http.max_body: request body bytes, larger gets 413 */
+    unsigned http_max_header; /* http.max_header: request line + header bytes, larger gets 431 */
+
     struct cfg_class *classes;/* classes, owned */
     size_t nclasses;
     struct cfg_schedule *schedules; /* schedules, owned */
