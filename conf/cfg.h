@@ -98,6 +98,15 @@ struct cfg {
     unsigned dead_max_jobs;   /* dead.max_jobs: size cap of `dead` */
     double dead_max_age_s;    /* dead.max_age: age cap of `dead` */
 
+    char *analytics_funnel_prefix;   /* analytics.funnel_prefix: the app's funnel counter keys
+                                        start with it (not under redis.namespace), 1..128 bytes */
+    char *analytics_tz;              /* analytics.tz: IANA zone whose days the rollup cuts */
+    char *analytics_sales_statuses;  /* analytics.sales_statuses: order statuses that count as
+                                        sales, comma-separated words */
+    unsigned analytics_max_days;     /* analytics.max_days: longest range of one run, 1..3660 */
+    unsigned analytics_scan_count;   /* analytics.scan_count: SCAN's COUNT, 10..100000 */
+    unsigned analytics_max_counters; /* analytics.max_counters: counters one run may hold */
+
     struct cfg_class *classes;/* classes, owned */
     size_t nclasses;
     struct cfg_schedule *schedules; /* schedules, owned */
