@@ -324,12 +324,7 @@ def test_redis_lost_during_the_scan_fails_retriable_and_writes_nothing(pg, nexus
                                                                       redis_server):
     """Many keys and a small SCAN COUNT keep the scan going for a while; Redis is killed
     during it."""
-    p = r.pipeline(transaction=False)
-    for i in range(300000):
-        p.set("session:%d" % i, 1)
-        if i % 10000 == 9999:
-            p.execute()
-    p.execute()
+    fill_noise(r, 300000)
     set_counters(r, {("f", 1, "2026-11-24"): 3})
     d = rollup_nexusd(nexusd, pg, analytics={"scan_count": 10})
 
@@ -344,3 +339,29 @@ def test_redis_lost_during_the_scan_fails_retriable_and_writes_nothing(pg, nexus
     assert line["error_class"] == "NexusRedisDown"
     assert funnel_rows(pg) == {}
     d.assert_alive()
+
+
+def fill_noise(r, n):
+    p = r.pipeline(transaction=False)
+    for i in range(n):
+        p.set("session:%d" % i, 1)
+        if i % 10000 == 9999:
+            p.execute()
+    p.execute()
+
+
+def test_a_run_timed_out_during_the_scan_writes_nothing_and_the_next_one_does(pg, nexusd, r):
+    """The cancelled run's replies still arrive: they free it (the sanitizer build checks)."""
+    fill_noise(r, 300000)
+    set_counters(r, {("f", 1, "2026-11-24"): 3})
+    cls = {"name": CLASS, "timeout": "100ms"}
+    d = nexusd(make_config(classes=[cls], extra='analytics = { scan_count = 10; };'),
+               env={"DATABASE_URL": pg.url})
+    line = run_rollup(d, r, ["2026-11-24"], outcome="retry", timeout=30)
+    assert line["error_class"] == "NexusTimeout"
+    assert funnel_rows(pg) == {}
+    d.write_config(make_config(extra='analytics = { scan_count = 10000; };'))
+    d.signal(1)  # SIGHUP: reload
+    d.wait_log(r"event=reloaded")
+    run_rollup(d, r, ["2026-11-24"])
+    assert funnel_rows(pg) == {("f", 1, "2026-11-24"): 3}
