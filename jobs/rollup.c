@@ -78,7 +78,7 @@ struct counter {
 /* One run. It lives until its last Redis reply or PostgreSQL answer: a cancel only cuts the
  * link to the task, and the last callback frees it. */
 struct rollup {
-    struct task *task;   /* NULL after cancel */
+    struct task *task; /* NULL after cancel */
     struct ev_loop *loop;
     struct rconn *redis; /* borrowed: the worker's, outlives every run */
     struct db_pool *db;  /* borrowed: idem */
@@ -86,11 +86,11 @@ struct rollup {
     char *prefix, *tz, *statuses; /* owned copies: a reload may free the cfg meanwhile */
     unsigned scan_count, max_counters;
     struct rollup_range range;
-    int32_t pass_last;   /* the last day of the SCAN pass under way */
+    int32_t pass_last;                /* the last day of the SCAN pass under way */
     char pattern[ROLLUP_PATTERN_MAX]; /* its MATCH */
-    bool scanned;        /* every pass ended */
-    unsigned pending;    /* Redis replies and PostgreSQL answers still to come */
-    const char *fail_class; /* static; the first failure, NULL while none */
+    bool scanned;                     /* every pass ended */
+    unsigned pending;                 /* Redis replies and PostgreSQL answers still to come */
+    const char *fail_class;           /* static; the first failure, NULL while none */
     char fail_msg[ERR_MSG_MAX];
     struct counter *counters; /* owned, in reading order, then sorted and deduplicated */
     size_t n, cap, seq;
@@ -304,14 +304,13 @@ static void mget_send(struct rollup *ru, const redisReply *keys)
             ru->malformed++;
             if (ru->warned++ < WARN_MAX)
                 log_warn("event=rollup_bad_key jid=%s key=%s err=%s", ru->jid,
-                         log_q(shown(k->str, k->len, kbuf, sizeof(kbuf))),
-                         log_q(why.msg));
+                         log_q(shown(k->str, k->len, kbuf, sizeof(kbuf))), log_q(why.msg));
             continue;
         }
         if (key.day < ru->range.from || key.day > ru->range.to)
             continue; /* a month's pass: another day of the month */
-        b->keys[b->n] = (struct counter){.id = strndup(key.id, key.id_len),
-                                         .step = key.step, .day = key.day};
+        b->keys[b->n] =
+            (struct counter){.id = strndup(key.id, key.id_len), .step = key.step, .day = key.day};
         if (!b->keys[b->n++].id)
             goto nomem;
         argv[argc] = k->str;

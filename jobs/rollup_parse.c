@@ -33,9 +33,9 @@ static int32_t days_from_civil(int y, int m, int d)
 
     y -= m <= 2;
     era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;                                /* 0..399 */
+    yoe = y - era * 400;                                   /* 0..399 */
     doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* 0..365 */
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;        /* 0..146096 */
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* 0..146096 */
     return (int32_t)(era * 146097 + doe - 719468);
 }
 
@@ -137,8 +137,7 @@ int rollup_args_parse(const json_t *args, unsigned max_days, struct rollup_range
 
     if (!json_is_array(args) || n > 2)
         return err_set(err, -EINVAL,
-                       "args must be [], [\"YYYY-MM-DD\"] or [\"FROM\", \"TO\"] (got %zu args)",
-                       n);
+                       "args must be [], [\"YYYY-MM-DD\"] or [\"FROM\", \"TO\"] (got %zu args)", n);
     if (n == 0) {
         range.today = true;
         *ret = range;
@@ -258,8 +257,8 @@ int rollup_count_parse(const char *s, size_t len, int64_t *ret)
     return parse_i64(num, 0, INT64_MAX, ret) < 0 ? -EINVAL : 0;
 }
 
-int rollup_pass(const struct rollup_range *range, int32_t start, const char *prefix,
-                char *pattern, size_t size, int32_t *ret_last)
+int rollup_pass(const struct rollup_range *range, int32_t start, const char *prefix, char *pattern,
+                size_t size, int32_t *ret_last)
 {
     char date[ROLLUP_DATE_LEN + 1];
     int32_t last = start;

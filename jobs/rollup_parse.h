@@ -61,7 +61,7 @@ int rollup_count_parse(const char *s, size_t len, int64_t *ret);
  * caller drops keys outside the range). Writes the MATCH pattern: `prefix` with glob
  * characters escaped, then "*:step:*:" and the date glob. Returns 0, or -ENOSPC when the
  * pattern does not fit `size` bytes. */
-int rollup_pass(const struct rollup_range *range, int32_t start, const char *prefix,
-                char *pattern, size_t size, int32_t *ret_last);
+int rollup_pass(const struct rollup_range *range, int32_t start, const char *prefix, char *pattern,
+                size_t size, int32_t *ret_last);
 
 #endif

@@ -54,9 +54,9 @@ static void test_day_format_and_parse_round_trip_every_day(void **state)
 static void test_day_parse_rejects_what_is_not_a_calendar_date(void **state)
 {
     static const char *const bad[] = {
-        "",           "2026-11-2",   "2026-11-240", "2026/11/24", "2026-13-01", "2026-00-10",
-        "2026-11-00", "2026-11-31",  "2025-02-29",  "1900-02-29", "0999-12-31", "2026-1a-01",
-        " 026-11-24", "+026-11-24",  "2026-11-2 ",  "20261124xx", "2026--11-4",
+        "",           "2026-11-2",  "2026-11-240", "2026/11/24", "2026-13-01", "2026-00-10",
+        "2026-11-00", "2026-11-31", "2025-02-29",  "1900-02-29", "0999-12-31", "2026-1a-01",
+        " 026-11-24", "+026-11-24", "2026-11-2 ",  "20261124xx", "2026--11-4",
     };
     int32_t day = 7;
 
@@ -162,9 +162,8 @@ static void test_key_parse_reads_id_step_and_date(void **state)
     assert_memory_equal(k.id, "a:b:step:c", 10);
     assert_int_equal(k.step, 0);
 
-    assert_int_equal(key_parse("funnel:caf\xc3\xa9 \xe2\x82\xac:step:2147483647:2026-11-24", &k,
-                               &err),
-                     0);
+    assert_int_equal(
+        key_parse("funnel:caf\xc3\xa9 \xe2\x82\xac:step:2147483647:2026-11-24", &k, &err), 0);
     assert_int_equal(k.step, INT32_MAX);
     assert_int_equal(k.id_len, 9);
 
@@ -197,7 +196,8 @@ static void test_key_parse_rejects_malformed_keys_with_a_reason(void **state)
         {"funnel:step:1:2026-11-24", "has no \":step:\" before the step"},
         {"funnel::step:1:2026-11-24", "the funnel id must be 1..200 bytes (got 0)"},
         {"funnel:a\tb:step:1:2026-11-24", "the funnel id must be UTF-8 without control characters"},
-        {"funnel:\xc3(:step:1:2026-11-24", "the funnel id must be UTF-8 without control characters"},
+        {"funnel:\xc3(:step:1:2026-11-24",
+         "the funnel id must be UTF-8 without control characters"},
         {"funnel:\xc0\xaf:step:1:2026-11-24",
          "the funnel id must be UTF-8 without control characters"},
         {"funnel:\xed\xa0\x80:step:1:2026-11-24",
@@ -241,8 +241,16 @@ static void test_key_parse_is_binary_safe_and_bounds_the_id(void **state)
 
 static void test_count_parse_takes_digits_only(void **state)
 {
-    static const char *const bad[] = {"", "-1", "+1", " 1", "1 ", "1.5", "abc", "1e3",
-                                      "9223372036854775808", "99999999999999999999"};
+    static const char *const bad[] = {"",
+                                      "-1",
+                                      "+1",
+                                      " 1",
+                                      "1 ",
+                                      "1.5",
+                                      "abc",
+                                      "1e3",
+                                      "9223372036854775808",
+                                      "99999999999999999999"};
     int64_t v = -7;
 
     (void)state;
@@ -310,8 +318,7 @@ static void test_pass_escapes_glob_characters_of_the_prefix(void **state)
     int32_t last;
 
     (void)state;
-    assert_int_equal(rollup_pass(&range, 20781, "a*b?[c]\\:", pattern, sizeof(pattern), &last),
-                     0);
+    assert_int_equal(rollup_pass(&range, 20781, "a*b?[c]\\:", pattern, sizeof(pattern), &last), 0);
     assert_string_equal(pattern, "a\\*b\\?\\[c\\]\\\\:*:step:*:2026-11-24");
     assert_int_equal(rollup_pass(&range, 20781, "funnel:", small, sizeof(small), &last), -ENOSPC);
     memset(big, '*', sizeof(big) - 1);
