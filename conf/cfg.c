@@ -153,6 +153,18 @@ static const struct key http_keys[] = {
     {"max_header", KEY_UINT, 2048, 1048576, 16384, NULL, AT(http_max_header), NULL, 0, NULL},
 };
 
+static const struct key analytics_keys[] = {
+    {"funnel_prefix", KEY_STRING, 1, CFG_MAX_NAMESPACE, 0, "funnel:", AT(analytics_funnel_prefix),
+     NULL, 0, NULL},
+    {"tz", KEY_STRING, 1, 64, 0, "UTC", AT(analytics_tz), NULL, 0, NULL},
+    {"sales_statuses", KEY_STRING, 1, 1024, 0, "paid", AT(analytics_sales_statuses), NULL, 0,
+     NULL},
+    {"max_days", KEY_UINT, 1, 3660, 366, NULL, AT(analytics_max_days), NULL, 0, NULL},
+    {"scan_count", KEY_UINT, 10, 100000, 1000, NULL, AT(analytics_scan_count), NULL, 0, NULL},
+    {"max_counters", KEY_UINT, 1, 10000000, 1000000, NULL, AT(analytics_max_counters), NULL, 0,
+     NULL},
+};
+
 static const struct key class_keys[] = {
     {"name", KEY_STRING, 1, JOB_MAX_CLASS, 0, NULL, CLASS_AT(name), NULL, 0, NULL},
     {"timeout", KEY_DURATION, 0.001, 7 * DAY, INHERIT, NULL, CLASS_AT(timeout_s), NULL, 0, NULL},
@@ -206,6 +218,7 @@ static const struct key root_keys[] = {
     {"worker", KEY_GROUP, 0, 0, 0, NULL, 0, worker_keys, NELEMS(worker_keys), NULL},
     {"dead", KEY_GROUP, 0, 0, 0, NULL, 0, dead_keys, NELEMS(dead_keys), NULL},
     {"http", KEY_GROUP, 0, 0, 0, NULL, 0, http_keys, NELEMS(http_keys), NULL},
+    {"analytics", KEY_GROUP, 0, 0, 0, NULL, 0, analytics_keys, NELEMS(analytics_keys), NULL},
     {"classes", KEY_LIST, 0, CFG_MAX_CLASSES, 0, NULL, 0, class_keys, NELEMS(class_keys),
      &class_list},
     {"schedules", KEY_LIST, 0, CFG_MAX_SCHEDULES, 0, NULL, 0, schedule_keys, NELEMS(schedule_keys),
@@ -1033,6 +1046,35 @@ static int listen_check(struct load *ld, const config_t *lc)
                    quote(ld->cfg->http_listen, buf, sizeof(buf)));
 }
 
+/* analytics.tz names a zone; analytics.sales_statuses is a list of words. */
+static int analytics_check(struct load *ld, const config_t *lc)
+{
+    const struct cfg *cfg = ld->cfg;
+    const config_setting_t *s;
+    struct cron_expr daily;
+    struct err why = {0};
+    char buf[GOT_MAX];
+    const char *p;
+    time_t next;
+
+    s = config_lookup(lc, "analytics.tz");
+    if (s && (cron_parse("@daily", &daily, &why) < 0 ||
+              cron_next(&daily, cfg->analytics_tz, time(NULL), &next, &why) < 0))
+        return fail_at(s, ld->err, -EINVAL, "analytics.tz: %s", why.msg);
+    s = config_lookup(lc, "analytics.sales_statuses");
+    for (p = cfg->analytics_sales_statuses; s && *p; p++) {
+        bool word = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-';
+        if (!word && (*p != ',' || p[1] == ',' || p[1] == '\0' ||
+                      p == cfg->analytics_sales_statuses))
+            return fail_at(s, ld->err, -EINVAL,
+                           "analytics.sales_statuses must be comma-separated words of letters, "
+                           "digits, _ and - (got %s)",
+                           quote(cfg->analytics_sales_statuses, buf, sizeof(buf)));
+    }
+    return 0;
+}
+
 static int file_load(struct load *ld, const char *path)
 {
     const config_setting_t *url;
@@ -1061,6 +1103,9 @@ static int file_load(struct load *ld, const char *path)
     if (r < 0)
         goto out;
     r = listen_check(ld, &lc);
+    if (r < 0)
+        goto out;
+    r = analytics_check(ld, &lc);
     if (r < 0)
         goto out;
     url = config_lookup(&lc, "redis.url");

@@ -110,6 +110,14 @@ struct cfg {
     double http_idle_timeout_s;    /* http.idle_timeout: a silent connection is closed, 1s..1h */
     unsigned http_max_body;   /* http.max_body: request body bytes, larger gets 413 */
     unsigned http_max_header; /* http.max_header: request line + header bytes, larger gets 431 */
+    char *analytics_funnel_prefix;   /* analytics.funnel_prefix: the app's funnel counter keys
+                                        start with it (not under redis.namespace), 1..128 bytes */
+    char *analytics_tz;              /* analytics.tz: IANA zone whose days the rollup cuts */
+    char *analytics_sales_statuses;  /* analytics.sales_statuses: order statuses that count as
+                                        sales, comma-separated words */
+    unsigned analytics_max_days;     /* analytics.max_days: longest range of one run, 1..3660 */
+    unsigned analytics_scan_count;   /* analytics.scan_count: SCAN's COUNT, 10..100000 */
+    unsigned analytics_max_counters; /* analytics.max_counters: counters one run may hold */
 
     struct cfg_class *classes;/* classes, owned */
     size_t nclasses;

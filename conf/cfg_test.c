@@ -484,6 +484,29 @@ static const struct bad {
     {"a = 1;\na = 2;\n", ":2: syntax error (duplicate setting name)"},
     {"worker = { concurrency = 5; };\nworker = { tag = \"x\"; };",
      ":2: syntax error (duplicate setting name)"},
+    /* analytics */
+    {"analytics = {\n  tz = \"Mars/Base\"; };", ":2: analytics.tz: unknown time zone 'Mars/Base'"},
+    {"analytics = { funnel_prefix = \"\"; };",
+     ":1: analytics.funnel_prefix must be 1..128 bytes (got 0 bytes)"},
+    {"analytics = { max_days = 0; };", ":1: analytics.max_days must be 1..3660 (got 0)"},
+    {"analytics = { scan_count = 5; };", ":1: analytics.scan_count must be 10..100000 (got 5)"},
+    {"analytics = { max_counters = 10000001; };",
+     ":1: analytics.max_counters must be 1..10000000 (got 10000001)"},
+    {"analytics = { sales_statuses = \"paid,,shipped\"; };",
+     ":1: analytics.sales_statuses must be comma-separated words of letters, digits, _ and - "
+     "(got \"paid,,shipped\")"},
+    {"analytics = { sales_statuses = \"paid, shipped\"; };",
+     ":1: analytics.sales_statuses must be comma-separated words of letters, digits, _ and - "
+     "(got \"paid, shipped\")"},
+    {"analytics = { sales_statuses = \"paid,\"; };",
+     ":1: analytics.sales_statuses must be comma-separated words of letters, digits, _ and - "
+     "(got \"paid,\")"},
+    {"analytics = { sales_statuses = \",paid\"; };",
+     ":1: analytics.sales_statuses must be comma-separated words of letters, digits, _ and - "
+     "(got \",paid\")"},
+    {"analytics = { sales_statuses = \"\"; };",
+     ":1: analytics.sales_statuses must be 1..1024 bytes (got 0 bytes)"},
+    {"analytics = { window = 3; };", ":1: unknown setting 'analytics.window'"},
 };
 
 static void test_load_rejects_bad_input_with_file_line_and_value(void **state)
@@ -729,6 +752,29 @@ static void test_webhook_class_reads_its_secret(void **state)
     cfg_free(cfg);
 }
 
+static void test_analytics_settings_have_defaults_and_are_read(void **state)
+{
+    struct cfg *cfg = load_ok("");
+
+    assert_string_equal(cfg->analytics_funnel_prefix, "funnel:");
+    assert_string_equal(cfg->analytics_tz, "UTC");
+    assert_string_equal(cfg->analytics_sales_statuses, "paid");
+    assert_int_equal(cfg->analytics_max_days, 366);
+    assert_int_equal(cfg->analytics_scan_count, 1000);
+    assert_int_equal(cfg->analytics_max_counters, 1000000);
+    cfg_free(cfg);
+    cfg = load_ok("analytics = { funnel_prefix = \"app:funnel:\"; tz = \"Europe/Paris\";\n"
+                  "  sales_statuses = \"paid,shipped,fulfilled_2\"; max_days = 3660;\n"
+                  "  scan_count = 10; max_counters = 1; };");
+    assert_string_equal(cfg->analytics_funnel_prefix, "app:funnel:");
+    assert_string_equal(cfg->analytics_tz, "Europe/Paris");
+    assert_string_equal(cfg->analytics_sales_statuses, "paid,shipped,fulfilled_2");
+    assert_int_equal(cfg->analytics_max_days, 3660);
+    assert_int_equal(cfg->analytics_scan_count, 10);
+    assert_int_equal(cfg->analytics_max_counters, 1);
+    cfg_free(cfg);
+}
+
 static void test_free_accepts_null(void **state)
 {
     cfg_free(NULL);
@@ -787,6 +833,7 @@ int main(void)
         cmocka_unit_test_setup(test_load_gives_classes_the_worker_defaults_they_leave_out, setup),
         cmocka_unit_test_setup(test_load_reads_durations_as_numbers_and_units, setup),
         cmocka_unit_test_setup(test_load_rejects_bad_input_with_file_line_and_value, setup),
+        cmocka_unit_test_setup(test_analytics_settings_have_defaults_and_are_read, setup),
         cmocka_unit_test_setup(test_load_rejects_missing_file, setup),
         cmocka_unit_test_setup(test_env_redis_url_wins_over_file, setup),
         cmocka_unit_test_setup(test_env_redis_url_is_checked_and_named, setup),

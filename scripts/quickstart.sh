@@ -92,6 +92,12 @@ order_id="$(psql_app -At -c "SELECT id FROM orders WHERE status = 'pending' LIMI
 [[ -z $order_id ]] || ctl enqueue orders.mark_paid "[\"$order_id\"]"
 # a job enqueued inside a PostgreSQL transaction (the outbox), as the app would
 psql_app -At -c "BEGIN; SELECT nexus.enqueue('noop', '[\"from the outbox\"]'); COMMIT;"
+# the app's funnel counters for today (UTC), then a rollup of yesterday and today
+today="$(date -u +%F)"
+for step in 1:120 2:64 3:9; do
+    redis-cli -u "$REDIS_URL" set "funnel:checkout:step:${step%%:*}:$today" "${step#*:}" >/dev/null
+done
+ctl enqueue analytics.rollup
 
 if ((keep)); then
     say "running; press Ctrl-C to stop (REDIS_URL=$REDIS_URL; try: build/nexusctl stats)"
@@ -105,5 +111,8 @@ say "nexusctl stats"
 ctl stats
 say "orders by status (the sql class marked one paid)"
 psql_app -c "SELECT status, count(*) FROM orders GROUP BY status ORDER BY status"
+say "analytics.rollup: funnel counters and paid orders per day (docs/analytics.md)"
+psql_app -c "SELECT funnel_id, step, day, count FROM nexus.funnel_daily ORDER BY 1, 2, 3"
+psql_app -c "SELECT product_id, day, orders, revenue_cents FROM nexus.sales_daily ORDER BY 1, 2"
 say "job history recorded in PostgreSQL (nexus.job_history)"
 psql_app -c "SELECT class, outcome, count(*) FROM nexus.job_history GROUP BY 1, 2 ORDER BY 1, 2"

@@ -1,4 +1,5 @@
--- seed.sql: demo data: test@test.com with one product and a few orders. Idempotent.
+-- seed.sql: demo data: test@test.com with one product and a few orders (paid, pending,
+-- refunded). Idempotent.
 INSERT INTO users (email, password)
 VALUES ('test@test.com', crypt('test', gen_salt('bf', 10)))
 ON CONFLICT (email) DO NOTHING;
@@ -15,6 +16,7 @@ FROM products p
 JOIN users u ON u.id = p.user_id AND u.email = 'test@test.com'
 CROSS JOIN (VALUES ('ada@example.com', 'Ada', 'paid', interval '2 hours'),
                    ('linus@example.com', 'Linus', 'paid', interval '1 day'),
-                   ('grace@example.com', 'Grace', 'pending', interval '10 minutes'))
+                   ('grace@example.com', 'Grace', 'pending', interval '10 minutes'),
+                   ('alan@example.com', 'Alan', 'refunded', interval '3 hours'))
      AS o (email, name, status, age)
 WHERE NOT EXISTS (SELECT 1 FROM orders x WHERE x.product_id = p.id);

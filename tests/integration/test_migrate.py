@@ -1,12 +1,17 @@
 """Migrations of nexusd's schema against a real PostgreSQL: `nexusd migrate`, the advisory
 lock, and the start-up check."""
 import concurrent.futures
+import glob
 import os
 
 import pytest
 
-from conftest import NEXUSD, make_config, run_cmd
+from conftest import NEXUSD, SOURCE_DIR, make_config, run_cmd, wait_for
 from pg import PostgresServer
+
+# every migration in the tree, by number: what a fresh database ends with
+VERSIONS = sorted(int(os.path.basename(p)[:3]) for p in
+                  glob.glob(os.path.join(SOURCE_DIR, "sql", "migrations", "[0-9][0-9][0-9]_*.sql")))
 
 
 @pytest.fixture
@@ -34,14 +39,15 @@ def test_migrate_applies_then_has_nothing_left(pg):
     assert "002_outbox: applied" in first.stdout
     assert "003_outbox_notify: applied" in first.stdout
     assert "004_outbox_commit_order: applied" in first.stdout
-    assert "4 migrations applied; nexus schema at version 4" in first.stdout
+    assert "%d migrations applied; nexus schema at version %d" % (len(VERSIONS), VERSIONS[-1]) \
+        in first.stdout
     for table in ("nexus.job_history", "nexus.jobs_done", "nexus.schema_migrations",
                   "nexus.outbox"):
         assert pg.psql("SELECT to_regclass('%s') IS NOT NULL" % table).strip() == "t", table
     again = migrate(pg.url)
     assert again.returncode == 0, again.stderr
     assert "0 migrations applied" in again.stdout
-    assert applied_versions(pg) == [1, 2, 3, 4]
+    assert applied_versions(pg) == VERSIONS
 
 
 def test_concurrent_migrations_apply_each_version_once(pg):
@@ -49,7 +55,7 @@ def test_concurrent_migrations_apply_each_version_once(pg):
         results = list(ex.map(lambda _: migrate(pg.url), range(4)))
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     assert sum("001_nexus_schema: applied" in r.stdout for r in results) == 1
-    assert applied_versions(pg) == [1, 2, 3, 4]
+    assert applied_versions(pg) == VERSIONS
 
 
 def test_migrate_without_a_database_is_a_usage_error():
@@ -73,7 +79,7 @@ def test_start_refuses_pending_migrations(pg, nexusd):
     d.start(wait_ready=False)
     assert d.wait_exit(30) == 1
     entry = d.lines(event="schema_outdated")[0]
-    assert entry["pending"] == "4" and entry["first"] == "001_nexus_schema"
+    assert entry["pending"] == str(len(VERSIONS)) and entry["first"] == "001_nexus_schema"
     assert "nexusd migrate" in entry["err"]
 
 
@@ -84,7 +90,7 @@ def test_start_applies_migrations_when_configured(pg, nexusd, r):
     assert d.lines(event="migration", version="002", result="applied")
     assert d.lines(event="migration", version="003", result="applied")
     assert d.lines(event="migration", version="004", result="applied")
-    assert applied_versions(pg) == [1, 2, 3, 4]
+    assert applied_versions(pg) == VERSIONS
     r.lpush("queue:default", '{"class":"noop","args":[],"jid":"m1"}')
     d.wait_jobs(["m1"])
 
