@@ -18,6 +18,7 @@
 #include "daemon/parse.h"
 #include "daemon/util.h"
 #include "jobs/job.h"
+#include "jobs/rerun.h"
 #include "queue/keys.h"
 
 extern const char lua_move[];
@@ -525,27 +526,10 @@ out:
     return r;
 }
 
-/* retry_count - 1, as Sidekiq's "retry now" does so that the job has one more attempt; at
- * 0 the field goes (nexusd refuses -1), which is what the next failure counts from. */
-static int retry_count_give_back(json_t *root)
-{
-    json_t *v = json_object_get(root, "retry_count");
-
-    if (!json_is_integer(v))
-        return 0;
-    if (json_integer_value(v) <= 0)
-        return json_object_del(root, "retry_count") < 0 ? -ENOMEM : 0;
-    return json_integer_set(v, json_integer_value(v) - 1) < 0 ? -ENOMEM : 0;
-}
-
-/* The job as it goes back to its queue: "at" gone, enqueued_at now. */
+/* The job as it goes back to its queue (rerun_prepare()). */
 static int rec_make(const struct set_ctx *sc, const struct member *m, struct move_rec *rec)
 {
-    json_t *root = job_root(m->job);
-
-    (void)json_object_del(root, "at");
-    if ((sc->kind->retry_again && retry_count_give_back(root) < 0) ||
-        job_set_enqueued_at(m->job, sc->now) < 0)
+    if (rerun_prepare(m->job, sc->kind->retry_again, sc->now) < 0)
         return -ENOMEM;
     rec->text = job_encode(m->job, &rec->len);
     rec->queue = strdup(job_queue(m->job));
