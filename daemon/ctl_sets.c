@@ -76,17 +76,6 @@ static int nomem(struct err *err)
 
 /* --- reading members -------------------------------------------------------------------- */
 
-/* FNV-1a: a text that is not a job gets the same wrapper jid in every run, so that list,
- * show and delete agree on it. */
-static unsigned long long text_hash(const char *s, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    return h;
-}
-
 static int set_open(struct ctl *ctl, const struct set_kind *kind, struct set_ctx *sc,
                     struct err *err)
 {
@@ -121,7 +110,7 @@ static int pairs_visit(struct set_ctx *sc, const redisReply *pairs, const char *
 
         if (m->type != REDIS_REPLY_STRING || s->type != REDIS_REPLY_STRING)
             return err_set(err, -EPROTO, "Redis gave a member or score that is not a string");
-        if (job_decode(m->str, m->len, NULL, text_hash(m->str, m->len), &mem.job, &why) == -ENOMEM)
+        if (job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &mem.job, &why) == -ENOMEM)
             return nomem(err);
         if (!jid || strcmp(job_jid(mem.job), jid) == 0) {
             ++*matched;

@@ -2,6 +2,7 @@
 #include "rerun.h"
 
 #include <errno.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -41,4 +42,13 @@ struct job *rerun_schedule_job(const struct cfg_schedule *sc, double now, unsign
         return NULL;
     }
     return job;
+}
+
+unsigned long long rerun_member_seed(const char *text, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)text[i]) * 0x100000001b3ull;
+    return h;
 }

@@ -4,6 +4,7 @@
 #define RERUN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct job;
 struct cfg_schedule;
@@ -17,5 +18,10 @@ int rerun_prepare(struct job *job, bool again, double now);
 /* The job schedule `sc` pushes, as a client would, marked with "nexus_schedule"; `rnd`
  * draws its jid. Caller owns the job, release with job_free(). NULL when out of memory. */
 struct job *rerun_schedule_job(const struct cfg_schedule *sc, double now, unsigned long long rnd);
+
+/* The `rnd` to give job_decode() for a member of a set (FNV-1a of its text): a text that
+ * is not a job gets the same wrapper jid in every reader, so that listing, showing and
+ * deleting it agree across nexusctl and the dashboard. */
+unsigned long long rerun_member_seed(const char *text, size_t len);
 
 #endif
