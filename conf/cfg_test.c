@@ -126,6 +126,12 @@ static void assert_defaults(const struct cfg *cfg)
     assert_string_equal(cfg->tag, "");
     assert_int_equal(cfg->dead_max_jobs, 10000);
     assert_true(cfg->dead_max_age_s == 180 * 86400.0);
+    assert_true(cfg->http_enabled);
+    assert_string_equal(cfg->http_listen, "127.0.0.1:7411");
+    assert_int_equal(cfg->http_max_connections, 64);
+    assert_true(cfg->http_idle_timeout_s == 30.0);
+    assert_int_equal(cfg->http_max_body, 65536);
+    assert_int_equal(cfg->http_max_header, 16384);
 }
 
 static void test_load_without_path_gives_defaults(void **state)
@@ -200,7 +206,15 @@ static void test_load_reads_every_setting(void **state)
                               "  fetch_batch = 1;\n"
                               "  tag = \"blue canary\";\n"
                               "};\n"
-                              "dead = { max_jobs = 10000000; max_age = \"3650d\"; };\n");
+                              "dead = { max_jobs = 10000000; max_age = \"3650d\"; };\n"
+                              "http = {\n"
+                              "  enabled = false;\n"
+                              "  listen = \"unix:/run/nexusd/http.sock\";\n"
+                              "  max_connections = 10000;\n"
+                              "  idle_timeout = \"1h\";\n"
+                              "  max_body = 0;\n"
+                              "  max_header = 2048;\n"
+                              "};\n");
 
     assert_int_equal(cfg->log_level, LOG_LEVEL_DEBUG);
     assert_string_equal(cfg->redis_url, "unix:///run/redis.sock?db=2");
@@ -223,6 +237,12 @@ static void test_load_reads_every_setting(void **state)
     assert_string_equal(cfg->tag, "blue canary");
     assert_int_equal(cfg->dead_max_jobs, 10000000);
     assert_true(cfg->dead_max_age_s == 3650 * 86400.0);
+    assert_false(cfg->http_enabled);
+    assert_string_equal(cfg->http_listen, "unix:/run/nexusd/http.sock");
+    assert_int_equal(cfg->http_max_connections, 10000);
+    assert_true(cfg->http_idle_timeout_s == 3600);
+    assert_int_equal(cfg->http_max_body, 0);
+    assert_int_equal(cfg->http_max_header, 2048);
     cfg_free(cfg);
 }
 
@@ -445,6 +465,17 @@ static const struct bad {
     {"redis = { url = \"http://h\"; };",
      ":1: redis.url must be redis://[:password@]host[:port][/db] or unix:///path[?db=N] "
      "(got \"http://h\")"},
+    /* http */
+    {"http = {\n  listen = \"localhost:7411\";\n};",
+     ":2: http.listen must be IP:PORT, [IPv6]:PORT or unix:/absolute/path, with an address "
+     "rather than a host name (got \"localhost:7411\")"},
+    {"http = { listen = \"unix:run/x.sock\"; };",
+     ":1: http.listen must be IP:PORT, [IPv6]:PORT or unix:/absolute/path, with an address "
+     "rather than a host name (got \"unix:run/x.sock\")"},
+    {"http = { max_connections = 0; };", ":1: http.max_connections must be 1..10000 (got 0)"},
+    {"http = { idle_timeout = \"500ms\"; };", ":1: http.idle_timeout must be 1s..1h (got \"500ms\")"},
+    {"http = { max_header = 100; };", ":1: http.max_header must be 2048..1048576 (got 100)"},
+    {"http = { port = 80; };", ":1: unknown setting 'http.port'"},
     /* syntax */
     {"worker = {\n  concurrency = ;\n};", ":2: syntax error (syntax error)"},
     {"a = 1;\na = 2;\n", ":2: syntax error (duplicate setting name)"},

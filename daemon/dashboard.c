@@ -102,6 +102,11 @@ static void refuse(struct httpd_req *req, const char *action, const char *target
 
 /* --- the page --------------------------------------------------------------------------- */
 
+static const char *const page_headers[] = {
+    "Content-Security-Policy", DASHBOARD_CSP, "X-Frame-Options", "DENY",
+    "Referrer-Policy", "no-referrer", NULL,
+};
+
 static const struct dashboard_asset *asset_find(const char *name)
 {
     for (size_t i = 0; i < dashboard_nassets; i++)
@@ -118,9 +123,7 @@ static void asset_send(struct httpd_req *req, const char *name)
         httpd_respond_error(req, 404, "no such file");
         return;
     }
-    httpd_req_set_header(req, "Content-Security-Policy", DASHBOARD_CSP);
-    httpd_req_set_header(req, "X-Frame-Options", "DENY");
-    httpd_req_set_header(req, "Referrer-Policy", "no-referrer");
+    httpd_req_set_headers(req, page_headers);
     httpd_respond(req, 200, a->type, a->body, a->len);
 }
 

@@ -11,8 +11,11 @@
 #include <ev.h>
 
 #include "conf/cfg.h"
+#include "daemon/dashboard.h"
 #include "daemon/err.h"
+#include "daemon/httpd.h"
 #include "daemon/log.h"
+#include "daemon/status.h"
 #include "daemon/util.h"
 #include "daemon/worker.h"
 #include "sql/migrate.h"
@@ -21,11 +24,16 @@
 #define NEXUS_VERSION "0.0.0"
 #endif
 
+#define HTTP_ANSWER_TIMEOUT_S 10.0 /* a /status or /metrics read of Redis gets 504 after */
+
 struct daemon {
     struct ev_loop *loop;
     const char *cfg_path; /* NULL: defaults */
     struct cfg *cfg;      /* owned; replaced on reload */
     struct worker *wk;
+    struct httpd *httpd;   /* NULL with http.enabled = false */
+    struct status *status; /* its routes */
+    struct dashboard *dashboard; /* the page and its actions, routes added last */
     ev_signal sigterm, sigint, sighup, sigtstp, sigusr1;
     int exit_code;
 };
@@ -136,6 +144,45 @@ static void quiet_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     worker_quiet(d->wk);
 }
 
+static bool http_changed(const struct cfg *a, const struct cfg *b)
+{
+    return a->http_enabled != b->http_enabled || strcmp(a->http_listen, b->http_listen) != 0 ||
+           a->http_max_connections != b->http_max_connections ||
+           a->http_idle_timeout_s != b->http_idle_timeout_s ||
+           a->http_max_body != b->http_max_body || a->http_max_header != b->http_max_header;
+}
+
+/* The operators' endpoint, when enabled. Returns 0, or -1 after logging why not. */
+static int http_start(struct daemon *d)
+{
+    const struct cfg *cfg = d->cfg;
+    struct httpd_cfg hc = {
+        .listen = cfg->http_listen,
+        .max_connections = cfg->http_max_connections,
+        .idle_timeout_s = cfg->http_idle_timeout_s,
+        .max_body = cfg->http_max_body,
+        .max_header = cfg->http_max_header,
+        .answer_timeout_s = HTTP_ANSWER_TIMEOUT_S,
+    };
+    struct err err = {0};
+
+    if (!cfg->http_enabled)
+        return 0;
+    d->httpd = httpd_new(d->loop, &hc, &err);
+    if (!d->httpd) {
+        log_error("event=start_failed err=%s", log_q(err.msg));
+        return -1;
+    }
+    d->status = status_new(d->httpd, d->wk, cfg, NEXUS_VERSION);
+    if (d->status)
+        d->dashboard = dashboard_new(d->httpd, worker_redis(d->wk), cfg);
+    if (!d->status || !d->dashboard) {
+        log_error("event=start_failed err=\"out of memory\"");
+        return -1;
+    }
+    return 0;
+}
+
 static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct daemon *d = w->data;
@@ -143,8 +190,9 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     struct cfg *cfg = NULL;
 
     log_info("event=signal signal=HUP action=reload path=%s", log_q(d->cfg_path));
-    if (cfg_load(d->cfg_path, env_get, &cfg, &err) < 0) {
+    if (cfg_load(d->cfg_path, env_get, &cfg, &err) < 0 || cfg_load_token(cfg, env_get, &err) < 0) {
         log_error("event=reload_refused err=%s keeping=old_configuration", log_q(err.msg));
+        cfg_free(cfg);
         return;
     }
     if (worker_reload(d->wk, cfg, &err) < 0) {
@@ -153,6 +201,13 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     }
     log_set_level(cfg->log_level);
+    if (http_changed(d->cfg, cfg))
+        log_warn("event=reload_partial err=\"http settings changed: restart nexusd to apply "
+                 "them\"");
+    if (d->status)
+        status_reload(d->status, cfg);
+    if (d->dashboard)
+        dashboard_reload(d->dashboard, cfg);
     cfg_free(d->cfg);
     d->cfg = cfg;
 }
@@ -226,8 +281,10 @@ int main(int argc, char **argv)
                 level_name);
         return 2;
     }
-    if (cfg_load(d.cfg_path, env_get, &d.cfg, &err) < 0) {
+    if (cfg_load(d.cfg_path, env_get, &d.cfg, &err) < 0 ||
+        cfg_load_token(d.cfg, env_get, &err) < 0) {
         fprintf(stderr, "nexusd: %s\n", err.msg);
+        cfg_free(d.cfg);
         return 2;
     }
     if (check) {
@@ -255,6 +312,10 @@ int main(int argc, char **argv)
         cfg_free(d.cfg);
         return 1;
     }
+    if (http_start(&d) < 0) {
+        d.exit_code = 1;
+        goto out;
+    }
     signal_watch(&d, &d.sigterm, stop_on_signal, SIGTERM);
     signal_watch(&d, &d.sigint, stop_on_signal, SIGINT);
     signal_watch(&d, &d.sighup, reload_on_signal, SIGHUP);
@@ -263,7 +324,11 @@ int main(int argc, char **argv)
     log_info("event=start version=%s config=%s pid=%d", NEXUS_VERSION, log_q(d.cfg_path),
              (int)getpid());
     ev_run(d.loop, 0);
-    worker_free(d.wk);
+out:
+    worker_free(d.wk); /* answers the HTTP requests waiting for Redis */
+    dashboard_free(d.dashboard);
+    status_free(d.status);
+    httpd_free(d.httpd);
     cfg_free(d.cfg);
     ev_loop_destroy(d.loop);
     log_flush();

@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
 int parse_i64(const char *s, int64_t min, int64_t max, int64_t *ret)
 {
     char *end;
@@ -92,5 +98,57 @@ int parse_duration(const char *s, double min_s, double max_s, double *ret_s)
     if (v < min_s || v > max_s)
         return -ERANGE;
     *ret_s = v;
+    return 0;
+}
+
+int parse_listen(const char *s, struct sockaddr_storage *ret, unsigned *ret_len)
+{
+    struct sockaddr_storage ss = {0};
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *colon, *h = s;
+    size_t hlen;
+    uint32_t port;
+
+    if (!s)
+        return -EINVAL;
+    if (strncmp(s, "unix:", 5) == 0) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+        size_t n = strlen(s + 5);
+
+        if (s[5] != '/' || n >= sizeof(un->sun_path))
+            return -EINVAL;
+        un->sun_family = AF_UNIX;
+        memcpy(un->sun_path, s + 5, n + 1);
+        *ret = ss;
+        *ret_len = (unsigned)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+        return 0;
+    }
+    colon = strrchr(s, ':');
+    if (!colon || parse_u32(colon + 1, 0, 65535, &port) < 0)
+        return -EINVAL;
+    hlen = (size_t)(colon - s);
+    if (*s == '[') {
+        if (hlen < 3 || s[hlen - 1] != ']')
+            return -EINVAL;
+        h = s + 1;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= sizeof(host))
+        return -EINVAL;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    if (*s != '[' && inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+        *ret_len = sizeof(struct sockaddr_in);
+    } else if (*s == '[' &&
+               inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+        *ret_len = sizeof(struct sockaddr_in6);
+    } else {
+        return -EINVAL;
+    }
+    *ret = ss;
     return 0;
 }

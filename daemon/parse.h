@@ -14,4 +14,10 @@ int parse_double(const char *s, double min, double max, double *ret);
  * Writes seconds. */
 int parse_duration(const char *s, double min_s, double max_s, double *ret_s);
 
+/* A listening address: "HOST:PORT" with an IPv4 literal, "[IPv6]:PORT", or "unix:/path"
+ * (an absolute path of 1..107 bytes). PORT is 0..65535 (0: any free port). No name
+ * lookup. Writes the address and its length. */
+struct sockaddr_storage;
+int parse_listen(const char *s, struct sockaddr_storage *ret, unsigned *ret_len);
+
 #endif

@@ -8,6 +8,11 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "daemon/parse.h"
 
 static void test_u32_accepts_whole_numbers_in_range(void **state)
@@ -89,6 +94,35 @@ static void test_duration_rejects_unknown_units_and_range(void **state)
     assert_true(fabs(v - 3) < 1e-12);
 }
 
+static void test_listen_takes_ipv4_ipv6_and_unix(void **state)
+{
+    struct sockaddr_storage ss;
+    unsigned len;
+
+    assert_int_equal(parse_listen("127.0.0.1:7411", &ss, &len), 0);
+    assert_int_equal(ss.ss_family, AF_INET);
+    assert_int_equal(len, sizeof(struct sockaddr_in));
+    assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 7411);
+    assert_int_equal(parse_listen("[::1]:0", &ss, &len), 0);
+    assert_int_equal(ss.ss_family, AF_INET6);
+    assert_int_equal(parse_listen("unix:/run/nexusd/http.sock", &ss, &len), 0);
+    assert_int_equal(ss.ss_family, AF_UNIX);
+    assert_string_equal(((struct sockaddr_un *)&ss)->sun_path, "/run/nexusd/http.sock");
+}
+
+static void test_listen_rejects_names_and_bad_ports(void **state)
+{
+    static const char *const bad[] = {"", "7411", "localhost:7411", "127.0.0.1", "127.0.0.1:",
+                                      "127.0.0.1:65536", "127.0.0.1:-1", "::1:7411", "[::1]",
+                                      "[127.0.0.1]:80", "unix:", "unix:rel/path", ":80", NULL};
+    struct sockaddr_storage ss;
+    unsigned len = 7;
+
+    for (size_t i = 0; bad[i]; i++)
+        assert_int_equal(parse_listen(bad[i], &ss, &len), -EINVAL);
+    assert_int_equal(len, 7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -99,6 +133,8 @@ int main(void)
         cmocka_unit_test(test_double_rejects_nan_and_junk),
         cmocka_unit_test(test_duration_understands_units),
         cmocka_unit_test(test_duration_rejects_unknown_units_and_range),
+        cmocka_unit_test(test_listen_takes_ipv4_ipv6_and_unix),
+        cmocka_unit_test(test_listen_rejects_names_and_bad_ports),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

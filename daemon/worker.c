@@ -15,6 +15,7 @@
 #include "conf/cfg.h"
 #include "daemon/err.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/parse.h"
 #include "daemon/util.h"
 #include "jobs/backoff.h"
@@ -115,6 +116,10 @@ struct worker {
     ev_timer stop_timer;
     worker_stopped_fn *stopped;
     void *stopped_arg;
+    struct metrics *metrics; /* job counters for /metrics */
+    double started_at;
+    worker_change_fn *on_change;
+    void *on_change_arg;
 };
 
 static void fetch_more(struct worker *wk);
@@ -244,6 +249,7 @@ static void bury(struct worker *wk, struct job *job, unsigned ref, const char *e
         return;
     }
     history_note(wk, job, ref, job_retry_count(job) + 1, "dead", now, error_class, why);
+    metrics_job_end(wk->metrics, job_class(job), true, -1);
     (void)queue_finish(wk->queue, QUEUE_DEAD, ref, raw, raw_len, out, now);
 }
 
@@ -375,6 +381,9 @@ static void run_end(struct run *run)
     } else {
         record_failure(wk, run, now, task_error_class(run->task), task_error(run->task));
     }
+    if (run->timed_out || task_result(run->task) != TASK_DEFER)
+        metrics_job_end(wk->metrics, job_class(run->job),
+                        run->timed_out || task_result(run->task) != TASK_OK, now - run->started_at);
     (void)snprintf(class_name, sizeof(class_name), "%s", job_class(run->job));
     run_free(run);
     if (limit && wk->phase == STOP_NONE)
@@ -1062,6 +1071,8 @@ static void conn_on_state(struct rconn *rc, bool up, void *arg)
 {
     struct worker *wk = arg;
 
+    if (wk->on_change)
+        wk->on_change(wk, wk->on_change_arg);
     if (!up) {
         /* replies under way fail, and a fetch's may be lost with its jobs already in flight */
         wk->reconcile_needed = true;
@@ -1145,6 +1156,10 @@ struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg, const cha
     info.tag = cfg->tag;
     info.version = version;
     info.started_at = util_now();
+    wk->started_at = info.started_at;
+    wk->metrics = metrics_new();
+    if (!wk->metrics)
+        goto nomem;
     wk->conn = rconn_new(loop, &wk->addr, "main", cfg->redis_connect_timeout_s, conn_on_state, wk);
     wk->env.redis = wk->conn;
     if (!wk->conn)
@@ -1227,6 +1242,7 @@ void worker_free(struct worker *wk)
     free(wk->weights);
     free(wk->scratch);
     rconn_addr_clear(&wk->addr);
+    metrics_free(wk->metrics);
     free(wk);
 }
 
@@ -1418,4 +1434,36 @@ void worker_stop(struct worker *wk, worker_stopped_fn *done, void *arg)
     ev_timer_start(wk->loop, &wk->stop_timer);
     if (wk->nrunning == 0)
         stop_continue(wk);
+}
+
+void worker_stats(const struct worker *wk, struct worker_stats *ret)
+{
+    *ret = (struct worker_stats){
+        .identity = presence_identity(wk->presence),
+        .started_at = wk->started_at,
+        .concurrency = wk->cfg->concurrency,
+        .running = wk->nrunning,
+        .held = wk->nheld,
+        .redis_up = rconn_is_up(wk->conn),
+        .db_configured = wk->db != NULL,
+        .db_up = wk->db && db_pool_up(wk->db),
+        .quiet = wk->quiet,
+        .stopping = wk->phase != STOP_NONE,
+    };
+}
+
+struct rconn *worker_redis(const struct worker *wk)
+{
+    return wk->conn;
+}
+
+struct metrics *worker_metrics(const struct worker *wk)
+{
+    return wk->metrics;
+}
+
+void worker_on_change(struct worker *wk, worker_change_fn *fn, void *arg)
+{
+    wk->on_change = fn;
+    wk->on_change_arg = arg;
 }

@@ -283,6 +283,11 @@ class Nexusd:
         self.write_config(config if config is not None else make_config())
 
     def write_config(self, text):
+        # each process serves HTTP on its own unix socket unless the test says otherwise
+        # (the default 127.0.0.1:7411 would collide between processes and parallel tests)
+        self.http_sock = os.path.join(os.path.dirname(self.conf), self.name + ".http")
+        if not re.search(r"^\s*http\s*[=:]", text, re.M):
+            text += '\nhttp = { listen = "unix:%s"; };\n' % self.http_sock
         with open(self.conf, "w") as f:
             f.write(text)
 

@@ -1,0 +1,604 @@
+/* httpd.c - libmicrohttpd driven from the libev loop: its epoll fd and its timeout. */
+#include "httpd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "daemon/err.h"
+#include "daemon/log.h"
+#include "daemon/parse.h"
+#include "daemon/util.h"
+
+#define LISTEN_BACKLOG 128
+#define WARN_INTERVAL_S 1.0 /* libmicrohttpd's warnings: at most one line per second */
+
+struct route {
+    char *method; /* owned */
+    char *path;   /* owned; a prefix when it ends in '/' */
+    size_t len;
+    httpd_handler_fn *fn;
+    void *arg;
+};
+
+struct httpd_req {
+    struct httpd_req *prev, *next; /* in h->live while the handler owns it */
+    struct httpd *h;               /* NULL once detached by httpd_free() */
+    struct MHD_Connection *conn;   /* NULL once libmicrohttpd is done with it */
+    char *method, *path;           /* owned */
+    char peer[INET6_ADDRSTRLEN + 16];
+    char *body; /* owned; NUL-terminated, len bytes */
+    size_t len;
+    double started_at;
+    ev_timer deadline; /* deadline.data = req; while suspended */
+    unsigned status;   /* of the answer queued, 0 before */
+    bool too_large;    /* the body went past max_body */
+    bool dispatched;   /* the handler was called */
+    bool in_handler;   /* ... and is on the stack */
+    bool handler_done; /* ... and answered */
+    bool suspended;
+    bool mhd_done; /* libmicrohttpd reported the request complete */
+    const char *const *headers; /* static: name, value, ..., NULL; added to the answer */
+};
+
+struct httpd {
+    struct ev_loop *loop;
+    struct MHD_Daemon *d;
+    char *unix_path; /* owned; removed at free; NULL for TCP */
+    char address[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+    struct route *routes;
+    size_t nroutes;
+    struct httpd_req live; /* list head: requests their handler owns */
+    size_t max_body;
+    double answer_timeout_s;
+    ev_io io;       /* libmicrohttpd's epoll fd */
+    ev_timer timer; /* its next timeout */
+    double warned_at;
+    unsigned suppressed;
+};
+
+/* ---- the loop ---- */
+
+static void mhd_drive(struct httpd *h)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+
+    (void)MHD_run(h->d);
+    ev_timer_stop(h->loop, &h->timer);
+    if (MHD_get_timeout(h->d, &ms) == MHD_YES) {
+        ev_timer_set(&h->timer, (double)ms / 1000.0, 0);
+        ev_timer_start(h->loop, &h->timer);
+    }
+}
+
+static void mhd_on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    mhd_drive(w->data);
+}
+
+static void mhd_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    mhd_drive(w->data);
+}
+
+/* A resumed connection is processed on the next loop iteration. */
+static void mhd_kick(struct httpd *h)
+{
+    ev_timer_stop(h->loop, &h->timer);
+    ev_timer_set(&h->timer, 0, 0);
+    ev_timer_start(h->loop, &h->timer);
+}
+
+static void mhd_on_log(void *cls, const char *fmt, va_list ap)
+{
+    struct httpd *h = cls;
+    double now = util_now();
+    char msg[256];
+    size_t n;
+
+    if (now - h->warned_at < WARN_INTERVAL_S) {
+        h->suppressed++;
+        return;
+    }
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    log_warn("event=http_warning msg=%s suppressed=%u", log_q(msg), h->suppressed);
+    h->warned_at = now;
+    h->suppressed = 0;
+}
+
+/* ---- requests ---- */
+
+static void live_add(struct httpd *h, struct httpd_req *req)
+{
+    req->prev = h->live.prev;
+    req->next = &h->live;
+    h->live.prev->next = req;
+    h->live.prev = req;
+}
+
+static void live_del(struct httpd_req *req)
+{
+    req->prev->next = req->next;
+    req->next->prev = req->prev;
+    req->prev = req->next = req;
+}
+
+static void peer_format(struct MHD_Connection *conn, char *buf, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    char ip[INET6_ADDRSTRLEN];
+
+    if (sa && sa->sa_family == AF_INET &&
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip)))
+        (void)snprintf(buf, size, "%s:%u", ip, ntohs(((const struct sockaddr_in *)sa)->sin_port));
+    else if (sa && sa->sa_family == AF_INET6 &&
+             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip)))
+        (void)snprintf(buf, size, "[%s]:%u", ip,
+                       ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+    else
+        (void)snprintf(buf, size, "unix");
+}
+
+static void req_free(struct httpd_req *req)
+{
+    free(req->method);
+    free(req->path);
+    free(req->body);
+    free(req);
+}
+
+static struct httpd_req *req_new(struct httpd *h, struct MHD_Connection *conn, const char *method,
+                                 const char *url)
+{
+    struct httpd_req *req = calloc(1, sizeof(*req));
+
+    if (!req)
+        return NULL;
+    req->prev = req->next = req;
+    req->h = h;
+    req->conn = conn;
+    req->method = strdup(method);
+    req->path = strndup(url, strcspn(url, "?"));
+    req->body = calloc(1, 1);
+    if (!req->method || !req->path || !req->body) {
+        req_free(req);
+        return NULL;
+    }
+    req->started_at = util_now();
+    peer_format(conn, req->peer, sizeof(req->peer));
+    return req;
+}
+
+/* Queues the answer on the connection; resumes it when suspended. */
+static void req_send(struct httpd_req *req, unsigned status, const char *content_type,
+                     const char *body, size_t len, const char *allow)
+{
+    struct MHD_Response *resp;
+
+    if (!req->h || !req->conn || req->status)
+        return;
+    req->status = status;
+    resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (resp) {
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        (void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        if (allow)
+            (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        for (const char *const *hp = req->headers; hp && hp[0] && hp[1]; hp += 2)
+            (void)MHD_add_response_header(resp, hp[0], hp[1]);
+        (void)MHD_queue_response(req->conn, status, resp);
+        MHD_destroy_response(resp);
+    }
+    log_debug("event=http method=%s path=%s status=%u peer=%s duration_ms=%.3f",
+              log_q(req->method), log_q(req->path), status, log_q(req->peer),
+              (util_now() - req->started_at) * 1000.0);
+    if (req->suspended) {
+        req->suspended = false;
+        ev_timer_stop(req->h->loop, &req->deadline);
+        MHD_resume_connection(req->conn);
+        mhd_kick(req->h);
+    }
+}
+
+static void send_error(struct httpd_req *req, unsigned status, const char *message,
+                       const char *allow)
+{
+    json_t *body = json_pack("{s:s}", "error", message);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+    if (text)
+        req_send(req, status, "application/json", text, strlen(text), allow);
+    else
+        req_send(req, 500, "text/plain; charset=utf-8", "out of memory\n", 14, NULL);
+    free(text);
+    json_decref(body);
+}
+
+static void req_on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct httpd_req *req = w->data;
+
+    log_warn("event=http_timeout method=%s path=%s peer=%s after=%.1fs", log_q(req->method),
+             log_q(req->path), log_q(req->peer), req->h->answer_timeout_s);
+    send_error(req, MHD_HTTP_GATEWAY_TIMEOUT, "no answer in time", NULL);
+}
+
+/* The route for the request, or NULL with 404/405 answered. */
+static const struct route *route_find(struct httpd_req *req)
+{
+    struct httpd *h = req->h;
+    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+    char allow[128] = "";
+    bool known = false;
+
+    for (size_t i = 0; i < h->nroutes; i++) {
+        const struct route *rt = &h->routes[i];
+        bool prefix = rt->path[rt->len - 1] == '/';
+
+        if (prefix ? strncmp(req->path, rt->path, rt->len) != 0 : strcmp(req->path, rt->path) != 0)
+            continue;
+        if (strcmp(rt->method, method) == 0)
+            return rt;
+        known = true;
+        if (!strstr(allow, rt->method) && strlen(allow) + strlen(rt->method) + 8 < sizeof(allow))
+            (void)snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s%s",
+                           *allow ? ", " : "", rt->method,
+                           strcmp(rt->method, "GET") == 0 ? ", HEAD" : "");
+    }
+    if (known)
+        send_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", allow);
+    else
+        send_error(req, MHD_HTTP_NOT_FOUND, "not found", NULL);
+    return NULL;
+}
+
+static void req_dispatch(struct httpd_req *req)
+{
+    struct httpd *h = req->h;
+    const struct route *rt;
+
+    if (req->too_large) {
+        send_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
+        return;
+    }
+    rt = route_find(req);
+    if (!rt)
+        return;
+    req->dispatched = true;
+    live_add(h, req);
+    req->in_handler = true;
+    rt->fn(req, rt->arg);
+    req->in_handler = false;
+    if (req->handler_done)
+        return;
+    MHD_suspend_connection(req->conn);
+    req->suspended = true;
+    ev_timer_init(&req->deadline, req_on_deadline, h->answer_timeout_s, 0);
+    req->deadline.data = req;
+    ev_timer_start(h->loop, &req->deadline);
+}
+
+/* Content-Length above the limit: refused before the body is read. */
+static bool length_too_large(struct httpd_req *req)
+{
+    const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    int64_t n;
+
+    return cl && parse_i64(cl, 0, INT64_MAX, &n) == 0 && (uint64_t)n > req->h->max_body;
+}
+
+static enum MHD_Result mhd_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
+{
+    struct httpd *h = cls;
+    struct httpd_req *req = *con_cls;
+    char *body;
+
+    if (!req) {
+        req = req_new(h, conn, method, url);
+        if (!req)
+            return MHD_NO;
+        *con_cls = req;
+        if (length_too_large(req))
+            send_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+
+        *upload_data_size = 0;
+        if (req->status || req->too_large)
+            return MHD_YES;
+        if (n > h->max_body - req->len) {
+            req->too_large = true;
+            return MHD_YES;
+        }
+        body = realloc(req->body, req->len + n + 1);
+        if (!body)
+            return MHD_NO;
+        memcpy(body + req->len, upload_data, n);
+        req->len += n;
+        body[req->len] = '\0';
+        req->body = body;
+        return MHD_YES;
+    }
+    if (!req->status && !req->dispatched)
+        req_dispatch(req);
+    return MHD_YES;
+}
+
+static void mhd_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                             enum MHD_RequestTerminationCode toe)
+{
+    struct httpd_req *req = *con_cls;
+
+    if (!req)
+        return;
+    *con_cls = NULL;
+    req->conn = NULL;
+    req->mhd_done = true;
+    if (req->suspended && req->h)
+        ev_timer_stop(req->h->loop, &req->deadline);
+    req->suspended = false;
+    if (!req->dispatched || req->handler_done)
+        req_free(req);
+}
+
+/* ---- the handler's side ---- */
+
+const char *httpd_req_method(const struct httpd_req *req)
+{
+    return req->method;
+}
+
+const char *httpd_req_path(const struct httpd_req *req)
+{
+    return req->path;
+}
+
+const char *httpd_req_header(const struct httpd_req *req, const char *name)
+{
+    return req->conn && !req->status
+               ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name)
+               : NULL;
+}
+
+const char *httpd_req_query(const struct httpd_req *req, const char *name)
+{
+    return req->conn && !req->status
+               ? MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name)
+               : NULL;
+}
+
+const char *httpd_req_body(const struct httpd_req *req, size_t *len)
+{
+    if (len)
+        *len = req->len;
+    return req->body;
+}
+
+const char *httpd_req_peer(const struct httpd_req *req)
+{
+    return req->peer;
+}
+
+void httpd_req_set_headers(struct httpd_req *req, const char *const *headers)
+{
+    req->headers = headers;
+}
+
+void httpd_respond(struct httpd_req *req, unsigned status, const char *content_type,
+                   const char *body, size_t len)
+{
+    if (req->handler_done) {
+        log_error("event=http_bug err=\"request answered twice\" path=%s", log_q(req->path));
+        return;
+    }
+    req->handler_done = true;
+    live_del(req);
+    req_send(req, status, content_type, body, len, NULL);
+    if (req->mhd_done)
+        req_free(req);
+}
+
+void httpd_respond_json(struct httpd_req *req, unsigned status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+    json_decref(body);
+    if (text)
+        httpd_respond(req, status, "application/json", text, strlen(text));
+    else
+        httpd_respond(req, 500, "application/json", "{\"error\":\"out of memory\"}", 25);
+    free(text);
+}
+
+void httpd_respond_error(struct httpd_req *req, unsigned status, const char *message)
+{
+    httpd_respond_json(req, status, json_pack("{s:s}", "error", message));
+}
+
+/* ---- the server ---- */
+
+int httpd_route(struct httpd *h, const char *method, const char *path, httpd_handler_fn *fn,
+                void *arg)
+{
+    struct route *routes = realloc(h->routes, (h->nroutes + 1) * sizeof(*routes));
+    struct route *rt;
+
+    if (!routes)
+        return -ENOMEM;
+    h->routes = routes;
+    rt = &routes[h->nroutes];
+    rt->method = strdup(method);
+    rt->path = strdup(path);
+    if (!rt->method || !rt->path || !*path) {
+        free(rt->method);
+        free(rt->path);
+        return -ENOMEM;
+    }
+    rt->len = strlen(path);
+    rt->fn = fn;
+    rt->arg = arg;
+    h->nroutes++;
+    return 0;
+}
+
+/* A listening socket on `listen` (see parse_listen()); writes the address bound. */
+static int listen_open(struct httpd *h, const char *listen_at, struct err *err)
+{
+    struct sockaddr_storage ss, bound;
+    socklen_t blen = sizeof(bound);
+    unsigned len;
+    struct stat st;
+    char ip[INET6_ADDRSTRLEN];
+    int fd, one = 1, r;
+
+    if (parse_listen(listen_at, &ss, &len) < 0)
+        return err_set(err, -EINVAL, "http.listen: cannot use '%s'", listen_at);
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set(err, -errno, "http: socket(): %s", strerror(errno));
+    if (ss.ss_family == AF_UNIX) {
+        const char *path = ((struct sockaddr_un *)&ss)->sun_path;
+        /* a socket file left by a process that is gone; anything else is refused by bind */
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            (void)unlink(path);
+        h->unix_path = strdup(path);
+        if (!h->unix_path) {
+            close(fd);
+            return err_set(err, -ENOMEM, "out of memory");
+        }
+    } else {
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+        r = -errno;
+        close(fd);
+        free(h->unix_path);
+        h->unix_path = NULL;
+        return err_set(err, r, "http: cannot listen on %s: %s (set http.listen, or "
+                       "http.enabled = false)", listen_at, strerror(-r));
+    }
+    if (h->unix_path) {
+        (void)chmod(h->unix_path, 0660);
+        (void)snprintf(h->address, sizeof(h->address), "unix:%s", h->unix_path);
+    } else if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0 &&
+               bound.ss_family == AF_INET &&
+               inet_ntop(AF_INET, &((struct sockaddr_in *)&bound)->sin_addr, ip, sizeof(ip))) {
+        (void)snprintf(h->address, sizeof(h->address), "%s:%u", ip,
+                       ntohs(((struct sockaddr_in *)&bound)->sin_port));
+    } else if (bound.ss_family == AF_INET6 &&
+               inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&bound)->sin6_addr, ip, sizeof(ip))) {
+        (void)snprintf(h->address, sizeof(h->address), "[%s]:%u", ip,
+                       ntohs(((struct sockaddr_in6 *)&bound)->sin6_port));
+    }
+    return fd;
+}
+
+struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_cfg *cfg, struct err *err)
+{
+    struct httpd *h = calloc(1, sizeof(*h));
+    const union MHD_DaemonInfo *info;
+    int fd;
+
+    if (!h) {
+        err_set(err, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    h->loop = loop;
+    h->live.prev = h->live.next = &h->live;
+    h->max_body = cfg->max_body;
+    h->answer_timeout_s = cfg->answer_timeout_s;
+    ev_io_init(&h->io, mhd_on_io, -1, EV_READ);
+    ev_timer_init(&h->timer, mhd_on_timer, 0, 0);
+    h->io.data = h->timer.data = h;
+    fd = listen_open(h, cfg->listen, err);
+    if (fd < 0)
+        goto fail;
+    h->d = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        mhd_on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_on_log, h,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->idle_timeout_s + 0.999),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header,
+        MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)1024,
+        MHD_OPTION_NOTIFY_COMPLETED, mhd_on_completed, h,
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
+    if (!h->d) {
+        close(fd);
+        err_set(err, -EIO, "http: libmicrohttpd could not start on %s", h->address);
+        goto fail;
+    }
+    info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!info || info->epoll_fd < 0) {
+        err_set(err, -EIO, "http: libmicrohttpd gave no epoll fd");
+        goto fail;
+    }
+    ev_io_set(&h->io, info->epoll_fd, EV_READ);
+    ev_io_start(loop, &h->io);
+    mhd_kick(h);
+    log_info("event=http_listen address=%s", log_q(h->address));
+    return h;
+fail:
+    httpd_free(h);
+    return NULL;
+}
+
+void httpd_free(struct httpd *h)
+{
+    struct httpd_req *req;
+
+    if (!h)
+        return;
+    /* answer what handlers still hold, then detach it: their late answer only frees it */
+    while ((req = h->live.next) != &h->live) {
+        send_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+        ev_timer_stop(h->loop, &req->deadline);
+        live_del(req);
+        req->h = NULL;
+    }
+    ev_io_stop(h->loop, &h->io);
+    ev_timer_stop(h->loop, &h->timer);
+    if (h->d) {
+        (void)MHD_run(h->d); /* takes in the resumed connections */
+        MHD_stop_daemon(h->d);
+    }
+    if (h->unix_path)
+        (void)unlink(h->unix_path);
+    for (size_t i = 0; i < h->nroutes; i++) {
+        free(h->routes[i].method);
+        free(h->routes[i].path);
+    }
+    free(h->routes);
+    free(h->unix_path);
+    free(h);
+}
+
+const char *httpd_address(const struct httpd *h)
+{
+    return h->address;
+}

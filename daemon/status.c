@@ -1,0 +1,361 @@
+/* status.c - /healthz, /readyz, /metrics and /status: the process's state plus one read of
+ * the fleet from Redis (fleet.lua) per request. */
+#include "status.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "conf/cfg.h"
+#include "daemon/cron.h"
+#include "daemon/httpd.h"
+#include "daemon/log.h"
+#include "daemon/metrics.h"
+#include "daemon/util.h"
+#include "daemon/worker.h"
+#include "queue/rconn.h"
+
+#define STATUS_MAX_JOBS 1000       /* jobs in flight listed by /status */
+#define STATUS_MAX_PAYLOAD 16384   /* larger payloads are listed without their args */
+#define STATUS_MAX_SCHEDULES 1000  /* = CFG_MAX_SCHEDULES */
+
+extern const char lua_fleet[];
+
+struct status {
+    struct httpd *h;      /* borrowed */
+    struct worker *wk;    /* borrowed */
+    const struct cfg *cfg; /* borrowed */
+    const char *version;  /* borrowed */
+};
+
+/* One request waiting for fleet.lua. */
+struct read {
+    struct status *st;
+    struct httpd_req *req;
+    bool full; /* /status, else /metrics */
+};
+
+typedef void fleet_done_fn(struct read *rd, json_t *fleet, const char *error);
+
+/* ---- /healthz, /readyz ---- */
+
+static void healthz_on_request(struct httpd_req *req, void *arg)
+{
+    httpd_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15);
+}
+
+static void readyz_on_request(struct httpd_req *req, void *arg)
+{
+    struct status *st = arg;
+    struct worker_stats ws;
+    char reason[128] = "";
+
+    worker_stats(st->wk, &ws);
+    if (!ws.redis_up)
+        strcat(reason, "redis unreachable; ");
+    if (ws.db_configured && !ws.db_up)
+        strcat(reason, "postgresql unreachable; ");
+    if (ws.stopping)
+        strcat(reason, "shutting down; ");
+    if (*reason)
+        reason[strlen(reason) - 2] = '\0';
+    httpd_respond_json(req, *reason ? 503 : 200,
+                       json_pack("{s:b, s:s, s:s, s:b, s:s*}", "ready", !*reason, "redis",
+                                 ws.redis_up ? "up" : "down", "postgresql",
+                                 !ws.db_configured ? "not configured"
+                                 : ws.db_up        ? "up"
+                                                   : "down",
+                                 "stopping", ws.stopping, "reason", *reason ? reason : NULL));
+}
+
+/* ---- the fleet from Redis ---- */
+
+static void read_finish(struct read *rd, json_t *fleet, const char *error);
+
+static void fleet_on_reply(struct redisReply *reply, void *arg)
+{
+    struct read *rd = arg;
+    const char *error = rconn_reply_error(reply);
+    json_t *fleet = NULL;
+
+    if (!error && reply->type != REDIS_REPLY_STRING)
+        error = "fleet.lua gave no text";
+    if (!error) {
+        fleet = json_loadb(reply->str, reply->len, 0, NULL);
+        if (!json_is_object(fleet)) {
+            json_decref(fleet);
+            fleet = NULL;
+            error = "fleet.lua gave bad JSON";
+        }
+    }
+    if (error && reply)
+        log_warn("event=status_read_failed err=%s", log_q(error));
+    read_finish(rd, fleet, error);
+}
+
+/* Sends fleet.lua; read_finish() runs once, now when Redis is down. */
+static void fleet_read(struct read *rd)
+{
+    const struct cfg *cfg = rd->st->cfg;
+    size_t n = rd->full ? cfg->nschedules : 0, argc = 7 + n;
+    const char **argv = calloc(argc, sizeof(*argv));
+    char max_jobs[16], max_payload[16];
+
+    if (!argv) {
+        read_finish(rd, NULL, "out of memory");
+        return;
+    }
+    (void)snprintf(max_jobs, sizeof(max_jobs), "%d", STATUS_MAX_JOBS);
+    (void)snprintf(max_payload, sizeof(max_payload), "%d", STATUS_MAX_PAYLOAD);
+    argv[0] = "EVAL";
+    argv[1] = lua_fleet;
+    argv[2] = "0";
+    argv[3] = cfg->redis_namespace;
+    argv[4] = rd->full ? "full" : "metrics";
+    argv[5] = max_jobs;
+    argv[6] = max_payload;
+    for (size_t i = 0; i < n; i++)
+        argv[7 + i] = cfg->schedules[i].name;
+    if (rconn_command(worker_redis(rd->st->wk), fleet_on_reply, rd, (int)argc, argv, NULL) < 0)
+        read_finish(rd, NULL, "redis unreachable");
+    free(argv);
+}
+
+/* An array of the fleet (cjson writes an empty one as {}). Borrowed. */
+static json_t *fleet_array(json_t *fleet, const char *name)
+{
+    json_t *v = json_object_get(fleet, name);
+
+    return json_is_array(v) ? v : NULL;
+}
+
+static double number_of(const json_t *obj, const char *name)
+{
+    return json_number_value(json_object_get(obj, name));
+}
+
+/* ---- /metrics ---- */
+
+static void metrics_answer(struct read *rd, json_t *fleet)
+{
+    struct status *st = rd->st;
+    json_t *queues = fleet_array(fleet, "queues"), *q;
+    struct metrics_queue *mq = calloc(json_array_size(queues) + 1, sizeof(*mq));
+    struct metrics_snapshot snap = {.version = st->version, .postgresql_up = -1};
+    struct worker_stats ws;
+    double now = util_now();
+    size_t i, len = 0;
+    char *text;
+
+    worker_stats(st->wk, &ws);
+    snap.start_time_s = ws.started_at;
+    snap.concurrency = ws.concurrency;
+    snap.in_flight = ws.running;
+    snap.redis_up = ws.redis_up;
+    if (ws.db_configured)
+        snap.postgresql_up = ws.db_up;
+    if (fleet && mq) {
+        json_array_foreach(queues, i, q)
+        {
+            double at = number_of(q, "oldest_enqueued_at");
+            mq[i].name = json_string_value(json_object_get(q, "name"));
+            mq[i].size = (long long)number_of(q, "size");
+            mq[i].latency_s = at > 0 && now > at ? now - at : 0;
+            if (!mq[i].name)
+                mq[i].name = "";
+        }
+        snap.fleet = true;
+        snap.queues = mq;
+        snap.nqueues = json_array_size(queues);
+        snap.scheduled = (long long)number_of(fleet, "scheduled");
+        snap.retry = (long long)number_of(fleet, "retry");
+        snap.dead = (long long)number_of(fleet, "dead");
+    }
+    text = metrics_render(worker_metrics(st->wk), &snap, &len);
+    if (text)
+        httpd_respond(rd->req, 200, METRICS_CONTENT_TYPE, text, len);
+    else
+        httpd_respond_error(rd->req, 500, "out of memory");
+    free(text);
+    free(mq);
+}
+
+static void metrics_on_request(struct httpd_req *req, void *arg)
+{
+    struct read *rd = calloc(1, sizeof(*rd));
+
+    if (!rd) {
+        httpd_respond_error(req, 500, "out of memory");
+        return;
+    }
+    rd->st = arg;
+    rd->req = req;
+    fleet_read(rd);
+}
+
+/* ---- /status ---- */
+
+static json_t *time_iso(double epoch_s)
+{
+    time_t t = (time_t)epoch_s;
+    struct tm tm;
+    char buf[32];
+
+    if (!(epoch_s > 0) || !gmtime_r(&t, &tm))
+        return json_null();
+    (void)strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(buf);
+}
+
+/* Jobs in flight: the args parsed from the payload, which is dropped. */
+static void jobs_fix(json_t *jobs)
+{
+    json_t *job, *payload, *parsed;
+    size_t i;
+
+    json_array_foreach(jobs, i, job)
+    {
+        payload = json_object_get(job, "payload");
+        parsed = json_is_string(payload) ? json_loads(json_string_value(payload), 0, NULL) : NULL;
+        (void)json_object_set(job, "args", json_is_array(json_object_get(parsed, "args"))
+                                               ? json_object_get(parsed, "args")
+                                               : json_null());
+        (void)json_object_set_new(job, "args_truncated", json_boolean(!json_is_string(payload)));
+        (void)json_object_del(job, "payload");
+        json_decref(parsed);
+    }
+}
+
+/* The configured schedules with their next fire and, from Redis, their last. */
+static json_t *schedules_json(const struct cfg *cfg, json_t *fleet, time_t now)
+{
+    json_t *out = json_array(), *fired = fleet_array(fleet, "schedules"), *f = NULL;
+
+    for (size_t i = 0; out && i < cfg->nschedules; i++) {
+        const struct cfg_schedule *sc = &cfg->schedules[i];
+        time_t next = 0;
+        size_t k;
+
+        /* by name: a reload may have changed the list since the read was sent */
+        json_array_foreach(fired, k, f)
+        {
+            const char *name = json_string_value(json_object_get(f, "name"));
+            if (name && strcmp(name, sc->name) == 0)
+                break;
+        }
+        if (k == json_array_size(fired))
+            f = NULL;
+
+        if (cron_next(&sc->expr, sc->tz, now, &next, NULL) < 0)
+            next = 0;
+        (void)json_array_append_new(
+            out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:O?}", "name",
+                           sc->name, "cron", sc->cron, "tz", sc->tz, "class", sc->class_name,
+                           "queue", sc->queue, "missed", sc->missed, "next_fire",
+                           next ? json_integer((json_int_t)next) : json_null(), "next_fire_at",
+                           time_iso((double)next), "last_fire",
+                           number_of(f, "last") > 0 ? json_integer((json_int_t)number_of(f, "last"))
+                                                    : json_null(),
+                           "last_jid", json_object_get(f, "last_jid")));
+    }
+    return out;
+}
+
+static void status_answer(struct read *rd, json_t *fleet)
+{
+    const struct cfg *cfg = rd->st->cfg;
+    json_t *queues = fleet_array(fleet, "queues"), *q, *procs, *jobs, *out;
+    double now = util_now();
+    long long enqueued = 0;
+    size_t i;
+
+    json_array_foreach(queues, i, q)
+    {
+        double at = number_of(q, "oldest_enqueued_at");
+        enqueued += (long long)number_of(q, "size");
+        (void)json_object_set_new(q, "latency", json_real(at > 0 && now > at ? now - at : 0));
+        (void)json_object_del(q, "oldest_enqueued_at");
+    }
+    procs = fleet_array(fleet, "processes");
+    jobs = fleet_array(fleet, "jobs");
+    jobs_fix(jobs);
+    out = json_pack("{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, s:b, s:o}",
+                    "time", now, "time_at", time_iso(now), "queues",
+                    queues ? json_incref(queues) : json_array(), "counts", "enqueued", (json_int_t)enqueued,
+                    "scheduled", (json_int_t)number_of(fleet, "scheduled"), "retry",
+                    (json_int_t)number_of(fleet, "retry"), "dead",
+                    (json_int_t)number_of(fleet, "dead"), "processed",
+                    (json_int_t)number_of(fleet, "processed"), "failed",
+                    (json_int_t)number_of(fleet, "failed"), "processes",
+                    procs ? json_incref(procs) : json_array(), "jobs", jobs ? json_incref(jobs) : json_array(),
+                    "jobs_truncated", json_is_true(json_object_get(fleet, "jobs_truncated")),
+                    "schedules", schedules_json(cfg, fleet, (time_t)now));
+    httpd_respond_json(rd->req, 200, out);
+}
+
+static void status_on_request(struct httpd_req *req, void *arg)
+{
+    struct read *rd = calloc(1, sizeof(*rd));
+
+    if (!rd) {
+        httpd_respond_error(req, 500, "out of memory");
+        return;
+    }
+    rd->st = arg;
+    rd->req = req;
+    rd->full = true;
+    fleet_read(rd);
+}
+
+static void read_finish(struct read *rd, json_t *fleet, const char *error)
+{
+    if (!rd->full)
+        metrics_answer(rd, fleet); /* without the fleet's part when Redis failed */
+    else if (!fleet)
+        httpd_respond_json(rd->req, 503,
+                           json_pack("{s:s, s:s}", "error", "cannot read the fleet from Redis",
+                                     "reason", error ? error : "unknown"));
+    else
+        status_answer(rd, fleet);
+    json_decref(fleet);
+    free(rd);
+}
+
+/* ---- life cycle ---- */
+
+struct status *status_new(struct httpd *h, struct worker *wk, const struct cfg *cfg,
+                          const char *version)
+{
+    struct status *st = calloc(1, sizeof(*st));
+
+    if (!st)
+        return NULL;
+    st->h = h;
+    st->wk = wk;
+    st->cfg = cfg;
+    st->version = version;
+    if (httpd_route(h, "GET", "/healthz", healthz_on_request, st) < 0 ||
+        httpd_route(h, "GET", "/readyz", readyz_on_request, st) < 0 ||
+        httpd_route(h, "GET", "/metrics", metrics_on_request, st) < 0 ||
+        httpd_route(h, "GET", "/status", status_on_request, st) < 0) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void status_reload(struct status *st, const struct cfg *cfg)
+{
+    st->cfg = cfg;
+}
+
+void status_free(struct status *st)
+{
+    free(st);
+}

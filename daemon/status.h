@@ -1,0 +1,20 @@
+/* status.h - the operators' endpoints on an httpd: /healthz, /readyz, /metrics, /status. */
+#ifndef STATUS_H
+#define STATUS_H
+
+struct cfg;
+struct httpd;
+struct worker;
+struct status; /* opaque */
+
+/* Adds the routes to `h`. `h`, `wk` and `version` are borrowed and must outlive the status;
+ * `cfg` as in status_reload(). Caller owns it, release with status_free() (accepts NULL),
+ * after worker_free() (which answers the Redis reads under way) and before httpd_free().
+ * NULL when out of memory. */
+struct status *status_new(struct httpd *h, struct worker *wk, const struct cfg *cfg,
+                          const char *version);
+/* The configuration in force from now on: borrowed, valid until the next reload or free. */
+void status_reload(struct status *st, const struct cfg *cfg);
+void status_free(struct status *st);
+
+#endif
