@@ -130,6 +130,10 @@ static void asset_send(struct httpd_req *req, const char *name)
 /* GET /: the page; any other path no route took is not found. */
 static void on_index(struct httpd_req *req, void *arg)
 {
+    if (strcmp(httpd_req_path(req), "/favicon.ico") == 0) {
+        httpd_respond(req, 204, "text/plain", "", 0); /* no icon: nothing to fetch again */
+        return;
+    }
     if (strcmp(httpd_req_path(req), "/") != 0 && strcmp(httpd_req_path(req), "/index.html") != 0) {
         httpd_respond_error(req, 404, "not found");
         return;
