@@ -309,7 +309,7 @@ function renderChart() {
   var max = 1;
   pts.forEach(function (x) { max = Math.max(max, x.p, x.f); });
   var now = Date.now() / 1000;
-  var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none',
+  var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'xMinYMid meet',
                           role: 'img', 'aria-label': 'jobs per second' });
   [0, 0.5, 1].forEach(function (f) {
     var y = PAD / 2 + (H - PAD) * (1 - f);
