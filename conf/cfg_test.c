@@ -477,7 +477,8 @@ static const struct bad {
      ":1: http.listen must be IP:PORT, [IPv6]:PORT or unix:/absolute/path, with an address "
      "rather than a host name (got \"unix:run/x.sock\")"},
     {"http = { max_connections = 0; };", ":1: http.max_connections must be 1..10000 (got 0)"},
-    {"http = { idle_timeout = \"500ms\"; };", ":1: http.idle_timeout must be 1s..1h (got \"500ms\")"},
+    {"http = { idle_timeout = \"500ms\"; };",
+     ":1: http.idle_timeout must be 1s..1h (got \"500ms\")"},
     {"http = { max_header = 100; };", ":1: http.max_header must be 2048..1048576 (got 100)"},
     {"http = { port = 80; };", ":1: unknown setting 'http.port'"},
     /* syntax */

@@ -15,6 +15,7 @@
 #include "daemon/err.h"
 #include "daemon/httpd.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "daemon/status.h"
 #include "daemon/util.h"
 #include "daemon/worker.h"
@@ -34,6 +35,7 @@ struct daemon {
     struct httpd *httpd;   /* NULL with http.enabled = false */
     struct status *status; /* its routes */
     struct dashboard *dashboard; /* the page and its actions, routes added last */
+    struct notify *notify; /* systemd */
     ev_signal sigterm, sigint, sighup, sigtstp, sigusr1;
     int exit_code;
 };
@@ -53,6 +55,8 @@ static const char usage[] =
     "Environment: REDIS_URL and DATABASE_URL override redis.url and database.url.\n"
     "Signals: TERM/INT drain and stop; HUP reloads the configuration; TSTP/USR1 quiet (no\n"
     "new jobs).\n"
+    "HTTP: GET /healthz, /readyz, /metrics, /status on http.listen (default 127.0.0.1:7411).\n"
+    "systemd: Type=notify readiness and watchdog (NOTIFY_SOCKET, WATCHDOG_USEC).\n"
     "Exit status: 0 after a clean stop, 1 on a runtime error, 2 on a usage or configuration "
     "error.\n";
 
@@ -133,6 +137,7 @@ static void stop_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     struct daemon *d = w->data;
 
     log_info("event=signal signal=%s action=stop", w->signum == SIGTERM ? "TERM" : "INT");
+    notify_stopping(d->notify);
     worker_stop(d->wk, daemon_on_stopped, d);
 }
 
@@ -190,14 +195,17 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     struct cfg *cfg = NULL;
 
     log_info("event=signal signal=HUP action=reload path=%s", log_q(d->cfg_path));
+    notify_reloading(d->notify);
     if (cfg_load(d->cfg_path, env_get, &cfg, &err) < 0 || cfg_load_token(cfg, env_get, &err) < 0) {
         log_error("event=reload_refused err=%s keeping=old_configuration", log_q(err.msg));
         cfg_free(cfg);
+        notify_reloaded(d->notify);
         return;
     }
     if (worker_reload(d->wk, cfg, &err) < 0) {
         log_error("event=reload_refused err=%s keeping=old_configuration", log_q(err.msg));
         cfg_free(cfg);
+        notify_reloaded(d->notify);
         return;
     }
     log_set_level(cfg->log_level);
@@ -210,6 +218,7 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
         dashboard_reload(d->dashboard, cfg);
     cfg_free(d->cfg);
     d->cfg = cfg;
+    notify_reloaded(d->notify);
 }
 
 static void signal_watch(struct daemon *d, ev_signal *w,
@@ -312,7 +321,8 @@ int main(int argc, char **argv)
         cfg_free(d.cfg);
         return 1;
     }
-    if (http_start(&d) < 0) {
+    d.notify = notify_new(d.loop, d.wk);
+    if (!d.notify || http_start(&d) < 0) {
         d.exit_code = 1;
         goto out;
     }
@@ -325,6 +335,7 @@ int main(int argc, char **argv)
              (int)getpid());
     ev_run(d.loop, 0);
 out:
+    notify_free(d.notify);
     worker_free(d.wk); /* answers the HTTP requests waiting for Redis */
     dashboard_free(d.dashboard);
     status_free(d.status);

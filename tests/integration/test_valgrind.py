@@ -1,6 +1,7 @@
 """The daemon's main paths under valgrind's memcheck: no error and no leak from start to a
 clean stop, through success, retry, dead (invalid JSON, unknown class, bad args), a timeout,
-scheduled and retried jobs, a reload, quiet, and a drain with a job interrupted."""
+scheduled and retried jobs, a reload, quiet, a drain with a job interrupted, and every HTTP
+route."""
 import os
 import shutil
 import signal
@@ -8,6 +9,7 @@ import signal
 import pytest
 
 from conftest import make_config, push, push_raw, wait_for
+from httpc import get, http_address, raw_socket, request
 
 pytestmark = pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind missing")
 
@@ -32,6 +34,14 @@ def test_main_paths_are_clean_under_valgrind(nexusd, r, workdir):
     d.wait_jobs([jids[1], jids[3]], outcome="retry", timeout=60)
     r.zadd("retry", {m: 0 for m in r.zrange("retry", 0, -1)})  # retry both now
     d.wait_jobs([jids[1]], outcome="dead", timeout=60)
+    # the HTTP endpoint: every route, errors, a body, and a connection left open at the stop
+    addr = http_address(d)
+    for path, status in (("/healthz", 200), ("/readyz", 200), ("/metrics", 200),
+                         ("/status", 200), ("/nope", 404)):
+        assert get(addr, path, timeout=30).status == status, path
+    assert request(addr, "POST", "/status", body=b"x" * 100, timeout=30).status == 405
+    assert request(addr, "POST", "/status", body=b"x" * 70000, timeout=30).status == 413
+    idle = raw_socket(addr, timeout=30)
     d.signal(signal.SIGHUP)
     d.wait_log(r"event=reloaded", timeout=30)
     push(r, "sleep", [20000])
@@ -41,6 +51,7 @@ def test_main_paths_are_clean_under_valgrind(nexusd, r, workdir):
     d.wait_log(r"event=quiet", timeout=30)
     d.term()
     assert d.wait_exit(120) == 0, open(vg_log).read()[-3000:]
+    idle.close()
     assert d.lines(event="job_interrupted") and d.lines(event="requeued")
     report = open(vg_log).read()
     assert "ERROR SUMMARY: 0 errors" in report, report[-3000:]
