@@ -196,7 +196,8 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
     log_info("event=signal signal=HUP action=reload path=%s", log_q(d->cfg_path));
     notify_reloading(d->notify);
-    if (cfg_load(d->cfg_path, env_get, &cfg, &err) < 0 || cfg_load_token(cfg, env_get, &err) < 0) {
+    if (cfg_load(d->cfg_path, env_get, &cfg, &err) < 0 ||
+        cfg_load_token(cfg, env_get, &err) < 0) {
         log_error("event=reload_refused err=%s keeping=old_configuration", log_q(err.msg));
         cfg_free(cfg);
         notify_reloaded(d->notify);
