@@ -151,6 +151,7 @@ static const struct key http_keys[] = {
     {"idle_timeout", KEY_DURATION, 1, 3600, 30, NULL, AT(http_idle_timeout_s), NULL, 0, NULL},
     {"max_body", KEY_UINT, 0, 16777216, 65536, NULL, AT(http_max_body), NULL, 0, NULL},
     {"max_header", KEY_UINT, 2048, 1048576, 16384, NULL, AT(http_max_header), NULL, 0, NULL},
+    {"token_file", KEY_STRING, 0, CFG_MAX_URL, 0, "", AT(http_token_file), NULL, 0, NULL},
 };
 
 static const struct key analytics_keys[] = {
@@ -1075,6 +1076,21 @@ static int analytics_check(struct load *ld, const config_t *lc)
     return 0;
 }
 
+/* Where http.token_file is set, for the messages of cfg_load_token(). */
+static int token_where(struct load *ld, config_t *lc)
+{
+    const config_setting_t *s = config_lookup(lc, "http.token_file");
+
+    if (!s)
+        return 0;
+    if (asprintf(&ld->cfg->http_token_where, "%s:%u", config_setting_source_file(s),
+                 (unsigned)config_setting_source_line(s)) < 0) {
+        ld->cfg->http_token_where = NULL;
+        return nomem(ld->err);
+    }
+    return 0;
+}
+
 static int file_load(struct load *ld, const char *path)
 {
     const config_setting_t *url;
@@ -1106,6 +1122,9 @@ static int file_load(struct load *ld, const char *path)
     if (r < 0)
         goto out;
     r = analytics_check(ld, &lc);
+    if (r < 0)
+        goto out;
+    r = token_where(ld, &lc);
     if (r < 0)
         goto out;
     url = config_lookup(&lc, "redis.url");
@@ -1294,10 +1313,78 @@ out_cfg:
     return r;
 }
 
+/* A token: CFG_TOKEN_MIN..CFG_TOKEN_MAX bytes, printable ASCII without spaces. */
+static int token_check(const char *t, size_t len, const char *where, const char *what,
+                       struct err *err)
+{
+    if (len < CFG_TOKEN_MIN || len > CFG_TOKEN_MAX)
+        return err_set(err, -EINVAL, "%s%s must be %d..%d bytes (got %zu)", where, what,
+                       CFG_TOKEN_MIN, CFG_TOKEN_MAX, len);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f)
+            return err_set(err, -EINVAL,
+                           "%s%s must be printable ASCII without spaces (byte %zu is 0x%02x)",
+                           where, what, i + 1, (unsigned char)t[i]);
+    return 0;
+}
+
+/* The file's first line, without its line end. */
+static int token_read(const char *path, const char *where, char **ret, struct err *err)
+{
+    char buf[CFG_TOKEN_MAX + 2];
+    FILE *f = fopen(path, "re");
+    size_t len;
+    int r;
+
+    if (!f)
+        return err_set(err, -errno, "%shttp.token_file cannot be read: %s: %s", where, path,
+                       strerror(errno));
+    len = fread(buf, 1, sizeof(buf) - 1, f);
+    r = ferror(f) ? -EIO : 0;
+    (void)fclose(f);
+    if (r < 0)
+        return err_set(err, r, "%shttp.token_file cannot be read: %s: read error", where, path);
+    buf[len] = '\0';
+    len = strcspn(buf, "\r\n");
+    buf[len] = '\0';
+    r = token_check(buf, len, where, "the token in http.token_file", err);
+    if (r == 0 && !(*ret = strdup(buf)))
+        r = nomem(err);
+    explicit_bzero(buf, sizeof(buf));
+    return r;
+}
+
+int cfg_load_token(struct cfg *cfg, cfg_getenv_fn *get_env, struct err *err)
+{
+    const char *env = get_env ? get_env("NEXUS_HTTP_TOKEN") : NULL;
+    char where[ERR_MSG_MAX];
+    char *token = NULL;
+    int r = 0;
+
+    (void)snprintf(where, sizeof(where), "%s%s", cfg->http_token_where ? cfg->http_token_where : "",
+                   cfg->http_token_where ? ": " : "");
+    if (env && *env) {
+        r = token_check(env, strlen(env), "", "NEXUS_HTTP_TOKEN", err);
+        if (r == 0 && !(token = strdup(env)))
+            r = nomem(err);
+    } else if (*cfg->http_token_file) {
+        r = token_read(cfg->http_token_file, where, &token, err);
+    }
+    if (r < 0)
+        return r;
+    free(cfg->http_token);
+    cfg->http_token = token;
+    return 0;
+}
+
 void cfg_free(struct cfg *cfg)
 {
     if (!cfg)
         return;
+    free(cfg->http_token_where);
+    if (cfg->http_token)
+        explicit_bzero(cfg->http_token, strlen(cfg->http_token));
+    free(cfg->http_token);
     keys_free(root_keys, NELEMS(root_keys), cfg);
     free(cfg->path);
     free(cfg);

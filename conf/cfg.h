@@ -118,6 +118,10 @@ struct cfg {
     unsigned analytics_max_days;     /* analytics.max_days: longest range of one run, 1..3660 */
     unsigned analytics_scan_count;   /* analytics.scan_count: SCAN's COUNT, 10..100000 */
     unsigned analytics_max_counters; /* analytics.max_counters: counters one run may hold */
+    char *http_token_file;    /* http.token_file: the dashboard's bearer token, "" for none */
+    char *http_token_where;   /* owned: "FILE:LINE" of http.token_file, NULL when not set */
+    char *http_token;         /* owned secret, NULL: the dashboard is read-only; filled by
+                                 cfg_load_token() from NEXUS_HTTP_TOKEN or http.token_file */
 
     struct cfg_class *classes;/* classes, owned */
     size_t nclasses;
@@ -135,6 +139,16 @@ typedef const char *cfg_getenv_fn(const char *name);
  * errors. */
 int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, struct err *err);
 void cfg_free(struct cfg *cfg);
+
+/* Bytes of a dashboard token: a shorter one is refused as guessable. */
+#define CFG_TOKEN_MIN 16
+#define CFG_TOKEN_MAX 4096
+/* Fills cfg->http_token: NEXUS_HTTP_TOKEN (through `get_env`) when set and not empty, else
+ * the first line of http.token_file, else none (NULL). nexusd calls it, nexusctl does not
+ * (the token file may be readable by nexusd alone). Returns 0, or a negative errno with a
+ * sentence, e.g. "nexusd.conf:31: http.token_file cannot be read: /etc/nexusd/token: No such
+ * file or directory" or "NEXUS_HTTP_TOKEN must be 16..4096 bytes (got 5)". */
+int cfg_load_token(struct cfg *cfg, cfg_getenv_fn *get_env, struct err *err);
 
 /* The schedule named `name`, or NULL. Borrowed, valid until cfg_free(). */
 const struct cfg_schedule *cfg_schedule_find(const struct cfg *cfg, const char *name);

@@ -39,6 +39,7 @@ void *__wrap_calloc(size_t n, size_t size)
 /* The environment the loader sees. */
 static const char *env_redis_url;
 static const char *env_database_url;
+static const char *env_http_token;
 
 static const char *fake_env(const char *name)
 {
@@ -48,6 +49,8 @@ static const char *fake_env(const char *name)
         return env_redis_url;
     if (strcmp(name, "DATABASE_URL") == 0)
         return env_database_url;
+    if (strcmp(name, "NEXUS_HTTP_TOKEN") == 0)
+        return env_http_token;
     return NULL;
 }
 
@@ -55,6 +58,7 @@ static int setup(void **state)
 {
     env_redis_url = NULL;
     env_database_url = NULL;
+    env_http_token = NULL;
     alloc_countdown = 0;
     return 0;
 }
@@ -822,6 +826,84 @@ static void test_load_survives_every_allocation_failure(void **state)
     assert_true(n > 10 && n < 1000);
 }
 
+/* A config naming a token file that holds `content`; the token as cfg_load_token() gives
+ * it, or the error. */
+static int token_load(const char *content, struct cfg **ret_cfg, char *tpath, struct err *err)
+{
+    char text[256], cpath[64];
+    int r;
+
+    conf_write(content, tpath, 64);
+    (void)snprintf(text, sizeof(text), "log = { level = \"info\"; };\nhttp = { token_file = \"%s\"; };\n",
+                   tpath);
+    *ret_cfg = NULL;
+    r = load_text(text, ret_cfg, err, cpath, sizeof(cpath));
+    assert_int_equal(r, 0);
+    r = cfg_load_token(*ret_cfg, fake_env, err);
+    (void)unlink(tpath);
+    return r;
+}
+
+static void test_token_is_read_from_the_file_or_the_environment(void **state)
+{
+    struct err err = {0};
+    struct cfg *cfg = load_ok("");
+    char tpath[64];
+
+    assert_string_equal(cfg->http_token_file, "");
+    assert_int_equal(cfg_load_token(cfg, fake_env, &err), 0);
+    assert_null(cfg->http_token); /* read-only */
+    cfg_free(cfg);
+
+    assert_int_equal(token_load("0123456789abcdef-xyz\nsecond line\n", &cfg, tpath, &err), 0);
+    assert_string_equal(cfg->http_token, "0123456789abcdef-xyz");
+    cfg_free(cfg);
+    assert_int_equal(token_load("0123456789abcdef\r\n", &cfg, tpath, &err), 0);
+    assert_string_equal(cfg->http_token, "0123456789abcdef");
+    cfg_free(cfg);
+
+    env_http_token = "from-env-0123456789";
+    assert_int_equal(token_load("0123456789abcdef-xyz\n", &cfg, tpath, &err), 0);
+    assert_string_equal(cfg->http_token, "from-env-0123456789");
+    cfg_free(cfg);
+    env_http_token = ""; /* empty: as if unset */
+    assert_int_equal(token_load("0123456789abcdef-xyz\n", &cfg, tpath, &err), 0);
+    assert_string_equal(cfg->http_token, "0123456789abcdef-xyz");
+    cfg_free(cfg);
+}
+
+static void test_token_errors_name_the_setting_and_its_line(void **state)
+{
+    static const struct {
+        const char *content, *env, *want;
+    } cases[] = {
+        {"abc\n", NULL, ":2: the token in http.token_file must be 16..4096 bytes (got 3)"},
+        {"\n", NULL, ":2: the token in http.token_file must be 16..4096 bytes (got 0)"},
+        {"0123456789 abcdef\n", NULL,
+         ":2: the token in http.token_file must be printable ASCII without spaces (byte 11 is "
+         "0x20)"},
+        {"0123456789abcdef\n", "short", "NEXUS_HTTP_TOKEN must be 16..4096 bytes (got 5)"},
+    };
+    struct err err = {0};
+    struct cfg *cfg;
+    char tpath[64];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        env_http_token = cases[i].env;
+        assert_int_equal(token_load(cases[i].content, &cfg, tpath, &err), -EINVAL);
+        if (!strstr(err.msg, cases[i].want))
+            fail_msg("case %zu: got '%s', want '%s'", i, err.msg, cases[i].want);
+        assert_null(cfg->http_token);
+        cfg_free(cfg);
+    }
+    env_http_token = NULL;
+    cfg = load_ok("http = { token_file = \"/nonexistent/nexusd-token\"; };");
+    assert_int_equal(cfg_load_token(cfg, fake_env, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, ":1: http.token_file cannot be read: /nonexistent/nexusd-token: "
+                                    "No such file or directory"));
+    cfg_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -849,6 +931,8 @@ int main(void)
         cmocka_unit_test_setup(test_class_queue_serves_schedules_and_lookups, setup),
         cmocka_unit_test_setup(test_webhook_class_reads_its_secret, setup),
         cmocka_unit_test_setup(test_free_accepts_null, setup),
+        cmocka_unit_test_setup(test_token_is_read_from_the_file_or_the_environment, setup),
+        cmocka_unit_test_setup(test_token_errors_name_the_setting_and_its_line, setup),
         cmocka_unit_test_setup(test_load_survives_every_allocation_failure, setup),
     };
 

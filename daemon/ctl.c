@@ -28,6 +28,7 @@
 static const struct ctl_command *const commands[] = {
     &ctl_cmd_enqueue, &ctl_cmd_stats, &ctl_cmd_processes,
     &ctl_cmd_dead,    &ctl_cmd_retry, &ctl_cmd_scheduled, &ctl_cmd_history, &ctl_cmd_cron,
+    &ctl_cmd_pause,   &ctl_cmd_resume,
 };
 
 static const char usage_head[] = "Usage: nexusctl [-c FILE] COMMAND [ARGS] [--json]\n";
@@ -48,7 +49,8 @@ static void print_main_help(void)
 {
     fputs(usage_head, stdout);
     fputs("Reads and changes nexusd's queues in Redis: enqueues jobs, shows statistics and\n"
-          "processes, lists, runs and deletes dead, retrying and scheduled jobs.\n\n"
+          "processes, lists, runs and deletes dead, retrying and scheduled jobs, pauses and\n"
+          "resumes queues.\n\n"
           "Commands:\n",
           stdout);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

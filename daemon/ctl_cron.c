@@ -16,6 +16,7 @@
 #include "daemon/parse.h"
 #include "daemon/util.h"
 #include "jobs/job.h"
+#include "jobs/rerun.h"
 #include "queue/keys.h"
 
 /* The last fired tick of a schedule (epoch s), 0 when never. */
@@ -94,7 +95,6 @@ static int cron_list(struct ctl *ctl, struct redisContext *c, struct err *err)
 static int cron_run_now(struct ctl *ctl, struct redisContext *c, const char *name, struct err *err)
 {
     const struct cfg_schedule *sc = cfg_schedule_find(ctl->cfg, name);
-    json_t *args;
     struct job *job;
     char *text = NULL;
     size_t len;
@@ -102,10 +102,8 @@ static int cron_run_now(struct ctl *ctl, struct redisContext *c, const char *nam
 
     if (!sc)
         return err_set(err, CTL_ENOTFOUND, "no schedule named '%s' in the configuration", name);
-    args = json_loads(sc->args, 0, NULL);
-    job = job_new(sc->class_name, args, sc->queue, NULL, util_now(), 0, util_random());
-    json_decref(args);
-    if (job && json_object_set_new(job_root(job), "nexus_schedule", json_string(sc->name)) == 0)
+    job = rerun_schedule_job(sc, util_now(), util_random());
+    if (job)
         text = job_encode(job, &len);
     if (!text) {
         job_free(job);

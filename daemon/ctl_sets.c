@@ -18,6 +18,7 @@
 #include "daemon/parse.h"
 #include "daemon/util.h"
 #include "jobs/job.h"
+#include "jobs/rerun.h"
 #include "queue/keys.h"
 
 extern const char lua_move[];
@@ -75,17 +76,6 @@ static int nomem(struct err *err)
 
 /* --- reading members -------------------------------------------------------------------- */
 
-/* FNV-1a: a text that is not a job gets the same wrapper jid in every run, so that list,
- * show and delete agree on it. */
-static unsigned long long text_hash(const char *s, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    return h;
-}
-
 static int set_open(struct ctl *ctl, const struct set_kind *kind, struct set_ctx *sc,
                     struct err *err)
 {
@@ -120,7 +110,7 @@ static int pairs_visit(struct set_ctx *sc, const redisReply *pairs, const char *
 
         if (m->type != REDIS_REPLY_STRING || s->type != REDIS_REPLY_STRING)
             return err_set(err, -EPROTO, "Redis gave a member or score that is not a string");
-        if (job_decode(m->str, m->len, NULL, text_hash(m->str, m->len), &mem.job, &why) == -ENOMEM)
+        if (job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &mem.job, &why) == -ENOMEM)
             return nomem(err);
         if (!jid || strcmp(job_jid(mem.job), jid) == 0) {
             ++*matched;
@@ -525,27 +515,10 @@ out:
     return r;
 }
 
-/* retry_count - 1, as Sidekiq's "retry now" does so that the job has one more attempt; at
- * 0 the field goes (nexusd refuses -1), which is what the next failure counts from. */
-static int retry_count_give_back(json_t *root)
-{
-    json_t *v = json_object_get(root, "retry_count");
-
-    if (!json_is_integer(v))
-        return 0;
-    if (json_integer_value(v) <= 0)
-        return json_object_del(root, "retry_count") < 0 ? -ENOMEM : 0;
-    return json_integer_set(v, json_integer_value(v) - 1) < 0 ? -ENOMEM : 0;
-}
-
-/* The job as it goes back to its queue: "at" gone, enqueued_at now. */
+/* The job as it goes back to its queue (rerun_prepare()). */
 static int rec_make(const struct set_ctx *sc, const struct member *m, struct move_rec *rec)
 {
-    json_t *root = job_root(m->job);
-
-    (void)json_object_del(root, "at");
-    if ((sc->kind->retry_again && retry_count_give_back(root) < 0) ||
-        job_set_enqueued_at(m->job, sc->now) < 0)
+    if (rerun_prepare(m->job, sc->kind->retry_again, sc->now) < 0)
         return -ENOMEM;
     rec->text = job_encode(m->job, &rec->len);
     rec->queue = strdup(job_queue(m->job));

@@ -116,8 +116,18 @@ static int queue_latency(const struct stats_ctx *sc, const char *key, double *re
     return 0;
 }
 
-static int queue_collect(const struct stats_ctx *sc, const char *name, json_t *queues,
-                         long long *total, struct err *err)
+/* Whether `name` is a member of the sorted reply of members_sorted(). */
+static bool member_of(const redisReply *set, const char *name)
+{
+    redisReply key = {.type = REDIS_REPLY_STRING, .str = (char *)name, .len = strlen(name)};
+    const redisReply *k = &key;
+
+    return set->elements > 0 &&
+           bsearch(&k, set->element, set->elements, sizeof(*set->element), member_cmp);
+}
+
+static int queue_collect(const struct stats_ctx *sc, const char *name, bool paused,
+                         json_t *queues, long long *total, struct err *err)
 {
     char *key = keys_make(sc->ns, "queue:%s", name);
     double latency = 0;
@@ -133,10 +143,10 @@ static int queue_collect(const struct stats_ctx *sc, const char *name, json_t *q
     if (r < 0)
         return r;
     *total += size;
-    return append(
-        queues,
-        json_pack("{s:s, s:I, s:f}", "name", name, "size", (json_int_t)size, "latency", latency),
-        err);
+    return append(queues,
+                  json_pack("{s:s, s:I, s:f, s:b}", "name", name, "size", (json_int_t)size,
+                            "latency", latency, "paused", paused),
+                  err);
 }
 
 /* Every queue of the `queues` set; writes the jobs waiting in all of them. */
@@ -144,16 +154,26 @@ static int queues_collect(const struct stats_ctx *sc, json_t **ret, long long *r
                           struct err *err)
 {
     json_t *queues = json_array();
-    redisReply *names = NULL;
+    redisReply *names = NULL, *paused = NULL;
     long long total = 0;
     int r;
 
     if (!queues)
         return nomem(err);
     r = members_sorted(sc, "queues", &names, err);
+    if (r == 0 && (r = members_sorted(sc, "nexus:paused", &paused, err)) < 0)
+        freeReplyObject(names);
     for (size_t i = 0; r == 0 && i < names->elements; i++)
-        r = queue_collect(sc, names->element[i]->str, queues, &total, err);
-    freeReplyObject(names);
+        r = queue_collect(sc, names->element[i]->str, member_of(paused, names->element[i]->str),
+                          queues, &total, err);
+    /* a queue paused before any job came to it */
+    for (size_t i = 0; r == 0 && i < paused->elements; i++)
+        if (!member_of(names, paused->element[i]->str))
+            r = queue_collect(sc, paused->element[i]->str, true, queues, &total, err);
+    if (names) {
+        freeReplyObject(names);
+        freeReplyObject(paused);
+    }
     if (r < 0) {
         json_decref(queues);
         return r;
@@ -390,14 +410,16 @@ static void stats_print(const json_t *s)
     if (json_array_size(queues) == 0) {
         printf("no queues\n\n");
     } else {
-        t = ctl_table_new(3, (const char *const[]){"QUEUE", "SIZE", "LATENCY"}, 1u << 1 | 1u << 2);
+        t = ctl_table_new(4, (const char *const[]){"QUEUE", "SIZE", "LATENCY", "PAUSED"},
+                          1u << 1 | 1u << 2);
         json_array_foreach(queues, i, q)
         {
             (void)snprintf(size, sizeof(size), "%lld", int_of(q, "size"));
             (void)ctl_fmt_age(json_real_value(json_object_get(q, "latency")), latency);
             if (t && ctl_table_add(
-                         t, (const char *const[]){json_string_value(json_object_get(q, "name")),
-                                                  size, latency}) < 0)
+                         t, (const char *const[]){
+                                json_string_value(json_object_get(q, "name")), size, latency,
+                                json_is_true(json_object_get(q, "paused")) ? "yes" : "no"}) < 0)
                 break;
         }
         if (t)
@@ -471,9 +493,9 @@ const struct ctl_command ctl_cmd_stats = {
     .name = "stats",
     .args = "[--json]",
     .summary = "show counters, queues with size and latency, and live processes",
-    .help = "Shows the processed and failed totals and today's (UTC), the size of each queue\n"
-            "and its latency (the age of its oldest job), the sizes of schedule, retry and\n"
-            "dead, and the live processes with their jobs in flight.\n",
+    .help = "Shows the processed and failed totals and today's (UTC), the size of each queue,\n"
+            "its latency (the age of its oldest job) and whether it is paused, the sizes of\n"
+            "schedule, retry and dead, and the live processes with their jobs in flight.\n",
     .json = true,
     .run = stats_run,
 };

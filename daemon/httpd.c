@@ -51,6 +51,7 @@ struct httpd_req {
     bool handler_done; /* ... and answered */
     bool suspended;
     bool mhd_done; /* libmicrohttpd reported the request complete */
+    const char *const *headers; /* static: name, value, ..., NULL; added to the answer */
 };
 
 struct httpd {
@@ -202,6 +203,8 @@ static void req_send(struct httpd_req *req, unsigned status, const char *content
         (void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
         if (allow)
             (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        for (const char *const *hp = req->headers; hp && hp[0] && hp[1]; hp += 2)
+            (void)MHD_add_response_header(resp, hp[0], hp[1]);
         (void)MHD_queue_response(req->conn, status, resp);
         MHD_destroy_response(resp);
     }
@@ -399,6 +402,11 @@ const char *httpd_req_body(const struct httpd_req *req, size_t *len)
 const char *httpd_req_peer(const struct httpd_req *req)
 {
     return req->peer;
+}
+
+void httpd_req_set_headers(struct httpd_req *req, const char *const *headers)
+{
+    req->headers = headers;
 }
 
 void httpd_respond(struct httpd_req *req, unsigned status, const char *content_type,

@@ -54,6 +54,10 @@ const char *httpd_req_body(const struct httpd_req *req, size_t *len);
 /* "127.0.0.1:53422", "[::1]:53422" or "unix", for logs. */
 const char *httpd_req_peer(const struct httpd_req *req);
 
+/* Headers for the answer beyond those below (e.g. Content-Security-Policy): `headers` is
+ * name, value, name, value, ..., NULL, static (borrowed for the program's life). */
+void httpd_req_set_headers(struct httpd_req *req, const char *const *headers);
+
 /* Answers and releases the request: exactly once per request, inside the handler or later
  * from any loop callback. `body` is copied. Every response also carries Cache-Control:
  * no-store and X-Content-Type-Options: nosniff. Safe when the client went away or the

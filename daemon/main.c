@@ -12,6 +12,7 @@
 #include <ev.h>
 
 #include "conf/cfg.h"
+#include "daemon/dashboard.h"
 #include "daemon/err.h"
 #include "daemon/httpd.h"
 #include "daemon/log.h"
@@ -34,6 +35,7 @@ struct daemon {
     struct worker *wk;
     struct httpd *httpd;   /* NULL with http.enabled = false */
     struct status *status; /* its routes */
+    struct dashboard *dashboard; /* the page and its actions, routes added last */
     struct notify *notify; /* systemd */
     ev_signal sigterm, sigint, sighup, sigtstp, sigusr1;
     int exit_code;
@@ -178,7 +180,9 @@ static int http_start(struct daemon *d)
         return -1;
     }
     d->status = status_new(d->httpd, d->wk, cfg, NEXUS_VERSION);
-    if (!d->status) {
+    if (d->status)
+        d->dashboard = dashboard_new(d->httpd, worker_redis(d->wk), cfg);
+    if (!d->status || !d->dashboard) {
         log_error("event=start_failed err=\"out of memory\"");
         return -1;
     }
@@ -193,8 +197,10 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
     log_info("event=signal signal=HUP action=reload path=%s", log_q(d->cfg_path));
     notify_reloading(d->notify);
-    if (cfg_load(d->cfg_path, env_get, &cfg, &err) < 0) {
+    if (cfg_load(d->cfg_path, env_get, &cfg, &err) < 0 ||
+        cfg_load_token(cfg, env_get, &err) < 0) {
         log_error("event=reload_refused err=%s keeping=old_configuration", log_q(err.msg));
+        cfg_free(cfg);
         notify_reloaded(d->notify);
         return;
     }
@@ -210,6 +216,8 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
                  "them\"");
     if (d->status)
         status_reload(d->status, cfg);
+    if (d->dashboard)
+        dashboard_reload(d->dashboard, cfg);
     cfg_free(d->cfg);
     d->cfg = cfg;
     notify_reloaded(d->notify);
@@ -284,8 +292,10 @@ int main(int argc, char **argv)
                 level_name);
         return 2;
     }
-    if (cfg_load(d.cfg_path, env_get, &d.cfg, &err) < 0) {
+    if (cfg_load(d.cfg_path, env_get, &d.cfg, &err) < 0 ||
+        cfg_load_token(d.cfg, env_get, &err) < 0) {
         fprintf(stderr, "nexusd: %s\n", err.msg);
+        cfg_free(d.cfg);
         return 2;
     }
     if (check) {
@@ -336,6 +346,7 @@ int main(int argc, char **argv)
 out:
     notify_free(d.notify);
     worker_free(d.wk); /* answers the HTTP requests waiting for Redis */
+    dashboard_free(d.dashboard);
     status_free(d.status);
     httpd_free(d.httpd);
     cfg_free(d.cfg);

@@ -695,7 +695,8 @@ struct fetch_call {
 
 static void block_on_job(struct queue_item *items, size_t n, int err, void *arg);
 
-/* Idle: one BLMOVE per queue, so that a push wakes this process within a round trip. */
+/* Idle: one BLMOVE per queue, so that a push wakes this process within a round trip. A
+ * paused queue gets none: a fetch every BLOCK_TIMEOUT_S notices its resume. */
 static void block_missing(struct worker *wk)
 {
     unsigned order[wk->norder ? wk->norder : 1];
@@ -705,6 +706,13 @@ static void block_missing(struct worker *wk)
     for (size_t i = 0; i < wk->norder && capacity(wk) > 0 && may_fetch(wk); i++) {
         unsigned ref = order[i];
         struct rconn *b = wk->blockers[ref];
+        if (queue_ref_paused(wk->queue, ref)) {
+            if (!ev_is_active(&wk->refetch)) {
+                ev_timer_set(&wk->refetch, BLOCK_TIMEOUT_S, 0);
+                ev_timer_start(wk->loop, &wk->refetch);
+            }
+            continue;
+        }
         if (!b) /* made on first need; it calls back when connected */
             wk->blockers[ref] = rconn_new(wk->loop, &wk->addr, "blocking-fetch",
                                           wk->cfg->redis_connect_timeout_s, blocker_on_state, wk);

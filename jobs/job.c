@@ -189,6 +189,18 @@ static int check_queue(const char *name, const json_t *v, struct err *err)
                       "not contain whitespace or control characters", err);
 }
 
+int job_check_queue(const char *name, const char *queue, size_t len, struct err *err)
+{
+    json_t *v = json_stringn_nocheck(queue, len);
+    int r;
+
+    if (!v)
+        return err_set(err, -ENOMEM, "out of memory");
+    r = check_queue(name, v, err);
+    json_decref(v);
+    return r;
+}
+
 static int check_args(const char *name, const json_t *v, struct err *err)
 {
     if (!json_is_array(v))

@@ -41,6 +41,11 @@ struct job *job_new(const char *class_name, json_t *args, const char *queue, con
 
 void job_free(struct job *job);
 
+/* Whether `queue` (`len` bytes) is a queue name a job may carry: non-empty, at most
+ * JOB_MAX_QUEUE bytes, no whitespace or control characters. Returns 0, or -EINVAL with a
+ * sentence naming it `name` in `err`. */
+int job_check_queue(const char *name, const char *queue, size_t len, struct err *err);
+
 /* Accessors. Strings are borrowed, valid until the job is freed (changes never touch
  * class, jid, queue or args). A job that failed validation gives "" for a missing or
  * invalid jid or class, `default_queue` for its queue and an empty array for its args. */

@@ -26,6 +26,7 @@ struct ref {
     char *name;
     char *list_key;     /* queue:NAME */
     char *inflight_key; /* nexus:inflight:IDENTITY:NAME */
+    bool paused;        /* in nexus:paused at the last fetch that named it */
 };
 
 struct record {
@@ -53,6 +54,7 @@ struct queue {
     struct ref *refs;
     size_t nrefs;
     char *k_processed, *k_failed, *k_retry, *k_dead, *k_schedule;
+    char *k_paused;
     unsigned dead_max_jobs;
     double dead_max_age_s;
     struct record *head, **tail; /* waiting for the next flush, in order */
@@ -76,11 +78,12 @@ struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity
     q->k_retry = keys_make(ns, "retry");
     q->k_dead = keys_make(ns, "dead");
     q->k_schedule = keys_make(ns, "schedule");
+    q->k_paused = keys_make(ns, "nexus:paused");
     q->tail = &q->head;
     q->dead_max_jobs = 10000;
     q->dead_max_age_s = 180 * 86400.0;
     if (!q->ns || !q->identity || !q->k_processed || !q->k_failed || !q->k_retry || !q->k_dead ||
-        !q->k_schedule) {
+        !q->k_schedule || !q->k_paused) {
         queue_free(q);
         return NULL;
     }
@@ -117,6 +120,7 @@ void queue_free(struct queue *q)
     free(q->k_retry);
     free(q->k_dead);
     free(q->k_schedule);
+    free(q->k_paused);
     free(q);
 }
 
@@ -141,6 +145,7 @@ int queue_ref(struct queue *q, const char *name)
     ref->name = strdup(name);
     ref->list_key = keys_make(q->ns, "queue:%s", name);
     ref->inflight_key = keys_make(q->ns, "nexus:inflight:%s:%s", q->identity, name);
+    ref->paused = false;
     if (!ref->name || !ref->list_key || !ref->inflight_key) {
         free(ref->name);
         free(ref->list_key);
@@ -153,6 +158,11 @@ int queue_ref(struct queue *q, const char *name)
 const char *queue_ref_name(const struct queue *q, unsigned ref)
 {
     return q->refs[ref].name;
+}
+
+bool queue_ref_paused(const struct queue *q, unsigned ref)
+{
+    return q->refs[ref].paused;
 }
 
 size_t queue_nrefs(const struct queue *q)
@@ -172,6 +182,7 @@ const char *queue_ref_inflight_key(const struct queue *q, unsigned ref)
 
 /* A fetch in flight: maps the script's 1-based queue index back to refs. */
 struct fetch {
+    struct queue *q;
     queue_fetch_fn *done;
     void *arg;
     size_t nrefs;
@@ -191,11 +202,17 @@ static void fetch_on_reply(struct redisReply *reply, void *arg)
         free(f);
         return;
     }
+    for (size_t i = 0; i < f->nrefs; i++)
+        f->q->refs[f->refs[i]].paused = false;
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
         items = calloc(reply->elements / 2, sizeof(*items));
         for (size_t i = 0; items && i + 1 < reply->elements; i += 2) {
             long long idx = reply->element[i]->integer;
             struct redisReply *job = reply->element[i + 1];
+            if (idx < 0 && (size_t)-idx <= f->nrefs) {
+                f->q->refs[f->refs[-idx - 1]].paused = true;
+                continue;
+            }
             if (idx < 1 || (size_t)idx > f->nrefs || job->type != REDIS_REPLY_STRING)
                 continue;
             items[n].ref = f->refs[idx - 1];
@@ -216,7 +233,7 @@ static void fetch_on_reply(struct redisReply *reply, void *arg)
 int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned max,
                 queue_fetch_fn *done, void *arg)
 {
-    size_t argc = 3 + 2 * nrefs, i;
+    size_t argc = 4 + 3 * nrefs, i;
     const char **argv = calloc(argc + 1, sizeof(*argv));
     char nkeys[16], want[16];
     struct fetch *f = malloc(sizeof(*f) + nrefs * sizeof(f->refs[0]));
@@ -224,7 +241,7 @@ int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned ma
 
     if (!argv || !f)
         goto out;
-    (void)snprintf(nkeys, sizeof(nkeys), "%zu", 2 * nrefs);
+    (void)snprintf(nkeys, sizeof(nkeys), "%zu", 2 * nrefs + 1);
     (void)snprintf(want, sizeof(want), "%u", max);
     argv[0] = "EVAL";
     argv[1] = lua_fetch;
@@ -232,9 +249,12 @@ int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned ma
     for (i = 0; i < nrefs; i++) {
         argv[3 + i] = q->refs[refs[i]].list_key;
         argv[3 + nrefs + i] = q->refs[refs[i]].inflight_key;
+        argv[5 + 2 * nrefs + i] = q->refs[refs[i]].name;
         f->refs[i] = refs[i];
     }
-    argv[3 + 2 * nrefs] = want;
+    argv[3 + 2 * nrefs] = q->k_paused;
+    argv[4 + 2 * nrefs] = want;
+    f->q = q;
     f->done = done;
     f->arg = arg;
     f->nrefs = nrefs;
@@ -279,6 +299,7 @@ int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double tim
 
     if (!f)
         return -ENOMEM;
+    f->q = q;
     f->done = done;
     f->arg = arg;
     f->nrefs = 1;

@@ -39,12 +39,14 @@ void queue_set_dead_limits(struct queue *q, unsigned max_jobs, double max_age_s)
 int queue_ref(struct queue *q, const char *name);
 const char *queue_ref_name(const struct queue *q, unsigned ref); /* borrowed */
 size_t queue_nrefs(const struct queue *q);
+/* Whether queue `ref` was in nexus:paused at the last fetch that named it (false before). */
+bool queue_ref_paused(const struct queue *q, unsigned ref);
 /* Key names of a ref, borrowed for the queue's life. */
 const char *queue_ref_list_key(const struct queue *q, unsigned ref);     /* queue:NAME */
 const char *queue_ref_inflight_key(const struct queue *q, unsigned ref); /* nexus:inflight:… */
 
-/* Moves up to `max` jobs from the queues `refs` (taken in that order) into the in-flight
- * lists, atomically (one Lua call). `done` runs once, unless -ENOTCONN is returned. */
+/* Moves up to `max` jobs from the queues `refs` (taken in that order, those in nexus:paused
+ * skipped) into the in-flight lists, atomically (one Lua call), and notes which are paused. `done` runs once, unless -ENOTCONN is returned. */
 int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned max,
                 queue_fetch_fn *done, void *arg);
 /* BLMOVE of one job from queue `ref` on `blocker` (a connection of its own), waiting up to

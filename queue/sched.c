@@ -18,6 +18,7 @@
 #include "daemon/parse.h"
 #include "daemon/util.h"
 #include "jobs/job.h"
+#include "jobs/rerun.h"
 #include "queue/keys.h"
 #include "queue/rconn.h"
 
@@ -98,16 +99,12 @@ static void fire_on_reply(struct redisReply *reply, void *arg)
 /* The job of a tick, as a client would push it, marked with its schedule and tick. */
 static char *tick_job(const struct cfg_schedule *sc, time_t tick, char *ret_jid)
 {
-    json_t *args = json_loads(sc->args, 0, NULL);
-    struct job *job;
+    struct job *job = rerun_schedule_job(sc, util_now(), util_random());
     char *text = NULL;
 
-    job = job_new(sc->class_name, args, sc->queue, NULL, util_now(), 0, util_random());
-    json_decref(args);
     if (!job)
         return NULL;
-    if (json_object_set_new(job_root(job), "nexus_schedule", json_string(sc->name)) == 0 &&
-        json_object_set_new(job_root(job), "nexus_tick", json_integer((json_int_t)tick)) == 0)
+    if (json_object_set_new(job_root(job), "nexus_tick", json_integer((json_int_t)tick)) == 0)
         text = job_encode(job, NULL);
     (void)snprintf(ret_jid, JOB_MAX_JID + 1, "%s", job_jid(job));
     job_free(job);

@@ -18,7 +18,14 @@ PACKAGES=(
     python3-redis python3-psycopg2 python3-aiosmtpd ruby-sidekiq procps iproute2
     # promtool checks /metrics output in the tests
     prometheus
+    # the dashboard's browser test: Debian's chromium driven by playwright-core (npm)
+    chromium
 )
+# node and npm for that test: Debian's, unless a node with its npm is already installed
+# (nodejs from nodesource ships npm and conflicts with Debian's npm package)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    PACKAGES+=(nodejs npm)
+fi
 
 installed() {
     [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]

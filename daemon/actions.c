@@ -1,0 +1,581 @@
+/* actions.c - operators' actions on Redis, asynchronous over a rconn. */
+#include "actions.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "conf/cfg.h"
+#include "daemon/err.h"
+#include "daemon/parse.h"
+#include "daemon/util.h"
+#include "jobs/job.h"
+#include "jobs/rerun.h"
+#include "queue/keys.h"
+#include "queue/move.h"
+#include "queue/rconn.h"
+
+extern const char lua_push[];
+
+/* Members asked for by each ZSCAN step. */
+#define SCAN_COUNT "1000"
+
+static const char *const set_names[] = {"dead", "retry", "schedule"};
+
+const char *actions_set_name(enum actions_set set)
+{
+    return set_names[set];
+}
+
+/* One action under way: owns its copies and what it has gathered. */
+struct op;
+typedef void op_member_fn(struct op *op, const char *text, size_t len, struct job *job,
+                          const struct err *why);
+typedef void op_scanned_fn(struct op *op);
+
+struct op {
+    actions_done_fn *done;
+    void *arg;
+    struct rconn *conn; /* borrowed */
+    enum actions_set set;
+    char *ns;  /* owned */
+    char *key; /* owned: the set's or the paused set's full key */
+    char *jid; /* owned; NULL when the action names no job */
+    bool jid_plain;
+    char cursor[32];
+    op_member_fn *on_member;
+    op_scanned_fn *on_scanned;
+    struct move_batch *batch; /* run: owned until sent */
+    char **members;           /* delete: owned copies to ZREM */
+    size_t *lens;
+    size_t nmembers, cap;
+    size_t invalid;   /* run: members with the jid that do not decode */
+    bool oom;         /* a member could not be kept: the action fails */
+    unsigned offset;  /* list */
+    unsigned limit;   /* list */
+    long long size;   /* list: ZCARD */
+    bool pause;       /* pause */
+    char *queue;      /* pause, schedule run: owned */
+    char jid_out[JOB_MAX_JID + 1];
+};
+
+static void op_free(struct op *op)
+{
+    for (size_t i = 0; i < op->nmembers; i++)
+        free(op->members[i]);
+    free(op->members);
+    free(op->lens);
+    move_batch_free(op->batch);
+    free(op->ns);
+    free(op->key);
+    free(op->jid);
+    free(op->queue);
+    free(op);
+}
+
+/* Every path ends here: `done` once, then the op is gone. */
+static void op_finish(struct op *op, int err, json_t *result, const char *why)
+{
+    if (err < 0) {
+        json_decref(result);
+        result = NULL;
+    } else if (!result) {
+        err = -ENOMEM;
+        why = "out of memory";
+    }
+    op->done(err, result, why, op->arg);
+    op_free(op);
+}
+
+static struct op *op_new(struct rconn *conn, const char *ns, enum actions_set set,
+                         const char *key_name, actions_done_fn *done, void *arg)
+{
+    struct op *op = calloc(1, sizeof(*op));
+
+    if (!op)
+        return NULL;
+    op->done = done;
+    op->arg = arg;
+    op->conn = conn;
+    op->set = set;
+    op->ns = strdup(ns);
+    op->key = keys_make(ns, "%s", key_name);
+    if (!op->ns || !op->key) {
+        op_free(op);
+        return NULL;
+    }
+    return op;
+}
+
+/* Starts the op's first command; frees it when that fails (`done` is then not called). */
+static int op_send(struct op *op, rconn_reply_fn *fn, int argc, const char **argv,
+                   const size_t *lens)
+{
+    int r = rconn_command(op->conn, fn, op, argc, argv, lens);
+
+    if (r < 0)
+        op_free(op);
+    return r;
+}
+
+/* A JSON string of text from outside (not always UTF-8). */
+static json_t *text_json(const char *s)
+{
+    json_t *v = json_string(s);
+
+    return v ? v : json_string("(not valid UTF-8)");
+}
+
+/* --- scanning a set for a jid ----------------------------------------------------------- */
+
+static void scan_on_reply(struct redisReply *reply, void *arg);
+
+static int scan_next(struct op *op)
+{
+    const char *argv[] = {"ZSCAN", op->key, op->cursor, "COUNT", SCAN_COUNT};
+
+    return rconn_command(op->conn, scan_on_reply, op, 5, argv, NULL);
+}
+
+/* Whether a member may carry the jid: decoding is skipped for texts that cannot. A jid
+ * with characters JSON may escape is looked for by decoding every member. */
+static bool member_may_match(const struct op *op, const char *text, size_t len)
+{
+    return !op->jid_plain || len == 0 || text[0] != '{' ||
+           memmem(text, len, op->jid, strlen(op->jid)) != NULL;
+}
+
+static int scan_pairs(struct op *op, const struct redisReply *pairs)
+{
+    for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
+        const struct redisReply *m = pairs->element[i];
+        struct err why = {0};
+        struct job *job = NULL;
+
+        if (m->type != REDIS_REPLY_STRING)
+            return -EPROTO;
+        if (!member_may_match(op, m->str, m->len))
+            continue;
+        if (job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &job, &why) ==
+            -ENOMEM)
+            return -ENOMEM;
+        if (strcmp(job_jid(job), op->jid) == 0)
+            op->on_member(op, m->str, m->len, job, &why);
+        job_free(job);
+    }
+    return 0;
+}
+
+static void scan_on_reply(struct redisReply *reply, void *arg)
+{
+    struct op *op = arg;
+    const char *error = rconn_reply_error(reply);
+    int r;
+
+    if (error) {
+        op_finish(op, -EIO, NULL, error);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        op_finish(op, -EIO, NULL, "Redis replied to ZSCAN with something unexpected");
+        return;
+    }
+    (void)snprintf(op->cursor, sizeof(op->cursor), "%s", reply->element[0]->str);
+    r = scan_pairs(op, reply->element[1]);
+    if (r < 0) {
+        op_finish(op, r, NULL, r == -ENOMEM ? "out of memory" : "Redis gave a non-string member");
+        return;
+    }
+    if (strcmp(op->cursor, "0") == 0 && op->oom)
+        op_finish(op, -ENOMEM, NULL, "out of memory");
+    else if (strcmp(op->cursor, "0") == 0)
+        op->on_scanned(op);
+    else if (scan_next(op) < 0)
+        op_finish(op, -EIO, NULL, "the connection to Redis was lost");
+}
+
+/* A jid of characters JSON never escapes can be looked for in the text as it is. */
+static bool jid_is_plain(const char *jid)
+{
+    for (const char *p = jid; *p; p++)
+        if (*p == '"' || *p == '\\' || *p == '/' || (unsigned char)*p < 0x20 ||
+            (unsigned char)*p >= 0x7f)
+            return false;
+    return true;
+}
+
+static int scan_start(struct rconn *conn, const char *ns, enum actions_set set, const char *jid,
+                      op_member_fn *on_member, op_scanned_fn *on_scanned, actions_done_fn *done,
+                      void *arg)
+{
+    struct op *op = op_new(conn, ns, set, set_names[set], done, arg);
+    int r;
+
+    if (!op)
+        return -ENOMEM;
+    op->jid = strdup(jid);
+    if (!op->jid) {
+        op_free(op);
+        return -ENOMEM;
+    }
+    op->jid_plain = jid_is_plain(jid);
+    op->on_member = on_member;
+    op->on_scanned = on_scanned;
+    (void)snprintf(op->cursor, sizeof(op->cursor), "0");
+    r = scan_next(op);
+    if (r < 0)
+        op_free(op);
+    return r;
+}
+
+/* --- run: set -> queue through move.lua ------------------------------------------------- */
+
+static void run_on_member(struct op *op, const char *text, size_t len, struct job *job,
+                          const struct err *why)
+{
+    char *new_text;
+
+    if (why->code < 0) {
+        op->invalid++; /* stays in the set, as nexusctl leaves it */
+        return;
+    }
+    if (!op->batch)
+        op->batch = move_batch_new(op->ns, op->key, true);
+    if (!op->batch || rerun_prepare(job, op->set != ACTIONS_SCHEDULE, util_now()) < 0 ||
+        !(new_text = job_encode(job, NULL)) ||
+        move_batch_add(op->batch, text, len, new_text, job_queue(job)) < 0)
+        op->oom = true;
+}
+
+static void run_on_moved(long long moved, int err, void *arg)
+{
+    struct op *op = arg;
+
+    if (err < 0)
+        op_finish(op, -EIO, NULL, "Redis refused the move");
+    else if (moved == 0)
+        op_finish(op, -ENOENT, NULL, "another process moved the job first");
+    else
+        op_finish(op, 0, json_pack("{s:I}", "moved", (json_int_t)moved), NULL);
+}
+
+static void run_on_scanned(struct op *op)
+{
+    struct move_batch *b = op->batch;
+
+    if (!b || move_batch_size(b) == 0) {
+        op_finish(op, op->invalid ? -EBADMSG : -ENOENT, NULL,
+                  op->invalid ? "the job is not a valid job; it stays in the set"
+                              : "no job with that jid in the set");
+        return;
+    }
+    op->batch = NULL;
+    if (move_batch_send(b, op->conn, util_now(), run_on_moved, op) < 0)
+        op_finish(op, -EIO, NULL, "the connection to Redis was lost");
+}
+
+int actions_run(struct rconn *conn, const char *ns, enum actions_set set, const char *jid,
+                actions_done_fn *done, void *arg)
+{
+    return scan_start(conn, ns, set, jid, run_on_member, run_on_scanned, done, arg);
+}
+
+/* --- delete ----------------------------------------------------------------------------- */
+
+static void delete_on_member(struct op *op, const char *text, size_t len, struct job *job,
+                             const struct err *why)
+{
+    char *copy;
+
+    if (op->nmembers == op->cap) {
+        size_t cap = op->cap ? 2 * op->cap : 4;
+        char **members = realloc(op->members, cap * sizeof(*members));
+        size_t *lens;
+
+        if (!members) {
+            op->oom = true;
+            return;
+        }
+        op->members = members;
+        lens = realloc(op->lens, cap * sizeof(*lens));
+        if (!lens) {
+            op->oom = true;
+            return;
+        }
+        op->lens = lens;
+        op->cap = cap;
+    }
+    copy = malloc(len ? len : 1);
+    if (!copy) {
+        op->oom = true;
+        return;
+    }
+    memcpy(copy, text, len);
+    op->members[op->nmembers] = copy;
+    op->lens[op->nmembers++] = len;
+}
+
+static void delete_on_reply(struct redisReply *reply, void *arg)
+{
+    struct op *op = arg;
+    const char *error = rconn_reply_error(reply);
+
+    if (error)
+        op_finish(op, -EIO, NULL, error);
+    else if (reply->type != REDIS_REPLY_INTEGER || reply->integer == 0)
+        op_finish(op, -ENOENT, NULL, "another process moved or deleted the job first");
+    else
+        op_finish(op, 0, json_pack("{s:I}", "deleted", (json_int_t)reply->integer), NULL);
+}
+
+static void delete_on_scanned(struct op *op)
+{
+    size_t argc = 2 + op->nmembers;
+    const char **argv;
+    size_t *lens;
+    int r = -ENOMEM;
+
+    if (op->nmembers == 0) {
+        op_finish(op, -ENOENT, NULL, "no job with that jid in the set");
+        return;
+    }
+    argv = malloc(argc * sizeof(*argv));
+    lens = malloc(argc * sizeof(*lens));
+    if (argv && lens) {
+        argv[0] = "ZREM", lens[0] = 4;
+        argv[1] = op->key, lens[1] = strlen(op->key);
+        for (size_t i = 0; i < op->nmembers; i++)
+            argv[2 + i] = op->members[i], lens[2 + i] = op->lens[i];
+        r = rconn_command(op->conn, delete_on_reply, op, (int)argc, argv, lens);
+    }
+    free(argv);
+    free(lens);
+    if (r < 0)
+        op_finish(op, r == -ENOMEM ? r : -EIO, NULL,
+                  r == -ENOMEM ? "out of memory" : "the connection to Redis was lost");
+}
+
+int actions_delete(struct rconn *conn, const char *ns, enum actions_set set, const char *jid,
+                   actions_done_fn *done, void *arg)
+{
+    return scan_start(conn, ns, set, jid, delete_on_member, delete_on_scanned, done, arg);
+}
+
+/* --- list ------------------------------------------------------------------------------- */
+
+/* A field of the job as stored, or null. */
+static json_t *field(const struct job *job, const char *name)
+{
+    json_t *v = json_object_get(job_root(job), name);
+
+    return v ? json_incref(v) : json_null();
+}
+
+static json_t *entry_json(const struct redisReply *m, const struct redisReply *s)
+{
+    struct err why = {0};
+    struct job *job = NULL;
+    double score = NAN;
+    json_t *entry;
+    int count;
+
+    if (job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &job, &why) ==
+        -ENOMEM)
+        return NULL;
+    (void)parse_double(s->str, -INFINITY, INFINITY, &score);
+    count = job_retry_count(job);
+    entry = json_pack("{s:s, s:s, s:s, s:O, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "jid",
+                      job_jid(job), "class", job_class(job), "queue", job_queue(job), "args",
+                      job_args(job), "retry_count", count >= 0 ? json_integer(count) : json_null(),
+                      "error_class", field(job, "error_class"), "error_message",
+                      field(job, "error_message"), "failed_at", field(job, "failed_at"),
+                      "retried_at", field(job, "retried_at"), "enqueued_at",
+                      field(job, "enqueued_at"), "score",
+                      isfinite(score) ? json_real(score) : json_null(), "invalid",
+                      why.code < 0 ? text_json(why.msg) : json_null());
+    job_free(job);
+    return entry;
+}
+
+static void list_on_range(struct redisReply *reply, void *arg)
+{
+    struct op *op = arg;
+    const char *error = rconn_reply_error(reply);
+    json_t *jobs, *entry;
+
+    if (error) {
+        op_finish(op, -EIO, NULL, error);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        op_finish(op, -EIO, NULL, "Redis replied to ZRANGE with something unexpected");
+        return;
+    }
+    jobs = json_array();
+    for (size_t i = 0; jobs && i + 1 < reply->elements; i += 2) {
+        const struct redisReply *m = reply->element[i], *s = reply->element[i + 1];
+        if (m->type != REDIS_REPLY_STRING || s->type != REDIS_REPLY_STRING)
+            continue;
+        entry = entry_json(m, s);
+        if (!entry || json_array_append_new(jobs, entry) < 0) {
+            json_decref(jobs);
+            jobs = NULL;
+        }
+    }
+    op_finish(op, 0,
+              jobs ? json_pack("{s:s, s:I, s:i, s:o}", "set", set_names[op->set], "size",
+                               (json_int_t)op->size, "offset", (int)op->offset, "jobs", jobs)
+                   : NULL,
+              NULL);
+}
+
+static void list_on_size(struct redisReply *reply, void *arg)
+{
+    struct op *op = arg;
+    const char *error = rconn_reply_error(reply);
+    char start[24], stop[24];
+    const char *argv[] = {op->set == ACTIONS_DEAD ? "ZREVRANGE" : "ZRANGE", op->key, start, stop,
+                          "WITHSCORES"};
+
+    if (error) {
+        op_finish(op, -EIO, NULL, error);
+        return;
+    }
+    op->size = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+    (void)snprintf(start, sizeof(start), "%u", op->offset);
+    (void)snprintf(stop, sizeof(stop), "%llu",
+                   (unsigned long long)op->offset + (unsigned long long)op->limit - 1);
+    if (rconn_command(op->conn, list_on_range, op, 5, argv, NULL) < 0)
+        op_finish(op, -EIO, NULL, "the connection to Redis was lost");
+}
+
+int actions_list(struct rconn *conn, const char *ns, enum actions_set set, unsigned offset,
+                 unsigned limit, actions_done_fn *done, void *arg)
+{
+    struct op *op = op_new(conn, ns, set, set_names[set], done, arg);
+
+    if (!op)
+        return -ENOMEM;
+    op->offset = offset;
+    op->limit = limit < 1 ? 1 : limit > ACTIONS_LIST_MAX ? ACTIONS_LIST_MAX : limit;
+    return op_send(op, list_on_size, 2, (const char *[]){"ZCARD", op->key}, NULL);
+}
+
+/* --- pause and resume ------------------------------------------------------------------- */
+
+static void pause_on_reply(struct redisReply *reply, void *arg)
+{
+    struct op *op = arg;
+    const char *error = rconn_reply_error(reply);
+
+    if (error)
+        op_finish(op, -EIO, NULL, error);
+    else
+        op_finish(op, 0,
+                  json_pack("{s:s, s:b, s:b}", "queue", op->queue, "paused", op->pause, "changed",
+                            reply->type == REDIS_REPLY_INTEGER && reply->integer > 0),
+                  NULL);
+}
+
+int actions_pause(struct rconn *conn, const char *ns, const char *queue, bool pause,
+                  actions_done_fn *done, void *arg)
+{
+    struct op *op = op_new(conn, ns, ACTIONS_DEAD, "nexus:paused", done, arg);
+
+    if (!op)
+        return -ENOMEM;
+    op->pause = pause;
+    op->queue = strdup(queue);
+    if (!op->queue) {
+        op_free(op);
+        return -ENOMEM;
+    }
+    return op_send(op, pause_on_reply, 3,
+                   (const char *[]){pause ? "SADD" : "SREM", op->key, op->queue}, NULL);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+static void paused_on_reply(struct redisReply *reply, void *arg)
+{
+    struct op *op = arg;
+    const char *error = rconn_reply_error(reply);
+    size_t n = reply && reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0, k = 0;
+    json_t **names, *list;
+
+    if (error) {
+        op_finish(op, -EIO, NULL, error);
+        return;
+    }
+    names = calloc(n ? n : 1, sizeof(*names));
+    for (size_t i = 0; names && i < n; i++)
+        if (reply->element[i]->type == REDIS_REPLY_STRING)
+            names[k] = json_stringn(reply->element[i]->str, reply->element[i]->len), k++;
+    list = names ? json_array() : NULL;
+    if (names && k > 1)
+        qsort(names, k, sizeof(*names), name_cmp);
+    for (size_t i = 0; i < k; i++)
+        if (names[i] && list && json_array_append(list, names[i]) < 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    for (size_t i = 0; names && i < k; i++)
+        json_decref(names[i]);
+    free(names);
+    op_finish(op, 0, list ? json_pack("{s:o}", "paused", list) : NULL, NULL);
+}
+
+int actions_paused(struct rconn *conn, const char *ns, actions_done_fn *done, void *arg)
+{
+    struct op *op = op_new(conn, ns, ACTIONS_DEAD, "nexus:paused", done, arg);
+
+    if (!op)
+        return -ENOMEM;
+    return op_send(op, paused_on_reply, 2, (const char *[]){"SMEMBERS", op->key}, NULL);
+}
+
+/* --- run a schedule now ----------------------------------------------------------------- */
+
+static void schedule_on_pushed(struct redisReply *reply, void *arg)
+{
+    struct op *op = arg;
+    const char *error = rconn_reply_error(reply);
+
+    if (error)
+        op_finish(op, -EIO, NULL, error);
+    else
+        op_finish(op, 0, json_pack("{s:s, s:s}", "jid", op->jid_out, "queue", op->queue), NULL);
+}
+
+int actions_schedule_run(struct rconn *conn, const char *ns, const struct cfg_schedule *sc,
+                         actions_done_fn *done, void *arg)
+{
+    struct op *op = op_new(conn, ns, ACTIONS_DEAD, "queues", done, arg);
+    struct job *job = rerun_schedule_job(sc, util_now(), util_random());
+    char *text = job ? job_encode(job, NULL) : NULL, *k_queue = keys_make(ns, "queue:%s", sc->queue);
+    int r = -ENOMEM;
+
+    if (op && text && k_queue && (op->queue = strdup(sc->queue))) {
+        (void)snprintf(op->jid_out, sizeof(op->jid_out), "%s", job_jid(job));
+        r = op_send(op, schedule_on_pushed, 7,
+                    (const char *[]){"EVAL", lua_push, "2", op->key, k_queue, sc->queue, text},
+                    NULL);
+        op = NULL; /* op_send() freed it on failure */
+    }
+    if (op)
+        op_free(op);
+    free(k_queue);
+    free(text);
+    job_free(job);
+    return r;
+}

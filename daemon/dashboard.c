@@ -1,0 +1,442 @@
+/* dashboard.c - the operators' dashboard: page, read endpoints, token-guarded actions. */
+#include "dashboard.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "conf/cfg.h"
+#include "daemon/actions.h"
+#include "daemon/auth.h"
+#include "daemon/err.h"
+#include "daemon/httpd.h"
+#include "daemon/log.h"
+#include "daemon/parse.h"
+#include "jobs/job.h"
+
+/* What the page may load and talk to: itself only, no inline script or style. */
+#define DASHBOARD_CSP                                                                              \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "                   \
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+#define LIST_DEFAULT_LIMIT 50
+
+struct dashboard {
+    struct rconn *conn;     /* borrowed */
+    const struct cfg *cfg;  /* borrowed: token, schedules */
+    char *ns;               /* owned: fixed for the process's life */
+};
+
+/* An action from its check to its answer; owns copies of what its log line names. */
+struct call {
+    struct httpd_req *req; /* answered exactly once */
+    const char *action;    /* static: "dead_retry", ... */
+    char *target;          /* owned */
+    char *peer;            /* owned */
+};
+
+static void action_log(const char *peer, const char *action, const char *target, unsigned status,
+                       const char *result)
+{
+    if (status < 400)
+        log_info("event=dashboard_action peer=%s action=%s target=%s status=%u result=%s",
+                 log_q(peer), action, log_q(target), status, log_q(result));
+    else
+        log_warn("event=dashboard_action peer=%s action=%s target=%s status=%u result=%s",
+                 log_q(peer), action, log_q(target), status, log_q(result));
+}
+
+/* --- answers ---------------------------------------------------------------------------- */
+
+static unsigned status_of(int err)
+{
+    switch (err) {
+    case 0:
+        return 200;
+    case -ENOENT:
+        return 404;
+    case -EBADMSG:
+        return 409;
+    case -ENOMEM:
+        return 500;
+    default:
+        return 503; /* Redis down, refused, or lost */
+    }
+}
+
+static void call_on_done(int err, json_t *result, const char *why, void *arg)
+{
+    struct call *c = arg;
+    unsigned status = status_of(err);
+
+    action_log(c->peer, c->action, c->target, status, err < 0 ? why : "done");
+    if (err < 0)
+        httpd_respond_error(c->req, status, why);
+    else
+        httpd_respond_json(c->req, status, result);
+    free(c->target);
+    free(c->peer);
+    free(c);
+}
+
+/* A read's answer: no log line, reads are not actions. */
+static void read_on_done(int err, json_t *result, const char *why, void *arg)
+{
+    struct httpd_req *req = arg;
+
+    if (err < 0)
+        httpd_respond_error(req, status_of(err), why);
+    else
+        httpd_respond_json(req, 200, result);
+}
+
+/* An action refused before it started: logged and answered. */
+static void refuse(struct httpd_req *req, const char *action, const char *target, unsigned status,
+                   const char *why)
+{
+    action_log(httpd_req_peer(req), action, target, status, why);
+    httpd_respond_error(req, status, why);
+}
+
+/* --- the page --------------------------------------------------------------------------- */
+
+static const char *const page_headers[] = {
+    "Content-Security-Policy", DASHBOARD_CSP, "X-Frame-Options", "DENY",
+    "Referrer-Policy", "no-referrer", NULL,
+};
+
+static const struct dashboard_asset *asset_find(const char *name)
+{
+    for (size_t i = 0; i < dashboard_nassets; i++)
+        if (strcmp(dashboard_assets[i].name, name) == 0)
+            return &dashboard_assets[i];
+    return NULL;
+}
+
+static void asset_send(struct httpd_req *req, const char *name)
+{
+    const struct dashboard_asset *a = asset_find(name);
+
+    if (!a) {
+        httpd_respond_error(req, 404, "no such file");
+        return;
+    }
+    httpd_req_set_headers(req, page_headers);
+    httpd_respond(req, 200, a->type, a->body, a->len);
+}
+
+/* GET /: the page; any other path no route took is not found. */
+static void on_index(struct httpd_req *req, void *arg)
+{
+    if (strcmp(httpd_req_path(req), "/favicon.ico") == 0) {
+        httpd_respond(req, 204, "text/plain", "", 0); /* no icon: nothing to fetch again */
+        return;
+    }
+    if (strcmp(httpd_req_path(req), "/") != 0 && strcmp(httpd_req_path(req), "/index.html") != 0) {
+        httpd_respond_error(req, 404, "not found");
+        return;
+    }
+    asset_send(req, "index.html");
+}
+
+/* GET /dashboard/NAME: the page's script and style. */
+static void on_asset(struct httpd_req *req, void *arg)
+{
+    const char *name = httpd_req_path(req) + strlen("/dashboard/");
+
+    if (strcmp(name, "index.html") == 0) {
+        httpd_respond_error(req, 404, "no such file");
+        return;
+    }
+    asset_send(req, name);
+}
+
+/* --- reads ------------------------------------------------------------------------------ */
+
+static void on_auth(struct httpd_req *req, void *arg)
+{
+    const struct dashboard *d = arg;
+    enum auth_result r = auth_check(d->cfg->http_token, httpd_req_header(req, "Authorization"));
+    static const char *const words[] = {"ok", "none", "missing", "wrong"};
+
+    httpd_respond_json(req, 200,
+                       json_pack("{s:b, s:s}", "read_only", r == AUTH_READ_ONLY, "token", words[r]));
+}
+
+static void on_paused(struct httpd_req *req, void *arg)
+{
+    const struct dashboard *d = arg;
+    int r = actions_paused(d->conn, d->ns, read_on_done, req);
+
+    if (r < 0)
+        httpd_respond_error(req, r == -ENOMEM ? 500 : 503,
+                            r == -ENOMEM ? "out of memory" : "Redis is not connected");
+}
+
+/* A query number: absent = `def`; otherwise min..max, or -1. */
+static long long query_number(struct httpd_req *req, const char *name, unsigned def, unsigned min,
+                              unsigned max)
+{
+    const char *s = httpd_req_query(req, name);
+    uint32_t v;
+
+    if (!s)
+        return def;
+    return parse_u32(s, min, max, &v) < 0 ? -1 : (long long)v;
+}
+
+static void list_set(struct httpd_req *req, const struct dashboard *d, enum actions_set set)
+{
+    long long offset = query_number(req, "offset", 0, 0, 100000000);
+    long long limit = query_number(req, "limit", LIST_DEFAULT_LIMIT, 1, ACTIONS_LIST_MAX);
+    char why[96];
+    int r;
+
+    if (offset < 0 || limit < 0) {
+        (void)snprintf(why, sizeof(why), "offset must be 0..100000000 and limit 1..%d",
+                       ACTIONS_LIST_MAX);
+        httpd_respond_error(req, 400, why);
+        return;
+    }
+    r = actions_list(d->conn, d->ns, set, (unsigned)offset, (unsigned)limit, read_on_done, req);
+    if (r < 0)
+        httpd_respond_error(req, r == -ENOMEM ? 500 : 503,
+                            r == -ENOMEM ? "out of memory" : "Redis is not connected");
+}
+
+static void on_dead_list(struct httpd_req *req, void *arg)
+{
+    list_set(req, arg, ACTIONS_DEAD);
+}
+
+static void on_retry_list(struct httpd_req *req, void *arg)
+{
+    list_set(req, arg, ACTIONS_RETRY);
+}
+
+/* --- actions ---------------------------------------------------------------------------- */
+
+/* The part of the path between `prefix` and `suffix` (suffix "" = to the end), copied;
+ * NULL when the path has another shape or the part is empty. */
+static char *path_part(const char *path, const char *prefix, const char *suffix)
+{
+    size_t plen = strlen(prefix), slen = strlen(suffix), len = strlen(path);
+
+    if (len <= plen + slen || strncmp(path, prefix, plen) != 0 ||
+        strcmp(path + len - slen, suffix) != 0)
+        return NULL;
+    return strndup(path + plen, len - plen - slen);
+}
+
+static bool jid_valid(const char *jid)
+{
+    size_t len = strlen(jid);
+
+    if (len == 0 || len > JOB_MAX_JID)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)jid[i] <= 0x20 || (unsigned char)jid[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* Checks the token; on success returns a call for `action` on `target` (taken). On
+ * refusal answers (403 read-only, 401 token), logs, and returns NULL. */
+static struct call *call_begin(struct httpd_req *req, const struct dashboard *d,
+                               const char *action, char *target)
+{
+    enum auth_result a = auth_check(d->cfg->http_token, httpd_req_header(req, "Authorization"));
+    struct call *c;
+
+    if (a == AUTH_READ_ONLY) {
+        refuse(req, action, target, 403, "read-only: no token is configured (http.token_file)");
+        free(target);
+        return NULL;
+    }
+    if (a != AUTH_OK) {
+        refuse(req, action, target, 401,
+               a == AUTH_MISSING ? "an Authorization: Bearer token is needed"
+                                 : "the bearer token is wrong");
+        free(target);
+        return NULL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c)
+        c->peer = strdup(httpd_req_peer(req));
+    if (!c || !c->peer) {
+        refuse(req, action, target, 500, "out of memory");
+        free(target);
+        if (c)
+            free(c);
+        return NULL;
+    }
+    c->req = req;
+    c->action = action;
+    c->target = target;
+    return c;
+}
+
+/* After an actions_*() start: -ENOTCONN or -ENOMEM answer now. */
+static void call_started(struct call *c, int r)
+{
+    if (r < 0)
+        call_on_done(r == -ENOMEM ? r : -EIO, NULL,
+                     r == -ENOMEM ? "out of memory" : "Redis is not connected", c);
+}
+
+/* One route per set and verb: /api/SET/JID[/VERB]. */
+struct job_route {
+    const char *method;
+    const char *prefix;  /* "/api/dead/" */
+    const char *suffix;  /* "/retry", or "" for DELETE */
+    enum actions_set set;
+    bool run;            /* run (move to its queue), else delete */
+    const char *action;  /* for the log */
+};
+
+static const struct job_route job_routes[] = {
+    {"POST", "/api/dead/", "/retry", ACTIONS_DEAD, true, "dead_retry"},
+    {"DELETE", "/api/dead/", "", ACTIONS_DEAD, false, "dead_delete"},
+    {"POST", "/api/retry/", "/run", ACTIONS_RETRY, true, "retry_run"},
+    {"DELETE", "/api/retry/", "", ACTIONS_RETRY, false, "retry_delete"},
+};
+
+static void on_job_action(struct httpd_req *req, void *arg)
+{
+    const struct dashboard *d = arg;
+    const char *path = httpd_req_path(req);
+    const struct job_route *rt = NULL;
+    char *jid = NULL;
+    struct call *c;
+
+    for (size_t i = 0; i < sizeof(job_routes) / sizeof(job_routes[0]) && !rt; i++) {
+        const struct job_route *x = &job_routes[i];
+        if (strcmp(x->method, httpd_req_method(req)) != 0 ||
+            strncmp(path, x->prefix, strlen(x->prefix)) != 0)
+            continue;
+        jid = path_part(path, x->prefix, x->suffix);
+        if (jid && (x->suffix[0] || !strchr(jid, '/')))
+            rt = x;
+        else {
+            free(jid);
+            jid = NULL;
+        }
+    }
+    if (!rt) {
+        httpd_respond_error(req, 404, "not found");
+        return;
+    }
+    if (!jid_valid(jid)) {
+        refuse(req, rt->action, jid, 400, "the jid must be 1..64 printable ASCII characters");
+        free(jid);
+        return;
+    }
+    c = call_begin(req, d, rt->action, jid);
+    if (!c)
+        return;
+    call_started(c, rt->run ? actions_run(d->conn, d->ns, rt->set, c->target, call_on_done, c)
+                            : actions_delete(d->conn, d->ns, rt->set, c->target, call_on_done, c));
+}
+
+/* POST /api/queues/NAME/pause and /api/queues/NAME/resume. */
+static void on_queue_action(struct httpd_req *req, void *arg)
+{
+    const struct dashboard *d = arg;
+    const char *path = httpd_req_path(req);
+    char *queue = path_part(path, "/api/queues/", "/pause");
+    bool pause = queue != NULL;
+    struct err why = {0};
+    struct call *c;
+
+    if (!queue)
+        queue = path_part(path, "/api/queues/", "/resume");
+    if (!queue) {
+        httpd_respond_error(req, 404, "not found");
+        return;
+    }
+    if (job_check_queue("the queue", queue, strlen(queue), &why) < 0) {
+        refuse(req, pause ? "queue_pause" : "queue_resume", queue, 400, why.msg);
+        free(queue);
+        return;
+    }
+    c = call_begin(req, d, pause ? "queue_pause" : "queue_resume", queue);
+    if (c)
+        call_started(c, actions_pause(d->conn, d->ns, c->target, pause, call_on_done, c));
+}
+
+/* POST /api/schedules/NAME/run: what `nexusctl cron run NAME` does. */
+static void on_schedule_run(struct httpd_req *req, void *arg)
+{
+    const struct dashboard *d = arg;
+    char *name = path_part(httpd_req_path(req), "/api/schedules/", "/run");
+    const struct cfg_schedule *sc;
+    struct call *c;
+
+    if (!name) {
+        httpd_respond_error(req, 404, "not found");
+        return;
+    }
+    c = call_begin(req, d, "schedule_run", name);
+    if (!c)
+        return;
+    sc = cfg_schedule_find(d->cfg, c->target);
+    if (!sc)
+        call_on_done(-ENOENT, NULL, "no schedule of that name in the configuration", c);
+    else
+        call_started(c, actions_schedule_run(d->conn, d->ns, sc, call_on_done, c));
+}
+
+/* --- the module ------------------------------------------------------------------------- */
+
+struct dashboard *dashboard_new(struct httpd *h, struct rconn *conn, const struct cfg *cfg)
+{
+    struct dashboard *d = calloc(1, sizeof(*d));
+    static const struct {
+        const char *method, *path;
+        httpd_handler_fn *fn;
+    } routes[] = {
+        {"GET", "/api/auth", on_auth},
+        {"GET", "/api/paused", on_paused},
+        {"GET", "/api/dead", on_dead_list},
+        {"GET", "/api/retry", on_retry_list},
+        {"POST", "/api/dead/", on_job_action},
+        {"DELETE", "/api/dead/", on_job_action},
+        {"POST", "/api/retry/", on_job_action},
+        {"DELETE", "/api/retry/", on_job_action},
+        {"POST", "/api/queues/", on_queue_action},
+        {"POST", "/api/schedules/", on_schedule_run},
+        {"GET", "/dashboard/", on_asset},
+        {"GET", "/", on_index}, /* last: a prefix of every path */
+    };
+
+    if (!d)
+        return NULL;
+    d->conn = conn;
+    d->cfg = cfg;
+    d->ns = strdup(cfg->redis_namespace);
+    if (!d->ns) {
+        free(d);
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (httpd_route(h, routes[i].method, routes[i].path, routes[i].fn, d) < 0) {
+            dashboard_free(d);
+            return NULL;
+        }
+    return d;
+}
+
+void dashboard_reload(struct dashboard *d, const struct cfg *cfg)
+{
+    d->cfg = cfg;
+}
+
+void dashboard_free(struct dashboard *d)
+{
+    if (!d)
+        return;
+    free(d->ns);
+    free(d);
+}

@@ -1,0 +1,107 @@
+// The dashboard in a real headless chromium (Debian's), driven by playwright-core.
+// Run by tests/integration/test_dashboard.py, which starts redis-server and nexusd and
+// checks Redis before and after. Environment:
+//   DASHBOARD_URL   the page, e.g. http://127.0.0.1:40123/
+//   SCENARIO        "readonly" or "retry"
+//   TOKEN           the bearer token (retry)
+//   QUEUE, QUEUE_SIZE   a queue and the size the page must show for it
+//   DEAD_JID        a dead job to retry from the page (retry)
+//   CHROMIUM        the browser (default /usr/bin/chromium); SCREENSHOT: a PNG path
+// Prints one line "ok SCENARIO" on success; exits 1 with the reason otherwise.
+import { chromium } from 'playwright-core';
+
+const env = process.env;
+const url = env.DASHBOARD_URL;
+const timeout = 20000;
+let expected403 = false;
+
+function check(cond, what) {
+  if (!cond) throw new Error('check failed: ' + what);
+}
+
+async function queueSize(page, queue) {
+  const cell = page.locator('#queues td.queue-size[data-queue="' + queue + '"]');
+  await cell.waitFor({ timeout });
+  return Number(await cell.textContent());
+}
+
+async function waitQueueSize(page, queue, want) {
+  const deadline = Date.now() + timeout;
+  let got;
+  while (Date.now() < deadline) {
+    got = await queueSize(page, queue);
+    if (got === want) return;
+    await page.waitForTimeout(200);
+  }
+  throw new Error('queue ' + queue + ' shows ' + got + ', want ' + want);
+}
+
+async function readonly(page) {
+  await page.locator('#mode', { hasText: 'read-only' }).waitFor({ timeout });
+  const buttons = page.locator('main button');
+  await buttons.first().waitFor({ timeout });
+  const n = await buttons.count();
+  for (let i = 0; i < n; i++)
+    check(await buttons.nth(i).isDisabled(), 'button ' + i + ' is disabled in read-only mode');
+  check(await page.locator('#token').isDisabled(), 'the token field is disabled');
+  // the API itself refuses, whatever the page shows (the browser logs that 403)
+  expected403 = true;
+  const status = await page.evaluate(async (q) => {
+    const r = await fetch('/api/queues/' + q + '/pause', {
+      method: 'POST', headers: { Authorization: 'Bearer whatever-token-0123456789' } });
+    return r.status;
+  }, env.QUEUE);
+  check(status === 403, 'POST without a configured token is 403 (got ' + status + ')');
+}
+
+async function retry(page) {
+  const jid = env.DEAD_JID;
+  const row = page.locator('#dead tbody tr', { has: page.locator('td[data-jid="' + jid + '"]') });
+  await row.waitFor({ timeout });
+  const button = row.locator('button[data-action="retry"]');
+  check(await button.isDisabled(), 'Retry is disabled before a token is given');
+  await page.fill('#token', env.TOKEN);
+  await page.click('#token-save');
+  await page.locator('#mode', { hasText: 'actions enabled' }).waitFor({ timeout });
+  await row.locator('button[data-action="retry"]:enabled').click({ timeout });
+  await page.locator('#notice', { hasText: 'pushed to ' + env.QUEUE }).waitFor({ timeout });
+  await row.waitFor({ state: 'detached', timeout });
+  await waitQueueSize(page, env.QUEUE, Number(env.QUEUE_SIZE) + 1);
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
+  });
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !(expected403 && m.text().includes('status of 403')))
+      problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(String(e)));
+  try {
+    const res = await page.goto(url, { timeout });
+    check(res.status() === 200, 'the page answers 200');
+    check((res.headers()['content-security-policy'] || '').includes("script-src 'self'"),
+          'the page carries its Content-Security-Policy');
+    await page.waitForSelector('body[data-loaded="true"]', { timeout });
+    check(await queueSize(page, env.QUEUE) === Number(env.QUEUE_SIZE),
+          'queue ' + env.QUEUE + ' shows its size ' + env.QUEUE_SIZE);
+    if (env.SCENARIO === 'readonly') await readonly(page);
+    else if (env.SCENARIO === 'retry') await retry(page);
+    else throw new Error('unknown SCENARIO ' + env.SCENARIO);
+    check(problems.length === 0, 'no errors in the page: ' + problems.join('; '));
+    if (env.SCREENSHOT) await page.screenshot({ path: env.SCREENSHOT, fullPage: true });
+    console.log('ok ' + env.SCENARIO);
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(e && e.stack ? e.stack : String(e));
+  process.exit(1);
+});
