@@ -5,11 +5,13 @@
 #include <string.h>
 
 #include "conf/cfg.h"
+#include "jobs/emotion.h"
 
 static const struct handler *const handlers[] = {
     &handler_noop,
     &handler_sleep,
     &handler_fail,
+    &handler_emotion,
 };
 
 const struct handler *handler_find(const struct cfg *cfg, const char *class_name)
