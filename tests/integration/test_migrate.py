@@ -8,6 +8,12 @@ import pytest
 from conftest import NEXUSD, make_config, run_cmd, wait_for
 from pg import PostgresServer
 
+# The migrations in the tree, as (version, name): the binary embeds each of them.
+MIGRATIONS = sorted((int(f[:3]), f[4:-4]) for f in os.listdir(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sql", "migrations"))
+    if f.endswith(".sql"))
+VERSIONS = [v for v, _ in MIGRATIONS]
+
 
 @pytest.fixture
 def pg():
@@ -34,14 +40,17 @@ def test_migrate_applies_then_has_nothing_left(pg):
     assert "002_outbox: applied" in first.stdout
     assert "003_outbox_notify: applied" in first.stdout
     assert "004_outbox_commit_order: applied" in first.stdout
-    assert "4 migrations applied; nexus schema at version 4" in first.stdout
+    for version, name in MIGRATIONS:
+        assert "%03d_%s: applied" % (version, name) in first.stdout
+    assert "%d migrations applied; nexus schema at version %d" % (len(VERSIONS), VERSIONS[-1]) \
+        in first.stdout
     for table in ("nexus.job_history", "nexus.jobs_done", "nexus.schema_migrations",
                   "nexus.outbox"):
         assert pg.psql("SELECT to_regclass('%s') IS NOT NULL" % table).strip() == "t", table
     again = migrate(pg.url)
     assert again.returncode == 0, again.stderr
     assert "0 migrations applied" in again.stdout
-    assert applied_versions(pg) == [1, 2, 3, 4]
+    assert applied_versions(pg) == VERSIONS
 
 
 def test_concurrent_migrations_apply_each_version_once(pg):
@@ -49,7 +58,7 @@ def test_concurrent_migrations_apply_each_version_once(pg):
         results = list(ex.map(lambda _: migrate(pg.url), range(4)))
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     assert sum("001_nexus_schema: applied" in r.stdout for r in results) == 1
-    assert applied_versions(pg) == [1, 2, 3, 4]
+    assert applied_versions(pg) == VERSIONS
 
 
 def test_migrate_without_a_database_is_a_usage_error():
@@ -73,7 +82,7 @@ def test_start_refuses_pending_migrations(pg, nexusd):
     d.start(wait_ready=False)
     assert d.wait_exit(30) == 1
     entry = d.lines(event="schema_outdated")[0]
-    assert entry["pending"] == "4" and entry["first"] == "001_nexus_schema"
+    assert entry["pending"] == str(len(VERSIONS)) and entry["first"] == "001_nexus_schema"
     assert "nexusd migrate" in entry["err"]
 
 
@@ -84,7 +93,9 @@ def test_start_applies_migrations_when_configured(pg, nexusd, r):
     assert d.lines(event="migration", version="002", result="applied")
     assert d.lines(event="migration", version="003", result="applied")
     assert d.lines(event="migration", version="004", result="applied")
-    assert applied_versions(pg) == [1, 2, 3, 4]
+    for version, _ in MIGRATIONS:
+        assert d.lines(event="migration", version="%03d" % version, result="applied")
+    assert applied_versions(pg) == VERSIONS
     r.lpush("queue:default", '{"class":"noop","args":[],"jid":"m1"}')
     d.wait_jobs(["m1"])
 
