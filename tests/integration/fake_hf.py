@@ -18,7 +18,8 @@ per request for that text (then answers normally again). Steps:
                                       "estimated_time": seconds}
   ("rate_limited", retry_after) 429 {"error": "Rate limit reached"} with Retry-After
                                 retry_after (a str sent as is; None: no header)
-  ("unavailable",)              503 {"error": "Service Unavailable"}, no estimated_time
+  ("unavailable", retry_after)  503 {"error": "Service Unavailable"}, no estimated_time;
+                                Retry-After retry_after unless it is left out or None
   ("slow", seconds)             sleeps, then answers normally
   ("status", code, body)        that status and body (bytes or str)
   ("invalid_json",)             200 with a body that is not JSON
@@ -111,8 +112,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         headers = [("Retry-After", retry_after)] if retry_after is not None else []
         self._send(429, {"error": "Rate limit reached. You reached free usage limit"}, headers)
 
-    def _step_unavailable(self, text):
-        self._send(503, {"error": "Service Unavailable"})
+    def _step_unavailable(self, text, retry_after=None):
+        headers = [("Retry-After", retry_after)] if retry_after is not None else []
+        self._send(503, {"error": "Service Unavailable"}, headers)
 
     def _step_slow(self, text, seconds):
         time.sleep(seconds)

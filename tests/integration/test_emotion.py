@@ -139,12 +139,14 @@ def test_model_loading_defers_by_estimated_time_without_spending_an_attempt(pg, 
     assert row(pg, jid)["cached"] is False
 
 
-def test_rate_limited_honours_retry_after_seconds_and_dates(pg, fake, nexusd, r):
+def test_rate_limited_or_unavailable_honours_retry_after_seconds_and_dates(pg, fake, nexusd, r):
     d = emotion_nexusd(nexusd, pg, fake)
     texts = {"rate limited, seconds": "2",
              "rate limited, a date": email.utils.formatdate(time.time() + 3, usegmt=True)}
     for text, value in texts.items():
         fake.script(text, ("rate_limited", value))
+    fake.script("unavailable, retry after", ("unavailable", "2"))
+    texts["unavailable, retry after"] = "2"
     jids = {push(r, CLASS, [text]): text for text in texts}
     d.wait_jobs(list(jids), timeout=30)
     for jid, text in jids.items():
@@ -158,6 +160,12 @@ def test_rate_limited_honours_retry_after_seconds_and_dates(pg, fake, nexusd, r)
     job, score = scheduled(r, jid)
     assert "retry_count" not in job
     assert time.time() + 50 < score < time.time() + 61
+    # a wait longer than emotion.max_defer (1h) is cut to it
+    fake.script("loading for a day", ("loading", 86400.0))
+    jid = push(r, CLASS, ["loading for a day"])
+    job, score = scheduled(r, jid)
+    assert "retry_count" not in job
+    assert time.time() + 3590 < score < time.time() + 3601
 
 
 def test_slow_endpoint_times_out_and_the_retry_succeeds(pg, fake, nexusd, r):
