@@ -1131,8 +1131,8 @@ static int token_check(const char *token, size_t len, const char *where, struct 
     return 0;
 }
 
-/* The token: HF_API_TOKEN when set and not empty, else the first line of token_file. Read
- * once here, at start-up or reload, never on the loop. */
+/* The token: HF_API_TOKEN when set and not empty, else the first line of token_file, read
+ * with the configuration file (start-up, SIGHUP reload), never per job. */
 static int emotion_token_load(struct load *ld, cfg_getenv_fn *get_env)
 {
     const char *env = get_env ? get_env("HF_API_TOKEN") : NULL;

@@ -127,13 +127,12 @@ def test_model_loading_defers_by_estimated_time_without_spending_an_attempt(pg, 
     text = "the model is still loading"
     fake.script(text, ("loading", 2.0))
     jid = push(r, CLASS, [text])
-    d.wait_jobs([jid], outcome="deferred")
-    job, score = scheduled(r, jid)
-    assert "retry_count" not in job and "error_class" not in job
-    assert time.time() + 0.5 < score < time.time() + 2.5
-    line = d.lines(event="job", jid=jid, outcome="deferred")[0]
+    line = d.wait_jobs([jid], outcome="deferred")[jid]
+    assert line["in"] == "2.000s" and line["attempt"] == "1"
     assert "currently loading" in line["why"] and "estimated_time 2.0s" in line["why"]
-    d.wait_jobs([jid], timeout=20)
+    ok = d.wait_jobs([jid], timeout=20)[jid]
+    assert ok["attempt"] == "1"  # the deferral spent no attempt
+    assert not zset_jobs(r, "retry")
     reqs = fake.requests_for(text)
     assert len(reqs) == 2 and reqs[1]["at"] - reqs[0]["at"] >= 1.8
     assert row(pg, jid)["cached"] is False
@@ -179,8 +178,9 @@ def test_slow_endpoint_times_out_and_the_retry_succeeds(pg, fake, nexusd, r):
                                            % (fake.url, MODEL))
     assert job["retry_count"] == 0
     r.zadd("retry", {r.zrange("retry", 0, 0)[0]: 0})  # due now
-    wait_for(lambda: d.lines(event="job", jid=jid, outcome="ok"), timeout=20,
-             what="the retried job to succeed")
+    ok = wait_for(lambda: d.lines(event="job", jid=jid, outcome="ok"), timeout=20,
+                  what="the retried job to succeed")
+    assert ok[0]["attempt"] == "2"  # a timeout spends an attempt, unlike a deferral
     assert row(pg, jid)["top_label"]
 
 
