@@ -166,6 +166,24 @@ static const struct key analytics_keys[] = {
      NULL},
 };
 
+static const struct key emotion_keys[] = {
+    {"url", KEY_NAME, 1, CFG_MAX_URL, 0, "https://router.huggingface.co/hf-inference/models",
+     AT(emotion_url), NULL, 0, NULL},
+    {"model", KEY_NAME, 1, 256, 0, "j-hartmann/emotion-english-distilroberta-base",
+     AT(emotion_model), NULL, 0, NULL},
+    {"endpoint", KEY_NAME, 0, CFG_MAX_URL, 0, "", AT(emotion_endpoint), NULL, 0, NULL},
+    {"token_file", KEY_STRING, 0, 4096, 0, "", AT(emotion_token_file), NULL, 0, NULL},
+    {"timeout", KEY_DURATION, 0.001, 10 * MIN, 30, NULL, AT(emotion_timeout_s), NULL, 0, NULL},
+    {"cache_ttl", KEY_DURATION, 0, 30 * DAY, 3600, NULL, AT(emotion_cache_ttl_s), NULL, 0, NULL},
+    {"cache_prefix", KEY_NAME, 0, CFG_MAX_NAMESPACE, 0, "emotion:", AT(emotion_cache_prefix),
+     NULL, 0, NULL},
+    {"max_text", KEY_UINT, 1, 1000000, 10000, NULL, AT(emotion_max_text), NULL, 0, NULL},
+    {"max_response", KEY_UINT, 1024, 64 << 20, 1 << 20, NULL, AT(emotion_max_response), NULL, 0,
+     NULL},
+    {"top_k", KEY_UINT, 0, 1000, 0, NULL, AT(emotion_top_k), NULL, 0, NULL},
+    {"max_defer", KEY_DURATION, 1, DAY, 3600, NULL, AT(emotion_max_defer_s), NULL, 0, NULL},
+};
+
 static const struct key class_keys[] = {
     {"name", KEY_STRING, 1, JOB_MAX_CLASS, 0, NULL, CLASS_AT(name), NULL, 0, NULL},
     {"timeout", KEY_DURATION, 0.001, 7 * DAY, INHERIT, NULL, CLASS_AT(timeout_s), NULL, 0, NULL},
@@ -220,6 +238,7 @@ static const struct key root_keys[] = {
     {"dead", KEY_GROUP, 0, 0, 0, NULL, 0, dead_keys, NELEMS(dead_keys), NULL},
     {"http", KEY_GROUP, 0, 0, 0, NULL, 0, http_keys, NELEMS(http_keys), NULL},
     {"analytics", KEY_GROUP, 0, 0, 0, NULL, 0, analytics_keys, NELEMS(analytics_keys), NULL},
+    {"emotion", KEY_GROUP, 0, 0, 0, NULL, 0, emotion_keys, NELEMS(emotion_keys), NULL},
     {"classes", KEY_LIST, 0, CFG_MAX_CLASSES, 0, NULL, 0, class_keys, NELEMS(class_keys),
      &class_list},
     {"schedules", KEY_LIST, 0, CFG_MAX_SCHEDULES, 0, NULL, 0, schedule_keys, NELEMS(schedule_keys),
@@ -234,6 +253,7 @@ struct load {
     struct err *err;
     cfg_getenv_fn *get_env; /* NULL: no environment */
     char url_where[ERR_MSG_MAX]; /* "FILE:LINE" of redis.url, "" when it is the default */
+    char token_where[ERR_MSG_MAX]; /* "FILE:LINE" of emotion.token_file */
 };
 
 #define GOT_MAX 128 /* a value shown in a message, quoted and cut */
@@ -1091,6 +1111,8 @@ static int token_where(struct load *ld, config_t *lc)
     return 0;
 }
 
+static int emotion_check(struct load *ld, const config_t *lc);
+
 static int file_load(struct load *ld, const char *path)
 {
     const config_setting_t *url;
@@ -1125,6 +1147,9 @@ static int file_load(struct load *ld, const char *path)
     if (r < 0)
         goto out;
     r = token_where(ld, &lc);
+    if (r < 0)
+        goto out;
+    r = emotion_check(ld, &lc);
     if (r < 0)
         goto out;
     url = config_lookup(&lc, "redis.url");
@@ -1252,6 +1277,84 @@ static int url_check(struct load *ld)
     return 0;
 }
 
+/* emotion.url and emotion.endpoint are http(s) URLs; where emotion.token_file is set. */
+static int emotion_check(struct load *ld, const config_t *lc)
+{
+    static const char *const names[] = {"emotion.url", "emotion.endpoint"};
+    const char *values[] = {ld->cfg->emotion_url, ld->cfg->emotion_endpoint};
+    const config_setting_t *s;
+    char buf[GOT_MAX];
+
+    for (size_t i = 0; i < NELEMS(names); i++) {
+        if (!*values[i] || strncmp(values[i], "http://", 7) == 0 ||
+            strncmp(values[i], "https://", 8) == 0)
+            continue;
+        s = config_lookup(lc, names[i]);
+        assert(s); /* the defaults pass */
+        return fail_at(s, ld->err, -EINVAL, "%s must be an http:// or https:// URL (got %s)",
+                       names[i], url_show(values[i], buf, sizeof(buf)));
+    }
+    s = config_lookup(lc, "emotion.token_file");
+    if (s)
+        (void)snprintf(ld->token_where, sizeof(ld->token_where), "%s:%u: emotion.token_file",
+                       config_setting_source_file(s), (unsigned)config_setting_source_line(s));
+    return 0;
+}
+
+/* A token is one line of printable characters without spaces (it goes into a header). */
+static int hf_token_check(const char *token, size_t len, const char *where, struct err *err)
+{
+    if (len == 0)
+        return err_set(err, -EINVAL, "%s: the Hugging Face token is empty", where);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)token[i] <= ' ' || token[i] == 0x7f)
+            return err_set(err, -EINVAL,
+                           "%s: the Hugging Face token must be one line without spaces or "
+                           "control characters (byte %zu is 0x%02x)",
+                           where, i, (unsigned char)token[i]);
+    return 0;
+}
+
+/* The token: HF_API_TOKEN when set and not empty, else the first line of token_file, read
+ * with the configuration file (start-up, SIGHUP reload), never per job. */
+static int emotion_token_load(struct load *ld, cfg_getenv_fn *get_env)
+{
+    const char *env = get_env ? get_env("HF_API_TOKEN") : NULL;
+    const char *path = ld->cfg->emotion_token_file;
+    const char *where = *ld->token_where ? ld->token_where : "emotion.token_file";
+    char buf[4098];
+    size_t len;
+    FILE *f;
+    int r;
+
+    if (env && *env) {
+        r = hf_token_check(env, strlen(env), "HF_API_TOKEN", ld->err);
+        if (r == 0 && !(ld->cfg->emotion_token = dup_str(env)))
+            r = nomem(ld->err);
+        return r;
+    }
+    if (!*path)
+        return 0;
+    f = fopen(path, "re");
+    if (!f)
+        return err_set(ld->err, -EINVAL, "%s: cannot read %s: %s", where, path, strerror(errno));
+    len = fread(buf, 1, sizeof(buf) - 1, f);
+    r = ferror(f) ? -EIO : 0;
+    (void)fclose(f);
+    if (r < 0)
+        return err_set(ld->err, -EINVAL, "%s: cannot read %s", where, path);
+    if (len > sizeof(buf) - 2)
+        return err_set(ld->err, -EINVAL, "%s: %s is larger than 4096 bytes", where, path);
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+        len--;
+    buf[len] = '\0';
+    r = hf_token_check(buf, len, where, ld->err);
+    if (r == 0 && !(ld->cfg->emotion_token = dup_str(buf)))
+        r = nomem(ld->err);
+    explicit_bzero(buf, sizeof(buf));
+    return r;
+}
+
 /* Settings a class or schedule leaves out are the worker's or the class's. */
 static int classes_inherit(struct cfg *cfg, struct err *err)
 {
@@ -1297,6 +1400,9 @@ int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, str
     if (r < 0)
         goto out_cfg;
     r = url_check(&ld);
+    if (r < 0)
+        goto out_cfg;
+    r = emotion_token_load(&ld, get_env);
     if (r < 0)
         goto out_cfg;
     r = classes_inherit(ld.cfg, err);
@@ -1386,6 +1492,9 @@ void cfg_free(struct cfg *cfg)
         explicit_bzero(cfg->http_token, strlen(cfg->http_token));
     free(cfg->http_token);
     keys_free(root_keys, NELEMS(root_keys), cfg);
+    if (cfg->emotion_token)
+        explicit_bzero(cfg->emotion_token, strlen(cfg->emotion_token));
+    free(cfg->emotion_token);
     free(cfg->path);
     free(cfg);
 }

@@ -122,6 +122,20 @@ struct cfg {
     char *http_token_where;   /* owned: "FILE:LINE" of http.token_file, NULL when not set */
     char *http_token;         /* owned secret, NULL: the dashboard is read-only; filled by
                                  cfg_load_token() from NEXUS_HTTP_TOKEN or http.token_file */
+    /* emotion.analyze (docs/emotion.md) */
+    char *emotion_url;        /* emotion.url: http(s) base, the model's id appended */
+    char *emotion_model;      /* emotion.model: the model's id on the Hub */
+    char *emotion_endpoint;   /* emotion.endpoint: full URL used as is instead, "" for none */
+    char *emotion_token_file; /* emotion.token_file: path of the token, "" for none */
+    char *emotion_token;      /* owned: env HF_API_TOKEN, else the token file's line; NULL
+                                 when neither (jobs then fail: never logged or shown) */
+    double emotion_timeout_s; /* emotion.timeout: whole request, > 0 */
+    double emotion_cache_ttl_s; /* emotion.cache_ttl: 0 = no cache */
+    char *emotion_cache_prefix; /* emotion.cache_prefix: not under redis.namespace */
+    unsigned emotion_max_text;  /* emotion.max_text: bytes of a job's text */
+    unsigned emotion_max_response; /* emotion.max_response: bytes of an answer */
+    unsigned emotion_top_k;   /* emotion.top_k: labels asked for; 0 = the endpoint's default */
+    double emotion_max_defer_s; /* emotion.max_defer: longest wait a 503/429 may ask for */
 
     struct cfg_class *classes;/* classes, owned */
     size_t nclasses;

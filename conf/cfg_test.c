@@ -40,6 +40,7 @@ void *__wrap_calloc(size_t n, size_t size)
 static const char *env_redis_url;
 static const char *env_database_url;
 static const char *env_http_token;
+static const char *env_hf_token;
 
 static const char *fake_env(const char *name)
 {
@@ -51,6 +52,8 @@ static const char *fake_env(const char *name)
         return env_database_url;
     if (strcmp(name, "NEXUS_HTTP_TOKEN") == 0)
         return env_http_token;
+    if (strcmp(name, "HF_API_TOKEN") == 0)
+        return env_hf_token;
     return NULL;
 }
 
@@ -59,6 +62,7 @@ static int setup(void **state)
     env_redis_url = NULL;
     env_database_url = NULL;
     env_http_token = NULL;
+    env_hf_token = NULL;
     alloc_countdown = 0;
     return 0;
 }
@@ -483,6 +487,24 @@ static const struct bad {
      ":1: http.idle_timeout must be 1s..1h (got \"500ms\")"},
     {"http = { max_header = 100; };", ":1: http.max_header must be 2048..1048576 (got 100)"},
     {"http = { port = 80; };", ":1: unknown setting 'http.port'"},
+    /* emotion */
+    {"emotion = { url = \"ftp://h/models\"; };",
+     ":1: emotion.url must be an http:// or https:// URL (got \"ftp://h/models\")"},
+    {"emotion = {\n  endpoint = \"https://u:secret@h/x\";\n  endpoint2 = 1; };",
+     ":3: unknown setting 'emotion.endpoint2'"},
+    {"emotion = {\n  endpoint = \"h.example/x\"; };",
+     ":2: emotion.endpoint must be an http:// or https:// URL (got \"h.example/x\")"},
+    {"emotion = { model = \"a b\"; };",
+     ":1: emotion.model must not contain spaces or control characters (got \"a b\")"},
+    {"emotion = { model = \"\"; };", ":1: emotion.model must be 1..256 bytes (got 0 bytes)"},
+    {"emotion = { timeout = 0; };", ":1: emotion.timeout must be 1ms..10m (got 0)"},
+    {"emotion = { cache_ttl = \"31d\"; };",
+     ":1: emotion.cache_ttl must be 0s..30d (got \"31d\")"},
+    {"emotion = { max_text = 0; };", ":1: emotion.max_text must be 1..1000000 (got 0)"},
+    {"emotion = { max_response = 100; };",
+     ":1: emotion.max_response must be 1024..67108864 (got 100)"},
+    {"emotion = { top_k = 1001; };", ":1: emotion.top_k must be 0..1000 (got 1001)"},
+    {"emotion = { max_defer = 0.5; };", ":1: emotion.max_defer must be 1s..1d (got 0.5)"},
     /* syntax */
     {"worker = {\n  concurrency = ;\n};", ":2: syntax error (syntax error)"},
     {"a = 1;\na = 2;\n", ":2: syntax error (duplicate setting name)"},
@@ -904,6 +926,80 @@ static void test_token_errors_name_the_setting_and_its_line(void **state)
     cfg_free(cfg);
 }
 
+static void test_emotion_has_defaults_and_no_token(void **state)
+{
+    struct err err = {0};
+    struct cfg *cfg = NULL;
+
+    assert_int_equal(cfg_load(NULL, fake_env, &cfg, &err), 0);
+    assert_string_equal(cfg->emotion_url, "https://router.huggingface.co/hf-inference/models");
+    assert_string_equal(cfg->emotion_model, "j-hartmann/emotion-english-distilroberta-base");
+    assert_string_equal(cfg->emotion_endpoint, "");
+    assert_string_equal(cfg->emotion_token_file, "");
+    assert_null(cfg->emotion_token);
+    assert_true(cfg->emotion_timeout_s == 30.0);
+    assert_true(cfg->emotion_cache_ttl_s == 3600.0);
+    assert_string_equal(cfg->emotion_cache_prefix, "emotion:");
+    assert_int_equal(cfg->emotion_max_text, 10000);
+    assert_int_equal(cfg->emotion_max_response, 1048576);
+    assert_int_equal(cfg->emotion_top_k, 0);
+    assert_true(cfg->emotion_max_defer_s == 3600.0);
+    cfg_free(cfg);
+}
+
+/* Writes `text` to a new token file; its name goes to `path`. */
+static const char *token_file(const char *text, char *path, size_t size)
+{
+    conf_write(text, path, size);
+    return path;
+}
+
+static void test_emotion_token_comes_from_env_or_file(void **state)
+{
+    char conf[256], tok[64], path[64];
+    struct err err = {0};
+    struct cfg *cfg;
+
+    (void)snprintf(conf, sizeof(conf), "emotion = {\n  token_file = \"%s\";\n};",
+                   token_file("hf_from_file\r\n", tok, sizeof(tok)));
+    cfg = load_ok(conf);
+    assert_string_equal(cfg->emotion_token, "hf_from_file");
+    cfg_free(cfg);
+    env_hf_token = "hf_from_env"; /* wins over the file */
+    cfg = load_ok(conf);
+    assert_string_equal(cfg->emotion_token, "hf_from_env");
+    cfg_free(cfg);
+    env_hf_token = "";            /* empty: as if unset */
+    cfg = load_ok(conf);
+    assert_string_equal(cfg->emotion_token, "hf_from_file");
+    cfg_free(cfg);
+    (void)unlink(tok);
+
+    cfg = NULL;
+    assert_int_equal(load_text(conf, &cfg, &err, path, sizeof(path)), -EINVAL);
+    (void)snprintf(conf, sizeof(conf), "%s:2: emotion.token_file: cannot read %s: No such file "
+                   "or directory", path, tok);
+    assert_string_equal(err.msg, conf);
+    assert_null(cfg);
+
+    env_hf_token = "hf with space";
+    assert_int_equal(cfg_load(NULL, fake_env, &cfg, &err), -EINVAL);
+    assert_string_equal(err.msg, "HF_API_TOKEN: the Hugging Face token must be one line without "
+                                 "spaces or control characters (byte 2 is 0x20)");
+    env_hf_token = NULL;
+    (void)snprintf(conf, sizeof(conf), "emotion = { token_file = \"%s\"; };",
+                   token_file("two\nlines\n", tok, sizeof(tok)));
+    assert_int_equal(load_text(conf, &cfg, &err, path, sizeof(path)), -EINVAL);
+    assert_true(strstr(err.msg, ":1: emotion.token_file: the Hugging Face token must be one line "
+                                "without spaces or control characters (byte 3 is 0x0a)"));
+    (void)unlink(tok);
+    (void)snprintf(conf, sizeof(conf), "emotion = { token_file = \"%s\"; };",
+                   token_file("\n", tok, sizeof(tok)));
+    assert_int_equal(load_text(conf, &cfg, &err, path, sizeof(path)), -EINVAL);
+    assert_true(strstr(err.msg, ":1: emotion.token_file: the Hugging Face token is empty"));
+    (void)unlink(tok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -933,6 +1029,8 @@ int main(void)
         cmocka_unit_test_setup(test_free_accepts_null, setup),
         cmocka_unit_test_setup(test_token_is_read_from_the_file_or_the_environment, setup),
         cmocka_unit_test_setup(test_token_errors_name_the_setting_and_its_line, setup),
+        cmocka_unit_test_setup(test_emotion_has_defaults_and_no_token, setup),
+        cmocka_unit_test_setup(test_emotion_token_comes_from_env_or_file, setup),
         cmocka_unit_test_setup(test_load_survives_every_allocation_failure, setup),
     };
 

@@ -6,12 +6,14 @@
 
 #include "conf/cfg.h"
 #include "jobs/rollup.h"
+#include "jobs/emotion.h"
 
 static const struct handler *const handlers[] = {
     &handler_noop,
     &handler_sleep,
     &handler_fail,
     &handler_analytics_rollup,
+    &handler_emotion,
 };
 
 const struct handler *handler_find(const struct cfg *cfg, const char *class_name)

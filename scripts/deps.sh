@@ -12,7 +12,8 @@ PACKAGES=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     # libraries
     libev-dev libhiredis-dev libjansson-dev libconfig-dev libcurl4-openssl-dev libpq-dev
-    libcmocka-dev libmicrohttpd-dev libsystemd-dev libssl-dev
+    libcmocka-dev libmicrohttpd-dev libsystemd-dev
+    libssl-dev  # libcrypto: HMAC of http classes, SHA-256 of emotion.analyze texts
     # servers and tools for the tests and the demo
     redis-server postgresql postgresql-contrib valgrind python3 python3-pytest
     python3-redis python3-psycopg2 python3-aiosmtpd ruby-sidekiq procps iproute2
