@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "../daemon/err.h"
+#include "secret.h"
 #include "../daemon/parse.h"
 #include "../jobs/job.h"
 
@@ -251,9 +252,7 @@ static const char *const order_names[] = {"strict", "weighted"}; /* index = queu
 struct load {
     struct cfg *cfg; /* being filled; freed by the caller on failure */
     struct err *err;
-    cfg_getenv_fn *get_env; /* NULL: no environment */
     char url_where[ERR_MSG_MAX]; /* "FILE:LINE" of redis.url, "" when it is the default */
-    char token_where[ERR_MSG_MAX]; /* "FILE:LINE" of emotion.token_file */
 };
 
 #define GOT_MAX 128 /* a value shown in a message, quoted and cut */
@@ -848,42 +847,6 @@ static int sql_class_check(struct load *ld, const config_setting_t *e, const cha
     return 0;
 }
 
-/* The secret of a webhook class: an environment variable's value or a file's content
- * (one final newline dropped), 1..CFG_MAX_SECRET bytes, read once at load. */
-static int secret_load(struct load *ld, const config_setting_t *e, const char *name,
-                       struct cfg_class *c)
-{
-    char buf[CFG_MAX_SECRET + 2];
-    const char *v = NULL;
-    size_t len = 0;
-    FILE *f;
-
-    if (c->secret_env) {
-        v = ld->get_env ? ld->get_env(c->secret_env) : NULL;
-        if (!v || !*v)
-            return fail_at(e, ld->err, -EINVAL, "%s.secret_env: environment variable %s is not set",
-                           name, c->secret_env);
-        len = strlen(v);
-    } else {
-        f = fopen(c->secret_file, "re");
-        if (!f)
-            return fail_at(e, ld->err, -EINVAL, "%s.secret_file: cannot read %s: %s", name,
-                           c->secret_file, strerror(errno));
-        len = fread(buf, 1, sizeof(buf) - 1, f);
-        (void)fclose(f);
-        if (len > 0 && buf[len - 1] == '\n')
-            len--;
-        buf[len] = '\0';
-        v = buf;
-    }
-    if (len == 0 || len > CFG_MAX_SECRET || strlen(v) != len)
-        return fail_at(e, ld->err, -EINVAL, "%s: the webhook secret must be 1..%d bytes of text",
-                       name, CFG_MAX_SECRET);
-    c->secret = dup_str(v);
-    explicit_bzero(buf, sizeof(buf));
-    return c->secret ? 0 : nomem(ld->err);
-}
-
 /* An `http` (webhook) class: an http(s) URL and exactly one source of its secret. */
 static int webhook_class_check(struct load *ld, const config_setting_t *e, const char *name,
                                struct cfg_class *c)
@@ -903,7 +866,7 @@ static int webhook_class_check(struct load *ld, const config_setting_t *e, const
                        "%s needs its signing secret from exactly one of secret_file or "
                        "secret_env",
                        name);
-    return secret_load(ld, e, name, c);
+    return 0;
 }
 
 static int class_check(struct load *ld, const config_setting_t *e, const char *name, void *entry)
@@ -917,9 +880,7 @@ static void class_clear(void *entry)
 {
     struct cfg_class *c = entry;
 
-    if (c->secret)
-        explicit_bzero(c->secret, strlen(c->secret));
-    free(c->secret);
+    secret_free(c->secret);
     c->secret = NULL;
 }
 
@@ -1096,16 +1057,17 @@ static int analytics_check(struct load *ld, const config_t *lc)
     return 0;
 }
 
-/* Where http.token_file is set, for the messages of cfg_load_token(). */
-static int token_where(struct load *ld, config_t *lc)
+/* "FILE:LINE" of `name` in *ret (owned), for the messages of cfg_load_secrets(); NULL when
+ * the file does not set it. */
+static int setting_where(struct load *ld, config_t *lc, const char *name, char **ret)
 {
-    const config_setting_t *s = config_lookup(lc, "http.token_file");
+    const config_setting_t *s = config_lookup(lc, name);
 
     if (!s)
         return 0;
-    if (asprintf(&ld->cfg->http_token_where, "%s:%u", config_setting_source_file(s),
+    if (asprintf(ret, "%s:%u", config_setting_source_file(s),
                  (unsigned)config_setting_source_line(s)) < 0) {
-        ld->cfg->http_token_where = NULL;
+        *ret = NULL;
         return nomem(ld->err);
     }
     return 0;
@@ -1146,7 +1108,9 @@ static int file_load(struct load *ld, const char *path)
     r = analytics_check(ld, &lc);
     if (r < 0)
         goto out;
-    r = token_where(ld, &lc);
+    r = setting_where(ld, &lc, "http.token_file", &ld->cfg->http_token_where);
+    if (r == 0)
+        r = setting_where(ld, &lc, "emotion.token_file", &ld->cfg->emotion_token_where);
     if (r < 0)
         goto out;
     r = emotion_check(ld, &lc);
@@ -1277,7 +1241,7 @@ static int url_check(struct load *ld)
     return 0;
 }
 
-/* emotion.url and emotion.endpoint are http(s) URLs; where emotion.token_file is set. */
+/* emotion.url and emotion.endpoint are http(s) URLs. */
 static int emotion_check(struct load *ld, const config_t *lc)
 {
     static const char *const names[] = {"emotion.url", "emotion.endpoint"};
@@ -1294,65 +1258,7 @@ static int emotion_check(struct load *ld, const config_t *lc)
         return fail_at(s, ld->err, -EINVAL, "%s must be an http:// or https:// URL (got %s)",
                        names[i], url_show(values[i], buf, sizeof(buf)));
     }
-    s = config_lookup(lc, "emotion.token_file");
-    if (s)
-        (void)snprintf(ld->token_where, sizeof(ld->token_where), "%s:%u: emotion.token_file",
-                       config_setting_source_file(s), (unsigned)config_setting_source_line(s));
     return 0;
-}
-
-/* A token is one line of printable characters without spaces (it goes into a header). */
-static int hf_token_check(const char *token, size_t len, const char *where, struct err *err)
-{
-    if (len == 0)
-        return err_set(err, -EINVAL, "%s: the Hugging Face token is empty", where);
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)token[i] <= ' ' || token[i] == 0x7f)
-            return err_set(err, -EINVAL,
-                           "%s: the Hugging Face token must be one line without spaces or "
-                           "control characters (byte %zu is 0x%02x)",
-                           where, i, (unsigned char)token[i]);
-    return 0;
-}
-
-/* The token: HF_API_TOKEN when set and not empty, else the first line of token_file, read
- * with the configuration file (start-up, SIGHUP reload), never per job. */
-static int emotion_token_load(struct load *ld, cfg_getenv_fn *get_env)
-{
-    const char *env = get_env ? get_env("HF_API_TOKEN") : NULL;
-    const char *path = ld->cfg->emotion_token_file;
-    const char *where = *ld->token_where ? ld->token_where : "emotion.token_file";
-    char buf[4098];
-    size_t len;
-    FILE *f;
-    int r;
-
-    if (env && *env) {
-        r = hf_token_check(env, strlen(env), "HF_API_TOKEN", ld->err);
-        if (r == 0 && !(ld->cfg->emotion_token = dup_str(env)))
-            r = nomem(ld->err);
-        return r;
-    }
-    if (!*path)
-        return 0;
-    f = fopen(path, "re");
-    if (!f)
-        return err_set(ld->err, -EINVAL, "%s: cannot read %s: %s", where, path, strerror(errno));
-    len = fread(buf, 1, sizeof(buf) - 1, f);
-    r = ferror(f) ? -EIO : 0;
-    (void)fclose(f);
-    if (r < 0)
-        return err_set(ld->err, -EINVAL, "%s: cannot read %s", where, path);
-    if (len > sizeof(buf) - 2)
-        return err_set(ld->err, -EINVAL, "%s: %s is larger than 4096 bytes", where, path);
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-        len--;
-    buf[len] = '\0';
-    r = hf_token_check(buf, len, where, ld->err);
-    if (r == 0 && !(ld->cfg->emotion_token = dup_str(buf)))
-        r = nomem(ld->err);
-    explicit_bzero(buf, sizeof(buf));
-    return r;
 }
 
 /* Settings a class or schedule leaves out are the worker's or the class's. */
@@ -1377,7 +1283,7 @@ static int classes_inherit(struct cfg *cfg, struct err *err)
 
 int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, struct err *err)
 {
-    struct load ld = {.err = err, .get_env = get_env};
+    struct load ld = {.err = err};
     int r;
 
     ld.cfg = calloc(1, sizeof(*ld.cfg));
@@ -1402,9 +1308,6 @@ int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, str
     r = url_check(&ld);
     if (r < 0)
         goto out_cfg;
-    r = emotion_token_load(&ld, get_env);
-    if (r < 0)
-        goto out_cfg;
     r = classes_inherit(ld.cfg, err);
     if (r < 0)
         goto out_cfg;
@@ -1419,68 +1322,44 @@ out_cfg:
     return r;
 }
 
-/* A token: CFG_TOKEN_MIN..CFG_TOKEN_MAX bytes, printable ASCII without spaces. */
-static int token_check(const char *t, size_t len, const char *where, const char *what,
-                       struct err *err)
+/* A secret `src` names into *dst, which must be empty. */
+static int secret_load(const struct secret_src *src, char **dst, struct err *err)
 {
-    if (len < CFG_TOKEN_MIN || len > CFG_TOKEN_MAX)
-        return err_set(err, -EINVAL, "%s%s must be %d..%d bytes (got %zu)", where, what,
-                       CFG_TOKEN_MIN, CFG_TOKEN_MAX, len);
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f)
-            return err_set(err, -EINVAL,
-                           "%s%s must be printable ASCII without spaces (byte %zu is 0x%02x)",
-                           where, what, i + 1, (unsigned char)t[i]);
-    return 0;
+    assert(!*dst);
+    return secret_get(src, dst, err);
 }
 
-/* The file's first line, without its line end. */
-static int token_read(const char *path, const char *where, char **ret, struct err *err)
+int cfg_load_secrets(struct cfg *cfg, cfg_getenv_fn *get_env, struct err *err)
 {
-    char buf[CFG_TOKEN_MAX + 2];
-    FILE *f = fopen(path, "re");
-    size_t len;
+    const char *(*env)(const char *) = get_env;
+    char where[ERR_MSG_MAX], setting[ERR_MSG_MAX];
     int r;
 
-    if (!f)
-        return err_set(err, -errno, "%shttp.token_file cannot be read: %s: %s", where, path,
-                       strerror(errno));
-    len = fread(buf, 1, sizeof(buf) - 1, f);
-    r = ferror(f) ? -EIO : 0;
-    (void)fclose(f);
-    if (r < 0)
-        return err_set(err, r, "%shttp.token_file cannot be read: %s: read error", where, path);
-    buf[len] = '\0';
-    len = strcspn(buf, "\r\n");
-    buf[len] = '\0';
-    r = token_check(buf, len, where, "the token in http.token_file", err);
-    if (r == 0 && !(*ret = strdup(buf)))
-        r = nomem(err);
-    explicit_bzero(buf, sizeof(buf));
-    return r;
-}
+    r = secret_load(&(struct secret_src){"NEXUS_HTTP_TOKEN", env ? env("NEXUS_HTTP_TOKEN") : NULL,
+                                         cfg->http_token_file, "http.token_file",
+                                         cfg->http_token_where, CFG_TOKEN_MIN, CFG_TOKEN_MAX},
+                    &cfg->http_token, err);
+    if (r == 0)
+        r = secret_load(&(struct secret_src){"HF_API_TOKEN", env ? env("HF_API_TOKEN") : NULL,
+                                             cfg->emotion_token_file, "emotion.token_file",
+                                             cfg->emotion_token_where, 1, CFG_TOKEN_MAX},
+                        &cfg->emotion_token, err);
+    for (size_t i = 0; r == 0 && i < cfg->nclasses; i++) {
+        struct cfg_class *c = &cfg->classes[i];
+        const char *value = c->secret_env && env ? env(c->secret_env) : NULL;
 
-int cfg_load_token(struct cfg *cfg, cfg_getenv_fn *get_env, struct err *err)
-{
-    const char *env = get_env ? get_env("NEXUS_HTTP_TOKEN") : NULL;
-    char where[ERR_MSG_MAX];
-    char *token = NULL;
-    int r = 0;
-
-    (void)snprintf(where, sizeof(where), "%s%s", cfg->http_token_where ? cfg->http_token_where : "",
-                   cfg->http_token_where ? ": " : "");
-    if (env && *env) {
-        r = token_check(env, strlen(env), "", "NEXUS_HTTP_TOKEN", err);
-        if (r == 0 && !(token = strdup(env)))
-            r = nomem(err);
-    } else if (*cfg->http_token_file) {
-        r = token_read(cfg->http_token_file, where, &token, err);
+        if (!c->url)
+            continue;
+        (void)snprintf(where, sizeof(where), "%s:%d", cfg->path ? cfg->path : "?", c->line);
+        (void)snprintf(setting, sizeof(setting), "class %s's secret_file", c->name);
+        if (c->secret_env && (!value || !*value))
+            return err_set(err, -EINVAL, "%s: class %s's secret_env names %s, which is not set",
+                           where, c->name, c->secret_env);
+        r = secret_load(&(struct secret_src){c->secret_env, value, c->secret_file, setting, where,
+                                             1, CFG_MAX_SECRET},
+                        &c->secret, err);
     }
-    if (r < 0)
-        return r;
-    free(cfg->http_token);
-    cfg->http_token = token;
-    return 0;
+    return r;
 }
 
 void cfg_free(struct cfg *cfg)
@@ -1488,13 +1367,10 @@ void cfg_free(struct cfg *cfg)
     if (!cfg)
         return;
     free(cfg->http_token_where);
-    if (cfg->http_token)
-        explicit_bzero(cfg->http_token, strlen(cfg->http_token));
-    free(cfg->http_token);
+    free(cfg->emotion_token_where);
+    secret_free(cfg->http_token);
+    secret_free(cfg->emotion_token);
     keys_free(root_keys, NELEMS(root_keys), cfg);
-    if (cfg->emotion_token)
-        explicit_bzero(cfg->emotion_token, strlen(cfg->emotion_token));
-    free(cfg->emotion_token);
     free(cfg->path);
     free(cfg);
 }

@@ -45,7 +45,7 @@ struct cfg_class {
     char *url;           /* owned; an `http` (webhook) class: jobs are POSTed here; NULL else */
     char *secret_file;   /* owned; the webhook's HMAC secret is read from this file, or */
     char *secret_env;    /* owned; ... from this environment variable (exactly one is set) */
-    char *secret;        /* owned; the secret itself (file content without a final newline) */
+    char *secret;        /* owned; the secret itself, filled by cfg_load_secrets() */
     int line;            /* line of the entry in the file, 0 when none */
 };
 
@@ -121,14 +121,15 @@ struct cfg {
     char *http_token_file;    /* http.token_file: the dashboard's bearer token, "" for none */
     char *http_token_where;   /* owned: "FILE:LINE" of http.token_file, NULL when not set */
     char *http_token;         /* owned secret, NULL: the dashboard is read-only; filled by
-                                 cfg_load_token() from NEXUS_HTTP_TOKEN or http.token_file */
+                                 cfg_load_secrets() from NEXUS_HTTP_TOKEN or http.token_file */
     /* emotion.analyze (docs/emotion.md) */
     char *emotion_url;        /* emotion.url: http(s) base, the model's id appended */
     char *emotion_model;      /* emotion.model: the model's id on the Hub */
     char *emotion_endpoint;   /* emotion.endpoint: full URL used as is instead, "" for none */
     char *emotion_token_file; /* emotion.token_file: path of the token, "" for none */
-    char *emotion_token;      /* owned: env HF_API_TOKEN, else the token file's line; NULL
-                                 when neither (jobs then fail: never logged or shown) */
+    char *emotion_token_where;/* owned: "FILE:LINE" of emotion.token_file, NULL when not set */
+    char *emotion_token;      /* owned secret: env HF_API_TOKEN, else the token file's line;
+                                 NULL when neither (jobs then fail); by cfg_load_secrets() */
     double emotion_timeout_s; /* emotion.timeout: whole request, > 0 */
     double emotion_cache_ttl_s; /* emotion.cache_ttl: 0 = no cache */
     char *emotion_cache_prefix; /* emotion.cache_prefix: not under redis.namespace */
@@ -157,12 +158,15 @@ void cfg_free(struct cfg *cfg);
 /* Bytes of a dashboard token: a shorter one is refused as guessable. */
 #define CFG_TOKEN_MIN 16
 #define CFG_TOKEN_MAX 4096
-/* Fills cfg->http_token: NEXUS_HTTP_TOKEN (through `get_env`) when set and not empty, else
- * the first line of http.token_file, else none (NULL). nexusd calls it, nexusctl does not
- * (the token file may be readable by nexusd alone). Returns 0, or a negative errno with a
- * sentence, e.g. "nexusd.conf:31: http.token_file cannot be read: /etc/nexusd/token: No such
- * file or directory" or "NEXUS_HTTP_TOKEN must be 16..4096 bytes (got 5)". */
-int cfg_load_token(struct cfg *cfg, cfg_getenv_fn *get_env, struct err *err);
+/* Reads the secrets the configuration names (conf/secret.h: an environment variable when set
+ * and not empty, else the first line of a file): cfg->http_token (NEXUS_HTTP_TOKEN,
+ * http.token_file), cfg->emotion_token (HF_API_TOKEN, emotion.token_file) and the `secret`
+ * of every http class (its secret_env or secret_file, required). nexusd calls it after
+ * cfg_load(), at start-up and on reload; nexusctl does not (the files may be readable by
+ * nexusd alone). Returns 0, or a negative errno with a sentence, e.g. "nexusd.conf:31:
+ * http.token_file cannot be read: /etc/nexusd/token: No such file or directory" or
+ * "NEXUS_HTTP_TOKEN must be 16..4096 bytes (got 5)". */
+int cfg_load_secrets(struct cfg *cfg, cfg_getenv_fn *get_env, struct err *err);
 
 /* The schedule named `name`, or NULL. Borrowed, valid until cfg_free(). */
 const struct cfg_schedule *cfg_schedule_find(const struct cfg *cfg, const char *name);

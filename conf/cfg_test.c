@@ -93,6 +93,32 @@ static int load_text(const char *text, struct cfg **ret_cfg, struct err *err, ch
     return r;
 }
 
+/* Loads `text` as nexusd does: the file, then the secrets it names. On failure *ret_cfg is
+ * NULL. */
+static int load_secrets_text(const char *text, struct cfg **ret_cfg, struct err *err, char *path,
+                             size_t size)
+{
+    int r = load_text(text, ret_cfg, err, path, size);
+
+    if (r == 0 && (r = cfg_load_secrets(*ret_cfg, fake_env, err)) < 0) {
+        cfg_free(*ret_cfg);
+        *ret_cfg = NULL;
+    }
+    return r;
+}
+
+static struct cfg *load_secrets_ok(const char *text)
+{
+    struct err err = {0};
+    struct cfg *cfg = NULL;
+    char path[64];
+    int r = load_secrets_text(text, &cfg, &err, path, sizeof(path));
+
+    if (r != 0)
+        fail_msg("unexpected error %d: %s", r, err.msg);
+    return cfg;
+}
+
 static struct cfg *load_ok(const char *text)
 {
     struct err err = {0};
@@ -761,7 +787,8 @@ static void test_class_queue_serves_schedules_and_lookups(void **state)
 
 static void test_webhook_class_reads_its_secret(void **state)
 {
-    char secret_path[64], text[256];
+    char secret_path[64], text[320], path[64];
+    struct err err = {0};
     struct cfg *cfg;
 
     conf_write("from-file\n", secret_path, sizeof(secret_path));
@@ -771,11 +798,21 @@ static void test_webhook_class_reads_its_secret(void **state)
                    "secret_file = \"%s\"; } );\n",
                    secret_path);
     cfg = load_ok(text);
-    (void)unlink(secret_path);
+    assert_null(cfg_class_find(cfg, "a")->secret);
+    cfg_free(cfg);
+    cfg = load_secrets_ok(text);
     assert_string_equal(cfg_class_find(cfg, "a")->secret, "from-env");
     assert_string_equal(cfg_class_find(cfg, "b")->secret, "from-file");
     assert_string_equal(cfg_class_find(cfg, "b")->url, "http://app/y");
     cfg_free(cfg);
+    (void)unlink(secret_path);
+    assert_int_equal(load_secrets_text(text, &cfg, &err, path, sizeof(path)), -ENOENT);
+    assert_non_null(strstr(err.msg, ":2: class b's secret_file cannot be read: "));
+    assert_int_equal(load_secrets_text("classes = ( { name = \"a\"; url = \"https://app/x\";\n"
+                                       "  secret_env = \"UNSET_ONE\"; } );",
+                                       &cfg, &err, path, sizeof(path)),
+                     -EINVAL);
+    assert_non_null(strstr(err.msg, ":1: class a's secret_env names UNSET_ONE, which is not set"));
 }
 
 static void test_analytics_settings_have_defaults_and_are_read(void **state)
@@ -848,7 +885,7 @@ static void test_load_survives_every_allocation_failure(void **state)
     assert_true(n > 10 && n < 1000);
 }
 
-/* A config naming a token file that holds `content`; the token as cfg_load_token() gives
+/* A config naming a token file that holds `content`; the token as cfg_load_secrets() gives
  * it, or the error. */
 static int token_load(const char *content, struct cfg **ret_cfg, char *tpath, struct err *err)
 {
@@ -861,7 +898,7 @@ static int token_load(const char *content, struct cfg **ret_cfg, char *tpath, st
     *ret_cfg = NULL;
     r = load_text(text, ret_cfg, err, cpath, sizeof(cpath));
     assert_int_equal(r, 0);
-    r = cfg_load_token(*ret_cfg, fake_env, err);
+    r = cfg_load_secrets(*ret_cfg, fake_env, err);
     (void)unlink(tpath);
     return r;
 }
@@ -873,7 +910,7 @@ static void test_token_is_read_from_the_file_or_the_environment(void **state)
     char tpath[64];
 
     assert_string_equal(cfg->http_token_file, "");
-    assert_int_equal(cfg_load_token(cfg, fake_env, &err), 0);
+    assert_int_equal(cfg_load_secrets(cfg, fake_env, &err), 0);
     assert_null(cfg->http_token); /* read-only */
     cfg_free(cfg);
 
@@ -899,10 +936,10 @@ static void test_token_errors_name_the_setting_and_its_line(void **state)
     static const struct {
         const char *content, *env, *want;
     } cases[] = {
-        {"abc\n", NULL, ":2: the token in http.token_file must be 16..4096 bytes (got 3)"},
-        {"\n", NULL, ":2: the token in http.token_file must be 16..4096 bytes (got 0)"},
+        {"abc\n", NULL, ":2: the secret in http.token_file must be 16..4096 bytes (got 3)"},
+        {"\n", NULL, ":2: the secret in http.token_file must be 16..4096 bytes (got 0)"},
         {"0123456789 abcdef\n", NULL,
-         ":2: the token in http.token_file must be printable ASCII without spaces (byte 11 is "
+         ":2: the secret in http.token_file must be printable ASCII without spaces (byte 11 is "
          "0x20)"},
         {"0123456789abcdef\n", "short", "NEXUS_HTTP_TOKEN must be 16..4096 bytes (got 5)"},
     };
@@ -920,7 +957,7 @@ static void test_token_errors_name_the_setting_and_its_line(void **state)
     }
     env_http_token = NULL;
     cfg = load_ok("http = { token_file = \"/nonexistent/nexusd-token\"; };");
-    assert_int_equal(cfg_load_token(cfg, fake_env, &err), -ENOENT);
+    assert_int_equal(cfg_load_secrets(cfg, fake_env, &err), -ENOENT);
     assert_non_null(strstr(err.msg, ":1: http.token_file cannot be read: /nonexistent/nexusd-token: "
                                     "No such file or directory"));
     cfg_free(cfg);
@@ -963,40 +1000,44 @@ static void test_emotion_token_comes_from_env_or_file(void **state)
     (void)snprintf(conf, sizeof(conf), "emotion = {\n  token_file = \"%s\";\n};",
                    token_file("hf_from_file\r\n", tok, sizeof(tok)));
     cfg = load_ok(conf);
+    assert_null(cfg->emotion_token); /* nexusctl's view: secrets are not read */
+    cfg_free(cfg);
+    cfg = load_secrets_ok(conf);
     assert_string_equal(cfg->emotion_token, "hf_from_file");
     cfg_free(cfg);
     env_hf_token = "hf_from_env"; /* wins over the file */
-    cfg = load_ok(conf);
+    cfg = load_secrets_ok(conf);
     assert_string_equal(cfg->emotion_token, "hf_from_env");
     cfg_free(cfg);
     env_hf_token = "";            /* empty: as if unset */
-    cfg = load_ok(conf);
+    cfg = load_secrets_ok(conf);
     assert_string_equal(cfg->emotion_token, "hf_from_file");
     cfg_free(cfg);
     (void)unlink(tok);
 
     cfg = NULL;
-    assert_int_equal(load_text(conf, &cfg, &err, path, sizeof(path)), -EINVAL);
-    (void)snprintf(conf, sizeof(conf), "%s:2: emotion.token_file: cannot read %s: No such file "
-                   "or directory", path, tok);
+    assert_int_equal(load_secrets_text(conf, &cfg, &err, path, sizeof(path)), -ENOENT);
+    (void)snprintf(conf, sizeof(conf), "%s:2: emotion.token_file cannot be read: %s: No such "
+                   "file or directory", path, tok);
     assert_string_equal(err.msg, conf);
     assert_null(cfg);
 
     env_hf_token = "hf with space";
-    assert_int_equal(cfg_load(NULL, fake_env, &cfg, &err), -EINVAL);
-    assert_string_equal(err.msg, "HF_API_TOKEN: the Hugging Face token must be one line without "
-                                 "spaces or control characters (byte 2 is 0x20)");
+    assert_int_equal(load_secrets_text("", &cfg, &err, path, sizeof(path)), -EINVAL);
+    assert_string_equal(err.msg, "HF_API_TOKEN must be printable ASCII without spaces (byte 3 is "
+                                 "0x20)");
     env_hf_token = NULL;
     (void)snprintf(conf, sizeof(conf), "emotion = { token_file = \"%s\"; };",
-                   token_file("two\nlines\n", tok, sizeof(tok)));
-    assert_int_equal(load_text(conf, &cfg, &err, path, sizeof(path)), -EINVAL);
-    assert_true(strstr(err.msg, ":1: emotion.token_file: the Hugging Face token must be one line "
-                                "without spaces or control characters (byte 3 is 0x0a)"));
+                   token_file("tw\to\n", tok, sizeof(tok)));
+    assert_int_equal(load_secrets_text(conf, &cfg, &err, path, sizeof(path)), -EINVAL);
+    assert_non_null(strstr(err.msg, ":1: the secret in emotion.token_file must be printable "
+                                    "ASCII without spaces (byte 3 is 0x09)"));
     (void)unlink(tok);
     (void)snprintf(conf, sizeof(conf), "emotion = { token_file = \"%s\"; };",
                    token_file("\n", tok, sizeof(tok)));
-    assert_int_equal(load_text(conf, &cfg, &err, path, sizeof(path)), -EINVAL);
-    assert_true(strstr(err.msg, ":1: emotion.token_file: the Hugging Face token is empty"));
+    assert_int_equal(load_secrets_text(conf, &cfg, &err, path, sizeof(path)), -EINVAL);
+    assert_non_null(strstr(err.msg, ":1: the secret in emotion.token_file must be 1..4096 bytes "
+                                    "(got 0)"));
     (void)unlink(tok);
 }
 

@@ -198,7 +198,7 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     log_info("event=signal signal=HUP action=reload path=%s", log_q(d->cfg_path));
     notify_reloading(d->notify);
     if (cfg_load(d->cfg_path, env_get, &cfg, &err) < 0 ||
-        cfg_load_token(cfg, env_get, &err) < 0) {
+        cfg_load_secrets(cfg, env_get, &err) < 0) {
         log_error("event=reload_refused err=%s keeping=old_configuration", log_q(err.msg));
         cfg_free(cfg);
         notify_reloaded(d->notify);
@@ -293,7 +293,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (cfg_load(d.cfg_path, env_get, &d.cfg, &err) < 0 ||
-        cfg_load_token(d.cfg, env_get, &err) < 0) {
+        cfg_load_secrets(d.cfg, env_get, &err) < 0) {
         fprintf(stderr, "nexusd: %s\n", err.msg);
         cfg_free(d.cfg);
         return 2;

@@ -1,0 +1,29 @@
+/* secret.h - secrets (tokens, signing keys) taken from the environment or from a file the
+ * configuration names, never from the configuration itself. */
+#ifndef SECRET_H
+#define SECRET_H
+
+#include <stddef.h>
+
+struct err;
+
+/* Where one secret may come from, and what it must look like. */
+struct secret_src {
+    const char *env_name;  /* the environment variable, for messages; NULL when none */
+    const char *env_value; /* its value; NULL or "" when unset: the file is used */
+    const char *path;      /* the file; NULL or "" when none */
+    const char *setting;   /* what names the file, for messages: "http.token_file" */
+    const char *where;     /* "FILE:LINE" of that setting, NULL when unknown */
+    size_t min, max;       /* bytes, 1 <= min <= max */
+};
+
+/* The secret: `env_value` when set and not empty, else the first line of `path` (without
+ * its line end), else none (*ret_secret = NULL). It must be min..max bytes of printable
+ * ASCII without spaces (secrets go into HTTP headers and HMAC keys). On success writes
+ * *ret_secret: caller owns it, release with secret_free(). Returns 0, or -EINVAL, -ENOMEM
+ * or the file's -errno with a sentence naming the variable or FILE:LINE and the setting. */
+int secret_get(const struct secret_src *src, char **ret_secret, struct err *err);
+/* Wipes and frees `secret`; accepts NULL. */
+void secret_free(char *secret);
+
+#endif
