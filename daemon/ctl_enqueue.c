@@ -36,11 +36,6 @@ struct enqueue {
     double at;              /* epoch s */
 };
 
-static const char *const type_phrases[] = {
-    [JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
-    [JSON_INTEGER] = "a number", [JSON_REAL] = "a number",  [JSON_TRUE] = "true",
-    [JSON_FALSE] = "false",      [JSON_NULL] = "null",
-};
 
 static int args_parse(const char *text, json_t **ret, struct err *err)
 {
@@ -53,7 +48,7 @@ static int args_parse(const char *text, json_t **ret, struct err *err)
                        jerr.column);
     if (!json_is_array(v)) {
         (void)err_set(err, CTL_EUSAGE, "ARGS_JSON must be a JSON array (got %s)",
-                      type_phrases[json_typeof(v)]);
+                      job_json_phrase(v));
         json_decref(v);
         return CTL_EUSAGE;
     }

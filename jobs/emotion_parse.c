@@ -14,28 +14,7 @@
 
 #include "daemon/err.h"
 #include "daemon/parse.h"
-
-/* What a JSON value is, for "(got ...)". */
-static const char *kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "nothing";
-}
+#include "jobs/job.h"
 
 static bool blank(const char *s, size_t len)
 {
@@ -53,7 +32,7 @@ static int text_take(json_t *v, const char *where, size_t max_text, struct emoti
 
     if (!json_is_string(v))
         return err_set(err, -EINVAL, "%s must be the text to analyze, a string (got %s)", where,
-                       kind(v));
+                       job_json_phrase(v));
     s = json_string_value(v);
     len = json_string_length(v);
     if (len == 0 || len > max_text)
@@ -83,7 +62,7 @@ static int source_take(json_t *v, const char *where, struct emotion_input *ret, 
     if (!json_is_string(v))
         return err_set(err, -EINVAL,
                        "%s must be the source reference, a string or an integer (got %s)", where,
-                       kind(v));
+                       job_json_phrase(v));
     s = json_string_value(v);
     len = json_string_length(v);
     if (len == 0 || len > EMOTION_MAX_SOURCE)
@@ -180,10 +159,10 @@ static int label_take(json_t *e, size_t i, struct emotion_label *ret, struct err
 
     if (!json_is_object(e))
         return err_set(err, -EINVAL, "entry %zu must be an object {\"label\", \"score\"} (got %s)",
-                       i, kind(e));
+                       i, job_json_phrase(e));
     if (!json_is_string(label))
         return err_set(err, -EINVAL, "entry %zu: \"label\" must be a string (got %s)", i,
-                       label ? kind(label) : "nothing");
+                       label ? job_json_phrase(label) : "nothing");
     len = json_string_length(label);
     if (len == 0 || len > EMOTION_MAX_LABEL || memchr(json_string_value(label), '\0', len))
         return err_set(err, -EINVAL,
@@ -191,7 +170,7 @@ static int label_take(json_t *e, size_t i, struct emotion_label *ret, struct err
                        EMOTION_MAX_LABEL, len);
     if (!json_is_number(score))
         return err_set(err, -EINVAL, "entry %zu: \"score\" must be a number (got %s)", i,
-                       score ? kind(score) : "nothing");
+                       score ? job_json_phrase(score) : "nothing");
     s = json_number_value(score);
     if (!isfinite(s) || s < 0 || s > 1)
         return err_set(err, -EINVAL, "entry %zu: \"score\" must be 0..1 (got %g)", i, s);
@@ -262,7 +241,7 @@ int emotion_labels_parse(const char *body, size_t len, struct emotion_labels *re
     }
     if (!json_is_array(list)) {
         r = err_set(err, -EINVAL, "expected a list of {\"label\", \"score\"} (got %s)",
-                    kind(list));
+                    job_json_phrase(list));
         goto out;
     }
     r = labels_take(list, ret, err);

@@ -69,9 +69,9 @@ static const char *const type_phrases[] = {
     [JSON_FALSE] = "false",      [JSON_NULL] = "null",
 };
 
-static const char *type_phrase(const json_t *v)
+const char *job_json_phrase(const json_t *v)
 {
-    return type_phrases[json_typeof(v)];
+    return v ? type_phrases[json_typeof(v)] : "nothing";
 }
 
 /* Shortest of %.15g / %.17g that reads back exactly, with ".0" when it looks whole. */
@@ -126,7 +126,7 @@ static const char *got_value(const json_t *v, char *buf, size_t size)
         format_real(json_real_value(v), buf, size);
         return buf;
     }
-    return type_phrase(v);
+    return job_json_phrase(v);
 }
 
 /* --- field rules ------------------------------------------------------------------------ */
@@ -158,7 +158,7 @@ static int check_name(const char *name, const json_t *v, size_t max, byte_bad_fn
     size_t i, len;
 
     if (!json_is_string(v))
-        return err_set(err, -EINVAL, "'%s' must be a string (got %s)", name, type_phrase(v));
+        return err_set(err, -EINVAL, "'%s' must be a string (got %s)", name, job_json_phrase(v));
     s = json_string_value(v);
     len = json_string_length(v);
     if (len == 0)
@@ -204,7 +204,7 @@ int job_check_queue(const char *name, const char *queue, size_t len, struct err 
 static int check_args(const char *name, const json_t *v, struct err *err)
 {
     if (!json_is_array(v))
-        return err_set(err, -EINVAL, "'%s' must be an array (got %s)", name, type_phrase(v));
+        return err_set(err, -EINVAL, "'%s' must be an array (got %s)", name, job_json_phrase(v));
     return 0;
 }
 
@@ -576,7 +576,7 @@ static int job_parse(struct job *job, struct err *err)
         return err_set(err, -EINVAL, "invalid JSON: %s (line %d column %d)", jerr.text, jerr.line,
                        jerr.column);
     if (!json_is_object(root)) {
-        (void)err_set(err, -EINVAL, "job must be a JSON object (got %s)", type_phrase(root));
+        (void)err_set(err, -EINVAL, "job must be a JSON object (got %s)", job_json_phrase(root));
         json_decref(root);
         return -EINVAL;
     }

@@ -9,6 +9,7 @@
 
 #include "daemon/err.h"
 #include "daemon/parse.h"
+#include "jobs/job.h"
 
 #define STEP_SEP ":step:"
 #define GOT_MAX 64 /* bytes of a bad value shown in a message */
@@ -100,18 +101,8 @@ static const char *got(const json_t *v, char *buf, size_t size)
         (void)snprintf(buf, size, "\"%.*s%s\"", cut, s, s[cut] ? "..." : "");
         return buf;
     }
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    case JSON_ARRAY:
-        return "an array";
     default:
-        return "an object";
+        return job_json_phrase(v);
     }
 }
 
