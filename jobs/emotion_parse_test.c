@@ -76,8 +76,8 @@ static void test_input_rejects_bad_args_with_a_sentence(void **state)
         {"[\"12345678901\"]", "args[0] must be a string of 1..10 bytes (got 11 bytes)"},
         {"[\" \\n\\t \"]", "args[0] must not be only white space"},
         {"[\"a\\u0000b\"]", "args[0] must not contain NUL characters"},
-        {"[\"a\", true]", "args[1] must be the source reference, a string or an integer (got a "
-                          "boolean)"},
+        {"[\"a\", true]", "args[1] must be the source reference, a string or an integer (got "
+                          "true)"},
         {"[\"a\", \"\"]", "args[1] must be a string of 1..256 bytes (got 0 bytes)"},
         {"[\"a\", \"x\\ny\"]", "args[1] must not contain control characters (byte 1)"},
         {"[{\"text\": \"a\"}, \"s\"]", "args[0] is an object: it must be the only argument"},
