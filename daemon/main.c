@@ -15,6 +15,7 @@
 #include "daemon/log.h"
 #include "daemon/util.h"
 #include "daemon/worker.h"
+#include "jobs/command.h"
 #include "sql/migrate.h"
 
 #ifndef NEXUS_VERSION
@@ -263,6 +264,7 @@ int main(int argc, char **argv)
     log_info("event=start version=%s config=%s pid=%d", NEXUS_VERSION, log_q(d.cfg_path),
              (int)getpid());
     ev_run(d.loop, 0);
+    command_drain(d.loop); /* children of cancelled commands: reaped and recorded */
     worker_free(d.wk);
     cfg_free(d.cfg);
     ev_loop_destroy(d.loop);

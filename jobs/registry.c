@@ -22,6 +22,8 @@ const struct handler *handler_find(const struct cfg *cfg, const char *class_name
     cls = cfg ? cfg_class_find(cfg, class_name) : NULL;
     if (cls && cls->sql)
         return &handler_sql;
+    if (cls && cls->command)
+        return &handler_command;
     return NULL;
 }
 

@@ -26,5 +26,6 @@ extern const struct handler handler_noop;
 extern const struct handler handler_sleep;
 extern const struct handler handler_fail;
 extern const struct handler handler_sql; /* every class with `sql` in the configuration */
+extern const struct handler handler_command; /* every class with `command` or `shell` */
 
 #endif
