@@ -3,6 +3,7 @@
 #include "command.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -533,32 +534,70 @@ static const char *env_path(char **env)
     return "/usr/local/bin:/usr/bin:/bin";
 }
 
-/* posix_spawn() of argv[0], searched in the child's PATH when it has no '/', as execvp
- * does: the first candidate that exists wins. Returns 0 or a positive errno. */
-static int spawn_search(pid_t *pid, char **argv, char **env,
-                        const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr)
+/* The file argv0 names, as execvp() would find it: searched in the child's PATH when it has
+ * no '/', else taken relative to the child's working directory. Checked here rather than
+ * left to posix_spawn(), whose exec errors do not reach the parent under every runtime
+ * (valgrind turns its vfork into a fork). Returns 0, or a positive errno with `why`. */
+static int exec_resolve(const char *argv0, char **env, const char *workdir, char *file,
+                        size_t size, char *why, size_t why_size)
 {
     const char *path = env_path(env), *dir = path;
-    char file[4096];
-    int r, seen_eacces = 0;
+    int seen_eacces = 0;
 
-    if (strchr(argv[0], '/'))
-        return posix_spawn(pid, argv[0], fa, attr, argv, env);
+    if (strchr(argv0, '/')) {
+        if (argv0[0] != '/' && workdir)
+            (void)snprintf(file, size, "%s/%s", workdir, argv0);
+        else
+            (void)snprintf(file, size, "%s", argv0);
+        if (access(file, X_OK) == 0)
+            return 0;
+        (void)snprintf(why, why_size, "%s: %s", argv0, strerror(errno));
+        return errno;
+    }
     for (;;) {
         size_t len = strcspn(dir, ":");
+        struct stat st;
 
         if (len == 0) /* an empty entry is the working directory */
-            (void)snprintf(file, sizeof(file), "%s", argv[0]);
+            (void)snprintf(file, size, "%s%s%s", workdir ? workdir : "", workdir ? "/" : "",
+                           argv0);
+        else if (dir[0] != '/' && workdir)
+            (void)snprintf(file, size, "%s/%.*s/%s", workdir, (int)len, dir, argv0);
         else
-            (void)snprintf(file, sizeof(file), "%.*s/%s", (int)len, dir, argv[0]);
-        r = posix_spawn(pid, file, fa, attr, argv, env);
-        if (r == 0 || (r != ENOENT && r != ENOTDIR && r != EACCES))
-            return r;
-        seen_eacces |= r == EACCES;
+            (void)snprintf(file, size, "%.*s/%s", (int)len, dir, argv0);
+        if (stat(file, &st) == 0 && S_ISREG(st.st_mode)) {
+            if (access(file, X_OK) == 0)
+                return 0;
+            seen_eacces = 1;
+        }
         if (!dir[len])
-            return seen_eacces ? EACCES : ENOENT;
+            break;
         dir += len + 1;
     }
+    (void)snprintf(why, why_size, seen_eacces ? "%s in PATH (%s) is not executable"
+                                              : "%s not found in PATH (%s)",
+                   argv0, path);
+    return seen_eacces ? EACCES : ENOENT;
+}
+
+/* Every descriptor of ours above stderr is closed by the exec: the daemon's Redis and
+ * PostgreSQL sockets, whichever library opened them, never reach a child. */
+static void fds_cloexec(void)
+{
+    DIR *dir;
+    struct dirent *e;
+
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return;
+    dir = opendir("/proc/self/fd"); /* kernels before 5.11 */
+    if (!dir)
+        return;
+    while ((e = readdir(dir))) {
+        int fd = atoi(e->d_name);
+        if (fd > 2 && fd != dirfd(dir))
+            (void)fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+    }
+    (void)closedir(dir);
 }
 
 /* Pipes for stdout and stderr: [0] ours (non-blocking), [1] the child's; all CLOEXEC. */
@@ -578,7 +617,7 @@ static int pipes_open(int out[2], int err[2])
 }
 
 /* The child: its own session and process group, default signal handling, an empty signal
- * mask, stdin from /dev/null, stdout and stderr to our pipes, no other descriptor. */
+ * mask, stdin from /dev/null, stdout and stderr to our pipes (the rest is CLOEXEC). */
 static int spawn_setup(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, int out_w,
                        int err_w, const char *workdir)
 {
@@ -612,8 +651,6 @@ static int spawn_setup(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, 
         r = posix_spawn_file_actions_adddup2(fa, err_w, 2);
     if (!r && workdir)
         r = posix_spawn_file_actions_addchdir_np(fa, workdir);
-    if (!r)
-        r = posix_spawn_file_actions_addclosefrom_np(fa, 3);
     if (r) {
         (void)posix_spawn_file_actions_destroy(fa);
         (void)posix_spawnattr_destroy(attr);
@@ -663,13 +700,16 @@ static void step_start(struct proc *p)
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     int out[2], err[2], r;
-    char why[512];
+    char why[512], file[4096];
 
     step_reset(p);
-    if (workdir_check(p->workdir, why, sizeof(why)) < 0) {
+    if (workdir_check(p->workdir, why, sizeof(why)) < 0 ||
+        exec_resolve(argv[0], p->envs[p->step], p->workdir, file, sizeof(file), why,
+                     sizeof(why)) != 0) {
         step_not_started(p, "%s", why);
         return;
     }
+    fds_cloexec();
     r = pipes_open(out, err);
     if (r < 0) {
         step_not_started(p, "pipe: %s", strerror(-r));
@@ -677,7 +717,7 @@ static void step_start(struct proc *p)
     }
     r = spawn_setup(&fa, &attr, out[1], err[1], p->workdir);
     if (r == 0) {
-        r = spawn_search(&p->pid, argv, p->envs[p->step], &fa, &attr);
+        r = posix_spawn(&p->pid, file, &fa, &attr, argv, p->envs[p->step]);
         (void)posix_spawn_file_actions_destroy(&fa);
         (void)posix_spawnattr_destroy(&attr);
     }
@@ -687,10 +727,7 @@ static void step_start(struct proc *p)
         p->pid = 0;
         (void)close(out[0]);
         (void)close(err[0]);
-        if (r == ENOENT && !strchr(argv[0], '/'))
-            step_not_started(p, "%s not found in PATH (%s)", argv[0], env_path(p->envs[p->step]));
-        else
-            step_not_started(p, "%s: %s", argv[0], strerror(r));
+        step_not_started(p, "%s: %s", argv[0], strerror(r));
         return;
     }
     ev_io_set(&p->out, out[0], EV_READ);

@@ -2,6 +2,7 @@
 record of each step in nexus.command_runs, against a real PostgreSQL and redis-server."""
 import json
 import os
+import shutil
 import signal
 import stat
 import time
@@ -313,3 +314,54 @@ def test_the_job_runs_while_postgresql_is_down(pg, nexusd, r, workdir):
     assert open(os.path.join(workdir, "ran.txt")).read() == "ran\n"
     d.wait_log(r"event=command_run_unrecorded", timeout=10)
     pg.start()
+
+
+def test_shutdown_kills_a_child_that_ignores_term_before_exiting(pg, nexusd, r, workdir):
+    body = "trap '' TERM; echo $$ > pid; while :; do sleep 0.1; done"
+    cls = {"name": "tests.stubborn", "command": ["sh", "-c", body], "workdir": workdir,
+           "kill_grace": "1s"}
+    d = cmd_nexusd(nexusd, pg, [cls], worker={"shutdown_timeout": "200ms"})
+    jid = push(r, "tests.stubborn", [])
+    pid = read_pid(os.path.join(workdir, "pid"))
+    d.term()
+    assert d.wait_exit(20) == 0
+    assert not alive(pid)
+    assert d.lines(event="command_drain")
+    assert d.lines(event="command_kill", signal="KILL")
+    row = wait_runs(pg, 1)[0]
+    assert (row["jid"], row["status"], row["signal"]) == (jid, "cancelled", "KILL")
+
+
+@pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind missing")
+def test_command_paths_are_clean_under_valgrind(pg, nexusd, r, workdir):
+    if "asan" in os.environ.get("NEXUSD", ""):
+        pytest.skip("the sanitizer build is checked by ASan itself")
+    vg_log = os.path.join(workdir, "valgrind.log")
+    script(workdir, "npm", "cat %s; exit 1\n" % AUDIT_REPORT)
+    classes = [{"name": "c.ok", "command": [["sh", "-c", "echo a"], ["sh", "-c", "echo b >&2"]],
+                "output_limit": 1024, "args_append": True},
+               {"name": "c.fail", "shell": "echo nope >&2; exit 2", "max_retries": 0},
+               {"name": "c.missing", "command": ["no-such-program-nexus"], "max_retries": 0},
+               {"name": "c.audit", "command": ["npm", "audit", "--json"], "parse": "npm-audit",
+                "fail_on": "high", "env": ["PATH=%s:/usr/bin:/bin" % workdir],
+                "max_retries": 0},
+               {"name": "c.hang", "command": ["sh", "-c", "trap '' TERM; sleep 1000 & wait"],
+                "timeout": "1s", "kill_grace": "200ms", "max_retries": 0},
+               {"name": "c.long", "command": ["sleep", "1000"], "kill_grace": "1s"}]
+    d = cmd_nexusd(nexusd, pg, classes, worker={"shutdown_timeout": "100ms"}, start=False)
+    d.wrapper = ["valgrind", "--error-exitcode=9", "--leak-check=full",
+                 "--errors-for-leak-kinds=definite,indirect", "--log-file=" + vg_log]
+    d.start(timeout=60)
+    ok = push(r, "c.ok", ["x" * 3000, 7])
+    dead = [push(r, c, []) for c in ("c.fail", "c.missing", "c.audit", "c.hang")]
+    d.wait_jobs([ok], timeout=60)
+    d.wait_jobs(dead, outcome="dead", timeout=60)
+    push(r, "c.long", [])
+    d.wait_log(r"event=command_start .*class=c\.long", timeout=30)
+    d.term()
+    assert d.wait_exit(120) == 0, open(vg_log).read()[-3000:]
+    report = open(vg_log).read()
+    assert "ERROR SUMMARY: 0 errors" in report, report[-3000:]
+    assert "definitely lost: 0 bytes" in report or "All heap blocks were freed" in report, \
+        report[-3000:]
+    assert len(runs(pg)) == 2 + 4 + 1
