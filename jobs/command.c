@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -51,7 +52,8 @@ struct proc {
     int attempt;
     char ***argvs, ***envs; /* per step, owned */
     size_t step, nsteps;
-    double kill_grace_s, timeout_s, started_mono;
+    double kill_grace_s, timeout_s;
+    double started_at; /* ev_now() at start: the worker's deadline counts from there */
     bool parse_audit;
     int fail_level;
     /* the step under way */
@@ -83,6 +85,15 @@ static bool draining; /* command_drain() runs the loop until nprocs is 0 */
 
 static void step_start(struct proc *p);
 static void step_check_done(struct proc *p);
+
+/* Seconds on the monotonic clock, for durations. */
+static double mono_now(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* "TERM" for SIGTERM. */
 static const char *sig_name(int sig)
@@ -233,7 +244,7 @@ static void step_record(struct proc *p, double finished)
     (void)snprintf(code, sizeof(code), "%d", WIFEXITED(p->wstatus) ? WEXITSTATUS(p->wstatus) : 0);
     (void)snprintf(when0, sizeof(when0), "%.6f", p->step_started);
     (void)snprintf(when1, sizeof(when1), "%.6f", finished);
-    (void)snprintf(ms, sizeof(ms), "%.3f", (ev_time() - p->step_mono) * 1000.0);
+    (void)snprintf(ms, sizeof(ms), "%.3f", (mono_now() - p->step_mono) * 1000.0);
     (void)snprintf(dropped, sizeof(dropped), "%llu", tail_dropped(p->output));
     (void)snprintf(pid, sizeof(pid), "%d", (int)p->pid);
     params[0] = p->jid;
@@ -351,7 +362,7 @@ static void step_judge(struct proc *p)
         p->status = p->stopped;
         (void)snprintf(p->message, sizeof(p->message), "%s %s after %.1fs%s", what,
                        strcmp(p->stopped, "timeout") == 0 ? "timed out" : "was cancelled",
-                       ev_time() - p->step_mono, quote);
+                       mono_now() - p->step_mono, quote);
     } else if (WIFSIGNALED(p->wstatus)) {
         p->status = "failed";
         (void)snprintf(p->message, sizeof(p->message), "%s was killed by SIG%s%s", what,
@@ -379,7 +390,7 @@ static void step_end(struct proc *p)
               log_q(p->jid), log_q(p->class_name), p->step + 1, p->nsteps, (int)p->pid,
               p->status, WIFEXITED(p->wstatus) ? WEXITSTATUS(p->wstatus) : -1,
               WIFSIGNALED(p->wstatus) ? sig_name(WTERMSIG(p->wstatus)) : "none",
-              (ev_time() - p->step_mono) * 1000.0, tail_len(p->output),
+              (mono_now() - p->step_mono) * 1000.0, tail_len(p->output),
               tail_dropped(p->output));
     step_record(p, finished);
 }
@@ -691,7 +702,7 @@ static void step_reset(struct proc *p)
     json_decref(p->result);
     p->result = NULL;
     p->step_started = util_now();
-    p->step_mono = ev_time();
+    p->step_mono = mono_now();
 }
 
 static void step_start(struct proc *p)
@@ -812,7 +823,7 @@ static void command_start(struct task *task)
     p->loop = task_loop(task);
     p->task = task;
     p->db = env->db;
-    p->started_mono = ev_time();
+    p->started_at = ev_now(p->loop);
     ev_child_init(&p->child, child_on_exit, 0, 0);
     p->child.data = p;
     ev_io_init(&p->out, pipe_on_readable, -1, EV_READ);
@@ -844,7 +855,10 @@ static void command_cancel(struct task *task)
     if (!p)
         return;
     p->task = NULL;
-    p->stopped = ev_time() - p->started_mono >= p->timeout_s - 0.001 ? "timeout" : "cancelled";
+    /* the worker cancels on its deadline (timeout_s after start, on the loop's clock) or
+     * when it stops */
+    p->stopped = ev_now(p->loop) - p->started_at >= p->timeout_s - 0.001 ? "timeout"
+                                                                         : "cancelled";
     if (p->pid > 0 && !p->exited) {
         log_info("event=command_stop jid=%s class=%s pid=%d reason=%s signal=TERM",
                  log_q(p->jid), log_q(p->class_name), (int)p->pid, p->stopped);
