@@ -71,7 +71,6 @@ struct proc {
     char *parse_buf;      /* stdout for the parser, at most COMMAND_PARSE_MAX */
     size_t parse_len;
     bool parse_over;
-    bool pipe_abandoned;
     /* the step's verdict */
     const char *status;  /* ok | failed | timeout | cancelled | spawn_error */
     char message[JOB_MAX_ERROR + 1];
@@ -451,7 +450,6 @@ static void kill_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     }
     /* a process outside the group (it left with setsid) still holds the pipes */
     if (p->out.fd >= 0 || p->err.fd >= 0) {
-        p->pipe_abandoned = true;
         log_warn("event=command_pipes_abandoned jid=%s class=%s pid=%d err=\"a process outside "
                  "the group keeps the output open\"",
                  log_q(p->jid), log_q(p->class_name), (int)p->pid);
@@ -698,7 +696,6 @@ static void step_reset(struct proc *p)
     tail_clear(p->errtail);
     p->parse_len = 0;
     p->parse_over = false;
-    p->pipe_abandoned = false;
     json_decref(p->result);
     p->result = NULL;
     p->step_started = util_now();

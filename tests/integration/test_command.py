@@ -119,7 +119,9 @@ def test_non_zero_exit_retries_with_the_stderr_tail_then_goes_dead(pg, nexusd, r
 
 
 def test_output_keeps_a_bounded_tail_of_ten_megabytes(pg, nexusd, r):
-    body = "head -c 10000000 /dev/zero | tr '\\0' x; echo; echo LAST-STDOUT; echo LAST-ERR >&2"
+    # pauses so that the two pipes' last lines arrive in a known order
+    body = ("head -c 10000000 /dev/zero | tr '\\0' x; echo; sleep 0.3; echo LAST-ERR >&2; "
+            "sleep 0.3; echo LAST-STDOUT")
     cls = {"name": "bench.loud", "command": ["sh", "-c", body], "output_limit": 4096}
     d = cmd_nexusd(nexusd, pg, [cls])
     jid = push(r, "bench.loud", [])
@@ -130,7 +132,7 @@ def test_output_keeps_a_bounded_tail_of_ten_megabytes(pg, nexusd, r):
     first, rest = row["output"].split("\n", 1)
     assert first == "[nexusd: %d earlier bytes dropped]" % (total - 4096)
     assert len(rest) == 4096
-    assert rest.endswith("LAST-STDOUT\nLAST-ERR\n")
+    assert rest.endswith("x\nLAST-ERR\nLAST-STDOUT\n")
     assert d.lines(event="command_end")[0]["dropped_bytes"] == str(total - 4096)
 
 
