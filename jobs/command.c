@@ -69,7 +69,7 @@ struct proc {
     struct tail *output;  /* stdout and stderr, in arrival order */
     struct tail *errtail; /* stderr only, for the message */
     char *parse_buf;      /* stdout for the parser, at most COMMAND_PARSE_MAX */
-    size_t parse_len;
+    size_t parse_len, parse_cap;
     bool parse_over;
     /* the step's verdict */
     const char *status;  /* ok | failed | timeout | cancelled | spawn_error */
@@ -497,15 +497,22 @@ static void parse_keep(struct proc *p, const char *data, size_t n)
         p->parse_over = true;
         return;
     }
-    grown = realloc(p->parse_buf, p->parse_len + n + 1);
-    if (!grown) {
-        p->parse_over = true;
-        return;
+    if (p->parse_len + n + 1 > p->parse_cap) {
+        size_t cap = p->parse_cap ? p->parse_cap : READ_CHUNK;
+
+        while (cap < p->parse_len + n + 1)
+            cap *= 2;
+        grown = realloc(p->parse_buf, cap);
+        if (!grown) {
+            p->parse_over = true;
+            return;
+        }
+        p->parse_buf = grown;
+        p->parse_cap = cap;
     }
-    memcpy(grown + p->parse_len, data, n);
+    memcpy(p->parse_buf + p->parse_len, data, n);
     p->parse_len += n;
-    grown[p->parse_len] = '\0';
-    p->parse_buf = grown;
+    p->parse_buf[p->parse_len] = '\0';
 }
 
 static void pipe_on_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -810,6 +817,10 @@ static void command_start(struct task *task)
     if (!cls || !cls->command) {
         task_fail(task, "NexusUnknownClass", "class '%s' is no longer a command class",
                   class_name);
+        return;
+    }
+    if (!ev_is_default_loop(task_loop(task))) { /* ev_child watches only the default loop */
+        task_fail(task, "NexusCommandNotStarted", "command classes need libev's default loop");
         return;
     }
     p = calloc(1, sizeof(*p));
