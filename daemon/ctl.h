@@ -81,5 +81,6 @@ extern const struct ctl_command ctl_cmd_retry;
 extern const struct ctl_command ctl_cmd_scheduled;
 extern const struct ctl_command ctl_cmd_history;
 extern const struct ctl_command ctl_cmd_cron;
+extern const struct ctl_command ctl_cmd_runs;
 
 #endif

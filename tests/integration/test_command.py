@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import SOURCE_DIR, find_in_zset, push, run_cmd, NEXUSD, wait_for, zset_jobs
+from conftest import NEXUSCTL, NEXUSD, SOURCE_DIR, find_in_zset, push, run_cmd, wait_for
 from pg import PostgresServer
 
 AUDIT_REPORT = os.path.join(SOURCE_DIR, "tests", "data", "npm-audit-10.json")
@@ -259,6 +259,23 @@ def test_a_sequence_stops_at_the_first_failing_step(pg, nexusd, r, workdir):
     assert [(x["step"], x["nsteps"], x["status"]) for x in rows] == [(1, 3, "ok"),
                                                                      (2, 3, "failed")]
     assert not os.path.exists(os.path.join(workdir, "third-ran"))
+    # nexusctl shows the steps, newest first, with their output on request
+    res = run_cmd([NEXUSCTL, "runs", "tests.nightly", "--output"], env={"DATABASE_URL": pg.url})
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].split() == ["STARTED", "CLASS", "JID", "STEP", "STATUS", "EXIT", "DURATION",
+                                "ERROR"]
+    assert lines[1].split()[1:6] == ["tests.nightly", jid, "2/3", "failed", "4"]
+    assert lines[2].split()[1:6] == ["tests.nightly", jid, "1/3", "ok", "0"]
+    assert "e2e broke" in lines[1]
+    assert "\nunit ok\n" in res.stdout
+    res = run_cmd([NEXUSCTL, "runs", "--jid", jid, "--json"], env={"DATABASE_URL": pg.url})
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)["runs"]
+    assert [(x["step"], x["status"], x["output"]) for x in got] == [(2, "failed", "e2e broke\n"),
+                                                                   (1, "ok", "unit ok\n")]
+    res = run_cmd([NEXUSCTL, "runs", "no.such.class"], env={"DATABASE_URL": pg.url})
+    assert res.returncode == 3 and "no command runs of class no.such.class" in res.stderr
 
 
 def test_npm_audit_counts_are_stored_and_fail_on_applies(pg, nexusd, r, workdir):
