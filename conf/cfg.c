@@ -156,8 +156,7 @@ static const struct key class_keys[] = {
     {"workdir", KEY_STRING, 1, 4096, 0, NULL, CLASS_AT(workdir), NULL, 0, NULL},
     {"env", KEY_STRINGS, 0, CFG_MAX_ARGV, 0, NULL, CLASS_AT(env), NULL, 0, NULL},
     {"env_pass", KEY_STRINGS, 0, CFG_MAX_ARGV, 0, NULL, CLASS_AT(env_pass), NULL, 0, NULL},
-    {"output_limit", KEY_UINT, 1024, 16 << 20, 65536, NULL, CLASS_AT(output_limit), NULL, 0,
-     NULL},
+    {"output_limit", KEY_UINT, 1024, 16 << 20, 65536, NULL, CLASS_AT(output_limit), NULL, 0, NULL},
     {"kill_grace", KEY_DURATION, 0, 10 * MIN, 10, NULL, CLASS_AT(kill_grace_s), NULL, 0, NULL},
     {"args_append", KEY_BOOL, 0, 1, 0, NULL, CLASS_AT(args_append), NULL, 0, NULL},
     {"parse", KEY_STRING, 0, 32, 0, "", CLASS_AT(parse), NULL, 0, NULL},
@@ -176,8 +175,7 @@ static const struct key schedule_keys[] = {
     {"missed", KEY_STRING, 1, 16, 0, "skip", SCHED_AT(missed), NULL, 0, NULL},
 };
 
-static int class_check(struct load *ld, const config_setting_t *e, const char *name,
-                       void *entry);
+static int class_check(struct load *ld, const config_setting_t *e, const char *name, void *entry);
 static int schedule_check(struct load *ld, const config_setting_t *e, const char *name,
                           void *entry);
 
@@ -872,8 +870,8 @@ static void argvs_free(char ***v)
 
 /* An array or list of min..max strings, each at most CFG_MAX_ARG bytes without control
  * characters, into a NULL-terminated vector: caller owns it, release with strv_free(). */
-static int strv_read(struct load *ld, const config_setting_t *s, const char *name, int min,
-                     int max, char ***ret)
+static int strv_read(struct load *ld, const config_setting_t *s, const char *name, int min, int max,
+                     char ***ret)
 {
     int type = config_setting_type(s), n = config_setting_length(s), r = 0;
     char ename[CFG_MAX_NAME], buf[GOT_MAX];
@@ -951,8 +949,8 @@ static int argvs_load(struct load *ld, const config_setting_t *s, const char *na
         return fail_at(s, ld->err, -EINVAL,
                        "%s must be an argv array such as [\"npm\", \"test\"] or a list of them "
                        "(got %s; for a shell line use `shell`)",
-                       name, n == 0 && type != CONFIG_TYPE_STRING ? "nothing"
-                                                                  : got(s, buf, sizeof(buf)));
+                       name,
+                       n == 0 && type != CONFIG_TYPE_STRING ? "nothing" : got(s, buf, sizeof(buf)));
     one = config_setting_type(config_setting_get_elem(s, 0)) == CONFIG_TYPE_STRING;
     if (!one && (double)n > key->max)
         return fail_at(s, ld->err, -EINVAL, "%s must have at most %.0f steps (got %d)", name,
@@ -968,15 +966,19 @@ static int argvs_load(struct load *ld, const config_setting_t *s, const char *na
 
         (void)snprintf(ename, sizeof(ename), "%s[%d]", name, i);
         if (etype != CONFIG_TYPE_ARRAY && etype != CONFIG_TYPE_LIST)
-            r = fail_at(e, ld->err, -EINVAL, "%s must be an argv array such as [\"npm\", \"test\"] "
-                        "(got %s)", ename, got(e, buf, sizeof(buf)));
+            r = fail_at(e, ld->err, -EINVAL,
+                        "%s must be an argv array such as [\"npm\", \"test\"] "
+                        "(got %s)",
+                        ename, got(e, buf, sizeof(buf)));
         else
             r = strv_read(ld, e, ename, 1, CFG_MAX_ARGV, &steps[i]);
     }
     for (size_t i = 0; r == 0 && steps[i]; i++)
         if (!*steps[i][0])
-            r = fail_at(s, ld->err, -EINVAL, "%s: argv[0] of step %zu is empty: it names the "
-                        "program to run", name, i + 1);
+            r = fail_at(s, ld->err, -EINVAL,
+                        "%s: argv[0] of step %zu is empty: it names the "
+                        "program to run",
+                        name, i + 1);
     if (r < 0) {
         argvs_free(steps);
         return r;
@@ -1002,8 +1004,8 @@ static int env_name_check(struct load *ld, const config_setting_t *at, const cha
     bool ok = len > 0 && !(var[0] >= '0' && var[0] <= '9');
 
     for (size_t i = 0; i < len && ok; i++)
-        ok = var[i] == '_' || (var[i] >= 'a' && var[i] <= 'z') || (var[i] >= 'A' && var[i] <= 'Z') ||
-             (var[i] >= '0' && var[i] <= '9');
+        ok = var[i] == '_' || (var[i] >= 'a' && var[i] <= 'z') ||
+             (var[i] >= 'A' && var[i] <= 'Z') || (var[i] >= '0' && var[i] <= '9');
     if (!ok)
         return fail_at(at, ld->err, -EINVAL,
                        "%s: a variable name is letters, digits and _, not starting with a digit "
@@ -1026,9 +1028,8 @@ static int command_env_check(struct load *ld, const config_setting_t *e, const c
 
         (void)snprintf(ename, sizeof(ename), "%s.env[%zu]", name, i);
         if (!eq)
-            return fail_at(member_or(e, "env"), ld->err, -EINVAL,
-                           "%s must be NAME=value (got %s)", ename,
-                           quote(c->env[i], buf, sizeof(buf)));
+            return fail_at(member_or(e, "env"), ld->err, -EINVAL, "%s must be NAME=value (got %s)",
+                           ename, quote(c->env[i], buf, sizeof(buf)));
         r = env_name_check(ld, member_or(e, "env"), ename, c->env[i], (size_t)(eq - c->env[i]));
         if (r < 0)
             return r;
@@ -1070,16 +1071,16 @@ static int shell_step(struct load *ld, struct cfg_class *c)
     return 0;
 }
 
-static const char *const severity_names[] = {"none", "info", "low", "moderate", "high",
-                                             "critical"}; /* index = fail_level */
+static const char *const severity_names[] = {"none", "info",    "low", "moderate",
+                                             "high", "critical"}; /* index = fail_level */
 
 /* A `command` class: command or shell (not both, not with sql), an absolute workdir, valid
  * env names, a known parser; the other command keys need one of them. */
 static int command_class_check(struct load *ld, const config_setting_t *e, const char *name,
                                struct cfg_class *c)
 {
-    static const char *const only[] = {"workdir",     "env",   "env_pass", "output_limit",
-                                       "kill_grace",  "parse", "fail_on",  "args_append"};
+    static const char *const only[] = {"workdir",    "env",   "env_pass", "output_limit",
+                                       "kill_grace", "parse", "fail_on",  "args_append"};
     char buf[GOT_MAX];
     size_t level;
     int r;
@@ -1119,8 +1120,8 @@ static int command_class_check(struct load *ld, const config_setting_t *e, const
                        "%s.fail_on must be one of none|info|low|moderate|high|critical (got %s)",
                        name, quote(c->fail_on, buf, sizeof(buf)));
     if (level > 0 && !*c->parse)
-        return fail_at(member_or(e, "fail_on"), ld->err, -EINVAL, "%s.fail_on needs %s.parse",
-                       name, name);
+        return fail_at(member_or(e, "fail_on"), ld->err, -EINVAL, "%s.fail_on needs %s.parse", name,
+                       name);
     c->fail_level = (int)level;
     if (c->shell) {
         r = shell_step(ld, c);

@@ -421,7 +421,8 @@ static const struct bad {
     {"classes = ( { name = \"a\"; command = [\"a\\tb\"]; } );",
      ":1: classes[0].command[0] must not contain control characters (got 0x09 at byte 1)"},
     {"classes = ( { name = \"a\"; command = ([\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],"
-     "[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"]); } );",
+     "[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],"
+     "[\"a\"]); } );",
      ":1: classes[0].command must have at most 16 steps (got 17)"},
     {"classes = ( { name = \"a\";\n workdir = \"/srv\"; } );",
      ":2: classes[0].workdir needs classes[0].command or classes[0].shell"},
@@ -449,8 +450,9 @@ static const struct bad {
      ":1: classes[0].kill_grace must be 0s..10m (got \"1h\")"},
     {"classes = ( { name = \"a\"; shell = \"true\"; parse = \"junit\"; } );",
      ":1: classes[0].parse must be \"npm-audit\" or \"\" for none (got \"junit\")"},
-    {"classes = ( { name = \"a\"; shell = \"true\"; parse = \"npm-audit\"; fail_on = \"severe\"; } );",
-     ":1: classes[0].fail_on must be one of none|info|low|moderate|high|critical (got "
+    {"classes = ( { name = \"a\"; shell = \"true\"; parse = \"npm-audit\";\n"
+     "  fail_on = \"severe\"; } );",
+     ":2: classes[0].fail_on must be one of none|info|low|moderate|high|critical (got "
      "\"severe\")"},
     {"classes = ( { name = \"a\"; shell = \"true\"; fail_on = \"high\"; } );",
      ":1: classes[0].fail_on needs classes[0].parse"},
@@ -705,14 +707,15 @@ static void test_sql_class_gets_its_argument_types(void **state)
 
 static void test_command_classes_get_their_steps_and_defaults(void **state)
 {
-    struct cfg *cfg = load_ok(
-        "classes = (\n"
-        "  { name = \"tests.nightly\"; command = ([\"npm\", \"run\", \"test:ci\"],\n"
-        "      (\"npm\", \"run\", \"test:e2e\")); env = [\"CI=true\"]; },\n"
-        "  { name = \"bench.weekly\"; command = ( \"npm\", \"run\", \"bench\" );\n"
-        "      args_append = true; kill_grace = 0; output_limit = 1024; },\n"
-        "  { name = \"deploy\"; shell = \"npm ci && npm run build\"; env_pass = [\"NPM_TOKEN\"]; }\n"
-        ");\n");
+    struct cfg *cfg =
+        load_ok("classes = (\n"
+                "  { name = \"tests.nightly\"; command = ([\"npm\", \"run\", \"test:ci\"],\n"
+                "      (\"npm\", \"run\", \"test:e2e\")); env = [\"CI=true\"]; },\n"
+                "  { name = \"bench.weekly\"; command = ( \"npm\", \"run\", \"bench\" );\n"
+                "      args_append = true; kill_grace = 0; output_limit = 1024; },\n"
+                "  { name = \"deploy\"; shell = \"npm ci && npm run build\";\n"
+                "      env_pass = [\"NPM_TOKEN\"]; }\n"
+                ");\n");
     const struct cfg_class *c = cfg_class_find(cfg, "tests.nightly");
 
     assert_int_equal(c->nsteps, 2);
@@ -773,12 +776,13 @@ static void test_free_accepts_null(void **state)
 static void test_load_survives_every_allocation_failure(void **state)
 {
     void *(*volatile alloc)(size_t) = malloc;
-    const char *text = "worker = { queues = ( \"a\", { name = \"b\"; weight = 2; } );\n"
-                       "  tag = \"t\"; };\n"
-                       "database = { url = \"dbname=x\"; };\n"
-                       "classes = ( { name = \"x\"; }, { name = \"y\"; timeout = 3; },\n"
-                       "  { name = \"z\"; command = ([\"a\", \"b\"], [\"c\"]); env = [\"A=1\"]; },\n"
-                       "  { name = \"s\"; shell = \"a | b\"; env_pass = [\"T\"]; } );\n";
+    const char *text =
+        "worker = { queues = ( \"a\", { name = \"b\"; weight = 2; } );\n"
+        "  tag = \"t\"; };\n"
+        "database = { url = \"dbname=x\"; };\n"
+        "classes = ( { name = \"x\"; }, { name = \"y\"; timeout = 3; },\n"
+        "  { name = \"z\"; command = ([\"a\", \"b\"], [\"c\"]); env = [\"A=1\"]; },\n"
+        "  { name = \"s\"; shell = \"a | b\"; env_pass = [\"T\"]; } );\n";
     char path[64];
     void *probe;
     int n, r;

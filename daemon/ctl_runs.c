@@ -113,9 +113,8 @@ static int runs_print_table(const json_t *list, bool output, struct err *err)
     {
         if (!output)
             break;
-        printf("\n== %s %s step %lld/%lld: %s (%lld earlier bytes dropped)\n%s",
-               str(row, "class"), str(row, "jid"),
-               (long long)json_integer_value(json_object_get(row, "step")),
+        printf("\n== %s %s step %lld/%lld: %s (%lld earlier bytes dropped)\n%s", str(row, "class"),
+               str(row, "jid"), (long long)json_integer_value(json_object_get(row, "step")),
                (long long)json_integer_value(json_object_get(row, "nsteps")), str(row, "status"),
                (long long)json_integer_value(json_object_get(row, "output_dropped")),
                str(row, "output") ? str(row, "output") : "");
@@ -127,9 +126,8 @@ static int runs_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
     const char *limit = NULL, *jid = NULL, *pos[1] = {NULL};
     bool output = false;
-    const struct ctl_opt opts[] = {{"limit", true, &limit, NULL},
-                                   {"jid", true, &jid, NULL},
-                                   {"output", false, NULL, &output}};
+    const struct ctl_opt opts[] = {
+        {"limit", true, &limit, NULL}, {"jid", true, &jid, NULL}, {"output", false, NULL, &output}};
     const struct cfg *cfg;
     const char *params[3];
     json_t *list;

@@ -31,12 +31,12 @@
 #include "jobs/task.h"
 #include "sql/db.h"
 
-#define READ_CHUNK 65536      /* bytes per read() of a pipe */
-#define READS_PER_WAKE 16     /* reads of one pipe per callback, so that others get a turn */
-#define STDERR_KEEP 4096      /* stderr tail kept for the error message */
-#define MESSAGE_LINES 5       /* lines of output quoted in a failure message */
-#define MESSAGE_BYTES 600     /* ... at most this many bytes */
-#define PIPE_LINGER_S 2.0     /* after KILL: wait this long for the pipes to close */
+#define READ_CHUNK 65536  /* bytes per read() of a pipe */
+#define READS_PER_WAKE 16 /* reads of one pipe per callback, so that others get a turn */
+#define STDERR_KEEP 4096  /* stderr tail kept for the error message */
+#define MESSAGE_LINES 5   /* lines of output quoted in a failure message */
+#define MESSAGE_BYTES 600 /* ... at most this many bytes */
+#define PIPE_LINGER_S 2.0 /* after KILL: wait this long for the pipes to close */
 
 enum kill_stage { KILL_NONE, KILL_TERM_SENT, KILL_KILL_SENT };
 
@@ -72,7 +72,7 @@ struct proc {
     size_t parse_len, parse_cap;
     bool parse_over;
     /* the step's verdict */
-    const char *status;  /* ok | failed | timeout | cancelled | spawn_error */
+    const char *status; /* ok | failed | timeout | cancelled | spawn_error */
     char message[JOB_MAX_ERROR + 1];
     const char *error_class;
     json_t *result;
@@ -205,8 +205,7 @@ static char *output_text(const struct proc *p)
 
     if (!text || dropped == 0)
         return text;
-    hlen = (size_t)snprintf(head, sizeof(head), "[nexusd: %llu earlier bytes dropped]\n",
-                            dropped);
+    hlen = (size_t)snprintf(head, sizeof(head), "[nexusd: %llu earlier bytes dropped]\n", dropped);
     out = malloc(hlen + len + 1);
     if (out) {
         memcpy(out, head, hlen);
@@ -256,9 +255,8 @@ static void step_record(struct proc *p, double finished)
     params[7] = p->workdir;
     params[8] = p->status;
     params[9] = p->pid && p->exited && WIFEXITED(p->wstatus) ? code : NULL;
-    params[10] = p->pid && p->exited && WIFSIGNALED(p->wstatus)
-                     ? sig_name(WTERMSIG(p->wstatus))
-                     : NULL;
+    params[10] =
+        p->pid && p->exited && WIFSIGNALED(p->wstatus) ? sig_name(WTERMSIG(p->wstatus)) : NULL;
     params[11] = when0;
     params[12] = when1;
     params[13] = ms;
@@ -325,12 +323,11 @@ static void step_audit(struct proc *p, const char *what)
         p->status = "failed";
         p->error_class = "NexusAuditFailed";
         (void)snprintf(p->message, sizeof(p->message),
-                       "%s: its output is larger than %u bytes: not read", what,
-                       COMMAND_PARSE_MAX);
+                       "%s: its output is larger than %u bytes: not read", what, COMMAND_PARSE_MAX);
         return;
     }
-    if (npm_audit_parse(p->parse_buf ? p->parse_buf : "", p->parse_len, &audit, &p->result,
-                        &err) < 0) {
+    if (npm_audit_parse(p->parse_buf ? p->parse_buf : "", p->parse_len, &audit, &p->result, &err) <
+        0) {
         p->status = "failed";
         p->error_class = "NexusAuditFailed";
         (void)snprintf(p->message, sizeof(p->message), "%s: %s", what, err.msg);
@@ -386,11 +383,10 @@ static void step_end(struct proc *p)
     log_write(strcmp(p->status, "ok") == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
               "event=command_end jid=%s class=%s step=%zu/%zu pid=%d status=%s exit_code=%d "
               "signal=%s duration_ms=%.3f output_bytes=%zu dropped_bytes=%llu",
-              log_q(p->jid), log_q(p->class_name), p->step + 1, p->nsteps, (int)p->pid,
-              p->status, WIFEXITED(p->wstatus) ? WEXITSTATUS(p->wstatus) : -1,
+              log_q(p->jid), log_q(p->class_name), p->step + 1, p->nsteps, (int)p->pid, p->status,
+              WIFEXITED(p->wstatus) ? WEXITSTATUS(p->wstatus) : -1,
               WIFSIGNALED(p->wstatus) ? sig_name(WTERMSIG(p->wstatus)) : "none",
-              (mono_now() - p->step_mono) * 1000.0, tail_len(p->output),
-              tail_dropped(p->output));
+              (mono_now() - p->step_mono) * 1000.0, tail_len(p->output), tail_dropped(p->output));
     step_record(p, finished);
 }
 
@@ -440,8 +436,8 @@ static void kill_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     struct proc *p = w->data;
 
     if (p->kill == KILL_TERM_SENT) {
-        log_warn("event=command_kill jid=%s class=%s pid=%d signal=KILL after_s=%g",
-                 log_q(p->jid), log_q(p->class_name), (int)p->pid, p->kill_grace_s);
+        log_warn("event=command_kill jid=%s class=%s pid=%d signal=KILL after_s=%g", log_q(p->jid),
+                 log_q(p->class_name), (int)p->pid, p->kill_grace_s);
         group_signal(p, SIGKILL);
         p->kill = KILL_KILL_SENT;
         ev_timer_set(&p->kill_timer, PIPE_LINGER_S, 0);
@@ -554,8 +550,8 @@ static const char *env_path(char **env)
  * no '/', else taken relative to the child's working directory. Checked here rather than
  * left to posix_spawn(), whose exec errors do not reach the parent under every runtime
  * (valgrind turns its vfork into a fork). Returns 0, or a positive errno with `why`. */
-static int exec_resolve(const char *argv0, char **env, const char *workdir, char *file,
-                        size_t size, char *why, size_t why_size)
+static int exec_resolve(const char *argv0, char **env, const char *workdir, char *file, size_t size,
+                        char *why, size_t why_size)
 {
     const char *path = env_path(env), *dir = path;
     int seen_eacces = 0;
@@ -575,8 +571,7 @@ static int exec_resolve(const char *argv0, char **env, const char *workdir, char
         struct stat st;
 
         if (len == 0) /* an empty entry is the working directory */
-            (void)snprintf(file, size, "%s%s%s", workdir ? workdir : "", workdir ? "/" : "",
-                           argv0);
+            (void)snprintf(file, size, "%s%s%s", workdir ? workdir : "", workdir ? "/" : "", argv0);
         else if (dir[0] != '/' && workdir)
             (void)snprintf(file, size, "%s/%.*s/%s", workdir, (int)len, dir, argv0);
         else
@@ -590,8 +585,8 @@ static int exec_resolve(const char *argv0, char **env, const char *workdir, char
             break;
         dir += len + 1;
     }
-    (void)snprintf(why, why_size, seen_eacces ? "%s in PATH (%s) is not executable"
-                                              : "%s not found in PATH (%s)",
+    (void)snprintf(why, why_size,
+                   seen_eacces ? "%s in PATH (%s) is not executable" : "%s not found in PATH (%s)",
                    argv0, path);
     return seen_eacces ? EACCES : ENOENT;
 }
@@ -719,8 +714,8 @@ static void step_start(struct proc *p)
 
     step_reset(p);
     if (workdir_check(p->workdir, why, sizeof(why)) < 0 ||
-        exec_resolve(argv[0], p->envs[p->step], p->workdir, file, sizeof(file), why,
-                     sizeof(why)) != 0) {
+        exec_resolve(argv[0], p->envs[p->step], p->workdir, file, sizeof(file), why, sizeof(why)) !=
+            0) {
         step_not_started(p, "%s", why);
         return;
     }
@@ -815,8 +810,7 @@ static void command_start(struct task *task)
     struct proc *p;
 
     if (!cls || !cls->command) {
-        task_fail(task, "NexusUnknownClass", "class '%s' is no longer a command class",
-                  class_name);
+        task_fail(task, "NexusUnknownClass", "class '%s' is no longer a command class", class_name);
         return;
     }
     if (!ev_is_default_loop(task_loop(task))) { /* ev_child watches only the default loop */
@@ -865,11 +859,10 @@ static void command_cancel(struct task *task)
     p->task = NULL;
     /* the worker cancels on its deadline (timeout_s after start, on the loop's clock) or
      * when it stops */
-    p->stopped = ev_now(p->loop) - p->started_at >= p->timeout_s - 0.001 ? "timeout"
-                                                                         : "cancelled";
+    p->stopped = ev_now(p->loop) - p->started_at >= p->timeout_s - 0.001 ? "timeout" : "cancelled";
     if (p->pid > 0 && !p->exited) {
-        log_info("event=command_stop jid=%s class=%s pid=%d reason=%s signal=TERM",
-                 log_q(p->jid), log_q(p->class_name), (int)p->pid, p->stopped);
+        log_info("event=command_stop jid=%s class=%s pid=%d reason=%s signal=TERM", log_q(p->jid),
+                 log_q(p->class_name), (int)p->pid, p->stopped);
         group_stop(p);
     }
 }

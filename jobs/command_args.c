@@ -14,7 +14,7 @@
 
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
-const char *const command_inherited_env[] = {"PATH", "HOME",   "USER", "LOGNAME", "LANG",
+const char *const command_inherited_env[] = {"PATH",   "HOME", "USER",   "LOGNAME", "LANG",
                                              "LC_ALL", "TZ",   "TMPDIR", NULL};
 
 /* A growing NULL-terminated vector of owned strings. */
@@ -63,11 +63,13 @@ static int arg_text(json_t *v, size_t i, char **ret_text, struct err *err)
 {
     if (json_is_string(v)) {
         if (strlen(json_string_value(v)) != json_string_length(v))
-            return err_set(err, -EINVAL, "args[%zu] contains a NUL byte, which no argv item can "
-                           "hold", i);
+            return err_set(err, -EINVAL,
+                           "args[%zu] contains a NUL byte, which no argv item can "
+                           "hold",
+                           i);
         if (json_string_length(v) > COMMAND_MAX_ARG)
-            return err_set(err, -EINVAL, "args[%zu] is %zu bytes: at most %d can be appended",
-                           i, json_string_length(v), COMMAND_MAX_ARG);
+            return err_set(err, -EINVAL, "args[%zu] is %zu bytes: at most %d can be appended", i,
+                           json_string_length(v), COMMAND_MAX_ARG);
         *ret_text = str_dup(json_string_value(v));
     } else if (json_is_number(v) || json_is_boolean(v)) {
         *ret_text = json_dumps(v, JSON_ENCODE_ANY);
@@ -80,8 +82,8 @@ static int arg_text(json_t *v, size_t i, char **ret_text, struct err *err)
     return *ret_text ? 0 : err_set(err, -ENOMEM, "out of memory");
 }
 
-int command_args_argv(const struct cfg_class *cls, const struct command_job *job,
-                      char ***ret_argv, struct err *err)
+int command_args_argv(const struct cfg_class *cls, const struct command_job *job, char ***ret_argv,
+                      struct err *err)
 {
     struct vec vec = {0};
     char *const *argv = cls->command[job->step];
@@ -151,8 +153,10 @@ static int env_job(struct vec *vec, const struct command_job *job, struct err *e
     if (!args)
         return -ENOMEM;
     if (strlen(args) > COMMAND_MAX_ARG) {
-        r = err_set(err, -EINVAL, "the job's args are %zu bytes as JSON: NEXUS_JOB_ARGS holds "
-                    "at most %d", strlen(args), COMMAND_MAX_ARG);
+        r = err_set(err, -EINVAL,
+                    "the job's args are %zu bytes as JSON: NEXUS_JOB_ARGS holds "
+                    "at most %d",
+                    strlen(args), COMMAND_MAX_ARG);
         free(args);
         return r;
     }

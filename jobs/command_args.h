@@ -11,17 +11,18 @@ struct err;
 typedef struct json_t json_t;
 typedef const char *command_getenv_fn(const char *name);
 
-#define COMMAND_MAX_ARG 131072 /* bytes of one appended arg or of NEXUS_JOB_ARGS (Linux's
-                                  limit on one argv or environment string) */
+#define COMMAND_MAX_ARG                                                                            \
+    131072 /* bytes of one appended arg or of NEXUS_JOB_ARGS (Linux's                              \
+              limit on one argv or environment string) */
 
 /* What nexusd tells the child about its job (NEXUS_* variables). Borrowed strings. */
 struct command_job {
     const char *jid;
     const char *class_name;
     const char *queue;
-    int attempt;           /* 1 for the first */
-    size_t step, nsteps;   /* 0-based step of the class's `command` list, and their number */
-    json_t *args;          /* the job's args (an array) */
+    int attempt;         /* 1 for the first */
+    size_t step, nsteps; /* 0-based step of the class's `command` list, and their number */
+    json_t *args;        /* the job's args (an array) */
 };
 
 /* Variables taken from nexusd's own environment besides the class's env_pass. */
@@ -32,8 +33,8 @@ extern const char *const command_inherited_env[];
  * the NULL-terminated vector, release with command_args_free(). Returns 0, -EINVAL with a
  * sentence such as "args[1] must be a string, number or boolean to be appended to the
  * command (got an object)", or -ENOMEM. */
-int command_args_argv(const struct cfg_class *cls, const struct command_job *job,
-                      char ***ret_argv, struct err *err);
+int command_args_argv(const struct cfg_class *cls, const struct command_job *job, char ***ret_argv,
+                      struct err *err);
 /* The environment: command_inherited_env and cls->env_pass from `get_env` (those unset are
  * left out; PATH defaults to /usr/local/bin:/usr/bin:/bin), then cls->env, then NEXUS_JID,
  * NEXUS_CLASS, NEXUS_QUEUE, NEXUS_ATTEMPT, NEXUS_STEP ("1/2") and NEXUS_JOB_ARGS (the args

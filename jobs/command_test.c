@@ -90,7 +90,10 @@ static void test_tail_text_replaces_nul_and_invalid_utf8(void **state)
     tail_write(t, "w", 1); /* cuts é in half */
     assert_tail(t, "\xef\xbf\xbdyzw", 2);
     tail_write(t, "a\0b\xff", 4);
-    assert_tail(t, "a\xef\xbf\xbd" "b\xef\xbf\xbd", 6);
+    assert_tail(t,
+                "a\xef\xbf\xbd"
+                "b\xef\xbf\xbd",
+                6);
     tail_free(t);
 }
 
@@ -190,9 +193,9 @@ static void test_npm_audit_reads_npm_6_and_clean_reports(void **state)
     assert_int_equal(npm_audit_parse(v6, strlen(v6), &a, &result, NULL), 0);
     assert_int_equal(a.total, 2);
     assert_int_equal(npm_audit_worst(&a), NPM_AUDIT_CRITICAL);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(result, "packages"),
-                                                          "minimist")),
-                        "critical");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(result, "packages"), "minimist")),
+        "critical");
     assert_int_equal(json_integer_value(json_object_get(result, "dependencies")), 12);
     json_decref(result);
     assert_int_equal(npm_audit_parse(clean, strlen(clean), &a, &result, NULL), 0);
@@ -276,11 +279,16 @@ static const char *env_get(char **env, const char *name)
 
 static void test_argv_appends_args_as_items_never_through_a_shell(void **state)
 {
-    struct cfg_class cls = {.name = "tests.nightly", .command = steps, .nsteps = 2,
-                            .args_append = true};
+    struct cfg_class cls = {
+        .name = "tests.nightly", .command = steps, .nsteps = 2, .args_append = true};
     json_t *args = json_pack("[s, i, b, f]", "x; rm -rf / $(id) `id` 'q'", 42, 1, 2.5);
-    struct command_job job = {.jid = "j1", .class_name = "tests.nightly", .queue = "low",
-                              .attempt = 1, .step = 1, .nsteps = 2, .args = args};
+    struct command_job job = {.jid = "j1",
+                              .class_name = "tests.nightly",
+                              .queue = "low",
+                              .attempt = 1,
+                              .step = 1,
+                              .nsteps = 2,
+                              .args = args};
     struct err err = {0};
     char **argv = NULL;
 
@@ -304,8 +312,8 @@ static void test_argv_rejects_args_that_are_no_single_item(void **state)
     struct cfg_class cls = {.name = "c", .command = steps, .nsteps = 2, .args_append = true};
     json_t *args = json_pack("[s, {s:i}]", "ok", "a", 1);
     json_t *nul = json_pack("[s#]", "a\0b", (size_t)3);
-    struct command_job job = {.jid = "j", .class_name = "c", .queue = "q", .attempt = 1,
-                              .nsteps = 2, .args = args};
+    struct command_job job = {
+        .jid = "j", .class_name = "c", .queue = "q", .attempt = 1, .nsteps = 2, .args = args};
     struct err err = {0};
     char **argv = NULL;
 
@@ -324,11 +332,16 @@ static void test_env_is_minimal_plus_what_the_class_names(void **state)
 {
     char *env_pass[] = {"NPM_TOKEN", "NOT_SET", NULL};
     char *env[] = {"CI=true", "NODE_ENV=test", "PATH=/srv/app/node_modules/.bin:/usr/bin", NULL};
-    struct cfg_class cls = {.name = "tests.nightly", .command = steps, .nsteps = 2,
-                            .env = env, .env_pass = env_pass};
+    struct cfg_class cls = {
+        .name = "tests.nightly", .command = steps, .nsteps = 2, .env = env, .env_pass = env_pass};
     json_t *args = json_pack("[s, i]", "a\"b", 1);
-    struct command_job job = {.jid = "abc123", .class_name = "tests.nightly", .queue = "low",
-                              .attempt = 3, .step = 0, .nsteps = 2, .args = args};
+    struct command_job job = {.jid = "abc123",
+                              .class_name = "tests.nightly",
+                              .queue = "low",
+                              .attempt = 3,
+                              .step = 0,
+                              .nsteps = 2,
+                              .args = args};
     struct err err = {0};
     char **e = NULL;
 

@@ -9,8 +9,7 @@
 
 #include "daemon/err.h"
 
-static const char *const level_names[] = {"none", "info", "low", "moderate", "high",
-                                          "critical"};
+static const char *const level_names[] = {"none", "info", "low", "moderate", "high", "critical"};
 #define NLEVELS (sizeof(level_names) / sizeof(level_names[0]))
 
 const char *npm_audit_level_name(int level)
@@ -149,8 +148,7 @@ int npm_audit_parse(const char *text, size_t len, struct npm_audit *ret, json_t 
         json_decref(root);
         return r;
     }
-    r = counts_read(json_object_get(json_object_get(root, "metadata"), "vulnerabilities"), &a,
-                    err);
+    r = counts_read(json_object_get(json_object_get(root, "metadata"), "vulnerabilities"), &a, err);
     if (r < 0) {
         json_decref(root);
         return r;

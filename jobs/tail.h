@@ -15,7 +15,7 @@ void tail_free(struct tail *t);
 void tail_write(struct tail *t, const char *data, size_t len);
 /* Empties it (the dropped count too). */
 void tail_clear(struct tail *t);
-size_t tail_len(const struct tail *t);                /* bytes kept, <= limit */
+size_t tail_len(const struct tail *t);                 /* bytes kept, <= limit */
 unsigned long long tail_dropped(const struct tail *t); /* bytes written but no longer kept */
 
 /* The kept bytes as UTF-8 text, oldest first: NUL bytes and invalid UTF-8 (such as a
