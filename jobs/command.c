@@ -220,7 +220,7 @@ static void step_record(struct proc *p, double finished)
 {
     char attempt[16], step[16], nsteps[16], code[16], when0[32], when1[32], ms[32], dropped[32];
     char pid[16], host[256] = "";
-    char *argv_json = NULL, *result = NULL, *output = NULL;
+    char *argv_json = NULL, *result = NULL, *output = NULL, *error = NULL, *workdir = NULL;
     const char *params[20];
     json_t *argv = json_array();
     int r = -ENOMEM;
@@ -229,9 +229,15 @@ static void step_record(struct proc *p, double finished)
         proc_report(p);
         return;
     }
-    for (char **a = p->argvs[p->step]; argv && *a; a++)
-        (void)json_array_append_new(argv, json_string(*a));
+    for (char **a = p->argvs[p->step]; argv && *a; a++) { /* config text may be no UTF-8 */
+        char *clean = tail_utf8(*a, strlen(*a), NULL);
+        (void)json_array_append_new(argv, clean ? json_string(clean) : NULL);
+        free(clean);
+    }
     argv_json = argv ? json_dumps(argv, JSON_COMPACT) : NULL;
+    /* the message may end in a character cut by its size */
+    error = tail_utf8(p->message, strlen(p->message), NULL);
+    workdir = p->workdir ? tail_utf8(p->workdir, strlen(p->workdir), NULL) : NULL;
     json_decref(argv);
     result = p->result ? json_dumps(p->result, JSON_COMPACT) : NULL;
     output = output_text(p);
@@ -252,7 +258,7 @@ static void step_record(struct proc *p, double finished)
     params[4] = step;
     params[5] = nsteps;
     params[6] = argv_json;
-    params[7] = p->workdir;
+    params[7] = workdir;
     params[8] = p->status;
     params[9] = p->pid && p->exited && WIFEXITED(p->wstatus) ? code : NULL;
     params[10] =
@@ -263,12 +269,14 @@ static void step_record(struct proc *p, double finished)
     params[14] = output ? output : "";
     params[15] = dropped;
     params[16] = result;
-    params[17] = strcmp(p->status, "ok") == 0 ? NULL : p->message;
+    params[17] = strcmp(p->status, "ok") == 0 ? NULL : error;
     params[18] = host;
     params[19] = p->pid ? pid : NULL;
-    if (argv_json)
+    if (argv_json && error && (workdir || !p->workdir))
         r = db_query(p->db, record_sql, params, 20, record_on_done, p);
     free(argv_json);
+    free(error);
+    free(workdir);
     free(result);
     free(output);
     if (r < 0) {

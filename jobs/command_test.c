@@ -97,6 +97,19 @@ static void test_tail_text_replaces_nul_and_invalid_utf8(void **state)
     tail_free(t);
 }
 
+static void test_tail_utf8_cleans_any_bytes(void **state)
+{
+    size_t len;
+    char *s = tail_utf8("ok \xc3\xa9 \xe2\x82", 8, &len); /* a character cut short */
+
+    assert_string_equal(s, "ok \xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd");
+    assert_int_equal(len, 12);
+    free(s);
+    s = tail_utf8("\xed\xa0\x80\xf4\x90\x80\x80", 7, NULL); /* a surrogate, > U+10FFFF */
+    assert_int_equal(strlen(s), 21);
+    free(s);
+}
+
 static void test_tail_last_lines_quote_the_end(void **state)
 {
     const char *text = "one\ntwo\nthree\nfour\n\n";
@@ -379,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_tail_keeps_the_newest_bytes_across_the_wrap),
         cmocka_unit_test(test_tail_counts_megabytes_in_small_writes),
         cmocka_unit_test(test_tail_text_replaces_nul_and_invalid_utf8),
+        cmocka_unit_test(test_tail_utf8_cleans_any_bytes),
         cmocka_unit_test(test_tail_last_lines_quote_the_end),
         cmocka_unit_test(test_npm_audit_reads_a_recorded_npm_10_report),
         cmocka_unit_test(test_npm_audit_reads_npm_6_and_clean_reports),

@@ -102,23 +102,16 @@ static size_t utf8_char(const unsigned char *s, size_t n)
     return need;
 }
 
-char *tail_text(const struct tail *t, size_t *ret_len)
+char *tail_utf8(const char *data, size_t len, size_t *ret_len)
 {
-    unsigned char *lin = malloc(t->len + 1);
-    size_t first = t->len < t->limit - t->start ? t->len : t->limit - t->start, n = 0;
-    char *out;
+    const unsigned char *in = (const unsigned char *)data;
+    char *out = malloc(len * 3 + 1); /* each bad byte may become 3 */
+    size_t n = 0;
 
-    if (!lin)
+    if (!out)
         return NULL;
-    memcpy(lin, t->buf + t->start, first);
-    memcpy(lin + first, t->buf, t->len - first);
-    out = malloc(t->len * 3 + 1); /* each bad byte may become 3 */
-    if (!out) {
-        free(lin);
-        return NULL;
-    }
-    for (size_t i = 0; i < t->len;) {
-        size_t c = utf8_char(lin + i, t->len - i);
+    for (size_t i = 0; i < len;) {
+        size_t c = utf8_char(in + i, len - i);
 
         if (c == 0) {
             memcpy(out + n, "\xef\xbf\xbd", 3);
@@ -126,14 +119,27 @@ char *tail_text(const struct tail *t, size_t *ret_len)
             i++;
             continue;
         }
-        memcpy(out + n, lin + i, c);
+        memcpy(out + n, in + i, c);
         n += c;
         i += c;
     }
     out[n] = '\0';
-    free(lin);
     if (ret_len)
         *ret_len = n;
+    return out;
+}
+
+char *tail_text(const struct tail *t, size_t *ret_len)
+{
+    char *lin = malloc(t->len + 1), *out;
+    size_t first = t->len < t->limit - t->start ? t->len : t->limit - t->start;
+
+    if (!lin)
+        return NULL;
+    memcpy(lin, t->buf + t->start, first);
+    memcpy(lin + first, t->buf, t->len - first);
+    out = tail_utf8(lin, t->len, ret_len);
+    free(lin);
     return out;
 }
 

@@ -23,6 +23,11 @@ unsigned long long tail_dropped(const struct tail *t); /* bytes written but no l
  * its length goes to *ret_len when not NULL. Returns NULL when memory runs out. */
 char *tail_text(const struct tail *t, size_t *ret_len);
 
+/* `len` bytes of `data` as UTF-8 text, NUL bytes and invalid sequences replaced by U+FFFD
+ * (what PostgreSQL's text and JSON strings accept). Caller owns the string, release with
+ * free(); its length goes to *ret_len when not NULL. NULL when memory runs out. */
+char *tail_utf8(const char *data, size_t len, size_t *ret_len);
+
 /* Where the last `lines` lines of `text` (`len` bytes) start, a trailing newline not counting
  * as a line, and at most `max` bytes before the end (then cut after a newline or at a UTF-8
  * character boundary). Returns a pointer into `text`; *ret_len gets the length without the

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from conftest import NEXUSCTL, NEXUSD, SOURCE_DIR, find_in_zset, push, run_cmd, wait_for
+from conftest import NEXUSCTL, NEXUSD, SOURCE_DIR, find_in_zset, make_config, push, run_cmd, \
+    wait_for
 from pg import PostgresServer
 
 AUDIT_REPORT = os.path.join(SOURCE_DIR, "tests", "data", "npm-audit-10.json")
@@ -116,6 +117,20 @@ def test_non_zero_exit_retries_with_the_stderr_tail_then_goes_dead(pg, nexusd, r
     assert [x["status"] for x in rows] == ["failed", "failed"]
     assert rows[0]["exit_code"] == 3
     assert rows[0]["error"] == job["error_message"]
+
+
+def test_a_message_cut_inside_a_character_is_still_recorded(pg, nexusd, r):
+    """The step's name in the message is cut at 256 bytes, here inside a 2-byte character."""
+    cls = {"name": "tests.utf8", "command": ["sh", "-c", "exit 1", "x" + "\u00e9" * 200],
+           "max_retries": 0}
+    config = make_config(None, [cls]).replace("\\u00e9", "\u00e9")  # raw UTF-8 in the file
+    d = nexusd(config, env={"DATABASE_URL": pg.url})
+    jid = push(r, "tests.utf8", [])
+    d.wait_jobs([jid], outcome="dead")
+    row = wait_runs(pg, 1)[0]
+    assert row["status"] == "failed"
+    assert row["error"].endswith("\u00e9\ufffd...) exited with status 1"), row["error"]
+    assert row["argv"][3] == "x" + "\u00e9" * 200
 
 
 def test_output_keeps_a_bounded_tail_of_ten_megabytes(pg, nexusd, r):
