@@ -50,6 +50,8 @@ enum key_type {
     KEY_BOOL,     /* bool: true | false; def 0 or 1 */
     KEY_QUEUES,   /* cfg.queues + nqueues: entries are a name or a group parsed with `sub` */
     KEY_LIST,     /* a list of named groups parsed with `sub`, described by `list` */
+    KEY_STRINGS,  /* char **, owned, NULL-terminated: an array or list of max strings */
+    KEY_ARGVS,    /* char ***, owned: one argv (strings) or a list of max argv arrays */
 };
 
 struct load;
@@ -200,6 +202,16 @@ static const struct key class_keys[] = {
     {"url", KEY_STRING, 1, CFG_MAX_URL, 0, NULL, CLASS_AT(url), NULL, 0, NULL},
     {"secret_file", KEY_STRING, 1, 4096, 0, NULL, CLASS_AT(secret_file), NULL, 0, NULL},
     {"secret_env", KEY_NAME, 1, 128, 0, NULL, CLASS_AT(secret_env), NULL, 0, NULL},
+    {"command", KEY_ARGVS, 1, CFG_MAX_STEPS, 0, NULL, CLASS_AT(command), NULL, 0, NULL},
+    {"shell", KEY_STRING, 1, CFG_MAX_ARG, 0, NULL, CLASS_AT(shell), NULL, 0, NULL},
+    {"workdir", KEY_STRING, 1, 4096, 0, NULL, CLASS_AT(workdir), NULL, 0, NULL},
+    {"env", KEY_STRINGS, 0, CFG_MAX_ARGV, 0, NULL, CLASS_AT(env), NULL, 0, NULL},
+    {"env_pass", KEY_STRINGS, 0, CFG_MAX_ARGV, 0, NULL, CLASS_AT(env_pass), NULL, 0, NULL},
+    {"output_limit", KEY_UINT, 1024, 16 << 20, 65536, NULL, CLASS_AT(output_limit), NULL, 0, NULL},
+    {"kill_grace", KEY_DURATION, 0, 10 * MIN, 10, NULL, CLASS_AT(kill_grace_s), NULL, 0, NULL},
+    {"args_append", KEY_BOOL, 0, 1, 0, NULL, CLASS_AT(args_append), NULL, 0, NULL},
+    {"parse", KEY_STRING, 0, 32, 0, "", CLASS_AT(parse), NULL, 0, NULL},
+    {"fail_on", KEY_STRING, 1, 32, 0, "none", CLASS_AT(fail_on), NULL, 0, NULL},
 };
 
 #define SCHED_AT(field) offsetof(struct cfg_schedule, field)
@@ -263,6 +275,12 @@ static int fail_at(const config_setting_t *s, struct err *err, int code, const c
     __attribute__((format(printf, 4, 5)));
 static void queues_clear(struct cfg *cfg);
 static void list_clear(const struct key *key, struct cfg *cfg);
+static void strv_free(char **v);
+static void argvs_free(char ***v);
+static int strings_load(struct load *ld, const config_setting_t *s, const char *name,
+                        const struct key *key, void *base);
+static int argvs_load(struct load *ld, const config_setting_t *s, const char *name,
+                      const struct key *key, void *base);
 
 static char *dup_str(const char *s)
 {
@@ -450,6 +468,14 @@ static void keys_free(const struct key *keys, size_t nkeys, void *base)
         case KEY_LIST:
             list_clear(key, base);
             break;
+        case KEY_STRINGS:
+            strv_free(*(char ***)field(base, key));
+            *(char ***)field(base, key) = NULL;
+            break;
+        case KEY_ARGVS:
+            argvs_free(*(char ****)field(base, key));
+            *(char ****)field(base, key) = NULL;
+            break;
         default:
             break;
         }
@@ -550,6 +576,8 @@ static int defaults_apply(const struct key *keys, size_t nkeys, void *base, stru
                 r = string_set(&key->sub[0], key->def_str, ((struct cfg *)base)->queues, err);
             break;
         case KEY_LIST:
+        case KEY_STRINGS:
+        case KEY_ARGVS:
             break;
         }
     }
@@ -856,8 +884,9 @@ static int webhook_class_check(struct load *ld, const config_setting_t *e, const
                    ? fail_at(e, ld->err, -EINVAL, "%s.secret_%s needs %s.url", name,
                              c->secret_file ? "file" : "env", name)
                    : 0;
-    if (c->sql)
-        return fail_at(e, ld->err, -EINVAL, "%s has both url and sql: a class is one kind", name);
+    if (c->sql || c->command || c->shell)
+        return fail_at(e, ld->err, -EINVAL, "%s has both url and %s: a class is one kind", name,
+                       c->sql ? "sql" : c->command ? "command" : "shell");
     if (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)
         return fail_at(e, ld->err, -EINVAL, "%s.url must start with http:// or https:// (got %s)",
                        name, c->url);
@@ -867,13 +896,6 @@ static int webhook_class_check(struct load *ld, const config_setting_t *e, const
                        "secret_env",
                        name);
     return 0;
-}
-
-static int class_check(struct load *ld, const config_setting_t *e, const char *name, void *entry)
-{
-    int r = webhook_class_check(ld, e, name, entry);
-
-    return r < 0 ? r : sql_class_check(ld, e, name, entry);
 }
 
 static void class_clear(void *entry)
@@ -915,6 +937,299 @@ static int schedule_check(struct load *ld, const config_setting_t *e, const char
     }
     return fail_at(e, ld->err, -EINVAL, "%s.missed must be skip or run_once (got \"%s\")", name,
                    sc->missed);
+}
+
+static void strv_free(char **v)
+{
+    if (!v)
+        return;
+    for (char **p = v; *p; p++)
+        free(*p);
+    free(v);
+}
+
+static void argvs_free(char ***v)
+{
+    if (!v)
+        return;
+    for (char ***p = v; *p; p++)
+        strv_free(*p);
+    free(v);
+}
+
+/* An array or list of min..max strings, each at most CFG_MAX_ARG bytes without control
+ * characters, into a NULL-terminated vector: caller owns it, release with strv_free(). */
+static int strv_read(struct load *ld, const config_setting_t *s, const char *name, int min, int max,
+                     char ***ret)
+{
+    int type = config_setting_type(s), n = config_setting_length(s), r = 0;
+    char ename[CFG_MAX_NAME], buf[GOT_MAX];
+    char **v;
+
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+        return fail_at(s, ld->err, -EINVAL,
+                       "%s must be an array of strings such as [\"a\", \"b\"] (got %s)", name,
+                       got(s, buf, sizeof(buf)));
+    if (n < min || n > max)
+        return fail_at(s, ld->err, -EINVAL, "%s must have %d..%d items (got %d)", name, min, max,
+                       n);
+    v = calloc((size_t)n + 1, sizeof(*v));
+    if (!v)
+        return nomem(ld->err);
+    for (int i = 0; i < n && r == 0; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *str;
+        size_t len;
+
+        (void)snprintf(ename, sizeof(ename), "%s[%d]", name, i);
+        if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+            r = fail_at(e, ld->err, -EINVAL, "%s must be a string (got %s)", ename,
+                        got(e, buf, sizeof(buf)));
+            break;
+        }
+        str = config_setting_get_string(e);
+        len = strlen(str);
+        if (len > CFG_MAX_ARG)
+            r = fail_at(e, ld->err, -EINVAL, "%s must be at most %d bytes (got %zu bytes)", ename,
+                        CFG_MAX_ARG, len);
+        for (size_t k = 0; k < len && r == 0; k++)
+            if ((unsigned char)str[k] < 0x20 || str[k] == 0x7f)
+                r = fail_at(e, ld->err, -EINVAL,
+                            "%s must not contain control characters (got 0x%02x at byte %zu)",
+                            ename, (unsigned char)str[k], k);
+        if (r == 0 && !(v[i] = dup_str(str)))
+            r = nomem(ld->err);
+    }
+    if (r < 0) {
+        strv_free(v);
+        return r;
+    }
+    *ret = v;
+    return 0;
+}
+
+/* env, env_pass: ["A=1", "B=2"]. */
+static int strings_load(struct load *ld, const config_setting_t *s, const char *name,
+                        const struct key *key, void *base)
+{
+    char ***dst = field(base, key);
+    char **v;
+    int r;
+
+    r = strv_read(ld, s, name, (int)key->min, (int)key->max, &v);
+    if (r < 0)
+        return r;
+    strv_free(*dst);
+    *dst = v;
+    return 0;
+}
+
+/* command: one argv ["npm", "test"], or a list of them (["npm", "a"], ["npm", "b"]). */
+static int argvs_load(struct load *ld, const config_setting_t *s, const char *name,
+                      const struct key *key, void *base)
+{
+    int type = config_setting_type(s), n = config_setting_length(s), r = 0;
+    char ename[CFG_MAX_NAME], buf[GOT_MAX];
+    char ****dst = field(base, key);
+    bool one = false;
+    char ***steps;
+
+    if ((type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) || n == 0)
+        return fail_at(s, ld->err, -EINVAL,
+                       "%s must be an argv array such as [\"npm\", \"test\"] or a list of them "
+                       "(got %s; for a shell line use `shell`)",
+                       name,
+                       n == 0 && type != CONFIG_TYPE_STRING ? "nothing" : got(s, buf, sizeof(buf)));
+    one = config_setting_type(config_setting_get_elem(s, 0)) == CONFIG_TYPE_STRING;
+    if (!one && (double)n > key->max)
+        return fail_at(s, ld->err, -EINVAL, "%s must have at most %.0f steps (got %d)", name,
+                       key->max, n);
+    steps = calloc(one ? 2 : (size_t)n + 1, sizeof(*steps));
+    if (!steps)
+        return nomem(ld->err);
+    if (one)
+        r = strv_read(ld, s, name, 1, CFG_MAX_ARGV, &steps[0]);
+    for (int i = 0; !one && i < n && r == 0; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        int etype = config_setting_type(e);
+
+        (void)snprintf(ename, sizeof(ename), "%s[%d]", name, i);
+        if (etype != CONFIG_TYPE_ARRAY && etype != CONFIG_TYPE_LIST)
+            r = fail_at(e, ld->err, -EINVAL,
+                        "%s must be an argv array such as [\"npm\", \"test\"] "
+                        "(got %s)",
+                        ename, got(e, buf, sizeof(buf)));
+        else
+            r = strv_read(ld, e, ename, 1, CFG_MAX_ARGV, &steps[i]);
+    }
+    for (size_t i = 0; r == 0 && steps[i]; i++)
+        if (!*steps[i][0])
+            r = fail_at(s, ld->err, -EINVAL,
+                        "%s: argv[0] of step %zu is empty: it names the "
+                        "program to run",
+                        name, i + 1);
+    if (r < 0) {
+        argvs_free(steps);
+        return r;
+    }
+    argvs_free(*dst);
+    *dst = steps;
+    return 0;
+}
+
+/* The setting `key` of entry `e`, for its line; `e` itself when absent. */
+static const config_setting_t *member_or(const config_setting_t *e, const char *key)
+{
+    const config_setting_t *m = config_setting_get_member(e, key);
+
+    return m ? m : e;
+}
+
+/* An environment variable's name: [A-Za-z_][A-Za-z0-9_]*, not NEXUS_ (nexusd sets those). */
+static int env_name_check(struct load *ld, const config_setting_t *at, const char *name,
+                          const char *var, size_t len)
+{
+    char buf[GOT_MAX];
+    bool ok = len > 0 && !(var[0] >= '0' && var[0] <= '9');
+
+    for (size_t i = 0; i < len && ok; i++)
+        ok = var[i] == '_' || (var[i] >= 'a' && var[i] <= 'z') ||
+             (var[i] >= 'A' && var[i] <= 'Z') || (var[i] >= '0' && var[i] <= '9');
+    if (!ok)
+        return fail_at(at, ld->err, -EINVAL,
+                       "%s: a variable name is letters, digits and _, not starting with a digit "
+                       "(got %s)",
+                       name, quote(var, buf, sizeof(buf)));
+    if (len >= 6 && strncmp(var, "NEXUS_", 6) == 0)
+        return fail_at(at, ld->err, -EINVAL, "%s: NEXUS_ variables are set by nexusd (got %.*s)",
+                       name, (int)len, var);
+    return 0;
+}
+
+static int command_env_check(struct load *ld, const config_setting_t *e, const char *name,
+                             const struct cfg_class *c)
+{
+    char ename[CFG_MAX_NAME], buf[GOT_MAX];
+    int r;
+
+    for (size_t i = 0; c->env && c->env[i]; i++) {
+        const char *eq = strchr(c->env[i], '=');
+
+        (void)snprintf(ename, sizeof(ename), "%s.env[%zu]", name, i);
+        if (!eq)
+            return fail_at(member_or(e, "env"), ld->err, -EINVAL, "%s must be NAME=value (got %s)",
+                           ename, quote(c->env[i], buf, sizeof(buf)));
+        r = env_name_check(ld, member_or(e, "env"), ename, c->env[i], (size_t)(eq - c->env[i]));
+        if (r < 0)
+            return r;
+        for (size_t k = 0; k < i; k++)
+            if (strncmp(c->env[k], c->env[i], (size_t)(eq - c->env[i]) + 1) == 0)
+                return fail_at(member_or(e, "env"), ld->err, -EINVAL,
+                               "%s sets %.*s twice (first at %s.env[%zu])", ename,
+                               (int)(eq - c->env[i]), c->env[i], name, k);
+    }
+    for (size_t i = 0; c->env_pass && c->env_pass[i]; i++) {
+        (void)snprintf(ename, sizeof(ename), "%s.env_pass[%zu]", name, i);
+        r = env_name_check(ld, member_or(e, "env_pass"), ename, c->env_pass[i],
+                           strlen(c->env_pass[i]));
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* `shell` as one step: /bin/sh -c SCRIPT CLASS (the class name is $0; args_append adds $1..). */
+static int shell_step(struct load *ld, struct cfg_class *c)
+{
+    const char *words[] = {"/bin/sh", "-c", c->shell, c->name};
+    char ***steps = calloc(2, sizeof(*steps));
+
+    if (!steps)
+        return nomem(ld->err);
+    steps[0] = calloc(NELEMS(words) + 1, sizeof(char *));
+    for (size_t i = 0; steps[0] && i < NELEMS(words); i++)
+        if (!(steps[0][i] = dup_str(words[i]))) {
+            argvs_free(steps);
+            return nomem(ld->err);
+        }
+    if (!steps[0]) {
+        free(steps);
+        return nomem(ld->err);
+    }
+    c->command = steps;
+    return 0;
+}
+
+static const char *const severity_names[] = {"none", "info",    "low", "moderate",
+                                             "high", "critical"}; /* index = fail_level */
+
+/* A `command` class: command or shell (not both, not with sql), an absolute workdir, valid
+ * env names, a known parser; the other command keys need one of them. */
+static int command_class_check(struct load *ld, const config_setting_t *e, const char *name,
+                               struct cfg_class *c)
+{
+    static const char *const only[] = {"workdir",    "env",   "env_pass", "output_limit",
+                                       "kill_grace", "parse", "fail_on",  "args_append"};
+    char buf[GOT_MAX];
+    size_t level;
+    int r;
+
+    if (!c->command && !c->shell) {
+        for (size_t i = 0; i < NELEMS(only); i++)
+            if (config_setting_get_member(e, only[i]))
+                return fail_at(config_setting_get_member(e, only[i]), ld->err, -EINVAL,
+                               "%s.%s needs %s.command or %s.shell", name, only[i], name, name);
+        return 0;
+    }
+    if (c->command && c->shell)
+        return fail_at(member_or(e, "shell"), ld->err, -EINVAL,
+                       "%s has both command and shell: a class runs an argv or a shell line, "
+                       "not both",
+                       name);
+    if (c->sql)
+        return fail_at(member_or(e, "sql"), ld->err, -EINVAL,
+                       "%s has both sql and %s: a class is a sql class or a command class", name,
+                       c->shell ? "shell" : "command");
+    if (c->workdir && c->workdir[0] != '/')
+        return fail_at(member_or(e, "workdir"), ld->err, -EINVAL,
+                       "%s.workdir must be an absolute path (got %s)", name,
+                       quote(c->workdir, buf, sizeof(buf)));
+    r = command_env_check(ld, e, name, c);
+    if (r < 0)
+        return r;
+    if (*c->parse && strcmp(c->parse, "npm-audit") != 0)
+        return fail_at(member_or(e, "parse"), ld->err, -EINVAL,
+                       "%s.parse must be \"npm-audit\" or \"\" for none (got %s)", name,
+                       quote(c->parse, buf, sizeof(buf)));
+    for (level = 0; level < NELEMS(severity_names); level++)
+        if (strcmp(c->fail_on, severity_names[level]) == 0)
+            break;
+    if (level == NELEMS(severity_names))
+        return fail_at(member_or(e, "fail_on"), ld->err, -EINVAL,
+                       "%s.fail_on must be one of none|info|low|moderate|high|critical (got %s)",
+                       name, quote(c->fail_on, buf, sizeof(buf)));
+    if (level > 0 && !*c->parse)
+        return fail_at(member_or(e, "fail_on"), ld->err, -EINVAL, "%s.fail_on needs %s.parse", name,
+                       name);
+    c->fail_level = (int)level;
+    if (c->shell) {
+        r = shell_step(ld, c);
+        if (r < 0)
+            return r;
+    }
+    for (c->nsteps = 0; c->command[c->nsteps];)
+        c->nsteps++;
+    return 0;
+}
+
+/* A class is one kind at most: sql, http (url) or command; each kind's keys checked. */
+static int class_check(struct load *ld, const config_setting_t *e, const char *name, void *entry)
+{
+    int r = webhook_class_check(ld, e, name, entry);
+
+    if (r == 0)
+        r = sql_class_check(ld, e, name, entry);
+    return r < 0 ? r : command_class_check(ld, e, name, entry);
 }
 
 /* A list of named groups (classes, schedules), each read with key->sub and checked. */
@@ -986,6 +1301,10 @@ static int value_load(struct load *ld, const config_setting_t *s, const char *na
         return queues_load(ld, s, name, key, base);
     case KEY_LIST:
         return list_load(ld, s, name, key, base);
+    case KEY_STRINGS:
+        return strings_load(ld, s, name, key, base);
+    case KEY_ARGVS:
+        return argvs_load(ld, s, name, key, base);
     }
     return -EINVAL;
 }

@@ -27,6 +27,11 @@ enum cfg_arg_type {
 };
 #define CFG_MAX_SQL_ARGS 32
 
+/* A `command` class's limits. */
+#define CFG_MAX_STEPS 16     /* argv vectors of one `command` list */
+#define CFG_MAX_ARGV 256     /* items of one argv, of `env`, of `env_pass` */
+#define CFG_MAX_ARG 65536    /* bytes of one argv item, `env` entry or `shell` script */
+
 /* Per job class settings; a class with no entry uses the worker defaults. */
 struct cfg_class {
     char *name;          /* owned; the job's "class" */
@@ -46,6 +51,22 @@ struct cfg_class {
     char *secret_file;   /* owned; the webhook's HMAC secret is read from this file, or */
     char *secret_env;    /* owned; ... from this environment variable (exactly one is set) */
     char *secret;        /* owned; the secret itself, filled by cfg_load_secrets() */
+    /* A `command` class (docs/commands.md): a child process per step, no shell unless
+     * `shell` asks for one. */
+    char ***command;     /* owned; NULL-terminated list of NULL-terminated argv vectors run
+                            in turn (`shell` becomes /bin/sh -c SCRIPT CLASS); NULL when the
+                            class is no command class */
+    size_t nsteps;       /* entries of `command`, 1..CFG_MAX_STEPS; 0 when none */
+    char *shell;         /* owned; the `shell` script as written, NULL when none */
+    char *workdir;       /* owned; absolute path; NULL = nexusd's working directory */
+    char **env;          /* owned; NULL-terminated "NAME=value" list; NULL when none */
+    char **env_pass;     /* owned; NULL-terminated names copied from nexusd's environment */
+    unsigned output_limit; /* bytes of stdout+stderr tail kept per step, 1024..16 MiB */
+    double kill_grace_s; /* TERM to KILL of the process group, 0..10m */
+    bool args_append;    /* the job's args become extra argv items (shell: $1..$n) */
+    char *parse;         /* owned; output parser: "" (none) | "npm-audit" */
+    char *fail_on;       /* owned; "none" | "info" | "low" | "moderate" | "high" | "critical" */
+    int fail_level;      /* fail_on as a level: 0 = never, 1 = info .. 5 = critical */
     int line;            /* line of the entry in the file, 0 when none */
 };
 

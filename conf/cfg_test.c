@@ -211,11 +211,20 @@ static void test_load_reads_the_example_file_with_every_default(void **state)
         fail_msg("%s", err.msg);
     assert_string_equal(cfg->path, path);
     assert_defaults(cfg);
-    /* the example's one class: the app's order update, a sql class */
-    assert_int_equal(cfg->nclasses, 1);
+    /* the example's classes: the app's order update (sql), its tests, bench and audit */
+    assert_int_equal(cfg->nclasses, 4);
     assert_string_equal(cfg->classes[0].name, "orders.mark_paid");
     assert_int_equal(cfg->classes[0].nargs, 1);
     assert_int_equal(cfg->classes[0].arg_types[0], CFG_ARG_UUID);
+    assert_null(cfg->classes[0].command);
+    assert_string_equal(cfg->classes[1].name, "tests.nightly");
+    assert_int_equal(cfg->classes[1].nsteps, 2);
+    assert_string_equal(cfg->classes[1].command[1][2], "test:e2e");
+    assert_string_equal(cfg->classes[1].workdir, "/srv/nexus-sales");
+    assert_true(cfg->classes[1].timeout_s == 7200);
+    assert_string_equal(cfg->classes[2].command[0][2], "bench");
+    assert_string_equal(cfg->classes[3].parse, "npm-audit");
+    assert_int_equal(cfg->classes[3].fail_level, 4);
     cfg_free(cfg);
 }
 
@@ -446,6 +455,63 @@ static const struct bad {
     {"classes = ( { name = \"a\"; sql = \"SELECT $1\"; args = \"integer\"; } );",
      ":1: classes[0].args: unknown type 'integer' (text, int, float, bool, json, uuid, "
      "timestamptz)"},
+    /* command classes */
+    {"classes = ( { name = \"a\";\n sql = \"SELECT 1\"; command = [\"true\"]; } );",
+     ":2: classes[0] has both sql and command: a class is a sql class or a command class"},
+    {"classes = ( { name = \"a\"; command = [\"true\"];\n shell = \"true\"; } );",
+     ":2: classes[0] has both command and shell: a class runs an argv or a shell line, not both"},
+    {"classes = ( { name = \"a\"; command = \"npm test\"; } );",
+     ":1: classes[0].command must be an argv array such as [\"npm\", \"test\"] or a list of "
+     "them (got \"npm test\"; for a shell line use `shell`)"},
+    {"classes = ( { name = \"a\"; command = []; } );",
+     ":1: classes[0].command must be an argv array such as [\"npm\", \"test\"] or a list of "
+     "them (got nothing; for a shell line use `shell`)"},
+    {"classes = ( { name = \"a\"; command = ( \"npm\", 5 ); } );",
+     ":1: classes[0].command[1] must be a string (got 5)"},
+    {"classes = ( { name = \"a\"; command = ( [\"npm\"], \"x\" ); } );",
+     ":1: classes[0].command[1] must be an argv array such as [\"npm\", \"test\"] (got \"x\")"},
+    {"classes = ( { name = \"a\"; command = ( [\"npm\"], [] ); } );",
+     ":1: classes[0].command[1] must have 1..256 items (got 0)"},
+    {"classes = ( { name = \"a\"; command = [\"\", \"x\"]; } );",
+     ":1: classes[0].command: argv[0] of step 1 is empty: it names the program to run"},
+    {"classes = ( { name = \"a\"; command = [\"a\\tb\"]; } );",
+     ":1: classes[0].command[0] must not contain control characters (got 0x09 at byte 1)"},
+    {"classes = ( { name = \"a\"; command = ([\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],"
+     "[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],[\"a\"],"
+     "[\"a\"]); } );",
+     ":1: classes[0].command must have at most 16 steps (got 17)"},
+    {"classes = ( { name = \"a\";\n workdir = \"/srv\"; } );",
+     ":2: classes[0].workdir needs classes[0].command or classes[0].shell"},
+    {"classes = ( { name = \"a\"; output_limit = 100000; } );",
+     ":1: classes[0].output_limit needs classes[0].command or classes[0].shell"},
+    {"classes = ( { name = \"a\"; shell = \"true\";\n workdir = \"srv/app\"; } );",
+     ":2: classes[0].workdir must be an absolute path (got \"srv/app\")"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; env = [\"CI\"]; } );",
+     ":1: classes[0].env[0] must be NAME=value (got \"CI\")"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; env = [\"1X=1\"]; } );",
+     ":1: classes[0].env[0]: a variable name is letters, digits and _, not starting with a "
+     "digit (got \"1X=1\")"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; env = [\"NEXUS_JID=x\"]; } );",
+     ":1: classes[0].env[0]: NEXUS_ variables are set by nexusd (got NEXUS_JID)"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; env = [\"A=1\", \"A=2\"]; } );",
+     ":1: classes[0].env[1] sets A twice (first at classes[0].env[0])"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; env = \"A=1\"; } );",
+     ":1: classes[0].env must be an array of strings such as [\"a\", \"b\"] (got \"A=1\")"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; env_pass = [\"NPM-TOKEN\"]; } );",
+     ":1: classes[0].env_pass[0]: a variable name is letters, digits and _, not starting with "
+     "a digit (got \"NPM-TOKEN\")"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; output_limit = 100; } );",
+     ":1: classes[0].output_limit must be 1024..16777216 (got 100)"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; kill_grace = \"1h\"; } );",
+     ":1: classes[0].kill_grace must be 0s..10m (got \"1h\")"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; parse = \"junit\"; } );",
+     ":1: classes[0].parse must be \"npm-audit\" or \"\" for none (got \"junit\")"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; parse = \"npm-audit\";\n"
+     "  fail_on = \"severe\"; } );",
+     ":2: classes[0].fail_on must be one of none|info|low|moderate|high|critical (got "
+     "\"severe\")"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; fail_on = \"high\"; } );",
+     ":1: classes[0].fail_on needs classes[0].parse"},
     /* strings */
     {"worker = { tag = 5; };", ":1: worker.tag must be a string of at most 64 bytes (got 5)"},
     {"worker = { tag = \"0123456789012345678901234567890123456789012345678901234567890123x\"; };",
@@ -748,6 +814,49 @@ static void test_sql_class_gets_its_argument_types(void **state)
     cfg_free(cfg);
 }
 
+static void test_command_classes_get_their_steps_and_defaults(void **state)
+{
+    struct cfg *cfg =
+        load_ok("classes = (\n"
+                "  { name = \"tests.nightly\"; command = ([\"npm\", \"run\", \"test:ci\"],\n"
+                "      (\"npm\", \"run\", \"test:e2e\")); env = [\"CI=true\"]; },\n"
+                "  { name = \"bench.weekly\"; command = ( \"npm\", \"run\", \"bench\" );\n"
+                "      args_append = true; kill_grace = 0; output_limit = 1024; },\n"
+                "  { name = \"deploy\"; shell = \"npm ci && npm run build\";\n"
+                "      env_pass = [\"NPM_TOKEN\"]; }\n"
+                ");\n");
+    const struct cfg_class *c = cfg_class_find(cfg, "tests.nightly");
+
+    assert_int_equal(c->nsteps, 2);
+    assert_string_equal(c->command[0][2], "test:ci");
+    assert_string_equal(c->command[1][2], "test:e2e");
+    assert_null(c->command[1][3]);
+    assert_null(c->command[2]);
+    assert_string_equal(c->env[0], "CI=true");
+    assert_null(c->env[1]);
+    assert_null(c->workdir);
+    assert_int_equal(c->output_limit, 65536);
+    assert_true(c->kill_grace_s == 10);
+    assert_false(c->args_append);
+    assert_string_equal(c->parse, "");
+    assert_int_equal(c->fail_level, 0);
+    c = cfg_class_find(cfg, "bench.weekly");
+    assert_int_equal(c->nsteps, 1);
+    assert_string_equal(c->command[0][0], "npm");
+    assert_true(c->args_append);
+    assert_true(c->kill_grace_s == 0);
+    assert_int_equal(c->output_limit, 1024);
+    c = cfg_class_find(cfg, "deploy");
+    assert_int_equal(c->nsteps, 1);
+    assert_string_equal(c->command[0][0], "/bin/sh");
+    assert_string_equal(c->command[0][1], "-c");
+    assert_string_equal(c->command[0][2], "npm ci && npm run build");
+    assert_string_equal(c->command[0][3], "deploy"); /* $0 */
+    assert_null(c->command[0][4]);
+    assert_string_equal(c->env_pass[0], "NPM_TOKEN");
+    cfg_free(cfg);
+}
+
 static void test_schedules_are_parsed_with_their_defaults(void **state)
 {
     struct cfg *cfg = load_ok("schedules = ( { name = \"nightly\"; cron = \"0 3 * * MON-FRI\";\n"
@@ -847,10 +956,13 @@ static void test_free_accepts_null(void **state)
 static void test_load_survives_every_allocation_failure(void **state)
 {
     void *(*volatile alloc)(size_t) = malloc;
-    const char *text = "worker = { queues = ( \"a\", { name = \"b\"; weight = 2; } );\n"
-                       "  tag = \"t\"; };\n"
-                       "database = { url = \"dbname=x\"; };\n"
-                       "classes = ( { name = \"x\"; }, { name = \"y\"; timeout = 3; } );\n";
+    const char *text =
+        "worker = { queues = ( \"a\", { name = \"b\"; weight = 2; } );\n"
+        "  tag = \"t\"; };\n"
+        "database = { url = \"dbname=x\"; };\n"
+        "classes = ( { name = \"x\"; }, { name = \"y\"; timeout = 3; },\n"
+        "  { name = \"z\"; command = ([\"a\", \"b\"], [\"c\"]); env = [\"A=1\"]; },\n"
+        "  { name = \"s\"; shell = \"a | b\"; env_pass = [\"T\"]; } );\n";
     char path[64];
     void *probe;
     int n, r;
@@ -873,7 +985,7 @@ static void test_load_survives_every_allocation_failure(void **state)
         r = cfg_load(path, fake_env, &cfg, &err);
         alloc_countdown = 0;
         if (r == 0) {
-            assert_int_equal(cfg->nclasses, 2);
+            assert_int_equal(cfg->nclasses, 4);
             cfg_free(cfg);
             break;
         }
@@ -1064,6 +1176,7 @@ int main(void)
         cmocka_unit_test_setup(test_url_errors_hide_the_password, setup),
         cmocka_unit_test_setup(test_load_without_err_still_returns_the_code, setup),
         cmocka_unit_test_setup(test_sql_class_gets_its_argument_types, setup),
+        cmocka_unit_test_setup(test_command_classes_get_their_steps_and_defaults, setup),
         cmocka_unit_test_setup(test_schedules_are_parsed_with_their_defaults, setup),
         cmocka_unit_test_setup(test_class_queue_serves_schedules_and_lookups, setup),
         cmocka_unit_test_setup(test_webhook_class_reads_its_secret, setup),

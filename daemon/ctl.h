@@ -83,5 +83,6 @@ extern const struct ctl_command ctl_cmd_history;
 extern const struct ctl_command ctl_cmd_cron;
 extern const struct ctl_command ctl_cmd_pause;
 extern const struct ctl_command ctl_cmd_resume;
+extern const struct ctl_command ctl_cmd_runs;
 
 #endif

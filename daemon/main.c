@@ -20,6 +20,7 @@
 #include "daemon/status.h"
 #include "daemon/util.h"
 #include "daemon/worker.h"
+#include "jobs/command.h"
 #include "sql/migrate.h"
 
 #ifndef NEXUS_VERSION
@@ -345,6 +346,7 @@ int main(int argc, char **argv)
     ev_run(d.loop, 0);
 out:
     notify_free(d.notify);
+    command_drain(d.loop); /* children of cancelled commands: reaped and recorded */
     worker_free(d.wk); /* answers the HTTP requests waiting for Redis */
     dashboard_free(d.dashboard);
     status_free(d.status);

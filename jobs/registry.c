@@ -28,6 +28,8 @@ const struct handler *handler_find(const struct cfg *cfg, const char *class_name
         return &handler_sql;
     if (cls && cls->url)
         return &handler_webhook;
+    if (cls && cls->command)
+        return &handler_command;
     return NULL;
 }
 

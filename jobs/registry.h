@@ -27,5 +27,6 @@ extern const struct handler handler_sleep;
 extern const struct handler handler_fail;
 extern const struct handler handler_sql; /* every class with `sql` in the configuration */
 extern const struct handler handler_webhook; /* every class with `url` in the configuration */
+extern const struct handler handler_command; /* every class with `command` or `shell` */
 
 #endif

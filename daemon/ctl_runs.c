@@ -1,0 +1,180 @@
+/* ctl_runs.c - `nexusctl runs [CLASS]`: recent steps of command classes from
+ * nexus.command_runs, newest first. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "conf/cfg.h"
+#include "daemon/ctl.h"
+#include "daemon/ctl_fmt.h"
+#include "daemon/ctl_table.h"
+#include "daemon/err.h"
+#include "daemon/parse.h"
+
+/* One JSON object per row, so that both outputs read the same fields. */
+static const char runs_sql[] =
+    "SELECT row_to_json(r)::text FROM (SELECT jid, class, queue, attempt, step, nsteps, argv, "
+    "workdir, status, exit_code, signal, extract(epoch FROM started_at)::float8 AS started_at, "
+    "extract(epoch FROM finished_at)::float8 AS finished_at, duration_ms, output, "
+    "output_dropped, result, error, host, pid FROM nexus.command_runs "
+    "WHERE ($1::text IS NULL OR class = $1) AND ($2::text IS NULL OR jid = $2) "
+    "ORDER BY started_at DESC, id DESC LIMIT $3::integer) r";
+
+static int runs_query(const struct cfg *cfg, const char *const params[3], json_t *ret_list,
+                      struct err *err)
+{
+    static const char *const keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+    const char *values[] = {cfg->database_url, "nexusctl", "10", NULL};
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    PGresult *res = NULL;
+    int r = 0;
+
+    if (!conn)
+        return err_set(err, -ENOMEM, "out of memory");
+    if (PQstatus(conn) != CONNECTION_OK) {
+        r = err_set(err, -ENOTCONN, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
+        goto out;
+    }
+    res = PQexecParams(conn, runs_sql, 3, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        r = err_set(err, -EIO, "reading nexus.command_runs: %s", PQresultErrorMessage(res));
+        goto out;
+    }
+    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
+        json_t *row = json_loads(PQgetvalue(res, i, 0), 0, NULL);
+        if (!row || json_array_append_new(ret_list, row) < 0)
+            r = err_set(err, -ENOMEM, "out of memory");
+    }
+out:
+    err->msg[strcspn(err->msg, "\n")] = '\0';
+    PQclear(res);
+    PQfinish(conn);
+    return r;
+}
+
+static const char *str(const json_t *row, const char *key)
+{
+    return json_string_value(json_object_get(row, key));
+}
+
+/* "12" or "KILL" or "-": how the step's process ended. */
+static const char *ended(const json_t *row, char *buf, size_t size)
+{
+    const json_t *code = json_object_get(row, "exit_code");
+
+    if (json_is_integer(code)) {
+        (void)snprintf(buf, size, "%lld", (long long)json_integer_value(code));
+        return buf;
+    }
+    if (str(row, "signal")) {
+        (void)snprintf(buf, size, "SIG%s", str(row, "signal"));
+        return buf;
+    }
+    return NULL;
+}
+
+static int runs_print_table(const json_t *list, bool output, struct err *err)
+{
+    static const char *const headers[] = {"STARTED", "CLASS", "JID",      "STEP",
+                                          "STATUS",  "EXIT",  "DURATION", "ERROR"};
+    struct ctl_table *t = ctl_table_new(8, headers, 0);
+    char when[CTL_FMT_TIME_BUF], age[CTL_FMT_AGE_BUF], step[32], how[32];
+    size_t i;
+    json_t *row;
+
+    if (!t)
+        return err_set(err, -ENOMEM, "out of memory");
+    json_array_foreach(list, i, row)
+    {
+        const char *cells[8] = {
+            ctl_fmt_time(json_number_value(json_object_get(row, "started_at")), when),
+            str(row, "class"),
+            str(row, "jid"),
+            step,
+            str(row, "status"),
+            ended(row, how, sizeof(how)),
+            ctl_fmt_age(json_number_value(json_object_get(row, "duration_ms")) / 1000.0, age),
+            str(row, "error"),
+        };
+        (void)snprintf(step, sizeof(step), "%lld/%lld",
+                       (long long)json_integer_value(json_object_get(row, "step")),
+                       (long long)json_integer_value(json_object_get(row, "nsteps")));
+        if (ctl_table_add(t, cells) < 0) {
+            ctl_table_free(t);
+            return err_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    ctl_table_print(t, stdout);
+    ctl_table_free(t);
+    json_array_foreach(list, i, row)
+    {
+        if (!output)
+            break;
+        printf("\n== %s %s step %lld/%lld: %s (%lld earlier bytes dropped)\n%s", str(row, "class"),
+               str(row, "jid"), (long long)json_integer_value(json_object_get(row, "step")),
+               (long long)json_integer_value(json_object_get(row, "nsteps")), str(row, "status"),
+               (long long)json_integer_value(json_object_get(row, "output_dropped")),
+               str(row, "output") ? str(row, "output") : "");
+    }
+    return 0;
+}
+
+static int runs_run(struct ctl *ctl, int argc, char **argv, struct err *err)
+{
+    const char *limit = NULL, *jid = NULL, *pos[1] = {NULL};
+    bool output = false;
+    const struct ctl_opt opts[] = {
+        {"limit", true, &limit, NULL}, {"jid", true, &jid, NULL}, {"output", false, NULL, &output}};
+    const struct cfg *cfg;
+    const char *params[3];
+    json_t *list;
+    uint32_t n;
+    int r;
+
+    r = ctl_parse_args(ctl, argc, argv, opts, 3, pos, 1, err);
+    if (r != 0)
+        return r;
+    if (limit && parse_u32(limit, 1, 100000, &n) < 0)
+        return err_set(err, CTL_EUSAGE, "--limit must be 1..100000 (got '%s')", limit);
+    cfg = ctl_cfg(ctl, err);
+    if (!cfg)
+        return err->code;
+    if (!cfg->database_url)
+        return err_set(err, CTL_ECONFIG, "runs needs database.url or DATABASE_URL");
+    list = json_array();
+    if (!list)
+        return err_set(err, -ENOMEM, "out of memory");
+    params[0] = pos[0];
+    params[1] = jid;
+    params[2] = limit ? limit : "20";
+    r = runs_query(cfg, params, list, err);
+    if (r == 0 && json_array_size(list) == 0 && (jid || pos[0]))
+        r = err_set(err, CTL_ENOTFOUND, "no command runs%s%s%s%s", pos[0] ? " of class " : "",
+                    pos[0] ? pos[0] : "", jid ? " for jid " : "", jid ? jid : "");
+    if (r == 0 && ctl->json) {
+        json_t *out = json_pack("{s:O}", "runs", list);
+        r = out ? ctl_fmt_json(out, err) : err_set(err, -ENOMEM, "out of memory");
+        json_decref(out);
+    } else if (r == 0) {
+        r = runs_print_table(list, output, err);
+    }
+    json_decref(list);
+    return r;
+}
+
+const struct ctl_command ctl_cmd_runs = {
+    .name = "runs",
+    .args = "[CLASS] [--jid JID] [--limit N] [--output] [--json]",
+    .summary = "show recent steps of command classes (nexus.command_runs)",
+    .help = "Lists the steps of command classes, newest first: start time, class, jid,\n"
+            "step, status (ok, failed, timeout, cancelled, spawn_error), exit status or\n"
+            "signal, duration and error. CLASS or --jid JID narrow the list; --limit N\n"
+            "shows at most N steps (20); --output prints each step's output tail after\n"
+            "the table (--json always has it, with the parsed result). Reads database.url\n"
+            "(or DATABASE_URL). Exit status 3 when a class or jid has no runs.\n",
+    .json = true,
+    .run = runs_run,
+};
