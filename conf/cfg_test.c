@@ -225,6 +225,14 @@ static void test_load_reads_the_example_file_with_every_default(void **state)
     assert_string_equal(cfg->classes[2].command[0][2], "bench");
     assert_string_equal(cfg->classes[3].parse, "npm-audit");
     assert_int_equal(cfg->classes[3].fail_level, 4);
+    /* the app's recurring tasks, each bound to a class of the file (or the built-in rollup) */
+    assert_int_equal(cfg->nschedules, 4);
+    assert_string_equal(cfg_schedule_find(cfg, "analytics.hourly")->class_name, "analytics.rollup");
+    assert_int_equal(cfg_schedule_find(cfg, "tests.nightly")->expr.hours, 1u << 3);
+    assert_int_equal(cfg_schedule_find(cfg, "bench.weekly")->expr.wdays, 1u << 0);
+    assert_true(cfg_schedule_find(cfg, "audit.monthly")->run_missed);
+    for (size_t i = 1; i < cfg->nschedules; i++)
+        assert_non_null(cfg_class_find(cfg, cfg->schedules[i].class_name));
     cfg_free(cfg);
 }
 
