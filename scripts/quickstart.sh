@@ -109,6 +109,12 @@ sleep "$WATCH_SECONDS"
 stop_tail
 say "nexusctl stats"
 ctl stats
+say "the operators' endpoint (docs/operations.md; the dashboard is http://127.0.0.1:7411/)"
+http_get() {
+    python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"
+}
+http_get http://127.0.0.1:7411/readyz
+http_get http://127.0.0.1:7411/metrics | grep -E '^nexus_(jobs_processed_total|jobs_failed_total|queue_size|redis_up|postgresql_up)' || true
 say "orders by status (the sql class marked one paid)"
 psql_app -c "SELECT status, count(*) FROM orders GROUP BY status ORDER BY status"
 say "analytics.rollup: funnel counters and paid orders per day (docs/analytics.md)"
