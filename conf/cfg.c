@@ -17,6 +17,8 @@
 #include "../daemon/err.h"
 #include "../daemon/parse.h"
 #include "../jobs/job.h"
+#include "../jobs/mail_msg.h"
+#include "../jobs/mail_tmpl.h"
 
 /* Every size the file controls has one named maximum. */
 #define CFG_MAX_URL 4096  /* redis.url, database.url bytes */
@@ -29,6 +31,8 @@
 #define CFG_MAX_QUEUES 1000   /* entries of worker.queues */
 #define CFG_MAX_CLASSES 10000 /* entries of classes */
 #define CFG_MAX_NAME 128      /* a setting's full name, e.g. "worker.queues[12].weight" */
+#define CFG_MAX_PATH 4096     /* smtp.password_file, smtp.ca_file, smtp.templates bytes */
+#define CFG_MAX_SECRET 1024   /* bytes of the SMTP password */
 
 #define MIN 60.0
 #define DAY 86400.0
@@ -138,6 +142,22 @@ static const struct key dead_keys[] = {
      NULL},
 };
 
+static const struct key smtp_keys[] = {
+    {"url", KEY_STRING, 1, CFG_MAX_URL, 0, "smtp://127.0.0.1:25", AT(smtp_url), NULL, 0, NULL},
+    {"username", KEY_STRING, 0, 256, 0, "", AT(smtp_username), NULL, 0, NULL},
+    {"password_file", KEY_STRING, 0, CFG_MAX_PATH, 0, "", AT(smtp_password_file), NULL, 0, NULL},
+    {"from", KEY_STRING, 1, 600, 0, "Nexus Sales <no-reply@example.com>", AT(smtp_from), NULL, 0,
+     NULL},
+    {"reply_to", KEY_STRING, 0, 600, 0, "", AT(smtp_reply_to), NULL, 0, NULL},
+    {"starttls", KEY_STRING, 1, 16, 0, "try", AT(smtp_starttls), NULL, 0, NULL},
+    {"ca_file", KEY_STRING, 0, CFG_MAX_PATH, 0, "", AT(smtp_ca_file), NULL, 0, NULL},
+    {"connect_timeout", KEY_DURATION, 0.001, 300, 10, NULL, AT(smtp_connect_timeout_s), NULL, 0,
+     NULL},
+    {"timeout", KEY_DURATION, 0.001, 3600, 60, NULL, AT(smtp_timeout_s), NULL, 0, NULL},
+    {"templates", KEY_STRING, 1, CFG_MAX_PATH, 0, "/etc/nexusd/templates", AT(smtp_templates),
+     NULL, 0, NULL},
+};
+
 static const struct key class_keys[] = {
     {"name", KEY_STRING, 1, JOB_MAX_CLASS, 0, NULL, CLASS_AT(name), NULL, 0, NULL},
     {"timeout", KEY_DURATION, 0.001, 7 * DAY, INHERIT, NULL, CLASS_AT(timeout_s), NULL, 0, NULL},
@@ -186,6 +206,7 @@ static const struct key root_keys[] = {
     {"database", KEY_GROUP, 0, 0, 0, NULL, 0, database_keys, NELEMS(database_keys), NULL},
     {"worker", KEY_GROUP, 0, 0, 0, NULL, 0, worker_keys, NELEMS(worker_keys), NULL},
     {"dead", KEY_GROUP, 0, 0, 0, NULL, 0, dead_keys, NELEMS(dead_keys), NULL},
+    {"smtp", KEY_GROUP, 0, 0, 0, NULL, 0, smtp_keys, NELEMS(smtp_keys), NULL},
     {"classes", KEY_LIST, 0, CFG_MAX_CLASSES, 0, NULL, 0, class_keys, NELEMS(class_keys),
      &class_list},
     {"schedules", KEY_LIST, 0, CFG_MAX_SCHEDULES, 0, NULL, 0, schedule_keys, NELEMS(schedule_keys),
@@ -199,6 +220,7 @@ struct load {
     struct cfg *cfg; /* being filled; freed by the caller on failure */
     struct err *err;
     char url_where[ERR_MSG_MAX]; /* "FILE:LINE" of redis.url, "" when it is the default */
+    bool smtp_url_env;           /* smtp.url came from SMTP_URL */
 };
 
 #define GOT_MAX 128 /* a value shown in a message, quoted and cut */
@@ -916,6 +938,153 @@ static int beat_check(struct load *ld, const config_t *lc)
                    duration_fmt(cfg->process_ttl_s, v, sizeof(v)));
 }
 
+static bool number_ok(const char *s, size_t n, uint32_t min, uint32_t max);
+static const char *url_show(const char *url, char *buf, size_t size);
+
+/* smtp[s]://[user[:password]@]host[:port][/ehlo-name], no spaces or control characters. */
+static bool smtp_url_ok(const char *url)
+{
+    const char *p, *end, *host_end;
+
+    for (p = url; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    if (strncmp(url, "smtp://", 7) == 0)
+        p = url + 7;
+    else if (strncmp(url, "smtps://", 8) == 0)
+        p = url + 8;
+    else
+        return false;
+    end = p + strcspn(p, "/?#");
+    for (const char *at = p; at < end; at++)
+        if (*at == '@')
+            p = at + 1;
+    if (*p == '[') {
+        host_end = memchr(p, ']', (size_t)(end - p));
+        if (!host_end || host_end == p + 1)
+            return false;
+        host_end++;
+    } else {
+        host_end = p + strcspn(p, ":/?#");
+    }
+    if (host_end == p || (host_end < end && *host_end != ':'))
+        return false;
+    return host_end == end || number_ok(host_end + 1, (size_t)(end - host_end - 1), 1, 65535);
+}
+
+/* The first line of the password file, without its line end. */
+static int secret_read(struct load *ld, const config_setting_t *s, const char *path)
+{
+    char buf[CFG_MAX_SECRET + 2];
+    size_t n;
+    FILE *f = fopen(path, "re");
+    char *copy;
+
+    if (!f)
+        return fail_at(s, ld->err, -EINVAL, "smtp.password_file: cannot read %s: %s", path,
+                       strerror(errno));
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    (void)fclose(f);
+    buf[n] = '\0';
+    n = strcspn(buf, "\r\n");
+    buf[n] = '\0';
+    if (n == 0 || n > CFG_MAX_SECRET)
+        return fail_at(s, ld->err, -EINVAL,
+                       "smtp.password_file: the first line of %s must hold a password of 1..%d "
+                       "bytes",
+                       path, CFG_MAX_SECRET);
+    copy = dup_str(buf);
+    if (!copy)
+        return nomem(ld->err);
+    free(ld->cfg->smtp_password);
+    ld->cfg->smtp_password = copy;
+    return 0;
+}
+
+/* The smtp group as the file sets it: addresses, policy words, the URL, the password file
+ * and the templates (read now, so that a broken template stops a start or a reload). */
+static int smtp_file_check(struct load *ld, const config_t *lc)
+{
+    struct cfg *cfg = ld->cfg;
+    const config_setting_t *s;
+    struct mail_addr addr;
+    struct err why = {0};
+    char buf[GOT_MAX];
+    int r;
+
+    s = config_lookup(lc, "smtp.starttls");
+    if (s && strcmp(cfg->smtp_starttls, "try") != 0 && strcmp(cfg->smtp_starttls, "always") != 0 &&
+        strcmp(cfg->smtp_starttls, "never") != 0)
+        return fail_at(s, ld->err, -EINVAL, "smtp.starttls must be one of try|always|never (got %s)",
+                       got(s, buf, sizeof(buf)));
+    s = config_lookup(lc, "smtp.from");
+    if (s && mail_addr_parse(cfg->smtp_from, &addr, &why) < 0)
+        return fail_at(s, ld->err, -EINVAL, "smtp.from: %s", why.msg);
+    s = config_lookup(lc, "smtp.reply_to");
+    if (s && *cfg->smtp_reply_to && mail_addr_parse(cfg->smtp_reply_to, &addr, &why) < 0)
+        return fail_at(s, ld->err, -EINVAL, "smtp.reply_to: %s", why.msg);
+    s = config_lookup(lc, "smtp.url");
+    if (s && !smtp_url_ok(cfg->smtp_url))
+        return fail_at(s, ld->err, -EINVAL,
+                       "smtp.url must be smtp://[user:password@]host[:port] or smtps://... (got "
+                       "%s)",
+                       url_show(cfg->smtp_url, buf, sizeof(buf)));
+    s = config_lookup(lc, "smtp.password_file");
+    if (s && *cfg->smtp_password_file) {
+        r = secret_read(ld, s, cfg->smtp_password_file);
+        if (r < 0)
+            return r;
+    }
+    s = config_lookup(lc, "smtp.templates");
+    r = s ? mail_tmpl_set_load(cfg->smtp_templates, &cfg->smtp_tmpls, &why) : 0;
+    if (r == -ENOMEM)
+        return nomem(ld->err);
+    if (r < 0)
+        return fail_at(s, ld->err, -EINVAL, "smtp.templates: %s", why.msg);
+    return 0;
+}
+
+/* After the environment: SMTP_URL checked, the default template directory read when it
+ * exists, SMTP_PASSWORD in place of the file's. */
+static int smtp_finish(struct load *ld, cfg_getenv_fn *get_env)
+{
+    struct cfg *cfg = ld->cfg;
+    const char *pw = get_env ? get_env("SMTP_PASSWORD") : NULL;
+    struct err why = {0};
+    char buf[GOT_MAX];
+    int r;
+
+    if (ld->smtp_url_env && !smtp_url_ok(cfg->smtp_url))
+        return err_set(ld->err, -EINVAL,
+                       "SMTP_URL: smtp.url must be smtp://[user:password@]host[:port] or "
+                       "smtps://... (got %s)",
+                       url_show(cfg->smtp_url, buf, sizeof(buf)));
+    if (pw && *pw) {
+        if (strlen(pw) > CFG_MAX_SECRET)
+            return err_set(ld->err, -EINVAL, "SMTP_PASSWORD must be at most %d bytes",
+                           CFG_MAX_SECRET);
+        free(cfg->smtp_password);
+        cfg->smtp_password = dup_str(pw);
+        if (!cfg->smtp_password)
+            return nomem(ld->err);
+    }
+    if (!cfg->smtp_password)
+        cfg->smtp_password = dup_str("");
+    if (!cfg->smtp_password)
+        return nomem(ld->err);
+    if (cfg->smtp_tmpls)
+        return 0;
+    r = mail_tmpl_set_load(cfg->smtp_templates, &cfg->smtp_tmpls, &why);
+    if (r == -ENOENT)
+        return 0; /* the default directory is optional: email classes then say what is missing */
+    if (r == -ENOMEM)
+        return nomem(ld->err);
+    if (r < 0)
+        return err_set(ld->err, r, "smtp.templates (default %s): %s", cfg->smtp_templates,
+                       why.msg);
+    return 0;
+}
+
 static int file_load(struct load *ld, const char *path)
 {
     const config_setting_t *url;
@@ -943,6 +1112,9 @@ static int file_load(struct load *ld, const char *path)
     r = beat_check(ld, &lc);
     if (r < 0)
         goto out;
+    r = smtp_file_check(ld, &lc);
+    if (r < 0)
+        goto out;
     url = config_lookup(&lc, "redis.url");
     if (url)
         (void)snprintf(ld->url_where, sizeof(ld->url_where), "%s:%u",
@@ -958,7 +1130,9 @@ static int env_apply(struct load *ld, cfg_getenv_fn *get_env)
     static const struct {
         const char *name;
         const struct key *key;
-    } vars[] = {{"REDIS_URL", &redis_keys[0]}, {"DATABASE_URL", &database_keys[0]}};
+    } vars[] = {{"REDIS_URL", &redis_keys[0]},
+                {"DATABASE_URL", &database_keys[0]},
+                {"SMTP_URL", &smtp_keys[0]}};
     int r;
 
     if (!get_env)
@@ -973,6 +1147,8 @@ static int env_apply(struct load *ld, cfg_getenv_fn *get_env)
             return r;
         if (vars[i].key == &redis_keys[0])
             (void)snprintf(ld->url_where, sizeof(ld->url_where), "%s", vars[i].name);
+        if (vars[i].key == &smtp_keys[0])
+            ld->smtp_url_env = true;
     }
     return 0;
 }
@@ -1108,6 +1284,9 @@ int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, str
     r = url_check(&ld);
     if (r < 0)
         goto out_cfg;
+    r = smtp_finish(&ld, get_env);
+    if (r < 0)
+        goto out_cfg;
     classes_inherit(ld.cfg);
     if (!*ld.cfg->database_url) {
         free(ld.cfg->database_url);
@@ -1125,6 +1304,8 @@ void cfg_free(struct cfg *cfg)
     if (!cfg)
         return;
     keys_free(root_keys, NELEMS(root_keys), cfg);
+    free(cfg->smtp_password);
+    mail_tmpl_set_free(cfg->smtp_tmpls);
     free(cfg->path);
     free(cfg);
 }

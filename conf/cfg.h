@@ -9,6 +9,7 @@
 #include "../daemon/log.h"
 
 struct err;
+struct mail_tmpl_set;
 
 struct cfg_queue {
     char *name;       /* owned; 1..JOB_MAX_QUEUE bytes */
@@ -97,6 +98,21 @@ struct cfg {
 
     unsigned dead_max_jobs;   /* dead.max_jobs: size cap of `dead` */
     double dead_max_age_s;    /* dead.max_age: age cap of `dead` */
+
+    char *smtp_url;           /* smtp.url, env SMTP_URL wins: smtp[s]://[user:pass@]host[:port] */
+    char *smtp_username;      /* smtp.username, "" for none (or the URL's) */
+    char *smtp_password_file; /* smtp.password_file, "" for none */
+    char *smtp_password;      /* owned: env SMTP_PASSWORD, else password_file's first line,
+                                 else ""; never logged */
+    char *smtp_from;          /* smtp.from: the default sender, a checked address */
+    char *smtp_reply_to;      /* smtp.reply_to: a checked address, "" for none */
+    char *smtp_starttls;      /* smtp.starttls: "try" | "always" | "never" */
+    char *smtp_ca_file;       /* smtp.ca_file: CA bundle for the server, "" for the system's */
+    double smtp_connect_timeout_s; /* smtp.connect_timeout, > 0 */
+    double smtp_timeout_s;    /* smtp.timeout: one whole SMTP exchange, > 0 */
+    char *smtp_templates;     /* smtp.templates: the template directory */
+    struct mail_tmpl_set *smtp_tmpls; /* owned: read from smtp_templates at load; NULL when
+                                         the default directory does not exist */
 
     struct cfg_class *classes;/* classes, owned */
     size_t nclasses;

@@ -10,6 +10,9 @@ static const struct handler *const handlers[] = {
     &handler_noop,
     &handler_sleep,
     &handler_fail,
+    &handler_email_send,
+    &handler_email_welcome,
+    &handler_email_order_receipt,
 };
 
 const struct handler *handler_find(const struct cfg *cfg, const char *class_name)

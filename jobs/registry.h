@@ -26,5 +26,8 @@ extern const struct handler handler_noop;
 extern const struct handler handler_sleep;
 extern const struct handler handler_fail;
 extern const struct handler handler_sql; /* every class with `sql` in the configuration */
+extern const struct handler handler_email_send;
+extern const struct handler handler_email_welcome;
+extern const struct handler handler_email_order_receipt;
 
 #endif
