@@ -276,7 +276,7 @@ static void send_start(struct email *e)
     for (size_t i = 0; i < e->d->nrcpt; i++)
         rcpts[i] = e->d->rcpt[i].addr;
     e->step = STEP_SEND;
-    r = smtp_send(task_env(e->task)->xfer, &srv, from->addr, rcpts, e->d->nrcpt, e->msg, e->len,
+    r = smtp_send(task_loop(e->task), task_env(e->task)->xfer, &srv, from->addr, rcpts, e->d->nrcpt, e->msg, e->len,
                   send_on_done, e, &e->send);
     e->msg = NULL; /* smtp_send took it */
     if (r < 0) {

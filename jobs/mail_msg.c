@@ -373,7 +373,8 @@ static void date_header(struct sb *sb, time_t t)
 
 /* ---- bodies ------------------------------------------------------------------------- */
 
-/* `s` in quoted-printable with CRLF line ends (LF, CR and CRLF in `s` all end a line). */
+/* `s` in quoted-printable with CRLF line ends (LF, CR and CRLF in `s` all end a line); a
+ * line end is added only where `s` has one, so the text comes back as it was. */
 static void qp_add(struct sb *sb, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -405,7 +406,6 @@ static void qp_add(struct sb *sb, const char *s)
         sb_add(sb, enc, n);
         col += n;
     }
-    sb_str(sb, "\r\n");
 }
 
 static void part_add(struct sb *sb, const char *type, const char *body)
@@ -512,6 +512,8 @@ int mail_msg_build(const struct mail_msg *m, char **ret_text, size_t *ret_len, s
         sb_fmt(&sb, "\r\n--%s--\r\n", boundary);
     } else {
         part_add(&sb, m->text ? "text/plain" : "text/html", m->text ? m->text : m->html);
+        if (sb.len < 2 || memcmp(sb.p + sb.len - 2, "\r\n", 2) != 0)
+            sb_str(&sb, "\r\n"); /* the message ends with a line end */
     }
     if (sb.oom) {
         free(sb.p);

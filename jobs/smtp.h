@@ -1,10 +1,12 @@
-/* smtp.h - one message handed to an SMTP server through libcurl on the loop (daemon/xfer),
- * with the server's reply and an error class Rails developers know from Net::SMTP. */
+/* smtp.h - one message handed to an SMTP server on the loop: libcurl (daemon/xfer) connects,
+ * does EHLO, STARTTLS and AUTH; the envelope and DATA go over that connection without
+ * blocking. The server's reply, and an error class Rails developers know from Net::SMTP. */
 #ifndef SMTP_H
 #define SMTP_H
 
 #include <stddef.h>
 
+struct ev_loop;
 struct xfer;
 struct smtp_send; /* opaque: one message in flight */
 
@@ -48,12 +50,13 @@ struct smtp_result {
 };
 typedef void smtp_done_fn(const struct smtp_result *res, void *arg);
 
-/* Sends `msg` (len bytes, CRLF lines; libcurl dot-stuffs it) from `mail_from` to the
+/* Sends `msg` (len bytes, CRLF lines; dot-stuffed here) from `mail_from` to the
  * `nrcpts` envelope recipients (bare addresses). Takes ownership of `msg`, also on failure.
  * `done` runs exactly once, later, from the loop, unless smtp_abort() comes first. On
  * success writes *ret_send, valid until `done` has run or smtp_abort(). Returns 0, or
  * -ENOMEM / -EINVAL (libcurl refused the set-up), and then `done` never runs. */
-int smtp_send(struct xfer *x, const struct smtp_server *srv, const char *mail_from,
+int smtp_send(struct ev_loop *loop, struct xfer *x, const struct smtp_server *srv,
+              const char *mail_from,
               const char *const *rcpts, size_t nrcpts, char *msg, size_t len, smtp_done_fn *done,
               void *arg, struct smtp_send **ret_send);
 /* Stops the exchange at once and frees it; `done` is not called. */
