@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "cfg.h"
+#include "../jobs/mail_tmpl.h"
 #include "../daemon/err.h"
 
 /* Allocation failure injection: active when linked with -Wl,--wrap=malloc,--wrap=calloc. */
@@ -39,6 +40,8 @@ void *__wrap_calloc(size_t n, size_t size)
 /* The environment the loader sees. */
 static const char *env_redis_url;
 static const char *env_database_url;
+static const char *env_smtp_url;
+static const char *env_smtp_password;
 
 static const char *fake_env(const char *name)
 {
@@ -46,6 +49,10 @@ static const char *fake_env(const char *name)
         return env_redis_url;
     if (strcmp(name, "DATABASE_URL") == 0)
         return env_database_url;
+    if (strcmp(name, "SMTP_URL") == 0)
+        return env_smtp_url;
+    if (strcmp(name, "SMTP_PASSWORD") == 0)
+        return env_smtp_password;
     return NULL;
 }
 
@@ -53,6 +60,8 @@ static int setup(void **state)
 {
     env_redis_url = NULL;
     env_database_url = NULL;
+    env_smtp_url = NULL;
+    env_smtp_password = NULL;
     alloc_countdown = 0;
     return 0;
 }
@@ -126,6 +135,16 @@ static void assert_defaults(const struct cfg *cfg)
     assert_string_equal(cfg->tag, "");
     assert_int_equal(cfg->dead_max_jobs, 10000);
     assert_true(cfg->dead_max_age_s == 180 * 86400.0);
+    assert_string_equal(cfg->smtp_url, "smtp://127.0.0.1:25");
+    assert_string_equal(cfg->smtp_username, "");
+    assert_string_equal(cfg->smtp_password, "");
+    assert_string_equal(cfg->smtp_from, "Nexus Sales <no-reply@example.com>");
+    assert_string_equal(cfg->smtp_reply_to, "");
+    assert_string_equal(cfg->smtp_starttls, "try");
+    assert_string_equal(cfg->smtp_ca_file, "");
+    assert_true(cfg->smtp_connect_timeout_s == 10.0);
+    assert_true(cfg->smtp_timeout_s == 60.0);
+    assert_string_equal(cfg->smtp_templates, "/etc/nexusd/templates");
 }
 
 static void test_load_without_path_gives_defaults(void **state)
@@ -445,6 +464,27 @@ static const struct bad {
     {"redis = { url = \"http://h\"; };",
      ":1: redis.url must be redis://[:password@]host[:port][/db] or unix:///path[?db=N] "
      "(got \"http://h\")"},
+    /* smtp */
+    {"smtp = {\n  starttls = \"yes\";\n};",
+     ":2: smtp.starttls must be one of try|always|never (got \"yes\")"},
+    {"smtp = { from = \"Nexus <no-reply@example.com>\\r\\nBcc: x@y.z\"; };",
+     ":1: smtp.from must not contain control characters (got 0x0d at byte 28)"},
+    {"smtp = { from = \"no-reply\"; };",
+     ":1: smtp.from: \"no-reply\" is not an email address: it has no @"},
+    {"smtp = { reply_to = \"a@\"; };",
+     ":1: smtp.reply_to: \"a@\" is not an email address: the domain is empty"},
+    {"smtp = { url = \"http://mail:25\"; };",
+     ":1: smtp.url must be smtp://[user:password@]host[:port] or smtps://... (got "
+     "\"http://mail:25\")"},
+    {"smtp = { url = \"smtp://u:hunter2@mail:0\"; };",
+     ":1: smtp.url must be smtp://[user:password@]host[:port] or smtps://... (got "
+     "\"smtp://***@mail:0\")"},
+    {"smtp = { password_file = \"/nonexistent/pw\"; };",
+     ":1: smtp.password_file: cannot read /nonexistent/pw: No such file or directory"},
+    {"smtp = { templates = \"/nonexistent/t\"; };",
+     ":1: smtp.templates: cannot open the template directory /nonexistent/t: No such file or "
+     "directory"},
+    {"smtp = { timeout = 0; };", ":1: smtp.timeout must be 1ms..1h (got 0)"},
     /* syntax */
     {"worker = {\n  concurrency = ;\n};", ":2: syntax error (syntax error)"},
     {"a = 1;\na = 2;\n", ":2: syntax error (duplicate setting name)"},
@@ -535,6 +575,45 @@ static void test_env_database_url_wins_over_file(void **state)
     cfg = load_ok("database = { url = \"dbname=file\"; };");
     assert_string_equal(cfg->database_url, "postgresql://app@db/app");
     cfg_free(cfg);
+}
+
+static void test_smtp_settings_password_file_templates_and_env(void **state)
+{
+    const char *src = getenv("NEXUS_SOURCE_DIR");
+    char pw[64], text[8192];
+    struct cfg *cfg;
+    struct err err = {0};
+
+    conf_write("hunter2\nignored\n", pw, sizeof(pw));
+    (void)snprintf(text, sizeof(text),
+                   "smtp = { url = \"smtps://mail.example.com:465\"; username = \"app\";\n"
+                   "password_file = \"%s\"; from = \"\\\"Shop, Inc.\\\" <shop@example.com>\";\n"
+                   "reply_to = \"help@example.com\"; starttls = \"always\"; timeout = \"5s\";\n"
+                   "connect_timeout = 2; ca_file = \"/etc/ssl/ca.pem\"; templates = \"%s/conf/templates\"; };",
+                   pw, src ? src : "..");
+    cfg = load_ok(text);
+    assert_string_equal(cfg->smtp_url, "smtps://mail.example.com:465");
+    assert_string_equal(cfg->smtp_username, "app");
+    assert_string_equal(cfg->smtp_password, "hunter2");
+    assert_string_equal(cfg->smtp_from, "\"Shop, Inc.\" <shop@example.com>");
+    assert_string_equal(cfg->smtp_starttls, "always");
+    assert_true(cfg->smtp_timeout_s == 5.0 && cfg->smtp_connect_timeout_s == 2.0);
+    assert_int_equal(mail_tmpl_count(cfg->smtp_tmpls), 2);
+    assert_non_null(mail_tmpl_find(cfg->smtp_tmpls, "order_receipt"));
+    cfg_free(cfg);
+
+    env_smtp_url = "smtp://user:pw@127.0.0.1:2525";
+    env_smtp_password = "from-env";
+    cfg = load_ok(text);
+    assert_string_equal(cfg->smtp_url, "smtp://user:pw@127.0.0.1:2525");
+    assert_string_equal(cfg->smtp_password, "from-env");
+    cfg_free(cfg);
+
+    env_smtp_url = "ftp://user:secret@host";
+    assert_int_equal(cfg_load(NULL, fake_env, &cfg, &err), -EINVAL);
+    assert_string_equal(err.msg, "SMTP_URL: smtp.url must be smtp://[user:password@]host[:port] "
+                                 "or smtps://... (got \"ftp://***@host\")");
+    (void)unlink(pw);
 }
 
 static void test_load_accepts_redis_url_shapes(void **state)
@@ -722,6 +801,7 @@ int main(void)
         cmocka_unit_test_setup(test_env_redis_url_overrides_a_bad_file_url, setup),
         cmocka_unit_test_setup(test_env_empty_values_are_ignored, setup),
         cmocka_unit_test_setup(test_env_database_url_wins_over_file, setup),
+        cmocka_unit_test_setup(test_smtp_settings_password_file_templates_and_env, setup),
         cmocka_unit_test_setup(test_load_accepts_redis_url_shapes, setup),
         cmocka_unit_test_setup(test_load_rejects_bad_redis_url_shapes, setup),
         cmocka_unit_test_setup(test_url_errors_hide_the_password, setup),
