@@ -941,6 +941,11 @@ static int beat_check(struct load *ld, const config_t *lc)
 static bool number_ok(const char *s, size_t n, uint32_t min, uint32_t max);
 static const char *url_show(const char *url, char *buf, size_t size);
 
+static const struct key *smtp_templates_key(void)
+{
+    return key_find(smtp_keys, NELEMS(smtp_keys), "templates");
+}
+
 /* smtp[s]://[user[:password]@]host[:port][/ehlo-name], no spaces or control characters. */
 static bool smtp_url_ok(const char *url)
 {
@@ -1037,6 +1042,8 @@ static int smtp_file_check(struct load *ld, const config_t *lc)
     }
     s = config_lookup(lc, "smtp.templates");
     r = s ? mail_tmpl_set_load(cfg->smtp_templates, &cfg->smtp_tmpls, &why) : 0;
+    if (r == -ENOENT && strcmp(cfg->smtp_templates, smtp_templates_key()->def_str) == 0)
+        r = 0; /* the default, written out: optional as when left out */
     if (r == -ENOMEM)
         return nomem(ld->err);
     if (r < 0)

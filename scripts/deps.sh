@@ -16,6 +16,7 @@ PACKAGES=(
     # servers and tools for the tests and the demo
     redis-server postgresql postgresql-contrib valgrind python3 python3-pytest
     python3-redis python3-psycopg2 python3-aiosmtpd ruby-sidekiq procps iproute2
+    openssl
 )
 
 installed() {
