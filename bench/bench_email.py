@@ -59,14 +59,23 @@ def run_once(args, r, sock, tmp, pg, peer):
     env = dict(os.environ, REDIS_URL="unix://" + sock, DATABASE_URL=pg.url)
     with open(os.path.join(tmp, "nexusd.log"), "a") as log:
         proc = subprocess.Popen([args.nexusd, "-c", conf], env=env, stderr=log)
+        mine = os.times()
         rate = drain_rate(r, args.jobs, proc, 600)
+        cpu = (cpu_seconds(proc.pid), sum(os.times()[:2]) - sum(mine[:2]))
         stop(proc)
     failed = int(r.get("stat:failed") or 0)
     sent = int(pg.psql("SELECT count(*) FROM nexus.email_deliveries WHERE status = 'sent'"))
     if failed or peer.count() != args.jobs or sent != args.jobs:
         raise RuntimeError("%d failed, %d messages received, %d rows sent, for %d jobs; see %s"
                            % (failed, peer.count(), sent, args.jobs, log.name))
-    return rate
+    return rate, cpu
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds a process has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -86,12 +95,18 @@ def main():
                              capture_output=True, text=True)
         if res.returncode != 0:
             raise RuntimeError(res.stderr)
-        rates = []
+        rates, nexusd_cpu, sink_cpu = [], [], []
         for i in range(args.runs):
-            rates.append(run_once(args, r, sock, tmp, pg, peer))
-            print("run %d: %.0f jobs/s" % (i + 1, rates[-1]), flush=True)
-        print("median of %d runs (%d email.send jobs each, concurrency %d): %.0f jobs/s"
-              % (args.runs, args.jobs, args.concurrency, statistics.median(rates)))
+            rate, (ncpu, scpu) = run_once(args, r, sock, tmp, pg, peer)
+            rates.append(rate)
+            nexusd_cpu.append(ncpu * 1000 / args.jobs)
+            sink_cpu.append(scpu * 1000 / args.jobs)
+            print("run %d: %.0f jobs/s; CPU ms per job: nexusd %.3f, SMTP sink (this "
+                  "process) %.3f" % (i + 1, rate, nexusd_cpu[-1], sink_cpu[-1]), flush=True)
+        print("median of %d runs (%d email.send jobs each, concurrency %d): %.0f jobs/s; "
+              "CPU ms per job: nexusd %.3f, SMTP sink %.3f"
+              % (args.runs, args.jobs, args.concurrency, statistics.median(rates),
+                 statistics.median(nexusd_cpu), statistics.median(sink_cpu)))
     finally:
         peer.stop()
         pg.cleanup()
