@@ -61,10 +61,10 @@ struct email {
     email_fill_fn *fill;
     char jid[JOB_MAX_JID + 1];
     char class_name[JOB_MAX_CLASS + 1];
-    char *msg;                  /* owned until handed to smtp_send() */
+    char *msg; /* owned until handed to smtp_send() */
     size_t len;
-    struct smtp_send *send;     /* while step == STEP_SEND */
-    struct smtp_result res;     /* the answer, strings copied below */
+    struct smtp_send *send; /* while step == STEP_SEND */
+    struct smtp_result res; /* the answer, strings copied below */
     char reply[SMTP_REPLY_MAX];
     char error_class[64];
     char error[SMTP_REPLY_MAX + 512];
@@ -130,8 +130,8 @@ int email_draft_rcpts(struct email_draft *d, enum email_rcpt_kind kind, const js
                        MAIL_MAX_RCPTS);
     for (size_t i = 0; i < n; i++) {
         (void)snprintf(name, sizeof(name), json_is_array(v) ? "%s[%zu]" : "%s", field, i);
-        r = email_draft_addr(json_is_array(v) ? json_array_get(v, i) : v, name,
-                             &d->rcpt[d->nrcpt], err);
+        r = email_draft_addr(json_is_array(v) ? json_array_get(v, i) : v, name, &d->rcpt[d->nrcpt],
+                             err);
         if (r < 0)
             return r;
         d->nrcpt++;
@@ -276,8 +276,8 @@ static void send_start(struct email *e)
     for (size_t i = 0; i < e->d->nrcpt; i++)
         rcpts[i] = e->d->rcpt[i].addr;
     e->step = STEP_SEND;
-    r = smtp_send(task_loop(e->task), task_env(e->task)->xfer, &srv, from->addr, rcpts, e->d->nrcpt, e->msg, e->len,
-                  send_on_done, e, &e->send);
+    r = smtp_send(task_loop(e->task), task_env(e->task)->xfer, &srv, from->addr, rcpts, e->d->nrcpt,
+                  e->msg, e->len, send_on_done, e, &e->send);
     e->msg = NULL; /* smtp_send took it */
     if (r < 0) {
         struct task *task = e->task;

@@ -19,11 +19,11 @@ enum email_rcpt_kind { EMAIL_TO, EMAIL_CC, EMAIL_BCC };
 
 /* A message being put together by a class. */
 struct email_draft {
-    char *tmpl;                  /* owned; the template's name, NULL when given whole */
-    json_t *vars;                /* owned; the template's values (an object) */
-    struct mail_addr from;       /* used when has_from, else smtp.from */
+    char *tmpl;            /* owned; the template's name, NULL when given whole */
+    json_t *vars;          /* owned; the template's values (an object) */
+    struct mail_addr from; /* used when has_from, else smtp.from */
     bool has_from;
-    struct mail_addr reply_to;   /* used when has_reply_to, else smtp.reply_to if set */
+    struct mail_addr reply_to; /* used when has_reply_to, else smtp.reply_to if set */
     bool has_reply_to;
     struct mail_addr rcpt[MAIL_MAX_RCPTS]; /* to, then cc, then bcc */
     size_t nrcpt;

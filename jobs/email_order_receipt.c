@@ -41,12 +41,11 @@ static int order_fill(const struct db_rows *rows, struct email_draft *d, const s
         *ret_class = "NexusRecordNotFound";
         return err_set(err, -ENOENT, "no order with this id in orders");
     }
-    order = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", db_rows_get(rows, 0, 0),
-                      "email", db_rows_get(rows, 0, 1), "name", db_rows_get(rows, 0, 2), "status",
-                      db_rows_get(rows, 0, 3), "amount", money(db_rows_get(rows, 0, 4), amount,
-                                                               sizeof(amount)),
-                      "amount_cents", db_rows_get(rows, 0, 4), "created_at",
-                      db_rows_get(rows, 0, 5));
+    order = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", db_rows_get(rows, 0, 0), "email",
+                      db_rows_get(rows, 0, 1), "name", db_rows_get(rows, 0, 2), "status",
+                      db_rows_get(rows, 0, 3), "amount",
+                      money(db_rows_get(rows, 0, 4), amount, sizeof(amount)), "amount_cents",
+                      db_rows_get(rows, 0, 4), "created_at", db_rows_get(rows, 0, 5));
     product = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", db_rows_get(rows, 0, 6), "name",
                         db_rows_get(rows, 0, 7), "description", db_rows_get(rows, 0, 8), "price",
                         money(db_rows_get(rows, 0, 9), price, sizeof(price)), "price_cents",

@@ -12,7 +12,7 @@
 #include "jobs/registry.h"
 #include "jobs/task.h"
 
-static const char *const keys[] = {"to",   "cc",   "bcc",      "from", "reply_to",
+static const char *const keys[] = {"to",      "cc",   "bcc",  "from",     "reply_to",
                                    "subject", "text", "html", "template", "vars"};
 
 static int body_take(const json_t *spec, const char *key, char **dst, struct err *err)
@@ -36,9 +36,11 @@ static int draft_fill(const json_t *args, const struct cfg *cfg, struct email_dr
     int r;
 
     if (json_array_size(args) != 1 || !json_is_object(spec))
-        return err_set(err, -EINVAL, "args must be [{\"to\": ..., \"subject\": ..., \"text\": ..."
-                                     "}] or [{\"to\": ..., \"template\": ..., \"vars\": {...}}]");
-    json_object_foreach((json_t *)spec, key, v) {
+        return err_set(err, -EINVAL,
+                       "args must be [{\"to\": ..., \"subject\": ..., \"text\": ..."
+                       "}] or [{\"to\": ..., \"template\": ..., \"vars\": {...}}]");
+    json_object_foreach((json_t *)spec, key, v)
+    {
         size_t i = 0;
 
         while (i < sizeof(keys) / sizeof(keys[0]) && strcmp(keys[i], key) != 0)
@@ -72,8 +74,9 @@ static int draft_fill(const json_t *args, const struct cfg *cfg, struct email_dr
             return err_set(err, -EINVAL, "args[0].template must be a template name");
         if (json_object_get(spec, "subject") || json_object_get(spec, "text") ||
             json_object_get(spec, "html"))
-            return err_set(err, -EINVAL, "args[0] gives a template and subject/text/html: "
-                                         "choose one");
+            return err_set(err, -EINVAL,
+                           "args[0] gives a template and subject/text/html: "
+                           "choose one");
         v = json_object_get(spec, "vars");
         if (v && !json_is_object(v))
             return err_set(err, -EINVAL, "args[0].vars must be an object");

@@ -11,7 +11,7 @@
 
 #include "daemon/err.h"
 
-#define QP_LINE 76      /* bytes of a quoted-printable line, soft break "=" included */
+#define QP_LINE 76    /* bytes of a quoted-printable line, soft break "=" included */
 #define WORD_CHARS 42 /* bytes of text per encoded word: base64 56 + 12, fits after "Subject: " */
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -191,8 +191,9 @@ static int name_parse(const char *text, const char *s, size_t n, struct mail_add
     } else {
         for (size_t i = 0; i < n; i++) {
             if (s[i] == '"' || s[i] == '<' || s[i] == '>')
-                return addr_fail(err, text, "the display name has a stray quote or angle "
-                                            "bracket (put the name in double quotes)");
+                return addr_fail(err, text,
+                                 "the display name has a stray quote or angle "
+                                 "bracket (put the name in double quotes)");
             if (out == MAIL_MAX_NAME)
                 return addr_fail(err, text, "the display name is longer than 256 bytes");
             ret->name[out++] = s[i];
@@ -366,9 +367,8 @@ static void date_header(struct sb *sb, time_t t)
 
     if (!gmtime_r(&t, &tm))
         t = 0, (void)gmtime_r(&t, &tm);
-    sb_fmt(sb, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday % 7],
-           tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-           tm.tm_sec);
+    sb_fmt(sb, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday % 7], tm.tm_mday,
+           months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* ---- bodies ------------------------------------------------------------------------- */

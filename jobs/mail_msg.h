@@ -9,13 +9,13 @@
 
 struct err;
 
-#define MAIL_MAX_LOCAL 64        /* bytes of an address's local part (RFC 5321) */
-#define MAIL_MAX_ADDR 254        /* bytes of local@domain (RFC 5321 path limit less <>) */
-#define MAIL_MAX_NAME 256        /* bytes of a display name, UTF-8 */
-#define MAIL_MAX_RCPTS 50        /* recipients of one message: to + cc + bcc */
-#define MAIL_MAX_SUBJECT 998     /* bytes of the subject, UTF-8 */
-#define MAIL_MAX_BODY (1 << 20)  /* bytes of one body (text or HTML) before encoding */
-#define MAIL_MAX_ID 256          /* bytes of a Message-ID without <> */
+#define MAIL_MAX_LOCAL 64       /* bytes of an address's local part (RFC 5321) */
+#define MAIL_MAX_ADDR 254       /* bytes of local@domain (RFC 5321 path limit less <>) */
+#define MAIL_MAX_NAME 256       /* bytes of a display name, UTF-8 */
+#define MAIL_MAX_RCPTS 50       /* recipients of one message: to + cc + bcc */
+#define MAIL_MAX_SUBJECT 998    /* bytes of the subject, UTF-8 */
+#define MAIL_MAX_BODY (1 << 20) /* bytes of one body (text or HTML) before encoding */
+#define MAIL_MAX_ID 256         /* bytes of a Message-ID without <> */
 
 /* One mailbox: "Ada Lovelace <ada@example.com>" or "ada@example.com". */
 struct mail_addr {
@@ -38,11 +38,11 @@ struct mail_msg {
     size_t nto;
     const struct mail_addr *cc; /* shown in Cc:; bcc recipients appear in no header */
     size_t ncc;
-    const char *subject;        /* UTF-8, 0..MAIL_MAX_SUBJECT bytes, no control characters */
-    const char *text;           /* UTF-8 plain text body, NULL for none */
-    const char *html;           /* UTF-8 HTML body, NULL for none; at least one of the two */
-    const char *message_id;     /* "local@domain" (printable ASCII, no <>, spaces or @@) */
-    time_t date;                /* the Date: header, in UTC */
+    const char *subject;    /* UTF-8, 0..MAIL_MAX_SUBJECT bytes, no control characters */
+    const char *text;       /* UTF-8 plain text body, NULL for none */
+    const char *html;       /* UTF-8 HTML body, NULL for none; at least one of the two */
+    const char *message_id; /* "local@domain" (printable ASCII, no <>, spaces or @@) */
+    time_t date;            /* the Date: header, in UTC */
 };
 
 /* Builds the message: headers, then one text/plain or text/html part, or with both a

@@ -26,9 +26,8 @@ static void test_addr_parse_accepts_plain_named_and_quoted(void **state)
     assert_int_equal(mail_addr_parse("Ada Lovelace <ada@example.com>", &a, &err), 0);
     assert_string_equal(a.name, "Ada Lovelace");
     assert_string_equal(a.addr, "ada@example.com");
-    assert_int_equal(mail_addr_parse("\"Lovelace, Ada \\\"A\\\"\" <a.b+c@mail.example.org> ",
-                                     &a, &err),
-                     0);
+    assert_int_equal(
+        mail_addr_parse("\"Lovelace, Ada \\\"A\\\"\" <a.b+c@mail.example.org> ", &a, &err), 0);
     assert_string_equal(a.name, "Lovelace, Ada \"A\"");
     assert_string_equal(a.addr, "a.b+c@mail.example.org");
     assert_int_equal(mail_addr_parse("Zoë <zoe@localhost>", &a, &err), 0);
@@ -164,8 +163,8 @@ static void test_build_single_part_when_only_html(void **state)
 static void test_build_encodes_non_ascii_subject_and_names(void **state)
 {
     struct mail_addr zoe = {"Zoë Ünal", "zoe@example.com"};
-    struct mail_msg m = msg("Reçu de commande n° 42 — merci beaucoup pour votre achat chez nous",
-                            "x", NULL);
+    struct mail_msg m =
+        msg("Reçu de commande n° 42 — merci beaucoup pour votre achat chez nous", "x", NULL);
     char *s;
 
     m.to = &zoe;

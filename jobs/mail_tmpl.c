@@ -140,8 +140,8 @@ static int value_add(struct out *o, const json_t *v, const char *key, enum mail_
         s = "";
         break;
     default:
-        return err_set(err, -EINVAL, "%s:%d: {{%s}} is %s, not a string or number", what, line,
-                       key, json_is_object(v) ? "an object" : "an array");
+        return err_set(err, -EINVAL, "%s:%d: {{%s}} is %s, not a string or number", what, line, key,
+                       json_is_object(v) ? "an object" : "an array");
     }
     if (mode == MAIL_TMPL_HTML)
         return html_add(o, s) < 0 ? err_set(err, -ENOMEM, "out of memory") : 0;
@@ -165,8 +165,9 @@ static const char *key_read(const char *tmpl, const char *p, const char *what, c
     n = (size_t)(end - k);
     while (n && (k[n - 1] == ' ' || k[n - 1] == '\t'))
         n--;
-    if (n == 0 || n > KEY_MAX || strspn(k, "abcdefghijklmnopqrstuvwxyz"
-                                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") < n ||
+    if (n == 0 || n > KEY_MAX ||
+        strspn(k, "abcdefghijklmnopqrstuvwxyz"
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") < n ||
         k[0] == '.' || k[n - 1] == '.' || memmem(k, n, "..", 2)) {
         err_set(err, -EINVAL,
                 "%s:%d: a placeholder must be {{name}} with letters, digits, '_' and '.' "
@@ -204,8 +205,7 @@ int mail_tmpl_render(const char *tmpl, const char *what, const json_t *vars,
         }
         v = lookup(vars, key);
         if (!v)
-            r = err_set(err, -EINVAL, "%s:%d: no value for {{%s}}", what, line_of(tmpl, open),
-                        key);
+            r = err_set(err, -EINVAL, "%s:%d: no value for {{%s}}", what, line_of(tmpl, open), key);
         else
             r = value_add(&o, v, key, mode, what, line_of(tmpl, open), err);
         if (r == 0 && o.len > MAIL_TMPL_MAX_OUT)
@@ -238,9 +238,9 @@ static char *file_read(const char *dir, const char *name, int *ret_r, struct err
     (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        *ret_r = errno == ENOENT ? -ENOENT
-                                 : err_set(err, -EINVAL, "cannot read %s: %s", path,
-                                           strerror(errno));
+        *ret_r = errno == ENOENT
+                     ? -ENOENT
+                     : err_set(err, -EINVAL, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAIL_TMPL_MAX_FILE) {
@@ -253,8 +253,7 @@ static char *file_read(const char *dir, const char *name, int *ret_r, struct err
         *ret_r = err_set(err, -ENOMEM, "out of memory");
         goto out;
     }
-    while (len < (size_t)st.st_size &&
-           (got = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+    while (len < (size_t)st.st_size && (got = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
         len += (size_t)got;
     buf[len] = '\0';
     if (strlen(buf) != len || !mail_utf8_valid(buf, len)) {
@@ -354,8 +353,8 @@ int mail_tmpl_set_load(const char *dir, struct mail_tmpl_set **ret_set, struct e
             continue;
         if (!name_ok(de->d_name, n)) {
             r = err_set(err, -EINVAL,
-                        "%s/%s: a template name must be 1..%d bytes of a-z, 0-9, '_' and '-'",
-                        dir, de->d_name, MAIL_TMPL_MAX_NAME);
+                        "%s/%s: a template name must be 1..%d bytes of a-z, 0-9, '_' and '-'", dir,
+                        de->d_name, MAIL_TMPL_MAX_NAME);
             break;
         }
         if (set->n == MAIL_TMPL_MAX) {

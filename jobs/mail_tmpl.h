@@ -9,10 +9,10 @@
 struct err;
 typedef struct json_t json_t;
 
-#define MAIL_TMPL_MAX 1000            /* templates in one directory */
+#define MAIL_TMPL_MAX 1000             /* templates in one directory */
 #define MAIL_TMPL_MAX_FILE (256 << 10) /* bytes of one template file */
-#define MAIL_TMPL_MAX_NAME 64         /* bytes of a template's name: [a-z0-9_-] */
-#define MAIL_TMPL_MAX_OUT (1 << 20)   /* bytes of one rendered part */
+#define MAIL_TMPL_MAX_NAME 64          /* bytes of a template's name: [a-z0-9_-] */
+#define MAIL_TMPL_MAX_OUT (1 << 20)    /* bytes of one rendered part */
 
 /* One template; strings borrowed from its set. */
 struct mail_tmpl {

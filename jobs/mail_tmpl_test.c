@@ -101,8 +101,8 @@ static void put(const char *dir, const char *name, const char *text)
 
 static void test_load_reads_a_directory(void **state)
 {
-    static const char *const files[] = {"hello.subject", "hello.txt",  "only_html.subject",
-                                        "only_html.html", "README",    "two.subject",
+    static const char *const files[] = {"hello.subject",  "hello.txt",     "only_html.subject",
+                                        "only_html.html", "README",        "two.subject",
                                         "two.txt",        "nobody.subject"};
     char dir[] = "/tmp/mail_tmpl_testXXXXXX";
     struct mail_tmpl_set *set = NULL;

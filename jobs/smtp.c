@@ -31,15 +31,15 @@ struct smtp_send {
     CURL *easy;
     char **rcpts; /* owned */
     size_t nrcpts, next_rcpt;
-    char *from;   /* owned */
-    char *body;   /* owned: the message dot-stuffed, ending in CRLF.CRLF */
+    char *from; /* owned */
+    char *body; /* owned: the message dot-stuffed, ending in CRLF.CRLF */
     size_t body_len;
     enum phase phase;
     curl_socket_t fd;
-    ev_io io;         /* io.data = this */
-    ev_timer timer;   /* the rest of timeout_s after connecting; timer.data = this */
-    double deadline;  /* ev_now() + timeout_s at the start */
-    char *out;        /* the command or body being sent: borrowed from body or owned in cmd */
+    ev_io io;        /* io.data = this */
+    ev_timer timer;  /* the rest of timeout_s after connecting; timer.data = this */
+    double deadline; /* ev_now() + timeout_s at the start */
+    char *out;       /* the command or body being sent: borrowed from body or owned in cmd */
     size_t out_len, out_off;
     char cmd[600];
     char in[IN_MAX + 1];
@@ -171,9 +171,10 @@ static void send_refused(struct smtp_send *s, int code)
 
     (void)snprintf(error, sizeof(error), "SMTP server replied \"%s\" to %s", s->reply,
                    phase_name(s));
-    send_end(s, SMTP_REFUSED, code >= 500 ? "Net::SMTPFatalError"
-                              : code >= 400 ? "Net::SMTPServerBusy"
-                                            : "Net::SMTPUnknownError",
+    send_end(s, SMTP_REFUSED,
+             code >= 500   ? "Net::SMTPFatalError"
+             : code >= 400 ? "Net::SMTPServerBusy"
+                           : "Net::SMTPUnknownError",
              code, error);
 }
 
@@ -181,8 +182,8 @@ static void send_broken(struct smtp_send *s, const char *why)
 {
     char error[256];
 
-    (void)snprintf(error, sizeof(error), "the SMTP connection failed during %s: %s",
-                   phase_name(s), why);
+    (void)snprintf(error, sizeof(error), "the SMTP connection failed during %s: %s", phase_name(s),
+                   why);
     send_end(s, SMTP_FAILED, "EOFError", 0, error);
 }
 
@@ -266,8 +267,8 @@ static int reply_read(struct smtp_send *s)
         if (c == CURLE_AGAIN)
             break;
         if (c != CURLE_OK || got == 0) {
-            send_broken(s, c == CURLE_OK ? "the server closed the connection"
-                                         : curl_easy_strerror(c));
+            send_broken(s,
+                        c == CURLE_OK ? "the server closed the connection" : curl_easy_strerror(c));
             return -1;
         }
         if (got > IN_MAX - s->in_len)
@@ -296,8 +297,8 @@ static void io_on_ready(struct ev_loop *loop, ev_io *w, int revents)
     if (s->out_off < s->out_len) {
         while (s->out_off < s->out_len) {
             size_t sent = 0;
-            CURLcode c = curl_easy_send(s->easy, s->out + s->out_off, s->out_len - s->out_off,
-                                        &sent);
+            CURLcode c =
+                curl_easy_send(s->easy, s->out + s->out_off, s->out_len - s->out_off, &sent);
 
             if (c == CURLE_AGAIN)
                 return; /* still EV_WRITE */
@@ -409,8 +410,7 @@ static int easy_setup(struct smtp_send *s, const struct smtp_server *srv)
           curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L) != CURLE_OK ||
           curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
           curl_easy_setopt(e, CURLOPT_USE_SSL, tls[srv->tls]) != CURLE_OK ||
-          curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms(srv->connect_timeout_s)) !=
-              CURLE_OK ||
+          curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms(srv->connect_timeout_s)) != CURLE_OK ||
           curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms(srv->timeout_s)) != CURLE_OK ||
           curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->curl_err) != CURLE_OK ||
           curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, reply_on_debug) != CURLE_OK ||
@@ -426,8 +426,8 @@ static int easy_setup(struct smtp_send *s, const struct smtp_server *srv)
 }
 
 int smtp_send(struct ev_loop *loop, struct xfer *x, const struct smtp_server *srv,
-              const char *mail_from, const char *const *rcpts, size_t nrcpts, char *msg,
-              size_t len, smtp_done_fn *done, void *arg, struct smtp_send **ret_send)
+              const char *mail_from, const char *const *rcpts, size_t nrcpts, char *msg, size_t len,
+              smtp_done_fn *done, void *arg, struct smtp_send **ret_send)
 {
     struct smtp_send *s = calloc(1, sizeof(*s));
     int r = nrcpts ? -ENOMEM : -EINVAL;

@@ -20,12 +20,12 @@ enum smtp_tls {
 
 /* Where and how to send. Strings are borrowed for smtp_send() only (libcurl copies them). */
 struct smtp_server {
-    const char *url;      /* smtp://host[:port][/ehlo-name] or smtps://...; may carry
-                             user:password@ */
-    const char *username; /* "" for none (or the URL's) */
-    const char *password; /* "" for none (or the URL's) */
-    enum smtp_tls tls;    /* for smtp:// (smtps:// is TLS from the first byte) */
-    const char *ca_file;  /* CA bundle to verify the server with; "" for the system's */
+    const char *url;          /* smtp://host[:port][/ehlo-name] or smtps://...; may carry
+                                 user:password@ */
+    const char *username;     /* "" for none (or the URL's) */
+    const char *password;     /* "" for none (or the URL's) */
+    enum smtp_tls tls;        /* for smtp:// (smtps:// is TLS from the first byte) */
+    const char *ca_file;      /* CA bundle to verify the server with; "" for the system's */
     double connect_timeout_s; /* > 0: TCP and TLS set-up */
     double timeout_s;         /* > 0: the whole exchange, so a server that hangs fails it */
 };
@@ -56,9 +56,8 @@ typedef void smtp_done_fn(const struct smtp_result *res, void *arg);
  * success writes *ret_send, valid until `done` has run or smtp_abort(). Returns 0, or
  * -ENOMEM / -EINVAL (libcurl refused the set-up), and then `done` never runs. */
 int smtp_send(struct ev_loop *loop, struct xfer *x, const struct smtp_server *srv,
-              const char *mail_from,
-              const char *const *rcpts, size_t nrcpts, char *msg, size_t len, smtp_done_fn *done,
-              void *arg, struct smtp_send **ret_send);
+              const char *mail_from, const char *const *rcpts, size_t nrcpts, char *msg, size_t len,
+              smtp_done_fn *done, void *arg, struct smtp_send **ret_send);
 /* Stops the exchange at once and frees it; `done` is not called. */
 void smtp_abort(struct smtp_send *s);
 

@@ -40,8 +40,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         to = (struct mail_addr){"", "a@example.com"};
     }
-    m = (struct mail_msg){.from = &from, .to = &to, .nto = 1, .subject = subject,
-                          .text = body, .html = body, .message_id = "x.nexus@example.com"};
+    m = (struct mail_msg){.from = &from,
+                          .to = &to,
+                          .nto = 1,
+                          .subject = subject,
+                          .text = body,
+                          .html = body,
+                          .message_id = "x.nexus@example.com"};
     if (mail_msg_build(&m, &out, &len, &err) == 0) {
         size_t col = 0;
 
