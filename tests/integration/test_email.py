@@ -118,6 +118,22 @@ def test_send_delivers_a_multipart_message_and_records_it(pg, nexusd, r, peer):
     assert row["message_id"] == "%s.nexus@example.com" % jid
 
 
+def test_many_jobs_in_parallel_each_send_one_message(pg, nexusd, r, peer):
+    d = mail_nexusd(nexusd, pg, peer.url)
+    jids = [push(r, "email.send", [{"to": "user%d@example.com" % i, "subject": "n%d" % i,
+                                    "text": "message %d" % i}]) for i in range(60)]
+    d.wait_jobs(jids, timeout=60)
+    assert peer.count() == 60
+    ids = sorted(parse(m)["Message-ID"] for m in peer.messages)
+    assert ids == sorted("<%s.nexus@example.com>" % j for j in jids)
+    for m in peer.messages:  # each message went to its own recipient with its own text
+        n = parse(m)["Subject"][1:]
+        assert m.rcpt_tos == ["user%s@example.com" % n]
+        assert parse(m).get_content() == "message %s\n" % n
+    assert pg.psql("SELECT count(*) FROM nexus.email_deliveries WHERE status = 'sent'").strip() \
+        == "60"
+
+
 def test_send_with_a_template_escapes_values_in_html_only(pg, nexusd, r, peer):
     d = mail_nexusd(nexusd, pg, peer.url)
     jid = push(r, "email.send", [{"to": "x@example.com", "template": "welcome",
