@@ -34,14 +34,15 @@ def test_migrate_applies_then_has_nothing_left(pg):
     assert "002_outbox: applied" in first.stdout
     assert "003_outbox_notify: applied" in first.stdout
     assert "004_outbox_commit_order: applied" in first.stdout
-    assert "4 migrations applied; nexus schema at version 4" in first.stdout
+    assert "005_email_deliveries: applied" in first.stdout
+    assert "5 migrations applied; nexus schema at version 5" in first.stdout
     for table in ("nexus.job_history", "nexus.jobs_done", "nexus.schema_migrations",
                   "nexus.outbox"):
         assert pg.psql("SELECT to_regclass('%s') IS NOT NULL" % table).strip() == "t", table
     again = migrate(pg.url)
     assert again.returncode == 0, again.stderr
     assert "0 migrations applied" in again.stdout
-    assert applied_versions(pg) == [1, 2, 3, 4]
+    assert applied_versions(pg) == [1, 2, 3, 4, 5]
 
 
 def test_concurrent_migrations_apply_each_version_once(pg):
@@ -49,7 +50,7 @@ def test_concurrent_migrations_apply_each_version_once(pg):
         results = list(ex.map(lambda _: migrate(pg.url), range(4)))
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     assert sum("001_nexus_schema: applied" in r.stdout for r in results) == 1
-    assert applied_versions(pg) == [1, 2, 3, 4]
+    assert applied_versions(pg) == [1, 2, 3, 4, 5]
 
 
 def test_migrate_without_a_database_is_a_usage_error():
@@ -73,7 +74,7 @@ def test_start_refuses_pending_migrations(pg, nexusd):
     d.start(wait_ready=False)
     assert d.wait_exit(30) == 1
     entry = d.lines(event="schema_outdated")[0]
-    assert entry["pending"] == "4" and entry["first"] == "001_nexus_schema"
+    assert entry["pending"] == "5" and entry["first"] == "001_nexus_schema"
     assert "nexusd migrate" in entry["err"]
 
 
@@ -83,8 +84,8 @@ def test_start_applies_migrations_when_configured(pg, nexusd, r):
     assert d.lines(event="migration", version="001", result="applied")
     assert d.lines(event="migration", version="002", result="applied")
     assert d.lines(event="migration", version="003", result="applied")
-    assert d.lines(event="migration", version="004", result="applied")
-    assert applied_versions(pg) == [1, 2, 3, 4]
+    assert d.lines(event="migration", version="005", result="applied")
+    assert applied_versions(pg) == [1, 2, 3, 4, 5]
     r.lpush("queue:default", '{"class":"noop","args":[],"jid":"m1"}')
     d.wait_jobs(["m1"])
 
