@@ -19,10 +19,12 @@
 #include "secret.h"
 #include "../daemon/parse.h"
 #include "../jobs/job.h"
+#include "../jobs/mail_msg.h"
+#include "../jobs/mail_tmpl.h"
 
 /* Every size the file controls has one named maximum. */
 #define CFG_MAX_URL 4096  /* redis.url, database.url bytes */
-#define CFG_MAX_SECRET 1024 /* a webhook secret's bytes */
+#define CFG_MAX_SECRET 1024 /* bytes of a webhook secret or the SMTP password */
 #define CFG_MAX_SQL 65536 /* a sql class's statement bytes */
 #define CFG_MAX_SCHEDULES 1000
 #define CFG_MAX_SCHEDULE_NAME 128
@@ -32,6 +34,7 @@
 #define CFG_MAX_QUEUES 1000   /* entries of worker.queues */
 #define CFG_MAX_CLASSES 10000 /* entries of classes */
 #define CFG_MAX_NAME 128      /* a setting's full name, e.g. "worker.queues[12].weight" */
+#define CFG_MAX_PATH 4096     /* smtp.password_file, smtp.ca_file, smtp.templates bytes */
 
 #define MIN 60.0
 #define DAY 86400.0
@@ -187,6 +190,22 @@ static const struct key emotion_keys[] = {
     {"max_defer", KEY_DURATION, 1, DAY, 3600, NULL, AT(emotion_max_defer_s), NULL, 0, NULL},
 };
 
+static const struct key smtp_keys[] = {
+    {"url", KEY_STRING, 1, CFG_MAX_URL, 0, "smtp://127.0.0.1:25", AT(smtp_url), NULL, 0, NULL},
+    {"username", KEY_STRING, 0, 256, 0, "", AT(smtp_username), NULL, 0, NULL},
+    {"password_file", KEY_STRING, 0, CFG_MAX_PATH, 0, "", AT(smtp_password_file), NULL, 0, NULL},
+    {"from", KEY_STRING, 1, 600, 0, "Nexus Sales <no-reply@example.com>", AT(smtp_from), NULL, 0,
+     NULL},
+    {"reply_to", KEY_STRING, 0, 600, 0, "", AT(smtp_reply_to), NULL, 0, NULL},
+    {"starttls", KEY_STRING, 1, 16, 0, "try", AT(smtp_starttls), NULL, 0, NULL},
+    {"ca_file", KEY_STRING, 0, CFG_MAX_PATH, 0, "", AT(smtp_ca_file), NULL, 0, NULL},
+    {"connect_timeout", KEY_DURATION, 0.001, 300, 10, NULL, AT(smtp_connect_timeout_s), NULL, 0,
+     NULL},
+    {"timeout", KEY_DURATION, 0.001, 3600, 60, NULL, AT(smtp_timeout_s), NULL, 0, NULL},
+    {"templates", KEY_STRING, 1, CFG_MAX_PATH, 0, "/etc/nexusd/templates", AT(smtp_templates),
+     NULL, 0, NULL},
+};
+
 static const struct key class_keys[] = {
     {"name", KEY_STRING, 1, JOB_MAX_CLASS, 0, NULL, CLASS_AT(name), NULL, 0, NULL},
     {"timeout", KEY_DURATION, 0.001, 7 * DAY, INHERIT, NULL, CLASS_AT(timeout_s), NULL, 0, NULL},
@@ -252,6 +271,7 @@ static const struct key root_keys[] = {
     {"http", KEY_GROUP, 0, 0, 0, NULL, 0, http_keys, NELEMS(http_keys), NULL},
     {"analytics", KEY_GROUP, 0, 0, 0, NULL, 0, analytics_keys, NELEMS(analytics_keys), NULL},
     {"emotion", KEY_GROUP, 0, 0, 0, NULL, 0, emotion_keys, NELEMS(emotion_keys), NULL},
+    {"smtp", KEY_GROUP, 0, 0, 0, NULL, 0, smtp_keys, NELEMS(smtp_keys), NULL},
     {"classes", KEY_LIST, 0, CFG_MAX_CLASSES, 0, NULL, 0, class_keys, NELEMS(class_keys),
      &class_list},
     {"schedules", KEY_LIST, 0, CFG_MAX_SCHEDULES, 0, NULL, 0, schedule_keys, NELEMS(schedule_keys),
@@ -265,6 +285,7 @@ struct load {
     struct cfg *cfg; /* being filled; freed by the caller on failure */
     struct err *err;
     char url_where[ERR_MSG_MAX]; /* "FILE:LINE" of redis.url, "" when it is the default */
+    bool smtp_url_env;           /* smtp.url came from SMTP_URL */
 };
 
 #define GOT_MAX 128 /* a value shown in a message, quoted and cut */
@@ -1394,6 +1415,110 @@ static int setting_where(struct load *ld, config_t *lc, const char *name, char *
 
 static int emotion_check(struct load *ld, const config_t *lc);
 
+static bool number_ok(const char *s, size_t n, uint32_t min, uint32_t max);
+static const char *url_show(const char *url, char *buf, size_t size);
+
+static const struct key *smtp_templates_key(void)
+{
+    return key_find(smtp_keys, NELEMS(smtp_keys), "templates");
+}
+
+/* smtp[s]://[user[:password]@]host[:port][/ehlo-name], no spaces or control characters. */
+static bool smtp_url_ok(const char *url)
+{
+    const char *p, *end, *host_end;
+
+    for (p = url; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    if (strncmp(url, "smtp://", 7) == 0)
+        p = url + 7;
+    else if (strncmp(url, "smtps://", 8) == 0)
+        p = url + 8;
+    else
+        return false;
+    end = p + strcspn(p, "/?#");
+    for (const char *at = p; at < end; at++)
+        if (*at == '@')
+            p = at + 1;
+    if (*p == '[') {
+        host_end = memchr(p, ']', (size_t)(end - p));
+        if (!host_end || host_end == p + 1)
+            return false;
+        host_end++;
+    } else {
+        host_end = p + strcspn(p, ":/?#");
+    }
+    if (host_end == p || (host_end < end && *host_end != ':'))
+        return false;
+    return host_end == end || number_ok(host_end + 1, (size_t)(end - host_end - 1), 1, 65535);
+}
+
+/* The smtp group as the file sets it: addresses, policy words, the URL and the templates (read now, so that a broken template stops a start or a reload). */
+static int smtp_file_check(struct load *ld, const config_t *lc)
+{
+    struct cfg *cfg = ld->cfg;
+    const config_setting_t *s;
+    struct mail_addr addr;
+    struct err why = {0};
+    char buf[GOT_MAX];
+    int r;
+
+    s = config_lookup(lc, "smtp.starttls");
+    if (s && strcmp(cfg->smtp_starttls, "try") != 0 && strcmp(cfg->smtp_starttls, "always") != 0 &&
+        strcmp(cfg->smtp_starttls, "never") != 0)
+        return fail_at(s, ld->err, -EINVAL, "smtp.starttls must be one of try|always|never (got %s)",
+                       got(s, buf, sizeof(buf)));
+    s = config_lookup(lc, "smtp.from");
+    if (s && mail_addr_parse(cfg->smtp_from, &addr, &why) < 0)
+        return fail_at(s, ld->err, -EINVAL, "smtp.from: %s", why.msg);
+    s = config_lookup(lc, "smtp.reply_to");
+    if (s && *cfg->smtp_reply_to && mail_addr_parse(cfg->smtp_reply_to, &addr, &why) < 0)
+        return fail_at(s, ld->err, -EINVAL, "smtp.reply_to: %s", why.msg);
+    s = config_lookup(lc, "smtp.url");
+    if (s && !smtp_url_ok(cfg->smtp_url))
+        return fail_at(s, ld->err, -EINVAL,
+                       "smtp.url must be smtp://[user:password@]host[:port] or smtps://... (got "
+                       "%s)",
+                       url_show(cfg->smtp_url, buf, sizeof(buf)));
+    s = config_lookup(lc, "smtp.templates");
+    r = s ? mail_tmpl_set_load(cfg->smtp_templates, &cfg->smtp_tmpls, &why) : 0;
+    if (r == -ENOENT && strcmp(cfg->smtp_templates, smtp_templates_key()->def_str) == 0)
+        r = 0; /* the default, written out: optional as when left out */
+    if (r == -ENOMEM)
+        return nomem(ld->err);
+    if (r < 0)
+        return fail_at(s, ld->err, -EINVAL, "smtp.templates: %s", why.msg);
+    return 0;
+}
+
+/* After the environment: SMTP_URL checked, the default template directory read when it
+ * exists. */
+static int smtp_finish(struct load *ld, cfg_getenv_fn *get_env)
+{
+    struct cfg *cfg = ld->cfg;
+    struct err why = {0};
+    char buf[GOT_MAX];
+    int r;
+
+    if (ld->smtp_url_env && !smtp_url_ok(cfg->smtp_url))
+        return err_set(ld->err, -EINVAL,
+                       "SMTP_URL: smtp.url must be smtp://[user:password@]host[:port] or "
+                       "smtps://... (got %s)",
+                       url_show(cfg->smtp_url, buf, sizeof(buf)));
+    if (cfg->smtp_tmpls)
+        return 0;
+    r = mail_tmpl_set_load(cfg->smtp_templates, &cfg->smtp_tmpls, &why);
+    if (r == -ENOENT)
+        return 0; /* the default directory is optional: email classes then say what is missing */
+    if (r == -ENOMEM)
+        return nomem(ld->err);
+    if (r < 0)
+        return err_set(ld->err, r, "smtp.templates (default %s): %s", cfg->smtp_templates,
+                       why.msg);
+    return 0;
+}
+
 static int file_load(struct load *ld, const char *path)
 {
     const config_setting_t *url;
@@ -1430,9 +1555,14 @@ static int file_load(struct load *ld, const char *path)
     r = setting_where(ld, &lc, "http.token_file", &ld->cfg->http_token_where);
     if (r == 0)
         r = setting_where(ld, &lc, "emotion.token_file", &ld->cfg->emotion_token_where);
+    if (r == 0)
+        r = setting_where(ld, &lc, "smtp.password_file", &ld->cfg->smtp_password_where);
     if (r < 0)
         goto out;
     r = emotion_check(ld, &lc);
+    if (r < 0)
+        goto out;
+    r = smtp_file_check(ld, &lc);
     if (r < 0)
         goto out;
     url = config_lookup(&lc, "redis.url");
@@ -1450,7 +1580,9 @@ static int env_apply(struct load *ld, cfg_getenv_fn *get_env)
     static const struct {
         const char *name;
         const struct key *key;
-    } vars[] = {{"REDIS_URL", &redis_keys[0]}, {"DATABASE_URL", &database_keys[0]}};
+    } vars[] = {{"REDIS_URL", &redis_keys[0]},
+                {"DATABASE_URL", &database_keys[0]},
+                {"SMTP_URL", &smtp_keys[0]}};
     int r;
 
     if (!get_env)
@@ -1465,6 +1597,8 @@ static int env_apply(struct load *ld, cfg_getenv_fn *get_env)
             return r;
         if (vars[i].key == &redis_keys[0])
             (void)snprintf(ld->url_where, sizeof(ld->url_where), "%s", vars[i].name);
+        if (vars[i].key == &smtp_keys[0])
+            ld->smtp_url_env = true;
     }
     return 0;
 }
@@ -1586,6 +1720,7 @@ static int classes_inherit(struct cfg *cfg, struct err *err)
     for (size_t i = 0; i < cfg->nclasses; i++) {
         struct cfg_class *c = &cfg->classes[i];
 
+        c->timeout_set = c->timeout_s >= 0;
         if (c->timeout_s < 0)
             c->timeout_s = cfg->job_timeout_s;
         if (c->max_retries < 0)
@@ -1630,6 +1765,9 @@ int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, str
     r = classes_inherit(ld.cfg, err);
     if (r < 0)
         goto out_cfg;
+    r = smtp_finish(&ld, get_env);
+    if (r < 0)
+        goto out_cfg;
     if (!*ld.cfg->database_url) {
         free(ld.cfg->database_url);
         ld.cfg->database_url = NULL;
@@ -1656,13 +1794,18 @@ int cfg_load_secrets(struct cfg *cfg, cfg_getenv_fn *get_env, struct err *err)
 
     r = secret_load(&(struct secret_src){"NEXUS_HTTP_TOKEN", env ? env("NEXUS_HTTP_TOKEN") : NULL,
                                          cfg->http_token_file, "http.token_file",
-                                         cfg->http_token_where, CFG_TOKEN_MIN, CFG_TOKEN_MAX},
+                                         cfg->http_token_where, CFG_TOKEN_MIN, CFG_TOKEN_MAX, false},
                     &cfg->http_token, err);
     if (r == 0)
         r = secret_load(&(struct secret_src){"HF_API_TOKEN", env ? env("HF_API_TOKEN") : NULL,
                                              cfg->emotion_token_file, "emotion.token_file",
-                                             cfg->emotion_token_where, 1, CFG_TOKEN_MAX},
+                                             cfg->emotion_token_where, 1, CFG_TOKEN_MAX, false},
                         &cfg->emotion_token, err);
+    if (r == 0)
+        r = secret_load(&(struct secret_src){"SMTP_PASSWORD", env ? env("SMTP_PASSWORD") : NULL,
+                                             cfg->smtp_password_file, "smtp.password_file",
+                                             cfg->smtp_password_where, 1, CFG_MAX_SECRET, true},
+                        &cfg->smtp_password, err);
     for (size_t i = 0; r == 0 && i < cfg->nclasses; i++) {
         struct cfg_class *c = &cfg->classes[i];
         const char *value = c->secret_env && env ? env(c->secret_env) : NULL;
@@ -1675,7 +1818,7 @@ int cfg_load_secrets(struct cfg *cfg, cfg_getenv_fn *get_env, struct err *err)
             return err_set(err, -EINVAL, "%s: class %s's secret_env names %s, which is not set",
                            where, c->name, c->secret_env);
         r = secret_load(&(struct secret_src){c->secret_env, value, c->secret_file, setting, where,
-                                             1, CFG_MAX_SECRET},
+                                             1, CFG_MAX_SECRET, false},
                         &c->secret, err);
     }
     return r;
@@ -1690,6 +1833,9 @@ void cfg_free(struct cfg *cfg)
     secret_free(cfg->http_token);
     secret_free(cfg->emotion_token);
     keys_free(root_keys, NELEMS(root_keys), cfg);
+    secret_free(cfg->smtp_password);
+    free(cfg->smtp_password_where);
+    mail_tmpl_set_free(cfg->smtp_tmpls);
     free(cfg->path);
     free(cfg);
 }

@@ -9,6 +9,7 @@
 #include "../daemon/log.h"
 
 struct err;
+struct mail_tmpl_set;
 
 struct cfg_queue {
     char *name;       /* owned; 1..JOB_MAX_QUEUE bytes */
@@ -36,6 +37,7 @@ enum cfg_arg_type {
 struct cfg_class {
     char *name;          /* owned; the job's "class" */
     double timeout_s;    /* > 0; defaults to worker.job_timeout */
+    bool timeout_set;    /* the entry gives `timeout` (else a class's own default wins) */
     int max_retries;     /* >= 0; used when the job says "retry": true; default worker's */
     unsigned concurrency;/* jobs of this class in flight per process; 0 = no limit */
     unsigned global_concurrency; /* ... in flight across every process; 0 = no limit */
@@ -158,6 +160,21 @@ struct cfg {
     unsigned emotion_max_response; /* emotion.max_response: bytes of an answer */
     unsigned emotion_top_k;   /* emotion.top_k: labels asked for; 0 = the endpoint's default */
     double emotion_max_defer_s; /* emotion.max_defer: longest wait a 503/429 may ask for */
+    char *smtp_url;           /* smtp.url, env SMTP_URL wins: smtp[s]://[user:pass@]host[:port] */
+    char *smtp_username;      /* smtp.username, "" for none (or the URL's) */
+    char *smtp_password_file; /* smtp.password_file, "" for none */
+    char *smtp_password_where;/* owned: "FILE:LINE" of smtp.password_file, NULL when not set */
+    char *smtp_password;      /* owned secret: env SMTP_PASSWORD, else password_file's first
+                                 line, else NULL; by cfg_load_secrets(); never logged */
+    char *smtp_from;          /* smtp.from: the default sender, a checked address */
+    char *smtp_reply_to;      /* smtp.reply_to: a checked address, "" for none */
+    char *smtp_starttls;      /* smtp.starttls: "try" | "always" | "never" */
+    char *smtp_ca_file;       /* smtp.ca_file: CA bundle for the server, "" for the system's */
+    double smtp_connect_timeout_s; /* smtp.connect_timeout, > 0 */
+    double smtp_timeout_s;    /* smtp.timeout: one whole SMTP exchange, > 0 */
+    char *smtp_templates;     /* smtp.templates: the template directory */
+    struct mail_tmpl_set *smtp_tmpls; /* owned: read from smtp_templates at load; NULL when
+                                         the default directory does not exist */
 
     struct cfg_class *classes;/* classes, owned */
     size_t nclasses;

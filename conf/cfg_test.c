@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "cfg.h"
+#include "../jobs/mail_tmpl.h"
 #include "../daemon/err.h"
 
 /* Allocation failure injection: active when linked with -Wl,--wrap=malloc,--wrap=calloc. */
@@ -41,6 +42,8 @@ static const char *env_redis_url;
 static const char *env_database_url;
 static const char *env_http_token;
 static const char *env_hf_token;
+static const char *env_smtp_url;
+static const char *env_smtp_password;
 
 static const char *fake_env(const char *name)
 {
@@ -54,6 +57,10 @@ static const char *fake_env(const char *name)
         return env_http_token;
     if (strcmp(name, "HF_API_TOKEN") == 0)
         return env_hf_token;
+    if (strcmp(name, "SMTP_URL") == 0)
+        return env_smtp_url;
+    if (strcmp(name, "SMTP_PASSWORD") == 0)
+        return env_smtp_password;
     return NULL;
 }
 
@@ -63,6 +70,8 @@ static int setup(void **state)
     env_database_url = NULL;
     env_http_token = NULL;
     env_hf_token = NULL;
+    env_smtp_url = NULL;
+    env_smtp_password = NULL;
     alloc_countdown = 0;
     return 0;
 }
@@ -168,6 +177,16 @@ static void assert_defaults(const struct cfg *cfg)
     assert_true(cfg->http_idle_timeout_s == 30.0);
     assert_int_equal(cfg->http_max_body, 65536);
     assert_int_equal(cfg->http_max_header, 16384);
+    assert_string_equal(cfg->smtp_url, "smtp://127.0.0.1:25");
+    assert_string_equal(cfg->smtp_username, "");
+    assert_null(cfg->smtp_password);
+    assert_string_equal(cfg->smtp_from, "Nexus Sales <no-reply@example.com>");
+    assert_string_equal(cfg->smtp_reply_to, "");
+    assert_string_equal(cfg->smtp_starttls, "try");
+    assert_string_equal(cfg->smtp_ca_file, "");
+    assert_true(cfg->smtp_connect_timeout_s == 10.0);
+    assert_true(cfg->smtp_timeout_s == 60.0);
+    assert_string_equal(cfg->smtp_templates, "/etc/nexusd/templates");
 }
 
 static void test_load_without_path_gives_defaults(void **state)
@@ -605,6 +624,25 @@ static const struct bad {
      ":1: emotion.max_response must be 1024..67108864 (got 100)"},
     {"emotion = { top_k = 1001; };", ":1: emotion.top_k must be 0..1000 (got 1001)"},
     {"emotion = { max_defer = 0.5; };", ":1: emotion.max_defer must be 1s..1d (got 0.5)"},
+    /* smtp */
+    {"smtp = {\n  starttls = \"yes\";\n};",
+     ":2: smtp.starttls must be one of try|always|never (got \"yes\")"},
+    {"smtp = { from = \"Nexus <no-reply@example.com>\\r\\nBcc: x@y.z\"; };",
+     ":1: smtp.from must not contain control characters (got 0x0d at byte 28)"},
+    {"smtp = { from = \"no-reply\"; };",
+     ":1: smtp.from: \"no-reply\" is not an email address: it has no @"},
+    {"smtp = { reply_to = \"a@\"; };",
+     ":1: smtp.reply_to: \"a@\" is not an email address: the domain is empty"},
+    {"smtp = { url = \"http://mail:25\"; };",
+     ":1: smtp.url must be smtp://[user:password@]host[:port] or smtps://... (got "
+     "\"http://mail:25\")"},
+    {"smtp = { url = \"smtp://u:hunter2@mail:0\"; };",
+     ":1: smtp.url must be smtp://[user:password@]host[:port] or smtps://... (got "
+     "\"smtp://***@mail:0\")"},
+    {"smtp = { templates = \"/nonexistent/t\"; };",
+     ":1: smtp.templates: cannot open the template directory /nonexistent/t: No such file or "
+     "directory"},
+    {"smtp = { timeout = 0; };", ":1: smtp.timeout must be 1ms..1h (got 0)"},
     /* syntax */
     {"worker = {\n  concurrency = ;\n};", ":2: syntax error (syntax error)"},
     {"a = 1;\na = 2;\n", ":2: syntax error (duplicate setting name)"},
@@ -718,6 +756,51 @@ static void test_env_database_url_wins_over_file(void **state)
     cfg = load_ok("database = { url = \"dbname=file\"; };");
     assert_string_equal(cfg->database_url, "postgresql://app@db/app");
     cfg_free(cfg);
+}
+
+static void test_smtp_settings_password_file_templates_and_env(void **state)
+{
+    const char *src = getenv("NEXUS_SOURCE_DIR");
+    char pw[64], text[8192];
+    struct cfg *cfg;
+    struct err err = {0};
+
+    conf_write("hunter2\nignored\n", pw, sizeof(pw));
+    (void)snprintf(text, sizeof(text),
+                   "smtp = { url = \"smtps://mail.example.com:465\"; username = \"app\";\n"
+                   "password_file = \"%s\"; from = \"\\\"Shop, Inc.\\\" <shop@example.com>\";\n"
+                   "reply_to = \"help@example.com\"; starttls = \"always\"; timeout = \"5s\";\n"
+                   "connect_timeout = 2; ca_file = \"/etc/ssl/ca.pem\"; templates = \"%s/conf/templates\"; };",
+                   pw, src ? src : "..");
+    cfg = load_ok(text);
+    assert_null(cfg->smtp_password); /* nexusctl's view: secrets are not read */
+    cfg_free(cfg);
+    cfg = load_secrets_ok(text);
+    assert_string_equal(cfg->smtp_url, "smtps://mail.example.com:465");
+    assert_string_equal(cfg->smtp_username, "app");
+    assert_string_equal(cfg->smtp_password, "hunter2");
+    assert_string_equal(cfg->smtp_from, "\"Shop, Inc.\" <shop@example.com>");
+    assert_string_equal(cfg->smtp_starttls, "always");
+    assert_true(cfg->smtp_timeout_s == 5.0 && cfg->smtp_connect_timeout_s == 2.0);
+    assert_int_equal(mail_tmpl_count(cfg->smtp_tmpls), 2);
+    assert_non_null(mail_tmpl_find(cfg->smtp_tmpls, "order_receipt"));
+    cfg_free(cfg);
+
+    env_smtp_url = "smtp://user:pw@127.0.0.1:2525";
+    env_smtp_password = "from env";
+    cfg = load_secrets_ok(text);
+    assert_string_equal(cfg->smtp_url, "smtp://user:pw@127.0.0.1:2525");
+    assert_string_equal(cfg->smtp_password, "from env"); /* a password may hold spaces */
+    cfg_free(cfg);
+    env_smtp_password = NULL;
+    (void)unlink(pw);
+    assert_int_equal(load_secrets_text(text, &cfg, &err, pw, sizeof(pw)), -ENOENT);
+    assert_non_null(strstr(err.msg, ":2: smtp.password_file cannot be read: "));
+
+    env_smtp_url = "ftp://user:secret@host";
+    assert_int_equal(cfg_load(NULL, fake_env, &cfg, &err), -EINVAL);
+    assert_string_equal(err.msg, "SMTP_URL: smtp.url must be smtp://[user:password@]host[:port] "
+                                 "or smtps://... (got \"ftp://***@host\")");
 }
 
 static void test_load_accepts_redis_url_shapes(void **state)
@@ -1179,6 +1262,7 @@ int main(void)
         cmocka_unit_test_setup(test_env_redis_url_overrides_a_bad_file_url, setup),
         cmocka_unit_test_setup(test_env_empty_values_are_ignored, setup),
         cmocka_unit_test_setup(test_env_database_url_wins_over_file, setup),
+        cmocka_unit_test_setup(test_smtp_settings_password_file_templates_and_env, setup),
         cmocka_unit_test_setup(test_load_accepts_redis_url_shapes, setup),
         cmocka_unit_test_setup(test_load_rejects_bad_redis_url_shapes, setup),
         cmocka_unit_test_setup(test_url_errors_hide_the_password, setup),

@@ -11,7 +11,7 @@
 #define SECRET_READ_MAX 65536 /* bytes of a file looked at; its first line must fit */
 
 /* `what` ("NEXUS_HTTP_TOKEN" or "FILE:LINE: the secret in http.token_file") must be
- * min..max printable ASCII bytes without spaces. */
+ * min..max printable ASCII bytes, spaces only where allowed. */
 static int secret_check(const struct secret_src *src, const char *s, size_t len, const char *what,
                         struct err *err)
 {
@@ -19,10 +19,10 @@ static int secret_check(const struct secret_src *src, const char *s, size_t len,
         return err_set(err, -EINVAL, "%s must be %zu..%zu bytes (got %zu)", what, src->min,
                        src->max, len);
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-            return err_set(err, -EINVAL,
-                           "%s must be printable ASCII without spaces (byte %zu is 0x%02x)", what,
-                           i + 1, (unsigned char)s[i]);
+        if ((unsigned char)s[i] < (src->spaces ? 0x20 : 0x21) || (unsigned char)s[i] >= 0x7f)
+            return err_set(err, -EINVAL, "%s must be printable ASCII%s (byte %zu is 0x%02x)",
+                           what, src->spaces ? "" : " without spaces", i + 1,
+                           (unsigned char)s[i]);
     return 0;
 }
 

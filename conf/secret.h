@@ -3,6 +3,7 @@
 #ifndef SECRET_H
 #define SECRET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct err;
@@ -15,11 +16,12 @@ struct secret_src {
     const char *setting;   /* what names the file, for messages: "http.token_file" */
     const char *where;     /* "FILE:LINE" of that setting, NULL when unknown */
     size_t min, max;       /* bytes, 1 <= min <= max */
+    bool spaces;           /* spaces allowed inside (passwords), else none (tokens, keys) */
 };
 
 /* The secret: `env_value` when set and not empty, else the first line of `path` (without
  * its line end), else none (*ret_secret = NULL). It must be min..max bytes of printable
- * ASCII without spaces (secrets go into HTTP headers and HMAC keys). On success writes
+ * ASCII, without spaces unless `spaces` (tokens go into HTTP headers). On success writes
  * *ret_secret: caller owns it, release with secret_free(). Returns 0, or -EINVAL, -ENOMEM
  * or the file's -errno with a sentence naming the variable or FILE:LINE and the setting. */
 int secret_get(const struct secret_src *src, char **ret_secret, struct err *err);

@@ -458,7 +458,7 @@ static void run_configure(struct worker *wk, struct run *run)
     run->timeout_s = wk->cfg->job_timeout_s;
     if (run->h->timeout_s > 0)
         run->timeout_s = run->h->timeout_s;
-    if (cls && cls->timeout_s > 0)
+    if (cls && cls->timeout_set)
         run->timeout_s = cls->timeout_s;
     run->max_retries = cls && cls->max_retries >= 0 ? cls->max_retries : wk->cfg->max_retries;
     run->rate_limit = cls ? cls->rate_limit : 0;

@@ -13,6 +13,7 @@
 /* One transfer in flight: reached from its easy handle through CURLOPT_PRIVATE. */
 struct xfer_op {
     CURL *easy;
+    bool keep;        /* xfer_start_keep(): stays in the multi after `done`, until abort */
     xfer_done_fn *done;
     void *arg;
     struct xfer_op *prev, *next;
@@ -61,6 +62,14 @@ static void transfers_collect(struct xfer *x)
         if (msg->msg != CURLMSG_DONE)
             continue;
         op = op_of(easy);
+        if (op && op->keep) {
+            xfer_done_fn *kept_done = op->done;
+
+            op->done = NULL; /* once: the handle stays until xfer_abort() */
+            if (kept_done)
+                kept_done(easy, result, op->arg);
+            continue;
+        }
         (void)curl_multi_remove_handle(x->multi, easy);
         (void)curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
         if (!op)
@@ -187,13 +196,14 @@ void xfer_free(struct xfer *x)
     free(x);
 }
 
-int xfer_start(struct xfer *x, CURL *easy, xfer_done_fn *done, void *arg)
+static int op_start(struct xfer *x, CURL *easy, bool keep, xfer_done_fn *done, void *arg)
 {
     struct xfer_op *op = calloc(1, sizeof(*op));
 
     if (!op)
         return -ENOMEM;
     op->easy = easy;
+    op->keep = keep;
     op->done = done;
     op->arg = arg;
     (void)curl_easy_setopt(easy, CURLOPT_PRIVATE, (char *)op);
@@ -205,6 +215,16 @@ int xfer_start(struct xfer *x, CURL *easy, xfer_done_fn *done, void *arg)
     LIST_LINK(&x->ops, op);
     x->nops++;
     return 0;
+}
+
+int xfer_start(struct xfer *x, CURL *easy, xfer_done_fn *done, void *arg)
+{
+    return op_start(x, easy, false, done, arg);
+}
+
+int xfer_start_keep(struct xfer *x, CURL *easy, xfer_done_fn *done, void *arg)
+{
+    return op_start(x, easy, true, done, arg);
 }
 
 void xfer_abort(struct xfer *x, CURL *easy)

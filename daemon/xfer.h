@@ -27,6 +27,13 @@ void xfer_free(struct xfer *x);
  * exactly once, later, from the loop, unless xfer_abort() comes first. The easy handle is
  * borrowed until then. Returns 0, or -ENOMEM / -EINVAL (libcurl refused it). */
 int xfer_start(struct xfer *x, CURL *easy, xfer_done_fn *done, void *arg);
+/* As xfer_start(), for a transfer with CURLOPT_CONNECT_ONLY: after `done` (with CURLE_OK:
+ * connected, protocol set-up included, e.g. SMTP's EHLO, STARTTLS and AUTH) the handle stays
+ * in the multi, because removing it closes a CONNECT_ONLY connection; the caller talks over
+ * it with curl_easy_send/recv on CURLINFO_ACTIVESOCKET, watching the socket itself, and ends
+ * with xfer_abort(), also after `done`. For protocols whose libcurl 'done' step blocks (SMTP
+ * waits for the reply to the end of DATA, curl issue 8555). */
+int xfer_start_keep(struct xfer *x, CURL *easy, xfer_done_fn *done, void *arg);
 /* Stops a started transfer at once; `done` is not called. `easy` is the caller's again. */
 void xfer_abort(struct xfer *x, CURL *easy);
 /* Transfers running now. */

@@ -14,6 +14,9 @@ static const struct handler *const handlers[] = {
     &handler_fail,
     &handler_analytics_rollup,
     &handler_emotion,
+    &handler_email_send,
+    &handler_email_welcome,
+    &handler_email_order_receipt,
 };
 
 const struct handler *handler_find(const struct cfg *cfg, const char *class_name)

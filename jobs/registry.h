@@ -28,5 +28,8 @@ extern const struct handler handler_fail;
 extern const struct handler handler_sql; /* every class with `sql` in the configuration */
 extern const struct handler handler_webhook; /* every class with `url` in the configuration */
 extern const struct handler handler_command; /* every class with `command` or `shell` */
+extern const struct handler handler_email_send;
+extern const struct handler handler_email_welcome;
+extern const struct handler handler_email_order_receipt;
 
 #endif

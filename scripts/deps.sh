@@ -21,6 +21,8 @@ PACKAGES=(
     prometheus
     # the dashboard's browser test: Debian's chromium driven by playwright-core (npm)
     chromium
+    # STARTTLS certificates for the email tests
+    openssl
 )
 # node and npm for that test: Debian's, unless a node with its npm is already installed
 # (nodejs from nodesource ships npm and conflicts with Debian's npm package)
