@@ -32,7 +32,7 @@ run_script deps.sh
 build_tree build
 [[ -f $CONF ]] || die "$CONF not found"
 
-nexusd_pid='' tail_pid=''
+nexusd_pid='' tail_pid='' smtp_pid=''
 stop_tail() {
     [[ -n $tail_pid ]] || return 0
     sleep 0.2 # let tail print the last lines
@@ -53,6 +53,7 @@ cleanup() {
         [[ -n $tail_pid ]] || tail -c +"$((shown + 1))" "$NEXUSD_LOG" >&2 || true
     fi
     stop_tail
+    [[ -z $smtp_pid ]] || stop_pid "$smtp_pid" smtp-sink 5
     stop_services || rc=1
     exit "$rc"
 }
@@ -67,6 +68,20 @@ build/nexusd -c "$CONF" migrate
 psql_app() { "$(pg_bindir)/psql" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" "$@"; }
 psql_app -f sql/app/schema.sql
 psql_app -f sql/app/seed.sql
+
+# The email classes need an SMTP server: a sink on loopback that prints what it receives.
+SMTP_LOG="$RUN_DIR/smtp-sink.log"
+smtp_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+: >"$SMTP_LOG"
+setsid /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" >>"$SMTP_LOG" 2>&1 </dev/null &
+smtp_pid=$!
+for ((i = 0; i < 50; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$smtp_port") 2>/dev/null && break
+    running "$smtp_pid" || die "the SMTP sink exited at start (see ${SMTP_LOG#"$NEXUS_ROOT"/})"
+    sleep 0.1
+done
+export SMTP_URL="smtp://127.0.0.1:$smtp_port"
+say "SMTP sink (python3 -m aiosmtpd) on $SMTP_URL, messages in ${SMTP_LOG#"$NEXUS_ROOT"/}"
 
 say "starting build/nexusd -c $CONF (REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL)"
 : >"$NEXUSD_LOG"
@@ -98,6 +113,8 @@ for step in 1:120 2:64 3:9; do
     redis-cli -u "$REDIS_URL" set "funnel:checkout:step:${step%%:*}:$today" "${step#*:}" >/dev/null
 done
 ctl enqueue analytics.rollup
+ctl enqueue email.send '[{"to": "Ada <ada@example.com>", "subject": "Welcome to Nexus Sales",
+  "text": "Your store is ready.", "html": "<p>Your store is <b>ready</b>.</p>"}]'
 
 if ((keep)); then
     say "running; press Ctrl-C to stop (REDIS_URL=$REDIS_URL; try: build/nexusctl stats)"
@@ -120,5 +137,8 @@ psql_app -c "SELECT status, count(*) FROM orders GROUP BY status ORDER BY status
 say "analytics.rollup: funnel counters and paid orders per day (docs/analytics.md)"
 psql_app -c "SELECT funnel_id, step, day, count FROM nexus.funnel_daily ORDER BY 1, 2, 3"
 psql_app -c "SELECT product_id, day, orders, revenue_cents FROM nexus.sales_daily ORDER BY 1, 2"
+say "email.send: what the SMTP sink received, and the delivery record (docs/email.md)"
+grep -E '^(From|To|Subject|Message-ID|Content-Type): ' "$SMTP_LOG" || warn "the sink received no message"
+psql_app -c "SELECT recipients, subject, status, smtp_code FROM nexus.email_deliveries"
 say "job history recorded in PostgreSQL (nexus.job_history)"
 psql_app -c "SELECT class, outcome, count(*) FROM nexus.job_history GROUP BY 1, 2 ORDER BY 1, 2"
