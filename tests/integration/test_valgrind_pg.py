@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import time
 
 import pytest
 
@@ -84,7 +85,7 @@ def config(workdir, peer, fake):
         "smtp = %s;" % conf_value({
             "url": peer.url, "starttls": "always", "ca_file": peer.cert, "username": "mailer",
             "password_file": secret_file(workdir, "smtp-password", "s3cret"),
-            "templates": TEMPLATES, "timeout": "60s"}),
+            "templates": os.path.join(workdir, "templates"), "timeout": "60s"}),
         "emotion = %s;" % conf_value({
             "url": fake.url, "timeout": "5s", "max_response": 65536,
             "token_file": secret_file(workdir, "hf-token", fake.token)}),
@@ -104,11 +105,11 @@ def failed(r, jid, key="dead"):
     return wait_for(lambda: in_set(r, key, jid), timeout=30, what="job %s in %s" % (jid, key))
 
 
-def make_due(r, jids):
-    """Moves these jobs of `retry` to the front: due now."""
+def make_due(r, jids, at=0):
+    """Moves these jobs of `retry` to `at` (0: due now)."""
     for member in r.zrange("retry", 0, -1):
         if json.loads(member)["jid"] in jids:
-            r.zadd("retry", {member: 0})
+            r.zadd("retry", {member: at})
 
 
 def bearer(token):
@@ -124,6 +125,7 @@ def test_job_classes_with_postgres_smtp_and_http_are_clean_under_valgrind(
     if "asan" in os.environ.get("NEXUSD", ""):
         pytest.skip("the sanitizer build is checked by ASan itself")
     vg_log = os.path.join(workdir, "valgrind.log")
+    shutil.copytree(TEMPLATES, os.path.join(workdir, "templates"))
     d = nexusd(config(workdir, peer, fake), start=False,
                env={"DATABASE_URL": pg.url, "HF_API_TOKEN": "", "NEXUS_HTTP_TOKEN": "",
                     "SMTP_URL": "", "SMTP_PASSWORD": ""})
@@ -147,6 +149,7 @@ def test_job_classes_with_postgres_smtp_and_http_are_clean_under_valgrind(
     refused = [push(r, c, mail_args[c]) for c in EMAILS]
     d.wait_jobs(refused, outcome="retry", timeout=60)
     assert {failed(r, j, "retry")["error_class"] for j in refused} == {"Net::SMTPServerBusy"}
+    make_due(r, refused, at=time.time() + 3600)  # until the dashboard runs them
     peer.mode = "hang"
     hung = [push(r, c, mail_args[c], retry=False) for c in EMAILS]
     wait_for(lambda: peer.data_commands >= 6, timeout=60, what="the hung messages")
@@ -232,7 +235,8 @@ def test_job_classes_with_postgres_smtp_and_http_are_clean_under_valgrind(
     failed(r, dead)
     assert get(addr, "/", timeout=30).status == 200
     assert get(addr, "/api/dead?limit=50", timeout=30).json()["size"] >= 20
-    assert get(addr, "/api/retry", timeout=30).status == 200
+    for read in ("/api/retry", "/api/paused", "/api/auth", "/dashboard/app.js"):
+        assert get(addr, read, timeout=30).status == 200, read
     path = "/api/dead/%s/retry" % dead
     assert request(addr, "POST", path, timeout=30).status == 401
     assert request(addr, "POST", path, timeout=30, headers=bearer(TOKEN)).status == 401
@@ -246,9 +250,29 @@ def test_job_classes_with_postgres_smtp_and_http_are_clean_under_valgrind(
         assert res.status == 200, res.body
     assert request(addr, "DELETE", "/api/dead/" + bad[0], timeout=30,
                    headers=bearer(TOKEN2)).status == 200
-    # the refused messages again, with the password read at the reload
+
+    # reloads refused (a broken template, a token with a space), then one that works
+    subject = os.path.join(workdir, "templates", "welcome.subject")
+    good_subject = open(subject).read()
+    with open(subject, "w") as f:
+        f.write("Welcome {{ user.email\n")
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"event=reload_refused", timeout=60)
+    with open(subject, "w") as f:
+        f.write(good_subject)
+    secret_file(workdir, "http-token", "a token with spaces")
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"event=reload_refused", timeout=60, count=2)
+    secret_file(workdir, "http-token", TOKEN2)
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"event=reloaded", timeout=60, count=2)
+
+    # the refused messages run now from the dashboard, with the password read at the reload
     peer.mode = "accept"
-    make_due(r, refused)
+    for jid in refused:
+        res = request(addr, "POST", "/api/retry/%s/run" % jid, timeout=30,
+                      headers=bearer(TOKEN2))
+        assert res.status == 200, res.body
     d.wait_jobs(refused, timeout=60)
     assert peer.count() == 6
 
