@@ -80,6 +80,7 @@ def config(workdir, peer, fake):
         ROWS,
         {"name": "vg.sql.slow", "sql": "SELECT pg_sleep($1)", "args": "float", "timeout": "2s",
          "max_retries": 0},
+        {"name": "vg.sql.long", "sql": "SELECT pg_sleep($1)", "args": "float", "timeout": "60s"},
     ]
     extra = "\n".join([
         "smtp = %s;" % conf_value({
@@ -152,7 +153,8 @@ def test_job_classes_with_postgres_smtp_and_http_are_clean_under_valgrind(
     make_due(r, refused, at=time.time() + 3600)  # until the dashboard runs them
     peer.mode = "hang"
     hung = [push(r, c, mail_args[c], retry=False) for c in EMAILS]
-    wait_for(lambda: peer.data_commands >= 6, timeout=60, what="the hung messages")
+    # DATA of the 3 sent, the 3 refused and the 3 hanging ones
+    wait_for(lambda: peer.data_commands >= 9, timeout=60, what="the hung messages")
     # a reload while they hang, with a new dashboard token and a new SMTP password: the
     # old secrets are let go, the templates read again
     secret_file(workdir, "http-token", TOKEN2)
@@ -216,7 +218,8 @@ def test_job_classes_with_postgres_smtp_and_http_are_clean_under_valgrind(
         "a huge answer": "NexusEmotionBadAnswer", "closed": "NexusEmotionUnreachable",
         "a slow answer": "NexusEmotionTimeout"}
     for jid in hung + [cmd_hang, sql_slow]:
-        assert failed(r, jid)["error_class"] == "NexusTimeout"
+        job = failed(r, jid)
+        assert job["error_class"] == "NexusTimeout", job
     assert all(failed(r, jid)["error_message"] for jid in bad)
     assert failed(r, bad[-1])["error_class"] == "NexusCommandNotStarted"
     assert count(pg, "SELECT count(*) FROM nexus.funnel_daily") == 4
@@ -299,10 +302,10 @@ def test_job_classes_with_postgres_smtp_and_http_are_clean_under_valgrind(
     # the stop with a job of each kind in flight: each is cancelled and requeued
     peer.mode = "hang"
     fake.script("still thinking", ("slow", 20))
+    sent_before = peer.data_commands
     busy = [push(r, "email.send", [{"to": "c@example.com", "subject": "s", "text": "x"}]),
             push(r, "emotion.analyze", ["still thinking"]),
-            push(r, "vg.cmd.long", []), push(r, "vg.sql.slow", [30])]
-    sent_before = peer.data_commands
+            push(r, "vg.cmd.long", []), push(r, "vg.sql.long", [30])]
     wait_for(lambda: peer.data_commands > sent_before and fake.requests_for("still thinking")
              and d.lines(event="command_start", jid=busy[2])
              and count(pg, "SELECT count(*) FROM pg_stat_activity WHERE "
