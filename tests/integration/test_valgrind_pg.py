@@ -23,7 +23,11 @@ from fake_hf import FakeHF
 from httpc import get, http_address, request
 from smtp_peer import SmtpPeer
 
-pytestmark = pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind missing")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind missing"),
+    pytest.mark.skipif("asan" in os.environ.get("NEXUSD", ""),
+                       reason="the sanitizer build is checked by ASan itself"),
+]
 
 TEMPLATES = os.path.join(SOURCE_DIR, "conf", "templates")
 TOKEN = "vg-dashboard-token-3b8e41f2a9c6"
@@ -123,8 +127,6 @@ def count(pg, sql):
 
 def test_job_classes_with_postgres_smtp_and_http_are_clean_under_valgrind(
         nexusd, r, pg, peer, fake, workdir):
-    if "asan" in os.environ.get("NEXUSD", ""):
-        pytest.skip("the sanitizer build is checked by ASan itself")
     vg_log = os.path.join(workdir, "valgrind.log")
     shutil.copytree(TEMPLATES, os.path.join(workdir, "templates"))
     d = nexusd(config(workdir, peer, fake), start=False,
