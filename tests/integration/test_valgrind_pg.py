@@ -258,7 +258,8 @@ def test_job_classes_with_postgres_smtp_and_http_are_clean_under_valgrind(
 
     # reloads refused (a broken template, a token with a space), then one that works
     subject = os.path.join(workdir, "templates", "welcome.subject")
-    good_subject = open(subject).read()
+    with open(subject) as f:
+        good_subject = f.read()
     with open(subject, "w") as f:
         f.write("Welcome {{ user.email\n")
     d.signal(signal.SIGHUP)
