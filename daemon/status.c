@@ -103,28 +103,26 @@ static void fleet_on_reply(struct redisReply *reply, void *arg)
 static void fleet_read(struct read *rd)
 {
     const struct cfg *cfg = rd->st->cfg;
-    size_t n = rd->full ? cfg->nschedules : 0, argc = 7 + n;
-    const char **argv = calloc(argc, sizeof(*argv));
+    size_t n = rd->full ? cfg->nschedules : 0, nargs = 4 + n;
+    const char **args = calloc(nargs, sizeof(*args));
     char max_jobs[16], max_payload[16];
 
-    if (!argv) {
+    if (!args) {
         read_finish(rd, NULL, "out of memory");
         return;
     }
     (void)snprintf(max_jobs, sizeof(max_jobs), "%d", STATUS_MAX_JOBS);
     (void)snprintf(max_payload, sizeof(max_payload), "%d", STATUS_MAX_PAYLOAD);
-    argv[0] = "EVAL";
-    argv[1] = lua_fleet;
-    argv[2] = "0";
-    argv[3] = cfg->redis_namespace;
-    argv[4] = rd->full ? "full" : "metrics";
-    argv[5] = max_jobs;
-    argv[6] = max_payload;
+    args[0] = cfg->redis_namespace;
+    args[1] = rd->full ? "full" : "metrics";
+    args[2] = max_jobs;
+    args[3] = max_payload;
     for (size_t i = 0; i < n; i++)
-        argv[7 + i] = cfg->schedules[i].name;
-    if (rconn_command(worker_redis(rd->st->wk), fleet_on_reply, rd, (int)argc, argv, NULL) < 0)
+        args[4 + i] = cfg->schedules[i].name;
+    if (rconn_eval(worker_redis(rd->st->wk), fleet_on_reply, rd, lua_fleet, 0, NULL, nargs, args,
+                   NULL) < 0)
         read_finish(rd, NULL, "redis unreachable");
-    free(argv);
+    free(args);
 }
 
 /* An array of the fleet (cjson writes an empty one as {}). Borrowed. */
