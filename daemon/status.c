@@ -184,7 +184,8 @@ static void metrics_answer(struct read *rd, json_t *fleet)
     free(mq);
 }
 
-static void metrics_on_request(struct httpd_req *req, void *arg)
+/* Answers `req` from one read of the fleet: the whole of it for /status (full). */
+static void read_start(struct httpd_req *req, struct status *st, bool full)
 {
     struct read *rd = calloc(1, sizeof(*rd));
 
@@ -192,9 +193,15 @@ static void metrics_on_request(struct httpd_req *req, void *arg)
         httpd_respond_error(req, 500, "out of memory");
         return;
     }
-    rd->st = arg;
+    rd->st = st;
     rd->req = req;
+    rd->full = full;
     fleet_read(rd);
+}
+
+static void metrics_on_request(struct httpd_req *req, void *arg)
+{
+    read_start(req, arg, false);
 }
 
 /* ---- /status ---- */
@@ -299,16 +306,7 @@ static void status_answer(struct read *rd, json_t *fleet)
 
 static void status_on_request(struct httpd_req *req, void *arg)
 {
-    struct read *rd = calloc(1, sizeof(*rd));
-
-    if (!rd) {
-        httpd_respond_error(req, 500, "out of memory");
-        return;
-    }
-    rd->st = arg;
-    rd->req = req;
-    rd->full = true;
-    fleet_read(rd);
+    read_start(req, arg, true);
 }
 
 static void read_finish(struct read *rd, json_t *fleet, const char *error)
