@@ -562,7 +562,8 @@ int actions_schedule_run(struct rconn *conn, const char *ns, const struct cfg_sc
 {
     struct op *op = op_new(conn, ns, ACTIONS_DEAD, "queues", done, arg);
     struct job *job = rerun_schedule_job(sc, util_now(), util_random());
-    char *text = job ? job_encode(job, NULL) : NULL, *k_queue = keys_make(ns, "queue:%s", sc->queue);
+    char *text = job ? job_encode(job, NULL) : NULL,
+         *k_queue = keys_make(ns, "queue:%s", sc->queue);
     int r = -ENOMEM;
 
     if (op && text && k_queue && (op->queue = strdup(sc->queue))) {

@@ -110,7 +110,8 @@ static int pairs_visit(struct set_ctx *sc, const redisReply *pairs, const char *
 
         if (m->type != REDIS_REPLY_STRING || s->type != REDIS_REPLY_STRING)
             return err_set(err, -EPROTO, "Redis gave a member or score that is not a string");
-        if (job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &mem.job, &why) == -ENOMEM)
+        if (job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &mem.job, &why) ==
+            -ENOMEM)
             return nomem(err);
         if (!jid || strcmp(job_jid(mem.job), jid) == 0) {
             ++*matched;

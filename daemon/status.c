@@ -290,17 +290,17 @@ static void status_answer(struct read *rd, json_t *fleet)
     procs = fleet_array(fleet, "processes");
     jobs = fleet_array(fleet, "jobs");
     jobs_fix(jobs);
-    out = json_pack("{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, s:b, s:o}",
-                    "time", now, "time_at", time_iso(now), "queues",
-                    queues ? json_incref(queues) : json_array(), "counts", "enqueued", (json_int_t)enqueued,
-                    "scheduled", (json_int_t)number_of(fleet, "scheduled"), "retry",
-                    (json_int_t)number_of(fleet, "retry"), "dead",
-                    (json_int_t)number_of(fleet, "dead"), "processed",
-                    (json_int_t)number_of(fleet, "processed"), "failed",
-                    (json_int_t)number_of(fleet, "failed"), "processes",
-                    procs ? json_incref(procs) : json_array(), "jobs", jobs ? json_incref(jobs) : json_array(),
-                    "jobs_truncated", json_is_true(json_object_get(fleet, "jobs_truncated")),
-                    "schedules", schedules_json(cfg, fleet, (time_t)now));
+    out = json_pack(
+        "{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, s:b, s:o}", "time", now,
+        "time_at", time_iso(now), "queues", queues ? json_incref(queues) : json_array(), "counts",
+        "enqueued", (json_int_t)enqueued, "scheduled", (json_int_t)number_of(fleet, "scheduled"),
+        "retry", (json_int_t)number_of(fleet, "retry"), "dead",
+        (json_int_t)number_of(fleet, "dead"), "processed",
+        (json_int_t)number_of(fleet, "processed"), "failed", (json_int_t)number_of(fleet, "failed"),
+        "processes", procs ? json_incref(procs) : json_array(), "jobs",
+        jobs ? json_incref(jobs) : json_array(), "jobs_truncated",
+        json_is_true(json_object_get(fleet, "jobs_truncated")), "schedules",
+        schedules_json(cfg, fleet, (time_t)now));
     httpd_respond_json(rd->req, 200, out);
 }
 
