@@ -26,7 +26,6 @@ struct reaper {
     struct ev_loop *loop;
     struct rconn *conn;
     char *ns, *self, *host_id, *k_procs, *k_processes;
-    double interval_s;
     unsigned max_recoveries;
     unsigned outstanding; /* replies awaited by the current pass */
     bool stopped;
