@@ -40,18 +40,36 @@ def start_redis(tmp):
     raise RuntimeError("redis-server did not start")
 
 
-def job(i, now):
-    return json.dumps({"class": "noop", "args": [], "jid": "%024x" % i, "queue": "default",
-                       "retry": True, "created_at": now, "enqueued_at": now})
+def job(i, now, cls="noop", args=(), jid=None):
+    return json.dumps({"class": cls, "args": list(args), "jid": jid or "%024x" % i,
+                       "queue": "default", "retry": True, "created_at": now,
+                       "enqueued_at": now})
 
 
-def start_nexusd(binary, sock, tmp, level, concurrency):
+def preload(r, n, cls="noop", args_of=lambda i: [], jid_of=None, flush=True):
+    """N jobs of `cls` in queue:default, args_of(i) their args, jid_of(i) their jids (default
+    %024x of i). flush: FLUSHALL first; otherwise only the counters and the queue go."""
+    if flush:
+        r.flushall()
+    else:
+        r.delete("stat:processed", "stat:failed", "queue:default")
+    now = time.time()
+    pipe = r.pipeline(transaction=False)
+    for i in range(0, n, 1000):
+        pipe.lpush("queue:default", *[job(k, now, cls, args_of(k), jid_of and jid_of(k))
+                                      for k in range(i, min(i + 1000, n))])
+    pipe.sadd("queues", "default")
+    pipe.execute()
+
+
+def start_nexusd(binary, sock, tmp, level="warn", concurrency=50, extra_conf="", env_extra=None):
+    """nexusd on the private Redis, logging into tmp/nexusd.log (truncated): (proc, log)."""
     conf = os.path.join(tmp, "bench.conf")
     with open(conf, "w") as f:
-        f.write('log = { level = "%s"; };\nworker = { concurrency = %d; };\n'
-                % (level, concurrency))
+        f.write('log = { level = "%s"; };\nworker = { concurrency = %d; };\n%s'
+                % (level, concurrency, extra_conf))
     log = open(os.path.join(tmp, "nexusd.log"), "w")
-    env = dict(os.environ, REDIS_URL="unix://" + sock)
+    env = dict(os.environ, REDIS_URL="unix://" + sock, **(env_extra or {}))
     return subprocess.Popen([binary, "-c", conf], env=env, stderr=log), log
 
 
@@ -75,19 +93,26 @@ def drain_rate(r, n, proc, timeout):
     raise RuntimeError("nexusd did not drain %d jobs in %d s" % (n, timeout))
 
 
-def drain_run(binary, r, sock, tmp, n, concurrency):
-    r.flushall()
-    now = time.time()
-    pipe = r.pipeline(transaction=False)
-    for i in range(0, n, 1000):
-        pipe.lpush("queue:default", *[job(i + k, now) for k in range(min(1000, n - i))])
-    pipe.sadd("queues", "default")
-    pipe.execute()
-    proc, log = start_nexusd(binary, sock, tmp, "warn", concurrency)
-    rate = drain_rate(r, n, proc, 120)
+def check_none_failed(r, log):
+    failed = int(r.get("stat:failed") or 0)
+    if failed:
+        raise RuntimeError("%d jobs failed; see %s" % (failed, log.name))
+
+
+def drain(binary, r, sock, tmp, n, extra_conf="", env_extra=None, concurrency=200,
+          timeout=300):
+    """Jobs/s of one nexusd draining the n preloaded jobs, none of which may fail."""
+    proc, log = start_nexusd(binary, sock, tmp, "warn", concurrency, extra_conf, env_extra)
+    rate = drain_rate(r, n, proc, timeout)
     stop(proc)
     log.close()
+    check_none_failed(r, log)
     return rate
+
+
+def drain_run(binary, r, sock, tmp, n, concurrency):
+    preload(r, n)
+    return drain(binary, r, sock, tmp, n, concurrency=concurrency, timeout=120)
 
 
 def latency_run(binary, r, sock, tmp, count):

@@ -14,7 +14,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 
@@ -22,9 +21,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 
-from bench import start_redis, stop  # noqa: E402
-from bench_pg import drain, preload  # noqa: E402
-from pg import PostgresServer  # noqa: E402
+from bench import drain, preload, start_redis, stop  # noqa: E402
+from bench_pg import start_pg  # noqa: E402
 
 TRUE_CLASS = 'classes = ( { name = "cmd.true"; command = ["/bin/true"]; } );\n'
 
@@ -38,13 +36,9 @@ def main():
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="nexus-bench-")
     rproc, sock, r = start_redis(tmp)
-    pg = PostgresServer().start()
+    pg = start_pg(args.nexusd)
     results = {"serial": [], "parallel": [], "recorded": []}
     try:
-        res = subprocess.run([args.nexusd, "migrate"], env=dict(os.environ, DATABASE_URL=pg.url),
-                             capture_output=True, text=True)
-        if res.returncode != 0:
-            raise RuntimeError(res.stderr)
         for run in range(args.runs):
             for name, conc, env in (("serial", 1, None), ("parallel", 8, None),
                                     ("recorded", 8, {"DATABASE_URL": pg.url})):

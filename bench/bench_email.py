@@ -12,62 +12,45 @@ Usage: bench/bench_email.py [--nexusd build/nexusd] [--jobs 5000] [--runs 3]
                             [--concurrency 50]
 """
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 
-from bench import drain_rate, start_redis, stop  # noqa: E402
-from pg import PostgresServer  # noqa: E402
+from bench import check_none_failed, drain_rate, preload, start_nexusd  # noqa: E402
+from bench import start_redis, stop  # noqa: E402
+from bench_pg import start_pg  # noqa: E402
 from smtp_peer import SmtpPeer  # noqa: E402
 
 TEXT = "Hello,\n\nThank you for your order of the Launch Checklist.\n\n-- \nNexus Sales\n"
 HTML = "<p>Hello,</p><p>Thank you for your order of the <b>Launch Checklist</b>.</p>"
 
 
-def preload(r, n):
-    r.flushall()
-    now = time.time()
-    pipe = r.pipeline(transaction=False)
-    for i in range(0, n, 1000):
-        pipe.lpush("queue:default", *[json.dumps({
-            "class": "email.send", "jid": "%024x" % (i + k), "queue": "default",
-            "retry": True, "created_at": now, "enqueued_at": now,
-            "args": [{"to": ["buyer%d@example.com" % (i + k), "Shop <shop@example.com>"],
-                      "subject": "Your receipt #%d" % (i + k), "text": TEXT, "html": HTML}]})
-            for k in range(min(1000, n - i))])
-    pipe.execute()
-
-
 def run_once(args, r, sock, tmp, pg, peer):
-    conf = os.path.join(tmp, "bench.conf")
-    with open(conf, "w") as f:
-        f.write('log = { level = "warn"; };\nworker = { concurrency = %d; };\n'
-                'smtp = { url = "%s"; starttls = "never"; };\n' % (args.concurrency, peer.url))
     pg.psql("TRUNCATE nexus.email_deliveries, nexus.job_history")
     with peer.lock:
         peer.messages.clear()
-    preload(r, args.jobs)
-    env = dict(os.environ, REDIS_URL="unix://" + sock, DATABASE_URL=pg.url)
-    with open(os.path.join(tmp, "nexusd.log"), "a") as log:
-        proc = subprocess.Popen([args.nexusd, "-c", conf], env=env, stderr=log)
-        mine = os.times()
-        rate = drain_rate(r, args.jobs, proc, 600)
-        cpu = (cpu_seconds(proc.pid), sum(os.times()[:2]) - sum(mine[:2]))
-        stop(proc)
-    failed = int(r.get("stat:failed") or 0)
+    preload(r, args.jobs, "email.send",
+            lambda k: [{"to": ["buyer%d@example.com" % k, "Shop <shop@example.com>"],
+                        "subject": "Your receipt #%d" % k, "text": TEXT, "html": HTML}])
+    proc, log = start_nexusd(args.nexusd, sock, tmp, "warn", args.concurrency,
+                             'smtp = { url = "%s"; starttls = "never"; };\n' % peer.url,
+                             {"DATABASE_URL": pg.url})
+    mine = os.times()
+    rate = drain_rate(r, args.jobs, proc, 600)
+    cpu = (cpu_seconds(proc.pid), sum(os.times()[:2]) - sum(mine[:2]))
+    stop(proc)
+    log.close()
+    check_none_failed(r, log)
     sent = int(pg.psql("SELECT count(*) FROM nexus.email_deliveries WHERE status = 'sent'"))
-    if failed or peer.count() != args.jobs or sent != args.jobs:
-        raise RuntimeError("%d failed, %d messages received, %d rows sent, for %d jobs; see %s"
-                           % (failed, peer.count(), sent, args.jobs, log.name))
+    if peer.count() != args.jobs or sent != args.jobs:
+        raise RuntimeError("%d messages received, %d rows sent, for %d jobs; see %s"
+                           % (peer.count(), sent, args.jobs, log.name))
     return rate, cpu
 
 
@@ -88,13 +71,9 @@ def main():
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="nexus-bench-")
     rproc, sock, r = start_redis(tmp)
-    pg = PostgresServer().start()
+    pg = start_pg(args.nexusd)
     peer = SmtpPeer().start()
     try:
-        res = subprocess.run([args.nexusd, "migrate"], env=dict(os.environ, DATABASE_URL=pg.url),
-                             capture_output=True, text=True)
-        if res.returncode != 0:
-            raise RuntimeError(res.stderr)
         rates, nexusd_cpu, sink_cpu = [], [], []
         for i in range(args.runs):
             rate, (ncpu, scpu) = run_once(args, r, sock, tmp, pg, peer)

@@ -11,11 +11,9 @@ Medians of --runs runs.
 Usage: bench/bench_emotion.py [--nexusd build/nexusd] [--jobs 5000] [--runs 3]
 """
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,40 +22,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 
-from bench import drain_rate, start_redis, stop  # noqa: E402
+from bench import drain, preload, start_redis  # noqa: E402
+from bench_pg import start_pg  # noqa: E402
 from fake_hf import FakeHF  # noqa: E402
-from pg import PostgresServer  # noqa: E402
 
 
-def preload(r, n, run):
+def preload_texts(r, n, run):
     """N jobs with texts "review <run>-<k>"; keeps the cache, resets the counters."""
-    r.delete("stat:processed", "stat:failed", "queue:default")
-    now = time.time()
-    pipe = r.pipeline(transaction=False)
-    for i in range(0, n, 1000):
-        pipe.lpush("queue:default", *[
-            json.dumps({"class": "emotion.analyze", "args": ["review %d-%d" % (run, i + k),
-                                                             "review:%d" % (i + k)],
-                        "jid": "%08x%016x" % (time.time_ns() & 0xffffffff, i + k),
-                        "queue": "default", "retry": True, "created_at": now,
-                        "enqueued_at": now}) for k in range(min(1000, n - i))])
-    pipe.execute()
-
-
-def drain(binary, r, sock, tmp, n, conf_text, env_extra):
-    conf = os.path.join(tmp, "bench.conf")
-    with open(conf, "w") as f:
-        f.write(conf_text)
-    env = dict(os.environ, REDIS_URL="unix://" + sock, **env_extra)
-    log = open(os.path.join(tmp, "nexusd.log"), "a")
-    proc = subprocess.Popen([binary, "-c", conf], env=env, stderr=log)
-    rate = drain_rate(r, n, proc, 600)
-    stop(proc)
-    log.close()
-    failed = int(r.get("stat:failed") or 0)
-    if failed:
-        raise RuntimeError("%d jobs failed; see %s" % (failed, log.name))
-    return rate
+    preload(r, n, "emotion.analyze", lambda k: ["review %d-%d" % (run, k), "review:%d" % k],
+            lambda k: "%08x%016x" % (time.time_ns() & 0xffffffff, k), flush=False)
 
 
 def main():
@@ -69,25 +42,20 @@ def main():
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="nexus-bench-")
     rproc, sock, r = start_redis(tmp)
-    pg = PostgresServer().start()
+    pg = start_pg(args.nexusd)
     fake = FakeHF().start()
     try:
-        res = subprocess.run([args.nexusd, "migrate"], env=dict(os.environ, DATABASE_URL=pg.url),
-                             capture_output=True, text=True)
-        if res.returncode != 0:
-            raise RuntimeError(res.stderr)
-        conf = ('log = { level = "warn"; };\nworker = { concurrency = 50; };\n'
-                'emotion = { url = "%s"; };\n' % fake.url)
+        conf = 'emotion = { url = "%s"; };\n' % fake.url
         env = {"DATABASE_URL": pg.url, "HF_API_TOKEN": fake.token}
         misses, hits = [], []
         for i in range(args.runs):
             r.flushall()
             pg.psql("TRUNCATE nexus.emotion_results")
-            preload(r, args.jobs, i)
-            misses.append(drain(args.nexusd, r, sock, tmp, args.jobs, conf, env))
+            preload_texts(r, args.jobs, i)
+            misses.append(drain(args.nexusd, r, sock, tmp, args.jobs, conf, env, 50, 600))
             asked = len(fake.requests)
-            preload(r, args.jobs, i)
-            hits.append(drain(args.nexusd, r, sock, tmp, args.jobs, conf, env))
+            preload_texts(r, args.jobs, i)
+            hits.append(drain(args.nexusd, r, sock, tmp, args.jobs, conf, env, 50, 600))
             if len(fake.requests) != asked:
                 raise RuntimeError("cache hits asked the endpoint")
             rows = int(pg.psql("SELECT count(*) FROM nexus.emotion_results").strip())

@@ -12,54 +12,33 @@ Medians of --runs runs; ratios are taken inside each run.
 Usage: bench/bench_pg.py [--nexusd build/nexusd] [--jobs 50000] [--runs 3]
 """
 import argparse
-import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 
-from bench import drain_rate, start_redis, stop  # noqa: E402
+from bench import drain, preload, start_redis  # noqa: E402
 from pg import PostgresServer  # noqa: E402
 
 ROWS_CLASS = ('classes = ( { name = "rows.add"; args = "int, text"; '
               'sql = "INSERT INTO bench_rows (n, note) VALUES ($1, $2)"; } );\n')
 
 
-def preload(r, n, cls, args_of):
-    r.flushall()
-    now = time.time()
-    pipe = r.pipeline(transaction=False)
-    for i in range(0, n, 1000):
-        pipe.lpush("queue:default", *[
-            json.dumps({"class": cls, "args": args_of(i + k), "jid": "%024x" % (i + k),
-                        "queue": "default", "retry": True, "created_at": now,
-                        "enqueued_at": now}) for k in range(min(1000, n - i))])
-    pipe.execute()
-
-
-def drain(binary, r, sock, tmp, n, extra_conf="", env_extra=None, concurrency=200):
-    conf = os.path.join(tmp, "bench.conf")
-    with open(conf, "w") as f:
-        f.write('log = { level = "warn"; };\nworker = { concurrency = %d; };\n%s'
-                % (concurrency, extra_conf))
-    env = dict(os.environ, REDIS_URL="unix://" + sock)
-    env.update(env_extra or {})
-    log = open(os.path.join(tmp, "nexusd.log"), "a")
-    proc = subprocess.Popen([binary, "-c", conf], env=env, stderr=log)
-    rate = drain_rate(r, n, proc, 300)
-    stop(proc)
-    log.close()
-    failed = int(r.get("stat:failed") or 0)
-    if failed:
-        raise RuntimeError("%d jobs failed; see %s" % (failed, log.name))
-    return rate
+def start_pg(binary):
+    """A private PostgreSQL (initdb into /tmp) with nexusd's migrations applied."""
+    pg = PostgresServer().start()
+    res = subprocess.run([binary, "migrate"], env=dict(os.environ, DATABASE_URL=pg.url),
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        pg.cleanup()
+        raise RuntimeError(res.stderr)
+    return pg
 
 
 def main():
@@ -71,12 +50,8 @@ def main():
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="nexus-bench-")
     rproc, sock, r = start_redis(tmp)
-    pg = PostgresServer().start()
+    pg = start_pg(args.nexusd)
     try:
-        res = subprocess.run([args.nexusd, "migrate"], env=dict(os.environ, DATABASE_URL=pg.url),
-                             capture_output=True, text=True)
-        if res.returncode != 0:
-            raise RuntimeError(res.stderr)
         pg.psql("CREATE TABLE bench_rows (id bigserial PRIMARY KEY, n integer NOT NULL, "
                 "note text)")
         db = {"DATABASE_URL": pg.url}

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 
 from bench import start_redis, stop  # noqa: E402
-from pg import PostgresServer  # noqa: E402
+from bench_pg import start_pg  # noqa: E402
 
 DAYS = ("2026-11-23", "2026-11-24")
 
@@ -133,12 +133,8 @@ def main():
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="nexus-bench-")
     rproc, sock, r = start_redis(tmp)
-    pg = PostgresServer().start()
+    pg = start_pg(args.nexusd)
     try:
-        res = subprocess.run([args.nexusd, "migrate"], env=dict(os.environ, DATABASE_URL=pg.url),
-                             capture_output=True, text=True)
-        if res.returncode != 0:
-            raise RuntimeError(res.stderr)
         pg.psql(open(os.path.join(HERE, "..", "sql", "app", "schema.sql")).read())
         load(r, args.counters, args.noise)
         results = {}

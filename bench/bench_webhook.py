@@ -20,8 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 
-from bench import start_redis, stop  # noqa: E402
-from bench_pg import drain, preload  # noqa: E402
+from bench import drain, preload, start_redis, stop  # noqa: E402
 
 CONCURRENCY = (10, 50, 200)
 

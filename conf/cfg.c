@@ -1454,7 +1454,8 @@ static bool smtp_url_ok(const char *url)
     return host_end == end || number_ok(host_end + 1, (size_t)(end - host_end - 1), 1, 65535);
 }
 
-/* The smtp group as the file sets it: addresses, policy words, the URL and the templates (read now, so that a broken template stops a start or a reload). */
+/* The smtp group as the file sets it: addresses, policy words, the URL and the templates (read now,
+ * so that a broken template stops a start or a reload). */
 static int smtp_file_check(struct load *ld, const config_t *lc)
 {
     struct cfg *cfg = ld->cfg;
@@ -1467,7 +1468,8 @@ static int smtp_file_check(struct load *ld, const config_t *lc)
     s = config_lookup(lc, "smtp.starttls");
     if (s && strcmp(cfg->smtp_starttls, "try") != 0 && strcmp(cfg->smtp_starttls, "always") != 0 &&
         strcmp(cfg->smtp_starttls, "never") != 0)
-        return fail_at(s, ld->err, -EINVAL, "smtp.starttls must be one of try|always|never (got %s)",
+        return fail_at(s, ld->err, -EINVAL,
+                       "smtp.starttls must be one of try|always|never (got %s)",
                        got(s, buf, sizeof(buf)));
     s = config_lookup(lc, "smtp.from");
     if (s && mail_addr_parse(cfg->smtp_from, &addr, &why) < 0)
@@ -1794,7 +1796,8 @@ int cfg_load_secrets(struct cfg *cfg, cfg_getenv_fn *get_env, struct err *err)
 
     r = secret_load(&(struct secret_src){"NEXUS_HTTP_TOKEN", env ? env("NEXUS_HTTP_TOKEN") : NULL,
                                          cfg->http_token_file, "http.token_file",
-                                         cfg->http_token_where, CFG_TOKEN_MIN, CFG_TOKEN_MAX, false},
+                                         cfg->http_token_where, CFG_TOKEN_MIN, CFG_TOKEN_MAX,
+                                         false},
                     &cfg->http_token, err);
     if (r == 0)
         r = secret_load(&(struct secret_src){"HF_API_TOKEN", env ? env("HF_API_TOKEN") : NULL,

@@ -766,12 +766,13 @@ static void test_smtp_settings_password_file_templates_and_env(void **state)
     struct err err = {0};
 
     conf_write("hunter2\nignored\n", pw, sizeof(pw));
-    (void)snprintf(text, sizeof(text),
-                   "smtp = { url = \"smtps://mail.example.com:465\"; username = \"app\";\n"
-                   "password_file = \"%s\"; from = \"\\\"Shop, Inc.\\\" <shop@example.com>\";\n"
-                   "reply_to = \"help@example.com\"; starttls = \"always\"; timeout = \"5s\";\n"
-                   "connect_timeout = 2; ca_file = \"/etc/ssl/ca.pem\"; templates = \"%s/conf/templates\"; };",
-                   pw, src ? src : "..");
+    (void)snprintf(
+        text, sizeof(text),
+        "smtp = { url = \"smtps://mail.example.com:465\"; username = \"app\";\n"
+        "password_file = \"%s\"; from = \"\\\"Shop, Inc.\\\" <shop@example.com>\";\n"
+        "reply_to = \"help@example.com\"; starttls = \"always\"; timeout = \"5s\";\n"
+        "connect_timeout = 2; ca_file = \"/etc/ssl/ca.pem\"; templates = \"%s/conf/templates\"; };",
+        pw, src ? src : "..");
     cfg = load_ok(text);
     assert_null(cfg->smtp_password); /* nexusctl's view: secrets are not read */
     cfg_free(cfg);
@@ -1096,8 +1097,8 @@ static int token_load(const char *content, struct cfg **ret_cfg, char *tpath, st
     int r;
 
     conf_write(content, tpath, 64);
-    (void)snprintf(text, sizeof(text), "log = { level = \"info\"; };\nhttp = { token_file = \"%s\"; };\n",
-                   tpath);
+    (void)snprintf(text, sizeof(text),
+                   "log = { level = \"info\"; };\nhttp = { token_file = \"%s\"; };\n", tpath);
     *ret_cfg = NULL;
     r = load_text(text, ret_cfg, err, cpath, sizeof(cpath));
     assert_int_equal(r, 0);
@@ -1161,8 +1162,9 @@ static void test_token_errors_name_the_setting_and_its_line(void **state)
     env_http_token = NULL;
     cfg = load_ok("http = { token_file = \"/nonexistent/nexusd-token\"; };");
     assert_int_equal(cfg_load_secrets(cfg, fake_env, &err), -ENOENT);
-    assert_non_null(strstr(err.msg, ":1: http.token_file cannot be read: /nonexistent/nexusd-token: "
-                                    "No such file or directory"));
+    assert_non_null(strstr(err.msg,
+                           ":1: http.token_file cannot be read: /nonexistent/nexusd-token: "
+                           "No such file or directory"));
     cfg_free(cfg);
 }
 

@@ -562,15 +562,17 @@ int actions_schedule_run(struct rconn *conn, const char *ns, const struct cfg_sc
 {
     struct op *op = op_new(conn, ns, ACTIONS_DEAD, "queues", done, arg);
     struct job *job = rerun_schedule_job(sc, util_now(), util_random());
-    char *text = job ? job_encode(job, NULL) : NULL, *k_queue = keys_make(ns, "queue:%s", sc->queue);
+    char *text = job ? job_encode(job, NULL) : NULL,
+         *k_queue = keys_make(ns, "queue:%s", sc->queue);
     int r = -ENOMEM;
 
     if (op && text && k_queue && (op->queue = strdup(sc->queue))) {
         (void)snprintf(op->jid_out, sizeof(op->jid_out), "%s", job_jid(job));
-        r = op_send(op, schedule_on_pushed, 7,
-                    (const char *[]){"EVAL", lua_push, "2", op->key, k_queue, sc->queue, text},
-                    NULL);
-        op = NULL; /* op_send() freed it on failure */
+        r = rconn_eval(op->conn, schedule_on_pushed, op, lua_push, 2,
+                       (const char *[]){op->key, k_queue}, 2, (const char *[]){sc->queue, text},
+                       NULL);
+        if (r == 0)
+            op = NULL;
     }
     if (op)
         op_free(op);

@@ -12,6 +12,7 @@
 #include "daemon/ctl_table.h"
 #include "daemon/err.h"
 #include "daemon/parse.h"
+#include "sql/pgsync.h"
 
 static const char history_sql[] =
     "SELECT attempt, outcome, queue, extract(epoch FROM started_at), "
@@ -34,28 +35,13 @@ enum {
 static int history_query(const struct cfg *cfg, const char *jid, const char *limit, PGresult **ret,
                          struct err *err)
 {
-    static const char *const keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *values[] = {cfg->database_url, "nexusctl", "10", NULL};
     const char *params[] = {jid, limit};
-    PGconn *conn = PQconnectdbParams(keys, values, 1);
-    PGresult *res;
-    int r = 0;
+    PGconn *conn = pgsync_connect(cfg->database_url, "nexusctl", err);
+    int r;
 
     if (!conn)
-        return err_set(err, -ENOMEM, "out of memory");
-    if (PQstatus(conn) != CONNECTION_OK) {
-        r = err_set(err, -ENOTCONN, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
-        goto out;
-    }
-    res = PQexecParams(conn, history_sql, 2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        r = err_set(err, -EIO, "reading nexus.job_history: %s", PQresultErrorMessage(res));
-        PQclear(res);
-        goto out;
-    }
-    *ret = res;
-out:
-    err->msg[strcspn(err->msg, "\n")] = '\0';
+        return err->code;
+    r = pgsync_exec(conn, "reading nexus.job_history", history_sql, 2, params, ret, err);
     PQfinish(conn);
     return r;
 }

@@ -13,6 +13,7 @@
 #include "daemon/ctl_table.h"
 #include "daemon/err.h"
 #include "daemon/parse.h"
+#include "sql/pgsync.h"
 
 /* One JSON object per row, so that both outputs read the same fields. */
 static const char runs_sql[] =
@@ -26,30 +27,18 @@ static const char runs_sql[] =
 static int runs_query(const struct cfg *cfg, const char *const params[3], json_t *ret_list,
                       struct err *err)
 {
-    static const char *const keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *values[] = {cfg->database_url, "nexusctl", "10", NULL};
-    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    PGconn *conn = pgsync_connect(cfg->database_url, "nexusctl", err);
     PGresult *res = NULL;
-    int r = 0;
+    int r;
 
     if (!conn)
-        return err_set(err, -ENOMEM, "out of memory");
-    if (PQstatus(conn) != CONNECTION_OK) {
-        r = err_set(err, -ENOTCONN, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
-        goto out;
-    }
-    res = PQexecParams(conn, runs_sql, 3, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        r = err_set(err, -EIO, "reading nexus.command_runs: %s", PQresultErrorMessage(res));
-        goto out;
-    }
-    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
+        return err->code;
+    r = pgsync_exec(conn, "reading nexus.command_runs", runs_sql, 3, params, &res, err);
+    for (int i = 0; r == 0 && i < PQntuples(res); i++) {
         json_t *row = json_loads(PQgetvalue(res, i, 0), 0, NULL);
         if (!row || json_array_append_new(ret_list, row) < 0)
             r = err_set(err, -ENOMEM, "out of memory");
     }
-out:
-    err->msg[strcspn(err->msg, "\n")] = '\0';
     PQclear(res);
     PQfinish(conn);
     return r;

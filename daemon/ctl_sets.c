@@ -20,8 +20,8 @@
 #include "jobs/job.h"
 #include "jobs/rerun.h"
 #include "queue/keys.h"
-
-extern const char lua_move[];
+#include "queue/move.h"
+#include "queue/rconn.h"
 
 #define LIST_DEFAULT_LIMIT 50
 #define LIST_MAX_LIMIT 1000000
@@ -110,7 +110,8 @@ static int pairs_visit(struct set_ctx *sc, const redisReply *pairs, const char *
 
         if (m->type != REDIS_REPLY_STRING || s->type != REDIS_REPLY_STRING)
             return err_set(err, -EPROTO, "Redis gave a member or score that is not a string");
-        if (job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &mem.job, &why) == -ENOMEM)
+        if (job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &mem.job, &why) ==
+            -ENOMEM)
             return nomem(err);
         if (!jid || strcmp(job_jid(mem.job), jid) == 0) {
             ++*matched;
@@ -431,75 +432,36 @@ static void moved_print(const char *verb, long long n)
 
 /* --- run -------------------------------------------------------------------------------- */
 
-struct move_rec {
-    char *old; /* owned copy of the job as stored */
-    size_t old_len;
-    char *text; /* owned: the job to push */
-    size_t len;
-    char *queue; /* owned: its queue's name */
-    char *key;   /* owned: queue:NAME under the namespace */
-};
-
 /* Jobs on their way to their queues through move.lua. */
 struct mover {
-    struct move_rec recs[MOVE_BATCH];
-    size_t n;
-    long long moved; /* as move.lua counted: only jobs this run removed from the set */
-    size_t invalid;  /* jobs left in the set because they do not decode */
-    bool one;        /* a JID was given: an invalid job is the error */
+    struct move_batch *batch; /* owned; NULL when empty */
+    long long moved;          /* as move.lua counted: only jobs this run removed from the set */
+    size_t invalid;           /* jobs left in the set because they do not decode */
+    bool one;                 /* a JID was given: an invalid job is the error */
 };
-
-static void rec_clear(struct move_rec *rec)
-{
-    free(rec->old);
-    free(rec->text);
-    free(rec->queue);
-    free(rec->key);
-}
 
 static void mover_clear(struct mover *mv)
 {
-    for (size_t i = 0; i < mv->n; i++)
-        rec_clear(&mv->recs[i]);
-    mv->n = 0;
+    move_batch_free(mv->batch);
+    mv->batch = NULL;
 }
 
-/* EVAL move.lua: KEYS source, queues, dead, then each record's queue; ARGV 'z', now, then
- * (old, new, queue) per record. */
+/* One EVAL of move.lua for the batch (from the set to each job's queue). */
 static int mover_flush(struct set_ctx *sc, struct mover *mv, struct err *err)
 {
-    size_t argc = 3 + 3 + mv->n + 2 + 3 * mv->n, a = 0;
-    const char **argv = calloc(argc, sizeof(*argv));
-    size_t *lens = calloc(argc, sizeof(*lens));
-    char *k_queues = keys_make(sc->ns, "queues"), *k_dead = keys_make(sc->ns, "dead");
-    char nkeys[24], now[32];
+    struct rconn_eval_words w;
     redisReply *reply = NULL;
-    int r = -ENOMEM;
+    int r;
 
-    if (mv->n == 0) {
-        r = 0;
-        goto out;
-    }
-    if (!argv || !lens || !k_queues || !k_dead) {
+    if (!mv->batch)
+        return 0;
+    r = move_batch_words(mv->batch, sc->now, &w);
+    if (r < 0) {
         r = nomem(err);
         goto out;
     }
-    (void)snprintf(nkeys, sizeof(nkeys), "%zu", 3 + mv->n);
-    (void)snprintf(now, sizeof(now), "%.6f", sc->now);
-#define ARG(s, n) (argv[a] = (s), lens[a++] = (n))
-#define ARGS(s) ARG(s, strlen(s))
-    ARGS("EVAL"), ARGS(lua_move), ARGS(nkeys), ARGS(sc->key), ARGS(k_queues), ARGS(k_dead);
-    for (size_t i = 0; i < mv->n; i++)
-        ARGS(mv->recs[i].key);
-    ARGS("z"), ARGS(now);
-    for (size_t i = 0; i < mv->n; i++) {
-        ARG(mv->recs[i].old, mv->recs[i].old_len);
-        ARG(mv->recs[i].text, mv->recs[i].len);
-        ARGS(mv->recs[i].queue);
-    }
-#undef ARGS
-#undef ARG
-    r = ctl_redis_argv(sc->c, (int)a, argv, lens, &reply, err);
+    r = ctl_redis_argv(sc->c, w.argc, w.argv, w.lens, &reply, err);
+    rconn_eval_words_clear(&w);
     if (r == 0) {
         r = ctl_redis_expect(reply, REDIS_REPLY_INTEGER, "EVAL", err);
         if (r == 0)
@@ -508,36 +470,27 @@ static int mover_flush(struct set_ctx *sc, struct mover *mv, struct err *err)
     }
 out:
     mover_clear(mv);
-    free(argv);
-    free(lens);
-    free(k_queues);
-    free(k_dead);
     return r;
 }
 
-/* The job as it goes back to its queue (rerun_prepare()). */
-static int rec_make(const struct set_ctx *sc, const struct member *m, struct move_rec *rec)
+/* Adds the job as it goes back to its queue (rerun_prepare()). */
+static int mover_add(struct set_ctx *sc, struct mover *mv, const struct member *m)
 {
+    char *text;
+
+    if (!mv->batch && !(mv->batch = move_batch_new(sc->ns, sc->key, true)))
+        return -ENOMEM;
     if (rerun_prepare(m->job, sc->kind->retry_again, sc->now) < 0)
         return -ENOMEM;
-    rec->text = job_encode(m->job, &rec->len);
-    rec->queue = strdup(job_queue(m->job));
-    rec->key = keys_make(sc->ns, "queue:%s", job_queue(m->job));
-    rec->old = malloc(m->len + 1);
-    if (!rec->text || !rec->queue || !rec->key || !rec->old) {
-        rec_clear(rec);
+    text = job_encode(m->job, NULL);
+    if (!text)
         return -ENOMEM;
-    }
-    memcpy(rec->old, m->text, m->len);
-    rec->old[m->len] = '\0';
-    rec->old_len = m->len;
-    return 0;
+    return move_batch_add(mv->batch, m->text, m->len, text, job_queue(m->job));
 }
 
 static int run_on_member(struct set_ctx *sc, const struct member *m, void *arg, struct err *err)
 {
     struct mover *mv = arg;
-    struct move_rec rec = {0};
 
     if (m->why->code < 0 && mv->one)
         return err_set(err, -EBADMSG, "job %.*s in %s is not a valid job (%s); it stays there",
@@ -548,10 +501,9 @@ static int run_on_member(struct set_ctx *sc, const struct member *m, void *arg, 
         mv->invalid++;
         return 0;
     }
-    if (rec_make(sc, m, &rec) < 0)
+    if (mover_add(sc, mv, m) < 0)
         return nomem(err);
-    mv->recs[mv->n++] = rec;
-    return mv->n == MOVE_BATCH ? mover_flush(sc, mv, err) : 0;
+    return move_batch_size(mv->batch) == MOVE_BATCH ? mover_flush(sc, mv, err) : 0;
 }
 
 static int run_run(struct ctl *ctl, const struct set_kind *kind, int argc, char **argv,

@@ -161,8 +161,8 @@ static void on_auth(struct httpd_req *req, void *arg)
     enum auth_result r = auth_check(d->cfg->http_token, httpd_req_header(req, "Authorization"));
     static const char *const words[] = {"ok", "none", "missing", "wrong"};
 
-    httpd_respond_json(req, 200,
-                       json_pack("{s:b, s:s}", "read_only", r == AUTH_READ_ONLY, "token", words[r]));
+    httpd_respond_json(
+        req, 200, json_pack("{s:b, s:s}", "read_only", r == AUTH_READ_ONLY, "token", words[r]));
 }
 
 static void on_paused(struct httpd_req *req, void *arg)

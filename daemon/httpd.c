@@ -469,7 +469,7 @@ int httpd_route(struct httpd *h, const char *method, const char *path, httpd_han
 /* A listening socket on `listen` (see parse_listen()); writes the address bound. */
 static int listen_open(struct httpd *h, const char *listen_at, struct err *err)
 {
-    struct sockaddr_storage ss, bound;
+    struct sockaddr_storage ss, bound = {0}; /* read below even when getsockname() fails */
     socklen_t blen = sizeof(bound);
     unsigned len;
     struct stat st;

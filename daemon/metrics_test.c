@@ -89,7 +89,8 @@ static void test_render_adds_the_fleet_when_read(void **state)
 static void test_render_escapes_label_values(void **state)
 {
     struct metrics *m = metrics_new();
-    const struct metrics_queue queues[] = {{"a\"b\\c\nd", 1, 0}, {"bad\xff\xfe utf8 \xc3\xa9", 1, 0}};
+    const struct metrics_queue queues[] = {{"a\"b\\c\nd", 1, 0},
+                                           {"bad\xff\xfe utf8 \xc3\xa9", 1, 0}};
     struct metrics_snapshot snap = {.version = "v\"1", .postgresql_up = -1, .fleet = true,
                                     .queues = queues, .nqueues = 2};
     char *text;

@@ -103,28 +103,26 @@ static void fleet_on_reply(struct redisReply *reply, void *arg)
 static void fleet_read(struct read *rd)
 {
     const struct cfg *cfg = rd->st->cfg;
-    size_t n = rd->full ? cfg->nschedules : 0, argc = 7 + n;
-    const char **argv = calloc(argc, sizeof(*argv));
+    size_t n = rd->full ? cfg->nschedules : 0, nargs = 4 + n;
+    const char **args = calloc(nargs, sizeof(*args));
     char max_jobs[16], max_payload[16];
 
-    if (!argv) {
+    if (!args) {
         read_finish(rd, NULL, "out of memory");
         return;
     }
     (void)snprintf(max_jobs, sizeof(max_jobs), "%d", STATUS_MAX_JOBS);
     (void)snprintf(max_payload, sizeof(max_payload), "%d", STATUS_MAX_PAYLOAD);
-    argv[0] = "EVAL";
-    argv[1] = lua_fleet;
-    argv[2] = "0";
-    argv[3] = cfg->redis_namespace;
-    argv[4] = rd->full ? "full" : "metrics";
-    argv[5] = max_jobs;
-    argv[6] = max_payload;
+    args[0] = cfg->redis_namespace;
+    args[1] = rd->full ? "full" : "metrics";
+    args[2] = max_jobs;
+    args[3] = max_payload;
     for (size_t i = 0; i < n; i++)
-        argv[7 + i] = cfg->schedules[i].name;
-    if (rconn_command(worker_redis(rd->st->wk), fleet_on_reply, rd, (int)argc, argv, NULL) < 0)
+        args[4 + i] = cfg->schedules[i].name;
+    if (rconn_eval(worker_redis(rd->st->wk), fleet_on_reply, rd, lua_fleet, 0, NULL, nargs, args,
+                   NULL) < 0)
         read_finish(rd, NULL, "redis unreachable");
-    free(argv);
+    free(args);
 }
 
 /* An array of the fleet (cjson writes an empty one as {}). Borrowed. */
@@ -186,7 +184,8 @@ static void metrics_answer(struct read *rd, json_t *fleet)
     free(mq);
 }
 
-static void metrics_on_request(struct httpd_req *req, void *arg)
+/* Answers `req` from one read of the fleet: the whole of it for /status (full). */
+static void read_start(struct httpd_req *req, struct status *st, bool full)
 {
     struct read *rd = calloc(1, sizeof(*rd));
 
@@ -194,9 +193,15 @@ static void metrics_on_request(struct httpd_req *req, void *arg)
         httpd_respond_error(req, 500, "out of memory");
         return;
     }
-    rd->st = arg;
+    rd->st = st;
     rd->req = req;
+    rd->full = full;
     fleet_read(rd);
+}
+
+static void metrics_on_request(struct httpd_req *req, void *arg)
+{
+    read_start(req, arg, false);
 }
 
 /* ---- /status ---- */
@@ -285,32 +290,23 @@ static void status_answer(struct read *rd, json_t *fleet)
     procs = fleet_array(fleet, "processes");
     jobs = fleet_array(fleet, "jobs");
     jobs_fix(jobs);
-    out = json_pack("{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, s:b, s:o}",
-                    "time", now, "time_at", time_iso(now), "queues",
-                    queues ? json_incref(queues) : json_array(), "counts", "enqueued", (json_int_t)enqueued,
-                    "scheduled", (json_int_t)number_of(fleet, "scheduled"), "retry",
-                    (json_int_t)number_of(fleet, "retry"), "dead",
-                    (json_int_t)number_of(fleet, "dead"), "processed",
-                    (json_int_t)number_of(fleet, "processed"), "failed",
-                    (json_int_t)number_of(fleet, "failed"), "processes",
-                    procs ? json_incref(procs) : json_array(), "jobs", jobs ? json_incref(jobs) : json_array(),
-                    "jobs_truncated", json_is_true(json_object_get(fleet, "jobs_truncated")),
-                    "schedules", schedules_json(cfg, fleet, (time_t)now));
+    out = json_pack(
+        "{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, s:b, s:o}", "time", now,
+        "time_at", time_iso(now), "queues", queues ? json_incref(queues) : json_array(), "counts",
+        "enqueued", (json_int_t)enqueued, "scheduled", (json_int_t)number_of(fleet, "scheduled"),
+        "retry", (json_int_t)number_of(fleet, "retry"), "dead",
+        (json_int_t)number_of(fleet, "dead"), "processed",
+        (json_int_t)number_of(fleet, "processed"), "failed", (json_int_t)number_of(fleet, "failed"),
+        "processes", procs ? json_incref(procs) : json_array(), "jobs",
+        jobs ? json_incref(jobs) : json_array(), "jobs_truncated",
+        json_is_true(json_object_get(fleet, "jobs_truncated")), "schedules",
+        schedules_json(cfg, fleet, (time_t)now));
     httpd_respond_json(rd->req, 200, out);
 }
 
 static void status_on_request(struct httpd_req *req, void *arg)
 {
-    struct read *rd = calloc(1, sizeof(*rd));
-
-    if (!rd) {
-        httpd_respond_error(req, 500, "out of memory");
-        return;
-    }
-    rd->st = arg;
-    rd->req = req;
-    rd->full = true;
-    fleet_read(rd);
+    read_start(req, arg, true);
 }
 
 static void read_finish(struct read *rd, json_t *fleet, const char *error)

@@ -495,18 +495,12 @@ static void lease_send(struct worker *wk, const struct run *run, double ttl_s)
 {
     char *key = keys_make(wk->cfg->redis_namespace, "nexus:conc:%s", job_class(run->job));
     char *holder = lease_holder(wk, run), ttl[32] = "";
-    const char *argv[6];
 
     if (key && holder) {
         if (ttl_s > 0)
             (void)snprintf(ttl, sizeof(ttl), "%.3f", ttl_s);
-        argv[0] = "EVAL";
-        argv[1] = lua_lease;
-        argv[2] = "1";
-        argv[3] = key;
-        argv[4] = ttl;
-        argv[5] = holder;
-        (void)rconn_command(wk->conn, lease_on_reply, NULL, 6, argv, NULL);
+        (void)rconn_eval(wk->conn, lease_on_reply, NULL, lua_lease, 1, (const char *[]){key}, 2,
+                         (const char *[]){ttl, holder}, NULL);
     }
     free(key);
     free(holder);
@@ -564,7 +558,6 @@ static void shared_limits_ask(struct worker *wk, struct run *run)
     char *k_rate = keys_make(wk->cfg->redis_namespace, "nexus:rate:%s", job_class(run->job));
     char *k_conc = keys_make(wk->cfg->redis_namespace, "nexus:conc:%s", job_class(run->job));
     char *holder = lease_holder(wk, run), rate[16], period[32], limit[16], ttl[32];
-    const char *argv[10];
     int r = -ENOMEM;
 
     if (k_rate && k_conc && holder) {
@@ -572,17 +565,9 @@ static void shared_limits_ask(struct worker *wk, struct run *run)
         (void)snprintf(period, sizeof(period), "%.6f", run->rate_period_s);
         (void)snprintf(limit, sizeof(limit), "%u", run->global_limit);
         (void)snprintf(ttl, sizeof(ttl), "%.3f", wk->cfg->process_ttl_s);
-        argv[0] = "EVAL";
-        argv[1] = lua_limit;
-        argv[2] = "2";
-        argv[3] = k_rate;
-        argv[4] = k_conc;
-        argv[5] = rate;
-        argv[6] = period;
-        argv[7] = limit;
-        argv[8] = holder;
-        argv[9] = ttl;
-        r = rconn_command(wk->conn, limits_on_reply, run, 10, argv, NULL);
+        r = rconn_eval(wk->conn, limits_on_reply, run, lua_limit, 2,
+                       (const char *[]){k_rate, k_conc}, 5,
+                       (const char *[]){rate, period, limit, holder, ttl}, NULL);
     }
     free(k_rate);
     free(k_conc);

@@ -22,7 +22,7 @@ struct command_job {
     const char *queue;
     int attempt;         /* 1 for the first */
     size_t step, nsteps; /* 0-based step of the class's `command` list, and their number */
-    json_t *args;        /* the job's args (an array) */
+    json_t *args;        /* the job's args (an array), borrowed */
 };
 
 /* Variables taken from nexusd's own environment besides the class's env_pass. */

@@ -177,6 +177,30 @@ void email_fail(struct task *task, struct email_draft *d, const char *error_clas
 
 /* ---- after a cancel: queries whose answer nobody waits for ---------------------------- */
 
+/* db_query() refused a query of `e` (r < 0): the job fails, to be retried. Frees `e`. */
+static void query_refused(struct email *e, int r)
+{
+    struct task *task = e->task;
+
+    task_set_state(task, NULL);
+    email_free(e);
+    task_fail(task, r == -EAGAIN ? "NexusDatabaseBusy" : "NexusDatabaseDown",
+              r == -EAGAIN ? "too many queries waiting for a connection"
+                           : "PostgreSQL unreachable");
+}
+
+/* A query of `e` failed (err < 0): the job fails with PostgreSQL's sentence after `what`.
+ * Frees `e`. */
+static void query_failed(struct email *e, int err, const struct db_rows *rows, const char *what)
+{
+    struct task *task = e->task;
+
+    task_set_state(task, NULL);
+    email_free(e);
+    task_fail(task, err == -ENOTCONN || err == -ECANCELED ? "NexusDatabaseDown" : "PG::Error",
+              "%s%s", what, db_rows_error(rows));
+}
+
 static void released_on_done(const struct db_rows *rows, int err, void *arg)
 {
     (void)rows;
@@ -305,10 +329,7 @@ static void claim_on_done(const struct db_rows *rows, int err, void *arg)
         return;
     }
     if (err < 0) {
-        task_set_state(task, NULL);
-        email_free(e);
-        task_fail(task, err == -ENOTCONN || err == -ECANCELED ? "NexusDatabaseDown" : "PG::Error",
-                  "could not claim the delivery: %s", db_rows_error(rows));
+        query_failed(e, err, rows, "could not claim the delivery: ");
         return;
     }
     if (status && strcmp(status, "claimed") == 0) {
@@ -349,7 +370,6 @@ static void claim_start(struct email *e, const char *message_id)
     const struct cfg *cfg = task_env(e->task)->cfg;
     char lease[32], *rcpts = rcpts_literal(e->d);
     const char *params[7];
-    struct task *task = e->task;
     int r = -ENOMEM;
 
     (void)snprintf(lease, sizeof(lease), "%.3f",
@@ -365,13 +385,8 @@ static void claim_start(struct email *e, const char *message_id)
     if (rcpts)
         r = db_query(e->db, claim_sql, params, 7, claim_on_done, e);
     free(rcpts);
-    if (r < 0) {
-        task_set_state(task, NULL);
-        email_free(e);
-        task_fail(task, r == -EAGAIN ? "NexusDatabaseBusy" : "NexusDatabaseDown",
-                  r == -EAGAIN ? "too many queries waiting for a connection"
-                               : "PostgreSQL unreachable");
-    }
+    if (r < 0)
+        query_refused(e, r);
 }
 
 /* ---- build -------------------------------------------------------------------------- */
@@ -432,10 +447,7 @@ static void lookup_on_done(const struct db_rows *rows, int err, void *arg)
         return;
     }
     if (err < 0) {
-        task_set_state(task, NULL);
-        email_free(e);
-        task_fail(task, err == -ENOTCONN || err == -ECANCELED ? "NexusDatabaseDown" : "PG::Error",
-                  "%s", db_rows_error(rows));
+        query_failed(e, err, rows, "");
         return;
     }
     r = e->fill(rows, e->d, task_env(task)->cfg, &error_class, &why);
@@ -474,24 +486,26 @@ static struct email *email_new(struct task *task, struct email_draft *d)
     return e;
 }
 
-void email_lookup(struct task *task, struct email_draft *d, const char *sql, const char *param,
+void email_lookup(struct task *task, const json_t *vars, const char *sql, const char *param,
                   email_fill_fn *fill)
 {
-    struct email *e = email_new(task, d);
+    struct email_draft *d = email_draft_new();
+    struct email *e;
     int r;
 
+    if (!d || (vars && json_object_update(d->vars, (json_t *)vars) < 0)) {
+        email_draft_free(d);
+        task_fail(task, "NoMemoryError", "out of memory");
+        return;
+    }
+    e = email_new(task, d);
     if (!e)
         return;
     e->step = STEP_LOOKUP;
     e->fill = fill;
     r = db_query(e->db, sql, &param, 1, lookup_on_done, e);
-    if (r < 0) {
-        task_set_state(task, NULL);
-        email_free(e);
-        task_fail(task, r == -EAGAIN ? "NexusDatabaseBusy" : "NexusDatabaseDown",
-                  r == -EAGAIN ? "too many queries waiting for a connection"
-                               : "PostgreSQL unreachable");
-    }
+    if (r < 0)
+        query_refused(e, r);
 }
 
 void email_deliver(struct task *task, struct email_draft *d)

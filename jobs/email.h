@@ -54,11 +54,12 @@ int email_draft_render(struct email_draft *d, const struct cfg *cfg, const char 
 typedef int email_fill_fn(const struct db_rows *rows, struct email_draft *d, const struct cfg *cfg,
                           const char **ret_class, struct err *err);
 
-/* The steps of an attempt; each ends the task (now or later) and takes ownership of `d`,
- * also on failure. email_lookup() runs `sql` with the one parameter `param` (copied) and
- * hands the rows to `fill`, then delivers; email_deliver() delivers a complete draft. The
+/* The steps of an attempt; each ends the task (now or later). email_lookup() starts a draft
+ * with the template values `vars` (a JSON object, borrowed; NULL for none), runs `sql` with
+ * the one parameter `param` (copied) and hands the rows to `fill`, then delivers;
+ * email_deliver() delivers a complete draft, taking ownership of `d`, also on failure. The
  * task's state is then the attempt's: the class's cancel must be email_cancel(). */
-void email_lookup(struct task *task, struct email_draft *d, const char *sql, const char *param,
+void email_lookup(struct task *task, const json_t *vars, const char *sql, const char *param,
                   email_fill_fn *fill);
 void email_deliver(struct task *task, struct email_draft *d);
 void email_cancel(struct task *task);

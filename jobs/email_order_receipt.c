@@ -94,7 +94,6 @@ static void receipt_start(struct task *task)
 {
     const json_t *args = task_args(task), *id = json_array_get(args, 0),
                  *vars = json_array_get(args, 1);
-    struct email_draft *d;
 
     if (json_array_size(args) < 1 || json_array_size(args) > 2 || !json_is_string(id) ||
         !uuid_ok(json_string_value(id)) || (vars && !json_is_object(vars))) {
@@ -103,13 +102,7 @@ static void receipt_start(struct task *task)
                   "UUID string");
         return;
     }
-    d = email_draft_new();
-    if (!d || (vars && json_object_update(d->vars, (json_t *)vars) < 0)) {
-        email_draft_free(d);
-        task_fail(task, "NoMemoryError", "out of memory");
-        return;
-    }
-    email_lookup(task, d, order_sql, json_string_value(id), order_fill);
+    email_lookup(task, vars, order_sql, json_string_value(id), order_fill);
 }
 
 const struct handler handler_email_order_receipt = {

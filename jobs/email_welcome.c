@@ -49,7 +49,6 @@ static void welcome_start(struct task *task)
 {
     const json_t *args = task_args(task), *id = json_array_get(args, 0),
                  *vars = json_array_get(args, 1);
-    struct email_draft *d;
     char param[32];
 
     if (json_array_size(args) < 1 || json_array_size(args) > 2 || !json_is_integer(id) ||
@@ -60,14 +59,8 @@ static void welcome_start(struct task *task)
                   "positive integer");
         return;
     }
-    d = email_draft_new();
-    if (!d || (vars && json_object_update(d->vars, (json_t *)vars) < 0)) {
-        email_draft_free(d);
-        task_fail(task, "NoMemoryError", "out of memory");
-        return;
-    }
     (void)snprintf(param, sizeof(param), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
-    email_lookup(task, d, user_sql, param, user_fill);
+    email_lookup(task, vars, user_sql, param, user_fill);
 }
 
 const struct handler handler_email_welcome = {

@@ -47,8 +47,9 @@ void emotion_labels_clear(struct emotion_labels *labels);
 
 /* A 200 answer: [[{"label": "joy", "score": 0.9}, ...]] (one list per input; one input) or
  * [{"label": ..., "score": ...}, ...]. Every label a distinct non-empty string, every score a
- * number 0..1; other members of an entry are ignored. Returns 0, or -EINVAL with a sentence
- * in `err` saying what is wrong (the caller adds an excerpt of the body); -ENOMEM. */
+ * number 0..1; other members of an entry are ignored. Returns 0 and fills *ret (caller owns
+ * the labels, clear with emotion_labels_clear()), or -EINVAL with a sentence in `err` saying
+ * what is wrong (the caller adds an excerpt of the body); -ENOMEM. */
 int emotion_labels_parse(const char *body, size_t len, struct emotion_labels *ret,
                          struct err *err);
 /* [{"label": "joy", "score": 0.9}, ...] as stored in PostgreSQL. Caller owns the string,

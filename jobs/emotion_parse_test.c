@@ -104,8 +104,8 @@ static void test_request_is_the_inference_api_body(void **state)
 {
     char *body = emotion_request_json("say \"hi\"\n", 9, 0);
 
-    assert_string_equal(body,
-                        "{\"inputs\":\"say \\\"hi\\\"\\n\",\"options\":{\"wait_for_model\":false}}");
+    assert_string_equal(
+        body, "{\"inputs\":\"say \\\"hi\\\"\\n\",\"options\":{\"wait_for_model\":false}}");
     free(body);
     body = emotion_request_json("x", 1, 7);
     assert_string_equal(body, "{\"inputs\":\"x\",\"options\":{\"wait_for_model\":false},"

@@ -35,7 +35,7 @@ int npm_audit_parse(const char *text, size_t len, struct npm_audit *ret, json_t 
                     struct err *err);
 /* The highest level with a count above 0; 0 when there is none. */
 int npm_audit_worst(const struct npm_audit *a);
-/* The name of a level: "info" .. "critical"; "none" for 0. */
+/* The name of a level: "info" .. "critical"; "none" for 0. Static. */
 const char *npm_audit_level_name(int level);
 /* "2 high, 1 critical" (levels from `from` up with a count), "none" when all are 0. */
 void npm_audit_summary(const struct npm_audit *a, int from, char *buf, size_t size);

@@ -29,6 +29,13 @@ struct move_batch {
     size_t n, cap;
     move_done_fn *done;
     void *arg;
+    /* move.lua's KEYS and ARGV (batch_lay_out()), borrowed from the fields above */
+    char *k_queues, *k_dead;
+    const char **keys; /* source, queues, dead, each entry's dest_key */
+    const char **args; /* 'z' or 'l', now, then (old, new, queue) per entry */
+    size_t *lens;      /* of args */
+    size_t nkeys, nargs;
+    char now[32];
 };
 
 struct move_batch *move_batch_new(const char *ns, const char *source_key, bool from_zset)
@@ -40,7 +47,9 @@ struct move_batch *move_batch_new(const char *ns, const char *source_key, bool f
     b->ns = strdup(ns);
     b->source_key = strdup(source_key);
     b->from_zset = from_zset;
-    if (!b->ns || !b->source_key) {
+    b->k_queues = keys_make(ns, "queues");
+    b->k_dead = keys_make(ns, "dead");
+    if (!b->ns || !b->source_key || !b->k_queues || !b->k_dead) {
         move_batch_free(b);
         return NULL;
     }
@@ -60,6 +69,11 @@ void move_batch_free(struct move_batch *b)
     free(b->entries);
     free(b->ns);
     free(b->source_key);
+    free(b->k_queues);
+    free(b->k_dead);
+    free(b->keys);
+    free(b->args);
+    free(b->lens);
     free(b);
 }
 
@@ -108,32 +122,31 @@ static void send_on_reply(struct redisReply *reply, void *arg)
     move_batch_free(b);
 }
 
-int move_batch_send(struct move_batch *b, struct rconn *conn, double now, move_done_fn *done,
-                    void *arg)
+/* Fills b->keys, args and lens for move.lua. Returns 0 or -ENOMEM. */
+static int batch_lay_out(struct move_batch *b, double now)
 {
-    size_t argc = 3 + 3 + b->n + 2 + 3 * b->n, a = 0;
-    const char **argv = malloc(argc * sizeof(*argv));
-    size_t *lens = malloc(argc * sizeof(*lens));
-    char *k_queues = keys_make(b->ns, "queues"), *k_dead = keys_make(b->ns, "dead");
-    char nkeys[24], score[32];
-    int r = -ENOMEM;
+    size_t a = 0;
 
-    if (!argv || !lens || !k_queues || !k_dead)
-        goto out;
-#define PUT(s, l) (argv[a] = (s), lens[a] = (l), a++)
-#define PUTS(s) PUT((s), strlen(s))
-    (void)snprintf(nkeys, sizeof(nkeys), "%zu", 3 + b->n);
-    (void)snprintf(score, sizeof(score), "%.6f", now);
-    PUTS("EVAL");
-    PUTS(lua_move);
-    PUTS(nkeys);
-    PUTS(b->source_key);
-    PUTS(k_queues);
-    PUTS(k_dead);
+    free(b->keys);
+    free(b->args);
+    free(b->lens);
+    b->nkeys = 3 + b->n;
+    b->nargs = 2 + 3 * b->n;
+    b->keys = malloc(b->nkeys * sizeof(*b->keys));
+    b->args = malloc(b->nargs * sizeof(*b->args));
+    b->lens = malloc(b->nargs * sizeof(*b->lens));
+    if (!b->keys || !b->args || !b->lens)
+        return -ENOMEM;
+    b->keys[0] = b->source_key;
+    b->keys[1] = b->k_queues;
+    b->keys[2] = b->k_dead;
     for (size_t i = 0; i < b->n; i++)
-        PUTS(b->entries[i].dest_key);
+        b->keys[3 + i] = b->entries[i].dest_key;
+    (void)snprintf(b->now, sizeof(b->now), "%.6f", now);
+#define PUT(s, l) (b->args[a] = (s), b->lens[a] = (l), a++)
+#define PUTS(s) PUT((s), strlen(s))
     PUTS(b->from_zset ? "z" : "l");
-    PUTS(score);
+    PUTS(b->now);
     for (size_t i = 0; i < b->n; i++) {
         PUT(b->entries[i].old, b->entries[i].old_len);
         PUTS(b->entries[i].new_job);
@@ -141,15 +154,29 @@ int move_batch_send(struct move_batch *b, struct rconn *conn, double now, move_d
     }
 #undef PUT
 #undef PUTS
+    return 0;
+}
+
+int move_batch_send(struct move_batch *b, struct rconn *conn, double now, move_done_fn *done,
+                    void *arg)
+{
+    int r = batch_lay_out(b, now);
+
     b->done = done;
     b->arg = arg;
-    r = rconn_command(conn, send_on_reply, b, (int)a, argv, lens);
-out:
+    if (r == 0)
+        r = rconn_eval(conn, send_on_reply, b, lua_move, b->nkeys, b->keys, b->nargs, b->args,
+                       b->lens);
     if (r < 0)
         move_batch_free(b);
-    free(argv);
-    free(lens);
-    free(k_queues);
-    free(k_dead);
     return r;
+}
+
+int move_batch_words(struct move_batch *b, double now, struct rconn_eval_words *ret)
+{
+    int r = batch_lay_out(b, now);
+
+    if (r < 0)
+        return r;
+    return rconn_eval_words_make(ret, lua_move, b->nkeys, b->keys, b->nargs, b->args, b->lens);
 }

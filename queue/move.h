@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 struct rconn;
+struct rconn_eval_words;
 struct move_batch; /* opaque */
 
 /* `source_key` is the full key; `from_zset` says whether it is a sorted set (moved jobs are
@@ -25,5 +26,9 @@ typedef void move_done_fn(long long moved, int err, void *arg);
  * negative errno is returned. */
 int move_batch_send(struct move_batch *b, struct rconn *conn, double now, move_done_fn *done,
                     void *arg);
+/* The same call as EVAL words, for a synchronous client (nexusctl): the reply is the number
+ * of jobs moved. The words are borrowed from the batch, which stays the caller's: clear
+ * `ret` with rconn_eval_words_clear() before move_batch_free(). Returns 0 or -ENOMEM. */
+int move_batch_words(struct move_batch *b, double now, struct rconn_eval_words *ret);
 
 #endif

@@ -233,37 +233,35 @@ static void fetch_on_reply(struct redisReply *reply, void *arg)
 int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned max,
                 queue_fetch_fn *done, void *arg)
 {
-    size_t argc = 4 + 3 * nrefs, i;
-    const char **argv = calloc(argc + 1, sizeof(*argv));
-    char nkeys[16], want[16];
+    /* KEYS: each queue's list, each one's in-flight list, paused; ARGV: want, the names */
+    size_t nkeys = 2 * nrefs + 1, i;
+    const char **keys = calloc(nkeys + 1 + nrefs, sizeof(*keys)), **args;
+    char want[16];
     struct fetch *f = malloc(sizeof(*f) + nrefs * sizeof(f->refs[0]));
     int r = -ENOMEM;
 
-    if (!argv || !f)
+    if (!keys || !f)
         goto out;
-    (void)snprintf(nkeys, sizeof(nkeys), "%zu", 2 * nrefs + 1);
+    args = keys + nkeys;
     (void)snprintf(want, sizeof(want), "%u", max);
-    argv[0] = "EVAL";
-    argv[1] = lua_fetch;
-    argv[2] = nkeys;
     for (i = 0; i < nrefs; i++) {
-        argv[3 + i] = q->refs[refs[i]].list_key;
-        argv[3 + nrefs + i] = q->refs[refs[i]].inflight_key;
-        argv[5 + 2 * nrefs + i] = q->refs[refs[i]].name;
+        keys[i] = q->refs[refs[i]].list_key;
+        keys[nrefs + i] = q->refs[refs[i]].inflight_key;
+        args[1 + i] = q->refs[refs[i]].name;
         f->refs[i] = refs[i];
     }
-    argv[3 + 2 * nrefs] = q->k_paused;
-    argv[4 + 2 * nrefs] = want;
+    keys[2 * nrefs] = q->k_paused;
+    args[0] = want;
     f->q = q;
     f->done = done;
     f->arg = arg;
     f->nrefs = nrefs;
-    r = rconn_command(q->conn, fetch_on_reply, f, (int)argc + 1, argv, NULL);
+    r = rconn_eval(q->conn, fetch_on_reply, f, lua_fetch, nkeys, keys, 1 + nrefs, args, NULL);
     if (r == 0)
         f = NULL;
 out:
     free(f);
-    free(argv);
+    free(keys);
     return r;
 }
 
@@ -417,9 +415,9 @@ static const char op_codes[] = {[QUEUE_DONE] = 'a',
 static int flush_some(struct queue *q)
 {
     size_t n = q->nwaiting < FLUSH_MAX_RECORDS ? q->nwaiting : FLUSH_MAX_RECORDS;
-    size_t nkeys = FINISH_FIXED_KEYS + q->nrefs, argc = 3 + nkeys + 3 + 5 * n, a = 0, i;
-    const char **argv = malloc(argc * sizeof(*argv));
-    size_t *lens = malloc(argc * sizeof(*lens));
+    size_t nkeys = FINISH_FIXED_KEYS + q->nrefs, nargs = 3 + 5 * n, a = 0, i;
+    const char **keys = malloc(nkeys * sizeof(*keys)), **args = malloc(nargs * sizeof(*args));
+    size_t *lens = malloc(nargs * sizeof(*lens));
     char *nums = malloc(n * 48 + 128), *p = nums, day[16];
     char *k_pday = NULL, *k_fday = NULL;
     struct flush *fl = calloc(1, sizeof(*fl));
@@ -430,9 +428,18 @@ static int flush_some(struct queue *q)
     (void)keys_day(now, day);
     k_pday = keys_make(q->ns, "stat:processed:%s", day);
     k_fday = keys_make(q->ns, "stat:failed:%s", day);
-    if (!argv || !lens || !nums || !fl || !k_pday || !k_fday)
+    if (!keys || !args || !lens || !nums || !fl || !k_pday || !k_fday)
         goto out;
-#define PUT(s, l) (argv[a] = (s), lens[a] = (l), a++)
+    keys[0] = q->k_processed;
+    keys[1] = k_pday;
+    keys[2] = q->k_failed;
+    keys[3] = k_fday;
+    keys[4] = q->k_retry;
+    keys[5] = q->k_dead;
+    keys[6] = q->k_schedule;
+    for (i = 0; i < q->nrefs; i++)
+        keys[FINISH_FIXED_KEYS + i] = q->refs[i].inflight_key;
+#define PUT(s, l) (args[a] = (s), lens[a] = (l), a++)
 #define PUTS(s) PUT((s), strlen(s))
 #define PUTNUM(fmt, v)                                                                             \
     do {                                                                                           \
@@ -440,18 +447,6 @@ static int flush_some(struct queue *q)
         PUT(p, (size_t)len_);                                                                      \
         p += len_ + 1;                                                                             \
     } while (0)
-    PUTS("EVAL");
-    PUTS(lua_finish);
-    PUTNUM("%zu", nkeys);
-    PUTS(q->k_processed);
-    PUTS(k_pday);
-    PUTS(q->k_failed);
-    PUTS(k_fday);
-    PUTS(q->k_retry);
-    PUTS(q->k_dead);
-    PUTS(q->k_schedule);
-    for (i = 0; i < q->nrefs; i++)
-        PUTS(q->refs[i].inflight_key);
     PUTNUM("%.3f", now - q->dead_max_age_s);
     PUTNUM("%u", q->dead_max_jobs);
     PUTNUM("%d", KEYS_STAT_TTL_S);
@@ -467,7 +462,7 @@ static int flush_some(struct queue *q)
 #undef PUTNUM
     fl->q = q;
     fl->n = n;
-    r = rconn_command(q->conn, flush_on_reply, fl, (int)a, argv, lens);
+    r = rconn_eval(q->conn, flush_on_reply, fl, lua_finish, nkeys, keys, a, args, lens);
     if (r < 0)
         goto out;
     /* detach the first n records: they travel with the call */
@@ -487,7 +482,8 @@ static int flush_some(struct queue *q)
     fl = NULL;
 out:
     free(fl);
-    free(argv);
+    free(keys);
+    free(args);
     free(lens);
     free(nums);
     free(k_pday);
@@ -530,29 +526,23 @@ static void count_on_reply(struct redisReply *reply, void *arg)
 
 int queue_requeue_all(struct queue *q, queue_count_fn *done, void *arg)
 {
-    size_t argc = 3 + 2 * q->nrefs;
-    const char **argv = calloc(argc, sizeof(*argv));
+    const char **keys = calloc(2 * q->nrefs, sizeof(*keys)); /* in-flight lists, then lists */
     struct count_call *cc = malloc(sizeof(*cc));
-    char nkeys[16];
     int r = -ENOMEM;
 
-    if (!argv || !cc)
+    if (!keys || !cc)
         goto out;
-    (void)snprintf(nkeys, sizeof(nkeys), "%zu", 2 * q->nrefs);
-    argv[0] = "EVAL";
-    argv[1] = lua_requeue;
-    argv[2] = nkeys;
     for (size_t i = 0; i < q->nrefs; i++) {
-        argv[3 + i] = q->refs[i].inflight_key;
-        argv[3 + q->nrefs + i] = q->refs[i].list_key;
+        keys[i] = q->refs[i].inflight_key;
+        keys[q->nrefs + i] = q->refs[i].list_key;
     }
     cc->done = done;
     cc->arg = arg;
-    r = rconn_command(q->conn, count_on_reply, cc, (int)argc, argv, NULL);
+    r = rconn_eval(q->conn, count_on_reply, cc, lua_requeue, 2 * q->nrefs, keys, 0, NULL, NULL);
     if (r == 0)
         cc = NULL;
 out:
     free(cc);
-    free(argv);
+    free(keys);
     return r;
 }

@@ -2,7 +2,9 @@
 #include "rconn.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -379,6 +381,56 @@ int rconn_commandf(struct rconn *rc, rconn_reply_fn *done, void *arg, const char
         return -ENOTCONN;
     }
     return 0;
+}
+
+int rconn_eval_words_make(struct rconn_eval_words *w, const char *script, size_t nkeys,
+                          const char *const *keys, size_t nargs, const char *const *args,
+                          const size_t *arglens)
+{
+    size_t argc = 3 + nkeys + nargs, a = 0;
+
+    w->argv = malloc(argc * sizeof(*w->argv));
+    w->lens = malloc(argc * sizeof(*w->lens));
+    if (!w->argv || !w->lens || argc > INT_MAX) {
+        rconn_eval_words_clear(w);
+        return -ENOMEM;
+    }
+    (void)snprintf(w->nkeys, sizeof(w->nkeys), "%zu", nkeys);
+#define PUT(s, l) (w->argv[a] = (s), w->lens[a] = (l), a++)
+    PUT("EVAL", 4);
+    PUT(script, strlen(script));
+    PUT(w->nkeys, strlen(w->nkeys));
+    for (size_t i = 0; i < nkeys; i++)
+        PUT(keys[i], strlen(keys[i]));
+    for (size_t i = 0; i < nargs; i++)
+        PUT(args[i], arglens ? arglens[i] : strlen(args[i]));
+#undef PUT
+    w->argc = (int)a;
+    return 0;
+}
+
+void rconn_eval_words_clear(struct rconn_eval_words *w)
+{
+    free(w->argv);
+    free(w->lens);
+    w->argv = NULL;
+    w->lens = NULL;
+    w->argc = 0;
+}
+
+int rconn_eval(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *script, size_t nkeys,
+               const char *const *keys, size_t nargs, const char *const *args,
+               const size_t *arglens)
+{
+    struct rconn_eval_words w;
+    int r;
+
+    r = rconn_eval_words_make(&w, script, nkeys, keys, nargs, args, arglens);
+    if (r < 0)
+        return r;
+    r = rconn_command(rc, done, arg, w.argc, w.argv, w.lens);
+    rconn_eval_words_clear(&w);
+    return r;
 }
 
 const char *rconn_reply_error(const struct redisReply *reply)

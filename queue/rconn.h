@@ -49,6 +49,29 @@ int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc,
 /* The same with printf-style hiredis format ("%s", "%b"). */
 int rconn_commandf(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *fmt, ...);
 
+/* One EVAL spelled out for redis*CommandArgv(): "EVAL", the script, the number of keys, the
+ * keys, then the arguments. Fill with rconn_eval_words_make(), empty with
+ * rconn_eval_words_clear(); not to be copied (argv[2] points into it). */
+struct rconn_eval_words {
+    int argc;
+    const char **argv; /* owned array; the words are borrowed from make()'s arguments */
+    size_t *lens;      /* owned: argc byte counts */
+    char nkeys[24];    /* argv[2] */
+};
+/* Pure. `script` is Lua source (an embedded queue/lua/NAME.lua: lua_NAME); KEYS are
+ * keys[0..nkeys), ARGV args[0..nargs), each NUL-terminated, or arglens[i] bytes long when
+ * `arglens` is not NULL. Everything is borrowed until rconn_eval_words_clear(). Returns 0 or
+ * -ENOMEM (nothing to clear then). */
+int rconn_eval_words_make(struct rconn_eval_words *w, const char *script, size_t nkeys,
+                          const char *const *keys, size_t nargs, const char *const *args,
+                          const size_t *arglens);
+void rconn_eval_words_clear(struct rconn_eval_words *w);
+/* Sends that EVAL with rconn_command() (also -ENOMEM). Scripts are sent whole each time:
+ * there is no script cache to lose when Redis restarts. */
+int rconn_eval(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *script, size_t nkeys,
+               const char *const *keys, size_t nargs, const char *const *args,
+               const size_t *arglens);
+
 /* The error text of an error reply or a lost connection, or NULL when `reply` is a
  * normal reply. Borrowed, valid as `reply`. */
 const char *rconn_reply_error(const struct redisReply *reply);

@@ -26,7 +26,6 @@ struct reaper {
     struct ev_loop *loop;
     struct rconn *conn;
     char *ns, *self, *host_id, *k_procs, *k_processes;
-    double interval_s;
     unsigned max_recoveries;
     unsigned outstanding; /* replies awaited by the current pass */
     bool stopped;
@@ -74,39 +73,32 @@ static void forget_on_reply(struct redisReply *reply, void *arg)
 static void reap_finish(struct reap *reap)
 {
     struct reaper *rp = reap->rp;
-    size_t nq = json_array_size(reap->rec.queues), argc = 3 + 4 + nq + 1, a = 0;
-    const char **argv = calloc(argc, sizeof(*argv));
-    char **owned = calloc(nq + 2, sizeof(*owned));
-    char nkeys[16];
+    size_t nq = json_array_size(reap->rec.queues);
+    const char **keys = calloc(4 + nq, sizeof(*keys));
+    char **owned = calloc(nq + 2, sizeof(*owned)); /* keys[2..]: the process's own keys */
     int r = -ENOMEM;
 
-    if (!argv || !owned)
+    if (!keys || !owned)
         goto out;
-    (void)snprintf(nkeys, sizeof(nkeys), "%zu", 4 + nq);
-    argv[a++] = "EVAL";
-    argv[a++] = lua_forget;
-    argv[a++] = nkeys;
-    argv[a++] = rp->k_procs;
-    argv[a++] = rp->k_processes;
     owned[0] = keys_make(rp->ns, "%s", reap->rec.identity);
     owned[1] = keys_make(rp->ns, "%s:work", reap->rec.identity);
-    argv[a++] = owned[0];
-    argv[a++] = owned[1];
-    for (size_t i = 0; i < nq; i++) {
+    for (size_t i = 0; i < nq; i++)
         owned[2 + i] = keys_make(rp->ns, "nexus:inflight:%s:%s", reap->rec.identity,
                                  json_string_value(json_array_get(reap->rec.queues, i)));
-        argv[a++] = owned[2 + i];
-    }
-    argv[a++] = reap->rec.identity;
-    for (size_t i = 0; i < nq + 2; i++)
+    keys[0] = rp->k_procs;
+    keys[1] = rp->k_processes;
+    for (size_t i = 0; i < nq + 2; i++) {
         if (!owned[i])
             goto out;
-    r = rconn_command(rp->conn, forget_on_reply, reap, (int)a, argv, NULL);
+        keys[2 + i] = owned[i];
+    }
+    r = rconn_eval(rp->conn, forget_on_reply, reap, lua_forget, 4 + nq, keys, 1,
+                   (const char *[]){reap->rec.identity}, NULL);
 out:
     for (size_t i = 0; owned && i < nq + 2; i++)
         free(owned[i]);
     free(owned);
-    free(argv);
+    free(keys);
     if (r < 0) {
         pass_end(rp);
         presence_record_clear(&reap->rec);

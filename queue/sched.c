@@ -121,7 +121,6 @@ static void fire(struct sched *s, struct entry *e, time_t tick)
     char jid[JOB_MAX_JID + 1] = "", tick_s[32], now_s[32];
     char *job = tick_job(sc, tick, jid);
     struct call *c = calloc(1, sizeof(*c));
-    const char *argv[11];
 
     if (!k_cron || !k_queues || !k_queue || !job || !c || !(c->name = strdup(sc->name)))
         goto fail;
@@ -129,18 +128,9 @@ static void fire(struct sched *s, struct entry *e, time_t tick)
     c->tick = tick;
     (void)snprintf(tick_s, sizeof(tick_s), "%lld", (long long)tick);
     (void)snprintf(now_s, sizeof(now_s), "%.3f", util_now());
-    argv[0] = "EVAL";
-    argv[1] = lua_cron;
-    argv[2] = "3";
-    argv[3] = k_cron;
-    argv[4] = k_queues;
-    argv[5] = k_queue;
-    argv[6] = tick_s;
-    argv[7] = job;
-    argv[8] = jid;
-    argv[9] = sc->queue;
-    argv[10] = now_s;
-    if (rconn_command(s->conn, fire_on_reply, c, 11, argv, NULL) < 0)
+    if (rconn_eval(s->conn, fire_on_reply, c, lua_cron, 3,
+                   (const char *[]){k_cron, k_queues, k_queue}, 5,
+                   (const char *[]){tick_s, job, jid, sc->queue, now_s}, NULL) < 0)
         goto fail;
     e->busy = true;
     c = NULL;

@@ -11,8 +11,8 @@ struct sched; /* opaque */
  * of a schedule, every process tries cron.lua, which pushes the job only if the tick is later
  * than the schedule's last fired one (nexus:cron:NAME). A schedule whose policy is run_once
  * fires, at start-up or when Redis comes back, the latest tick it missed while no process
- * ran (once, however many were missed); skip fires only ticks from now on. `conn` is borrowed and must outlive it.
- * Caller owns it, release with sched_free(). NULL when out of memory. */
+ * ran (once, however many were missed); skip fires only ticks from now on. `conn` is borrowed and
+ * must outlive it. Caller owns it, release with sched_free(). NULL when out of memory. */
 struct sched *sched_new(struct ev_loop *loop, struct rconn *conn, const struct cfg *cfg);
 void sched_free(struct sched *s);
 /* Takes the schedules of a new configuration (copied; schedules come and go with SIGHUP).

@@ -12,6 +12,7 @@
 
 #include "daemon/err.h"
 #include "daemon/parse.h"
+#include "sql/pgsync.h"
 
 /* pg_advisory_lock key: "nexusmig" as a number, shared by every nexusd. */
 #define MIGRATE_LOCK "7957695318937610599"
@@ -32,54 +33,14 @@ static void checksum(const char *text, char out[17])
     (void)snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-static PGconn *db_connect(const char *conninfo, struct err *err)
-{
-    static const char *const keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *values[] = {conninfo, "nexusd-migrate", "10", NULL};
-    PGconn *conn = PQconnectdbParams(keys, values, 1);
-
-    if (!conn) {
-        err_set(err, -ENOMEM, "out of memory");
-        return NULL;
-    }
-    if (PQstatus(conn) != CONNECTION_OK) {
-        err_set(err, -ENOTCONN, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
-        err->msg[strcspn(err->msg, "\n")] = '\0';
-        PQfinish(conn);
-        return NULL;
-    }
-    return conn;
-}
-
-/* Runs `sql` (parameters optional). Returns 0 and the result in *ret (NULL: cleared), or
- * -EIO with PostgreSQL's sentence prefixed by `what`. */
-static int run(PGconn *conn, const char *what, const char *sql, int n, const char *const *params,
-               PGresult **ret, struct err *err)
-{
-    PGresult *res = n ? PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0) : PQexec(conn, sql);
-    ExecStatusType st = PQresultStatus(res);
-
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        err_set(err, -EIO, "%s: %s", what, res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
-        err->msg[strcspn(err->msg, "\n")] = '\0';
-        PQclear(res);
-        return -EIO;
-    }
-    if (ret)
-        *ret = res;
-    else
-        PQclear(res);
-    return 0;
-}
-
 /* The checksum of each applied version (NULL where not applied), from schema_migrations. */
 static int applied_read(PGconn *conn, char (*sums)[17], struct err *err)
 {
     PGresult *res;
     int r;
 
-    r = run(conn, "reading nexus.schema_migrations",
-            "SELECT version, checksum FROM nexus.schema_migrations", 0, NULL, &res, err);
+    r = pgsync_exec(conn, "reading nexus.schema_migrations",
+                    "SELECT version, checksum FROM nexus.schema_migrations", 0, NULL, &res, err);
     if (r < 0)
         return r;
     for (int i = 0; i < PQntuples(res); i++) {
@@ -103,16 +64,16 @@ static int apply_one(PGconn *conn, const struct migration *m, struct err *err)
     (void)snprintf(version, sizeof(version), "%d", m->version);
     (void)snprintf(what, sizeof(what), "migration %03d_%s.sql failed", m->version, m->name);
     checksum(m->sql, sum);
-    r = run(conn, what, "BEGIN", 0, NULL, NULL, err);
+    r = pgsync_exec(conn, what, "BEGIN", 0, NULL, NULL, err);
     if (r == 0)
-        r = run(conn, what, m->sql, 0, NULL, NULL, err);
+        r = pgsync_exec(conn, what, m->sql, 0, NULL, NULL, err);
     if (r == 0)
-        r = run(conn, what,
-                "INSERT INTO nexus.schema_migrations (version, name, checksum) "
-                "VALUES ($1::integer, $2, $3)",
-                3, params, NULL, err);
+        r = pgsync_exec(conn, what,
+                        "INSERT INTO nexus.schema_migrations (version, name, checksum) "
+                        "VALUES ($1::integer, $2, $3)",
+                        3, params, NULL, err);
     if (r == 0)
-        r = run(conn, what, "COMMIT", 0, NULL, NULL, err);
+        r = pgsync_exec(conn, what, "COMMIT", 0, NULL, NULL, err);
     if (r < 0)
         PQclear(PQexec(conn, "ROLLBACK"));
     return r;
@@ -126,7 +87,7 @@ static int session_open(const char *conninfo, PGconn **ret_conn, char (**ret_sum
 
     if (!sums)
         return err_set(err, -ENOMEM, "out of memory");
-    *ret_conn = db_connect(conninfo, err);
+    *ret_conn = pgsync_connect(conninfo, "nexusd-migrate", err);
     if (!*ret_conn) {
         free(sums);
         return err->code;
@@ -144,10 +105,11 @@ int migrate_apply(const char *conninfo, migrate_report_fn *report, void *arg, st
     r = session_open(conninfo, &conn, &sums, err);
     if (r < 0)
         return r;
-    r = run(conn, "taking the migration lock", "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", 0, NULL,
-            NULL, err);
+    r = pgsync_exec(conn, "taking the migration lock", "SELECT pg_advisory_lock(" MIGRATE_LOCK ")",
+                    0, NULL, NULL, err);
     if (r == 0)
-        r = run(conn, "creating nexus.schema_migrations", bootstrap_sql, 0, NULL, NULL, err);
+        r = pgsync_exec(conn, "creating nexus.schema_migrations", bootstrap_sql, 0, NULL, NULL,
+                        err);
     if (r == 0)
         r = applied_read(conn, sums, err);
     for (size_t m = 0; r == 0 && m < nmigrations; m++) {
@@ -182,8 +144,9 @@ int migrate_pending(const char *conninfo, const struct migration **ret_first, st
     r = session_open(conninfo, &conn, &sums, err);
     if (r < 0)
         return r;
-    r = run(conn, "looking for nexus.schema_migrations",
-            "SELECT to_regclass('nexus.schema_migrations') IS NOT NULL", 0, NULL, &res, err);
+    r = pgsync_exec(conn, "looking for nexus.schema_migrations",
+                    "SELECT to_regclass('nexus.schema_migrations') IS NOT NULL", 0, NULL, &res,
+                    err);
     if (r == 0 && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
         r = applied_read(conn, sums, err);
     PQclear(res);

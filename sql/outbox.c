@@ -141,15 +141,16 @@ static char *job_stamped(const char *text, double now)
 static int push_rows(struct round *rd, const struct db_rows *rows)
 {
     struct outbox *ob = rd->ob;
-    int n = db_rows_count(rows), a = 0, r = -ENOMEM;
-    size_t argc = 3 + 3 + (size_t)n + 1 + 4 * (size_t)n, idlen = 2;
-    const char **argv = calloc(argc, sizeof(*argv));
+    int n = db_rows_count(rows), r = -ENOMEM;
+    size_t nkeys = 3 + (size_t)n, nargs = 1 + 4 * (size_t)n, idlen = 2;
+    const char **keys = calloc(nkeys + nargs, sizeof(*keys)), **args;
     char **owned = calloc(2 * (size_t)n + 1, sizeof(*owned));
-    char nkeys[16], now_s[32], *p;
+    char now_s[32], *p;
     double now = util_now();
 
-    if (!argv || !owned)
+    if (!keys || !owned)
         goto out;
+    args = keys + nkeys;
     for (int i = 0; i < n; i++)
         idlen += strlen(db_rows_get(rows, i, 0)) + 1;
     rd->ids = malloc(idlen + 1);
@@ -161,38 +162,30 @@ static int push_rows(struct round *rd, const struct db_rows *rows)
         p += sprintf(p, "%s%s", i ? "," : "", db_rows_get(rows, i, 0));
     *p++ = '}';
     *p = '\0';
-    (void)snprintf(nkeys, sizeof(nkeys), "%d", 3 + n);
     (void)snprintf(now_s, sizeof(now_s), "%.6f", now);
-    argv[a++] = "EVAL";
-    argv[a++] = lua_outbox;
-    argv[a++] = nkeys;
-    argv[a++] = ob->k_relayed;
-    argv[a++] = ob->k_queues;
-    argv[a++] = ob->k_schedule;
-    for (int i = 0; i < n; i++) {
-        owned[i] = keys_make(ob->ns, "queue:%s", db_rows_get(rows, i, 1));
-        if (!owned[i])
-            goto out;
-        argv[a++] = owned[i];
-    }
-    argv[a++] = now_s;
+    keys[0] = ob->k_relayed;
+    keys[1] = ob->k_queues;
+    keys[2] = ob->k_schedule;
+    args[0] = now_s;
     for (int i = 0; i < n; i++) {
         const char *at = db_rows_get(rows, i, 3);
+        owned[i] = keys_make(ob->ns, "queue:%s", db_rows_get(rows, i, 1));
         owned[n + i] = job_stamped(db_rows_get(rows, i, 2), now);
-        if (!owned[n + i])
+        if (!owned[i] || !owned[n + i])
             goto out;
-        argv[a++] = db_rows_get(rows, i, 0);
-        argv[a++] = db_rows_get(rows, i, 1);
-        argv[a++] = owned[n + i];
-        argv[a++] = at ? at : "";
+        keys[3 + i] = owned[i];
+        args[1 + 4 * i] = db_rows_get(rows, i, 0);
+        args[2 + 4 * i] = db_rows_get(rows, i, 1);
+        args[3 + 4 * i] = owned[n + i];
+        args[4 + 4 * i] = at ? at : "";
     }
     rd->nrows = n;
-    r = rconn_command(ob->redis, round_on_pushed, rd, a, argv, NULL);
+    r = rconn_eval(ob->redis, round_on_pushed, rd, lua_outbox, nkeys, keys, nargs, args, NULL);
 out:
     for (int i = 0; owned && i < 2 * n; i++)
         free(owned[i]);
     free(owned);
-    free(argv);
+    free(keys);
     return r;
 }
 

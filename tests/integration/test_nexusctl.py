@@ -182,6 +182,19 @@ def test_dead_retry_then_nexusd_runs_it(r, nexusd, ctl):
     d.wait_jobs([job["jid"]])
 
 
+def test_retry_all_moves_every_batch(r, ctl):
+    # 250 jobs: move.lua runs in batches of 100, the last one partial
+    jobs = [make_job("noop", [i], queue="q%d" % (i % 3), retry_count=0, failed_at=time.time())
+            for i in range(250)]
+    r.zadd("retry", {json.dumps(j): time.time() + 3600 + i for i, j in enumerate(jobs)})
+    res = ctl("retry", "run", "--all")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "moved 250 jobs"
+    assert r.zcard("retry") == 0
+    assert sum(r.llen("queue:q%d" % q) for q in range(3)) == 250
+    assert r.smembers("queues") == {"q0", "q1", "q2"}
+
+
 def test_redis_down_exits_1(workdir, ctl):
     url = "unix://" + os.path.join(workdir, "nothing-here.sock")
     for args in (["stats"], ["enqueue", "noop", "[]"], ["dead", "list"]):
