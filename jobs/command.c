@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "conf/cfg.h"
 #include "daemon/err.h"
 #include "daemon/log.h"
+#include "daemon/parse.h"
 #include "daemon/util.h"
 #include "jobs/command_args.h"
 #include "jobs/job.h"
@@ -612,9 +614,9 @@ static void fds_cloexec(void)
     if (!dir)
         return;
     while ((e = readdir(dir))) {
-        int fd = atoi(e->d_name);
-        if (fd > 2 && fd != dirfd(dir))
-            (void)fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+        uint32_t fd;
+        if (parse_u32(e->d_name, 3, INT32_MAX, &fd) == 0 && (int)fd != dirfd(dir))
+            (void)fcntl((int)fd, F_SETFD, fcntl((int)fd, F_GETFD) | FD_CLOEXEC);
     }
     (void)closedir(dir);
 }
