@@ -61,7 +61,9 @@ def test_same_host_recovery_is_fast_even_with_a_long_ttl(r, nexusd):
     t0 = time.monotonic()
     b.wait_log(r"event=jobs_recovered identity=%s .*jobs=3" % ident, timeout=10)
     took = time.monotonic() - t0
-    assert took < 1.5, "recovery took %.2fs" % took
+    # far below process_ttl (60 s) and the beat (5 s): the pid check, not the expiry (the
+    # bound leaves room for a loaded CI machine)
+    assert took < 3.0, "recovery took %.2fs" % took
     assert b.lines(event="process_dead")[0]["reason"] == "pid_gone"
     b.wait_jobs(jids, timeout=10)
     wait_for(lambda: not r.hexists("nexus:procs", ident), what="a forgotten")
