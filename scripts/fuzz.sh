@@ -70,9 +70,9 @@ cmake -S . -B "$BUILD_DIR" -DCMAKE_C_COMPILER=clang -DENABLE_FUZZ=ON -DENABLE_AS
     -DENABLE_UBSAN=ON -DENABLE_INTEGRATION_TESTS=OFF >/dev/null
 cmake --build "$BUILD_DIR" -j2 --target "${targets[@]/%/_fuzz}"
 
-# A sanitizer report stops the run at once, with a symbolized stack when llvm-symbolizer is
-# installed; libFuzzer then writes the input and exits non-zero.
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1
+# A sanitizer report stops the run at once (libFuzzer saves the input and exits 1), with a
+# symbolized stack when llvm-symbolizer is installed.
+export ASAN_OPTIONS=detect_leaks=1:symbolize=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 if [[ -z ${ASAN_SYMBOLIZER_PATH:-} ]] && ! command -v llvm-symbolizer >/dev/null; then
     for s in /usr/bin/llvm-symbolizer-*; do
