@@ -10,6 +10,8 @@ PACKAGES=(
     tzdata
     # build
     build-essential cmake pkg-config clang libclang-rt-14-dev
+    # llvm-symbolizer: file:line in the sanitizer reports of scripts/fuzz.sh
+    llvm-14
     # libraries
     libev-dev libhiredis-dev libjansson-dev libconfig-dev libcurl4-openssl-dev libpq-dev
     libcmocka-dev libmicrohttpd-dev libsystemd-dev

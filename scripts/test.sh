@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # test.sh - the whole suite: installs what is missing, starts the private servers, builds
-# build/ and runs ctest, then builds build-asan/ (ASan + UBSan, Debug) and runs ctest again.
+# build/ and runs ctest, then builds build-asan/ (ASan + UBSan, Debug) and runs ctest again,
+# then runs every libFuzzer target for a few seconds (scripts/fuzz.sh, build-fuzz/).
 # Exits non-zero when any step fails; stops the servers it started in every case.
 #
 #   scripts/test.sh [--fast] [-R REGEX]
-#     --fast     skip the sanitizer pass
-#     -R REGEX   only the tests whose names match (passed to ctest)
+#     --fast     skip the sanitizer pass and the fuzzing
+#     -R REGEX   only the tests whose names match (passed to ctest); no fuzzing
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -67,5 +68,13 @@ else
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         run_ctest build-asan
+fi
+# 7 targets of 10 s and their build: about 1.5 minutes.
+if ((fast)); then
+    say "--fast: skipping the fuzzing"
+elif ((${#filter[@]})); then
+    say "-R: skipping the fuzzing"
+else
+    run_script fuzz.sh --seconds 10
 fi
 say "all tests passed ($((SECONDS - start))s)"
