@@ -1423,21 +1423,20 @@ static const struct key *smtp_templates_key(void)
     return key_find(smtp_keys, NELEMS(smtp_keys), "templates");
 }
 
-/* smtp[s]://[user[:password]@]host[:port][/ehlo-name], no spaces or control characters. */
-static bool smtp_url_ok(const char *url)
+/* No spaces or control characters anywhere in `url`. */
+static bool url_printable(const char *url)
 {
-    const char *p, *end, *host_end;
-
-    for (p = url; *p; p++)
+    for (const char *p = url; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f)
             return false;
-    if (strncmp(url, "smtp://", 7) == 0)
-        p = url + 7;
-    else if (strncmp(url, "smtps://", 8) == 0)
-        p = url + 8;
-    else
-        return false;
-    end = p + strcspn(p, "/?#");
+    return true;
+}
+
+/* A URL's authority [userinfo@]host[:port] in p..end: a host name or [IPv6], a port 1..65535. */
+static bool authority_ok(const char *p, const char *end)
+{
+    const char *host_end;
+
     for (const char *at = p; at < end; at++)
         if (*at == '@')
             p = at + 1;
@@ -1448,10 +1447,28 @@ static bool smtp_url_ok(const char *url)
         host_end++;
     } else {
         host_end = p + strcspn(p, ":/?#");
+        if (host_end > end)
+            host_end = end;
     }
     if (host_end == p || (host_end < end && *host_end != ':'))
         return false;
     return host_end == end || number_ok(host_end + 1, (size_t)(end - host_end - 1), 1, 65535);
+}
+
+/* smtp[s]://[user[:password]@]host[:port][/ehlo-name], no spaces or control characters. */
+static bool smtp_url_ok(const char *url)
+{
+    const char *p;
+
+    if (!url_printable(url))
+        return false;
+    if (strncmp(url, "smtp://", 7) == 0)
+        p = url + 7;
+    else if (strncmp(url, "smtps://", 8) == 0)
+        p = url + 8;
+    else
+        return false;
+    return authority_ok(p, p + strcspn(p, "/?#"));
 }
 
 /* The smtp group as the file sets it: addresses, policy words, the URL and the templates (read now,
@@ -1621,11 +1638,10 @@ static bool number_ok(const char *s, size_t n, uint32_t min, uint32_t max)
 /* redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]. */
 static bool url_ok(const char *url)
 {
-    const char *p, *end, *host_end;
+    const char *p, *end;
 
-    for (p = url; *p; p++)
-        if ((unsigned char)*p <= ' ' || *p == 0x7f)
-            return false;
+    if (!url_printable(url))
+        return false;
     if (strncmp(url, "unix://", 7) == 0) {
         p = url + 7;
         end = p + strcspn(p, "?");
@@ -1638,21 +1654,7 @@ static bool url_ok(const char *url)
         return false;
     p = url + 8;
     end = p + strcspn(p, "/");
-    for (const char *at = p; at < end; at++)
-        if (*at == '@')
-            p = at + 1;
-    if (*p == '[') {
-        host_end = memchr(p, ']', (size_t)(end - p));
-        if (!host_end || host_end == p + 1)
-            return false;
-        host_end++;
-    } else {
-        host_end = p + strcspn(p, ":/");
-    }
-    if (host_end == p)
-        return false;
-    if (host_end < end &&
-        (*host_end != ':' || !number_ok(host_end + 1, (size_t)(end - host_end - 1), 1, 65535)))
+    if (!authority_ok(p, end))
         return false;
     return !*end || !end[1] || number_ok(end + 1, strlen(end + 1), 0, INT32_MAX);
 }
