@@ -427,3 +427,23 @@ def test_browser_retries_a_dead_job_that_then_runs(r, nexusd, workdir, token_fil
     r.srem("nexus:paused", "default")
     wait_for(lambda: len(n.lines(event="job", jid=jid, outcome="dead")) == 2, 15,
              what="the retried job run again")
+
+
+def test_browser_runs_a_scheduled_job_now_that_then_runs(r, nexusd, workdir, token_file,
+                                                         browser_ready):
+    n, addr = start(nexusd, token_file)
+    r.sadd("nexus:paused", "default")  # the job waits in its queue for the check
+    time.sleep(2.5)
+    push(r, "noop", [1], queue="default")
+    args = ['<img src=x onerror="document.title=1">', "</td><b>x</b>"]
+    job = schedule(r, "noop", args, time.time() + 3600)
+    assert r.zcard("schedule") == 1
+    run_browser(browser_ready, workdir, SCENARIO="scheduled", DASHBOARD_URL="http://%s/" % addr,
+                TOKEN=TOKEN, QUEUE="default", QUEUE_SIZE=1, SCHEDULED_JID=job["jid"],
+                SCHEDULED_ARGS=json.dumps(args, separators=(",", ":")))
+    assert r.zcard("schedule") == 0
+    assert job["jid"] in [json.loads(j)["jid"] for j in r.lrange("queue:default", 0, -1)]
+    line = [l for l in actions(n) if l["action"] == "scheduled_run"]
+    assert len(line) == 1 and line[0]["status"] == "200" and line[0]["target"] == job["jid"]
+    r.srem("nexus:paused", "default")
+    n.wait_jobs([job["jid"]], timeout=15)
