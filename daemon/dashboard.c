@@ -216,6 +216,11 @@ static void on_retry_list(struct httpd_req *req, void *arg)
     list_set(req, arg, ACTIONS_RETRY);
 }
 
+static void on_scheduled_list(struct httpd_req *req, void *arg)
+{
+    list_set(req, arg, ACTIONS_SCHEDULE);
+}
+
 /* --- actions ---------------------------------------------------------------------------- */
 
 /* The part of the path between `prefix` and `suffix` (suffix "" = to the end), copied;
@@ -301,6 +306,8 @@ static const struct job_route job_routes[] = {
     {"DELETE", "/api/dead/", "", ACTIONS_DEAD, false, "dead_delete"},
     {"POST", "/api/retry/", "/run", ACTIONS_RETRY, true, "retry_run"},
     {"DELETE", "/api/retry/", "", ACTIONS_RETRY, false, "retry_delete"},
+    {"POST", "/api/scheduled/", "/run", ACTIONS_SCHEDULE, true, "scheduled_run"},
+    {"DELETE", "/api/scheduled/", "", ACTIONS_SCHEDULE, false, "scheduled_delete"},
 };
 
 static void on_job_action(struct httpd_req *req, void *arg)
@@ -401,10 +408,13 @@ struct dashboard *dashboard_new(struct httpd *h, struct rconn *conn, const struc
         {"GET", "/api/paused", on_paused},
         {"GET", "/api/dead", on_dead_list},
         {"GET", "/api/retry", on_retry_list},
+        {"GET", "/api/scheduled", on_scheduled_list},
         {"POST", "/api/dead/", on_job_action},
         {"DELETE", "/api/dead/", on_job_action},
         {"POST", "/api/retry/", on_job_action},
         {"DELETE", "/api/retry/", on_job_action},
+        {"POST", "/api/scheduled/", on_job_action},
+        {"DELETE", "/api/scheduled/", on_job_action},
         {"POST", "/api/queues/", on_queue_action},
         {"POST", "/api/schedules/", on_schedule_run},
         {"GET", "/dashboard/", on_asset},

@@ -4,7 +4,9 @@
 
 var POLL_MS = 2000;
 var WINDOW_S = 300;       // throughput chart: last 5 minutes
-var LIST_LIMIT = 50;      // retry and dead jobs shown
+var LIST_LIMIT = 50;      // retry, scheduled and dead jobs shown
+var ARGS_SHOWN = 120;     // characters of a job's args in a cell (more on hover)
+var ARGS_TITLE = 2000;    // characters of them on hover
 var TOKEN_KEY = 'nexusd.token';
 
 var state = {
@@ -162,6 +164,20 @@ function argsText(args) {
   try { return JSON.stringify(args); } catch (e) { return ''; }
 }
 
+function clip(s, max) { return s.length > max ? s.slice(0, max) + '…' : s; }
+
+// "(n)", or "(shown of size)" when the list is longer than the page shows.
+function countText(id, list) {
+  $(id).textContent = list.size > list.jobs.length
+    ? '(' + list.jobs.length + ' of ' + list.size + ')' : '(' + list.size + ')';
+}
+
+function jidCell(jid) {
+  var td = el('td', 'mono', jid);
+  td.dataset.jid = jid;
+  return td;
+}
+
 // ---- sections ----
 
 function renderSummary(s) {
@@ -235,8 +251,7 @@ function renderJobs(s) {
 }
 
 function renderRetry(list) {
-  $('retry-count').textContent = list.size > list.jobs.length
-    ? '(' + list.jobs.length + ' of ' + list.size + ')' : '(' + list.size + ')';
+  countText('retry-count', list);
   fill('retry', list.jobs.map(function (j) {
     var actions = el('td', 'actions');
     actions.appendChild(actionButton('Run now', 'push it to its queue now', null, null,
@@ -252,9 +267,27 @@ function renderRetry(list) {
   }), 'no jobs waiting for a retry');
 }
 
+// Jobs pushed to run later (perform_in / perform_at): the score is when they are due.
+function renderScheduled(list) {
+  countText('scheduled-count', list);
+  fill('scheduled', list.jobs.map(function (j) {
+    var actions = el('td', 'actions');
+    actions.appendChild(actionButton('Run now', 'push it to its queue now', null, null,
+      act('POST', '/api/scheduled/' + enc(j.jid) + '/run',
+          'job ' + j.jid + ' pushed to ' + j.queue)));
+    actions.appendChild(document.createTextNode(' '));
+    actions.appendChild(actionButton('Delete', 'delete the job', 'danger',
+      'Delete scheduled job ' + j.jid + '?',
+      act('DELETE', '/api/scheduled/' + enc(j.jid), 'job ' + j.jid + ' deleted')));
+    var text = j.invalid ? 'invalid job: ' + j.invalid : argsText(j.args);
+    var args = el('td', 'args mono', clip(text, ARGS_SHOWN));
+    args.title = clip(text, ARGS_TITLE);
+    return [jidCell(j.jid), j['class'], j.queue, args, timeCell(j.score), actions];
+  }), 'no scheduled jobs');
+}
+
 function renderDead(list) {
-  $('dead-count').textContent = list.size > list.jobs.length
-    ? '(' + list.jobs.length + ' of ' + list.size + ')' : '(' + list.size + ')';
+  countText('dead-count', list);
   fill('dead', list.jobs.map(function (j) {
     var actions = el('td', 'actions');
     actions.appendChild(actionButton('Retry', 'push it to its queue for one more attempt', null,
@@ -264,10 +297,9 @@ function renderDead(list) {
     actions.appendChild(actionButton('Delete', 'delete the job', 'danger',
       'Delete dead job ' + j.jid + '?',
       act('DELETE', '/api/dead/' + enc(j.jid), 'job ' + j.jid + ' deleted')));
-    var jid = el('td', 'mono', j.jid);
-    jid.dataset.jid = j.jid;
-    return [jid, j['class'], j.queue, el('td', 'num', j.retry_count === null ? '-' : j.retry_count),
-            timeCell(j.score), errorCell(j), actions];
+    return [jidCell(j.jid), j['class'], j.queue,
+            el('td', 'num', j.retry_count === null ? '-' : j.retry_count), timeCell(j.score),
+            errorCell(j), actions];
   }), 'no dead jobs');
 }
 
@@ -371,6 +403,7 @@ function refresh() {
   var lists = Promise.all([
     fetchJSON('/api/paused'),
     fetchJSON('/api/retry?limit=' + LIST_LIMIT),
+    fetchJSON('/api/scheduled?limit=' + LIST_LIMIT),
     fetchJSON('/api/dead?limit=' + LIST_LIMIT),
   ]);
   return Promise.all([fetchJSON('/status'), lists]).then(function (r) {
@@ -382,7 +415,8 @@ function refresh() {
     renderProcesses(s);
     renderJobs(s);
     renderRetry(r[1][1]);
-    renderDead(r[1][2]);
+    renderScheduled(r[1][2]);
+    renderDead(r[1][3]);
     renderSchedules(s);
     $('refresh').textContent = 'updated ' + new Date().toLocaleTimeString();
     document.body.dataset.loaded = 'true';

@@ -2,10 +2,12 @@
 // Run by tests/integration/test_dashboard.py, which starts redis-server and nexusd and
 // checks Redis before and after. Environment:
 //   DASHBOARD_URL   the page, e.g. http://127.0.0.1:40123/
-//   SCENARIO        "readonly" or "retry"
-//   TOKEN           the bearer token (retry)
+//   SCENARIO        "readonly", "retry" or "scheduled"
+//   TOKEN           the bearer token (retry, scheduled)
 //   QUEUE, QUEUE_SIZE   a queue and the size the page must show for it
 //   DEAD_JID        a dead job to retry from the page (retry)
+//   SCHEDULED_JID, SCHEDULED_ARGS   a scheduled job to run now from the page and the text
+//                   its args cell must show (scheduled)
 //   CHROMIUM        the browser (default /usr/bin/chromium); SCREENSHOT: a PNG path
 // Prints one line "ok SCENARIO" on success; exits 1 with the reason otherwise.
 import { chromium } from 'playwright-core';
@@ -69,6 +71,38 @@ async function retry(page) {
   await waitQueueSize(page, env.QUEUE, Number(env.QUEUE_SIZE) + 1);
 }
 
+// A scheduled job is listed with its args as text (markup in them stays text), disabled
+// buttons without a token, and run now from the page with it.
+async function scheduled(page) {
+  const jid = env.SCHEDULED_JID;
+  const row = page.locator('#scheduled tbody tr',
+                           { has: page.locator('td[data-jid="' + jid + '"]') });
+  await row.waitFor({ timeout });
+  const args = row.locator('td.args');
+  check(await args.textContent() === env.SCHEDULED_ARGS,
+        'the args cell shows ' + env.SCHEDULED_ARGS + ' (got ' + await args.textContent() + ')');
+  check(await page.locator('#scheduled img, #scheduled b, #scheduled script').count() === 0,
+        'markup in the args is not parsed');
+  check(/^in \d+m/.test(await row.locator('td').nth(4).textContent()),
+        'the run-at time is shown as "in ...m"');
+  check(await page.locator('#scheduled-count').textContent() === '(1)', 'the count is (1)');
+  const run = row.locator('button[data-action="run now"]');
+  const del = row.locator('button[data-action="delete"]');
+  check(await run.isDisabled() && await del.isDisabled(),
+        'Run now and Delete are disabled before a token is given');
+  await page.fill('#token', env.TOKEN);
+  await page.click('#token-save');
+  await page.locator('#mode', { hasText: 'actions enabled' }).waitFor({ timeout });
+  await row.locator('button[data-action="delete"]:enabled').waitFor({ timeout }); // redrawn
+  await row.locator('button[data-action="run now"]:enabled').click({ timeout });
+  await page.locator('#notice', { hasText: 'job ' + jid + ' pushed to ' + env.QUEUE })
+    .waitFor({ timeout });
+  await row.waitFor({ state: 'detached', timeout });
+  await page.locator('#scheduled-count', { hasText: '(0)' }).waitFor({ timeout });
+  await page.locator('#scheduled td.empty', { hasText: 'no scheduled jobs' }).waitFor({ timeout });
+  await waitQueueSize(page, env.QUEUE, Number(env.QUEUE_SIZE) + 1);
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: env.CHROMIUM || '/usr/bin/chromium',
@@ -92,6 +126,7 @@ async function main() {
           'queue ' + env.QUEUE + ' shows its size ' + env.QUEUE_SIZE);
     if (env.SCENARIO === 'readonly') await readonly(page);
     else if (env.SCENARIO === 'retry') await retry(page);
+    else if (env.SCENARIO === 'scheduled') await scheduled(page);
     else throw new Error('unknown SCENARIO ' + env.SCENARIO);
     check(problems.length === 0, 'no errors in the page: ' + problems.join('; '));
     if (env.SCREENSHOT) await page.screenshot({ path: env.SCREENSHOT, fullPage: true });

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import make_job, push, wait_for
+from conftest import NEXUSCTL, make_job, push, wait_for
 from httpc import get, http_address, request
 
 TOKEN = "test-token-5f2c9a71e0b34d86"
@@ -56,6 +56,23 @@ def make_dead(r, n, message="boom", queue="default"):
 
 def actions(n):
     return n.lines(event="dashboard_action")
+
+
+def schedule(r, cls, args, when, queue="default", **fields):
+    """A job pushed to run at `when` as a Sidekiq client's perform_at does: "at" set, no
+    enqueued_at, ZADD schedule WHEN JOB. Returns the job dict."""
+    job = make_job(cls, args, queue=queue, enqueued_at=None, at=when, **fields)
+    r.zadd("schedule", {json.dumps(job): when})
+    return job
+
+
+def ctl_enqueue_in(redis_server, *args):
+    """nexusctl enqueue ... --in: the operators' way into the schedule. Returns the jid."""
+    env = dict(os.environ, REDIS_URL=redis_server.url)
+    res = subprocess.run([NEXUSCTL, "enqueue"] + list(args), capture_output=True, text=True,
+                         timeout=30, env=env)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
 
 
 # ---- page and assets -----------------------------------------------------------------------
@@ -122,6 +139,38 @@ def test_dead_and_retry_lists_show_the_errors(r, nexusd):
     assert get(addr, "/api/auth").json() == {"read_only": True, "token": "none"}
 
 
+def test_scheduled_list_shows_the_jobs_due_soonest_first(r, nexusd, redis_server):
+    n, addr = start(nexusd)
+    assert get(addr, "/api/scheduled").json() == {"set": "schedule", "size": 0, "offset": 0,
+                                                  "jobs": []}
+    now = time.time()
+    late = schedule(r, "noop", [{"to": "<b>x</b>"}, 2], now + 7200, queue="mail")
+    soon = schedule(r, "noop", ["a"], now + 600, queue="reports", retry_count=2)
+    jid = ctl_enqueue_in(redis_server, "noop", '["from ctl"]', "--queue", "later", "--in", "1h")
+    r.zadd("schedule", {"not a job": now + 9000})
+
+    body = get(addr, "/api/scheduled").json()
+    assert body["set"] == "schedule" and body["size"] == 4 and body["offset"] == 0
+    assert [j["jid"] for j in body["jobs"][:3]] == [soon["jid"], jid, late["jid"]]
+    first = body["jobs"][0]
+    assert first["class"] == "noop" and first["queue"] == "reports" and first["args"] == ["a"]
+    assert first["retry_count"] == 2 and first["invalid"] is None
+    assert abs(first["score"] - (now + 600)) < 0.01  # when it runs: the score
+    assert body["jobs"][1]["queue"] == "later" and body["jobs"][1]["args"] == ["from ctl"]
+    assert abs(body["jobs"][1]["score"] - (now + 3600)) < 60
+    assert body["jobs"][2]["args"] == [{"to": "<b>x</b>"}, 2]  # as stored, not escaped
+    assert body["jobs"][3]["invalid"] and body["jobs"][3]["score"] == now + 9000
+
+    page = get(addr, "/api/scheduled?offset=1&limit=2").json()
+    assert page["size"] == 4 and page["offset"] == 1
+    assert [j["jid"] for j in page["jobs"]] == [jid, late["jid"]]
+    for bad in ("limit=0", "limit=1001", "offset=-1", "offset=100000001", "limit=x"):
+        assert get(addr, "/api/scheduled?" + bad).status == 400, bad
+    # the counter the page shows beside it: /status counts the same set
+    assert get(addr, "/status").json()["counts"]["scheduled"] == 4
+    assert actions(n) == []  # reads are not actions
+
+
 # ---- actions -------------------------------------------------------------------------------
 
 
@@ -130,6 +179,8 @@ def test_without_a_token_every_action_is_403_and_logged(r, nexusd):
     jid = make_dead(r, n)
     for method, path in [("POST", "/api/dead/%s/retry" % jid), ("DELETE", "/api/dead/" + jid),
                          ("POST", "/api/retry/%s/run" % jid), ("DELETE", "/api/retry/" + jid),
+                         ("POST", "/api/scheduled/%s/run" % jid),
+                         ("DELETE", "/api/scheduled/" + jid),
                          ("POST", "/api/queues/default/pause"),
                          ("POST", "/api/queues/default/resume"),
                          ("POST", "/api/schedules/x/run")]:
@@ -138,11 +189,11 @@ def test_without_a_token_every_action_is_403_and_logged(r, nexusd):
         assert "read-only" in res.json()["error"]
     assert r.zcard("dead") == 1 and not r.exists("nexus:paused")
     lines = actions(n)
-    assert len(lines) == 7
+    assert len(lines) == 9
     assert all(l["status"] == "403" and l["peer"].startswith("127.0.0.1:") for l in lines)
     assert {l["action"] for l in lines} == {"dead_retry", "dead_delete", "retry_run",
-                                            "retry_delete", "queue_pause", "queue_resume",
-                                            "schedule_run"}
+                                            "retry_delete", "scheduled_run", "scheduled_delete",
+                                            "queue_pause", "queue_resume", "schedule_run"}
     assert lines[0]["target"] == jid
 
 
@@ -223,6 +274,63 @@ def test_token_is_checked_and_actions_work(r, nexusd, token_file):
                                          "schedule_run"]
     assert ok[1]["target"] == jid and ok[1]["result"] == "done"
     assert ok[-1]["target"] == "nightly"
+
+
+def test_scheduled_jobs_run_now_or_are_deleted(r, nexusd, token_file):
+    n, addr = start(nexusd, token_file)
+    later = time.time() + 3600
+    parked = schedule(r, "noop", [1], later, queue="later", retry_count=2)
+    due = schedule(r, "noop", [2], later)
+    gone = schedule(r, "noop", [3], later)
+    run = "/api/scheduled/%s/run" % due["jid"]
+
+    # missing and wrong token: 401, nothing moves
+    assert request(addr, "POST", run).status == 401
+    assert request(addr, "DELETE", "/api/scheduled/" + gone["jid"],
+                   headers=auth(TOKEN[:-1] + "0")).status == 401
+    assert r.zcard("schedule") == 3
+    refused = actions(n)
+    assert [(l["action"], l["status"], l["target"]) for l in refused] == [
+        ("scheduled_run", "401", due["jid"]), ("scheduled_delete", "401", gone["jid"])]
+    assert refused[0]["result"] == "an Authorization: Bearer token is needed"
+    assert refused[1]["result"] == "the bearer token is wrong"
+
+    # run now: pushed to its queue as it is, retry_count kept, "at" gone, enqueued now
+    t0 = time.time()
+    res = request(addr, "POST", "/api/scheduled/%s/run" % parked["jid"], headers=auth())
+    assert res.status == 200 and res.json() == {"moved": 1}
+    pushed = json.loads(r.lindex("queue:later", 0))
+    assert pushed["jid"] == parked["jid"] and pushed["args"] == [1]
+    assert pushed["retry_count"] == 2 and "at" not in pushed
+    assert t0 - 1 <= pushed["enqueued_at"] <= time.time() + 1
+    assert r.sismember("queues", "later") and r.zcard("schedule") == 2
+    # the loser of a second try gets 404 (move.lua: exactly once)
+    res = request(addr, "POST", "/api/scheduled/%s/run" % parked["jid"], headers=auth())
+    assert res.status == 404 and "no job" in res.json()["error"]
+    assert r.llen("queue:later") == 1
+
+    # a job of a served queue runs at once, an hour early
+    assert request(addr, "POST", run, headers=auth()).json() == {"moved": 1}
+    n.wait_jobs([due["jid"]], timeout=15)
+
+    res = request(addr, "DELETE", "/api/scheduled/" + gone["jid"], headers=auth())
+    assert res.status == 200 and res.json() == {"deleted": 1}
+    assert r.zcard("schedule") == 0
+    assert request(addr, "DELETE", "/api/scheduled/" + gone["jid"], headers=auth()).status == 404
+    assert request(addr, "POST", "/api/scheduled/%20/run", headers=auth()).status == 400
+    assert request(addr, "POST", "/api/scheduled/x/explode", headers=auth()).status == 404
+    assert request(addr, "PUT", "/api/scheduled", headers=auth()).status == 405
+
+    lines = [(l["action"], l["status"], l["target"], l["result"]) for l in actions(n)[2:]]
+    assert lines[:5] == [
+        ("scheduled_run", "200", parked["jid"], "done"),
+        ("scheduled_run", "404", parked["jid"], "no job with that jid in the set"),
+        ("scheduled_run", "200", due["jid"], "done"),
+        ("scheduled_delete", "200", gone["jid"], "done"),
+        ("scheduled_delete", "404", gone["jid"], "no job with that jid in the set")]
+    assert lines[5][:3] == ("scheduled_run", "400", " ")
+    assert len(lines) == 6
+    assert TOKEN not in n.text()
 
 
 def test_token_from_the_environment_wins_and_bad_tokens_stop_the_start(nexusd, workdir):
@@ -319,3 +427,23 @@ def test_browser_retries_a_dead_job_that_then_runs(r, nexusd, workdir, token_fil
     r.srem("nexus:paused", "default")
     wait_for(lambda: len(n.lines(event="job", jid=jid, outcome="dead")) == 2, 15,
              what="the retried job run again")
+
+
+def test_browser_runs_a_scheduled_job_now_that_then_runs(r, nexusd, workdir, token_file,
+                                                         browser_ready):
+    n, addr = start(nexusd, token_file)
+    r.sadd("nexus:paused", "default")  # the job waits in its queue for the check
+    time.sleep(2.5)
+    push(r, "noop", [1], queue="default")
+    args = ['<img src=x onerror="document.title=1">', "</td><b>x</b>"]
+    job = schedule(r, "noop", args, time.time() + 3600)
+    assert r.zcard("schedule") == 1
+    run_browser(browser_ready, workdir, SCENARIO="scheduled", DASHBOARD_URL="http://%s/" % addr,
+                TOKEN=TOKEN, QUEUE="default", QUEUE_SIZE=1, SCHEDULED_JID=job["jid"],
+                SCHEDULED_ARGS=json.dumps(args, separators=(",", ":")))
+    assert r.zcard("schedule") == 0
+    assert job["jid"] in [json.loads(j)["jid"] for j in r.lrange("queue:default", 0, -1)]
+    line = [l for l in actions(n) if l["action"] == "scheduled_run"]
+    assert len(line) == 1 and line[0]["status"] == "200" and line[0]["target"] == job["jid"]
+    r.srem("nexus:paused", "default")
+    n.wait_jobs([job["jid"]], timeout=15)
