@@ -27,11 +27,6 @@ extern const char lua_push[];
 
 static const char *const set_names[] = {"dead", "retry", "schedule"};
 
-const char *actions_set_name(enum actions_set set)
-{
-    return set_names[set];
-}
-
 /* One action under way: owns its copies and what it has gathered. */
 struct op;
 typedef void op_member_fn(struct op *op, const char *text, size_t len, struct job *job,

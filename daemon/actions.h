@@ -56,7 +56,4 @@ int actions_paused(struct rconn *conn, const char *ns, actions_done_fn *done, vo
 int actions_schedule_run(struct rconn *conn, const char *ns, const struct cfg_schedule *sc,
                          actions_done_fn *done, void *arg);
 
-/* The set's name in Redis ("dead", "retry", "schedule"), as in a list's "set". Static. */
-const char *actions_set_name(enum actions_set set);
-
 #endif
