@@ -405,9 +405,9 @@ static void run_on_finish(struct task *task, void *arg)
         run_end(run);
 }
 
-static void run_cancel(struct run *run)
+static void run_cancel(struct run *run, enum task_stop why)
 {
-    task_cancel(run->task);
+    task_cancel(run->task, why);
     if (run->h->cancel)
         run->h->cancel(run->task);
 }
@@ -417,7 +417,7 @@ static void run_on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     struct run *run = w->data;
 
     run->timed_out = true;
-    run_cancel(run);
+    run_cancel(run, TASK_STOP_TIMEOUT);
     run_end(run);
 }
 
@@ -1207,7 +1207,7 @@ void worker_free(struct worker *wk)
     rconn_free(wk->conn);
     while ((run = wk->runs.next) != &wk->runs) {
         ev_timer_stop(wk->loop, &run->deadline);
-        run_cancel(run);
+        run_cancel(run, TASK_STOP_SHUTDOWN);
         list_del(run);
         run_free(run);
     }
@@ -1350,7 +1350,7 @@ static void stop_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
                      log_q(job_jid(run->job)), log_q(job_class(run->job)),
                      ms_since(run->started_at));
             ev_timer_stop(loop, &run->deadline);
-            run_cancel(run);
+            run_cancel(run, TASK_STOP_SHUTDOWN);
             list_del(run);
             wk->nrunning--;
             lease_release(wk, run);

@@ -54,8 +54,7 @@ struct proc {
     int attempt;
     char ***argvs, ***envs; /* per step, owned */
     size_t step, nsteps;
-    double kill_grace_s, timeout_s;
-    double started_at; /* ev_now() at start: the worker's deadline counts from there */
+    double kill_grace_s;
     bool parse_audit;
     int fail_level;
     /* the step under way */
@@ -797,7 +796,6 @@ static int proc_fill(struct proc *p, const struct cfg_class *cls, struct task *t
     p->nsteps = cls->nsteps;
     p->attempt = cj.attempt;
     p->kill_grace_s = cls->kill_grace_s;
-    p->timeout_s = cls->timeout_s;
     p->parse_audit = strcmp(cls->parse, "npm-audit") == 0;
     p->fail_level = cls->fail_level;
     for (size_t i = 0; i < cls->nsteps; i++) {
@@ -835,7 +833,6 @@ static void command_start(struct task *task)
     p->loop = task_loop(task);
     p->task = task;
     p->db = env->db;
-    p->started_at = ev_now(p->loop);
     ev_child_init(&p->child, child_on_exit, 0, 0);
     p->child.data = p;
     ev_io_init(&p->out, pipe_on_readable, -1, EV_READ);
@@ -867,9 +864,7 @@ static void command_cancel(struct task *task)
     if (!p)
         return;
     p->task = NULL;
-    /* the worker cancels on its deadline (timeout_s after start, on the loop's clock) or
-     * when it stops */
-    p->stopped = ev_now(p->loop) - p->started_at >= p->timeout_s - 0.001 ? "timeout" : "cancelled";
+    p->stopped = task_stop_reason(task) == TASK_STOP_TIMEOUT ? "timeout" : "cancelled";
     if (p->pid > 0 && !p->exited) {
         log_info("event=command_stop jid=%s class=%s pid=%d reason=%s signal=TERM", log_q(p->jid),
                  log_q(p->class_name), (int)p->pid, p->stopped);

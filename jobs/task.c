@@ -15,6 +15,7 @@ struct task {
     void *state;
     bool finished;
     bool cancelled;
+    enum task_stop stop; /* why, once cancelled */
     enum task_result result;
     double defer_s;
     char error_class[64];
@@ -40,9 +41,15 @@ void task_free(struct task *task)
     free(task);
 }
 
-void task_cancel(struct task *task)
+void task_cancel(struct task *task, enum task_stop why)
 {
     task->cancelled = true;
+    task->stop = why;
+}
+
+enum task_stop task_stop_reason(const struct task *task)
+{
+    return task->stop;
 }
 
 bool task_finished(const struct task *task)

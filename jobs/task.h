@@ -32,13 +32,19 @@ enum task_result {
 
 typedef void task_finish_fn(struct task *task, void *arg);
 
+/* Why the worker stopped an attempt early. */
+enum task_stop {
+    TASK_STOP_TIMEOUT,  /* it ran past its class's time limit */
+    TASK_STOP_SHUTDOWN, /* the process is stopping (SIGTERM drain over, or freed) */
+};
+
 /* The worker's side. Caller owns the task, release with task_free() once `finish` ran or
  * after task_cancel(). `job` and `env` are borrowed and must outlive the task. */
 struct task *task_new(const struct job *job, const struct task_env *env, task_finish_fn *finish,
                       void *arg);
 void task_free(struct task *task);
-/* Asks the running handler to stop (timeout, shutdown). `finish` is not called after. */
-void task_cancel(struct task *task);
+/* Asks the running handler to stop, for `why`. `finish` is not called after. */
+void task_cancel(struct task *task, enum task_stop why);
 bool task_finished(const struct task *task);
 enum task_result task_result(const struct task *task);
 const char *task_error_class(const struct task *task); /* borrowed; "" when OK */
@@ -49,6 +55,8 @@ double task_defer_s(const struct task *task);
 const struct job *task_job(const struct task *task);
 json_t *task_args(const struct task *task); /* borrowed: the job's args array */
 const struct task_env *task_env(const struct task *task);
+/* Why the attempt was cancelled: valid inside the handler's cancel(). */
+enum task_stop task_stop_reason(const struct task *task);
 struct ev_loop *task_loop(const struct task *task);
 /* The handler's own state for this attempt (freed by the handler: in finish or cancel). */
 void *task_state(const struct task *task);
