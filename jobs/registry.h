@@ -6,9 +6,9 @@ struct cfg;
 struct task;
 
 /* A job class. start() begins the attempt and must end it with task_succeed/fail/defer,
- * now or later from a callback on the loop; it never blocks. cancel() (timeout, shutdown)
- * stops the attempt at once and frees the handler's state; after it the handler must not
- * touch the task. A handler whose start() ends the task at once needs no cancel (NULL). */
+ * now or later from a callback on the loop; it never blocks. cancel() (timeout or shutdown:
+ * task_stop_reason() says which) stops the attempt at once and frees the handler's state;
+ * after it the handler must not touch the task. A handler whose start() ends the task at once needs no cancel (NULL). */
 struct handler {
     const char *name;    /* the job's "class" */
     double timeout_s;    /* the class's default time limit; 0 = the worker's */
