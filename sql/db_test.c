@@ -1011,7 +1011,9 @@ static void test_tx_connection_lost_mid_statement_fails_it_and_commit(void **sta
 
     dead_run(&d, false);
     assert_int_equal(d.sleep_res.err, -ENOTCONN);
-    assert_string_equal(d.sleep_res.sqlstate, "57P01");
+    /* the server's FATAL 57P01, unless the socket's end was read before it (seen under load) */
+    if (d.sleep_res.sqlstate[0])
+        assert_string_equal(d.sleep_res.sqlstate, "57P01");
     assert_int_equal(d.commit_ret, 0);
     assert_int_equal(d.commit_res.calls, 1);
     assert_int_equal(d.commit_res.err, -ENOTCONN);
