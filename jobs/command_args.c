@@ -11,6 +11,7 @@
 
 #include "conf/cfg.h"
 #include "daemon/err.h"
+#include "jobs/job.h"
 
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
@@ -43,21 +44,6 @@ static int vec_push(struct vec *vec, char *s)
     return 0;
 }
 
-static char *str_dup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *copy = malloc(n);
-
-    if (copy)
-        memcpy(copy, s, n);
-    return copy;
-}
-
-static const char *kind(const json_t *v)
-{
-    return json_is_object(v) ? "an object" : json_is_array(v) ? "an array" : "null";
-}
-
 /* One appended arg as text; *ret_text owned by the caller. */
 static int arg_text(json_t *v, size_t i, char **ret_text, struct err *err)
 {
@@ -70,14 +56,14 @@ static int arg_text(json_t *v, size_t i, char **ret_text, struct err *err)
         if (json_string_length(v) > COMMAND_MAX_ARG)
             return err_set(err, -EINVAL, "args[%zu] is %zu bytes: at most %d can be appended", i,
                            json_string_length(v), COMMAND_MAX_ARG);
-        *ret_text = str_dup(json_string_value(v));
+        *ret_text = strdup(json_string_value(v));
     } else if (json_is_number(v) || json_is_boolean(v)) {
         *ret_text = json_dumps(v, JSON_ENCODE_ANY);
     } else {
         return err_set(err, -EINVAL,
                        "args[%zu] must be a string, number or boolean to be appended to the "
                        "command (got %s)",
-                       i, kind(v));
+                       i, job_json_phrase(v));
     }
     return *ret_text ? 0 : err_set(err, -ENOMEM, "out of memory");
 }
@@ -92,7 +78,7 @@ int command_args_argv(const struct cfg_class *cls, const struct command_job *job
     int r = 0;
 
     for (size_t k = 0; argv[k] && r == 0; k++)
-        r = vec_push(&vec, str_dup(argv[k]));
+        r = vec_push(&vec, strdup(argv[k]));
     if (r == 0 && cls->args_append) {
         json_array_foreach(job->args, i, v)
         {
