@@ -185,6 +185,17 @@ const struct cfg *ctl_cfg(struct ctl *ctl, struct err *err)
     return r < 0 ? NULL : ctl->cfg;
 }
 
+const struct cfg *ctl_cfg_db(struct ctl *ctl, const char *what, struct err *err)
+{
+    const struct cfg *cfg = ctl_cfg(ctl, err);
+
+    if (cfg && !cfg->database_url) {
+        (void)err_set(err, CTL_ECONFIG, "%s needs database.url or DATABASE_URL", what);
+        return NULL;
+    }
+    return cfg;
+}
+
 struct redisContext *ctl_redis(struct ctl *ctl, struct err *err)
 {
     if (ctl->redis)

@@ -62,6 +62,9 @@ void ctl_path_push(struct ctl *ctl, const char *word);
 /* Loads the configuration, once. Borrowed, valid until the run ends. Fills `err`
  * (CTL_ECONFIG or -ENOMEM) and returns NULL on failure. */
 const struct cfg *ctl_cfg(struct ctl *ctl, struct err *err);
+/* The same, for a command (`what`, e.g. "history") that reads PostgreSQL: NULL with
+ * CTL_ECONFIG also when database.url is unset. Borrowed, valid until the run ends. */
+const struct cfg *ctl_cfg_db(struct ctl *ctl, const char *what, struct err *err);
 /* Loads the configuration and connects to Redis, once. Borrowed, valid until the run
  * ends. Fills `err` (CTL_ECONFIG or a runtime error) and returns NULL on failure. */
 struct redisContext *ctl_redis(struct ctl *ctl, struct err *err);

@@ -135,11 +135,9 @@ static int history_run(struct ctl *ctl, int argc, char **argv, struct err *err)
         return err_set(err, CTL_EUSAGE, "history needs a JID");
     if (limit && parse_u32(limit, 1, 100000, &n) < 0)
         return err_set(err, CTL_EUSAGE, "--limit must be 1..100000 (got '%s')", limit);
-    cfg = ctl_cfg(ctl, err);
+    cfg = ctl_cfg_db(ctl, "history", err);
     if (!cfg)
         return err->code;
-    if (!cfg->database_url)
-        return err_set(err, CTL_ECONFIG, "history needs database.url or DATABASE_URL");
     r = history_query(cfg, pos[0], limit ? limit : "100", &res, err);
     if (r < 0)
         return r;

@@ -128,11 +128,9 @@ static int runs_run(struct ctl *ctl, int argc, char **argv, struct err *err)
         return r;
     if (limit && parse_u32(limit, 1, 100000, &n) < 0)
         return err_set(err, CTL_EUSAGE, "--limit must be 1..100000 (got '%s')", limit);
-    cfg = ctl_cfg(ctl, err);
+    cfg = ctl_cfg_db(ctl, "runs", err);
     if (!cfg)
         return err->code;
-    if (!cfg->database_url)
-        return err_set(err, CTL_ECONFIG, "runs needs database.url or DATABASE_URL");
     list = json_array();
     if (!list)
         return err_set(err, -ENOMEM, "out of memory");
