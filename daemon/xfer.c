@@ -4,11 +4,14 @@
 #include "xfer.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <ev.h>
+
+#include "daemon/parse.h"
 
 /* One transfer in flight: reached from its easy handle through CURLOPT_PRIVATE. */
 struct xfer_op {
@@ -299,20 +302,39 @@ const char *xfer_buf_excerpt(const struct xfer_buf *buf, size_t max, char *out, 
 double xfer_retry_after(CURL *easy, double now)
 {
     struct curl_header *h = NULL;
-    const char *v;
-    char *end;
     double s;
-    time_t at;
 
-    if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h)
+    if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h ||
+        xfer_retry_after_parse(h->value, now, &s) < 0)
         return -1;
-    v = h->value;
-    if (*v >= '0' && *v <= '9') {
-        s = strtod(v, &end);
-        return *end == '\0' && s >= 0 ? s : -1;
+    return s;
+}
+
+int xfer_retry_after_parse(const char *value, double now, double *ret_s)
+{
+    char buf[64];
+    size_t len;
+    uint32_t secs;
+    time_t when, at = (time_t)now;
+
+    while (*value == ' ' || *value == '\t')
+        value++;
+    len = strlen(value);
+    while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+        len--;
+    if (len == 0 || len >= sizeof(buf))
+        return -EINVAL;
+    memcpy(buf, value, len);
+    buf[len] = '\0';
+    if (buf[0] >= '0' && buf[0] <= '9') {
+        if (parse_u32(buf, 0, UINT32_MAX, &secs) < 0)
+            return -EINVAL;
+        *ret_s = secs;
+        return 0;
     }
-    at = curl_getdate(v, NULL);
-    if (at < 0)
-        return -1;
-    return (double)at > now ? (double)at - now : 0;
+    when = curl_getdate(buf, &at);
+    if (when == -1)
+        return -EINVAL;
+    *ret_s = (double)when > now ? (double)when - now : 0;
+    return 0;
 }

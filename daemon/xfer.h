@@ -59,5 +59,9 @@ const char *xfer_buf_excerpt(const struct xfer_buf *buf, size_t max, char *out, 
 /* The delay a 429 or 503 answer asks for in its Retry-After header (delay-seconds or an
  * HTTP date, counted from `now`), in seconds >= 0; -1 when there is none or it is invalid. */
 double xfer_retry_after(CURL *easy, double now);
+/* Pure: a Retry-After value, delay seconds ("120") or an HTTP date ("Wed, 21 Oct 2015
+ * 07:28:00 GMT", RFC 850 and asctime forms too), turned into seconds from `now` (epoch
+ * seconds; a past date is 0). Returns 0, or -EINVAL. */
+int xfer_retry_after_parse(const char *value, double now, double *ret_s);
 
 #endif

@@ -231,24 +231,12 @@ static void cache_write(struct emo *e)
 
 static void http_start(struct emo *e);
 
-/* The delay a 503 or 429 asks for through Retry-After, or -1. */
-static double retry_after(CURL *easy)
-{
-    struct curl_header *h = NULL;
-    double s;
-
-    if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK ||
-        emotion_retry_after(h->value, util_now(), &s) < 0)
-        return -1;
-    return s;
-}
-
 /* A non-200 answer: defer (loading, rate limited) or fail with what the endpoint said. */
 static void http_refused(struct emo *e, long status)
 {
     struct emotion_hf_error hf;
     char excerpt[EMOTION_EXCERPT + 4], said[EMOTION_MAX_MESSAGE + 100];
-    double wait_s = retry_after(e->easy);
+    double wait_s = xfer_retry_after(e->easy, util_now());
     bool parsed = emotion_hf_error_parse(e->answer.data ? e->answer.data : "", e->answer.len,
                                          &hf) == 0;
 

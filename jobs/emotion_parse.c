@@ -8,12 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
 #include "daemon/err.h"
-#include "daemon/parse.h"
 #include "jobs/job.h"
 
 static bool blank(const char *s, size_t len)
@@ -351,35 +349,6 @@ int emotion_cache_decode(const char *text, size_t len, const char *model,
         r = labels_take(labels, ret, err);
     json_decref(root);
     return r;
-}
-
-int emotion_retry_after(const char *value, double now, double *ret_s)
-{
-    char buf[64];
-    size_t len;
-    uint32_t secs;
-    time_t when, at = (time_t)now;
-
-    while (*value == ' ' || *value == '\t')
-        value++;
-    len = strlen(value);
-    while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
-        len--;
-    if (len == 0 || len >= sizeof(buf))
-        return -EINVAL;
-    memcpy(buf, value, len);
-    buf[len] = '\0';
-    if (buf[0] >= '0' && buf[0] <= '9') {
-        if (parse_u32(buf, 0, UINT32_MAX, &secs) < 0)
-            return -EINVAL;
-        *ret_s = secs;
-        return 0;
-    }
-    when = curl_getdate(buf, &at);
-    if (when == -1)
-        return -EINVAL;
-    *ret_s = (double)when > now ? (double)when - now : 0;
-    return 0;
 }
 
 int emotion_sha256_hex(const void *data, size_t len, char out[EMOTION_SHA256_HEX])

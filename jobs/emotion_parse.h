@@ -73,10 +73,6 @@ char *emotion_cache_encode(const char *model, const struct emotion_labels *label
 int emotion_cache_decode(const char *text, size_t len, const char *model,
                          struct emotion_labels *ret, struct err *err);
 
-/* A Retry-After value: delay seconds ("120") or an HTTP date ("Wed, 21 Oct 2015 07:28:00
- * GMT", RFC 850 and asctime forms too) turned into seconds from `now` (epoch seconds; a past
- * date is 0). Returns 0, or -EINVAL. */
-int emotion_retry_after(const char *value, double now, double *ret_s);
 
 /* The SHA-256 of `len` bytes at `data` in lower-case hex. Returns 0, or -EIO. */
 int emotion_sha256_hex(const void *data, size_t len, char out[EMOTION_SHA256_HEX]);

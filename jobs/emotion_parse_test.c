@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "daemon/err.h"
+#include "daemon/xfer.h"
 #include "jobs/emotion_parse.h"
 
 #define NOW 1700000000.0 /* Tue, 14 Nov 2023 22:13:20 GMT */
@@ -333,11 +334,11 @@ static void test_retry_after_seconds_and_dates(void **state)
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         s = -1;
-        assert_int_equal(emotion_retry_after(good[i].value, NOW, &s), 0);
+        assert_int_equal(xfer_retry_after_parse(good[i].value, NOW, &s), 0);
         assert_true(s == good[i].want);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(emotion_retry_after(bad[i], NOW, &s), -EINVAL);
+        assert_int_equal(xfer_retry_after_parse(bad[i], NOW, &s), -EINVAL);
 }
 
 static void test_sha256_matches_the_standard_vectors(void **state)

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "../../daemon/err.h"
+#include "../../daemon/xfer.h"
 #include "../../jobs/emotion_parse.h"
 
 #define FUZZ_NOW 1700000000.0
@@ -90,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_assert(value != NULL, "malloc");
     memcpy(value, data, size);
     value[size] = '\0';
-    if (emotion_retry_after(value, FUZZ_NOW, &s) == 0)
+    if (xfer_retry_after_parse(value, FUZZ_NOW, &s) == 0)
         fuzz_assert(isfinite(s) && s >= 0, "retry-after range");
     free(value);
 
