@@ -215,12 +215,13 @@ def test_garbage_answers_fail_with_clear_errors(pg, fake, nexusd, r):
                            "HTTP 502 from %s: <html>bad gateway</html>" % d_url(fake)),
         "unavailable": (("unavailable",), "NexusEmotionUnavailable",
                         "HTTP 503 from %s: Service Unavailable" % d_url(fake)),
-        # libcurl sends again once on a fresh connection when a reused one dies unanswered
+        # libcurl sends again when a reused connection dies unanswered, up to 5 times, and
+        # each retry may land on another reused connection: every send must meet a close
         "connection closed": (("close",), "NexusEmotionUnreachable", d_url(fake) + ": "),
     }
     jids = {}
     for text, (step, _, _) in cases.items():
-        fake.script(text, step, step)
+        fake.script(text, *[step] * (6 if text == "connection closed" else 2))
         jids[text] = push(r, CLASS, [text])
     for text, (_, error_class, message) in cases.items():
         job = failed_job(r, jids[text])
