@@ -104,7 +104,10 @@ def test_exactly_once_with_three_processes_and_kill_9(pg, nexusd, r):
     """10,000 row-writing jobs, 3 processes, one of them killed with -9 three times and
     restarted: exactly 10,000 rows, each n once."""
     total = 10000
-    worker = {"concurrency": 50, "heartbeat_interval": "0.2s", "process_ttl": "1s"}
+    # a job may be in flight in each of the three killed processes in turn: more recoveries
+    # than kills, so that none is buried as a crash loop (test_recovery covers that)
+    worker = {"concurrency": 50, "heartbeat_interval": "0.2s", "process_ttl": "1s",
+              "max_recoveries": 10}
     procs = [sql_nexusd(nexusd, pg, worker, name="n%d" % i) for i in range(3)]
     jobs = [make_job("rows.add", [i, "x"]) for i in range(total)]
     push_many(r, jobs)
