@@ -53,6 +53,19 @@ unsigned long long util_random(void)
     return result;
 }
 
+/* NEXUS_BOOT_ID as the unit passes it (systemd's %b, 32 hex digits) in the form of
+ * /proc/sys/kernel/random/boot_id (8-4-4-4-12), so that processes in and out of the unit
+ * agree; false when it is unset or not a boot id. */
+static bool boot_id_from_env(char *boot, size_t size)
+{
+    const char *v = getenv("NEXUS_BOOT_ID");
+
+    if (!v || strlen(v) != 32 || strspn(v, "0123456789abcdef") != 32 || size < 37)
+        return false;
+    (void)snprintf(boot, size, "%.8s-%.4s-%.4s-%.4s-%.12s", v, v + 8, v + 12, v + 16, v + 20);
+    return true;
+}
+
 int util_host_id(char *buf, size_t size)
 {
     char boot[64] = "";
@@ -66,6 +79,9 @@ int util_host_id(char *buf, size_t size)
         (void)fclose(f);
         boot[strcspn(boot, "\n")] = '\0';
     }
+    /* ProcSubset=pid (packaging/nexusd.service) hides /proc/sys */
+    if (!boot[0])
+        (void)boot_id_from_env(boot, sizeof(boot));
     if (stat("/proc/self/ns/pid", &st) < 0)
         st.st_ino = 0;
     if (!boot[0] || !st.st_ino)

@@ -1,16 +1,22 @@
 """systemd integration for real: nexusd speaks the notification protocol to a datagram socket
 named by NOTIFY_SOCKET (as systemd would listen), with the watchdog asked through
-WATCHDOG_USEC/WATCHDOG_PID; and the unit file passes systemd-analyze verify."""
+WATCHDOG_USEC/WATCHDOG_PID; the unit file (alone and with packaging/commands.conf) passes
+systemd-analyze verify, keeps its hardening directives and its security exposure; and nexusd
+works inside that hardening (unit_sandbox.py: its system call filter, W^X and /proc)."""
+import ctypes.util
+import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
 
-from conftest import NEXUSD, SOURCE_DIR, wait_for
+from conftest import HERE, NEXUSD, SOURCE_DIR, make_job, push, push_many, wait_for
 
 
 class NotifySocket:
@@ -121,16 +127,156 @@ def test_no_watchdog_for_another_pid(nexusd, notify):
     assert not n.lines(event="watchdog")
 
 
-@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
-def test_unit_file_verifies(workdir):
-    unit = os.path.join(SOURCE_DIR, "packaging", "nexusd.service")
-    text = open(unit).read()
+UNIT = os.path.join(SOURCE_DIR, "packaging", "nexusd.service")
+DROP_IN = os.path.join(SOURCE_DIR, "packaging", "commands.conf")
+
+# `systemd-analyze security --offline=yes` (systemd 252) of the unit, and of the unit with
+# packaging/commands.conf as its drop-in. Before issue 10's hardening: 1.7 and 2.4. A change
+# that raises either fails here; when one goes down, lower it here.
+EXPOSURE = 1.2
+EXPOSURE_WITH_COMMANDS = 2.0
+
+# Lines the unit must keep (whole lines; a value after "=" where the line ends with "=").
+HARDENING = [
+    "User=nexusd", "Group=nexusd", "NoNewPrivileges=yes", "ProtectSystem=strict",
+    "ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes", "PrivateMounts=yes",
+    "ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectKernelLogs=yes",
+    "ProtectControlGroups=yes", "ProtectClock=yes", "ProtectHostname=yes",
+    "ProtectProc=invisible", "ProcSubset=pid", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+    "RestrictNamespaces=yes", "RestrictRealtime=yes", "RestrictSUIDSGID=yes", "RemoveIPC=yes",
+    "LockPersonality=yes", "MemoryDenyWriteExecute=yes", "SystemCallArchitectures=native",
+    "SystemCallFilter=@system-service", "SystemCallFilter=~@privileged @resources",
+    "SystemCallErrorNumber=EPERM", "CapabilityBoundingSet=", "UMask=0027", "TasksMax=",
+    "OOMPolicy=continue", "Environment=NEXUS_BOOT_ID=%b",
+] + ["#LoadCredential=%s:/etc/nexusd/credentials/%s" % (v, v)
+     for v in ("REDIS_URL", "DATABASE_URL", "SMTP_URL", "SMTP_PASSWORD", "NEXUS_HTTP_TOKEN",
+               "HF_API_TOKEN")]
+
+needs_analyze = pytest.mark.skipif(not shutil.which("systemd-analyze"),
+                                   reason="needs systemd-analyze")
+
+
+def unit_copy(workdir, with_commands=False):
+    """The unit in workdir with ExecStart at the built binary (verify resolves it), and
+    packaging/commands.conf as its drop-in when asked; returns the unit's path."""
+    d = os.path.join(workdir, "commands" if with_commands else "unit")
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "nexusd.service")
+    with open(path, "w") as f:
+        f.write(open(UNIT).read().replace("/usr/local/bin/nexusd", os.path.abspath(NEXUSD)))
+    if with_commands:
+        os.makedirs(path + ".d", exist_ok=True)
+        shutil.copy(DROP_IN, os.path.join(path + ".d", "commands.conf"))
+    return path
+
+
+@needs_analyze
+@pytest.mark.parametrize("with_commands", [False, True], ids=["unit", "with-commands.conf"])
+def test_unit_file_verifies(workdir, with_commands):
+    text = open(UNIT).read()
     assert "Type=notify" in text and "WatchdogSec=" in text
-    # verify resolves ExecStart: point it at the built binary in a copy of the unit
-    copy = os.path.join(workdir, "nexusd.service")
-    with open(copy, "w") as f:
-        f.write(text.replace("/usr/local/bin/nexusd", os.path.abspath(NEXUSD)))
-    res = subprocess.run(["systemd-analyze", "verify", copy], capture_output=True, text=True,
+    unit = unit_copy(workdir, with_commands)
+    res = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True,
                          timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "nexusd.service" not in res.stdout + res.stderr, res.stdout + res.stderr
+
+
+def test_unit_keeps_its_hardening_directives():
+    lines = [l.strip() for l in open(UNIT)]
+    missing = [d for d in HARDENING
+               if not any(l == d or (d.endswith("=") and l.startswith(d) and l != d)
+                          for l in lines)]
+    if "CapabilityBoundingSet=" in missing and "CapabilityBoundingSet=" in lines:
+        missing.remove("CapabilityBoundingSet=")  # empty: no capability at all
+    assert not missing, "packaging/nexusd.service lost: %s" % missing
+    drop_in = [l.strip() for l in open(DROP_IN)]
+    # what node needs (test_node_runs_only_with_the_commands_drop_in shows why)
+    for d in ("MemoryDenyWriteExecute=no", "ProcSubset=all"):
+        assert d in drop_in, "packaging/commands.conf lost " + d
+    assert "#SystemCallFilter=@setuid" in drop_in  # a class's user/group needs it
+
+
+@needs_analyze
+@pytest.mark.parametrize("with_commands,limit", [(False, EXPOSURE),
+                                                 (True, EXPOSURE_WITH_COMMANDS)],
+                         ids=["unit", "with-commands.conf"])
+def test_unit_security_exposure_does_not_grow(workdir, with_commands, limit):
+    unit = unit_copy(workdir, with_commands)
+    res = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", unit],
+                         capture_output=True, text=True, timeout=60)
+    m = re.search(r"Overall exposure level for nexusd\.service: ([0-9.]+)", res.stdout)
+    assert m, res.stdout + res.stderr
+    assert float(m.group(1)) <= limit, "exposure %s > %s:\n%s" % (m.group(1), limit,
+                                                                  res.stdout)
+
+
+# ---- inside the unit's sandbox ------------------------------------------------------------
+
+SANDBOX = os.path.join(HERE, "unit_sandbox.py")
+needs_sandbox = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("systemd-analyze")
+    or not (ctypes.util.find_library("seccomp") or os.path.exists(
+        "/usr/lib/x86_64-linux-gnu/libseccomp.so.2")),
+    reason="needs root (a mount namespace), libseccomp and systemd-analyze")
+
+
+def sandboxed(args, unit_only=True):
+    """argv running `args` under the unit's restrictions; with unit_only=False, under those
+    that packaging/commands.conf leaves."""
+    opts = []
+    if not unit_only:
+        drop_in = [l.strip() for l in open(DROP_IN)]
+        if "MemoryDenyWriteExecute=no" in drop_in:
+            opts.append("--allow-wx")
+        if "ProcSubset=all" in drop_in:
+            opts.append("--proc-all")
+    return [sys.executable, SANDBOX] + opts + ["--"] + list(args)
+
+
+@needs_sandbox
+def test_nexusd_works_inside_the_units_sandbox(migrated_pg, nexusd, r):
+    """The unit's system call filter (EPERM for the rest), MemoryDenyWriteExecute and
+    ProcSubset=pid: sql, command, Redis-only jobs, the HTTP endpoint and a clean stop. With
+    /proc/sys hidden the host id still carries the boot id (the unit's NEXUS_BOOT_ID=%b), so
+    that a crash is recovered at once by the processes of the same host."""
+    migrated_pg.psql("CREATE TABLE demo_rows (id bigserial PRIMARY KEY, n integer NOT NULL, "
+                     "note text)")
+    classes = [{"name": "rows.add", "sql": "INSERT INTO demo_rows (n, note) VALUES ($1, $2)",
+                "args": "int, text"},
+               {"name": "cmd.echo", "shell": "echo hello from $0"}]
+    boot_id = open("/proc/sys/kernel/random/boot_id").read().strip()
+    n = nexusd(start=False, classes=classes,
+               env={"DATABASE_URL": migrated_pg.url, "NEXUS_BOOT_ID": boot_id.replace("-", "")})
+    n.wrapper = sandboxed([])
+    n.start()
+    jids = push_many(r, [make_job("rows.add", [i, "x"]) for i in range(20)])
+    jids += [push(r, "noop", []), push(r, "sleep", [50]), push(r, "cmd.echo", [])]
+    n.wait_jobs(jids, timeout=30)
+    assert int(migrated_pg.psql("SELECT count(*) FROM demo_rows")) == 20
+    assert "hello from cmd.echo" in migrated_pg.psql("SELECT output FROM nexus.command_runs")
+    from httpc import get
+    assert get("unix:" + n.http_sock, "/readyz").status == 200
+    assert get("unix:" + n.http_sock, "/metrics").status == 200
+    record = json.loads(r.hget("nexus:procs", n.identity))
+    ns = os.stat("/proc/self/ns/pid").st_ino
+    assert record["host_id"] == "%s/%d" % (boot_id, ns)
+    assert record["pid_start"] > 0  # /proc/PID/stat is still there
+    n.term()
+    assert n.wait_exit() == 0
+    assert "Operation not permitted" not in n.text(), n.tail()
+
+
+@needs_sandbox
+@pytest.mark.skipif(not shutil.which("node"), reason="needs node")
+def test_node_runs_only_with_the_commands_drop_in():
+    """What packaging/commands.conf relaxes is what node needs: under the unit alone V8
+    aborts (no writable executable memory); with the drop-in it runs and sees the CPUs."""
+    script = "console.log(require('os').cpus().length)"
+    alone = subprocess.run(sandboxed(["node", "-e", script]), capture_output=True, text=True,
+                           timeout=60)
+    assert alone.returncode != 0, alone.stdout
+    relaxed = subprocess.run(sandboxed(["node", "-e", script], unit_only=False),
+                             capture_output=True, text=True, timeout=60)
+    assert relaxed.returncode == 0, relaxed.stderr[-2000:]
+    assert int(relaxed.stdout) > 0
