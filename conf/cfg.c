@@ -13,11 +13,15 @@
 #include <string.h>
 #include <time.h>
 #include <strings.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/socket.h>
 
 #include "../daemon/err.h"
 #include "secret.h"
+#include "../daemon/httpd_host.h"
 #include "../daemon/parse.h"
+#include "../daemon/urlmask.h"
 #include "../jobs/job.h"
 #include "../jobs/mail_msg.h"
 #include "../jobs/mail_tmpl.h"
@@ -35,6 +39,8 @@
 #define CFG_MAX_CLASSES 10000 /* entries of classes */
 #define CFG_MAX_NAME 128      /* a setting's full name, e.g. "worker.queues[12].weight" */
 #define CFG_MAX_PATH 4096     /* smtp.password_file, smtp.ca_file, smtp.templates bytes */
+#define CFG_MAX_USER 256      /* a command class's user and group names */
+#define CFG_MAX_GROUPS 65536  /* supplementary groups of a command class's user (NGROUPS_MAX) */
 
 #define MIN 60.0
 #define DAY 86400.0
@@ -137,8 +143,12 @@ static const struct key worker_keys[] = {
     {"heartbeat_interval", KEY_DURATION, 0.1, 300, 5, NULL, AT(heartbeat_s), NULL, 0, NULL},
     {"process_ttl", KEY_DURATION, 0.2, DAY, 60, NULL, AT(process_ttl_s), NULL, 0, NULL},
     {"max_recoveries", KEY_UINT, 1, 1000, 3, NULL, AT(max_recoveries), NULL, 0, NULL},
+    {"orphan_sweep_interval", KEY_DURATION, 1, DAY, 60, NULL, AT(orphan_sweep_s), NULL, 0, NULL},
     {"poll_interval", KEY_DURATION, 0.01, 60, 1, NULL, AT(poll_interval_s), NULL, 0, NULL},
     {"fetch_batch", KEY_UINT, 1, 1000, 100, NULL, AT(fetch_batch), NULL, 0, NULL},
+    {"max_job_size", KEY_UINT, 1024, JOB_MAX_BYTES, 1048576, NULL, AT(max_job_size), NULL, 0,
+     NULL},
+    {"dead_keep_max", KEY_UINT, 0, JOB_MAX_BYTES, 65536, NULL, AT(dead_keep_max), NULL, 0, NULL},
     {"tag", KEY_STRING, 0, CFG_MAX_TAG, 0, "", AT(tag), NULL, 0, NULL},
 };
 
@@ -149,12 +159,19 @@ static const struct key dead_keys[] = {
 };
 
 #define CFG_MAX_LISTEN 120 /* http.listen bytes: "unix:" + a socket path */
+#define CFG_MAX_HTTP_CONNECTIONS 100000 /* http.max_connections */
+#define CFG_MAX_ALLOWED_HOSTS 64        /* entries of http.allowed_hosts */
 
 static const struct key http_keys[] = {
     {"enabled", KEY_BOOL, 0, 1, 1, NULL, AT(http_enabled), NULL, 0, NULL},
     {"listen", KEY_STRING, 1, CFG_MAX_LISTEN, 0, "127.0.0.1:7411", AT(http_listen), NULL, 0, NULL},
-    {"max_connections", KEY_UINT, 1, 10000, 64, NULL, AT(http_max_connections), NULL, 0, NULL},
+    {"max_connections", KEY_UINT, 1, CFG_MAX_HTTP_CONNECTIONS, 4096, NULL,
+     AT(http_max_connections), NULL, 0, NULL},
     {"idle_timeout", KEY_DURATION, 1, 3600, 30, NULL, AT(http_idle_timeout_s), NULL, 0, NULL},
+    {"header_timeout", KEY_DURATION, 0.1, 3600, 10, NULL, AT(http_header_timeout_s), NULL, 0,
+     NULL},
+    {"allowed_hosts", KEY_STRINGS, 0, CFG_MAX_ALLOWED_HOSTS, 0, NULL, AT(http_allowed_hosts), NULL,
+     0, NULL},
     {"max_body", KEY_UINT, 0, 16777216, 65536, NULL, AT(http_max_body), NULL, 0, NULL},
     {"max_header", KEY_UINT, 2048, 1048576, 16384, NULL, AT(http_max_header), NULL, 0, NULL},
     {"token_file", KEY_STRING, 0, CFG_MAX_URL, 0, "", AT(http_token_file), NULL, 0, NULL},
@@ -229,6 +246,9 @@ static const struct key class_keys[] = {
     {"output_limit", KEY_UINT, 1024, 16 << 20, 65536, NULL, CLASS_AT(output_limit), NULL, 0, NULL},
     {"kill_grace", KEY_DURATION, 0, 10 * MIN, 10, NULL, CLASS_AT(kill_grace_s), NULL, 0, NULL},
     {"args_append", KEY_BOOL, 0, 1, 0, NULL, CLASS_AT(args_append), NULL, 0, NULL},
+    {"args_options", KEY_BOOL, 0, 1, 0, NULL, CLASS_AT(args_options), NULL, 0, NULL},
+    {"user", KEY_NAME, 1, CFG_MAX_USER, 0, NULL, CLASS_AT(user), NULL, 0, NULL},
+    {"group", KEY_NAME, 1, CFG_MAX_USER, 0, NULL, CLASS_AT(group), NULL, 0, NULL},
     {"parse", KEY_STRING, 0, 32, 0, "", CLASS_AT(parse), NULL, 0, NULL},
     {"fail_on", KEY_STRING, 1, 32, 0, "none", CLASS_AT(fail_on), NULL, 0, NULL},
 };
@@ -925,6 +945,10 @@ static void class_clear(void *entry)
 
     secret_free(c->secret);
     c->secret = NULL;
+    free(c->groups);
+    c->groups = NULL;
+    free(c->home);
+    c->home = NULL;
 }
 
 /* A schedule: its cron expression parses, its zone exists, it fires within 5 years, its
@@ -1106,6 +1130,11 @@ static const config_setting_t *member_or(const config_setting_t *e, const char *
     return m ? m : e;
 }
 
+/* nexusd's own secrets in its environment: a command class's env_pass cannot name them
+ * (NEXUS_HTTP_TOKEN is refused as any NEXUS_ name; an http class's secret_env also). */
+static const char *const own_secrets[] = {"REDIS_URL", "DATABASE_URL", "SMTP_URL",
+                                          "SMTP_PASSWORD", "HF_API_TOKEN"};
+
 /* An environment variable's name: [A-Za-z_][A-Za-z0-9_]*, not NEXUS_ (nexusd sets those). */
 static int env_name_check(struct load *ld, const config_setting_t *at, const char *name,
                           const char *var, size_t len)
@@ -1155,8 +1184,93 @@ static int command_env_check(struct load *ld, const config_setting_t *e, const c
                            strlen(c->env_pass[i]));
         if (r < 0)
             return r;
+        for (size_t k = 0; k < NELEMS(own_secrets); k++)
+            if (strcmp(c->env_pass[i], own_secrets[k]) == 0)
+                return fail_at(member_or(e, "env_pass"), ld->err, -EINVAL,
+                               "%s: %s is one of nexusd's own secrets and is never passed to a "
+                               "child; give the program its own (in a file it reads, or in env)",
+                               ename, c->env_pass[i]);
     }
     return 0;
+}
+
+/* env_pass naming an http class's secret_env (which may come later in the file). */
+static int env_pass_secret_check(const struct cfg *cfg, struct err *err)
+{
+    for (size_t i = 0; i < cfg->nclasses; i++) {
+        const struct cfg_class *c = &cfg->classes[i];
+
+        for (size_t k = 0; c->env_pass && c->env_pass[k]; k++)
+            for (size_t j = 0; j < cfg->nclasses; j++)
+                if (cfg->classes[j].secret_env &&
+                    strcmp(cfg->classes[j].secret_env, c->env_pass[k]) == 0)
+                    return err_set(err, -EINVAL,
+                                   "%s:%d: classes[%zu].env_pass[%zu]: %s is the secret_env of "
+                                   "class %s and is never passed to a child",
+                                   cfg->path ? cfg->path : "?", c->line, i, k, c->env_pass[k],
+                                   cfg->classes[j].name);
+    }
+    return 0;
+}
+
+/* `user` and `group` to ids, as the child will need them (it cannot read /etc/passwd once
+ * forked): the user's uid, its group or `group`, and initgroups' supplementary list. */
+static int command_user_resolve(struct load *ld, const config_setting_t *e, const char *name,
+                                struct cfg_class *c)
+{
+    char buf[GOT_MAX];
+    struct passwd *pw;
+    struct group *gr;
+    int n = 16;
+
+    if (c->group && !c->user)
+        return fail_at(member_or(e, "group"), ld->err, -EINVAL,
+                       "%s.group needs %s.user: alone it would leave the child nexusd's user",
+                       name, name);
+    if (!c->user)
+        return 0;
+    errno = 0;
+    pw = getpwnam(c->user);
+    if (!pw)
+        return fail_at(member_or(e, "user"), ld->err, -EINVAL, "%s.user: %s %s", name,
+                       quote(c->user, buf, sizeof(buf)),
+                       errno ? strerror(errno) : "is no user of this system");
+    if (pw->pw_uid == 0)
+        return fail_at(member_or(e, "user"), ld->err, -EINVAL,
+                       "%s.user must not be root (uid 0): a child running as root can read "
+                       "nexusd's memory (got %s)",
+                       name, quote(c->user, buf, sizeof(buf)));
+    c->uid = pw->pw_uid;
+    c->gid = pw->pw_gid;
+    c->home = dup_str(pw->pw_dir ? pw->pw_dir : "/");
+    if (!c->home)
+        return nomem(ld->err);
+    if (c->group) {
+        errno = 0;
+        gr = getgrnam(c->group);
+        if (!gr)
+            return fail_at(member_or(e, "group"), ld->err, -EINVAL, "%s.group: %s %s", name,
+                           quote(c->group, buf, sizeof(buf)),
+                           errno ? strerror(errno) : "is no group of this system");
+        c->gid = gr->gr_gid;
+    }
+    for (;;) {
+        gid_t *groups = realloc(c->groups, (size_t)n * sizeof(*groups));
+        int got = n;
+
+        if (!groups)
+            return nomem(ld->err);
+        c->groups = groups;
+        if (getgrouplist(c->user, c->gid, groups, &got) >= 0) {
+            c->ngroups = (size_t)got;
+            return 0;
+        }
+        if (got <= n || got > CFG_MAX_GROUPS)
+            return fail_at(member_or(e, "user"), ld->err, -EINVAL,
+                           "%s.user: the groups of %s cannot be listed", name,
+                           quote(c->user, buf, sizeof(buf)));
+        n = got;
+    }
 }
 
 /* `shell` as one step: /bin/sh -c SCRIPT CLASS (the class name is $0; args_append adds $1..). */
@@ -1189,8 +1303,9 @@ static const char *const severity_names[] = {"none", "info",    "low", "moderate
 static int command_class_check(struct load *ld, const config_setting_t *e, const char *name,
                                struct cfg_class *c)
 {
-    static const char *const only[] = {"workdir",    "env",   "env_pass", "output_limit",
-                                       "kill_grace", "parse", "fail_on",  "args_append"};
+    static const char *const only[] = {"workdir",     "env",          "env_pass", "output_limit",
+                                       "kill_grace",  "parse",        "fail_on",  "args_append",
+                                       "args_options", "user",        "group"};
     char buf[GOT_MAX];
     size_t level;
     int r;
@@ -1216,8 +1331,13 @@ static int command_class_check(struct load *ld, const config_setting_t *e, const
                        "%s.workdir must be an absolute path (got %s)", name,
                        quote(c->workdir, buf, sizeof(buf)));
     r = command_env_check(ld, e, name, c);
+    if (r == 0)
+        r = command_user_resolve(ld, e, name, c);
     if (r < 0)
         return r;
+    if (c->args_options && !c->args_append)
+        return fail_at(member_or(e, "args_options"), ld->err, -EINVAL,
+                       "%s.args_options needs %s.args_append = true", name, name);
     if (*c->parse && strcmp(c->parse, "npm-audit") != 0)
         return fail_at(member_or(e, "parse"), ld->err, -EINVAL,
                        "%s.parse must be \"npm-audit\" or \"\" for none (got %s)", name,
@@ -1350,14 +1470,26 @@ static int beat_check(struct load *ld, const config_t *lc)
                    duration_fmt(cfg->process_ttl_s, v, sizeof(v)));
 }
 
-/* http.listen is an address nexusd can bind without a name lookup. */
+/* http.listen is an address nexusd can bind without a name lookup; http.allowed_hosts are
+ * names or addresses that a Host header can carry. */
 static int listen_check(struct load *ld, const config_t *lc)
 {
+    char *const *hosts = ld->cfg->http_allowed_hosts;
     struct sockaddr_storage ss;
     const config_setting_t *s;
     char buf[GOT_MAX];
     unsigned len;
 
+    for (unsigned i = 0; hosts && hosts[i]; i++) {
+        if (httpd_host_entry_valid(hosts[i]))
+            continue;
+        s = config_lookup(lc, "http.allowed_hosts");
+        assert(s); /* the default is empty */
+        return fail_at(config_setting_get_elem(s, i), ld->err, -EINVAL,
+                       "http.allowed_hosts[%u] must be a host name, '.' and a domain, an address "
+                       "([IPv6] in brackets) or \"*\", without a port (got %s)",
+                       i, quote(hosts[i], buf, sizeof(buf)));
+    }
     if (parse_listen(ld->cfg->http_listen, &ss, &len) == 0)
         return 0;
     s = config_lookup(lc, "http.listen");
@@ -1659,23 +1791,12 @@ static bool url_ok(const char *url)
     return !*end || !end[1] || number_ok(end + 1, strlen(end + 1), 0, INT32_MAX);
 }
 
-/* The URL quoted for a message, with any user and password replaced by "***". */
+/* The URL quoted for a message, its credentials hidden (url_mask()). */
 static const char *url_show(const char *url, char *buf, size_t size)
 {
-    const char *p = strstr(url, "://"), *end, *at = NULL;
-    char redacted[GOT_MAX];
+    char masked[GOT_MAX];
 
-    if (p) {
-        p += 3;
-        end = p + strcspn(p, "/?");
-        for (const char *c = p; c < end; c++)
-            if (*c == '@')
-                at = c;
-    }
-    if (!at)
-        return quote(url, buf, size);
-    (void)snprintf(redacted, sizeof(redacted), "%.*s***%s", (int)(p - url), url, at);
-    return quote(redacted, buf, size);
+    return quote(url_mask(url, masked, sizeof(masked)), buf, size);
 }
 
 static int url_check(struct load *ld)
@@ -1767,6 +1888,8 @@ int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, str
     if (r < 0)
         goto out_cfg;
     r = classes_inherit(ld.cfg, err);
+    if (r == 0)
+        r = env_pass_secret_check(ld.cfg, err);
     if (r < 0)
         goto out_cfg;
     r = smtp_finish(&ld, get_env);
@@ -1827,6 +1950,20 @@ int cfg_load_secrets(struct cfg *cfg, cfg_getenv_fn *get_env, struct err *err)
                         &c->secret, err);
     }
     return r;
+}
+
+int cfg_check_run_as(const struct cfg *cfg, unsigned euid, struct err *err)
+{
+    for (size_t i = 0; euid != 0 && i < cfg->nclasses; i++) {
+        const struct cfg_class *c = &cfg->classes[i];
+
+        if (c->user)
+            return err_set(err, -EPERM,
+                           "%s:%d: class %s has user = \"%s\": nexusd must run as root to "
+                           "start its children as another user (it runs as uid %u)",
+                           cfg->path ? cfg->path : "?", c->line, c->name, c->user, euid);
+    }
+    return 0;
 }
 
 void cfg_free(struct cfg *cfg)

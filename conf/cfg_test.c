@@ -173,8 +173,10 @@ static void assert_defaults(const struct cfg *cfg)
     assert_true(cfg->dead_max_age_s == 180 * 86400.0);
     assert_true(cfg->http_enabled);
     assert_string_equal(cfg->http_listen, "127.0.0.1:7411");
-    assert_int_equal(cfg->http_max_connections, 64);
+    assert_int_equal(cfg->http_max_connections, 4096);
     assert_true(cfg->http_idle_timeout_s == 30.0);
+    assert_true(cfg->http_header_timeout_s == 10.0);
+    assert_null(cfg->http_allowed_hosts);
     assert_int_equal(cfg->http_max_body, 65536);
     assert_int_equal(cfg->http_max_header, 16384);
     assert_string_equal(cfg->smtp_url, "smtp://127.0.0.1:25");
@@ -282,8 +284,10 @@ static void test_load_reads_every_setting(void **state)
                               "http = {\n"
                               "  enabled = false;\n"
                               "  listen = \"unix:/run/nexusd/http.sock\";\n"
-                              "  max_connections = 10000;\n"
+                              "  max_connections = 100000;\n"
                               "  idle_timeout = \"1h\";\n"
+                              "  header_timeout = \"250ms\";\n"
+                              "  allowed_hosts = [\"nexus.example\", \".ops.example\"];\n"
                               "  max_body = 0;\n"
                               "  max_header = 2048;\n"
                               "};\n");
@@ -311,8 +315,12 @@ static void test_load_reads_every_setting(void **state)
     assert_true(cfg->dead_max_age_s == 3650 * 86400.0);
     assert_false(cfg->http_enabled);
     assert_string_equal(cfg->http_listen, "unix:/run/nexusd/http.sock");
-    assert_int_equal(cfg->http_max_connections, 10000);
+    assert_int_equal(cfg->http_max_connections, 100000);
     assert_true(cfg->http_idle_timeout_s == 3600);
+    assert_true(cfg->http_header_timeout_s == 0.25);
+    assert_string_equal(cfg->http_allowed_hosts[0], "nexus.example");
+    assert_string_equal(cfg->http_allowed_hosts[1], ".ops.example");
+    assert_null(cfg->http_allowed_hosts[2]);
     assert_int_equal(cfg->http_max_body, 0);
     assert_int_equal(cfg->http_max_header, 2048);
     cfg_free(cfg);
@@ -527,6 +535,32 @@ static const struct bad {
     {"classes = ( { name = \"a\"; shell = \"true\"; env_pass = [\"NPM-TOKEN\"]; } );",
      ":1: classes[0].env_pass[0]: a variable name is letters, digits and _, not starting with "
      "a digit (got \"NPM-TOKEN\")"},
+    {"classes = ( { name = \"a\"; shell = \"true\";\n env_pass = [\"CI\", \"DATABASE_URL\"]; } );",
+     ":2: classes[0].env_pass[1]: DATABASE_URL is one of nexusd's own secrets and is never "
+     "passed to a child; give the program its own (in a file it reads, or in env)"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; env_pass = [\"REDIS_URL\"]; } );",
+     ":1: classes[0].env_pass[0]: REDIS_URL is one of nexusd's own secrets and is never "
+     "passed to a child; give the program its own (in a file it reads, or in env)"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; env_pass = [\"NEXUS_HTTP_TOKEN\"]; } );",
+     ":1: classes[0].env_pass[0]: NEXUS_ variables are set by nexusd (got NEXUS_HTTP_TOKEN)"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; env_pass = [\"HOOK_KEY\"]; },\n"
+     "  { name = \"b\"; url = \"http://h/\"; secret_env = \"HOOK_KEY\"; } );",
+     ":1: classes[0].env_pass[0]: HOOK_KEY is the secret_env of class b and is never passed to "
+     "a child"},
+    {"classes = ( { name = \"a\"; shell = \"true\";\n user = \"no-such-user-here\"; } );",
+     ":2: classes[0].user: \"no-such-user-here\" is no user of this system"},
+    {"classes = ( { name = \"a\"; shell = \"true\";\n user = \"root\"; } );",
+     ":2: classes[0].user must not be root (uid 0): a child running as root can read nexusd's "
+     "memory (got \"root\")"},
+    {"classes = ( { name = \"a\"; shell = \"true\";\n group = \"nogroup\"; } );",
+     ":2: classes[0].group needs classes[0].user: alone it would leave the child nexusd's user"},
+    {"classes = ( { name = \"a\"; shell = \"true\"; user = \"nobody\";\n"
+     " group = \"no-such-group-here\"; } );",
+     ":2: classes[0].group: \"no-such-group-here\" is no group of this system"},
+    {"classes = ( { name = \"a\"; user = \"nobody\"; } );",
+     ":1: classes[0].user needs classes[0].command or classes[0].shell"},
+    {"classes = ( { name = \"a\"; shell = \"true\";\n args_options = true; } );",
+     ":2: classes[0].args_options needs classes[0].args_append = true"},
     {"classes = ( { name = \"a\"; shell = \"true\"; output_limit = 100; } );",
      ":1: classes[0].output_limit must be 1024..16777216 (got 100)"},
     {"classes = ( { name = \"a\"; shell = \"true\"; kill_grace = \"1h\"; } );",
@@ -601,7 +635,16 @@ static const struct bad {
     {"http = { listen = \"unix:run/x.sock\"; };",
      ":1: http.listen must be IP:PORT, [IPv6]:PORT or unix:/absolute/path, with an address "
      "rather than a host name (got \"unix:run/x.sock\")"},
-    {"http = { max_connections = 0; };", ":1: http.max_connections must be 1..10000 (got 0)"},
+    {"http = { max_connections = 0; };", ":1: http.max_connections must be 1..100000 (got 0)"},
+    {"http = { header_timeout = \"50ms\"; };", ":1: http.header_timeout must be 100ms..1h (got \"50ms\")"},
+    {"http = { allowed_hosts = \"nexus.example\"; };",
+     ":1: http.allowed_hosts must be an array of strings such as [\"a\", \"b\"] (got \"nexus.example\")"},
+    {"http = {\n  allowed_hosts = [\"nexus.example\",\n  \"nexus.example:7411\"];\n};",
+     ":3: http.allowed_hosts[1] must be a host name, '.' and a domain, an address ([IPv6] in "
+     "brackets) or \"*\", without a port (got \"nexus.example:7411\")"},
+    {"http = { allowed_hosts = [\"*.example\"]; };",
+     ":1: http.allowed_hosts[0] must be a host name, '.' and a domain, an address ([IPv6] in "
+     "brackets) or \"*\", without a port (got \"*.example\")"},
     {"http = { idle_timeout = \"500ms\"; };",
      ":1: http.idle_timeout must be 1s..1h (got \"500ms\")"},
     {"http = { max_header = 100; };", ":1: http.max_header must be 2048..1048576 (got 100)"},
@@ -746,6 +789,32 @@ static void test_env_empty_values_are_ignored(void **state)
     assert_string_equal(cfg->redis_url, "redis://file:6379");
     assert_string_equal(cfg->database_url, "dbname=file");
     cfg_free(cfg);
+}
+
+/* A '/', '?', '#' or '@' in a password used to end the part shown as "***". */
+static void test_refused_urls_never_show_their_password(void **state)
+{
+    static const struct {
+        const char **var, *url, *shown;
+    } cases[] = {
+        {&env_redis_url, "redis://:Pw/Xq@cache:6379/0", "\"redis://***@cache:6379/0\""},
+        {&env_redis_url, "redis://:Pw?Xq@cache:6379/x", "\"redis://***@cache:6379/x\""},
+        {&env_redis_url, "rediss://u:Pw#Xq@cache", "\"rediss://***@cache\""},
+        {&env_smtp_url, "smtp://user:Pw/Xq@mail:25", "\"smtp://***@mail:25\""},
+        {&env_smtp_url, "smtp://user:Pw?Xq@mail:25", "\"smtp://***@mail:25\""},
+        {&env_smtp_url, "smtp://user:Pw@Xq@mail:x", "\"smtp://***@mail:x\""},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct err err = {0};
+        struct cfg *cfg = NULL;
+
+        env_redis_url = env_smtp_url = NULL;
+        *cases[i].var = cases[i].url;
+        assert_int_equal(cfg_load(NULL, fake_env, &cfg, &err), -EINVAL);
+        if (!strstr(err.msg, cases[i].shown) || strstr(err.msg, "Pw") || strstr(err.msg, "Xq"))
+            fail_msg("%s: %s", cases[i].url, err.msg);
+    }
 }
 
 static void test_env_database_url_wins_over_file(void **state)
@@ -946,6 +1015,41 @@ static void test_command_classes_get_their_steps_and_defaults(void **state)
     assert_string_equal(c->command[0][3], "deploy"); /* $0 */
     assert_null(c->command[0][4]);
     assert_string_equal(c->env_pass[0], "NPM_TOKEN");
+    cfg_free(cfg);
+}
+
+static void test_command_class_users_are_resolved_at_load(void **state)
+{
+    struct cfg *cfg = load_ok("classes = (\n"
+                              "  { name = \"a\"; shell = \"id\"; user = \"nobody\"; },\n"
+                              "  { name = \"b\"; command = [\"tar\"]; user = \"nobody\";\n"
+                              "    group = \"daemon\"; args_append = true; args_options = true; },\n"
+                              "  { name = \"c\"; shell = \"id\"; }\n"
+                              ");\n");
+    const struct cfg_class *c = cfg_class_find(cfg, "a");
+    struct err err = {0};
+
+    assert_string_equal(c->user, "nobody");
+    assert_int_equal(c->uid, 65534);
+    assert_int_equal(c->gid, 65534); /* the user's own group */
+    assert_int_equal(c->ngroups, 1);
+    assert_int_equal(c->groups[0], 65534);
+    assert_string_equal(c->home, "/nonexistent");
+    assert_false(c->args_options);
+    c = cfg_class_find(cfg, "b");
+    assert_int_equal(c->uid, 65534);
+    assert_int_equal(c->gid, 1); /* daemon */
+    assert_int_equal(c->groups[0], 1);
+    assert_true(c->args_options);
+    assert_null(cfg_class_find(cfg, "c")->user);
+    assert_int_equal(cfg_check_run_as(cfg, 0, &err), 0);
+    assert_int_equal(cfg_check_run_as(cfg, 1000, &err), -EPERM);
+    assert_non_null(strstr(err.msg, ":2: class a has user = \"nobody\": nexusd must run as root "
+                                    "to start its children as another user (it runs as uid "
+                                    "1000)"));
+    cfg_free(cfg);
+    cfg = load_ok("classes = ( { name = \"c\"; shell = \"id\"; } );\n");
+    assert_int_equal(cfg_check_run_as(cfg, 1000, &err), 0);
     cfg_free(cfg);
 }
 
@@ -1264,6 +1368,7 @@ int main(void)
         cmocka_unit_test_setup(test_env_redis_url_overrides_a_bad_file_url, setup),
         cmocka_unit_test_setup(test_env_empty_values_are_ignored, setup),
         cmocka_unit_test_setup(test_env_database_url_wins_over_file, setup),
+        cmocka_unit_test_setup(test_refused_urls_never_show_their_password, setup),
         cmocka_unit_test_setup(test_smtp_settings_password_file_templates_and_env, setup),
         cmocka_unit_test_setup(test_load_accepts_redis_url_shapes, setup),
         cmocka_unit_test_setup(test_load_rejects_bad_redis_url_shapes, setup),
@@ -1271,6 +1376,7 @@ int main(void)
         cmocka_unit_test_setup(test_load_without_err_still_returns_the_code, setup),
         cmocka_unit_test_setup(test_sql_class_gets_its_argument_types, setup),
         cmocka_unit_test_setup(test_command_classes_get_their_steps_and_defaults, setup),
+        cmocka_unit_test_setup(test_command_class_users_are_resolved_at_load, setup),
         cmocka_unit_test_setup(test_schedules_are_parsed_with_their_defaults, setup),
         cmocka_unit_test_setup(test_class_queue_serves_schedules_and_lookups, setup),
         cmocka_unit_test_setup(test_webhook_class_reads_its_secret, setup),

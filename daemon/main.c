@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include <stdbool.h>
 
@@ -15,9 +16,11 @@
 #include "daemon/dashboard.h"
 #include "daemon/err.h"
 #include "daemon/httpd.h"
+#include "daemon/httpd_host.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/status.h"
+#include "daemon/urlmask.h"
 #include "daemon/util.h"
 #include "daemon/worker.h"
 #include "jobs/command.h"
@@ -155,11 +158,23 @@ static void quiet_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     worker_quiet(d->wk);
 }
 
+static bool strv_equal(char *const *a, char *const *b)
+{
+    size_t i = 0;
+
+    for (; a && b && a[i] && b[i]; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return (!a || !a[i]) && (!b || !b[i]);
+}
+
 static bool http_changed(const struct cfg *a, const struct cfg *b)
 {
     return a->http_enabled != b->http_enabled || strcmp(a->http_listen, b->http_listen) != 0 ||
            a->http_max_connections != b->http_max_connections ||
            a->http_idle_timeout_s != b->http_idle_timeout_s ||
+           a->http_header_timeout_s != b->http_header_timeout_s ||
+           !strv_equal(a->http_allowed_hosts, b->http_allowed_hosts) ||
            a->http_max_body != b->http_max_body || a->http_max_header != b->http_max_header;
 }
 
@@ -171,6 +186,8 @@ static int http_start(struct daemon *d)
         .listen = cfg->http_listen,
         .max_connections = cfg->http_max_connections,
         .idle_timeout_s = cfg->http_idle_timeout_s,
+        .header_timeout_s = cfg->http_header_timeout_s,
+        .allowed_hosts = (const char *const *)cfg->http_allowed_hosts,
         .max_body = cfg->http_max_body,
         .max_header = cfg->http_max_header,
         .answer_timeout_s = HTTP_ANSWER_TIMEOUT_S,
@@ -184,6 +201,13 @@ static int http_start(struct daemon *d)
         log_error("event=start_failed err=%s", log_q(err.msg));
         return -1;
     }
+    /* as Redis's protected mode, but a warning: /status and the dashboard's reads need no
+     * token, and without one nothing at all does */
+    if (!httpd_host_listen_is_local(cfg->http_listen) && !cfg->http_token)
+        log_warn("event=http_exposed listen=%s msg=\"http.listen is not loopback or a unix "
+                 "socket and no token is set (http.token_file, NEXUS_HTTP_TOKEN): anyone who "
+                 "reaches it reads the fleet and its jobs; keep it on loopback or set a token\"",
+                 log_q(cfg->http_listen));
     d->status = status_new(d->httpd, d->wk, cfg, NEXUS_VERSION);
     if (d->status)
         d->dashboard = dashboard_new(d->httpd, worker_redis(d->wk), cfg);
@@ -203,7 +227,8 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     log_info("event=signal signal=HUP action=reload path=%s", log_q(d->cfg_path));
     notify_reloading(d->notify);
     if (cfg_load(d->cfg_path, env_get, &cfg, &err) < 0 ||
-        cfg_load_secrets(cfg, env_get, &err) < 0) {
+        cfg_load_secrets(cfg, env_get, &err) < 0 ||
+        cfg_check_run_as(cfg, (unsigned)geteuid(), &err) < 0) {
         log_error("event=reload_refused err=%s keeping=old_configuration", log_q(err.msg));
         cfg_free(cfg);
         notify_reloaded(d->notify);
@@ -238,8 +263,13 @@ static void signal_watch(struct daemon *d, ev_signal *w,
 
 static void print_summary(const struct cfg *cfg)
 {
+    char url[256]; /* shown with url_mask(): never a password */
+
     printf("configuration %s is valid\n", cfg->path ? cfg->path : "(defaults)");
-    printf("  redis: %s namespace '%s'\n", cfg->redis_url, cfg->redis_namespace);
+    printf("  redis: %s namespace '%s'\n", url_mask(cfg->redis_url, url, sizeof(url)),
+           cfg->redis_namespace);
+    if (cfg->database_url)
+        printf("  database: %s\n", url_mask(cfg->database_url, url, sizeof(url)));
     printf("  concurrency: %u, queues (%s):", cfg->concurrency,
            cfg->queues_weighted ? "weighted" : "strict");
     for (size_t i = 0; i < cfg->nqueues; i++)
@@ -297,8 +327,15 @@ int main(int argc, char **argv)
                 level_name);
         return 2;
     }
+    /* before the secrets are read: our memory and /proc/PID/environ become unreadable to
+     * processes of our uid without CAP_SYS_PTRACE (command children: docs/commands.md) */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+        fprintf(stderr, "nexusd: prctl(PR_SET_DUMPABLE): %s\n", strerror(errno));
+        return 1;
+    }
     if (cfg_load(d.cfg_path, env_get, &d.cfg, &err) < 0 ||
-        cfg_load_secrets(d.cfg, env_get, &err) < 0) {
+        cfg_load_secrets(d.cfg, env_get, &err) < 0 ||
+        cfg_check_run_as(d.cfg, (unsigned)geteuid(), &err) < 0) {
         fprintf(stderr, "nexusd: %s\n", err.msg);
         cfg_free(d.cfg);
         return 2;

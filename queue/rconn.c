@@ -16,9 +16,10 @@
 #include "daemon/err.h"
 #include "daemon/log.h"
 #include "daemon/parse.h"
+#include "daemon/urlmask.h"
 
 #define BACKOFF_MIN_S 0.1
-#define BACKOFF_MAX_S 5.0
+#define BACKOFF_MAX_S 1.0
 
 struct rconn {
     struct ev_loop *loop;
@@ -32,6 +33,8 @@ struct rconn {
     bool was_up;           /* for logging a state change once */
     bool told_down;        /* the current outage was logged */
     double backoff_s;
+    double backoff_max_s; /* > 0 */
+    double up_since;      /* ev_now() when it last came up */
     ev_timer reconnect; /* waits backoff_s before the next attempt */
     ev_timer deadline;  /* connect timeout */
 };
@@ -45,7 +48,9 @@ static void connect_start(struct rconn *rc);
 
 static int url_fail(struct err *err, const char *url, const char *why)
 {
-    return err_set(err, -EINVAL, "redis url '%s': %s", url, why);
+    char shown[256];
+
+    return err_set(err, -EINVAL, "redis url '%s': %s", url_mask(url, shown, sizeof(shown)), why);
 }
 
 int rconn_addr_parse(const char *url, struct rconn_addr *ret, struct err *err)
@@ -161,7 +166,7 @@ static void schedule_reconnect(struct rconn *rc)
 {
     ev_timer_set(&rc->reconnect, rc->backoff_s, 0);
     ev_timer_start(rc->loop, &rc->reconnect);
-    rc->backoff_s = rc->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : rc->backoff_s * 2;
+    rc->backoff_s = rc->backoff_s * 2 > rc->backoff_max_s ? rc->backoff_max_s : rc->backoff_s * 2;
 }
 
 /* The connection is gone (failed to connect, lost, or timed out): tell the owner once. */
@@ -200,7 +205,8 @@ static void connect_on_done(const redisAsyncContext *ac, int status)
     }
     ev_timer_stop(rc->loop, &rc->deadline);
     rc->up = true;
-    rc->backoff_s = BACKOFF_MIN_S;
+    rc->up_since = ev_now(rc->loop);
+    rc->backoff_s = BACKOFF_MIN_S < rc->backoff_max_s ? BACKOFF_MIN_S : rc->backoff_max_s;
     rc->told_down = false;
     if (!rc->was_up) {
         log_info("event=redis_up conn=%s addr=%s db=%d", rc->name,
@@ -293,6 +299,7 @@ struct rconn *rconn_new(struct ev_loop *loop, const struct rconn_addr *addr, con
     rc->on_state = on_state;
     rc->arg = arg;
     rc->backoff_s = BACKOFF_MIN_S;
+    rc->backoff_max_s = BACKOFF_MAX_S;
     ev_timer_init(&rc->reconnect, reconnect_on_timer, 0, 0);
     rc->reconnect.data = rc;
     ev_timer_init(&rc->deadline, deadline_on_expire, 0, 0);
@@ -323,6 +330,23 @@ void rconn_free(struct rconn *rc)
 bool rconn_is_up(const struct rconn *rc)
 {
     return rc->up;
+}
+
+void rconn_set_backoff_max(struct rconn *rc, double max_s)
+{
+    rc->backoff_max_s = max_s;
+    if (rc->backoff_s > max_s)
+        rc->backoff_s = max_s;
+}
+
+double rconn_backoff_max(const struct rconn *rc)
+{
+    return rc->backoff_max_s;
+}
+
+double rconn_up_since(const struct rconn *rc)
+{
+    return rc->up_since;
 }
 
 static void command_on_reply(redisAsyncContext *ac, void *reply, void *privdata)

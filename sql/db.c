@@ -15,6 +15,7 @@
 #include "daemon/err.h"
 #include "daemon/log.h"
 #include "daemon/parse.h"
+#include "daemon/urlmask.h"
 
 #define BACKOFF_MIN_S 0.1
 #define BACKOFF_MAX_S 5.0
@@ -1162,7 +1163,8 @@ static void conn_lost(struct conn *c, const char *text)
         text = rows_make(res, NULL).error;
     else if (c->notice[0])
         text = c->notice;
-    (void)line_of(why, sizeof(why), text && *text ? text : "connection lost");
+    /* libpq may quote a part of the conninfo it could not use (a port read from a password) */
+    (void)url_mask_msg(text && *text ? text : "connection lost", pool->conninfo, why, sizeof(why));
     c->req = NULL;
     c->res = NULL;
     c->tx = NULL;
@@ -1318,22 +1320,52 @@ static int cfg_check(const struct db_pool_cfg *cfg, struct err *err)
     return 0;
 }
 
+/* libpq's reading of `conninfo` into *ret, or a sentence that shows no credential: libpq's
+ * own message quotes the token it could not read, which may be part of a password. */
+static int conninfo_parse(const char *conninfo, PQconninfoOption **ret, struct err *err)
+{
+    const char *part;
+    char *msg = NULL;
+    char line[WHY_MAX];
+    size_t pos;
+    int r;
+
+    *ret = PQconninfoParse(conninfo, &msg);
+    if (*ret)
+        return 0;
+    if (!msg)
+        return err_set(err, -ENOMEM, "out of memory");
+    if (url_escape_bad(conninfo, &part, &pos))
+        r = err_set(err, -EINVAL,
+                    "database conninfo is unusable: a bad %%-escape in %s at byte %zu of the URL "
+                    "(a %% starts %%XX with two hex digits, not 00; write %% itself as %%25)",
+                    part, pos);
+    else
+        r = err_set(err, -EINVAL, "database conninfo is unusable: %s",
+                    url_mask_msg(msg, conninfo, line, sizeof(line)));
+    PQfreemem(msg);
+    return r;
+}
+
+int db_conninfo_check(const char *conninfo, struct err *err)
+{
+    PQconninfoOption *opts;
+    int r = conninfo_parse(conninfo, &opts, err);
+
+    if (r == 0)
+        PQconninfoFree(opts);
+    return r;
+}
+
 /* Checks the conninfo's syntax and writes host:port/dbname for logs. */
 static int conninfo_check(const char *conninfo, char *addr, size_t size, struct err *err)
 {
     const char *host = NULL, *hostaddr = NULL, *port = NULL, *db = NULL;
     PQconninfoOption *opts;
-    char *msg = NULL;
+    int r = conninfo_parse(conninfo, &opts, err);
 
-    opts = PQconninfoParse(conninfo, &msg);
-    if (!opts) {
-        char line[WHY_MAX];
-        int r = msg ? err_set(err, -EINVAL, "database conninfo is unusable: %s",
-                              line_of(line, sizeof(line), msg))
-                    : err_set(err, -ENOMEM, "out of memory");
-        PQfreemem(msg);
+    if (r < 0)
         return r;
-    }
     for (const PQconninfoOption *o = opts; o->keyword; o++) {
         if (!o->val || !o->val[0])
             continue;

@@ -51,6 +51,10 @@ typedef void db_state_fn(bool up, void *arg);
 struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
                             db_state_fn *on_state, void *arg, struct err *err);
 void db_pool_free(struct db_pool *pool);
+/* Whether libpq can read `conninfo` (a URL or key=value string). Returns 0, or -EINVAL with
+ * a sentence that shows no credential (a bad %-escape is named by part and position, quoted
+ * text of libpq's message that repeats a hidden part becomes "***"), or -ENOMEM. */
+int db_conninfo_check(const char *conninfo, struct err *err);
 /* true while at least one connection is up. */
 bool db_pool_up(const struct db_pool *pool);
 

@@ -7,23 +7,44 @@
 #include <libpq-fe.h>
 
 #include "daemon/err.h"
+#include "daemon/log.h"
+#include "daemon/urlmask.h"
+#include "sql/db.h"
+
+/* The server's NOTICE and WARNING messages (a migration's "already exists, skipping") as
+ * log lines, quoted, instead of libpq's default: raw text on stderr. */
+static void notice_on_receive(void *arg, const PGresult *res)
+{
+    const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+    (void)arg;
+    log_write(severity && strcmp(severity, "WARNING") == 0 ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG,
+              "event=db_notice severity=%s msg=%s", log_q(severity ? severity : "NOTICE"),
+              log_q(msg ? msg : ""));
+}
 
 PGconn *pgsync_connect(const char *conninfo, const char *application_name, struct err *err)
 {
     static const char *const keys[] = {"dbname", "application_name", "connect_timeout", NULL};
     const char *values[] = {conninfo, application_name, "10", NULL};
-    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    char why[ERR_MSG_MAX];
+    PGconn *conn;
 
+    if (db_conninfo_check(conninfo, err) < 0)
+        return NULL; /* libpq's own message could show part of a password */
+    conn = PQconnectdbParams(keys, values, 1);
     if (!conn) {
         err_set(err, -ENOMEM, "out of memory");
         return NULL;
     }
     if (PQstatus(conn) != CONNECTION_OK) {
-        err_set(err, -ENOTCONN, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
-        err->msg[strcspn(err->msg, "\n")] = '\0';
+        err_set(err, -ENOTCONN, "cannot connect to PostgreSQL: %s",
+                url_mask_msg(PQerrorMessage(conn), conninfo, why, sizeof(why)));
         PQfinish(conn);
         return NULL;
     }
+    (void)PQsetNoticeReceiver(conn, notice_on_receive, NULL);
     return conn;
 }
 
