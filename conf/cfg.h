@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "../daemon/cron.h"
 #include "../daemon/log.h"
@@ -66,6 +67,16 @@ struct cfg_class {
     unsigned output_limit; /* bytes of stdout+stderr tail kept per step, 1024..16 MiB */
     double kill_grace_s; /* TERM to KILL of the process group, 0..10m */
     bool args_append;    /* the job's args become extra argv items (shell: $1..$n) */
+    bool args_options;   /* ... and may start with '-' (options of the program); else refused */
+    char *user;          /* owned; the child runs as this user (nexusd must be root); NULL:
+                            as nexusd's own user */
+    char *group;         /* owned; ... with this group instead of the user's; needs `user` */
+    /* resolved from `user` and `group` at load (getpwnam, getgrnam, getgrouplist) */
+    uid_t uid;           /* valid when `user` is set; != 0 */
+    gid_t gid;
+    gid_t *groups;       /* owned; the supplementary groups (initgroups' list), ngroups >= 1 */
+    size_t ngroups;
+    char *home;          /* owned; the user's home directory, the child's HOME */
     char *parse;         /* owned; output parser: "" (none) | "npm-audit" */
     char *fail_on;       /* owned; "none" | "info" | "low" | "moderate" | "high" | "critical" */
     int fail_level;      /* fail_on as a level: 0 = never, 1 = info .. 5 = critical */
@@ -205,6 +216,10 @@ void cfg_free(struct cfg *cfg);
  * http.token_file cannot be read: /etc/nexusd/token: No such file or directory" or
  * "NEXUS_HTTP_TOKEN must be 16..4096 bytes (got 5)". */
 int cfg_load_secrets(struct cfg *cfg, cfg_getenv_fn *get_env, struct err *err);
+/* What only nexusd's own process can check: a class with `user` needs nexusd to run as root
+ * (`euid` 0), to drop to that user in the child. nexusd calls it at start-up and on reload,
+ * nexusctl does not. Returns 0, or -EPERM with a sentence naming file and line. */
+int cfg_check_run_as(const struct cfg *cfg, unsigned euid, struct err *err);
 
 /* The schedule named `name`, or NULL. Borrowed, valid until cfg_free(). */
 const struct cfg_schedule *cfg_schedule_find(const struct cfg *cfg, const char *name);

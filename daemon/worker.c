@@ -308,6 +308,8 @@ static void record_failure(struct worker *wk, struct run *run, double now, const
     }
     count = job_retry_count(run->job);
     max = job_max_retries(run->job, run->max_retries);
+    if (!run->timed_out && task_result(run->task) == TASK_REFUSED) /* no retry can help */
+        max = count;
     if (count < max) {
         op = QUEUE_RETRY;
         score = now + backoff_delay_s(count, util_random());

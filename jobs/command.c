@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -55,6 +57,11 @@ struct proc {
     char ***argvs, ***envs; /* per step, owned */
     size_t step, nsteps;
     double kill_grace_s;
+    char *user;     /* NULL: the child runs as nexusd's user; else as uid, gid, groups */
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;
+    size_t ngroups;
     bool parse_audit;
     int fail_level;
     /* the step under way */
@@ -125,6 +132,8 @@ static void proc_free(struct proc *p)
     free(p->class_name);
     free(p->queue);
     free(p->workdir);
+    free(p->user);
+    free(p->groups);
     vectors_free(p->argvs, p->nsteps);
     vectors_free(p->envs, p->nsteps);
     tail_free(p->output);
@@ -678,6 +687,139 @@ static int spawn_setup(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, 
     return r;
 }
 
+/* What the child of spawn_as_user() reports when it could not exec: its stage, errno. */
+struct spawn_report {
+    int stage;
+    int err;
+};
+
+enum spawn_stage { STAGE_SETSID, STAGE_STDIO, STAGE_SETGROUPS, STAGE_SETGID, STAGE_SETUID,
+                   STAGE_REGAIN, STAGE_CHDIR, STAGE_EXEC };
+
+/* In the child of spawn_as_user(): only async-signal-safe calls, then exec or _exit(127).
+ * Credentials are dropped in the order that leaves no way back (groups, gid, then uid), and
+ * checked: setuid(0) must fail. The workdir is entered as the user, with its rights. */
+static void child_exec(const struct proc *p, const char *file, char **argv, int out_w, int err_w,
+                       int report)
+{
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    struct spawn_report rep = {0};
+    sigset_t none;
+    int fd;
+
+    for (int sig = 1; sig < NSIG; sig++) /* SIGKILL and SIGSTOP fail, harmlessly */
+        (void)sigaction(sig, &dfl, NULL);
+    if (setsid() < 0) {
+        rep.stage = STAGE_SETSID;
+        goto fail;
+    }
+    fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || dup2(fd, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0) {
+        rep.stage = STAGE_STDIO;
+        goto fail;
+    }
+    rep.stage = STAGE_SETGROUPS;
+    if (setgroups(p->ngroups, p->groups) < 0)
+        goto fail;
+    rep.stage = STAGE_SETGID;
+    if (setgid(p->gid) < 0)
+        goto fail;
+    rep.stage = STAGE_SETUID;
+    if (setuid(p->uid) < 0)
+        goto fail;
+    rep.stage = STAGE_REGAIN;
+    if (setuid(0) == 0 || seteuid(0) == 0 || getuid() != p->uid || geteuid() != p->uid) {
+        errno = EPERM;
+        goto fail;
+    }
+    rep.stage = STAGE_CHDIR;
+    if (p->workdir && chdir(p->workdir) < 0)
+        goto fail;
+    (void)sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+    rep.stage = STAGE_EXEC;
+    (void)execve(file, argv, p->envs[p->step]);
+fail:
+    rep.err = errno;
+    (void)!write(report, &rep, sizeof(rep));
+    _exit(127);
+}
+
+/* The sentence for what the child reported. */
+static void spawn_why(const struct proc *p, const char *file, const struct spawn_report *rep,
+                      char *why, size_t size)
+{
+    const char *e = strerror(rep->err);
+
+    switch (rep->stage) {
+    case STAGE_SETGROUPS:
+    case STAGE_SETGID:
+    case STAGE_SETUID:
+        (void)snprintf(why, size, "cannot become user %s (uid %u, gid %u): %s", p->user,
+                       (unsigned)p->uid, (unsigned)p->gid, e);
+        break;
+    case STAGE_REGAIN:
+        (void)snprintf(why, size, "as user %s the child could become root again: not run",
+                       p->user);
+        break;
+    case STAGE_CHDIR:
+        (void)snprintf(why, size, "workdir %.300s as user %s: %s", p->workdir, p->user, e);
+        break;
+    case STAGE_EXEC:
+        (void)snprintf(why, size, "%.300s as user %s: %s", file, p->user, e);
+        break;
+    default:
+        (void)snprintf(why, size, "%s: %s", rep->stage == STAGE_SETSID ? "setsid" : "stdio", e);
+    }
+}
+
+/* A step of a class with `user`: posix_spawn() cannot change credentials, so the child is
+ * forked (with every signal blocked until it reset their handlers) and reports over a
+ * CLOEXEC pipe why it could not exec; the exec closes the pipe. Returns 0 with p->pid, or
+ * -1 with `why` (the child, if any, reaped). */
+static int spawn_as_user(struct proc *p, const char *file, char **argv, int out_w, int err_w,
+                         char *why, size_t size)
+{
+    struct spawn_report rep;
+    sigset_t all, old;
+    int report[2];
+    ssize_t n;
+    pid_t pid;
+
+    if (pipe2(report, O_CLOEXEC) < 0) {
+        (void)snprintf(why, size, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    (void)sigfillset(&all);
+    (void)pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid == 0) {
+        (void)close(report[0]);
+        child_exec(p, file, argv, out_w, err_w, report[1]);
+    }
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    (void)close(report[1]);
+    if (pid < 0) {
+        (void)snprintf(why, size, "fork: %s", strerror(errno));
+        (void)close(report[0]);
+        return -1;
+    }
+    do
+        n = read(report[0], &rep, sizeof(rep));
+    while (n < 0 && errno == EINTR);
+    (void)close(report[0]);
+    if (n == 0) { /* closed by the exec */
+        p->pid = pid;
+        return 0;
+    }
+    if (n != (ssize_t)sizeof(rep))
+        rep = (struct spawn_report){.stage = STAGE_EXEC, .err = n < 0 ? errno : EIO};
+    spawn_why(p, file, &rep, why, size);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return -1;
+}
+
 static int workdir_check(const char *workdir, char *why, size_t size)
 {
     struct stat st;
@@ -734,11 +876,17 @@ static void step_start(struct proc *p)
         step_not_started(p, "pipe: %s", strerror(-r));
         return;
     }
-    r = spawn_setup(&fa, &attr, out[1], err[1], p->workdir);
-    if (r == 0) {
-        r = posix_spawn(&p->pid, file, &fa, &attr, argv, p->envs[p->step]);
-        (void)posix_spawn_file_actions_destroy(&fa);
-        (void)posix_spawnattr_destroy(&attr);
+    if (p->user) {
+        r = spawn_as_user(p, file, argv, out[1], err[1], why, sizeof(why));
+    } else {
+        r = spawn_setup(&fa, &attr, out[1], err[1], p->workdir);
+        if (r == 0) {
+            r = posix_spawn(&p->pid, file, &fa, &attr, argv, p->envs[p->step]);
+            (void)posix_spawn_file_actions_destroy(&fa);
+            (void)posix_spawnattr_destroy(&attr);
+        }
+        if (r != 0)
+            (void)snprintf(why, sizeof(why), "%s: %s", argv[0], strerror(r));
     }
     (void)close(out[1]);
     (void)close(err[1]);
@@ -746,7 +894,7 @@ static void step_start(struct proc *p)
         p->pid = 0;
         (void)close(out[0]);
         (void)close(err[0]);
-        step_not_started(p, "%s: %s", argv[0], strerror(r));
+        step_not_started(p, "%s", why);
         return;
     }
     ev_io_set(&p->out, out[0], EV_READ);
@@ -796,6 +944,16 @@ static int proc_fill(struct proc *p, const struct cfg_class *cls, struct task *t
     p->nsteps = cls->nsteps;
     p->attempt = cj.attempt;
     p->kill_grace_s = cls->kill_grace_s;
+    if (cls->user) {
+        p->user = strdup(cls->user);
+        p->groups = malloc(cls->ngroups * sizeof(*p->groups));
+        if (!p->user || !p->groups)
+            return err_set(err, -ENOMEM, "out of memory");
+        memcpy(p->groups, cls->groups, cls->ngroups * sizeof(*p->groups));
+        p->ngroups = cls->ngroups;
+        p->uid = cls->uid;
+        p->gid = cls->gid;
+    }
     p->parse_audit = strcmp(cls->parse, "npm-audit") == 0;
     p->fail_level = cls->fail_level;
     for (size_t i = 0; i < cls->nsteps; i++) {
@@ -848,7 +1006,10 @@ static void command_start(struct task *task)
     nprocs++;
     if (proc_fill(p, cls, task, &err) < 0) {
         proc_free(p);
-        task_fail(task, err.code == -ENOMEM ? "NoMemoryError" : "ArgumentError", "%s", err.msg);
+        if (err.code == -ENOMEM)
+            task_fail(task, "NoMemoryError", "%s", err.msg);
+        else /* its args: the same on every attempt */
+            task_refuse(task, "ArgumentError", "%s", err.msg);
         return;
     }
     task_set_state(task, p);

@@ -85,6 +85,14 @@ int command_args_argv(const struct cfg_class *cls, const struct command_job *job
             char *text = NULL;
 
             r = arg_text(v, i, &text, err);
+            if (r == 0 && text[0] == '-' && !cls->args_options) {
+                free(text);
+                r = err_set(err, -EINVAL,
+                            "args[%zu] starts with '-': the job would choose an option of the "
+                            "program, which class %s does not allow (args_options = true does)",
+                            i, cls->name);
+                break;
+            }
             if (r == 0)
                 r = vec_push(&vec, text);
             if (r < 0)
@@ -171,6 +179,12 @@ int command_args_env(const struct cfg_class *cls, const struct command_job *job,
 
     for (size_t i = 0; command_inherited_env[i] && r == 0; i++)
         r = env_from(&vec, command_inherited_env[i], get_env);
+    if (cls->user && r == 0) /* the user the child runs as, not nexusd's */
+        r = env_set(&vec, "HOME", 4, cls->home ? cls->home : "/");
+    if (cls->user && r == 0)
+        r = env_set(&vec, "USER", 4, cls->user);
+    if (cls->user && r == 0)
+        r = env_set(&vec, "LOGNAME", 7, cls->user);
     for (size_t i = 0; cls->env_pass && cls->env_pass[i] && r == 0; i++)
         r = env_from(&vec, cls->env_pass[i], get_env);
     for (size_t i = 0; cls->env && cls->env[i] && r == 0; i++) {

@@ -29,14 +29,16 @@ struct command_job {
 extern const char *const command_inherited_env[];
 
 /* argv of step `job->step` of `cls`, with the job's args appended as items when
- * cls->args_append: a string as it is, a number or boolean as its JSON text. Caller owns
- * the NULL-terminated vector, release with command_args_free(). Returns 0, -EINVAL with a
- * sentence such as "args[1] must be a string, number or boolean to be appended to the
- * command (got an object)", or -ENOMEM. */
+ * cls->args_append: a string as it is, a number or boolean as its JSON text. An item that
+ * starts with '-' would be an option of the program (tar's --checkpoint-action=exec=...):
+ * refused unless cls->args_options. Caller owns the NULL-terminated vector, release with
+ * command_args_free(). Returns 0, -EINVAL with a sentence such as "args[1] must be a string,
+ * number or boolean to be appended to the command (got an object)", or -ENOMEM. */
 int command_args_argv(const struct cfg_class *cls, const struct command_job *job, char ***ret_argv,
                       struct err *err);
 /* The environment: command_inherited_env and cls->env_pass from `get_env` (those unset are
- * left out; PATH defaults to /usr/local/bin:/usr/bin:/bin), then cls->env, then NEXUS_JID,
+ * left out; PATH defaults to /usr/local/bin:/usr/bin:/bin; with cls->user, HOME, USER and
+ * LOGNAME are that user's), then cls->env, then NEXUS_JID,
  * NEXUS_CLASS, NEXUS_QUEUE, NEXUS_ATTEMPT, NEXUS_STEP ("1/2") and NEXUS_JOB_ARGS (the args
  * as compact JSON). A later entry replaces an earlier one of the same name. Ownership and
  * returns as command_args_argv(). */

@@ -341,6 +341,77 @@ static void test_argv_rejects_args_that_are_no_single_item(void **state)
     json_decref(nul);
 }
 
+static void test_argv_refuses_args_that_would_be_options_of_the_program(void **state)
+{
+    char *tar[] = {"tar", "-cf", "/tmp/out.tar", NULL};
+    char **tar_steps[] = {tar, NULL};
+    struct cfg_class cls = {.name = "backup", .command = tar_steps, .nsteps = 1, .args_append = true};
+    json_t *inject = json_pack("[s, s, s]", "notes.txt", "--checkpoint=1",
+                               "--checkpoint-action=exec=sh -c 'id > /tmp/pwned'");
+    json_t *others[] = {json_pack("[s]", "-"), json_pack("[i]", -5), json_pack("[f]", -0.5),
+                        json_pack("[s]", "-rf")};
+    json_t *fine = json_pack("[s, s, i, s]", "a-b", "x--y", 5, " -v");
+    struct command_job job = {
+        .jid = "j", .class_name = "backup", .queue = "q", .attempt = 1, .nsteps = 1, .args = inject};
+    struct err err = {0};
+    char **argv = NULL;
+
+    assert_int_equal(command_args_argv(&cls, &job, &argv, &err), -EINVAL);
+    assert_string_equal(err.msg, "args[1] starts with '-': the job would choose an option of the "
+                                 "program, which class backup does not allow (args_options = "
+                                 "true does)");
+    assert_null(argv);
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        job.args = others[i];
+        assert_int_equal(command_args_argv(&cls, &job, &argv, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "args[0] starts with '-'"));
+        json_decref(others[i]);
+    }
+    job.args = fine; /* a '-' elsewhere is no option */
+    assert_int_equal(command_args_argv(&cls, &job, &argv, &err), 0);
+    assert_int_equal(count(argv), 7);
+    command_args_free(argv);
+    job.args = inject; /* the class says the job may choose options */
+    cls.args_options = true;
+    assert_int_equal(command_args_argv(&cls, &job, &argv, &err), 0);
+    assert_string_equal(argv[4], "--checkpoint=1");
+    command_args_free(argv);
+    cls.args_options = false; /* without args_append the args are no argv items at all */
+    cls.args_append = false;
+    assert_int_equal(command_args_argv(&cls, &job, &argv, &err), 0);
+    assert_int_equal(count(argv), 3);
+    command_args_free(argv);
+    json_decref(inject);
+    json_decref(fine);
+}
+
+static void test_env_of_a_class_with_user_names_that_user(void **state)
+{
+    char *env[] = {"HOME=/srv/app", NULL};
+    struct cfg_class cls = {.name = "tests.nightly",
+                            .command = steps,
+                            .nsteps = 2,
+                            .user = "nexus-ci",
+                            .home = "/home/nexus-ci"};
+    json_t *args = json_array();
+    struct command_job job = {
+        .jid = "j", .class_name = "tests.nightly", .queue = "q", .attempt = 1, .nsteps = 2,
+        .args = args};
+    struct err err = {0};
+    char **e = NULL;
+
+    assert_int_equal(command_args_env(&cls, &job, fake_getenv, &e, &err), 0);
+    assert_string_equal(env_get(e, "HOME"), "/home/nexus-ci"); /* not nexusd's /var/lib/nexusd */
+    assert_string_equal(env_get(e, "USER"), "nexus-ci");
+    assert_string_equal(env_get(e, "LOGNAME"), "nexus-ci");
+    command_args_free(e);
+    cls.env = env; /* the class's env still wins */
+    assert_int_equal(command_args_env(&cls, &job, fake_getenv, &e, &err), 0);
+    assert_string_equal(env_get(e, "HOME"), "/srv/app");
+    command_args_free(e);
+    json_decref(args);
+}
+
 static void test_env_is_minimal_plus_what_the_class_names(void **state)
 {
     char *env_pass[] = {"NPM_TOKEN", "NOT_SET", NULL};
@@ -399,6 +470,8 @@ int main(void)
         cmocka_unit_test(test_npm_audit_rejects_what_is_no_report),
         cmocka_unit_test(test_argv_appends_args_as_items_never_through_a_shell),
         cmocka_unit_test(test_argv_rejects_args_that_are_no_single_item),
+        cmocka_unit_test(test_argv_refuses_args_that_would_be_options_of_the_program),
+        cmocka_unit_test(test_env_of_a_class_with_user_names_that_user),
         cmocka_unit_test(test_env_is_minimal_plus_what_the_class_names),
     };
 

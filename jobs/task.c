@@ -134,6 +134,19 @@ void task_fail(struct task *task, const char *error_class, const char *fmt, ...)
     task_end(task, TASK_FAILED);
 }
 
+void task_refuse(struct task *task, const char *error_class, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (task->finished || task->cancelled)
+        return;
+    (void)snprintf(task->error_class, sizeof(task->error_class), "%s", error_class);
+    va_start(ap, fmt);
+    (void)vsnprintf(task->error, sizeof(task->error), fmt, ap);
+    va_end(ap);
+    task_end(task, TASK_REFUSED);
+}
+
 void task_defer(struct task *task, double delay_s, const char *fmt, ...)
 {
     va_list ap;

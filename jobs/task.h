@@ -26,6 +26,7 @@ struct task_env {
 enum task_result {
     TASK_OK,
     TASK_FAILED,  /* counts as an attempt: retried with backoff, dead after the last */
+    TASK_REFUSED, /* the job itself is wrong (its args): no retry can help; dead at once */
     TASK_DEFER,   /* not run (rate limited, the peer asked to wait): back to `schedule`
                      after defer_s, the attempt not counted */
 };
@@ -65,6 +66,10 @@ void task_set_state(struct task *task, void *state);
 /* Ends the attempt; exactly one of these, exactly once, also from inside start(). */
 void task_succeed(struct task *task);
 void task_fail(struct task *task, const char *error_class, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* As task_fail(), for a job that can never succeed as it is: not retried, whatever its
+ * retry count (dead, or discarded when the job says "retry": false). */
+void task_refuse(struct task *task, const char *error_class, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void task_defer(struct task *task, double delay_s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

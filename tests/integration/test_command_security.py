@@ -1,0 +1,165 @@
+"""What a `command` child can take from nexusd: not its environment or memory (nexusd is not
+dumpable; a class's `user` runs the child as another uid), not its options (a job's args that
+start with '-' are refused unless the class says `args_options = true`). Real children,
+real redis-server, nexusd as root and as an unprivileged user."""
+import os
+import pwd
+import shutil
+
+import pytest
+
+from conftest import find_in_zset, push, run_cmd, wait_for, NEXUSD
+
+MARK = "hunter2-nexus-secret-mark"  # in nexusd's environment; must never reach a job's output
+
+# Prints what the child is and what it could read of its parent (nexusd: $PPID), on one line
+# each, then fails so that the lines become the dead job's error_message.
+PROBE = ("exec 2>/dev/null; "
+         "echo \"uid=$(id -u) gid=$(id -g) groups=$(id -G) home=$HOME user=$USER\"; "
+         "if e=$(tr '\\0' '\\n' </proc/$PPID/environ); then "
+         "echo \"environ=read marks=$(printf '%s' \"$e\" | grep -c '" + MARK[:8] + "''" +
+         MARK[8:] + "')\"; "
+         "else echo environ=denied; fi; "
+         "if head -c1 /proc/$PPID/mem >/dev/null; then echo mem=read; else echo mem=denied; fi; "
+         "exit 3")
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (to start nexusd as "
+                                "root and as nobody)")
+
+
+def dead_job(r, jid):
+    wait_for(lambda: find_in_zset(r, "dead", jid), what="job %s in dead" % jid)
+    return find_in_zset(r, "dead", jid)[0]
+
+
+def probe_lines(job):
+    """{'uid': '65534', 'environ': 'denied', ...} from the PROBE's lines in the message."""
+    msg = job["error_message"]
+    assert MARK not in msg
+    out = {}
+    for line in msg.split("exited with status 3: ", 1)[1].splitlines():
+        for word in line.split():
+            if "=" in word:
+                k, v = word.split("=", 1)
+                out.setdefault(k, v)
+    return out
+
+
+def unprivileged(d, workdir, redis_server):
+    """Makes `d` (not started) run as nobody: setpriv drops root before exec; the test's
+    directory (writable: its http socket), redis socket and config become usable by nobody."""
+    os.chmod(workdir, 0o777)  # nexusd makes its http socket there
+    os.chmod(redis_server.sock, 0o777)
+    os.chmod(d.conf, 0o644)
+    d.wrapper = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    d.env["SMTP_PASSWORD"] = MARK
+
+
+@needs_root
+def test_a_child_as_user_nobody_cannot_read_root_nexusds_environment(nexusd, r):
+    classes = [{"name": "probe.nobody", "shell": PROBE, "user": "nobody", "max_retries": 0},
+               {"name": "probe.group", "shell": PROBE, "user": "nobody", "group": "daemon",
+                "max_retries": 0}]
+    d = nexusd(classes=classes, env={"SMTP_PASSWORD": MARK})
+    assert MARK in open("/proc/%d/environ" % d.pid, "rb").read().decode("utf-8", "replace")
+    jids = [push(r, "probe.nobody", []), push(r, "probe.group", [])]
+    d.wait_jobs(jids, outcome="dead")
+    got = probe_lines(dead_job(r, jids[0]))
+    assert (got["uid"], got["gid"], got["groups"]) == ("65534", "65534", "65534"), got
+    assert (got["home"], got["user"]) == (pwd.getpwnam("nobody").pw_dir, "nobody"), got
+    assert (got["environ"], got["mem"]) == ("denied", "denied"), got
+    got = probe_lines(dead_job(r, jids[1]))
+    assert (got["uid"], got["gid"], got["groups"]) == ("65534", "1", "1"), got
+    assert got["environ"] == "denied", got
+    assert MARK not in d.text()
+
+
+@needs_root
+def test_nexusd_is_not_dumpable_so_a_child_of_its_own_uid_reads_nothing(nexusd, r, workdir,
+                                                                        redis_server):
+    d = nexusd(classes=[{"name": "probe.same", "shell": PROBE, "max_retries": 0}], start=False)
+    unprivileged(d, workdir, redis_server)
+    d.start()
+    nobody = pwd.getpwnam("nobody").pw_uid
+    assert os.stat("/proc/%d" % d.pid).st_uid == nobody  # it does run as nobody
+    # a process that is not dumpable has its /proc files owned by root (proc(5))
+    assert os.stat("/proc/%d/environ" % d.pid).st_uid == 0
+    jid = push(r, "probe.same", [])
+    d.wait_jobs([jid], outcome="dead")
+    got = probe_lines(dead_job(r, jid))
+    assert got["uid"] == str(nobody), got  # same uid as nexusd: only dumpable protects it
+    assert (got["environ"], got["mem"]) == ("denied", "denied"), got
+
+
+@needs_root
+def test_user_is_refused_when_nexusd_is_not_root(nexusd, workdir, redis_server):
+    d = nexusd(classes=[{"name": "probe.nobody", "shell": "id", "user": "nobody"}], start=False)
+    unprivileged(d, workdir, redis_server)
+    d.start(wait_ready=False)
+    assert d.wait_exit() == 2
+    assert ("%s:2: class probe.nobody has user = \"nobody\": nexusd must run as root to start "
+            "its children as another user (it runs as uid %d)"
+            % (d.conf, pwd.getpwnam("nobody").pw_uid)) in d.text()
+
+
+def test_unknown_user_and_passed_secrets_are_config_errors(workdir):
+    conf = os.path.join(workdir, "bad.conf")
+    cases = [
+        ('classes = ( { name = "a"; shell = "id";\n user = "no-such-user-nx"; } );',
+         ':2: classes[0].user: "no-such-user-nx" is no user of this system'),
+        ('classes = ( { name = "a"; shell = "id";\n env_pass = ["SMTP_PASSWORD"]; } );',
+         ":2: classes[0].env_pass[0]: SMTP_PASSWORD is one of nexusd's own secrets and is never "
+         "passed to a child"),
+    ]
+    for text, want in cases:
+        with open(conf, "w") as f:
+            f.write(text + "\n")
+        res = run_cmd([NEXUSD, "-c", conf, "--check-config"])
+        assert res.returncode == 2 and conf + want in res.stderr, res.stderr
+
+
+@needs_root
+def test_a_user_child_enters_its_workdir_with_its_own_rights(nexusd, r, workdir):
+    private = os.path.join(workdir, "private")
+    os.mkdir(private, 0o700)
+    d = nexusd(classes=[{"name": "c.private", "command": ["true"], "workdir": private,
+                         "user": "nobody", "max_retries": 0}])
+    jid = push(r, "c.private", [])
+    d.wait_jobs([jid], outcome="dead")
+    job = dead_job(r, jid)
+    assert job["error_class"] == "NexusCommandNotStarted"
+    assert job["error_message"] == ("step 1/1 (true) could not start: workdir %s as user nobody: "
+                                    "Permission denied" % private)
+
+
+@pytest.mark.skipif(not shutil.which("tar"), reason="tar missing")
+def test_job_args_cannot_choose_the_programs_options(nexusd, r, workdir):
+    with open(os.path.join(workdir, "notes.txt"), "w") as f:
+        f.write("notes\n")
+    pwned = os.path.join(workdir, "pwned")
+    tar = ["tar", "-cf", os.path.join(workdir, "out.tar")]
+    classes = [{"name": "backup", "command": tar, "args_append": True, "workdir": workdir,
+                "max_retries": 3},
+               {"name": "backup.sh", "shell": 'exec tar -cf out.tar "$@"', "args_append": True,
+                "workdir": workdir, "max_retries": 3},
+               {"name": "backup.options", "command": tar, "args_append": True,
+                "args_options": True, "workdir": workdir, "max_retries": 0}]
+    d = nexusd(classes=classes)
+    evil = ["notes.txt", "--checkpoint=1", "--checkpoint-action=exec=touch " + pwned]
+    jids = [push(r, "backup", evil), push(r, "backup.sh", evil)]
+    d.wait_jobs(jids, outcome="dead")
+    for jid, cls in zip(jids, ("backup", "backup.sh")):
+        job = dead_job(r, jid)
+        assert job["error_class"] == "ArgumentError"
+        assert job["error_message"] == (
+            "args[1] starts with '-': the job would choose an option of the program, which "
+            "class %s does not allow (args_options = true does)" % cls)
+        assert job.get("retry_count", 0) == 0  # refused once: no retry can change the args
+    assert not os.path.exists(pwned)
+    assert not d.lines(event="command_start")  # nothing was started
+    ok = push(r, "backup", ["notes.txt"])
+    d.wait_jobs([ok])
+    # the attack is real: a class that lets jobs choose options runs it
+    opened = push(r, "backup.options", evil)
+    d.wait_jobs([opened])
+    wait_for(lambda: os.path.exists(pwned), what="tar's checkpoint action")
