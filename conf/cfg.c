@@ -1739,11 +1739,15 @@ static int env_apply(struct load *ld, cfg_getenv_fn *get_env)
     if (!get_env)
         return 0;
     for (size_t i = 0; i < NELEMS(vars); i++) {
-        const char *v = get_env(vars[i].name);
+        char *v = NULL;
 
-        if (!v || !*v)
+        r = secret_env(get_env, vars[i].name, &v, ld->err); /* or systemd's credential */
+        if (r < 0)
+            return r == -ENOMEM ? nomem(ld->err) : r;
+        if (!v)
             continue;
         r = string_set(vars[i].key, v, ld->cfg, ld->err);
+        secret_free(v);
         if (r < 0)
             return r;
         if (vars[i].key == &redis_keys[0])
@@ -1906,48 +1910,67 @@ out_cfg:
     return r;
 }
 
-/* A secret `src` names into *dst, which must be empty. */
-static int secret_load(const struct secret_src *src, char **dst, struct err *err)
+/* A secret `src` names into *dst, which must be empty; src->env_name's value comes from
+ * `get_env` or, when unset, from systemd's credential of that name (secret_env()). */
+static int secret_load(struct secret_src src, cfg_getenv_fn *get_env, char **dst,
+                       struct err *err)
 {
+    char *value = NULL;
+    int r = 0;
+
     assert(!*dst);
-    return secret_get(src, dst, err);
+    if (src.env_name)
+        r = secret_env(get_env, src.env_name, &value, err);
+    if (r < 0)
+        return r;
+    src.env_value = value;
+    r = secret_get(&src, dst, err);
+    secret_free(value);
+    return r;
+}
+
+/* Class `c`'s secret_env names a variable with a value (or a credential). */
+static bool secret_env_set(const struct cfg_class *c, cfg_getenv_fn *get_env)
+{
+    char *value = NULL;
+    bool set = secret_env(get_env, c->secret_env, &value, NULL) == 0 && value;
+
+    secret_free(value);
+    return set;
 }
 
 int cfg_load_secrets(struct cfg *cfg, cfg_getenv_fn *get_env, struct err *err)
 {
-    const char *(*env)(const char *) = get_env;
     char where[ERR_MSG_MAX], setting[ERR_MSG_MAX];
     int r;
 
-    r = secret_load(&(struct secret_src){"NEXUS_HTTP_TOKEN", env ? env("NEXUS_HTTP_TOKEN") : NULL,
-                                         cfg->http_token_file, "http.token_file",
-                                         cfg->http_token_where, CFG_TOKEN_MIN, CFG_TOKEN_MAX,
-                                         false},
-                    &cfg->http_token, err);
+    r = secret_load((struct secret_src){"NEXUS_HTTP_TOKEN", NULL, cfg->http_token_file,
+                                        "http.token_file", cfg->http_token_where, CFG_TOKEN_MIN,
+                                        CFG_TOKEN_MAX, false},
+                    get_env, &cfg->http_token, err);
     if (r == 0)
-        r = secret_load(&(struct secret_src){"HF_API_TOKEN", env ? env("HF_API_TOKEN") : NULL,
-                                             cfg->emotion_token_file, "emotion.token_file",
-                                             cfg->emotion_token_where, 1, CFG_TOKEN_MAX, false},
-                        &cfg->emotion_token, err);
+        r = secret_load((struct secret_src){"HF_API_TOKEN", NULL, cfg->emotion_token_file,
+                                            "emotion.token_file", cfg->emotion_token_where, 1,
+                                            CFG_TOKEN_MAX, false},
+                        get_env, &cfg->emotion_token, err);
     if (r == 0)
-        r = secret_load(&(struct secret_src){"SMTP_PASSWORD", env ? env("SMTP_PASSWORD") : NULL,
-                                             cfg->smtp_password_file, "smtp.password_file",
-                                             cfg->smtp_password_where, 1, CFG_MAX_SECRET, true},
-                        &cfg->smtp_password, err);
+        r = secret_load((struct secret_src){"SMTP_PASSWORD", NULL, cfg->smtp_password_file,
+                                            "smtp.password_file", cfg->smtp_password_where, 1,
+                                            CFG_MAX_SECRET, true},
+                        get_env, &cfg->smtp_password, err);
     for (size_t i = 0; r == 0 && i < cfg->nclasses; i++) {
         struct cfg_class *c = &cfg->classes[i];
-        const char *value = c->secret_env && env ? env(c->secret_env) : NULL;
 
         if (!c->url)
             continue;
         (void)snprintf(where, sizeof(where), "%s:%d", cfg->path ? cfg->path : "?", c->line);
         (void)snprintf(setting, sizeof(setting), "class %s's secret_file", c->name);
-        if (c->secret_env && (!value || !*value))
+        if (c->secret_env && !secret_env_set(c, get_env))
             return err_set(err, -EINVAL, "%s: class %s's secret_env names %s, which is not set",
                            where, c->name, c->secret_env);
-        r = secret_load(&(struct secret_src){c->secret_env, value, c->secret_file, setting, where,
-                                             1, CFG_MAX_SECRET, false},
-                        &c->secret, err);
+        r = secret_load((struct secret_src){c->secret_env, NULL, c->secret_file, setting, where,
+                                            1, CFG_MAX_SECRET, false},
+                        get_env, &c->secret, err);
     }
     return r;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -44,9 +45,12 @@ static const char *env_http_token;
 static const char *env_hf_token;
 static const char *env_smtp_url;
 static const char *env_smtp_password;
+static const char *env_credentials_dir;
 
 static const char *fake_env(const char *name)
 {
+    if (strcmp(name, "CREDENTIALS_DIRECTORY") == 0)
+        return env_credentials_dir;
     if (strcmp(name, "HOOK_SECRET") == 0)
         return "from-env";
     if (strcmp(name, "REDIS_URL") == 0)
@@ -72,6 +76,7 @@ static int setup(void **state)
     env_hf_token = NULL;
     env_smtp_url = NULL;
     env_smtp_password = NULL;
+    env_credentials_dir = NULL;
     alloc_countdown = 0;
     return 0;
 }
@@ -1272,6 +1277,142 @@ static void test_token_errors_name_the_setting_and_its_line(void **state)
     cfg_free(cfg);
 }
 
+/* The token file at `tpath`, given `mode` (and `uid` unless -1), loaded as http.token_file. */
+static int token_load_mode(unsigned mode, int uid, struct cfg **ret_cfg, char *tpath,
+                           struct err *err)
+{
+    char text[256], cpath[64];
+    int r;
+
+    conf_write("0123456789abcdef-xyz\n", tpath, 64);
+    assert_int_equal(chmod(tpath, mode), 0);
+    if (uid >= 0)
+        assert_int_equal(chown(tpath, (uid_t)uid, (gid_t)-1), 0);
+    (void)snprintf(text, sizeof(text), "http = { token_file = \"%s\"; };\n", tpath);
+    *ret_cfg = NULL;
+    assert_int_equal(load_text(text, ret_cfg, err, cpath, sizeof(cpath)), 0);
+    r = cfg_load_secrets(*ret_cfg, fake_env, err);
+    (void)unlink(tpath);
+    cfg_free(*ret_cfg);
+    return r;
+}
+
+/* As libpq's key files: nothing for group or others, but root may let its group read. */
+static void test_secret_files_open_to_others_are_refused(void **state)
+{
+    static const struct {
+        unsigned mode;
+        const char *what; /* NULL: accepted */
+    } cases[] = {
+        {0600, NULL},
+        {0400, NULL},
+        {0644, "mode 0644 allows group/other read; chmod 600"},
+        {0604, "mode 0604 allows group/other read; chmod 600"},
+        {0620, "mode 0620 allows group/other access; chmod 600"},
+        {0601, "mode 0601 allows group/other access; chmod 600"},
+    };
+    struct err err = {0};
+    struct cfg *cfg;
+    char tpath[64], want[256];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int r = token_load_mode(cases[i].mode, -1, &cfg, tpath, &err);
+
+        if (!cases[i].what) {
+            if (r != 0)
+                fail_msg("mode %04o: %s", cases[i].mode, err.msg);
+            continue;
+        }
+        (void)snprintf(want, sizeof(want), ":1: http.token_file: %s: %s", tpath, cases[i].what);
+        assert_int_equal(r, -EPERM);
+        if (!strstr(err.msg, want))
+            fail_msg("mode %04o: got '%s', want '%s'", cases[i].mode, err.msg, want);
+    }
+    if (geteuid() != 0)
+        return; /* the owner cases need root */
+    assert_int_equal(token_load_mode(0640, 0, &cfg, tpath, &err), 0);
+    assert_int_equal(token_load_mode(0640, 65534, &cfg, tpath, &err), -EPERM);
+    assert_non_null(strstr(err.msg, "mode 0640 allows group/other read; chmod 600"));
+    assert_int_equal(token_load_mode(0660, 0, &cfg, tpath, &err), -EPERM);
+}
+
+/* Writes `content` to `dir`/`name`. */
+static void credential_write(const char *dir, const char *name, const char *content)
+{
+    char path[256];
+    FILE *f;
+
+    (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(content, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void credential_remove(const char *dir, const char *name)
+{
+    char path[256];
+
+    (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+    (void)unlink(path);
+    (void)rmdir(path);
+}
+
+/* systemd's LoadCredential=NAME:/path: $CREDENTIALS_DIRECTORY/NAME stands in for an unset
+ * variable. */
+static void test_credentials_stand_in_for_unset_variables(void **state)
+{
+    static const char *const names[] = {"REDIS_URL", "DATABASE_URL", "SMTP_URL",
+                                        "SMTP_PASSWORD", "NEXUS_HTTP_TOKEN", "HF_API_TOKEN",
+                                        "CRED_HOOK"};
+    char dir[] = "/tmp/cfg_test_cred_XXXXXX", path[256];
+    struct err err = {0};
+    struct cfg *cfg = NULL;
+
+    assert_non_null(mkdtemp(dir));
+    env_credentials_dir = dir;
+    credential_write(dir, "REDIS_URL", "redis://:pw@cache:6380/2\n");
+    credential_write(dir, "DATABASE_URL", "postgresql://app@db/app\r\n");
+    credential_write(dir, "SMTP_URL", "smtp://mail:587\n");
+    credential_write(dir, "SMTP_PASSWORD", "pass with spaces\n");
+    credential_write(dir, "NEXUS_HTTP_TOKEN", "0123456789abcdef-cred");
+    credential_write(dir, "HF_API_TOKEN", "");
+    credential_write(dir, "CRED_HOOK", "hook-secret\n\n");
+    cfg = load_secrets_ok("classes = ( { name = \"a\"; url = \"http://h/\"; "
+                          "secret_env = \"CRED_HOOK\"; } );");
+    assert_string_equal(cfg->redis_url, "redis://:pw@cache:6380/2");
+    assert_string_equal(cfg->database_url, "postgresql://app@db/app");
+    assert_string_equal(cfg->smtp_url, "smtp://mail:587");
+    assert_string_equal(cfg->smtp_password, "pass with spaces");
+    assert_string_equal(cfg->http_token, "0123456789abcdef-cred");
+    assert_null(cfg->emotion_token); /* an empty credential counts as unset */
+    assert_string_equal(cfg->classes[0].secret, "hook-secret");
+    cfg_free(cfg);
+
+    /* a variable that is set wins */
+    env_redis_url = "redis://env:6379/0";
+    env_smtp_password = "from-env";
+    cfg = load_secrets_ok("");
+    assert_string_equal(cfg->redis_url, "redis://env:6379/0");
+    assert_string_equal(cfg->smtp_password, "from-env");
+    cfg_free(cfg);
+
+    /* a credential that cannot be read stops the load, naming it */
+    credential_remove(dir, "DATABASE_URL");
+    (void)snprintf(path, sizeof(path), "%s/DATABASE_URL", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    cfg = NULL;
+    assert_int_equal(cfg_load(NULL, fake_env, &cfg, &err), -EIO);
+    assert_null(cfg);
+    (void)snprintf(path, sizeof(path),
+                   "DATABASE_URL cannot be read from the credential %s/DATABASE_URL", dir);
+    assert_non_null(strstr(err.msg, path));
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        credential_remove(dir, names[i]);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_emotion_has_defaults_and_no_token(void **state)
 {
     struct err err = {0};
@@ -1383,6 +1524,8 @@ int main(void)
         cmocka_unit_test_setup(test_free_accepts_null, setup),
         cmocka_unit_test_setup(test_token_is_read_from_the_file_or_the_environment, setup),
         cmocka_unit_test_setup(test_token_errors_name_the_setting_and_its_line, setup),
+        cmocka_unit_test_setup(test_secret_files_open_to_others_are_refused, setup),
+        cmocka_unit_test_setup(test_credentials_stand_in_for_unset_variables, setup),
         cmocka_unit_test_setup(test_emotion_has_defaults_and_no_token, setup),
         cmocka_unit_test_setup(test_emotion_token_comes_from_env_or_file, setup),
         cmocka_unit_test_setup(test_load_survives_every_allocation_failure, setup),

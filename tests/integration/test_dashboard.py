@@ -337,6 +337,7 @@ def test_token_from_the_environment_wins_and_bad_tokens_stop_the_start(nexusd, w
     short = os.path.join(workdir, "short")
     with open(short, "w") as f:
         f.write("abc\n")
+    os.chmod(short, 0o600)
     n = nexusd(extra=http_group(short), start=False, env={"NEXUS_HTTP_TOKEN": ""})
     n.start(wait_ready=False)
     assert n.wait_exit() == 2

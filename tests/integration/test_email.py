@@ -328,6 +328,7 @@ def test_starttls_and_auth(pg, nexusd, r, workdir):
         pw = os.path.join(workdir, "smtp-password")
         with open(pw, "w") as f:
             f.write("s3cret\n")
+        os.chmod(pw, 0o600)  # a secret file open to others is refused
         d = mail_nexusd(nexusd, pg, peer.url, starttls="always", ca_file=peer.cert,
                         username="mailer", password_file=pw)
         jid = push(r, "email.send", [{"to": "a@example.com", "subject": "tls", "text": "x"}])

@@ -263,6 +263,7 @@ def test_token_missing_refused_or_from_a_file(pg, fake, nexusd, r, workdir):
     path = os.path.join(workdir, "hf_token")
     with open(path, "w") as f:
         f.write(fake.token + "\n")
+    os.chmod(path, 0o600)  # a secret file open to others is refused
     d = emotion_nexusd(nexusd, pg, fake, token=False, emotion={"token_file": path})
     jid = push(r, CLASS, ["a token from a file"])
     d.wait_jobs([jid])

@@ -178,6 +178,7 @@ def test_secret_from_a_file(nexusd, r, peer, workdir):
     path = os.path.join(workdir, "hook.secret")
     with open(path, "w") as f:
         f.write("file-secret\n")
+    os.chmod(path, 0o600)  # a secret file open to others is refused
     cls = {"name": "app.hook", "url": peer.url + "/h", "secret_file": path}
     d = nexusd(classes=[cls])
     d.wait_jobs([push(r, "app.hook", [])])
