@@ -131,8 +131,14 @@ struct cfg {
     double heartbeat_s;       /* worker.heartbeat_interval, > 0 */
     double process_ttl_s;     /* worker.process_ttl: a silent process is dead after, > beat */
     unsigned max_recoveries;  /* worker.max_recoveries: crash recoveries before dead, >= 1 */
+    double orphan_sweep_s;    /* worker.orphan_sweep_interval: SCAN for orphaned in-flight
+                                 lists this often, 1s..1d */
     double poll_interval_s;   /* worker.poll_interval: schedule/retry poll, > 0 */
     unsigned fetch_batch;     /* worker.fetch_batch: jobs per fetch round trip, 1..1000 */
+    unsigned max_job_size;    /* worker.max_job_size: bytes of a job's text, larger ones go to
+                                 dead undecoded (an excerpt, size and SHA-256), 1 KiB..512 MiB */
+    unsigned dead_keep_max;   /* worker.dead_keep_max: an undecodable job up to this many bytes
+                                 is kept whole in its dead entry, a larger one as an excerpt */
     char *tag;                /* worker.tag: shown with the process, "" for none */
 
     unsigned dead_max_jobs;   /* dead.max_jobs: size cap of `dead` */
@@ -140,8 +146,12 @@ struct cfg {
 
     bool http_enabled;        /* http.enabled: serve /healthz, /readyz, /metrics, /status */
     char *http_listen;        /* http.listen: "IP:PORT", "[IPv6]:PORT" or "unix:/path" */
-    unsigned http_max_connections; /* http.max_connections: open at once, 1..10000 */
+    unsigned http_max_connections; /* http.max_connections: open at once, 1..100000 */
     double http_idle_timeout_s;    /* http.idle_timeout: a silent connection is closed, 1s..1h */
+    double http_header_timeout_s;  /* http.header_timeout: a request's header must be whole by
+                                      then, 0.1s..1h */
+    char **http_allowed_hosts;     /* http.allowed_hosts: owned, NULL-terminated Host names
+                                      answered beyond loopback's; NULL when none */
     unsigned http_max_body;   /* http.max_body: request body bytes, larger gets 413 */
     unsigned http_max_header; /* http.max_header: request line + header bytes, larger gets 431 */
     char *analytics_funnel_prefix;   /* analytics.funnel_prefix: the app's funnel counter keys
@@ -180,6 +190,7 @@ struct cfg {
     char *smtp_from;          /* smtp.from: the default sender, a checked address */
     char *smtp_reply_to;      /* smtp.reply_to: a checked address, "" for none */
     char *smtp_starttls;      /* smtp.starttls: "try" | "always" | "never" */
+    bool smtp_allow_plaintext_auth; /* smtp.allow_plaintext_auth: AUTH without TLS allowed */
     char *smtp_ca_file;       /* smtp.ca_file: CA bundle for the server, "" for the system's */
     double smtp_connect_timeout_s; /* smtp.connect_timeout, > 0 */
     double smtp_timeout_s;    /* smtp.timeout: one whole SMTP exchange, > 0 */

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -19,12 +21,14 @@
 #include <microhttpd.h>
 
 #include "daemon/err.h"
+#include "daemon/httpd_host.h"
 #include "daemon/log.h"
 #include "daemon/parse.h"
 #include "daemon/util.h"
 
-#define LISTEN_BACKLOG 128
-#define WARN_INTERVAL_S 1.0 /* libmicrohttpd's warnings: at most one line per second */
+#define LISTEN_BACKLOG 1024 /* the kernel caps it at net.core.somaxconn */
+#define WARN_INTERVAL_S 1.0 /* each kind of warning: at most one line per second */
+#define FD_RESERVE 256      /* descriptors kept for the rest of nexusd beside connections */
 
 struct route {
     char *method; /* owned */
@@ -32,6 +36,20 @@ struct route {
     size_t len;
     httpd_handler_fn *fn;
     void *arg;
+};
+
+/* One connection, from libmicrohttpd's start notice to its close notice (socket_context). */
+struct conn {
+    struct conn *prev, *next;  /* in h->waiting while a request header is awaited */
+    struct MHD_Connection *mc;
+    double since;              /* ev_now() when the wait for the header began */
+    bool nul_in_url;           /* the request's URL holds %00: 400 */
+};
+
+/* A kind of warning logged at most once per WARN_INTERVAL_S; the rest are counted. */
+struct ratelog {
+    double at;
+    unsigned suppressed;
 };
 
 struct httpd_req {
@@ -66,8 +84,16 @@ struct httpd {
     double answer_timeout_s;
     ev_io io;       /* libmicrohttpd's epoll fd */
     ev_timer timer; /* its next timeout */
-    double warned_at;
-    unsigned suppressed;
+    bool closed;    /* a connection closed during this MHD_run() */
+    struct conn waiting;     /* list head: connections awaiting a header, oldest first */
+    ev_timer header_timer;   /* the oldest one's deadline */
+    double header_timeout_s;
+    unsigned nconns;         /* open now */
+    unsigned max_connections;
+    bool full;               /* nconns reached max_connections */
+    char *listen;            /* owned: as configured, for the Host check */
+    char **allowed_hosts;    /* owned, NULL-terminated; NULL when none */
+    struct ratelog mhd_log, limit_log, header_log, refuse_log;
 };
 
 /* ---- the loop ---- */
@@ -76,9 +102,16 @@ static void mhd_drive(struct httpd *h)
 {
     MHD_UNSIGNED_LONG_LONG ms;
 
+    h->closed = false;
     (void)MHD_run(h->d);
     ev_timer_stop(h->loop, &h->timer);
-    if (MHD_get_timeout(h->d, &ms) == MHD_YES) {
+    /* At its connection limit libmicrohttpd takes its listening socket out of its epoll set,
+     * and puts it back only at the start of a later run: after a close, run again at once,
+     * or the endpoint would stay deaf when no other event or timeout comes. */
+    if (h->closed) {
+        ev_timer_set(&h->timer, 0, 0);
+        ev_timer_start(h->loop, &h->timer);
+    } else if (MHD_get_timeout(h->d, &ms) == MHD_YES) {
         ev_timer_set(&h->timer, (double)ms / 1000.0, 0);
         ev_timer_start(h->loop, &h->timer);
     }
@@ -102,24 +135,161 @@ static void mhd_kick(struct httpd *h)
     ev_timer_start(h->loop, &h->timer);
 }
 
+/* Whether a line of this kind may be logged now; if so, *ret_suppressed is how many were
+ * not since the last one. */
+static bool ratelog_allow(struct ratelog *rl, unsigned *ret_suppressed)
+{
+    double now = util_now();
+
+    if (now - rl->at < WARN_INTERVAL_S) {
+        rl->suppressed++;
+        return false;
+    }
+    *ret_suppressed = rl->suppressed;
+    rl->at = now;
+    rl->suppressed = 0;
+    return true;
+}
+
 static void mhd_on_log(void *cls, const char *fmt, va_list ap)
 {
     struct httpd *h = cls;
-    double now = util_now();
+    unsigned suppressed;
     char msg[256];
     size_t n;
 
-    if (now - h->warned_at < WARN_INTERVAL_S) {
-        h->suppressed++;
+    if (!ratelog_allow(&h->mhd_log, &suppressed))
         return;
-    }
     (void)vsnprintf(msg, sizeof(msg), fmt, ap);
     n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
-    log_warn("event=http_warning msg=%s suppressed=%u", log_q(msg), h->suppressed);
-    h->warned_at = now;
-    h->suppressed = 0;
+    log_warn("event=http_warning msg=%s suppressed=%u", log_q(msg), suppressed);
+}
+
+/* ---- connections: the limit, and the deadline of each request header ---- */
+
+static void peer_format(struct MHD_Connection *conn, char *buf, size_t size);
+
+static struct conn *conn_of(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
+static void header_timer_arm(struct httpd *h)
+{
+    struct conn *c = h->waiting.next;
+
+    ev_timer_stop(h->loop, &h->header_timer);
+    if (c == &h->waiting)
+        return;
+    ev_timer_set(&h->header_timer, c->since + h->header_timeout_s - ev_now(h->loop) + 0.001, 0);
+    ev_timer_start(h->loop, &h->header_timer);
+}
+
+/* The connection awaits a request header from now on. */
+static void wait_start(struct httpd *h, struct conn *c)
+{
+    if (c->next != c)
+        return;
+    c->since = ev_now(h->loop);
+    c->prev = h->waiting.prev;
+    c->next = &h->waiting;
+    h->waiting.prev->next = c;
+    h->waiting.prev = c;
+    if (!ev_is_active(&h->header_timer))
+        header_timer_arm(h);
+}
+
+/* The header came whole, or the connection is gone; the timer may fire early, harmlessly. */
+static void wait_stop(struct conn *c)
+{
+    c->prev->next = c->next;
+    c->next->prev = c->prev;
+    c->prev = c->next = c;
+}
+
+/* Closes connections whose header is late: libmicrohttpd then reads end of file. */
+static void header_on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct httpd *h = w->data;
+    double now = ev_now(loop);
+    unsigned closed = 0, suppressed;
+    char peer[INET6_ADDRSTRLEN + 16] = "";
+    struct conn *c;
+
+    while ((c = h->waiting.next) != &h->waiting && c->since + h->header_timeout_s <= now) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+        wait_stop(c);
+        if (!closed)
+            peer_format(c->mc, peer, sizeof(peer));
+        if (ci)
+            (void)shutdown(ci->connect_fd, SHUT_RDWR);
+        closed++;
+    }
+    header_timer_arm(h);
+    if (!closed)
+        return;
+    if (ratelog_allow(&h->header_log, &suppressed))
+        log_warn("event=http_header_timeout closed=%u peer=%s after=%.1fs suppressed=%u", closed,
+                 log_q(peer), h->header_timeout_s, suppressed);
+    mhd_kick(h);
+}
+
+static void mhd_on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    struct httpd *h = cls;
+    struct conn *c = *socket_context;
+    unsigned suppressed;
+
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        h->nconns--;
+        h->closed = true;
+        h->full = h->full && h->nconns >= h->max_connections;
+        if (c)
+            wait_stop(c);
+        free(c);
+        *socket_context = NULL;
+        return;
+    }
+    h->nconns++;
+    if (h->nconns >= h->max_connections && !h->full) {
+        h->full = true;
+        if (ratelog_allow(&h->limit_log, &suppressed))
+            log_warn("event=http_limit_reached connections=%u max_connections=%u "
+                     "msg=\"more wait in the listen queue until one closes\" suppressed=%u",
+                     h->nconns, h->max_connections, suppressed);
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        /* untracked, it could hold its header forever: closed instead */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+        if (ci)
+            (void)shutdown(ci->connect_fd, SHUT_RDWR);
+        return;
+    }
+    c->mc = mc;
+    c->prev = c->next = c;
+    *socket_context = c;
+    wait_start(h, c);
+}
+
+/* libmicrohttpd's unescaping, noting %00, which would cut the path or a query value short. */
+static size_t mhd_on_unescape(void *cls, struct MHD_Connection *mc, char *s)
+{
+    struct conn *c = conn_of(mc);
+
+    if (c && strstr(s, "%00"))
+        c->nul_in_url = true;
+    return MHD_http_unescape(s);
 }
 
 /* ---- requests ---- */
@@ -307,6 +477,60 @@ static bool length_too_large(struct httpd_req *req)
     return cl && parse_i64(cl, 0, INT64_MAX, &n) == 0 && (uint64_t)n > req->h->max_body;
 }
 
+struct header_count {
+    unsigned host, content_length, transfer_encoding;
+};
+
+static enum MHD_Result header_on_each(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    struct header_count *n = cls;
+
+    if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+        n->host++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        n->content_length++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        n->transfer_encoding++;
+    return MHD_YES;
+}
+
+/* Answers 400 a request that peers could read in two ways (as nginx does), 421 one for a
+ * host this server does not answer for (DNS rebinding); returns whether it did. */
+static bool req_refuse(struct httpd_req *req, struct conn *c)
+{
+    struct httpd *h = req->h;
+    struct header_count n = {0};
+    const char *host, *why = NULL;
+    unsigned status = MHD_HTTP_BAD_REQUEST, suppressed;
+
+    (void)MHD_get_connection_values(req->conn, MHD_HEADER_KIND, header_on_each, &n);
+    host = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (c && c->nul_in_url)
+        why = "%00 in the URL";
+    else if (n.host > 1)
+        why = "more than one Host header";
+    else if (n.content_length > 1)
+        why = "more than one Content-Length header";
+    else if (n.content_length && n.transfer_encoding)
+        why = "both Content-Length and Transfer-Encoding";
+    else if (!httpd_host_allowed(host, h->listen, (const char *const *)h->allowed_hosts)) {
+        status = MHD_HTTP_MISDIRECTED_REQUEST;
+        why = "unknown host (see http.allowed_hosts)";
+    }
+    if (c)
+        c->nul_in_url = false;
+    if (!why)
+        return false;
+    if (ratelog_allow(&h->refuse_log, &suppressed))
+        log_warn("event=http_refused status=%u err=%s method=%s path=%s host=%s peer=%s "
+                 "suppressed=%u",
+                 status, log_q(why), log_q(req->method), log_q(req->path), log_q(host),
+                 log_q(req->peer), suppressed);
+    send_error(req, status, why, NULL);
+    return true;
+}
+
 static enum MHD_Result mhd_on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                       const char *method, const char *version,
                                       const char *upload_data, size_t *upload_data_size,
@@ -317,10 +541,16 @@ static enum MHD_Result mhd_on_request(void *cls, struct MHD_Connection *conn, co
     char *body;
 
     if (!req) {
+        struct conn *c = conn_of(conn);
+
+        if (c)
+            wait_stop(c); /* the header is whole */
         req = req_new(h, conn, method, url);
         if (!req)
             return MHD_NO;
         *con_cls = req;
+        if (req_refuse(req, c))
+            return MHD_YES;
         if (length_too_large(req))
             send_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
         return MHD_YES;
@@ -353,7 +583,12 @@ static void mhd_on_completed(void *cls, struct MHD_Connection *conn, void **con_
                              enum MHD_RequestTerminationCode toe)
 {
     struct httpd_req *req = *con_cls;
+    struct httpd *h = cls;
+    struct conn *c = conn_of(conn);
 
+    /* kept alive, the connection awaits its next request's header from now on */
+    if (c && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        wait_start(h, c);
     if (!req)
         return;
     *con_cls = NULL;
@@ -518,6 +753,47 @@ static int listen_open(struct httpd *h, const char *listen_at, struct err *err)
     return fd;
 }
 
+/* How many connections fit in RLIMIT_NOFILE beside FD_RESERVE other descriptors, after
+ * raising the soft limit (up to the hard one) to fit `want` when needed. */
+static unsigned fd_room(unsigned want)
+{
+    rlim_t need = (rlim_t)want + FD_RESERVE;
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return want;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        log_info("event=http_nofile_raised nofile=%llu max_connections=%u",
+                 (unsigned long long)rl.rlim_cur, want);
+    else if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return want;
+    if (rl.rlim_cur >= need)
+        return want;
+    return rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)(rl.rlim_cur - FD_RESERVE)
+                                        : (unsigned)(rl.rlim_cur / 2 + 1);
+}
+
+static char **strv_copy(const char *const *v)
+{
+    size_t n = 0;
+    char **copy;
+
+    while (v && v[n])
+        n++;
+    copy = calloc(n + 1, sizeof(*copy));
+    for (size_t i = 0; copy && i < n; i++) {
+        copy[i] = strdup(v[i]);
+        if (!copy[i]) {
+            while (i > 0)
+                free(copy[--i]);
+            free(copy);
+            return NULL;
+        }
+    }
+    return copy;
+}
+
 struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_cfg *cfg, struct err *err)
 {
     struct httpd *h = calloc(1, sizeof(*h));
@@ -530,11 +806,25 @@ struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_cfg *cfg, struc
     }
     h->loop = loop;
     h->live.prev = h->live.next = &h->live;
+    h->waiting.prev = h->waiting.next = &h->waiting;
     h->max_body = cfg->max_body;
     h->answer_timeout_s = cfg->answer_timeout_s;
+    h->header_timeout_s = cfg->header_timeout_s;
     ev_io_init(&h->io, mhd_on_io, -1, EV_READ);
     ev_timer_init(&h->timer, mhd_on_timer, 0, 0);
-    h->io.data = h->timer.data = h;
+    ev_timer_init(&h->header_timer, header_on_timeout, 0, 0);
+    h->io.data = h->timer.data = h->header_timer.data = h;
+    h->listen = strdup(cfg->listen);
+    h->allowed_hosts = strv_copy(cfg->allowed_hosts);
+    if (!h->listen || !h->allowed_hosts) {
+        err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    h->max_connections = fd_room(cfg->max_connections);
+    if (h->max_connections < cfg->max_connections)
+        log_warn("event=http_nofile_low max_connections=%u using=%u "
+                 "msg=\"RLIMIT_NOFILE cannot fit http.max_connections: raise LimitNOFILE\"",
+                 cfg->max_connections, h->max_connections);
     fd = listen_open(h, cfg->listen, err);
     if (fd < 0)
         goto fail;
@@ -542,11 +832,13 @@ struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_cfg *cfg, struc
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
         mhd_on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_on_log, h,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_CONNECTION_LIMIT, h->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->idle_timeout_s + 0.999),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header,
         MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)1024,
         MHD_OPTION_NOTIFY_COMPLETED, mhd_on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, mhd_on_connection, h,
+        MHD_OPTION_UNESCAPE_CALLBACK, mhd_on_unescape, h,
         MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
     if (!h->d) {
         close(fd);
@@ -587,6 +879,7 @@ void httpd_free(struct httpd *h)
         (void)MHD_run(h->d); /* takes in the resumed connections */
         MHD_stop_daemon(h->d);
     }
+    ev_timer_stop(h->loop, &h->header_timer); /* after the last completion notice */
     if (h->unix_path)
         (void)unlink(h->unix_path);
     for (size_t i = 0; i < h->nroutes; i++) {
@@ -595,6 +888,10 @@ void httpd_free(struct httpd *h)
     }
     free(h->routes);
     free(h->unix_path);
+    free(h->listen);
+    for (size_t i = 0; h->allowed_hosts && h->allowed_hosts[i]; i++)
+        free(h->allowed_hosts[i]);
+    free(h->allowed_hosts);
     free(h);
 }
 
