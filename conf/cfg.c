@@ -215,6 +215,8 @@ static const struct key smtp_keys[] = {
      NULL},
     {"reply_to", KEY_STRING, 0, 600, 0, "", AT(smtp_reply_to), NULL, 0, NULL},
     {"starttls", KEY_STRING, 1, 16, 0, "try", AT(smtp_starttls), NULL, 0, NULL},
+    {"allow_plaintext_auth", KEY_BOOL, 0, 1, 0, NULL, AT(smtp_allow_plaintext_auth), NULL, 0,
+     NULL},
     {"ca_file", KEY_STRING, 0, CFG_MAX_PATH, 0, "", AT(smtp_ca_file), NULL, 0, NULL},
     {"connect_timeout", KEY_DURATION, 0.001, 300, 10, NULL, AT(smtp_connect_timeout_s), NULL, 0,
      NULL},

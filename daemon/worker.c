@@ -582,6 +582,40 @@ static void shared_limits_ask(struct worker *wk, struct run *run)
     run_free(run);
 }
 
+/* A job over worker.max_job_size: to dead undecoded, as its excerpt, size and SHA-256 (see
+ * job_cut()); the stored text leaves the in-flight list by its digest. Takes item->job. */
+static void bury_cut(struct worker *wk, struct queue_item *item)
+{
+    const char *queue = queue_ref_name(wk->queue, item->ref);
+    struct job *job = job_cut(item->job, item->len, item->size, item->sha256, queue,
+                              util_random());
+    double now = util_now();
+    char why[160], *out = NULL;
+
+    free(item->job);
+    if (wk->phase != STOP_NONE) { /* stays in flight, put back by the requeue */
+        job_free(job);
+        return;
+    }
+    (void)snprintf(why, sizeof(why), "job of %zu bytes exceeds worker.max_job_size (%u); not decoded",
+                   item->size, wk->cfg->max_job_size);
+    if (job && job_record_failure(job, "NexusJobTooLarge", why, now) == 0)
+        out = job_encode(job, NULL);
+    if (!out) {
+        log_error("event=job err=\"out of memory burying a job of %zu bytes; left in flight for "
+                  "recovery\"", item->size);
+        job_free(job);
+        return;
+    }
+    log_error("event=job jid=%s class=%s queue=%s outcome=dead size=%zu sha256=%s err=%s",
+              log_q(job_jid(job)), log_q(job_class(job)), log_q(queue), item->size, item->sha256,
+              log_q(why));
+    history_note(wk, job, item->ref, 1, "dead", now, "NexusJobTooLarge", why);
+    metrics_job_end(wk->metrics, job_class(job), true, -1);
+    (void)queue_finish_cut(wk->queue, item, out, now);
+    job_free(job);
+}
+
 /* A fetched job: decode, check, then run it, hold it, or bury it. Takes item->job. */
 static void accept_item(struct worker *wk, struct queue_item *item)
 {
@@ -591,6 +625,10 @@ static void accept_item(struct worker *wk, struct queue_item *item)
     char why[256];
     int r;
 
+    if (item->cut) {
+        bury_cut(wk, item);
+        return;
+    }
     r = job_decode(item->job, item->len, queue_ref_name(wk->queue, item->ref), util_random(), &job,
                    &err);
     free(item->job);
@@ -603,6 +641,7 @@ static void accept_item(struct worker *wk, struct queue_item *item)
         return;
     }
     if (r < 0) {
+        (void)job_cut_raw(job, wk->cfg->dead_keep_max); /* on failure, kept whole */
         bury(wk, job, item->ref, "NexusInvalidJob", err.msg);
         job_free(job);
         return;
@@ -1056,6 +1095,13 @@ static void flush_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     log_flush();
 }
 
+/* The main connection's longest reconnect wait: a process cut off by a short outage must be
+ * back, and beat, well within its process_ttl. */
+static double backoff_max(const struct cfg *cfg)
+{
+    return cfg->process_ttl_s / 4 < 1.0 ? cfg->process_ttl_s / 4 : 1.0;
+}
+
 static void conn_on_state(struct rconn *rc, bool up, void *arg)
 {
     struct worker *wk = arg;
@@ -1153,6 +1199,7 @@ struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg, const cha
     wk->env.redis = wk->conn;
     if (!wk->conn)
         goto nomem;
+    rconn_set_backoff_max(wk->conn, backoff_max(cfg));
     wk->xfer = wk->env.xfer = xfer_new(loop);
     if (!wk->xfer)
         goto nomem;
@@ -1164,13 +1211,15 @@ struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg, const cha
     if (!wk->queue)
         goto nomem;
     queue_set_dead_limits(wk->queue, cfg->dead_max_jobs, cfg->dead_max_age_s);
+    queue_set_max_job(wk->queue, cfg->max_job_size);
     if (queues_apply(wk, cfg) < 0 || limits_build(wk) < 0)
         goto nomem;
     if (cfg->database_url && db_setup(wk, err) < 0)
         goto fail;
     wk->poller = poller_new(loop, wk->conn, ns, cfg->poll_interval_s);
     wk->reaper = reaper_new(loop, wk->conn, ns, presence_identity(wk->presence), host_id,
-                            cfg->heartbeat_s < 1.0 ? cfg->heartbeat_s : 1.0, cfg->max_recoveries);
+                            cfg->heartbeat_s < 1.0 ? cfg->heartbeat_s : 1.0, cfg->max_recoveries,
+                            cfg->orphan_sweep_s);
     wk->sched = sched_new(loop, wk->conn, cfg);
     if (!wk->poller || !wk->reaper || !wk->sched)
         goto nomem;
@@ -1265,6 +1314,7 @@ int worker_reload(struct worker *wk, const struct cfg *cfg, struct err *err)
         return err_set(err, -ENOMEM, "out of memory");
     }
     queue_set_dead_limits(wk->queue, cfg->dead_max_jobs, cfg->dead_max_age_s);
+    queue_set_max_job(wk->queue, cfg->max_job_size);
     if (wk->history)
         history_set_retention(wk->history, cfg->database_history_retention_s);
     if (wk->outbox)
@@ -1272,7 +1322,8 @@ int worker_reload(struct worker *wk, const struct cfg *cfg, struct err *err)
     blockers_close(wk, false); /* those of dropped queues */
     poller_set_interval(wk->poller, cfg->poll_interval_s);
     reaper_set_limits(wk->reaper, cfg->heartbeat_s < 1.0 ? cfg->heartbeat_s : 1.0,
-                      cfg->max_recoveries);
+                      cfg->max_recoveries, cfg->orphan_sweep_s);
+    rconn_set_backoff_max(wk->conn, backoff_max(cfg));
     ev_timer_stop(wk->loop, &wk->beat);
     ev_timer_set(&wk->beat, cfg->heartbeat_s, cfg->heartbeat_s);
     ev_timer_start(wk->loop, &wk->beat);

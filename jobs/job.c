@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "../daemon/err.h"
 
@@ -36,6 +37,7 @@ struct job {
     json_t *no_args;           /* owned empty array job_args() gives when "args" is none */
     const char *default_queue; /* points into mem[], after the raw text */
     size_t raw_len;            /* bytes of raw text at mem[0] (NUL-terminated) */
+    bool wrapped;              /* root is job_wrap()'s: the text is not a JSON object */
     char mem[];
 };
 
@@ -511,6 +513,7 @@ static struct job *job_alloc(const char *raw, size_t raw_len, const char *defaul
         return NULL;
     job->root = NULL;
     job->no_args = NULL;
+    job->wrapped = false;
     job->raw_len = raw_len;
     if (raw_len > 0)
         memcpy(job->mem, raw, raw_len);
@@ -543,11 +546,133 @@ static int job_wrap(struct job *job, unsigned long long rnd)
         json_object_set_new(root, "nexus_raw_base64", string_base64(job->mem, job->raw_len)) < 0)
         goto out_root;
     job->root = root;
+    job->wrapped = true;
     return 0;
 
 out_root:
     json_decref(root);
     return -ENOMEM;
+}
+
+/* --- what a dead entry keeps of a text it does not keep whole --------------------------- */
+
+int job_sha256_hex(const void *data, size_t len, char out[JOB_SHA256_HEX])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+
+    if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) || n != 32)
+        return -ENOMEM;
+    for (unsigned i = 0; i < n; i++)
+        (void)snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+/* The string value of top-level-looking `"key": "value"` in `text` (the first one), when it
+ * is 1..max bytes with no `bad` byte and no escape; copied into `out` (max + 1 bytes). */
+static bool text_find(const char *text, size_t len, const char *key, size_t max, byte_bad_fn *bad,
+                      char *out)
+{
+    size_t klen = strlen(key), i, j, n;
+
+    for (i = 0; i + klen + 2 < len; i++) {
+        if (text[i] != '"' || memcmp(text + i + 1, key, klen) != 0 || text[i + klen + 1] != '"')
+            continue;
+        j = i + klen + 2;
+        while (j < len && (text[j] == ' ' || text[j] == '\t'))
+            j++;
+        if (j >= len || text[j++] != ':')
+            continue;
+        while (j < len && (text[j] == ' ' || text[j] == '\t'))
+            j++;
+        if (j >= len || text[j++] != '"')
+            continue;
+        for (n = 0; j + n < len && n <= max && text[j + n] != '"'; n++)
+            if (text[j + n] == '\\' || bad((unsigned char)text[j + n]))
+                break;
+        if (n == 0 || n > max || j + n >= len || text[j + n] != '"')
+            continue;
+        memcpy(out, text + j, n);
+        out[n] = '\0';
+        return true;
+    }
+    return false;
+}
+
+/* The fields that stand for a text not kept: its first JOB_EXCERPT bytes (invalid UTF-8
+ * replaced), its size and SHA-256, and "nexus_truncated": true. */
+static void cut_fields(struct field_update *u, const char *head, size_t head_len, size_t size,
+                       const char *sha256_hex)
+{
+    bool replaced;
+
+    if (head_len > JOB_EXCERPT)
+        head_len = JOB_EXCERPT;
+    u[0] = (struct field_update){"nexus_excerpt",
+                                 string_clean(head, head_len, JOB_EXCERPT, &replaced)};
+    u[1] = (struct field_update){"nexus_original_size", json_integer((json_int_t)size)};
+    u[2] = (struct field_update){"nexus_original_sha256", json_string(sha256_hex)};
+    u[3] = (struct field_update){"nexus_truncated", json_true()};
+}
+
+struct job *job_cut(const char *head, size_t head_len, size_t size, const char *sha256_hex,
+                    const char *default_queue, unsigned long long rnd)
+{
+    char jid[JOB_MAX_JID + 1], class_name[JOB_MAX_CLASS + 1];
+    struct field_update u[UPDATE_MAX];
+    struct job *job;
+    json_t *root;
+
+    if (head_len > JOB_EXCERPT)
+        head_len = JOB_EXCERPT;
+    job = job_alloc("", 0, default_queue ? default_queue : JOB_DEFAULT_QUEUE);
+    if (!job)
+        return NULL;
+    if (!text_find(head, head_len, "jid", JOB_MAX_JID, jid_byte_bad, jid))
+        jid_from_rnd(rnd, jid);
+    root = json_object();
+    if (!root)
+        goto out_job;
+    if (json_object_set_new(root, "class", json_string(JOB_INVALID_CLASS)) < 0 ||
+        json_object_set_new(root, "args", json_array()) < 0 ||
+        json_object_set_new(root, "jid", json_string(jid)) < 0 ||
+        json_object_set_new(root, "queue", json_string(job->default_queue)) < 0)
+        goto out_root;
+    if (text_find(head, head_len, "class", JOB_MAX_CLASS, class_byte_bad, class_name) &&
+        json_object_set_new(root, "nexus_original_class", json_string(class_name)) < 0)
+        goto out_root;
+    cut_fields(u, head, head_len, size, sha256_hex);
+    if (object_update(root, u, 4) < 0)
+        goto out_root;
+    job->root = root;
+    job->wrapped = true;
+    return job;
+
+out_root:
+    json_decref(root);
+out_job:
+    job_free(job);
+    return NULL;
+}
+
+int job_cut_raw(struct job *job, size_t keep_max)
+{
+    char sha[JOB_SHA256_HEX];
+    struct field_update u[UPDATE_MAX];
+    int r;
+
+    if (!job->wrapped || job->raw_len <= keep_max)
+        return 0;
+    r = job_sha256_hex(job->mem, job->raw_len, sha);
+    if (r < 0)
+        return r;
+    cut_fields(u, job->mem, job->raw_len, job->raw_len, sha);
+    r = object_update(job->root, u, 4);
+    if (r < 0)
+        return r;
+    (void)json_object_del(job->root, "nexus_raw");
+    (void)json_object_del(job->root, "nexus_raw_base64");
+    return 0;
 }
 
 /* Parses the job's raw text into its root. -EINVAL (with a sentence) when it is not a JSON

@@ -10,7 +10,9 @@ struct job; /* opaque */
 typedef struct json_t json_t;
 
 /* Every size the outside world controls has one named maximum. */
-#define JOB_MAX_BYTES (4u << 20)   /* a job's JSON text */
+#define JOB_MAX_BYTES (512u << 20) /* a job's JSON text; worker.max_job_size is at most it */
+#define JOB_EXCERPT 1024           /* bytes kept of a text a dead entry does not keep whole */
+#define JOB_SHA256_HEX 65          /* a SHA-256 in hex, and NUL */
 #define JOB_MAX_JID 64             /* a jid's length */
 #define JOB_MAX_CLASS 128          /* a class name's length */
 #define JOB_MAX_QUEUE 128          /* a queue name's length */
@@ -31,6 +33,22 @@ typedef struct json_t json_t;
  * On -ENOMEM *ret_job is NULL. */
 int job_decode(const char *text, size_t len, const char *default_queue, unsigned long long rnd,
                struct job **ret_job, struct err *err);
+
+/* The dead entry of a job too large to decode, from its first `head_len` bytes (at most
+ * JOB_EXCERPT are used), its `size` and the hex SHA-256 of the whole text: a wrapper job
+ * {"class":"nexus.invalid","args":[],"jid":…,"queue":…,"nexus_excerpt":"<first KiB>",
+ * "nexus_original_size":N,"nexus_original_sha256":"…","nexus_truncated":true}, with
+ * "nexus_original_class" when a "class" string shows in the excerpt. Its jid is the one the
+ * excerpt shows (a valid jid string after "jid":), else one drawn from `rnd`. job_raw() of it
+ * is "". Caller owns the job, job_free(). NULL when out of memory. */
+struct job *job_cut(const char *head, size_t head_len, size_t size, const char *sha256_hex,
+                    const char *default_queue, unsigned long long rnd);
+/* A wrapper job (the text was not a JSON object) whose text is over `keep_max` bytes trades
+ * "nexus_raw" and "nexus_raw_base64" for the fields of job_cut(): excerpt, size, SHA-256,
+ * "nexus_truncated". Any other job is left as it is. Returns 0, or -ENOMEM (job unchanged). */
+int job_cut_raw(struct job *job, size_t keep_max);
+/* SHA-256 of `len` bytes as 64 lowercase hex digits. Returns 0, or -ENOMEM. */
+int job_sha256_hex(const void *data, size_t len, char out[JOB_SHA256_HEX]);
 
 /* A new job as a client makes it (Sidekiq 7 form: times as float epoch seconds).
  * Takes a reference to `args` (a JSON array). `at` > 0 adds "at" (for `schedule`).

@@ -380,33 +380,137 @@ static void test_decode_wraps_text_with_nul_bytes_exactly(void **state)
     job_free(job);
 }
 
-static void test_decode_wraps_a_job_above_the_size_limit(void **state)
+static void test_sha256_hex_matches_the_standard_vectors(void **state)
 {
-    static const char head[] = "{\"class\":\"A\",\"jid\":\"j1\",\"args\":[\"";
-    size_t len = JOB_MAX_BYTES + 1;
+    char hex[JOB_SHA256_HEX];
+
+    assert_int_equal(job_sha256_hex("abc", 3, hex), 0);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(job_sha256_hex("", 0, hex), 0);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+/* The first 2000 bytes of a huge job, as the queue hands them over. */
+static char *huge_head(const char *start, size_t len)
+{
+    char *head = malloc(len);
+
+    assert_non_null(head);
+    memset(head, 'y', len);
+    memcpy(head, start, strlen(start));
+    return head;
+}
+
+static void test_cut_keeps_excerpt_size_and_sha256_of_a_huge_job(void **state)
+{
+    static const char sha[] = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    char *head = huge_head("{\"jid\":\"0123abcd\",\"class\":\"Big\",\"args\":[\"", 2000);
+    struct job *job = job_cut(head, 2000, 104857600, sha, "low", 5);
+    const json_t *excerpt;
+    size_t raw_len = 1;
+    char *enc;
+
+    assert_non_null(job);
+    assert_string_equal(job_class(job), JOB_INVALID_CLASS);
+    assert_string_equal(job_jid(job), "0123abcd");
+    assert_string_equal(job_queue(job), "low");
+    assert_int_equal(json_array_size(job_args(job)), 0);
+    assert_string_equal(json_string_value(field(job, "nexus_original_class")), "Big");
+    excerpt = field(job, "nexus_excerpt");
+    assert_int_equal(json_string_length(excerpt), JOB_EXCERPT);
+    assert_memory_equal(json_string_value(excerpt), head, JOB_EXCERPT);
+    assert_int_equal(json_integer_value(field(job, "nexus_original_size")), 104857600);
+    assert_string_equal(json_string_value(field(job, "nexus_original_sha256")), sha);
+    assert_true(json_is_true(field(job, "nexus_truncated")));
+    assert_null(field(job, "nexus_raw"));
+    (void)job_raw(job, &raw_len);
+    assert_int_equal(raw_len, 0);
+    assert_int_equal(job_record_failure(job, "NexusJobTooLarge", "too large", 1700000000.0), 0);
+    enc = job_encode(job, NULL);
+    assert_non_null(enc);
+    assert_true(strlen(enc) < 2 * JOB_EXCERPT);
+    free(enc);
+    job_free(job);
+    free(head);
+}
+
+static void test_cut_finds_jid_and_class_only_as_plain_strings(void **state)
+{
+    static const struct {
+        const char *start, *jid, *class_name; /* NULL jid: drawn; NULL class: absent */
+    } cases[] = {
+        {"{\"class\": \"A\", \"jid\": \"abc\", \"args\": [\"", "abc", "A"},
+        {"{\"retry\":true,\"args\":[\"", NULL, NULL},
+        {"{\"jid\":\"a\\\"b\",\"class\":12,\"args\":[\"", NULL, NULL},
+        {"{\"jid\":\"has space\",\"args\":[\"", NULL, NULL},
+        {"{\"jid\":\"\",\"args\":[\"", NULL, NULL},
+        {"{\"args\":[\"x\"],\"jid\"", NULL, NULL}, /* cut off */
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = strlen(cases[i].start) + 40;
+        char *head = huge_head(cases[i].start, n);
+        struct job *job = job_cut(head, n, 1 << 30, "00", NULL, 9);
+
+        assert_non_null(job);
+        if (cases[i].jid)
+            assert_string_equal(job_jid(job), cases[i].jid);
+        else
+            assert_int_equal(strlen(job_jid(job)), 24);
+        if (cases[i].class_name)
+            assert_string_equal(json_string_value(field(job, "nexus_original_class")),
+                                cases[i].class_name);
+        else
+            assert_null(field(job, "nexus_original_class"));
+        assert_string_equal(job_queue(job), "default");
+        job_free(job);
+        free(head);
+    }
+}
+
+static void test_cut_excerpt_is_valid_utf8(void **state)
+{
+    char *head = huge_head("{\"args\":[\"\xff\xfe caf\xc3", 1100);
+    struct job *job = job_cut(head, 1100, 50 << 20, "00", "default", 1);
+    const json_t *excerpt = field(job, "nexus_excerpt");
+
+    assert_non_null(job);
+    assert_memory_equal(json_string_value(excerpt),
+                        "{\"args\":[\"\xef\xbf\xbd\xef\xbf\xbd caf\xef\xbf\xbdy", 22);
+    assert_true(json_string_length(excerpt) <= JOB_EXCERPT);
+    job_free(job);
+    free(head);
+}
+
+static void test_cut_raw_trades_raw_for_an_excerpt_above_keep_max(void **state)
+{
+    char *text = huge_head("not json {", 3000);
+    char sha[JOB_SHA256_HEX];
     struct err err = {0};
     struct job *job = NULL;
-    const json_t *raw;
-    char *text;
+    size_t raw_len;
 
-    text = malloc(len + 1);
-    assert_non_null(text);
-    memset(text, 'y', len);
-    memcpy(text, head, strlen(head));
-    memcpy(text + len - 3, "\"]}", 4);
-    assert_int_equal(job_decode(text, len, "default", 5, &job, &err), -EINVAL);
-    assert_string_equal(err.msg, "job is 4194305 bytes, above the 4194304-byte limit");
-    /* The wrapper is itself above the limit, so it is checked as it is, not decoded again. */
-    assert_string_equal(job_class(job), JOB_INVALID_CLASS);
-    raw = field(job, "nexus_raw");
-    assert_int_equal(json_string_length(raw), len);
-    assert_memory_equal(json_string_value(raw), text, len);
+    assert_int_equal(job_sha256_hex(text, 3000, sha), 0);
+    /* at or under keep_max: kept whole */
+    assert_int_equal(job_decode(text, 3000, "default", 5, &job, &err), -EINVAL);
+    assert_int_equal(job_cut_raw(job, 3000), 0);
+    assert_int_equal(json_string_length(field(job, "nexus_raw")), 3000);
+    assert_null(field(job, "nexus_excerpt"));
+    /* above: excerpt, size, SHA-256; the raw text stays what the job came from */
+    assert_int_equal(job_cut_raw(job, 2999), 0);
+    assert_null(field(job, "nexus_raw"));
     assert_null(field(job, "nexus_raw_base64"));
-    assert_memory_equal(job_raw(job, NULL), text, len);
+    assert_int_equal(json_string_length(field(job, "nexus_excerpt")), JOB_EXCERPT);
+    assert_int_equal(json_integer_value(field(job, "nexus_original_size")), 3000);
+    assert_string_equal(json_string_value(field(job, "nexus_original_sha256")), sha);
+    assert_true(json_is_true(field(job, "nexus_truncated")));
+    assert_memory_equal(job_raw(job, &raw_len), text, 3000);
+    assert_int_equal(raw_len, 3000);
     job_free(job);
-    /* One byte less is decoded as usual. */
-    memcpy(text + len - 4, "\"]}", 4);
-    assert_int_equal(job_decode(text, len - 1, "default", 5, &job, &err), 0);
+    /* a JSON object that fails validation is not a wrapper: left as it is */
+    job = decode("{\"class\":\"A\",\"args\":\"x\",\"jid\":\"j1\"}", -EINVAL);
+    assert_int_equal(job_cut_raw(job, 0), 0);
+    assert_null(field(job, "nexus_excerpt"));
     job_free(job);
     free(text);
 }
@@ -1080,6 +1184,49 @@ static void test_two_failures_under_allocation_failures_still_count_once_each(vo
     }
 }
 
+static void test_cut_and_cut_raw_survive_every_failed_allocation(void **state)
+{
+    char *head = huge_head("{\"jid\":\"j1\",\"class\":\"Big\",\"args\":[\"\xff", 2000);
+    struct err err = {0};
+    struct job *job;
+    char *before, *after;
+    long n;
+    int r;
+
+    for (n = 0;; n++) {
+        alloc_fail_from_now(n);
+        job = job_cut(head, 2000, 1 << 30, "00", "default", 1);
+        alloc_fail_from_now(-1);
+        if (job)
+            break;
+        assert_int_equal(alloc_live, 0);
+    }
+    assert_string_equal(job_jid(job), "j1");
+    job_free(job);
+    for (n = 0;; n++) {
+        job = NULL;
+        assert_int_equal(job_decode(head, 2000, "default", 1, &job, &err), -EINVAL);
+        before = encode_counted(job);
+        alloc_fail_from_now(n);
+        r = job_cut_raw(job, 100);
+        alloc_fail_from_now(-1);
+        after = encode_counted(job);
+        if (r == 0) {
+            assert_null(field(job, "nexus_raw"));
+            assert_non_null(field(job, "nexus_excerpt"));
+        } else {
+            assert_int_equal(r, -ENOMEM);
+            assert_string_equal(after, before); /* unchanged */
+        }
+        counting_free(before);
+        counting_free(after);
+        job_free(job);
+        if (r == 0)
+            break;
+    }
+    free(head);
+}
+
 static void test_encode_and_new_return_null_when_allocation_fails(void **state)
 {
     struct job *job = NULL, *made;
@@ -1156,7 +1303,11 @@ int main(void)
         cmocka_unit_test(test_decode_wraps_text_that_is_not_an_object),
         cmocka_unit_test(test_decode_wraps_invalid_utf8_with_replacement_and_base64),
         cmocka_unit_test(test_decode_wraps_text_with_nul_bytes_exactly),
-        cmocka_unit_test(test_decode_wraps_a_job_above_the_size_limit),
+        cmocka_unit_test(test_sha256_hex_matches_the_standard_vectors),
+        cmocka_unit_test(test_cut_keeps_excerpt_size_and_sha256_of_a_huge_job),
+        cmocka_unit_test(test_cut_finds_jid_and_class_only_as_plain_strings),
+        cmocka_unit_test(test_cut_excerpt_is_valid_utf8),
+        cmocka_unit_test(test_cut_raw_trades_raw_for_an_excerpt_above_keep_max),
         cmocka_unit_test(test_decode_gives_wrapper_jid_from_rnd),
         cmocka_unit_test(test_decode_keeps_every_field_of_an_invalid_object),
         cmocka_unit_test(test_decode_gives_safe_values_for_missing_fields),
@@ -1186,6 +1337,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_two_failures_under_allocation_failures_still_count_once_each, alloc_setup,
             alloc_teardown),
+        cmocka_unit_test_setup_teardown(test_cut_and_cut_raw_survive_every_failed_allocation,
+                                        alloc_setup, alloc_teardown),
         cmocka_unit_test_setup_teardown(test_encode_and_new_return_null_when_allocation_fails,
                                         alloc_setup, alloc_teardown),
     };

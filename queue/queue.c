@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <openssl/evp.h>
 
 #include "daemon/log.h"
 #include "daemon/util.h"
@@ -36,6 +38,8 @@ struct record {
     char *old;
     size_t old_len;
     char *new_job; /* NULL for DONE/DISCARD */
+    bool cut;      /* DEAD of a cut item: `old` is "SIZE:SHA1HEX", matched in Redis */
+    bool resent;   /* its first call's reply was lost: that call may have written it */
     double score;
 };
 
@@ -57,6 +61,7 @@ struct queue {
     char *k_paused;
     unsigned dead_max_jobs;
     double dead_max_age_s;
+    size_t max_job; /* bytes; larger jobs are handed over cut */
     struct record *head, **tail; /* waiting for the next flush, in order */
     size_t nwaiting;
     size_t nsent;          /* in Lua calls not yet answered */
@@ -82,6 +87,7 @@ struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity
     q->tail = &q->head;
     q->dead_max_jobs = 10000;
     q->dead_max_age_s = 180 * 86400.0;
+    q->max_job = 1 << 20;
     if (!q->ns || !q->identity || !q->k_processed || !q->k_failed || !q->k_retry || !q->k_dead ||
         !q->k_schedule || !q->k_paused) {
         queue_free(q);
@@ -128,6 +134,47 @@ void queue_set_dead_limits(struct queue *q, unsigned max_jobs, double max_age_s)
 {
     q->dead_max_jobs = max_jobs;
     q->dead_max_age_s = max_age_s;
+}
+
+void queue_set_max_job(struct queue *q, size_t max_bytes)
+{
+    q->max_job = max_bytes;
+}
+
+/* `md` (EVP_sha1() or EVP_sha256()) of `data` in lowercase hex into `hex`. */
+static void digest_hex(const EVP_MD *md, const char *data, size_t len, char *hex, size_t size)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+
+    hex[0] = '\0';
+    if (!EVP_Digest(data, len, d, &n, md, NULL))
+        return;
+    for (unsigned i = 0; i < n && 2 * i + 2 < size; i++)
+        (void)snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Fills `item` with the job `text` of `len` bytes: a copy, or, over the maximum size, only
+ * its first QUEUE_EXCERPT bytes, its size and digests (a huge job is never copied whole).
+ * Returns 0 or -ENOMEM. */
+static int item_fill(const struct queue *q, struct queue_item *item, const char *text, size_t len)
+{
+    size_t keep = len;
+
+    item->size = len;
+    item->cut = len > q->max_job;
+    if (item->cut) {
+        keep = QUEUE_EXCERPT;
+        digest_hex(EVP_sha256(), text, len, item->sha256, sizeof(item->sha256));
+        digest_hex(EVP_sha1(), text, len, item->sha1, sizeof(item->sha1));
+    }
+    item->job = malloc(keep + 1);
+    if (!item->job)
+        return -ENOMEM;
+    memcpy(item->job, text, keep);
+    item->job[keep] = '\0';
+    item->len = keep;
+    return 0;
 }
 
 int queue_ref(struct queue *q, const char *name)
@@ -216,12 +263,8 @@ static void fetch_on_reply(struct redisReply *reply, void *arg)
             if (idx < 1 || (size_t)idx > f->nrefs || job->type != REDIS_REPLY_STRING)
                 continue;
             items[n].ref = f->refs[idx - 1];
-            items[n].job = malloc(job->len + 1);
-            if (!items[n].job)
+            if (item_fill(f->q, &items[n], job->str, job->len) < 0)
                 continue; /* still in the in-flight list: recovered on restart */
-            memcpy(items[n].job, job->str, job->len);
-            items[n].job[job->len] = '\0';
-            items[n].len = job->len;
             n++;
         }
     }
@@ -274,12 +317,7 @@ static void block_on_reply(struct redisReply *reply, void *arg)
     if (error) {
         f->done(NULL, 0, -EIO, f->arg);
     } else if (reply->type == REDIS_REPLY_STRING) {
-        item.job = malloc(reply->len + 1);
-        if (item.job) {
-            memcpy(item.job, reply->str, reply->len);
-            item.job[reply->len] = '\0';
-            item.len = reply->len;
-        }
+        (void)item_fill(f->q, &item, reply->str, reply->len);
         f->done(&item, item.job ? 1 : 0, 0, f->arg);
     } else {
         f->done(NULL, 0, 0, f->arg); /* nil: timed out */
@@ -315,8 +353,8 @@ int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double tim
     return r;
 }
 
-int queue_finish(struct queue *q, enum queue_outcome op, unsigned ref, const char *old,
-                 size_t old_len, char *new_job, double score)
+static int record_add(struct queue *q, enum queue_outcome op, unsigned ref, const char *old,
+                      size_t old_len, char *new_job, double score, bool cut)
 {
     struct record *rec = calloc(1, sizeof(*rec));
 
@@ -332,10 +370,25 @@ int queue_finish(struct queue *q, enum queue_outcome op, unsigned ref, const cha
     rec->ref = ref;
     rec->new_job = new_job;
     rec->score = score;
+    rec->cut = cut;
     *q->tail = rec;
     q->tail = &rec->next;
     q->nwaiting++;
     return 0;
+}
+
+int queue_finish(struct queue *q, enum queue_outcome op, unsigned ref, const char *old,
+                 size_t old_len, char *new_job, double score)
+{
+    return record_add(q, op, ref, old, old_len, new_job, score, false);
+}
+
+int queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_job, double score)
+{
+    char key[32 + QUEUE_SHA1_HEX];
+    int n = snprintf(key, sizeof(key), "%zu:%s", item->size, item->sha1);
+
+    return record_add(q, QUEUE_DEAD, item->ref, key, (size_t)n, new_job, score, true);
 }
 
 size_t queue_unconfirmed(const struct queue *q)
@@ -343,10 +396,25 @@ size_t queue_unconfirmed(const struct queue *q)
     return q->nwaiting + q->nsent;
 }
 
+/* Whether record `rec` is for the stored job `job` of `len` bytes. */
+static bool record_is_for(const struct record *rec, const char *job, size_t len)
+{
+    char key[32 + QUEUE_SHA1_HEX];
+    int n;
+
+    if (!rec->cut)
+        return rec->old_len == len && memcmp(rec->old, job, len) == 0;
+    n = snprintf(key, sizeof(key), "%zu:", len);
+    if (rec->old_len <= (size_t)n || memcmp(rec->old, key, (size_t)n) != 0)
+        return false; /* another size: no digest needed */
+    digest_hex(EVP_sha1(), job, len, key + n, sizeof(key) - (size_t)n);
+    return strcmp(rec->old, key) == 0;
+}
+
 static bool records_hold(const struct record *rec, unsigned ref, const char *job, size_t len)
 {
     for (; rec; rec = rec->next)
-        if (rec->ref == ref && rec->old_len == len && memcmp(rec->old, job, len) == 0)
+        if (rec->ref == ref && record_is_for(rec, job, len))
             return true;
     return false;
 }
@@ -375,6 +443,40 @@ static void flush_give_back(struct queue *q, struct flush *fl)
     q->nwaiting += fl->n;
 }
 
+static const char *const op_names[] = {[QUEUE_DONE] = "ok",
+                                        [QUEUE_RETRY] = "retry",
+                                        [QUEUE_DEAD] = "dead",
+                                        [QUEUE_DISCARD] = "discard",
+                                        [QUEUE_DEFER] = "defer"};
+
+/* finish.lua names the records whose job was no longer in the in-flight list: a peer judged
+ * this process dead and recovered it (or, for a record sent again after a lost reply, the
+ * first call wrote it). Nothing was written for them. */
+static void flush_log_dropped(const struct flush *fl, const struct redisReply *reply)
+{
+    const struct record *rec = fl->records;
+    long long at = 1;
+
+    for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
+        long long k = reply->element[i]->integer;
+        json_t *job;
+        for (; rec && at < k; rec = rec->next)
+            at++;
+        if (!rec)
+            break;
+        job = rec->cut ? NULL : json_loadb(rec->old, rec->old_len, 0, NULL);
+        log_warn("event=outcome_dropped reason=%s jid=%s queue=%s outcome=%s why=\"%s\"",
+                 rec->resent ? "resent" : "taken",
+                 log_q(json_string_value(json_object_get(job, "jid"))),
+                 log_q(queue_ref_name(fl->q, rec->ref)), op_names[rec->op],
+                 rec->resent ? "sent again after a lost reply: the first call wrote it, or a "
+                               "peer recovered the job"
+                             : "the job was no longer in this process's in-flight list: a peer "
+                               "recovered it");
+        json_decref(job);
+    }
+}
+
 static void flush_on_reply(struct redisReply *reply, void *arg)
 {
     struct flush *fl = arg;
@@ -395,8 +497,11 @@ static void flush_on_reply(struct redisReply *reply, void *arg)
                  reply ? "1s" : "reconnect");
         if (reply)
             q->hold_until = util_now() + FLUSH_HOLD_S;
+        for (rec = fl->records; !reply && rec; rec = rec->next)
+            rec->resent = true;
         flush_give_back(q, fl);
     } else {
+        flush_log_dropped(fl, reply);
         for (rec = fl->records; rec; rec = next) {
             next = rec->next;
             record_free(rec);
@@ -451,7 +556,7 @@ static int flush_some(struct queue *q)
     PUTNUM("%u", q->dead_max_jobs);
     PUTNUM("%d", KEYS_STAT_TTL_S);
     for (rec = q->head, i = 0; i < n; rec = rec->next, i++) {
-        PUT(&op_codes[rec->op], 1);
+        PUT(rec->cut ? "D" : &op_codes[rec->op], 1);
         PUTNUM("%u", FINISH_FIXED_KEYS + rec->ref + 1);
         PUT(rec->old, rec->old_len);
         PUTS(rec->new_job ? rec->new_job : "");

@@ -16,11 +16,22 @@ enum queue_outcome {
     QUEUE_DEFER,   /* not run: into `schedule` at `score`, not counted */
 };
 
+/* Bytes of a job kept in an item when the job is over the queue's maximum size. */
+#define QUEUE_EXCERPT 1024
+#define QUEUE_SHA256_HEX 65 /* 64 hex digits and NUL */
+#define QUEUE_SHA1_HEX 41   /* 40 hex digits and NUL */
+
 /* One fetched job. `job` is owned by whoever holds the item, release with free(). */
 struct queue_item {
     unsigned ref; /* which queue it came from: see queue_ref() */
-    char *job;    /* NUL-terminated JSON text, exactly as stored */
-    size_t len;
+    char *job;    /* NUL-terminated JSON text, exactly as stored; when `cut`, only its first
+                     QUEUE_EXCERPT bytes */
+    size_t len;   /* bytes at `job` */
+    size_t size;  /* bytes of the job as stored: `len`, or more when `cut` */
+    bool cut;     /* over queue_set_max_job()'s limit: never copied whole; finish it with
+                     queue_finish_cut() */
+    char sha256[QUEUE_SHA256_HEX]; /* when `cut`: the stored job's SHA-256, lowercase hex */
+    char sha1[QUEUE_SHA1_HEX];     /* when `cut`: its SHA-1 (what finish.lua matches it by) */
 };
 
 /* `items` (n of them) belong to the callee: each item's job must be freed, the array not.
@@ -33,6 +44,8 @@ typedef void queue_fetch_fn(struct queue_item *items, size_t n, int err, void *a
 struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity);
 void queue_free(struct queue *q);
 void queue_set_dead_limits(struct queue *q, unsigned max_jobs, double max_age_s);
+/* Jobs over `max_bytes` are handed over cut (see struct queue_item); default 1 MiB. */
+void queue_set_max_job(struct queue *q, size_t max_bytes);
 
 /* The reference of queue `name`, added on first use and kept for the process's life (its
  * in-flight list may hold jobs after a reload drops the queue). Returns >= 0 or -ENOMEM. */
@@ -60,6 +73,10 @@ int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double tim
  * also on failure. `score` is the retry or dead time (epoch seconds). Returns 0 or -ENOMEM. */
 int queue_finish(struct queue *q, enum queue_outcome op, unsigned ref, const char *old,
                  size_t old_len, char *new_job, double score);
+/* queue_finish(QUEUE_DEAD) for a cut item: the stored job is removed from the in-flight list
+ * in Redis by its size and SHA-1, never sent back. Takes ownership of `new_job`, also on
+ * failure. Returns 0 or -ENOMEM. */
+int queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_job, double score);
 /* Sends the recorded outcomes in one Lua call per 1000. Outcomes whose call fails are kept
  * and sent again by a later flush (for an error reply, not before a second has passed).
  * Returns 0, -ENOTCONN or -EAGAIN (kept for later). */

@@ -5,29 +5,53 @@
 -- ARGV[1] dead: drop jobs with a score below this, ARGV[2] dead: most jobs kept,
 -- ARGV[3] daily counters' time to live (s), then records of 5 values:
 -- op ('a' done, 'r' retry, 'd' dead, 'x' failed and discarded, 's' deferred: not run,
--- back to schedule, not counted), in-flight KEYS index,
+-- back to schedule, not counted, 'D' dead for a job too large to send back: its "job as
+-- fetched" is "SIZE:SHA1HEX", matched here), in-flight KEYS index,
 -- job as fetched, job to write ('' for none), score (retry or dead time).
--- A retry or dead job is written only when this call removed it from its in-flight list,
--- so a record sent twice (after a lost reply) or a job already recovered by another
--- process is never written twice.
+-- An outcome (retry, dead, schedule, counters) is written only when this call removed the
+-- job from its in-flight list, so a record sent twice (after a lost reply) or a job taken
+-- from this process (recovered by a peer that judged it dead) is never written twice.
+-- Returns the 1-based numbers of the records whose job was not in the list (dropped).
+
+-- Removes the last job of `key` with this size and SHA-1 (as LREM key -1 job would).
+local function remove_digest(key, digest)
+  local size, sha = string.match(digest, '^(%d+):(%x+)$')
+  size = tonumber(size)
+  for i = -1, -redis.call('LLEN', key), -1 do
+    local job = redis.call('LINDEX', key, i)
+    if job and #job == size and redis.sha1hex(job) == sha then
+      local mark = 'nexus:removing:' .. sha
+      redis.call('LSET', key, i, mark)
+      return redis.call('LREM', key, -1, mark)
+    end
+  end
+  return 0
+end
+
 local done, failed, dead = 0, 0, 0
+local dropped = {}
 for r = 4, #ARGV, 5 do
   local op, list, old, new, score = ARGV[r], tonumber(ARGV[r + 1]), ARGV[r + 2], ARGV[r + 3], ARGV[r + 4]
-  local removed = redis.call('LREM', KEYS[list], -1, old)
-  if op == 's' then
-    if removed == 1 then
-      redis.call('ZADD', KEYS[7], score, new)
-    end
+  local removed
+  if op == 'D' then
+    removed, op = remove_digest(KEYS[list], old), 'd'
+  else
+    removed = redis.call('LREM', KEYS[list], -1, old)
+  end
+  if removed == 0 then
+    dropped[#dropped + 1] = (r - 4) / 5 + 1
+  elseif op == 's' then
+    redis.call('ZADD', KEYS[7], score, new)
   else
     done = done + 1
-  end
-  if op ~= 'a' and op ~= 's' then
-    failed = failed + 1
-    if removed == 1 and op == 'r' then
-      redis.call('ZADD', KEYS[5], score, new)
-    elseif removed == 1 and op == 'd' then
-      redis.call('ZADD', KEYS[6], score, new)
-      dead = dead + 1
+    if op ~= 'a' then
+      failed = failed + 1
+      if op == 'r' then
+        redis.call('ZADD', KEYS[5], score, new)
+      elseif op == 'd' then
+        redis.call('ZADD', KEYS[6], score, new)
+        dead = dead + 1
+      end
     end
   end
 end
@@ -44,4 +68,4 @@ if dead > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. ARGV[1])
   redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -(tonumber(ARGV[2]) + 1))
 end
-return done
+return dropped

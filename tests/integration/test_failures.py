@@ -103,7 +103,6 @@ def test_dead_set_is_capped(r, nexusd):
 
 
 JID = "0123456789abcdef01234567"
-HUGE = json.dumps({"class": "noop", "args": ["x" * (5 << 20)], "jid": JID}).encode()
 
 # name, raw text, expected error_message fragment, wrapped (True: nexus.invalid + nexus_raw)
 MALFORMED = [
@@ -117,7 +116,6 @@ MALFORMED = [
     ("missing_jid", json.dumps({"class": "noop", "args": []}).encode(), "missing 'jid'", False),
     ("bad_retry", json.dumps({"class": "noop", "args": [], "jid": JID, "retry": "yes"}).encode(),
      "'retry' must be true, false or a whole number", False),
-    ("huge_5mb", HUGE, "above the 4194304-byte limit", True),
     ("invalid_utf8", b'{"class":"noop","args":["\xff\xfe caf\xc3"],"jid":"' + JID.encode() + b'"}',
      "invalid JSON", True),
 ]

@@ -1,0 +1,180 @@
+"""Jobs over worker.max_job_size and undecodable jobs over worker.dead_keep_max: they go to
+dead as a small entry (an excerpt, the size and SHA-256 of the text), the process's memory
+stays bounded, and its loop keeps serving other jobs and /healthz meanwhile."""
+import base64
+import hashlib
+import json
+import os
+import threading
+import time
+
+from conftest import NEXUSD, make_config, push, push_raw, run_cmd, wait_for
+from httpc import get, http_address
+
+MIB = 1 << 20
+JID = "0123456789abcdef01234567"
+
+
+def huge_job(size, filler=b"x", jid=JID, cls="noop"):
+    """A job of exactly `size` bytes, jid and class first (as in its excerpt), then args."""
+    head = b'{"jid":"%s","class":"%s","queue":"default","retry":true,"args":["' % (
+        jid.encode(), cls.encode())
+    tail = b'"]}'
+    n = size - len(head) - len(tail)
+    return head + (filler * (n // len(filler) + 1))[:n] + tail
+
+
+def peak_rss_kib(pid):
+    """The process's peak resident memory (VmHWM) in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+class HealthProbe:
+    """Asks /healthz every 20 ms in a thread; `worst` is the slowest answer (s)."""
+
+    def __init__(self, address):
+        self.address = address
+        self.worst = 0.0
+        self.answers = 0
+        self.errors = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            t0 = time.monotonic()
+            try:
+                assert get(self.address, "/healthz", timeout=30).status == 200
+                self.answers += 1
+            except Exception as e:  # noqa: BLE001 - reported by the test
+                self.errors.append(repr(e))
+            self.worst = max(self.worst, time.monotonic() - t0)
+            time.sleep(0.02)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(35)
+        return self.worst
+
+
+def dead_entry(rb):
+    wait_for(lambda: rb.zcard("dead") == 1, timeout=60, what="one job in dead")
+    member = rb.zrange("dead", 0, -1)[0]
+    return member, json.loads(member)
+
+
+def assert_cut_entry(member, job, text, error_class):
+    assert len(member) < 8192, len(member)
+    assert job["class"] == "nexus.invalid"
+    assert job["error_class"] == error_class
+    assert job["nexus_original_size"] == len(text)
+    assert job["nexus_original_sha256"] == hashlib.sha256(text).hexdigest()
+    assert job["nexus_truncated"] is True
+    assert job["nexus_excerpt"] == text[:1024].decode("utf-8", "replace")[:len(job["nexus_excerpt"])]
+    assert 1000 <= len(job["nexus_excerpt"].encode()) <= 1024
+    assert "nexus_raw" not in job and "nexus_raw_base64" not in job
+
+
+def test_100mb_job_goes_to_dead_small_while_other_jobs_flow(redis_server, nexusd):
+    rb = redis_server.client(decode=False)
+    d = nexusd()
+    probe = HealthProbe(http_address(d))
+    text = huge_job(100 * MIB)
+    push_raw(rb, text)
+    others = [push(rb, "noop", [i]) for i in range(20)]
+    member, job = dead_entry(rb)
+    d.wait_jobs(others, timeout=60)
+    worst = probe.finish()
+    assert not probe.errors, probe.errors[:3]
+    assert probe.answers > 0
+    assert_cut_entry(member, job, text, "NexusJobTooLarge")
+    assert job["jid"] == JID and job["nexus_original_class"] == "noop"
+    assert job["queue"] == "default"
+    assert job["error_message"] == ("job of 104857600 bytes exceeds worker.max_job_size "
+                                    "(1048576); not decoded")
+    assert job["retry_count"] == 0
+    # nothing left behind: the in-flight entry went by its digest, the text was not sent back
+    wait_for(lambda: rb.llen(d.inflight_key()) == 0, what="in-flight list empty")
+    assert rb.llen("queue:default") == 0
+    line = d.lines(event="job", outcome="dead")[0]
+    assert line["jid"] == JID and line["size"] == str(100 * MIB)
+    assert line["sha256"] == hashlib.sha256(text).hexdigest()
+    # before: 734 MB peak, a 2.9 s stall; now the hiredis reply is the only full copy
+    peak = peak_rss_kib(d.pid)
+    assert peak < 400 * 1024, "peak RSS %d KiB" % peak
+    assert worst < 1.5, "the loop stalled %.2fs" % worst
+    d.assert_alive()
+
+
+def test_50mb_of_invalid_utf8(redis_server, nexusd):
+    rb = redis_server.client(decode=False)
+    d = nexusd()
+    text = huge_job(50 * MIB, filler=b"\xff\xfe caf\xc3")
+    push_raw(rb, text)
+    member, job = dead_entry(rb)
+    assert_cut_entry(member, job, text, "NexusJobTooLarge")
+    assert "\ufffd" in job["nexus_excerpt"]
+    d.wait_log(r"event=job .*outcome=dead")
+    wait_for(lambda: rb.llen(d.inflight_key()) == 0, what="in-flight list empty")
+    assert peak_rss_kib(d.pid) < 300 * 1024
+
+
+def test_undecodable_job_under_the_limit_is_kept_whole_only_up_to_dead_keep_max(redis_server,
+                                                                               nexusd):
+    rb = redis_server.client(decode=False)
+    d = nexusd(make_config(worker={"max_job_size": 64 * MIB}))
+    # 20 MB of invalid UTF-8: decoded (under the limit), invalid, over dead_keep_max
+    big = huge_job(20 * MIB, filler=b"\xff\xfe caf\xc3")
+    push_raw(rb, big)
+    member, job = dead_entry(rb)
+    assert_cut_entry(member, job, big, "NexusInvalidJob")
+    assert job["error_message"].startswith("invalid JSON")
+    wait_for(lambda: rb.llen(d.inflight_key()) == 0, what="in-flight list empty")
+    rb.delete("dead")
+    # 60 KiB of invalid UTF-8: within dead_keep_max (64 KiB), kept whole, byte for byte
+    small = huge_job(60 * 1024, filler=b"\xff\xfe caf\xc3")
+    push_raw(rb, small)
+    member, job = dead_entry(rb)
+    assert job["error_class"] == "NexusInvalidJob"
+    assert "nexus_truncated" not in job
+    assert base64.b64decode(job["nexus_raw_base64"]) == small
+
+
+def test_job_at_the_limit_runs_one_byte_more_goes_to_dead(redis_server, nexusd):
+    rb = redis_server.client(decode=False)
+    d = nexusd(make_config(worker={"max_job_size": 65536}))
+    at = huge_job(65536, jid="a" * 24)
+    over = huge_job(65537, jid="b" * 24)
+    push_raw(rb, at)
+    d.wait_jobs(["a" * 24])
+    push_raw(rb, over)
+    member, job = dead_entry(rb)
+    assert_cut_entry(member, job, over, "NexusJobTooLarge")
+    assert job["jid"] == "b" * 24
+    assert "65537 bytes exceeds worker.max_job_size (65536)" in job["error_message"]
+    # the jobs after it still run
+    jid = push(rb, "noop", [1])
+    d.wait_jobs([jid])
+
+
+def test_default_limit_runs_a_job_just_under_1_mib(redis_server, nexusd):
+    rb = redis_server.client(decode=False)
+    d = nexusd()
+    push_raw(rb, huge_job(MIB, jid="c" * 24))
+    d.wait_jobs(["c" * 24])
+    assert rb.zcard("dead") == 0
+
+
+def test_max_job_size_is_checked_in_the_config(workdir):
+    path = os.path.join(workdir, "bad.conf")
+    with open(path, "w") as f:
+        f.write("worker = {\n  max_job_size = 100;\n};\n")
+    res = run_cmd([NEXUSD, "-c", path, "--check-config"])
+    assert res.returncode != 0
+    assert "bad.conf:2: worker.max_job_size must be 1024..536870912 (got 100)" in res.stderr, \
+        res.stderr
