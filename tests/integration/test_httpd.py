@@ -86,16 +86,16 @@ def test_bad_and_oversized_requests(nexusd):
     assert status == 400
 
     big = b"x" * 8000
-    status, _ = raw(addr, b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + big + b"\r\n\r\n")
+    status, _ = raw(addr, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: " + big + b"\r\n\r\n")
     assert status == 431
-    status, _ = raw(addr, b"GET /" + big + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+    status, _ = raw(addr, b"GET /" + big + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert status in (414, 431)
 
     # body over max_body: refused from its Content-Length, before it is read
     r = request(addr, "POST", "/healthz", body=b"y" * 1001)
     assert r.status == 413 and r.json() == {"error": "request body too large"}
     # ... and from its size when chunked
-    status, out = raw(addr, b"POST /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+    status, out = raw(addr, b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
                       b"\r\n3e8\r\n" + b"z" * 1000 + b"\r\n10\r\n" + b"z" * 16 + b"\r\n0\r\n\r\n")
     assert status == 413, out[:200]
     # the process and its endpoint are fine afterwards
@@ -110,7 +110,7 @@ def test_connection_limit_and_idle_timeout(nexusd):
     time.sleep(0.3)
     # a sixth waits in the kernel's backlog, unserved, while five are open
     s = raw_socket(addr)
-    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
     s.settimeout(0.8)
     with pytest.raises(socket.timeout):
         s.recv(100)
@@ -147,7 +147,7 @@ def test_idle_and_slow_clients_do_not_slow_the_job_loop(nexusd, r):
     # slowloris: headers one byte at a time, never finished
     slow = [raw_socket(addr) for _ in range(20)]
     for s in slow:
-        s.sendall(b"GET /status HTTP/1.1\r\nHost: a\r\n")
+        s.sendall(b"GET /status HTTP/1.1\r\nHost: localhost\r\n")
     with_clients = []
     for _ in range(2):
         for i, s in enumerate(slow):
@@ -248,7 +248,7 @@ def test_answer_timeout_and_clients_gone_before_the_answer(nexusd, redis_server)
     try:
         # a client that leaves while its /status waits for Redis
         gone = raw_socket(addr)
-        gone.sendall(b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n")
+        gone.sendall(b"GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n")
         time.sleep(0.2)
         gone.close()
         t = time.monotonic()
