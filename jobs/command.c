@@ -232,13 +232,14 @@ static void step_record(struct proc *p, double finished)
     char pid[16], host[256] = "";
     char *argv_json = NULL, *result = NULL, *output = NULL, *error = NULL, *workdir = NULL;
     const char *params[20];
-    json_t *argv = json_array();
+    json_t *argv;
     int r = -ENOMEM;
 
     if (!p->db) {
         proc_report(p);
         return;
     }
+    argv = json_array();
     for (char **a = p->argvs[p->step]; argv && *a; a++) { /* config text may be no UTF-8 */
         char *clean = tail_utf8(*a, strlen(*a), NULL);
         (void)json_array_append_new(argv, clean ? json_string(clean) : NULL);

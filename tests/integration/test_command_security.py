@@ -163,3 +163,36 @@ def test_job_args_cannot_choose_the_programs_options(nexusd, r, workdir):
     opened = push(r, "backup.options", evil)
     d.wait_jobs([opened])
     wait_for(lambda: os.path.exists(pwned), what="tar's checkpoint action")
+
+
+@needs_root
+@pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind missing")
+def test_the_user_paths_are_clean_under_valgrind(nexusd, r, workdir):
+    if "asan" in os.environ.get("NEXUSD", ""):
+        pytest.skip("the sanitizer build is checked by ASan itself")
+    vg_log = os.path.join(workdir, "valgrind.log")
+    private = os.path.join(workdir, "private")
+    os.mkdir(private, 0o700)
+    classes = [{"name": "u.ok", "command": ["id", "-u"], "user": "nobody", "group": "daemon",
+                "args_append": True},
+               {"name": "u.denied", "command": ["true"], "user": "nobody", "workdir": private,
+                "max_retries": 0},
+               {"name": "u.missing", "command": ["/no/such/program"], "user": "nobody",
+                "max_retries": 0},
+               {"name": "u.refused", "command": ["true"], "args_append": True}]
+    d = nexusd(classes=classes, start=False)
+    d.wrapper = ["valgrind", "--error-exitcode=9", "--leak-check=full",
+                 "--errors-for-leak-kinds=definite,indirect", "--log-file=" + vg_log]
+    d.start(timeout=60)
+    ok = push(r, "u.ok", [])
+    dead = [push(r, "u.denied", []), push(r, "u.missing", []), push(r, "u.refused", ["-x"])]
+    d.wait_jobs([ok], timeout=60)
+    d.wait_jobs(dead, outcome="dead", timeout=60)
+    assert [dead_job(r, j)["error_class"] for j in dead] == [
+        "NexusCommandNotStarted", "NexusCommandNotStarted", "ArgumentError"]
+    d.term()
+    assert d.wait_exit(120) == 0, open(vg_log).read()[-3000:]
+    report = open(vg_log).read()
+    assert "ERROR SUMMARY: 0 errors" in report, report[-3000:]
+    assert "definitely lost: 0 bytes" in report or "All heap blocks were freed" in report, \
+        report[-3000:]
