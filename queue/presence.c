@@ -14,6 +14,8 @@
 #include "queue/keys.h"
 #include "queue/rconn.h"
 
+extern const char lua_beat[];
+
 struct presence {
     struct rconn *conn;
     char identity[256];
@@ -22,6 +24,7 @@ struct presence {
     pid_t pid;
     long long pid_start;
     double started_at;
+    bool registered; /* a beat went through: a missing record now means it was forgotten */
 };
 
 struct presence *presence_new(struct rconn *conn, const char *ns, const struct presence_info *info,
@@ -81,6 +84,23 @@ static void beat_on_reply(struct redisReply *reply, void *arg)
         log_warn("event=heartbeat_failed err=%s", log_q(error));
 }
 
+static void beat_lua_on_reply(struct redisReply *reply, void *arg)
+{
+    struct presence *p = arg;
+    const char *error = rconn_reply_error(reply);
+
+    if (error) {
+        beat_on_reply(reply, NULL);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0 && p->registered)
+        log_warn("event=declared_dead identity=%s outcome=registered_again "
+                 "why=\"its record was gone: a peer judged it dead (or Redis lost its data) and "
+                 "may have recovered its jobs, whose outcomes it will not write\"",
+                 log_q(p->identity));
+    p->registered = true;
+}
+
 /* The nexus:procs record: what a reaper needs once this process is gone. */
 static char *record_encode(const struct presence *p, json_t *queues)
 {
@@ -117,44 +137,40 @@ int presence_beat(struct presence *p, unsigned concurrency, json_t *queues, json
                   unsigned busy, bool quiet, json_t *work, double ttl_s)
 {
     char *info = info_encode(p, concurrency, queues), *record = record_encode(p, inflight_queues);
-    size_t nwork = json_object_size(work), argc = 2 + 2 * nwork, k = 0;
-    const char **argv = calloc(argc, sizeof(*argv));
+    size_t nwork = json_object_size(work), nargs = 7 + 2 * nwork, k = 0;
+    const char **args = calloc(nargs, sizeof(*args));
     char **values = calloc(nwork + 1, sizeof(*values));
-    long ttl = (long)(ttl_s + 0.999);
+    char busy_s[16], beat_s[32], ttl_s_text[24];
+    const char *keys[] = {p->k_processes, p->k_identity, p->k_work, p->k_procs};
     const char *slot;
     json_t *entry;
     int r = -ENOMEM;
 
-    if (!info || !record || !argv || !values)
+    if (!info || !record || !args || !values)
         goto out;
-    r = rconn_commandf(p->conn, beat_on_reply, NULL, "SADD %s %s", p->k_processes, p->identity);
-    if (r < 0)
-        goto out;
-    (void)rconn_commandf(p->conn, beat_on_reply, NULL,
-                         "HSET %s info %s busy %u beat %.3f quiet %s rtt_us 0", p->k_identity, info,
-                         busy, util_now(), quiet ? "true" : "false");
-    (void)rconn_commandf(p->conn, beat_on_reply, NULL, "EXPIRE %s %ld", p->k_identity, ttl);
-    (void)rconn_commandf(p->conn, beat_on_reply, NULL, "DEL %s", p->k_work);
-    if (nwork > 0) {
-        argv[0] = "HSET";
-        argv[1] = p->k_work;
-        json_object_foreach(work, slot, entry)
-        {
-            values[k] = json_dumps(entry, JSON_COMPACT);
-            argv[2 + 2 * k] = slot;
-            argv[3 + 2 * k] = values[k] ? values[k] : "{}";
-            k++;
-        }
-        (void)rconn_command(p->conn, beat_on_reply, NULL, (int)argc, argv, NULL);
-        (void)rconn_commandf(p->conn, beat_on_reply, NULL, "EXPIRE %s %ld", p->k_work, ttl);
+    (void)snprintf(busy_s, sizeof(busy_s), "%u", busy);
+    (void)snprintf(beat_s, sizeof(beat_s), "%.3f", util_now());
+    (void)snprintf(ttl_s_text, sizeof(ttl_s_text), "%ld", (long)(ttl_s + 0.999));
+    args[0] = p->identity;
+    args[1] = info;
+    args[2] = busy_s;
+    args[3] = beat_s;
+    args[4] = quiet ? "true" : "false";
+    args[5] = ttl_s_text;
+    args[6] = record;
+    json_object_foreach(work, slot, entry)
+    {
+        values[k] = json_dumps(entry, JSON_COMPACT);
+        args[7 + 2 * k] = slot;
+        args[8 + 2 * k] = values[k] ? values[k] : "{}";
+        k++;
     }
-    (void)rconn_commandf(p->conn, beat_on_reply, NULL, "HSET %s %s %s", p->k_procs, p->identity,
-                         record);
+    r = rconn_eval(p->conn, beat_lua_on_reply, p, lua_beat, 4, keys, nargs, args, NULL);
 out:
     for (k = 0; values && k < nwork; k++)
         free(values[k]);
     free(values);
-    free(argv);
+    free(args);
     free(info);
     free(record);
     return r;

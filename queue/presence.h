@@ -27,11 +27,13 @@ struct presence *presence_new(struct rconn *conn, const char *ns, const struct p
 void presence_free(struct presence *p);
 const char *presence_identity(const struct presence *p); /* borrowed */
 
-/* One heartbeat: SADD processes, the IDENTITY hash (info, busy, beat, quiet) and
- * IDENTITY:work (`work`: an object slot -> {"queue","payload","run_at"}), all expiring after
- * `ttl_s`, and the durable nexus:procs record naming `inflight_queues`, every queue whose
- * in-flight list this process may hold jobs in. `concurrency` and `queues` go into info.
- * JSON arguments are borrowed. Returns 0, or -ENOTCONN. */
+/* One heartbeat, in one call (beat.lua): SADD processes, the IDENTITY hash (info, busy,
+ * beat, quiet) and IDENTITY:work (`work`: an object slot -> {"queue","payload","run_at"}), all
+ * expiring after `ttl_s`, and the durable nexus:procs record naming `inflight_queues`, every
+ * queue whose in-flight list this process may hold jobs in. `concurrency` and `queues` go
+ * into info. When the record was gone although an earlier beat wrote it, a peer judged this
+ * process dead: that is logged (event=declared_dead) and the beat registers it again.
+ * JSON arguments are borrowed. Returns 0, -ENOTCONN or -ENOMEM. */
 int presence_beat(struct presence *p, unsigned concurrency, json_t *queues,
                   json_t *inflight_queues, unsigned busy, bool quiet, json_t *work, double ttl_s);
 

@@ -32,8 +32,8 @@ typedef void rconn_state_fn(struct rconn *rc, bool up, void *arg);
  * as they are (reply->type == REDIS_REPLY_ERROR). */
 typedef void rconn_reply_fn(struct redisReply *reply, void *arg);
 
-/* Starts connecting at once and reconnects with backoff (0.1 s doubling to 5 s) after a
- * loss, logging each change of state once. `name` (borrowed, static) names the connection
+/* Starts connecting at once and reconnects with backoff (0.1 s doubling to 1 s, or to the
+ * cap of rconn_set_backoff_max()) after a loss, logging each change of state once. `name` (borrowed, static) names the connection
  * in logs. Caller owns the rconn; release with rconn_free(). `addr` is copied. */
 struct rconn *rconn_new(struct ev_loop *loop, const struct rconn_addr *addr, const char *name,
                         double connect_timeout_s, rconn_state_fn *on_state, void *arg);
@@ -42,6 +42,12 @@ struct rconn *rconn_new(struct ev_loop *loop, const struct rconn_addr *addr, con
 void rconn_free(struct rconn *rc);
 
 bool rconn_is_up(const struct rconn *rc);
+/* Lowers (or raises) the longest wait between two connection attempts, > 0: a process must
+ * be back well within its process_ttl after a short outage. */
+void rconn_set_backoff_max(struct rconn *rc, double max_s);
+double rconn_backoff_max(const struct rconn *rc);
+/* ev_now() of the last time the connection came up (0 before the first). */
+double rconn_up_since(const struct rconn *rc);
 /* Sends a command. `done` runs exactly once, later, when 0 is returned; when the connection
  * is down returns -ENOTCONN and never calls `done`. argv is copied before return. */
 int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc,

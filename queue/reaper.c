@@ -13,38 +13,71 @@
 
 #include "daemon/err.h"
 #include "daemon/log.h"
+#include "daemon/parse.h"
 #include "daemon/util.h"
 #include "jobs/job.h"
 #include "queue/keys.h"
-#include "queue/move.h"
 #include "queue/presence.h"
 #include "queue/rconn.h"
 
-extern const char lua_forget[];
+extern const char lua_reap[];
+extern const char lua_orphans[];
+
+/* Test only: NEXUSD_TEST_REAP_DELAY_S holds a reap this long between the judgement and the
+ * recovery, so that a test can make the judged process beat again in between. */
+#define REAP_DELAY_ENV "NEXUSD_TEST_REAP_DELAY_S"
+/* In-flight lists read per SCAN call of the orphan sweep (one page per tick). */
+#define SWEEP_COUNT "1000"
 
 struct reaper {
     struct ev_loop *loop;
     struct rconn *conn;
-    char *ns, *self, *host_id, *k_procs, *k_processes;
+    char *ns, *self, *host_id, *k_procs, *k_processes, *k_queues, *k_dead;
+    char *inflight_prefix; /* "<ns>nexus:inflight:" */
+    char *sweep_match;     /* the same as a SCAN pattern, the namespace escaped */
     unsigned max_recoveries;
     unsigned outstanding; /* replies awaited by the current pass */
     bool stopped;
+    double delay_s; /* REAP_DELAY_ENV, 0 outside tests */
     ev_timer tick;
+    double sweep_interval_s; /* between the starts of two orphan sweeps, > 0 */
+    double sweep_next_at;    /* ev_now() of the next sweep's start */
+    char sweep_cursor[32];   /* "0" between sweeps */
+    bool sweeping;           /* a SCAN page or its orphan check is under way */
+    struct reap *delayed;    /* reaps waiting out delay_s, linked by next_delayed */
 };
 
-/* One dead process being emptied, queue by queue. */
+/* A job of a reap as it will be written. */
+struct reap_job {
+    size_t list; /* index in reap->lists */
+    char *old;   /* as stored */
+    size_t old_len;
+    char *new_job;   /* to write */
+    bool dead;       /* to `dead` rather than back to its queue */
+    char *crash_log; /* "jid=… class=… recoveries=N" when a crash loop ends it, or NULL */
+};
+
+/* One in-flight list of a reap. */
+struct reap_list {
+    struct reap *reap;
+    char *queue, *key, *queue_key;
+};
+
+/* One dead process (or one orphan list) being recovered: its lists are read, their jobs
+ * rewritten, then reap.lua judges again, moves and forgets in one call. */
 struct reap {
     struct reaper *rp;
     struct presence_record rec;
-    const char *reason;
-    size_t queues_left;
-};
-
-/* One of its in-flight lists. */
-struct reap_list {
-    struct reap *reap;
-    char *queue;
-    char *key;
+    const char *reason; /* static: pid_gone, heartbeat_expired, orphan */
+    const char *test;   /* reap.lua's ARGV[2] */
+    bool forget;
+    bool failed; /* a list could not be read: nothing is sent */
+    struct reap_list *lists;
+    size_t nlists, reads_left;
+    struct reap_job *jobs;
+    size_t njobs, cap;
+    ev_timer delay; /* REAP_DELAY_ENV */
+    struct reap *next_delayed;
 };
 
 static void pass_begin(struct reaper *rp)
@@ -57,90 +90,146 @@ static void pass_end(struct reaper *rp)
     rp->outstanding--;
 }
 
-static void forget_on_reply(struct redisReply *reply, void *arg)
+static void reap_free(struct reap *reap)
 {
-    struct reap *reap = arg;
-    const char *error = rconn_reply_error(reply);
-
-    if (!error && reply->integer == 1)
-        log_info("event=process_forgotten identity=%s", log_q(reap->rec.identity));
-    pass_end(reap->rp);
+    for (size_t i = 0; i < reap->nlists; i++) {
+        free(reap->lists[i].queue);
+        free(reap->lists[i].key);
+        free(reap->lists[i].queue_key);
+    }
+    for (size_t i = 0; i < reap->njobs; i++) {
+        free(reap->jobs[i].old);
+        free(reap->jobs[i].new_job);
+        free(reap->jobs[i].crash_log);
+    }
+    free(reap->lists);
+    free(reap->jobs);
     presence_record_clear(&reap->rec);
     free(reap);
 }
 
-/* Every list emptied: drop the process's records (only if the lists are still empty). */
-static void reap_finish(struct reap *reap)
+static void reap_end(struct reap *reap)
 {
     struct reaper *rp = reap->rp;
-    size_t nq = json_array_size(reap->rec.queues);
-    const char **keys = calloc(4 + nq, sizeof(*keys));
-    char **owned = calloc(nq + 2, sizeof(*owned)); /* keys[2..]: the process's own keys */
+
+    ev_timer_stop(rp->loop, &reap->delay);
+    reap_free(reap);
+    pass_end(rp);
+}
+
+static void reap_log_moves(struct reap *reap, const struct redisReply *reply)
+{
+    const char *id = reap->rec.identity;
+
+    for (size_t i = 0; i < reap->njobs; i++)
+        if (reap->jobs[i].crash_log)
+            log_error("event=crash_loop %s outcome=dead", reap->jobs[i].crash_log);
+    for (size_t i = 0; i < reap->nlists && i + 1 < reply->elements; i++) {
+        long long moved = reply->element[i + 1]->integer;
+        bool tried = false;
+        for (size_t j = 0; j < reap->njobs && !tried; j++)
+            tried = reap->jobs[j].list == i;
+        if (!tried)
+            continue;
+        if (strcmp(reap->reason, "orphan") == 0)
+            log_warn("event=orphan_recovered identity=%s queue=%s jobs=%lld "
+                     "why=\"no live process owns the list\"",
+                     log_q(id), log_q(reap->lists[i].queue), moved);
+        else
+            log_warn("event=jobs_recovered identity=%s queue=%s jobs=%lld reason=%s", log_q(id),
+                     log_q(reap->lists[i].queue), moved, reap->reason);
+    }
+    if (reply->elements > 0 && reply->element[0]->integer == 1)
+        log_info("event=process_forgotten identity=%s", log_q(id));
+}
+
+static void reap_on_reply(struct redisReply *reply, void *arg)
+{
+    struct reap *reap = arg;
+    const char *error = rconn_reply_error(reply);
+
+    if (error)
+        log_warn("event=recovery_failed identity=%s err=%s retry=\"next check\"",
+                 log_q(reap->rec.identity), log_q(error));
+    else if (reply->type == REDIS_REPLY_INTEGER)
+        log_warn("event=recovery_skipped identity=%s reason=alive "
+                 "why=\"it beat again after it was judged dead\"",
+                 log_q(reap->rec.identity));
+    else if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0)
+        reap_log_moves(reap, reply);
+    reap_end(reap);
+}
+
+/* reap.lua: everything read, the judgement is made again with the moves and the forgetting. */
+static void reap_send(struct reap *reap)
+{
+    struct reaper *rp = reap->rp;
+    size_t nkeys = 6 + 2 * reap->nlists, nargs = 4 + 4 * reap->njobs, a = 0;
+    const char **keys = calloc(nkeys, sizeof(*keys));
+    const char **args = calloc(nargs, sizeof(*args));
+    size_t *lens = calloc(nargs, sizeof(*lens));
+    char *nums = calloc(reap->njobs + 1, 24), now[32];
     int r = -ENOMEM;
 
-    if (!keys || !owned)
+    if (reap->failed || rp->stopped || !keys || !args || !lens || !nums)
         goto out;
-    owned[0] = keys_make(rp->ns, "%s", reap->rec.identity);
-    owned[1] = keys_make(rp->ns, "%s:work", reap->rec.identity);
-    for (size_t i = 0; i < nq; i++)
-        owned[2 + i] = keys_make(rp->ns, "nexus:inflight:%s:%s", reap->rec.identity,
-                                 json_string_value(json_array_get(reap->rec.queues, i)));
     keys[0] = rp->k_procs;
     keys[1] = rp->k_processes;
-    for (size_t i = 0; i < nq + 2; i++) {
-        if (!owned[i])
-            goto out;
-        keys[2 + i] = owned[i];
+    keys[2] = keys_make(rp->ns, "%s", reap->rec.identity);
+    keys[3] = keys_make(rp->ns, "%s:work", reap->rec.identity);
+    keys[4] = rp->k_queues;
+    keys[5] = rp->k_dead;
+    for (size_t i = 0; i < reap->nlists; i++) {
+        keys[6 + 2 * i] = reap->lists[i].key;
+        keys[7 + 2 * i] = reap->lists[i].queue_key;
     }
-    r = rconn_eval(rp->conn, forget_on_reply, reap, lua_forget, 4 + nq, keys, 1,
-                   (const char *[]){reap->rec.identity}, NULL);
+    (void)snprintf(now, sizeof(now), "%.6f", util_now());
+#define PUT(s, l) (args[a] = (s), lens[a] = (l), a++)
+#define PUTS(s) PUT((s), strlen(s))
+    PUTS(reap->rec.identity);
+    PUTS(reap->test);
+    PUTS(reap->forget ? "1" : "0");
+    PUTS(now);
+    for (size_t i = 0; i < reap->njobs; i++) {
+        const struct reap_job *j = &reap->jobs[i];
+        char *num = nums + 24 * i;
+        (void)snprintf(num, 24, "%zu", j->list + 1);
+        PUTS(num);
+        PUT(j->old, j->old_len);
+        PUTS(j->new_job);
+        PUTS(j->dead ? "" : reap->lists[j->list].queue);
+    }
+#undef PUT
+#undef PUTS
+    if (keys[2] && keys[3])
+        r = rconn_eval(rp->conn, reap_on_reply, reap, lua_reap, nkeys, keys, nargs, args, lens);
 out:
-    for (size_t i = 0; owned && i < nq + 2; i++)
-        free(owned[i]);
-    free(owned);
-    free(keys);
-    if (r < 0) {
-        pass_end(rp);
-        presence_record_clear(&reap->rec);
-        free(reap);
+    if (keys) {
+        free((char *)keys[2]);
+        free((char *)keys[3]);
     }
+    free(keys);
+    free(args);
+    free(lens);
+    free(nums);
+    if (r < 0)
+        reap_end(reap);
 }
 
-static void list_end(struct reap_list *rl)
+/* A recovered job with its count raised; to dead after max_recoveries. */
+static int recover_job(struct reap *reap, size_t list, const char *text, size_t len)
 {
-    struct reap *reap = rl->reap;
-
-    free(rl->queue);
-    free(rl->key);
-    free(rl);
-    if (--reap->queues_left == 0)
-        reap_finish(reap);
-}
-
-static void move_on_done(long long moved, int err, void *arg)
-{
-    struct reap_list *rl = arg;
-
-    if (err == 0)
-        log_warn("event=jobs_recovered identity=%s queue=%s jobs=%lld reason=%s",
-                 log_q(rl->reap->rec.identity), log_q(rl->queue), moved, rl->reap->reason);
-    list_end(rl);
-}
-
-/* A recovered job with its count raised; to dead after max_recoveries. *ret_dead says which. */
-static char *recover_job(struct reaper *rp, const struct reap_list *rl, const char *text,
-                         size_t len, bool *ret_dead)
-{
+    struct reaper *rp = reap->rp;
+    struct reap_job rj = {.list = list, .old_len = len};
     struct job *job = NULL;
     struct err err = {0};
     char msg[512];
-    char *out;
     int r;
 
-    r = job_decode(text, len, rl->queue, util_random(), &job, &err);
+    r = job_decode(text, len, reap->lists[list].queue, util_random(), &job, &err);
     if (!job)
-        return NULL;
-    *ret_dead = r < 0;
+        return -ENOMEM;
+    rj.dead = r < 0;
     if (r < 0) {
         r = job_record_failure(job, "NexusInvalidJob", err.msg, util_now());
     } else if (job_record_recovery(job) == 0 &&
@@ -148,77 +237,131 @@ static char *recover_job(struct reaper *rp, const struct reap_list *rl, const ch
         (void)snprintf(msg, sizeof(msg),
                        "the process running this job died %d times (last: %s, %s); moved to dead "
                        "as a crash loop",
-                       job_recoveries(job), rl->reap->rec.identity, rl->reap->reason);
+                       job_recoveries(job), reap->rec.identity, reap->reason);
         r = job_record_failure(job, "NexusCrashLoop", msg, util_now());
-        *ret_dead = true;
-        log_error("event=crash_loop jid=%s class=%s recoveries=%d outcome=dead",
-                  log_q(job_jid(job)), log_q(job_class(job)), job_recoveries(job));
+        rj.dead = true;
+        if (asprintf(&rj.crash_log, "jid=%s class=%s recoveries=%d", log_q(job_jid(job)),
+                     log_q(job_class(job)), job_recoveries(job)) < 0)
+            rj.crash_log = NULL;
     }
-    out = r < 0 ? NULL : job_encode(job, NULL);
+    rj.new_job = r < 0 ? NULL : job_encode(job, NULL);
     job_free(job);
-    return out;
+    rj.old = malloc(len + 1);
+    if (reap->njobs == reap->cap) {
+        size_t cap = reap->cap ? 2 * reap->cap : 16;
+        struct reap_job *jobs = realloc(reap->jobs, cap * sizeof(*jobs));
+        if (jobs) {
+            reap->jobs = jobs;
+            reap->cap = cap;
+        }
+    }
+    if (!rj.new_job || !rj.old || reap->njobs == reap->cap) {
+        free(rj.new_job);
+        free(rj.old);
+        free(rj.crash_log);
+        return -ENOMEM;
+    }
+    memcpy(rj.old, text, len);
+    rj.old[len] = '\0';
+    reap->jobs[reap->njobs++] = rj;
+    return 0;
+}
+
+static void reap_read_done(struct reap *reap)
+{
+    if (--reap->reads_left == 0)
+        reap_send(reap);
 }
 
 static void lrange_on_reply(struct redisReply *reply, void *arg)
 {
     struct reap_list *rl = arg;
-    struct reaper *rp = rl->reap->rp;
-    const char *error = rconn_reply_error(reply);
-    struct move_batch *b = NULL;
-    bool dead;
+    struct reap *reap = rl->reap;
+    size_t list = (size_t)(rl - reap->lists);
 
-    if (!error && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0)
-        b = move_batch_new(rp->ns, rl->key, false);
-    for (size_t i = 0; b && i < reply->elements; i++) {
-        struct redisReply *e = reply->element[i];
-        char *job = recover_job(rp, rl, e->str, e->len, &dead);
-        if (job)
-            (void)move_batch_add(b, e->str, e->len, job, dead ? NULL : rl->queue);
-    }
-    if (b && move_batch_size(b) > 0 &&
-        move_batch_send(b, rp->conn, util_now(), move_on_done, rl) == 0)
-        return;
-    if (b && move_batch_size(b) == 0)
-        move_batch_free(b);
-    list_end(rl);
+    if (rconn_reply_error(reply) || reply->type != REDIS_REPLY_ARRAY)
+        reap->failed = true;
+    for (size_t i = 0; !reap->failed && i < reply->elements; i++)
+        (void)recover_job(reap, list, reply->element[i]->str, reply->element[i]->len);
+    reap_read_done(reap);
 }
 
-static void reap_start(struct reaper *rp, struct presence_record *rec, const char *reason)
+/* Reads every in-flight list of the process (pipelined, all replies before reap_send()). */
+static void reap_read(struct reap *reap)
+{
+    struct reaper *rp = reap->rp;
+
+    reap->reads_left = reap->nlists + 1; /* +1 held while the reads go out */
+    for (size_t i = 0; i < reap->nlists; i++) {
+        if (rconn_commandf(rp->conn, lrange_on_reply, &reap->lists[i], "LRANGE %s 0 -1",
+                           reap->lists[i].key) < 0) {
+            reap->failed = true;
+            reap->reads_left--;
+        }
+    }
+    reap_read_done(reap);
+}
+
+static void delayed_unlink(struct reap *reap)
+{
+    struct reap **pp = &reap->rp->delayed;
+
+    while (*pp && *pp != reap)
+        pp = &(*pp)->next_delayed;
+    if (*pp)
+        *pp = reap->next_delayed;
+}
+
+static void delay_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct reap *reap = w->data;
+
+    delayed_unlink(reap);
+    if (reap->rp->stopped)
+        reap_end(reap);
+    else
+        reap_read(reap);
+}
+
+/* Takes `rec` (cleared also on failure). `test` is reap.lua's judgement to make again. */
+static void reap_start(struct reaper *rp, struct presence_record *rec, const char *reason,
+                       const char *test, bool forget)
 {
     struct reap *reap = calloc(1, sizeof(*reap));
     size_t nq = json_array_size(rec->queues);
 
-    if (!reap) {
+    if (!reap || !(reap->lists = calloc(nq + 1, sizeof(*reap->lists)))) {
+        free(reap);
         presence_record_clear(rec);
         return;
     }
-    log_warn("event=process_dead identity=%s reason=%s", log_q(rec->identity), reason);
+    if (strcmp(reason, "orphan") != 0)
+        log_warn("event=process_dead identity=%s reason=%s", log_q(rec->identity), reason);
     reap->rp = rp;
     reap->rec = *rec;
     reap->reason = reason;
-    reap->queues_left = nq + 1; /* +1 held until every list is started */
+    reap->test = test;
+    reap->forget = forget;
     pass_begin(rp);
     for (size_t i = 0; i < nq; i++) {
-        struct reap_list *rl = calloc(1, sizeof(*rl));
+        struct reap_list *rl = &reap->lists[reap->nlists];
         const char *q = json_string_value(json_array_get(rec->queues, i));
-        if (!rl || !q || !(rl->queue = strdup(q)) ||
-            !(rl->key = keys_make(rp->ns, "nexus:inflight:%s:%s", rec->identity, q))) {
-            if (rl)
-                free(rl->queue);
-            free(rl);
-            reap->queues_left--;
-            continue;
-        }
         rl->reap = reap;
-        if (rconn_commandf(rp->conn, lrange_on_reply, rl, "LRANGE %s 0 -1", rl->key) < 0) {
-            free(rl->queue);
-            free(rl->key);
-            free(rl);
-            reap->queues_left--;
-        }
+        rl->queue = q ? strdup(q) : NULL;
+        rl->key = q ? keys_make(rp->ns, "nexus:inflight:%s:%s", rec->identity, q) : NULL;
+        rl->queue_key = q ? keys_make(rp->ns, "queue:%s", q) : NULL;
+        reap->nlists++;
+        if (!rl->queue || !rl->key || !rl->queue_key)
+            reap->failed = true;
     }
-    if (--reap->queues_left == 0)
-        reap_finish(reap);
+    ev_timer_init(&reap->delay, delay_on_timer, rp->delay_s, 0);
+    reap->delay.data = reap;
+    if (rp->delay_s > 0) {
+        reap->next_delayed = rp->delayed;
+        rp->delayed = reap;
+        ev_timer_start(rp->loop, &reap->delay);
+    } else
+        reap_read(reap);
 }
 
 static void exists_on_reply(struct redisReply *reply, void *arg)
@@ -228,11 +371,18 @@ static void exists_on_reply(struct redisReply *reply, void *arg)
     const char *error = rconn_reply_error(reply);
 
     if (!error && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0 && !rp->stopped)
-        reap_start(rp, &probe->rec, "heartbeat_expired");
+        reap_start(rp, &probe->rec, "heartbeat_expired", "beat", true);
     else
         presence_record_clear(&probe->rec);
     free(probe);
     pass_end(rp);
+}
+
+/* After (re)connecting, peers cut off by the same outage may still be reconnecting: their
+ * heartbeats are not judged until they have had one reconnect back-off, twice over. */
+static bool heartbeats_judgeable(const struct reaper *rp)
+{
+    return ev_now(rp->loop) - rconn_up_since(rp->conn) >= 2 * rconn_backoff_max(rp->conn);
 }
 
 static void check_process(struct reaper *rp, const char *identity, const char *text, size_t len)
@@ -244,10 +394,10 @@ static void check_process(struct reaper *rp, const char *identity, const char *t
     if (strcmp(identity, rp->self) == 0 || presence_record_parse(text, len, &rec) < 0)
         return;
     if (strcmp(rec.host_id, rp->host_id) == 0 && util_pid_start(rec.pid) != rec.pid_start) {
-        reap_start(rp, &rec, "pid_gone");
+        reap_start(rp, &rec, "pid_gone", "pid", true);
         return;
     }
-    probe = calloc(1, sizeof(*probe));
+    probe = heartbeats_judgeable(rp) ? calloc(1, sizeof(*probe)) : NULL;
     key = keys_make(rp->ns, "%s", rec.identity);
     if (!probe || !key || rconn_commandf(rp->conn, exists_on_reply, probe, "EXISTS %s", key) < 0) {
         presence_record_clear(&rec);
@@ -281,16 +431,193 @@ void reaper_kick(struct reaper *rp)
         pass_begin(rp);
 }
 
+/* ---- the orphan sweep: in-flight lists that no registered process owns ---- */
+
+/* One SCAN page's lists of other processes, waiting for orphans.lua's answer. */
+struct sweep_page {
+    struct reaper *rp;
+    size_t n;
+    char **ids, **queues; /* n each */
+};
+
+static void sweep_page_free(struct sweep_page *pg)
+{
+    for (size_t i = 0; i < pg->n; i++) {
+        free(pg->ids[i]);
+        free(pg->queues[i]);
+    }
+    free(pg->ids);
+    free(pg->queues);
+    free(pg);
+}
+
+/* Splits "<prefix>HOST:PID:RANDOM:QUEUE" into its owner's identity and its queue. */
+static int inflight_key_parse(const struct reaper *rp, const char *key, char **ret_id,
+                              char **ret_queue)
+{
+    size_t plen = strlen(rp->inflight_prefix);
+    const char *p, *colon;
+
+    if (strncmp(key, rp->inflight_prefix, plen) != 0)
+        return -EINVAL;
+    p = key + plen;
+    colon = p;
+    for (int i = 0; i < 3 && colon; i++)
+        colon = strchr(colon + (i > 0), ':');
+    if (!colon || colon == p || !colon[1])
+        return -EINVAL;
+    *ret_id = strndup(p, (size_t)(colon - p));
+    *ret_queue = strdup(colon + 1);
+    if (!*ret_id || !*ret_queue) {
+        free(*ret_id);
+        free(*ret_queue);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void orphans_on_reply(struct redisReply *reply, void *arg)
+{
+    struct sweep_page *pg = arg;
+    struct reaper *rp = pg->rp;
+
+    rp->sweeping = false;
+    if (rconn_reply_error(reply) || reply->type != REDIS_REPLY_ARRAY || rp->stopped) {
+        sweep_page_free(pg);
+        return;
+    }
+    for (size_t i = 0; i < reply->elements; i++) {
+        long long k = reply->element[i]->integer;
+        struct presence_record rec = {0};
+        if (k < 1 || (size_t)k > pg->n)
+            continue;
+        (void)snprintf(rec.identity, sizeof(rec.identity), "%s", pg->ids[k - 1]);
+        rec.queues = json_pack("[s]", pg->queues[k - 1]);
+        if (rec.queues)
+            reap_start(rp, &rec, "orphan", "orphan", false);
+    }
+    sweep_page_free(pg);
+}
+
+/* Asks orphans.lua which of the page's lists have no live owner. Returns 0 or -errno. */
+static int sweep_check(struct reaper *rp, struct sweep_page *pg)
+{
+    const char **keys = calloc(1 + 2 * pg->n, sizeof(*keys));
+    char **hb = calloc(pg->n, sizeof(*hb));
+    int r = -ENOMEM;
+
+    if (!keys || !hb)
+        goto out;
+    keys[0] = rp->k_procs;
+    for (size_t i = 0; i < pg->n; i++) {
+        hb[i] = keys_make(rp->ns, "%s", pg->ids[i]);
+        keys[1 + 2 * i] = keys_make(rp->ns, "nexus:inflight:%s:%s", pg->ids[i], pg->queues[i]);
+        keys[2 + 2 * i] = hb[i];
+        if (!hb[i] || !keys[1 + 2 * i])
+            goto out;
+    }
+    r = rconn_eval(rp->conn, orphans_on_reply, pg, lua_orphans, 1 + 2 * pg->n, keys, pg->n,
+                   (const char *const *)pg->ids, NULL);
+out:
+    for (size_t i = 0; keys && hb && i < pg->n; i++) {
+        free((char *)keys[1 + 2 * i]);
+        free(hb[i]);
+    }
+    free(keys);
+    free(hb);
+    return r;
+}
+
+static void scan_on_reply(struct redisReply *reply, void *arg)
+{
+    struct reaper *rp = arg;
+    struct redisReply *found;
+    struct sweep_page *pg = NULL;
+
+    rp->sweeping = false;
+    if (rconn_reply_error(reply) || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        (void)snprintf(rp->sweep_cursor, sizeof(rp->sweep_cursor), "0"); /* again next time */
+        return;
+    }
+    (void)snprintf(rp->sweep_cursor, sizeof(rp->sweep_cursor), "%s", reply->element[0]->str);
+    found = reply->element[1];
+    if (rp->stopped || found->elements == 0)
+        return;
+    pg = calloc(1, sizeof(*pg));
+    if (!pg || !(pg->ids = calloc(found->elements, sizeof(*pg->ids))) ||
+        !(pg->queues = calloc(found->elements, sizeof(*pg->queues))))
+        goto fail;
+    pg->rp = rp;
+    for (size_t i = 0; i < found->elements; i++) {
+        char *id, *queue;
+        if (found->element[i]->type != REDIS_REPLY_STRING ||
+            inflight_key_parse(rp, found->element[i]->str, &id, &queue) < 0)
+            continue;
+        if (strcmp(id, rp->self) == 0) {
+            free(id);
+            free(queue);
+            continue;
+        }
+        pg->ids[pg->n] = id;
+        pg->queues[pg->n] = queue;
+        pg->n++;
+    }
+    if (pg->n > 0 && sweep_check(rp, pg) == 0) {
+        rp->sweeping = true;
+        return;
+    }
+fail:
+    if (pg)
+        sweep_page_free(pg);
+}
+
+/* One SCAN page per tick while a sweep is under way; a sweep every sweep_interval_s. */
+static void sweep_step(struct reaper *rp)
+{
+    double now = ev_now(rp->loop);
+
+    if (rp->sweeping || rp->stopped || !rconn_is_up(rp->conn))
+        return;
+    if (strcmp(rp->sweep_cursor, "0") == 0) {
+        if (now < rp->sweep_next_at)
+            return;
+        rp->sweep_next_at = now + rp->sweep_interval_s;
+    }
+    if (rconn_commandf(rp->conn, scan_on_reply, rp, "SCAN %s MATCH %s COUNT " SWEEP_COUNT,
+                       rp->sweep_cursor, rp->sweep_match) == 0)
+        rp->sweeping = true;
+}
+
 static void tick_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     reaper_kick(w->data);
+    sweep_step(w->data);
+}
+
+/* `s` with SCAN's glob characters escaped. Caller owns it, release with free(). */
+static char *glob_escape(const char *s)
+{
+    char *out = malloc(2 * strlen(s) + 1), *o = out;
+
+    for (; out && *s; s++) {
+        if (strchr("*?[]\\^", *s))
+            *o++ = '\\';
+        *o++ = *s;
+    }
+    if (out)
+        *o = '\0';
+    return out;
 }
 
 struct reaper *reaper_new(struct ev_loop *loop, struct rconn *conn, const char *ns,
                           const char *self_identity, const char *host_id, double interval_s,
-                          unsigned max_recoveries)
+                          unsigned max_recoveries, double sweep_interval_s)
 {
     struct reaper *rp = calloc(1, sizeof(*rp));
+    const char *delay = getenv(REAP_DELAY_ENV);
+    char *ns_glob;
 
     if (!rp)
         return NULL;
@@ -301,11 +628,23 @@ struct reaper *reaper_new(struct ev_loop *loop, struct rconn *conn, const char *
     rp->host_id = strdup(host_id);
     rp->k_procs = keys_make(ns, "nexus:procs");
     rp->k_processes = keys_make(ns, "processes");
+    rp->k_queues = keys_make(ns, "queues");
+    rp->k_dead = keys_make(ns, "dead");
+    rp->inflight_prefix = keys_make(ns, "nexus:inflight:");
+    ns_glob = glob_escape(ns);
+    rp->sweep_match = ns_glob ? keys_make(ns_glob, "nexus:inflight:*") : NULL;
+    free(ns_glob);
     rp->max_recoveries = max_recoveries;
-    if (!rp->ns || !rp->self || !rp->host_id || !rp->k_procs || !rp->k_processes) {
+    if (!rp->ns || !rp->self || !rp->host_id || !rp->k_procs || !rp->k_processes ||
+        !rp->k_queues || !rp->k_dead || !rp->inflight_prefix || !rp->sweep_match) {
         reaper_free(rp);
         return NULL;
     }
+    if (delay && parse_double(delay, 0, 3600, &rp->delay_s) < 0)
+        rp->delay_s = 0;
+    rp->sweep_interval_s = sweep_interval_s;
+    rp->sweep_next_at = ev_now(loop) + sweep_interval_s;
+    (void)snprintf(rp->sweep_cursor, sizeof(rp->sweep_cursor), "0");
     ev_timer_init(&rp->tick, tick_on_timer, interval_s, interval_s);
     rp->tick.data = rp;
     ev_timer_start(loop, &rp->tick);
@@ -317,17 +656,32 @@ void reaper_free(struct reaper *rp)
     if (!rp)
         return;
     ev_timer_stop(rp->loop, &rp->tick);
+    while (rp->delayed) {
+        struct reap *reap = rp->delayed;
+        rp->delayed = reap->next_delayed;
+        ev_timer_stop(rp->loop, &reap->delay);
+        reap_free(reap);
+    }
     free(rp->ns);
     free(rp->self);
     free(rp->host_id);
     free(rp->k_procs);
     free(rp->k_processes);
+    free(rp->k_queues);
+    free(rp->k_dead);
+    free(rp->inflight_prefix);
+    free(rp->sweep_match);
     free(rp);
 }
 
-void reaper_set_limits(struct reaper *rp, double interval_s, unsigned max_recoveries)
+void reaper_set_limits(struct reaper *rp, double interval_s, unsigned max_recoveries,
+                       double sweep_interval_s)
 {
     rp->max_recoveries = max_recoveries;
+    if (sweep_interval_s != rp->sweep_interval_s) {
+        rp->sweep_next_at += sweep_interval_s - rp->sweep_interval_s;
+        rp->sweep_interval_s = sweep_interval_s;
+    }
     ev_timer_stop(rp->loop, &rp->tick);
     ev_timer_set(&rp->tick, interval_s, interval_s);
     if (!rp->stopped)

@@ -1,0 +1,50 @@
+-- reap.lua: recovers the in-flight jobs of a process found dead and forgets it, as one
+-- decision that nothing can interleave with: when the process beat again since it was
+-- judged (its heartbeat hash is back), nothing is done.
+-- KEYS[1] nexus:procs, KEYS[2] processes, KEYS[3] IDENTITY (its heartbeat hash),
+-- KEYS[4] IDENTITY:work, KEYS[5] queues, KEYS[6] dead, then for each in-flight list
+-- i = 1..n: KEYS[5 + 2i] the list and KEYS[6 + 2i] its queue:NAME.
+-- ARGV[1] the identity, ARGV[2] the test: 'beat' (dead only while its heartbeat hash is
+-- gone), 'orphan' (the same, and it has no nexus:procs record) or 'pid' (its pid is gone:
+-- no test), ARGV[3] '1' to forget the process once its lists are empty, ARGV[4] dead's
+-- score (now), then records of 4: list i, job as stored, job to write, queue name ('' for
+-- dead). A job is written only by the call whose LREM removed it.
+-- Returns -1 when the process is alive (nothing done), else {forgotten (1 or 0), jobs moved
+-- from list 1, ..., from list n}.
+local test = ARGV[2]
+if test ~= 'pid' and redis.call('EXISTS', KEYS[3]) == 1 then
+  return -1
+end
+if test == 'orphan' and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  return -1
+end
+local n = (#KEYS - 6) / 2
+local out = {0}
+for i = 1, n do
+  out[i + 1] = 0
+end
+for r = 5, #ARGV, 4 do
+  local i, old, new, queue = tonumber(ARGV[r]), ARGV[r + 1], ARGV[r + 2], ARGV[r + 3]
+  if redis.call('LREM', KEYS[5 + 2 * i], -1, old) == 1 then
+    if queue == '' then
+      redis.call('ZADD', KEYS[6], ARGV[4], new)
+    else
+      redis.call('SADD', KEYS[5], queue)
+      redis.call('RPUSH', KEYS[6 + 2 * i], new)
+    end
+    out[i + 1] = out[i + 1] + 1
+  end
+end
+if ARGV[3] ~= '1' then
+  return out
+end
+for i = 1, n do
+  if redis.call('LLEN', KEYS[5 + 2 * i]) > 0 then
+    return out
+  end
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[3], KEYS[4])
+out[1] = 1
+return out
