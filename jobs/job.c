@@ -568,6 +568,18 @@ int job_sha256_hex(const void *data, size_t len, char out[JOB_SHA256_HEX])
     return 0;
 }
 
+int job_args_sha256(const struct job *job, char out[JOB_SHA256_HEX])
+{
+    char *text = json_dumps(job_args(job), JOB_DUMP_FLAGS | JSON_SORT_KEYS);
+    int r;
+
+    if (!text)
+        return -ENOMEM;
+    r = job_sha256_hex(text, strlen(text), out);
+    mem_free(text);
+    return r;
+}
+
 /* The string value of top-level-looking `"key": "value"` in `text` (the first one), when it
  * is 1..max bytes with no `bad` byte and no escape; copied into `out` (max + 1 bytes). */
 static bool text_find(const char *text, size_t len, const char *key, size_t max, byte_bad_fn *bad,

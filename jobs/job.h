@@ -49,6 +49,10 @@ struct job *job_cut(const char *head, size_t head_len, size_t size, const char *
 int job_cut_raw(struct job *job, size_t keep_max);
 /* SHA-256 of `len` bytes as 64 lowercase hex digits. Returns 0, or -ENOMEM. */
 int job_sha256_hex(const void *data, size_t len, char out[JOB_SHA256_HEX]);
+/* SHA-256 of the job's args in canonical JSON (keys sorted, compact, reals to 17 digits), so
+ * that a second delivery of a job gives the same hash whatever the key order its client wrote.
+ * Returns 0, or -ENOMEM. */
+int job_args_sha256(const struct job *job, char out[JOB_SHA256_HEX]);
 
 /* A new job as a client makes it (Sidekiq 7 form: times as float epoch seconds).
  * Takes a reference to `args` (a JSON array). `at` > 0 adds "at" (for `schedule`).

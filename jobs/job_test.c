@@ -390,6 +390,30 @@ static void test_sha256_hex_matches_the_standard_vectors(void **state)
     assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
+static void test_args_sha256_ignores_key_order_and_sees_every_value(void **state)
+{
+    static const char canonical[] = "[{\"a\":[2.5,\"x\"],\"b\":1}]";
+    struct job *a =
+        decode("{\"class\":\"A\",\"jid\":\"j\",\"args\":[{\"b\":1,\"a\":[2.5,\"x\"]}]}", 0);
+    struct job *b =
+        decode("{\"args\": [{\"a\": [2.5, \"x\"], \"b\": 1}], \"jid\":\"j\",\"class\":\"A\"}", 0);
+    struct job *c =
+        decode("{\"class\":\"A\",\"jid\":\"j\",\"args\":[{\"b\":2,\"a\":[2.5,\"x\"]}]}", 0);
+    char ha[JOB_SHA256_HEX], hb[JOB_SHA256_HEX], hc[JOB_SHA256_HEX];
+
+    assert_int_equal(job_args_sha256(a, ha), 0);
+    assert_int_equal(job_args_sha256(b, hb), 0);
+    assert_int_equal(job_args_sha256(c, hc), 0);
+    assert_string_equal(ha, hb);
+    assert_string_not_equal(ha, hc);
+    /* the hash of the canonical text */
+    assert_int_equal(job_sha256_hex(canonical, strlen(canonical), hb), 0);
+    assert_string_equal(ha, hb);
+    job_free(a);
+    job_free(b);
+    job_free(c);
+}
+
 /* The first 2000 bytes of a huge job, as the queue hands them over. */
 static char *huge_head(const char *start, size_t len)
 {
@@ -1304,6 +1328,7 @@ int main(void)
         cmocka_unit_test(test_decode_wraps_invalid_utf8_with_replacement_and_base64),
         cmocka_unit_test(test_decode_wraps_text_with_nul_bytes_exactly),
         cmocka_unit_test(test_sha256_hex_matches_the_standard_vectors),
+        cmocka_unit_test(test_args_sha256_ignores_key_order_and_sees_every_value),
         cmocka_unit_test(test_cut_keeps_excerpt_size_and_sha256_of_a_huge_job),
         cmocka_unit_test(test_cut_finds_jid_and_class_only_as_plain_strings),
         cmocka_unit_test(test_cut_excerpt_is_valid_utf8),

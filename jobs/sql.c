@@ -31,6 +31,8 @@ static void sql_on_done(int err, bool already, const char *sqlstate, const char 
     task_set_state(task, NULL);
     if (err == 0)
         task_succeed(task); /* `already`: an earlier delivery committed it */
+    else if (err == -EEXIST) /* the jid belongs to another job: no retry can help */
+        task_refuse(task, "NexusJidReused", "%s", why);
     else if (err == -ENOTCONN || err == -ECANCELED)
         task_fail(task, "NexusDatabaseDown", "PostgreSQL unreachable: %s", why);
     else if (err == -ETIMEDOUT)
@@ -45,7 +47,7 @@ static void sql_start(struct task *task)
     const struct task_env *env = task_env(task);
     const struct job *job = task_job(task);
     const struct cfg_class *cls = cfg_class_find(env->cfg, job_class(job));
-    char *params[CFG_MAX_SQL_ARGS];
+    char *params[CFG_MAX_SQL_ARGS], args_sha256[JOB_SHA256_HEX];
     struct db_stmt stmt;
     struct sql_state *st;
     struct err err = {0};
@@ -64,7 +66,8 @@ static void sql_start(struct task *task)
         return;
     }
     st = malloc(sizeof(*st));
-    if (!st) {
+    if (!st || job_args_sha256(job, args_sha256) < 0) {
+        free(st);
         sql_args_clear(params, cls->nargs);
         task_fail(task, "NoMemoryError", "out of memory");
         return;
@@ -72,7 +75,7 @@ static void sql_start(struct task *task)
     st->task = task;
     stmt = (struct db_stmt){
         .sql = cls->sql, .params = (const char *const *)params, .nparams = (int)cls->nargs};
-    r = once_run(env->db, job_jid(job), cls->name, &stmt, 1, sql_on_done, st);
+    r = once_run(env->db, job_jid(job), cls->name, args_sha256, &stmt, 1, sql_on_done, st);
     sql_args_clear(params, cls->nargs);
     if (r < 0) {
         free(st);
