@@ -40,10 +40,10 @@ struct route {
 
 /* One connection, from libmicrohttpd's start notice to its close notice (socket_context). */
 struct conn {
-    struct conn *prev, *next;  /* in h->waiting while a request header is awaited */
+    struct conn *prev, *next; /* in h->waiting while a request header is awaited */
     struct MHD_Connection *mc;
-    double since;              /* ev_now() when the wait for the header began */
-    bool nul_in_url;           /* the request's URL holds %00: 400 */
+    double since;    /* ev_now() when the wait for the header began */
+    bool nul_in_url; /* the request's URL holds %00: 400 */
 };
 
 /* A kind of warning logged at most once per WARN_INTERVAL_S; the rest are counted. */
@@ -68,7 +68,7 @@ struct httpd_req {
     bool in_handler;   /* ... and is on the stack */
     bool handler_done; /* ... and answered */
     bool suspended;
-    bool mhd_done; /* libmicrohttpd reported the request complete */
+    bool mhd_done;              /* libmicrohttpd reported the request complete */
     const char *const *headers; /* static: name, value, ..., NULL; added to the answer */
 };
 
@@ -82,17 +82,17 @@ struct httpd {
     struct httpd_req live; /* list head: requests their handler owns */
     size_t max_body;
     double answer_timeout_s;
-    ev_io io;       /* libmicrohttpd's epoll fd */
-    ev_timer timer; /* its next timeout */
-    bool closed;    /* a connection closed during this MHD_run() */
-    struct conn waiting;     /* list head: connections awaiting a header, oldest first */
-    ev_timer header_timer;   /* the oldest one's deadline */
+    ev_io io;              /* libmicrohttpd's epoll fd */
+    ev_timer timer;        /* its next timeout */
+    bool closed;           /* a connection closed during this MHD_run() */
+    struct conn waiting;   /* list head: connections awaiting a header, oldest first */
+    ev_timer header_timer; /* the oldest one's deadline */
     double header_timeout_s;
-    unsigned nconns;         /* open now */
+    unsigned nconns; /* open now */
     unsigned max_connections;
-    bool full;               /* nconns reached max_connections */
-    char *listen;            /* owned: as configured, for the Host check */
-    char **allowed_hosts;    /* owned, NULL-terminated; NULL when none */
+    bool full;            /* nconns reached max_connections */
+    char *listen;         /* owned: as configured, for the Host check */
+    char **allowed_hosts; /* owned, NULL-terminated; NULL when none */
     struct ratelog mhd_log, limit_log, header_log, refuse_log;
 };
 
@@ -150,6 +150,9 @@ static bool ratelog_allow(struct ratelog *rl, unsigned *ret_suppressed)
     rl->suppressed = 0;
     return true;
 }
+
+static void mhd_on_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 static void mhd_on_log(void *cls, const char *fmt, va_list ap)
 {
@@ -378,9 +381,8 @@ static void req_send(struct httpd_req *req, unsigned status, const char *content
         (void)MHD_queue_response(req->conn, status, resp);
         MHD_destroy_response(resp);
     }
-    log_debug("event=http method=%s path=%s status=%u peer=%s duration_ms=%.3f",
-              log_q(req->method), log_q(req->path), status, log_q(req->peer),
-              (util_now() - req->started_at) * 1000.0);
+    log_debug("event=http method=%s path=%s status=%u peer=%s duration_ms=%.3f", log_q(req->method),
+              log_q(req->path), status, log_q(req->peer), (util_now() - req->started_at) * 1000.0);
     if (req->suspended) {
         req->suspended = false;
         ev_timer_stop(req->h->loop, &req->deadline);
@@ -470,8 +472,8 @@ static void req_dispatch(struct httpd_req *req)
 /* Content-Length above the limit: refused before the body is read. */
 static bool length_too_large(struct httpd_req *req)
 {
-    const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     int64_t n;
 
     return cl && parse_i64(cl, 0, INT64_MAX, &n) == 0 && (uint64_t)n > req->h->max_body;
@@ -615,9 +617,8 @@ const char *httpd_req_path(const struct httpd_req *req)
 
 const char *httpd_req_header(const struct httpd_req *req, const char *name)
 {
-    return req->conn && !req->status
-               ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name)
-               : NULL;
+    return req->conn && !req->status ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name)
+                                     : NULL;
 }
 
 const char *httpd_req_query(const struct httpd_req *req, const char *name)
@@ -734,8 +735,10 @@ static int listen_open(struct httpd *h, const char *listen_at, struct err *err)
         close(fd);
         free(h->unix_path);
         h->unix_path = NULL;
-        return err_set(err, r, "http: cannot listen on %s: %s (set http.listen, or "
-                       "http.enabled = false)", listen_at, strerror(-r));
+        return err_set(err, r,
+                       "http: cannot listen on %s: %s (set http.listen, or "
+                       "http.enabled = false)",
+                       listen_at, strerror(-r));
     }
     if (h->unix_path) {
         (void)chmod(h->unix_path, 0660);
@@ -829,16 +832,13 @@ struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_cfg *cfg, struc
     if (fd < 0)
         goto fail;
     h->d = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        mhd_on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_on_log, h,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-        MHD_OPTION_CONNECTION_LIMIT, h->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->idle_timeout_s + 0.999),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header,
-        MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)1024,
-        MHD_OPTION_NOTIFY_COMPLETED, mhd_on_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, mhd_on_connection, h,
-        MHD_OPTION_UNESCAPE_CALLBACK, mhd_on_unescape, h,
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, mhd_on_request,
+        h, MHD_OPTION_EXTERNAL_LOGGER, mhd_on_log, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+        MHD_OPTION_CONNECTION_LIMIT, h->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(cfg->idle_timeout_s + 0.999), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        cfg->max_header, MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)1024,
+        MHD_OPTION_NOTIFY_COMPLETED, mhd_on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+        mhd_on_connection, h, MHD_OPTION_UNESCAPE_CALLBACK, mhd_on_unescape, h,
         MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
     if (!h->d) {
         close(fd);

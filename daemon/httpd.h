@@ -13,17 +13,17 @@ typedef struct json_t json_t;
 
 /* Limits of what one client may hold; every value > 0 except max_body. */
 struct httpd_cfg {
-    const char *listen;        /* "IP:PORT", "[IPv6]:PORT" or "unix:/path" (parse_listen) */
-    unsigned max_connections;  /* open at once; more wait in the listen queue until one closes
-                                  (lowered when RLIMIT_NOFILE cannot fit it, see httpd_new) */
-    double idle_timeout_s;     /* a silent connection is closed (whole seconds, >= 1) */
-    double header_timeout_s;   /* a request's line and headers must be whole this long after
-                                  the connection opened or its previous answer; else closed */
+    const char *listen;       /* "IP:PORT", "[IPv6]:PORT" or "unix:/path" (parse_listen) */
+    unsigned max_connections; /* open at once; more wait in the listen queue until one closes
+                                 (lowered when RLIMIT_NOFILE cannot fit it, see httpd_new) */
+    double idle_timeout_s;    /* a silent connection is closed (whole seconds, >= 1) */
+    double header_timeout_s;  /* a request's line and headers must be whole this long after
+                                 the connection opened or its previous answer; else closed */
     const char *const *allowed_hosts; /* NULL-terminated, may be NULL: Host names answered
                                          besides loopback's (see httpd_host_allowed()) */
-    size_t max_body;           /* request body bytes; a larger one gets 413 */
-    size_t max_header;         /* request line + header bytes; larger gets 431 */
-    double answer_timeout_s;   /* a handler that has not answered by then: 504 for it */
+    size_t max_body;                  /* request body bytes; a larger one gets 413 */
+    size_t max_header;                /* request line + header bytes; larger gets 431 */
+    double answer_timeout_s;          /* a handler that has not answered by then: 504 for it */
 };
 
 /* Binds and listens at once (a unix socket's stale file is replaced; the file is removed

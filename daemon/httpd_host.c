@@ -84,8 +84,7 @@ static bool v4_loopback(const struct in_addr *a)
 
 static bool v6_loopback(const struct in6_addr *a)
 {
-    return IN6_IS_ADDR_LOOPBACK(a) ||
-           (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
 }
 
 static bool host_loopback(const struct host *h)

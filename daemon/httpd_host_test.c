@@ -13,9 +13,9 @@
 static void test_allowed_takes_loopback_names_and_addresses(void **state)
 {
     static const char *const ok[] = {
-        "localhost",       "localhost:7411",  "LocalHost",     "localhost.",
-        "localhost.:7411", "app.localhost",   "127.0.0.1",     "127.0.0.1:7411",
-        "127.1.2.3:80",    "[::1]",           "[::1]:7411",    "[::ffff:127.0.0.1]:1",
+        "localhost",       "localhost:7411", "LocalHost",  "localhost.",
+        "localhost.:7411", "app.localhost",  "127.0.0.1",  "127.0.0.1:7411",
+        "127.1.2.3:80",    "[::1]",          "[::1]:7411", "[::ffff:127.0.0.1]:1",
     };
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -29,9 +29,15 @@ static void test_allowed_takes_loopback_names_and_addresses(void **state)
 static void test_allowed_refuses_other_names_as_dns_rebinding(void **state)
 {
     static const char *const refused[] = {
-        "attacker.example",  "attacker.example:7411", "localhost.attacker.example",
-        "notlocalhost",      "127.0.0.1.nip.io",      "10.0.0.5:7411",
-        "[::2]",             "[fe80::1]:7411",        "0.0.0.0",
+        "attacker.example",
+        "attacker.example:7411",
+        "localhost.attacker.example",
+        "notlocalhost",
+        "127.0.0.1.nip.io",
+        "10.0.0.5:7411",
+        "[::2]",
+        "[fe80::1]:7411",
+        "0.0.0.0",
     };
 
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
@@ -41,9 +47,21 @@ static void test_allowed_refuses_other_names_as_dns_rebinding(void **state)
 static void test_allowed_refuses_malformed_hosts(void **state)
 {
     static const char *const bad[] = {
-        "",          ":7411",           "localhost:",      "localhost:x",   "localhost:70000",
-        "local host", "localhost:80:80", "::1",             "[::1",          "[::1]x",
-        "[nope]",    "a/b",             "localhost\t",     "user@localhost", ".",
+        "",
+        ":7411",
+        "localhost:",
+        "localhost:x",
+        "localhost:70000",
+        "local host",
+        "localhost:80:80",
+        "::1",
+        "[::1",
+        "[::1]x",
+        "[nope]",
+        "a/b",
+        "localhost\t",
+        "user@localhost",
+        ".",
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -66,8 +84,7 @@ static void test_allowed_takes_the_listen_address(void **state)
 
 static void test_allowed_takes_the_configured_names(void **state)
 {
-    const char *const allowed[] = {"nexus.example", ".ops.example", "10.1.1.1", "[fd00::7]",
-                                   NULL};
+    const char *const allowed[] = {"nexus.example", ".ops.example", "10.1.1.1", "[fd00::7]", NULL};
 
     assert_true(httpd_host_allowed("nexus.example", LOOPBACK, allowed));
     assert_true(httpd_host_allowed("NEXUS.example.:8080", LOOPBACK, allowed));
@@ -95,11 +112,12 @@ static void test_listen_is_local_for_loopback_and_unix_only(void **state)
 
 static void test_entry_valid(void **state)
 {
-    static const char *const good[] = {"*", "nexus.example", ".example", "10.0.0.1", "[fd00::1]",
-                                       "NEXUS.Example."};
-    static const char *const bad[] = {"",   ".",         "..example",      "nexus.example:80",
-                                      "a b", "*.example", "http://example", ".10.0.0.1",
-                                      "fd00::1", "[fd00::1]:80"};
+    static const char *const good[] = {"*",        "nexus.example", ".example",
+                                       "10.0.0.1", "[fd00::1]",     "NEXUS.Example."};
+    static const char *const bad[] = {
+        "",        ".",           "..example",      "nexus.example:80",
+        "a b",     "*.example",   "http://example", ".10.0.0.1",
+        "fd00::1", "[fd00::1]:80"};
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         assert_true(httpd_host_entry_valid(good[i]));
