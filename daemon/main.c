@@ -241,6 +241,7 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     }
     log_set_level(cfg->log_level);
+    command_warn_root(cfg);
     if (http_changed(d->cfg, cfg))
         log_warn("event=reload_partial err=\"http settings changed: restart nexusd to apply "
                  "them\"");
@@ -351,6 +352,7 @@ int main(int argc, char **argv)
         return c;
     }
     log_setup(level_name ? level : d.cfg->log_level, stderr);
+    command_warn_root(d.cfg);
     util_json_abort_on_oom();
     (void)signal(SIGPIPE, SIG_IGN);
     if (schema_check(d.cfg) < 0) {

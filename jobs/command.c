@@ -1040,6 +1040,17 @@ const struct handler handler_command = {
     .cancel = command_cancel,
 };
 
+void command_warn_root(const struct cfg *cfg)
+{
+    if (geteuid() != 0)
+        return;
+    for (size_t i = 0; i < cfg->nclasses; i++)
+        if (cfg->classes[i].command && !cfg->classes[i].user)
+            log_warn("event=command_as_root class=%s err=\"nexusd runs as root and the class has "
+                     "no user: its children run as root and can read all of nexusd's secrets\"",
+                     log_q(cfg->classes[i].name));
+}
+
 /* ---- the daemon's exit ---- */
 
 static void drain_on_timer(struct ev_loop *loop, ev_timer *w, int revents)

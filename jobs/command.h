@@ -5,6 +5,7 @@
 #ifndef COMMAND_H
 #define COMMAND_H
 
+struct cfg;
 struct ev_loop;
 
 #define COMMAND_PARSE_MAX (32u << 20) /* stdout bytes a parser (npm-audit) reads */
@@ -17,5 +18,9 @@ struct ev_loop;
  * then gets KILL and is let go; a record still being written is answered by the pool's
  * release. Returns at once when nothing is left. */
 void command_drain(struct ev_loop *loop);
+
+/* At start-up and after a reload: when nexusd runs as root, logs a warning for every command
+ * class without `user`, whose children would run as root (docs/commands.md). */
+void command_warn_root(const struct cfg *cfg);
 
 #endif

@@ -75,11 +75,22 @@ def test_a_child_as_user_nobody_cannot_read_root_nexusds_environment(nexusd, r):
 
 
 @needs_root
+def test_root_nexusd_warns_of_command_classes_that_would_run_as_root(nexusd):
+    d = nexusd(classes=[{"name": "c.root", "shell": "id"},
+                        {"name": "c.nobody", "shell": "id", "user": "nobody"},
+                        {"name": "not.command", "max_retries": 1}])
+    warned = [e["class"] for e in d.lines(event="command_as_root")]
+    assert warned == ["c.root"]
+    assert d.lines(event="command_as_root")[0]["level"] == "warn"
+
+
+@needs_root
 def test_nexusd_is_not_dumpable_so_a_child_of_its_own_uid_reads_nothing(nexusd, r, workdir,
                                                                         redis_server):
     d = nexusd(classes=[{"name": "probe.same", "shell": PROBE, "max_retries": 0}], start=False)
     unprivileged(d, workdir, redis_server)
     d.start()
+    assert not d.lines(event="command_as_root")  # not root: nothing to warn of
     nobody = pwd.getpwnam("nobody").pw_uid
     assert os.stat("/proc/%d" % d.pid).st_uid == nobody  # it does run as nobody
     # a process that is not dumpable has its /proc files owned by root (proc(5))
