@@ -23,22 +23,28 @@
 #define BUSY_DEFER_S 5.0    /* wait for a claim racing ours */
 
 /* Who took the jid: this attempt ('claimed'), an earlier delivery ('sent'), another
- * attempt still within its lease ('sending'). A 'failed' row, or a 'sending' one whose
- * lease ran out (its process died mid-send), is taken over. */
+ * attempt still within its lease ('sending'), another job ('reused': another class, or args
+ * with another SHA-256; rows from before migration 009 have none and match any args). A
+ * 'failed' row of the same job, or a 'sending' one whose lease ran out (its process died
+ * mid-send), is taken over. The fourth column is the row's class. */
 static const char claim_sql[] =
     "WITH claim AS ("
     " INSERT INTO nexus.email_deliveries AS d"
-    " (jid, class, template, recipients, subject, message_id, status)"
-    " VALUES ($1, $2, $3, $4::text[], $5, $6, 'sending')"
+    " (jid, class, template, recipients, subject, message_id, status, args_sha256)"
+    " VALUES ($1, $2, $3, $4::text[], $5, $6, 'sending', $8)"
     " ON CONFLICT (jid) DO UPDATE SET status = 'sending', attempts = d.attempts + 1,"
     " class = EXCLUDED.class, template = EXCLUDED.template, recipients = EXCLUDED.recipients,"
-    " subject = EXCLUDED.subject, error = NULL, updated_at = now()"
-    " WHERE d.status = 'failed' OR (d.status = 'sending'"
-    " AND d.updated_at < now() - $7::double precision * interval '1 second')"
+    " subject = EXCLUDED.subject, args_sha256 = EXCLUDED.args_sha256, error = NULL,"
+    " updated_at = now()"
+    " WHERE d.class = EXCLUDED.class"
+    " AND (d.args_sha256 IS NULL OR d.args_sha256 = EXCLUDED.args_sha256)"
+    " AND (d.status = 'failed' OR (d.status = 'sending'"
+    " AND d.updated_at < now() - $7::double precision * interval '1 second'))"
     " RETURNING d.attempts)"
-    " SELECT 'claimed', attempts, 0::double precision FROM claim"
+    " SELECT 'claimed', attempts, 0::double precision, NULL::text FROM claim"
     " UNION ALL"
-    " SELECT d.status, d.attempts, extract(epoch FROM d.updated_at - now()) + $7"
+    " SELECT CASE WHEN d.class <> $2 OR d.args_sha256 <> $8 THEN 'reused' ELSE d.status END,"
+    " d.attempts, extract(epoch FROM d.updated_at - now()) + $7, d.class"
     " FROM nexus.email_deliveries d WHERE d.jid = $1 AND NOT EXISTS (SELECT 1 FROM claim)";
 
 static const char sent_sql[] =
@@ -287,6 +293,7 @@ static void send_start(struct email *e)
         .tls = cfg->smtp_starttls[0] == 'a'   ? SMTP_TLS_ALWAYS
                : cfg->smtp_starttls[0] == 'n' ? SMTP_TLS_NEVER
                                               : SMTP_TLS_TRY,
+        .allow_plaintext_auth = cfg->smtp_allow_plaintext_auth,
         .ca_file = cfg->smtp_ca_file,
         .connect_timeout_s = cfg->smtp_connect_timeout_s,
         .timeout_s = cfg->smtp_timeout_s,
@@ -338,6 +345,14 @@ static void claim_on_done(const struct db_rows *rows, int err, void *arg)
     }
     task_set_state(task, NULL);
     email_free(e);
+    if (status && strcmp(status, "reused") == 0) { /* no retry can help */
+        task_refuse(task, "NexusJidReused",
+                    "jid '%s' was already used by another job (class '%.128s', or other args); "
+                    "nothing was sent: give this job a new jid",
+                    job_jid(task_job(task)),
+                    db_rows_get(rows, 0, 3) ? db_rows_get(rows, 0, 3) : "?");
+        return;
+    }
     if (status && strcmp(status, "sent") == 0) {
         log_info("event=email_already_sent jid=%s class=%s", log_q(job_jid(task_job(task))),
                  log_q(job_class(task_job(task))));
@@ -368,8 +383,8 @@ static char *rcpts_literal(const struct email_draft *d)
 static void claim_start(struct email *e, const char *message_id)
 {
     const struct cfg *cfg = task_env(e->task)->cfg;
-    char lease[32], *rcpts = rcpts_literal(e->d);
-    const char *params[7];
+    char lease[32], *rcpts = rcpts_literal(e->d), args_sha256[JOB_SHA256_HEX];
+    const char *params[8];
     int r = -ENOMEM;
 
     (void)snprintf(lease, sizeof(lease), "%.3f",
@@ -381,9 +396,10 @@ static void claim_start(struct email *e, const char *message_id)
     params[4] = e->d->subject;
     params[5] = message_id;
     params[6] = lease;
+    params[7] = args_sha256;
     e->step = STEP_CLAIM;
-    if (rcpts)
-        r = db_query(e->db, claim_sql, params, 7, claim_on_done, e);
+    if (rcpts && job_args_sha256(task_job(e->task), args_sha256) == 0)
+        r = db_query(e->db, claim_sql, params, 8, claim_on_done, e);
     free(rcpts);
     if (r < 0)
         query_refused(e, r);

@@ -1,13 +1,15 @@
-"""A jid reused for another job of a `sql` class: the exactly-once marker remembers the
-SHA-256 of the args that ran, so a second job with the same jid and other args (or another
+"""A jid reused for another job of a `sql` or email class: the exactly-once marker remembers
+the SHA-256 of the args that ran, so a second job with the same jid and other args (or another
 class) fails as NexusJidReused, straight to dead, instead of reporting ok without running.
-The same job delivered again is still acknowledged once. Real PostgreSQL and redis-server."""
+The same job delivered again is still acknowledged once. Real PostgreSQL, redis-server and an
+SMTP server on loopback."""
 import hashlib
 import json
+import os
 
 import pytest
 
-from conftest import make_config, make_job, wait_for, zset_jobs
+from conftest import SOURCE_DIR, make_config, make_job, wait_for, zset_jobs
 
 ROW_CLASS = {"name": "rows.add", "sql": "INSERT INTO demo_rows (n, note) VALUES ($1, $2)",
              "args": "int, text", "max_retries": 5}
@@ -101,3 +103,59 @@ def test_marker_from_before_the_hash_still_matches(pg, nexusd, r):
     d.wait_jobs([job["jid"]])
     assert count(pg, "SELECT count(*) FROM demo_rows") == 0
     assert r.zcard("dead") == 0
+
+
+# ---- email classes: nexus.email_deliveries is their marker ----------------------------------
+
+@pytest.fixture
+def peer():
+    from smtp_peer import SmtpPeer
+    p = SmtpPeer().start()
+    yield p
+    p.stop()
+
+
+def mail_nexusd(nexusd, pg, peer):
+    smtp = 'smtp = { url = "%s"; starttls = "never"; templates = "%s"; };' % (
+        peer.url, os.path.join(SOURCE_DIR, "conf", "templates"))
+    return nexusd(make_config(None, (), smtp), env={"DATABASE_URL": pg.url})
+
+
+def test_email_with_a_reused_jid_is_not_silently_skipped(pg, nexusd, r, peer):
+    d = mail_nexusd(nexusd, pg, peer)
+    first = make_job("email.send", [{"to": "a@example.com", "subject": "one", "text": "x"}])
+    r.lpush("queue:default", json.dumps(first))
+    d.wait_jobs([first["jid"]])
+    wait_for(lambda: peer.count() == 1, what="the first mail")
+    second = make_job("email.send", [{"to": "b@example.com", "subject": "two", "text": "y"}],
+                      jid=first["jid"])
+    r.lpush("queue:default", json.dumps(second))
+    wait_for(lambda: r.zcard("dead") == 1, what="the second job in dead")
+    job = zset_jobs(r, "dead")[0][0]
+    assert job["error_class"] == "NexusJidReused"
+    assert job["error_message"] == (
+        "jid '%s' was already used by another job (class 'email.send', or other args); "
+        "nothing was sent: give this job a new jid" % first["jid"])
+    assert r.zcard("retry") == 0
+    assert peer.count() == 1  # b@example.com got nothing, and says so in dead
+    # the same job again is still the quiet redelivery it was
+    r.lpush("queue:default", json.dumps(first))
+    wait_for(lambda: len(d.lines(event="email_already_sent", jid=first["jid"])) == 1,
+             what="the redelivery")
+    assert peer.count() == 1
+
+
+def test_email_does_not_take_over_the_failed_row_of_another_job(pg, nexusd, r, peer):
+    d = mail_nexusd(nexusd, pg, peer)
+    jid = "failedother0000000000001"
+    pg.psql("INSERT INTO nexus.email_deliveries (jid, class, recipients, subject, message_id, "
+            "status, args_sha256) VALUES ('%s', 'email.send', '{a@example.com}', 's', 'm@x', "
+            "'failed', '%s')" % (jid, "0" * 64))
+    r.lpush("queue:default", json.dumps(make_job(
+        "email.send", [{"to": "b@example.com", "subject": "s", "text": "x"}], jid=jid)))
+    wait_for(lambda: r.zcard("dead") == 1, what="the job in dead")
+    assert zset_jobs(r, "dead")[0][0]["error_class"] == "NexusJidReused"
+    assert peer.count() == 0
+    assert pg.psql("SELECT status || ',' || attempts FROM nexus.email_deliveries "
+                   "WHERE jid = '%s'" % jid).strip() == "failed,1"
+    d.assert_alive()
