@@ -308,6 +308,7 @@ struct load {
     struct err *err;
     char url_where[ERR_MSG_MAX]; /* "FILE:LINE" of redis.url, "" when it is the default */
     bool smtp_url_env;           /* smtp.url came from SMTP_URL */
+    char starttls_where[ERR_MSG_MAX]; /* "FILE:LINE" of smtp.starttls, "" when not set */
 };
 
 #define GOT_MAX 128 /* a value shown in a message, quoted and cut */
@@ -1622,6 +1623,9 @@ static int smtp_file_check(struct load *ld, const config_t *lc)
         return fail_at(s, ld->err, -EINVAL,
                        "smtp.starttls must be one of try|always|never (got %s)",
                        got(s, buf, sizeof(buf)));
+    if (s)
+        (void)snprintf(ld->starttls_where, sizeof(ld->starttls_where), "%s:%u",
+                       config_setting_source_file(s), (unsigned)config_setting_source_line(s));
     s = config_lookup(lc, "smtp.from");
     if (s && mail_addr_parse(cfg->smtp_from, &addr, &why) < 0)
         return fail_at(s, ld->err, -EINVAL, "smtp.from: %s", why.msg);
@@ -1645,6 +1649,31 @@ static int smtp_file_check(struct load *ld, const config_t *lc)
     return 0;
 }
 
+/* starttls = "never" with credentials would send AUTH in clear text: refused unless
+ * smtp.allow_plaintext_auth (with "try", jobs/smtp.c makes STARTTLS a must instead). */
+static int smtp_plaintext_check(struct load *ld, cfg_getenv_fn *get_env)
+{
+    struct cfg *cfg = ld->cfg;
+    char *password = NULL;
+    bool creds;
+
+    if (strcmp(cfg->smtp_starttls, "never") != 0 || cfg->smtp_allow_plaintext_auth ||
+        strncmp(cfg->smtp_url, "smtp://", 7) != 0)
+        return 0;
+    if (secret_env(get_env, "SMTP_PASSWORD", &password, NULL) < 0)
+        password = NULL; /* cfg_load_secrets() reports it */
+    creds = *cfg->smtp_username || *cfg->smtp_password_file || password ||
+            strchr(cfg->smtp_url + 7, '@');
+    secret_free(password);
+    if (!creds)
+        return 0;
+    return err_set(ld->err, -EINVAL,
+                   "%s: smtp.starttls = \"never\" would send the SMTP credentials in clear text; "
+                   "use \"try\" or \"always\", or smtps://, or set smtp.allow_plaintext_auth = "
+                   "true",
+                   *ld->starttls_where ? ld->starttls_where : "smtp.starttls");
+}
+
 /* After the environment: SMTP_URL checked, the default template directory read when it
  * exists. */
 static int smtp_finish(struct load *ld, cfg_getenv_fn *get_env)
@@ -1659,6 +1688,9 @@ static int smtp_finish(struct load *ld, cfg_getenv_fn *get_env)
                        "SMTP_URL: smtp.url must be smtp://[user:password@]host[:port] or "
                        "smtps://... (got %s)",
                        url_show(cfg->smtp_url, buf, sizeof(buf)));
+    r = smtp_plaintext_check(ld, get_env);
+    if (r < 0)
+        return r;
     if (cfg->smtp_tmpls)
         return 0;
     r = mail_tmpl_set_load(cfg->smtp_templates, &cfg->smtp_tmpls, &why);

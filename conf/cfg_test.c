@@ -171,6 +171,7 @@ static void assert_defaults(const struct cfg *cfg)
     assert_true(cfg->heartbeat_s == 5.0);
     assert_true(cfg->process_ttl_s == 60.0);
     assert_int_equal(cfg->max_recoveries, 3);
+    assert_true(cfg->orphan_sweep_s == 60.0);
     assert_true(cfg->poll_interval_s == 1.0);
     assert_int_equal(cfg->fetch_batch, 100);
     assert_string_equal(cfg->tag, "");
@@ -429,6 +430,8 @@ static const struct bad {
     {"worker = { fetch_batch = true; };",
      ":1: worker.fetch_batch must be an integer 1..1000 (got true)"},
     {"worker = { max_recoveries = 0; };", ":1: worker.max_recoveries must be 1..1000 (got 0)"},
+    {"worker = { orphan_sweep_interval = \"500ms\"; };",
+     ":1: worker.orphan_sweep_interval must be 1s..1d (got \"500ms\")"},
     {"dead = { max_jobs = 10000001; };", ":1: dead.max_jobs must be 1..10000000 (got 10000001)"},
     /* durations */
     {"worker = { job_timeout = \"abc\"; };",
@@ -793,6 +796,47 @@ static void test_env_empty_values_are_ignored(void **state)
                   "database = { url = \"dbname=file\"; };");
     assert_string_equal(cfg->redis_url, "redis://file:6379");
     assert_string_equal(cfg->database_url, "dbname=file");
+    cfg_free(cfg);
+}
+
+/* AUTH in clear text needs smtp.allow_plaintext_auth. */
+static void test_starttls_never_with_credentials_needs_plaintext_allowed(void **state)
+{
+    static const char *const creds[] = {
+        "username = \"u\";",
+        "password_file = \"/etc/nexusd/smtp-password\";",
+        "url = \"smtp://u:p@mail:25\";",
+    };
+    char text[256], path[64], want[ERR_MSG_MAX];
+    struct cfg *cfg;
+
+    for (size_t i = 0; i < sizeof(creds) / sizeof(creds[0]); i++) {
+        struct err err = {0};
+
+        cfg = NULL;
+        (void)snprintf(text, sizeof(text), "smtp = {\n  starttls = \"never\";\n  %s\n};", creds[i]);
+        assert_int_equal(load_text(text, &cfg, &err, path, sizeof(path)), -EINVAL);
+        (void)snprintf(want, sizeof(want),
+                       "%s:2: smtp.starttls = \"never\" would send the SMTP credentials in clear "
+                       "text; use \"try\" or \"always\", or smtps://, or set "
+                       "smtp.allow_plaintext_auth = true",
+                       path);
+        assert_string_equal(err.msg, want);
+        (void)snprintf(text, sizeof(text),
+                       "smtp = { starttls = \"never\"; allow_plaintext_auth = true; %s };",
+                       creds[i]);
+        cfg = load_ok(text);
+        assert_true(cfg->smtp_allow_plaintext_auth);
+        cfg_free(cfg);
+    }
+    env_smtp_password = "from-env";
+    cfg = NULL;
+    assert_int_equal(load_text("smtp = { starttls = \"never\"; };", &cfg, &(struct err){0}, path,
+                               sizeof(path)),
+                     -EINVAL);
+    env_smtp_password = NULL;
+    cfg = load_ok("smtp = { starttls = \"never\"; };"); /* no credentials: plain text is fine */
+    assert_false(cfg->smtp_allow_plaintext_auth);
     cfg_free(cfg);
 }
 
@@ -1510,6 +1554,8 @@ int main(void)
         cmocka_unit_test_setup(test_env_empty_values_are_ignored, setup),
         cmocka_unit_test_setup(test_env_database_url_wins_over_file, setup),
         cmocka_unit_test_setup(test_refused_urls_never_show_their_password, setup),
+        cmocka_unit_test_setup(test_starttls_never_with_credentials_needs_plaintext_allowed,
+                               setup),
         cmocka_unit_test_setup(test_smtp_settings_password_file_templates_and_env, setup),
         cmocka_unit_test_setup(test_load_accepts_redis_url_shapes, setup),
         cmocka_unit_test_setup(test_load_rejects_bad_redis_url_shapes, setup),

@@ -48,6 +48,7 @@ struct smtp_send {
     void *arg;
     char reply[SMTP_REPLY_MAX]; /* the last reply line other than QUIT's */
     bool replied;               /* a reply line came */
+    bool tls_for_auth;          /* STARTTLS was made a must because credentials are set */
     char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -121,7 +122,11 @@ static void connect_classify(struct smtp_send *s, CURLcode c, long code, struct 
 {
     res->outcome = SMTP_FAILED;
     res->error_class = "Net::SMTPUnknownError";
-    if (c == CURLE_LOGIN_DENIED) {
+    if (c == CURLE_USE_SSL_FAILED && s->tls_for_auth) {
+        res->outcome = SMTP_TLS_FAILED;
+        res->error_class = "Net::SMTPUnsupportedCommand"; /* Net::SMTP's "STARTTLS is not
+                                                             supported on this server" */
+    } else if (c == CURLE_LOGIN_DENIED) {
         res->outcome = SMTP_AUTH_FAILED;
         res->error_class = "Net::SMTPAuthenticationError";
     } else if (c == CURLE_OPERATION_TIMEDOUT) {
@@ -352,7 +357,12 @@ static void connect_on_done(CURL *easy, CURLcode c, void *arg)
     if (s->replied)
         code = strtol(s->reply, NULL, 10); /* the reply that ended it, not an earlier one */
     connect_classify(s, c, code, &res);
-    if (s->replied && code >= 400)
+    if (c == CURLE_USE_SSL_FAILED && s->tls_for_auth)
+        (void)snprintf(error, sizeof(error),
+                       "the SMTP server offers no STARTTLS and AUTH is never sent in clear "
+                       "text; use a server with STARTTLS or smtps://, or set "
+                       "smtp.allow_plaintext_auth = true");
+    else if (s->replied && code >= 400)
         (void)snprintf(error, sizeof(error), "SMTP server replied \"%s\" (%s)", s->reply,
                        *s->curl_err ? s->curl_err : curl_easy_strerror(c));
     else
@@ -397,19 +407,36 @@ static long ms(double s)
     return (long)(s * 1000.0 + 0.5);
 }
 
+/* AUTH would be sent: a user or password is set, in the fields or in the URL's userinfo. */
+static bool credentials_set(const struct smtp_server *srv)
+{
+    const char *rest = strstr(srv->url, "://");
+
+    return (srv->username && *srv->username) || (srv->password && *srv->password) ||
+           (rest && strchr(rest + 3, '@'));
+}
+
 static int easy_setup(struct smtp_send *s, const struct smtp_server *srv)
 {
     static const long tls[] = {[SMTP_TLS_TRY] = CURLUSESSL_TRY,
                                [SMTP_TLS_ALWAYS] = CURLUSESSL_ALL,
                                [SMTP_TLS_NEVER] = CURLUSESSL_NONE};
+    long use_ssl = tls[srv->tls];
     CURL *e = s->easy;
     bool bad;
+
+    /* with "try", a server without STARTTLS would get AUTH PLAIN in clear text */
+    if (use_ssl != CURLUSESSL_ALL && !srv->allow_plaintext_auth &&
+        strncmp(srv->url, "smtps://", 8) != 0 && credentials_set(srv)) {
+        use_ssl = CURLUSESSL_ALL;
+        s->tls_for_auth = true;
+    }
 
     bad = curl_easy_setopt(e, CURLOPT_URL, srv->url) != CURLE_OK ||
           curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps") != CURLE_OK ||
           curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L) != CURLE_OK ||
           curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-          curl_easy_setopt(e, CURLOPT_USE_SSL, tls[srv->tls]) != CURLE_OK ||
+          curl_easy_setopt(e, CURLOPT_USE_SSL, use_ssl) != CURLE_OK ||
           curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms(srv->connect_timeout_s)) != CURLE_OK ||
           curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms(srv->timeout_s)) != CURLE_OK ||
           curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->curl_err) != CURLE_OK ||

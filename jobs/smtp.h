@@ -4,6 +4,7 @@
 #ifndef SMTP_H
 #define SMTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ev_loop;
@@ -20,14 +21,17 @@ enum smtp_tls {
 
 /* Where and how to send. Strings are borrowed for smtp_send() only (libcurl copies them). */
 struct smtp_server {
-    const char *url;          /* smtp://host[:port][/ehlo-name] or smtps://...; may carry
-                                 user:password@ */
-    const char *username;     /* "" for none (or the URL's) */
-    const char *password;     /* "" for none (or the URL's) */
-    enum smtp_tls tls;        /* for smtp:// (smtps:// is TLS from the first byte) */
-    const char *ca_file;      /* CA bundle to verify the server with; "" for the system's */
-    double connect_timeout_s; /* > 0: TCP and TLS set-up */
-    double timeout_s;         /* > 0: the whole exchange, so a server that hangs fails it */
+    const char *url;           /* smtp://host[:port][/ehlo-name] or smtps://...; may carry
+                                  user:password@ */
+    const char *username;      /* "" for none (or the URL's) */
+    const char *password;      /* "" for none (or the URL's) */
+    enum smtp_tls tls;         /* for smtp:// (smtps:// is TLS from the first byte); with
+                                  credentials, TRY and NEVER act as ALWAYS unless
+                                  allow_plaintext_auth: AUTH never goes in clear text */
+    bool allow_plaintext_auth; /* AUTH may go without TLS (Postfix without noplaintext) */
+    const char *ca_file;       /* CA bundle to verify the server with; "" for the system's */
+    double connect_timeout_s;  /* > 0: TCP and TLS set-up */
+    double timeout_s;          /* > 0: the whole exchange, so a server that hangs fails it */
 };
 
 enum smtp_outcome {
@@ -36,7 +40,8 @@ enum smtp_outcome {
     SMTP_AUTH_FAILED, /* the credentials were refused */
     SMTP_TIMEOUT,     /* no answer in time */
     SMTP_UNREACHABLE, /* no connection: refused, reset, unknown host */
-    SMTP_TLS_FAILED,  /* TLS could not be set up or the server's certificate was refused */
+    SMTP_TLS_FAILED,  /* TLS could not be set up or the server's certificate was refused,
+                         or the server offers no STARTTLS where it is needed */
     SMTP_FAILED,      /* anything else (the connection dropped, a protocol error) */
 };
 
