@@ -11,6 +11,7 @@
 #include <hiredis/hiredis.h>
 
 #include "conf/cfg.h"
+#include "daemon/ctl_fmt.h"
 #include "daemon/ctl_redis.h"
 #include "daemon/err.h"
 #include "daemon/util.h"
@@ -288,7 +289,10 @@ int main(int argc, char **argv)
     if (r == 0)
         r = ctl.cmd->run(&ctl, argc - optind, argv + optind, &err);
     if (r < 0) {
-        fprintf(stderr, "nexusctl: %s\n", err.msg[0] ? err.msg : strerror(-r));
+        fputs("nexusctl: ", stderr); /* a Redis error reply may carry any bytes */
+        ctl_fmt_write(stderr, err.msg[0] ? err.msg : strerror(-r),
+                      strlen(err.msg[0] ? err.msg : strerror(-r)), false);
+        fputc('\n', stderr);
         if (r == CTL_EUSAGE)
             print_short_usage(&ctl);
     }

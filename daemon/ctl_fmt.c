@@ -126,6 +126,83 @@ char *ctl_fmt_age(double s, char *buf)
     return buf;
 }
 
+/* Bytes of the UTF-8 character at `s` (`n` bytes left), 0 when they are not one (a stray
+ * or missing continuation byte, an overlong form, a surrogate, beyond U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len;
+    unsigned cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2, cp = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3, cp = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+/* The character at `s` (`len` bytes) is a control character: C0, DEL, or C1 (U+0080..9F). */
+static bool control_char(const unsigned char *s, size_t len)
+{
+    return (len == 1 && (s[0] < 0x20 || s[0] == 0x7f)) || (len == 2 && s[0] == 0xc2 && s[1] < 0xa0);
+}
+
+void ctl_fmt_write(FILE *out, const char *s, size_t len, bool lines)
+{
+    const unsigned char *u = (const unsigned char *)s;
+
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_len(u + i, len - i);
+
+        if (n && (!control_char(u + i, n) || (lines && (u[i] == '\n' || u[i] == '\t')))) {
+            (void)fwrite(u + i, 1, n, out);
+            i += n;
+            continue;
+        }
+        for (size_t j = 0; j < (n ? n : 1); j++, i++) {
+            if (u[i] == '\n')
+                (void)fputs("\\n", out);
+            else if (u[i] == '\r')
+                (void)fputs("\\r", out);
+            else if (u[i] == '\t')
+                (void)fputs("\\t", out);
+            else
+                (void)fprintf(out, "\\x%02x", u[i]);
+        }
+    }
+}
+
+char *ctl_fmt_escape(const char *s)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+
+    if (!f)
+        return NULL;
+    ctl_fmt_write(f, s, strlen(s), false);
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 static size_t utf8_chars(const char *s)
 {
     size_t n = 0;
@@ -151,8 +228,19 @@ char *ctl_fmt_line(const char *s, size_t max)
     out = malloc(i + sizeof(ellipsis));
     if (!out)
         return NULL;
-    for (size_t j = 0; j < i; j++)
-        out[j] = (unsigned char)s[j] < 0x20 || s[j] == 0x7f ? ' ' : s[j];
+    for (size_t j = 0; j < i;) {
+        const unsigned char *u = (const unsigned char *)s + j;
+        size_t clen = utf8_len(u, i - j);
+
+        if (clen == 0)
+            out[j++] = '?';
+        else if (control_char(u, clen))
+            for (size_t k = 0; k < clen; k++)
+                out[j++] = ' ';
+        else
+            for (size_t k = 0; k < clen; k++, j++)
+                out[j] = s[j];
+    }
     out[i] = '\0';
     if (keep < chars)
         memcpy(out + i, ellipsis, sizeof(ellipsis));
@@ -182,6 +270,13 @@ void ctl_fmt_indent(const char *s, size_t len, FILE *out)
         char c = s[i];
 
         if (in_string) {
+            const unsigned char *u = (const unsigned char *)s + i;
+
+            if (!escaped && (u[0] == 0x7f || (i + 1 < len && control_char(u, 2)))) {
+                (void)fprintf(out, "\\u%04x", u[0] == 0x7f ? 0x7f : u[1]);
+                i += u[0] != 0x7f;
+                continue;
+            }
             (void)fputc(c, out);
             if (escaped)
                 escaped = false;
@@ -238,8 +333,18 @@ json_t *ctl_fmt_ref(json_t *v)
 
 int ctl_fmt_json(const json_t *v, struct err *err)
 {
-    if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) < 0 ||
-        fputc('\n', stdout) == EOF)
-        return err_set(err, -EIO, "cannot write the output: %s", strerror(errno));
-    return 0;
+    /* ASCII only, and DEL (which jansson keeps) escaped: a terminal shown the output obeys
+     * no control character from Redis */
+    char *text = json_dumps(v, JSON_INDENT(2) | JSON_REAL_PRECISION(17) | JSON_ENSURE_ASCII);
+    int r = 0;
+
+    if (!text)
+        return err_set(err, -ENOMEM, "out of memory");
+    for (const char *p = text; *p && r == 0; p++)
+        if ((*p == 0x7f ? fputs("\\u007f", stdout) : fputc(*p, stdout)) == EOF)
+            r = -EIO;
+    if (r == 0 && fputc('\n', stdout) == EOF)
+        r = -EIO;
+    free(text);
+    return r < 0 ? err_set(err, r, "cannot write the output: %s", strerror(errno)) : 0;
 }

@@ -100,13 +100,18 @@ static int runs_print_table(const json_t *list, bool output, struct err *err)
     ctl_table_free(t);
     json_array_foreach(list, i, row)
     {
+        const char *text = str(row, "output") ? str(row, "output") : "";
+        char *cls;
+
         if (!output)
             break;
-        printf("\n== %s %s step %lld/%lld: %s (%lld earlier bytes dropped)\n%s", str(row, "class"),
+        cls = ctl_fmt_escape(str(row, "class") ? str(row, "class") : "");
+        printf("\n== %s %s step %lld/%lld: %s (%lld earlier bytes dropped)\n", cls ? cls : "?",
                str(row, "jid"), (long long)json_integer_value(json_object_get(row, "step")),
                (long long)json_integer_value(json_object_get(row, "nsteps")), str(row, "status"),
-               (long long)json_integer_value(json_object_get(row, "output_dropped")),
-               str(row, "output") ? str(row, "output") : "");
+               (long long)json_integer_value(json_object_get(row, "output_dropped")));
+        free(cls);
+        ctl_fmt_write(stdout, text, strlen(text), true); /* a terminal obeys none of it */
     }
     return 0;
 }

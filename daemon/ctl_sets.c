@@ -350,12 +350,17 @@ static void show_print(const struct set_ctx *sc, const struct member *m)
 
     printf("jid:     %s\nset:     %s\nscore:   %s (%s)\n", job_jid(m->job), sc->kind->key, m->score,
            ctl_fmt_time(score_value(m), when));
-    if (m->why->code < 0)
-        printf("invalid: %s\n", m->why->msg);
-    if (parsed)
-        ctl_fmt_indent(m->text, m->len, stdout);
-    else if (fwrite(m->text, 1, m->len, stdout) == m->len)
+    if (m->why->code < 0) {
+        (void)fputs("invalid: ", stdout);
+        ctl_fmt_write(stdout, m->why->msg, strlen(m->why->msg), false);
         (void)fputc('\n', stdout);
+    }
+    if (parsed) {
+        ctl_fmt_indent(m->text, m->len, stdout);
+    } else {
+        ctl_fmt_write(stdout, m->text, m->len, false); /* a terminal obeys none of it */
+        (void)fputc('\n', stdout);
+    }
     json_decref(parsed);
 }
 
@@ -496,8 +501,10 @@ static int run_on_member(struct set_ctx *sc, const struct member *m, void *arg, 
         return err_set(err, -EBADMSG, "job %.*s in %s is not a valid job (%s); it stays there",
                        JID_SHOWN, job_jid(m->job), sc->kind->key, m->why->msg);
     if (m->why->code < 0) {
-        fprintf(stderr, "nexusctl: job %.*s in %s is not a valid job (%s); it stays there\n",
-                JID_SHOWN, job_jid(m->job), sc->kind->key, m->why->msg);
+        fprintf(stderr, "nexusctl: job %.*s in %s is not a valid job (", JID_SHOWN, job_jid(m->job),
+                sc->kind->key);
+        ctl_fmt_write(stderr, m->why->msg, strlen(m->why->msg), false);
+        fputs("); it stays there\n", stderr);
         mv->invalid++;
         return 0;
     }
