@@ -21,9 +21,8 @@ static int secret_check(const struct secret_src *src, const char *s, size_t len,
                        src->max, len);
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)s[i] < (src->spaces ? 0x20 : 0x21) || (unsigned char)s[i] >= 0x7f)
-            return err_set(err, -EINVAL, "%s must be printable ASCII%s (byte %zu is 0x%02x)",
-                           what, src->spaces ? "" : " without spaces", i + 1,
-                           (unsigned char)s[i]);
+            return err_set(err, -EINVAL, "%s must be printable ASCII%s (byte %zu is 0x%02x)", what,
+                           src->spaces ? "" : " without spaces", i + 1, (unsigned char)s[i]);
     return 0;
 }
 
@@ -51,9 +50,8 @@ static int secret_mode_check(FILE *f, const char *where, const char *path, struc
     extra = st.st_mode & (S_IRWXG | S_IRWXO);
     if (extra == 0 || (st.st_uid == 0 && extra == S_IRGRP))
         return 0;
-    return err_set(err, -EPERM, "%s: %s: mode %04o allows group/other %s; chmod 600", where,
-                   path, (unsigned)(st.st_mode & 07777),
-                   extra & (S_IRGRP | S_IROTH) ? "read" : "access");
+    return err_set(err, -EPERM, "%s: %s: mode %04o allows group/other %s; chmod 600", where, path,
+                   (unsigned)(st.st_mode & 07777), extra & (S_IRGRP | S_IROTH) ? "read" : "access");
 }
 
 static int secret_read(const struct secret_src *src, char **ret, struct err *err)
@@ -129,9 +127,10 @@ static int credential_read(const char *dir, const char *name, char **ret, struct
         return err_set(err, -ENAMETOOLONG, "%s: $CREDENTIALS_DIRECTORY is too long", name);
     f = fopen(path, "re");
     if (!f)
-        return errno == ENOENT ? -ENOENT
-                               : err_set(err, -errno, "%s cannot be read from the credential %s: %s",
-                                         name, path, strerror(errno));
+        return errno == ENOENT
+                   ? -ENOENT
+                   : err_set(err, -errno, "%s cannot be read from the credential %s: %s", name,
+                             path, strerror(errno));
     buf = malloc(SECRET_READ_MAX + 1);
     if (!buf) {
         (void)fclose(f);

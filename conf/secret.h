@@ -22,10 +22,10 @@ struct secret_src {
 /* The secret: `env_value` when set and not empty, else the first line of `path` (without
  * its line end), else none (*ret_secret = NULL). The file must not be open to group or
  * others (as libpq's rule for key files: mode 0600 or less, or 0640 when root owns it), else
- * -EPERM with "WHERE: setting: PATH: mode 0644 allows group/other read; chmod 600". It must be min..max bytes of printable
- * ASCII, without spaces unless `spaces` (tokens go into HTTP headers). On success writes
- * *ret_secret: caller owns it, release with secret_free(). Returns 0, or -EINVAL, -ENOMEM
- * or the file's -errno with a sentence naming the variable or FILE:LINE and the setting. */
+ * -EPERM with "WHERE: setting: PATH: mode 0644 allows group/other read; chmod 600". It must be
+ * min..max bytes of printable ASCII, without spaces unless `spaces` (tokens go into HTTP headers).
+ * On success writes *ret_secret: caller owns it, release with secret_free(). Returns 0, or -EINVAL,
+ * -ENOMEM or the file's -errno with a sentence naming the variable or FILE:LINE and the setting. */
 int secret_get(const struct secret_src *src, char **ret_secret, struct err *err);
 /* Where the environment comes from: getenv(), or a table in tests. */
 typedef const char *secret_getenv_fn(const char *name);

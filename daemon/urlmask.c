@@ -211,8 +211,7 @@ const char *url_mask(const char *url, char *buf, size_t size)
 
 /* The `n` bytes at `s` occur in url[0..len) overlapping a hidden byte, and nowhere in what
  * url_mask() shows (a database named as its user may be named). */
-static bool repeats_hidden(const char *s, size_t n, const char *url, size_t len,
-                           const bool *map)
+static bool repeats_hidden(const char *s, size_t n, const char *url, size_t len, const bool *map)
 {
     bool found = false;
 

@@ -65,7 +65,8 @@ static void test_mask_hides_secret_query_values(void **state)
         {"postgresql://db/app?password=pw", "postgresql://db/app?password=***"},
         {"postgresql://db/app?user=a&password=p/w?x&sslmode=require",
          "postgresql://db/app?user=a&password=***&sslmode=require"},
-        {"postgres://db/app?PassWord=x&sslpassword=y", "postgres://db/app?PassWord=***&sslpassword=***"},
+        {"postgres://db/app?PassWord=x&sslpassword=y",
+         "postgres://db/app?PassWord=***&sslpassword=***"},
         {"postgresql://db/app?pass%77ord=x", "postgresql://db/app?pass%77ord=***"},
         {"postgresql://db/app?password=", "postgresql://db/app?password="},
         {"redis://h/0?password=x#y&db=1", "redis://h/0?password=***&db=1"},
@@ -127,10 +128,9 @@ static void test_mask_msg_hides_quoted_secret_text(void **state)
                                      "postgresql://app:p%zzword@db/app", buf, sizeof(buf)),
                         "invalid percent-encoded token: \"***\"");
     /* a '/' in the password: libpq reads part of it as the port */
-    assert_string_equal(
-        url_mask_msg("invalid integer value \"pa\" for connection option \"port\"",
-                     "postgresql://app:pa/ss@db/app", buf, sizeof(buf)),
-        "invalid integer value \"***\" for connection option \"port\"");
+    assert_string_equal(url_mask_msg("invalid integer value \"pa\" for connection option \"port\"",
+                                     "postgresql://app:pa/ss@db/app", buf, sizeof(buf)),
+                        "invalid integer value \"***\" for connection option \"port\"");
     /* quoted text that is no secret stays */
     assert_string_equal(url_mask_msg("could not translate host name \"db.example\" to address",
                                      "postgresql://app:pw@db.example/app", buf, sizeof(buf)),

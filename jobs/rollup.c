@@ -245,7 +245,7 @@ static void mget_on_reply(struct redisReply *reply, void *arg)
         if (rollup_count_parse(v->str, v->len, &c->count) < 0) {
             ru->bad_values++;
             if (ru->warned++ < WARN_MAX)
-                log_warn("event=rollup_bad_value jid=%s key=%s value=%s err=%s", ru->jid,
+                log_warn("event=rollup_bad_value jid=%s key=%s value=%s err=%s", log_q(ru->jid),
                          log_q(key_text(ru, c, kbuf, sizeof(kbuf))),
                          log_q(shown(v->str, v->len, vbuf, sizeof(vbuf))),
                          log_q("not a whole number 0..9223372036854775807: skipped"));
@@ -303,7 +303,7 @@ static void mget_send(struct rollup *ru, const redisReply *keys)
         if (rollup_key_parse(k->str, k->len, ru->prefix, &key, &why) < 0) {
             ru->malformed++;
             if (ru->warned++ < WARN_MAX)
-                log_warn("event=rollup_bad_key jid=%s key=%s err=%s", ru->jid,
+                log_warn("event=rollup_bad_key jid=%s key=%s err=%s", log_q(ru->jid),
                          log_q(shown(k->str, k->len, kbuf, sizeof(kbuf))), log_q(why.msg));
             continue;
         }
@@ -518,8 +518,8 @@ static void write_on_done(const struct db_rows *rows, int err, int failed, void 
         log_info("event=rollup jid=%s from=%s to=%s keys=%zu counters=%zu malformed=%zu "
                  "bad_values=%zu missing=%zu funnel_changed=%s sales_rows=%s sales_changed=%s "
                  "sales_deleted=%s read_ms=%.3f duration_ms=%.3f",
-                 ru->jid, from, to, ru->keys, ru->n, ru->malformed, ru->bad_values, ru->missing,
-                 v[0], v[1], v[2], v[3], (ru->read_at - ru->started) * 1000.0,
+                 log_q(ru->jid), from, to, ru->keys, ru->n, ru->malformed, ru->bad_values,
+                 ru->missing, v[0], v[1], v[2], v[3], (ru->read_at - ru->started) * 1000.0,
                  (ev_time() - ru->started) * 1000.0);
         task_set_state(task, NULL);
         task_succeed(task);
