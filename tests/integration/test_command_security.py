@@ -56,14 +56,23 @@ def unprivileged(d, workdir, redis_server):
 
 
 @needs_root
-def test_a_child_as_user_nobody_cannot_read_root_nexusds_environment(nexusd, r):
+def test_a_child_as_user_nobody_cannot_read_root_nexusds_environment(nexusd, r, workdir):
+    token = os.path.join(workdir, "token")
+    with open(token, "w") as f:
+        f.write(MARK + "\n")
+    os.chmod(token, 0o600)
+    os.chmod(workdir, 0o755)  # the file's own mode is what protects it
     classes = [{"name": "probe.nobody", "shell": PROBE, "user": "nobody", "max_retries": 0},
                {"name": "probe.group", "shell": PROBE, "user": "nobody", "group": "daemon",
+                "max_retries": 0},
+               {"name": "probe.file", "command": ["cat", token], "user": "nobody",
                 "max_retries": 0}]
     d = nexusd(classes=classes, env={"SMTP_PASSWORD": MARK})
     assert MARK in open("/proc/%d/environ" % d.pid, "rb").read().decode("utf-8", "replace")
-    jids = [push(r, "probe.nobody", []), push(r, "probe.group", [])]
+    jids = [push(r, "probe.nobody", []), push(r, "probe.group", []), push(r, "probe.file", [])]
     d.wait_jobs(jids, outcome="dead")
+    assert dead_job(r, jids[2])["error_message"] == (
+        "step 1/1 (cat %s) exited with status 1: cat: %s: Permission denied" % (token, token))
     got = probe_lines(dead_job(r, jids[0]))
     assert (got["uid"], got["gid"], got["groups"]) == ("65534", "65534", "65534"), got
     assert (got["home"], got["user"]) == (pwd.getpwnam("nobody").pw_dir, "nobody"), got
