@@ -28,10 +28,14 @@
 #define EMOTION_MIN_WAIT_S 1.0      /* shortest deferral: never a busy loop on the endpoint */
 #define EMOTION_EXCERPT 200         /* bytes of an answer quoted in an error */
 
+/* No row when this job's row went in; otherwise the jid's row was there: one row saying
+ * whether it is another job's (another text or source: the jid was reused). */
 static const char insert_sql[] =
-    "INSERT INTO nexus.emotion_results (jid, text_sha256, source, model, labels, top_label, "
-    "top_score, cached) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::double precision, "
-    "$8::boolean) ON CONFLICT (jid) DO NOTHING";
+    "WITH ins AS (INSERT INTO nexus.emotion_results (jid, text_sha256, source, model, labels, "
+    "top_label, top_score, cached) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::double precision, "
+    "$8::boolean) ON CONFLICT (jid) DO NOTHING RETURNING 1) "
+    "SELECT r.text_sha256 <> $2 OR r.source IS DISTINCT FROM $3 FROM nexus.emotion_results r "
+    "WHERE r.jid = $1 AND NOT EXISTS (SELECT 1 FROM ins)";
 
 enum emo_step { STEP_CACHE, STEP_HTTP, STEP_STORE };
 
@@ -163,6 +167,15 @@ static void store_on_done(const struct db_rows *rows, int err, void *arg)
         emo_fail(e, "PG::Error", "SQLSTATE %s: %s", db_rows_sqlstate(rows), why);
     if (err < 0)
         return;
+    if (db_rows_count(rows) > 0 && strcmp(db_rows_get(rows, 0, 0), "t") == 0) {
+        task_set_state(task, NULL);
+        emo_free(e);
+        task_refuse(task, "NexusJidReused",
+                    "jid '%s' was already used by another job (another text or source); its "
+                    "result was not stored: give this job a new jid",
+                    job_jid(task_job(task)));
+        return;
+    }
     log_debug("event=emotion jid=%s model=%s top_label=%s top_score=%.3f cached=%s",
               log_q(e->jid), log_q(e->model), log_q(e->labels.v[0].name), e->labels.v[0].score,
               e->cached ? "true" : "false");

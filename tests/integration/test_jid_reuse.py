@@ -1,8 +1,9 @@
-"""A jid reused for another job of a `sql` or email class: the exactly-once marker remembers
-the SHA-256 of the args that ran, so a second job with the same jid and other args (or another
-class) fails as NexusJidReused, straight to dead, instead of reporting ok without running.
-The same job delivered again is still acknowledged once. Real PostgreSQL, redis-server and an
-SMTP server on loopback."""
+"""A jid reused for another job of a `sql` or email class, or of emotion.analyze: the
+exactly-once marker remembers the SHA-256 of the args that ran (emotion: of the text), so a
+second job with the same jid and other args (or another class) fails as NexusJidReused,
+straight to dead, instead of reporting ok without running. The same job delivered again is
+still acknowledged once. Real PostgreSQL, redis-server, an SMTP server on loopback and
+fake_hf.FakeHF."""
 import hashlib
 import json
 import os
@@ -159,3 +160,33 @@ def test_email_does_not_take_over_the_failed_row_of_another_job(pg, nexusd, r, p
     assert pg.psql("SELECT status || ',' || attempts FROM nexus.email_deliveries "
                    "WHERE jid = '%s'" % jid).strip() == "failed,1"
     d.assert_alive()
+
+
+# ---- emotion.analyze: nexus.emotion_results has one row per jid ------------------------------
+
+def test_emotion_result_of_a_reused_jid_is_not_silently_dropped(pg, nexusd, r):
+    from fake_hf import FakeHF
+    with FakeHF() as fake:
+        config = make_config(None, [{"name": "emotion.analyze", "max_retries": 5}],
+                             'emotion = { url = "%s"; timeout = "2s"; };' % fake.url)
+        d = nexusd(config, env={"DATABASE_URL": pg.url, "HF_API_TOKEN": fake.token})
+        first = make_job("emotion.analyze", ["I am so happy today"])
+        r.lpush("queue:default", json.dumps(first))
+        d.wait_jobs([first["jid"]])
+        # the same job again: one row, ok
+        r.lpush("queue:default", json.dumps(first))
+        wait_for(lambda: len(d.lines(event="job", jid=first["jid"], outcome="ok")) == 2,
+                 what="the redelivery")
+        # another text under the same jid: refused, clearly
+        second = make_job("emotion.analyze", ["this is terrible"], jid=first["jid"])
+        r.lpush("queue:default", json.dumps(second))
+        wait_for(lambda: r.zcard("dead") == 1, what="the second job in dead")
+        job = zset_jobs(r, "dead")[0][0]
+        assert job["error_class"] == "NexusJidReused"
+        assert job["error_message"] == (
+            "jid '%s' was already used by another job (another text or source); its result "
+            "was not stored: give this job a new jid" % first["jid"])
+        assert r.zcard("retry") == 0
+        assert pg.psql("SELECT text_sha256 FROM nexus.emotion_results WHERE jid = '%s'"
+                       % first["jid"]).strip() == hashlib.sha256(
+                           b"I am so happy today").hexdigest()
