@@ -126,10 +126,7 @@ static void reap_log_moves(struct reap *reap, const struct redisReply *reply)
             log_error("event=crash_loop %s outcome=dead", reap->jobs[i].crash_log);
     for (size_t i = 0; i < reap->nlists && i + 1 < reply->elements; i++) {
         long long moved = reply->element[i + 1]->integer;
-        bool tried = false;
-        for (size_t j = 0; j < reap->njobs && !tried; j++)
-            tried = reap->jobs[j].list == i;
-        if (!tried)
+        if (moved == 0) /* empty, or another survivor moved them first */
             continue;
         if (strcmp(reap->reason, "orphan") == 0)
             log_warn("event=orphan_recovered identity=%s queue=%s jobs=%lld "
