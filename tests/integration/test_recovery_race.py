@@ -85,6 +85,21 @@ def test_sweep_recovers_lists_no_registered_process_owns(r, nexusd):
     assert d.lines(event="job", jid=lost["jid"], outcome="ok")[0]
 
 
+def test_sweep_matches_the_namespace_literally(r, nexusd):
+    """SCAN's pattern escapes the namespace: '*' and '[' in it match only themselves."""
+    ns = "a*[b]:"
+    d = nexusd({"orphan_sweep_interval": "1s"}, extra='redis = { namespace = "%s"; };' % ns,
+               ns=ns)
+    lost = make_job("noop", ["lost"])
+    other = make_job("noop", ["other namespace"])
+    r.rpush(ns + "nexus:inflight:gonehost:77:0123456789ab:default", json.dumps(lost))
+    r.rpush("axb:nexus:inflight:gonehost:77:0123456789ab:default", json.dumps(other))
+    d.wait_jobs([lost["jid"]], timeout=10)
+    assert stays(lambda: r.llen("axb:nexus:inflight:gonehost:77:0123456789ab:default") == 1,
+                 2.5)
+    assert not d.lines(event="job", jid=other["jid"])
+
+
 def test_sweep_is_cheap_when_idle(r, nexusd):
     """One SCAN per sweep interval while nothing is orphaned (Redis bills per command)."""
     fast = nexusd({"orphan_sweep_interval": "1s"}, name="fast")
