@@ -24,6 +24,18 @@ def huge_job(size, filler=b"x", jid=JID, cls="noop"):
     return head + (filler * (n // len(filler) + 1))[:n] + tail
 
 
+def sanitized():
+    """Whether nexusd is an ASan build (its memory then says nothing about nexusd's own)."""
+    with open(NEXUSD, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def assert_peak_rss_below(pid, mib):
+    if not sanitized():
+        peak = peak_rss_kib(pid)
+        assert peak < mib * 1024, "peak RSS %d KiB" % peak
+
+
 def peak_rss_kib(pid):
     """The process's peak resident memory (VmHWM) in KiB."""
     with open("/proc/%d/status" % pid) as f:
@@ -105,8 +117,7 @@ def test_100mb_job_goes_to_dead_small_while_other_jobs_flow(redis_server, nexusd
     assert line["jid"] == JID and line["size"] == str(100 * MIB)
     assert line["sha256"] == hashlib.sha256(text).hexdigest()
     # before: 734 MB peak, a 2.9 s stall; now the hiredis reply is the only full copy
-    peak = peak_rss_kib(d.pid)
-    assert peak < 400 * 1024, "peak RSS %d KiB" % peak
+    assert_peak_rss_below(d.pid, 400)
     assert worst < 1.5, "the loop stalled %.2fs" % worst
     d.assert_alive()
 
@@ -121,7 +132,7 @@ def test_50mb_of_invalid_utf8(redis_server, nexusd):
     assert "\ufffd" in job["nexus_excerpt"]
     d.wait_log(r"event=job .*outcome=dead")
     wait_for(lambda: rb.llen(d.inflight_key()) == 0, what="in-flight list empty")
-    assert peak_rss_kib(d.pid) < 300 * 1024
+    assert_peak_rss_below(d.pid, 300)
 
 
 def test_undecodable_job_under_the_limit_is_kept_whole_only_up_to_dead_keep_max(redis_server,
