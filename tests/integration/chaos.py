@@ -8,13 +8,16 @@ Used by test_chaos.py (short, in the suite) and bench/chaos.py (long, tunable). 
 from a seeded random generator; the seed is printed so that a failure can be replayed (the
 interleaving with the processes differs from run to run, the fault schedule does not).
 
-Dead must be empty too: every job is valid, the class allows 25 retries and a job may be in
-flight in up to 100 crashed processes (worker.max_recoveries), so nothing here can bury a job
-legitimately; a job in dead is a failure of the check.
+Dead must be empty too: every job is valid, a job may be in flight in up to 100 crashed
+processes (worker.max_recoveries), and the class allows 25 retries, which the retry pump
+spaces at least RETRY_FLOOR_S apart (Sidekiq's own backoff, 15 s and more, would make the
+run wait minutes): 25 failures in a row would take PostgreSQL being away for 50 s, far longer
+than any outage here. So nothing can bury a job legitimately; a job in dead is a failure.
 """
 import json
 import os
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -31,6 +34,9 @@ CLASS = {"name": "chaos.row", "args": "text, int", "max_retries": 25,
 WORKER = {"concurrency": 10, "heartbeat_interval": "0.2s", "process_ttl": "1s",
           "poll_interval": "0.1s", "shutdown_timeout": "2s", "max_recoveries": 100}
 FAULTS = ("kill_nexusd", "kill_redis", "stop_postgres")
+RETRY_FLOOR_S = 2.0
+OUTCOME = re.compile(rb" outcome=(\w+)")
+RECOVERED = re.compile(rb" jobs=(\d+)")
 ALL_FAULTS = FAULTS + ("crash_postgres",)
 
 
@@ -120,16 +126,16 @@ class Chaos:
             time.sleep(batch / self.rate)
 
     def retry_pump(self):
-        """Retries fall due now instead of after Sidekiq's backoff (15 s and more), so that
-        they run, through the poller, while faults go on. ZADD XX: a member the poller has
-        just moved is not added back."""
+        """Retries fall due RETRY_FLOOR_S after they failed instead of after Sidekiq's
+        backoff (15 s and more), so that they run, through the poller, while faults go on.
+        ZADD XX: a member the poller has just moved is not added back."""
         r = self.client()
         while not self.stop_pump.wait(0.5):
             try:
-                now = time.time()
-                later = r.zrangebyscore("retry", now, "+inf")
+                due = time.time() + RETRY_FLOOR_S
+                later = r.zrangebyscore("retry", due, "+inf")
                 if later:
-                    r.zadd("retry", {m: now for m in later}, xx=True)
+                    r.zadd("retry", {m: due for m in later}, xx=True)
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 pass
 
@@ -213,12 +219,17 @@ class Chaos:
         def done():
             self.check_alive()
             left = self.leftovers(r)
+            if left["dead"]:
+                raise AssertionError("seed %d: %d jobs in dead, e.g. %s" % (
+                    self.seed, left["dead"], r.zrange("dead", 0, 0)[0][:300]))
             return (left["queue"] == 0 and left["retry"] == 0 and left["inflight"] == 0
                     and self.rows() >= want)
 
         try:
             wait_for(done, self.settle_s, interval=0.25, what="the queue to drain")
-        except AssertionError:
+        except AssertionError as e:
+            if str(e).startswith("seed "):
+                raise
             raise AssertionError("seed %d: not drained after %.0fs: %s, %d of %d rows"
                                  % (self.seed, self.settle_s, self.leftovers(r), self.rows(),
                                     want))
@@ -235,11 +246,7 @@ class Chaos:
         unexpected = set(rows) - want
         done = set(self.pg.psql("SELECT jid FROM nexus.jobs_done").split())
         left = self.leftovers(r)
-        attempts = Counter()
-        recovered = 0
-        for n in self.factory.all:
-            attempts.update(e["outcome"] for e in n.lines(event="job"))
-            recovered += sum(int(e.get("jobs", 0)) for e in n.lines(event="jobs_recovered"))
+        attempts, recovered = self.log_counts()
         problems = []
         if twice:
             problems.append("%d jids with more than one row, e.g. %s"
@@ -265,6 +272,22 @@ class Chaos:
         self.log("chaos: %s" % json.dumps(summary, sort_keys=True))
         assert not problems, "seed %d: %s" % (self.seed, "; ".join(problems))
         return summary
+
+    def log_counts(self):
+        """Attempts by outcome and jobs recovered, from every process's log (minutes of logs
+        are hundreds of MB: lines are picked by substring before they are parsed)."""
+        attempts = Counter()
+        recovered = 0
+        for n in self.factory.all:
+            with open(n.logfile, "rb") as f:
+                for raw in f:
+                    if b" event=job " in raw:
+                        m = OUTCOME.search(raw)
+                        attempts[m.group(1).decode() if m else "?"] += 1
+                    elif b" event=jobs_recovered " in raw:
+                        m = RECOVERED.search(raw)
+                        recovered += int(m.group(1)) if m else 0
+        return attempts, recovered
 
     def cleanup(self):
         self.stop_enqueue.set()
