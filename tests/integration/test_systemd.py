@@ -195,6 +195,12 @@ def test_unit_keeps_its_hardening_directives():
     for d in ("MemoryDenyWriteExecute=no", "ProcSubset=all"):
         assert d in drop_in, "packaging/commands.conf lost " + d
     assert "#SystemCallFilter=@setuid" in drop_in  # a class's user/group needs it
+    # files the docs have made for nexusd belong to the unit's user
+    for name in os.listdir(os.path.join(SOURCE_DIR, "docs")):
+        text = open(os.path.join(SOURCE_DIR, "docs", name)).read()
+        for owner in re.findall(r"^install .*-o (\S+)", text, re.M):
+            assert owner == "nexusd", "docs/%s: install -o %s, the unit's user is nexusd" % (
+                name, owner)
 
 
 @needs_analyze
