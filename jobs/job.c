@@ -632,6 +632,7 @@ struct job *job_cut(const char *head, size_t head_len, size_t size, const char *
 {
     char jid[JOB_MAX_JID + 1], class_name[JOB_MAX_CLASS + 1];
     struct field_update u[UPDATE_MAX];
+    bool replaced;
     struct job *job;
     json_t *root;
 
@@ -650,8 +651,10 @@ struct job *job_cut(const char *head, size_t head_len, size_t size, const char *
         json_object_set_new(root, "jid", json_string(jid)) < 0 ||
         json_object_set_new(root, "queue", json_string(job->default_queue)) < 0)
         goto out_root;
+    /* the class may hold invalid UTF-8: cleaned as the excerpt is */
     if (text_find(head, head_len, "class", JOB_MAX_CLASS, class_byte_bad, class_name) &&
-        json_object_set_new(root, "nexus_original_class", json_string(class_name)) < 0)
+        json_object_set_new(root, "nexus_original_class",
+                            string_clean(class_name, strlen(class_name), SIZE_MAX, &replaced)) < 0)
         goto out_root;
     cut_fields(u, head, head_len, size, sha256_hex);
     if (object_update(root, u, 4) < 0)

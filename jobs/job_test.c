@@ -468,6 +468,7 @@ static void test_cut_finds_jid_and_class_only_as_plain_strings(void **state)
         {"{\"jid\":\"a\\\"b\",\"class\":12,\"args\":[\"", NULL, NULL},
         {"{\"jid\":\"has space\",\"args\":[\"", NULL, NULL},
         {"{\"jid\":\"\",\"args\":[\"", NULL, NULL},
+        {"{\"class\":\"a\xff\",\"args\":[\"", NULL, "a\xef\xbf\xbd"}, /* cleaned */
         {"{\"args\":[\"x\"],\"jid\"", NULL, NULL}, /* cut off */
     };
 

@@ -1,4 +1,5 @@
-/* job_fuzz.c - libFuzzer target: any bytes through job_decode, a failure, encode, decode. */
+/* job_fuzz.c - libFuzzer target: any bytes through job_decode, a failure, encode, decode;
+ * and as the excerpt of a job too large to decode (job_cut, job_cut_raw). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -117,6 +118,32 @@ static void check_encoding(const struct job *job, int r)
     job_free(again);
 }
 
+/* The input as the head of a job too large to decode, and as an undecodable job's text over
+ * dead_keep_max: the dead entries encode to valid JSON of bounded size. */
+static void check_cut(const uint8_t *data, size_t size)
+{
+    struct job *job = job_cut((const char *)data, size, size + (1u << 20), "00", "q", size);
+    struct job *wrapped = NULL;
+    struct err err = {0};
+    char *enc;
+
+    fuzz_assert(job != NULL, "job_cut");
+    fuzz_assert(job_jid(job)[0] != '\0', "job_cut: no jid");
+    fuzz_assert(job_record_failure(job, "NexusJobTooLarge", "too large", FUZZ_NOW) == 0,
+                "job_cut: failure");
+    enc = job_encode(job, NULL);
+    fuzz_assert(enc != NULL && strlen(enc) < 8 * JOB_EXCERPT, "job_cut: encoding");
+    free(enc);
+    job_free(job);
+    if (job_decode((const char *)data, size, "default", size, &wrapped, &err) < 0) {
+        fuzz_assert(job_cut_raw(wrapped, 16) == 0, "job_cut_raw");
+        enc = job_encode(wrapped, NULL);
+        fuzz_assert(enc != NULL, "job_cut_raw: encoding");
+        free(enc);
+    }
+    job_free(wrapped);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct job *job = NULL;
@@ -159,5 +186,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     check_encoding(job, r);
     job_free(job);
+    check_cut(data, size);
     return 0;
 }
