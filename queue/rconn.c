@@ -35,8 +35,8 @@ struct rconn {
     double backoff_s;
     double backoff_max_s; /* > 0 */
     double up_since;      /* ev_now() when it last came up */
-    ev_timer reconnect; /* waits backoff_s before the next attempt */
-    ev_timer deadline;  /* connect timeout */
+    ev_timer reconnect;   /* waits backoff_s before the next attempt */
+    ev_timer deadline;    /* connect timeout */
 };
 
 struct pending {

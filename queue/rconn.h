@@ -33,8 +33,9 @@ typedef void rconn_state_fn(struct rconn *rc, bool up, void *arg);
 typedef void rconn_reply_fn(struct redisReply *reply, void *arg);
 
 /* Starts connecting at once and reconnects with backoff (0.1 s doubling to 1 s, or to the
- * cap of rconn_set_backoff_max()) after a loss, logging each change of state once. `name` (borrowed, static) names the connection
- * in logs. Caller owns the rconn; release with rconn_free(). `addr` is copied. */
+ * cap of rconn_set_backoff_max()) after a loss, logging each change of state once. `name`
+ * (borrowed, static) names the connection in logs. Caller owns the rconn; release with
+ * rconn_free(). `addr` is copied. */
 struct rconn *rconn_new(struct ev_loop *loop, const struct rconn_addr *addr, const char *name,
                         double connect_timeout_s, rconn_state_fn *on_state, void *arg);
 /* Closes the connection: pending callbacks run with reply NULL before this returns, and

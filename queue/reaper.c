@@ -288,6 +288,10 @@ static void reap_read(struct reap *reap)
 {
     struct reaper *rp = reap->rp;
 
+    if (reap->failed) { /* out of memory naming a list: the next check tries again */
+        reap_end(reap);
+        return;
+    }
     reap->reads_left = reap->nlists + 1; /* +1 held while the reads go out */
     for (size_t i = 0; i < reap->nlists; i++) {
         if (rconn_commandf(rp->conn, lrange_on_reply, &reap->lists[i], "LRANGE %s 0 -1",
@@ -632,8 +636,8 @@ struct reaper *reaper_new(struct ev_loop *loop, struct rconn *conn, const char *
     rp->sweep_match = ns_glob ? keys_make(ns_glob, "nexus:inflight:*") : NULL;
     free(ns_glob);
     rp->max_recoveries = max_recoveries;
-    if (!rp->ns || !rp->self || !rp->host_id || !rp->k_procs || !rp->k_processes ||
-        !rp->k_queues || !rp->k_dead || !rp->inflight_prefix || !rp->sweep_match) {
+    if (!rp->ns || !rp->self || !rp->host_id || !rp->k_procs || !rp->k_processes || !rp->k_queues ||
+        !rp->k_dead || !rp->inflight_prefix || !rp->sweep_match) {
         reaper_free(rp);
         return NULL;
     }
