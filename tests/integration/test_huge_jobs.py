@@ -122,6 +122,21 @@ def test_100mb_job_goes_to_dead_small_while_other_jobs_flow(redis_server, nexusd
     d.assert_alive()
 
 
+def test_huge_job_in_a_batch_fetch_among_others(redis_server, nexusd):
+    """Jobs waiting at start are taken in batches by fetch.lua (not BLMOVE): the same."""
+    rb = redis_server.client(decode=False)
+    text = huge_job(20 * MIB)
+    before = [push(rb, "noop", [i]) for i in range(5)]
+    push_raw(rb, text)
+    after = [push(rb, "noop", [i]) for i in range(5)]
+    d = nexusd()
+    member, job = dead_entry(rb)
+    assert_cut_entry(member, job, text, "NexusJobTooLarge")
+    d.wait_jobs(before + after)
+    wait_for(lambda: rb.llen(d.inflight_key()) == 0, what="in-flight list empty")
+    assert rb.llen("queue:default") == 0
+
+
 def test_50mb_of_invalid_utf8(redis_server, nexusd):
     rb = redis_server.client(decode=False)
     d = nexusd()
