@@ -141,17 +141,19 @@ void queue_set_max_job(struct queue *q, size_t max_bytes)
     q->max_job = max_bytes;
 }
 
-/* `md` (EVP_sha1() or EVP_sha256()) of `data` in lowercase hex into `hex`. */
-static void digest_hex(const EVP_MD *md, const char *data, size_t len, char *hex, size_t size)
+/* `md` (EVP_sha1() or EVP_sha256()) of `data` in lowercase hex into `hex` ("" on failure).
+ * Returns 0, or -ENOMEM (OpenSSL could not allocate). */
+static int digest_hex(const EVP_MD *md, const char *data, size_t len, char *hex, size_t size)
 {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned n = 0;
 
     hex[0] = '\0';
     if (!EVP_Digest(data, len, d, &n, md, NULL))
-        return;
+        return -ENOMEM;
     for (unsigned i = 0; i < n && 2 * i + 2 < size; i++)
         (void)snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return 0;
 }
 
 /* Fills `item` with the job `text` of `len` bytes: a copy, or, over the maximum size, only
@@ -165,8 +167,9 @@ static int item_fill(const struct queue *q, struct queue_item *item, const char 
     item->cut = len > q->max_job;
     if (item->cut) {
         keep = QUEUE_EXCERPT;
-        digest_hex(EVP_sha256(), text, len, item->sha256, sizeof(item->sha256));
-        digest_hex(EVP_sha1(), text, len, item->sha1, sizeof(item->sha1));
+        if (digest_hex(EVP_sha256(), text, len, item->sha256, sizeof(item->sha256)) < 0 ||
+            digest_hex(EVP_sha1(), text, len, item->sha1, sizeof(item->sha1)) < 0)
+            return -ENOMEM;
     }
     item->job = malloc(keep + 1);
     if (!item->job)
@@ -407,8 +410,8 @@ static bool record_is_for(const struct record *rec, const char *job, size_t len)
     n = snprintf(key, sizeof(key), "%zu:", len);
     if (rec->old_len <= (size_t)n || memcmp(rec->old, key, (size_t)n) != 0)
         return false; /* another size: no digest needed */
-    digest_hex(EVP_sha1(), job, len, key + n, sizeof(key) - (size_t)n);
-    return strcmp(rec->old, key) == 0;
+    return digest_hex(EVP_sha1(), job, len, key + n, sizeof(key) - (size_t)n) == 0 &&
+           strcmp(rec->old, key) == 0;
 }
 
 static bool records_hold(const struct record *rec, unsigned ref, const char *job, size_t len)
