@@ -127,13 +127,16 @@ static void url_hide(const char *url, size_t len, size_t rest, bool *map)
 }
 
 /* libpq's key = value ... syntax (conninfo_parse()): values of secret keys, values that
- * hold '@' or "://", and everything from a syntax error on. */
+ * hold '@' (a URL) or '=', and everything from a syntax error, a word right after a closing
+ * quote, or an unquoted value holding '=' on ("host= password='a b'" makes "password='a" the
+ * host and "b'" a key). */
 static void conninfo_hide(const char *s, size_t len, bool *map)
 {
     size_t i = 0;
 
     for (;;) {
         size_t key, key_end, val, val_end;
+        bool quoted;
 
         while (i < len && isspace((unsigned char)s[i]))
             i++;
@@ -153,11 +156,12 @@ static void conninfo_hide(const char *s, size_t len, bool *map)
         while (i < len && isspace((unsigned char)s[i]))
             i++;
         val = i;
-        if (i < len && s[i] == '\'') {
+        quoted = i < len && s[i] == '\'';
+        if (quoted) {
             for (i++; i < len && s[i] != '\''; i++)
                 i += s[i] == '\\' && i + 1 < len;
-            if (i >= len) {
-                hide(map, val, len); /* the quote is left open */
+            if (i >= len || (i + 1 < len && !isspace((unsigned char)s[i + 1]))) {
+                hide(map, val, len); /* the quote is left open, or a word follows it */
                 return;
             }
             i++;
@@ -166,8 +170,12 @@ static void conninfo_hide(const char *s, size_t len, bool *map)
                 i += s[i] == '\\' && i + 1 < len;
         }
         val_end = i < len ? i : len;
+        if (!quoted && memchr(s + val, '=', val_end - val)) {
+            hide(map, val, len); /* the words after it may be anything: nothing is shown */
+            return;
+        }
         if (name_secret(s + key, key_end - key) || memchr(s + val, '@', val_end - val) ||
-            memmem(s + val, val_end - val, "://", 3))
+            memchr(s + val, '=', val_end - val))
             hide(map, val, val_end);
     }
 }

@@ -16,7 +16,8 @@
  *   - the value of a query parameter whose name (%-decoded, any case) holds "pass", "pwd",
  *     "secret", "token", "key", "auth" or "cred", up to the next '&';
  *   - in a libpq key=value string, the values of such keys and any value holding '@' or
- *     "://"; from a syntax error (a key without '=', a quote left open) to the end;
+ *     '='; from a syntax error (a key without '=', a quote left open) or an unquoted value
+ *     holding '=' to the end;
  *   - in any other text, everything before its last '@'.
  * Control characters become '?'; text that does not fit is cut and ends with "...". No byte
  * of a hidden part is ever written. Returns buf. */

@@ -88,6 +88,11 @@ static void test_mask_hides_conninfo_passwords(void **state)
         {"host=db password='open", "host=db password=***"},
         {"host=db s3cret", "host=db ***"},
         {"host=db password= s3cret", "host=db password= ***"},
+        /* an empty value takes the next word: "password=x" is the host here */
+        {"host= password=s3cret", "host= ***"},
+        {"host= password='s3 cr3t' dbname=app", "host= ***"},
+        {"password='a b'c=d host=db", "password=***"},
+        {"options='-c search_path=app' host=db", "options=*** host=db"},
     };
     check_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }

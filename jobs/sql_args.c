@@ -75,10 +75,13 @@ static char *bind_one(enum cfg_arg_type type, json_t *v, int *ret_bad)
     case CFG_ARG_TIME:
         if (json_is_number(v)) { /* epoch seconds, as ISO 8601 UTC text for timestamptz */
             double t = json_number_value(v);
-            time_t secs = (time_t)t;
+            time_t secs;
             struct tm tm;
             char day[32];
-            if (t < 0 || t > 253402300799.0 || !gmtime_r(&secs, &tm))
+            if (!(t >= 0 && t <= 253402300799.0)) /* before the cast: 1e300 has no time_t */
+                return NULL;
+            secs = (time_t)t;
+            if (!gmtime_r(&secs, &tm))
                 return NULL;
             (void)strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
             *ret_bad = 0;

@@ -60,6 +60,9 @@ static void test_bind_rejects_mismatches_with_a_sentence(void **state)
         {CFG_ARG_TEXT, "[[1]]", "args[0] must be a string (got [1])"},
         {CFG_ARG_TIME, "[-5]",
          "args[0] must be a time (ISO 8601 string or epoch seconds) (got -5)"},
+        /* found by sql_args_fuzz: converting 1e300 to time_t was undefined behaviour */
+        {CFG_ARG_TIME, "[1e300]",
+         "args[0] must be a time (ISO 8601 string or epoch seconds) (got 1.0000000000000001e300)"},
         {CFG_ARG_TEXT, "[]", "class 'rows.add' takes 1 argument (got 0)"},
         {CFG_ARG_TEXT, "[\"a\", \"b\"]", "class 'rows.add' takes 1 argument (got 2)"},
     };

@@ -22,8 +22,11 @@ declare -A MAX_LEN=(
     [mail_msg]=4096
     [mail_tmpl]=2048
     [npm_audit]=4096
+    [urlmask]=512
+    [rollup_parse]=512
+    [sql_args]=2048
 )
-ALL_TARGETS=(job cfg cron emotion_parse mail_msg mail_tmpl npm_audit)
+ALL_TARGETS=(job cfg cron emotion_parse mail_msg mail_tmpl npm_audit urlmask rollup_parse sql_args)
 BUILD_DIR=build-fuzz
 
 usage() {
