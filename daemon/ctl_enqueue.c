@@ -235,6 +235,21 @@ static int push_later(struct redisContext *c, const char *ns, double at, const c
     return r;
 }
 
+/* CTL_EUSAGE when the job is larger than nexusd would decode (worker.max_job_size). */
+static int job_size_check(struct ctl *ctl, size_t len, struct err *err)
+{
+    const struct cfg *cfg = ctl_cfg(ctl, err);
+
+    if (!cfg)
+        return err->code;
+    if (len > cfg->max_job_size)
+        return err_set(err, CTL_EUSAGE,
+                       "the job is %zu bytes, above worker.max_job_size (%u bytes): nexusd "
+                       "would not run it",
+                       len, cfg->max_job_size);
+    return 0;
+}
+
 static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
     struct enqueue e = {0};
@@ -257,6 +272,9 @@ static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
         e.queue = cfg_class_queue(cfg, e.class_name);
     }
     r = job_text(&e, now, jid, &text, &len, err);
+    if (r < 0)
+        goto out;
+    r = job_size_check(ctl, len, err);
     if (r < 0)
         goto out;
     c = ctl_redis(ctl, err);

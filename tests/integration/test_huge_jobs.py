@@ -5,10 +5,11 @@ import base64
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 
-from conftest import NEXUSD, make_config, push, push_raw, run_cmd, wait_for
+from conftest import NEXUSCTL, NEXUSD, make_config, push, push_raw, run_cmd, wait_for
 from httpc import get, http_address
 
 MIB = 1 << 20
@@ -204,3 +205,17 @@ def test_max_job_size_is_checked_in_the_config(workdir):
     assert res.returncode != 0
     assert "bad.conf:2: worker.max_job_size must be 1024..536870912 (got 100)" in res.stderr, \
         res.stderr
+
+
+def test_nexusctl_enqueue_refuses_a_job_over_max_job_size(redis_server, workdir):
+    path = os.path.join(workdir, "small.conf")
+    with open(path, "w") as f:
+        f.write("worker = { max_job_size = 1024; };\n")
+    env = {"REDIS_URL": redis_server.url}
+    res = run_cmd([NEXUSCTL, "-c", path, "enqueue", "noop", json.dumps(["x" * 2000])], env=env)
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    assert re.search(r"the job is \d+ bytes, above worker.max_job_size \(1024 bytes\): nexusd "
+                     r"would not run it", res.stderr), res.stderr
+    assert redis_server.client().llen("queue:default") == 0
+    res = run_cmd([NEXUSCTL, "-c", path, "enqueue", "noop", json.dumps(["x" * 500])], env=env)
+    assert res.returncode == 0, res.stderr
