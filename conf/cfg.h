@@ -207,8 +207,9 @@ struct cfg {
 typedef const char *cfg_getenv_fn(const char *name);
 
 /* Loads `path` (NULL: defaults only), then applies the environment through `get_env`
- * (NULL: no environment). On success writes *ret_cfg: caller owns it, release with
- * cfg_free(). On failure returns -EINVAL (or -ENOMEM, -ENOENT) and fills `err` with a
+ * (NULL: no environment; an unset REDIS_URL, DATABASE_URL or SMTP_URL may come from
+ * $CREDENTIALS_DIRECTORY, see secret_env()). On success writes *ret_cfg: caller owns it,
+ * release with cfg_free(). On failure returns -EINVAL (or -ENOMEM, -ENOENT) and fills `err` with a
  * sentence naming file and line, e.g.
  * "conf/nexusd.conf:14: worker.concurrency must be 1..100000 (got 0)". Unknown keys are
  * errors. */
@@ -219,7 +220,8 @@ void cfg_free(struct cfg *cfg);
 #define CFG_TOKEN_MIN 16
 #define CFG_TOKEN_MAX 4096
 /* Reads the secrets the configuration names (conf/secret.h: an environment variable when set
- * and not empty, else the first line of a file): cfg->http_token (NEXUS_HTTP_TOKEN,
+ * and not empty, or else systemd's credential of that name, else the first line of a file
+ * that group and others cannot read): cfg->http_token (NEXUS_HTTP_TOKEN,
  * http.token_file), cfg->emotion_token (HF_API_TOKEN, emotion.token_file) and the `secret`
  * of every http class (its secret_env or secret_file, required). nexusd calls it after
  * cfg_load(), at start-up and on reload; nexusctl does not (the files may be readable by
