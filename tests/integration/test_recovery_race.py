@@ -61,6 +61,30 @@ def test_a_process_that_beats_again_keeps_its_jobs_and_records(r, nexusd):
     wait_for(lambda: not inflight_keys(r), what="no in-flight list left")
 
 
+def test_a_job_taken_by_a_forgotten_process_is_swept_up(r, nexusd):
+    """The issue's orphan: a stopped process is judged dead and forgotten (rightly: it is
+    silent); a fetch of its lands after that (here by hand, as its BLMOVE would, which Redis
+    answers while it is stopped), and it is killed before it beats again. No record names it:
+    only the sweep finds the job."""
+    conf = {"heartbeat_interval": "0.5s", "process_ttl": "2s", "orphan_sweep_interval": "1s"}
+    peer = nexusd(dict(conf, queues=["other"]), name="peer")
+    victim = nexusd(conf, name="victim")
+    ident = victim.identity
+    victim.signal(signal.SIGSTOP)
+    try:
+        peer.wait_log(r"event=process_forgotten identity=%s" % ident, timeout=15)
+        jid = push(r, "noop", ["orphaned"])
+        r.lmove("queue:default", victim.inflight_key(), "RIGHT", "LEFT")
+        assert not r.hexists("nexus:procs", ident)
+    finally:
+        victim.kill9()
+    runner = nexusd(conf, name="runner")
+    runner.wait_jobs([jid], timeout=15)
+    assert [e["identity"] for d in (peer, runner) for e in d.lines(event="orphan_recovered")] \
+        == [ident]
+    wait_for(lambda: not inflight_keys(r), what="no in-flight list left")
+
+
 def test_sweep_recovers_lists_no_registered_process_owns(r, nexusd):
     d = nexusd({"orphan_sweep_interval": "1s"})
     orphan = "gonehost:77:0123456789ab"
