@@ -321,6 +321,7 @@ static void queues_clear(struct cfg *cfg);
 static void list_clear(const struct key *key, struct cfg *cfg);
 static void strv_free(char **v);
 static void argvs_free(char ***v);
+static const char *url_show(const char *url, char *buf, size_t size);
 static int strings_load(struct load *ld, const config_setting_t *s, const char *name,
                         const struct key *key, void *base);
 static int argvs_load(struct load *ld, const config_setting_t *s, const char *name,
@@ -923,6 +924,8 @@ static int sql_class_check(struct load *ld, const config_setting_t *e, const cha
 static int webhook_class_check(struct load *ld, const config_setting_t *e, const char *name,
                                struct cfg_class *c)
 {
+    char buf[GOT_MAX];
+
     if (!c->url)
         return c->secret_file || c->secret_env
                    ? fail_at(e, ld->err, -EINVAL, "%s.secret_%s needs %s.url", name,
@@ -933,7 +936,7 @@ static int webhook_class_check(struct load *ld, const config_setting_t *e, const
                        c->sql ? "sql" : c->command ? "command" : "shell");
     if (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)
         return fail_at(e, ld->err, -EINVAL, "%s.url must start with http:// or https:// (got %s)",
-                       name, c->url);
+                       name, url_show(c->url, buf, sizeof(buf)));
     if (!c->secret_file == !c->secret_env)
         return fail_at(e, ld->err, -EINVAL,
                        "%s needs its signing secret from exactly one of secret_file or "

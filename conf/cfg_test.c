@@ -864,6 +864,21 @@ static void test_refused_urls_never_show_their_password(void **state)
         if (!strstr(err.msg, cases[i].shown) || strstr(err.msg, "Pw") || strstr(err.msg, "Xq"))
             fail_msg("%s: %s", cases[i].url, err.msg);
     }
+    /* an http class's url, which was shown whole */
+    {
+        struct err err = {0};
+        struct cfg *cfg = NULL;
+        char path[64];
+
+        env_redis_url = env_smtp_url = NULL;
+        assert_int_equal(load_text("classes = ( { name = \"a\"; url = \"ftp://u:Pw/Xq@h/y\"; "
+                                   "secret_env = \"HOOK_SECRET\"; } );",
+                                   &cfg, &err, path, sizeof(path)),
+                         -EINVAL);
+        if (!strstr(err.msg, "must start with http:// or https:// (got \"ftp://***@h/y\")") ||
+            strstr(err.msg, "Pw") || strstr(err.msg, "Xq"))
+            fail_msg("%s", err.msg);
+    }
 }
 
 static void test_env_database_url_wins_over_file(void **state)

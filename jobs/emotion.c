@@ -15,6 +15,7 @@
 #include "conf/cfg.h"
 #include "daemon/err.h"
 #include "daemon/log.h"
+#include "daemon/urlmask.h"
 #include "daemon/util.h"
 #include "daemon/xfer.h"
 #include "jobs/emotion_parse.h"
@@ -57,6 +58,7 @@ struct emo {
     char *key;                  /* owned: cache_prefix + sha */
     char *model;                /* owned */
     char *url;                  /* owned: where the request goes */
+    char shown[1024];           /* url through url_mask(), for messages */
     double cache_ttl_s;
     double max_defer_s;
     struct emotion_labels labels; /* owned once known */
@@ -138,6 +140,8 @@ static struct emo *emo_new(struct task *task, const struct cfg *cfg,
         e->url = strdup(cfg->emotion_endpoint);
     else if ((e->url = malloc(ulen + strlen(cfg->emotion_model) + 2)))
         (void)sprintf(e->url, "%.*s/%s", (int)ulen, cfg->emotion_url, cfg->emotion_model);
+    if (e->url)
+        (void)url_mask(e->url, e->shown, sizeof(e->shown));
     if (!e->model || !e->key || !e->url)
         goto fail;
     (void)sprintf(e->key, "%s%s", cfg->emotion_cache_prefix, e->sha);
@@ -269,11 +273,11 @@ static void http_refused(struct emo *e, long status)
         emo_defer(e, wait_s >= 0 ? wait_s : EMOTION_DEFAULT_WAIT_S, why);
     } else if (status == 401 || status == 403) {
         emo_fail(e, "NexusEmotionUnauthorized", "HTTP %ld from %s: the token was refused: %s",
-                 status, e->url, said);
+                 status, e->shown, said);
     } else if (status == 503) {
-        emo_fail(e, "NexusEmotionUnavailable", "HTTP 503 from %s: %s", e->url, said);
+        emo_fail(e, "NexusEmotionUnavailable", "HTTP 503 from %s: %s", e->shown, said);
     } else {
-        emo_fail(e, "NexusEmotionHTTPError", "HTTP %ld from %s: %s", status, e->url, said);
+        emo_fail(e, "NexusEmotionHTTPError", "HTTP %ld from %s: %s", status, e->shown, said);
     }
 }
 
@@ -287,17 +291,17 @@ static void http_on_done(CURL *easy, CURLcode result, void *arg)
     (void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     if (result == CURLE_WRITE_ERROR && e->answer.dropped > 0) {
         emo_fail(e, "NexusEmotionBadAnswer",
-                 "answer from %s larger than emotion.max_response (%zu bytes; HTTP %ld)", e->url,
+                 "answer from %s larger than emotion.max_response (%zu bytes; HTTP %ld)", e->shown,
                  e->answer.max, status);
         return;
     }
     if (result == CURLE_OPERATION_TIMEDOUT) {
         emo_fail(e, "NexusEmotionTimeout", "no complete answer from %s within emotion.timeout: %s",
-                 e->url, *e->curl_err ? e->curl_err : curl_easy_strerror(result));
+                 e->shown, *e->curl_err ? e->curl_err : curl_easy_strerror(result));
         return;
     }
     if (result != CURLE_OK) {
-        emo_fail(e, "NexusEmotionUnreachable", "%s: %s", e->url,
+        emo_fail(e, "NexusEmotionUnreachable", "%s: %s", e->shown,
                  *e->curl_err ? e->curl_err : curl_easy_strerror(result));
         return;
     }
@@ -308,7 +312,7 @@ static void http_on_done(CURL *easy, CURLcode result, void *arg)
     if (emotion_labels_parse(e->answer.data ? e->answer.data : "", e->answer.len, &e->labels,
                              &err) < 0) {
         emo_fail(e, err.code == -ENOMEM ? "NoMemoryError" : "NexusEmotionBadAnswer",
-                 "garbage answer from %s (HTTP 200): %s; answer: %s", e->url, err.msg,
+                 "garbage answer from %s (HTTP 200): %s; answer: %s", e->shown, err.msg,
                  xfer_buf_excerpt(&e->answer, EMOTION_EXCERPT, excerpt, sizeof(excerpt)));
         return;
     }
@@ -372,7 +376,7 @@ static void http_start(struct emo *e)
     r = xfer_start(e->xfer, e->easy, http_on_done, e);
     if (r < 0)
         emo_fail(e, r == -ENOMEM ? "NoMemoryError" : "NexusEmotionUnreachable",
-                 "cannot start the request to %s", e->url);
+                 "cannot start the request to %s", e->shown);
 }
 
 /* ---- step 1: the cache ---- */

@@ -12,6 +12,7 @@
 #include <openssl/params.h>
 
 #include "conf/cfg.h"
+#include "daemon/urlmask.h"
 #include "daemon/util.h"
 #include "daemon/xfer.h"
 #include "jobs/job.h"
@@ -177,8 +178,11 @@ static void webhook_start(struct task *task)
     if (r == 0)
         r = xfer_start(env->xfer, st->easy, post_on_done, st);
     if (r < 0) {
+        char shown[1024];
+
         state_free(st);
-        task_fail(task, "NexusWebhookFailed", "cannot set up the request to %s", cls->url);
+        task_fail(task, "NexusWebhookFailed", "cannot set up the request to %s",
+                  url_mask(cls->url, shown, sizeof(shown)));
         return;
     }
     task_set_state(task, st);
