@@ -587,8 +587,7 @@ static void shared_limits_ask(struct worker *wk, struct run *run)
 static void bury_cut(struct worker *wk, struct queue_item *item)
 {
     const char *queue = queue_ref_name(wk->queue, item->ref);
-    struct job *job = job_cut(item->job, item->len, item->size, item->sha256, queue,
-                              util_random());
+    struct job *job = job_cut(item->job, item->len, item->size, item->sha256, queue, util_random());
     double now = util_now();
     char why[160], *out = NULL;
 
@@ -597,13 +596,15 @@ static void bury_cut(struct worker *wk, struct queue_item *item)
         job_free(job);
         return;
     }
-    (void)snprintf(why, sizeof(why), "job of %zu bytes exceeds worker.max_job_size (%u); not decoded",
-                   item->size, wk->cfg->max_job_size);
+    (void)snprintf(why, sizeof(why),
+                   "job of %zu bytes exceeds worker.max_job_size (%u); not decoded", item->size,
+                   wk->cfg->max_job_size);
     if (job && job_record_failure(job, "NexusJobTooLarge", why, now) == 0)
         out = job_encode(job, NULL);
     if (!out) {
         log_error("event=job err=\"out of memory burying a job of %zu bytes; left in flight for "
-                  "recovery\"", item->size);
+                  "recovery\"",
+                  item->size);
         job_free(job);
         return;
     }
@@ -1223,6 +1224,7 @@ struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg, const cha
     wk->sched = sched_new(loop, wk->conn, cfg);
     if (!wk->poller || !wk->reaper || !wk->sched)
         goto nomem;
+    poller_set_max_job(wk->poller, cfg->max_job_size);
     ev_prepare_init(&wk->flush, flush_on_prepare);
     wk->flush.data = wk;
     ev_prepare_start(loop, &wk->flush);
@@ -1321,6 +1323,7 @@ int worker_reload(struct worker *wk, const struct cfg *cfg, struct err *err)
         outbox_set_interval(wk->outbox, cfg->database_outbox_interval_s);
     blockers_close(wk, false); /* those of dropped queues */
     poller_set_interval(wk->poller, cfg->poll_interval_s);
+    poller_set_max_job(wk->poller, cfg->max_job_size);
     reaper_set_limits(wk->reaper, cfg->heartbeat_s < 1.0 ? cfg->heartbeat_s : 1.0,
                       cfg->max_recoveries, cfg->orphan_sweep_s);
     rconn_set_backoff_max(wk->conn, backoff_max(cfg));

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@ struct poller {
     bool busy[NSETS]; /* a round trip is under way for this set */
     bool stopped;
     double interval_s;
+    size_t max_job; /* bytes; a larger due job goes to dead undecoded */
     ev_timer tick;
 };
 
@@ -62,15 +64,42 @@ static void move_on_done(long long moved, int err, void *arg)
     round_end(rd, err == 0 && moved > 0);
 }
 
-/* A due job ready for its queue: "at" dropped, enqueued_at now; or, when it does not decode,
- * a dead job carrying the reason. Writes the queue (NULL for dead) to *ret_queue. */
-static char *prepare_job(const char *text, size_t len, double now, char **ret_queue)
+/* The dead entry of a due job over the maximum size: never decoded (job_cut()). */
+static char *cut_job(const struct poller *p, const char *text, size_t len, double now)
+{
+    char sha[JOB_SHA256_HEX], why[160];
+    struct job *job;
+    char *out = NULL;
+
+    if (job_sha256_hex(text, len, sha) < 0)
+        return NULL;
+    job = job_cut(text, len, len, sha, "default", util_random());
+    if (!job)
+        return NULL;
+    (void)snprintf(why, sizeof(why),
+                   "job of %zu bytes exceeds worker.max_job_size (%zu); not decoded", len,
+                   p->max_job);
+    log_warn("event=invalid_job where=schedule jid=%s size=%zu sha256=%s err=%s outcome=dead",
+             log_q(job_jid(job)), len, sha, log_q(why));
+    if (job_record_failure(job, "NexusJobTooLarge", why, now) == 0)
+        out = job_encode(job, NULL);
+    job_free(job);
+    return out;
+}
+
+/* A due job ready for its queue: "at" dropped, enqueued_at now; or, when it does not decode
+ * or is over the maximum size, a dead job carrying the reason. Writes the queue (NULL for
+ * dead) to *ret_queue. */
+static char *prepare_job(const struct poller *p, const char *text, size_t len, double now,
+                         char **ret_queue)
 {
     struct job *job = NULL;
     struct err err = {0};
     char *out;
 
     *ret_queue = NULL;
+    if (len > p->max_job)
+        return cut_job(p, text, len, now);
     if (job_decode(text, len, "default", util_random(), &job, &err) < 0) {
         if (!job)
             return NULL;
@@ -114,7 +143,7 @@ static void range_on_reply(struct redisReply *reply, void *arg)
     b = move_batch_new(p->ns, p->keys[rd->set], true);
     for (size_t i = 0; b && i < reply->elements; i++) {
         struct redisReply *e = reply->element[i];
-        job = prepare_job(e->str, e->len, now, &queue);
+        job = prepare_job(p, e->str, e->len, now, &queue);
         if (job) /* else: out of memory; the job stays where it is for the next poll */
             (void)move_batch_add(b, e->str, e->len, job, queue);
         free(queue);
@@ -170,6 +199,7 @@ struct poller *poller_new(struct ev_loop *loop, struct rconn *conn, const char *
     p->loop = loop;
     p->conn = conn;
     p->interval_s = interval_s;
+    p->max_job = 1 << 20;
     p->ns = strdup(ns);
     p->keys[SET_SCHEDULE] = keys_make(ns, "schedule");
     p->keys[SET_RETRY] = keys_make(ns, "retry");
@@ -197,6 +227,11 @@ void poller_free(struct poller *p)
 void poller_set_interval(struct poller *p, double interval_s)
 {
     p->interval_s = interval_s;
+}
+
+void poller_set_max_job(struct poller *p, size_t max_bytes)
+{
+    p->max_job = max_bytes;
 }
 
 void poller_kick(struct poller *p)

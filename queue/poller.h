@@ -3,6 +3,8 @@
 #ifndef POLLER_H
 #define POLLER_H
 
+#include <stddef.h>
+
 struct ev_loop;
 struct rconn;
 struct poller; /* opaque */
@@ -14,6 +16,9 @@ struct poller *poller_new(struct ev_loop *loop, struct rconn *conn, const char *
                           double interval_s);
 void poller_free(struct poller *p);
 void poller_set_interval(struct poller *p, double interval_s);
+/* A due job over `max_bytes` (default 1 MiB) is not decoded: it goes to `dead` as job_cut()
+ * describes it (NexusJobTooLarge), as the worker does with one fetched from a queue. */
+void poller_set_max_job(struct poller *p, size_t max_bytes);
 /* Polls now (e.g. after Redis came back). */
 void poller_kick(struct poller *p);
 /* Stops polling for good (shutdown). */

@@ -138,6 +138,22 @@ def test_huge_job_in_a_batch_fetch_among_others(redis_server, nexusd):
     assert rb.llen("queue:default") == 0
 
 
+def test_huge_scheduled_job_goes_to_dead_undecoded(redis_server, nexusd):
+    """The poller moving due jobs from `schedule` checks the size before decoding too."""
+    rb = redis_server.client(decode=False)
+    d = nexusd()
+    text = huge_job(20 * MIB)
+    rb.zadd("schedule", {text: time.time() - 1})
+    member, job = dead_entry(rb)
+    assert_cut_entry(member, job, text, "NexusJobTooLarge")
+    assert job["jid"] == JID
+    assert rb.zcard("schedule") == 0 and rb.llen("queue:default") == 0
+    line = d.wait_log(r"event=invalid_job where=schedule .*outcome=dead")[0]
+    assert "size=%d" % (20 * MIB) in line
+    jid = push(rb, "noop", [1])
+    d.wait_jobs([jid])
+
+
 def test_50mb_of_invalid_utf8(redis_server, nexusd):
     rb = redis_server.client(decode=False)
     d = nexusd()
