@@ -20,6 +20,7 @@
 #include "queue/move.h"
 #include "queue/rconn.h"
 
+extern const char lua_list[];
 extern const char lua_push[];
 
 /* Members asked for by each ZSCAN step. */
@@ -54,6 +55,8 @@ struct op {
     unsigned offset;  /* list */
     unsigned limit;   /* list */
     long long size;   /* list: ZCARD */
+    struct actions_list_bounds bounds; /* list */
+    struct actions_heads *heads;       /* list: borrowed, may be NULL */
     bool pause;       /* pause */
     char *queue;      /* pause, schedule run: owned */
     char jid_out[JOB_MAX_JID + 1];
@@ -365,102 +368,354 @@ int actions_delete(struct rconn *conn, const char *ns, enum actions_set set, con
 
 /* --- list ------------------------------------------------------------------------------- */
 
-/* A field of the job as stored, or null. */
-static json_t *field(const struct job *job, const char *name)
+struct head {
+    enum actions_set set;
+    char score[48]; /* as Redis wrote it; "" for a free slot */
+    char *text;     /* owned: the first bytes read */
+    size_t len, size;
+    double read_at; /* util_now() */
+};
+
+struct actions_heads {
+    struct head h[ACTIONS_HEADS_MAX];
+};
+
+struct actions_heads *actions_heads_new(void)
 {
-    json_t *v = json_object_get(job_root(job), name);
+    return calloc(1, sizeof(struct actions_heads));
+}
+
+void actions_heads_free(struct actions_heads *hs)
+{
+    if (!hs)
+        return;
+    for (size_t i = 0; i < ACTIONS_HEADS_MAX; i++)
+        free(hs->h[i].text);
+    free(hs);
+}
+
+/* The head kept for `score` of `set` and not yet stale, or NULL. */
+static struct head *heads_find(struct actions_heads *hs, enum actions_set set, const char *score,
+                               double now)
+{
+    for (size_t i = 0; hs && i < ACTIONS_HEADS_MAX; i++)
+        if (hs->h[i].score[0] && hs->h[i].set == set && strcmp(hs->h[i].score, score) == 0 &&
+            now - hs->h[i].read_at < ACTIONS_HEADS_TTL_S)
+            return &hs->h[i];
+    return NULL;
+}
+
+/* Keeps a copy of what was read of a large member, in a free, stale or the oldest slot.
+ * Out of memory: nothing is kept (it is read again next time). */
+static void heads_keep(struct actions_heads *hs, enum actions_set set, const char *score,
+                       const char *text, size_t len, size_t size, double now)
+{
+    struct head *slot = NULL, *h;
+    char *copy;
+
+    if (!hs || strlen(score) >= sizeof(slot->score))
+        return;
+    for (size_t i = 0; i < ACTIONS_HEADS_MAX; i++) {
+        h = &hs->h[i];
+        if (!h->score[0] || (h->set == set && strcmp(h->score, score) == 0)) {
+            slot = h;
+            break;
+        }
+        if (!slot || h->read_at < slot->read_at)
+            slot = h;
+    }
+    copy = malloc(len ? len : 1);
+    if (!copy)
+        return;
+    memcpy(copy, text, len);
+    free(slot->text);
+    slot->set = set;
+    (void)snprintf(slot->score, sizeof(slot->score), "%s", score);
+    slot->text = copy;
+    slot->len = len;
+    slot->size = size;
+    slot->read_at = now;
+}
+
+static size_t skip_space(const char *text, size_t len, size_t p)
+{
+    while (p < len && (text[p] == ' ' || text[p] == '\t' || text[p] == '\n' || text[p] == '\r'))
+        p++;
+    return p;
+}
+
+/* The members of a JSON object whose text was cut after `len` bytes: those that show there
+ * whole, in a new object ({} when none do). NULL when out of memory. */
+static json_t *head_object(const char *text, size_t len)
+{
+    const size_t flags = JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK;
+    json_t *obj = json_object(), *key, *value;
+    json_error_t jerr;
+    size_t p = skip_space(text, len, 0), q;
+
+    if (!obj || p >= len || text[p] != '{')
+        return obj;
+    for (p++;; p++) {
+        p = skip_space(text, len, p);
+        key = json_loadb(text + p, len - p, flags, &jerr);
+        q = key ? skip_space(text, len, p + (size_t)jerr.position) : len;
+        if (!json_is_string(key) || q >= len || text[q] != ':') {
+            json_decref(key);
+            break;
+        }
+        value = json_loadb(text + q + 1, len - q - 1, flags, &jerr);
+        p = value ? skip_space(text, len, q + 1 + (size_t)jerr.position) : len;
+        /* a number cut short ("12" of "123") shows whole only when something follows */
+        if (!value || p >= len || (text[p] != ',' && text[p] != '}')) {
+            json_decref(key);
+            json_decref(value);
+            break;
+        }
+        (void)json_object_set_new(obj, json_string_value(key), value);
+        json_decref(key);
+        if (text[p] == '}')
+            break;
+    }
+    return obj;
+}
+
+/* At most `max` bytes of `s` as a JSON string, cut at a character boundary; bytes that are
+ * not UTF-8 become '?'. NULL when out of memory. */
+static json_t *excerpt_json(const char *s, size_t len, size_t max)
+{
+    size_t n = len < max ? len : max;
+    json_t *v;
+    char *copy;
+
+    while (n < len && n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    v = json_stringn(s, n);
+    if (v)
+        return v;
+    copy = malloc(n ? n : 1);
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    v = json_stringn(copy, n);
+    free(copy);
+    return v;
+}
+
+/* Sets entry[name] to the string `v` (null when not a string) or, when it is longer than
+ * `max` bytes, to its first bytes with entry[name_size] its length. Returns 1 when cut, 0,
+ * or -ENOMEM. */
+static int put_text(json_t *entry, const char *name, const json_t *v, size_t max)
+{
+    size_t len = json_string_length(v);
+    char size_name[64];
+
+    if (!json_is_string(v))
+        return json_object_set_new(entry, name, json_null()) < 0 ? -ENOMEM : 0;
+    if (len <= max)
+        return json_object_set(entry, name, (json_t *)v) < 0 ? -ENOMEM : 0;
+    (void)snprintf(size_name, sizeof(size_name), "%s_size", name);
+    if (json_object_set_new(entry, name, excerpt_json(json_string_value(v), len, max)) < 0 ||
+        json_object_set_new(entry, size_name, json_integer((json_int_t)len)) < 0)
+        return -ENOMEM;
+    return 1;
+}
+
+/* entry.args: the array when its JSON text is at most `max` bytes, else null with
+ * args_excerpt (its first bytes) and args_size. Returns 1 when cut, 0, or -ENOMEM. */
+static int put_args(json_t *entry, const json_t *args, size_t max)
+{
+    size_t len = args ? json_dumpb(args, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) : 0;
+    char *text;
+    int r;
+
+    if (len <= max)
+        return json_object_set_new(entry, "args", args ? json_incref((json_t *)args)
+                                                       : json_null()) < 0
+                   ? -ENOMEM
+                   : 0;
+    text = malloc(len);
+    if (!text || json_dumpb(args, text, len, JSON_COMPACT | JSON_ENCODE_ANY) != len) {
+        free(text);
+        return -ENOMEM;
+    }
+    r = json_object_set_new(entry, "args", json_null()) < 0 ||
+                json_object_set_new(entry, "args_excerpt", excerpt_json(text, len, max)) < 0 ||
+                json_object_set_new(entry, "args_size", json_integer((json_int_t)len)) < 0
+            ? -ENOMEM
+            : 1;
+    free(text);
+    return r;
+}
+
+/* A field of the stored job, or null. */
+static json_t *field(const json_t *root, const char *name)
+{
+    json_t *v = json_object_get(root, name);
 
     return v ? json_incref(v) : json_null();
 }
 
-static json_t *entry_json(const struct redisReply *m, const struct redisReply *s)
+/* The bounded entry of a member of which `len` of `size` bytes were read. NULL when out of
+ * memory. */
+static json_t *entry_json(const char *text, size_t len, size_t size, const char *score_text,
+                          const struct actions_list_bounds *b)
 {
     struct err why = {0};
     struct job *job = NULL;
+    const json_t *root;
+    json_t *head = NULL, *entry = NULL, *excerpt;
     double score = NAN;
-    json_t *entry;
-    int count;
+    int cut = 0, r = 0;
 
-    if (job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &job, &why) ==
-        -ENOMEM)
-        return NULL;
-    (void)parse_double(s->str, -INFINITY, INFINITY, &score);
-    count = job_retry_count(job);
-    entry = json_pack("{s:s, s:s, s:s, s:O, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "jid",
-                      job_jid(job), "class", job_class(job), "queue", job_queue(job), "args",
-                      job_args(job), "retry_count", count >= 0 ? json_integer(count) : json_null(),
-                      "error_class", field(job, "error_class"), "error_message",
-                      field(job, "error_message"), "failed_at", field(job, "failed_at"),
-                      "retried_at", field(job, "retried_at"), "enqueued_at",
-                      field(job, "enqueued_at"), "score",
+    if (len == size) {
+        if (job_decode(text, len, NULL, rerun_member_seed(text, len), &job, &why) == -ENOMEM)
+            return NULL;
+        root = job_root(job);
+    } else {
+        root = head = head_object(text, len);
+        if (!head)
+            return NULL;
+    }
+    (void)parse_double(score_text, -INFINITY, INFINITY, &score);
+    entry = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "retry_count",
+                      field(root, "retry_count"), "failed_at", field(root, "failed_at"),
+                      "retried_at", field(root, "retried_at"), "enqueued_at",
+                      field(root, "enqueued_at"), "score",
                       isfinite(score) ? json_real(score) : json_null(), "invalid",
-                      why.code < 0 ? text_json(why.msg) : json_null());
+                      why.code < 0 ? text_json(why.msg) : json_null(), "excerpt", json_null(),
+                      "size", (json_int_t)size, "truncated", json_false());
+    for (size_t i = 0; entry && r >= 0 && i < 5; i++) {
+        static const char *const texts[] = {"jid", "class", "queue", "error_class",
+                                            "error_message"};
+        r = put_text(entry, texts[i], json_object_get(root, texts[i]), b->excerpt_max);
+        cut |= r > 0;
+    }
+    if (entry && r >= 0 && (r = put_args(entry, json_object_get(root, "args"), b->excerpt_max)))
+        cut |= r > 0;
+    /* the first bytes of a member not read whole, or of what a cut dead entry kept */
+    excerpt = json_object_get(root, "nexus_excerpt");
+    if (!excerpt)
+        excerpt = json_object_get(root, "nexus_raw");
+    if (entry && r >= 0 && len < size)
+        r = json_object_set_new(entry, "excerpt", excerpt_json(text, len, b->excerpt_max));
+    else if (entry && r >= 0 && json_is_string(excerpt))
+        r = put_text(entry, "excerpt", excerpt, b->excerpt_max);
+    if (entry && r >= 0 && json_object_get(root, "nexus_original_size"))
+        r = json_object_set_new(entry, "original_size",
+                                field(root, "nexus_original_size"));
+    if (entry && r >= 0)
+        r = json_object_set_new(entry, "truncated",
+                                json_boolean(cut || len < size ||
+                                             json_is_true(json_object_get(
+                                                 root, "nexus_truncated"))));
+    if (r < 0) {
+        json_decref(entry);
+        entry = NULL;
+    }
+    json_decref(head);
     job_free(job);
     return entry;
 }
 
-static void list_on_range(struct redisReply *reply, void *arg)
+static void list_on_reply(struct redisReply *reply, void *arg)
 {
     struct op *op = arg;
     const char *error = rconn_reply_error(reply);
     json_t *jobs, *entry;
+    size_t total = 0, n;
+    bool cut = false;
 
     if (error) {
         op_finish(op, -EIO, NULL, error);
         return;
     }
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        op_finish(op, -EIO, NULL, "Redis replied to ZRANGE with something unexpected");
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER) {
+        op_finish(op, -EIO, NULL, "Redis replied to list.lua with something unexpected");
         return;
     }
+    op->size = reply->element[0]->integer;
     jobs = json_array();
-    for (size_t i = 0; jobs && i + 1 < reply->elements; i += 2) {
-        const struct redisReply *m = reply->element[i], *s = reply->element[i + 1];
-        if (m->type != REDIS_REPLY_STRING || s->type != REDIS_REPLY_STRING)
+    for (size_t i = 1; jobs && i + 2 < reply->elements; i += 3) {
+        const struct redisReply *m = reply->element[i], *l = reply->element[i + 1],
+                                *s = reply->element[i + 2];
+        const struct head *h;
+
+        if (s->type != REDIS_REPLY_STRING || l->type != REDIS_REPLY_INTEGER)
             continue;
-        entry = entry_json(m, s);
+        if (m->type == REDIS_REPLY_NIL) { /* not read again: its head is kept (any age) */
+            h = heads_find(op->heads, op->set, s->str, -INFINITY);
+            if (!h)
+                continue;
+            entry = entry_json(h->text, h->len, h->size, s->str, &op->bounds);
+        } else if (m->type != REDIS_REPLY_STRING || l->integer < (long long)m->len) {
+            continue;
+        } else {
+            if ((size_t)l->integer > m->len)
+                heads_keep(op->heads, op->set, s->str, m->str, m->len, (size_t)l->integer,
+                           util_now());
+            entry = entry_json(m->str, m->len, (size_t)l->integer, s->str, &op->bounds);
+        }
+        n = entry ? json_dumpb(entry, NULL, 0, JSON_COMPACT) : 0;
+        if (entry && json_array_size(jobs) > 0 && total + n > op->bounds.answer_max) {
+            json_decref(entry);
+            cut = true;
+            break;
+        }
+        total += n;
         if (!entry || json_array_append_new(jobs, entry) < 0) {
             json_decref(jobs);
             jobs = NULL;
         }
     }
+    /* fewer jobs than asked although the set has more: a byte bound stopped the page */
+    cut = cut || (jobs && json_array_size(jobs) < op->limit &&
+                  (long long)op->offset + (long long)json_array_size(jobs) < op->size);
     op_finish(op, 0,
-              jobs ? json_pack("{s:s, s:I, s:i, s:o}", "set", set_names[op->set], "size",
-                               (json_int_t)op->size, "offset", (int)op->offset, "jobs", jobs)
+              jobs ? json_pack("{s:s, s:I, s:i, s:i, s:b, s:o}", "set", set_names[op->set],
+                               "size", (json_int_t)op->size, "offset", (int)op->offset, "limit",
+                               (int)op->limit, "truncated", cut, "jobs", jobs)
                    : NULL,
               NULL);
 }
 
-static void list_on_size(struct redisReply *reply, void *arg)
-{
-    struct op *op = arg;
-    const char *error = rconn_reply_error(reply);
-    char start[24], stop[24];
-    const char *argv[] = {op->set == ACTIONS_DEAD ? "ZREVRANGE" : "ZRANGE", op->key, start, stop,
-                          "WITHSCORES"};
-
-    if (error) {
-        op_finish(op, -EIO, NULL, error);
-        return;
-    }
-    op->size = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
-    (void)snprintf(start, sizeof(start), "%u", op->offset);
-    (void)snprintf(stop, sizeof(stop), "%llu",
-                   (unsigned long long)op->offset + (unsigned long long)op->limit - 1);
-    if (rconn_command(op->conn, list_on_range, op, 5, argv, NULL) < 0)
-        op_finish(op, -EIO, NULL, "the connection to Redis was lost");
-}
-
 int actions_list(struct rconn *conn, const char *ns, enum actions_set set, unsigned offset,
-                 unsigned limit, actions_done_fn *done, void *arg)
+                 unsigned limit, const struct actions_list_bounds *bounds,
+                 struct actions_heads *heads, actions_done_fn *done, void *arg)
 {
     struct op *op = op_new(conn, ns, set, set_names[set], done, arg);
+    const char *args[5 + ACTIONS_HEADS_MAX];
+    char a_offset[16], a_limit[16], a_keep[24], a_budget[24];
+    size_t nargs = 5;
+    double now = util_now();
+    int r;
 
     if (!op)
         return -ENOMEM;
     op->offset = offset;
     op->limit = limit < 1 ? 1 : limit > ACTIONS_LIST_MAX ? ACTIONS_LIST_MAX : limit;
-    return op_send(op, list_on_size, 2, (const char *[]){"ZCARD", op->key}, NULL);
+    op->bounds = *bounds;
+    op->heads = heads;
+    (void)snprintf(a_offset, sizeof(a_offset), "%u", op->offset);
+    (void)snprintf(a_limit, sizeof(a_limit), "%u", op->limit);
+    (void)snprintf(a_keep, sizeof(a_keep), "%zu", bounds->member_max);
+    (void)snprintf(a_budget, sizeof(a_budget), "%zu", bounds->read_max);
+    args[0] = set == ACTIONS_DEAD ? "rev" : "fwd";
+    args[1] = a_offset;
+    args[2] = a_limit;
+    args[3] = a_keep;
+    args[4] = a_budget;
+    for (size_t i = 0; heads && i < ACTIONS_HEADS_MAX; i++) {
+        const struct head *h = &heads->h[i];
+        if (h->score[0] && h->set == set && now - h->read_at < ACTIONS_HEADS_TTL_S)
+            args[nargs++] = h->score;
+    }
+    r = rconn_eval(conn, list_on_reply, op, lua_list, 1, (const char *[]){op->key}, nargs, args,
+                   NULL);
+    if (r < 0)
+        op_free(op);
+    return r;
 }
 
 /* --- pause and resume ------------------------------------------------------------------- */

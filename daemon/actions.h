@@ -19,8 +19,26 @@ enum actions_set {
     ACTIONS_SCHEDULE, /* "schedule": run leaves retry_count alone */
 };
 
-/* Most jobs one list call returns. */
-#define ACTIONS_LIST_MAX 1000
+/* Most jobs one list call returns (a larger limit is served as this one). */
+#define ACTIONS_LIST_MAX 100
+
+/* What one list call may read from Redis and answer; every value > 0. */
+struct actions_list_bounds {
+    size_t member_max;  /* bytes of a job read whole; of a longer one, only its first bytes */
+    size_t read_max;    /* bytes of jobs Redis reads for one page (the first job always) */
+    size_t excerpt_max; /* bytes shown of each text: args (as JSON), error_message, ... */
+    size_t answer_max;  /* bytes of the answer's jobs (the first job always) */
+};
+
+/* The first bytes of jobs over member_max that list calls have read, by set and score, so that
+ * later pages do not make Redis copy them again while the set holds one job at that score;
+ * each is read again after ACTIONS_HEADS_TTL_S. At most ACTIONS_HEADS_MAX, the oldest go. */
+#define ACTIONS_HEADS_MAX 64
+#define ACTIONS_HEADS_TTL_S 600.0
+struct actions_heads; /* opaque */
+/* Caller owns it, release with actions_heads_free() (accepts NULL). NULL when out of memory. */
+struct actions_heads *actions_heads_new(void);
+void actions_heads_free(struct actions_heads *hs);
 
 /* Runs exactly once, from a loop callback, when the action was started (0 returned).
  * `err` is 0; -ENOENT (no such job, or another process moved it first); -EBADMSG (the job
@@ -34,11 +52,18 @@ typedef void actions_done_fn(int err, json_t *result, const char *why, void *arg
  * `done` has run. It returns 0, -ENOTCONN (Redis down: `done` is not called) or -ENOMEM. */
 
 /* The set's size and `limit` (1..ACTIONS_LIST_MAX) jobs from `offset`, dead newest first,
- * retry and schedule soonest first: {"set", "size", "offset", "jobs": [{"jid", "class",
- * "queue", "args", "retry_count", "error_class", "error_message", "failed_at",
- * "retried_at", "enqueued_at", "score", "invalid"}]}. */
+ * retry and schedule soonest first, within `bounds` (copied): {"set", "size", "offset",
+ * "limit", "truncated" (fewer jobs than asked although the set has more: a byte bound ended
+ * the page), "jobs": [{"jid", "class", "queue", "args", "retry_count", "error_class",
+ * "error_message", "failed_at", "retried_at", "enqueued_at", "score", "invalid", "size" (bytes
+ * stored), "truncated", "excerpt", ...}]}. A text over bounds->excerpt_max is shown cut with
+ * its length in "NAME_size" (args: null, with "args_excerpt" and "args_size"); a job over
+ * bounds->member_max is shown from its first bytes: the fields found whole there, and
+ * "excerpt". "truncated" is true for a job shown in part. `heads` (borrowed until `done`, may
+ * be NULL) remembers such jobs. */
 int actions_list(struct rconn *conn, const char *ns, enum actions_set set, unsigned offset,
-                 unsigned limit, actions_done_fn *done, void *arg);
+                 unsigned limit, const struct actions_list_bounds *bounds,
+                 struct actions_heads *heads, actions_done_fn *done, void *arg);
 /* Moves every job with `jid` from the set to its queue now, each exactly once however
  * many callers try: {"moved": N >= 1}. */
 int actions_run(struct rconn *conn, const char *ns, enum actions_set set, const char *jid,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ev.h>
 #include <jansson.h>
 
 #include "conf/cfg.h"
@@ -16,17 +17,46 @@
 #include "daemon/log.h"
 #include "daemon/parse.h"
 #include "jobs/job.h"
+#include "queue/rconn.h"
 
 /* What the page may load and talk to: itself only, no inline script or style. */
 #define DASHBOARD_CSP                                                                              \
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "                   \
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 #define LIST_DEFAULT_LIMIT 50
+#define LIST_MAX_ASKED 1000          /* a larger limit is refused; served as ACTIONS_LIST_MAX */
+#define LIST_MEMBER_MAX (64u << 10)  /* bytes of a job read whole (else its first bytes) */
+#define LIST_READ_MAX (256u << 20)   /* bytes of jobs Redis reads for one page */
+#define LIST_ANSWER_MAX (1u << 20)   /* bytes of one answer's jobs */
+#define LIST_EXCERPT_PUBLIC 200      /* bytes shown of each text without the token */
+#define LIST_EXCERPT_TOKEN 8192      /* with it */
+/* List reads run one at a time, each followed by a pause so that they take at most this
+ * share of the time (their Redis and loop time is what the jobs would have had). */
+#define LIST_SHARE 0.05
+#define LIST_PAUSE_MAX_S 2.0
+#define LIST_WAITING_MAX 32          /* list requests waiting their turn; more get 503 */
+
+/* A list request waiting for its turn, or for the read under way when it asks the same. */
+struct wait {
+    struct httpd_req *req; /* answered exactly once */
+    enum actions_set set;
+    unsigned offset, limit;
+    bool token;            /* sent the right token: longer excerpts */
+    struct wait *next;
+};
 
 struct dashboard {
-    struct rconn *conn;     /* borrowed */
+    struct ev_loop *loop;   /* borrowed */
+    struct rconn *conn;     /* owned: reads and actions, apart from the jobs' connections */
     const struct cfg *cfg;  /* borrowed: token, schedules */
     char *ns;               /* owned: fixed for the process's life */
+    struct actions_heads *heads; /* owned: large jobs' first bytes, not to read again */
+    struct wait *reading;   /* the list read under way, or NULL */
+    struct wait *waiting;   /* owned, in arrival order */
+    size_t nwaiting;
+    double read_started;    /* ev_time() when `reading` was sent */
+    ev_timer pause;         /* after a read: the next waits for it */
+    bool closing;
 };
 
 /* An action from its check to its answer; owns copies of what its log line names. */
@@ -187,23 +217,117 @@ static long long query_number(struct httpd_req *req, const char *name, unsigned 
     return parse_u32(s, min, max, &v) < 0 ? -1 : (long long)v;
 }
 
-static void list_set(struct httpd_req *req, const struct dashboard *d, enum actions_set set)
+static bool wait_same(const struct wait *a, const struct wait *b)
 {
-    long long offset = query_number(req, "offset", 0, 0, 100000000);
-    long long limit = query_number(req, "limit", LIST_DEFAULT_LIMIT, 1, ACTIONS_LIST_MAX);
-    char why[96];
+    return a->set == b->set && a->offset == b->offset && a->limit == b->limit &&
+           a->token == b->token;
+}
+
+/* Answers `w` (taking a reference to `result` when there is one) and frees it. */
+static void wait_answer(struct wait *w, int err, json_t *result, const char *why)
+{
+    if (err < 0)
+        httpd_respond_error(w->req, status_of(err), why);
+    else
+        httpd_respond_json(w->req, 200, json_incref(result));
+    free(w);
+}
+
+static void list_next(struct dashboard *d);
+
+/* The read under way ended: its request and every waiting one that asked the same get its
+ * answer; the next read waits for the pause its cost earns. */
+static void list_on_done(int err, json_t *result, const char *why, void *arg)
+{
+    struct dashboard *d = arg;
+    struct wait *done = d->reading, **p = &d->waiting, *w;
+    double pause;
+
+    d->reading = NULL;
+    while ((w = *p)) {
+        if (!wait_same(w, done)) {
+            p = &w->next;
+            continue;
+        }
+        *p = w->next;
+        d->nwaiting--;
+        wait_answer(w, err, result, why);
+    }
+    wait_answer(done, err, result, why);
+    json_decref(result);
+    if (d->closing)
+        return;
+    /* the read's cost: Redis, decoding and the answers' encoding */
+    pause = (ev_time() - d->read_started) * (1 - LIST_SHARE) / LIST_SHARE;
+    ev_timer_set(&d->pause, pause < LIST_PAUSE_MAX_S ? pause : LIST_PAUSE_MAX_S, 0);
+    ev_timer_start(d->loop, &d->pause);
+}
+
+static void pause_on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    list_next(t->data);
+}
+
+/* Starts the first waiting read unless one is under way or the pause is not over. */
+static void list_next(struct dashboard *d)
+{
+    struct actions_list_bounds b = {
+        .member_max = LIST_MEMBER_MAX, .read_max = LIST_READ_MAX,
+        .answer_max = LIST_ANSWER_MAX,
+    };
+    struct wait *w;
     int r;
+
+    while (!d->reading && !ev_is_active(&d->pause) && (w = d->waiting)) {
+        d->waiting = w->next;
+        d->nwaiting--;
+        b.excerpt_max = w->token ? LIST_EXCERPT_TOKEN : LIST_EXCERPT_PUBLIC;
+        d->reading = w;
+        d->read_started = ev_time();
+        r = actions_list(d->conn, d->ns, w->set, w->offset, w->limit, &b, d->heads,
+                         list_on_done, d);
+        if (r < 0) {
+            d->reading = NULL;
+            wait_answer(w, r == -ENOMEM ? r : -EIO, NULL,
+                        r == -ENOMEM ? "out of memory" : "Redis is not connected");
+        }
+    }
+}
+
+static void list_set(struct httpd_req *req, struct dashboard *d, enum actions_set set)
+{
+    static const char *const busy_headers[] = {"Retry-After", "1", NULL};
+    long long offset = query_number(req, "offset", 0, 0, 100000000);
+    long long limit = query_number(req, "limit", LIST_DEFAULT_LIMIT, 1, LIST_MAX_ASKED);
+    struct wait *w, **tail;
+    char why[96];
 
     if (offset < 0 || limit < 0) {
         (void)snprintf(why, sizeof(why), "offset must be 0..100000000 and limit 1..%d",
-                       ACTIONS_LIST_MAX);
+                       LIST_MAX_ASKED);
         httpd_respond_error(req, 400, why);
         return;
     }
-    r = actions_list(d->conn, d->ns, set, (unsigned)offset, (unsigned)limit, read_on_done, req);
-    if (r < 0)
-        httpd_respond_error(req, r == -ENOMEM ? 500 : 503,
-                            r == -ENOMEM ? "out of memory" : "Redis is not connected");
+    if (d->nwaiting >= LIST_WAITING_MAX) {
+        httpd_req_set_headers(req, busy_headers);
+        httpd_respond_error(req, 503, "too many list requests waiting; try again");
+        return;
+    }
+    w = calloc(1, sizeof(*w));
+    if (!w) {
+        httpd_respond_error(req, 500, "out of memory");
+        return;
+    }
+    w->req = req;
+    w->set = set;
+    w->offset = (unsigned)offset;
+    w->limit = limit > ACTIONS_LIST_MAX ? ACTIONS_LIST_MAX : (unsigned)limit;
+    w->token = auth_check(d->cfg->http_token, httpd_req_header(req, "Authorization")) == AUTH_OK;
+    for (tail = &d->waiting; *tail;)
+        tail = &(*tail)->next;
+    *tail = w;
+    d->nwaiting++;
+    list_next(d);
 }
 
 static void on_dead_list(struct httpd_req *req, void *arg)
@@ -397,9 +521,11 @@ static void on_schedule_run(struct httpd_req *req, void *arg)
 
 /* --- the module ------------------------------------------------------------------------- */
 
-struct dashboard *dashboard_new(struct httpd *h, struct rconn *conn, const struct cfg *cfg)
+struct dashboard *dashboard_new(struct ev_loop *loop, struct httpd *h, const struct cfg *cfg,
+                                struct err *err)
 {
     struct dashboard *d = calloc(1, sizeof(*d));
+    struct rconn_addr addr = {0};
     static const struct {
         const char *method, *path;
         httpd_handler_fn *fn;
@@ -421,21 +547,31 @@ struct dashboard *dashboard_new(struct httpd *h, struct rconn *conn, const struc
         {"GET", "/", on_index}, /* last: a prefix of every path */
     };
 
-    if (!d)
-        return NULL;
-    d->conn = conn;
-    d->cfg = cfg;
-    d->ns = strdup(cfg->redis_namespace);
-    if (!d->ns) {
-        free(d);
+    if (!d) {
+        (void)err_set(err, -ENOMEM, "out of memory");
         return NULL;
     }
+    d->loop = loop;
+    d->cfg = cfg;
+    ev_timer_init(&d->pause, pause_on_timeout, 0, 0);
+    d->pause.data = d;
+    d->ns = strdup(cfg->redis_namespace);
+    d->heads = actions_heads_new();
+    if (!d->ns || !d->heads || rconn_addr_parse(cfg->redis_url, &addr, err) < 0)
+        goto fail;
+    d->conn = rconn_new(loop, &addr, "dashboard", cfg->redis_connect_timeout_s, NULL, NULL);
+    rconn_addr_clear(&addr);
+    if (!d->conn)
+        goto fail;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (httpd_route(h, routes[i].method, routes[i].path, routes[i].fn, d) < 0) {
-            dashboard_free(d);
-            return NULL;
-        }
+        if (httpd_route(h, routes[i].method, routes[i].path, routes[i].fn, d) < 0)
+            goto fail;
     return d;
+fail:
+    if (!err || !err->code)
+        (void)err_set(err, -ENOMEM, "out of memory");
+    dashboard_free(d);
+    return NULL;
 }
 
 void dashboard_reload(struct dashboard *d, const struct cfg *cfg)
@@ -445,8 +581,18 @@ void dashboard_reload(struct dashboard *d, const struct cfg *cfg)
 
 void dashboard_free(struct dashboard *d)
 {
+    struct wait *w;
+
     if (!d)
         return;
+    d->closing = true;
+    ev_timer_stop(d->loop, &d->pause);
+    rconn_free(d->conn); /* the read under way answers 503 */
+    while ((w = d->waiting)) {
+        d->waiting = w->next;
+        wait_answer(w, -EIO, NULL, "nexusd is stopping");
+    }
+    actions_heads_free(d->heads);
     free(d->ns);
     free(d);
 }

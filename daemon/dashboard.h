@@ -7,8 +7,9 @@
 #include <stddef.h>
 
 struct cfg;
+struct err;
+struct ev_loop;
 struct httpd;
-struct rconn;
 struct dashboard; /* opaque */
 
 /* A file of daemon/dashboard/, embedded by scripts/embed.cmake (MODE=asset). */
@@ -22,14 +23,19 @@ extern const struct dashboard_asset dashboard_assets[];
 extern const size_t dashboard_nassets;
 
 /* Adds the routes to `h`; "/" is a catch-all prefix, so call this after every other module
- * has added its routes. `h` and `conn` (the worker's main Redis connection) are borrowed and
- * must outlive the dashboard; `cfg` as in dashboard_reload(). Caller owns it, release with
- * dashboard_free() (accepts NULL) after worker_free() (which answers the Redis calls under
- * way) and before httpd_free(). NULL when out of memory. */
-struct dashboard *dashboard_new(struct httpd *h, struct rconn *conn, const struct cfg *cfg);
+ * has added its routes. Reads and actions go through a Redis connection of its own (named
+ * "dashboard" in logs, at cfg->redis_url), so that a large answer never waits in line with
+ * the jobs' commands; list reads run one at a time and pause after each (docs/dashboard.md).
+ * `loop` and `h` are borrowed and must outlive the dashboard; `cfg` as in dashboard_reload().
+ * Caller owns it, release with dashboard_free() (accepts NULL) before httpd_free(). NULL with
+ * `err` filled when out of memory or the Redis URL is unusable. */
+struct dashboard *dashboard_new(struct ev_loop *loop, struct httpd *h, const struct cfg *cfg,
+                                struct err *err);
 /* The configuration in force from now on (token, schedules): borrowed, valid until the next
- * reload or free. The namespace stays as at dashboard_new() (it needs a restart). */
+ * reload or free. The namespace and the Redis URL stay as at dashboard_new() (they need a
+ * restart). */
 void dashboard_reload(struct dashboard *d, const struct cfg *cfg);
+/* Closes its Redis connection: requests still waiting are answered 503. */
 void dashboard_free(struct dashboard *d);
 
 #endif

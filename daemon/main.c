@@ -210,9 +210,9 @@ static int http_start(struct daemon *d)
                  log_q(cfg->http_listen));
     d->status = status_new(d->httpd, d->wk, cfg, NEXUS_VERSION);
     if (d->status)
-        d->dashboard = dashboard_new(d->httpd, worker_redis(d->wk), cfg);
+        d->dashboard = dashboard_new(d->loop, d->httpd, cfg, &err);
     if (!d->status || !d->dashboard) {
-        log_error("event=start_failed err=\"out of memory\"");
+        log_error("event=start_failed err=%s", log_q(err.code ? err.msg : "out of memory"));
         return -1;
     }
     return 0;

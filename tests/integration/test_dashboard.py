@@ -142,7 +142,7 @@ def test_dead_and_retry_lists_show_the_errors(r, nexusd):
 def test_scheduled_list_shows_the_jobs_due_soonest_first(r, nexusd, redis_server):
     n, addr = start(nexusd)
     assert get(addr, "/api/scheduled").json() == {"set": "schedule", "size": 0, "offset": 0,
-                                                  "jobs": []}
+                                                  "limit": 50, "truncated": False, "jobs": []}
     now = time.time()
     late = schedule(r, "noop", [{"to": "<b>x</b>"}, 2], now + 7200, queue="mail")
     soon = schedule(r, "noop", ["a"], now + 600, queue="reports", retry_count=2)

@@ -1,0 +1,182 @@
+#!/usr/bin/python3
+"""bench_dashboard.py - what dashboard readers cost the jobs.
+
+Each run, against a private redis-server, drains N preloaded noop jobs twice with one nexusd:
+  quiet    nobody reads the dashboard (the reference);
+  polled   K clients poll GET /api/dead?limit=1000 back to back over nexusd's HTTP socket
+           the whole time, while `dead` holds --dead ordinary entries and --huge entries of
+           --huge-mb MB each (one with huge args, one with a huge error_message, ...).
+Both drains start the same way: the queue is paused while nexusd starts (and the pollers
+warm up), then resumed; the rate counts from the first finished job to the last. The ratio
+polled/quiet is taken inside each run; medians of --runs runs.
+Usage: bench/bench_dashboard.py [--nexusd build/nexusd] [--jobs 20000] [--runs 5]
+       [--clients 4] [--dead 1000] [--huge 2] [--huge-mb 100]
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from bench import check_none_failed, drain_rate, preload, start_nexusd, start_redis, stop  # noqa: E402,E501
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class Poller(threading.Thread):
+    """GET path over the unix socket, again and again until stopped: counts the answers,
+    their bytes and the slowest one."""
+
+    def __init__(self, sock, path):
+        super().__init__(daemon=True)
+        self.sock, self.path = sock, path
+        self.halt = threading.Event()
+        self.answers, self.bytes, self.errors, self.slowest = {}, 0, 0, 0.0
+
+    def run(self):
+        while not self.halt.is_set():
+            t0 = time.perf_counter()
+            try:
+                c = UnixHTTPConnection(self.sock, timeout=120)
+                c.request("GET", self.path)
+                res = c.getresponse()
+                body = res.read()
+                c.close()
+            except (OSError, http.client.HTTPException):
+                self.errors += 1
+                time.sleep(0.01)
+                continue
+            self.slowest = max(self.slowest, time.perf_counter() - t0)
+            self.answers[res.status] = self.answers.get(res.status, 0) + 1
+            self.bytes += len(body)
+
+
+def fill_dead(r, ordinary, huge, huge_mb):
+    """`ordinary` dead jobs of a few hundred bytes and `huge` of huge_mb MB, alternately with
+    huge args and a huge error_message (what a command's output becomes)."""
+    now = time.time()
+    pipe = r.pipeline(transaction=False)
+    for i in range(ordinary):
+        job = {"class": "fail", "args": ["dead %d" % i, {"n": i}], "jid": "d%023x" % i,
+               "queue": "default", "retry": True, "retry_count": 25, "created_at": now,
+               "enqueued_at": now, "failed_at": now, "error_class": "RuntimeError",
+               "error_message": "boom %d: " % i + "x" * 200}
+        pipe.zadd("dead", {json.dumps(job): now - i})
+    pipe.execute()
+    blob = "y" * (huge_mb << 20)
+    for i in range(huge):
+        job = {"class": "shell", "args": [], "jid": "h%023x" % i, "queue": "default",
+               "retry": False, "created_at": now, "enqueued_at": now, "failed_at": now,
+               "error_class": "NexusCommandFailed", "error_message": "exit 1"}
+        job["args" if i % 2 == 0 else "error_message"] = [blob] if i % 2 == 0 else blob
+        r.zadd("dead", {json.dumps(job): now + 10 + i})  # the newest: the first page
+    del blob
+
+
+def wait_socket(path, proc, timeout=10):
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("nexusd did not listen on %s" % path)
+        time.sleep(0.01)
+
+
+def drain_once(binary, r, sock, tmp, n, clients, path, warmup, timeout):
+    """Jobs/s of one drain of the n preloaded jobs (paused until nexusd and the pollers are
+    up), with `clients` pollers of `path`; and the pollers."""
+    http_sock = os.path.join(tmp, "http.sock")
+    r.sadd("nexus:paused", "default")
+    proc, log = start_nexusd(binary, sock, tmp, "warn", 50,
+                             'http = { listen = "unix:%s"; };\n' % http_sock)
+    pollers = []
+    try:
+        wait_socket(http_sock, proc)
+        pollers = [Poller(http_sock, path) for _ in range(clients)]
+        for p in pollers:
+            p.start()
+        time.sleep(warmup)
+        r.srem("nexus:paused", "default")
+        rate = drain_rate(r, n, proc, timeout)
+    finally:
+        for p in pollers:
+            p.halt.set()
+        stop(proc)
+        for p in pollers:
+            p.join(timeout=130)
+        log.close()
+    check_none_failed(r, log)
+    return rate, pollers
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nexusd", default="build/nexusd")
+    ap.add_argument("--jobs", type=int, default=20000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--dead", type=int, default=1000, help="ordinary dead entries")
+    ap.add_argument("--huge", type=int, default=2, help="huge dead entries")
+    ap.add_argument("--huge-mb", type=int, default=100)
+    ap.add_argument("--path", default="/api/dead?limit=1000")
+    ap.add_argument("--warmup", type=float, default=1.0, help="seconds of polling first")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds one drain may take")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="nexus-bench-")
+    rproc, sock, r = start_redis(tmp)
+    try:
+        r.flushall()
+        fill_dead(r, args.dead, args.huge, args.huge_mb)
+        quiet, polled, ratios = [], [], []
+        for i in range(args.runs):
+            preload(r, args.jobs, flush=False)
+            q, _ = drain_once(args.nexusd, r, sock, tmp, args.jobs, 0, args.path, args.warmup,
+                              args.timeout)
+            preload(r, args.jobs, flush=False)
+            p, pollers = drain_once(args.nexusd, r, sock, tmp, args.jobs, args.clients,
+                                    args.path, args.warmup, args.timeout)
+            quiet.append(q)
+            polled.append(p)
+            ratios.append(p / q)
+            answers = {}
+            for x in pollers:
+                for k, v in x.answers.items():
+                    answers[k] = answers.get(k, 0) + v
+            print("run %d: quiet %.0f jobs/s (%.3f s), polled %.0f jobs/s (%.3f s), ratio %.2f; "
+                  "answers %s, %.1f MB read, slowest %.3f s, %d errors"
+                  % (i + 1, q, args.jobs / q, p, args.jobs / p, p / q,
+                     json.dumps(answers, sort_keys=True),
+                     sum(x.bytes for x in pollers) / 1e6, max(x.slowest for x in pollers),
+                     sum(x.errors for x in pollers)), flush=True)
+        print("median of %d runs (%d jobs, %d clients polling %s, dead: %d + %d of %d MB): "
+              "quiet %.0f jobs/s (%.3f s), polled %.0f jobs/s (%.3f s), ratio %.2f"
+              % (args.runs, args.jobs, args.clients, args.path, args.dead, args.huge,
+                 args.huge_mb, statistics.median(quiet), args.jobs / statistics.median(quiet),
+                 statistics.median(polled), args.jobs / statistics.median(polled),
+                 statistics.median(ratios)))
+    finally:
+        rproc.terminate()
+        rproc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
