@@ -630,7 +630,7 @@ static void cut_fields(struct field_update *u, const char *head, size_t head_len
 struct job *job_cut(const char *head, size_t head_len, size_t size, const char *sha256_hex,
                     const char *default_queue, unsigned long long rnd)
 {
-    char jid[JOB_MAX_JID + 1], class_name[JOB_MAX_CLASS + 1];
+    char jid[JOB_MAX_JID + 1], class_name[JOB_MAX_CLASS + 1], queue[JOB_MAX_QUEUE + 1];
     struct field_update u[UPDATE_MAX];
     bool replaced;
     struct job *job;
@@ -638,7 +638,11 @@ struct job *job_cut(const char *head, size_t head_len, size_t size, const char *
 
     if (head_len > JOB_EXCERPT)
         head_len = JOB_EXCERPT;
-    job = job_alloc("", 0, default_queue ? default_queue : JOB_DEFAULT_QUEUE);
+    if (!default_queue)
+        default_queue = text_find(head, head_len, "queue", JOB_MAX_QUEUE, queue_byte_bad, queue)
+                            ? queue
+                            : JOB_DEFAULT_QUEUE;
+    job = job_alloc("", 0, default_queue);
     if (!job)
         return NULL;
     if (!text_find(head, head_len, "jid", JOB_MAX_JID, jid_byte_bad, jid))

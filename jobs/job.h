@@ -39,8 +39,9 @@ int job_decode(const char *text, size_t len, const char *default_queue, unsigned
  * {"class":"nexus.invalid","args":[],"jid":…,"queue":…,"nexus_excerpt":"<first KiB>",
  * "nexus_original_size":N,"nexus_original_sha256":"…","nexus_truncated":true}, with
  * "nexus_original_class" when a "class" string shows in the excerpt. Its jid is the one the
- * excerpt shows (a valid jid string after "jid":), else one drawn from `rnd`. job_raw() of it
- * is "". Caller owns the job, job_free(). NULL when out of memory. */
+ * excerpt shows (a valid jid string after "jid":), else one drawn from `rnd`. Its queue is
+ * `default_queue`, or when that is NULL the excerpt's "queue" string (else "default").
+ * job_raw() of it is "". Caller owns the job, job_free(). NULL when out of memory. */
 struct job *job_cut(const char *head, size_t head_len, size_t size, const char *sha256_hex,
                     const char *default_queue, unsigned long long rnd);
 /* A wrapper job (the text was not a JSON object) whose text is over `keep_max` bytes trades

@@ -469,7 +469,7 @@ static void test_cut_finds_jid_and_class_only_as_plain_strings(void **state)
         {"{\"jid\":\"has space\",\"args\":[\"", NULL, NULL},
         {"{\"jid\":\"\",\"args\":[\"", NULL, NULL},
         {"{\"class\":\"a\xff\",\"args\":[\"", NULL, "a\xef\xbf\xbd"}, /* cleaned */
-        {"{\"args\":[\"x\"],\"jid\"", NULL, NULL}, /* cut off */
+        {"{\"args\":[\"x\"],\"jid\"", NULL, NULL},                    /* cut off */
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -491,6 +491,21 @@ static void test_cut_finds_jid_and_class_only_as_plain_strings(void **state)
         job_free(job);
         free(head);
     }
+}
+
+static void test_cut_without_a_queue_takes_the_excerpts(void **state)
+{
+    char *head = huge_head("{\"queue\": \"mailers\", \"args\":[\"", 100);
+    struct job *job = job_cut(head, 100, 1 << 30, "00", NULL, 9);
+
+    assert_string_equal(job_queue(job), "mailers");
+    job_free(job);
+    free(head);
+    head = huge_head("{\"queue\":\"a b\",\"args\":[\"", 100);
+    job = job_cut(head, 100, 1 << 30, "00", NULL, 9);
+    assert_string_equal(job_queue(job), "default");
+    job_free(job);
+    free(head);
 }
 
 static void test_cut_excerpt_is_valid_utf8(void **state)
@@ -1332,6 +1347,7 @@ int main(void)
         cmocka_unit_test(test_args_sha256_ignores_key_order_and_sees_every_value),
         cmocka_unit_test(test_cut_keeps_excerpt_size_and_sha256_of_a_huge_job),
         cmocka_unit_test(test_cut_finds_jid_and_class_only_as_plain_strings),
+        cmocka_unit_test(test_cut_without_a_queue_takes_the_excerpts),
         cmocka_unit_test(test_cut_excerpt_is_valid_utf8),
         cmocka_unit_test(test_cut_raw_trades_raw_for_an_excerpt_above_keep_max),
         cmocka_unit_test(test_decode_gives_wrapper_jid_from_rnd),

@@ -73,7 +73,7 @@ static char *cut_job(const struct poller *p, const char *text, size_t len, doubl
 
     if (job_sha256_hex(text, len, sha) < 0)
         return NULL;
-    job = job_cut(text, len, len, sha, "default", util_random());
+    job = job_cut(text, len, len, sha, NULL, util_random());
     if (!job)
         return NULL;
     (void)snprintf(why, sizeof(why),

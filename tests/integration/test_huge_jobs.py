@@ -146,7 +146,7 @@ def test_huge_scheduled_job_goes_to_dead_undecoded(redis_server, nexusd):
     rb.zadd("schedule", {text: time.time() - 1})
     member, job = dead_entry(rb)
     assert_cut_entry(member, job, text, "NexusJobTooLarge")
-    assert job["jid"] == JID
+    assert job["jid"] == JID and job["queue"] == "default"
     assert rb.zcard("schedule") == 0 and rb.llen("queue:default") == 0
     line = d.wait_log(r"event=invalid_job where=schedule .*outcome=dead")[0]
     assert "size=%d" % (20 * MIB) in line
