@@ -149,19 +149,34 @@ function act(method, path, msg) {
 
 function enc(s) { return encodeURIComponent(s); }
 
+// " … (N bytes)" after an excerpt the server cut from a text of `size` bytes.
+function cutText(size) {
+  return typeof size === 'number' ? ' … (' + size + ' bytes)' : '';
+}
+
 function errorCell(job) {
   var td = el('td', 'error');
   if (job.error_class) td.appendChild(el('span', 'cls', job.error_class));
   if (job.error_class && job.error_message) td.appendChild(document.createTextNode(': '));
-  if (job.error_message) td.appendChild(el('span', null, job.error_message));
+  if (job.error_message)
+    td.appendChild(el('span', null, job.error_message + cutText(job.error_message_size)));
   if (!job.error_class && !job.error_message && job.invalid)
     td.appendChild(el('span', null, 'invalid job: ' + job.invalid));
+  if (!job.error_message && job.excerpt)
+    td.appendChild(el('span', 'excerpt', ' ' + excerptText(job)));
   return td;
 }
 
-function argsText(args) {
-  if (args === undefined || args === null) return '';
-  try { return JSON.stringify(args); } catch (e) { return ''; }
+// A job shown in part (too large to read whole, or cut before it reached dead).
+function excerptText(job) {
+  var size = typeof job.original_size === 'number' ? job.original_size : job.size;
+  return '(job of ' + size + ' bytes, shown in part) ' + job.excerpt + ' …';
+}
+
+function argsText(job) {
+  if (job.args_excerpt) return job.args_excerpt + cutText(job.args_size);
+  if (job.args === undefined || job.args === null) return '';
+  try { return JSON.stringify(job.args); } catch (e) { return ''; }
 }
 
 function clip(s, max) { return s.length > max ? s.slice(0, max) + '…' : s; }
@@ -173,8 +188,18 @@ function countText(id, list) {
 }
 
 function jidCell(jid) {
-  var td = el('td', 'mono', jid);
-  td.dataset.jid = jid;
+  var td = el('td', 'mono', jid || '-');
+  if (jid) td.dataset.jid = jid;
+  return td;
+}
+
+// A job shown in part may show no jid: nothing to act on from here (nexusctl can).
+function actionsFor(j, td) {
+  if (!j.jid)
+    Array.prototype.forEach.call(td.querySelectorAll('button'), function (b) {
+      b.disabled = true;
+      b.title = 'no jid in the part of the job read';
+    });
   return td;
 }
 
@@ -243,7 +268,7 @@ function renderJobs(s) {
   $('jobs-note').textContent = s.jobs_truncated ? '(first ' + (s.jobs || []).length + ' shown)' : '';
   fill('jobs', (s.jobs || []).map(function (j) {
     var run = secs(j.run_at);
-    var args = el('td', 'args mono', j.args_truncated ? '(too large to show)' : argsText(j.args));
+    var args = el('td', 'args mono', j.args_truncated ? '(too large to show)' : argsText(j));
     args.title = args.textContent;
     return [el('td', 'mono', j.jid || '-'), j['class'] || '-', j.queue || '-', args,
             run === null ? '-' : duration(now - run), el('td', 'mono', j.process || '-')];
@@ -260,9 +285,9 @@ function renderRetry(list) {
     actions.appendChild(actionButton('Delete', 'delete the job', 'danger',
       'Delete job ' + j.jid + '?',
       act('DELETE', '/api/retry/' + enc(j.jid), 'job ' + j.jid + ' deleted')));
-    var tr = [el('td', 'mono', j.jid), j['class'], j.queue,
+    var tr = [jidCell(j.jid), j['class'] || '-', j.queue || '-',
               el('td', 'num', j.retry_count === null ? '-' : j.retry_count), timeCell(j.score),
-              errorCell(j), actions];
+              errorCell(j), actionsFor(j, actions)];
     return tr;
   }), 'no jobs waiting for a retry');
 }
@@ -279,10 +304,12 @@ function renderScheduled(list) {
     actions.appendChild(actionButton('Delete', 'delete the job', 'danger',
       'Delete scheduled job ' + j.jid + '?',
       act('DELETE', '/api/scheduled/' + enc(j.jid), 'job ' + j.jid + ' deleted')));
-    var text = j.invalid ? 'invalid job: ' + j.invalid : argsText(j.args);
+    var text = j.invalid ? 'invalid job: ' + j.invalid
+             : j.args_excerpt || j.args ? argsText(j) : j.excerpt ? excerptText(j) : '';
     var args = el('td', 'args mono', clip(text, ARGS_SHOWN));
     args.title = clip(text, ARGS_TITLE);
-    return [jidCell(j.jid), j['class'], j.queue, args, timeCell(j.score), actions];
+    return [jidCell(j.jid), j['class'] || '-', j.queue || '-', args, timeCell(j.score),
+            actionsFor(j, actions)];
   }), 'no scheduled jobs');
 }
 
@@ -297,9 +324,9 @@ function renderDead(list) {
     actions.appendChild(actionButton('Delete', 'delete the job', 'danger',
       'Delete dead job ' + j.jid + '?',
       act('DELETE', '/api/dead/' + enc(j.jid), 'job ' + j.jid + ' deleted')));
-    return [jidCell(j.jid), j['class'], j.queue,
+    return [jidCell(j.jid), j['class'] || '-', j.queue || '-',
             el('td', 'num', j.retry_count === null ? '-' : j.retry_count), timeCell(j.score),
-            errorCell(j), actions];
+            errorCell(j), actionsFor(j, actions)];
   }), 'no dead jobs');
 }
 
@@ -402,9 +429,10 @@ function refresh() {
   state.busy = true;
   var lists = Promise.all([
     fetchJSON('/api/paused'),
-    fetchJSON('/api/retry?limit=' + LIST_LIMIT),
-    fetchJSON('/api/scheduled?limit=' + LIST_LIMIT),
-    fetchJSON('/api/dead?limit=' + LIST_LIMIT),
+    // with the token, long texts come as longer excerpts
+    fetchJSON('/api/retry?limit=' + LIST_LIMIT, { auth: true }),
+    fetchJSON('/api/scheduled?limit=' + LIST_LIMIT, { auth: true }),
+    fetchJSON('/api/dead?limit=' + LIST_LIMIT, { auth: true }),
   ]);
   return Promise.all([fetchJSON('/status'), lists]).then(function (r) {
     var s = r[0], paused = r[1][0].paused || [];
