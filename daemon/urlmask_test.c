@@ -117,7 +117,7 @@ static void test_mask_cuts_long_text_and_control_characters(void **state)
                         "redis://a-ve...");
     assert_string_equal(url_mask("redis://h:6379/", buf, sizeof(buf)), "redis://h:6379/");
     assert_string_equal(url_mask("redis://h:6379/0", buf, sizeof(buf)), "redis://h:63...");
-    assert_string_equal(url_mask("redis://h:6379/1", buf, 17), "redis://h:6379/1");
+    assert_string_equal(url_mask("redis://h:6379/1", wide, 17), "redis://h:6379/1");
     assert_string_equal(url_mask("redis://:password@h", buf, 8), "redi...");
     assert_string_equal(url_mask("redis://:password@h", buf, 13), "redis://*...");
     assert_string_equal(url_mask("redis://:password@h", buf, 14), "redis://***@h");
