@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from conftest import NEXUSCTL, NEXUSD, SOURCE_DIR, make_config, make_job, push, run_cmd, \
-    wait_for, zset_jobs
+from conftest import NEXUSCTL, NEXUSD, SANITIZER_MARKS, SOURCE_DIR, make_config, make_job, \
+    push, run_cmd, wait_for, zset_jobs
 from pg import PostgresServer
 from smtp_peer import SmtpPeer
 
@@ -25,7 +25,13 @@ def assert_hidden(text):
 def check(conf=None, env=None, args=("-t",)):
     """nexusd -t (or `migrate`) with `env`; the CompletedProcess."""
     cmd = [NEXUSD] + (["-c", conf] if conf else []) + list(args)
-    return run_cmd(cmd, env=env, timeout=60)
+    return no_reports(run_cmd(cmd, env=env, timeout=60))
+
+
+def no_reports(res):
+    for mark in SANITIZER_MARKS:
+        assert mark not in res.stderr, res.stderr
+    return res
 
 
 @pytest.fixture
@@ -204,7 +210,7 @@ def test_auth_is_never_sent_without_tls_unless_allowed(pg, nexusd, r, workdir):
 def ctl(redis_server, *args):
     env = dict(os.environ)
     env["REDIS_URL"] = redis_server.url
-    return run_cmd([NEXUSCTL] + list(args), env=env)
+    return no_reports(run_cmd([NEXUSCTL] + list(args), env=env))
 
 
 def test_nexusctl_escapes_control_characters_from_redis(r, redis_server):
@@ -251,7 +257,8 @@ def test_migrate_logs_postgresql_notices_instead_of_printing_them():
     server = PostgresServer().start()
     try:
         server.psql("CREATE SCHEMA nexus")  # the first migration then says "already exists"
-        res = run_cmd([NEXUSD, "migrate"], env={"DATABASE_URL": server.url}, timeout=60)
+        res = no_reports(run_cmd([NEXUSD, "migrate"], env={"DATABASE_URL": server.url},
+                                 timeout=60))
         assert res.returncode == 0, res.stderr
         assert "NOTICE:" not in res.stderr, res.stderr
     finally:
