@@ -25,13 +25,32 @@
 #define STATUS_MAX_PAYLOAD 16384   /* larger payloads are listed without their args */
 #define STATUS_MAX_SCHEDULES 1000  /* = CFG_MAX_SCHEDULES */
 
+/* A fleet read is reused for up to 19 times what it cost (at most FLEET_REUSE_MAX_S), so that
+ * however many clients poll, fleet.lua takes at most about 5 % of Redis's time. */
+#define FLEET_REUSE_FACTOR 19.0
+#define FLEET_REUSE_MAX_S 2.0
+
 extern const char lua_fleet[];
+
+struct read;
+
+/* The fleet as last read for one kind of request (metrics, full), and who waits for it. */
+struct fleet {
+    struct status *st;    /* borrowed: the owner */
+    bool full;
+    bool busy;            /* fleet.lua under way */
+    double started;       /* util_now() when it was sent */
+    struct read *waiting; /* owned, answered when it comes back */
+    json_t *last;         /* owned: the last read, or NULL */
+    double fresh_until;   /* util_now() before which `last` is reused */
+};
 
 struct status {
     struct httpd *h;      /* borrowed */
     struct worker *wk;    /* borrowed */
     const struct cfg *cfg; /* borrowed */
     const char *version;  /* borrowed */
+    struct fleet fleets[2]; /* [full] */
 };
 
 /* One request waiting for fleet.lua. */
@@ -39,9 +58,8 @@ struct read {
     struct status *st;
     struct httpd_req *req;
     bool full; /* /status, else /metrics */
+    struct read *next;
 };
-
-typedef void fleet_done_fn(struct read *rd, json_t *fleet, const char *error);
 
 /* ---- /healthz, /readyz ---- */
 
@@ -78,9 +96,29 @@ static void readyz_on_request(struct httpd_req *req, void *arg)
 
 static void read_finish(struct read *rd, json_t *fleet, const char *error);
 
+/* Every request waiting for this read gets its copy of the fleet (or the error); a good read
+ * is kept for the next requests for a while. */
+static void fleet_done(struct fleet *fl, json_t *fleet, const char *error)
+{
+    struct read *rd = fl->waiting, *next;
+    double now = util_now(), reuse = (now - fl->started) * FLEET_REUSE_FACTOR;
+
+    fl->waiting = NULL;
+    fl->busy = false;
+    if (fleet) {
+        json_decref(fl->last);
+        fl->last = fleet;
+        fl->fresh_until = now + (reuse < FLEET_REUSE_MAX_S ? reuse : FLEET_REUSE_MAX_S);
+    }
+    for (; rd; rd = next) {
+        next = rd->next;
+        read_finish(rd, fleet ? json_deep_copy(fleet) : NULL, error);
+    }
+}
+
 static void fleet_on_reply(struct redisReply *reply, void *arg)
 {
-    struct read *rd = arg;
+    struct fleet *fl = arg;
     const char *error = rconn_reply_error(reply);
     json_t *fleet = NULL;
 
@@ -96,32 +134,34 @@ static void fleet_on_reply(struct redisReply *reply, void *arg)
     }
     if (error && reply)
         log_warn("event=status_read_failed err=%s", log_q(error));
-    read_finish(rd, fleet, error);
+    fleet_done(fl, fleet, error);
 }
 
-/* Sends fleet.lua; read_finish() runs once, now when Redis is down. */
-static void fleet_read(struct read *rd)
+/* Sends fleet.lua; fleet_done() runs once, now when Redis is down. */
+static void fleet_read(struct fleet *fl)
 {
-    const struct cfg *cfg = rd->st->cfg;
-    size_t n = rd->full ? cfg->nschedules : 0, nargs = 4 + n;
+    const struct cfg *cfg = fl->st->cfg;
+    size_t n = fl->full ? cfg->nschedules : 0, nargs = 4 + n;
     const char **args = calloc(nargs, sizeof(*args));
     char max_jobs[16], max_payload[16];
 
+    fl->busy = true;
+    fl->started = util_now();
     if (!args) {
-        read_finish(rd, NULL, "out of memory");
+        fleet_done(fl, NULL, "out of memory");
         return;
     }
     (void)snprintf(max_jobs, sizeof(max_jobs), "%d", STATUS_MAX_JOBS);
     (void)snprintf(max_payload, sizeof(max_payload), "%d", STATUS_MAX_PAYLOAD);
     args[0] = cfg->redis_namespace;
-    args[1] = rd->full ? "full" : "metrics";
+    args[1] = fl->full ? "full" : "metrics";
     args[2] = max_jobs;
     args[3] = max_payload;
     for (size_t i = 0; i < n; i++)
         args[4 + i] = cfg->schedules[i].name;
-    if (rconn_eval(worker_redis(rd->st->wk), fleet_on_reply, rd, lua_fleet, 0, NULL, nargs, args,
+    if (rconn_eval(worker_redis(fl->st->wk), fleet_on_reply, fl, lua_fleet, 0, NULL, nargs, args,
                    NULL) < 0)
-        read_finish(rd, NULL, "redis unreachable");
+        fleet_done(fl, NULL, "redis unreachable");
     free(args);
 }
 
@@ -184,10 +224,12 @@ static void metrics_answer(struct read *rd, json_t *fleet)
     free(mq);
 }
 
-/* Answers `req` from one read of the fleet: the whole of it for /status (full). */
+/* Answers `req` from a read of the fleet (the whole of it for /status: full): the last one
+ * while it is fresh, else the next, shared with every request that waits for it. */
 static void read_start(struct httpd_req *req, struct status *st, bool full)
 {
     struct read *rd = calloc(1, sizeof(*rd));
+    struct fleet *fl = &st->fleets[full];
 
     if (!rd) {
         httpd_respond_error(req, 500, "out of memory");
@@ -196,7 +238,14 @@ static void read_start(struct httpd_req *req, struct status *st, bool full)
     rd->st = st;
     rd->req = req;
     rd->full = full;
-    fleet_read(rd);
+    if (fl->last && util_now() < fl->fresh_until) {
+        read_finish(rd, json_deep_copy(fl->last), NULL);
+        return;
+    }
+    rd->next = fl->waiting;
+    fl->waiting = rd;
+    if (!fl->busy)
+        fleet_read(fl);
 }
 
 static void metrics_on_request(struct httpd_req *req, void *arg)
@@ -336,6 +385,10 @@ struct status *status_new(struct httpd *h, struct worker *wk, const struct cfg *
     st->wk = wk;
     st->cfg = cfg;
     st->version = version;
+    for (int i = 0; i < 2; i++) {
+        st->fleets[i].st = st;
+        st->fleets[i].full = i;
+    }
     if (httpd_route(h, "GET", "/healthz", healthz_on_request, st) < 0 ||
         httpd_route(h, "GET", "/readyz", readyz_on_request, st) < 0 ||
         httpd_route(h, "GET", "/metrics", metrics_on_request, st) < 0 ||
@@ -349,9 +402,14 @@ struct status *status_new(struct httpd *h, struct worker *wk, const struct cfg *
 void status_reload(struct status *st, const struct cfg *cfg)
 {
     st->cfg = cfg;
+    st->fleets[1].fresh_until = 0; /* the schedules may have changed */
 }
 
 void status_free(struct status *st)
 {
+    if (!st)
+        return;
+    json_decref(st->fleets[0].last);
+    json_decref(st->fleets[1].last);
     free(st);
 }

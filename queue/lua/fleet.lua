@@ -3,12 +3,14 @@
 -- ARGV[1] the namespace, ARGV[2] "metrics" (queues and set sizes) or "full" (also counters,
 -- live processes with their jobs in flight, schedules' last fire), ARGV[3] the most jobs
 -- in flight to list, ARGV[4] the largest payload whose args are listed (bytes),
--- ARGV[5..] schedule names.
+-- ARGV[5..] schedule names. Texts over 1 MiB (worker.max_job_size's default) are not decoded
+-- (cjson would hold Redis for seconds on a 100 MB job): their fields come from peek().
 -- Returns the fleet as JSON text (see docs/operations.md, /status).
 local ns = ARGV[1]
 local full = ARGV[2] == 'full'
 local max_jobs = tonumber(ARGV[3])
 local max_payload = tonumber(ARGV[4])
+local max_decode = 1048576
 
 local function decode(text)
   if type(text) ~= 'string' then
@@ -21,6 +23,19 @@ local function decode(text)
   return nil
 end
 
+-- A field of a JSON text too long to decode here, found by pattern in its first 4 KiB (or in
+-- `part`, e.g. its last bytes), also inside a JSON string (escaped quotes): a string of plain
+-- characters or a number; nil when not found (a field after a large one, a nested one first).
+local function peek(text, name, part)
+  local head = part or string.sub(text, 1, 4096)
+  local key = '\\?"' .. name .. '\\?"%s*:%s*'
+  local s = string.match(head, key .. '\\?"([^"\\]*)\\?"')
+  if s then
+    return s
+  end
+  return tonumber(string.match(head, key .. '(-?[%d%.eE+]+)'))
+end
+
 local out = {
   scheduled = redis.call('ZCARD', ns .. 'schedule'),
   retry = redis.call('ZCARD', ns .. 'retry'),
@@ -31,8 +46,15 @@ local names = redis.call('SMEMBERS', ns .. 'queues')
 table.sort(names)
 for _, name in ipairs(names) do
   local key = ns .. 'queue:' .. name
-  local job = decode(redis.call('LINDEX', key, -1))
-  local at = job and tonumber(job.enqueued_at) or 0
+  local text = redis.call('LINDEX', key, -1)
+  local at = 0
+  if type(text) == 'string' and #text > max_decode then
+    local tail = string.sub(text, -4096) -- Sidekiq clients write enqueued_at last
+    at = tonumber(peek(text, 'enqueued_at') or peek(text, 'enqueued_at', tail)) or 0
+  else
+    local job = decode(text)
+    at = job and tonumber(job.enqueued_at) or 0
+  end
   table.insert(out.queues, {name = name, size = redis.call('LLEN', key), oldest_enqueued_at = at})
 end
 if not full then
@@ -62,14 +84,24 @@ for _, id in ipairs(ids) do
         out.jobs_truncated = true
         break
       end
-      local w = decode(work[i + 1]) or {}
-      local payload = type(w.payload) == 'string' and w.payload or ''
-      local job = decode(payload) or {}
+      local text = work[i + 1]
+      local w, payload, job
+      if #text > max_decode then -- the payload is too: not listed, fields peeked
+        w = {queue = peek(text, 'queue'), run_at = peek(text, 'run_at', string.sub(text, -256))}
+        payload = nil
+        job = {jid = peek(text, 'jid'), class = peek(text, 'class'),
+               enqueued_at = peek(text, 'enqueued_at'), created_at = peek(text, 'created_at'),
+               retry_count = peek(text, 'retry_count')}
+      else
+        w = decode(text) or {}
+        payload = type(w.payload) == 'string' and w.payload or ''
+        job = decode(payload) or {}
+      end
       local entry = {
         process = id, queue = w.queue, run_at = w.run_at, jid = job.jid, class = job.class,
         enqueued_at = job.enqueued_at, created_at = job.created_at, retry_count = job.retry_count,
       }
-      if #payload <= max_payload then
+      if payload and #payload <= max_payload then
         entry.payload = payload -- the args are read from it (cjson turns [] into {})
       end
       table.insert(out.jobs, entry)

@@ -181,3 +181,32 @@ def test_many_readers_at_once_all_get_an_answer(r, nexusd):
         else:
             assert len(json.loads(body)["jobs"]) in (1, 2, 3)
     assert sum(1 for s, _, _ in results if s == 200) >= 3
+
+
+def test_status_with_a_100_mb_job_waiting_reads_the_fleet_once_for_many_readers(r, nexusd):
+    n, addr = start(nexusd)
+    job = make_job("noop", ["y" * (100 << 20)], queue="held")  # enqueued_at after the args
+    r.sadd("nexus:paused", "held")
+    r.sadd("queues", "held")
+    r.lpush("queue:held", json.dumps(job))
+    del job["args"]
+    get(addr, "/healthz")
+    before = r.info("commandstats").get("cmdstat_lindex", {}).get("calls", 0)
+    results = []
+
+    def read():
+        results.append(get(addr, "/status", timeout=30))
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [x.status for x in results] == [200] * 8
+    for x in results:
+        q = [q for q in x.json()["queues"] if q["name"] == "held"][0]
+        assert q["size"] == 1 and 0 < q["latency"] < 600  # from the job's last bytes
+    # one fleet.lua read (LINDEX of each queue's oldest job) served them all
+    assert r.info("commandstats")["cmdstat_lindex"]["calls"] - before <= 2
+    metrics = get(addr, "/metrics").body.decode()
+    assert 'nexus_queue_size{queue="held"} 1' in metrics
