@@ -9,7 +9,7 @@ tests/integration/chaos.py, the same as the suite's short test_chaos.py.
 Settings (flags, or environment variables as defaults):
   CHAOS_DURATION   seconds of faults (300)
   CHAOS_PROCS      nexusd processes (4)
-  CHAOS_RATE       jobs enqueued per second (200)
+  CHAOS_RATE       jobs enqueued per second (150)
   CHAOS_GAP        seconds between faults, "MIN,MAX" (0.5,2)
   CHAOS_FAULTS     kinds, comma-separated (kill_nexusd,kill_redis,stop_postgres,crash_postgres)
   CHAOS_SEED       the random seed (printed; give it to replay a failure's fault schedule)
@@ -38,7 +38,7 @@ def main():
                                                                       "nexusd"))
     ap.add_argument("--duration", type=float, default=float(env("CHAOS_DURATION", "300")))
     ap.add_argument("--procs", type=int, default=int(env("CHAOS_PROCS", "4")))
-    ap.add_argument("--rate", type=float, default=float(env("CHAOS_RATE", "200")))
+    ap.add_argument("--rate", type=float, default=float(env("CHAOS_RATE", "150")))
     ap.add_argument("--gap", default=env("CHAOS_GAP", "0.5,2"))
     ap.add_argument("--faults", default=env("CHAOS_FAULTS", ",".join(ALL_FAULTS)))
     ap.add_argument("--seed", type=int, default=seed_from_env())

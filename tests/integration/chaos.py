@@ -10,9 +10,10 @@ interleaving with the processes differs from run to run, the fault schedule does
 
 Dead must be empty too: every job is valid, a job may be in flight in up to 100 crashed
 processes (worker.max_recoveries), and the class allows 25 retries, which the retry pump
-spaces at least RETRY_FLOOR_S apart (Sidekiq's own backoff, 15 s and more, would make the
-run wait minutes): 25 failures in a row would take PostgreSQL being away for 50 s, far longer
-than any outage here. So nothing can bury a job legitimately; a job in dead is a failure.
+spaces linearly (the n-th RETRY_STEP_S × n after the failure, instead of Sidekiq's n⁴ + 15 s
+and more, which would make the run wait for hours): 25 failures in a row take 325 s of
+failing attempts, longer than PostgreSQL is ever away here. So nothing can bury a job
+legitimately; a job in dead is a failure.
 """
 import json
 import os
@@ -34,7 +35,7 @@ CLASS = {"name": "chaos.row", "args": "text, int", "max_retries": 25,
 WORKER = {"concurrency": 10, "heartbeat_interval": "0.2s", "process_ttl": "1s",
           "poll_interval": "0.1s", "shutdown_timeout": "2s", "max_recoveries": 100}
 FAULTS = ("kill_nexusd", "kill_redis", "stop_postgres")
-RETRY_FLOOR_S = 2.0
+RETRY_STEP_S = 1.0
 OUTCOME = re.compile(rb" outcome=(\w+)")
 RECOVERED = re.compile(rb" jobs=(\d+)")
 ALL_FAULTS = FAULTS + ("crash_postgres",)
@@ -67,7 +68,6 @@ class Chaos:
         self.procs = []
         self.stop_enqueue = threading.Event()
         self.stop_pump = threading.Event()
-        self.errors = []
 
     # -- set-up --
 
@@ -75,7 +75,9 @@ class Chaos:
         self.log("chaos: seed=%d duration=%.0fs procs=%d rate=%.0f/s faults=%s"
                  % (self.seed, self.duration_s, self.nprocs, self.rate, ",".join(self.kinds)))
         self.redis = RedisServer(self.workdir, aof=True).start()
-        self.pg = PostgresServer().start()
+        # pg.py's synchronous_commit = off acknowledges a commit before its WAL is written:
+        # a crash (crash_postgres) then loses jobs that nexusd saw committed
+        self.pg = PostgresServer(settings={"synchronous_commit": "on"}).start()
         res = run_cmd([conftest.NEXUSD, "migrate"], env={"DATABASE_URL": self.pg.url},
                       timeout=60)
         assert res.returncode == 0, res.stderr
@@ -126,16 +128,21 @@ class Chaos:
             time.sleep(batch / self.rate)
 
     def retry_pump(self):
-        """Retries fall due RETRY_FLOOR_S after they failed instead of after Sidekiq's
-        backoff (15 s and more), so that they run, through the poller, while faults go on.
-        ZADD XX: a member the poller has just moved is not added back."""
+        """The n-th retry falls due RETRY_STEP_S × n after the failure instead of after
+        Sidekiq's backoff (n⁴ + 15 s and more), so that retries run, through the poller,
+        while faults go on. ZADD XX: a member the poller has just moved is not added back."""
         r = self.client()
         while not self.stop_pump.wait(0.5):
             try:
-                due = time.time() + RETRY_FLOOR_S
-                later = r.zrangebyscore("retry", due, "+inf")
-                if later:
-                    r.zadd("retry", {m: due for m in later}, xx=True)
+                now = time.time()
+                sooner = {}
+                for m, score in r.zrangebyscore("retry", now + RETRY_STEP_S, "+inf",
+                                                withscores=True):
+                    due = now + RETRY_STEP_S * (json.loads(m).get("retry_count", 0) + 1)
+                    if score > due:
+                        sooner[m] = due
+                if sooner:
+                    r.zadd("retry", sooner, xx=True)
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 pass
 
@@ -148,6 +155,7 @@ class Chaos:
             self.rng.shuffle(self.bag)
         kind = self.bag.pop()
         down = self.rng.uniform(0.2, 2.0)
+        self.log("chaos: %7.1fs %s, down %.1fs" % (time.monotonic() - self.t0, kind, down))
         if kind == "kill_nexusd":
             live = [p for p in self.procs if p.alive()]
             victim = live[self.rng.randrange(len(live))]
@@ -180,7 +188,7 @@ class Chaos:
     # -- the run --
 
     def run(self):
-        t0 = time.monotonic()
+        self.t0 = t0 = time.monotonic()
         threads = [threading.Thread(target=self.enqueue_loop, daemon=True),
                    threading.Thread(target=self.retry_pump, daemon=True)]
         for t in threads:
@@ -289,6 +297,16 @@ class Chaos:
                         recovered += int(m.group(1)) if m else 0
         return attempts, recovered
 
+    def keep_evidence(self):
+        """On failure: the enqueued jids and the rows' jids, next to the processes' logs."""
+        with open(os.path.join(self.workdir, "enqueued.txt"), "w") as f:
+            f.write("\n".join(self.enqueued) + "\n")
+        try:
+            with open(os.path.join(self.workdir, "rows.txt"), "w") as f:
+                f.write(self.pg.psql("SELECT jid FROM chaos_rows ORDER BY id"))
+        except Exception as e:  # PostgreSQL may be what failed
+            self.log("chaos: rows not saved: %s" % e)
+
     def cleanup(self):
         self.stop_enqueue.set()
         self.stop_pump.set()
@@ -315,6 +333,7 @@ def run_chaos(workdir, seed, log=print, **kw):
         c.start()
         return c.run()
     except AssertionError as e:
+        c.keep_evidence()
         if not str(e).startswith("seed "):
             raise AssertionError("seed %d: %s" % (seed, e)) from e
         raise
