@@ -2,12 +2,14 @@
 // Run by tests/integration/test_dashboard.py, which starts redis-server and nexusd and
 // checks Redis before and after. Environment:
 //   DASHBOARD_URL   the page, e.g. http://127.0.0.1:40123/
-//   SCENARIO        "readonly", "retry" or "scheduled"
+//   SCENARIO        "readonly", "retry", "scheduled" or "bounds"
 //   TOKEN           the bearer token (retry, scheduled)
 //   QUEUE, QUEUE_SIZE   a queue and the size the page must show for it
 //   DEAD_JID        a dead job to retry from the page (retry)
 //   SCHEDULED_JID, SCHEDULED_ARGS   a scheduled job to run now from the page and the text
 //                   its args cell must show (scheduled)
+//   LONG_JID, LONG_SIZE   a dead job whose error message of LONG_SIZE bytes is cut (bounds)
+//   PART_SIZE       the size of a dead job shown in part, without its jid (bounds)
 //   CHROMIUM        the browser (default /usr/bin/chromium); SCREENSHOT: a PNG path
 // Prints one line "ok SCENARIO" on success; exits 1 with the reason otherwise.
 import { chromium } from 'playwright-core';
@@ -103,6 +105,37 @@ async function scheduled(page) {
   await waitQueueSize(page, env.QUEUE, Number(env.QUEUE_SIZE) + 1);
 }
 
+// Long texts show as excerpts with their size, longer once the token is given; a job read in
+// part shows its excerpt and size, and no action can be taken on it (its jid is unknown).
+async function bounds(page) {
+  const row = page.locator('#dead tbody tr',
+                           { has: page.locator('td[data-jid="' + env.LONG_JID + '"]') });
+  await row.waitFor({ timeout });
+  const suffix = ' … (' + env.LONG_SIZE + ' bytes)';
+  const error = async () => row.locator('td.error').textContent();
+  let text = await error();
+  check(text.endsWith(suffix), 'the cut message ends with "' + suffix + '" (got ' +
+        text.slice(-60) + ')');
+  check(text.length < 300, 'without the token the message is a short excerpt');
+  const part = page.locator('#dead tbody tr', { hasText: 'job of ' + env.PART_SIZE + ' bytes' });
+  await part.waitFor({ timeout });
+  check(await part.locator('td').first().textContent() === '-', 'no jid shown for it');
+  await page.fill('#token', env.TOKEN);
+  await page.click('#token-save');
+  await page.locator('#mode', { hasText: 'actions enabled' }).waitFor({ timeout });
+  const deadline = Date.now() + timeout;
+  while ((text = await error()).length < 1000 && Date.now() < deadline)
+    await page.waitForTimeout(200);
+  check(text.length > 8000 && text.length < 8300 && text.endsWith(suffix),
+        'with the token the excerpt is longer and still cut (got ' + text.length + ')');
+  const buttons = part.locator('button');
+  check(await buttons.count() === 2, 'the row has its two buttons');
+  for (let i = 0; i < 2; i++)
+    check(await buttons.nth(i).isDisabled(), 'button ' + i + ' of the row is disabled');
+  check(await row.locator('button[data-action="retry"]').isEnabled(),
+        'the other row can be retried');
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: env.CHROMIUM || '/usr/bin/chromium',
@@ -127,6 +160,7 @@ async function main() {
     if (env.SCENARIO === 'readonly') await readonly(page);
     else if (env.SCENARIO === 'retry') await retry(page);
     else if (env.SCENARIO === 'scheduled') await scheduled(page);
+    else if (env.SCENARIO === 'bounds') await bounds(page);
     else throw new Error('unknown SCENARIO ' + env.SCENARIO);
     check(problems.length === 0, 'no errors in the page: ' + problems.join('; '));
     if (env.SCREENSHOT) await page.screenshot({ path: env.SCREENSHOT, fullPage: true });

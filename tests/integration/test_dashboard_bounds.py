@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from conftest import make_job
+from conftest import make_job, push
 from httpc import get, http_address
+from test_dashboard import browser_ready, run_browser  # noqa: F401 (a fixture)
 
 TOKEN = "bounds-token-8e1f5a2c7d90b364"
 PUBLIC = 200     # LIST_EXCERPT_PUBLIC
@@ -210,3 +211,20 @@ def test_status_with_a_100_mb_job_waiting_reads_the_fleet_once_for_many_readers(
     assert r.info("commandstats")["cmdstat_lindex"]["calls"] - before <= 2
     metrics = get(addr, "/metrics").body.decode()
     assert 'nexus_queue_size{queue="held"} 1' in metrics
+
+
+def test_browser_shows_excerpts_and_jobs_read_in_part(r, nexusd, workdir, token_file,
+                                                      browser_ready):
+    n, addr = start(nexusd, token_file)
+    now = time.time()
+    output = "x" * 10000
+    long = make_job("shell", [], error_class="NexusCommandFailed", error_message=output,
+                    failed_at=now)
+    dead(r, long, now)
+    part = dead(r, {"class": "shell", "args": ["z" * 100000], "jid": "p" * 24,
+                    "queue": "default"}, now - 1)
+    push(r, "noop", [1], queue="idle")  # a queue no process serves, for the page's check
+    run_browser(browser_ready, workdir, SCENARIO="bounds", DASHBOARD_URL="http://%s/" % addr,
+                TOKEN=TOKEN, QUEUE="idle", QUEUE_SIZE=1, LONG_JID=long["jid"],
+                LONG_SIZE=len(output), PART_SIZE=len(part))
+    assert r.zcard("dead") == 2
