@@ -36,7 +36,7 @@
 #define LIST_PAUSE_MAX_S 2.0
 #define LIST_WAITING_MAX 32          /* list requests waiting their turn; more get 503 */
 
-/* A list request waiting for its turn, or for the read under way when it asks the same. */
+/* A list request waiting for its turn, or for the read under way that it rides on. */
 struct wait {
     struct httpd_req *req; /* answered exactly once */
     enum actions_set set;
@@ -51,7 +51,8 @@ struct dashboard {
     const struct cfg *cfg;  /* borrowed: token, schedules */
     char *ns;               /* owned: fixed for the process's life */
     struct actions_heads *heads; /* owned: large jobs' first bytes, not to read again */
-    struct wait *reading;   /* the list read under way, or NULL */
+    struct wait *reading;   /* the list read under way, or NULL; ->next: the requests waiting
+                             * when it started that asked the same, answered with it */
     struct wait *waiting;   /* owned, in arrival order */
     size_t nwaiting;
     double read_started;    /* ev_time() when `reading` was sent */
@@ -235,25 +236,19 @@ static void wait_answer(struct wait *w, int err, json_t *result, const char *why
 
 static void list_next(struct dashboard *d);
 
-/* The read under way ended: its request and every waiting one that asked the same get its
- * answer; the next read waits for the pause its cost earns. */
+/* The read under way ended: its requests get its answer; the next read waits for the pause its
+ * cost earns. */
 static void list_on_done(int err, json_t *result, const char *why, void *arg)
 {
     struct dashboard *d = arg;
-    struct wait *done = d->reading, **p = &d->waiting, *w;
+    struct wait *w = d->reading, *next;
     double pause;
 
     d->reading = NULL;
-    while ((w = *p)) {
-        if (!wait_same(w, done)) {
-            p = &w->next;
-            continue;
-        }
-        *p = w->next;
-        d->nwaiting--;
+    for (; w; w = next) {
+        next = w->next;
         wait_answer(w, err, result, why);
     }
-    wait_answer(done, err, result, why);
     json_decref(result);
     if (d->closing)
         return;
@@ -275,12 +270,23 @@ static void list_next(struct dashboard *d)
         .member_max = LIST_MEMBER_MAX, .read_max = LIST_READ_MAX,
         .answer_max = LIST_ANSWER_MAX,
     };
-    struct wait *w;
+    struct wait *w, **p, *x;
     int r;
 
     while (!d->reading && !ev_is_active(&d->pause) && (w = d->waiting)) {
         d->waiting = w->next;
         d->nwaiting--;
+        w->next = NULL;
+        for (p = &d->waiting; (x = *p);) { /* those asking the same ride on this read */
+            if (!wait_same(x, w)) {
+                p = &x->next;
+                continue;
+            }
+            *p = x->next;
+            d->nwaiting--;
+            x->next = w->next;
+            w->next = x;
+        }
         b.excerpt_max = w->token ? LIST_EXCERPT_TOKEN : LIST_EXCERPT_PUBLIC;
         d->reading = w;
         d->read_started = ev_time();
@@ -288,8 +294,11 @@ static void list_next(struct dashboard *d)
                          list_on_done, d);
         if (r < 0) {
             d->reading = NULL;
-            wait_answer(w, r == -ENOMEM ? r : -EIO, NULL,
-                        r == -ENOMEM ? "out of memory" : "Redis is not connected");
+            for (; w; w = x) {
+                x = w->next;
+                wait_answer(w, r == -ENOMEM ? r : -EIO, NULL,
+                            r == -ENOMEM ? "out of memory" : "Redis is not connected");
+            }
         }
     }
 }

@@ -208,7 +208,7 @@ static int http_start(struct daemon *d)
                  "socket and no token is set (http.token_file, NEXUS_HTTP_TOKEN): anyone who "
                  "reaches it reads the fleet and its jobs; keep it on loopback or set a token\"",
                  log_q(cfg->http_listen));
-    d->status = status_new(d->httpd, d->wk, cfg, NEXUS_VERSION);
+    d->status = status_new(d->loop, d->httpd, d->wk, cfg, NEXUS_VERSION);
     if (d->status)
         d->dashboard = dashboard_new(d->loop, d->httpd, cfg, &err);
     if (!d->status || !d->dashboard) {

@@ -2,6 +2,7 @@
  * the fleet from Redis (fleet.lua) per request. */
 #include "status.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <ev.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
@@ -25,27 +27,29 @@
 #define STATUS_MAX_PAYLOAD 16384   /* larger payloads are listed without their args */
 #define STATUS_MAX_SCHEDULES 1000  /* = CFG_MAX_SCHEDULES */
 
-/* A fleet read is reused for up to 19 times what it cost (at most FLEET_REUSE_MAX_S), so that
- * however many clients poll, fleet.lua takes at most about 5 % of Redis's time. */
-#define FLEET_REUSE_FACTOR 19.0
-#define FLEET_REUSE_MAX_S 2.0
+/* After a fleet read the next one waits 19 times what it cost (at most FLEET_PAUSE_MAX_S), so
+ * that however many clients poll, fleet.lua takes at most about 5 % of Redis's time. */
+#define FLEET_PAUSE_FACTOR 19.0
+#define FLEET_PAUSE_MAX_S 2.0
 
 extern const char lua_fleet[];
 
 struct read;
 
-/* The fleet as last read for one kind of request (metrics, full), and who waits for it. */
+/* Reads of the fleet for one kind of request (metrics, full) and who waits for them. */
 struct fleet {
     struct status *st;    /* borrowed: the owner */
     bool full;
     bool busy;            /* fleet.lua under way */
-    double started;       /* util_now() when it was sent */
-    struct read *waiting; /* owned, answered when it comes back */
-    json_t *last;         /* owned: the last read, or NULL */
-    double fresh_until;   /* util_now() before which `last` is reused */
+    double started;       /* ev_time() when it was sent */
+    struct read *reading; /* owned: answered by the read under way */
+    struct read *waiting; /* owned: answered by the next (a read sent before they came could
+                           * miss what they expect to see) */
+    ev_timer pause;       /* after a read: the next waits for it */
 };
 
 struct status {
+    struct ev_loop *loop; /* borrowed */
     struct httpd *h;      /* borrowed */
     struct worker *wk;    /* borrowed */
     const struct cfg *cfg; /* borrowed */
@@ -96,24 +100,22 @@ static void readyz_on_request(struct httpd_req *req, void *arg)
 
 static void read_finish(struct read *rd, json_t *fleet, const char *error);
 
-/* Every request waiting for this read gets its copy of the fleet (or the error); a good read
- * is kept for the next requests for a while. */
+/* Every request waiting gets its copy of the fleet (or the error); the next read waits for the
+ * pause this one earned. */
 static void fleet_done(struct fleet *fl, json_t *fleet, const char *error)
 {
-    struct read *rd = fl->waiting, *next;
-    double now = util_now(), reuse = (now - fl->started) * FLEET_REUSE_FACTOR;
+    struct read *rd = fl->reading, *next;
+    double pause = (ev_time() - fl->started) * FLEET_PAUSE_FACTOR;
 
-    fl->waiting = NULL;
+    fl->reading = NULL;
     fl->busy = false;
-    if (fleet) {
-        json_decref(fl->last);
-        fl->last = fleet;
-        fl->fresh_until = now + (reuse < FLEET_REUSE_MAX_S ? reuse : FLEET_REUSE_MAX_S);
-    }
     for (; rd; rd = next) {
         next = rd->next;
         read_finish(rd, fleet ? json_deep_copy(fleet) : NULL, error);
     }
+    json_decref(fleet);
+    ev_timer_set(&fl->pause, pause < FLEET_PAUSE_MAX_S ? pause : FLEET_PAUSE_MAX_S, 0);
+    ev_timer_start(fl->st->loop, &fl->pause);
 }
 
 static void fleet_on_reply(struct redisReply *reply, void *arg)
@@ -146,7 +148,9 @@ static void fleet_read(struct fleet *fl)
     char max_jobs[16], max_payload[16];
 
     fl->busy = true;
-    fl->started = util_now();
+    fl->started = ev_time();
+    fl->reading = fl->waiting;
+    fl->waiting = NULL;
     if (!args) {
         fleet_done(fl, NULL, "out of memory");
         return;
@@ -224,8 +228,16 @@ static void metrics_answer(struct read *rd, json_t *fleet)
     free(mq);
 }
 
-/* Answers `req` from a read of the fleet (the whole of it for /status: full): the last one
- * while it is fresh, else the next, shared with every request that waits for it. */
+static void pause_on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct fleet *fl = t->data;
+
+    if (fl->waiting)
+        fleet_read(fl);
+}
+
+/* Answers `req` from the next read of the fleet (the whole of it for /status: full), shared with
+ * every request waiting for it: now, or once the read under way and its pause are over. */
 static void read_start(struct httpd_req *req, struct status *st, bool full)
 {
     struct read *rd = calloc(1, sizeof(*rd));
@@ -238,13 +250,9 @@ static void read_start(struct httpd_req *req, struct status *st, bool full)
     rd->st = st;
     rd->req = req;
     rd->full = full;
-    if (fl->last && util_now() < fl->fresh_until) {
-        read_finish(rd, json_deep_copy(fl->last), NULL);
-        return;
-    }
     rd->next = fl->waiting;
     fl->waiting = rd;
-    if (!fl->busy)
+    if (!fl->busy && !ev_is_active(&fl->pause))
         fleet_read(fl);
 }
 
@@ -374,8 +382,8 @@ static void read_finish(struct read *rd, json_t *fleet, const char *error)
 
 /* ---- life cycle ---- */
 
-struct status *status_new(struct httpd *h, struct worker *wk, const struct cfg *cfg,
-                          const char *version)
+struct status *status_new(struct ev_loop *loop, struct httpd *h, struct worker *wk,
+                          const struct cfg *cfg, const char *version)
 {
     struct status *st = calloc(1, sizeof(*st));
 
@@ -384,10 +392,13 @@ struct status *status_new(struct httpd *h, struct worker *wk, const struct cfg *
     st->h = h;
     st->wk = wk;
     st->cfg = cfg;
+    st->loop = loop;
     st->version = version;
     for (int i = 0; i < 2; i++) {
         st->fleets[i].st = st;
         st->fleets[i].full = i;
+        ev_timer_init(&st->fleets[i].pause, pause_on_timeout, 0, 0);
+        st->fleets[i].pause.data = &st->fleets[i];
     }
     if (httpd_route(h, "GET", "/healthz", healthz_on_request, st) < 0 ||
         httpd_route(h, "GET", "/readyz", readyz_on_request, st) < 0 ||
@@ -402,14 +413,22 @@ struct status *status_new(struct httpd *h, struct worker *wk, const struct cfg *
 void status_reload(struct status *st, const struct cfg *cfg)
 {
     st->cfg = cfg;
-    st->fleets[1].fresh_until = 0; /* the schedules may have changed */
 }
 
 void status_free(struct status *st)
 {
     if (!st)
         return;
-    json_decref(st->fleets[0].last);
-    json_decref(st->fleets[1].last);
+    for (int i = 0; i < 2; i++) {
+        struct read *rd = st->fleets[i].waiting, *next;
+
+        ev_timer_stop(st->loop, &st->fleets[i].pause);
+        st->fleets[i].waiting = NULL;
+        assert(!st->fleets[i].reading); /* worker_free() answered the read under way */
+        for (; rd; rd = next) { /* waiting for a pause to end */
+            next = rd->next;
+            read_finish(rd, NULL, "nexusd is stopping");
+        }
+    }
     free(st);
 }

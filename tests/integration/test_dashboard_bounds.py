@@ -207,8 +207,8 @@ def test_status_with_a_100_mb_job_waiting_reads_the_fleet_once_for_many_readers(
     for x in results:
         q = [q for q in x.json()["queues"] if q["name"] == "held"][0]
         assert q["size"] == 1 and 0 < q["latency"] < 600  # from the job's last bytes
-    # one fleet.lua read (LINDEX of each queue's oldest job) served them all
-    assert r.info("commandstats")["cmdstat_lindex"]["calls"] - before <= 2
+    # one or two fleet.lua reads (LINDEX of each queue's oldest job) served them all
+    assert r.info("commandstats")["cmdstat_lindex"]["calls"] - before <= 3
     metrics = get(addr, "/metrics").body.decode()
     assert 'nexus_queue_size{queue="held"} 1' in metrics
 
