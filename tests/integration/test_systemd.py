@@ -286,3 +286,48 @@ def test_node_runs_only_with_the_commands_drop_in():
                              capture_output=True, text=True, timeout=60)
     assert relaxed.returncode == 0, relaxed.stderr[-2000:]
     assert int(relaxed.stdout) > 0
+
+
+@needs_sandbox
+@pytest.mark.skipif(not shutil.which("strace"), reason="needs strace")
+def test_nexusd_makes_no_system_call_the_unit_denies(migrated_pg, nexusd, r, workdir):
+    """A denied call fails with EPERM, which nexusd could take for an ordinary error and go
+    on: strace lists every call nexusd and its command children make (sql, command, Redis-only
+    and failing jobs, the HTTP routes, a reload, the drain), each in the unit's allow list,
+    and no memory both writable and executable."""
+    migrated_pg.psql("CREATE TABLE demo_rows (id bigserial PRIMARY KEY, n integer NOT NULL, "
+                     "note text)")
+    classes = [{"name": "rows.add", "sql": "INSERT INTO demo_rows (n, note) VALUES ($1, $2)",
+                "args": "int, text"},
+               {"name": "cmd.echo", "shell": "echo hello from $0"}]
+    trace = os.path.join(workdir, "strace.out")
+    n = nexusd(start=False, classes=classes, env={"DATABASE_URL": migrated_pg.url})
+    n.wrapper = ["strace", "-f", "-qq", "-o", trace]
+    n.start()
+    jids = push_many(r, [make_job("rows.add", [i, "x"]) for i in range(20)])
+    jids += [push(r, "noop", []), push(r, "sleep", [50]), push(r, "cmd.echo", [])]
+    failing = push(r, "fail", ["boom"], retry=False)
+    n.wait_jobs(jids, timeout=30)
+    n.wait_jobs([failing], outcome="dead", timeout=30)
+    from httpc import get
+    for path in ("/healthz", "/readyz", "/metrics", "/status"):
+        assert get("unix:" + n.http_sock, path).status == 200, path
+    pid = json.loads(r.hget("nexus:procs", n.identity))["pid"]  # nexusd's, not strace's
+    os.kill(pid, signal.SIGHUP)
+    n.wait_log(r"event=reloaded ", 10)
+    os.kill(pid, signal.SIGTERM)
+    assert n.wait_exit() == 0
+    from unit_sandbox import allowed_syscalls
+    allowed = allowed_syscalls()
+    used = set()
+    wx = []
+    for line in open(trace):
+        m = re.match(r"\d+\s+([a-z0-9_]+)\(", line)
+        if m:
+            used.add(m.group(1))
+            if ("PROT_WRITE|PROT_EXEC" in line
+                    or (m.group(1) in ("mprotect", "pkey_mprotect") and "PROT_EXEC" in line)):
+                wx.append(line.strip())
+    assert {"execve", "openat", "connect"} <= used, sorted(used)  # the trace is complete
+    assert not used - allowed, "calls the unit denies: %s" % sorted(used - allowed)
+    assert not wx, wx[:3]
