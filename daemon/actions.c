@@ -25,6 +25,8 @@ extern const char lua_push[];
 
 /* Members asked for by each ZSCAN step. */
 #define SCAN_COUNT "1000"
+/* Bytes of a large member's head searched for its jid. */
+#define SCAN_HEAD (64u << 10)
 
 static const char *const set_names[] = {"dead", "retry", "schedule"};
 
@@ -51,6 +53,7 @@ struct op {
     size_t *lens;
     size_t nmembers, cap;
     size_t invalid;   /* run: members with the jid that do not decode */
+    size_t too_large; /* run: members with the jid over ACTIONS_DECODE_MAX */
     bool oom;         /* a member could not be kept: the action fails */
     unsigned offset;  /* list */
     unsigned limit;   /* list */
@@ -148,6 +151,26 @@ static bool member_may_match(const struct op *op, const char *text, size_t len)
            memmem(text, len, op->jid, strlen(op->jid)) != NULL;
 }
 
+static json_t *head_object(const char *text, size_t len);
+
+/* A member over ACTIONS_DECODE_MAX is not decoded (that would hold the loop for a second per
+ * 100 MB): its jid is looked for in its head, and it is handed on without a job. */
+static int scan_large(struct op *op, const char *text, size_t len)
+{
+    json_t *head = head_object(text, len < SCAN_HEAD ? len : SCAN_HEAD);
+    const char *jid = json_string_value(json_object_get(head, "jid"));
+    struct err why = {0};
+
+    if (!head)
+        return -ENOMEM;
+    if (jid && strcmp(jid, op->jid) == 0) {
+        (void)err_set(&why, -EFBIG, "the job is %zu bytes, over %u", len, ACTIONS_DECODE_MAX);
+        op->on_member(op, text, len, NULL, &why);
+    }
+    json_decref(head);
+    return 0;
+}
+
 static int scan_pairs(struct op *op, const struct redisReply *pairs)
 {
     for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
@@ -159,6 +182,11 @@ static int scan_pairs(struct op *op, const struct redisReply *pairs)
             return -EPROTO;
         if (!member_may_match(op, m->str, m->len))
             continue;
+        if (m->len > ACTIONS_DECODE_MAX) {
+            if (scan_large(op, m->str, m->len) < 0)
+                return -ENOMEM;
+            continue;
+        }
         if (job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &job, &why) ==
             -ENOMEM)
             return -ENOMEM;
@@ -240,6 +268,10 @@ static void run_on_member(struct op *op, const char *text, size_t len, struct jo
 {
     char *new_text;
 
+    if (!job) {
+        op->too_large++; /* stays in the set */
+        return;
+    }
     if (why->code < 0) {
         op->invalid++; /* stays in the set, as nexusctl leaves it */
         return;
@@ -268,6 +300,11 @@ static void run_on_scanned(struct op *op)
 {
     struct move_batch *b = op->batch;
 
+    if ((!b || move_batch_size(b) == 0) && op->too_large) {
+        op_finish(op, -EFBIG, NULL,
+                  "the job is too large to move from here (over 16 MiB); it stays in the set");
+        return;
+    }
     if (!b || move_batch_size(b) == 0) {
         op_finish(op, op->invalid ? -EBADMSG : -ENOENT, NULL,
                   op->invalid ? "the job is not a valid job; it stays in the set"

@@ -40,9 +40,14 @@ struct actions_heads; /* opaque */
 struct actions_heads *actions_heads_new(void);
 void actions_heads_free(struct actions_heads *hs);
 
+/* Bytes of a job run and delete decode: a larger one is found by the jid in its first 64 KiB,
+ * can be deleted but not run from here (-EFBIG). */
+#define ACTIONS_DECODE_MAX (16u << 20)
+
 /* Runs exactly once, from a loop callback, when the action was started (0 returned).
  * `err` is 0; -ENOENT (no such job, or another process moved it first); -EBADMSG (the job
- * in the set does not decode: it stays); -EIO (Redis refused, or the connection was lost
+ * in the set does not decode: it stays); -EFBIG (run: the job is over ACTIONS_DECODE_MAX: it
+ * stays); -EIO (Redis refused, or the connection was lost
  * with the outcome unknown); -ENOMEM. `result` is a new reference on success (NULL
  * otherwise) that the callee owns; `why` a borrowed sentence on failure (NULL on success),
  * valid during the call. */

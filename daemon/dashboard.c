@@ -89,6 +89,7 @@ static unsigned status_of(int err)
     case -ENOENT:
         return 404;
     case -EBADMSG:
+    case -EFBIG:
         return 409;
     case -ENOMEM:
         return 500;

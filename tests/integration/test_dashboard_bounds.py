@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import make_job, push
-from httpc import get, http_address
+from httpc import get, http_address, request
 from test_dashboard import browser_ready, run_browser  # noqa: F401 (a fixture)
 
 TOKEN = "bounds-token-8e1f5a2c7d90b364"
@@ -228,3 +228,21 @@ def test_browser_shows_excerpts_and_jobs_read_in_part(r, nexusd, workdir, token_
                 TOKEN=TOKEN, QUEUE="idle", QUEUE_SIZE=1, LONG_JID=long["jid"],
                 LONG_SIZE=len(output), PART_SIZE=len(part))
     assert r.zcard("dead") == 2
+
+
+def test_a_job_over_16_mib_is_deleted_but_not_run_from_the_dashboard(r, nexusd, token_file):
+    n, addr = start(nexusd, token_file)
+    now = time.time()
+    big = "x" * (17 << 20)
+    keep = make_job("shell", [], error_class="E", error_message=big, failed_at=now)
+    gone = make_job("shell", [], error_class="E", error_message=big, failed_at=now)
+    dead(r, keep, now)
+    dead(r, gone, now - 1)
+    del big
+    res = request(addr, "POST", "/api/dead/%s/retry" % keep["jid"], headers=bearer())
+    assert res.status == 409 and "too large" in res.json()["error"]
+    assert r.zcard("dead") == 2 and r.llen("queue:default") == 0
+    res = request(addr, "DELETE", "/api/dead/" + gone["jid"], headers=bearer())
+    assert res.status == 200 and res.json() == {"deleted": 1}
+    assert r.zcard("dead") == 1
+    assert keep["jid"] in r.zrange("dead", 0, 0)[0][:300]  # the one left is the other
