@@ -241,9 +241,10 @@ def sandboxed(args, unit_only=True):
 
 
 @needs_sandbox
-def test_nexusd_works_inside_the_units_sandbox(migrated_pg, nexusd, r):
+def test_nexusd_works_inside_the_units_sandbox(migrated_pg, nexusd, r, workdir):
     """The unit's system call filter (EPERM for the rest), MemoryDenyWriteExecute and
-    ProcSubset=pid: sql, command, Redis-only jobs, the HTTP endpoint and a clean stop. With
+    ProcSubset=pid, the servers' URLs from credentials: sql, command, Redis-only jobs, the
+    HTTP endpoint and a clean stop. With
     /proc/sys hidden the host id still carries the boot id (the unit's NEXUS_BOOT_ID=%b), so
     that a crash is recovered at once by the processes of the same host."""
     migrated_pg.psql("CREATE TABLE demo_rows (id bigserial PRIMARY KEY, n integer NOT NULL, "
@@ -252,8 +253,17 @@ def test_nexusd_works_inside_the_units_sandbox(migrated_pg, nexusd, r):
                 "args": "int, text"},
                {"name": "cmd.echo", "shell": "echo hello from $0"}]
     boot_id = open("/proc/sys/kernel/random/boot_id").read().strip()
+    # the servers' URLs as the unit's LoadCredential= hands them over: files of mode 0400
+    creds = os.path.join(workdir, "credentials")
+    os.mkdir(creds, 0o700)
+    for name, value in (("REDIS_URL", r.connection_pool.connection_kwargs["path"]),
+                        ("DATABASE_URL", migrated_pg.url)):
+        with open(os.path.join(creds, name), "w") as f:
+            f.write(("unix://" if name == "REDIS_URL" else "") + value + "\n")
+        os.chmod(os.path.join(creds, name), 0o400)
     n = nexusd(start=False, classes=classes,
-               env={"DATABASE_URL": migrated_pg.url, "NEXUS_BOOT_ID": boot_id.replace("-", "")})
+               env={"REDIS_URL": "", "DATABASE_URL": "", "CREDENTIALS_DIRECTORY": creds,
+                    "NEXUS_BOOT_ID": boot_id.replace("-", "")})
     n.wrapper = sandboxed([])
     n.start()
     jids = push_many(r, [make_job("rows.add", [i, "x"]) for i in range(20)])
