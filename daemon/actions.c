@@ -12,6 +12,7 @@
 
 #include "conf/cfg.h"
 #include "daemon/err.h"
+#include "daemon/excerpt.h"
 #include "daemon/parse.h"
 #include "daemon/util.h"
 #include "jobs/job.h"
@@ -151,13 +152,11 @@ static bool member_may_match(const struct op *op, const char *text, size_t len)
            memmem(text, len, op->jid, strlen(op->jid)) != NULL;
 }
 
-static json_t *head_object(const char *text, size_t len);
-
 /* A member over ACTIONS_DECODE_MAX is not decoded (that would hold the loop for a second per
  * 100 MB): its jid is looked for in its head, and it is handed on without a job. */
 static int scan_large(struct op *op, const char *text, size_t len)
 {
-    json_t *head = head_object(text, len < SCAN_HEAD ? len : SCAN_HEAD);
+    json_t *head = excerpt_head_object(text, len < SCAN_HEAD ? len : SCAN_HEAD);
     const char *jid = json_string_value(json_object_get(head, "jid"));
     struct err why = {0};
 
@@ -474,71 +473,6 @@ static void heads_keep(struct actions_heads *hs, enum actions_set set, const cha
     slot->read_at = now;
 }
 
-static size_t skip_space(const char *text, size_t len, size_t p)
-{
-    while (p < len && (text[p] == ' ' || text[p] == '\t' || text[p] == '\n' || text[p] == '\r'))
-        p++;
-    return p;
-}
-
-/* The members of a JSON object whose text was cut after `len` bytes: those that show there
- * whole, in a new object ({} when none do). NULL when out of memory. */
-static json_t *head_object(const char *text, size_t len)
-{
-    const size_t flags = JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK;
-    json_t *obj = json_object(), *key, *value;
-    json_error_t jerr;
-    size_t p = skip_space(text, len, 0), q;
-
-    if (!obj || p >= len || text[p] != '{')
-        return obj;
-    for (p++;; p++) {
-        p = skip_space(text, len, p);
-        key = json_loadb(text + p, len - p, flags, &jerr);
-        q = key ? skip_space(text, len, p + (size_t)jerr.position) : len;
-        if (!json_is_string(key) || q >= len || text[q] != ':') {
-            json_decref(key);
-            break;
-        }
-        value = json_loadb(text + q + 1, len - q - 1, flags, &jerr);
-        p = value ? skip_space(text, len, q + 1 + (size_t)jerr.position) : len;
-        /* a number cut short ("12" of "123") shows whole only when something follows */
-        if (!value || p >= len || (text[p] != ',' && text[p] != '}')) {
-            json_decref(key);
-            json_decref(value);
-            break;
-        }
-        (void)json_object_set_new(obj, json_string_value(key), value);
-        json_decref(key);
-        if (text[p] == '}')
-            break;
-    }
-    return obj;
-}
-
-/* At most `max` bytes of `s` as a JSON string, cut at a character boundary; bytes that are
- * not UTF-8 become '?'. NULL when out of memory. */
-static json_t *excerpt_json(const char *s, size_t len, size_t max)
-{
-    size_t n = len < max ? len : max;
-    json_t *v;
-    char *copy;
-
-    while (n < len && n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-        n--;
-    v = json_stringn(s, n);
-    if (v)
-        return v;
-    copy = malloc(n ? n : 1);
-    if (!copy)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-    v = json_stringn(copy, n);
-    free(copy);
-    return v;
-}
-
 /* Sets entry[name] to the string `v` (null when not a string) or, when it is longer than
  * `max` bytes, to its first bytes with entry[name_size] its length. Returns 1 when cut, 0,
  * or -ENOMEM. */
@@ -552,7 +486,7 @@ static int put_text(json_t *entry, const char *name, const json_t *v, size_t max
     if (len <= max)
         return json_object_set(entry, name, (json_t *)v) < 0 ? -ENOMEM : 0;
     (void)snprintf(size_name, sizeof(size_name), "%s_size", name);
-    if (json_object_set_new(entry, name, excerpt_json(json_string_value(v), len, max)) < 0 ||
+    if (json_object_set_new(entry, name, excerpt_string(json_string_value(v), len, max)) < 0 ||
         json_object_set_new(entry, size_name, json_integer((json_int_t)len)) < 0)
         return -ENOMEM;
     return 1;
@@ -577,7 +511,7 @@ static int put_args(json_t *entry, const json_t *args, size_t max)
         return -ENOMEM;
     }
     r = json_object_set_new(entry, "args", json_null()) < 0 ||
-                json_object_set_new(entry, "args_excerpt", excerpt_json(text, len, max)) < 0 ||
+                json_object_set_new(entry, "args_excerpt", excerpt_string(text, len, max)) < 0 ||
                 json_object_set_new(entry, "args_size", json_integer((json_int_t)len)) < 0
             ? -ENOMEM
             : 1;
@@ -610,7 +544,7 @@ static json_t *entry_json(const char *text, size_t len, size_t size, const char 
             return NULL;
         root = job_root(job);
     } else {
-        root = head = head_object(text, len);
+        root = head = excerpt_head_object(text, len);
         if (!head)
             return NULL;
     }
@@ -635,7 +569,7 @@ static json_t *entry_json(const char *text, size_t len, size_t size, const char 
     if (!excerpt)
         excerpt = json_object_get(root, "nexus_raw");
     if (entry && r >= 0 && len < size)
-        r = json_object_set_new(entry, "excerpt", excerpt_json(text, len, b->excerpt_max));
+        r = json_object_set_new(entry, "excerpt", excerpt_string(text, len, b->excerpt_max));
     else if (entry && r >= 0 && json_is_string(excerpt))
         r = put_text(entry, "excerpt", excerpt, b->excerpt_max);
     if (entry && r >= 0 && json_object_get(root, "nexus_original_size"))

@@ -25,8 +25,10 @@ declare -A MAX_LEN=(
     [urlmask]=512
     [rollup_parse]=512
     [sql_args]=2048
+    [excerpt]=1024
 )
-ALL_TARGETS=(job cfg cron emotion_parse mail_msg mail_tmpl npm_audit urlmask rollup_parse sql_args)
+ALL_TARGETS=(job cfg cron emotion_parse mail_msg mail_tmpl npm_audit urlmask rollup_parse sql_args
+             excerpt)
 BUILD_DIR=build-fuzz
 
 usage() {

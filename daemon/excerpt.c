@@ -1,0 +1,67 @@
+/* excerpt.c - bounded views of job texts: object members from a head, cut strings. */
+#include "excerpt.h"
+
+#include <stdlib.h>
+
+#include <jansson.h>
+
+static size_t skip_space(const char *text, size_t len, size_t p)
+{
+    while (p < len && (text[p] == ' ' || text[p] == '\t' || text[p] == '\n' || text[p] == '\r'))
+        p++;
+    return p;
+}
+
+json_t *excerpt_head_object(const char *text, size_t len)
+{
+    const size_t flags = JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK;
+    json_t *obj = json_object(), *key, *value;
+    json_error_t jerr;
+    size_t p = skip_space(text, len, 0), q;
+
+    if (!obj || p >= len || text[p] != '{')
+        return obj;
+    for (p++;; p++) {
+        p = skip_space(text, len, p);
+        key = json_loadb(text + p, len - p, flags, &jerr);
+        q = key ? skip_space(text, len, p + (size_t)jerr.position) : len;
+        if (!json_is_string(key) || q >= len || text[q] != ':') {
+            json_decref(key);
+            break;
+        }
+        value = json_loadb(text + q + 1, len - q - 1, flags, &jerr);
+        p = value ? skip_space(text, len, q + 1 + (size_t)jerr.position) : len;
+        /* a number cut short ("12" of "123") shows whole only when something follows */
+        if (!value || p >= len || (text[p] != ',' && text[p] != '}')) {
+            json_decref(key);
+            json_decref(value);
+            break;
+        }
+        (void)json_object_set_new(obj, json_string_value(key), value);
+        json_decref(key);
+        if (text[p] == '}')
+            break;
+    }
+    return obj;
+}
+
+json_t *excerpt_string(const char *s, size_t len, size_t max)
+{
+    size_t n = len < max ? len : max;
+    json_t *v;
+    char *copy;
+
+    while (n < len && n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    v = json_stringn(s, n);
+    if (v)
+        return v;
+    copy = malloc(n ? n : 1);
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    v = json_stringn(copy, n);
+    free(copy);
+    return v;
+}

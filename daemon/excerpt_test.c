@@ -1,0 +1,112 @@
+/* excerpt_test.c - an object's members from its first bytes; strings cut at a boundary. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "excerpt.h"
+
+/* excerpt_head_object() of the first `cut` bytes of `text`, compact with sorted keys. */
+static char *head_of(const char *text, size_t cut)
+{
+    json_t *obj = excerpt_head_object(text, cut);
+    char *out;
+
+    assert_non_null(obj);
+    out = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(obj);
+    return out;
+}
+
+static void expect_head(const char *text, size_t cut, const char *want)
+{
+    char *got = head_of(text, cut);
+
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_head_keeps_the_members_shown_whole(void **state)
+{
+    const char *job = "{\"class\": \"shell\", \"jid\":\"abc\" , \"n\": 12, \"args\": [\"yyyyyy\"],"
+                      " \"error_message\": \"zzzz\"}";
+
+    expect_head(job, strlen(job), "{\"args\":[\"yyyyyy\"],\"class\":\"shell\","
+                                  "\"error_message\":\"zzzz\",\"jid\":\"abc\",\"n\":12}");
+    /* cut inside args: the members before it */
+    expect_head(job, (size_t)(strstr(job, "yyy") - job) + 2,
+                "{\"class\":\"shell\",\"jid\":\"abc\",\"n\":12}");
+    /* cut right after "12": it may be "123", so it does not count */
+    expect_head(job, (size_t)(strstr(job, "12") - job) + 2, "{\"class\":\"shell\",\"jid\":\"abc\"}");
+    /* cut after the comma that follows it: it does */
+    expect_head(job, (size_t)(strstr(job, "12,") - job) + 3,
+                "{\"class\":\"shell\",\"jid\":\"abc\",\"n\":12}");
+    /* cut inside a key, inside a string, before the colon */
+    expect_head(job, 4, "{}");
+    expect_head(job, (size_t)(strstr(job, "shell") - job) + 3, "{}");
+    expect_head("{\"a\":1,\"b\" ", 11, "{\"a\":1}");
+}
+
+static void test_head_of_what_is_not_an_object_is_empty(void **state)
+{
+    static const char *const bad[] = {"", "   ", "[1,2]", "\"s\"", "12", "{", "{,}", "{1:2}",
+                                      "{\"a\" 1}", "{\"a\":}", "{\"a\":1 \"b\":2}", "\xff\xfe",
+                                      "{\"\xff\":1}", "{\"a\":\"\xc3\"}", "{\"a\":[1,}"};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *got = head_of(bad[i], strlen(bad[i]));
+        assert_string_equal(got, "{}");
+        free(got);
+    }
+    /* members before the bad part stay */
+    expect_head("{\"a\":1,\"b\":tru", 14, "{\"a\":1}");
+    expect_head("{\"a\":1,\"b\":true}", 16, "{\"a\":1,\"b\":true}");
+}
+
+static void expect_excerpt(const char *s, size_t len, size_t max, const char *want)
+{
+    json_t *v = excerpt_string(s, len, max);
+
+    assert_non_null(v);
+    assert_string_equal(json_string_value(v), want);
+    json_decref(v);
+}
+
+static void test_string_is_cut_at_a_character_boundary(void **state)
+{
+    const char *s = "ab\xc3\xa9\xe2\x82\xac!"; /* a b é € ! */
+
+    expect_excerpt(s, strlen(s), 100, s);
+    expect_excerpt(s, strlen(s), 2, "ab");
+    expect_excerpt(s, strlen(s), 3, "ab");         /* not half of é */
+    expect_excerpt(s, strlen(s), 4, "ab\xc3\xa9");
+    expect_excerpt(s, strlen(s), 5, "ab\xc3\xa9"); /* not a third of € */
+    expect_excerpt(s, strlen(s), 6, "ab\xc3\xa9");
+    expect_excerpt(s, strlen(s), 7, "ab\xc3\xa9\xe2\x82\xac");
+    expect_excerpt(s, strlen(s), 0, "");
+    expect_excerpt("abc", 3, 3, "abc");
+}
+
+static void test_string_that_is_not_utf8_keeps_its_ascii(void **state)
+{
+    expect_excerpt("a\xff" "b\xc3" "c", 5, 100, "a?b?c");
+    expect_excerpt("\xe2\x82", 2, 100, "??");
+    expect_excerpt("x\x00y", 3, 100, "x"); /* jansson keeps the NUL; the C view ends there */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_head_keeps_the_members_shown_whole),
+        cmocka_unit_test(test_head_of_what_is_not_an_object_is_empty),
+        cmocka_unit_test(test_string_is_cut_at_a_character_boundary),
+        cmocka_unit_test(test_string_that_is_not_utf8_keeps_its_ascii),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
