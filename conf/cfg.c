@@ -1554,7 +1554,6 @@ static int setting_where(struct load *ld, config_t *lc, const char *name, char *
 static int emotion_check(struct load *ld, const config_t *lc);
 
 static bool number_ok(const char *s, size_t n, uint32_t min, uint32_t max);
-static const char *url_show(const char *url, char *buf, size_t size);
 
 static const struct key *smtp_templates_key(void)
 {

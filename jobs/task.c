@@ -121,30 +121,35 @@ void task_succeed(struct task *task)
     task_end(task, TASK_OK);
 }
 
+/* Ends the task with `result` and an error class and message (task_fail, task_refuse). */
+static void task_end_error(struct task *task, enum task_result result, const char *error_class,
+                           const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+static void task_end_error(struct task *task, enum task_result result, const char *error_class,
+                           const char *fmt, va_list ap)
+{
+    if (task->finished || task->cancelled)
+        return;
+    (void)snprintf(task->error_class, sizeof(task->error_class), "%s", error_class);
+    (void)vsnprintf(task->error, sizeof(task->error), fmt, ap);
+    task_end(task, result);
+}
+
 void task_fail(struct task *task, const char *error_class, const char *fmt, ...)
 {
     va_list ap;
 
-    if (task->finished || task->cancelled)
-        return;
-    (void)snprintf(task->error_class, sizeof(task->error_class), "%s", error_class);
     va_start(ap, fmt);
-    (void)vsnprintf(task->error, sizeof(task->error), fmt, ap);
+    task_end_error(task, TASK_FAILED, error_class, fmt, ap);
     va_end(ap);
-    task_end(task, TASK_FAILED);
 }
 
 void task_refuse(struct task *task, const char *error_class, const char *fmt, ...)
 {
     va_list ap;
 
-    if (task->finished || task->cancelled)
-        return;
-    (void)snprintf(task->error_class, sizeof(task->error_class), "%s", error_class);
     va_start(ap, fmt);
-    (void)vsnprintf(task->error, sizeof(task->error), fmt, ap);
+    task_end_error(task, TASK_REFUSED, error_class, fmt, ap);
     va_end(ap);
-    task_end(task, TASK_REFUSED);
 }
 
 void task_defer(struct task *task, double delay_s, const char *fmt, ...)
