@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -99,8 +100,8 @@ long long util_pid_start(pid_t pid)
 
     (void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     f = fopen(path, "re");
-    if (!f)
-        return -1;
+    if (!f) /* EPERM from kill(): it exists, as a user whose /proc entries are hidden */
+        return errno == ENOENT && kill(pid, 0) < 0 && errno == EPERM ? UTIL_PID_HIDDEN : -1;
     p = fgets(line, sizeof(line), f);
     (void)fclose(f);
     if (!p)

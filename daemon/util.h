@@ -15,8 +15,10 @@ unsigned long long util_random(void);
  * (ProcSubset=pid), from NEXUS_BOOT_ID (32 hex digits, systemd's %b). Returns 0 or a
  * negative errno. */
 int util_host_id(char *buf, size_t size);
-/* The start time of `pid` in clock ticks since boot (/proc/PID/stat), or -1 when there is
- * no such process or it is a zombie. */
+/* The start time of `pid` in clock ticks since boot (/proc/PID/stat), -1 when there is no
+ * such process or it is a zombie, or UTIL_PID_HIDDEN when /proc does not show it but the
+ * process exists (another user's, under ProtectProc=invisible): its start time is unknown. */
+#define UTIL_PID_HIDDEN (-2LL)
 long long util_pid_start(pid_t pid);
 
 /* Makes jansson abort the process when memory runs out: jansson 2.14 can corrupt a string it

@@ -390,11 +390,14 @@ static void check_process(struct reaper *rp, const char *identity, const char *t
 {
     struct presence_record rec;
     struct reap *probe;
+    long long start;
     char *key;
 
     if (strcmp(identity, rp->self) == 0 || presence_record_parse(text, len, &rec) < 0)
         return;
-    if (strcmp(rec.host_id, rp->host_id) == 0 && util_pid_start(rec.pid) != rec.pid_start) {
+    /* a pid hidden from us is not judged by pid: its heartbeat decides, as on other hosts */
+    start = strcmp(rec.host_id, rp->host_id) == 0 ? util_pid_start(rec.pid) : rec.pid_start;
+    if (start != rec.pid_start && start != UTIL_PID_HIDDEN) {
         reap_start(rp, &rec, "pid_gone", "pid", true);
         return;
     }
