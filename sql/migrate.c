@@ -98,7 +98,7 @@ static int session_open(const char *conninfo, PGconn **ret_conn, char (**ret_sum
 
 int migrate_apply(const char *conninfo, migrate_report_fn *report, void *arg, struct err *err)
 {
-    char(*sums)[17];
+    char(*sums)[17] = NULL;
     PGconn *conn;
     int r, applied = 0;
 
@@ -135,7 +135,7 @@ int migrate_apply(const char *conninfo, migrate_report_fn *report, void *arg, st
 
 int migrate_pending(const char *conninfo, const struct migration **ret_first, struct err *err)
 {
-    char(*sums)[17];
+    char(*sums)[17] = NULL;
     PGresult *res = NULL;
     PGconn *conn;
     int r, pending = 0;
