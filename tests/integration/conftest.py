@@ -8,6 +8,7 @@ for sanitizer reports (a test run against an ASan/UBSan build fails on any).
 Environment: NEXUSD and NEXUSCTL (binary paths; default ../../build/...), NEXUS_SOURCE_DIR.
 """
 import base64
+import collections
 import datetime
 import json
 import os
@@ -525,3 +526,30 @@ def migrated_pg():
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture
+def aof_redis(workdir):
+    """A redis-server with appendonly on, not started: the test starts, shuts down and
+    starts it again, and keeps its data across."""
+    server = RedisServer(workdir, aof=True)
+    yield server
+    server.close_clients()
+    server.kill()
+
+
+@pytest.fixture
+def nexusd_aof(workdir, aof_redis):
+    factory = NexusdFactory(workdir, aof_redis)
+    try:
+        yield factory
+    finally:
+        factory.finish()
+
+
+def oks(daemons):
+    """How many times each jid ran with outcome=ok, over the logs of `daemons`."""
+    c = collections.Counter()
+    for d in daemons:
+        c.update(e["jid"] for e in d.lines(event="job", outcome="ok"))
+    return c

@@ -1,16 +1,8 @@
 """Reliable fetch: the in-flight jobs of a dead process come back, once, and crash loops end."""
 import json
 import time
-from collections import Counter
 
-from conftest import find_in_zset, inflight_keys, make_job, push, push_many, stays, wait_for
-
-
-def oks(daemons):
-    c = Counter()
-    for d in daemons:
-        c.update(e["jid"] for e in d.lines(event="job", outcome="ok"))
-    return c
+from conftest import find_in_zset, inflight_keys, make_job, oks, push, push_many, stays, wait_for
 
 
 def test_kill9_with_jobs_in_flight_loses_none(r, nexusd):

@@ -4,19 +4,9 @@ whose jobs were taken notices and writes no outcome for them."""
 import json
 import signal
 import time
-from collections import Counter
 
-import pytest
-
-from conftest import (NexusdFactory, RedisServer, blocked_in_blmove, inflight_keys, log_time,
-                      make_job, push, push_many, stays, wait_for)
-
-
-def oks(daemons):
-    c = Counter()
-    for d in daemons:
-        c.update(e["jid"] for e in d.lines(event="job", outcome="ok"))
-    return c
+from conftest import (blocked_in_blmove, inflight_keys, log_time, make_job, oks, push, push_many,
+                      stays, wait_for)
 
 
 def test_a_process_that_beats_again_keeps_its_jobs_and_records(r, nexusd):
@@ -137,23 +127,6 @@ def test_sweep_is_cheap_when_idle(r, nexusd):
     assert "cmdstat_keys" not in stats
     fast.assert_alive()
     slow.assert_alive()
-
-
-@pytest.fixture
-def aof_redis(workdir):
-    server = RedisServer(workdir, aof=True)
-    yield server
-    server.close_clients()
-    server.kill()
-
-
-@pytest.fixture
-def nexusd_aof(workdir, aof_redis):
-    factory = NexusdFactory(workdir, aof_redis)
-    try:
-        yield factory
-    finally:
-        factory.finish()
 
 
 def test_outage_shorter_than_process_ttl_kills_nobody(aof_redis, nexusd_aof):

@@ -3,30 +3,8 @@ import os
 import socket
 import threading
 import time
-from collections import Counter
 
-import pytest
-
-from conftest import (RedisServer, blocked_in_blmove, inflight_keys, make_job, push, push_many,
-                      wait_for)
-
-
-@pytest.fixture
-def aof_redis(workdir):
-    server = RedisServer(workdir, aof=True)
-    yield server
-    server.close_clients()
-    server.kill()
-
-
-@pytest.fixture
-def nexusd_aof(workdir, aof_redis):
-    from conftest import NexusdFactory
-    factory = NexusdFactory(workdir, aof_redis)
-    try:
-        yield factory
-    finally:
-        factory.finish()
+from conftest import blocked_in_blmove, inflight_keys, make_job, oks, push, push_many, wait_for
 
 
 def test_redis_restart_while_jobs_run(aof_redis, nexusd_aof):
@@ -54,7 +32,7 @@ def test_redis_restart_while_jobs_run(aof_redis, nexusd_aof):
     d.wait_jobs(jids, timeout=40)
     wait_for(lambda: r.llen("queue:default") == 0 and not inflight_keys(r), timeout=15,
              what="queue and in-flight list drained")
-    counts = Counter(e["jid"] for e in d.lines(event="job", outcome="ok"))
+    counts = oks([d])
     assert set(counts) == set(jids)
     twice = {j: c for j, c in counts.items() if c > 1}
     assert not twice, "jobs run twice: %s" % twice
