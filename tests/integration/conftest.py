@@ -553,3 +553,10 @@ def oks(daemons):
     for d in daemons:
         c.update(e["jid"] for e in d.lines(event="job", outcome="ok"))
     return c
+
+
+def load_app_sql(server):
+    """The app's tables and seed (sql/app/schema.sql, then seed.sql) into PostgreSQL `server`."""
+    for name in ("schema.sql", "seed.sql"):
+        with open(os.path.join(SOURCE_DIR, "sql", "app", name)) as f:
+            server.psql(f.read())

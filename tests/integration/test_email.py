@@ -9,24 +9,16 @@ import os
 
 import pytest
 
-from conftest import NEXUSD, SOURCE_DIR, make_config, make_job, push, run_cmd, wait_for, \
-    zset_jobs
-from pg import PostgresServer
+from conftest import SOURCE_DIR, load_app_sql, make_config, make_job, push, wait_for, zset_jobs
 from smtp_peer import SmtpPeer, free_port
 
 TEMPLATES = os.path.join(SOURCE_DIR, "conf", "templates")
 
 
 @pytest.fixture
-def pg():
-    server = PostgresServer().start()
-    res = run_cmd([NEXUSD, "migrate"], env={"DATABASE_URL": server.url}, timeout=60)
-    assert res.returncode == 0, res.stderr
-    for name in ("schema.sql", "seed.sql"):
-        with open(os.path.join(SOURCE_DIR, "sql", "app", name)) as f:
-            server.psql(f.read())
-    yield server
-    server.cleanup()
+def pg(migrated_pg):
+    load_app_sql(migrated_pg)
+    return migrated_pg
 
 
 @pytest.fixture

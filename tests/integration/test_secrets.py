@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from conftest import NEXUSCTL, NEXUSD, SANITIZER_MARKS, SOURCE_DIR, make_config, make_job, \
-    push, run_cmd, wait_for, zset_jobs
+from conftest import NEXUSCTL, NEXUSD, SANITIZER_MARKS, SOURCE_DIR, load_app_sql, make_config, \
+    make_job, push, run_cmd, wait_for, zset_jobs
 from pg import PostgresServer
 from smtp_peer import SmtpPeer
 
@@ -35,15 +35,9 @@ def no_reports(res):
 
 
 @pytest.fixture
-def pg():
-    server = PostgresServer().start()
-    res = run_cmd([NEXUSD, "migrate"], env={"DATABASE_URL": server.url}, timeout=60)
-    assert res.returncode == 0, res.stderr
-    for name in ("schema.sql", "seed.sql"):
-        with open(os.path.join(SOURCE_DIR, "sql", "app", name)) as f:
-            server.psql(f.read())
-    yield server
-    server.cleanup()
+def pg(migrated_pg):
+    load_app_sql(migrated_pg)
+    return migrated_pg
 
 
 # ---- passwords never printed -------------------------------------------------------------
