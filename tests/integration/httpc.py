@@ -69,9 +69,9 @@ def raw_socket(address, timeout=10):
     return socket.create_connection((host, int(port)), timeout=timeout)
 
 
-def raw(address, data, timeout=10):
+def raw(address, data, timeout=10, until_close=False):
     """Sends bytes as they are; returns (status or None, whole answer) once the server closes
-    or the answer is complete."""
+    or, unless `until_close`, the answer is complete (a socket.timeout when neither comes)."""
     s = raw_socket(address, timeout)
     try:
         s.sendall(data)
@@ -84,6 +84,8 @@ def raw(address, data, timeout=10):
             if not chunk:
                 break
             out += chunk
+            if until_close:
+                continue
             m = re.search(rb"\r\nContent-Length: (\d+)\r\n", out, re.I)
             head_end = out.find(b"\r\n\r\n")
             if m and head_end >= 0 and len(out) >= head_end + 4 + int(m.group(1)):

@@ -40,25 +40,6 @@ def closed_by_server(s, timeout):
     return True
 
 
-def until_closed(addr, data, timeout=5):
-    """Sends `data`; returns all the server sends until it closes (fails if it does not)."""
-    s = raw_socket(addr, timeout)
-    out = b""
-    try:
-        s.sendall(data)
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-    finally:
-        s.close()
-    return out
-
-
 def close_at_once(n, socks):
     """Closes `socks` while `n` is stopped, so that it sees every close in one loop turn."""
     n.signal(signal.SIGSTOP)
@@ -223,7 +204,7 @@ def test_ambiguous_requests_get_400_and_a_closed_connection(nexusd):
          "%00 in the URL"),
     ]
     for request, why in cases:
-        out = until_closed(addr, request)
+        _, out = raw(addr, request, timeout=5, until_close=True)
         code = int(out[9:12]) if out.startswith(b"HTTP/1.1 ") else None
         assert code == 400, (request, out)
         assert json.loads(out.split(b"\r\n\r\n", 1)[1]) == {"error": why}
