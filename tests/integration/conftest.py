@@ -560,3 +560,14 @@ def load_app_sql(server):
     for name in ("schema.sql", "seed.sql"):
         with open(os.path.join(SOURCE_DIR, "sql", "app", name)) as f:
             server.psql(f.read())
+
+
+def term_clean_under_valgrind(n, vg_log):
+    """Stops nexusd `n`, run under valgrind (n.wrapper) with --log-file=`vg_log`, and fails
+    on a non-zero exit, any memcheck error or a definite or indirect leak."""
+    n.term()
+    assert n.wait_exit(120) == 0, open(vg_log).read()[-3000:]
+    report = open(vg_log).read()
+    assert "ERROR SUMMARY: 0 errors" in report, report[-3000:]
+    assert "definitely lost: 0 bytes" in report or "All heap blocks were freed" in report, \
+        report[-3000:]

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import NEXUSCTL, NEXUSD, SOURCE_DIR, find_in_zset, make_config, push, run_cmd, \
-    wait_for
+    term_clean_under_valgrind, wait_for
 from pg import PostgresServer
 
 AUDIT_REPORT = os.path.join(SOURCE_DIR, "tests", "data", "npm-audit-10.json")
@@ -392,10 +392,5 @@ def test_command_paths_are_clean_under_valgrind(pg, nexusd, r, workdir):
     d.wait_jobs(dead, outcome="dead", timeout=60)
     push(r, "c.long", [])
     d.wait_log(r"event=command_start .*class=c\.long", timeout=30)
-    d.term()
-    assert d.wait_exit(120) == 0, open(vg_log).read()[-3000:]
-    report = open(vg_log).read()
-    assert "ERROR SUMMARY: 0 errors" in report, report[-3000:]
-    assert "definitely lost: 0 bytes" in report or "All heap blocks were freed" in report, \
-        report[-3000:]
+    term_clean_under_valgrind(d, vg_log)
     assert len(runs(pg)) == 2 + 4 + 1
