@@ -39,6 +39,17 @@ def canonical_sha256(args):
                           .encode()).hexdigest()
 
 
+def push_reused(r, job, message):
+    """Pushes `job`, which reuses a jid; it must land in dead as NexusJidReused with exactly
+    `message`, and never in retry."""
+    r.lpush("queue:default", json.dumps(job))
+    wait_for(lambda: r.zcard("dead") == 1, what="the second job in dead")
+    dead = zset_jobs(r, "dead")[0][0]
+    assert dead["error_class"] == "NexusJidReused"
+    assert dead["error_message"] == message
+    assert r.zcard("retry") == 0
+
+
 def test_reused_jid_with_other_args_fails_clearly_without_retry(pg, nexusd, r):
     d = sql_nexusd(nexusd, pg)
     first = make_job("rows.add", [1, "first"])
@@ -130,14 +141,9 @@ def test_email_with_a_reused_jid_is_not_silently_skipped(pg, nexusd, r, peer):
     wait_for(lambda: peer.count() == 1, what="the first mail")
     second = make_job("email.send", [{"to": "b@example.com", "subject": "two", "text": "y"}],
                       jid=first["jid"])
-    r.lpush("queue:default", json.dumps(second))
-    wait_for(lambda: r.zcard("dead") == 1, what="the second job in dead")
-    job = zset_jobs(r, "dead")[0][0]
-    assert job["error_class"] == "NexusJidReused"
-    assert job["error_message"] == (
-        "jid '%s' was already used by another job (class 'email.send', or other args); "
-        "nothing was sent: give this job a new jid" % first["jid"])
-    assert r.zcard("retry") == 0
+    push_reused(r, second,
+                "jid '%s' was already used by another job (class 'email.send', or other args); "
+                "nothing was sent: give this job a new jid" % first["jid"])
     assert peer.count() == 1  # b@example.com got nothing, and says so in dead
     # the same job again is still the quiet redelivery it was
     r.lpush("queue:default", json.dumps(first))
@@ -179,14 +185,9 @@ def test_emotion_result_of_a_reused_jid_is_not_silently_dropped(pg, nexusd, r):
                  what="the redelivery")
         # another text under the same jid: refused, clearly
         second = make_job("emotion.analyze", ["this is terrible"], jid=first["jid"])
-        r.lpush("queue:default", json.dumps(second))
-        wait_for(lambda: r.zcard("dead") == 1, what="the second job in dead")
-        job = zset_jobs(r, "dead")[0][0]
-        assert job["error_class"] == "NexusJidReused"
-        assert job["error_message"] == (
-            "jid '%s' was already used by another job (another text or source); its result "
-            "was not stored: give this job a new jid" % first["jid"])
-        assert r.zcard("retry") == 0
+        push_reused(r, second,
+                    "jid '%s' was already used by another job (another text or source); its "
+                    "result was not stored: give this job a new jid" % first["jid"])
         assert pg.psql("SELECT text_sha256 FROM nexus.emotion_results WHERE jid = '%s'"
                        % first["jid"]).strip() == hashlib.sha256(
                            b"I am so happy today").hexdigest()
