@@ -523,6 +523,24 @@ static struct job *job_alloc(const char *raw, size_t raw_len, const char *defaul
     return job;
 }
 
+/* A job's object with the members every job has. `args` is borrowed; NULL stands for an
+ * empty array. Returns NULL when out of memory or when a string is not UTF-8. */
+static json_t *root_new(const char *class_name, json_t *args, const char *jid, const char *queue)
+{
+    json_t *root = json_object();
+
+    if (!root)
+        return NULL;
+    if (json_object_set_new(root, "class", json_string(class_name)) < 0 ||
+        json_object_set_new(root, "args", args ? json_incref(args) : json_array()) < 0 ||
+        json_object_set_new(root, "jid", json_string(jid)) < 0 ||
+        json_object_set_new(root, "queue", json_string(queue)) < 0) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
 /* Gives `job` the wrapper root that carries a text which is not a JSON object to `dead`. */
 static int job_wrap(struct job *job, unsigned long long rnd)
 {
@@ -531,14 +549,10 @@ static int job_wrap(struct job *job, unsigned long long rnd)
     json_t *root;
 
     jid_from_rnd(rnd, jid);
-    root = json_object();
+    root = root_new(JOB_INVALID_CLASS, NULL, jid, job->default_queue);
     if (!root)
         return -ENOMEM;
-    if (json_object_set_new(root, "class", json_string(JOB_INVALID_CLASS)) < 0 ||
-        json_object_set_new(root, "args", json_array()) < 0 ||
-        json_object_set_new(root, "jid", json_string(jid)) < 0 ||
-        json_object_set_new(root, "queue", json_string(job->default_queue)) < 0 ||
-        json_object_set_new(root, "nexus_raw",
+    if (json_object_set_new(root, "nexus_raw",
                             string_clean(job->mem, job->raw_len, SIZE_MAX, &replaced)) < 0)
         goto out_root;
     /* nexus_raw lost the invalid bytes: keep them exactly, too. */
@@ -647,14 +661,9 @@ struct job *job_cut(const char *head, size_t head_len, size_t size, const char *
         return NULL;
     if (!text_find(head, head_len, "jid", JOB_MAX_JID, jid_byte_bad, jid))
         jid_from_rnd(rnd, jid);
-    root = json_object();
+    root = root_new(JOB_INVALID_CLASS, NULL, jid, job->default_queue);
     if (!root)
         goto out_job;
-    if (json_object_set_new(root, "class", json_string(JOB_INVALID_CLASS)) < 0 ||
-        json_object_set_new(root, "args", json_array()) < 0 ||
-        json_object_set_new(root, "jid", json_string(jid)) < 0 ||
-        json_object_set_new(root, "queue", json_string(job->default_queue)) < 0)
-        goto out_root;
     /* the class may hold invalid UTF-8: cleaned as the excerpt is */
     if (text_find(head, head_len, "class", JOB_MAX_CLASS, class_byte_bad, class_name) &&
         json_object_set_new(root, "nexus_original_class",
@@ -778,14 +787,10 @@ struct job *job_new(const char *class_name, json_t *args, const char *queue, con
     job = job_alloc("", 0, queue);
     if (!job)
         return NULL;
-    root = json_object();
+    root = root_new(class_name, args, jid, queue);
     if (!root)
         goto out_job;
-    if (json_object_set_new(root, "class", json_string(class_name)) < 0 ||
-        json_object_set(root, "args", args) < 0 ||
-        json_object_set_new(root, "jid", json_string(jid)) < 0 ||
-        json_object_set_new(root, "queue", json_string(queue)) < 0 ||
-        json_object_set_new(root, "retry", json_true()) < 0 ||
+    if (json_object_set_new(root, "retry", json_true()) < 0 ||
         json_object_set_new(root, "created_at", json_real(now)) < 0 ||
         json_object_set_new(root, "enqueued_at", json_real(now)) < 0 ||
         (at > 0 && json_object_set_new(root, "at", json_real(at)) < 0))
