@@ -1225,6 +1225,7 @@ struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg, const cha
     if (!wk->poller || !wk->reaper || !wk->sched)
         goto nomem;
     poller_set_max_job(wk->poller, cfg->max_job_size);
+    reaper_set_max_job(wk->reaper, cfg->max_job_size);
     ev_prepare_init(&wk->flush, flush_on_prepare);
     wk->flush.data = wk;
     ev_prepare_start(loop, &wk->flush);
@@ -1324,6 +1325,7 @@ int worker_reload(struct worker *wk, const struct cfg *cfg, struct err *err)
     blockers_close(wk, false); /* those of dropped queues */
     poller_set_interval(wk->poller, cfg->poll_interval_s);
     poller_set_max_job(wk->poller, cfg->max_job_size);
+    reaper_set_max_job(wk->reaper, cfg->max_job_size);
     reaper_set_limits(wk->reaper, cfg->heartbeat_s < 1.0 ? cfg->heartbeat_s : 1.0,
                       cfg->max_recoveries, cfg->orphan_sweep_s);
     rconn_set_backoff_max(wk->conn, backoff_max(cfg));

@@ -21,6 +21,7 @@
 #include "queue/rconn.h"
 
 extern const char lua_reap[];
+extern const char lua_reap_read[];
 extern const char lua_orphans[];
 
 /* Test only: NEXUSD_TEST_REAP_DELAY_S holds a reap this long between the judgement and the
@@ -36,6 +37,7 @@ struct reaper {
     char *inflight_prefix; /* "<ns>nexus:inflight:" */
     char *sweep_match;     /* the same as a SCAN pattern, the namespace escaped */
     unsigned max_recoveries;
+    size_t max_job;       /* bytes; a larger job in flight is requeued as it is, undecoded */
     unsigned outstanding; /* replies awaited by the current pass */
     bool stopped;
     double delay_s; /* REAP_DELAY_ENV, 0 outside tests */
@@ -50,16 +52,15 @@ struct reaper {
 /* A job of a reap as it will be written. */
 struct reap_job {
     size_t list; /* index in reap->lists */
-    char *old;   /* as stored */
+    char *old;   /* as stored, or "SIZE:SHA1HEX" of a job over max_job (new_job NULL) */
     size_t old_len;
-    char *new_job;   /* to write */
+    char *new_job;   /* to write, or NULL: the stored job moves to its queue as it is */
     bool dead;       /* to `dead` rather than back to its queue */
     char *crash_log; /* "jid=… class=… recoveries=N" when a crash loop ends it, or NULL */
 };
 
 /* One in-flight list of a reap. */
 struct reap_list {
-    struct reap *reap;
     char *queue, *key, *queue_key;
 };
 
@@ -73,7 +74,7 @@ struct reap {
     bool forget;
     bool failed; /* a list could not be read: nothing is sent */
     struct reap_list *lists;
-    size_t nlists, reads_left;
+    size_t nlists;
     struct reap_job *jobs;
     size_t njobs, cap;
     ev_timer delay; /* REAP_DELAY_ENV */
@@ -121,9 +122,18 @@ static void reap_log_moves(struct reap *reap, const struct redisReply *reply)
 {
     const char *id = reap->rec.identity;
 
-    for (size_t i = 0; i < reap->njobs; i++)
-        if (reap->jobs[i].crash_log)
-            log_error("event=crash_loop %s outcome=dead", reap->jobs[i].crash_log);
+    for (size_t i = 0; i < reap->njobs; i++) {
+        const struct reap_job *j = &reap->jobs[i];
+        size_t colon = strcspn(j->old, ":"); /* of "SIZE:SHA1HEX" when not decoded */
+        if (j->crash_log)
+            log_error("event=crash_loop %s outcome=dead", j->crash_log);
+        if (!j->new_job)
+            log_warn("event=job_requeued_undecoded identity=%s queue=%s size=%.*s sha1=%s "
+                     "why=\"over worker.max_job_size: back to its queue as it is, not counted as "
+                     "a recovery; its fetch buries it\"",
+                     log_q(id), log_q(reap->lists[j->list].queue), (int)colon, j->old,
+                     j->old + colon + 1);
+    }
     for (size_t i = 0; i < reap->nlists && i + 1 < reply->elements; i++) {
         long long moved = reply->element[i + 1]->integer;
         if (moved == 0) /* empty, or another survivor moved them first */
@@ -193,7 +203,7 @@ static void reap_send(struct reap *reap)
         (void)snprintf(num, 24, "%zu", j->list + 1);
         PUTS(num);
         PUT(j->old, j->old_len);
-        PUTS(j->new_job);
+        PUTS(j->new_job ? j->new_job : "");
         PUTS(j->dead ? "" : reap->lists[j->list].queue);
     }
 #undef PUT
@@ -211,6 +221,25 @@ out:
     free(nums);
     if (r < 0)
         reap_end(reap);
+}
+
+/* Appends `rj`, taking what it owns (freed on failure). Returns 0 or -ENOMEM. */
+static int reap_add(struct reap *reap, struct reap_job *rj)
+{
+    if (reap->njobs == reap->cap) {
+        size_t cap = reap->cap ? 2 * reap->cap : 16;
+        struct reap_job *jobs = realloc(reap->jobs, cap * sizeof(*jobs));
+        if (!jobs) {
+            free(rj->old);
+            free(rj->new_job);
+            free(rj->crash_log);
+            return -ENOMEM;
+        }
+        reap->jobs = jobs;
+        reap->cap = cap;
+    }
+    reap->jobs[reap->njobs++] = *rj;
+    return 0;
 }
 
 /* A recovered job with its count raised; to dead after max_recoveries. */
@@ -244,15 +273,7 @@ static int recover_job(struct reap *reap, size_t list, const char *text, size_t 
     rj.new_job = r < 0 ? NULL : job_encode(job, NULL);
     job_free(job);
     rj.old = malloc(len + 1);
-    if (reap->njobs == reap->cap) {
-        size_t cap = reap->cap ? 2 * reap->cap : 16;
-        struct reap_job *jobs = realloc(reap->jobs, cap * sizeof(*jobs));
-        if (jobs) {
-            reap->jobs = jobs;
-            reap->cap = cap;
-        }
-    }
-    if (!rj.new_job || !rj.old || reap->njobs == reap->cap) {
+    if (!rj.new_job || !rj.old) {
         free(rj.new_job);
         free(rj.old);
         free(rj.crash_log);
@@ -260,47 +281,65 @@ static int recover_job(struct reap *reap, size_t list, const char *text, size_t 
     }
     memcpy(rj.old, text, len);
     rj.old[len] = '\0';
-    reap->jobs[reap->njobs++] = rj;
-    return 0;
+    return reap_add(reap, &rj);
 }
 
-static void reap_read_done(struct reap *reap)
+/* A job over max_job, known by its size and SHA-1: back to its queue as it is, undecoded (it
+ * cannot run: its fetch buries it), so not counted as a recovery. */
+static int requeue_job(struct reap *reap, size_t list, long long size, const char *sha1)
 {
-    if (--reap->reads_left == 0)
-        reap_send(reap);
+    struct reap_job rj = {.list = list};
+    int n = asprintf(&rj.old, "%lld:%s", size, sha1);
+
+    if (n < 0)
+        return -ENOMEM;
+    rj.old_len = (size_t)n;
+    return reap_add(reap, &rj);
 }
 
-static void lrange_on_reply(struct redisReply *reply, void *arg)
+/* reap_read.lua's answer: per list, {size, text} pairs, the text a SHA-1 when the job was
+ * over max_job. A job that cannot be taken in (out of memory) stays for the next check. */
+static void read_on_reply(struct redisReply *reply, void *arg)
 {
-    struct reap_list *rl = arg;
-    struct reap *reap = rl->reap;
-    size_t list = (size_t)(rl - reap->lists);
+    struct reap *reap = arg;
 
-    if (rconn_reply_error(reply) || reply->type != REDIS_REPLY_ARRAY)
+    if (rconn_reply_error(reply) || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != reap->nlists)
         reap->failed = true;
-    for (size_t i = 0; !reap->failed && i < reply->elements; i++)
-        (void)recover_job(reap, list, reply->element[i]->str, reply->element[i]->len);
-    reap_read_done(reap);
+    for (size_t i = 0; !reap->failed && i < reply->elements; i++) {
+        const struct redisReply *l = reply->element[i];
+        for (size_t k = 0; l->type == REDIS_REPLY_ARRAY && k + 1 < l->elements; k += 2) {
+            const struct redisReply *size = l->element[k], *text = l->element[k + 1];
+            if (size->type != REDIS_REPLY_INTEGER || text->type != REDIS_REPLY_STRING)
+                continue;
+            if ((long long)text->len == size->integer)
+                (void)recover_job(reap, i, text->str, text->len);
+            else
+                (void)requeue_job(reap, i, size->integer, text->str);
+        }
+    }
+    reap_send(reap);
 }
 
-/* Reads every in-flight list of the process (pipelined, all replies before reap_send()). */
+/* Reads every in-flight list of the process in one call (reap_read.lua), the jobs over max_job
+ * as their size and SHA-1 only. */
 static void reap_read(struct reap *reap)
 {
     struct reaper *rp = reap->rp;
+    const char **keys = calloc(reap->nlists + 1, sizeof(*keys));
+    char max[24];
+    const char *args[] = {max};
+    int r = -ENOMEM;
 
-    if (reap->failed) { /* out of memory naming a list: the next check tries again */
+    (void)snprintf(max, sizeof(max), "%zu", rp->max_job);
+    for (size_t i = 0; keys && i < reap->nlists; i++)
+        keys[i] = reap->lists[i].key;
+    if (keys && !reap->failed) /* failed: out of memory naming a list, the next check retries */
+        r = rconn_eval(rp->conn, read_on_reply, reap, lua_reap_read, reap->nlists, keys, 1, args,
+                       NULL);
+    free(keys);
+    if (r < 0)
         reap_end(reap);
-        return;
-    }
-    reap->reads_left = reap->nlists + 1; /* +1 held while the reads go out */
-    for (size_t i = 0; i < reap->nlists; i++) {
-        if (rconn_commandf(rp->conn, lrange_on_reply, &reap->lists[i], "LRANGE %s 0 -1",
-                           reap->lists[i].key) < 0) {
-            reap->failed = true;
-            reap->reads_left--;
-        }
-    }
-    reap_read_done(reap);
 }
 
 static void delayed_unlink(struct reap *reap)
@@ -347,7 +386,6 @@ static void reap_start(struct reaper *rp, struct presence_record *rec, const cha
     for (size_t i = 0; i < nq; i++) {
         struct reap_list *rl = &reap->lists[reap->nlists];
         const char *q = json_string_value(json_array_get(rec->queues, i));
-        rl->reap = reap;
         rl->queue = q ? strdup(q) : NULL;
         rl->key = q ? keys_make(rp->ns, "nexus:inflight:%s:%s", rec->identity, q) : NULL;
         rl->queue_key = q ? keys_make(rp->ns, "queue:%s", q) : NULL;
@@ -639,6 +677,7 @@ struct reaper *reaper_new(struct ev_loop *loop, struct rconn *conn, const char *
     rp->sweep_match = ns_glob ? keys_make(ns_glob, "nexus:inflight:*") : NULL;
     free(ns_glob);
     rp->max_recoveries = max_recoveries;
+    rp->max_job = 1 << 20;
     if (!rp->ns || !rp->self || !rp->host_id || !rp->k_procs || !rp->k_processes || !rp->k_queues ||
         !rp->k_dead || !rp->inflight_prefix || !rp->sweep_match) {
         reaper_free(rp);
@@ -690,6 +729,11 @@ void reaper_set_limits(struct reaper *rp, double interval_s, unsigned max_recove
     ev_timer_set(&rp->tick, interval_s, interval_s);
     if (!rp->stopped)
         ev_timer_start(rp->loop, &rp->tick);
+}
+
+void reaper_set_max_job(struct reaper *rp, size_t max_bytes)
+{
+    rp->max_job = max_bytes;
 }
 
 void reaper_stop(struct reaper *rp)

@@ -2,6 +2,8 @@
 #ifndef REAPER_H
 #define REAPER_H
 
+#include <stddef.h>
+
 struct ev_loop;
 struct rconn;
 struct reaper; /* opaque */
@@ -22,6 +24,10 @@ struct reaper *reaper_new(struct ev_loop *loop, struct rconn *conn, const char *
 void reaper_free(struct reaper *rp);
 void reaper_set_limits(struct reaper *rp, double interval_s, unsigned max_recoveries,
                        double sweep_interval_s);
+/* A job in flight over `max_bytes` (worker.max_job_size, default 1 MiB) is neither read nor
+ * decoded here: reap.lua moves it back to its queue as it is, found by its size and SHA-1, and
+ * its fetch buries it (NexusJobTooLarge); it is not counted as a recovery. */
+void reaper_set_max_job(struct reaper *rp, size_t max_bytes);
 /* Checks now (start-up, Redis back). */
 void reaper_kick(struct reaper *rp);
 void reaper_stop(struct reaper *rp);
