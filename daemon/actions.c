@@ -473,52 +473,6 @@ static void heads_keep(struct actions_heads *hs, enum actions_set set, const cha
     slot->read_at = now;
 }
 
-/* Sets entry[name] to the string `v` (null when not a string) or, when it is longer than
- * `max` bytes, to its first bytes with entry[name_size] its length. Returns 1 when cut, 0,
- * or -ENOMEM. */
-static int put_text(json_t *entry, const char *name, const json_t *v, size_t max)
-{
-    size_t len = json_string_length(v);
-    char size_name[64];
-
-    if (!json_is_string(v))
-        return json_object_set_new(entry, name, json_null()) < 0 ? -ENOMEM : 0;
-    if (len <= max)
-        return json_object_set(entry, name, (json_t *)v) < 0 ? -ENOMEM : 0;
-    (void)snprintf(size_name, sizeof(size_name), "%s_size", name);
-    if (json_object_set_new(entry, name, excerpt_string(json_string_value(v), len, max)) < 0 ||
-        json_object_set_new(entry, size_name, json_integer((json_int_t)len)) < 0)
-        return -ENOMEM;
-    return 1;
-}
-
-/* entry.args: the array when its JSON text is at most `max` bytes, else null with
- * args_excerpt (its first bytes) and args_size. Returns 1 when cut, 0, or -ENOMEM. */
-static int put_args(json_t *entry, const json_t *args, size_t max)
-{
-    size_t len = args ? json_dumpb(args, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) : 0;
-    char *text;
-    int r;
-
-    if (len <= max)
-        return json_object_set_new(entry, "args", args ? json_incref((json_t *)args)
-                                                       : json_null()) < 0
-                   ? -ENOMEM
-                   : 0;
-    text = malloc(len);
-    if (!text || json_dumpb(args, text, len, JSON_COMPACT | JSON_ENCODE_ANY) != len) {
-        free(text);
-        return -ENOMEM;
-    }
-    r = json_object_set_new(entry, "args", json_null()) < 0 ||
-                json_object_set_new(entry, "args_excerpt", excerpt_string(text, len, max)) < 0 ||
-                json_object_set_new(entry, "args_size", json_integer((json_int_t)len)) < 0
-            ? -ENOMEM
-            : 1;
-    free(text);
-    return r;
-}
-
 /* A field of the stored job, or null. */
 static json_t *field(const json_t *root, const char *name)
 {
@@ -559,10 +513,11 @@ static json_t *entry_json(const char *text, size_t len, size_t size, const char 
     for (size_t i = 0; entry && r >= 0 && i < 5; i++) {
         static const char *const texts[] = {"jid", "class", "queue", "error_class",
                                             "error_message"};
-        r = put_text(entry, texts[i], json_object_get(root, texts[i]), b->excerpt_max);
+        r = excerpt_put_text(entry, texts[i], json_object_get(root, texts[i]), b->excerpt_max);
         cut |= r > 0;
     }
-    if (entry && r >= 0 && (r = put_args(entry, json_object_get(root, "args"), b->excerpt_max)))
+    if (entry && r >= 0 &&
+        (r = excerpt_put_args(entry, json_object_get(root, "args"), b->excerpt_max)))
         cut |= r > 0;
     /* the first bytes of a member not read whole, or of what a cut dead entry kept */
     excerpt = json_object_get(root, "nexus_excerpt");
@@ -571,7 +526,7 @@ static json_t *entry_json(const char *text, size_t len, size_t size, const char 
     if (entry && r >= 0 && len < size)
         r = json_object_set_new(entry, "excerpt", excerpt_string(text, len, b->excerpt_max));
     else if (entry && r >= 0 && json_is_string(excerpt))
-        r = put_text(entry, "excerpt", excerpt, b->excerpt_max);
+        r = excerpt_put_text(entry, "excerpt", excerpt, b->excerpt_max);
     if (entry && r >= 0 && json_object_get(root, "nexus_original_size"))
         r = json_object_set_new(entry, "original_size",
                                 field(root, "nexus_original_size"));

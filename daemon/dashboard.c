@@ -13,6 +13,7 @@
 #include "daemon/actions.h"
 #include "daemon/auth.h"
 #include "daemon/err.h"
+#include "daemon/excerpt.h"
 #include "daemon/httpd.h"
 #include "daemon/log.h"
 #include "daemon/parse.h"
@@ -28,8 +29,6 @@
 #define LIST_MEMBER_MAX (64u << 10)  /* bytes of a job read whole (else its first bytes) */
 #define LIST_READ_MAX (256u << 20)   /* bytes of jobs Redis reads for one page */
 #define LIST_ANSWER_MAX (1u << 20)   /* bytes of one answer's jobs */
-#define LIST_EXCERPT_PUBLIC 200      /* bytes shown of each text without the token */
-#define LIST_EXCERPT_TOKEN 8192      /* with it */
 /* List reads run one at a time, each followed by a pause so that they take at most this
  * share of the time (their Redis and loop time is what the jobs would have had). */
 #define LIST_SHARE 0.05
@@ -288,7 +287,7 @@ static void list_next(struct dashboard *d)
             x->next = w->next;
             w->next = x;
         }
-        b.excerpt_max = w->token ? LIST_EXCERPT_TOKEN : LIST_EXCERPT_PUBLIC;
+        b.excerpt_max = w->token ? EXCERPT_TOKEN : EXCERPT_PUBLIC;
         d->reading = w;
         d->read_started = ev_time();
         r = actions_list(d->conn, d->ns, w->set, w->offset, w->limit, &b, d->heads,

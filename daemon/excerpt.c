@@ -1,6 +1,9 @@
-/* excerpt.c - bounded views of job texts: object members from a head, cut strings. */
+/* excerpt.c - bounded views of job texts: object members from a head, cut strings, entries'
+ * texts and args within a bound. */
 #include "excerpt.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <jansson.h>
@@ -64,4 +67,45 @@ json_t *excerpt_string(const char *s, size_t len, size_t max)
     v = json_stringn(copy, n);
     free(copy);
     return v;
+}
+
+int excerpt_put_text(json_t *entry, const char *name, const json_t *v, size_t max)
+{
+    size_t len = json_string_length(v);
+    char size_name[64];
+
+    if (!json_is_string(v))
+        return json_object_set_new(entry, name, json_null()) < 0 ? -ENOMEM : 0;
+    if (len <= max)
+        return json_object_set(entry, name, (json_t *)v) < 0 ? -ENOMEM : 0;
+    (void)snprintf(size_name, sizeof(size_name), "%s_size", name);
+    if (json_object_set_new(entry, name, excerpt_string(json_string_value(v), len, max)) < 0 ||
+        json_object_set_new(entry, size_name, json_integer((json_int_t)len)) < 0)
+        return -ENOMEM;
+    return 1;
+}
+
+int excerpt_put_args(json_t *entry, const json_t *args, size_t max)
+{
+    size_t len = args ? json_dumpb(args, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) : 0;
+    char *text;
+    int r;
+
+    if (len <= max)
+        return json_object_set_new(entry, "args", args ? json_incref((json_t *)args)
+                                                       : json_null()) < 0
+                   ? -ENOMEM
+                   : 0;
+    text = malloc(len);
+    if (!text || json_dumpb(args, text, len, JSON_COMPACT | JSON_ENCODE_ANY) != len) {
+        free(text);
+        return -ENOMEM;
+    }
+    r = json_object_set_new(entry, "args", json_null()) < 0 ||
+                json_object_set_new(entry, "args_excerpt", excerpt_string(text, len, max)) < 0 ||
+                json_object_set_new(entry, "args_size", json_integer((json_int_t)len)) < 0
+            ? -ENOMEM
+            : 1;
+    free(text);
+    return r;
 }

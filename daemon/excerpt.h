@@ -7,6 +7,11 @@
 
 typedef struct json_t json_t;
 
+/* Bytes of each text of a job (args as JSON, error_message, ...) shown to a reader of the
+ * operators' endpoint: without the bearer token, and with it (/api/dead, /status, ...). */
+#define EXCERPT_PUBLIC 200
+#define EXCERPT_TOKEN 8192
+
 /* The members of the JSON object whose text was cut after `len` bytes (`text` need not be
  * NUL-terminated): those that show there whole, in order, in a new object; {} when none do or
  * the text is not an object. A number at the very end counts only when a ',' or '}' follows
@@ -18,5 +23,15 @@ json_t *excerpt_head_object(const char *text, size_t len);
  * cut at a UTF-8 character boundary; when those bytes are not UTF-8, every byte >= 0x80 becomes
  * '?'. Caller owns it, json_decref(). NULL when out of memory. */
 json_t *excerpt_string(const char *s, size_t len, size_t max);
+
+/* Sets entry[name] to the string `v` (null when it is not a string) or, when it is longer than
+ * `max` bytes, to its first bytes (excerpt_string()) with entry[name + "_size"] its length.
+ * `v` is borrowed. Returns 1 when cut, 0, or -ENOMEM. */
+int excerpt_put_text(json_t *entry, const char *name, const json_t *v, size_t max);
+
+/* Sets entry.args to `args` (borrowed; null when NULL) when its compact JSON text is at most
+ * `max` bytes, else to null with entry.args_excerpt (that text's first bytes) and
+ * entry.args_size (its length). Returns 1 when cut, 0, or -ENOMEM. */
+int excerpt_put_args(json_t *entry, const json_t *args, size_t max);
 
 #endif

@@ -99,6 +99,48 @@ static void test_string_that_is_not_utf8_keeps_its_ascii(void **state)
     expect_excerpt("x\x00y", 3, 100, "x"); /* jansson keeps the NUL; the C view ends there */
 }
 
+/* entry after excerpt_put_args() of the JSON `args` within `max`, compact with sorted keys. */
+static void expect_args(const char *args, size_t max, int want_r, const char *want)
+{
+    json_t *entry = json_object(), *v = json_loads(args, JSON_DECODE_ANY, NULL);
+    char *got;
+
+    assert_non_null(entry);
+    assert_non_null(v);
+    assert_int_equal(excerpt_put_args(entry, v, max), want_r);
+    got = json_dumps(entry, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(got, want);
+    free(got);
+    json_decref(v);
+    json_decref(entry);
+}
+
+static void test_args_within_the_bound_are_shown_whole(void **state)
+{
+    expect_args("[1, \"ab\"]", 8, 0, "{\"args\":[1,\"ab\"]}");
+}
+
+static void test_args_over_the_bound_are_an_excerpt_with_their_size(void **state)
+{
+    expect_args("[1, \"abcdef\"]", 8, 1,
+                "{\"args\":null,\"args_excerpt\":\"[1,\\\"abcd\",\"args_size\":12}");
+}
+
+static void test_text_over_the_bound_is_cut_with_its_size(void **state)
+{
+    json_t *entry = json_object(), *v = json_string("h\xc3\xa9llo");
+    char *got;
+
+    assert_int_equal(excerpt_put_text(entry, "error_message", v, 2), 1);
+    got = json_dumps(entry, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(got, "{\"error_message\":\"h\",\"error_message_size\":6}");
+    free(got);
+    assert_int_equal(excerpt_put_text(entry, "class", v, 6), 0);
+    assert_string_equal(json_string_value(json_object_get(entry, "class")), "h\xc3\xa9llo");
+    json_decref(v);
+    json_decref(entry);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -106,6 +148,9 @@ int main(void)
         cmocka_unit_test(test_head_of_what_is_not_an_object_is_empty),
         cmocka_unit_test(test_string_is_cut_at_a_character_boundary),
         cmocka_unit_test(test_string_that_is_not_utf8_keeps_its_ascii),
+        cmocka_unit_test(test_args_within_the_bound_are_shown_whole),
+        cmocka_unit_test(test_args_over_the_bound_are_an_excerpt_with_their_size),
+        cmocka_unit_test(test_text_over_the_bound_is_cut_with_its_size),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

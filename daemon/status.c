@@ -15,7 +15,9 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
+#include "daemon/auth.h"
 #include "daemon/cron.h"
+#include "daemon/excerpt.h"
 #include "daemon/httpd.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
@@ -24,7 +26,8 @@
 #include "queue/rconn.h"
 
 #define STATUS_MAX_JOBS 1000       /* jobs in flight listed by /status */
-#define STATUS_MAX_PAYLOAD 16384   /* larger payloads are listed without their args */
+#define STATUS_MAX_PAYLOAD 16384   /* larger payloads are listed without their args; the args
+                                    * of others are cut to EXCERPT_PUBLIC or EXCERPT_TOKEN */
 #define STATUS_MAX_SCHEDULES 1000  /* = CFG_MAX_SCHEDULES */
 
 /* After a fleet read the next one waits 19 times what it cost (at most FLEET_PAUSE_MAX_S), so
@@ -61,7 +64,8 @@ struct status {
 struct read {
     struct status *st;
     struct httpd_req *req;
-    bool full; /* /status, else /metrics */
+    bool full;  /* /status, else /metrics */
+    bool token; /* sent the right bearer token: longer excerpts of the jobs' texts */
     struct read *next;
 };
 
@@ -238,7 +242,7 @@ static void pause_on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* Answers `req` from the next read of the fleet (the whole of it for /status: full), shared with
  * every request waiting for it: now, or once the read under way and its pause are over. */
-static void read_start(struct httpd_req *req, struct status *st, bool full)
+static void read_start(struct httpd_req *req, struct status *st, bool full, bool token)
 {
     struct read *rd = calloc(1, sizeof(*rd));
     struct fleet *fl = &st->fleets[full];
@@ -250,6 +254,7 @@ static void read_start(struct httpd_req *req, struct status *st, bool full)
     rd->st = st;
     rd->req = req;
     rd->full = full;
+    rd->token = token;
     rd->next = fl->waiting;
     fl->waiting = rd;
     if (!fl->busy && !ev_is_active(&fl->pause))
@@ -258,7 +263,7 @@ static void read_start(struct httpd_req *req, struct status *st, bool full)
 
 static void metrics_on_request(struct httpd_req *req, void *arg)
 {
-    read_start(req, arg, false);
+    read_start(req, arg, false, false);
 }
 
 /* ---- /status ---- */
@@ -275,23 +280,45 @@ static json_t *time_iso(double epoch_s)
     return json_string(buf);
 }
 
-/* Jobs in flight: the args parsed from the payload, which is dropped. */
-static void jobs_fix(json_t *jobs)
+/* One job in flight: its texts and the args parsed from its payload (which is dropped), each
+ * within `max` bytes as the dashboard's lists show them (excerpt.h). Returns 0 or -ENOMEM. */
+static int job_fix(json_t *job, size_t max)
 {
-    json_t *job, *payload, *parsed;
+    static const char *const texts[] = {"jid", "class", "queue"};
+    json_t *payload = json_object_get(job, "payload"), *parsed, *args;
+    bool listed = json_is_string(payload); /* else over STATUS_MAX_PAYLOAD: no args */
+    int r = 0, args_cut;
+    bool cut = false;
+
+    parsed = listed ? json_loads(json_string_value(payload), 0, NULL) : NULL;
+    args = json_object_get(parsed, "args");
+    for (size_t i = 0; r >= 0 && i < sizeof(texts) / sizeof(texts[0]); i++) {
+        r = excerpt_put_text(job, texts[i], json_object_get(job, texts[i]), max);
+        cut |= r > 0;
+    }
+    args_cut = r < 0 ? r : excerpt_put_args(job, json_is_array(args) ? args : NULL, max);
+    json_decref(parsed);
+    (void)json_object_del(job, "payload"); /* absent when not listed */
+    if (args_cut < 0 ||
+        (!json_object_get(job, "size") && json_object_set_new(job, "size", json_null()) < 0) ||
+        json_object_set_new(job, "args_truncated", json_boolean(!listed || args_cut)) < 0 ||
+        json_object_set_new(job, "truncated", json_boolean(!listed || args_cut || cut)) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* Jobs in flight, each as job_fix() makes it. Returns 0 or -ENOMEM. */
+static int jobs_fix(json_t *jobs, size_t max)
+{
+    json_t *job;
     size_t i;
 
     json_array_foreach(jobs, i, job)
     {
-        payload = json_object_get(job, "payload");
-        parsed = json_is_string(payload) ? json_loads(json_string_value(payload), 0, NULL) : NULL;
-        (void)json_object_set(job, "args", json_is_array(json_object_get(parsed, "args"))
-                                               ? json_object_get(parsed, "args")
-                                               : json_null());
-        (void)json_object_set_new(job, "args_truncated", json_boolean(!json_is_string(payload)));
-        (void)json_object_del(job, "payload");
-        json_decref(parsed);
+        if (job_fix(job, max) < 0)
+            return -ENOMEM;
     }
+    return 0;
 }
 
 /* The configured schedules with their next fire and, from Redis, their last. */
@@ -346,7 +373,10 @@ static void status_answer(struct read *rd, json_t *fleet)
     }
     procs = fleet_array(fleet, "processes");
     jobs = fleet_array(fleet, "jobs");
-    jobs_fix(jobs);
+    if (jobs_fix(jobs, rd->token ? EXCERPT_TOKEN : EXCERPT_PUBLIC) < 0) {
+        httpd_respond_error(rd->req, 500, "out of memory");
+        return;
+    }
     out = json_pack(
         "{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, s:b, s:o}", "time", now,
         "time_at", time_iso(now), "queues", queues ? json_incref(queues) : json_array(), "counts",
@@ -363,7 +393,10 @@ static void status_answer(struct read *rd, json_t *fleet)
 
 static void status_on_request(struct httpd_req *req, void *arg)
 {
-    read_start(req, arg, true);
+    struct status *st = arg;
+    enum auth_result a = auth_check(st->cfg->http_token, httpd_req_header(req, "Authorization"));
+
+    read_start(req, st, true, a == AUTH_OK); /* with the token, longer excerpts */
 }
 
 static void read_finish(struct read *rd, json_t *fleet, const char *error)

@@ -268,7 +268,9 @@ function renderJobs(s) {
   $('jobs-note').textContent = s.jobs_truncated ? '(first ' + (s.jobs || []).length + ' shown)' : '';
   fill('jobs', (s.jobs || []).map(function (j) {
     var run = secs(j.run_at);
-    var args = el('td', 'args mono', j.args_truncated ? '(too large to show)' : argsText(j));
+    // args cut to an excerpt (longer with the token), or not listed at all when too large
+    var args = el('td', 'args mono', j.args_truncated && !j.args_excerpt
+      ? '(too large to show)' : argsText(j));
     args.title = args.textContent;
     return [el('td', 'mono', j.jid || '-'), j['class'] || '-', j.queue || '-', args,
             run === null ? '-' : duration(now - run), el('td', 'mono', j.process || '-')];
@@ -434,7 +436,7 @@ function refresh() {
     fetchJSON('/api/scheduled?limit=' + LIST_LIMIT, { auth: true }),
     fetchJSON('/api/dead?limit=' + LIST_LIMIT, { auth: true }),
   ]);
-  return Promise.all([fetchJSON('/status'), lists]).then(function (r) {
+  return Promise.all([fetchJSON('/status', { auth: true }), lists]).then(function (r) {
     var s = r[0], paused = r[1][0].paused || [];
     sample(s);
     renderSummary(s);

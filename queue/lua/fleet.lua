@@ -2,7 +2,8 @@
 -- Keys are built from the namespace: queue names and process identities come from sets.
 -- ARGV[1] the namespace, ARGV[2] "metrics" (queues and set sizes) or "full" (also counters,
 -- live processes with their jobs in flight, schedules' last fire), ARGV[3] the most jobs
--- in flight to list, ARGV[4] the largest payload whose args are listed (bytes),
+-- in flight to list, ARGV[4] the largest payload listed (bytes; nexusd cuts its args to what
+-- the reader may see),
 -- ARGV[5..] schedule names. Texts over 1 MiB (worker.max_job_size's default) are not decoded
 -- (cjson would hold Redis for seconds on a 100 MB job): their fields come from peek().
 -- Returns the fleet as JSON text (see docs/operations.md, /status).
@@ -100,6 +101,7 @@ for _, id in ipairs(ids) do
       local entry = {
         process = id, queue = w.queue, run_at = w.run_at, jid = job.jid, class = job.class,
         enqueued_at = job.enqueued_at, created_at = job.created_at, retry_count = job.retry_count,
+        size = payload and #payload,
       }
       if payload and #payload <= max_payload then
         entry.payload = payload -- the args are read from it (cjson turns [] into {})

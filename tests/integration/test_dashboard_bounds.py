@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from conftest import make_job, push
+from conftest import make_job, push, wait_for
 from httpc import get, http_address, request
 from test_dashboard import browser_ready, run_browser  # noqa: F401 (a fixture)
 
 TOKEN = "bounds-token-8e1f5a2c7d90b364"
-PUBLIC = 200     # LIST_EXCERPT_PUBLIC
-WITH_TOKEN = 8192  # LIST_EXCERPT_TOKEN
+PUBLIC = 200     # EXCERPT_PUBLIC
+WITH_TOKEN = 8192  # EXCERPT_TOKEN
 MEMBER_MAX = 64 << 10
 
 
@@ -91,6 +91,37 @@ def test_long_texts_are_excerpts_short_without_the_token_longer_with_it(r, nexus
                                                     ensure_ascii=False).encode())
             assert j["error_class"] == "NexusCommandFailed" and len(j["jid"]) == 24
             assert len(res.body) < 4 * most + 2000
+
+
+def test_status_shows_running_jobs_args_as_the_lists_do(r, nexusd, token_file):
+    """/status follows the same rule for the args of the jobs in flight."""
+    n, addr = start(nexusd, token_file)
+    args = [30000, "a" * 5000]
+    packed = json.dumps(args, separators=(",", ":"))
+    jid = push(r, "sleep", args)
+    small = push(r, "sleep", [30000, "b"])
+
+    def running(headers=None):
+        res = get(addr, "/status", headers=headers)
+        jobs = {j["jid"]: j for j in res.json()["jobs"]}
+        return (res, jobs) if jid in jobs and small in jobs else None
+
+    wait_for(running, 15, what="both jobs in /status")
+    for headers, most in ((None, PUBLIC), (bearer("x" * 30), PUBLIC), (bearer(), WITH_TOKEN)):
+        res, jobs = running(headers)
+        j = jobs[jid]
+        if most < len(packed):
+            assert j["args"] is None and j["truncated"] is True and j["args_truncated"] is True
+            assert packed.startswith(j["args_excerpt"]), headers
+            assert most - 8 < len(j["args_excerpt"]) <= most, headers
+            assert j["args_size"] == len(packed)
+            assert len(res.body) < 2 * most + 3000
+        else:
+            assert j["args"] == args and j["truncated"] is False and "args_excerpt" not in j
+        assert j["size"] > len(packed) and j["class"] == "sleep"
+        s = jobs[small]
+        assert s["args"] == [30000, "b"] and s["truncated"] is False
+        assert s["args_truncated"] is False and "args_size" not in s
 
 
 def test_short_texts_are_shown_whole(r, nexusd):

@@ -82,4 +82,5 @@ def test_large_payloads_are_listed_without_args(nexusd, r):
     jid = push(r, "sleep", [3000, "y" * 20000])
     s = wait_for(lambda: get(addr, "/status").json()["jobs"], 10, what="the job")
     assert s[0]["jid"] == jid and s[0]["args"] is None and s[0]["args_truncated"] is True
+    assert s[0]["truncated"] is True and s[0]["size"] > 20000 and "args_excerpt" not in s[0]
     assert s[0]["class"] == "sleep"
