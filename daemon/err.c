@@ -33,11 +33,3 @@ int err_prefix(struct err *err, const char *fmt, ...)
         err->msg[sizeof(err->msg) - 1] = '\0'; /* cut: the head matters most */
     return err->code;
 }
-
-void err_clear(struct err *err)
-{
-    if (!err)
-        return;
-    err->code = 0;
-    err->msg[0] = '\0';
-}

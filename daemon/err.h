@@ -15,6 +15,5 @@ int err_set(struct err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Prefixes the stored sentence with the formatted text and ": ". Returns err->code. */
 int err_prefix(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void err_clear(struct err *err);
 
 #endif

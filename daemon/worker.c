@@ -1124,11 +1124,6 @@ static void conn_on_state(struct rconn *rc, bool up, void *arg)
 
 /* ---- life cycle ---- */
 
-static void db_on_state(bool up, void *arg)
-{
-    /* the pool logs its own changes; jobs that need it fail and retry while it is down */
-}
-
 /* The PostgreSQL pool handlers write through, and the history writer on top of it. */
 static int db_setup(struct worker *wk, struct err *err)
 {
@@ -1142,7 +1137,7 @@ static int db_setup(struct worker *wk, struct err *err)
         .prepared = cfg->database_prepared,
     };
 
-    wk->db = db_pool_new(wk->loop, &pc, db_on_state, wk, err);
+    wk->db = db_pool_new(wk->loop, &pc, NULL, NULL, err); /* the pool logs its own changes */
     if (!wk->db)
         return err->code ? err->code : -ENOMEM;
     wk->env.db = wk->db;

@@ -35,7 +35,6 @@ struct xfer {
     ev_timer timer;        /* libcurl's next timeout */
     struct xfer_op ops;    /* list head */
     struct xfer_sock socks;/* list head */
-    size_t nops;
 };
 
 #define LIST_INIT(head) ((head)->prev = (head)->next = (head))
@@ -78,7 +77,6 @@ static void transfers_collect(struct xfer *x)
         if (!op)
             continue;
         LIST_UNLINK(op);
-        x->nops--;
         xfer_done_fn *done = op->done;
         void *arg = op->arg;
         free(op);
@@ -216,7 +214,6 @@ static int op_start(struct xfer *x, CURL *easy, bool keep, xfer_done_fn *done, v
         return -EINVAL;
     }
     LIST_LINK(&x->ops, op);
-    x->nops++;
     return 0;
 }
 
@@ -239,13 +236,7 @@ void xfer_abort(struct xfer *x, CURL *easy)
     (void)curl_multi_remove_handle(x->multi, easy);
     (void)curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
     LIST_UNLINK(op);
-    x->nops--;
     free(op);
-}
-
-size_t xfer_running(const struct xfer *x)
-{
-    return x->nops;
 }
 
 size_t xfer_buf_write(char *ptr, size_t size, size_t nmemb, void *userdata)

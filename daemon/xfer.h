@@ -36,8 +36,6 @@ int xfer_start(struct xfer *x, CURL *easy, xfer_done_fn *done, void *arg);
 int xfer_start_keep(struct xfer *x, CURL *easy, xfer_done_fn *done, void *arg);
 /* Stops a started transfer at once; `done` is not called. `easy` is the caller's again. */
 void xfer_abort(struct xfer *x, CURL *easy);
-/* Transfers running now. */
-size_t xfer_running(const struct xfer *x);
 
 /* A response body collected up to a size bound: CURLOPT_WRITEFUNCTION xfer_buf_write with
  * CURLOPT_WRITEDATA the buffer. Bytes beyond `max` are counted in `dropped` and make the

@@ -35,9 +35,3 @@ const struct handler *handler_find(const struct cfg *cfg, const char *class_name
         return &handler_command;
     return NULL;
 }
-
-void handler_each(void (*fn)(const struct handler *h, void *arg), void *arg)
-{
-    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
-        fn(handlers[i], arg);
-}

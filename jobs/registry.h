@@ -19,8 +19,6 @@ struct handler {
 /* The handler for `class_name`: a built-in class, or a class `cfg` declares (a `sql`
  * statement, an http `url`), or NULL. Borrowed: handlers are static. */
 const struct handler *handler_find(const struct cfg *cfg, const char *class_name);
-/* Calls `fn` for each known class name (for messages and `nexusctl`). */
-void handler_each(void (*fn)(const struct handler *h, void *arg), void *arg);
 
 extern const struct handler handler_noop;
 extern const struct handler handler_sleep;

@@ -52,11 +52,6 @@ enum task_stop task_stop_reason(const struct task *task)
     return task->stop;
 }
 
-bool task_finished(const struct task *task)
-{
-    return task->finished;
-}
-
 enum task_result task_result(const struct task *task)
 {
     return task->result;

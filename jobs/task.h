@@ -46,7 +46,6 @@ struct task *task_new(const struct job *job, const struct task_env *env, task_fi
 void task_free(struct task *task);
 /* Asks the running handler to stop, for `why`. `finish` is not called after. */
 void task_cancel(struct task *task, enum task_stop why);
-bool task_finished(const struct task *task);
 enum task_result task_result(const struct task *task);
 const char *task_error_class(const struct task *task); /* borrowed; "" when OK */
 const char *task_error(const struct task *task);       /* borrowed; "" when OK */

@@ -34,7 +34,8 @@ struct db_pool_cfg {
  * outstanding when its transaction was rolled back). `rows` is borrowed, valid only during
  * the call, and never NULL. */
 typedef void db_done_fn(const struct db_rows *rows, int err, void *arg);
-/* `up` changes: called once per change, never from inside db_pool_new/db_pool_free. */
+/* `up` changes: called once per change, never from inside db_pool_new/db_pool_free.
+ * db_pool_new() takes NULL for none. */
 typedef void db_state_fn(bool up, void *arg);
 
 /* Connects `size` connections in the background (from the loop, not inside this call) and
