@@ -1761,7 +1761,8 @@ out:
     return r;
 }
 
-/* REDIS_URL and DATABASE_URL, when set and not empty, win over the file. */
+/* REDIS_URL, DATABASE_URL and SMTP_URL, when set and not empty (or given as systemd
+ * credentials), win over the file. */
 static int env_apply(struct load *ld, cfg_getenv_fn *get_env)
 {
     static const struct {

@@ -314,8 +314,8 @@ static const char *valid_string(const struct job *job, const char *name, field_c
     return v && check(name, v, NULL) == 0 ? json_string_value(v) : NULL;
 }
 
-/* A whole number >= 0 field, or -1 when absent or not one. */
-/* The count's value when valid, else -1 (also for retry_count's own -1). */
+/* A count field's value when it is a whole number >= 0, else -1: absent, invalid, or
+ * retry_count's own -1 (Sidekiq's "retry now"). */
 static json_int_t valid_count(const struct job *job, const char *name)
 {
     const json_t *v = json_object_get(job->root, name);

@@ -105,12 +105,12 @@ int job_record_recovery(struct job *job);
 /* Sets enqueued_at to `now` in the job's units. Returns 0 or -ENOMEM. */
 int job_set_enqueued_at(struct job *job, double now);
 
-/* Compact JSON of the job as it is now. Caller owns the string, release with free().
- * Returns NULL on allocation failure. */
 /* What `v` is, for "(got ...)" in error sentences: "an object", "an array", "a string",
  * "a number", "true", "false", "null", or "nothing" for NULL. Static text. Pure. */
 const char *job_json_phrase(const json_t *v);
 
+/* Compact JSON of the job as it is now. Caller owns the string, release with free().
+ * Returns NULL on allocation failure. */
 char *job_encode(const struct job *job, size_t *ret_len);
 
 /* A time value in the job's units: integer milliseconds when its created_at is above 1e11

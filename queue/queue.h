@@ -59,8 +59,9 @@ const char *queue_ref_list_key(const struct queue *q, unsigned ref);     /* queu
 const char *queue_ref_inflight_key(const struct queue *q, unsigned ref); /* nexus:inflight:… */
 
 /* Moves up to `max` jobs from the queues `refs` (taken in that order, those in nexus:paused
- * skipped) into the in-flight lists, atomically (one Lua call), and notes which are paused. `done`
- * runs once, unless -ENOTCONN is returned. */
+ * skipped) into the in-flight lists, atomically (one Lua call), and notes which are paused.
+ * Returns 0 and `done` runs once, later; or -ENOTCONN (the connection is down) or -ENOMEM,
+ * and `done` is never called. */
 int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned max,
                 queue_fetch_fn *done, void *arg);
 /* BLMOVE of one job from queue `ref` on `blocker` (a connection of its own), waiting up to
