@@ -374,29 +374,10 @@ static int fail_at(const config_setting_t *s, struct err *err, int code, const c
                    (unsigned)config_setting_source_line(s), msg);
 }
 
-/* Writes `s` in double quotes with C escapes, cut after 80 bytes. `size` >= 16. */
+/* err_quote() of a setting's text, cut after 80 bytes. `size` >= 16. */
 static const char *quote(const char *s, char *buf, size_t size)
 {
-    size_t n = 0, i;
-
-    buf[n++] = '"';
-    for (i = 0; s[i] && i < 80 && n + 8 < size; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (c == '"' || c == '\\')
-            n += (size_t)snprintf(buf + n, size - n, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            n += (size_t)snprintf(buf + n, size - n, "\\x%02x", c);
-        else
-            buf[n++] = (char)c;
-    }
-    if (s[i]) {
-        memcpy(buf + n, "...", 3);
-        n += 3;
-    }
-    buf[n++] = '"';
-    buf[n] = '\0';
-    return buf;
+    return err_quote(s, strlen(s), 80, buf, size);
 }
 
 /* What a setting holds, for "(got ...)": its value, or its kind when it is not a scalar. */

@@ -2,6 +2,8 @@
 #ifndef ERR_H
 #define ERR_H
 
+#include <stddef.h>
+
 #define ERR_MSG_MAX 512
 
 struct err {
@@ -15,5 +17,11 @@ int err_set(struct err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Prefixes the stored sentence with the formatted text and ": ". Returns err->code. */
 int err_prefix(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A value for the "(got ...)" of a sentence: the `len` bytes at `s` (NULs included) written to
+ * `buf` in double quotes, with quotes, backslashes and control characters escaped (\" \\
+ * \xNN), cut after `max` bytes (on a UTF-8 character boundary) or where `buf` is full, a cut
+ * shown as "..." before the closing quote. `size` >= 16. Returns `buf`. */
+const char *err_quote(const char *s, size_t len, size_t max, char *buf, size_t size);
 
 #endif

@@ -86,40 +86,11 @@ static void format_real(double d, char *buf, size_t size)
         (void)strncat(buf, ".0", size - strlen(buf) - 1);
 }
 
-/* `s` in double quotes, cut at GOT_MAX bytes on a character boundary (jansson strings are
- * valid UTF-8), with quotes, backslashes and control characters escaped. */
-static const char *quote(const char *s, size_t len, char *buf, size_t size)
-{
-    size_t i, n = len, out = 0;
-
-    assert(size >= GOT_BUF);
-    if (n > GOT_MAX) {
-        n = GOT_MAX;
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-            n--;
-    }
-    buf[out++] = '"';
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (c == '"' || c == '\\') {
-            buf[out++] = '\\';
-            buf[out++] = (char)c;
-        } else if (c < 0x20 || c == 0x7f) {
-            out += (size_t)snprintf(buf + out, size - out, "\\x%02x", c);
-        } else {
-            buf[out++] = (char)c;
-        }
-    }
-    (void)snprintf(buf + out, size - out, "%s\"", n < len ? "..." : "");
-    return buf;
-}
-
 /* What an error sentence says it got: the value itself for scalars, the type otherwise. */
 static const char *got_value(const json_t *v, char *buf, size_t size)
 {
     if (json_is_string(v))
-        return quote(json_string_value(v), json_string_length(v), buf, size);
+        return err_quote(json_string_value(v), json_string_length(v), GOT_MAX, buf, size);
     if (json_is_integer(v)) {
         (void)snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         return buf;
@@ -170,7 +141,7 @@ static int check_name(const char *name, const json_t *v, size_t max, byte_bad_fn
     for (i = 0; i < len; i++)
         if (bad((unsigned char)s[i]))
             return err_set(err, -EINVAL, "'%s' must %s (got %s)", name, bad_phrase,
-                           quote(s, len, got, sizeof(got)));
+                           err_quote(s, len, GOT_MAX, got, sizeof(got)));
     return 0;
 }
 
