@@ -352,6 +352,7 @@ int main(int argc, char **argv)
         return c;
     }
     log_setup(level_name ? level : d.cfg->log_level, stderr);
+    command_init(); /* before http_start() raises RLIMIT_NOFILE */
     command_warn_root(d.cfg);
     util_json_abort_on_oom();
     (void)signal(SIGPIPE, SIG_IGN);

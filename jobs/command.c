@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -89,6 +90,9 @@ struct proc {
 static struct proc procs = {.prev = &procs, .next = &procs}; /* live procs */
 static unsigned nprocs;
 static bool draining; /* command_drain() runs the loop until nprocs is 0 */
+/* the soft RLIMIT_NOFILE nexusd started with (command_init()), the one children get */
+static rlim_t start_nofile;
+static bool start_nofile_known;
 
 static void step_start(struct proc *p);
 static void step_check_done(struct proc *p);
@@ -688,20 +692,22 @@ static int spawn_setup(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, 
     return r;
 }
 
-/* What the child of spawn_as_user() reports when it could not exec: its stage, errno. */
+/* What the child of spawn_forked() reports when it could not exec: its stage, errno. */
 struct spawn_report {
     int stage;
     int err;
 };
 
 enum spawn_stage { STAGE_SETSID, STAGE_STDIO, STAGE_SETGROUPS, STAGE_SETGID, STAGE_SETUID,
-                   STAGE_REGAIN, STAGE_CHDIR, STAGE_EXEC };
+                   STAGE_REGAIN, STAGE_CHDIR, STAGE_NOFILE, STAGE_EXEC };
 
-/* In the child of spawn_as_user(): only async-signal-safe calls, then exec or _exit(127).
- * Credentials are dropped in the order that leaves no way back (groups, gid, then uid), and
- * checked: setuid(0) must fail. The workdir is entered as the user, with its rights. */
+/* In the child of spawn_forked(): only async-signal-safe calls, then exec or _exit(127).
+ * With a user, credentials are dropped in the order that leaves no way back (groups, gid,
+ * then uid), and checked: setuid(0) must fail; the workdir is entered as the user, with its
+ * rights. `nofile`, when not NULL, is the RLIMIT_NOFILE to exec with, set last: a lower soft
+ * limit could refuse the descriptors opened before. */
 static void child_exec(const struct proc *p, const char *file, char **argv, int out_w, int err_w,
-                       int report)
+                       const struct rlimit *nofile, int report)
 {
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     struct spawn_report rep = {0};
@@ -719,22 +725,27 @@ static void child_exec(const struct proc *p, const char *file, char **argv, int 
         rep.stage = STAGE_STDIO;
         goto fail;
     }
-    rep.stage = STAGE_SETGROUPS;
-    if (setgroups(p->ngroups, p->groups) < 0)
-        goto fail;
-    rep.stage = STAGE_SETGID;
-    if (setgid(p->gid) < 0)
-        goto fail;
-    rep.stage = STAGE_SETUID;
-    if (setuid(p->uid) < 0)
-        goto fail;
-    rep.stage = STAGE_REGAIN;
-    if (setuid(0) == 0 || seteuid(0) == 0 || getuid() != p->uid || geteuid() != p->uid) {
-        errno = EPERM;
-        goto fail;
+    if (p->user) {
+        rep.stage = STAGE_SETGROUPS;
+        if (setgroups(p->ngroups, p->groups) < 0)
+            goto fail;
+        rep.stage = STAGE_SETGID;
+        if (setgid(p->gid) < 0)
+            goto fail;
+        rep.stage = STAGE_SETUID;
+        if (setuid(p->uid) < 0)
+            goto fail;
+        rep.stage = STAGE_REGAIN;
+        if (setuid(0) == 0 || seteuid(0) == 0 || getuid() != p->uid || geteuid() != p->uid) {
+            errno = EPERM;
+            goto fail;
+        }
     }
     rep.stage = STAGE_CHDIR;
     if (p->workdir && chdir(p->workdir) < 0)
+        goto fail;
+    rep.stage = STAGE_NOFILE;
+    if (nofile && setrlimit(RLIMIT_NOFILE, nofile) < 0)
         goto fail;
     (void)sigemptyset(&none);
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
@@ -750,7 +761,8 @@ fail:
 static void spawn_why(const struct proc *p, const char *file, const struct spawn_report *rep,
                       char *why, size_t size)
 {
-    const char *e = strerror(rep->err);
+    const char *e = strerror(rep->err), *as = p->user ? " as user " : "";
+    const char *user = p->user ? p->user : "";
 
     switch (rep->stage) {
     case STAGE_SETGROUPS:
@@ -764,22 +776,25 @@ static void spawn_why(const struct proc *p, const char *file, const struct spawn
                        p->user);
         break;
     case STAGE_CHDIR:
-        (void)snprintf(why, size, "workdir %.300s as user %s: %s", p->workdir, p->user, e);
+        (void)snprintf(why, size, "workdir %.300s%s%s: %s", p->workdir, as, user, e);
+        break;
+    case STAGE_NOFILE:
+        (void)snprintf(why, size, "RLIMIT_NOFILE: %s", e);
         break;
     case STAGE_EXEC:
-        (void)snprintf(why, size, "%.300s as user %s: %s", file, p->user, e);
+        (void)snprintf(why, size, "%.300s%s%s: %s", file, as, user, e);
         break;
     default:
         (void)snprintf(why, size, "%s: %s", rep->stage == STAGE_SETSID ? "setsid" : "stdio", e);
     }
 }
 
-/* A step of a class with `user`: posix_spawn() cannot change credentials, so the child is
- * forked (with every signal blocked until it reset their handlers) and reports over a
+/* A step that needs what posix_spawn() cannot do (credentials, a resource limit): the child
+ * is forked (with every signal blocked until it reset their handlers) and reports over a
  * CLOEXEC pipe why it could not exec; the exec closes the pipe. Returns 0 with p->pid, or
  * -1 with `why` (the child, if any, reaped). */
-static int spawn_as_user(struct proc *p, const char *file, char **argv, int out_w, int err_w,
-                         char *why, size_t size)
+static int spawn_forked(struct proc *p, const char *file, char **argv, int out_w, int err_w,
+                        const struct rlimit *nofile, char *why, size_t size)
 {
     struct spawn_report rep;
     sigset_t all, old;
@@ -796,7 +811,7 @@ static int spawn_as_user(struct proc *p, const char *file, char **argv, int out_
     pid = fork();
     if (pid == 0) {
         (void)close(report[0]);
-        child_exec(p, file, argv, out_w, err_w, report[1]);
+        child_exec(p, file, argv, out_w, err_w, nofile, report[1]);
     }
     (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
     (void)close(report[1]);
@@ -856,11 +871,26 @@ static void step_reset(struct proc *p)
     p->step_mono = mono_now();
 }
 
+/* The RLIMIT_NOFILE a child must exec with, when it differs from ours: the soft limit nexusd
+ * started with, which httpd_new() raises for its connections. A program that uses select()
+ * fails on descriptors from FD_SETSIZE (1024) on; systemd keeps its children at 1024 too.
+ * Returns `rl` or NULL (the child keeps ours). */
+static const struct rlimit *child_nofile(struct rlimit *rl)
+{
+    if (!start_nofile_known || getrlimit(RLIMIT_NOFILE, rl) < 0 || rl->rlim_cur == start_nofile)
+        return NULL;
+    rl->rlim_cur =
+        rl->rlim_max != RLIM_INFINITY && start_nofile > rl->rlim_max ? rl->rlim_max : start_nofile;
+    return rl;
+}
+
 static void step_start(struct proc *p)
 {
     char **argv = p->argvs[p->step];
+    const struct rlimit *nofile;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
+    struct rlimit rl;
     int out[2], err[2], r;
     char why[512], file[4096];
 
@@ -877,8 +907,9 @@ static void step_start(struct proc *p)
         step_not_started(p, "pipe: %s", strerror(-r));
         return;
     }
-    if (p->user) {
-        r = spawn_as_user(p, file, argv, out[1], err[1], why, sizeof(why));
+    nofile = child_nofile(&rl);
+    if (p->user || nofile) {
+        r = spawn_forked(p, file, argv, out[1], err[1], nofile, why, sizeof(why));
     } else {
         r = spawn_setup(&fa, &attr, out[1], err[1], p->workdir);
         if (r == 0) {
@@ -1039,6 +1070,16 @@ const struct handler handler_command = {
     .start = command_start,
     .cancel = command_cancel,
 };
+
+void command_init(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        start_nofile = rl.rlim_cur;
+        start_nofile_known = true;
+    }
+}
 
 void command_warn_root(const struct cfg *cfg)
 {

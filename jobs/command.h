@@ -19,6 +19,11 @@ struct ev_loop;
  * release. Returns at once when nothing is left. */
 void command_drain(struct ev_loop *loop);
 
+/* At start-up, before anything raises the process's soft RLIMIT_NOFILE (httpd_new() does,
+ * to fit its connections): records it as the one every child starts with (docs/commands.md).
+ * Without this call children inherit nexusd's limits as they are. */
+void command_init(void);
+
 /* At start-up and after a reload: when nexusd runs as root, logs a warning for every command
  * class without `user`, whose children would run as root (docs/commands.md). */
 void command_warn_root(const struct cfg *cfg);

@@ -1,9 +1,11 @@
 """What a `command` child can take from nexusd: not its environment or memory (nexusd is not
 dumpable; a class's `user` runs the child as another uid), not its options (a job's args that
-start with '-' are refused unless the class says `args_options = true`). Real children,
+start with '-' are refused unless the class says `args_options = true`), not its raised
+descriptor limit (a child starts with the one nexusd started with). Real children,
 real redis-server, nexusd as root and as an unprivileged user."""
 import os
 import pwd
+import resource
 import shutil
 
 import pytest
@@ -150,6 +152,49 @@ def test_a_user_child_enters_its_workdir_with_its_own_rights(nexusd, r, workdir)
     assert job["error_class"] == "NexusCommandNotStarted"
     assert job["error_message"] == ("step 1/1 (true) could not start: workdir %s as user nobody: "
                                     "Permission denied" % private)
+
+
+# The child's descriptor limits, then a failure so that the line becomes the message.
+LIMITS = 'echo "soft=$(ulimit -Sn) hard=$(ulimit -Hn)"; exit 3'
+
+
+def nofile_of(pid):
+    """(soft, hard) RLIMIT_NOFILE of process `pid`, from /proc/PID/limits."""
+    for line in open("/proc/%d/limits" % pid):
+        if line.startswith("Max open files"):
+            return tuple(int(x) for x in line.split()[3:5])
+    raise AssertionError("no Max open files in /proc/%d/limits" % pid)
+
+
+@needs_root
+def test_children_start_with_the_descriptor_limit_nexusd_started_with(nexusd, r):
+    """httpd raises nexusd's soft RLIMIT_NOFILE to fit http.max_connections (4096 by default);
+    a child gets the one nexusd started with: select() fails on descriptors from 1024 on."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]  # ours: raising it may be denied
+    if hard < 8192:
+        pytest.skip("hard RLIMIT_NOFILE %d is below 8192" % hard)
+    classes = [{"name": "limits", "shell": LIMITS, "max_retries": 0},
+               {"name": "limits.nobody", "shell": LIMITS, "user": "nobody", "max_retries": 0}]
+    raised = nexusd(classes=classes, name="raised", start=False)
+    raised.wrapper = ["prlimit", "--nofile=1024:%d" % hard, "--"]
+    raised.start()
+    raised.wait_log(r"event=http_nofile_raised nofile=4352 max_connections=4096")
+    assert nofile_of(raised.pid) == (4352, hard)
+    jids = [push(r, "limits", []), push(r, "limits.nobody", [])]
+    raised.wait_jobs(jids, outcome="dead")
+    for jid in jids:
+        assert probe_lines(dead_job(r, jid)) == {"soft": "1024", "hard": str(hard)}, jid
+
+    # a limit that already fits is not raised, and the child has it as it is
+    kept = nexusd(classes=classes, name="kept", start=False)
+    kept.wrapper = ["prlimit", "--nofile=8192:%d" % hard, "--"]
+    kept.start()
+    raised.term()
+    raised.wait_exit()
+    jid = push(r, "limits", [])
+    kept.wait_jobs([jid], outcome="dead")
+    assert not kept.lines(event="http_nofile_raised")
+    assert probe_lines(dead_job(r, jid)) == {"soft": "8192", "hard": str(hard)}
 
 
 @pytest.mark.skipif(not shutil.which("tar"), reason="tar missing")
