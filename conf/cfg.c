@@ -21,6 +21,7 @@
 #include "secret.h"
 #include "../daemon/httpd_host.h"
 #include "../daemon/parse.h"
+#include "../daemon/raddr.h"
 #include "../daemon/urlmask.h"
 #include "../jobs/job.h"
 #include "../jobs/mail_msg.h"
@@ -1789,30 +1790,6 @@ static bool number_ok(const char *s, size_t n, uint32_t min, uint32_t max)
     return parse_u32(num, min, max, &v) == 0;
 }
 
-/* redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]. */
-static bool url_ok(const char *url)
-{
-    const char *p, *end;
-
-    if (!url_printable(url))
-        return false;
-    if (strncmp(url, "unix://", 7) == 0) {
-        p = url + 7;
-        end = p + strcspn(p, "?");
-        if (*p != '/' || end - p < 2)
-            return false;
-        return !*end ||
-               (strncmp(end, "?db=", 4) == 0 && number_ok(end + 4, strlen(end + 4), 0, INT32_MAX));
-    }
-    if (strncmp(url, "redis://", 8) != 0)
-        return false;
-    p = url + 8;
-    end = p + strcspn(p, "/");
-    if (!authority_ok(p, end))
-        return false;
-    return !*end || !end[1] || number_ok(end + 1, strlen(end + 1), 0, INT32_MAX);
-}
-
 /* The URL quoted for a message, its credentials hidden (url_mask()). */
 static const char *url_show(const char *url, char *buf, size_t size)
 {
@@ -1825,7 +1802,9 @@ static int url_check(struct load *ld)
 {
     const char *url = ld->cfg->redis_url;
     const char *where = *ld->url_where ? ld->url_where : "default";
+    struct raddr addr;
     char buf[GOT_MAX];
+    int r;
 
     assert(url); /* the defaults set one */
     if (strncmp(url, "rediss://", 9) == 0)
@@ -1833,11 +1812,15 @@ static int url_check(struct load *ld)
                        "%s: redis.url uses rediss:// but nexusd does not support TLS; use "
                        "redis:// or unix:// (got %s)",
                        where, url_show(url, buf, sizeof(buf)));
-    if (!url_ok(url))
+    r = raddr_parse(url, &addr, NULL); /* what the connections will make of it */
+    if (r == -ENOMEM)
+        return nomem(ld->err);
+    if (r < 0)
         return err_set(ld->err, -EINVAL,
                        "%s: redis.url must be redis://[:password@]host[:port][/db] or "
                        "unix:///path[?db=N] (got %s)",
                        where, url_show(url, buf, sizeof(buf)));
+    raddr_clear(&addr);
     return 0;
 }
 

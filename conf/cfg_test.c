@@ -636,6 +636,10 @@ static const struct bad {
     {"redis = { url = \"http://h\"; };",
      ":1: redis.url must be redis://[:password@]host[:port][/db] or unix:///path[?db=N] "
      "(got \"http://h\")"},
+    /* a database the connection refuses: `nexusd -t` used to pass it */
+    {"redis = {\n  url = \"redis://h/5000\";\n};",
+     ":2: redis.url must be redis://[:password@]host[:port][/db] or unix:///path[?db=N] "
+     "(got \"redis://h/5000\")"},
     /* http */
     {"http = {\n  listen = \"localhost:7411\";\n};",
      ":2: http.listen must be IP:PORT, [IPv6]:PORT or unix:/absolute/path, with an address "
@@ -943,7 +947,8 @@ static void test_load_accepts_redis_url_shapes(void **state)
         "redis://127.0.0.1:6379/0",    "redis://localhost",     "redis://localhost/",
         "redis://cache.internal:6380", "redis://:pa:ss@h:1/15", "redis://user:pass@h:65535/0",
         "redis://[::1]:6379/2",        "redis://[::1]",         "unix:///run/redis.sock",
-        "unix:///run/redis.sock?db=3",
+        "unix:///run/redis.sock?db=3", "redis://h/1000",        "unix:///s?db=1000",
+        "redis://:p@ss@h:6379/1",
     };
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -970,6 +975,9 @@ static void test_load_rejects_bad_redis_url_shapes(void **state)
         "redis://h/db",
         "redis://h/0?timeout=1",
         "redis://h/-1",
+        "redis://h/1001",
+        "redis://h/5000",
+        "redis://h/2147483647",
         "redis://::1:6379",
         "redis://[]:6379",
         "redis://[::1:6379",
@@ -979,6 +987,7 @@ static void test_load_rejects_bad_redis_url_shapes(void **state)
         "unix:///",
         "unix:///run/redis.sock?db=",
         "unix:///run/redis.sock?database=1",
+        "unix:///run/redis.sock?db=1001",
         "tcp://h:6379",
         "h:6379",
     };

@@ -13,6 +13,7 @@
 #include "daemon/ctl.h"
 #include "daemon/err.h"
 #include "daemon/parse.h"
+#include "daemon/raddr.h"
 #include "queue/rconn.h"
 
 /* A command taking longer than this means Redis is stuck: give up rather than hang. */
@@ -29,7 +30,7 @@ static struct timeval timeval_of(double s)
 }
 
 /* Sends AUTH and SELECT when the address asks for them. */
-static int session_setup(redisContext *c, const struct rconn_addr *addr, const char *where,
+static int session_setup(redisContext *c, const struct raddr *addr, const char *where,
                          struct err *err)
 {
     redisReply *reply = NULL;
@@ -56,12 +57,12 @@ static int session_setup(redisContext *c, const struct rconn_addr *addr, const c
 struct redisContext *ctl_redis_connect(const struct cfg *cfg, struct err *err)
 {
     struct timeval connect_tv = timeval_of(cfg->redis_connect_timeout_s);
-    struct rconn_addr addr = {0};
+    struct raddr addr = {0};
     redisContext *c = NULL;
     char where[512];
     int r;
 
-    r = rconn_addr_parse(cfg->redis_url, &addr, err);
+    r = raddr_parse(cfg->redis_url, &addr, err);
     if (r == -ENOMEM)
         (void)err_set(err, -ENOMEM, "out of memory reading the Redis URL");
     else if (r < 0)
@@ -72,7 +73,8 @@ struct redisContext *ctl_redis_connect(const struct cfg *cfg, struct err *err)
         (void)snprintf(where, sizeof(where), "%s", addr.path);
         c = redisConnectUnixWithTimeout(addr.path, connect_tv);
     } else {
-        (void)snprintf(where, sizeof(where), "%s:%d", addr.host, addr.port);
+        (void)snprintf(where, sizeof(where), strchr(addr.host, ':') ? "[%s]:%d" : "%s:%d",
+                       addr.host, addr.port);
         c = redisConnectWithTimeout(addr.host, addr.port, connect_tv);
     }
     if (!c) {
@@ -96,7 +98,7 @@ out_free:
     redisFree(c);
     c = NULL;
 out:
-    rconn_addr_clear(&addr);
+    raddr_clear(&addr);
     return c;
 }
 

@@ -17,6 +17,7 @@
 #include "daemon/httpd.h"
 #include "daemon/log.h"
 #include "daemon/parse.h"
+#include "daemon/raddr.h"
 #include "jobs/job.h"
 #include "queue/rconn.h"
 
@@ -534,7 +535,7 @@ struct dashboard *dashboard_new(struct ev_loop *loop, struct httpd *h, const str
                                 struct err *err)
 {
     struct dashboard *d = calloc(1, sizeof(*d));
-    struct rconn_addr addr = {0};
+    struct raddr addr = {0};
     static const struct {
         const char *method, *path;
         httpd_handler_fn *fn;
@@ -566,10 +567,10 @@ struct dashboard *dashboard_new(struct ev_loop *loop, struct httpd *h, const str
     d->pause.data = d;
     d->ns = strdup(cfg->redis_namespace);
     d->heads = actions_heads_new();
-    if (!d->ns || !d->heads || rconn_addr_parse(cfg->redis_url, &addr, err) < 0)
+    if (!d->ns || !d->heads || raddr_parse(cfg->redis_url, &addr, err) < 0)
         goto fail;
     d->conn = rconn_new(loop, &addr, "dashboard", cfg->redis_connect_timeout_s, NULL, NULL);
-    rconn_addr_clear(&addr);
+    raddr_clear(&addr);
     if (!d->conn)
         goto fail;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)

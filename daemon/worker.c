@@ -17,6 +17,7 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/parse.h"
+#include "daemon/raddr.h"
 #include "daemon/util.h"
 #include "daemon/xfer.h"
 #include "jobs/backoff.h"
@@ -77,7 +78,7 @@ struct worker {
     struct ev_loop *loop;
     const struct cfg *cfg;
     const char *version;
-    struct rconn_addr addr;
+    struct raddr addr;
     struct rconn *conn;      /* fetch, outcomes, heartbeat, poller, reaper */
     struct rconn **blockers; /* per queue ref, made on first use: idle BLMOVE */
     bool *blocking;          /* per queue ref: a BLMOVE is out */
@@ -1173,7 +1174,7 @@ struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg, const cha
     wk->env.cfg = cfg;
     list_init(&wk->runs);
     list_init(&wk->held);
-    if (rconn_addr_parse(cfg->redis_url, &wk->addr, err) < 0)
+    if (raddr_parse(cfg->redis_url, &wk->addr, err) < 0)
         goto fail;
     if (gethostname(hostname, sizeof(hostname)) < 0)
         (void)snprintf(hostname, sizeof(hostname), "localhost");
@@ -1281,7 +1282,7 @@ void worker_free(struct worker *wk)
     free(wk->order);
     free(wk->weights);
     free(wk->scratch);
-    rconn_addr_clear(&wk->addr);
+    raddr_clear(&wk->addr);
     metrics_free(wk->metrics);
     free(wk);
 }

@@ -15,15 +15,14 @@
 
 #include "daemon/err.h"
 #include "daemon/log.h"
-#include "daemon/parse.h"
-#include "daemon/urlmask.h"
+#include "daemon/raddr.h"
 
 #define BACKOFF_MIN_S 0.1
 #define BACKOFF_MAX_S 1.0
 
 struct rconn {
     struct ev_loop *loop;
-    struct rconn_addr addr;
+    struct raddr addr;
     const char *name;
     double connect_timeout_s;
     rconn_state_fn *on_state;
@@ -46,100 +45,7 @@ struct pending {
 
 static void connect_start(struct rconn *rc);
 
-static int url_fail(struct err *err, const char *url, const char *why)
-{
-    char shown[256];
-
-    return err_set(err, -EINVAL, "redis url '%s': %s", url_mask(url, shown, sizeof(shown)), why);
-}
-
-int rconn_addr_parse(const char *url, struct rconn_addr *ret, struct err *err)
-{
-    struct rconn_addr a = {.port = 6379};
-    const char *p, *end, *at, *colon, *slash, *q;
-    uint32_t v;
-    char num[16];
-
-    if (strncmp(url, "unix://", 7) == 0) {
-        p = url + 7;
-        q = strchr(p, '?');
-        if (*p != '/')
-            return url_fail(err, url, "a unix socket path must be absolute");
-        a.path = q ? strndup(p, (size_t)(q - p)) : strdup(p);
-        if (!a.path)
-            return -ENOMEM;
-        if (q) {
-            if (strncmp(q, "?db=", 4) != 0 || parse_u32(q + 4, 0, 1000, &v) < 0) {
-                rconn_addr_clear(&a);
-                return url_fail(err, url, "the only query is ?db=N (N = 0..1000)");
-            }
-            a.db = (int)v;
-        }
-        *ret = a;
-        return 0;
-    }
-    if (strncmp(url, "rediss://", 9) == 0)
-        return url_fail(err, url, "TLS (rediss://) is not supported; use a TLS tunnel");
-    if (strncmp(url, "redis://", 8) != 0)
-        return url_fail(err, url, "must start with redis:// or unix://");
-    p = url + 8;
-    end = p + strlen(p);
-    slash = strchr(p, '/');
-    if (!slash)
-        slash = end;
-    at = memchr(p, '@', (size_t)(slash - p));
-    if (at) {
-        colon = memchr(p, ':', (size_t)(at - p));
-        /* redis://user:password@host or redis://:password@host; the user is ignored */
-        p = colon ? colon + 1 : p;
-        a.password = strndup(p, (size_t)(at - p));
-        if (!a.password)
-            return -ENOMEM;
-        p = at + 1;
-    }
-    colon = memchr(p, ':', (size_t)(slash - p));
-    a.host = strndup(p, (size_t)((colon ? colon : slash) - p));
-    if (!a.host) {
-        rconn_addr_clear(&a);
-        return -ENOMEM;
-    }
-    if (!a.host[0]) {
-        rconn_addr_clear(&a);
-        return url_fail(err, url, "no host");
-    }
-    if (colon) {
-        if ((size_t)(slash - colon - 1) >= sizeof(num)) {
-            rconn_addr_clear(&a);
-            return url_fail(err, url, "port must be 1..65535");
-        }
-        memcpy(num, colon + 1, (size_t)(slash - colon - 1));
-        num[slash - colon - 1] = '\0';
-        if (parse_u32(num, 1, 65535, &v) < 0) {
-            rconn_addr_clear(&a);
-            return url_fail(err, url, "port must be 1..65535");
-        }
-        a.port = (int)v;
-    }
-    if (*slash == '/' && slash[1]) {
-        if (parse_u32(slash + 1, 0, 1000, &v) < 0) {
-            rconn_addr_clear(&a);
-            return url_fail(err, url, "database must be a number 0..1000");
-        }
-        a.db = (int)v;
-    }
-    *ret = a;
-    return 0;
-}
-
-void rconn_addr_clear(struct rconn_addr *addr)
-{
-    free(addr->host);
-    free(addr->path);
-    free(addr->password);
-    memset(addr, 0, sizeof(*addr));
-}
-
-static int addr_copy(struct rconn_addr *dst, const struct rconn_addr *src)
+static int addr_copy(struct raddr *dst, const struct raddr *src)
 {
     *dst = *src;
     dst->host = src->host ? strdup(src->host) : NULL;
@@ -147,7 +53,7 @@ static int addr_copy(struct rconn_addr *dst, const struct rconn_addr *src)
     dst->password = src->password ? strdup(src->password) : NULL;
     if ((src->host && !dst->host) || (src->path && !dst->path) ||
         (src->password && !dst->password)) {
-        rconn_addr_clear(dst);
+        raddr_clear(dst);
         return -ENOMEM;
     }
     return 0;
@@ -158,7 +64,8 @@ static const char *addr_text(const struct rconn *rc, char *buf, size_t size)
     if (rc->addr.path)
         (void)snprintf(buf, size, "unix:%s", rc->addr.path);
     else
-        (void)snprintf(buf, size, "%s:%d", rc->addr.host, rc->addr.port);
+        (void)snprintf(buf, size, strchr(rc->addr.host, ':') ? "[%s]:%d" : "%s:%d", rc->addr.host,
+                       rc->addr.port);
     return buf;
 }
 
@@ -282,7 +189,7 @@ static void connect_start(struct rconn *rc)
     ev_timer_start(rc->loop, &rc->deadline);
 }
 
-struct rconn *rconn_new(struct ev_loop *loop, const struct rconn_addr *addr, const char *name,
+struct rconn *rconn_new(struct ev_loop *loop, const struct raddr *addr, const char *name,
                         double connect_timeout_s, rconn_state_fn *on_state, void *arg)
 {
     struct rconn *rc = calloc(1, sizeof(*rc));
@@ -323,7 +230,7 @@ void rconn_free(struct rconn *rc)
         rc->ac = NULL;
         redisAsyncFree(ac);
     }
-    rconn_addr_clear(&rc->addr);
+    raddr_clear(&rc->addr);
     free(rc);
 }
 

@@ -7,22 +7,9 @@
 
 struct ev_loop;
 struct err;
+struct raddr; /* where Redis is: daemon/raddr.h */
 struct redisReply;
 struct rconn; /* opaque */
-
-/* Where Redis is: parsed from redis://[:password@]host[:port][/db] or
- * unix:///path/to.sock[?db=N]. Strings owned by the struct; clear with rconn_addr_clear(). */
-struct rconn_addr {
-    char *host;     /* NULL for a unix socket */
-    int port;       /* 1..65535 */
-    char *path;     /* unix socket path, or NULL */
-    char *password; /* NULL for none */
-    int db;         /* 0..15 and up: SELECT db */
-};
-
-/* Pure. Returns 0, or -EINVAL with a sentence in `err`. */
-int rconn_addr_parse(const char *url, struct rconn_addr *ret, struct err *err);
-void rconn_addr_clear(struct rconn_addr *addr);
 
 /* `up` is true once connected (AUTH and SELECT are queued first), false when the connection
  * is lost; never called from inside rconn_new() or rconn_free(). */
@@ -36,7 +23,7 @@ typedef void rconn_reply_fn(struct redisReply *reply, void *arg);
  * cap of rconn_set_backoff_max()) after a loss, logging each change of state once. `name`
  * (borrowed, static) names the connection in logs. Caller owns the rconn; release with
  * rconn_free(). `addr` is copied. */
-struct rconn *rconn_new(struct ev_loop *loop, const struct rconn_addr *addr, const char *name,
+struct rconn *rconn_new(struct ev_loop *loop, const struct raddr *addr, const char *name,
                         double connect_timeout_s, rconn_state_fn *on_state, void *arg);
 /* Closes the connection: pending callbacks run with reply NULL before this returns, and
  * `on_state` is not called. Accepts NULL. */

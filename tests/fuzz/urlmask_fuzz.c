@@ -1,5 +1,5 @@
 /* urlmask_fuzz.c - libFuzzer target: url_mask(), url_mask_msg(), url_escape_bad() and
- * rconn_addr_parse() on any text, and on URLs, queries and conninfo strings built around a
+ * raddr_parse() on any text, and on URLs, queries and conninfo strings built around a
  * password taken from the input: the password holds a '~' that nothing else holds, so a '~'
  * in any output is a leak. */
 #include <ctype.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "../../daemon/err.h"
+#include "../../daemon/raddr.h"
 #include "../../daemon/urlmask.h"
-#include "../../queue/rconn.h"
 
 #define TEXT_MAX 2048
 
@@ -84,11 +84,11 @@ static void check_escape(const char *url)
                     "a bad escape where there is no '%'", url);
 }
 
-/* scheme://user:PASSWORD@host..., and libpq's and rconn's messages about it. */
+/* scheme://user:PASSWORD@host..., and libpq's and raddr_parse()'s messages about it. */
 static void check_userinfo(const char *scheme, const char *pw, const char *rest)
 {
     char *url = malloc(3 * TEXT_MAX);
-    struct rconn_addr addr = {0};
+    struct raddr addr = {0};
     struct err err = {0};
 
     if (!url)
@@ -96,10 +96,10 @@ static void check_userinfo(const char *scheme, const char *pw, const char *rest)
     (void)snprintf(url, 3 * TEXT_MAX, "%s://u:%s@%s", scheme, pw, rest);
     check_mask(url, 1);
     check_escape(url);
-    if (rconn_addr_parse(url, &addr, &err) == 0)
-        rconn_addr_clear(&addr);
+    if (raddr_parse(url, &addr, &err) == 0)
+        raddr_clear(&addr);
     else
-        fuzz_assert(!strchr(err.msg, '~'), "rconn shows the password", url);
+        fuzz_assert(!strchr(err.msg, '~'), "raddr_parse shows the password", url);
     free(url);
 }
 
