@@ -36,6 +36,7 @@ struct t {
     ev_timer nap;   /* t_sleep() */
     int pending;    /* callbacks still expected; the loop stops at 0 */
     int ups, downs; /* on_state calls */
+    int want_downs; /* > 0: stop the loop when downs reaches it */
     bool want_up;   /* stop the loop at the next on_state(true) */
     bool timed_out;
 };
@@ -71,7 +72,7 @@ static void t_on_state(bool up, void *arg)
         t->ups++;
     else
         t->downs++;
-    if (up && t->want_up)
+    if ((up && t->want_up) || (!up && t->want_downs > 0 && t->downs >= t->want_downs))
         ev_break(t->loop, EVBREAK_ONE);
 }
 
@@ -114,6 +115,15 @@ static void t_wait_up(struct t *t)
         t_run(t, RUN_MAX_S);
     t->want_up = false;
     assert_true(db_pool_up(t->pool));
+}
+
+/* Runs the loop until the pool has gone down `downs` times in all. */
+static void t_wait_downs(struct t *t, int downs)
+{
+    t->want_downs = downs;
+    while (t->downs < downs)
+        t_run(t, RUN_MAX_S);
+    t->want_downs = 0;
 }
 
 /* A loop and a pool that is not yet up. */
@@ -221,6 +231,36 @@ static void assert_ok(const struct res *r)
 {
     if (r->calls != 1 || r->err != 0)
         fail_msg("calls=%d err=%d (%s) sqlstate=%s", r->calls, r->err, r->error, r->sqlstate);
+}
+
+static void poll_on_done(const struct db_rows *rows, int err, void *arg)
+{
+    struct res *r = arg;
+
+    res_record(r, rows, err);
+    ev_break(r->t->loop, EVBREAK_ONE);
+}
+
+/* Runs `sql` until its first value is `want`, 10 ms apart, while other requests may be
+ * pending; fails after RUN_MAX_S. */
+static void t_poll(struct t *t, const char *sql, const char *const *params, int n, const char *want)
+{
+    ev_tstamp end = ev_now(t->loop) + RUN_MAX_S;
+    struct res r;
+
+    for (;;) {
+        memset(&r, 0, sizeof(r));
+        r.t = t;
+        assert_int_equal(db_query(t->pool, sql, params, n, poll_on_done, &r), 0);
+        while (r.calls == 0)
+            t_run(t, RUN_MAX_S);
+        assert_ok(&r);
+        if (strcmp(r.v[0], want) == 0)
+            return;
+        if (ev_now(t->loop) > end)
+            fail_msg("%s gave %s for %d s (want %s)", sql, r.v[0], RUN_MAX_S, want);
+        t_sleep(t, 0.01);
+    }
 }
 
 static const char *key_for(char *buf, size_t size, const char *name)
@@ -625,7 +665,7 @@ static void test_statement_leaving_a_transaction_open_gets_a_new_connection(void
     t_wait(&t);
     assert_ok(&r[0]);
     assert_ok(&r[1]); /* delivered as it was; the connection is then replaced */
-    t_sleep(&t, 0.05);
+    t_wait_downs(&t, 1);
     t_wait_up(&t);
     q(&t, &r[2], "SELECT pg_backend_pid()", NULL, 0);
     q(&t, &r[3], "VACUUM pg_namespace", NULL, 0); /* fails inside a transaction block */
@@ -1283,7 +1323,7 @@ static void test_atomic_begin_copy_and_empty_statements(void **state)
     u(&t, &r[0], begin, 3);
     t_wait(&t);
     assert_unit_failed(&r[0], -EIO, -1, "");
-    t_sleep(&t, 0.05);
+    t_wait_downs(&t, 1);
     t_wait_up(&t);
     assert_stored(&t, k[0], "none");
     assert_stored(&t, k[1], "none");
@@ -1292,7 +1332,7 @@ static void test_atomic_begin_copy_and_empty_statements(void **state)
     t_wait(&t);
     assert_unit_failed(&r[1], -EIO, 1, "");
     assert_string_equal(r[1].error, "COPY is not supported");
-    t_sleep(&t, 0.05);
+    t_wait_downs(&t, 2);
     t_wait_up(&t);
     assert_stored(&t, k[1], "none");
     /* COPY TO STDOUT's data is dropped; an empty statement does nothing: both commit */
@@ -1325,7 +1365,10 @@ static void test_atomic_connection_lost_mid_unit_is_enotconn(void **state)
     atomic_tables(&t);
     key_for(key, sizeof(key), "atomic-lost");
     u(&t, &r[0], unit, 2);
-    t_sleep(&t, 0.3);
+    t_poll(&t,
+           "SELECT count(*) FROM pg_stat_activity "
+           "WHERE query = $1 AND state = 'active' AND pid <> pg_backend_pid()",
+           kill_p, 1, "1");
     q(&t, &r[1],
       "SELECT count(*), bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity "
       "WHERE query = $1 AND pid <> pg_backend_pid()",
@@ -1697,6 +1740,7 @@ static void held_on_ready(struct db_tx *tx, int err, const char *why, void *arg)
     h->tx_res.t = h->t;
     assert_int_equal(db_tx_query(tx, "SELECT pg_sleep(5)", NULL, 0, res_on_done, &h->tx_res), 0);
     /* the tx is never ended: db_pool_free() frees it */
+    ev_break(h->t->loop, EVBREAK_ONE);
 }
 
 static void test_pool_free_ends_held_transactions(void **state)
@@ -1710,7 +1754,8 @@ static void test_pool_free_ends_held_transactions(void **state)
     assert_int_equal(db_tx_begin(t.pool, held_on_ready, &h), 0);
     q(&t, &r[0], "SELECT pg_sleep(5)", NULL, 0);
     q(&t, &r[1], "SELECT 1", NULL, 0);
-    t_sleep(&t, 0.3);
+    while (!h.tx_res.t) /* until the transaction is held */
+        t_run(&t, RUN_MAX_S);
     db_pool_free(t.pool);
     t.pool = NULL;
     assert_int_equal(h.tx_res.calls, 1);
@@ -2038,7 +2083,8 @@ static void test_no_server_fails_fast_and_logs_down_once(void **state)
 #define FAULT_INFLIGHT 8
 
 /* --fault-restart: queries back to back while the test restarts PostgreSQL; a listener comes
- * back too, and a NOTIFY sent after the restart reaches it. */
+ * back too, and a NOTIFY sent after the restart reaches it. A line "running" tells the test
+ * when queries succeed and the listener is up, so that the restart may begin. */
 struct fault {
     struct ev_loop *loop;
     struct db_pool *pool;
@@ -2048,16 +2094,27 @@ struct fault {
     int ups, downs;
     int listen_ups, heard; /* the listener's (re)connects; notifications after the restart */
     bool pinged;           /* the NOTIFY after the restart is sent */
+    bool running;          /* the "running" line is out */
     bool ending;
 };
+
+static void fault_report_running(struct fault *f)
+{
+    if (f->running || f->ok == 0 || f->listen_ups == 0)
+        return;
+    f->running = true;
+    (void)printf("running ok=%ld listen_ups=%d\n", f->ok, f->listen_ups);
+    (void)fflush(stdout);
+}
 
 static void fault_on_notify(const char *channel, const char *payload, void *arg)
 {
     struct fault *f = arg;
 
-    if (!payload)
+    if (!payload) {
         f->listen_ups++;
-    else if (strcmp(payload, "after the restart") == 0)
+        fault_report_running(f);
+    } else if (strcmp(payload, "after the restart") == 0)
         f->heard++;
 }
 
@@ -2078,6 +2135,7 @@ static void fault_on_done(const struct db_rows *rows, int err, void *arg)
     if (err == 0) {
         f->ok++;
         f->ok_after_failure++;
+        fault_report_running(f);
         if (f->listen_ups >= 2 && !f->pinged && !f->ending)
             f->pinged = db_query(f->pool, "SELECT pg_notify('nx_fault', 'after the restart')", NULL,
                                  0, fault_on_ping, f) == 0;

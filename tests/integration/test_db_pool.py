@@ -13,7 +13,6 @@ import os
 import re
 import shlex
 import subprocess
-import time
 
 import pytest
 
@@ -128,7 +127,10 @@ def test_pool_survives_postgres_going_away_and_reconnects(pg, db_tests, fault):
     wait_for(lambda: p.events("db_up") or p.proc.poll() is not None, 20,
              what="db_test's pool to come up")
     assert p.proc.poll() is None, p.tail()
-    time.sleep(1.0)  # queries run
+    # queries succeed and the listener is up
+    wait_for(lambda: "running " in p.stdout() or p.proc.poll() is not None, 20,
+             what="db_test's queries and listener to run")
+    assert p.proc.poll() is None, p.tail()
     if fault == "restart":
         pg.restart(mode="fast")
     else:
