@@ -1,8 +1,7 @@
 """Queue pause and resume (nexus:paused), honoured by every nexusd, set with nexusctl."""
 import json
-import time
 
-from conftest import NEXUSCTL, push, run_cmd, wait_for
+from conftest import NEXUSCTL, blocked_in_blmove, push, run_cmd, stays, wait_for
 
 
 def ctl(redis_server, *args):
@@ -10,6 +9,23 @@ def ctl(redis_server, *args):
     for mark in ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer"):
         assert mark not in res.stderr, res.stderr
     return res
+
+
+def blmoves(r):
+    """BLMOVEs sent so far (Redis counts one when it starts waiting)."""
+    return r.info("commandstats").get("cmdstat_blmove", {}).get("calls", 0)
+
+
+def blocked_blmoves(r):
+    return sum(1 for c in r.client_list() if c.get("cmd") == "blmove" and "b" in c.get("flags", ""))
+
+
+def wait_idle_round(r):
+    """Returns once an idle BLMOVE out now has ended and nexusd has sent the next one: a whole
+    idle wait has passed, and the fetch that follows it (it names every queue) has run."""
+    wait_for(lambda: blocked_in_blmove(r), 10, what="an idle BLMOVE")
+    sent = blmoves(r)
+    wait_for(lambda: blmoves(r) > sent, 10, what="the next idle BLMOVE")
 
 
 def test_paused_queue_keeps_its_jobs_until_resumed(r, redis_server, nexusd):
@@ -23,7 +39,7 @@ def test_paused_queue_keeps_its_jobs_until_resumed(r, redis_server, nexusd):
     # other queues run; the paused one keeps its jobs through idle waits and fetches
     other = [push(r, "noop", [i]) for i in range(5)]
     d.wait_jobs(other)
-    time.sleep(3)  # longer than an idle BLMOVE (2 s): the process waits again meanwhile
+    wait_idle_round(r)  # the process waits again meanwhile
     assert r.llen("queue:slow") == 5
     assert d.lines(event="job", queue="slow") == []
     assert r.llen(d.inflight_key("slow")) == 0
@@ -45,13 +61,16 @@ def test_pause_while_running_stops_new_fetches(r, redis_server, nexusd):
     d = nexusd({"queues": ["mail", "default"]})
     push(r, "noop", [0], queue="mail")
     wait_for(lambda: r.llen("queue:mail") == 0, 10, what="mail drained")
+    wait_for(lambda: blocked_blmoves(r) == 2, 10, what="idle BLMOVEs on mail and default")
     assert ctl(redis_server, "pause", "mail").returncode == 0
-    # an idle BLMOVE already out may take one more job for up to 2 s; then none
-    time.sleep(3)
+    # the idle BLMOVE already out on mail may take one more job until it times out; then none:
+    # only default's is left (it is out again within a round trip each time it ends)
+    wait_for(lambda: stays(lambda: blocked_blmoves(r) <= 1, 0.5), 10,
+             what="mail's idle BLMOVE to end")
     jids = [push(r, "noop", [i], queue="mail") for i in range(3)]
     done = push(r, "noop", ["other"])
     d.wait_jobs([done])
-    time.sleep(2.5)
+    wait_idle_round(r)
     assert r.llen("queue:mail") == 3
     assert not any(e["jid"] in jids for e in d.lines(event="job"))
     assert ctl(redis_server, "resume", "mail").returncode == 0
