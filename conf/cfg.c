@@ -1,5 +1,5 @@
 /* cfg.c - reads the libconfig file, checks every setting against its table, applies env. */
-#include "cfg.h"
+#include "conf/cfg.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -17,15 +17,15 @@
 #include <pwd.h>
 #include <sys/socket.h>
 
-#include "../daemon/err.h"
-#include "secret.h"
-#include "../daemon/httpd_host.h"
-#include "../daemon/parse.h"
-#include "../daemon/raddr.h"
-#include "../daemon/urlmask.h"
-#include "../jobs/job.h"
-#include "../jobs/mail_msg.h"
-#include "../jobs/mail_tmpl.h"
+#include "conf/secret.h"
+#include "lib/err.h"
+#include "lib/httpd_host.h"
+#include "lib/job.h"
+#include "lib/mail_msg.h"
+#include "lib/mail_tmpl.h"
+#include "lib/parse.h"
+#include "lib/raddr.h"
+#include "lib/urlmask.h"
 
 /* Every size the file controls has one named maximum. */
 #define CFG_MAX_URL 4096  /* redis.url, database.url bytes */

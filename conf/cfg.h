@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "../daemon/cron.h"
-#include "../daemon/log.h"
+#include "lib/cron.h"
+#include "lib/log.h"
 
 struct err;
 struct mail_tmpl_set;

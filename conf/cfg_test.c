@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "cfg.h"
-#include "../jobs/mail_tmpl.h"
-#include "../daemon/err.h"
+#include "conf/cfg.h"
+#include "lib/err.h"
+#include "lib/mail_tmpl.h"
 
 /* Allocation failure injection: active when linked with -Wl,--wrap=malloc,--wrap=calloc. */
 static int alloc_countdown; /* 0: never fail; N: the Nth allocation from now fails */

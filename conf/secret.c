@@ -1,5 +1,5 @@
 /* secret.c - one way to read every secret: an environment variable or a file's first line. */
-#include "secret.h"
+#include "conf/secret.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../daemon/err.h"
+#include "lib/err.h"
 
 #define SECRET_READ_MAX 65536 /* bytes of a file looked at; its first line must fit */
 

@@ -1,5 +1,5 @@
 /* actions.c - operators' actions on Redis, asynchronous over a rconn. */
-#include "actions.h"
+#include "daemon/actions.h"
 
 #include <errno.h>
 #include <math.h>
@@ -11,15 +11,15 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
 #include "daemon/excerpt.h"
-#include "daemon/parse.h"
-#include "daemon/util.h"
-#include "jobs/job.h"
-#include "jobs/rerun.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/parse.h"
+#include "lib/util.h"
 #include "queue/keys.h"
 #include "queue/move.h"
 #include "queue/rconn.h"
+#include "queue/rerun.h"
 
 extern const char lua_list[];
 extern const char lua_push[];

@@ -1,6 +1,6 @@
 /* actions.h - operators' actions on Redis, asynchronous over a rconn: list, run and delete
  * the jobs of retry, dead and schedule, pause and resume queues, run a schedule now. The
- * same effects as nexusctl's, through the same pure parts (jobs/rerun.h) and the same
+ * same effects as nexusctl's, through the same pure parts (queue/rerun.h) and the same
  * exactly-once move (queue/move.h). Knows nothing of HTTP: the dashboard maps results. */
 #ifndef ACTIONS_H
 #define ACTIONS_H

@@ -1,5 +1,5 @@
 /* auth.c - the dashboard's bearer token. */
-#include "auth.h"
+#include "daemon/auth.h"
 
 #include <string.h>
 #include <strings.h>

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "auth.h"
+#include "daemon/auth.h"
 
 #define TOKEN "s3cret-token-0123456789abcdef"
 

@@ -1,5 +1,5 @@
 /* ctl.c - nexusctl: the operator's command line for nexusd's queues in Redis. */
-#include "ctl.h"
+#include "daemon/ctl.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,8 +13,8 @@
 #include "conf/cfg.h"
 #include "daemon/ctl_fmt.h"
 #include "daemon/ctl_redis.h"
-#include "daemon/err.h"
-#include "daemon/util.h"
+#include "lib/err.h"
+#include "lib/util.h"
 
 #ifndef NEXUS_VERSION
 #define NEXUS_VERSION "0.0.0"

@@ -12,12 +12,12 @@
 #include "daemon/ctl_fmt.h"
 #include "daemon/ctl_redis.h"
 #include "daemon/ctl_table.h"
-#include "daemon/err.h"
-#include "daemon/parse.h"
-#include "daemon/util.h"
-#include "jobs/job.h"
-#include "jobs/rerun.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/parse.h"
+#include "lib/util.h"
 #include "queue/keys.h"
+#include "queue/rerun.h"
 
 /* The last fired tick of a schedule (epoch s), 0 when never. */
 static int last_fire(struct redisContext *c, const char *ns, const char *name, double *ret,

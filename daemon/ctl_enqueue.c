@@ -9,14 +9,14 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include "conf/cfg.h"
 #include "daemon/ctl.h"
 #include "daemon/ctl_fmt.h"
 #include "daemon/ctl_redis.h"
-#include "daemon/err.h"
-#include "daemon/parse.h"
-#include "daemon/util.h"
-#include "jobs/job.h"
-#include "conf/cfg.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/parse.h"
+#include "lib/util.h"
 #include "queue/keys.h"
 
 /* The furthest --in reaches: 100 years. */

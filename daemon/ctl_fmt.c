@@ -1,5 +1,5 @@
 /* ctl_fmt.c - nexusctl's text formats. */
-#include "ctl_fmt.h"
+#include "daemon/ctl_fmt.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "daemon/err.h"
+#include "lib/err.h"
 
 /* 9999-12-31T23:59:59Z: the last time the ISO format here can show. */
 #define CTL_FMT_TIME_MAX 253402300799.0

@@ -10,8 +10,8 @@
 #include "daemon/ctl.h"
 #include "daemon/ctl_fmt.h"
 #include "daemon/ctl_table.h"
-#include "daemon/err.h"
-#include "daemon/parse.h"
+#include "lib/err.h"
+#include "lib/parse.h"
 #include "sql/pgsync.h"
 
 static const char history_sql[] =

@@ -8,8 +8,8 @@
 
 #include "daemon/ctl.h"
 #include "daemon/ctl_redis.h"
-#include "daemon/err.h"
-#include "jobs/job.h"
+#include "lib/err.h"
+#include "lib/job.h"
 #include "queue/keys.h"
 
 /* SADD (pause) or SREM (resume) of the queue in nexus:paused; says whether it changed. */

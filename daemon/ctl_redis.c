@@ -1,5 +1,5 @@
 /* ctl_redis.c - nexusctl's synchronous Redis connection and reply checks. */
-#include "ctl_redis.h"
+#include "daemon/ctl_redis.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -11,9 +11,9 @@
 
 #include "conf/cfg.h"
 #include "daemon/ctl.h"
-#include "daemon/err.h"
-#include "daemon/parse.h"
-#include "daemon/raddr.h"
+#include "lib/err.h"
+#include "lib/parse.h"
+#include "lib/raddr.h"
 #include "queue/rconn.h"
 
 /* A command taking longer than this means Redis is stuck: give up rather than hang. */

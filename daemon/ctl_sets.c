@@ -14,14 +14,14 @@
 #include "daemon/ctl_fmt.h"
 #include "daemon/ctl_redis.h"
 #include "daemon/ctl_table.h"
-#include "daemon/err.h"
-#include "daemon/parse.h"
-#include "daemon/util.h"
-#include "jobs/job.h"
-#include "jobs/rerun.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/parse.h"
+#include "lib/util.h"
 #include "queue/keys.h"
 #include "queue/move.h"
 #include "queue/rconn.h"
+#include "queue/rerun.h"
 
 #define LIST_DEFAULT_LIMIT 50
 #define LIST_MAX_LIMIT 1000000

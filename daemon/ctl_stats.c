@@ -11,10 +11,10 @@
 #include "daemon/ctl_fmt.h"
 #include "daemon/ctl_redis.h"
 #include "daemon/ctl_table.h"
-#include "daemon/err.h"
-#include "daemon/parse.h"
-#include "daemon/util.h"
-#include "jobs/job.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/parse.h"
+#include "lib/util.h"
 #include "queue/keys.h"
 
 /* Everything a run reads Redis with. */

@@ -1,5 +1,5 @@
 /* ctl_table.c - aligned text tables. */
-#include "ctl_table.h"
+#include "daemon/ctl_table.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -1,5 +1,5 @@
 /* dashboard.c - the operators' dashboard: page, read endpoints, token-guarded actions. */
-#include "dashboard.h"
+#include "daemon/dashboard.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,13 +12,13 @@
 #include "conf/cfg.h"
 #include "daemon/actions.h"
 #include "daemon/auth.h"
-#include "daemon/err.h"
 #include "daemon/excerpt.h"
 #include "daemon/httpd.h"
-#include "daemon/log.h"
-#include "daemon/parse.h"
-#include "daemon/raddr.h"
-#include "jobs/job.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/log.h"
+#include "lib/parse.h"
+#include "lib/raddr.h"
 #include "queue/rconn.h"
 
 /* What the page may load and talk to: itself only, no inline script or style. */

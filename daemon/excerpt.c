@@ -1,6 +1,6 @@
 /* excerpt.c - bounded views of job texts: object members from a head, cut strings, entries'
  * texts and args within a bound. */
-#include "excerpt.h"
+#include "daemon/excerpt.h"
 
 #include <errno.h>
 #include <stdio.h>

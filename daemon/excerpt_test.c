@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "excerpt.h"
+#include "daemon/excerpt.h"
 
 /* excerpt_head_object() of the first `cut` bytes of `text`, compact with sorted keys. */
 static char *head_of(const char *text, size_t cut)

@@ -1,5 +1,5 @@
 /* httpd.c - libmicrohttpd driven from the libev loop: its epoll fd and its timeout. */
-#include "httpd.h"
+#include "daemon/httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,11 +20,11 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
-#include "daemon/err.h"
-#include "daemon/httpd_host.h"
-#include "daemon/log.h"
-#include "daemon/parse.h"
-#include "daemon/util.h"
+#include "lib/err.h"
+#include "lib/httpd_host.h"
+#include "lib/log.h"
+#include "lib/parse.h"
+#include "lib/util.h"
 
 #define LISTEN_BACKLOG 1024 /* the kernel caps it at net.core.somaxconn */
 #define WARN_INTERVAL_S 1.0 /* each kind of warning: at most one line per second */

@@ -14,16 +14,16 @@
 
 #include "conf/cfg.h"
 #include "daemon/dashboard.h"
-#include "daemon/err.h"
 #include "daemon/httpd.h"
-#include "daemon/httpd_host.h"
-#include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/status.h"
-#include "daemon/urlmask.h"
-#include "daemon/util.h"
 #include "daemon/worker.h"
 #include "jobs/command.h"
+#include "lib/err.h"
+#include "lib/httpd_host.h"
+#include "lib/log.h"
+#include "lib/urlmask.h"
+#include "lib/util.h"
 #include "sql/migrate.h"
 
 #ifndef NEXUS_VERSION

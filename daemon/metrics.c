@@ -1,5 +1,5 @@
 /* metrics.c - job counters per class and the Prometheus text exposition format. */
-#include "metrics.h"
+#include "daemon/metrics.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* notify.c - sd_notify() messages and the watchdog timer on the loop. */
-#include "notify.h"
+#include "daemon/notify.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -9,8 +9,8 @@
 #include <ev.h>
 #include <systemd/sd-daemon.h>
 
-#include "daemon/log.h"
 #include "daemon/worker.h"
+#include "lib/log.h"
 
 struct notify {
     struct ev_loop *loop;

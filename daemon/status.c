@@ -1,6 +1,6 @@
 /* status.c - /healthz, /readyz, /metrics and /status: the process's state plus one read of
  * the fleet from Redis (fleet.lua) per request. */
-#include "status.h"
+#include "daemon/status.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -16,13 +16,13 @@
 
 #include "conf/cfg.h"
 #include "daemon/auth.h"
-#include "daemon/cron.h"
 #include "daemon/excerpt.h"
 #include "daemon/httpd.h"
-#include "daemon/log.h"
 #include "daemon/metrics.h"
-#include "daemon/util.h"
 #include "daemon/worker.h"
+#include "lib/cron.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "queue/rconn.h"
 
 #define STATUS_MAX_JOBS 1000       /* jobs in flight listed by /status */

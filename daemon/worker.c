@@ -1,5 +1,5 @@
 /* worker.c - fetch -> run handler -> record -> done/retry/dead, on one libev loop. */
-#include "worker.h"
+#include "daemon/worker.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -13,17 +13,18 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
-#include "daemon/log.h"
 #include "daemon/metrics.h"
-#include "daemon/parse.h"
-#include "daemon/raddr.h"
-#include "daemon/util.h"
-#include "daemon/xfer.h"
 #include "jobs/backoff.h"
-#include "jobs/job.h"
 #include "jobs/registry.h"
 #include "jobs/task.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/log.h"
+#include "lib/parse.h"
+#include "lib/raddr.h"
+#include "lib/util.h"
+#include "lib/xfer.h"
+#include "queue/keys.h"
 #include "queue/move.h"
 #include "queue/poller.h"
 #include "queue/presence.h"
@@ -31,7 +32,6 @@
 #include "queue/rconn.h"
 #include "queue/reaper.h"
 #include "queue/sched.h"
-#include "queue/keys.h"
 #include "sql/db.h"
 #include "sql/history.h"
 #include "sql/outbox.h"

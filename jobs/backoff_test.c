@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "backoff.h"
+#include "jobs/backoff.h"
 
 #define DAY_S 86400.0
 

@@ -1,6 +1,6 @@
 /* command.c - `command` classes: one child process per step, its output's tail kept, its
  * process group stopped with TERM then KILL, each step recorded in nexus.command_runs. */
-#include "command.h"
+#include "jobs/command.h"
 
 #include <errno.h>
 #include <dirent.h>
@@ -24,16 +24,16 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
-#include "daemon/log.h"
-#include "daemon/parse.h"
-#include "daemon/util.h"
 #include "jobs/command_args.h"
-#include "jobs/job.h"
 #include "jobs/npm_audit.h"
 #include "jobs/registry.h"
 #include "jobs/tail.h"
 #include "jobs/task.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/log.h"
+#include "lib/parse.h"
+#include "lib/util.h"
 #include "sql/db.h"
 
 #define READ_CHUNK 65536  /* bytes per read() of a pipe */

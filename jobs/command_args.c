@@ -1,5 +1,5 @@
 /* command_args.c - argv and environment vectors of a command step. */
-#include "command_args.h"
+#include "jobs/command_args.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -10,8 +10,8 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
-#include "jobs/job.h"
+#include "lib/err.h"
+#include "lib/job.h"
 
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 

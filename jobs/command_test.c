@@ -13,10 +13,10 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
 #include "jobs/command_args.h"
 #include "jobs/npm_audit.h"
 #include "jobs/tail.h"
+#include "lib/err.h"
 
 /* ---- tail ---- */
 

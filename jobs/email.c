@@ -1,6 +1,6 @@
 /* email.c - one attempt of an email job: (lookup ->) build -> claim the jid's delivery row
  * -> SMTP -> record the server's answer. A row already 'sent' ends the attempt with no mail. */
-#include "email.h"
+#include "jobs/email.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,12 +11,12 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
-#include "daemon/log.h"
-#include "jobs/job.h"
-#include "jobs/mail_tmpl.h"
 #include "jobs/smtp.h"
 #include "jobs/task.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/log.h"
+#include "lib/mail_tmpl.h"
 #include "sql/db.h"
 
 #define LEASE_MARGIN_S 30.0 /* a 'sending' row older than the SMTP limits plus this is stale */

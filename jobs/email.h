@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "jobs/mail_msg.h"
+#include "lib/mail_msg.h"
 
 struct cfg;
 struct db_rows;

@@ -7,10 +7,10 @@
 
 #include <jansson.h>
 
-#include "daemon/err.h"
 #include "jobs/email.h"
 #include "jobs/registry.h"
 #include "jobs/task.h"
+#include "lib/err.h"
 #include "sql/db.h"
 
 static const char order_sql[] =

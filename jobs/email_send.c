@@ -7,10 +7,10 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
 #include "jobs/email.h"
 #include "jobs/registry.h"
 #include "jobs/task.h"
+#include "lib/err.h"
 
 static const char *const keys[] = {"to",      "cc",   "bcc",  "from",     "reply_to",
                                    "subject", "text", "html", "template", "vars"};

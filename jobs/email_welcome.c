@@ -6,10 +6,10 @@
 
 #include <jansson.h>
 
-#include "daemon/err.h"
 #include "jobs/email.h"
 #include "jobs/registry.h"
 #include "jobs/task.h"
+#include "lib/err.h"
 #include "sql/db.h"
 
 static const char user_sql[] =

@@ -1,6 +1,6 @@
 /* emotion.c - the `emotion.analyze` class: Redis cache, then the Hugging Face endpoint, then
  * one row in PostgreSQL; every step a callback on the loop (contract in emotion.h). */
-#include "emotion.h"
+#include "jobs/emotion.h"
 
 #include <errno.h>
 #include <math.h>
@@ -13,15 +13,15 @@
 #include <hiredis/hiredis.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
-#include "daemon/log.h"
-#include "daemon/urlmask.h"
-#include "daemon/util.h"
-#include "daemon/xfer.h"
 #include "jobs/emotion_parse.h"
-#include "jobs/job.h"
 #include "jobs/registry.h"
 #include "jobs/task.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/log.h"
+#include "lib/urlmask.h"
+#include "lib/util.h"
+#include "lib/xfer.h"
 #include "queue/rconn.h"
 #include "sql/db.h"
 

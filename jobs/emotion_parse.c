@@ -1,5 +1,5 @@
 /* emotion_parse.c - args, request and answers of emotion.analyze, strictly checked. */
-#include "emotion_parse.h"
+#include "jobs/emotion_parse.h"
 
 #include <errno.h>
 #include <math.h>
@@ -11,8 +11,8 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "daemon/err.h"
-#include "jobs/job.h"
+#include "lib/err.h"
+#include "lib/job.h"
 
 static bool blank(const char *s, size_t len)
 {

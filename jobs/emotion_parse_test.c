@@ -10,16 +10,16 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "daemon/err.h"
-#include "daemon/xfer.h"
 #include "jobs/emotion_parse.h"
+#include "lib/err.h"
+#include "lib/xfer.h"
 
 #define NOW 1700000000.0 /* Tue, 14 Nov 2023 22:13:20 GMT */
 
 static int input_of(const char *args_text, size_t max_text, struct emotion_input *in,
                     struct err *err, json_t **ret_args)
 {
-    *ret_args = json_loads(args_text, JSON_ALLOW_NUL, NULL); /* as jobs/job.c decodes */
+    *ret_args = json_loads(args_text, JSON_ALLOW_NUL, NULL); /* as lib/job.c decodes */
     assert_non_null(*ret_args);
     return emotion_input_parse(*ret_args, max_text, in, err);
 }

@@ -1,5 +1,5 @@
 /* npm_audit.c - reads the severity counts of an `npm audit --json` report. */
-#include "npm_audit.h"
+#include "jobs/npm_audit.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "daemon/err.h"
+#include "lib/err.h"
 
 static const char *const level_names[] = {"none", "info", "low", "moderate", "high", "critical"};
 #define NLEVELS (sizeof(level_names) / sizeof(level_names[0]))

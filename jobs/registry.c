@@ -1,12 +1,12 @@
 /* registry.c - the table of job classes: one line per class. */
-#include "registry.h"
+#include "jobs/registry.h"
 
 #include <stddef.h>
 #include <string.h>
 
 #include "conf/cfg.h"
-#include "jobs/rollup.h"
 #include "jobs/emotion.h"
+#include "jobs/rollup.h"
 
 static const struct handler *const handlers[] = {
     &handler_noop,

@@ -1,6 +1,6 @@
 /* rollup.c - analytics.rollup: SCANs the app's funnel counters day by day (MGET per page),
  * then in one PostgreSQL transaction upserts them and recomputes daily sales from orders. */
-#include "rollup.h"
+#include "jobs/rollup.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,12 +13,12 @@
 #include <hiredis/hiredis.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
-#include "daemon/log.h"
-#include "jobs/job.h"
 #include "jobs/registry.h"
 #include "jobs/rollup_parse.h"
 #include "jobs/task.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/log.h"
 #include "queue/rconn.h"
 #include "sql/db.h"
 

@@ -1,5 +1,5 @@
 /* rollup_parse.c - dates, args, funnel keys and SCAN passes of analytics.rollup (pure). */
-#include "rollup_parse.h"
+#include "jobs/rollup_parse.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,9 +7,9 @@
 
 #include <jansson.h>
 
-#include "daemon/err.h"
-#include "daemon/parse.h"
-#include "jobs/job.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/parse.h"
 
 #define STEP_SEP ":step:"
 #define GOT_MAX 64 /* bytes of a bad value shown in a message */

@@ -10,8 +10,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "daemon/err.h"
 #include "jobs/rollup_parse.h"
+#include "lib/err.h"
 
 static int32_t day_of(const char *s)
 {

@@ -2,7 +2,7 @@
  * its blocking 'done' step (curl issue 8555), so libcurl only connects (CONNECT_ONLY: TCP,
  * TLS, EHLO, STARTTLS, AUTH, all on the loop through xfer) and this module then speaks
  * MAIL, RCPT, DATA and QUIT itself with curl_easy_send/recv, watching the socket with ev_io. */
-#include "smtp.h"
+#include "jobs/smtp.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -13,7 +13,7 @@
 #include <curl/curl.h>
 #include <ev.h>
 
-#include "daemon/xfer.h"
+#include "lib/xfer.h"
 
 #define IN_MAX 8192 /* bytes of one reply kept while it arrives; more is cut */
 

@@ -1,4 +1,4 @@
-/* smtp.h - one message handed to an SMTP server on the loop: libcurl (daemon/xfer) connects,
+/* smtp.h - one message handed to an SMTP server on the loop: libcurl (lib/xfer) connects,
  * does EHLO, STARTTLS and AUTH; the envelope and DATA go over that connection without
  * blocking. The server's reply, and an error class Rails developers know from Net::SMTP. */
 #ifndef SMTP_H

@@ -6,11 +6,11 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
-#include "jobs/job.h"
 #include "jobs/registry.h"
 #include "jobs/sql_args.h"
 #include "jobs/task.h"
+#include "lib/err.h"
+#include "lib/job.h"
 #include "sql/db.h"
 #include "sql/once.h"
 

@@ -1,5 +1,5 @@
 /* sql_args.c - job args to typed SQL parameters. */
-#include "sql_args.h"
+#include "jobs/sql_args.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
+#include "lib/err.h"
 
 static const char *const type_names[] = {
     [CFG_ARG_TEXT] = "string",

@@ -9,8 +9,8 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
 #include "jobs/sql_args.h"
+#include "lib/err.h"
 
 static struct cfg_class cls_of(const enum cfg_arg_type *types, unsigned n)
 {

@@ -1,5 +1,5 @@
 /* tail.c - a ring buffer that keeps the newest bytes of a stream. */
-#include "tail.h"
+#include "jobs/tail.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

@@ -1,11 +1,11 @@
 /* task.c - one attempt of one job: the handler reports, the worker reads the result. */
-#include "task.h"
+#include "jobs/task.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "jobs/job.h"
+#include "lib/job.h"
 
 struct task {
     const struct job *job;

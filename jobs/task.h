@@ -19,7 +19,7 @@ struct task_env {
     const struct cfg *cfg;
     struct db_pool *db; /* NULL without database.url */
     struct rconn *redis; /* the process's main Redis connection (may be down: see rconn.h) */
-    struct xfer *xfer;   /* HTTP and SMTP transfers on the loop (daemon/xfer.h) */
+    struct xfer *xfer;   /* HTTP and SMTP transfers on the loop (lib/xfer.h) */
 };
 
 /* How an attempt ended; the worker turns it into done, retry or dead. */

@@ -12,13 +12,13 @@
 #include <openssl/params.h>
 
 #include "conf/cfg.h"
-#include "daemon/urlmask.h"
-#include "daemon/util.h"
-#include "daemon/xfer.h"
-#include "jobs/job.h"
 #include "jobs/registry.h"
 #include "jobs/task.h"
 #include "jobs/webhook.h"
+#include "lib/job.h"
+#include "lib/urlmask.h"
+#include "lib/util.h"
+#include "lib/xfer.h"
 
 #define WEBHOOK_BODY_MAX 65536   /* bytes of the answer kept; the rest is read and dropped */
 #define WEBHOOK_EXCERPT 256      /* bytes of the answer quoted in an error */

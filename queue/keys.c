@@ -1,5 +1,5 @@
 /* keys.c - Redis key names. */
-#include "keys.h"
+#include "queue/keys.h"
 
 #include <stdarg.h>
 #include <stdio.h>

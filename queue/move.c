@@ -1,5 +1,5 @@
 /* move.c - exactly-once moves between Sidekiq's sets and lists. */
-#include "move.h"
+#include "queue/move.h"
 
 #include <errno.h>
 #include <stdio.h>

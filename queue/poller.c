@@ -1,5 +1,5 @@
 /* poller.c - the scheduled-job and retry mover. */
-#include "poller.h"
+#include "queue/poller.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -11,10 +11,10 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#include "daemon/err.h"
-#include "daemon/log.h"
-#include "daemon/util.h"
-#include "jobs/job.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "queue/keys.h"
 #include "queue/move.h"
 #include "queue/rconn.h"

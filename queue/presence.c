@@ -1,5 +1,5 @@
 /* presence.c - heartbeat and process records. */
-#include "presence.h"
+#include "queue/presence.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,8 +9,8 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "queue/keys.h"
 #include "queue/rconn.h"
 

@@ -1,5 +1,5 @@
 /* queue.c - reliable fetch and batched outcomes over Sidekiq's keys. */
-#include "queue.h"
+#include "queue/queue.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,8 +11,8 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "queue/keys.h"
 #include "queue/rconn.h"
 

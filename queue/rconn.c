@@ -1,5 +1,5 @@
 /* rconn.c - a hiredis async connection with reconnect and backoff. */
-#include "rconn.h"
+#include "queue/rconn.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,9 +13,9 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include "daemon/err.h"
-#include "daemon/log.h"
-#include "daemon/raddr.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/raddr.h"
 
 #define BACKOFF_MIN_S 0.1
 #define BACKOFF_MAX_S 1.0

@@ -7,7 +7,7 @@
 
 struct ev_loop;
 struct err;
-struct raddr; /* where Redis is: daemon/raddr.h */
+struct raddr; /* where Redis is: lib/raddr.h */
 struct redisReply;
 struct rconn; /* opaque */
 

@@ -1,5 +1,5 @@
 /* reaper.c - recovery of the in-flight jobs of dead processes. */
-#include "reaper.h"
+#include "queue/reaper.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -11,11 +11,11 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#include "daemon/err.h"
-#include "daemon/log.h"
-#include "daemon/parse.h"
-#include "daemon/util.h"
-#include "jobs/job.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/log.h"
+#include "lib/parse.h"
+#include "lib/util.h"
 #include "queue/keys.h"
 #include "queue/presence.h"
 #include "queue/rconn.h"

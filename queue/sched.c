@@ -1,5 +1,5 @@
 /* sched.c - firing cron schedules, one claim per tick in Redis. */
-#include "sched.h"
+#include "queue/sched.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -12,15 +12,15 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/cron.h"
-#include "daemon/err.h"
-#include "daemon/log.h"
-#include "daemon/parse.h"
-#include "daemon/util.h"
-#include "jobs/job.h"
-#include "jobs/rerun.h"
+#include "lib/cron.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/log.h"
+#include "lib/parse.h"
+#include "lib/util.h"
 #include "queue/keys.h"
 #include "queue/rconn.h"
+#include "queue/rerun.h"
 
 extern const char lua_cron[];
 

@@ -1,5 +1,5 @@
 /* db.c - a pool of non-blocking libpq connections on the libev loop, reconnecting by itself. */
-#include "db.h"
+#include "sql/db.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -12,10 +12,10 @@
 #include <ev.h>
 #include <libpq-fe.h>
 
-#include "daemon/err.h"
-#include "daemon/log.h"
-#include "daemon/parse.h"
-#include "daemon/urlmask.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/parse.h"
+#include "lib/urlmask.h"
 
 #define BACKOFF_MIN_S 0.1
 #define BACKOFF_MAX_S 5.0

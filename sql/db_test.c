@@ -18,9 +18,9 @@
 #include <cmocka.h>
 #include <ev.h>
 
-#include "daemon/err.h"
-#include "daemon/log.h"
-#include "daemon/parse.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/parse.h"
 #include "sql/db.h"
 
 #define NV 4         /* columns of row 0 kept by res_record() */

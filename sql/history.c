@@ -1,5 +1,5 @@
 /* history.c - batched job history rows, as PostgreSQL arrays unnested in one INSERT. */
-#include "history.h"
+#include "sql/history.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -9,7 +9,7 @@
 
 #include <ev.h>
 
-#include "daemon/log.h"
+#include "lib/log.h"
 #include "sql/db.h"
 
 #define BATCH_MAX 1000

@@ -1,5 +1,5 @@
 /* migrate.c - schema migrations with blocking libpq, under an advisory lock. */
-#include "migrate.h"
+#include "sql/migrate.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -10,8 +10,8 @@
 
 #include <libpq-fe.h>
 
-#include "daemon/err.h"
-#include "daemon/parse.h"
+#include "lib/err.h"
+#include "lib/parse.h"
 #include "sql/pgsync.h"
 
 /* pg_advisory_lock key: "nexusmig" as a number, shared by every nexusd. */

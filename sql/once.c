@@ -1,5 +1,5 @@
 /* once.c - the jid marker and the job's writes in one pipelined transaction. */
-#include "once.h"
+#include "sql/once.h"
 
 #include <errno.h>
 #include <stdio.h>

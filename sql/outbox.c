@@ -1,5 +1,5 @@
 /* outbox.c - the transactional outbox relay: PostgreSQL rows to Redis, exactly once. */
-#include "outbox.h"
+#include "sql/outbox.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -10,11 +10,11 @@
 #include <ev.h>
 #include <hiredis/hiredis.h>
 
-#include "daemon/err.h"
-#include "daemon/log.h"
-#include "daemon/parse.h"
-#include "daemon/util.h"
-#include "jobs/job.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/log.h"
+#include "lib/parse.h"
+#include "lib/util.h"
 #include "queue/keys.h"
 #include "queue/rconn.h"
 #include "sql/db.h"

@@ -1,14 +1,14 @@
 /* pgsync.c - blocking libpq: connect, run one statement, one-line error sentences. */
-#include "pgsync.h"
+#include "sql/pgsync.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include <libpq-fe.h>
 
-#include "daemon/err.h"
-#include "daemon/log.h"
-#include "daemon/urlmask.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/urlmask.h"
 #include "sql/db.h"
 
 /* The server's NOTICE and WARNING messages (a migration's "already exists, skipping") as

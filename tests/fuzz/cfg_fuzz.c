@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
+#include "lib/err.h"
 
 static const char *fuzz_env(const char *name)
 {

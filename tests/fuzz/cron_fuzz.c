@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon/cron.h"
-#include "daemon/err.h"
+#include "lib/cron.h"
+#include "lib/err.h"
 
 #define HORIZON_S (5 * 366 * 86400LL) /* cron_next's "5 years" */
 

@@ -9,9 +9,9 @@
 
 #include <jansson.h>
 
-#include "../../daemon/err.h"
-#include "../../daemon/xfer.h"
-#include "../../jobs/emotion_parse.h"
+#include "jobs/emotion_parse.h"
+#include "lib/err.h"
+#include "lib/xfer.h"
 
 #define FUZZ_NOW 1700000000.0
 

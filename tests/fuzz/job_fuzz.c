@@ -8,8 +8,8 @@
 
 #include <jansson.h>
 
-#include "../../daemon/err.h"
-#include "../../jobs/job.h"
+#include "lib/err.h"
+#include "lib/job.h"
 
 #define FUZZ_NOW 1700000000.5
 

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../daemon/err.h"
-#include "../../jobs/mail_msg.h"
+#include "lib/err.h"
+#include "lib/mail_msg.h"
 
 static void fuzz_assert(int ok, const char *what)
 {

@@ -7,8 +7,8 @@
 
 #include <jansson.h>
 
-#include "../../daemon/err.h"
-#include "../../jobs/mail_tmpl.h"
+#include "lib/err.h"
+#include "lib/mail_tmpl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

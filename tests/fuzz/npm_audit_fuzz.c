@@ -8,9 +8,9 @@
 
 #include <jansson.h>
 
-#include "../../daemon/err.h"
-#include "../../jobs/npm_audit.h"
-#include "../../jobs/tail.h"
+#include "jobs/npm_audit.h"
+#include "jobs/tail.h"
+#include "lib/err.h"
 
 /* Stops the run with the reason: libFuzzer saves the input that got here. */
 static void fuzz_assert(int ok, const char *what)

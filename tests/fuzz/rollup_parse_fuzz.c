@@ -9,8 +9,8 @@
 
 #include <jansson.h>
 
-#include "../../daemon/err.h"
-#include "../../jobs/rollup_parse.h"
+#include "jobs/rollup_parse.h"
+#include "lib/err.h"
 
 #define MAX_DAYS 400 /* analytics.max_days of the fuzzed runs */
 

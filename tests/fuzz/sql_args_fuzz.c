@@ -8,9 +8,9 @@
 
 #include <jansson.h>
 
-#include "../../conf/cfg.h"
-#include "../../daemon/err.h"
-#include "../../jobs/sql_args.h"
+#include "conf/cfg.h"
+#include "jobs/sql_args.h"
+#include "lib/err.h"
 
 #define TYPES 7 /* CFG_ARG_TEXT..CFG_ARG_TIME */
 

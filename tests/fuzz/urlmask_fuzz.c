@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../daemon/err.h"
-#include "../../daemon/raddr.h"
-#include "../../daemon/urlmask.h"
+#include "lib/err.h"
+#include "lib/raddr.h"
+#include "lib/urlmask.h"
 
 #define TEXT_MAX 2048
 

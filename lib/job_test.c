@@ -11,8 +11,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "../daemon/err.h"
-#include "job.h"
+#include "lib/err.h"
+#include "lib/job.h"
 
 #define SIDEKIQ6_JOB                                                                               \
     "{\"retry\":true,\"queue\":\"default\",\"class\":\"HardJob\",\"args\":[1,\"x\"],"              \

@@ -1,5 +1,5 @@
 /* httpd_host.c - the Host check against DNS rebinding, and what a loopback listener is. */
-#include "httpd_host.h"
+#include "lib/httpd_host.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "daemon/parse.h"
+#include "lib/parse.h"
 
 /* A host without its port, lowercased, without a final dot; a literal address parsed. */
 struct host {

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "../daemon/err.h"
-#include "mail_msg.h"
+#include "lib/err.h"
+#include "lib/mail_msg.h"
 
 /* --- addresses ------------------------------------------------------------------------ */
 

@@ -1,5 +1,5 @@
 /* urlmask.c - credentials out of URLs and conninfo strings before they are shown. */
-#include "urlmask.h"
+#include "lib/urlmask.h"
 
 #include <ctype.h>
 #include <stdlib.h>

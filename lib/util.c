@@ -1,5 +1,5 @@
 /* util.c - clock, random numbers, process identity on this host. */
-#include "util.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

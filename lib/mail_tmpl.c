@@ -1,5 +1,5 @@
 /* mail_tmpl.c - templates read from a directory, rendered with {{name}} placeholders. */
-#include "mail_tmpl.h"
+#include "lib/mail_tmpl.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,8 +13,8 @@
 
 #include <jansson.h>
 
-#include "daemon/err.h"
-#include "jobs/mail_msg.h"
+#include "lib/err.h"
+#include "lib/mail_msg.h"
 
 #define KEY_MAX 128 /* bytes of a placeholder's key */
 

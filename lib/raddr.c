@@ -1,5 +1,5 @@
 /* raddr.c - redis:// and unix:// URLs taken apart. */
-#include "raddr.h"
+#include "lib/raddr.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/err.h"
-#include "daemon/parse.h"
-#include "daemon/urlmask.h"
+#include "lib/err.h"
+#include "lib/parse.h"
+#include "lib/urlmask.h"
 
 #define RADDR_PORT 6379
 

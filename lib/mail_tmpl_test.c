@@ -14,8 +14,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "../daemon/err.h"
-#include "mail_tmpl.h"
+#include "lib/err.h"
+#include "lib/mail_tmpl.h"
 
 static json_t *vars(void)
 {

@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "daemon/parse.h"
+#include "lib/parse.h"
 
 static void test_u32_accepts_whole_numbers_in_range(void **state)
 {

@@ -1,5 +1,5 @@
 /* cron.c - cron expressions and their next fire time in a time zone, as cronie fires them. */
-#include "cron.h"
+#include "lib/cron.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "parse.h"
+#include "lib/err.h"
+#include "lib/parse.h"
 
 #define ZONEINFO_DIR "/usr/share/zoneinfo"
 #define ZONE_NAME_MAX 64              /* bytes; the longest IANA name has 32 */

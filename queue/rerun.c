@@ -1,5 +1,5 @@
 /* rerun.c - jobs an operator pushes again. */
-#include "rerun.h"
+#include "queue/rerun.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -7,7 +7,7 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "jobs/job.h"
+#include "lib/job.h"
 
 static int retry_count_give_back(json_t *root)
 {

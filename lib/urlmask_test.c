@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/urlmask.h"
+#include "lib/urlmask.h"
 
 struct mask_case {
     const char *in, *out;

@@ -1,5 +1,5 @@
 /* err.c - error sentences. */
-#include "err.h"
+#include "lib/err.h"
 
 #include <assert.h>
 #include <stdarg.h>

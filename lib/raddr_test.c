@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "daemon/err.h"
-#include "daemon/raddr.h"
+#include "lib/err.h"
+#include "lib/raddr.h"
 
 static void test_parse_takes_tcp_urls_apart(void **state)
 {

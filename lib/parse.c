@@ -1,5 +1,5 @@
 /* parse.c - strict number and duration parsing. */
-#include "parse.h"
+#include "lib/parse.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "daemon/cron.h"
-#include "daemon/err.h"
+#include "lib/cron.h"
+#include "lib/err.h"
 
 #define NY "America/New_York"
 #define PARIS "Europe/Paris"

@@ -1,7 +1,7 @@
 /* xfer.c - libcurl multi on libev: libcurl tells which sockets to watch and when to wake it
  * (CURLMOPT_SOCKETFUNCTION, CURLMOPT_TIMERFUNCTION); the loop tells libcurl what happened
  * (curl_multi_socket_action); finished transfers are handed back to their callers. */
-#include "xfer.h"
+#include "lib/xfer.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -11,7 +11,7 @@
 
 #include <ev.h>
 
-#include "daemon/parse.h"
+#include "lib/parse.h"
 
 /* One transfer in flight: reached from its easy handle through CURLOPT_PRIVATE. */
 struct xfer_op {

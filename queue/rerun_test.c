@@ -10,9 +10,9 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/err.h"
-#include "jobs/job.h"
-#include "rerun.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "queue/rerun.h"
 
 static struct job *decode(const char *text)
 {

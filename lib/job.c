@@ -1,5 +1,5 @@
 /* job.c - Sidekiq job JSON: decode, validate, record failures, encode (pure). */
-#include "job.h"
+#include "lib/job.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "../daemon/err.h"
+#include "lib/err.h"
 
 #define JOB_DEFAULT_QUEUE "default"
 /* Sidekiq 8 writes integer epoch milliseconds; no seconds value is this large until 5138. */

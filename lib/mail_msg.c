@@ -1,6 +1,6 @@
 /* mail_msg.c - MIME text from checked parts: nothing the caller gives reaches a header
  * unencoded unless it is plain printable ASCII, and no value can add a header line. */
-#include "mail_msg.h"
+#include "lib/mail_msg.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/err.h"
+#include "lib/err.h"
 
 #define QP_LINE 76    /* bytes of a quoted-printable line, soft break "=" included */
 #define WORD_CHARS 42 /* bytes of text per encoded word: base64 56 + 12, fits after "Subject: " */

@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "httpd_host.h"
+#include "lib/httpd_host.h"
 
 #define LOOPBACK "127.0.0.1:7411"
 

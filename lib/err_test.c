@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/err.h"
+#include "lib/err.h"
 
 static void test_quote_escapes_quotes_backslashes_and_controls(void **state)
 {

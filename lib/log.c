@@ -1,5 +1,5 @@
 /* log.c - buffered logfmt lines. */
-#include "log.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
