@@ -1,5 +1,5 @@
 /* ctl_fmt.c - nexusctl's text formats. */
-#include "daemon/ctl_fmt.h"
+#include "ctl/ctl_fmt.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -7,10 +7,10 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#include "daemon/ctl.h"
-#include "daemon/ctl_fmt.h"
-#include "daemon/ctl_redis.h"
-#include "daemon/ctl_table.h"
+#include "ctl/ctl.h"
+#include "ctl/ctl_fmt.h"
+#include "ctl/ctl_redis.h"
+#include "ctl/ctl_table.h"
 #include "lib/err.h"
 #include "lib/job.h"
 #include "lib/parse.h"

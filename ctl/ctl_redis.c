@@ -1,5 +1,5 @@
 /* ctl_redis.c - nexusctl's synchronous Redis connection and reply checks. */
-#include "daemon/ctl_redis.h"
+#include "ctl/ctl_redis.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <hiredis/hiredis.h>
 
 #include "conf/cfg.h"
-#include "daemon/ctl.h"
+#include "ctl/ctl.h"
 #include "lib/err.h"
 #include "lib/parse.h"
 #include "lib/raddr.h"

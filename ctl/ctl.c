@@ -1,5 +1,5 @@
 /* ctl.c - nexusctl: the operator's command line for nexusd's queues in Redis. */
-#include "daemon/ctl.h"
+#include "ctl/ctl.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,8 +11,8 @@
 #include <hiredis/hiredis.h>
 
 #include "conf/cfg.h"
-#include "daemon/ctl_fmt.h"
-#include "daemon/ctl_redis.h"
+#include "ctl/ctl_fmt.h"
+#include "ctl/ctl_redis.h"
 #include "lib/err.h"
 #include "lib/util.h"
 

@@ -8,9 +8,9 @@
 #include <libpq-fe.h>
 
 #include "conf/cfg.h"
-#include "daemon/ctl.h"
-#include "daemon/ctl_fmt.h"
-#include "daemon/ctl_table.h"
+#include "ctl/ctl.h"
+#include "ctl/ctl_fmt.h"
+#include "ctl/ctl_table.h"
 #include "lib/err.h"
 #include "lib/parse.h"
 #include "sql/pgsync.h"

@@ -8,10 +8,10 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/ctl.h"
-#include "daemon/ctl_fmt.h"
-#include "daemon/ctl_redis.h"
-#include "daemon/ctl_table.h"
+#include "ctl/ctl.h"
+#include "ctl/ctl_fmt.h"
+#include "ctl/ctl_redis.h"
+#include "ctl/ctl_table.h"
 #include "lib/err.h"
 #include "lib/job.h"
 #include "lib/parse.h"

@@ -6,8 +6,8 @@
 
 #include <hiredis/hiredis.h>
 
-#include "daemon/ctl.h"
-#include "daemon/ctl_redis.h"
+#include "ctl/ctl.h"
+#include "ctl/ctl_redis.h"
 #include "lib/err.h"
 #include "lib/job.h"
 #include "queue/keys.h"

@@ -1,12 +1,12 @@
 /* ctl_table.c - aligned text tables. */
-#include "daemon/ctl_table.h"
+#include "ctl/ctl_table.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/ctl_fmt.h"
+#include "ctl/ctl_fmt.h"
 
 struct ctl_table {
     size_t ncols;
