@@ -15,6 +15,7 @@
 #include "ctl/ctl_redis.h"
 #include "lib/err.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 
 #ifndef NEXUS_VERSION
 #define NEXUS_VERSION "0.0.0"
@@ -284,7 +285,7 @@ int main(int argc, char **argv)
     struct err err = {0};
     int r;
 
-    util_json_abort_on_oom();
+    xalloc_install();
     r = global_parse(&ctl, argc, argv, &err);
     if (r == 0)
         r = ctl.cmd->run(&ctl, argc - optind, argv + optind, &err);

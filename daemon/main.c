@@ -24,6 +24,7 @@
 #include "lib/log.h"
 #include "lib/urlmask.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 #include "sql/migrate.h"
 
 #ifndef NEXUS_VERSION
@@ -354,7 +355,7 @@ int main(int argc, char **argv)
     log_setup(level_name ? level : d.cfg->log_level, stderr);
     command_init(); /* before http_start() raises RLIMIT_NOFILE */
     command_warn_root(d.cfg);
-    util_json_abort_on_oom();
+    xalloc_install();
     (void)signal(SIGPIPE, SIG_IGN);
     if (schema_check(d.cfg) < 0) {
         log_flush();

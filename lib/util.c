@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
-#include <jansson.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -115,21 +114,4 @@ long long util_pid_start(pid_t pid)
     if (!p || sscanf(p + 1, "%llu", &start) != 1)
         return -1;
     return (long long)start;
-}
-
-static void *json_malloc_or_abort(size_t size)
-{
-    void *p = malloc(size);
-
-    if (!p) {
-        static const char msg[] = "nexusd: out of memory in the JSON parser; aborting\n";
-        (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-        abort();
-    }
-    return p;
-}
-
-void util_json_abort_on_oom(void)
-{
-    json_set_alloc_funcs(json_malloc_or_abort, free);
 }

@@ -21,8 +21,4 @@ int util_host_id(char *buf, size_t size);
 #define UTIL_PID_HIDDEN (-2LL)
 long long util_pid_start(pid_t pid);
 
-/* Makes jansson abort the process when memory runs out: jansson 2.14 can corrupt a string it
- * is parsing when an allocation fails, and a crash loses nothing (reliable fetch). */
-void util_json_abort_on_oom(void);
-
 #endif
