@@ -1,4 +1,4 @@
-/* db_test.c - sql/db.c against the PostgreSQL at $DATABASE_URL; run by
+/* db_test.c - sql/db_*.c (db.h) against the PostgreSQL at $DATABASE_URL; run by
  * tests/integration/test_db_pool.py (also in its fault modes --fault-restart, --wait-up). */
 #include <arpa/inet.h>
 #include <errno.h>

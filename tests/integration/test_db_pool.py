@@ -1,4 +1,4 @@
-"""sql/db.c against a private PostgreSQL (pg.py): the cmocka suite in sql/db_test.c, then
+"""sql/db_*.c against a private PostgreSQL (pg.py): the cmocka suite in sql/db_test.c, then
 faults driven from here while db_test runs one of its modes: PostgreSQL restarted or
 killed under load (--fault-restart), and a pool made while PostgreSQL is down (--wait-up).
 
