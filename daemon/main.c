@@ -16,9 +16,10 @@
 #include "daemon/dashboard.h"
 #include "daemon/httpd.h"
 #include "daemon/notify.h"
+#include "daemon/process.h"
 #include "daemon/status.h"
 #include "daemon/worker.h"
-#include "jobs/command.h"
+#include "jobs/registry.h"
 #include "lib/err.h"
 #include "lib/httpd_host.h"
 #include "lib/log.h"
@@ -37,7 +38,8 @@ struct daemon {
     struct ev_loop *loop;
     const char *cfg_path; /* NULL: defaults */
     struct cfg *cfg;      /* owned; replaced on reload */
-    struct worker *wk;
+    struct process *proc;
+    struct worker *wk; /* proc's */
     struct httpd *httpd;   /* NULL with http.enabled = false */
     struct status *status; /* its routes */
     struct dashboard *dashboard; /* the page and its actions, routes added last */
@@ -135,7 +137,7 @@ static int schema_check(const struct cfg *cfg)
     return 0;
 }
 
-static void daemon_on_stopped(struct worker *wk, void *arg)
+static void daemon_on_stopped(struct process *proc, void *arg)
 {
     struct daemon *d = arg;
 
@@ -148,7 +150,7 @@ static void stop_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
     log_info("event=signal signal=%s action=stop", w->signum == SIGTERM ? "TERM" : "INT");
     notify_stopping(d->notify);
-    worker_stop(d->wk, daemon_on_stopped, d);
+    process_stop(d->proc, daemon_on_stopped, d);
 }
 
 static void quiet_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -157,26 +159,6 @@ static void quiet_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
     log_info("event=signal signal=%s action=quiet", w->signum == SIGTSTP ? "TSTP" : "USR1");
     worker_quiet(d->wk);
-}
-
-static bool strv_equal(char *const *a, char *const *b)
-{
-    size_t i = 0;
-
-    for (; a && b && a[i] && b[i]; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return false;
-    return (!a || !a[i]) && (!b || !b[i]);
-}
-
-static bool http_changed(const struct cfg *a, const struct cfg *b)
-{
-    return a->http_enabled != b->http_enabled || strcmp(a->http_listen, b->http_listen) != 0 ||
-           a->http_max_connections != b->http_max_connections ||
-           a->http_idle_timeout_s != b->http_idle_timeout_s ||
-           a->http_header_timeout_s != b->http_header_timeout_s ||
-           !strv_equal(a->http_allowed_hosts, b->http_allowed_hosts) ||
-           a->http_max_body != b->http_max_body || a->http_max_header != b->http_max_header;
 }
 
 /* The operators' endpoint, when enabled. Returns 0, or -1 after logging why not. */
@@ -210,10 +192,9 @@ static int http_start(struct daemon *d)
                  "reaches it reads the fleet and its jobs; keep it on loopback or set a token\"",
                  log_q(cfg->http_listen));
     d->status = status_new(d->loop, d->httpd, d->wk, cfg, NEXUS_VERSION);
-    if (d->status)
-        d->dashboard = dashboard_new(d->loop, d->httpd, cfg, &err);
-    if (!d->status || !d->dashboard) {
-        log_error("event=start_failed err=%s", log_q(err.code ? err.msg : "out of memory"));
+    d->dashboard = dashboard_new(d->loop, d->httpd, cfg, &err);
+    if (!d->dashboard) {
+        log_error("event=start_failed err=%s", log_q(err.msg));
         return -1;
     }
     return 0;
@@ -235,17 +216,20 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
         notify_reloaded(d->notify);
         return;
     }
-    if (worker_reload(d->wk, cfg, &err) < 0) {
+    /* Redis and PostgreSQL are connected once: a change of theirs refuses the reload (the
+     * operators' endpoint, below, keeps its socket and applies the rest) */
+    if (cfg_restart_changes(d->cfg, cfg, "redis", &err) < 0 ||
+        cfg_restart_changes(d->cfg, cfg, "database", &err) < 0 ||
+        process_reload(d->proc, cfg, &err) < 0) {
         log_error("event=reload_refused err=%s keeping=old_configuration", log_q(err.msg));
         cfg_free(cfg);
         notify_reloaded(d->notify);
         return;
     }
     log_set_level(cfg->log_level);
-    command_warn_root(cfg);
-    if (http_changed(d->cfg, cfg))
-        log_warn("event=reload_partial err=\"http settings changed: restart nexusd to apply "
-                 "them\"");
+    handlers_check(cfg);
+    if (cfg_restart_changes(d->cfg, cfg, "http", &err) < 0)
+        log_warn("event=reload_partial err=%s", log_q(err.msg));
     if (d->status)
         status_reload(d->status, cfg);
     if (d->dashboard)
@@ -353,8 +337,8 @@ int main(int argc, char **argv)
         return c;
     }
     log_setup(level_name ? level : d.cfg->log_level, stderr);
-    command_init(); /* before http_start() raises RLIMIT_NOFILE */
-    command_warn_root(d.cfg);
+    handlers_init(); /* before http_start() raises RLIMIT_NOFILE */
+    handlers_check(d.cfg);
     xalloc_install();
     (void)signal(SIGPIPE, SIG_IGN);
     if (schema_check(d.cfg) < 0) {
@@ -369,15 +353,16 @@ int main(int argc, char **argv)
         return 1;
     }
     d.loop = ev_default_loop(EVFLAG_AUTO);
-    d.wk = worker_new(d.loop, d.cfg, NEXUS_VERSION, &err);
-    if (!d.wk) {
+    d.proc = process_new(d.loop, d.cfg, NEXUS_VERSION, &err);
+    if (!d.proc) {
         log_error("event=start_failed err=%s", log_q(err.msg));
         curl_global_cleanup();
         cfg_free(d.cfg);
         return 1;
     }
+    d.wk = process_worker(d.proc);
     d.notify = notify_new(d.loop, d.wk);
-    if (!d.notify || http_start(&d) < 0) {
+    if (http_start(&d) < 0) {
         d.exit_code = 1;
         goto out;
     }
@@ -391,8 +376,8 @@ int main(int argc, char **argv)
     ev_run(d.loop, 0);
 out:
     notify_free(d.notify);
-    command_drain(d.loop); /* children of cancelled commands: reaped and recorded */
-    worker_free(d.wk); /* answers the HTTP requests waiting for Redis */
+    handlers_drain(d.loop); /* what cancelled jobs left (command children): reaped, recorded */
+    process_free(d.proc); /* answers the HTTP requests waiting for Redis */
     dashboard_free(d.dashboard);
     status_free(d.status);
     httpd_free(d.httpd);

@@ -12,6 +12,7 @@
 #include "conf/cfg.h"
 #include "lib/err.h"
 #include "lib/job.h"
+#include "lib/xalloc.h"
 
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
@@ -24,24 +25,15 @@ struct vec {
     size_t n, cap;
 };
 
-static int vec_push(struct vec *vec, char *s)
+/* Takes ownership of `s`. */
+static void vec_push(struct vec *vec, char *s)
 {
-    if (!s)
-        return -ENOMEM;
     if (vec->n + 2 > vec->cap) {
-        size_t cap = vec->cap ? vec->cap * 2 : 16;
-        char **v = realloc(vec->v, cap * sizeof(*v));
-
-        if (!v) {
-            free(s);
-            return -ENOMEM;
-        }
-        vec->v = v;
-        vec->cap = cap;
+        vec->cap = vec->cap ? vec->cap * 2 : 16;
+        vec->v = xreallocarray(vec->v, vec->cap, sizeof(*vec->v));
     }
     vec->v[vec->n++] = s;
     vec->v[vec->n] = NULL;
-    return 0;
 }
 
 /* One appended arg as text; *ret_text owned by the caller. */
@@ -56,7 +48,7 @@ static int arg_text(json_t *v, size_t i, char **ret_text, struct err *err)
         if (json_string_length(v) > COMMAND_MAX_ARG)
             return err_set(err, -EINVAL, "args[%zu] is %zu bytes: at most %d can be appended", i,
                            json_string_length(v), COMMAND_MAX_ARG);
-        *ret_text = strdup(json_string_value(v));
+        *ret_text = xstrdup(json_string_value(v));
     } else if (json_is_number(v) || json_is_boolean(v)) {
         *ret_text = json_dumps(v, JSON_ENCODE_ANY);
     } else {
@@ -65,7 +57,7 @@ static int arg_text(json_t *v, size_t i, char **ret_text, struct err *err)
                        "command (got %s)",
                        i, job_json_phrase(v));
     }
-    return *ret_text ? 0 : err_set(err, -ENOMEM, "out of memory");
+    return 0;
 }
 
 int command_args_argv(const struct cfg_class *cls, const struct command_job *job, char ***ret_argv,
@@ -77,9 +69,9 @@ int command_args_argv(const struct cfg_class *cls, const struct command_job *job
     json_t *v;
     int r = 0;
 
-    for (size_t k = 0; argv[k] && r == 0; k++)
-        r = vec_push(&vec, strdup(argv[k]));
-    if (r == 0 && cls->args_append) {
+    for (size_t k = 0; argv[k]; k++)
+        vec_push(&vec, xstrdup(argv[k]));
+    if (cls->args_append) {
         json_array_foreach(job->args, i, v)
         {
             char *text = NULL;
@@ -93,28 +85,25 @@ int command_args_argv(const struct cfg_class *cls, const struct command_job *job
                             i, cls->name);
                 break;
             }
-            if (r == 0)
-                r = vec_push(&vec, text);
             if (r < 0)
                 break;
+            vec_push(&vec, text);
         }
     }
     if (r < 0) {
         command_args_free(vec.v);
-        return r == -ENOMEM ? err_set(err, r, "out of memory") : r;
+        return r;
     }
     *ret_argv = vec.v;
     return 0;
 }
 
 /* Sets NAME=value in `vec`, replacing an earlier NAME. */
-static int env_set(struct vec *vec, const char *name, size_t name_len, const char *value)
+static void env_set(struct vec *vec, const char *name, size_t name_len, const char *value)
 {
     size_t vlen = strlen(value);
-    char *entry = malloc(name_len + vlen + 2);
+    char *entry = xmalloc(name_len + vlen + 2);
 
-    if (!entry)
-        return -ENOMEM;
     memcpy(entry, name, name_len);
     entry[name_len] = '=';
     memcpy(entry + name_len + 1, value, vlen + 1);
@@ -122,19 +111,20 @@ static int env_set(struct vec *vec, const char *name, size_t name_len, const cha
         if (strncmp(vec->v[i], entry, name_len + 1) == 0) {
             free(vec->v[i]);
             vec->v[i] = entry;
-            return 0;
+            return;
         }
     }
-    return vec_push(vec, entry);
+    vec_push(vec, entry);
 }
 
-static int env_from(struct vec *vec, const char *name, command_getenv_fn *get_env)
+static void env_from(struct vec *vec, const char *name, command_getenv_fn *get_env)
 {
     const char *value = get_env ? get_env(name) : NULL;
 
     if (!value && strcmp(name, "PATH") == 0)
         value = DEFAULT_PATH;
-    return value ? env_set(vec, name, strlen(name), value) : 0;
+    if (value)
+        env_set(vec, name, strlen(name), value);
 }
 
 static int env_job(struct vec *vec, const struct command_job *job, struct err *err)
@@ -144,8 +134,6 @@ static int env_job(struct vec *vec, const struct command_job *job, struct err *e
     int r;
 
     args = json_dumps(job->args, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!args)
-        return -ENOMEM;
     if (strlen(args) > COMMAND_MAX_ARG) {
         r = err_set(err, -EINVAL,
                     "the job's args are %zu bytes as JSON: NEXUS_JOB_ARGS holds "
@@ -154,51 +142,42 @@ static int env_job(struct vec *vec, const struct command_job *job, struct err *e
         free(args);
         return r;
     }
-    r = env_set(vec, "NEXUS_JOB_ARGS", 14, args);
+    env_set(vec, "NEXUS_JOB_ARGS", 14, args);
     free(args);
-    if (r == 0)
-        r = env_set(vec, "NEXUS_JID", 9, job->jid);
-    if (r == 0)
-        r = env_set(vec, "NEXUS_CLASS", 11, job->class_name);
-    if (r == 0)
-        r = env_set(vec, "NEXUS_QUEUE", 11, job->queue);
+    env_set(vec, "NEXUS_JID", 9, job->jid);
+    env_set(vec, "NEXUS_CLASS", 11, job->class_name);
+    env_set(vec, "NEXUS_QUEUE", 11, job->queue);
     (void)snprintf(num, sizeof(num), "%d", job->attempt);
-    if (r == 0)
-        r = env_set(vec, "NEXUS_ATTEMPT", 13, num);
+    env_set(vec, "NEXUS_ATTEMPT", 13, num);
     (void)snprintf(num, sizeof(num), "%zu/%zu", job->step + 1, job->nsteps);
-    if (r == 0)
-        r = env_set(vec, "NEXUS_STEP", 10, num);
-    return r;
+    env_set(vec, "NEXUS_STEP", 10, num);
+    return 0;
 }
 
 int command_args_env(const struct cfg_class *cls, const struct command_job *job,
                      command_getenv_fn *get_env, char ***ret_env, struct err *err)
 {
     struct vec vec = {0};
-    int r = 0;
+    int r;
 
-    for (size_t i = 0; command_inherited_env[i] && r == 0; i++)
-        r = env_from(&vec, command_inherited_env[i], get_env);
-    if (cls->user && r == 0) /* the user the child runs as, not nexusd's */
-        r = env_set(&vec, "HOME", 4, cls->home ? cls->home : "/");
-    if (cls->user && r == 0)
-        r = env_set(&vec, "USER", 4, cls->user);
-    if (cls->user && r == 0)
-        r = env_set(&vec, "LOGNAME", 7, cls->user);
-    for (size_t i = 0; cls->env_pass && cls->env_pass[i] && r == 0; i++)
-        r = env_from(&vec, cls->env_pass[i], get_env);
-    for (size_t i = 0; cls->env && cls->env[i] && r == 0; i++) {
-        const char *eq = strchr(cls->env[i], '='); /* cfg checked there is one */
-        r = env_set(&vec, cls->env[i], (size_t)(eq - cls->env[i]), eq + 1);
+    for (size_t i = 0; command_inherited_env[i]; i++)
+        env_from(&vec, command_inherited_env[i], get_env);
+    if (cls->user) { /* the user the child runs as, not nexusd's */
+        env_set(&vec, "HOME", 4, cls->home ? cls->home : "/");
+        env_set(&vec, "USER", 4, cls->user);
+        env_set(&vec, "LOGNAME", 7, cls->user);
     }
-    if (r == 0)
-        r = env_job(&vec, job, err);
+    for (size_t i = 0; cls->env_pass && cls->env_pass[i]; i++)
+        env_from(&vec, cls->env_pass[i], get_env);
+    for (size_t i = 0; cls->env && cls->env[i]; i++) {
+        const char *eq = strchr(cls->env[i], '='); /* cfg checked there is one */
+        env_set(&vec, cls->env[i], (size_t)(eq - cls->env[i]), eq + 1);
+    }
+    r = env_job(&vec, job, err); /* NEXUS_* are always set: vec.v is not NULL */
     if (r < 0) {
         command_args_free(vec.v);
-        return r == -ENOMEM ? err_set(err, r, "out of memory") : r;
+        return r;
     }
-    if (!vec.v) /* cannot happen: NEXUS_* are always set */
-        return err_set(err, -ENOMEM, "out of memory");
     *ret_env = vec.v;
     return 0;
 }

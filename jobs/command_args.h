@@ -33,7 +33,7 @@ extern const char *const command_inherited_env[];
  * starts with '-' would be an option of the program (tar's --checkpoint-action=exec=...):
  * refused unless cls->args_options. Caller owns the NULL-terminated vector, release with
  * command_args_free(). Returns 0, -EINVAL with a sentence such as "args[1] must be a string,
- * number or boolean to be appended to the command (got an object)", or -ENOMEM. */
+ * number or boolean to be appended to the command (got an object)". */
 int command_args_argv(const struct cfg_class *cls, const struct command_job *job, char ***ret_argv,
                       struct err *err);
 /* The environment: command_inherited_env and cls->env_pass from `get_env` (those unset are

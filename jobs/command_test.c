@@ -14,6 +14,7 @@
 
 #include "conf/cfg.h"
 #include "jobs/command_args.h"
+#include "jobs/command_output.h"
 #include "jobs/npm_audit.h"
 #include "jobs/tail.h"
 #include "lib/err.h"
@@ -456,6 +457,74 @@ static void test_env_is_minimal_plus_what_the_class_names(void **state)
     json_decref(args);
 }
 
+/* ---- a step's output ---- */
+
+static void test_output_text_says_how_many_earlier_bytes_were_dropped(void **state)
+{
+    struct command_output *o = command_output_new(4, false);
+    char *text;
+
+    command_output_write(o, "ab", 2, false);
+    text = command_output_text(o);
+    assert_string_equal(text, "ab");
+    free(text);
+    command_output_write(o, "cdef", 4, true);
+    text = command_output_text(o);
+    assert_string_equal(text, "[nexusd: 2 earlier bytes dropped]\ncdef");
+    assert_int_equal(command_output_len(o), 4);
+    assert_int_equal(command_output_dropped(o), 2);
+    free(text);
+    command_output_clear(o);
+    text = command_output_text(o);
+    assert_string_equal(text, "");
+    free(text);
+    command_output_free(o);
+}
+
+static void test_output_quote_prefers_stderr_over_the_whole_output(void **state)
+{
+    struct command_output *o = command_output_new(1024, false);
+    char buf[COMMAND_MESSAGE_BYTES + 8];
+
+    command_output_quote(o, buf, sizeof(buf));
+    assert_string_equal(buf, "");
+    command_output_write(o, "building\n", 9, false);
+    command_output_quote(o, buf, sizeof(buf));
+    assert_string_equal(buf, ": building");
+    command_output_write(o, "1\n2\n3\n4\n5\n6\n", 12, true);
+    command_output_write(o, "more stdout\n", 12, false);
+    command_output_quote(o, buf, sizeof(buf));
+    assert_string_equal(buf, ": 2\n3\n4\n5\n6");
+    command_output_free(o);
+}
+
+static void test_output_keeps_stdout_for_a_parser_up_to_its_maximum(void **state)
+{
+    struct command_output *plain = command_output_new(16, false);
+    struct command_output *o = command_output_new(16, true);
+    size_t chunk = 1u << 20, len;
+    char *mb = calloc(1, chunk);
+
+    command_output_write(plain, "{}", 2, false);
+    assert_string_equal(command_output_stdout(plain, &len), "");
+    assert_int_equal(len, 0);
+    command_output_write(o, "{\"a\"", 4, false);
+    command_output_write(o, "warning", 7, true); /* stderr is not the parser's */
+    command_output_write(o, ":1}", 3, false);
+    assert_string_equal(command_output_stdout(o, &len), "{\"a\":1}");
+    assert_int_equal(len, 7);
+    command_output_clear(o);
+    for (size_t i = 0; i < COMMAND_PARSE_MAX / chunk; i++)
+        command_output_write(o, mb, chunk, false);
+    assert_non_null(command_output_stdout(o, &len));
+    assert_int_equal(len, COMMAND_PARSE_MAX);
+    command_output_write(o, "x", 1, false);
+    assert_null(command_output_stdout(o, &len));
+    free(mb);
+    command_output_free(plain);
+    command_output_free(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +542,9 @@ int main(void)
         cmocka_unit_test(test_argv_refuses_args_that_would_be_options_of_the_program),
         cmocka_unit_test(test_env_of_a_class_with_user_names_that_user),
         cmocka_unit_test(test_env_is_minimal_plus_what_the_class_names),
+        cmocka_unit_test(test_output_text_says_how_many_earlier_bytes_were_dropped),
+        cmocka_unit_test(test_output_quote_prefers_stderr_over_the_whole_output),
+        cmocka_unit_test(test_output_keeps_stdout_for_a_parser_up_to_its_maximum),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* sql.c - `sql` classes: a class declared in the configuration as one parameterized
  * statement, run exactly once per jid (sql/once) with the job's args bound to $1..$n. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include <jansson.h>
@@ -95,8 +96,14 @@ static void sql_cancel(struct task *task)
         st->task = NULL;
 }
 
+static bool sql_claims(const struct cfg_class *cls)
+{
+    return cls->sql != NULL;
+}
+
 const struct handler handler_sql = {
     .name = "(sql class)",
+    .claims = sql_claims,
     .start = sql_start,
     .cancel = sql_cancel,
 };

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/xalloc.h"
+
 struct tail {
     size_t limit;               /* capacity of buf, >= 1 */
     size_t start;               /* index of the oldest kept byte */
@@ -19,9 +21,7 @@ struct tail *tail_new(size_t limit)
 
     if (limit == 0)
         limit = 1;
-    t = malloc(sizeof(*t) + limit);
-    if (!t)
-        return NULL;
+    t = xmalloc(sizeof(*t) + limit);
     t->limit = limit;
     tail_clear(t);
     return t;
@@ -105,11 +105,9 @@ static size_t utf8_char(const unsigned char *s, size_t n)
 char *tail_utf8(const char *data, size_t len, size_t *ret_len)
 {
     const unsigned char *in = (const unsigned char *)data;
-    char *out = malloc(len * 3 + 1); /* each bad byte may become 3 */
+    char *out = xmalloc(len * 3 + 1); /* each bad byte may become 3 */
     size_t n = 0;
 
-    if (!out)
-        return NULL;
     for (size_t i = 0; i < len;) {
         size_t c = utf8_char(in + i, len - i);
 
@@ -131,11 +129,9 @@ char *tail_utf8(const char *data, size_t len, size_t *ret_len)
 
 char *tail_text(const struct tail *t, size_t *ret_len)
 {
-    char *lin = malloc(t->len + 1), *out;
+    char *lin = xmalloc(t->len + 1), *out;
     size_t first = t->len < t->limit - t->start ? t->len : t->limit - t->start;
 
-    if (!lin)
-        return NULL;
     memcpy(lin, t->buf + t->start, first);
     memcpy(lin + first, t->buf, t->len - first);
     out = tail_utf8(lin, t->len, ret_len);

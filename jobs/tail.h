@@ -8,7 +8,7 @@
 struct tail; /* opaque */
 
 /* A tail keeping at most `limit` bytes (>= 1). Caller owns it, release with tail_free(),
- * which accepts NULL. Returns NULL when memory runs out. */
+ * which accepts NULL. */
 struct tail *tail_new(size_t limit);
 void tail_free(struct tail *t);
 /* Appends `len` bytes; the oldest are dropped beyond the limit. */
@@ -20,12 +20,12 @@ unsigned long long tail_dropped(const struct tail *t); /* bytes written but no l
 
 /* The kept bytes as UTF-8 text, oldest first: NUL bytes and invalid UTF-8 (such as a
  * character cut by the limit) become U+FFFD. Caller owns the string, release with free();
- * its length goes to *ret_len when not NULL. Returns NULL when memory runs out. */
+ * its length goes to *ret_len when not NULL. */
 char *tail_text(const struct tail *t, size_t *ret_len);
 
 /* `len` bytes of `data` as UTF-8 text, NUL bytes and invalid sequences replaced by U+FFFD
  * (what PostgreSQL's text and JSON strings accept). Caller owns the string, release with
- * free(); its length goes to *ret_len when not NULL. NULL when memory runs out. */
+ * free(); its length goes to *ret_len when not NULL. */
 char *tail_utf8(const char *data, size_t len, size_t *ret_len);
 
 /* Where the last `lines` lines of `text` (`len` bytes) start, a trailing newline not counting

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,8 +200,14 @@ static void webhook_cancel(struct task *task)
     state_free(st);
 }
 
+static bool webhook_claims(const struct cfg_class *cls)
+{
+    return cls->url != NULL;
+}
+
 const struct handler handler_webhook = {
     .name = "(http class)",
+    .claims = webhook_claims,
     .start = webhook_start,
     .cancel = webhook_cancel,
 };
