@@ -1,0 +1,421 @@
+/* job_decode.c - Sidekiq job JSON: decode and validate, and read fields with the same rules
+ * (pure). */
+#include "lib/job.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "lib/err.h"
+#include "lib/job_int.h"
+
+/* Bytes of a string value quoted in an error sentence. */
+#define GOT_MAX 40
+/* Room for a quoted value: each byte may become \xNN, plus quotes, "..." and NUL. */
+#define GOT_BUF (GOT_MAX * 4 + 8)
+/* Whole input, no duplicate keys; \u0000 inside strings is kept (and written back). */
+#define JOB_LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL)
+
+/* --- describing values in error sentences ---------------------------------------------- */
+
+static const char *const type_phrases[] = {
+    [JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
+    [JSON_INTEGER] = "a number", [JSON_REAL] = "a number",  [JSON_TRUE] = "true",
+    [JSON_FALSE] = "false",      [JSON_NULL] = "null",
+};
+
+const char *job_json_phrase(const json_t *v)
+{
+    return v ? type_phrases[json_typeof(v)] : "nothing";
+}
+
+/* Shortest of %.15g / %.17g that reads back exactly, with ".0" when it looks whole. */
+static void format_real(double d, char *buf, size_t size)
+{
+    (void)snprintf(buf, size, "%.15g", d);
+    if (strtod(buf, NULL) != d)
+        (void)snprintf(buf, size, "%.17g", d);
+    if (!strpbrk(buf, ".eEn"))
+        (void)strncat(buf, ".0", size - strlen(buf) - 1);
+}
+
+/* What an error sentence says it got: the value itself for scalars, the type otherwise. */
+static const char *got_value(const json_t *v, char *buf, size_t size)
+{
+    if (json_is_string(v))
+        return err_quote(json_string_value(v), json_string_length(v), GOT_MAX, buf, size);
+    if (json_is_integer(v)) {
+        (void)snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    }
+    if (json_is_real(v)) {
+        format_real(json_real_value(v), buf, size);
+        return buf;
+    }
+    return job_json_phrase(v);
+}
+
+/* --- field rules ------------------------------------------------------------------------ */
+
+typedef int field_check_fn(const char *name, const json_t *v, struct err *err);
+
+bool job_class_byte_bad(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+bool job_jid_byte_bad(unsigned char c)
+{
+    return c <= 0x20 || c >= 0x7f;
+}
+
+bool job_queue_byte_bad(unsigned char c)
+{
+    return c <= 0x20 || c == 0x7f;
+}
+
+/* A non-empty string of at most `max` bytes, none of them `bad`. */
+static int check_name(const char *name, const json_t *v, size_t max, job_byte_bad_fn *bad,
+                      const char *bad_phrase, struct err *err)
+{
+    char got[GOT_BUF];
+    const char *s;
+    size_t i, len;
+
+    if (!json_is_string(v))
+        return err_set(err, -EINVAL, "'%s' must be a string (got %s)", name, job_json_phrase(v));
+    s = json_string_value(v);
+    len = json_string_length(v);
+    if (len == 0)
+        return err_set(err, -EINVAL, "'%s' must not be empty", name);
+    if (len > max)
+        return err_set(err, -EINVAL, "'%s' is %zu bytes, above the %zu-byte limit", name, len, max);
+    for (i = 0; i < len; i++)
+        if (bad((unsigned char)s[i]))
+            return err_set(err, -EINVAL, "'%s' must %s (got %s)", name, bad_phrase,
+                           err_quote(s, len, GOT_MAX, got, sizeof(got)));
+    return 0;
+}
+
+static int check_class(const char *name, const json_t *v, struct err *err)
+{
+    return check_name(name, v, JOB_MAX_CLASS, job_class_byte_bad, "not contain control characters",
+                      err);
+}
+
+static int check_jid(const char *name, const json_t *v, struct err *err)
+{
+    return check_name(name, v, JOB_MAX_JID, job_jid_byte_bad, "be printable ASCII without spaces",
+                      err);
+}
+
+static int check_queue(const char *name, const json_t *v, struct err *err)
+{
+    return check_name(name, v, JOB_MAX_QUEUE, job_queue_byte_bad,
+                      "not contain whitespace or control characters", err);
+}
+
+int job_check_queue(const char *name, const char *queue, size_t len, struct err *err)
+{
+    json_t *v = json_stringn_nocheck(queue, len);
+    int r;
+
+    if (!v)
+        return err_set(err, -ENOMEM, "out of memory");
+    r = check_queue(name, v, err);
+    json_decref(v);
+    return r;
+}
+
+static int check_args(const char *name, const json_t *v, struct err *err)
+{
+    if (!json_is_array(v))
+        return err_set(err, -EINVAL, "'%s' must be an array (got %s)", name, job_json_phrase(v));
+    return 0;
+}
+
+static int check_retry(const char *name, const json_t *v, struct err *err)
+{
+    char got[GOT_BUF];
+
+    if (json_is_boolean(v) || (json_is_integer(v) && json_integer_value(v) >= 0 &&
+                               json_integer_value(v) <= JOB_MAX_RETRIES))
+        return 0;
+    return err_set(err, -EINVAL, "'%s' must be true, false or a whole number 0..%d (got %s)", name,
+                   JOB_MAX_RETRIES, got_value(v, got, sizeof(got)));
+}
+
+static int check_count(const char *name, const json_t *v, struct err *err)
+{
+    char got[GOT_BUF];
+
+    if (json_is_integer(v) && json_integer_value(v) >= 0)
+        return 0;
+    return err_set(err, -EINVAL, "'%s' must be a whole number 0 or more (got %s)", name,
+                   got_value(v, got, sizeof(got)));
+}
+
+/* Sidekiq's "retry now" lowers retry_count by one before pushing, so a job that failed
+ * once comes back with -1; Sidekiq runs it, and so does nexusd. */
+static int check_retry_count(const char *name, const json_t *v, struct err *err)
+{
+    char got[GOT_BUF];
+
+    if (json_is_integer(v) && json_integer_value(v) >= -1)
+        return 0;
+    return err_set(err, -EINVAL, "'%s' must be a whole number -1 or more (got %s)", name,
+                   got_value(v, got, sizeof(got)));
+}
+
+bool job_retry_count_valid(const json_t *v)
+{
+    return check_retry_count("retry_count", v, NULL) == 0;
+}
+
+static int check_time(const char *name, const json_t *v, struct err *err)
+{
+    char got[GOT_BUF];
+
+    if (json_is_number(v))
+        return 0;
+    return err_set(err, -EINVAL, "'%s' must be a number (got %s)", name,
+                   got_value(v, got, sizeof(got)));
+}
+
+static int check_bool(const char *name, const json_t *v, struct err *err)
+{
+    char got[GOT_BUF];
+
+    if (json_is_boolean(v))
+        return 0;
+    return err_set(err, -EINVAL, "'%s' must be true or false (got %s)", name,
+                   got_value(v, got, sizeof(got)));
+}
+
+/* The fields we read, in the order decode checks them; the first broken one is reported.
+ * Every other field is left as it is. */
+static const struct field_rule {
+    const char *name;
+    bool required;
+    field_check_fn *check;
+} field_rules[] = {
+    {"class", true, check_class},
+    {"args", true, check_args},
+    {"jid", true, check_jid},
+    {"queue", false, check_queue},
+    {"retry", false, check_retry},
+    {"retry_count", false, check_retry_count},
+    {"created_at", false, check_time},
+    {"enqueued_at", false, check_time},
+    {"at", false, check_time},
+    {"failed_at", false, check_time},
+    {"retried_at", false, check_time},
+    {"dead", false, check_bool},
+    {"nexus_recoveries", false, check_count},
+};
+
+static int job_validate(const json_t *root, struct err *err)
+{
+    size_t i;
+    int r;
+
+    for (i = 0; i < sizeof(field_rules) / sizeof(field_rules[0]); i++) {
+        const struct field_rule *rule = &field_rules[i];
+        const json_t *v = json_object_get(root, rule->name);
+
+        if (!v) {
+            if (rule->required)
+                return err_set(err, -EINVAL, "missing '%s'", rule->name);
+            continue;
+        }
+        r = rule->check(rule->name, v, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* The field's string when it passes `check`, else NULL. */
+static const char *valid_string(const struct job *job, const char *name, field_check_fn *check)
+{
+    const json_t *v = json_object_get(job->root, name);
+
+    return v && check(name, v, NULL) == 0 ? json_string_value(v) : NULL;
+}
+
+json_int_t job_valid_count(const struct job *job, const char *name)
+{
+    const json_t *v = json_object_get(job->root, name);
+
+    return v && check_count(name, v, NULL) == 0 ? json_integer_value(v) : -1;
+}
+
+static int int_clamp(json_int_t v)
+{
+    return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+/* Parses the job's raw text into its root. -EINVAL (with a sentence) when it is not a JSON
+ * object. jansson 2.14 reports an allocation failure either with no text or, inside a
+ * string, as a syntax error ("invalid token"); so a syntax error counts only when a second
+ * parse repeats it exactly, else it is -ENOMEM (a valid job never goes to `dead` for it).
+ * (Its lexer also drops bytes when growing its token buffer fails; nothing here can see
+ * that, see decode_under_failures() in job_test.c.) */
+static int job_parse(struct job *job, struct err *err)
+{
+    json_error_t jerr, again;
+    json_t *root;
+
+    if (job->raw_len > JOB_MAX_BYTES)
+        return err_set(err, -EINVAL, "job is %zu bytes, above the %u-byte limit", job->raw_len,
+                       JOB_MAX_BYTES);
+    root = json_loadb(job->mem, job->raw_len, JOB_LOAD_FLAGS, &jerr);
+    if (!root && jerr.text[0] != '\0') {
+        root = json_loadb(job->mem, job->raw_len, JOB_LOAD_FLAGS, &again);
+        if (!root && (again.position != jerr.position || strcmp(again.text, jerr.text) != 0))
+            return -ENOMEM;
+    }
+    if (!root && jerr.text[0] == '\0')
+        return -ENOMEM;
+    if (!root)
+        return err_set(err, -EINVAL, "invalid JSON: %s (line %d column %d)", jerr.text, jerr.line,
+                       jerr.column);
+    if (!json_is_object(root)) {
+        (void)err_set(err, -EINVAL, "job must be a JSON object (got %s)", job_json_phrase(root));
+        json_decref(root);
+        return -EINVAL;
+    }
+    job->root = root;
+    return 0;
+}
+
+int job_decode(const char *text, size_t len, const char *default_queue, unsigned long long rnd,
+               struct job **ret_job, struct err *err)
+{
+    struct job *job;
+    int r;
+
+    *ret_job = NULL;
+    job = job_alloc(text, len, default_queue ? default_queue : JOB_DEFAULT_QUEUE);
+    if (!job)
+        return err_set(err, -ENOMEM, "out of memory decoding a job of %zu bytes", len);
+    r = job_parse(job, err);
+    if (r == -ENOMEM)
+        goto out_nomem;
+    if (r < 0) {
+        if (job_wrap(job, rnd) < 0)
+            goto out_nomem;
+    } else {
+        r = job_validate(job->root, err);
+        if (r < 0 && !json_is_array(json_object_get(job->root, "args"))) {
+            job->no_args = json_array();
+            if (!job->no_args)
+                goto out_nomem;
+        }
+    }
+    *ret_job = job;
+    return r;
+
+out_nomem:
+    job_free(job);
+    return err_set(err, -ENOMEM, "out of memory decoding a job of %zu bytes", len);
+}
+
+/* --- accessors -------------------------------------------------------------------------- */
+
+/* The strings below come from values our changes never replace (class, jid, queue, args),
+ * so they stay valid until the job is freed. */
+
+const char *job_jid(const struct job *job)
+{
+    const char *s = valid_string(job, "jid", check_jid);
+
+    return s ? s : "";
+}
+
+const char *job_class(const struct job *job)
+{
+    const char *s = valid_string(job, "class", check_class);
+
+    return s ? s : "";
+}
+
+const char *job_queue(const struct job *job)
+{
+    const char *s = valid_string(job, "queue", check_queue);
+
+    return s ? s : job->default_queue;
+}
+
+json_t *job_args(const struct job *job)
+{
+    json_t *v = json_object_get(job->root, "args");
+
+    return json_is_array(v) ? v : job->no_args;
+}
+
+json_t *job_root(const struct job *job)
+{
+    return job->root;
+}
+
+const char *job_raw(const struct job *job, size_t *ret_len)
+{
+    if (ret_len)
+        *ret_len = job->raw_len;
+    return job->mem;
+}
+
+int job_retry_count(const struct job *job)
+{
+    json_int_t n = job_valid_count(job, "retry_count");
+
+    return n < 0 ? -1 : int_clamp(n);
+}
+
+int job_recoveries(const struct job *job)
+{
+    json_int_t n = job_valid_count(job, "nexus_recoveries");
+
+    return n < 0 ? 0 : int_clamp(n);
+}
+
+/* A time field in seconds (milliseconds converted), or 0 when absent or not a number. */
+static double time_field_s(const struct job *job, const char *name)
+{
+    const json_t *v = json_object_get(job->root, name);
+    double t;
+
+    if (!json_is_number(v))
+        return 0;
+    t = json_number_value(v);
+    return t > JOB_MS_ABOVE ? t / 1000 : t;
+}
+
+double job_enqueued_at(const struct job *job)
+{
+    if (json_is_number(json_object_get(job->root, "enqueued_at")))
+        return time_field_s(job, "enqueued_at");
+    return time_field_s(job, "created_at");
+}
+
+int job_max_retries(const struct job *job, int class_default)
+{
+    const json_t *v = json_object_get(job->root, "retry");
+
+    if (!v || json_is_true(v))
+        return class_default;
+    if (check_retry("retry", v, NULL) == 0 && json_is_integer(v))
+        return (int)json_integer_value(v);
+    /* false, or not a valid value: a job that says nothing sensible is not retried. */
+    return 0;
+}
+
+bool job_dead_allowed(const struct job *job)
+{
+    return !json_is_false(json_object_get(job->root, "dead"));
+}
