@@ -1,4 +1,10 @@
-/* cfg.h - the configuration: libconfig file + environment -> validated struct cfg. */
+/* cfg.h - the configuration: libconfig file + environment -> validated struct cfg.
+ *
+ * A loaded configuration is immutable and reference-counted: nexusd keeps one reference to
+ * the current one and each running job holds another (jobs/task.c), so a reload frees the old
+ * configuration only once the last job that started with it has ended. Single-threaded: the
+ * counts are plain integers, used from the event loop only. The loader lives in cfg_load.c,
+ * the table of settings in cfg_keys.c, the checks across settings in cfg_rules.c. */
 #ifndef CFG_H
 #define CFG_H
 
@@ -78,9 +84,30 @@ struct cfg_class {
     size_t ngroups;
     char *home;          /* owned; the user's home directory, the child's HOME */
     char *parse;         /* owned; output parser: "" (none) | "npm-audit" */
-    char *fail_on;       /* owned; "none" | "info" | "low" | "moderate" | "high" | "critical" */
-    int fail_level;      /* fail_on as a level: 0 = never, 1 = info .. 5 = critical */
+    int fail_level;      /* fail_on "none" | "info" | "low" | "moderate" | "high" | "critical"
+                            as a level: 0 = never, 1 = info .. 5 = critical */
     int line;            /* line of the entry in the file, 0 when none */
+};
+
+/* schedules[].missed: what a tick missed while no nexusd ran becomes. */
+enum cfg_missed {
+    CFG_MISSED_SKIP,     /* "skip": nothing */
+    CFG_MISSED_RUN_ONCE, /* "run_once": fired once at start-up */
+};
+/* The word of `missed` as the file writes it ("skip"); static. */
+const char *cfg_missed_name(enum cfg_missed missed);
+
+/* smtp.starttls: STARTTLS on smtp:// URLs. */
+enum cfg_starttls {
+    CFG_STARTTLS_TRY,    /* "try": when the server offers it */
+    CFG_STARTTLS_ALWAYS, /* "always": or fail */
+    CFG_STARTTLS_NEVER,  /* "never": plain text */
+};
+
+/* worker.queue_order: how a fetch picks among worker.queues. */
+enum cfg_queue_order {
+    CFG_QUEUES_STRICT,   /* "strict": in the listed order */
+    CFG_QUEUES_WEIGHTED, /* "weighted": at random, by weight */
 };
 
 /* A recurring job: fired once per tick of `cron` in zone `tz`, across every process. */
@@ -92,13 +119,12 @@ struct cfg_schedule {
     char *args;             /* owned; the job's args as JSON text (an array) */
     char *queue;            /* owned; default: the class entry's queue, else "default" */
     char *tz;               /* owned; IANA zone name, "UTC" by default */
-    char *missed;           /* owned; "skip" | "run_once" */
-    bool run_missed;        /* missed == "run_once": a tick missed while no nexusd ran is
-                               fired once at start-up */
+    enum cfg_missed missed; /* "skip" | "run_once" */
     int line;               /* of the entry in the file */
 };
 
 struct cfg {
+    unsigned refs;            /* references held: cfg_ref() adds one, cfg_free() drops one */
     char *path;               /* owned; NULL when running on defaults */
 
     enum log_level log_level; /* log.level: "error" | "warn" | "info" | "debug" */
@@ -124,7 +150,8 @@ struct cfg {
     unsigned concurrency;     /* worker.concurrency: jobs in flight per process, 1..100000 */
     struct cfg_queue *queues; /* worker.queues, owned; at least one ("default") */
     size_t nqueues;
-    bool queues_weighted;     /* worker.queue_order: "strict" (false) | "weighted" (true) */
+    enum cfg_queue_order queue_order; /* worker.queue_order: "strict" | "weighted" */
+    bool queues_weighted;     /* queue_order == CFG_QUEUES_WEIGHTED (for daemon/worker.c) */
     double shutdown_timeout_s;/* worker.shutdown_timeout: drain time on SIGTERM, >= 0 */
     double job_timeout_s;     /* worker.job_timeout: default per-job limit, > 0 */
     int max_retries;          /* worker.max_retries: default for "retry": true, 0..1000 */
@@ -189,7 +216,7 @@ struct cfg {
                                  line, else NULL; by cfg_load_secrets(); never logged */
     char *smtp_from;          /* smtp.from: the default sender, a checked address */
     char *smtp_reply_to;      /* smtp.reply_to: a checked address, "" for none */
-    char *smtp_starttls;      /* smtp.starttls: "try" | "always" | "never" */
+    enum cfg_starttls smtp_starttls; /* smtp.starttls: "try" | "always" | "never" */
     bool smtp_allow_plaintext_auth; /* smtp.allow_plaintext_auth: AUTH without TLS allowed */
     char *smtp_ca_file;       /* smtp.ca_file: CA bundle for the server, "" for the system's */
     double smtp_connect_timeout_s; /* smtp.connect_timeout, > 0 */
@@ -208,13 +235,26 @@ typedef const char *cfg_getenv_fn(const char *name);
 
 /* Loads `path` (NULL: defaults only), then applies the environment through `get_env`
  * (NULL: no environment; an unset REDIS_URL, DATABASE_URL or SMTP_URL may come from
- * $CREDENTIALS_DIRECTORY, see secret_env()). On success writes *ret_cfg: caller owns it,
- * release with cfg_free(). On failure returns -EINVAL (or -ENOMEM, -ENOENT) and fills `err` with a
- * sentence naming file and line, e.g.
+ * $CREDENTIALS_DIRECTORY, see secret_env()). On success writes *ret_cfg with one reference:
+ * caller owns it, release with cfg_free(). On failure returns -EINVAL (or the file's -errno,
+ * e.g. -ENOENT) and fills `err` with a sentence naming file and line, e.g.
  * "conf/nexusd.conf:14: worker.concurrency must be 1..100000 (got 0)". Unknown keys are
  * errors. */
 int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, struct err *err);
-void cfg_free(struct cfg *cfg);
+/* Another reference to `cfg`, for a holder that must outlive a reload (a running job):
+ * returns `cfg` (NULL for NULL); release with cfg_free(). */
+const struct cfg *cfg_ref(const struct cfg *cfg);
+/* Drops one reference; the last one frees the configuration. Accepts NULL. */
+void cfg_free(const struct cfg *cfg);
+
+/* Settings that take effect only at start-up (their table rows carry KEY_RESTART):
+ * redis.url, redis.namespace, database.url, .pool_size, .prepared_statements, .history,
+ * .outbox, and http.* but http.token_file. Compares those of section `section` ("redis",
+ * "database", "http"; NULL: every section) in `old` and `new`. Returns 0 when they are
+ * equal, else -EINVAL with the first one that differs in `err`, by its full name:
+ * "redis.url changed: restart nexusd to apply it". */
+int cfg_restart_changes(const struct cfg *old, const struct cfg *new, const char *section,
+                        struct err *err);
 
 /* Bytes of a dashboard token: a shorter one is refused as guessable. */
 #define CFG_TOKEN_MIN 16

@@ -16,28 +16,6 @@
 #include "lib/err.h"
 #include "lib/mail_tmpl.h"
 
-/* Allocation failure injection: active when linked with -Wl,--wrap=malloc,--wrap=calloc. */
-static int alloc_countdown; /* 0: never fail; N: the Nth allocation from now fails */
-
-void *__real_malloc(size_t size) __attribute__((weak));
-void *__real_calloc(size_t n, size_t size) __attribute__((weak));
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-
-void *__wrap_malloc(size_t size)
-{
-    if (alloc_countdown > 0 && --alloc_countdown == 0)
-        return NULL;
-    return __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    if (alloc_countdown > 0 && --alloc_countdown == 0)
-        return NULL;
-    return __real_calloc(n, size);
-}
-
 /* The environment the loader sees. */
 static const char *env_redis_url;
 static const char *env_database_url;
@@ -77,7 +55,6 @@ static int setup(void **state)
     env_smtp_url = NULL;
     env_smtp_password = NULL;
     env_credentials_dir = NULL;
-    alloc_countdown = 0;
     return 0;
 }
 
@@ -190,7 +167,7 @@ static void assert_defaults(const struct cfg *cfg)
     assert_null(cfg->smtp_password);
     assert_string_equal(cfg->smtp_from, "Nexus Sales <no-reply@example.com>");
     assert_string_equal(cfg->smtp_reply_to, "");
-    assert_string_equal(cfg->smtp_starttls, "try");
+    assert_int_equal(cfg->smtp_starttls, CFG_STARTTLS_TRY);
     assert_string_equal(cfg->smtp_ca_file, "");
     assert_true(cfg->smtp_connect_timeout_s == 10.0);
     assert_true(cfg->smtp_timeout_s == 60.0);
@@ -257,7 +234,7 @@ static void test_load_reads_the_example_file_with_every_default(void **state)
     assert_string_equal(cfg_schedule_find(cfg, "analytics.hourly")->class_name, "analytics.rollup");
     assert_int_equal(cfg_schedule_find(cfg, "tests.nightly")->expr.hours, 1u << 3);
     assert_int_equal(cfg_schedule_find(cfg, "bench.weekly")->expr.wdays, 1u << 0);
-    assert_true(cfg_schedule_find(cfg, "audit.monthly")->run_missed);
+    assert_int_equal(cfg_schedule_find(cfg, "audit.monthly")->missed, CFG_MISSED_RUN_ONCE);
     for (size_t i = 1; i < cfg->nschedules; i++)
         assert_non_null(cfg_class_find(cfg, cfg->schedules[i].class_name));
     cfg_free(cfg);
@@ -918,7 +895,7 @@ static void test_smtp_settings_password_file_templates_and_env(void **state)
     assert_string_equal(cfg->smtp_username, "app");
     assert_string_equal(cfg->smtp_password, "hunter2");
     assert_string_equal(cfg->smtp_from, "\"Shop, Inc.\" <shop@example.com>");
-    assert_string_equal(cfg->smtp_starttls, "always");
+    assert_int_equal(cfg->smtp_starttls, CFG_STARTTLS_ALWAYS);
     assert_true(cfg->smtp_timeout_s == 5.0 && cfg->smtp_connect_timeout_s == 2.0);
     assert_int_equal(mail_tmpl_count(cfg->smtp_tmpls), 2);
     assert_non_null(mail_tmpl_find(cfg->smtp_tmpls, "order_receipt"));
@@ -1138,7 +1115,7 @@ static void test_schedules_are_parsed_with_their_defaults(void **state)
     assert_string_equal(sc->args, "[]");
     assert_string_equal(sc->queue, "default");
     assert_string_equal(sc->tz, "Europe/Paris");
-    assert_true(sc->run_missed);
+    assert_int_equal(sc->missed, CFG_MISSED_RUN_ONCE);
     assert_int_equal(sc->expr.hours, 1u << 3);
     assert_int_equal(sc->expr.wdays, 0x3e);
     assert_null(cfg_schedule_find(cfg, "weekly"));
@@ -1222,48 +1199,105 @@ static void test_free_accepts_null(void **state)
 }
 
 /* Fails each allocation in turn; every failure must be -ENOMEM and leak nothing (ASan). */
-static void test_load_survives_every_allocation_failure(void **state)
+/* Loads `text` as the configuration a reload would bring, and compares it with `old`. */
+static int restart_changes(const struct cfg *old, const char *text, const char *section,
+                           struct err *err)
 {
-    void *(*volatile alloc)(size_t) = malloc;
-    const char *text =
-        "worker = { queues = ( \"a\", { name = \"b\"; weight = 2; } );\n"
-        "  tag = \"t\"; };\n"
-        "database = { url = \"dbname=x\"; };\n"
-        "classes = ( { name = \"x\"; }, { name = \"y\"; timeout = 3; },\n"
-        "  { name = \"z\"; command = ([\"a\", \"b\"], [\"c\"]); env = [\"A=1\"]; },\n"
-        "  { name = \"s\"; shell = \"a | b\"; env_pass = [\"T\"]; } );\n";
-    char path[64];
-    void *probe;
-    int n, r;
+    struct cfg *new = load_ok(text);
+    int r = cfg_restart_changes(old, new, section, err);
 
-    alloc_countdown = 1;
-    probe = alloc(1);
-    alloc_countdown = 0;
-    if (probe) {
-        free(probe);
-        print_message("not linked with -Wl,--wrap=malloc,--wrap=calloc: skipping\n");
-        skip();
-    }
-    env_redis_url = "redis://env:6379";
-    conf_write(text, path, sizeof(path));
-    for (n = 1; n < 1000; n++) {
+    cfg_free(new);
+    return r;
+}
+
+static void test_restart_changes_name_each_restart_only_setting(void **state)
+{
+    static const struct {
+        const char *text, *setting;
+    } cases[] = {
+        {"redis = { url = \"redis://127.0.0.1:6380/0\"; };", "redis.url"},
+        {"redis = { namespace = \"other\"; };", "redis.namespace"},
+        {"database = { url = \"dbname=other\"; };", "database.url"},
+        {"database = { pool_size = 5; };", "database.pool_size"},
+        {"database = { prepared_statements = false; };", "database.prepared_statements"},
+        {"database = { history = false; };", "database.history"},
+        {"database = { outbox = false; };", "database.outbox"},
+        {"http = { enabled = false; };", "http.enabled"},
+        {"http = { listen = \"127.0.0.1:7412\"; };", "http.listen"},
+        {"http = { max_connections = 10; };", "http.max_connections"},
+        {"http = { idle_timeout = \"1m\"; };", "http.idle_timeout"},
+        {"http = { header_timeout = \"1m\"; };", "http.header_timeout"},
+        {"http = { allowed_hosts = [\"nexus.example\"]; };", "http.allowed_hosts"},
+        {"http = { max_body = 1024; };", "http.max_body"},
+        {"http = { max_header = 4096; };", "http.max_header"},
+    };
+    struct cfg *old = load_ok("");
+    char want[ERR_MSG_MAX], section[32];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *text = cases[i].text;
         struct err err = {0};
-        struct cfg *cfg = NULL;
 
-        alloc_countdown = n;
-        r = cfg_load(path, fake_env, &cfg, &err);
-        alloc_countdown = 0;
-        if (r == 0) {
-            assert_int_equal(cfg->nclasses, 4);
-            cfg_free(cfg);
-            break;
-        }
-        assert_int_equal(r, -ENOMEM);
-        assert_string_equal(err.msg, "out of memory while loading the configuration");
-        assert_null(cfg);
+        (void)snprintf(want, sizeof(want), "%s changed: restart nexusd to apply it",
+                       cases[i].setting);
+        assert_int_equal(restart_changes(old, text, NULL, &err), -EINVAL);
+        assert_string_equal(err.msg, want);
+        (void)snprintf(section, sizeof(section), "%.*s",
+                       (int)(strchr(cases[i].setting, '.') - cases[i].setting), cases[i].setting);
+        err = (struct err){0};
+        assert_int_equal(restart_changes(old, text, section, &err), -EINVAL);
+        assert_string_equal(err.msg, want);
+        assert_int_equal(restart_changes(old, text, "worker", &err), 0);
     }
-    (void)unlink(path);
-    assert_true(n > 10 && n < 1000);
+    cfg_free(old);
+}
+
+static void test_restart_changes_ignore_reloadable_settings(void **state)
+{
+    static const char *const reloadable[] = {
+        "database = { url = \"dbname=x\"; max_waiting = 5; statement_timeout = 3; };",
+        "database = { url = \"dbname=x\"; migrate = true; history_retention = \"1d\"; };",
+        "database = { url = \"dbname=x\"; outbox_interval = 2; connect_timeout = 2; };",
+        "database = { url = \"dbname=x\"; };\nredis = { connect_timeout = 2; };",
+        "database = { url = \"dbname=x\"; };\nhttp = { token_file = \"/etc/t\"; };",
+        "database = { url = \"dbname=x\"; };\nworker = { concurrency = 3; };",
+        "database = { url = \"dbname=x\"; };\nsmtp = { starttls = \"always\"; };",
+    };
+    struct cfg *old = load_ok("database = { url = \"dbname=x\"; };");
+
+    for (size_t i = 0; i < sizeof(reloadable) / sizeof(reloadable[0]); i++) {
+        struct err err = {0};
+
+        assert_int_equal(restart_changes(old, reloadable[i], NULL, &err), 0);
+        assert_int_equal(err.code, 0);
+    }
+    cfg_free(old);
+}
+
+static void test_restart_changes_compare_an_unset_database_url(void **state)
+{
+    struct cfg *old = load_ok("");
+    struct err err = {0};
+
+    assert_null(old->database_url);
+    assert_int_equal(restart_changes(old, "", NULL, &err), 0);
+    assert_int_equal(restart_changes(old, "database = { url = \"dbname=x\"; };", NULL, &err),
+                     -EINVAL);
+    assert_string_equal(err.msg, "database.url changed: restart nexusd to apply it");
+    cfg_free(old);
+}
+
+static void test_ref_keeps_the_configuration_until_the_last_free(void **state)
+{
+    struct cfg *cfg = load_ok("worker = { tag = \"kept\"; };");
+    const struct cfg *held = cfg_ref(cfg);
+
+    assert_ptr_equal(held, cfg);
+    assert_int_equal(cfg->refs, 2);
+    cfg_free(cfg); /* the loader's reference */
+    assert_string_equal(held->tag, "kept"); /* ASan: still allocated */
+    cfg_free(held);
+    assert_null(cfg_ref(NULL));
 }
 
 /* A config naming a token file that holds `content`; the token as cfg_load_secrets() gives
@@ -1598,7 +1632,10 @@ int main(void)
         cmocka_unit_test_setup(test_credentials_stand_in_for_unset_variables, setup),
         cmocka_unit_test_setup(test_emotion_has_defaults_and_no_token, setup),
         cmocka_unit_test_setup(test_emotion_token_comes_from_env_or_file, setup),
-        cmocka_unit_test_setup(test_load_survives_every_allocation_failure, setup),
+        cmocka_unit_test_setup(test_restart_changes_name_each_restart_only_setting, setup),
+        cmocka_unit_test_setup(test_restart_changes_ignore_reloadable_settings, setup),
+        cmocka_unit_test_setup(test_restart_changes_compare_an_unset_database_url, setup),
+        cmocka_unit_test_setup(test_ref_keeps_the_configuration_until_the_last_free, setup),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "lib/err.h"
+#include "lib/xalloc.h"
 
 #define SECRET_READ_MAX 65536 /* bytes of a file looked at; its first line must fit */
 
@@ -23,18 +24,6 @@ static int secret_check(const struct secret_src *src, const char *s, size_t len,
         if ((unsigned char)s[i] < (src->spaces ? 0x20 : 0x21) || (unsigned char)s[i] >= 0x7f)
             return err_set(err, -EINVAL, "%s must be printable ASCII%s (byte %zu is 0x%02x)", what,
                            src->spaces ? "" : " without spaces", i + 1, (unsigned char)s[i]);
-    return 0;
-}
-
-static int secret_copy(const char *s, size_t len, char **ret, struct err *err)
-{
-    char *copy = malloc(len + 1);
-
-    if (!copy)
-        return err_set(err, -ENOMEM, "out of memory");
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    *ret = copy;
     return 0;
 }
 
@@ -57,15 +46,13 @@ static int secret_mode_check(FILE *f, const char *where, const char *path, struc
 static int secret_read(const struct secret_src *src, char **ret, struct err *err)
 {
     char where[ERR_MSG_MAX], what[ERR_MSG_MAX];
-    char *buf = malloc(SECRET_READ_MAX + 1);
+    char *buf = xmalloc(SECRET_READ_MAX + 1);
     FILE *f;
     size_t len;
     int r;
 
     (void)snprintf(where, sizeof(where), "%s%s%s", src->where ? src->where : "",
                    src->where ? ": " : "", src->setting);
-    if (!buf)
-        return err_set(err, -ENOMEM, "out of memory");
     f = fopen(src->path, "re");
     if (!f) {
         r = -errno;
@@ -88,7 +75,7 @@ static int secret_read(const struct secret_src *src, char **ret, struct err *err
                        src->where ? ": " : "", src->setting);
         r = secret_check(src, buf, len, what, err);
         if (r == 0)
-            r = secret_copy(buf, len, ret, err);
+            *ret = xmemdup(buf, len);
     } else {
         (void)err_set(err, r, "%s cannot be read: %s: read error", where, src->path);
     }
@@ -105,7 +92,7 @@ int secret_get(const struct secret_src *src, char **ret_secret, struct err *err)
     if (src->env_value && *src->env_value) {
         r = secret_check(src, src->env_value, strlen(src->env_value), src->env_name, err);
         if (r == 0)
-            r = secret_copy(src->env_value, strlen(src->env_value), &secret, err);
+            secret = xstrdup(src->env_value);
     } else if (src->path && *src->path) {
         r = secret_read(src, &secret, err);
     }
@@ -131,11 +118,7 @@ static int credential_read(const char *dir, const char *name, char **ret, struct
                    ? -ENOENT
                    : err_set(err, -errno, "%s cannot be read from the credential %s: %s", name,
                              path, strerror(errno));
-    buf = malloc(SECRET_READ_MAX + 1);
-    if (!buf) {
-        (void)fclose(f);
-        return err_set(err, -ENOMEM, "out of memory");
-    }
+    buf = xmalloc(SECRET_READ_MAX + 1);
     len = fread(buf, 1, SECRET_READ_MAX + 1, f);
     if (ferror(f))
         r = err_set(err, -EIO, "%s cannot be read from the credential %s: read error", name, path);
@@ -148,7 +131,7 @@ static int credential_read(const char *dir, const char *name, char **ret, struct
     while (r == 0 && len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
         len--;
     if (r == 0 && len > 0)
-        r = secret_copy(buf, len, ret, err);
+        *ret = xmemdup(buf, len);
     explicit_bzero(buf, SECRET_READ_MAX + 1);
     free(buf);
     return r;
@@ -162,7 +145,7 @@ int secret_env(secret_getenv_fn *get_env, const char *name, char **ret_value, st
     int r = 0;
 
     if (v && *v)
-        r = secret_copy(v, strlen(v), &value, err);
+        value = xstrdup(v);
     else if (dir && *dir)
         r = credential_read(dir, name, &value, err);
     if (r == -ENOENT)

@@ -25,7 +25,7 @@ struct secret_src {
  * -EPERM with "WHERE: setting: PATH: mode 0644 allows group/other read; chmod 600". It must be
  * min..max bytes of printable ASCII, without spaces unless `spaces` (tokens go into HTTP headers).
  * On success writes *ret_secret: caller owns it, release with secret_free(). Returns 0, or -EINVAL,
- * -ENOMEM or the file's -errno with a sentence naming the variable or FILE:LINE and the setting. */
+ * -EPERM or the file's -errno with a sentence naming the variable or FILE:LINE and the setting. */
 int secret_get(const struct secret_src *src, char **ret_secret, struct err *err);
 /* Where the environment comes from: getenv(), or a table in tests. */
 typedef const char *secret_getenv_fn(const char *name);
@@ -34,7 +34,7 @@ typedef const char *secret_getenv_fn(const char *name);
  * get_env("CREDENTIALS_DIRECTORY") names a directory holding a file `name` (systemd's
  * LoadCredential=NAME:/path), that file's content without its trailing line ends. On success
  * writes *ret_value, NULL when neither gives a non-empty value: caller owns it, release with
- * secret_free(). Returns 0, or -ENOMEM, or -EINVAL or the file's -errno (a missing file is
+ * secret_free(). Returns 0, or -EINVAL or the file's -errno (a missing file is
  * no error) with a sentence naming the file. The file's mode is systemd's business. */
 int secret_env(secret_getenv_fn *get_env, const char *name, char **ret_value, struct err *err);
 /* Wipes and frees `secret`; accepts NULL. */

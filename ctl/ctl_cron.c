@@ -62,8 +62,8 @@ static int cron_list(struct ctl *ctl, struct redisContext *c, struct err *err)
             (void)json_array_append_new(
                 list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "name", sc->name,
                                 "cron", sc->cron, "tz", sc->tz, "class", sc->class_name, "queue",
-                                sc->queue, "missed", sc->missed, "last_fire",
-                                last > 0 ? json_real(last) : json_null(), "next_fire",
+                                sc->queue, "missed", cfg_missed_name(sc->missed),
+                                "last_fire", last > 0 ? json_real(last) : json_null(), "next_fire",
                                 next > 0 ? json_real((double)next) : json_null()));
         } else {
             const char *cells[7] = {sc->name,

@@ -346,7 +346,7 @@ static json_t *schedules_json(const struct cfg *cfg, json_t *fleet, time_t now)
         (void)json_array_append_new(
             out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:O?}", "name",
                            sc->name, "cron", sc->cron, "tz", sc->tz, "class", sc->class_name,
-                           "queue", sc->queue, "missed", sc->missed, "next_fire",
+                           "queue", sc->queue, "missed", cfg_missed_name(sc->missed), "next_fire",
                            next ? json_integer((json_int_t)next) : json_null(), "next_fire_at",
                            time_iso((double)next), "last_fire",
                            number_of(f, "last") > 0 ? json_integer((json_int_t)number_of(f, "last"))

@@ -280,6 +280,13 @@ static void send_on_done(const struct smtp_result *res, void *arg)
 
 /* ---- send --------------------------------------------------------------------------- */
 
+/* smtp.starttls as jobs/smtp.c takes it; index = enum cfg_starttls */
+static const enum smtp_tls starttls_modes[] = {
+    [CFG_STARTTLS_TRY] = SMTP_TLS_TRY,
+    [CFG_STARTTLS_ALWAYS] = SMTP_TLS_ALWAYS,
+    [CFG_STARTTLS_NEVER] = SMTP_TLS_NEVER,
+};
+
 static void send_start(struct email *e)
 {
     const struct cfg *cfg = task_env(e->task)->cfg;
@@ -290,9 +297,7 @@ static void send_start(struct email *e)
         .url = cfg->smtp_url,
         .username = cfg->smtp_username,
         .password = cfg->smtp_password,
-        .tls = cfg->smtp_starttls[0] == 'a'   ? SMTP_TLS_ALWAYS
-               : cfg->smtp_starttls[0] == 'n' ? SMTP_TLS_NEVER
-                                              : SMTP_TLS_TRY,
+        .tls = starttls_modes[cfg->smtp_starttls],
         .allow_plaintext_auth = cfg->smtp_allow_plaintext_auth,
         .ca_file = cfg->smtp_ca_file,
         .connect_timeout_s = cfg->smtp_connect_timeout_s,

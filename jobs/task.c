@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "conf/cfg.h"
 #include "lib/job.h"
+#include "lib/xalloc.h"
 
 struct task {
     const struct job *job;
-    const struct task_env *env;
+    struct task_env env; /* a copy; env.cfg is a reference of the task's own */
     task_finish_fn *finish;
     void *arg;
     void *state;
@@ -25,12 +27,11 @@ struct task {
 struct task *task_new(const struct job *job, const struct task_env *env, task_finish_fn *finish,
                       void *arg)
 {
-    struct task *task = calloc(1, sizeof(*task));
+    struct task *task = xcalloc(1, sizeof(*task));
 
-    if (!task)
-        return NULL;
     task->job = job;
-    task->env = env;
+    task->env = *env;
+    task->env.cfg = cfg_ref(env->cfg); /* a reload does not change it under the handler */
     task->finish = finish;
     task->arg = arg;
     return task;
@@ -38,6 +39,9 @@ struct task *task_new(const struct job *job, const struct task_env *env, task_fi
 
 void task_free(struct task *task)
 {
+    if (!task)
+        return;
+    cfg_free(task->env.cfg);
     free(task);
 }
 
@@ -84,12 +88,12 @@ json_t *task_args(const struct task *task)
 
 const struct task_env *task_env(const struct task *task)
 {
-    return task->env;
+    return &task->env;
 }
 
 struct ev_loop *task_loop(const struct task *task)
 {
-    return task->env->loop;
+    return task->env.loop;
 }
 
 void *task_state(const struct task *task)

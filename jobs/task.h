@@ -16,7 +16,8 @@ typedef struct json_t json_t;
 /* What the daemon lends every handler: borrowed, valid while the task runs. */
 struct task_env {
     struct ev_loop *loop;
-    const struct cfg *cfg;
+    const struct cfg *cfg; /* the configuration the attempt started with: the task holds a
+                              reference (cfg_ref()), so a reload does not change or free it */
     struct db_pool *db; /* NULL without database.url */
     struct rconn *redis; /* the process's main Redis connection (may be down: see rconn.h) */
     struct xfer *xfer;   /* HTTP and SMTP transfers on the loop (lib/xfer.h) */
@@ -39,8 +40,9 @@ enum task_stop {
     TASK_STOP_SHUTDOWN, /* the process is stopping (SIGTERM drain over, or freed) */
 };
 
-/* The worker's side. Caller owns the task, release with task_free() once `finish` ran or
- * after task_cancel(). `job` and `env` are borrowed and must outlive the task. */
+/* The worker's side. Caller owns the task, release with task_free() (accepts NULL) once
+ * `finish` ran or after task_cancel(). `job` is borrowed and must outlive the task; `env` is
+ * copied, with a reference to env->cfg held until task_free(). Never NULL. */
 struct task *task_new(const struct job *job, const struct task_env *env, task_finish_fn *finish,
                       void *arg);
 void task_free(struct task *task);

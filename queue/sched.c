@@ -215,7 +215,7 @@ static void tick_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         struct entry *e = &s->entries[i];
         if (e->busy)
             continue;
-        if (e->sc->run_missed && !e->caught_up) {
+        if (e->sc->missed == CFG_MISSED_RUN_ONCE && !e->caught_up) {
             catch_up(s, e);
             continue;
         }
@@ -238,7 +238,6 @@ static void schedule_free(struct cfg_schedule *sc)
     free(sc->args);
     free(sc->queue);
     free(sc->tz);
-    free(sc->missed);
     free(sc);
 }
 
@@ -255,9 +254,7 @@ static struct cfg_schedule *schedule_copy(const struct cfg_schedule *from)
     sc->args = strdup(from->args);
     sc->queue = strdup(from->queue);
     sc->tz = strdup(from->tz);
-    sc->missed = strdup(from->missed);
-    if (!sc->name || !sc->cron || !sc->class_name || !sc->args || !sc->queue || !sc->tz ||
-        !sc->missed) {
+    if (!sc->name || !sc->cron || !sc->class_name || !sc->args || !sc->queue || !sc->tz) {
         schedule_free(sc);
         return NULL;
     }
@@ -342,7 +339,7 @@ int sched_reload(struct sched *s, const struct cfg *cfg)
 void sched_kick(struct sched *s)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (s->entries[i].sc->run_missed && !s->entries[i].busy)
+        if (s->entries[i].sc->missed == CFG_MISSED_RUN_ONCE && !s->entries[i].busy)
             s->entries[i].caught_up = false;
     tick_on_timer(s->loop, &s->tick, 0);
 }
