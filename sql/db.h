@@ -48,13 +48,15 @@ typedef void db_state_fn(bool up, void *arg);
  * transaction, including those the caller holds (don't use a db_tx after db_pool_free()),
  * and closes the connections. It may be called from inside any callback of the pool; while
  * it runs, calls on the pool return -ECANCELED. Returns NULL and fills `err` when `cfg` is
- * unusable (-EINVAL) or memory runs out (-ENOMEM). */
+ * unusable (-EINVAL) or libpq ran out of memory reading the conninfo (-ENOMEM); memory of
+ * its own that cannot be had aborts the process (lib/xalloc.h). */
 struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
                             db_state_fn *on_state, void *arg, struct err *err);
 void db_pool_free(struct db_pool *pool);
 /* Whether libpq can read `conninfo` (a URL or key=value string). Returns 0, or -EINVAL with
  * a sentence that shows no credential (a bad %-escape is named by part and position, quoted
- * text of libpq's message that repeats a hidden part becomes "***"), or -ENOMEM. */
+ * text of libpq's message that repeats a hidden part becomes "***"), or -ENOMEM when libpq
+ * ran out of memory. */
 int db_conninfo_check(const char *conninfo, struct err *err);
 /* true while at least one connection is up. */
 bool db_pool_up(const struct db_pool *pool);
@@ -71,8 +73,8 @@ typedef void db_notify_fn(const char *channel, const char *payload, void *arg);
  * never from inside this call nor after db_pool_free(): once per notification (PostgreSQL
  * sends NOTIFY at the sender's commit and folds identical ones of a transaction into one),
  * and once with payload NULL after each LISTEN succeeded. One channel per pool. Returns 0,
- * -EINVAL (bad channel, fn NULL), -EBUSY (the pool already listens), -ENOMEM, or -ECANCELED
- * (inside db_pool_free()). Notifications need a session: through PgBouncer in transaction
+ * -EINVAL (bad channel, fn NULL), -EBUSY (the pool already listens), or -ECANCELED (inside
+ * db_pool_free()). Notifications need a session: through PgBouncer in transaction
  * mode none arrive. */
 int db_pool_listen(struct db_pool *pool, const char *channel, db_notify_fn *fn, void *arg);
 
@@ -82,7 +84,7 @@ int db_pool_listen(struct db_pool *pool, const char *channel, db_notify_fn *fn, 
  * when the wait queue is full, -ENOTCONN when no connection is up (fail fast: the caller
  * retries; but until the pool's first connection attempt has ended, requests wait for it, so
  * that work started with the process does not fail while it connects), -EINVAL (sql NULL, nparams
- * outside 0..DB_PARAMS_MAX, or params NULL with nparams > 0), -ENOMEM, -ECANCELED (inside
+ * outside 0..DB_PARAMS_MAX, or params NULL with nparams > 0), -ECANCELED (inside
  * db_pool_free()). Waiting requests end with -ENOTCONN when the last connection is lost. A
  * statement must not leave a transaction open (use db_tx_begin()): its connection is then closed
  * and reopened. */

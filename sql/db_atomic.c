@@ -198,8 +198,6 @@ int db_atomic(struct db_pool *pool, const struct db_stmt *stmts, int n, db_atomi
     if (r < 0)
         return r;
     req = req_new(REQ_ATOMIC, stmts, n, arg);
-    if (!req)
-        return -ENOMEM;
     req->atomic = done;
     pool_enqueue(pool, req);
     pool_dispatch(pool);

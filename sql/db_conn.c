@@ -13,6 +13,7 @@
 
 #include "lib/log.h"
 #include "lib/urlmask.h"
+#include "lib/xalloc.h"
 #include "sql/db_int.h"
 
 /* The first line of `text`, cut to fit. */
@@ -125,17 +126,12 @@ unsigned stmt_plan(struct conn *c, const char *sql, bool *ret_new)
     return ++c->next_id;
 }
 
-/* Remembers a prepared statement; without memory it is just prepared again next time. */
+/* Remembers a prepared statement; past STMT_MAX it is just prepared again next time. */
 void stmt_add(struct conn *c, const char *sql, unsigned id)
 {
-    char *copy;
-
     if (c->nstmts == STMT_MAX)
         return;
-    copy = strdup(sql);
-    if (!copy)
-        return;
-    c->stmts[c->nstmts++] = (struct stmt){.sql = copy, .hash = hash_text(sql), .id = id};
+    c->stmts[c->nstmts++] = (struct stmt){.sql = xstrdup(sql), .hash = hash_text(sql), .id = id};
 }
 
 static void send_prepared(struct conn *c, unsigned id)

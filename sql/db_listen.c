@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "sql/db_int.h"
 
 /* The listener is up and LISTENs: its owner looks for what it missed while it was down. */
@@ -78,9 +79,7 @@ int db_pool_listen(struct db_pool *pool, const char *channel, db_notify_fn *fn, 
         return -EINVAL;
     if (pool->listener)
         return -EBUSY;
-    pool->listener = calloc(1, sizeof(*pool->listener));
-    if (!pool->listener)
-        return -ENOMEM;
+    pool->listener = xcalloc(1, sizeof(*pool->listener));
     memcpy(pool->channel, channel, n + 1);
     (void)snprintf(pool->listen_sql, sizeof(pool->listen_sql), "%s; LISTEN \"%s\"", pool->setup_sql,
                    pool->channel);

@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 
 #include "lib/err.h"
+#include "lib/xalloc.h"
 #include "lib/urlmask.h"
 #include "sql/db_int.h"
 
@@ -41,9 +42,7 @@ struct req *req_new(enum req_kind kind, const struct db_stmt *stmts, int n, void
         for (int k = 0; k < stmts[i].nparams; k++)
             size += stmts[i].params[k] ? strlen(stmts[i].params[k]) + 1 : 0;
     }
-    req = malloc(size);
-    if (!req)
-        return NULL;
+    req = xmalloc(size);
     *req =
         (struct req){.kind = kind, .stmts = (struct db_stmt *)(req + 1), .nstmts = n, .arg = arg};
     values = (const char **)(req->stmts + n);
@@ -258,11 +257,7 @@ struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
 
     if (cfg_check(cfg, err) < 0)
         return NULL;
-    pool = calloc(1, sizeof(*pool));
-    if (!pool) {
-        (void)err_set(err, -ENOMEM, "out of memory");
-        return NULL;
-    }
+    pool = xcalloc(1, sizeof(*pool));
     if (conninfo_check(cfg->conninfo, pool->addr, sizeof(pool->addr), err) < 0) {
         free(pool);
         return NULL;
@@ -273,10 +268,8 @@ struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
     pool->on_state = on_state;
     pool->arg = arg;
     pool->tail = &pool->head;
-    pool->conninfo = strdup(cfg->conninfo);
-    pool->conns = calloc(cfg->size, sizeof(*pool->conns));
-    if (!pool->conninfo || !pool->conns)
-        goto out_nomem;
+    pool->conninfo = xstrdup(cfg->conninfo);
+    pool->conns = xcalloc(cfg->size, sizeof(*pool->conns));
     pool->cfg.conninfo = pool->conninfo;
     ms = llround(cfg->statement_timeout_s * 1000);
     if (cfg->statement_timeout_s > 0 && ms == 0)
@@ -288,19 +281,10 @@ struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
     for (unsigned i = 0; i < cfg->size; i++) {
         struct conn *c = &pool->conns[i];
         conn_init(pool, c, i + 1);
-        c->stmts = calloc(STMT_MAX, sizeof(*c->stmts));
-        if (!c->stmts)
-            goto out_nomem;
+        c->stmts = xcalloc(STMT_MAX, sizeof(*c->stmts));
+        ev_timer_start(loop, &c->timer); /* connects from the loop: no I/O (nor DNS) here */
     }
-    /* connect from the loop: no network I/O (nor DNS) inside this call */
-    for (unsigned i = 0; i < cfg->size; i++)
-        ev_timer_start(loop, &pool->conns[i].timer);
     return pool;
-
-out_nomem:
-    pool_release(pool);
-    (void)err_set(err, -ENOMEM, "out of memory");
-    return NULL;
 }
 
 void db_pool_free(struct db_pool *pool)
@@ -379,8 +363,6 @@ int db_query(struct db_pool *pool, const char *sql, const char *const *params, i
     if (r < 0)
         return r;
     req = req_new(REQ_QUERY, &stmt, 1, arg);
-    if (!req)
-        return -ENOMEM;
     req->done = done;
     pool_enqueue(pool, req);
     pool_dispatch(pool);

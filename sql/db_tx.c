@@ -8,6 +8,7 @@
 #include <ev.h>
 #include <libpq-fe.h>
 
+#include "lib/xalloc.h"
 #include "sql/db_int.h"
 
 static void tx_link(struct db_pool *pool, struct db_tx *tx)
@@ -165,9 +166,7 @@ int db_tx_begin(struct db_pool *pool, db_tx_ready_fn *ready, void *arg)
     r = pool_admit(pool);
     if (r < 0)
         return r;
-    tx = calloc(1, sizeof(*tx));
-    if (!tx)
-        return -ENOMEM;
+    tx = xcalloc(1, sizeof(*tx));
     tx->pool = pool;
     tx->ready = ready;
     tx->state = TX_BEGINNING;
@@ -194,8 +193,6 @@ int db_tx_query(struct db_tx *tx, const char *sql, const char *const *params, in
     if (!req_args_ok(sql, params, nparams))
         return -EINVAL;
     req = req_new(REQ_TX_QUERY, &stmt, 1, arg);
-    if (!req)
-        return -ENOMEM;
     req->done = done;
     req->tx = tx;
     tx->req = req;

@@ -10,6 +10,7 @@
 #include <ev.h>
 
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "sql/db.h"
 
 #define BATCH_MAX 1000
@@ -96,7 +97,8 @@ static char *array_put(char *p, char *end, const char *s, bool first)
     return p;
 }
 
-/* The array literal of one column of `rows`. Caller owns it, free(). */
+/* The array literal of one column of `rows`, or NULL when it outgrew its room (it cannot: the
+ * size counts every byte array_put() may write). Caller owns it, free(). */
 static char *column(const struct row *rows, size_t n, int col)
 {
     size_t size = 16;
@@ -109,9 +111,7 @@ static char *column(const struct row *rows, size_t n, int col)
         size_t len = s[col] ? strlen(s[col]) : 0;
         size += 2 * len + 72;
     }
-    buf = malloc(size);
-    if (!buf)
-        return NULL;
+    buf = xmalloc(size);
     p = buf;
     end = buf + size - 2;
     *p++ = '{';
@@ -182,18 +182,16 @@ static void batch_on_done(const struct db_rows *rows, int err, void *arg)
         log_warn("event=history_not_written rows=%zu err=%s", b->n, log_q(db_rows_error(rows)));
         /* put them back in front, unless the rows waiting now fill the bound */
         if (h->n + b->n <= h->max_pending) {
-            struct row *merged = malloc((h->n + b->n + 1) * sizeof(*merged));
-            if (merged) {
-                memcpy(merged, b->rows, b->n * sizeof(*merged));
-                memcpy(merged + b->n, h->rows, h->n * sizeof(*merged));
-                free(h->rows);
-                h->rows = merged;
-                h->n += b->n;
-                h->cap = h->n + 1;
-                free(b->rows);
-                free(b);
-                return; /* the flush timer tries again */
-            }
+            struct row *merged = xreallocarray(NULL, h->n + b->n + 1, sizeof(*merged));
+            memcpy(merged, b->rows, b->n * sizeof(*merged));
+            memcpy(merged + b->n, h->rows, h->n * sizeof(*merged));
+            free(h->rows);
+            h->rows = merged;
+            h->n += b->n;
+            h->cap = h->n + 1;
+            free(b->rows);
+            free(b);
+            return; /* the flush timer tries again */
         }
         h->dropped += b->n;
     }
@@ -208,7 +206,6 @@ static void write_batch(struct history *h)
     char *cols[NCOLS] = {0};
     const char *params[NCOLS + 1];
     struct batch *b;
-    int r = -ENOMEM;
 
     if (h->busy || n == 0 || !db_pool_up(h->pool))
         return; /* rows wait; building the arrays for a refused call would be wasted work */
@@ -217,36 +214,29 @@ static void write_batch(struct history *h)
                  h->dropped);
         h->dropped = 0;
     }
-    b = calloc(1, sizeof(*b));
-    if (!b)
-        return;
     for (int c = 0; c < NCOLS; c++)
         if (!(cols[c] = column(h->rows, n, c)))
-            goto out;
+            goto out_cols;
     for (int c = 0; c < NCOLS; c++)
         params[c] = cols[c];
     params[NCOLS] = h->process;
+    b = xcalloc(1, sizeof(*b));
     b->h = h;
     b->n = n;
-    b->rows = malloc(n * sizeof(*b->rows));
-    if (!b->rows)
-        goto out;
-    r = db_query(h->pool, insert_sql, params, NCOLS + 1, batch_on_done, b);
-    if (r < 0)
-        goto out;
+    b->rows = xreallocarray(NULL, n, sizeof(*b->rows));
+    if (db_query(h->pool, insert_sql, params, NCOLS + 1, batch_on_done, b) < 0) {
+        free(b->rows);
+        free(b);
+        goto out_cols;
+    }
     memcpy(b->rows, h->rows, n * sizeof(*b->rows));
     memmove(h->rows, h->rows + n, (h->n - n) * sizeof(*h->rows));
     h->n -= n;
     h->busy = true;
     h->in_flight = n;
-    b = NULL;
-out:
+out_cols:
     for (int c = 0; c < NCOLS; c++)
         free(cols[c]);
-    if (b) {
-        free(b->rows);
-        free(b);
-    }
 }
 
 static void flush_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -275,15 +265,9 @@ static void prune_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 struct history *history_new(struct ev_loop *loop, struct db_pool *pool, const char *process,
                             double flush_s, double retention_s, size_t max_pending)
 {
-    struct history *h = calloc(1, sizeof(*h));
+    struct history *h = xcalloc(1, sizeof(*h));
 
-    if (!h)
-        return NULL;
-    h->process = strdup(process);
-    if (!h->process) {
-        free(h);
-        return NULL;
-    }
+    h->process = xstrdup(process);
     h->loop = loop;
     h->pool = pool;
     h->retention_s = retention_s;
@@ -317,7 +301,7 @@ void history_set_retention(struct history *h, double retention_s)
 
 static char *dup_or_null(const char *s)
 {
-    return s ? strdup(s) : NULL;
+    return s ? xstrdup(s) : NULL;
 }
 
 void history_add(struct history *h, const struct history_entry *e)
@@ -332,28 +316,18 @@ void history_add(struct history *h, const struct history_entry *e)
     }
     if (h->n == h->cap) {
         size_t cap = h->cap ? 2 * h->cap : 256;
-        struct row *rows = realloc(h->rows, cap * sizeof(*rows));
-        if (!rows) {
-            h->dropped++;
-            return;
-        }
-        h->rows = rows;
+        h->rows = xreallocarray(h->rows, cap, sizeof(*h->rows));
         h->cap = cap;
     }
-    r.jid = strdup(e->jid);
-    r.class_name = strdup(e->class_name);
-    r.queue = strdup(e->queue);
-    r.outcome = strdup(e->outcome);
+    r.jid = xstrdup(e->jid);
+    r.class_name = xstrdup(e->class_name);
+    r.queue = xstrdup(e->queue);
+    r.outcome = xstrdup(e->outcome);
     r.error_class = dup_or_null(e->error_class && *e->error_class ? e->error_class : NULL);
     r.error = dup_or_null(e->error_class && *e->error_class ? e->error : NULL);
     r.attempt = e->attempt;
     r.started_at = e->started_at;
     r.finished_at = e->finished_at;
-    if (!r.jid || !r.class_name || !r.queue || !r.outcome) {
-        row_clear(&r);
-        h->dropped++;
-        return;
-    }
     h->rows[h->n++] = r;
     if (h->n >= BATCH_MAX)
         write_batch(h);

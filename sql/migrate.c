@@ -12,6 +12,7 @@
 
 #include "lib/err.h"
 #include "lib/parse.h"
+#include "lib/xalloc.h"
 #include "sql/pgsync.h"
 
 /* pg_advisory_lock key: "nexusmig" as a number, shared by every nexusd. */
@@ -83,16 +84,10 @@ static int apply_one(PGconn *conn, const struct migration *m, struct err *err)
 static int session_open(const char *conninfo, PGconn **ret_conn, char (**ret_sums)[17],
                         struct err *err)
 {
-    char(*sums)[17] = calloc(nmigrations + 1, sizeof(*sums));
-
-    if (!sums)
-        return err_set(err, -ENOMEM, "out of memory");
     *ret_conn = pgsync_connect(conninfo, "nexusd-migrate", err);
-    if (!*ret_conn) {
-        free(sums);
+    if (!*ret_conn)
         return err->code;
-    }
-    *ret_sums = sums;
+    *ret_sums = xcalloc(nmigrations + 1, sizeof(**ret_sums));
     return 0;
 }
 

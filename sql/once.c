@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/xalloc.h"
 #include "sql/db.h"
 
 #define ONCE_MAX_WRITES 63
@@ -108,19 +109,13 @@ int once_run(struct db_pool *pool, const char *jid, const char *class_name,
 
     if (n < 1 || n > ONCE_MAX_WRITES)
         return -EINVAL;
-    o = calloc(1, sizeof(*o));
-    if (!o)
-        return -ENOMEM;
+    o = xcalloc(1, sizeof(*o));
     o->pool = pool;
     o->done = done;
     o->arg = arg;
-    o->jid = strdup(jid);
-    o->class_name = strdup(class_name);
-    o->args_sha256 = args_sha256 ? strdup(args_sha256) : NULL;
-    if (!o->jid || !o->class_name || (args_sha256 && !o->args_sha256)) {
-        once_free(o);
-        return -ENOMEM;
-    }
+    o->jid = xstrdup(jid);
+    o->class_name = xstrdup(class_name);
+    o->args_sha256 = args_sha256 ? xstrdup(args_sha256) : NULL;
     stmts[0] = (struct db_stmt){.sql = marker_sql, .params = marker, .nparams = 3};
     memcpy(&stmts[1], writes, (size_t)n * sizeof(*writes));
     r = db_atomic(pool, stmts, n + 1, once_on_done, o);
