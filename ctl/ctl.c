@@ -175,16 +175,13 @@ static const char *env_get(const char *name)
 
 const struct cfg *ctl_cfg(struct ctl *ctl, struct err *err)
 {
-    int r;
-
     if (ctl->cfg)
         return ctl->cfg;
-    r = cfg_load(ctl->cfg_path, env_get, &ctl->cfg, err);
-    if (r == -ENOMEM)
-        (void)err_set(err, -ENOMEM, "out of memory loading the configuration");
-    else if (r < 0)
+    if (cfg_load(ctl->cfg_path, env_get, &ctl->cfg, err) < 0) {
         err->code = CTL_ECONFIG;
-    return r < 0 ? NULL : ctl->cfg;
+        return NULL;
+    }
+    return ctl->cfg;
 }
 
 const struct cfg *ctl_cfg_db(struct ctl *ctl, const char *what, struct err *err)

@@ -60,7 +60,7 @@ void ctl_print_help(const struct ctl *ctl);
 void ctl_path_push(struct ctl *ctl, const char *word);
 
 /* Loads the configuration, once. Borrowed, valid until the run ends. Fills `err`
- * (CTL_ECONFIG or -ENOMEM) and returns NULL on failure. */
+ * (CTL_ECONFIG) and returns NULL on failure. */
 const struct cfg *ctl_cfg(struct ctl *ctl, struct err *err);
 /* The same, for a command (`what`, e.g. "history") that reads PostgreSQL: NULL with
  * CTL_ECONFIG also when database.url is unset. Borrowed, valid until the run ends. */
@@ -71,9 +71,10 @@ struct redisContext *ctl_redis(struct ctl *ctl, struct err *err);
 /* The namespace, "" before ctl_redis(). Borrowed. */
 const char *ctl_ns(const struct ctl *ctl);
 
-/* MULTI; SADD queues Q; LPUSH queue:Q JOB; EXEC, as a Sidekiq client pushes. */
-int ctl_push_now(struct redisContext *c, const char *ns, const char *queue, const char *text,
-                 size_t len, struct err *err);
+/* Pushes job `text` as a Sidekiq client does: onto queue `queue` now when `at` is
+ * QUEUE_PUSH_NOW, else into schedule due at `at` (epoch s); see queue/push.h. */
+int ctl_push(struct redisContext *c, const char *ns, const char *queue, double at,
+             const char *text, size_t len, struct err *err);
 
 /* The commands, each defined in its own file. */
 extern const struct ctl_command ctl_cmd_enqueue;

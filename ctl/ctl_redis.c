@@ -60,15 +60,11 @@ struct redisContext *ctl_redis_connect(const struct cfg *cfg, struct err *err)
     struct raddr addr = {0};
     redisContext *c = NULL;
     char where[512];
-    int r;
 
-    r = raddr_parse(cfg->redis_url, &addr, err);
-    if (r == -ENOMEM)
-        (void)err_set(err, -ENOMEM, "out of memory reading the Redis URL");
-    else if (r < 0)
+    if (raddr_parse(cfg->redis_url, &addr, err) < 0) {
         err->code = CTL_ECONFIG;
-    if (r < 0)
         return NULL;
+    }
     if (addr.path) {
         (void)snprintf(where, sizeof(where), "%s", addr.path);
         c = redisConnectUnixWithTimeout(addr.path, connect_tv);
@@ -77,7 +73,7 @@ struct redisContext *ctl_redis_connect(const struct cfg *cfg, struct err *err)
                        addr.host, addr.port);
         c = redisConnectWithTimeout(addr.host, addr.port, connect_tv);
     }
-    if (!c) {
+    if (!c) { /* hiredis 0.14 allocates with plain malloc: NULL is its out of memory */
         (void)err_set(err, -ENOMEM, "out of memory connecting to Redis at %s", where);
         goto out;
     }

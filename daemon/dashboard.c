@@ -19,6 +19,7 @@
 #include "lib/log.h"
 #include "lib/parse.h"
 #include "lib/raddr.h"
+#include "lib/xalloc.h"
 #include "queue/rconn.h"
 
 /* What the page may load and talk to: itself only, no inline script or style. */
@@ -91,8 +92,6 @@ static unsigned status_of(int err)
     case -EBADMSG:
     case -EFBIG:
         return 409;
-    case -ENOMEM:
-        return 500;
     default:
         return 503; /* Redis down, refused, or lost */
     }
@@ -200,11 +199,9 @@ static void on_auth(struct httpd_req *req, void *arg)
 static void on_paused(struct httpd_req *req, void *arg)
 {
     const struct dashboard *d = arg;
-    int r = actions_paused(d->conn, d->ns, read_on_done, req);
 
-    if (r < 0)
-        httpd_respond_error(req, r == -ENOMEM ? 500 : 503,
-                            r == -ENOMEM ? "out of memory" : "Redis is not connected");
+    if (actions_paused(d->conn, d->ns, read_on_done, req) < 0)
+        httpd_respond_error(req, 503, "Redis is not connected");
 }
 
 /* A query number: absent = `def`; otherwise min..max, or -1. */
@@ -272,7 +269,6 @@ static void list_next(struct dashboard *d)
         .answer_max = LIST_ANSWER_MAX,
     };
     struct wait *w, **p, *x;
-    int r;
 
     while (!d->reading && !ev_is_active(&d->pause) && (w = d->waiting)) {
         d->waiting = w->next;
@@ -291,14 +287,12 @@ static void list_next(struct dashboard *d)
         b.excerpt_max = w->token ? EXCERPT_TOKEN : EXCERPT_PUBLIC;
         d->reading = w;
         d->read_started = ev_time();
-        r = actions_list(d->conn, d->ns, w->set, w->offset, w->limit, &b, d->heads,
-                         list_on_done, d);
-        if (r < 0) {
+        if (actions_list(d->conn, d->ns, w->set, w->offset, w->limit, &b, d->heads,
+                         list_on_done, d) < 0) {
             d->reading = NULL;
             for (; w; w = x) {
                 x = w->next;
-                wait_answer(w, r == -ENOMEM ? r : -EIO, NULL,
-                            r == -ENOMEM ? "out of memory" : "Redis is not connected");
+                wait_answer(w, -EIO, NULL, "Redis is not connected");
             }
         }
     }
@@ -323,11 +317,7 @@ static void list_set(struct httpd_req *req, struct dashboard *d, enum actions_se
         httpd_respond_error(req, 503, "too many list requests waiting; try again");
         return;
     }
-    w = calloc(1, sizeof(*w));
-    if (!w) {
-        httpd_respond_error(req, 500, "out of memory");
-        return;
-    }
+    w = xcalloc(1, sizeof(*w));
     w->req = req;
     w->set = set;
     w->offset = (unsigned)offset;
@@ -366,7 +356,7 @@ static char *path_part(const char *path, const char *prefix, const char *suffix)
     if (len <= plen + slen || strncmp(path, prefix, plen) != 0 ||
         strcmp(path + len - slen, suffix) != 0)
         return NULL;
-    return strndup(path + plen, len - plen - slen);
+    return xstrndup(path + plen, len - plen - slen);
 }
 
 static bool jid_valid(const char *jid)
@@ -401,28 +391,19 @@ static struct call *call_begin(struct httpd_req *req, const struct dashboard *d,
         free(target);
         return NULL;
     }
-    c = calloc(1, sizeof(*c));
-    if (c)
-        c->peer = strdup(httpd_req_peer(req));
-    if (!c || !c->peer) {
-        refuse(req, action, target, 500, "out of memory");
-        free(target);
-        if (c)
-            free(c);
-        return NULL;
-    }
+    c = xcalloc(1, sizeof(*c));
+    c->peer = xstrdup(httpd_req_peer(req));
     c->req = req;
     c->action = action;
     c->target = target;
     return c;
 }
 
-/* After an actions_*() start: -ENOTCONN or -ENOMEM answer now. */
+/* After an actions_*() start: -ENOTCONN answers now. */
 static void call_started(struct call *c, int r)
 {
     if (r < 0)
-        call_on_done(r == -ENOMEM ? r : -EIO, NULL,
-                     r == -ENOMEM ? "out of memory" : "Redis is not connected", c);
+        call_on_done(-EIO, NULL, "Redis is not connected", c);
 }
 
 /* One route per set and verb: /api/SET/JID[/VERB]. */
@@ -534,7 +515,7 @@ static void on_schedule_run(struct httpd_req *req, void *arg)
 struct dashboard *dashboard_new(struct ev_loop *loop, struct httpd *h, const struct cfg *cfg,
                                 struct err *err)
 {
-    struct dashboard *d = calloc(1, sizeof(*d));
+    struct dashboard *d;
     struct raddr addr = {0};
     static const struct {
         const char *method, *path;
@@ -557,31 +538,20 @@ struct dashboard *dashboard_new(struct ev_loop *loop, struct httpd *h, const str
         {"GET", "/", on_index}, /* last: a prefix of every path */
     };
 
-    if (!d) {
-        (void)err_set(err, -ENOMEM, "out of memory");
+    if (raddr_parse(cfg->redis_url, &addr, err) < 0)
         return NULL;
-    }
+    d = xcalloc(1, sizeof(*d));
     d->loop = loop;
     d->cfg = cfg;
     ev_timer_init(&d->pause, pause_on_timeout, 0, 0);
     d->pause.data = d;
-    d->ns = strdup(cfg->redis_namespace);
+    d->ns = xstrdup(cfg->redis_namespace);
     d->heads = actions_heads_new();
-    if (!d->ns || !d->heads || raddr_parse(cfg->redis_url, &addr, err) < 0)
-        goto fail;
     d->conn = rconn_new(loop, &addr, "dashboard", cfg->redis_connect_timeout_s, NULL, NULL);
     raddr_clear(&addr);
-    if (!d->conn)
-        goto fail;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (httpd_route(h, routes[i].method, routes[i].path, routes[i].fn, d) < 0)
-            goto fail;
+        httpd_route(h, routes[i].method, routes[i].path, routes[i].fn, d);
     return d;
-fail:
-    if (!err || !err->code)
-        (void)err_set(err, -ENOMEM, "out of memory");
-    dashboard_free(d);
-    return NULL;
 }
 
 void dashboard_reload(struct dashboard *d, const struct cfg *cfg)

@@ -28,7 +28,7 @@ extern const size_t dashboard_nassets;
  * the jobs' commands; list reads run one at a time and pause after each (docs/dashboard.md).
  * `loop` and `h` are borrowed and must outlive the dashboard; `cfg` as in dashboard_reload().
  * Caller owns it, release with dashboard_free() (accepts NULL) before httpd_free(). NULL with
- * `err` filled when out of memory or the Redis URL is unusable. */
+ * `err` filled when the Redis URL is unusable. */
 struct dashboard *dashboard_new(struct ev_loop *loop, struct httpd *h, const struct cfg *cfg,
                                 struct err *err);
 /* The configuration in force from now on (token, schedules): borrowed, valid until the next

@@ -2,11 +2,12 @@
  * texts and args within a bound. */
 #include "daemon/excerpt.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <jansson.h>
+
+#include "lib/xalloc.h"
 
 static size_t skip_space(const char *text, size_t len, size_t p)
 {
@@ -22,7 +23,7 @@ json_t *excerpt_head_object(const char *text, size_t len)
     json_error_t jerr;
     size_t p = skip_space(text, len, 0), q;
 
-    if (!obj || p >= len || text[p] != '{')
+    if (p >= len || text[p] != '{')
         return obj;
     for (p++;; p++) {
         p = skip_space(text, len, p);
@@ -59,9 +60,7 @@ json_t *excerpt_string(const char *s, size_t len, size_t max)
     v = json_stringn(s, n);
     if (v)
         return v;
-    copy = malloc(n ? n : 1);
-    if (!copy)
-        return NULL;
+    copy = xmalloc(n);
     for (size_t i = 0; i < n; i++)
         copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
     v = json_stringn(copy, n);
@@ -69,43 +68,40 @@ json_t *excerpt_string(const char *s, size_t len, size_t max)
     return v;
 }
 
-int excerpt_put_text(json_t *entry, const char *name, const json_t *v, size_t max)
+bool excerpt_put_text(json_t *entry, const char *name, const json_t *v, size_t max)
 {
     size_t len = json_string_length(v);
     char size_name[64];
 
-    if (!json_is_string(v))
-        return json_object_set_new(entry, name, json_null()) < 0 ? -ENOMEM : 0;
-    if (len <= max)
-        return json_object_set(entry, name, (json_t *)v) < 0 ? -ENOMEM : 0;
+    if (!json_is_string(v)) {
+        (void)json_object_set_new(entry, name, json_null());
+        return false;
+    }
+    if (len <= max) {
+        (void)json_object_set(entry, name, (json_t *)v);
+        return false;
+    }
     (void)snprintf(size_name, sizeof(size_name), "%s_size", name);
-    if (json_object_set_new(entry, name, excerpt_string(json_string_value(v), len, max)) < 0 ||
-        json_object_set_new(entry, size_name, json_integer((json_int_t)len)) < 0)
-        return -ENOMEM;
-    return 1;
+    (void)json_object_set_new(entry, name, excerpt_string(json_string_value(v), len, max));
+    (void)json_object_set_new(entry, size_name, json_integer((json_int_t)len));
+    return true;
 }
 
-int excerpt_put_args(json_t *entry, const json_t *args, size_t max)
+bool excerpt_put_args(json_t *entry, const json_t *args, size_t max)
 {
     size_t len = args ? json_dumpb(args, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) : 0;
     char *text;
-    int r;
 
-    if (len <= max)
-        return json_object_set_new(entry, "args", args ? json_incref((json_t *)args)
-                                                       : json_null()) < 0
-                   ? -ENOMEM
-                   : 0;
-    text = malloc(len);
-    if (!text || json_dumpb(args, text, len, JSON_COMPACT | JSON_ENCODE_ANY) != len) {
-        free(text);
-        return -ENOMEM;
+    if (len <= max) {
+        (void)json_object_set_new(entry, "args",
+                                  args ? json_incref((json_t *)args) : json_null());
+        return false;
     }
-    r = json_object_set_new(entry, "args", json_null()) < 0 ||
-                json_object_set_new(entry, "args_excerpt", excerpt_string(text, len, max)) < 0 ||
-                json_object_set_new(entry, "args_size", json_integer((json_int_t)len)) < 0
-            ? -ENOMEM
-            : 1;
+    text = xmalloc(len);
+    (void)json_dumpb(args, text, len, JSON_COMPACT | JSON_ENCODE_ANY); /* len bytes, as above */
+    (void)json_object_set_new(entry, "args", json_null());
+    (void)json_object_set_new(entry, "args_excerpt", excerpt_string(text, len, max));
+    (void)json_object_set_new(entry, "args_size", json_integer((json_int_t)len));
     free(text);
-    return r;
+    return true;
 }

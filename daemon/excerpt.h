@@ -3,6 +3,7 @@
 #ifndef EXCERPT_H
 #define EXCERPT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct json_t json_t;
@@ -15,23 +16,22 @@ typedef struct json_t json_t;
 /* The members of the JSON object whose text was cut after `len` bytes (`text` need not be
  * NUL-terminated): those that show there whole, in order, in a new object; {} when none do or
  * the text is not an object. A number at the very end counts only when a ',' or '}' follows
- * it ("12" may be the start of "123"). Caller owns the result, json_decref(). NULL when out of
- * memory. */
+ * it ("12" may be the start of "123"). Caller owns the result, json_decref(). */
 json_t *excerpt_head_object(const char *text, size_t len);
 
 /* At most `max` bytes of `s` (`len` bytes, need not be NUL-terminated) as a new JSON string,
  * cut at a UTF-8 character boundary; when those bytes are not UTF-8, every byte >= 0x80 becomes
- * '?'. Caller owns it, json_decref(). NULL when out of memory. */
+ * '?'. Caller owns it, json_decref(). */
 json_t *excerpt_string(const char *s, size_t len, size_t max);
 
 /* Sets entry[name] to the string `v` (null when it is not a string) or, when it is longer than
  * `max` bytes, to its first bytes (excerpt_string()) with entry[name + "_size"] its length.
- * `v` is borrowed. Returns 1 when cut, 0, or -ENOMEM. */
-int excerpt_put_text(json_t *entry, const char *name, const json_t *v, size_t max);
+ * `v` is borrowed. Returns whether it cut. */
+bool excerpt_put_text(json_t *entry, const char *name, const json_t *v, size_t max);
 
 /* Sets entry.args to `args` (borrowed; null when NULL) when its compact JSON text is at most
  * `max` bytes, else to null with entry.args_excerpt (that text's first bytes) and
- * entry.args_size (its length). Returns 1 when cut, 0, or -ENOMEM. */
-int excerpt_put_args(json_t *entry, const json_t *args, size_t max);
+ * entry.args_size (its length). Returns whether it cut. */
+bool excerpt_put_args(json_t *entry, const json_t *args, size_t max);
 
 #endif

@@ -2,6 +2,7 @@
 #include "daemon/httpd.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -25,10 +26,13 @@
 #include "lib/log.h"
 #include "lib/parse.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 
 #define LISTEN_BACKLOG 1024 /* the kernel caps it at net.core.somaxconn */
 #define WARN_INTERVAL_S 1.0 /* each kind of warning: at most one line per second */
 #define FD_RESERVE 256      /* descriptors kept for the rest of nexusd beside connections */
+/* httpd_respond_json()'s answer when it is given no JSON to send */
+#define ANSWER_UNBUILT "{\"error\":\"the answer could not be built\"}"
 
 struct route {
     char *method; /* owned */
@@ -269,16 +273,7 @@ static void mhd_on_connection(void *cls, struct MHD_Connection *mc, void **socke
                      "msg=\"more wait in the listen queue until one closes\" suppressed=%u",
                      h->nconns, h->max_connections, suppressed);
     }
-    c = calloc(1, sizeof(*c));
-    if (!c) {
-        /* untracked, it could hold its header forever: closed instead */
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-
-        if (ci)
-            (void)shutdown(ci->connect_fd, SHUT_RDWR);
-        return;
-    }
+    c = xcalloc(1, sizeof(*c));
     c->mc = mc;
     c->prev = c->next = c;
     *socket_context = c;
@@ -341,20 +336,14 @@ static void req_free(struct httpd_req *req)
 static struct httpd_req *req_new(struct httpd *h, struct MHD_Connection *conn, const char *method,
                                  const char *url)
 {
-    struct httpd_req *req = calloc(1, sizeof(*req));
+    struct httpd_req *req = xcalloc(1, sizeof(*req));
 
-    if (!req)
-        return NULL;
     req->prev = req->next = req;
     req->h = h;
     req->conn = conn;
-    req->method = strdup(method);
-    req->path = strndup(url, strcspn(url, "?"));
-    req->body = calloc(1, 1);
-    if (!req->method || !req->path || !req->body) {
-        req_free(req);
-        return NULL;
-    }
+    req->method = xstrdup(method);
+    req->path = xstrndup(url, strcspn(url, "?"));
+    req->body = xstrdup("");
     req->started_at = util_now();
     peer_format(conn, req->peer, sizeof(req->peer));
     return req;
@@ -391,16 +380,14 @@ static void req_send(struct httpd_req *req, unsigned status, const char *content
     }
 }
 
+/* `message` is one of ours, ASCII: json_pack() and json_dumps() cannot fail on it. */
 static void send_error(struct httpd_req *req, unsigned status, const char *message,
                        const char *allow)
 {
     json_t *body = json_pack("{s:s}", "error", message);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *text = json_dumps(body, JSON_COMPACT);
 
-    if (text)
-        req_send(req, status, "application/json", text, strlen(text), allow);
-    else
-        req_send(req, 500, "text/plain; charset=utf-8", "out of memory\n", 14, NULL);
+    req_send(req, status, "application/json", text, strlen(text), allow);
     free(text);
     json_decref(body);
 }
@@ -540,7 +527,6 @@ static enum MHD_Result mhd_on_request(void *cls, struct MHD_Connection *conn, co
 {
     struct httpd *h = cls;
     struct httpd_req *req = *con_cls;
-    char *body;
 
     if (!req) {
         struct conn *c = conn_of(conn);
@@ -548,8 +534,6 @@ static enum MHD_Result mhd_on_request(void *cls, struct MHD_Connection *conn, co
         if (c)
             wait_stop(c); /* the header is whole */
         req = req_new(h, conn, method, url);
-        if (!req)
-            return MHD_NO;
         *con_cls = req;
         if (req_refuse(req, c))
             return MHD_YES;
@@ -567,13 +551,10 @@ static enum MHD_Result mhd_on_request(void *cls, struct MHD_Connection *conn, co
             req->too_large = true;
             return MHD_YES;
         }
-        body = realloc(req->body, req->len + n + 1);
-        if (!body)
-            return MHD_NO;
-        memcpy(body + req->len, upload_data, n);
+        req->body = xreallocarray(req->body, req->len + n + 1, 1);
+        memcpy(req->body + req->len, upload_data, n);
         req->len += n;
-        body[req->len] = '\0';
-        req->body = body;
+        req->body[req->len] = '\0';
         return MHD_YES;
     }
     if (!req->status && !req->dispatched)
@@ -667,7 +648,7 @@ void httpd_respond_json(struct httpd_req *req, unsigned status, json_t *body)
     if (text)
         httpd_respond(req, status, "application/json", text, strlen(text));
     else
-        httpd_respond(req, 500, "application/json", "{\"error\":\"out of memory\"}", 25);
+        httpd_respond(req, 500, "application/json", ANSWER_UNBUILT, sizeof(ANSWER_UNBUILT) - 1);
     free(text);
 }
 
@@ -678,28 +659,19 @@ void httpd_respond_error(struct httpd_req *req, unsigned status, const char *mes
 
 /* ---- the server ---- */
 
-int httpd_route(struct httpd *h, const char *method, const char *path, httpd_handler_fn *fn,
-                void *arg)
+void httpd_route(struct httpd *h, const char *method, const char *path, httpd_handler_fn *fn,
+                 void *arg)
 {
-    struct route *routes = realloc(h->routes, (h->nroutes + 1) * sizeof(*routes));
     struct route *rt;
 
-    if (!routes)
-        return -ENOMEM;
-    h->routes = routes;
-    rt = &routes[h->nroutes];
-    rt->method = strdup(method);
-    rt->path = strdup(path);
-    if (!rt->method || !rt->path || !*path) {
-        free(rt->method);
-        free(rt->path);
-        return -ENOMEM;
-    }
+    assert(*path); /* route_find() reads its last byte */
+    h->routes = xreallocarray(h->routes, h->nroutes + 1, sizeof(*h->routes));
+    rt = &h->routes[h->nroutes++];
+    rt->method = xstrdup(method);
+    rt->path = xstrdup(path);
     rt->len = strlen(path);
     rt->fn = fn;
     rt->arg = arg;
-    h->nroutes++;
-    return 0;
 }
 
 /* A listening socket on `listen` (see parse_listen()); writes the address bound. */
@@ -722,11 +694,7 @@ static int listen_open(struct httpd *h, const char *listen_at, struct err *err)
         /* a socket file left by a process that is gone; anything else is refused by bind */
         if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
             (void)unlink(path);
-        h->unix_path = strdup(path);
-        if (!h->unix_path) {
-            close(fd);
-            return err_set(err, -ENOMEM, "out of memory");
-        }
+        h->unix_path = xstrdup(path);
     } else {
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     }
@@ -784,29 +752,18 @@ static char **strv_copy(const char *const *v)
 
     while (v && v[n])
         n++;
-    copy = calloc(n + 1, sizeof(*copy));
-    for (size_t i = 0; copy && i < n; i++) {
-        copy[i] = strdup(v[i]);
-        if (!copy[i]) {
-            while (i > 0)
-                free(copy[--i]);
-            free(copy);
-            return NULL;
-        }
-    }
+    copy = xcalloc(n + 1, sizeof(*copy));
+    for (size_t i = 0; i < n; i++)
+        copy[i] = xstrdup(v[i]);
     return copy;
 }
 
 struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_cfg *cfg, struct err *err)
 {
-    struct httpd *h = calloc(1, sizeof(*h));
+    struct httpd *h = xcalloc(1, sizeof(*h));
     const union MHD_DaemonInfo *info;
     int fd;
 
-    if (!h) {
-        err_set(err, -ENOMEM, "out of memory");
-        return NULL;
-    }
     h->loop = loop;
     h->live.prev = h->live.next = &h->live;
     h->waiting.prev = h->waiting.next = &h->waiting;
@@ -817,12 +774,8 @@ struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_cfg *cfg, struc
     ev_timer_init(&h->timer, mhd_on_timer, 0, 0);
     ev_timer_init(&h->header_timer, header_on_timeout, 0, 0);
     h->io.data = h->timer.data = h->header_timer.data = h;
-    h->listen = strdup(cfg->listen);
+    h->listen = xstrdup(cfg->listen);
     h->allowed_hosts = strv_copy(cfg->allowed_hosts);
-    if (!h->listen || !h->allowed_hosts) {
-        err_set(err, -ENOMEM, "out of memory");
-        goto fail;
-    }
     h->max_connections = fd_room(cfg->max_connections);
     if (h->max_connections < cfg->max_connections)
         log_warn("event=http_nofile_low max_connections=%u using=%u "

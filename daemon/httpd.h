@@ -48,9 +48,9 @@ typedef void httpd_handler_fn(struct httpd_req *req, void *arg);
 /* `path` is exact ("/metrics"), or a prefix when it ends in '/' ("/api/dead/"); the first
  * matching route wins. `method` is "GET", "POST", "DELETE", ...; a GET route also answers
  * HEAD. Unknown paths get 404, known paths with another method 405 (with Allow), both as
- * JSON. `method`, `path` are copied; `arg` is borrowed. Returns 0 or -ENOMEM. */
-int httpd_route(struct httpd *h, const char *method, const char *path, httpd_handler_fn *fn,
-                void *arg);
+ * JSON. `method`, `path` (not empty) are copied; `arg` is borrowed. */
+void httpd_route(struct httpd *h, const char *method, const char *path, httpd_handler_fn *fn,
+                 void *arg);
 
 /* The request's parts. Method, path (without the query), body and peer are borrowed, valid
  * until httpd_respond(); header and query values only until the handler returns (copy them
@@ -74,8 +74,8 @@ void httpd_req_set_headers(struct httpd_req *req, const char *const *headers);
  * server answered 504 meanwhile: the answer is then dropped. */
 void httpd_respond(struct httpd_req *req, unsigned status, const char *content_type,
                    const char *body, size_t len);
-/* The same with `body` as JSON text (application/json); takes ownership of `body`, also on
- * failure (NULL answers 500). */
+/* The same with `body` as JSON text (application/json); takes ownership of `body`. NULL
+ * (a json_pack() that failed on text not UTF-8) answers 500. */
 void httpd_respond_json(struct httpd_req *req, unsigned status, json_t *body);
 /* {"error": message} with `status`. */
 void httpd_respond_error(struct httpd_req *req, unsigned status, const char *message);

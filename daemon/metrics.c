@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/xalloc.h"
+
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define OTHER_CLASS "(other)"
 
@@ -31,7 +33,7 @@ struct metrics {
 
 struct metrics *metrics_new(void)
 {
-    return calloc(1, sizeof(struct metrics));
+    return xcalloc(1, sizeof(struct metrics));
 }
 
 void metrics_free(struct metrics *m)
@@ -59,29 +61,24 @@ static struct class_counts *class_get(struct metrics *m, const char *name)
     if (m->nclasses >= METRICS_MAX_CLASSES && strcmp(name, OTHER_CLASS) != 0)
         return class_get(m, OTHER_CLASS);
     if (m->nclasses == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 16;
-        struct class_counts *classes = realloc(m->classes, (cap + 1) * sizeof(*classes));
-        if (!classes)
-            return NULL;
-        m->classes = classes;
-        m->cap = cap;
+        m->cap = m->cap ? 2 * m->cap : 16;
+        m->classes = xreallocarray(m->classes, m->cap + 1, sizeof(*m->classes));
     }
     c = &m->classes[m->nclasses];
     memset(c, 0, sizeof(*c));
-    c->name = strdup(name);
-    if (!c->name)
-        return NULL;
+    c->name = xstrdup(name);
     m->last = m->nclasses++;
     return c;
 }
 
 void metrics_job_end(struct metrics *m, const char *class_name, bool failed, double duration_s)
 {
-    struct class_counts *c = m ? class_get(m, class_name) : NULL;
+    struct class_counts *c;
     size_t i;
 
-    if (!c)
+    if (!m)
         return;
+    c = class_get(m, class_name);
     c->processed++;
     if (failed)
         c->failed++;
@@ -100,7 +97,6 @@ void metrics_job_end(struct metrics *m, const char *class_name, bool failed, dou
 struct buf {
     char *s;
     size_t len, cap;
-    bool oom;
 };
 
 static void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -110,28 +106,18 @@ static void buf_printf(struct buf *b, const char *fmt, ...)
     va_list ap;
     int n;
 
-    if (b->oom)
-        return;
     for (;;) {
         va_start(ap, fmt);
         n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
         va_end(ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
+        if (n < 0)
+            return; /* an output error: not for these formats and values */
         if ((size_t)n < b->cap - b->len) {
             b->len += (size_t)n;
             return;
         }
-        size_t cap = 2 * b->cap + (size_t)n + 1;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
+        b->cap = 2 * b->cap + (size_t)n + 1;
+        b->s = xreallocarray(b->s, b->cap, 1);
     }
 }
 
@@ -265,9 +251,7 @@ char *metrics_render(const struct metrics *m, const struct metrics_snapshot *s, 
 {
     struct buf b = {.cap = 4096};
 
-    b.s = malloc(b.cap);
-    if (!b.s)
-        return NULL;
+    b.s = xmalloc(b.cap);
     buf_family(&b, "nexus_build_info", "gauge", "Always 1; the labels say which nexusd runs.");
     buf_sample(&b, "nexus_build_info", "version", s->version, 1);
     buf_family(&b, "nexus_process_start_time_seconds", "gauge",
@@ -287,10 +271,6 @@ char *metrics_render(const struct metrics *m, const struct metrics_snapshot *s, 
     render_classes(&b, m);
     if (s->fleet)
         render_fleet(&b, s);
-    if (b.oom) {
-        free(b.s);
-        return NULL;
-    }
     *ret_len = b.len;
     return b.s;
 }

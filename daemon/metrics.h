@@ -11,14 +11,13 @@ struct metrics; /* opaque */
 /* Classes counted apart; later ones are counted under class="(other)". */
 #define METRICS_MAX_CLASSES 500
 
-/* Caller owns the counters, release with metrics_free() (accepts NULL). NULL when out of
- * memory. */
+/* Caller owns the counters, release with metrics_free() (accepts NULL). */
 struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m);
 
 /* One attempt of a job of `class_name` ended (borrowed; copied the first time). `failed`:
  * it goes to retry or dead. `duration_s` < 0 for a job that never ran (undecodable, unknown
- * class): counted, not timed. Out of memory loses the sample, nothing else. */
+ * class): counted, not timed. */
 void metrics_job_end(struct metrics *m, const char *class_name, bool failed, double duration_s);
 
 /* One queue as read from Redis at scrape time. */
@@ -43,7 +42,7 @@ struct metrics_snapshot {
 };
 
 /* The Prometheus text exposition (format 0.0.4) of `m` and `snap`. Caller owns the text,
- * release with free(); writes its length. NULL when out of memory. */
+ * release with free(); writes its length. */
 char *metrics_render(const struct metrics *m, const struct metrics_snapshot *snap,
                      size_t *ret_len);
 

@@ -11,6 +11,7 @@
 
 #include "daemon/worker.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 
 struct notify {
     struct ev_loop *loop;
@@ -59,11 +60,9 @@ static void notify_on_change(struct worker *wk, void *arg)
 
 struct notify *notify_new(struct ev_loop *loop, struct worker *wk)
 {
-    struct notify *n = calloc(1, sizeof(*n));
+    struct notify *n = xcalloc(1, sizeof(*n));
     uint64_t usec = 0;
 
-    if (!n)
-        return NULL;
     n->loop = loop;
     n->wk = wk;
     worker_on_change(wk, notify_on_change, n);

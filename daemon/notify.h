@@ -10,7 +10,7 @@ struct notify; /* opaque */
  * comes and goes, and WATCHDOG=1 at half the interval systemd asks for (WATCHDOG_USEC for
  * this pid), from the loop: a stuck loop stops the pings and systemd kills the process.
  * Without NOTIFY_SOCKET every message is a no-op. `wk` is borrowed and must outlive it.
- * Caller owns it, release with notify_free() (accepts NULL). NULL when out of memory. */
+ * Caller owns it, release with notify_free() (accepts NULL). */
 struct notify *notify_new(struct ev_loop *loop, struct worker *wk);
 void notify_free(struct notify *n);
 

@@ -3,7 +3,6 @@
 #include "daemon/status.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "lib/cron.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 #include "queue/rconn.h"
 
 #define STATUS_MAX_JOBS 1000       /* jobs in flight listed by /status */
@@ -148,17 +148,13 @@ static void fleet_read(struct fleet *fl)
 {
     const struct cfg *cfg = fl->st->cfg;
     size_t n = fl->full ? cfg->nschedules : 0, nargs = 4 + n;
-    const char **args = calloc(nargs, sizeof(*args));
+    const char **args = xcalloc(nargs, sizeof(*args));
     char max_jobs[16], max_payload[16];
 
     fl->busy = true;
     fl->started = ev_time();
     fl->reading = fl->waiting;
     fl->waiting = NULL;
-    if (!args) {
-        fleet_done(fl, NULL, "out of memory");
-        return;
-    }
     (void)snprintf(max_jobs, sizeof(max_jobs), "%d", STATUS_MAX_JOBS);
     (void)snprintf(max_payload, sizeof(max_payload), "%d", STATUS_MAX_PAYLOAD);
     args[0] = cfg->redis_namespace;
@@ -192,7 +188,7 @@ static void metrics_answer(struct read *rd, json_t *fleet)
 {
     struct status *st = rd->st;
     json_t *queues = fleet_array(fleet, "queues"), *q;
-    struct metrics_queue *mq = calloc(json_array_size(queues) + 1, sizeof(*mq));
+    struct metrics_queue *mq = xcalloc(json_array_size(queues) + 1, sizeof(*mq));
     struct metrics_snapshot snap = {.version = st->version, .postgresql_up = -1};
     struct worker_stats ws;
     double now = util_now();
@@ -206,7 +202,7 @@ static void metrics_answer(struct read *rd, json_t *fleet)
     snap.redis_up = ws.redis_up;
     if (ws.db_configured)
         snap.postgresql_up = ws.db_up;
-    if (fleet && mq) {
+    if (fleet) {
         json_array_foreach(queues, i, q)
         {
             double at = number_of(q, "oldest_enqueued_at");
@@ -224,10 +220,7 @@ static void metrics_answer(struct read *rd, json_t *fleet)
         snap.dead = (long long)number_of(fleet, "dead");
     }
     text = metrics_render(worker_metrics(st->wk), &snap, &len);
-    if (text)
-        httpd_respond(rd->req, 200, METRICS_CONTENT_TYPE, text, len);
-    else
-        httpd_respond_error(rd->req, 500, "out of memory");
+    httpd_respond(rd->req, 200, METRICS_CONTENT_TYPE, text, len);
     free(text);
     free(mq);
 }
@@ -244,13 +237,9 @@ static void pause_on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
  * every request waiting for it: now, or once the read under way and its pause are over. */
 static void read_start(struct httpd_req *req, struct status *st, bool full, bool token)
 {
-    struct read *rd = calloc(1, sizeof(*rd));
+    struct read *rd = xcalloc(1, sizeof(*rd));
     struct fleet *fl = &st->fleets[full];
 
-    if (!rd) {
-        httpd_respond_error(req, 500, "out of memory");
-        return;
-    }
     rd->st = st;
     rd->req = req;
     rd->full = full;
@@ -281,44 +270,35 @@ static json_t *time_iso(double epoch_s)
 }
 
 /* One job in flight: its texts and the args parsed from its payload (which is dropped), each
- * within `max` bytes as the dashboard's lists show them (excerpt.h). Returns 0 or -ENOMEM. */
-static int job_fix(json_t *job, size_t max)
+ * within `max` bytes as the dashboard's lists show them (excerpt.h). */
+static void job_fix(json_t *job, size_t max)
 {
     static const char *const texts[] = {"jid", "class", "queue"};
     json_t *payload = json_object_get(job, "payload"), *parsed, *args;
     bool listed = json_is_string(payload); /* else over STATUS_MAX_PAYLOAD: no args */
-    int r = 0, args_cut;
-    bool cut = false;
+    bool cut = false, args_cut;
 
     parsed = listed ? json_loads(json_string_value(payload), 0, NULL) : NULL;
     args = json_object_get(parsed, "args");
-    for (size_t i = 0; r >= 0 && i < sizeof(texts) / sizeof(texts[0]); i++) {
-        r = excerpt_put_text(job, texts[i], json_object_get(job, texts[i]), max);
-        cut |= r > 0;
-    }
-    args_cut = r < 0 ? r : excerpt_put_args(job, json_is_array(args) ? args : NULL, max);
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        cut |= excerpt_put_text(job, texts[i], json_object_get(job, texts[i]), max);
+    args_cut = excerpt_put_args(job, json_is_array(args) ? args : NULL, max);
     json_decref(parsed);
     (void)json_object_del(job, "payload"); /* absent when not listed */
-    if (args_cut < 0 ||
-        (!json_object_get(job, "size") && json_object_set_new(job, "size", json_null()) < 0) ||
-        json_object_set_new(job, "args_truncated", json_boolean(!listed || args_cut)) < 0 ||
-        json_object_set_new(job, "truncated", json_boolean(!listed || args_cut || cut)) < 0)
-        return -ENOMEM;
-    return 0;
+    if (!json_object_get(job, "size"))
+        (void)json_object_set_new(job, "size", json_null());
+    (void)json_object_set_new(job, "args_truncated", json_boolean(!listed || args_cut));
+    (void)json_object_set_new(job, "truncated", json_boolean(!listed || args_cut || cut));
 }
 
-/* Jobs in flight, each as job_fix() makes it. Returns 0 or -ENOMEM. */
-static int jobs_fix(json_t *jobs, size_t max)
+/* Jobs in flight, each as job_fix() makes it. */
+static void jobs_fix(json_t *jobs, size_t max)
 {
     json_t *job;
     size_t i;
 
     json_array_foreach(jobs, i, job)
-    {
-        if (job_fix(job, max) < 0)
-            return -ENOMEM;
-    }
-    return 0;
+        job_fix(job, max);
 }
 
 /* The configured schedules with their next fire and, from Redis, their last. */
@@ -373,10 +353,7 @@ static void status_answer(struct read *rd, json_t *fleet)
     }
     procs = fleet_array(fleet, "processes");
     jobs = fleet_array(fleet, "jobs");
-    if (jobs_fix(jobs, rd->token ? EXCERPT_TOKEN : EXCERPT_PUBLIC) < 0) {
-        httpd_respond_error(rd->req, 500, "out of memory");
-        return;
-    }
+    jobs_fix(jobs, rd->token ? EXCERPT_TOKEN : EXCERPT_PUBLIC);
     out = json_pack(
         "{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, s:b, s:o}", "time", now,
         "time_at", time_iso(now), "queues", queues ? json_incref(queues) : json_array(), "counts",
@@ -418,10 +395,8 @@ static void read_finish(struct read *rd, json_t *fleet, const char *error)
 struct status *status_new(struct ev_loop *loop, struct httpd *h, struct worker *wk,
                           const struct cfg *cfg, const char *version)
 {
-    struct status *st = calloc(1, sizeof(*st));
+    struct status *st = xcalloc(1, sizeof(*st));
 
-    if (!st)
-        return NULL;
     st->h = h;
     st->wk = wk;
     st->cfg = cfg;
@@ -433,13 +408,10 @@ struct status *status_new(struct ev_loop *loop, struct httpd *h, struct worker *
         ev_timer_init(&st->fleets[i].pause, pause_on_timeout, 0, 0);
         st->fleets[i].pause.data = &st->fleets[i];
     }
-    if (httpd_route(h, "GET", "/healthz", healthz_on_request, st) < 0 ||
-        httpd_route(h, "GET", "/readyz", readyz_on_request, st) < 0 ||
-        httpd_route(h, "GET", "/metrics", metrics_on_request, st) < 0 ||
-        httpd_route(h, "GET", "/status", status_on_request, st) < 0) {
-        free(st);
-        return NULL;
-    }
+    httpd_route(h, "GET", "/healthz", healthz_on_request, st);
+    httpd_route(h, "GET", "/readyz", readyz_on_request, st);
+    httpd_route(h, "GET", "/metrics", metrics_on_request, st);
+    httpd_route(h, "GET", "/status", status_on_request, st);
     return st;
 }
 

@@ -12,6 +12,7 @@
 
 #include "lib/err.h"
 #include "lib/parse.h"
+#include "lib/xalloc.h"
 
 #define ZONEINFO_DIR "/usr/share/zoneinfo"
 #define ZONE_NAME_MAX 64              /* bytes; the longest IANA name has 32 */
@@ -392,11 +393,8 @@ static int zone_open(struct zone *z, const char *name, struct err *err)
     if (!name || !zone_exists(name))
         return err_set(err, -EINVAL, "unknown time zone '%s'", name ? name : "");
     old = getenv("TZ");
-    if (old) {
-        z->old_tz = strdup(old);
-        if (!z->old_tz)
-            return err_set(err, -ENOMEM, "out of memory");
-    }
+    if (old)
+        z->old_tz = xstrdup(old);
     (void)snprintf(tz, sizeof(tz), ":" ZONEINFO_DIR "/%s", name);
     if (setenv("TZ", tz, 1) < 0) {
         free(z->old_tz);

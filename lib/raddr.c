@@ -10,6 +10,7 @@
 #include "lib/err.h"
 #include "lib/parse.h"
 #include "lib/urlmask.h"
+#include "lib/xalloc.h"
 
 #define RADDR_PORT 6379
 
@@ -43,8 +44,8 @@ static int parse_unix(const char *url, struct raddr *a, struct err *err)
     if (*q && (strncmp(q, "?db=", 4) != 0 || !number(q + 4, strlen(q + 4), 0, RADDR_DB_MAX, &db)))
         return url_fail(err, url, "the only query is ?db=N (N = 0..1000)");
     a->db = (int)db;
-    a->path = strndup(p, (size_t)(q - p));
-    return a->path ? 0 : -ENOMEM;
+    a->path = xstrndup(p, (size_t)(q - p));
+    return 0;
 }
 
 /* redis://[[user]:password@]host[:port][/db]: the authority runs to the first '/'. */
@@ -83,12 +84,10 @@ static int parse_tcp(const char *url, struct raddr *a, struct err *err)
         const char *colon = memchr(p, ':', (size_t)(at - p));
 
         p = colon ? colon + 1 : p; /* redis://user:password@host or redis://:password@host */
-        a->password = strndup(p, (size_t)(at - p));
-        if (!a->password)
-            return -ENOMEM;
+        a->password = xstrndup(p, (size_t)(at - p));
     }
-    a->host = strndup(host, (size_t)(host_end - host));
-    return a->host ? 0 : -ENOMEM;
+    a->host = xstrndup(host, (size_t)(host_end - host));
+    return 0;
 }
 
 int raddr_parse(const char *url, struct raddr *ret, struct err *err)
@@ -107,10 +106,8 @@ int raddr_parse(const char *url, struct raddr *ret, struct err *err)
         r = parse_tcp(url, &a, err);
     else
         return url_fail(err, url, "must start with redis:// or unix://");
-    if (r < 0) {
-        raddr_clear(&a);
-        return r;
-    }
+    if (r < 0)
+        return r; /* nothing allocated: each part is copied once the whole URL is good */
     *ret = a;
     return 0;
 }

@@ -19,8 +19,8 @@ struct raddr {
 };
 
 /* Pure. No spaces or control characters anywhere; a password may hold '@' (the last one
- * ends it). Returns 0 and fills *ret, -ENOMEM, or -EINVAL with a sentence in `err` (the
- * URL shown through url_mask()); *ret is untouched on failure. */
+ * ends it). Returns 0 and fills *ret, or -EINVAL with a sentence in `err` (the URL shown
+ * through url_mask()); *ret is untouched on failure. */
 int raddr_parse(const char *url, struct raddr *ret, struct err *err);
 /* Frees the strings and zeroes `addr`. */
 void raddr_clear(struct raddr *addr);

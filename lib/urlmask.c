@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/xalloc.h"
+
 /* Name fragments that make a query parameter or conninfo key secret (matched in lower case). */
 static const char *const secret_words[] = {"pass", "pwd", "secret", "token", "key", "auth", "cred"};
 
@@ -200,12 +202,8 @@ const char *url_mask(const char *url, char *buf, size_t size)
 {
     struct out o = {buf, size, 0, false};
     size_t len = strlen(url);
-    bool *map = calloc(len + 1, sizeof(*map));
+    bool *map = xcalloc(len + 1, sizeof(*map));
 
-    if (!map) {
-        out_str(&o, "***"); /* without the map nothing can be shown safely */
-        return out_end(&o);
-    }
     map_fill(url, len, map);
     for (size_t i = 0; i < len; i++) {
         if (!map[i])
@@ -241,12 +239,8 @@ const char *url_mask_msg(const char *msg, const char *url, char *buf, size_t siz
 {
     struct out o = {buf, size, 0, false};
     size_t len = strlen(url), end = strcspn(msg, "\r\n");
-    bool *map = calloc(len + 1, sizeof(*map));
+    bool *map = xcalloc(len + 1, sizeof(*map));
 
-    if (!map) {
-        out_str(&o, "(not shown: out of memory)");
-        return out_end(&o);
-    }
     map_fill(url, len, map);
     while (end > 0 && msg[end - 1] == ' ')
         end--;

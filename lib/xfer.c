@@ -12,6 +12,7 @@
 #include <ev.h>
 
 #include "lib/parse.h"
+#include "lib/xalloc.h"
 
 /* One transfer in flight: reached from its easy handle through CURLOPT_PRIVATE. */
 struct xfer_op {
@@ -129,9 +130,7 @@ static int sock_on_change(CURL *easy, curl_socket_t fd, int what, void *userp, v
         return 0;
     }
     if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s)
-            return -1;
+        s = xcalloc(1, sizeof(*s));
         s->x = x;
         LIST_LINK(&x->socks, s);
         ev_io_init(&s->io, sock_on_ready, fd, 0);
@@ -163,10 +162,8 @@ static int timer_on_change(CURLM *multi, long timeout_ms, void *userp)
 
 struct xfer *xfer_new(struct ev_loop *loop)
 {
-    struct xfer *x = calloc(1, sizeof(*x));
+    struct xfer *x = xcalloc(1, sizeof(*x));
 
-    if (!x)
-        return NULL;
     x->multi = curl_multi_init();
     if (!x->multi) {
         free(x);
@@ -199,10 +196,8 @@ void xfer_free(struct xfer *x)
 
 static int op_start(struct xfer *x, CURL *easy, bool keep, xfer_done_fn *done, void *arg)
 {
-    struct xfer_op *op = calloc(1, sizeof(*op));
+    struct xfer_op *op = xcalloc(1, sizeof(*op));
 
-    if (!op)
-        return -ENOMEM;
     op->easy = easy;
     op->keep = keep;
     op->done = done;
@@ -243,14 +238,10 @@ size_t xfer_buf_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct xfer_buf *buf = userdata;
     size_t n = size * nmemb, room = buf->max - buf->len, take = n < room ? n : room;
-    char *grown;
 
     if (take > 0) {
-        grown = realloc(buf->data, buf->len + take + 1);
-        if (!grown)
-            return CURL_WRITEFUNC_ERROR;
-        memcpy(grown + buf->len, ptr, take);
-        buf->data = grown;
+        buf->data = xreallocarray(buf->data, buf->len + take + 1, 1);
+        memcpy(buf->data + buf->len, ptr, take);
         buf->len += take;
         buf->data[buf->len] = '\0';
     }

@@ -17,7 +17,8 @@ struct xfer; /* opaque: one multi handle */
 typedef void xfer_done_fn(CURL *easy, CURLcode result, void *arg);
 
 /* Caller owns the xfer; release with xfer_free(), which accepts NULL. curl_global_init()
- * must have run (the entry points call it). Returns NULL when out of memory. */
+ * must have run (the entry points call it). Returns NULL when libcurl cannot make its multi
+ * handle. */
 struct xfer *xfer_new(struct ev_loop *loop);
 /* Aborts every transfer still running; their `done` callbacks are not called, and their
  * easy handles stay their callers'. */
@@ -25,7 +26,7 @@ void xfer_free(struct xfer *x);
 
 /* Starts `easy` (fully set up by the caller; CURLOPT_PRIVATE is xfer's own). `done` runs
  * exactly once, later, from the loop, unless xfer_abort() comes first. The easy handle is
- * borrowed until then. Returns 0, or -ENOMEM / -EINVAL (libcurl refused it). */
+ * borrowed until then. Returns 0, or -EINVAL (libcurl refused it). */
 int xfer_start(struct xfer *x, CURL *easy, xfer_done_fn *done, void *arg);
 /* As xfer_start(), for a transfer with CURLOPT_CONNECT_ONLY: after `done` (with CURLE_OK:
  * connected, protocol set-up included, e.g. SMTP's EHLO, STARTTLS and AUTH) the handle stays
