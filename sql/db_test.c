@@ -22,39 +22,11 @@
 #include "lib/log.h"
 #include "lib/parse.h"
 #include "sql/db.h"
-
-#define NV 4         /* columns of row 0 kept by res_record() */
-#define RUN_MAX_S 20 /* a test's loop runs at most this long */
+#include "sql/db_test.h"
 
 static const char *db_url;
 
-/* One test's loop and pool. */
-struct t {
-    struct ev_loop *loop;
-    struct db_pool *pool;
-    ev_timer guard; /* ends a run that takes too long; guard.data = t */
-    ev_timer nap;   /* t_sleep() */
-    int pending;    /* callbacks still expected; the loop stops at 0 */
-    int ups, downs; /* on_state calls */
-    int want_downs; /* > 0: stop the loop when downs reaches it */
-    bool want_up;   /* stop the loop at the next on_state(true) */
-    bool timed_out;
-};
-
-/* What one `done` saw. */
-struct res {
-    struct t *t;
-    int calls, err, nrows, ncols;
-    int failed; /* db_atomic(): the statement that failed */
-    long long affected;
-    char v[NV][64]; /* row 0 */
-    bool null[NV];
-    bool oob_null; /* out-of-range reads gave NULL */
-    char sqlstate[8];
-    char error[256];
-};
-
-static struct db_pool_cfg cfg_default(void)
+struct db_pool_cfg cfg_default(void)
 {
     return (struct db_pool_cfg){.conninfo = db_url,
                                 .size = 2,
@@ -90,7 +62,7 @@ static void nap_on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* Runs the loop until a callback breaks it; fails after `limit_s`. */
-static void t_run(struct t *t, double limit_s)
+void t_run(struct t *t, double limit_s)
 {
     t->timed_out = false;
     ev_timer_set(&t->guard, limit_s, 0);
@@ -100,7 +72,7 @@ static void t_run(struct t *t, double limit_s)
     assert_false(t->timed_out);
 }
 
-static void t_sleep(struct t *t, double s)
+void t_sleep(struct t *t, double s)
 {
     ev_timer_set(&t->nap, s, 0);
     ev_timer_start(t->loop, &t->nap);
@@ -108,7 +80,7 @@ static void t_sleep(struct t *t, double s)
     ev_timer_stop(t->loop, &t->nap);
 }
 
-static void t_wait_up(struct t *t)
+void t_wait_up(struct t *t)
 {
     t->want_up = true;
     if (!db_pool_up(t->pool))
@@ -118,7 +90,7 @@ static void t_wait_up(struct t *t)
 }
 
 /* Runs the loop until the pool has gone down `downs` times in all. */
-static void t_wait_downs(struct t *t, int downs)
+void t_wait_downs(struct t *t, int downs)
 {
     t->want_downs = downs;
     while (t->downs < downs)
@@ -144,13 +116,13 @@ static void t_new(struct t *t, const struct db_pool_cfg *cfg)
     assert_int_equal(t->ups + t->downs, 0); /* never from inside db_pool_new */
 }
 
-static void t_open(struct t *t, const struct db_pool_cfg *cfg)
+void t_open(struct t *t, const struct db_pool_cfg *cfg)
 {
     t_new(t, cfg);
     t_wait_up(t);
 }
 
-static void t_open_size(struct t *t, unsigned size)
+void t_open_size(struct t *t, unsigned size)
 {
     struct db_pool_cfg cfg = cfg_default();
 
@@ -159,7 +131,7 @@ static void t_open_size(struct t *t, unsigned size)
 }
 
 /* Frees the pool and checks that it left no watcher on the loop. */
-static void t_close(struct t *t)
+void t_close(struct t *t)
 {
     int states = t->ups + t->downs;
 
@@ -177,7 +149,7 @@ static void t_close(struct t *t)
     ev_loop_destroy(t->loop);
 }
 
-static void t_done(struct t *t)
+void t_done(struct t *t)
 {
     if (--t->pending == 0)
         ev_break(t->loop, EVBREAK_ONE);
@@ -185,13 +157,13 @@ static void t_done(struct t *t)
 
 /* Runs until every request is answered. Other callbacks (a listener's) may break the loop
  * meanwhile: run again; t_run() fails the test when RUN_MAX_S pass without a break. */
-static void t_wait(struct t *t)
+void t_wait(struct t *t)
 {
     while (t->pending > 0)
         t_run(t, RUN_MAX_S);
 }
 
-static void res_record(struct res *r, const struct db_rows *rows, int err)
+void res_record(struct res *r, const struct db_rows *rows, int err)
 {
     r->calls++;
     r->err = err;
@@ -218,7 +190,7 @@ static void res_on_done(const struct db_rows *rows, int err, void *arg)
 }
 
 /* Starts a query whose outcome lands in `r`. */
-static void q(struct t *t, struct res *r, const char *sql, const char *const *params, int n)
+void q(struct t *t, struct res *r, const char *sql, const char *const *params, int n)
 {
     memset(r, 0, sizeof(*r));
     r->t = t;
@@ -227,7 +199,7 @@ static void q(struct t *t, struct res *r, const char *sql, const char *const *pa
     t->pending++;
 }
 
-static void assert_ok(const struct res *r)
+void assert_ok(const struct res *r)
 {
     if (r->calls != 1 || r->err != 0)
         fail_msg("calls=%d err=%d (%s) sqlstate=%s", r->calls, r->err, r->error, r->sqlstate);
@@ -243,7 +215,7 @@ static void poll_on_done(const struct db_rows *rows, int err, void *arg)
 
 /* Runs `sql` until its first value is `want`, 10 ms apart, while other requests may be
  * pending; fails after RUN_MAX_S. */
-static void t_poll(struct t *t, const char *sql, const char *const *params, int n, const char *want)
+void t_poll(struct t *t, const char *sql, const char *const *params, int n, const char *want)
 {
     ev_tstamp end = ev_now(t->loop) + RUN_MAX_S;
     struct res r;
@@ -263,10 +235,60 @@ static void t_poll(struct t *t, const char *sql, const char *const *params, int 
     }
 }
 
-static const char *key_for(char *buf, size_t size, const char *name)
+const char *key_for(char *buf, size_t size, const char *name)
 {
     (void)snprintf(buf, size, "%s-%ld", name, (long)getpid());
     return buf;
+}
+
+void tx_table(struct t *t)
+{
+    struct res r;
+
+    q(t, &r, "CREATE TABLE IF NOT EXISTS db_test_tx (k text PRIMARY KEY, v int)", NULL, 0);
+    t_wait(t);
+    assert_ok(&r);
+}
+
+/* The value stored under `key`, or "none". */
+void assert_stored(struct t *t, const char *key, const char *want)
+{
+    const char *params[] = {key};
+    struct res r;
+
+    q(t, &r, "SELECT coalesce((SELECT v::text FROM db_test_tx WHERE k = $1), 'none')", params, 1);
+    t_wait(t);
+    assert_ok(&r);
+    assert_string_equal(r.v[0], want);
+}
+
+static void unit_on_done(const struct db_rows *rows, int err, int failed, void *arg)
+{
+    struct res *r = arg;
+
+    res_record(r, rows, err);
+    r->failed = failed;
+    t_done(r->t);
+}
+
+/* Starts an atomic unit whose outcome lands in `r`. */
+void u(struct t *t, struct res *r, const struct db_stmt *stmts, int n)
+{
+    memset(r, 0, sizeof(*r));
+    r->t = t;
+    assert_int_equal(db_atomic(t->pool, stmts, n, unit_on_done, r), 0);
+    assert_int_equal(r->calls, 0); /* never from inside db_atomic */
+    t->pending++;
+}
+
+void assert_unit_failed(const struct res *r, int err, int failed, const char *sqlstate)
+{
+    if (r->calls != 1 || r->err != err || r->failed != failed ||
+        strcmp(r->sqlstate, sqlstate) != 0 || r->nrows != 0 || !r->error[0])
+        fail_msg("calls=%d err=%d failed=%d sqlstate=%s nrows=%d (%s); want err=%d failed=%d "
+                 "sqlstate=%s",
+                 r->calls, r->err, r->failed, r->sqlstate, r->nrows, r->error, err, failed,
+                 sqlstate);
 }
 
 /* ---- statements -------------------------------------------------------------------------- */
@@ -482,17 +504,17 @@ static void never_on_ready(struct db_tx *tx, int err, const char *why, void *arg
     fail_msg("ready must not run when db_tx_begin failed");
 }
 
-static void never_on_done(const struct db_rows *rows, int err, void *arg)
+void never_on_done(const struct db_rows *rows, int err, void *arg)
 {
     fail_msg("done must not run when db_query failed");
 }
 
-static void never_on_unit(const struct db_rows *rows, int err, int failed, void *arg)
+void never_on_unit(const struct db_rows *rows, int err, int failed, void *arg)
 {
     fail_msg("done must not run when db_atomic failed");
 }
 
-static const struct db_stmt select_one = {.sql = "SELECT 1"};
+const struct db_stmt select_one = {.sql = "SELECT 1"};
 
 static void test_max_waiting_exceeded_is_eagain(void **state)
 {
@@ -677,1016 +699,6 @@ static void test_statement_leaving_a_transaction_open_gets_a_new_connection(void
     t_close(&t);
 }
 
-/* ---- transactions ------------------------------------------------------------------------ */
-
-struct step {
-    const char *sql;
-    int nparams;
-    const char *p[2];
-};
-
-/* Runs steps in a transaction one after the other (also after errors), then commits or
- * rolls back. */
-struct txrun {
-    struct t *t;
-    struct db_tx *tx;
-    const struct step *steps;
-    int nsteps, next;
-    bool commit;
-    int ready_calls, ready_err;
-    struct res res[8];
-    struct res end; /* the COMMIT's */
-};
-
-static void txrun_next(struct txrun *run);
-
-static void txrun_on_done(const struct db_rows *rows, int err, void *arg)
-{
-    struct txrun *run = arg;
-
-    res_record(&run->res[run->next++], rows, err);
-    txrun_next(run);
-}
-
-static void txrun_on_commit(const struct db_rows *rows, int err, void *arg)
-{
-    struct txrun *run = arg;
-
-    res_record(&run->end, rows, err);
-    t_done(run->t);
-}
-
-static void txrun_next(struct txrun *run)
-{
-    if (run->next < run->nsteps) {
-        const struct step *s = &run->steps[run->next];
-        assert_int_equal(db_tx_query(run->tx, s->sql, s->p, s->nparams, txrun_on_done, run), 0);
-        return;
-    }
-    if (run->commit) {
-        assert_int_equal(db_tx_commit(run->tx, txrun_on_commit, run), 0);
-        run->tx = NULL;
-        assert_int_equal(run->end.calls, 0);
-        return;
-    }
-    db_tx_rollback(run->tx);
-    run->tx = NULL;
-    t_done(run->t);
-}
-
-static void txrun_on_ready(struct db_tx *tx, int err, const char *why, void *arg)
-{
-    struct txrun *run = arg;
-
-    run->ready_calls++;
-    run->ready_err = err;
-    if (err < 0) {
-        assert_null(tx);
-        assert_non_null(why);
-        t_done(run->t);
-        return;
-    }
-    assert_non_null(tx);
-    run->tx = tx;
-    txrun_next(run);
-}
-
-static void txrun_start(struct t *t, struct txrun *run, const struct step *steps, int n,
-                        bool commit)
-{
-    memset(run, 0, sizeof(*run));
-    run->t = t;
-    run->steps = steps;
-    run->nsteps = n;
-    run->commit = commit;
-    assert_int_equal(db_tx_begin(t->pool, txrun_on_ready, run), 0);
-    assert_int_equal(run->ready_calls, 0);
-    t->pending++;
-}
-
-static void tx_table(struct t *t)
-{
-    struct res r;
-
-    q(t, &r, "CREATE TABLE IF NOT EXISTS db_test_tx (k text PRIMARY KEY, v int)", NULL, 0);
-    t_wait(t);
-    assert_ok(&r);
-}
-
-/* The value stored under `key`, or "none". */
-static void assert_stored(struct t *t, const char *key, const char *want)
-{
-    const char *params[] = {key};
-    struct res r;
-
-    q(t, &r, "SELECT coalesce((SELECT v::text FROM db_test_tx WHERE k = $1), 'none')", params, 1);
-    t_wait(t);
-    assert_ok(&r);
-    assert_string_equal(r.v[0], want);
-}
-
-static void test_tx_commit_is_visible(void **state)
-{
-    struct txrun run;
-    struct t t;
-    char key[64];
-
-    t_open_size(&t, 2);
-    tx_table(&t);
-    key_for(key, sizeof(key), "commit");
-    struct step steps[] = {
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", 1, {key}},
-        {"UPDATE db_test_tx SET v = v + 1 WHERE k = $1", 1, {key}},
-    };
-    txrun_start(&t, &run, steps, 2, true);
-    t_wait(&t);
-    assert_int_equal(run.ready_calls, 1);
-    assert_int_equal(run.ready_err, 0);
-    assert_ok(&run.res[0]);
-    assert_int_equal(run.res[1].affected, 1);
-    assert_ok(&run.end);
-    assert_stored(&t, key, "2");
-    t_close(&t);
-}
-
-static void test_tx_rollback_is_invisible(void **state)
-{
-    struct txrun run;
-    struct t t;
-    char key[64];
-
-    t_open_size(&t, 2);
-    tx_table(&t);
-    key_for(key, sizeof(key), "rollback");
-    struct step steps[] = {{"INSERT INTO db_test_tx VALUES ($1, 1)", 1, {key}}};
-    txrun_start(&t, &run, steps, 1, false);
-    t_wait(&t);
-    assert_ok(&run.res[0]);
-    assert_stored(&t, key, "none");
-    t_close(&t);
-}
-
-static void test_tx_failing_statement_then_rollback(void **state)
-{
-    struct txrun run;
-    struct res after[3];
-    struct t t;
-    char key[64], key2[64];
-    const char *params2[] = {key2};
-
-    t_open_size(&t, 1); /* the next queries reuse the rolled back connection */
-    tx_table(&t);
-    key_for(key, sizeof(key), "fail-rollback");
-    struct step steps[] = {
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", 1, {key}},
-        {"SELECT 1 / 0", 0, {NULL}},
-        {"SELECT 1", 0, {NULL}},
-    };
-    txrun_start(&t, &run, steps, 3, false);
-    t_wait(&t);
-    assert_ok(&run.res[0]);
-    assert_int_equal(run.res[1].err, -EIO);
-    assert_string_equal(run.res[1].sqlstate, "22012");
-    assert_int_equal(run.res[2].err, -EIO);
-    assert_string_equal(run.res[2].sqlstate, "25P02");
-    assert_stored(&t, key, "none");
-    q(&t, &after[0], "SELECT 1", NULL, 0);
-    q(&t, &after[1], "SELECT 2", NULL, 0);
-    /* prepared inside the rolled back transaction: PREPARE is not undone, the cache holds */
-    key_for(key2, sizeof(key2), "after-rollback");
-    q(&t, &after[2], "INSERT INTO db_test_tx VALUES ($1, 1)", params2, 1);
-    t_wait(&t);
-    assert_ok(&after[0]);
-    assert_ok(&after[1]);
-    assert_ok(&after[2]);
-    assert_stored(&t, key2, "1");
-    assert_int_equal(t.downs, 0);
-    t_close(&t);
-}
-
-static void test_tx_commit_after_a_failed_statement_reports_the_rollback(void **state)
-{
-    struct txrun run;
-    struct t t;
-    char key[64];
-
-    t_open_size(&t, 1);
-    tx_table(&t);
-    key_for(key, sizeof(key), "fail-commit");
-    struct step steps[] = {
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", 1, {key}},
-        {"SELECT 1 / 0", 0, {NULL}},
-    };
-    txrun_start(&t, &run, steps, 2, true);
-    t_wait(&t);
-    assert_int_equal(run.end.calls, 1);
-    assert_int_equal(run.end.err, -EIO);
-    assert_string_equal(run.end.sqlstate, "25P02");
-    assert_stored(&t, key, "none");
-    t_close(&t);
-}
-
-/* One statement at a time; rollback with a statement outstanding cancels it. */
-struct busy {
-    struct t *t;
-    const char *key;
-    int query2, commit, calls, err;
-};
-
-static void busy_on_done(const struct db_rows *rows, int err, void *arg)
-{
-    struct busy *b = arg;
-
-    b->calls++;
-    b->err = err;
-    t_done(b->t);
-}
-
-static void busy_on_ready(struct db_tx *tx, int err, const char *why, void *arg)
-{
-    struct busy *b = arg;
-    const char *params[] = {b->key};
-
-    assert_int_equal(err, 0);
-    assert_int_equal(db_tx_query(tx, "INSERT INTO db_test_tx SELECT $1, 1 FROM pg_sleep(0.2)",
-                                 params, 1, busy_on_done, b),
-                     0);
-    b->query2 = db_tx_query(tx, "SELECT 1", NULL, 0, never_on_done, NULL);
-    b->commit = db_tx_commit(tx, never_on_done, NULL);
-    db_tx_rollback(tx); /* takes tx; the INSERT's done gets -ECANCELED */
-    assert_int_equal(b->calls, 0);
-}
-
-static void test_tx_one_statement_at_a_time_and_rollback_cancels_the_outstanding_one(void **state)
-{
-    struct busy b = {0};
-    struct res r;
-    struct t t;
-    char key[64];
-
-    t_open_size(&t, 1);
-    tx_table(&t);
-    b.t = &t;
-    b.key = key_for(key, sizeof(key), "busy");
-    assert_int_equal(db_tx_begin(t.pool, busy_on_ready, &b), 0);
-    t.pending++;
-    t_wait(&t);
-    assert_int_equal(b.query2, -EBUSY);
-    assert_int_equal(b.commit, -EBUSY);
-    assert_int_equal(b.calls, 1);
-    assert_int_equal(b.err, -ECANCELED);
-    assert_stored(&t, key, "none");
-    q(&t, &r, "SELECT 1", NULL, 0); /* the connection went back to the pool */
-    t_wait(&t);
-    assert_ok(&r);
-    t_close(&t);
-}
-
-/* A transaction whose connection is killed while a statement runs. */
-struct dead {
-    struct t *t;
-    struct db_tx *tx;
-    char pid[64];
-    struct res pid_res, sleep_res, kill_res, commit_res;
-    int query_after, commit_ret;
-    bool idle_kill; /* kill while idle in the transaction, then roll back */
-    ev_timer later;
-};
-
-static void dead_on_commit(const struct db_rows *rows, int err, void *arg)
-{
-    struct dead *d = arg;
-
-    res_record(&d->commit_res, rows, err);
-    t_done(d->t);
-}
-
-static void dead_on_sleep(const struct db_rows *rows, int err, void *arg)
-{
-    struct dead *d = arg;
-
-    res_record(&d->sleep_res, rows, err);
-    d->query_after = db_tx_query(d->tx, "SELECT 1", NULL, 0, never_on_done, NULL);
-    d->commit_ret = db_tx_commit(d->tx, dead_on_commit, d);
-    d->tx = NULL;
-    assert_int_equal(d->commit_res.calls, 0);
-}
-
-static void dead_on_later(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct dead *d = w->data;
-
-    d->query_after = db_tx_query(d->tx, "SELECT 1", NULL, 0, never_on_done, NULL);
-    db_tx_rollback(d->tx);
-    d->tx = NULL;
-    t_done(d->t);
-}
-
-static void dead_on_kill(const struct db_rows *rows, int err, void *arg)
-{
-    struct dead *d = arg;
-
-    res_record(&d->kill_res, rows, err);
-    if (d->idle_kill) {
-        ev_timer_init(&d->later, dead_on_later, 0.5, 0); /* the loss has been seen by then */
-        d->later.data = d;
-        ev_timer_start(d->t->loop, &d->later);
-        return;
-    }
-    t_done(d->t);
-}
-
-static void dead_on_pid(const struct db_rows *rows, int err, void *arg)
-{
-    struct dead *d = arg;
-    const char *params[] = {d->pid};
-
-    res_record(&d->pid_res, rows, err);
-    (void)snprintf(d->pid, sizeof(d->pid), "%s", d->pid_res.v[0]);
-    if (!d->idle_kill) {
-        assert_int_equal(db_tx_query(d->tx, "SELECT pg_sleep(5)", NULL, 0, dead_on_sleep, d), 0);
-        d->t->pending++;
-    }
-    assert_int_equal(
-        db_query(d->t->pool, "SELECT pg_terminate_backend($1::int)", params, 1, dead_on_kill, d),
-        0);
-}
-
-static void dead_on_ready(struct db_tx *tx, int err, const char *why, void *arg)
-{
-    struct dead *d = arg;
-
-    assert_int_equal(err, 0);
-    d->tx = tx;
-    assert_int_equal(db_tx_query(tx, "SELECT pg_backend_pid()", NULL, 0, dead_on_pid, d), 0);
-}
-
-static void dead_run(struct dead *d, bool idle_kill)
-{
-    struct res after[4];
-    struct t t;
-
-    memset(d, 0, sizeof(*d));
-    t_open_size(&t, 2);
-    d->t = &t;
-    d->idle_kill = idle_kill;
-    assert_int_equal(db_tx_begin(t.pool, dead_on_ready, d), 0);
-    t.pending++;
-    t_wait(&t);
-    assert_ok(&d->kill_res);
-    assert_string_equal(d->kill_res.v[0], "t");
-    assert_int_equal(d->query_after, -ENOTCONN);
-    assert_int_equal(t.downs, 0); /* the other connection stayed up */
-    for (int i = 0; i < 4; i++)
-        q(&t, &after[i], "SELECT 1", NULL, 0);
-    t_wait(&t);
-    for (int i = 0; i < 4; i++)
-        assert_ok(&after[i]);
-    t_close(&t);
-}
-
-static void test_tx_connection_lost_mid_statement_fails_it_and_commit(void **state)
-{
-    struct dead d;
-
-    dead_run(&d, false);
-    assert_int_equal(d.sleep_res.err, -ENOTCONN);
-    /* the server's FATAL 57P01, unless the socket's end was read before it (seen under load) */
-    if (d.sleep_res.sqlstate[0])
-        assert_string_equal(d.sleep_res.sqlstate, "57P01");
-    assert_int_equal(d.commit_ret, 0);
-    assert_int_equal(d.commit_res.calls, 1);
-    assert_int_equal(d.commit_res.err, -ENOTCONN);
-}
-
-static void test_tx_connection_lost_while_idle_then_rollback_frees_it(void **state)
-{
-    struct dead d;
-
-    dead_run(&d, true);
-}
-
-/* ---- atomic units ------------------------------------------------------------------------- */
-
-static void unit_on_done(const struct db_rows *rows, int err, int failed, void *arg)
-{
-    struct res *r = arg;
-
-    res_record(r, rows, err);
-    r->failed = failed;
-    t_done(r->t);
-}
-
-/* Starts an atomic unit whose outcome lands in `r`. */
-static void u(struct t *t, struct res *r, const struct db_stmt *stmts, int n)
-{
-    memset(r, 0, sizeof(*r));
-    r->t = t;
-    assert_int_equal(db_atomic(t->pool, stmts, n, unit_on_done, r), 0);
-    assert_int_equal(r->calls, 0); /* never from inside db_atomic */
-    t->pending++;
-}
-
-static void assert_unit_failed(const struct res *r, int err, int failed, const char *sqlstate)
-{
-    if (r->calls != 1 || r->err != err || r->failed != failed ||
-        strcmp(r->sqlstate, sqlstate) != 0 || r->nrows != 0 || !r->error[0])
-        fail_msg("calls=%d err=%d failed=%d sqlstate=%s nrows=%d (%s); want err=%d failed=%d "
-                 "sqlstate=%s",
-                 r->calls, r->err, r->failed, r->sqlstate, r->nrows, r->error, err, failed,
-                 sqlstate);
-}
-
-/* db_test_tx for the writes, db_test_marker for the jids done. */
-static void atomic_tables(struct t *t)
-{
-    struct res r;
-
-    tx_table(t);
-    q(t, &r, "CREATE TABLE IF NOT EXISTS db_test_marker (jid text PRIMARY KEY)", NULL, 0);
-    t_wait(t);
-    assert_ok(&r);
-}
-
-/* The connection's backend pid, so that a test can tell it was kept. */
-static void backend_pid(struct t *t, char *buf, size_t size)
-{
-    struct res r;
-
-    q(t, &r, "SELECT pg_backend_pid()", NULL, 0);
-    t_wait(t);
-    assert_ok(&r);
-    (void)snprintf(buf, size, "%s", r.v[0]);
-}
-
-static void test_atomic_two_inserts_commit_together(void **state)
-{
-    char k1[64], k2[64];
-    const char *p1[] = {k1}, *p2[] = {k2};
-    const struct db_stmt unit[] = {
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", p1, 1},
-        {"INSERT INTO db_test_tx VALUES ($1, 2) RETURNING v, k", p2, 1},
-    };
-    struct res r;
-    struct t t;
-
-    t_open_size(&t, 2);
-    atomic_tables(&t);
-    key_for(k1, sizeof(k1), "atomic-1");
-    key_for(k2, sizeof(k2), "atomic-2");
-    u(&t, &r, unit, 2);
-    t_wait(&t);
-    assert_ok(&r);
-    assert_int_equal(r.failed, -1);
-    assert_int_equal(r.nrows, 1); /* the last statement's result */
-    assert_string_equal(r.v[0], "2");
-    assert_string_equal(r.v[1], k2);
-    assert_int_equal(r.affected, 1);
-    assert_stored(&t, k1, "1");
-    assert_stored(&t, k2, "2");
-    t_close(&t);
-}
-
-static void test_atomic_64_statements_run_in_order(void **state)
-{
-    static char nums[64][8];
-    static const char *params[64][1];
-    struct db_stmt unit[64];
-    struct res r[2];
-    struct t t;
-
-    t_open_size(&t, 1); /* a temporary table lives on one connection */
-    q(&t, &r[0], "CREATE TEMP TABLE seq (n serial, i int)", NULL, 0);
-    t_wait(&t);
-    assert_ok(&r[0]);
-    for (int i = 0; i < 63; i++) {
-        (void)snprintf(nums[i], sizeof(nums[i]), "%d", i + 1);
-        params[i][0] = nums[i];
-        unit[i] = (struct db_stmt){"INSERT INTO seq (i) VALUES ($1::int)", params[i], 1};
-    }
-    unit[63] = (struct db_stmt){.sql = "SELECT bool_and(n = i), count(*) FROM seq"};
-    u(&t, &r[1], unit, 64);
-    t_wait(&t);
-    assert_ok(&r[1]);
-    assert_string_equal(r[1].v[0], "t");
-    assert_string_equal(r[1].v[1], "63");
-    t_close(&t);
-}
-
-/* The exactly-once pattern: the jid's marker, then a write that is not idempotent. */
-static void once_unit(struct db_stmt unit[2], const char *const *jid)
-{
-    unit[0] = (struct db_stmt){"INSERT INTO db_test_marker (jid) VALUES ($1)", jid, 1};
-    unit[1] = (struct db_stmt){"INSERT INTO db_test_tx VALUES ($1, 1) "
-                               "ON CONFLICT (k) DO UPDATE SET v = db_test_tx.v + 1",
-                               jid, 1};
-}
-
-static void test_atomic_same_jid_twice_writes_once_and_fails_on_the_marker(void **state)
-{
-    char jid[64], jid2[64];
-    const char *p[] = {jid}, *p2[] = {jid2};
-    struct db_stmt unit[2], unit2[2];
-    struct res r[4];
-    struct t t;
-
-    t_open_size(&t, 2);
-    atomic_tables(&t);
-    key_for(jid, sizeof(jid), "once");
-    once_unit(unit, p);
-    u(&t, &r[0], unit, 2);
-    t_wait(&t);
-    assert_ok(&r[0]);
-    u(&t, &r[1], unit, 2); /* delivered again */
-    t_wait(&t);
-    assert_unit_failed(&r[1], -EIO, 0, "23505");
-    assert_stored(&t, jid, "1");
-
-    /* two deliveries at once, on two connections: the marker's row lock serializes them */
-    key_for(jid2, sizeof(jid2), "once-concurrent");
-    once_unit(unit2, p2);
-    u(&t, &r[2], unit2, 2);
-    u(&t, &r[3], unit2, 2);
-    t_wait(&t);
-    if (r[2].err == 0)
-        assert_unit_failed(&r[3], -EIO, 0, "23505");
-    else
-        assert_unit_failed(&r[2], -EIO, 0, "23505");
-    assert_int_equal(r[2].calls + r[3].calls, 2);
-    assert_stored(&t, jid2, "1");
-    t_close(&t);
-}
-
-static void test_atomic_failing_statement_rolls_back_the_whole_unit(void **state)
-{
-    char k1[64], k2[64], pid[2][64];
-    const char *p1[] = {k1}, *p2[] = {k2};
-    const struct db_stmt middle[] = {
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", p1, 1},
-        {"SELECT 1 / 0", NULL, 0},
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", p2, 1},
-    };
-    const struct db_stmt last[] = {
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", p1, 1},
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", p2, 1},
-        {"INSERT INTO db_test_tx VALUES ($1, 2)", p1, 1}, /* duplicate key */
-    };
-    struct res r[2];
-    struct t t;
-
-    t_open_size(&t, 1); /* the same connection serves the checks */
-    atomic_tables(&t);
-    key_for(k1, sizeof(k1), "atomic-fail-1");
-    key_for(k2, sizeof(k2), "atomic-fail-2");
-    backend_pid(&t, pid[0], sizeof(pid[0]));
-    u(&t, &r[0], middle, 3);
-    u(&t, &r[1], last, 3);
-    t_wait(&t);
-    assert_unit_failed(&r[0], -EIO, 1, "22012");
-    assert_non_null(strstr(r[0].error, "division by zero"));
-    assert_unit_failed(&r[1], -EIO, 2, "23505");
-    assert_stored(&t, k1, "none");
-    assert_stored(&t, k2, "none");
-    /* the same connection, out of pipeline mode and out of the transaction */
-    backend_pid(&t, pid[1], sizeof(pid[1]));
-    assert_string_equal(pid[0], pid[1]);
-    assert_int_equal(t.downs, 0);
-    t_close(&t);
-}
-
-static void test_atomic_statement_timeout_is_etimedout_and_connection_survives(void **state)
-{
-    struct db_pool_cfg cfg = cfg_default();
-    char key[64], pid[2][64];
-    const char *p[] = {key};
-    const struct db_stmt slow[] = {
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", p, 1},
-        {"SELECT pg_sleep(2)", NULL, 0},
-    };
-    struct res r[2];
-    struct t t;
-    ev_tstamp start;
-
-    cfg.size = 1;
-    cfg.statement_timeout_s = 0.2;
-    t_open(&t, &cfg);
-    atomic_tables(&t);
-    key_for(key, sizeof(key), "atomic-timeout");
-    backend_pid(&t, pid[0], sizeof(pid[0]));
-    ev_now_update(t.loop);
-    start = ev_now(t.loop);
-    u(&t, &r[0], slow, 2);
-    t_wait(&t);
-    assert_unit_failed(&r[0], -ETIMEDOUT, 1, "57014");
-    assert_true(ev_now(t.loop) - start < 1.5);
-    assert_stored(&t, key, "none");
-    backend_pid(&t, pid[1], sizeof(pid[1]));
-    assert_string_equal(pid[0], pid[1]);
-    u(&t, &r[1], slow, 1); /* the connection still runs units */
-    t_wait(&t);
-    assert_ok(&r[1]);
-    assert_stored(&t, key, "1");
-    assert_int_equal(t.downs, 0);
-    t_close(&t);
-}
-
-static void test_atomic_begin_copy_and_empty_statements(void **state)
-{
-    static const char *const names[] = {"begin", "copy-in", "copy-out", "empty"};
-    char k[4][64];
-    const char *p[4][1] = {{k[0]}, {k[1]}, {k[2]}, {k[3]}};
-    const struct db_stmt begin[] = {
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", p[0], 1},
-        {"BEGIN", NULL, 0},
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", p[1], 1},
-    };
-    const struct db_stmt copy_in[] = {
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", p[1], 1},
-        {"COPY db_test_tx FROM STDIN", NULL, 0},
-    };
-    const struct db_stmt copy_out[] = {
-        {"COPY (SELECT generate_series(1, 1000)) TO STDOUT", NULL, 0},
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", p[2], 1},
-    };
-    const struct db_stmt empty[] = {
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", p[3], 1},
-        {"  -- nothing", NULL, 0},
-    };
-    struct res r[4];
-    struct t t;
-
-    t_open_size(&t, 1);
-    atomic_tables(&t);
-    for (int i = 0; i < 4; i++)
-        key_for(k[i], sizeof(k[i]), names[i]);
-    /* BEGIN keeps the transaction open past the Sync: the connection is closed instead */
-    u(&t, &r[0], begin, 3);
-    t_wait(&t);
-    assert_unit_failed(&r[0], -EIO, -1, "");
-    t_wait_downs(&t, 1);
-    t_wait_up(&t);
-    assert_stored(&t, k[0], "none");
-    assert_stored(&t, k[1], "none");
-    /* COPY FROM STDIN would wait for data: the connection is closed, rolling back */
-    u(&t, &r[1], copy_in, 2);
-    t_wait(&t);
-    assert_unit_failed(&r[1], -EIO, 1, "");
-    assert_string_equal(r[1].error, "COPY is not supported");
-    t_wait_downs(&t, 2);
-    t_wait_up(&t);
-    assert_stored(&t, k[1], "none");
-    /* COPY TO STDOUT's data is dropped; an empty statement does nothing: both commit */
-    u(&t, &r[2], copy_out, 2);
-    u(&t, &r[3], empty, 2);
-    t_wait(&t);
-    assert_ok(&r[2]);
-    assert_ok(&r[3]);
-    assert_int_equal(r[3].affected, 1); /* the INSERT's: the last statement with a result */
-    assert_stored(&t, k[2], "1");
-    assert_stored(&t, k[3], "1");
-    assert_int_equal(t.downs, 2);
-    t_close(&t);
-}
-
-/* A unit whose connection is killed while it runs: -ENOTCONN, nothing committed. */
-static void test_atomic_connection_lost_mid_unit_is_enotconn(void **state)
-{
-    static const char sleep_sql[] = "SELECT pg_sleep(5) /* db_test atomic kill */";
-    char key[64];
-    const char *p[] = {key}, *kill_p[] = {sleep_sql};
-    const struct db_stmt unit[] = {
-        {"INSERT INTO db_test_tx VALUES ($1, 1)", p, 1},
-        {sleep_sql, NULL, 0},
-    };
-    struct res r[6];
-    struct t t;
-
-    t_open_size(&t, 2);
-    atomic_tables(&t);
-    key_for(key, sizeof(key), "atomic-lost");
-    u(&t, &r[0], unit, 2);
-    t_poll(&t,
-           "SELECT count(*) FROM pg_stat_activity "
-           "WHERE query = $1 AND state = 'active' AND pid <> pg_backend_pid()",
-           kill_p, 1, "1");
-    q(&t, &r[1],
-      "SELECT count(*), bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity "
-      "WHERE query = $1 AND pid <> pg_backend_pid()",
-      kill_p, 1);
-    t_wait(&t);
-    assert_ok(&r[1]);
-    assert_string_equal(r[1].v[0], "1");
-    assert_unit_failed(&r[0], -ENOTCONN, -1, "57P01");
-    assert_int_equal(t.downs, 0); /* the other connection stayed up */
-    assert_stored(&t, key, "none");
-    for (int i = 2; i < 6; i++)
-        u(&t, &r[i], unit, 1);
-    t_wait(&t);
-    assert_ok(&r[2]);
-    for (int i = 3; i < 6; i++)
-        assert_unit_failed(&r[i], -EIO, 0, "23505");
-    t_close(&t);
-}
-
-#define UNITS 2000
-
-/* Units and plain queries interleaved; every 7th unit fails in its second statement. */
-struct mix {
-    struct t *t;
-    int unit_calls[UNITS], query_calls[UNITS];
-    int errors;
-};
-
-struct mix_req {
-    struct mix *m;
-    int i;
-};
-
-static void mix_on_unit(const struct db_rows *rows, int err, int failed, void *arg)
-{
-    struct mix_req *mr = arg;
-    const char *v = db_rows_get(rows, 0, 0);
-
-    mr->m->unit_calls[mr->i]++;
-    if (mr->i % 7 == 6) {
-        if (err != -EIO || failed != 1 || strcmp(db_rows_sqlstate(rows), "22012") != 0)
-            mr->m->errors++;
-    } else if (err != 0 || failed != -1 || !v || atoi(v) != 2 * mr->i) {
-        mr->m->errors++;
-    }
-    t_done(mr->m->t);
-}
-
-static void mix_on_query(const struct db_rows *rows, int err, void *arg)
-{
-    struct mix_req *mr = arg;
-    const char *v = db_rows_get(rows, 0, 0);
-
-    mr->m->query_calls[mr->i]++;
-    if (err != 0 || !v || atoi(v) != mr->i)
-        mr->m->errors++;
-    t_done(mr->m->t);
-}
-
-static void mix_run(bool prepared)
-{
-    static struct mix m;
-    static struct mix_req reqs[UNITS];
-    struct db_pool_cfg cfg = cfg_default();
-    char num[16];
-    const char *p[] = {num};
-    const struct db_stmt ok[] = {{"SELECT $1::int", p, 1}, {"SELECT $1::int * 2", p, 1}},
-                         bad[] = {{"SELECT $1::int", p, 1}, {"SELECT $1::int / 0", p, 1}};
-    struct t t;
-
-    cfg.size = 4;
-    cfg.max_waiting = 2 * UNITS;
-    cfg.prepared = prepared;
-    t_open(&t, &cfg);
-    memset(&m, 0, sizeof(m));
-    m.t = &t;
-    for (int i = 0; i < UNITS; i++) {
-        reqs[i] = (struct mix_req){.m = &m, .i = i};
-        (void)snprintf(num, sizeof(num), "%d", i);
-        assert_int_equal(db_atomic(t.pool, i % 7 == 6 ? bad : ok, 2, mix_on_unit, &reqs[i]), 0);
-        assert_int_equal(db_query(t.pool, "SELECT $1::int", p, 1, mix_on_query, &reqs[i]), 0);
-        t.pending += 2;
-    }
-    t_wait(&t);
-    for (int i = 0; i < UNITS; i++) {
-        assert_int_equal(m.unit_calls[i], 1);
-        assert_int_equal(m.query_calls[i], 1);
-    }
-    assert_int_equal(m.errors, 0);
-    assert_int_equal(t.downs, 0);
-    t_close(&t);
-}
-
-static void test_atomic_2000_units_on_4_connections_with_queries_answered_once(void **state)
-{
-    mix_run(true);
-    mix_run(false);
-}
-
-/* Units share the connection's prepared statements with queries. A PREPARE that failed or
- * was not run (after an earlier error) is forgotten; one that ran stays, though its unit was
- * rolled back (PREPARE is not transactional). */
-static void prepared_check(bool prepared)
-{
-    static const char insert[] = "INSERT INTO db_test_tx VALUES ($1, 1)", echo[] = "SELECT $1",
-                      bad[] = "SELEC $1", kept[] = "SELECT $1::int + 1",
-                      skipped[] = "SELECT $1 || 'x'", twice[] = "SELECT $1::int * 2";
-    struct db_pool_cfg cfg = cfg_default();
-    char k[3][64];
-    const char *p[3][1] = {{k[0]}, {k[1]}, {k[2]}}, *seven[] = {"7"};
-    const char *texts[] = {insert, echo, kept, skipped, twice};
-    const struct db_stmt both[] = {{insert, p[1], 1}, {echo, p[1], 1}},
-                         bad_last[] = {{echo, seven, 1}, {bad, seven, 1}},
-                         bad_first[] = {{bad, seven, 1}},
-                         kept_then_fail[] = {{kept, seven, 1}, {"SELECT 1 / 0", NULL, 0}},
-                         fail_then_skipped[] = {{"SELECT 1 / 0", NULL, 0}, {skipped, seven, 1}},
-                         again[] = {{kept, seven, 1}, {skipped, seven, 1}},
-                         same_twice[] = {{twice, seven, 1}, {twice, seven, 1}};
-    struct res r[10];
-    struct t t;
-
-    cfg.size = 1;
-    cfg.prepared = prepared;
-    t_open(&t, &cfg);
-    atomic_tables(&t);
-    for (int i = 0; i < 3; i++) {
-        char name[32];
-        (void)snprintf(name, sizeof(name), "prep-%d-%d", prepared, i);
-        key_for(k[i], sizeof(k[i]), name);
-    }
-    q(&t, &r[0], insert, p[0], 1);
-    u(&t, &r[1], both, 2);
-    q(&t, &r[2], insert, p[2], 1);
-    u(&t, &r[3], bad_last, 2);
-    u(&t, &r[4], bad_first, 1);
-    u(&t, &r[5], kept_then_fail, 2);
-    u(&t, &r[6], fail_then_skipped, 2);
-    u(&t, &r[7], again, 2);
-    u(&t, &r[8], same_twice, 2);
-    q(&t, &r[9],
-      "SELECT count(*) FROM pg_prepared_statements WHERE statement IN ($1, $2, $3, $4, $5)", texts,
-      5);
-    t_wait(&t);
-    assert_ok(&r[0]);
-    assert_ok(&r[1]);
-    assert_string_equal(r[1].v[0], k[1]);
-    assert_ok(&r[2]);
-    assert_unit_failed(&r[3], -EIO, 1, "42601");
-    assert_unit_failed(&r[4], -EIO, 0, "42601"); /* not 26000: nx_<id> was forgotten */
-    assert_unit_failed(&r[5], -EIO, 1, "22012");
-    assert_unit_failed(&r[6], -EIO, 0, "22012");
-    assert_ok(&r[7]);
-    assert_string_equal(r[7].v[0], "7x");
-    assert_ok(&r[8]);
-    assert_string_equal(r[8].v[0], "14");
-    assert_ok(&r[9]);
-    assert_string_equal(r[9].v[0], prepared ? "5" : "0"); /* each text once */
-    for (int i = 0; i < 3; i++)
-        assert_stored(&t, k[i], "1");
-    assert_int_equal(t.downs, 0);
-    t_close(&t);
-}
-
-static void test_atomic_units_run_on_prepared_and_unprepared_pools(void **state)
-{
-    prepared_check(true);
-    prepared_check(false);
-}
-
-/* A unit whose callback frees the pool, and cancelled units that call db_atomic(). */
-struct cancel {
-    struct res res;
-    int again; /* what db_atomic() returned from inside the callback */
-};
-
-static void cancel_on_done(const struct db_rows *rows, int err, int failed, void *arg)
-{
-    struct cancel *c = arg;
-
-    res_record(&c->res, rows, err);
-    c->res.failed = failed;
-    c->again = db_atomic(c->res.t->pool, &select_one, 1, never_on_unit, NULL);
-}
-
-static void test_atomic_pool_free_cancels_running_and_waiting_units_once(void **state)
-{
-    const struct db_stmt slow[] = {{.sql = "SELECT pg_sleep(5)"}, select_one};
-    struct cancel c[6] = {0};
-    struct res r;
-    struct t t;
-
-    t_open_size(&t, 1);
-    for (int i = 0; i < 6; i++) {
-        c[i].res.t = &t;
-        assert_int_equal(
-            db_atomic(t.pool, i == 0 ? slow : &select_one, i == 0 ? 2 : 1, cancel_on_done, &c[i]),
-            0);
-        if (i == 2)
-            q(&t, &r, "SELECT 1", NULL, 0);
-    }
-    t_sleep(&t, 0.1);
-    for (int i = 0; i < 6; i++)
-        assert_int_equal(c[i].res.calls, 0);
-    db_pool_free(t.pool);
-    for (int i = 0; i < 6; i++) {
-        assert_unit_failed(&c[i].res, -ECANCELED, -1, "");
-        assert_int_equal(c[i].again, -ECANCELED);
-    }
-    assert_int_equal(r.calls, 1);
-    assert_int_equal(r.err, -ECANCELED);
-    t.pool = NULL;
-    t_close(&t);
-    for (int i = 0; i < 6; i++)
-        assert_int_equal(c[i].res.calls, 1);
-}
-
-static void free_on_unit(const struct db_rows *rows, int err, int failed, void *arg)
-{
-    struct res *r = arg;
-
-    res_record(r, rows, err);
-    r->failed = failed;
-    db_pool_free(r->t->pool); /* from inside the pool's own callback */
-    r->t->pool = NULL;
-    ev_break(r->t->loop, EVBREAK_ONE);
-}
-
-static void test_atomic_pool_free_inside_a_unit_callback(void **state)
-{
-    struct res first = {0}, r[3];
-    struct t t;
-
-    t_open_size(&t, 1);
-    first.t = &t;
-    assert_int_equal(db_atomic(t.pool, &select_one, 1, free_on_unit, &first), 0);
-    for (int i = 0; i < 3; i++)
-        u(&t, &r[i], &select_one, 1);
-    t_run(&t, RUN_MAX_S);
-    assert_ok(&first);
-    for (int i = 0; i < 3; i++)
-        assert_unit_failed(&r[i], -ECANCELED, -1, "");
-    t_close(&t);
-}
-
-/* Not asserted: units per second for the exactly-once pattern, printed for the docs. */
-#define BENCH_UNITS 20000
-#define BENCH_CONCURRENCY 64
-
-struct bench {
-    struct t *t;
-    int started, errors;
-};
-
-static void bench_start(struct bench *b);
-
-static void bench_on_done(const struct db_rows *rows, int err, int failed, void *arg)
-{
-    struct bench *b = arg;
-
-    if (err != 0 && b->errors++ == 0)
-        (void)fprintf(stderr, "db_test: bench unit failed: err=%d failed=%d %s\n", err, failed,
-                      db_rows_error(rows));
-    t_done(b->t);
-    bench_start(b);
-}
-
-static void bench_start(struct bench *b)
-{
-    char jid[48], v[16];
-    const char *p[] = {jid, v};
-    const struct db_stmt unit[] = {
-        {"INSERT INTO db_test_bench_marker (jid) VALUES ($1)", p, 1},
-        {"INSERT INTO db_test_bench (jid, v) VALUES ($1, $2::int)", p, 2},
-    };
-
-    if (b->started == BENCH_UNITS)
-        return;
-    (void)snprintf(jid, sizeof(jid), "%ld-%d", (long)getpid(), b->started);
-    (void)snprintf(v, sizeof(v), "%d", b->started);
-    assert_int_equal(db_atomic(b->t->pool, unit, 2, bench_on_done, b), 0);
-    b->started++;
-}
-
-static void test_atomic_throughput_is_printed(void **state)
-{
-    struct bench b = {0};
-    struct res r[4];
-    struct t t;
-    ev_tstamp start, s;
-
-    t_open_size(&t, 4);
-    q(&t, &r[0], "CREATE TABLE IF NOT EXISTS db_test_bench_marker (jid text PRIMARY KEY)", NULL, 0);
-    q(&t, &r[1], "CREATE TABLE IF NOT EXISTS db_test_bench (jid text, v int)", NULL, 0);
-    t_wait(&t);
-    q(&t, &r[2], "TRUNCATE db_test_bench_marker, db_test_bench", NULL, 0);
-    t_wait(&t);
-    for (int i = 0; i < 3; i++)
-        assert_ok(&r[i]);
-    b.t = &t;
-    t.pending = BENCH_UNITS;
-    ev_now_update(t.loop);
-    start = ev_now(t.loop);
-    for (int i = 0; i < BENCH_CONCURRENCY; i++)
-        bench_start(&b);
-    t_run(&t, 600);
-    ev_now_update(t.loop);
-    s = ev_now(t.loop) - start;
-    assert_int_equal(t.pending, 0);
-    assert_int_equal(b.errors, 0);
-    (void)printf("atomic units/s: %.0f (%d two-statement units, concurrency %d, pool of 4, "
-                 "%.2fs)\n",
-                 BENCH_UNITS / s, BENCH_UNITS, BENCH_CONCURRENCY, s);
-    q(&t, &r[3], "SELECT count(*) FROM db_test_bench", NULL, 0);
-    t_wait(&t);
-    assert_int_equal(atoi(r[3].v[0]), BENCH_UNITS);
-    t_close(&t);
-}
-
 /* ---- db_pool_free ------------------------------------------------------------------------- */
 
 static void count_on_ready(struct db_tx *tx, int err, const char *why, void *arg)
@@ -1794,127 +806,6 @@ static void test_pool_free_inside_a_callback(void **state)
         assert_int_equal(r[i].err, -ECANCELED);
     }
     t_close(&t);
-}
-
-/* ---- LISTEN ------------------------------------------------------------------------------ */
-
-/* What a listener saw. */
-struct heard {
-    int ups;                       /* calls with payload NULL: the listener (re)connected */
-    int notes;                     /* notifications */
-    char channel[64], payload[64]; /* the last notification's */
-    struct ev_loop *loop;
-};
-
-static void heard_on_notify(const char *channel, const char *payload, void *arg)
-{
-    struct heard *h = arg;
-
-    if (payload) {
-        h->notes++;
-        (void)snprintf(h->channel, sizeof(h->channel), "%s", channel);
-        (void)snprintf(h->payload, sizeof(h->payload), "%s", payload);
-    } else {
-        h->ups++;
-        assert_string_equal(channel, "nx_test_1");
-    }
-    ev_break(h->loop, EVBREAK_ONE);
-}
-
-/* Runs the loop until the listener has seen `ups` (re)connects and `notes` notifications. */
-static void heard_wait(struct t *t, struct heard *h, int ups, int notes)
-{
-    while (h->ups < ups || h->notes < notes)
-        t_run(t, RUN_MAX_S);
-    assert_int_equal(h->ups, ups);
-    assert_int_equal(h->notes, notes);
-}
-
-static void test_listen_delivers_notifications_and_comes_back_after_a_loss(void **state)
-{
-    static const char *const bad[] = {
-        "",
-        "1abc",
-        "Abc",
-        "a-b",
-        "a b",
-        "x\"y",
-        "a;",
-        "\xc3\xa9",
-        "a123456789012345678901234567890123456789012345678901234567890123"}; /* 64 bytes */
-    static const char kill_sql[] =
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE pid <> pg_backend_pid() AND query LIKE '%LISTEN \"nx_test_1\"'";
-    const struct db_stmt unit[] = {{.sql = "SELECT pg_notify('nx_test_1', 'rolled back')"},
-                                   {.sql = "SELECT 1 / 0"}};
-    struct heard h = {0};
-    struct res r;
-    struct t t;
-
-    t_open_size(&t, 2);
-    h.loop = t.loop;
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(db_pool_listen(t.pool, bad[i], heard_on_notify, &h), -EINVAL);
-    assert_int_equal(db_pool_listen(t.pool, NULL, heard_on_notify, &h), -EINVAL);
-    assert_int_equal(db_pool_listen(t.pool, "nx_test_1", NULL, &h), -EINVAL);
-    assert_int_equal(db_pool_listen(t.pool, "nx_test_1", heard_on_notify, &h), 0);
-    assert_int_equal(db_pool_listen(t.pool, "nx_test_2", heard_on_notify, &h), -EBUSY);
-    assert_int_equal(h.ups, 0); /* never from inside the call */
-    heard_wait(&t, &h, 1, 0);
-
-    /* sent from a connection of the same pool; another channel's never arrives */
-    q(&t, &r, "SELECT pg_notify('nx_other', 'x'), pg_notify('nx_test_1', 'hello')", NULL, 0);
-    t_wait(&t);
-    assert_ok(&r);
-    heard_wait(&t, &h, 1, 1);
-    assert_string_equal(h.channel, "nx_test_1");
-    assert_string_equal(h.payload, "hello");
-
-    /* sent in a unit that rolls back: never delivered (the next one is the next to arrive) */
-    u(&t, &r, unit, 2);
-    t_wait(&t);
-    assert_int_equal(r.err, -EIO);
-    assert_int_equal(r.failed, 1);
-    q(&t, &r, "NOTIFY nx_test_1, 'after the rollback'", NULL, 0);
-    t_wait(&t);
-    assert_ok(&r);
-    heard_wait(&t, &h, 1, 2);
-    assert_string_equal(h.payload, "after the rollback");
-
-    /* the server ends the listener's session: it reconnects, LISTENs again and says so */
-    q(&t, &r, kill_sql, NULL, 0);
-    t_wait(&t);
-    assert_ok(&r);
-    assert_string_equal(r.v[0], "1");
-    heard_wait(&t, &h, 2, 2);
-    q(&t, &r, "SELECT pg_notify('nx_test_1', 'again')", NULL, 0);
-    t_wait(&t);
-    assert_ok(&r);
-    heard_wait(&t, &h, 2, 3);
-    assert_string_equal(h.payload, "again");
-    assert_int_equal(t.ups, 1); /* the pool's own state never changed */
-    assert_int_equal(t.downs, 0);
-    t_close(&t);
-}
-
-static void free_on_notify(const char *channel, const char *payload, void *arg)
-{
-    struct t *t = arg;
-
-    db_pool_free(t->pool); /* from inside the listener's (re)connect call */
-    t->pool = NULL;
-    ev_break(t->loop, EVBREAK_ONE);
-}
-
-static void test_listen_pool_free_inside_the_callback(void **state)
-{
-    struct t t;
-
-    t_open_size(&t, 1);
-    assert_int_equal(db_pool_listen(t.pool, "nx_free", free_on_notify, &t), 0);
-    t_run(&t, RUN_MAX_S);
-    assert_null(t.pool);
-    t_close(&t); /* no watcher of the listener is left */
 }
 
 /* ---- the loop ---------------------------------------------------------------------------- */
