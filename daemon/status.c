@@ -429,7 +429,7 @@ void status_free(struct status *st)
 
         ev_timer_stop(st->loop, &st->fleets[i].pause);
         st->fleets[i].waiting = NULL;
-        assert(!st->fleets[i].reading); /* worker_free() answered the read under way */
+        assert(!st->fleets[i].reading); /* process_free() answered the read under way */
         for (; rd; rd = next) { /* waiting for a pause to end */
             next = rd->next;
             read_finish(rd, NULL, "nexusd is stopping");

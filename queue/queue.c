@@ -33,7 +33,7 @@ struct ref {
 
 struct record {
     struct record *next;
-    enum queue_outcome op;
+    enum outcome_kind op;
     unsigned ref;
     char *old;
     size_t old_len;
@@ -356,7 +356,7 @@ int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double tim
     return r;
 }
 
-static int record_add(struct queue *q, enum queue_outcome op, unsigned ref, const char *old,
+static int record_add(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
                       size_t old_len, char *new_job, double score, bool cut)
 {
     struct record *rec = calloc(1, sizeof(*rec));
@@ -380,7 +380,7 @@ static int record_add(struct queue *q, enum queue_outcome op, unsigned ref, cons
     return 0;
 }
 
-int queue_finish(struct queue *q, enum queue_outcome op, unsigned ref, const char *old,
+int queue_finish(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
                  size_t old_len, char *new_job, double score)
 {
     return record_add(q, op, ref, old, old_len, new_job, score, false);
@@ -391,7 +391,7 @@ int queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_j
     char key[32 + QUEUE_SHA1_HEX];
     int n = snprintf(key, sizeof(key), "%zu:%s", item->size, item->sha1);
 
-    return record_add(q, QUEUE_DEAD, item->ref, key, (size_t)n, new_job, score, true);
+    return record_add(q, OUTCOME_DEAD, item->ref, key, (size_t)n, new_job, score, true);
 }
 
 size_t queue_unconfirmed(const struct queue *q)
@@ -446,11 +446,11 @@ static void flush_give_back(struct queue *q, struct flush *fl)
     q->nwaiting += fl->n;
 }
 
-static const char *const op_names[] = {[QUEUE_DONE] = "ok",
-                                        [QUEUE_RETRY] = "retry",
-                                        [QUEUE_DEAD] = "dead",
-                                        [QUEUE_DISCARD] = "discard",
-                                        [QUEUE_DEFER] = "defer"};
+static const char *const op_names[] = {[OUTCOME_DONE] = "ok",
+                                        [OUTCOME_RETRY] = "retry",
+                                        [OUTCOME_DEAD] = "dead",
+                                        [OUTCOME_DISCARD] = "discard",
+                                        [OUTCOME_DEFER] = "defer"};
 
 /* finish.lua names the records whose job was no longer in the in-flight list: a peer judged
  * this process dead and recovered it (or, for a record sent again after a lost reply, the
@@ -513,11 +513,11 @@ static void flush_on_reply(struct redisReply *reply, void *arg)
     free(fl);
 }
 
-static const char op_codes[] = {[QUEUE_DONE] = 'a',
-                                [QUEUE_RETRY] = 'r',
-                                [QUEUE_DEAD] = 'd',
-                                [QUEUE_DISCARD] = 'x',
-                                [QUEUE_DEFER] = 's'};
+static const char op_codes[] = {[OUTCOME_DONE] = 'a',
+                                [OUTCOME_RETRY] = 'r',
+                                [OUTCOME_DEAD] = 'd',
+                                [OUTCOME_DISCARD] = 'x',
+                                [OUTCOME_DEFER] = 's'};
 
 /* Sends up to FLUSH_MAX_RECORDS waiting records in one finish.lua call. */
 static int flush_some(struct queue *q)

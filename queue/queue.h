@@ -5,16 +5,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "queue/outcome.h" /* enum outcome_kind: what queue_finish() writes */
+
 struct rconn;
 struct queue; /* opaque */
 
-enum queue_outcome {
-    QUEUE_DONE,    /* success: removed from in-flight, counted processed */
-    QUEUE_RETRY,   /* failed: into `retry` at `score`, counted failed */
-    QUEUE_DEAD,    /* failed for good: into `dead` at `score`, counted failed */
-    QUEUE_DISCARD, /* failed, and the job said "dead": false: removed, counted failed */
-    QUEUE_DEFER,   /* not run: into `schedule` at `score`, not counted */
-};
 
 /* Bytes of a job kept in an item when the job is over the queue's maximum size. */
 #define QUEUE_EXCERPT 1024
@@ -69,12 +64,13 @@ int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned ma
 int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double timeout_s,
                 queue_fetch_fn *done, void *arg);
 
-/* Records an outcome to write at the next queue_flush(). `old` is the job as fetched
+/* Records an outcome to write at the next queue_flush() (DONE, RETRY, DEAD, DISCARD or
+ * DEFER; not REQUEUE, which is the reaper's). `old` is the job as fetched
  * (copied); takes ownership of `new_job` (the job to write for RETRY/DEAD, else NULL),
  * also on failure. `score` is the retry or dead time (epoch seconds). Returns 0 or -ENOMEM. */
-int queue_finish(struct queue *q, enum queue_outcome op, unsigned ref, const char *old,
+int queue_finish(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
                  size_t old_len, char *new_job, double score);
-/* queue_finish(QUEUE_DEAD) for a cut item: the stored job is removed from the in-flight list
+/* queue_finish(OUTCOME_DEAD) for a cut item: the stored job is removed from the in-flight list
  * in Redis by its size and SHA-1, never sent back. Takes ownership of `new_job`, also on
  * failure. Returns 0 or -ENOMEM. */
 int queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_job, double score);

@@ -17,6 +17,7 @@
 #include "lib/parse.h"
 #include "lib/util.h"
 #include "queue/keys.h"
+#include "queue/outcome.h"
 #include "queue/presence.h"
 #include "queue/rconn.h"
 
@@ -242,6 +243,19 @@ static int reap_add(struct reap *reap, struct reap_job *rj)
     return 0;
 }
 
+/* Whether a recovered job (its count raised) has died with its process once too often. */
+static bool crash_loop(const struct reaper *rp, const struct job *job)
+{
+    struct outcome o;
+
+    outcome_decide(&(struct outcome_input){.cause = OUTCOME_CAUSE_RECOVERED,
+                                           .recoveries = job_recoveries(job),
+                                           .max_recoveries = rp->max_recoveries,
+                                           .now = util_now()},
+                   &o);
+    return o.kind == OUTCOME_DEAD;
+}
+
 /* A recovered job with its count raised; to dead after max_recoveries. */
 static int recover_job(struct reap *reap, size_t list, const char *text, size_t len)
 {
@@ -258,8 +272,7 @@ static int recover_job(struct reap *reap, size_t list, const char *text, size_t 
     rj.dead = r < 0;
     if (r < 0) {
         r = job_record_failure(job, "NexusInvalidJob", err.msg, util_now());
-    } else if (job_record_recovery(job) == 0 &&
-               (unsigned)job_recoveries(job) >= rp->max_recoveries) {
+    } else if (job_record_recovery(job) == 0 && crash_loop(rp, job)) {
         (void)snprintf(msg, sizeof(msg),
                        "the process running this job died %d times (last: %s, %s); moved to dead "
                        "as a crash loop",

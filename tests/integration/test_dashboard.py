@@ -55,6 +55,9 @@ def make_dead(r, n, message="boom", queue="default"):
 
 
 def actions(n):
+    # nexusd writes its log once per loop iteration, which may come after the answer went
+    # out: one more round trip makes sure the iteration of the last action has ended
+    assert request(http_address(n), "GET", "/healthz").status in (200, 503)
     return n.lines(event="dashboard_action")
 
 

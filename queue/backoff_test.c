@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "jobs/backoff.h"
+#include "queue/backoff.h"
 
 #define DAY_S 86400.0
 

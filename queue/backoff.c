@@ -1,5 +1,5 @@
 /* backoff.c - Sidekiq's retry schedule: polynomial growth plus jitter. */
-#include "jobs/backoff.h"
+#include "queue/backoff.h"
 
 double backoff_delay_s(int retry_count, unsigned long long rnd)
 {

@@ -1,0 +1,409 @@
+/* fetch.c - taking jobs from Redis: batched fetches (fetch.lua) while there is room, one
+ * BLMOVE per queue on its own connection while idle, and reconciling the in-flight lists
+ * when a reply may have been lost with its jobs already moved. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "conf/cfg.h"
+#include "daemon/worker_int.h"
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/log.h"
+#include "lib/raddr.h"
+#include "lib/util.h"
+#include "lib/xalloc.h"
+#include "queue/move.h"
+#include "queue/queue.h"
+#include "queue/rconn.h"
+
+#define BLOCK_TIMEOUT_S 2.0 /* an idle BLMOVE returns this often to re-check the queues */
+#define FETCHES_IN_FLIGHT 2 /* fetch round trips overlapped when busy */
+#define FETCH_RETRY_S 1.0   /* after a fetch error other than a lost connection */
+
+static void blocker_on_state(struct rconn *rc, bool up, void *arg);
+
+/* A fetched job: decode, check, then run it, hold it, or bury it. Takes item->job. */
+static void accept_item(struct worker *wk, struct queue_item *item)
+{
+    struct err err = {0};
+    struct job *job = NULL;
+    struct run *run;
+    char why[256];
+    int r;
+
+    if (item->cut) {
+        record_bury_cut(wk, item);
+        return;
+    }
+    r = job_decode(item->job, item->len, queue_ref_name(wk->queue, item->ref), util_random(), &job,
+                   &err);
+    free(item->job);
+    if (job && wk->phase != STOP_NONE) {
+        job_free(job); /* fetched while stopping: stays in flight, put back by the requeue */
+        return;
+    }
+    if (!job) {
+        log_error("event=job err=\"out of memory decoding a job; left in flight for recovery\"");
+        return;
+    }
+    if (r < 0) {
+        (void)job_cut_raw(job, wk->cfg->dead_keep_max); /* on failure, kept whole */
+        record_bury(wk, job, item->ref, "NexusInvalidJob", err.msg);
+        job_free(job);
+        return;
+    }
+    run = run_new(wk, job, item->ref);
+    if (!run->h) {
+        (void)snprintf(why, sizeof(why), "unknown job class '%.128s'", job_class(job));
+        record_bury(wk, job, item->ref, "NexusUnknownClass", why);
+        run_free(run);
+        return;
+    }
+    run_configure(wk, run);
+    if (run->rate_limit || run->global_limit)
+        limits_ask(wk, run);
+    else
+        run_admit(wk, run);
+}
+
+static unsigned capacity(const struct worker *wk)
+{
+    unsigned used = wk->nrunning + wk->nheld + wk->nchecking + wk->requested + wk->nblocking;
+
+    return used >= wk->cfg->concurrency ? 0 : wk->cfg->concurrency - used;
+}
+
+static bool may_fetch(const struct worker *wk)
+{
+    return wk->phase == STOP_NONE && !wk->quiet && !wk->reconciling && rconn_is_up(wk->conn);
+}
+
+/* The queues in the order to take from: as configured (strict), or a weighted shuffle
+ * (each place drawn among the queues left, with chances proportional to their weights). */
+static void fetch_order(struct worker *wk, unsigned *out)
+{
+    unsigned total = 0, *w = wk->scratch;
+    size_t n = wk->norder;
+
+    memcpy(out, wk->order, n * sizeof(*out));
+    if (!wk->cfg->queues_weighted)
+        return;
+    memcpy(w, wk->weights, n * sizeof(*w));
+    for (size_t i = 0; i < n; i++)
+        total += w[i];
+    for (size_t i = 0; i + 1 < n; i++) {
+        unsigned pick = (unsigned)(util_random() % total), acc = 0, t;
+        size_t j;
+        for (j = i; j + 1 < n; j++) {
+            acc += w[j];
+            if (pick < acc)
+                break;
+        }
+        total -= w[j];
+        t = out[i], out[i] = out[j], out[j] = t;
+        t = w[i], w[i] = w[j], w[j] = t;
+    }
+}
+
+/* A fetch or BLMOVE under way. */
+struct fetch_call {
+    struct worker *wk;
+    unsigned want; /* jobs asked for */
+    unsigned ref;  /* BLMOVE: its queue */
+};
+
+static void block_on_job(struct queue_item *items, size_t n, int err, void *arg);
+static void fetch_on_jobs(struct queue_item *items, size_t n, int err, void *arg);
+
+/* Idle: one BLMOVE per queue, so that a push wakes this process within a round trip. A
+ * paused queue gets none: a fetch every BLOCK_TIMEOUT_S notices its resume. */
+static void block_missing(struct worker *wk)
+{
+    unsigned order[wk->norder ? wk->norder : 1];
+    struct fetch_call *call;
+
+    fetch_order(wk, order);
+    for (size_t i = 0; i < wk->norder && capacity(wk) > 0 && may_fetch(wk); i++) {
+        unsigned ref = order[i];
+        struct rconn *b = wk->blockers[ref];
+        if (queue_ref_paused(wk->queue, ref)) {
+            if (!ev_is_active(&wk->refetch)) {
+                ev_timer_set(&wk->refetch, BLOCK_TIMEOUT_S, 0);
+                ev_timer_start(wk->loop, &wk->refetch);
+            }
+            continue;
+        }
+        if (!b) /* made on first need; it calls back when connected */
+            wk->blockers[ref] = rconn_new(wk->loop, wk->addr, "blocking-fetch",
+                                          wk->cfg->redis_connect_timeout_s, blocker_on_state, wk);
+        if (wk->blocking[ref] || !b || !rconn_is_up(b))
+            continue;
+        call = xmalloc(sizeof(*call));
+        call->wk = wk;
+        call->want = 1;
+        call->ref = ref;
+        if (queue_block(wk->queue, b, ref, BLOCK_TIMEOUT_S, block_on_job, call) < 0) {
+            free(call);
+            continue;
+        }
+        wk->blocking[ref] = true;
+        wk->nblocking++;
+    }
+}
+
+static void block_on_job(struct queue_item *items, size_t n, int err, void *arg)
+{
+    struct fetch_call *call = arg;
+    struct worker *wk = call->wk;
+
+    wk->blocking[call->ref] = false;
+    wk->nblocking--;
+    free(call);
+    for (size_t i = 0; i < n; i++)
+        accept_item(wk, &items[i]);
+    if (err < 0)
+        wk->reconcile_needed = true; /* its job may be in flight with the reply lost */
+    if (wk->phase == STOP_NONE)
+        fetch_more(wk); /* a job came (others may follow) or the wait timed out */
+}
+
+void fetch_more(struct worker *wk)
+{
+    unsigned order[wk->norder ? wk->norder : 1], want;
+    struct fetch_call *call;
+
+    if (wk->reconcile_needed || wk->reconciling) {
+        fetch_reconcile(wk);
+        return;
+    }
+    while (may_fetch(wk) && wk->nfetching < FETCHES_IN_FLIGHT && (want = capacity(wk)) > 0) {
+        if (wk->nfetching > 0 && want < wk->cfg->fetch_batch / 2 + 1)
+            return; /* a second call only for a worthwhile batch */
+        if (want > wk->cfg->fetch_batch)
+            want = wk->cfg->fetch_batch;
+        call = xmalloc(sizeof(*call));
+        call->wk = wk;
+        call->want = want;
+        fetch_order(wk, order);
+        if (queue_fetch(wk->queue, order, wk->norder, want, fetch_on_jobs, call) < 0) {
+            free(call);
+            return;
+        }
+        wk->nfetching++;
+        wk->requested += want;
+    }
+}
+
+static void fetch_on_jobs(struct queue_item *items, size_t n, int err, void *arg)
+{
+    struct fetch_call *call = arg;
+    struct worker *wk = call->wk;
+    bool drained = n < call->want;
+
+    wk->nfetching--;
+    wk->requested -= call->want;
+    free(call);
+    for (size_t i = 0; i < n; i++)
+        accept_item(wk, &items[i]);
+    if (err < 0) {
+        wk->reconcile_needed = true; /* its jobs may be in flight with the reply lost */
+        if (rconn_is_up(wk->conn) && !ev_is_active(&wk->refetch)) {
+            ev_timer_set(&wk->refetch, FETCH_RETRY_S, 0);
+            ev_timer_start(wk->loop, &wk->refetch);
+        }
+        return;
+    }
+    if (wk->reconciling)
+        fetch_reconcile(wk);
+    else if (drained && wk->nfetching == 0)
+        block_missing(wk);
+    else
+        fetch_more(wk);
+}
+
+void fetch_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    fetch_more(w->data);
+}
+
+/* ---- reconciling in-flight lists after a lost reply ---- */
+
+/* Closes the idle BLMOVE connections (all, or those of queues no longer configured). A job
+ * a closing BLMOVE moved stays in flight with its reply lost: reconciling puts it back. */
+void fetch_blockers_close(struct worker *wk, bool all)
+{
+    for (size_t ref = 0; ref < wk->nblocker_slots; ref++) {
+        struct rconn *b = wk->blockers[ref];
+        bool configured = false;
+        for (size_t i = 0; i < wk->norder && !all; i++)
+            configured |= wk->order[i] == ref;
+        if (!b || configured)
+            continue;
+        wk->blockers[ref] = NULL;
+        if (wk->blocking[ref])
+            wk->reconcile_needed = true;
+        rconn_free(b);
+    }
+}
+
+/* Whether this process holds the job stored as `text` in queue `ref`'s in-flight list. */
+static bool job_is_ours(struct worker *wk, unsigned ref, const char *text, size_t len)
+{
+    struct run *heads[] = {&wk->runs, &wk->held};
+    size_t raw_len;
+
+    for (size_t h = 0; h < 2; h++) {
+        for (struct run *run = heads[h]->next; run != heads[h]; run = run->next) {
+            const char *raw = job_raw(run->job, &raw_len);
+            if (run->ref == ref && raw_len == len && memcmp(raw, text, len) == 0)
+                return true;
+        }
+    }
+    return queue_finishing(wk->queue, ref, text, len);
+}
+
+struct reconcile_call {
+    struct worker *wk;
+    unsigned ref;
+};
+
+static void reconcile_list_done(struct worker *wk)
+{
+    if (--wk->nreconciling > 0)
+        return;
+    wk->reconciling = false;
+    if (wk->reconcile_needed) {
+        /* a list could not be read (the connection is going): try again in a while, or when
+         * the connection is back; never at once, which would spin */
+        if (!ev_is_active(&wk->refetch)) {
+            ev_timer_set(&wk->refetch, FETCH_RETRY_S, 0);
+            ev_timer_start(wk->loop, &wk->refetch);
+        }
+        return;
+    }
+    fetch_more(wk);
+}
+
+static void reconcile_on_moved(long long moved, int err, void *arg)
+{
+    struct reconcile_call *call = arg;
+    struct worker *wk = call->wk;
+
+    if (err < 0)
+        wk->reconcile_needed = true;
+    else if (moved > 0)
+        log_warn("event=orphans_requeued queue=%s jobs=%lld why=\"fetch reply lost\"",
+                 log_q(queue_ref_name(wk->queue, call->ref)), moved);
+    free(call);
+    reconcile_list_done(wk);
+}
+
+/* Jobs in our in-flight list that no run, held job or outcome accounts for were fetched
+ * with the reply lost: back to the front of their queue, unchanged. */
+static void reconcile_on_list(struct redisReply *reply, void *arg)
+{
+    struct reconcile_call *call = arg;
+    struct worker *wk = call->wk;
+    struct move_batch *b = NULL;
+
+    if (rconn_reply_error(reply)) {
+        wk->reconcile_needed = true;
+    } else if (reply->type == REDIS_REPLY_ARRAY && wk->phase == STOP_NONE) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            struct redisReply *e = reply->element[i];
+            char *copy;
+            if (job_is_ours(wk, call->ref, e->str, e->len))
+                continue;
+            if (!b)
+                b = move_batch_new(wk->cfg->redis_namespace,
+                                   queue_ref_inflight_key(wk->queue, call->ref), false);
+            copy = b ? xmemdup(e->str, e->len) : NULL;
+            if (copy)
+                (void)move_batch_add(b, e->str, e->len, copy, queue_ref_name(wk->queue, call->ref));
+        }
+    }
+    if (b && move_batch_send(b, wk->conn, util_now(), reconcile_on_moved, call) == 0)
+        return;
+    free(call);
+    reconcile_list_done(wk);
+}
+
+/* Reconciles once no fetch is under way (a reply still coming is not lost). */
+void fetch_reconcile(struct worker *wk)
+{
+    struct reconcile_call *call;
+
+    if (wk->phase != STOP_NONE || !rconn_is_up(wk->conn))
+        return;
+    if (!wk->reconciling) {
+        if (!wk->reconcile_needed)
+            return;
+        wk->reconciling = true;
+        fetch_blockers_close(wk, true);
+    }
+    /* a fetch or limit check still to answer holds jobs that are ours but not yet in a list */
+    if (wk->nfetching > 0 || wk->nblocking > 0 || wk->nchecking > 0 || wk->nreconciling > 0 ||
+        !wk->reconcile_needed)
+        return;
+    wk->reconcile_needed = false;
+    wk->nreconciling = 1; /* held while the calls go out */
+    for (size_t ref = 0; ref < queue_nrefs(wk->queue); ref++) {
+        call = xmalloc(sizeof(*call));
+        call->wk = wk;
+        call->ref = (unsigned)ref;
+        if (rconn_commandf(wk->conn, reconcile_on_list, call, "LRANGE %s 0 -1",
+                           queue_ref_inflight_key(wk->queue, (unsigned)ref)) < 0) {
+            free(call);
+            wk->reconcile_needed = true;
+            continue;
+        }
+        wk->nreconciling++;
+    }
+    reconcile_list_done(wk);
+}
+
+/* ---- queues of the configuration ---- */
+
+/* A blocking connection is back: if the process is idle, this lets it wait on it again. */
+static void blocker_on_state(struct rconn *rc, bool up, void *arg)
+{
+    if (up)
+        fetch_more(arg);
+}
+
+void fetch_queues_apply(struct worker *wk, const struct cfg *cfg)
+{
+    unsigned *order = xcalloc(cfg->nqueues, sizeof(*order));
+    unsigned *weights = xcalloc(cfg->nqueues, sizeof(*weights));
+    unsigned *scratch = xcalloc(cfg->nqueues, sizeof(*scratch));
+    size_t need;
+
+    for (size_t i = 0; i < cfg->nqueues; i++) {
+        order[i] = (unsigned)queue_ref(wk->queue, cfg->queues[i].name);
+        weights[i] = cfg->queues[i].weight;
+    }
+    need = queue_nrefs(wk->queue);
+    if (need > wk->nblocker_slots) {
+        wk->blockers = xreallocarray(wk->blockers, need, sizeof(*wk->blockers));
+        wk->blocking = xreallocarray(wk->blocking, need, sizeof(*wk->blocking));
+        for (size_t i = wk->nblocker_slots; i < need; i++) {
+            wk->blockers[i] = NULL;
+            wk->blocking[i] = false;
+        }
+        wk->nblocker_slots = need;
+    }
+    for (size_t i = 0; i < cfg->nqueues; i++) {
+        if (!wk->blockers[order[i]])
+            wk->blockers[order[i]] = rconn_new(wk->loop, wk->addr, "blocking-fetch",
+                                               cfg->redis_connect_timeout_s, blocker_on_state, wk);
+    }
+    free(wk->order);
+    free(wk->weights);
+    free(wk->scratch);
+    wk->order = order;
+    wk->weights = weights;
+    wk->scratch = scratch;
+    wk->norder = cfg->nqueues;
+}

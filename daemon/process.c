@@ -1,0 +1,239 @@
+/* process.c - one nexusd process assembled from its parts (see process.h). */
+#include "daemon/process.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf/cfg.h"
+#include "daemon/metrics.h"
+#include "daemon/worker.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/raddr.h"
+#include "lib/util.h"
+#include "lib/xalloc.h"
+#include "lib/xfer.h"
+#include "queue/poller.h"
+#include "queue/presence.h"
+#include "queue/queue.h"
+#include "queue/rconn.h"
+#include "queue/reaper.h"
+#include "queue/sched.h"
+#include "sql/db.h"
+#include "sql/history.h"
+#include "sql/outbox.h"
+
+struct process {
+    struct ev_loop *loop;
+    const struct cfg *cfg; /* borrowed */
+    struct raddr addr;
+    struct rconn *conn; /* the main connection: everything below uses it */
+    struct presence *presence;
+    struct queue *queue;
+    struct metrics *metrics;
+    struct xfer *xfer;
+    struct db_pool *db;      /* NULL without database.url */
+    struct history *history; /* NULL without database.url or with database.history off */
+    struct outbox *outbox;   /* NULL without database.url or with database.outbox off */
+    struct poller *poller;
+    struct reaper *reaper;
+    struct sched *sched;
+    struct worker *wk;
+    process_stopped_fn *stopped;
+    void *stopped_arg;
+};
+
+/* The main connection's longest reconnect wait: a process cut off by a short outage must be
+ * back, and beat, well within its process_ttl. */
+static double backoff_max(const struct cfg *cfg)
+{
+    return cfg->process_ttl_s / 4 < 1.0 ? cfg->process_ttl_s / 4 : 1.0;
+}
+
+/* How often the reaper looks for dead processes. */
+static double reap_interval(const struct cfg *cfg)
+{
+    return cfg->heartbeat_s < 1.0 ? cfg->heartbeat_s : 1.0;
+}
+
+/* The worker beats first (peers judge this process by it), then the periodic tasks catch up
+ * on what they could not do while Redis was away. */
+static void conn_on_state(struct rconn *rc, bool up, void *arg)
+{
+    struct process *p = arg;
+
+    if (!p->wk) /* not assembled yet */
+        return;
+    worker_redis_changed(p->wk, up);
+    if (!up)
+        return;
+    reaper_kick(p->reaper);
+    poller_kick(p->poller);
+    sched_kick(p->sched);
+}
+
+/* This process as the other processes and the dashboard see it. */
+static struct presence *presence_make(struct process *p, const char *version, char *host_id,
+                                      size_t host_id_size)
+{
+    struct presence_info info = {0};
+    char hostname[256];
+
+    if (gethostname(hostname, sizeof(hostname)) < 0)
+        (void)snprintf(hostname, sizeof(hostname), "localhost");
+    hostname[sizeof(hostname) - 1] = '\0';
+    if (util_host_id(host_id, host_id_size) < 0)
+        (void)snprintf(host_id, host_id_size, "%s", hostname);
+    info.hostname = hostname;
+    info.host_id = host_id;
+    info.pid = getpid();
+    info.pid_start = util_pid_start(info.pid);
+    info.tag = p->cfg->tag;
+    info.version = version;
+    info.started_at = util_now();
+    return presence_new(p->conn, p->cfg->redis_namespace, &info, util_random());
+}
+
+/* The PostgreSQL pool handlers write through, and the history and outbox on top of it. */
+static int db_setup(struct process *p, struct err *err)
+{
+    const struct cfg *cfg = p->cfg;
+    struct db_pool_cfg pc = {
+        .conninfo = cfg->database_url,
+        .size = cfg->database_pool_size,
+        .max_waiting = cfg->database_max_waiting,
+        .connect_timeout_s = cfg->database_connect_timeout_s,
+        .statement_timeout_s = cfg->database_statement_timeout_s,
+        .prepared = cfg->database_prepared,
+    };
+
+    p->db = db_pool_new(p->loop, &pc, NULL, NULL, err); /* the pool logs its own changes */
+    if (!p->db)
+        return err->code;
+    if (cfg->database_outbox)
+        p->outbox = outbox_new(p->loop, p->db, p->conn, cfg->redis_namespace,
+                               cfg->database_outbox_interval_s);
+    if (cfg->database_history)
+        p->history = history_new(p->loop, p->db, presence_identity(p->presence), 0.2,
+                                 cfg->database_history_retention_s, 100000);
+    return 0;
+}
+
+/* Settings of the parts that a reload may change. */
+static void parts_configure(struct process *p, const struct cfg *cfg)
+{
+    rconn_set_backoff_max(p->conn, backoff_max(cfg));
+    queue_set_dead_limits(p->queue, cfg->dead_max_jobs, cfg->dead_max_age_s);
+    queue_set_max_job(p->queue, cfg->max_job_size);
+    poller_set_interval(p->poller, cfg->poll_interval_s);
+    poller_set_max_job(p->poller, cfg->max_job_size);
+    reaper_set_max_job(p->reaper, cfg->max_job_size);
+    reaper_set_limits(p->reaper, reap_interval(cfg), cfg->max_recoveries, cfg->orphan_sweep_s);
+    if (p->history)
+        history_set_retention(p->history, cfg->database_history_retention_s);
+    if (p->outbox)
+        outbox_set_interval(p->outbox, cfg->database_outbox_interval_s);
+}
+
+struct process *process_new(struct ev_loop *loop, const struct cfg *cfg, const char *version,
+                            struct err *err)
+{
+    struct process *p = xcalloc(1, sizeof(*p));
+    struct worker_parts parts;
+    char host_id[256];
+
+    p->loop = loop;
+    p->cfg = cfg;
+    if (raddr_parse(cfg->redis_url, &p->addr, err) < 0)
+        goto fail;
+    p->metrics = metrics_new();
+    p->conn = rconn_new(loop, &p->addr, "main", cfg->redis_connect_timeout_s, conn_on_state, p);
+    p->xfer = xfer_new(loop);
+    /* the identity first: in-flight lists are named after it */
+    p->presence = presence_make(p, version, host_id, sizeof(host_id));
+    p->queue = queue_new(p->conn, cfg->redis_namespace, presence_identity(p->presence));
+    if (cfg->database_url && db_setup(p, err) < 0)
+        goto fail;
+    p->poller = poller_new(loop, p->conn, cfg->redis_namespace, cfg->poll_interval_s);
+    p->reaper = reaper_new(loop, p->conn, cfg->redis_namespace, presence_identity(p->presence),
+                           host_id, reap_interval(cfg), cfg->max_recoveries, cfg->orphan_sweep_s);
+    p->sched = sched_new(loop, p->conn, cfg);
+    parts_configure(p, cfg);
+    parts = (struct worker_parts){
+        .addr = &p->addr,
+        .conn = p->conn,
+        .presence = p->presence,
+        .queue = p->queue,
+        .metrics = p->metrics,
+        .xfer = p->xfer,
+        .db = p->db,
+        .history = p->history,
+    };
+    p->wk = worker_new(loop, cfg, &parts);
+    return p;
+fail:
+    process_free(p);
+    return NULL;
+}
+
+void process_free(struct process *p)
+{
+    if (!p)
+        return;
+    /* connections first, the worker's then the main one: their pending callbacks still find
+     * every part alive */
+    worker_close(p->wk);
+    rconn_free(p->conn);
+    worker_free(p->wk);   /* cancels the runs */
+    xfer_free(p->xfer);   /* after the runs: a cancelled handler aborts its transfers */
+    db_pool_free(p->db);  /* answers what is under way with -ECANCELED: users still alive */
+    history_free(p->history);
+    outbox_free(p->outbox);
+    poller_free(p->poller);
+    reaper_free(p->reaper);
+    sched_free(p->sched);
+    queue_free(p->queue);
+    presence_free(p->presence);
+    metrics_free(p->metrics);
+    raddr_clear(&p->addr);
+    free(p);
+}
+
+int process_reload(struct process *p, const struct cfg *cfg, struct err *err)
+{
+    if (sched_reload(p->sched, cfg) < 0)
+        return err_set(err, -ENOMEM, "out of memory");
+    p->cfg = cfg;
+    parts_configure(p, cfg);
+    worker_reload(p->wk, cfg);
+    return 0;
+}
+
+static void process_on_stopped(struct worker *wk, void *arg)
+{
+    struct process *p = arg;
+
+    p->stopped(p, p->stopped_arg);
+}
+
+void process_stop(struct process *p, process_stopped_fn *done, void *arg)
+{
+    if (p->stopped)
+        return;
+    p->stopped = done;
+    p->stopped_arg = arg;
+    poller_stop(p->poller);
+    reaper_stop(p->reaper);
+    sched_stop(p->sched);
+    if (p->outbox)
+        outbox_stop(p->outbox);
+    worker_stop(p->wk, process_on_stopped, p);
+}
+
+struct worker *process_worker(const struct process *p)
+{
+    return p->wk;
+}
