@@ -694,9 +694,18 @@ static void setting_where(config_t *lc, const char *name, char **ret)
                          (unsigned)config_setting_source_line(s));
 }
 
+/* As setting_where(), into `buf`; left as it is when the file does not set `name`. */
+static void setting_at(config_t *lc, const char *name, char *buf, size_t size)
+{
+    const config_setting_t *s = config_lookup(lc, name);
+
+    if (s)
+        (void)snprintf(buf, size, "%s:%u", config_setting_source_file(s),
+                       (unsigned)config_setting_source_line(s));
+}
+
 static int file_load(struct load *ld, const char *path)
 {
-    const config_setting_t *s;
     const char *file;
     config_t lc;
     int ok, errnum, r;
@@ -721,14 +730,8 @@ static int file_load(struct load *ld, const char *path)
     setting_where(&lc, "http.token_file", &ld->cfg->http_token_where);
     setting_where(&lc, "emotion.token_file", &ld->cfg->emotion_token_where);
     setting_where(&lc, "smtp.password_file", &ld->cfg->smtp_password_where);
-    s = config_lookup(&lc, "redis.url");
-    if (s)
-        (void)snprintf(ld->url_where, sizeof(ld->url_where), "%s:%u", config_setting_source_file(s),
-                       (unsigned)config_setting_source_line(s));
-    s = config_lookup(&lc, "smtp.starttls");
-    if (s)
-        (void)snprintf(ld->starttls_where, sizeof(ld->starttls_where), "%s:%u",
-                       config_setting_source_file(s), (unsigned)config_setting_source_line(s));
+    setting_at(&lc, "redis.url", ld->url_where, sizeof(ld->url_where));
+    setting_at(&lc, "smtp.starttls", ld->starttls_where, sizeof(ld->starttls_where));
     r = cfg_rules_file(ld, &lc);
 out:
     config_destroy(&lc);

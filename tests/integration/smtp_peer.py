@@ -4,6 +4,7 @@ thread of the test process, recording every message it accepts.
     peer = SmtpPeer().start()                  # accepts everything
     peer.mode = "refuse"; peer.reply = "451 4.3.0 Try again later"   # answer DATA with this
     peer.mode = "hang"                         # never answer DATA
+    peer.mode = "hold"; peer.release.set()     # answer DATA once the test releases it
     SmtpPeer(tls_dir=workdir, auth=("user", "secret")).start()   # STARTTLS required, AUTH
     peer.messages                              # [Received(mail_from, rcpt_tos, data, login)]
     peer.stop()
@@ -52,6 +53,8 @@ class _Handler:
             peer.data_commands += 1
         if peer.mode == "hang":
             await asyncio.sleep(3600)
+        while peer.mode == "hold" and not peer.release.is_set():
+            await asyncio.sleep(0.02)
         if peer.mode == "refuse":
             return peer.reply
         login = session.auth_data.login.decode() if isinstance(session.auth_data,
@@ -65,7 +68,8 @@ class _Handler:
 class SmtpPeer:
     def __init__(self, tls_dir=None, auth=None, port=None):
         self.port = port or free_port()
-        self.mode = "accept"  # "accept" | "refuse" | "hang"
+        self.mode = "accept"  # "accept" | "refuse" | "hang" | "hold"
+        self.release = threading.Event()  # ends "hold"
         self.reply = "451 4.3.0 Try again later"
         self.messages = []
         self.data_commands = 0  # DATA commands seen, whatever the answer
