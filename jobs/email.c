@@ -17,6 +17,7 @@
 #include "lib/job.h"
 #include "lib/log.h"
 #include "lib/mail_tmpl.h"
+#include "lib/xalloc.h"
 #include "sql/db.h"
 
 #define LEASE_MARGIN_S 30.0 /* a 'sending' row older than the SMTP limits plus this is stale */
@@ -89,15 +90,9 @@ static void email_free(struct email *e)
 
 struct email_draft *email_draft_new(void)
 {
-    struct email_draft *d = calloc(1, sizeof(*d));
+    struct email_draft *d = xcalloc(1, sizeof(*d));
 
-    if (!d)
-        return NULL;
     d->vars = json_object();
-    if (!d->vars) {
-        free(d);
-        return NULL;
-    }
     return d;
 }
 
@@ -158,9 +153,7 @@ int email_draft_render(struct email_draft *d, const struct cfg *cfg, const char 
 
     if (!t)
         return err_set(err, -EINVAL, "no template '%s' in %s", name, cfg->smtp_templates);
-    d->tmpl = strdup(name);
-    if (!d->tmpl)
-        return err_set(err, -ENOMEM, "out of memory");
+    d->tmpl = xstrdup(name);
     (void)snprintf(what, sizeof(what), "%s.subject", name);
     r = mail_tmpl_render(t->subject, what, d->vars, MAIL_TMPL_RAW, &d->subject, err);
     if (r == 0 && t->text) {
@@ -373,10 +366,8 @@ static void claim_on_done(const struct db_rows *rows, int err, void *arg)
 static char *rcpts_literal(const struct email_draft *d)
 {
     size_t cap = 3 + d->nrcpt * (MAIL_MAX_ADDR + 3), n = 0;
-    char *s = malloc(cap);
+    char *s = xmalloc(cap);
 
-    if (!s)
-        return NULL;
     s[n++] = '{';
     for (size_t i = 0; i < d->nrcpt; i++)
         n += (size_t)snprintf(s + n, cap - n, "%s\"%s\"", i ? "," : "", d->rcpt[i].addr);
@@ -390,7 +381,7 @@ static void claim_start(struct email *e, const char *message_id)
     const struct cfg *cfg = task_env(e->task)->cfg;
     char lease[32], *rcpts = rcpts_literal(e->d), args_sha256[JOB_SHA256_HEX];
     const char *params[8];
-    int r = -ENOMEM;
+    int r = -ENOMEM; /* when OpenSSL cannot hash the args */
 
     (void)snprintf(lease, sizeof(lease), "%.3f",
                    cfg->smtp_connect_timeout_s + cfg->smtp_timeout_s + LEASE_MARGIN_S);
@@ -403,7 +394,7 @@ static void claim_start(struct email *e, const char *message_id)
     params[6] = lease;
     params[7] = args_sha256;
     e->step = STEP_CLAIM;
-    if (rcpts && job_args_sha256(task_job(e->task), args_sha256) == 0)
+    if (job_args_sha256(task_job(e->task), args_sha256) == 0)
         r = db_query(e->db, claim_sql, params, 8, claim_on_done, e);
     free(rcpts);
     if (r < 0)
@@ -447,7 +438,7 @@ static void build_start(struct email *e)
     if (r < 0) {
         task_set_state(task, NULL);
         email_free(e);
-        task_fail(task, r == -ENOMEM ? "NoMemoryError" : "ArgumentError", "%s", err.msg);
+        task_fail(task, "ArgumentError", "%s", err.msg);
         return;
     }
     claim_start(e, id);
@@ -492,12 +483,7 @@ static struct email *email_new(struct task *task, struct email_draft *d)
                   "email classes need database.url (deliveries are recorded in PostgreSQL)");
         return NULL;
     }
-    e = calloc(1, sizeof(*e));
-    if (!e) {
-        email_draft_free(d);
-        task_fail(task, "NoMemoryError", "out of memory");
-        return NULL;
-    }
+    e = xcalloc(1, sizeof(*e));
     e->task = task;
     e->db = env->db;
     e->d = d;
@@ -514,11 +500,8 @@ void email_lookup(struct task *task, const json_t *vars, const char *sql, const 
     struct email *e;
     int r;
 
-    if (!d || (vars && json_object_update(d->vars, (json_t *)vars) < 0)) {
-        email_draft_free(d);
-        task_fail(task, "NoMemoryError", "out of memory");
-        return;
-    }
+    if (vars)
+        (void)json_object_update(d->vars, (json_t *)vars);
     e = email_new(task, d);
     if (!e)
         return;

@@ -31,8 +31,8 @@ struct email_draft {
     char *subject, *text, *html; /* owned; text or html may stay NULL */
 };
 
-/* Caller owns the draft, release with email_draft_free() (accepts NULL). NULL when out of
- * memory. `vars` starts as an empty object. */
+/* Caller owns the draft, release with email_draft_free() (accepts NULL). `vars` starts as an
+ * empty object. */
 struct email_draft *email_draft_new(void);
 void email_draft_free(struct email_draft *d);
 
@@ -45,7 +45,7 @@ int email_draft_rcpts(struct email_draft *d, enum email_rcpt_kind kind, const js
 int email_draft_addr(const json_t *v, const char *field, struct mail_addr *dst, struct err *err);
 /* Sets subject, text and html from the template `name` of cfg's smtp.templates, filled
  * with d->vars (HTML part escaped). Copies `name` into d->tmpl. -EINVAL with a sentence
- * (an unknown template, a missing value) or -ENOMEM. */
+ * (an unknown template, a missing value). */
 int email_draft_render(struct email_draft *d, const struct cfg *cfg, const char *name,
                        struct err *err);
 

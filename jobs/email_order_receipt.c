@@ -51,16 +51,17 @@ static int order_fill(const struct db_rows *rows, struct email_draft *d, const s
                         money(db_rows_get(rows, 0, 9), price, sizeof(price)), "price_cents",
                         db_rows_get(rows, 0, 9));
     email = json_string(db_rows_get(rows, 0, 1));
+    /* NULL for an SQL NULL or a text that is not UTF-8 */
     r = order && product && email && json_object_set(d->vars, "order", order) == 0 &&
                 json_object_set(d->vars, "product", product) == 0
             ? 0
-            : -ENOMEM;
+            : -EINVAL;
     json_decref(order);
     json_decref(product);
     if (r == 0)
         r = email_draft_rcpts(d, EMAIL_TO, email, "orders.email", err);
     else
-        err_set(err, r, "out of memory");
+        (void)err_set(err, r, "the orders row holds a NULL or a text that is not UTF-8");
     json_decref(email);
     if (r < 0)
         return r;

@@ -11,6 +11,7 @@
 #include "jobs/registry.h"
 #include "jobs/task.h"
 #include "lib/err.h"
+#include "lib/xalloc.h"
 
 static const char *const keys[] = {"to",      "cc",   "bcc",  "from",     "reply_to",
                                    "subject", "text", "html", "template", "vars"};
@@ -23,8 +24,8 @@ static int body_take(const json_t *spec, const char *key, char **dst, struct err
         return 0;
     if (!json_is_string(v))
         return err_set(err, -EINVAL, "args[0].%s must be a string", key);
-    *dst = strdup(json_string_value(v));
-    return *dst ? 0 : err_set(err, -ENOMEM, "out of memory");
+    *dst = xstrdup(json_string_value(v));
+    return 0;
 }
 
 /* The draft from args[0]; -EINVAL with a sentence naming the field. */
@@ -80,8 +81,8 @@ static int draft_fill(const json_t *args, const struct cfg *cfg, struct email_dr
         v = json_object_get(spec, "vars");
         if (v && !json_is_object(v))
             return err_set(err, -EINVAL, "args[0].vars must be an object");
-        if (v && json_object_update(d->vars, (json_t *)v) < 0)
-            return err_set(err, -ENOMEM, "out of memory");
+        if (v)
+            (void)json_object_update(d->vars, (json_t *)v);
         r = email_draft_render(d, cfg, json_string_value(tmpl), err);
         if (r == -EINVAL)
             *ret_class = "NexusTemplateError";
@@ -108,13 +109,9 @@ static void send_start(struct task *task)
     struct err err = {0};
     int r;
 
-    if (!d) {
-        task_fail(task, "NoMemoryError", "out of memory");
-        return;
-    }
     r = draft_fill(task_args(task), task_env(task)->cfg, d, &error_class, &err);
     if (r < 0) {
-        email_fail(task, d, r == -ENOMEM ? "NoMemoryError" : error_class, &err);
+        email_fail(task, d, error_class, &err);
         return;
     }
     email_deliver(task, d);

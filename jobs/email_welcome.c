@@ -29,11 +29,12 @@ static int user_fill(const struct db_rows *rows, struct email_draft *d, const st
     email = json_string(db_rows_get(rows, 0, 1));
     user = json_pack("{s:s, s:s, s:s}", "id", db_rows_get(rows, 0, 0), "email",
                      db_rows_get(rows, 0, 1), "created_at", db_rows_get(rows, 0, 2));
-    r = email && user && json_object_set(d->vars, "user", user) == 0 ? 0 : -ENOMEM;
+    /* NULL for an SQL NULL or a text that is not UTF-8 */
+    r = email && user && json_object_set(d->vars, "user", user) == 0 ? 0 : -EINVAL;
     json_decref(user);
     if (r < 0) {
         json_decref(email);
-        return err_set(err, r, "out of memory");
+        return err_set(err, r, "the users row holds a NULL or a text that is not UTF-8");
     }
     r = email_draft_rcpts(d, EMAIL_TO, email, "users.email", err);
     json_decref(email);

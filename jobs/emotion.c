@@ -21,6 +21,7 @@
 #include "lib/log.h"
 #include "lib/urlmask.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 #include "lib/xfer.h"
 #include "queue/rconn.h"
 #include "sql/db.h"
@@ -113,14 +114,13 @@ static void emo_defer(struct emo *e, double wait_s, const char *why)
     task_defer(task, s, "%s", msg);
 }
 
+/* The attempt, with its copies of the configuration. NULL when OpenSSL cannot hash the text. */
 static struct emo *emo_new(struct task *task, const struct cfg *cfg,
                            const struct emotion_input *in)
 {
-    struct emo *e = calloc(1, sizeof(*e));
+    struct emo *e = xcalloc(1, sizeof(*e));
     size_t ulen;
 
-    if (!e)
-        return NULL;
     e->task = task;
     e->xfer = task_env(task)->xfer;
     e->in = *in;
@@ -129,26 +129,21 @@ static struct emo *emo_new(struct task *task, const struct cfg *cfg,
     e->max_defer_s = cfg->emotion_max_defer_s;
     e->answer.max = cfg->emotion_max_response;
     e->answer.abort_over = true;
-    if (emotion_sha256_hex(in->text, in->len, e->sha) < 0)
-        goto fail;
-    e->model = strdup(cfg->emotion_model);
-    e->key = malloc(strlen(cfg->emotion_cache_prefix) + sizeof(e->sha));
+    if (emotion_sha256_hex(in->text, in->len, e->sha) < 0) {
+        emo_free(e);
+        return NULL;
+    }
+    e->model = xstrdup(cfg->emotion_model);
+    e->key = xasprintf("%s%s", cfg->emotion_cache_prefix, e->sha);
     ulen = strlen(cfg->emotion_url);
     while (ulen > 0 && cfg->emotion_url[ulen - 1] == '/')
         ulen--;
     if (*cfg->emotion_endpoint)
-        e->url = strdup(cfg->emotion_endpoint);
-    else if ((e->url = malloc(ulen + strlen(cfg->emotion_model) + 2)))
-        (void)sprintf(e->url, "%.*s/%s", (int)ulen, cfg->emotion_url, cfg->emotion_model);
-    if (e->url)
-        (void)url_mask(e->url, e->shown, sizeof(e->shown));
-    if (!e->model || !e->key || !e->url)
-        goto fail;
-    (void)sprintf(e->key, "%s%s", cfg->emotion_cache_prefix, e->sha);
+        e->url = xstrdup(cfg->emotion_endpoint);
+    else
+        e->url = xasprintf("%.*s/%s", (int)ulen, cfg->emotion_url, cfg->emotion_model);
+    (void)url_mask(e->url, e->shown, sizeof(e->shown));
     return e;
-fail:
-    emo_free(e);
-    return NULL;
 }
 
 /* ---- step 3: the row in PostgreSQL ---- */
@@ -197,10 +192,6 @@ static void store_start(struct emo *e)
                              labels, e->labels.v[0].name, score, e->cached ? "true" : "false"};
     int r;
 
-    if (!labels) {
-        emo_fail(e, "NoMemoryError", "out of memory");
-        return;
-    }
     (void)snprintf(score, sizeof(score), "%.15g", e->labels.v[0].score);
     e->step = STEP_STORE;
     r = db_query(env->db, insert_sql, params, 8, store_on_done, e);
@@ -234,12 +225,12 @@ static void cache_write(struct emo *e)
     if (e->cache_ttl_s <= 0 || !redis || !rconn_is_up(redis))
         return;
     value = emotion_cache_encode(e->model, &e->labels);
-    jid = strdup(e->jid);
+    jid = xstrdup(e->jid);
     (void)snprintf(ms, sizeof(ms), "%.0f", ceil(e->cache_ttl_s * 1000.0));
     argv[0] = "SET", argv[1] = e->key, argv[2] = value, argv[3] = "PX", argv[4] = ms;
     for (int i = 0; i < 5; i++)
         lens[i] = argv[i] ? strlen(argv[i]) : 0;
-    if (!value || !jid || rconn_command(redis, cache_on_stored, jid, 5, argv, lens) < 0)
+    if (!value || rconn_command(redis, cache_on_stored, jid, 5, argv, lens) < 0)
         free(jid);
     free(value);
 }
@@ -311,8 +302,7 @@ static void http_on_done(CURL *easy, CURLcode result, void *arg)
     }
     if (emotion_labels_parse(e->answer.data ? e->answer.data : "", e->answer.len, &e->labels,
                              &err) < 0) {
-        emo_fail(e, err.code == -ENOMEM ? "NoMemoryError" : "NexusEmotionBadAnswer",
-                 "garbage answer from %s (HTTP 200): %s; answer: %s", e->shown, err.msg,
+        emo_fail(e, "NexusEmotionBadAnswer", "garbage answer from %s (HTTP 200): %s; answer: %s", e->shown, err.msg,
                  xfer_buf_excerpt(&e->answer, EMOTION_EXCERPT, excerpt, sizeof(excerpt)));
         return;
     }
@@ -340,7 +330,7 @@ static int http_setup(struct emo *e, const struct cfg *cfg)
     if (e->headers)
         e->headers = curl_slist_append(e->headers, "Expect:"); /* no 100-continue round trip */
     c = e->easy = curl_easy_init();
-    if (!e->request || !e->headers || !c)
+    if (!e->headers || !c) /* libcurl could not allocate */
         return -ENOMEM;
     (void)curl_easy_setopt(c, CURLOPT_URL, e->url);
     (void)curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -429,7 +419,7 @@ static void emotion_start(struct task *task)
     }
     e = emo_new(task, env->cfg, &in);
     if (!e) {
-        task_fail(task, "NoMemoryError", "out of memory");
+        task_fail(task, "NoMemoryError", "OpenSSL could not hash the text");
         return;
     }
     task_set_state(task, e);

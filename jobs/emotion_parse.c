@@ -13,6 +13,7 @@
 
 #include "lib/err.h"
 #include "lib/job.h"
+#include "lib/xalloc.h"
 
 static bool blank(const char *s, size_t len)
 {
@@ -117,15 +118,12 @@ char *emotion_request_json(const char *text, size_t len, unsigned top_k)
 {
     json_t *root = json_pack("{s:s%, s:{s:b}}", "inputs", text, len, "options", "wait_for_model",
                              0);
-    char *out = NULL;
+    char *out;
 
-    if (!root)
-        return NULL;
-    if (top_k > 0 && json_object_set_new(root, "parameters",
-                                         json_pack("{s:I}", "top_k", (json_int_t)top_k)) < 0)
-        goto out;
+    if (top_k > 0)
+        (void)json_object_set_new(root, "parameters",
+                                  json_pack("{s:I}", "top_k", (json_int_t)top_k));
     out = json_dumps(root, JSON_COMPACT);
-out:
     json_decref(root);
     return out;
 }
@@ -172,9 +170,7 @@ static int label_take(json_t *e, size_t i, struct emotion_label *ret, struct err
     s = json_number_value(score);
     if (!isfinite(s) || s < 0 || s > 1)
         return err_set(err, -EINVAL, "entry %zu: \"score\" must be 0..1 (got %g)", i, s);
-    ret->name = strdup(json_string_value(label));
-    if (!ret->name)
-        return err_set(err, -ENOMEM, "out of memory");
+    ret->name = xstrdup(json_string_value(label));
     ret->score = s;
     return 0;
 }
@@ -190,9 +186,7 @@ static int labels_take(json_t *list, struct emotion_labels *ret, struct err *err
         return err_set(err, -EINVAL, "no labels");
     if (n > EMOTION_MAX_LABELS)
         return err_set(err, -EINVAL, "%zu labels, more than %d", n, EMOTION_MAX_LABELS);
-    out.v = calloc(n, sizeof(*out.v));
-    if (!out.v)
-        return err_set(err, -ENOMEM, "out of memory");
+    out.v = xcalloc(n, sizeof(*out.v));
     for (size_t i = 0; i < n && r == 0; i++) {
         r = label_take(json_array_get(list, i), i, &out.v[i], err);
         if (r == 0)
@@ -252,21 +246,16 @@ static json_t *labels_to_json(const struct emotion_labels *labels)
 {
     json_t *list = json_array();
 
-    for (size_t i = 0; list && i < labels->n; i++) {
-        json_t *e = json_pack("{s:s, s:f}", "label", labels->v[i].name, "score",
-                              labels->v[i].score);
-        if (json_array_append_new(list, e) < 0) {
-            json_decref(list);
-            return NULL;
-        }
-    }
+    for (size_t i = 0; i < labels->n; i++) /* names are UTF-8: they came from JSON */
+        (void)json_array_append_new(list, json_pack("{s:s, s:f}", "label", labels->v[i].name,
+                                                    "score", labels->v[i].score));
     return list;
 }
 
 char *emotion_labels_json(const struct emotion_labels *labels)
 {
     json_t *list = labels_to_json(labels);
-    char *out = list ? json_dumps(list, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    char *out = json_dumps(list, JSON_COMPACT | JSON_REAL_PRECISION(15));
 
     json_decref(list);
     return out;

@@ -28,8 +28,8 @@ int emotion_input_parse(json_t *args, size_t max_text, struct emotion_input *ret
                         struct err *err);
 
 /* The request body: {"inputs": text, "options": {"wait_for_model": false}} plus
- * "parameters": {"top_k": top_k} when top_k > 0. Caller owns the string, release with free();
- * NULL when out of memory. */
+ * "parameters": {"top_k": top_k} when top_k > 0; `text` is UTF-8 (a JSON string's value).
+ * Caller owns the string, release with free(). */
 char *emotion_request_json(const char *text, size_t len, unsigned top_k);
 
 struct emotion_label {
@@ -49,11 +49,11 @@ void emotion_labels_clear(struct emotion_labels *labels);
  * [{"label": ..., "score": ...}, ...]. Every label a distinct non-empty string, every score a
  * number 0..1; other members of an entry are ignored. Returns 0 and fills *ret (caller owns
  * the labels, clear with emotion_labels_clear()), or -EINVAL with a sentence in `err` saying
- * what is wrong (the caller adds an excerpt of the body); -ENOMEM. */
+ * what is wrong (the caller adds an excerpt of the body). */
 int emotion_labels_parse(const char *body, size_t len, struct emotion_labels *ret,
                          struct err *err);
 /* [{"label": "joy", "score": 0.9}, ...] as stored in PostgreSQL. Caller owns the string,
- * release with free(); NULL when out of memory. */
+ * release with free(). */
 char *emotion_labels_json(const struct emotion_labels *labels);
 
 /* An error answer: {"error": "Model X is currently loading", "estimated_time": 20.0} or
@@ -66,10 +66,10 @@ struct emotion_hf_error {
 int emotion_hf_error_parse(const char *body, size_t len, struct emotion_hf_error *ret);
 
 /* The cached value of emotion:{sha256}: {"model": "...", "labels": [...]}. Caller owns the
- * string, release with free(); NULL when out of memory. */
+ * string, release with free(); NULL when `model` is not UTF-8. */
 char *emotion_cache_encode(const char *model, const struct emotion_labels *labels);
 /* Returns 0, -ESTALE when the value is another model's, -EINVAL (with a sentence in `err`)
- * when it is not a valid value, -ENOMEM. */
+ * when it is not a valid value. */
 int emotion_cache_decode(const char *text, size_t len, const char *model,
                          struct emotion_labels *ret, struct err *err);
 

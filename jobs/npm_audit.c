@@ -37,8 +37,9 @@ static int error_report(json_t *error, struct err *err)
                    summary ? summary : "no summary");
 }
 
-/* The vulnerable packages by name: npm 7+ "vulnerabilities", npm 6 "advisories". */
-static int packages_fill(json_t *root, json_t *packages)
+/* The vulnerable packages by name: npm 7+ "vulnerabilities", npm 6 "advisories". Names and
+ * levels come from the parsed report: valid UTF-8, so nothing here can fail. */
+static void packages_fill(json_t *root, json_t *packages)
 {
     json_t *vulns = json_object_get(root, "vulnerabilities");
     json_t *advisories = json_object_get(root, "advisories");
@@ -51,8 +52,8 @@ static int packages_fill(json_t *root, json_t *packages)
 
         if (json_object_size(packages) >= NPM_AUDIT_MAX_PACKAGES)
             break;
-        if (sev && json_object_set_new(packages, key, json_string(sev)) < 0)
-            return -ENOMEM;
+        if (sev)
+            (void)json_object_set_new(packages, key, json_string(sev));
     }
     json_object_foreach(advisories, key, v)
     {
@@ -67,10 +68,8 @@ static int packages_fill(json_t *root, json_t *packages)
         had = json_object_get(packages, name); /* keep the worst of a package's advisories */
         if (had && level_of(json_string_value(had)) >= level_of(sev))
             continue;
-        if (json_object_set_new(packages, name, json_string(sev)) < 0)
-            return -ENOMEM;
+        (void)json_object_set_new(packages, name, json_string(sev));
     }
-    return 0;
 }
 
 static int counts_read(json_t *counts, struct npm_audit *a, struct err *err)
@@ -102,28 +101,20 @@ static int counts_read(json_t *counts, struct npm_audit *a, struct err *err)
 static json_t *result_build(json_t *root, const struct npm_audit *a)
 {
     json_t *deps = json_object_get(json_object_get(root, "metadata"), "dependencies");
-    json_t *result = json_object(), *vulns, *packages;
-    int bad;
+    json_t *result = json_object();
+    json_t *vulns = json_object(), *packages = json_object(); /* borrowed from `result` */
 
-    if (!result)
-        return NULL;
-    vulns = json_object(); /* borrowed from `result` once set */
-    packages = json_object();
-    bad = json_object_set_new(result, "parser", json_string("npm-audit")) < 0 ||
-          json_object_set_new(result, "vulnerabilities", vulns) < 0 ||
-          json_object_set_new(result, "packages", packages) < 0;
-    for (int level = NPM_AUDIT_INFO; level <= NPM_AUDIT_CRITICAL && !bad; level++)
-        bad = json_object_set_new(vulns, level_names[level], json_integer(a->count[level])) < 0;
-    bad = bad || json_object_set_new(vulns, "total", json_integer(a->total)) < 0;
-    bad = bad || packages_fill(root, packages) < 0;
+    (void)json_object_set_new(result, "parser", json_string("npm-audit"));
+    (void)json_object_set_new(result, "vulnerabilities", vulns);
+    (void)json_object_set_new(result, "packages", packages);
+    for (int level = NPM_AUDIT_INFO; level <= NPM_AUDIT_CRITICAL; level++)
+        (void)json_object_set_new(vulns, level_names[level], json_integer(a->count[level]));
+    (void)json_object_set_new(vulns, "total", json_integer(a->total));
+    packages_fill(root, packages);
     if (json_is_object(deps)) /* npm 7+: {prod, dev, ..., total}; npm 6: a number */
         deps = json_object_get(deps, "total");
-    if (!bad && json_is_integer(deps))
-        bad = json_object_set(result, "dependencies", deps) < 0;
-    if (bad) {
-        json_decref(result);
-        return NULL;
-    }
+    if (json_is_integer(deps))
+        (void)json_object_set(result, "dependencies", deps);
     return result;
 }
 
@@ -155,8 +146,6 @@ int npm_audit_parse(const char *text, size_t len, struct npm_audit *ret, json_t 
     }
     result = result_build(root, &a);
     json_decref(root);
-    if (!result)
-        return err_set(err, -ENOMEM, "out of memory");
     *ret = a;
     *ret_result = result;
     return 0;

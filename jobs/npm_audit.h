@@ -30,7 +30,7 @@ struct npm_audit {
  * ("dependencies" when the report has it; at most NPM_AUDIT_MAX_PACKAGES packages).
  * Returns -EINVAL with a sentence when `text` is no report: not JSON ("npm audit output is
  * not JSON: ..."), npm's own error object ("npm audit failed: ENOLOCK: ..."), or counts
- * missing or negative; -ENOMEM. */
+ * missing or negative. */
 int npm_audit_parse(const char *text, size_t len, struct npm_audit *ret, json_t **ret_result,
                     struct err *err);
 /* The highest level with a count above 0; 0 when there is none. */

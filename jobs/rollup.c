@@ -19,6 +19,7 @@
 #include "lib/err.h"
 #include "lib/job.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "queue/rconn.h"
 #include "sql/db.h"
 
@@ -207,18 +208,13 @@ static const char *key_text(const struct rollup *ru, const struct counter *c, ch
 
 /* --- Redis: SCAN pages, one MGET per page ------------------------------------------------ */
 
-static int counter_add(struct rollup *ru, const struct counter *c)
+static void counter_add(struct rollup *ru, const struct counter *c)
 {
     if (ru->n == ru->cap) {
-        size_t cap = ru->cap ? 2 * ru->cap : 1024;
-        struct counter *grown = realloc(ru->counters, cap * sizeof(*grown));
-        if (!grown)
-            return -ENOMEM;
-        ru->counters = grown;
-        ru->cap = cap;
+        ru->cap = ru->cap ? 2 * ru->cap : 1024;
+        ru->counters = xreallocarray(ru->counters, ru->cap, sizeof(*ru->counters));
     }
     ru->counters[ru->n++] = *c;
-    return 0;
 }
 
 static void mget_on_reply(struct redisReply *reply, void *arg)
@@ -259,10 +255,7 @@ static void mget_on_reply(struct redisReply *reply, void *arg)
             break;
         }
         c->seq = ru->seq++;
-        if (counter_add(ru, c) < 0) {
-            rollup_failed(ru, "NoMemoryError", "out of memory");
-            break;
-        }
+        counter_add(ru, c);
         c->id = NULL; /* moved */
     }
     counters_clear(b->keys, b->n);
@@ -274,20 +267,13 @@ static void mget_on_reply(struct redisReply *reply, void *arg)
 static void mget_send(struct rollup *ru, const redisReply *keys)
 {
     char kbuf[KEY_SHOWN_MAX + 4];
-    const char **argv = NULL;
-    size_t *argvlen = NULL;
-    struct batch *b;
+    const char **argv = xreallocarray(NULL, keys->elements + 1, sizeof(*argv));
+    size_t *argvlen = xreallocarray(NULL, keys->elements + 1, sizeof(*argvlen));
+    struct batch *b = xcalloc(1, sizeof(*b));
     int argc = 1, r;
 
-    b = calloc(1, sizeof(*b));
-    if (b) {
-        b->ru = ru;
-        b->keys = calloc(keys->elements, sizeof(*b->keys));
-        argv = malloc((keys->elements + 1) * sizeof(*argv));
-        argvlen = malloc((keys->elements + 1) * sizeof(*argvlen));
-    }
-    if (!b || !b->keys || !argv || !argvlen)
-        goto nomem;
+    b->ru = ru;
+    b->keys = xcalloc(keys->elements, sizeof(*b->keys));
     argv[0] = "MGET";
     argvlen[0] = 4;
     for (size_t i = 0; i < keys->elements; i++) {
@@ -309,10 +295,8 @@ static void mget_send(struct rollup *ru, const redisReply *keys)
         }
         if (key.day < ru->range.from || key.day > ru->range.to)
             continue; /* a month's pass: another day of the month */
-        b->keys[b->n] =
-            (struct counter){.id = strndup(key.id, key.id_len), .step = key.step, .day = key.day};
-        if (!b->keys[b->n++].id)
-            goto nomem;
+        b->keys[b->n++] =
+            (struct counter){.id = xstrndup(key.id, key.id_len), .step = key.step, .day = key.day};
         argv[argc] = k->str;
         argvlen[argc++] = k->len;
     }
@@ -325,9 +309,6 @@ static void mget_send(struct rollup *ru, const redisReply *keys)
     }
     ru->pending++;
     b = NULL;
-    goto out;
-nomem:
-    rollup_failed(ru, "NoMemoryError", "out of memory");
 out:
     if (b) {
         counters_clear(b->keys, b->n);
@@ -455,8 +436,8 @@ static void counters_dedupe(struct rollup *ru)
 }
 
 /* The PostgreSQL array literals of the counters' columns: ids ("..." with \ and " escaped),
- * steps, days, counts. Caller owns them, free(). Returns 0 or -ENOMEM. */
-static int columns(const struct rollup *ru, char *ret[4])
+ * steps, days, counts. Caller owns them, free(). */
+static void columns(const struct rollup *ru, char *ret[4])
 {
     size_t size[4] = {3, 12 * ru->n + 3, 12 * ru->n + 3, 21 * ru->n + 3};
     size_t pos[4] = {1, 1, 1, 1};
@@ -465,12 +446,7 @@ static int columns(const struct rollup *ru, char *ret[4])
     for (size_t i = 0; i < ru->n; i++)
         size[0] += 2 * strlen(ru->counters[i].id) + 3;
     for (int k = 0; k < 4; k++)
-        col[k] = malloc(size[k]);
-    if (!col[0] || !col[1] || !col[2] || !col[3]) {
-        for (int k = 0; k < 4; k++)
-            free(col[k]);
-        return -ENOMEM;
-    }
+        col[k] = xmalloc(size[k]);
     for (int k = 0; k < 4; k++)
         col[k][0] = '{';
     for (size_t i = 0; i < ru->n; i++) {
@@ -493,7 +469,6 @@ static int columns(const struct rollup *ru, char *ret[4])
         col[k][pos[k]] = '\0';
         ret[k] = col[k];
     }
-    return 0;
 }
 
 static void write_on_done(const struct db_rows *rows, int err, int failed, void *arg)
@@ -537,10 +512,7 @@ static void write_begin(struct rollup *ru)
 
     ru->read_at = ev_time();
     counters_dedupe(ru);
-    if (columns(ru, col) < 0) {
-        rollup_failed(ru, "NoMemoryError", "out of memory");
-        return;
-    }
+    columns(ru, col);
     rollup_day_format(ru->range.from, from);
     rollup_day_format(ru->range.to, to);
     params[0] = col[0];
@@ -569,26 +541,20 @@ static struct rollup *rollup_new(struct task *task, const struct rollup_range *r
 {
     const struct task_env *env = task_env(task);
     const struct cfg *cfg = env->cfg;
-    struct rollup *ru = calloc(1, sizeof(*ru));
+    struct rollup *ru = xcalloc(1, sizeof(*ru));
 
-    if (!ru)
-        return NULL;
     ru->task = task;
     ru->loop = env->loop;
     ru->redis = env->redis;
     ru->db = env->db;
     (void)snprintf(ru->jid, sizeof(ru->jid), "%s", job_jid(task_job(task)));
-    ru->prefix = strdup(cfg->analytics_funnel_prefix);
-    ru->tz = strdup(cfg->analytics_tz);
-    ru->statuses = strdup(cfg->analytics_sales_statuses);
+    ru->prefix = xstrdup(cfg->analytics_funnel_prefix);
+    ru->tz = xstrdup(cfg->analytics_tz);
+    ru->statuses = xstrdup(cfg->analytics_sales_statuses);
     ru->scan_count = cfg->analytics_scan_count;
     ru->max_counters = cfg->analytics_max_counters;
     ru->range = *range;
     ru->started = ev_time();
-    if (!ru->prefix || !ru->tz || !ru->statuses) {
-        rollup_free(ru);
-        return NULL;
-    }
     return ru;
 }
 
@@ -609,10 +575,6 @@ static void rollup_start(struct task *task)
         return;
     }
     ru = rollup_new(task, &range);
-    if (!ru) {
-        task_fail(task, "NoMemoryError", "out of memory");
-        return;
-    }
     task_set_state(task, ru);
     if (range.today) {
         const char *params[] = {ru->tz};

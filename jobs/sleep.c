@@ -6,6 +6,7 @@
 
 #include "jobs/registry.h"
 #include "jobs/task.h"
+#include "lib/xalloc.h"
 
 #define SLEEP_MAX_MS (7 * 86400 * 1000.0)
 
@@ -32,11 +33,7 @@ static void sleep_start(struct task *task)
         task_fail(task, "ArgumentError", "args[0] must be milliseconds 0..%.0f", SLEEP_MAX_MS);
         return;
     }
-    st = malloc(sizeof(*st));
-    if (!st) {
-        task_fail(task, "NoMemoryError", "out of memory");
-        return;
-    }
+    st = xmalloc(sizeof(*st));
     st->task = task;
     ev_timer_init(&st->timer, sleep_on_timer, json_number_value(ms) / 1000.0, 0);
     st->timer.data = st;

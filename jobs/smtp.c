@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <ev.h>
 
+#include "lib/xalloc.h"
 #include "lib/xfer.h"
 
 #define IN_MAX 8192 /* bytes of one reply kept while it arrives; more is cut */
@@ -385,9 +386,7 @@ static char *body_stuff(const char *msg, size_t len, size_t *ret_len)
         dots += at_start && msg[i] == '.';
         at_start = msg[i] == '\n';
     }
-    out = malloc(len + dots + 6);
-    if (!out)
-        return NULL;
+    out = xmalloc(len + dots + 6);
     at_start = true;
     for (size_t i = 0; i < len; i++) {
         if (at_start && msg[i] == '.')
@@ -456,13 +455,14 @@ int smtp_send(struct ev_loop *loop, struct xfer *x, const struct smtp_server *sr
               const char *mail_from, const char *const *rcpts, size_t nrcpts, char *msg, size_t len,
               smtp_done_fn *done, void *arg, struct smtp_send **ret_send)
 {
-    struct smtp_send *s = calloc(1, sizeof(*s));
-    int r = nrcpts ? -ENOMEM : -EINVAL;
+    struct smtp_send *s;
+    int r;
 
-    if (!s) {
+    if (nrcpts == 0) {
         free(msg);
-        return -ENOMEM;
+        return -EINVAL;
     }
+    s = xcalloc(1, sizeof(*s));
     s->loop = loop;
     s->x = x;
     s->done = done;
@@ -474,15 +474,13 @@ int smtp_send(struct ev_loop *loop, struct xfer *x, const struct smtp_server *sr
     s->deadline = ev_now(loop) + srv->timeout_s;
     s->body = body_stuff(msg, len, &s->body_len);
     free(msg);
-    s->from = strdup(mail_from);
-    s->rcpts = calloc(nrcpts ? nrcpts : 1, sizeof(*s->rcpts));
-    s->nrcpts = s->rcpts ? nrcpts : 0;
-    for (size_t i = 0; i < s->nrcpts; i++)
-        if (!(s->rcpts[i] = strdup(rcpts[i])))
-            goto fail;
-    if (!s->body || !s->from || !s->rcpts || nrcpts == 0 || !(s->easy = curl_easy_init()))
-        goto fail;
-    r = easy_setup(s, srv);
+    s->from = xstrdup(mail_from);
+    s->rcpts = xcalloc(nrcpts, sizeof(*s->rcpts));
+    s->nrcpts = nrcpts;
+    for (size_t i = 0; i < nrcpts; i++)
+        s->rcpts[i] = xstrdup(rcpts[i]);
+    s->easy = curl_easy_init();
+    r = s->easy ? easy_setup(s, srv) : -ENOMEM; /* libcurl could not make a handle */
     if (r == 0)
         r = xfer_start_keep(x, s->easy, connect_on_done, s);
     if (r < 0)

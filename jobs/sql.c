@@ -12,6 +12,7 @@
 #include "jobs/task.h"
 #include "lib/err.h"
 #include "lib/job.h"
+#include "lib/xalloc.h"
 #include "sql/db.h"
 #include "sql/once.h"
 
@@ -66,13 +67,12 @@ static void sql_start(struct task *task)
         task_fail(task, "ArgumentError", "%s", err.msg);
         return;
     }
-    st = malloc(sizeof(*st));
-    if (!st || job_args_sha256(job, args_sha256) < 0) {
-        free(st);
+    if (job_args_sha256(job, args_sha256) < 0) { /* OpenSSL could not hash */
         sql_args_clear(params, cls->nargs);
         task_fail(task, "NoMemoryError", "out of memory");
         return;
     }
+    st = xmalloc(sizeof(*st));
     st->task = task;
     stmt = (struct db_stmt){
         .sql = cls->sql, .params = (const char *const *)params, .nparams = (int)cls->nargs};

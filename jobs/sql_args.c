@@ -11,6 +11,7 @@
 
 #include "conf/cfg.h"
 #include "lib/err.h"
+#include "lib/xalloc.h"
 
 static const char *const type_names[] = {
     [CFG_ARG_TEXT] = "string",
@@ -37,12 +38,11 @@ static int is_uuid(const char *s)
     return 1;
 }
 
-/* The parameter text of `v` as type `t`, or NULL with *ret_bad set when it does not fit. */
-static char *bind_one(enum cfg_arg_type type, json_t *v, int *ret_bad)
+/* The parameter text of `v` as type `t`, or NULL when it does not fit. */
+static char *bind_one(enum cfg_arg_type type, json_t *v)
 {
     char buf[64];
 
-    *ret_bad = 1;
     switch (type) {
     case CFG_ARG_TEXT:
         if (!json_is_string(v))
@@ -51,22 +51,18 @@ static char *bind_one(enum cfg_arg_type type, json_t *v, int *ret_bad)
     case CFG_ARG_INT:
         if (!json_is_integer(v))
             return NULL;
-        *ret_bad = 0;
         (void)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return strdup(buf);
+        return xstrdup(buf);
     case CFG_ARG_FLOAT:
         if (!json_is_number(v))
             return NULL;
-        *ret_bad = 0;
         (void)snprintf(buf, sizeof(buf), "%.17g", json_number_value(v));
-        return strdup(buf);
+        return xstrdup(buf);
     case CFG_ARG_BOOL:
         if (!json_is_boolean(v))
             return NULL;
-        *ret_bad = 0;
-        return strdup(json_is_true(v) ? "true" : "false");
+        return xstrdup(json_is_true(v) ? "true" : "false");
     case CFG_ARG_JSON:
-        *ret_bad = 0;
         return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     case CFG_ARG_UUID:
         if (!json_is_string(v) || !is_uuid(json_string_value(v)))
@@ -84,16 +80,14 @@ static char *bind_one(enum cfg_arg_type type, json_t *v, int *ret_bad)
             if (!gmtime_r(&secs, &tm))
                 return NULL;
             (void)strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
-            *ret_bad = 0;
             (void)snprintf(buf, sizeof(buf), "%s.%06dZ", day, (int)((t - (double)secs) * 1e6));
-            return strdup(buf);
+            return xstrdup(buf);
         }
         if (!json_is_string(v))
             return NULL;
         break;
     }
-    *ret_bad = 0;
-    return strdup(json_string_value(v));
+    return xstrdup(json_string_value(v));
 }
 
 int sql_args_bind(const struct cfg_class *cls, json_t *args, char **ret_params, struct err *err)
@@ -106,15 +100,14 @@ int sql_args_bind(const struct cfg_class *cls, json_t *args, char **ret_params, 
                        cls->nargs, cls->nargs == 1 ? "" : "s", n);
     for (unsigned i = 0; i < cls->nargs; i++) {
         json_t *v = json_array_get(args, i);
-        int bad;
+
         if (json_is_null(v))
             continue; /* SQL NULL; the statement's constraints decide */
-        params[i] = bind_one(cls->arg_types[i], v, &bad);
+        params[i] = bind_one(cls->arg_types[i], v);
         if (!params[i]) {
             char *shown = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-            int r = bad ? err_set(err, -EINVAL, "args[%u] must be a %s (got %.40s)", i,
-                                  type_names[cls->arg_types[i]], shown ? shown : "?")
-                        : err_set(err, -ENOMEM, "out of memory");
+            int r = err_set(err, -EINVAL, "args[%u] must be a %s (got %.40s)", i,
+                            type_names[cls->arg_types[i]], shown);
             free(shown);
             sql_args_clear(params, i);
             return r;

@@ -19,6 +19,7 @@
 #include "lib/job.h"
 #include "lib/urlmask.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 #include "lib/xfer.h"
 
 #define WEBHOOK_BODY_MAX 65536   /* bytes of the answer kept; the rest is read and dropped */
@@ -168,8 +169,9 @@ static void webhook_start(struct task *task)
                   job_class(job));
         return;
     }
-    st = calloc(1, sizeof(*st));
-    if (!st || !(st->easy = curl_easy_init())) {
+    st = xcalloc(1, sizeof(*st));
+    st->easy = curl_easy_init();
+    if (!st->easy) {
         free(st);
         task_fail(task, "NoMemoryError", "out of memory");
         return;

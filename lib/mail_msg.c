@@ -10,34 +10,26 @@
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/xalloc.h"
 
 #define QP_LINE 76    /* bytes of a quoted-printable line, soft break "=" included */
 #define WORD_CHARS 42 /* bytes of text per encoded word: base64 56 + 12, fits after "Subject: " */
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* A growing string; `oom` once an allocation failed (further appends do nothing). */
+/* A growing string. */
 struct sb {
     char *p;
     size_t len, cap;
-    bool oom;
 };
 
 static void sb_add(struct sb *sb, const char *s, size_t n)
 {
-    if (sb->oom)
-        return;
     if (sb->len + n + 1 > sb->cap) {
         size_t cap = sb->cap ? sb->cap : 1024;
-        char *grown;
 
         while (cap < sb->len + n + 1)
             cap *= 2;
-        grown = realloc(sb->p, cap);
-        if (!grown) {
-            sb->oom = true;
-            return;
-        }
-        sb->p = grown;
+        sb->p = xreallocarray(sb->p, cap, 1);
         sb->cap = cap;
     }
     memcpy(sb->p + sb->len, s, n);
@@ -514,10 +506,6 @@ int mail_msg_build(const struct mail_msg *m, char **ret_text, size_t *ret_len, s
         part_add(&sb, m->text ? "text/plain" : "text/html", m->text ? m->text : m->html);
         if (sb.len < 2 || memcmp(sb.p + sb.len - 2, "\r\n", 2) != 0)
             sb_str(&sb, "\r\n"); /* the message ends with a line end */
-    }
-    if (sb.oom) {
-        free(sb.p);
-        return err_set(err, -ENOMEM, "out of memory while building the message");
     }
     *ret_text = sb.p;
     *ret_len = sb.len;

@@ -50,7 +50,7 @@ struct mail_msg {
  * are quoted-printable, so no line exceeds 76 bytes and the boundary (which contains "=_")
  * cannot occur in them. On success writes *ret_text (caller owns it, release with free())
  * and *ret_len; on failure returns -EINVAL (a bad subject, body or id, with a sentence in
- * `err` naming the field) or -ENOMEM. */
+ * `err` naming the field). */
 int mail_msg_build(const struct mail_msg *m, char **ret_text, size_t *ret_len, struct err *err);
 
 /* A stable Message-ID for the job `jid`: "<jid>.nexus@<domain>" when the jid is made of

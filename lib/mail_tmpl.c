@@ -15,6 +15,7 @@
 
 #include "lib/err.h"
 #include "lib/mail_msg.h"
+#include "lib/xalloc.h"
 
 #define KEY_MAX 128 /* bytes of a placeholder's key */
 
@@ -35,52 +36,44 @@ struct out {
     size_t len, cap;
 };
 
-static int out_add(struct out *o, const char *s, size_t n)
+static void out_add(struct out *o, const char *s, size_t n)
 {
     if (o->len + n + 1 > o->cap) {
         size_t cap = o->cap ? o->cap * 2 : 256;
-        char *grown;
 
         while (cap < o->len + n + 1)
             cap *= 2;
-        grown = realloc(o->p, cap);
-        if (!grown)
-            return -ENOMEM;
-        o->p = grown;
+        o->p = xreallocarray(o->p, cap, 1);
         o->cap = cap;
     }
     memcpy(o->p + o->len, s, n);
     o->len += n;
     o->p[o->len] = '\0';
-    return 0;
 }
 
-static int html_add(struct out *o, const char *s)
+static void html_add(struct out *o, const char *s)
 {
-    int r = 0;
-
-    for (; *s && r == 0; s++) {
+    for (; *s; s++) {
         switch (*s) {
         case '&':
-            r = out_add(o, "&amp;", 5);
+            out_add(o, "&amp;", 5);
             break;
         case '<':
-            r = out_add(o, "&lt;", 4);
+            out_add(o, "&lt;", 4);
             break;
         case '>':
-            r = out_add(o, "&gt;", 4);
+            out_add(o, "&gt;", 4);
             break;
         case '"':
-            r = out_add(o, "&quot;", 6);
+            out_add(o, "&quot;", 6);
             break;
         case '\'':
-            r = out_add(o, "&#39;", 5);
+            out_add(o, "&#39;", 5);
             break;
         default:
-            r = out_add(o, s, 1);
+            out_add(o, s, 1);
         }
     }
-    return r;
 }
 
 /* `vars` followed along the dots of `key`; NULL when a step is missing. */
@@ -144,8 +137,10 @@ static int value_add(struct out *o, const json_t *v, const char *key, enum mail_
                        json_is_object(v) ? "an object" : "an array");
     }
     if (mode == MAIL_TMPL_HTML)
-        return html_add(o, s) < 0 ? err_set(err, -ENOMEM, "out of memory") : 0;
-    return out_add(o, s, strlen(s)) < 0 ? err_set(err, -ENOMEM, "out of memory") : 0;
+        html_add(o, s);
+    else
+        out_add(o, s, strlen(s));
+    return 0;
 }
 
 /* The key between "{{" at `p` and "}}": written to `key`; returns the byte after "}}", or
@@ -192,10 +187,7 @@ int mail_tmpl_render(const char *tmpl, const char *what, const json_t *vars,
         const char *open = strstr(p, "{{"), *next;
         const json_t *v;
 
-        if (out_add(&o, p, open ? (size_t)(open - p) : strlen(p)) < 0) {
-            r = err_set(err, -ENOMEM, "out of memory");
-            break;
-        }
+        out_add(&o, p, open ? (size_t)(open - p) : strlen(p));
         if (!open)
             break;
         next = key_read(tmpl, open, what, key, err);
@@ -217,8 +209,8 @@ int mail_tmpl_render(const char *tmpl, const char *what, const json_t *vars,
         free(o.p);
         return r;
     }
-    if (!o.p && out_add(&o, "", 0) < 0)
-        return err_set(err, -ENOMEM, "out of memory");
+    if (!o.p)
+        out_add(&o, "", 0);
     *ret = o.p;
     return 0;
 }
@@ -248,11 +240,7 @@ static char *file_read(const char *dir, const char *name, int *ret_r, struct err
                          MAIL_TMPL_MAX_FILE);
         goto out;
     }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        *ret_r = err_set(err, -ENOMEM, "out of memory");
-        goto out;
-    }
+    buf = xmalloc((size_t)st.st_size + 1);
     while (len < (size_t)st.st_size && (got = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
         len += (size_t)got;
     buf[len] = '\0';
@@ -287,9 +275,7 @@ static int entry_load(const char *dir, const char *name, struct tmpl_entry *e, s
     size_t n;
     int r = 0;
 
-    e->name = strdup(name);
-    if (!e->name)
-        return err_set(err, -ENOMEM, "out of memory");
+    e->name = xstrdup(name);
     for (size_t i = 0; i < 3; i++) {
         (void)snprintf(file, sizeof(file), "%s.%s", name, exts[i]);
         *dst[i] = file_read(dir, file, &r, err);
@@ -330,13 +316,11 @@ static int entry_cmp(const void *a, const void *b)
 
 int mail_tmpl_set_load(const char *dir, struct mail_tmpl_set **ret_set, struct err *err)
 {
-    struct mail_tmpl_set *set = calloc(1, sizeof(*set));
+    struct mail_tmpl_set *set = xcalloc(1, sizeof(*set));
     struct dirent *de;
     DIR *d;
     int r = 0;
 
-    if (!set)
-        return err_set(err, -ENOMEM, "out of memory");
     d = opendir(dir);
     if (!d) {
         r = err_set(err, -ENOENT, "cannot open the template directory %s: %s", dir,
@@ -347,7 +331,6 @@ int mail_tmpl_set_load(const char *dir, struct mail_tmpl_set **ret_set, struct e
     while (r == 0 && (de = readdir(d))) {
         size_t len = strlen(de->d_name), n = len > 8 ? len - 8 : 0;
         char name[MAIL_TMPL_MAX_NAME + 1];
-        struct tmpl_entry *grown;
 
         if (len <= 8 || strcmp(de->d_name + n, ".subject") != 0)
             continue;
@@ -361,12 +344,7 @@ int mail_tmpl_set_load(const char *dir, struct mail_tmpl_set **ret_set, struct e
             r = err_set(err, -EINVAL, "%s holds more than %d templates", dir, MAIL_TMPL_MAX);
             break;
         }
-        grown = realloc(set->e, (set->n + 1) * sizeof(*set->e));
-        if (!grown) {
-            r = err_set(err, -ENOMEM, "out of memory");
-            break;
-        }
-        set->e = grown;
+        set->e = xreallocarray(set->e, set->n + 1, sizeof(*set->e));
         memset(&set->e[set->n], 0, sizeof(set->e[0]));
         memcpy(name, de->d_name, n);
         name[n] = '\0';

@@ -47,7 +47,7 @@ enum mail_tmpl_mode {
  * false as words, null as nothing. `what` names the template part in messages
  * ("welcome.html"). On success writes *ret (caller owns it, release with free()); on
  * failure returns -EINVAL with a sentence in `err`, e.g. "welcome.html:3: no value for
- * {{name}}", or -ENOMEM. */
+ * {{name}}". */
 int mail_tmpl_render(const char *tmpl, const char *what, const json_t *vars,
                      enum mail_tmpl_mode mode, char **ret, struct err *err);
 
