@@ -20,7 +20,7 @@ struct mail_tmpl_set;
 
 struct cfg_queue {
     char *name;       /* owned; 1..JOB_MAX_QUEUE bytes */
-    unsigned weight;  /* >= 1; used when cfg.queues_weighted */
+    unsigned weight;  /* >= 1; used when cfg.queue_order is CFG_QUEUES_WEIGHTED */
 };
 
 /* Types of a `sql` class's arguments: how args[i] must look and how it is bound to $i+1. */
@@ -151,7 +151,8 @@ struct cfg {
     struct cfg_queue *queues; /* worker.queues, owned; at least one ("default") */
     size_t nqueues;
     enum cfg_queue_order queue_order; /* worker.queue_order: "strict" | "weighted" */
-    bool queues_weighted;     /* queue_order == CFG_QUEUES_WEIGHTED (for daemon/worker.c) */
+    bool queues_weighted;     /* queue_order == CFG_QUEUES_WEIGHTED; until daemon/fetch.c reads
+                                 queue_order */
     double shutdown_timeout_s;/* worker.shutdown_timeout: drain time on SIGTERM, >= 0 */
     double job_timeout_s;     /* worker.job_timeout: default per-job limit, > 0 */
     int max_retries;          /* worker.max_retries: default for "retry": true, 0..1000 */

@@ -141,7 +141,7 @@ static void assert_defaults(const struct cfg *cfg)
     assert_int_equal(cfg->nqueues, 1);
     assert_string_equal(cfg->queues[0].name, "default");
     assert_int_equal(cfg->queues[0].weight, 1);
-    assert_false(cfg->queues_weighted);
+    assert_int_equal(cfg->queue_order, CFG_QUEUES_STRICT);
     assert_true(cfg->shutdown_timeout_s == 25.0);
     assert_true(cfg->job_timeout_s == 1800.0);
     assert_int_equal(cfg->max_retries, 25);
@@ -284,7 +284,7 @@ static void test_load_reads_every_setting(void **state)
     assert_int_equal(cfg->nqueues, 2);
     assert_string_equal(cfg->queues[0].name, "a");
     assert_string_equal(cfg->queues[1].name, "b");
-    assert_false(cfg->queues_weighted);
+    assert_int_equal(cfg->queue_order, CFG_QUEUES_STRICT);
     assert_true(cfg->shutdown_timeout_s == 0);
     assert_true(cfg->job_timeout_s == 2.5);
     assert_int_equal(cfg->max_retries, 0);
@@ -317,7 +317,7 @@ static void test_load_takes_queues_as_strings_and_groups(void **state)
                               "  queue_order = \"weighted\";\n"
                               "};\n");
 
-    assert_true(cfg->queues_weighted);
+    assert_int_equal(cfg->queue_order, CFG_QUEUES_WEIGHTED);
     assert_int_equal(cfg->nqueues, 3);
     assert_string_equal(cfg->queues[0].name, "critical");
     assert_int_equal(cfg->queues[0].weight, 1);
@@ -1198,7 +1198,6 @@ static void test_free_accepts_null(void **state)
     cfg_free(NULL);
 }
 
-/* Fails each allocation in turn; every failure must be -ENOMEM and leak nothing (ASan). */
 /* Loads `text` as the configuration a reload would bring, and compares it with `old`. */
 static int restart_changes(const struct cfg *old, const char *text, const char *section,
                            struct err *err)

@@ -257,7 +257,7 @@ static void print_summary(const struct cfg *cfg)
     if (cfg->database_url)
         printf("  database: %s\n", url_mask(cfg->database_url, url, sizeof(url)));
     printf("  concurrency: %u, queues (%s):", cfg->concurrency,
-           cfg->queues_weighted ? "weighted" : "strict");
+           cfg->queue_order == CFG_QUEUES_WEIGHTED ? "weighted" : "strict");
     for (size_t i = 0; i < cfg->nqueues; i++)
         printf(" %s%s", cfg->queues[i].name, i + 1 < cfg->nqueues ? "," : "\n");
     printf("  job timeout %gs, max retries %d, shutdown timeout %gs\n", cfg->job_timeout_s,
