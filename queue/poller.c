@@ -7,61 +7,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ev.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "lib/err.h"
 #include "lib/job.h"
 #include "lib/log.h"
+#include "lib/periodic.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 #include "queue/keys.h"
 #include "queue/move.h"
 #include "queue/rconn.h"
 
 #define POLL_BATCH 100
+#define POLL_JITTER 0.5 /* rounds ±50 % apart, so that processes spread out */
 
 enum { SET_SCHEDULE, SET_RETRY, NSETS };
 
+/* One set's polling: its rounds (the range read, then the move) never overlap. */
+struct poll_set {
+    struct poller *p;
+    int set;
+    struct periodic *timer;
+};
+
 struct poller {
-    struct ev_loop *loop;
     struct rconn *conn;
     char *ns;
     char *keys[NSETS];
-    bool busy[NSETS]; /* a round trip is under way for this set */
-    bool stopped;
-    double interval_s;
+    struct poll_set sets[NSETS];
     size_t max_job; /* bytes; a larger due job goes to dead undecoded */
-    ev_timer tick;
 };
-
-/* One set's round: the range read, then the move. */
-struct round {
-    struct poller *p;
-    int set;
-};
-
-static void poll_set(struct poller *p, int set);
-
-static void round_end(struct round *rd, bool more)
-{
-    struct poller *p = rd->p;
-    int set = rd->set;
-
-    free(rd);
-    p->busy[set] = false;
-    if (more && !p->stopped)
-        poll_set(p, set);
-}
 
 static void move_on_done(long long moved, int err, void *arg)
 {
-    struct round *rd = arg;
+    struct poll_set *ps = arg;
 
     if (moved > 0)
         log_debug("event=scheduled_moved set=%s jobs=%lld",
-                  rd->set == SET_RETRY ? "retry" : "schedule", moved);
-    round_end(rd, err == 0 && moved > 0);
+                  ps->set == SET_RETRY ? "retry" : "schedule", moved);
+    periodic_done(ps->timer, err == 0 && moved > 0);
 }
 
 /* The dead entry of a due job over the maximum size: never decoded (job_cut()). */
@@ -111,10 +97,11 @@ static char *prepare_job(const struct poller *p, const char *text, size_t len, d
         }
     } else {
         (void)json_object_del(job_root(job), "at");
-        if (job_set_enqueued_at(job, now) < 0 || !(*ret_queue = strdup(job_queue(job)))) {
+        if (job_set_enqueued_at(job, now) < 0) {
             job_free(job);
             return NULL;
         }
+        *ret_queue = xstrdup(job_queue(job));
     }
     out = job_encode(job, NULL);
     job_free(job);
@@ -127,8 +114,8 @@ static char *prepare_job(const struct poller *p, const char *text, size_t len, d
 
 static void range_on_reply(struct redisReply *reply, void *arg)
 {
-    struct round *rd = arg;
-    struct poller *p = rd->p;
+    struct poll_set *ps = arg;
+    struct poller *p = ps->p;
     const char *error = rconn_reply_error(reply);
     struct move_batch *b;
     double now = util_now();
@@ -136,11 +123,11 @@ static void range_on_reply(struct redisReply *reply, void *arg)
 
     if (error || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
         if (error && reply)
-            log_warn("event=poll_failed set=%s err=%s", p->keys[rd->set], log_q(error));
-        round_end(rd, false);
+            log_warn("event=poll_failed set=%s err=%s", p->keys[ps->set], log_q(error));
+        periodic_done(ps->timer, false);
         return;
     }
-    b = move_batch_new(p->ns, p->keys[rd->set], true);
+    b = move_batch_new(p->ns, p->keys[ps->set], true);
     for (size_t i = 0; b && i < reply->elements; i++) {
         struct redisReply *e = reply->element[i];
         job = prepare_job(p, e->str, e->len, now, &queue);
@@ -150,66 +137,46 @@ static void range_on_reply(struct redisReply *reply, void *arg)
     }
     if (!b || move_batch_size(b) == 0) {
         move_batch_free(b);
-        round_end(rd, false);
+        periodic_done(ps->timer, false);
         return;
     }
-    if (move_batch_send(b, p->conn, now, move_on_done, rd) < 0)
-        round_end(rd, false);
+    if (move_batch_send(b, p->conn, now, move_on_done, ps) < 0)
+        periodic_done(ps->timer, false);
 }
 
-static void poll_set(struct poller *p, int set)
+/* One round of a set (periodic_tick_fn): the due jobs read, 100 at a time. */
+static bool poll_on_tick(void *arg)
 {
-    struct round *rd;
+    struct poll_set *ps = arg;
+    struct poller *p = ps->p;
     char now[32];
 
-    if (p->busy[set] || p->stopped || !rconn_is_up(p->conn))
-        return;
-    rd = malloc(sizeof(*rd));
-    if (!rd)
-        return;
-    rd->p = p;
-    rd->set = set;
+    if (!rconn_is_up(p->conn))
+        return false;
     (void)snprintf(now, sizeof(now), "%.6f", util_now());
-    if (rconn_commandf(p->conn, range_on_reply, rd, "ZRANGEBYSCORE %s -inf %s LIMIT 0 %d",
-                       p->keys[set], now, POLL_BATCH) < 0) {
-        free(rd);
-        return;
-    }
-    p->busy[set] = true;
-}
-
-static void tick_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct poller *p = w->data;
-    double jitter = 0.5 + (double)(util_random() % 1000) / 1000.0;
-
-    for (int set = 0; set < NSETS; set++)
-        poll_set(p, set);
-    ev_timer_set(&p->tick, p->interval_s * jitter, 0);
-    ev_timer_start(loop, &p->tick);
+    return rconn_commandf(p->conn, range_on_reply, ps, "ZRANGEBYSCORE %s -inf %s LIMIT 0 %d",
+                          p->keys[ps->set], now, POLL_BATCH) == 0;
 }
 
 struct poller *poller_new(struct ev_loop *loop, struct rconn *conn, const char *ns,
                           double interval_s)
 {
-    struct poller *p = calloc(1, sizeof(*p));
+    struct poller *p = xcalloc(1, sizeof(*p));
 
-    if (!p)
-        return NULL;
-    p->loop = loop;
     p->conn = conn;
-    p->interval_s = interval_s;
     p->max_job = 1 << 20;
-    p->ns = strdup(ns);
+    p->ns = xstrdup(ns);
     p->keys[SET_SCHEDULE] = keys_make(ns, "schedule");
     p->keys[SET_RETRY] = keys_make(ns, "retry");
-    if (!p->ns || !p->keys[SET_SCHEDULE] || !p->keys[SET_RETRY]) {
+    if (!p->keys[SET_SCHEDULE] || !p->keys[SET_RETRY]) {
         poller_free(p);
         return NULL;
     }
-    ev_timer_init(&p->tick, tick_on_timer, interval_s, 0);
-    p->tick.data = p;
-    ev_timer_start(loop, &p->tick);
+    for (int set = 0; set < NSETS; set++) {
+        p->sets[set] = (struct poll_set){.p = p, .set = set};
+        p->sets[set].timer =
+            periodic_new(loop, interval_s, POLL_JITTER, poll_on_tick, &p->sets[set]);
+    }
     return p;
 }
 
@@ -217,16 +184,18 @@ void poller_free(struct poller *p)
 {
     if (!p)
         return;
-    ev_timer_stop(p->loop, &p->tick);
-    free(p->ns);
-    for (int set = 0; set < NSETS; set++)
+    for (int set = 0; set < NSETS; set++) {
+        periodic_free(p->sets[set].timer);
         free(p->keys[set]);
+    }
+    free(p->ns);
     free(p);
 }
 
 void poller_set_interval(struct poller *p, double interval_s)
 {
-    p->interval_s = interval_s;
+    for (int set = 0; set < NSETS; set++)
+        periodic_set_interval(p->sets[set].timer, interval_s);
 }
 
 void poller_set_max_job(struct poller *p, size_t max_bytes)
@@ -237,11 +206,11 @@ void poller_set_max_job(struct poller *p, size_t max_bytes)
 void poller_kick(struct poller *p)
 {
     for (int set = 0; set < NSETS; set++)
-        poll_set(p, set);
+        periodic_kick(p->sets[set].timer);
 }
 
 void poller_stop(struct poller *p)
 {
-    p->stopped = true;
-    ev_timer_stop(p->loop, &p->tick);
+    for (int set = 0; set < NSETS; set++)
+        periodic_stop(p->sets[set].timer);
 }

@@ -15,6 +15,7 @@
 #include "lib/job.h"
 #include "lib/log.h"
 #include "lib/parse.h"
+#include "lib/periodic.h"
 #include "lib/util.h"
 #include "queue/keys.h"
 #include "queue/outcome.h"
@@ -39,14 +40,13 @@ struct reaper {
     char *sweep_match;     /* the same as a SCAN pattern, the namespace escaped */
     unsigned max_recoveries;
     size_t max_job;       /* bytes; a larger job in flight is requeued as it is, undecoded */
-    unsigned outstanding; /* replies awaited by the current pass */
-    bool stopped;
-    double delay_s; /* REAP_DELAY_ENV, 0 outside tests */
-    ev_timer tick;
+    unsigned outstanding; /* replies awaited by the current pass, and reaps under way */
+    double delay_s;       /* REAP_DELAY_ENV, 0 outside tests */
+    struct periodic *pass;   /* the check of every process; stopped: the reaper is */
+    struct periodic *sweep;  /* a SCAN page and its orphan check at a time, same interval */
     double sweep_interval_s; /* between the starts of two orphan sweeps, > 0 */
     double sweep_next_at;    /* ev_now() of the next sweep's start */
     char sweep_cursor[32];   /* "0" between sweeps */
-    bool sweeping;           /* a SCAN page or its orphan check is under way */
     struct reap *delayed;    /* reaps waiting out delay_s, linked by next_delayed */
 };
 
@@ -179,7 +179,7 @@ static void reap_send(struct reap *reap)
     char *nums = calloc(reap->njobs + 1, 24), now[32];
     int r = -ENOMEM;
 
-    if (reap->failed || rp->stopped || !keys || !args || !lens || !nums)
+    if (reap->failed || periodic_stopped(rp->pass) || !keys || !args || !lens || !nums)
         goto out;
     keys[0] = rp->k_procs;
     keys[1] = rp->k_processes;
@@ -370,7 +370,7 @@ static void delay_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     struct reap *reap = w->data;
 
     delayed_unlink(reap);
-    if (reap->rp->stopped)
+    if (periodic_stopped(reap->rp->pass))
         reap_end(reap);
     else
         reap_read(reap);
@@ -422,7 +422,8 @@ static void exists_on_reply(struct redisReply *reply, void *arg)
     struct reaper *rp = probe->rp;
     const char *error = rconn_reply_error(reply);
 
-    if (!error && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0 && !rp->stopped)
+    if (!error && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0 &&
+        !periodic_stopped(rp->pass))
         reap_start(rp, &probe->rec, "heartbeat_expired", "beat", true);
     else
         presence_record_clear(&probe->rec);
@@ -471,19 +472,30 @@ static void procs_on_reply(struct redisReply *reply, void *arg)
     struct reaper *rp = arg;
     const char *error = rconn_reply_error(reply);
 
-    if (!error && !rp->stopped && reply->type == REDIS_REPLY_ARRAY)
+    if (!error && !periodic_stopped(rp->pass) && reply->type == REDIS_REPLY_ARRAY)
         for (size_t i = 0; i + 1 < reply->elements; i += 2)
             check_process(rp, reply->element[i]->str, reply->element[i + 1]->str,
                           reply->element[i + 1]->len);
     pass_end(rp);
 }
 
-void reaper_kick(struct reaper *rp)
+/* A pass over every process (periodic_tick_fn), unless one is under way. It is never out as
+ * a whole for the periodic: `outstanding` counts its replies and the reaps of the sweep too,
+ * and keeps passes apart. */
+static bool pass_on_tick(void *arg)
 {
-    if (rp->outstanding > 0 || rp->stopped || !rconn_is_up(rp->conn))
-        return;
+    struct reaper *rp = arg;
+
+    if (rp->outstanding > 0 || !rconn_is_up(rp->conn))
+        return false;
     if (rconn_commandf(rp->conn, procs_on_reply, rp, "HGETALL %s", rp->k_procs) == 0)
         pass_begin(rp);
+    return false;
+}
+
+void reaper_kick(struct reaper *rp)
+{
+    periodic_kick(rp->pass);
 }
 
 /* ---- the orphan sweep: in-flight lists that no registered process owns ---- */
@@ -536,8 +548,9 @@ static void orphans_on_reply(struct redisReply *reply, void *arg)
     struct sweep_page *pg = arg;
     struct reaper *rp = pg->rp;
 
-    rp->sweeping = false;
-    if (rconn_reply_error(reply) || reply->type != REDIS_REPLY_ARRAY || rp->stopped) {
+    periodic_done(rp->sweep, false);
+    if (rconn_reply_error(reply) || reply->type != REDIS_REPLY_ARRAY ||
+        periodic_stopped(rp->pass)) {
         sweep_page_free(pg);
         return;
     }
@@ -583,23 +596,23 @@ out:
     return r;
 }
 
-static void scan_on_reply(struct redisReply *reply, void *arg)
+/* Takes a SCAN page in. Returns true when its orphan check is out (orphans_on_reply() ends
+ * the sweep's round). */
+static bool scan_page(struct reaper *rp, struct redisReply *reply)
 {
-    struct reaper *rp = arg;
     struct redisReply *found;
     struct sweep_page *pg = NULL;
 
-    rp->sweeping = false;
     if (rconn_reply_error(reply) || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_STRING ||
         reply->element[1]->type != REDIS_REPLY_ARRAY) {
         (void)snprintf(rp->sweep_cursor, sizeof(rp->sweep_cursor), "0"); /* again next time */
-        return;
+        return false;
     }
     (void)snprintf(rp->sweep_cursor, sizeof(rp->sweep_cursor), "%s", reply->element[0]->str);
     found = reply->element[1];
-    if (rp->stopped || found->elements == 0)
-        return;
+    if (periodic_stopped(rp->pass) || found->elements == 0)
+        return false;
     pg = calloc(1, sizeof(*pg));
     if (!pg || !(pg->ids = calloc(found->elements, sizeof(*pg->ids))) ||
         !(pg->queues = calloc(found->elements, sizeof(*pg->queues))))
@@ -619,36 +632,38 @@ static void scan_on_reply(struct redisReply *reply, void *arg)
         pg->queues[pg->n] = queue;
         pg->n++;
     }
-    if (pg->n > 0 && sweep_check(rp, pg) == 0) {
-        rp->sweeping = true;
-        return;
-    }
+    if (pg->n > 0 && sweep_check(rp, pg) == 0)
+        return true;
 fail:
     if (pg)
         sweep_page_free(pg);
+    return false;
 }
 
-/* One SCAN page per tick while a sweep is under way; a sweep every sweep_interval_s. */
-static void sweep_step(struct reaper *rp)
+static void scan_on_reply(struct redisReply *reply, void *arg)
 {
+    struct reaper *rp = arg;
+
+    if (!scan_page(rp, reply))
+        periodic_done(rp->sweep, false);
+}
+
+/* One SCAN page per tick while a sweep is under way; a sweep every sweep_interval_s
+ * (periodic_tick_fn). */
+static bool sweep_on_tick(void *arg)
+{
+    struct reaper *rp = arg;
     double now = ev_now(rp->loop);
 
-    if (rp->sweeping || rp->stopped || !rconn_is_up(rp->conn))
-        return;
+    if (!rconn_is_up(rp->conn))
+        return false;
     if (strcmp(rp->sweep_cursor, "0") == 0) {
         if (now < rp->sweep_next_at)
-            return;
+            return false;
         rp->sweep_next_at = now + rp->sweep_interval_s;
     }
-    if (rconn_commandf(rp->conn, scan_on_reply, rp, "SCAN %s MATCH %s COUNT " SWEEP_COUNT,
-                       rp->sweep_cursor, rp->sweep_match) == 0)
-        rp->sweeping = true;
-}
-
-static void tick_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    reaper_kick(w->data);
-    sweep_step(w->data);
+    return rconn_commandf(rp->conn, scan_on_reply, rp, "SCAN %s MATCH %s COUNT " SWEEP_COUNT,
+                          rp->sweep_cursor, rp->sweep_match) == 0;
 }
 
 /* `s` with SCAN's glob characters escaped. Caller owns it, release with free(). */
@@ -701,9 +716,8 @@ struct reaper *reaper_new(struct ev_loop *loop, struct rconn *conn, const char *
     rp->sweep_interval_s = sweep_interval_s;
     rp->sweep_next_at = ev_now(loop) + sweep_interval_s;
     (void)snprintf(rp->sweep_cursor, sizeof(rp->sweep_cursor), "0");
-    ev_timer_init(&rp->tick, tick_on_timer, interval_s, interval_s);
-    rp->tick.data = rp;
-    ev_timer_start(loop, &rp->tick);
+    rp->pass = periodic_new(loop, interval_s, 0, pass_on_tick, rp);
+    rp->sweep = periodic_new(loop, interval_s, 0, sweep_on_tick, rp);
     return rp;
 }
 
@@ -711,7 +725,8 @@ void reaper_free(struct reaper *rp)
 {
     if (!rp)
         return;
-    ev_timer_stop(rp->loop, &rp->tick);
+    periodic_free(rp->pass);
+    periodic_free(rp->sweep);
     while (rp->delayed) {
         struct reap *reap = rp->delayed;
         rp->delayed = reap->next_delayed;
@@ -738,10 +753,8 @@ void reaper_set_limits(struct reaper *rp, double interval_s, unsigned max_recove
         rp->sweep_next_at += sweep_interval_s - rp->sweep_interval_s;
         rp->sweep_interval_s = sweep_interval_s;
     }
-    ev_timer_stop(rp->loop, &rp->tick);
-    ev_timer_set(&rp->tick, interval_s, interval_s);
-    if (!rp->stopped)
-        ev_timer_start(rp->loop, &rp->tick);
+    periodic_set_interval(rp->pass, interval_s);
+    periodic_set_interval(rp->sweep, interval_s);
 }
 
 void reaper_set_max_job(struct reaper *rp, size_t max_bytes)
@@ -751,6 +764,6 @@ void reaper_set_max_job(struct reaper *rp, size_t max_bytes)
 
 void reaper_stop(struct reaper *rp)
 {
-    rp->stopped = true;
-    ev_timer_stop(rp->loop, &rp->tick);
+    periodic_stop(rp->pass);
+    periodic_stop(rp->sweep);
 }

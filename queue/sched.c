@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ev.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
@@ -17,6 +16,7 @@
 #include "lib/job.h"
 #include "lib/log.h"
 #include "lib/parse.h"
+#include "lib/periodic.h"
 #include "lib/util.h"
 #include "queue/keys.h"
 #include "queue/rconn.h"
@@ -37,13 +37,11 @@ struct entry {
 };
 
 struct sched {
-    struct ev_loop *loop;
     struct rconn *conn;
     char *ns;
     struct entry *entries;
     size_t n;
-    bool stopped;
-    ev_timer tick;
+    struct periodic *tick; /* every SCHED_TICK_S; each entry keeps its own calls apart */
 };
 
 /* A call under way for one entry; `sched` is freed only after its calls come back. */
@@ -168,7 +166,7 @@ static void last_on_reply(struct redisReply *reply, void *arg)
     int64_t last = 0;
     time_t missed;
 
-    if (!e || rconn_reply_error(reply) || s->stopped) {
+    if (!e || rconn_reply_error(reply) || periodic_stopped(s->tick)) {
         call_free(c);
         return;
     }
@@ -204,13 +202,14 @@ out:
     free(key);
 }
 
-static void tick_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+/* Fires the due ticks (periodic_tick_fn); never out as a whole: entries are busy one by one. */
+static bool sched_on_tick(void *arg)
 {
-    struct sched *s = w->data;
+    struct sched *s = arg;
     time_t now = time(NULL);
 
     if (!rconn_is_up(s->conn))
-        return;
+        return false;
     for (size_t i = 0; i < s->n; i++) {
         struct entry *e = &s->entries[i];
         if (e->busy)
@@ -226,6 +225,7 @@ static void tick_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         fire(s, e, e->next);
         e->next = next_after(e->sc, e->next > now - 1 ? e->next : now);
     }
+    return false;
 }
 
 static void schedule_free(struct cfg_schedule *sc)
@@ -309,15 +309,12 @@ struct sched *sched_new(struct ev_loop *loop, struct rconn *conn, const struct c
 
     if (!s)
         return NULL;
-    s->loop = loop;
     s->conn = conn;
     if (entries_build(s, cfg) < 0) {
         free(s);
         return NULL;
     }
-    ev_timer_init(&s->tick, tick_on_timer, SCHED_TICK_S, SCHED_TICK_S);
-    s->tick.data = s;
-    ev_timer_start(loop, &s->tick);
+    s->tick = periodic_new(loop, SCHED_TICK_S, 0, sched_on_tick, s);
     return s;
 }
 
@@ -325,7 +322,7 @@ void sched_free(struct sched *s)
 {
     if (!s)
         return;
-    ev_timer_stop(s->loop, &s->tick);
+    periodic_free(s->tick);
     entries_free(s->entries, s->n);
     free(s->ns);
     free(s);
@@ -341,11 +338,10 @@ void sched_kick(struct sched *s)
     for (size_t i = 0; i < s->n; i++)
         if (s->entries[i].sc->missed == CFG_MISSED_RUN_ONCE && !s->entries[i].busy)
             s->entries[i].caught_up = false;
-    tick_on_timer(s->loop, &s->tick, 0);
+    periodic_kick(s->tick);
 }
 
 void sched_stop(struct sched *s)
 {
-    s->stopped = true;
-    ev_timer_stop(s->loop, &s->tick);
+    periodic_stop(s->tick);
 }

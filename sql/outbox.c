@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ev.h>
 #include <hiredis/hiredis.h>
 
 #include "lib/err.h"
 #include "lib/job.h"
 #include "lib/log.h"
 #include "lib/parse.h"
+#include "lib/periodic.h"
 #include "lib/util.h"
 #include "queue/keys.h"
 #include "queue/rconn.h"
@@ -35,16 +35,13 @@ static const char rows_sql[] = "SELECT id, queue, job, run_at FROM nexus.outbox 
 static const char delete_sql[] = "DELETE FROM nexus.outbox WHERE id = ANY($1::bigint[])";
 
 struct outbox {
-    struct ev_loop *loop;
     struct db_pool *pool;
     struct rconn *redis;
     char *ns;
     char *k_relayed, *k_queues, *k_schedule;
-    bool busy;  /* a round is under way */
     bool again; /* notified since the last round began: it may have read before that commit */
-    bool stopped;
-    double pause_until; /* after a failed round: no new round before (epoch s) */
-    ev_timer tick;
+    double pause_until;    /* after a failed round: no new round before (epoch s) */
+    struct periodic *tick; /* its rounds: one at a time */
 };
 
 /* One round: the transaction and the ids it moves. */
@@ -55,17 +52,13 @@ struct round {
     int nrows;
 };
 
-static void round_start(struct outbox *ob);
-
 static void round_end(struct round *rd, bool more)
 {
     struct outbox *ob = rd->ob;
 
     free(rd->ids);
     free(rd);
-    ob->busy = false;
-    if ((more || ob->again) && !ob->stopped)
-        round_start(ob);
+    periodic_done(ob->tick, more || ob->again);
 }
 
 static void round_abort(struct round *rd, const char *what, const char *why)
@@ -232,28 +225,24 @@ static void round_on_begin(struct db_tx *tx, int err, const char *why, void *arg
         round_abort(rd, "lock", "could not send the lock");
 }
 
-static void round_start(struct outbox *ob)
+/* One round (periodic_tick_fn), unless PostgreSQL or Redis is down or a failure pauses it. */
+static bool round_on_tick(void *arg)
 {
+    struct outbox *ob = arg;
     struct round *rd;
 
-    if (ob->busy || ob->stopped || !db_pool_up(ob->pool) || !rconn_is_up(ob->redis) ||
-        util_now() < ob->pause_until)
-        return;
+    if (!db_pool_up(ob->pool) || !rconn_is_up(ob->redis) || util_now() < ob->pause_until)
+        return false;
     rd = calloc(1, sizeof(*rd));
     if (!rd)
-        return;
+        return false;
     rd->ob = ob;
-    ob->busy = true;
     ob->again = false;
     if (db_tx_begin(ob->pool, round_on_begin, rd) < 0) {
-        ob->busy = false;
         free(rd);
+        return false;
     }
-}
-
-static void tick_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    round_start(w->data);
+    return true;
 }
 
 /* A commit inserted jobs, or the listener (re)connected and may have missed some. */
@@ -262,7 +251,7 @@ static void listen_on_notify(const char *channel, const char *payload, void *arg
     struct outbox *ob = arg;
 
     ob->again = true; /* if a round is under way, one more follows it */
-    round_start(ob);
+    periodic_kick(ob->tick);
 }
 
 struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct rconn *redis,
@@ -272,7 +261,6 @@ struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct rco
 
     if (!ob)
         return NULL;
-    ob->loop = loop;
     ob->pool = pool;
     ob->redis = redis;
     ob->ns = strdup(ns);
@@ -283,13 +271,11 @@ struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct rco
         outbox_free(ob);
         return NULL;
     }
+    ob->tick = periodic_new(loop, interval_s, 0, round_on_tick, ob);
     if (db_pool_listen(pool, OUTBOX_CHANNEL, listen_on_notify, ob) < 0) {
         outbox_free(ob);
         return NULL;
     }
-    ev_timer_init(&ob->tick, tick_on_timer, interval_s, interval_s);
-    ob->tick.data = ob;
-    ev_timer_start(loop, &ob->tick);
     return ob;
 }
 
@@ -297,7 +283,7 @@ void outbox_free(struct outbox *ob)
 {
     if (!ob)
         return;
-    ev_timer_stop(ob->loop, &ob->tick);
+    periodic_free(ob->tick);
     free(ob->ns);
     free(ob->k_relayed);
     free(ob->k_queues);
@@ -307,14 +293,10 @@ void outbox_free(struct outbox *ob)
 
 void outbox_set_interval(struct outbox *ob, double interval_s)
 {
-    ev_timer_stop(ob->loop, &ob->tick);
-    ev_timer_set(&ob->tick, interval_s, interval_s);
-    if (!ob->stopped)
-        ev_timer_start(ob->loop, &ob->tick);
+    periodic_set_interval(ob->tick, interval_s);
 }
 
 void outbox_stop(struct outbox *ob)
 {
-    ob->stopped = true;
-    ev_timer_stop(ob->loop, &ob->tick);
+    periodic_stop(ob->tick);
 }
