@@ -40,12 +40,8 @@ static void accept_item(struct worker *wk, struct queue_item *item)
     r = job_decode(item->job, item->len, queue_ref_name(wk->queue, item->ref), util_random(), &job,
                    &err);
     free(item->job);
-    if (job && wk->phase != STOP_NONE) {
+    if (wk->phase != STOP_NONE) {
         job_free(job); /* fetched while stopping: stays in flight, put back by the requeue */
-        return;
-    }
-    if (!job) {
-        log_error("event=job err=\"out of memory decoding a job; left in flight for recovery\"");
         return;
     }
     if (r < 0) {

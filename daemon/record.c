@@ -44,10 +44,10 @@ static void history_note(struct worker *wk, const struct job *job, unsigned ref,
  * failed: the job then stays in flight, for recovery. */
 static char *failed_text(struct job *job, const char *error_class, const char *why, double now)
 {
-    char *out = NULL;
+    char *out;
 
-    if (job_record_failure(job, error_class, why, now) == 0)
-        out = job_encode(job, NULL);
+    job_record_failure(job, error_class, why, now);
+    out = job_encode(job, NULL);
     if (!out)
         log_error("event=job jid=%s err=\"the job could not be encoded; left in flight for "
                   "recovery\"",
@@ -181,7 +181,7 @@ void record_bury_cut(struct worker *wk, struct queue_item *item)
     (void)snprintf(why, sizeof(why),
                    "job of %zu bytes exceeds worker.max_job_size (%u); not decoded", item->size,
                    wk->cfg->max_job_size);
-    out = job ? failed_text(job, "NexusJobTooLarge", why, now) : NULL;
+    out = failed_text(job, "NexusJobTooLarge", why, now);
     if (!out) {
         job_free(job);
         return;

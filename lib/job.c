@@ -2,7 +2,6 @@
  * encode (pure). Decoding and validation are in job_decode.c. */
 #include "lib/job.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -17,33 +16,12 @@
 
 #include "lib/err.h"
 #include "lib/job_int.h"
+#include "lib/xalloc.h"
 
 /* Hex digits of a jid we make (96 random bits), as Sidekiq's SecureRandom.hex(12). */
 #define JOB_JID_HEX 24
-/* The most fields one change sets at once (job_record_failure). */
+/* The most fields one change sets at once (job_record_failure, job_cut). */
 #define UPDATE_MAX 4
-
-/* --- memory --------------------------------------------------------------------------- */
-
-/* Everything here allocates through jansson's allocator (malloc/free in nexusd), so a test
- * that installs a failing one with json_set_alloc_funcs() reaches every allocation. */
-static void *mem_alloc(size_t size)
-{
-    json_malloc_t alloc_fn;
-    json_free_t free_fn;
-
-    json_get_alloc_funcs(&alloc_fn, &free_fn);
-    return alloc_fn(size);
-}
-
-static void mem_free(void *p)
-{
-    json_malloc_t alloc_fn;
-    json_free_t free_fn;
-
-    json_get_alloc_funcs(&alloc_fn, &free_fn);
-    free_fn(p);
-}
 
 /* The next value of a count that is -1 when absent: 0 first, then one more (saturating). */
 static json_int_t count_next(json_int_t n)
@@ -87,7 +65,7 @@ static size_t utf8_char_len(const unsigned char *p, size_t avail)
 
 /* A JSON string of `s` cut to at most `max` bytes on a character boundary, each byte that
  * is not valid UTF-8 replaced by U+FFFD (jansson refuses invalid UTF-8). *ret_replaced says
- * whether a byte was replaced. New reference; NULL when out of memory. */
+ * whether a byte was replaced. New reference. */
 static json_t *string_clean(const char *s, size_t len, size_t max, bool *ret_replaced)
 {
     static const char replacement[] = "\xef\xbf\xbd";
@@ -102,12 +80,8 @@ static json_t *string_clean(const char *s, size_t len, size_t max, bool *ret_rep
     if (i == len || n > 0)
         return json_stringn(s, i);
 
-    if (len > SIZE_MAX / 4)
-        return NULL;
-    cap = len * 3 < max ? len * 3 : max;
-    buf = mem_alloc(cap + 1);
-    if (!buf)
-        return NULL;
+    cap = len < max / 3 ? len * 3 : max;
+    buf = xmalloc(cap + 1);
     memcpy(buf, s, i);
     out = i;
     while (i < len) {
@@ -120,11 +94,11 @@ static json_t *string_clean(const char *s, size_t len, size_t max, bool *ret_rep
         *ret_replaced |= n == 0;
     }
     v = json_stringn(buf, out);
-    mem_free(buf);
+    free(buf);
     return v;
 }
 
-/* A JSON string of `len` bytes in base64 (RFC 4648, padded). NULL when out of memory. */
+/* A JSON string of `len` bytes in base64 (RFC 4648, padded). New reference. */
 static json_t *string_base64(const char *s, size_t len)
 {
     static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -133,11 +107,7 @@ static json_t *string_base64(const char *s, size_t len)
     json_t *v;
     char *buf;
 
-    if (len > SIZE_MAX / 2)
-        return NULL;
-    buf = mem_alloc((len + 2) / 3 * 4 + 1);
-    if (!buf)
-        return NULL;
+    buf = xmalloc((len + 2) / 3 * 4 + 1);
     for (i = 0; i + 2 < len; i += 3) {
         uint32_t w = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
 
@@ -155,7 +125,7 @@ static json_t *string_base64(const char *s, size_t len)
         buf[out++] = '=';
     }
     v = json_stringn(buf, out);
-    mem_free(buf);
+    free(buf);
     return v;
 }
 
@@ -180,39 +150,15 @@ static void jid_from_rnd(unsigned long long rnd, char out[JOB_JID_HEX + 1])
 
 struct field_update {
     const char *name;
-    json_t *value; /* owned; NULL when it could not be made */
+    json_t *value; /* owned */
 };
 
-/* Sets every field or none, so a failed change leaves the job as it was. Only inserting a
- * new key can fail, so new keys get a placeholder first (removed again on failure); the
- * values then go in through iterators, which cannot fail. An existing key keeps its place.
- * Takes ownership of the values, also on failure. Returns 0 or -ENOMEM. */
-static int object_update(json_t *obj, struct field_update *u, size_t n)
+/* Sets the fields; an existing key keeps its place, a new one goes last. Takes ownership of
+ * the values. */
+static void object_update(json_t *obj, struct field_update *u, size_t n)
 {
-    bool added[UPDATE_MAX] = {false};
-    size_t i;
-
-    assert(n <= UPDATE_MAX);
-    for (i = 0; i < n; i++)
-        if (!u[i].value)
-            goto out_values;
-    for (i = 0; i < n; i++) {
-        added[i] = !json_object_get(obj, u[i].name);
-        if (added[i] && json_object_set_new(obj, u[i].name, json_null()) < 0)
-            goto out_placeholders;
-    }
-    for (i = 0; i < n; i++)
-        (void)json_object_iter_set_new(obj, json_object_iter_at(obj, u[i].name), u[i].value);
-    return 0;
-
-out_placeholders:
-    while (i-- > 0)
-        if (added[i])
-            (void)json_object_del(obj, u[i].name);
-out_values:
-    for (i = 0; i < n; i++)
-        json_decref(u[i].value);
-    return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        (void)json_object_set_new(obj, u[i].name, u[i].value);
 }
 
 /* --- construction ----------------------------------------------------------------------- */
@@ -220,13 +166,8 @@ out_values:
 struct job *job_alloc(const char *raw, size_t raw_len, const char *default_queue)
 {
     size_t qlen = strlen(default_queue);
-    struct job *job;
+    struct job *job = xmalloc(sizeof(*job) + raw_len + 1 + qlen + 1);
 
-    if (raw_len > SIZE_MAX - sizeof(*job) - qlen - 2)
-        return NULL;
-    job = mem_alloc(sizeof(*job) + raw_len + 1 + qlen + 1);
-    if (!job)
-        return NULL;
     job->root = NULL;
     job->no_args = NULL;
     job->wrapped = false;
@@ -240,13 +181,11 @@ struct job *job_alloc(const char *raw, size_t raw_len, const char *default_queue
 }
 
 /* A job's object with the members every job has. `args` is borrowed; NULL stands for an
- * empty array. Returns NULL when out of memory or when a string is not UTF-8. */
+ * empty array. Returns NULL when a string is not UTF-8. */
 static json_t *root_new(const char *class_name, json_t *args, const char *jid, const char *queue)
 {
     json_t *root = json_object();
 
-    if (!root)
-        return NULL;
     if (json_object_set_new(root, "class", json_string(class_name)) < 0 ||
         json_object_set_new(root, "args", args ? json_incref(args) : json_array()) < 0 ||
         json_object_set_new(root, "jid", json_string(jid)) < 0 ||
@@ -257,30 +196,34 @@ static json_t *root_new(const char *class_name, json_t *args, const char *jid, c
     return root;
 }
 
-int job_wrap(struct job *job, unsigned long long rnd)
+/* The object of a wrapper job (class nexus.invalid, no args) with `jid` (printable ASCII) and
+ * `queue`, its bytes that are not UTF-8 replaced by U+FFFD. */
+static json_t *wrapper_root(const char *jid, const char *queue)
+{
+    json_t *root = root_new(JOB_INVALID_CLASS, NULL, jid, "");
+    bool replaced;
+
+    (void)json_object_set_new(root, "queue",
+                              string_clean(queue, strlen(queue), SIZE_MAX, &replaced));
+    return root;
+}
+
+void job_wrap(struct job *job, unsigned long long rnd)
 {
     char jid[JOB_JID_HEX + 1];
     bool replaced;
     json_t *root;
 
     jid_from_rnd(rnd, jid);
-    root = root_new(JOB_INVALID_CLASS, NULL, jid, job->default_queue);
-    if (!root)
-        return -ENOMEM;
-    if (json_object_set_new(root, "nexus_raw",
-                            string_clean(job->mem, job->raw_len, SIZE_MAX, &replaced)) < 0)
-        goto out_root;
+    root = wrapper_root(jid, job->default_queue);
+    (void)json_object_set_new(root, "nexus_raw",
+                              string_clean(job->mem, job->raw_len, SIZE_MAX, &replaced));
     /* nexus_raw lost the invalid bytes: keep them exactly, too. */
-    if (replaced &&
-        json_object_set_new(root, "nexus_raw_base64", string_base64(job->mem, job->raw_len)) < 0)
-        goto out_root;
+    if (replaced)
+        (void)json_object_set_new(root, "nexus_raw_base64",
+                                  string_base64(job->mem, job->raw_len));
     job->root = root;
     job->wrapped = true;
-    return 0;
-
-out_root:
-    json_decref(root);
-    return -ENOMEM;
 }
 
 /* --- what a dead entry keeps of a text it does not keep whole --------------------------- */
@@ -300,12 +243,9 @@ int job_sha256_hex(const void *data, size_t len, char out[JOB_SHA256_HEX])
 int job_args_sha256(const struct job *job, char out[JOB_SHA256_HEX])
 {
     char *text = json_dumps(job_args(job), JOB_DUMP_FLAGS | JSON_SORT_KEYS);
-    int r;
+    int r = job_sha256_hex(text, strlen(text), out);
 
-    if (!text)
-        return -ENOMEM;
-    r = job_sha256_hex(text, strlen(text), out);
-    mem_free(text);
+    free(text);
     return r;
 }
 
@@ -372,30 +312,19 @@ struct job *job_cut(const char *head, size_t head_len, size_t size, const char *
                             ? queue
                             : JOB_DEFAULT_QUEUE;
     job = job_alloc("", 0, default_queue);
-    if (!job)
-        return NULL;
     if (!text_find(head, head_len, "jid", JOB_MAX_JID, job_jid_byte_bad, jid))
         jid_from_rnd(rnd, jid);
-    root = root_new(JOB_INVALID_CLASS, NULL, jid, job->default_queue);
-    if (!root)
-        goto out_job;
+    root = wrapper_root(jid, job->default_queue);
     /* the class may hold invalid UTF-8: cleaned as the excerpt is */
-    if (text_find(head, head_len, "class", JOB_MAX_CLASS, job_class_byte_bad, class_name) &&
-        json_object_set_new(root, "nexus_original_class",
-                            string_clean(class_name, strlen(class_name), SIZE_MAX, &replaced)) < 0)
-        goto out_root;
+    if (text_find(head, head_len, "class", JOB_MAX_CLASS, job_class_byte_bad, class_name))
+        (void)json_object_set_new(
+            root, "nexus_original_class",
+            string_clean(class_name, strlen(class_name), SIZE_MAX, &replaced));
     cut_fields(u, head, head_len, size, sha256_hex);
-    if (object_update(root, u, 4) < 0)
-        goto out_root;
+    object_update(root, u, 4);
     job->root = root;
     job->wrapped = true;
     return job;
-
-out_root:
-    json_decref(root);
-out_job:
-    job_free(job);
-    return NULL;
 }
 
 int job_cut_raw(struct job *job, size_t keep_max)
@@ -410,9 +339,7 @@ int job_cut_raw(struct job *job, size_t keep_max)
     if (r < 0)
         return r;
     cut_fields(u, job->mem, job->raw_len, job->raw_len, sha);
-    r = object_update(job->root, u, 4);
-    if (r < 0)
-        return r;
+    object_update(job->root, u, 4);
     (void)json_object_del(job->root, "nexus_raw");
     (void)json_object_del(job->root, "nexus_raw_base64");
     return 0;
@@ -434,24 +361,18 @@ struct job *job_new(const char *class_name, json_t *args, const char *queue, con
         jid = jid_buf;
     }
     job = job_alloc("", 0, queue);
-    if (!job)
-        return NULL;
     root = root_new(class_name, args, jid, queue);
-    if (!root)
-        goto out_job;
-    if (json_object_set_new(root, "retry", json_true()) < 0 ||
+    /* json_real() refuses a time that is not finite */
+    if (!root || json_object_set_new(root, "retry", json_true()) < 0 ||
         json_object_set_new(root, "created_at", json_real(now)) < 0 ||
         json_object_set_new(root, "enqueued_at", json_real(now)) < 0 ||
-        (at > 0 && json_object_set_new(root, "at", json_real(at)) < 0))
-        goto out_root;
+        (at > 0 && json_object_set_new(root, "at", json_real(at)) < 0)) {
+        json_decref(root);
+        job_free(job);
+        return NULL;
+    }
     job->root = root;
     return job;
-
-out_root:
-    json_decref(root);
-out_job:
-    job_free(job);
-    return NULL;
 }
 
 void job_free(struct job *job)
@@ -460,7 +381,7 @@ void job_free(struct job *job)
         return;
     json_decref(job->root);
     json_decref(job->no_args);
-    mem_free(job);
+    free(job);
 }
 
 /* --- changes ---------------------------------------------------------------------------- */
@@ -501,8 +422,8 @@ static json_t *error_string(const char *s)
     return string_clean(s, strlen(s), JOB_MAX_ERROR, &replaced);
 }
 
-int job_record_failure(struct job *job, const char *error_class, const char *error_message,
-                       double now)
+void job_record_failure(struct job *job, const char *error_class, const char *error_message,
+                        double now)
 {
     json_int_t count = job_valid_count(job, "retry_count");
     const json_t *prev = json_object_get(job->root, "retry_count");
@@ -515,24 +436,24 @@ int job_record_failure(struct job *job, const char *error_class, const char *err
         {"retry_count", json_integer(count_next(count))},
     };
 
-    return object_update(job->root, u, sizeof(u) / sizeof(u[0]));
+    object_update(job->root, u, sizeof(u) / sizeof(u[0]));
 }
 
-int job_record_recovery(struct job *job)
+void job_record_recovery(struct job *job)
 {
     json_int_t n = job_valid_count(job, "nexus_recoveries");
     struct field_update u[] = {
         {"nexus_recoveries", json_integer(count_next(n < 0 ? 0 : n))},
     };
 
-    return object_update(job->root, u, 1);
+    object_update(job->root, u, 1);
 }
 
-int job_set_enqueued_at(struct job *job, double now)
+void job_set_enqueued_at(struct job *job, double now)
 {
     struct field_update u[] = {{"enqueued_at", job_time_value(job, now)}};
 
-    return object_update(job->root, u, 1);
+    object_update(job->root, u, 1);
 }
 
 /* --- encoding --------------------------------------------------------------------------- */
@@ -540,30 +461,15 @@ int job_set_enqueued_at(struct job *job, double now)
 struct out_buf {
     char *data; /* owned; NUL-terminated */
     size_t len, cap;
-    bool failed; /* sticky: once set, nothing more is written */
 };
 
-/* json_dump_callback() ignores a failed write of an object key (jansson 2.14), which would
- * silently drop the key; a failure therefore sticks here and fails the whole encoding. */
 static int encode_on_write(const char *buffer, size_t size, void *arg)
 {
     struct out_buf *out = arg;
-    size_t cap;
-    char *data;
 
-    if (out->failed)
-        return -1;
     if (size >= out->cap - out->len) {
-        cap = out->cap * 2 > out->len + size + 1 ? out->cap * 2 : out->len + size + 1;
-        data = mem_alloc(cap);
-        if (!data) {
-            out->failed = true;
-            return -1;
-        }
-        memcpy(data, out->data, out->len);
-        mem_free(out->data);
-        out->data = data;
-        out->cap = cap;
+        out->cap = out->cap * 2 > out->len + size + 1 ? out->cap * 2 : out->len + size + 1;
+        out->data = xreallocarray(out->data, out->cap, 1);
     }
     memcpy(out->data + out->len, buffer, size);
     out->len += size;
@@ -575,12 +481,10 @@ char *job_encode(const struct job *job, size_t *ret_len)
 {
     struct out_buf out = {.cap = job->raw_len + 512};
 
-    out.data = mem_alloc(out.cap);
-    if (!out.data)
-        return NULL;
+    out.data = xmalloc(out.cap);
     out.data[0] = '\0';
-    if (json_dump_callback(job->root, encode_on_write, &out, JOB_DUMP_FLAGS) < 0 || out.failed) {
-        mem_free(out.data);
+    if (json_dump_callback(job->root, encode_on_write, &out, JOB_DUMP_FLAGS) < 0) {
+        free(out.data);
         return NULL;
     }
     if (ret_len)

@@ -24,13 +24,13 @@ typedef struct json_t json_t;
 
 /* Decodes and validates `text` (`len` bytes, need not be NUL-terminated).
  * On success writes *ret_job: caller owns it, release with job_free().
- * On failure returns -EINVAL (or -ENOMEM), fills `err` with a sentence such as
+ * On failure returns -EINVAL, fills `err` with a sentence such as
  * "'args' must be an array (got a string)", and still writes *ret_job with a job that
  * can be sent to `dead`: job_encode() of it gives a valid Sidekiq job keeping every field
  * of the original, or, when `text` is not a JSON object, a wrapper job
  * {"class":"nexus.invalid","args":[],"jid":…,"queue":…,"nexus_raw":"<text>"}.
- * `default_queue` names the queue when the job names none. `rnd` seeds the wrapper's jid.
- * On -ENOMEM *ret_job is NULL. */
+ * `default_queue` names the queue when the job names none (a wrapper's "queue" has its bytes
+ * that are not UTF-8 replaced by U+FFFD). `rnd` seeds the wrapper's jid. */
 int job_decode(const char *text, size_t len, const char *default_queue, unsigned long long rnd,
                struct job **ret_job, struct err *err);
 
@@ -41,24 +41,26 @@ int job_decode(const char *text, size_t len, const char *default_queue, unsigned
  * "nexus_original_class" when a "class" string shows in the excerpt. Its jid is the one the
  * excerpt shows (a valid jid string after "jid":), else one drawn from `rnd`. Its queue is
  * `default_queue`, or when that is NULL the excerpt's "queue" string (else "default").
- * job_raw() of it is "". Caller owns the job, job_free(). NULL when out of memory. */
+ * job_raw() of it is "". Caller owns the job, job_free(). */
 struct job *job_cut(const char *head, size_t head_len, size_t size, const char *sha256_hex,
                     const char *default_queue, unsigned long long rnd);
 /* A wrapper job (the text was not a JSON object) whose text is over `keep_max` bytes trades
  * "nexus_raw" and "nexus_raw_base64" for the fields of job_cut(): excerpt, size, SHA-256,
- * "nexus_truncated". Any other job is left as it is. Returns 0, or -ENOMEM (job unchanged). */
+ * "nexus_truncated". Any other job is left as it is. Returns 0, or -ENOMEM when OpenSSL
+ * cannot hash the text (job unchanged). */
 int job_cut_raw(struct job *job, size_t keep_max);
-/* SHA-256 of `len` bytes as 64 lowercase hex digits. Returns 0, or -ENOMEM. */
+/* SHA-256 of `len` bytes as 64 lowercase hex digits. Returns 0, or -ENOMEM when OpenSSL
+ * fails. */
 int job_sha256_hex(const void *data, size_t len, char out[JOB_SHA256_HEX]);
 /* SHA-256 of the job's args in canonical JSON (keys sorted, compact, reals to 17 digits), so
  * that a second delivery of a job gives the same hash whatever the key order its client wrote.
- * Returns 0, or -ENOMEM. */
+ * Returns 0, or -ENOMEM when OpenSSL fails. */
 int job_args_sha256(const struct job *job, char out[JOB_SHA256_HEX]);
 
 /* A new job as a client makes it (Sidekiq 7 form: times as float epoch seconds).
  * Takes a reference to `args` (a JSON array). `at` > 0 adds "at" (for `schedule`).
  * `jid` NULL draws one from `rnd` (24 lowercase hex). Caller owns the job, job_free().
- * NULL when out of memory (or `args` is not an array). */
+ * NULL when `args` is not an array, a string is not UTF-8 or a time is not finite. */
 struct job *job_new(const char *class_name, json_t *args, const char *queue, const char *jid,
                     double now, double at, unsigned long long rnd);
 
@@ -96,21 +98,21 @@ bool job_dead_allowed(const struct job *job);
 /* Records a failure as Sidekiq does: the first sets retry_count = 0 and failed_at, later
  * ones increment retry_count and set retried_at; error_class and error_message (cut to
  * JOB_MAX_ERROR bytes on a UTF-8 boundary, invalid UTF-8 replaced by U+FFFD) always.
- * Times are written in the units the job already uses. Returns 0 or -ENOMEM; each change
- * here is all or nothing, so on -ENOMEM the job is as it was. */
-int job_record_failure(struct job *job, const char *error_class, const char *error_message,
-                       double now);
-/* Increments "nexus_recoveries". Returns 0 or -ENOMEM. */
-int job_record_recovery(struct job *job);
-/* Sets enqueued_at to `now` in the job's units. Returns 0 or -ENOMEM. */
-int job_set_enqueued_at(struct job *job, double now);
+ * Times are written in the units the job already uses. */
+void job_record_failure(struct job *job, const char *error_class, const char *error_message,
+                        double now);
+/* Increments "nexus_recoveries". */
+void job_record_recovery(struct job *job);
+/* Sets enqueued_at to `now` in the job's units. */
+void job_set_enqueued_at(struct job *job, double now);
 
 /* What `v` is, for "(got ...)" in error sentences: "an object", "an array", "a string",
  * "a number", "true", "false", "null", or "nothing" for NULL. Static text. Pure. */
 const char *job_json_phrase(const json_t *v);
 
 /* Compact JSON of the job as it is now. Caller owns the string, release with free().
- * Returns NULL on allocation failure. */
+ * Never NULL for a job from job_decode(), job_cut() or job_new(); NULL only when jansson
+ * refuses to write the object. */
 char *job_encode(const struct job *job, size_t *ret_len);
 
 /* A time value in the job's units: integer milliseconds when its created_at is above 1e11

@@ -124,8 +124,6 @@ int job_check_queue(const char *name, const char *queue, size_t len, struct err 
     json_t *v = json_stringn_nocheck(queue, len);
     int r;
 
-    if (!v)
-        return err_set(err, -ENOMEM, "out of memory");
     r = check_queue(name, v, err);
     json_decref(v);
     return r;
@@ -260,27 +258,16 @@ static int int_clamp(json_int_t v)
 }
 
 /* Parses the job's raw text into its root. -EINVAL (with a sentence) when it is not a JSON
- * object. jansson 2.14 reports an allocation failure either with no text or, inside a
- * string, as a syntax error ("invalid token"); so a syntax error counts only when a second
- * parse repeats it exactly, else it is -ENOMEM (a valid job never goes to `dead` for it).
- * (Its lexer also drops bytes when growing its token buffer fails; nothing here can see
- * that, see decode_under_failures() in job_test.c.) */
+ * object. jansson allocates with xalloc's policy, so a failed parse is the text's fault. */
 static int job_parse(struct job *job, struct err *err)
 {
-    json_error_t jerr, again;
+    json_error_t jerr;
     json_t *root;
 
     if (job->raw_len > JOB_MAX_BYTES)
         return err_set(err, -EINVAL, "job is %zu bytes, above the %u-byte limit", job->raw_len,
                        JOB_MAX_BYTES);
     root = json_loadb(job->mem, job->raw_len, JOB_LOAD_FLAGS, &jerr);
-    if (!root && jerr.text[0] != '\0') {
-        root = json_loadb(job->mem, job->raw_len, JOB_LOAD_FLAGS, &again);
-        if (!root && (again.position != jerr.position || strcmp(again.text, jerr.text) != 0))
-            return -ENOMEM;
-    }
-    if (!root && jerr.text[0] == '\0')
-        return -ENOMEM;
     if (!root)
         return err_set(err, -EINVAL, "invalid JSON: %s (line %d column %d)", jerr.text, jerr.line,
                        jerr.column);
@@ -296,33 +283,19 @@ static int job_parse(struct job *job, struct err *err)
 int job_decode(const char *text, size_t len, const char *default_queue, unsigned long long rnd,
                struct job **ret_job, struct err *err)
 {
-    struct job *job;
+    struct job *job = job_alloc(text, len, default_queue ? default_queue : JOB_DEFAULT_QUEUE);
     int r;
 
-    *ret_job = NULL;
-    job = job_alloc(text, len, default_queue ? default_queue : JOB_DEFAULT_QUEUE);
-    if (!job)
-        return err_set(err, -ENOMEM, "out of memory decoding a job of %zu bytes", len);
     r = job_parse(job, err);
-    if (r == -ENOMEM)
-        goto out_nomem;
     if (r < 0) {
-        if (job_wrap(job, rnd) < 0)
-            goto out_nomem;
+        job_wrap(job, rnd);
     } else {
         r = job_validate(job->root, err);
-        if (r < 0 && !json_is_array(json_object_get(job->root, "args"))) {
+        if (r < 0 && !json_is_array(json_object_get(job->root, "args")))
             job->no_args = json_array();
-            if (!job->no_args)
-                goto out_nomem;
-        }
     }
     *ret_job = job;
     return r;
-
-out_nomem:
-    job_free(job);
-    return err_set(err, -ENOMEM, "out of memory decoding a job of %zu bytes", len);
 }
 
 /* --- accessors -------------------------------------------------------------------------- */

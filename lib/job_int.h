@@ -34,11 +34,11 @@ json_int_t job_valid_count(const struct job *job, const char *name);
 /* job_decode.c: whether `v` is a retry_count decoding accepts (a whole number -1 or more). */
 bool job_retry_count_valid(const json_t *v);
 
-/* job.c: a job without root holding a copy of `raw` and `default_queue`; NULL when out of
- * memory. Released with job_free(). */
+/* job.c: a job without root holding a copy of `raw` and `default_queue`. Released with
+ * job_free(). */
 struct job *job_alloc(const char *raw, size_t raw_len, const char *default_queue);
 /* job.c: gives `job` the wrapper root that carries a text which is not a JSON object to
- * `dead`. Returns 0 or -ENOMEM. */
-int job_wrap(struct job *job, unsigned long long rnd);
+ * `dead`. */
+void job_wrap(struct job *job, unsigned long long rnd);
 
 #endif

@@ -449,7 +449,7 @@ static void test_cut_keeps_excerpt_size_and_sha256_of_a_huge_job(void **state)
     assert_null(field(job, "nexus_raw"));
     (void)job_raw(job, &raw_len);
     assert_int_equal(raw_len, 0);
-    assert_int_equal(job_record_failure(job, "NexusJobTooLarge", "too large", 1700000000.0), 0);
+    job_record_failure(job, "NexusJobTooLarge", "too large", 1700000000.0);
     enc = job_encode(job, NULL);
     assert_non_null(enc);
     assert_true(strlen(enc) < 2 * JOB_EXCERPT);
@@ -615,7 +615,7 @@ static void test_encode_round_trips_unknown_fields_and_key_order(void **state)
 
     assert_encodes_to(job, text);
     /* A change appends new fields after the original ones, which keep their order. */
-    assert_int_equal(job_record_failure(job, "E", "m", 1700000000.5), 0);
+    job_record_failure(job, "E", "m", 1700000000.5);
     enc = job_encode(job, NULL);
     assert_non_null(enc);
     assert_memory_equal(enc, text, strlen(text) - 1);
@@ -666,7 +666,7 @@ static void test_record_failure_writes_float_seconds_in_sidekiq7_jobs(void **sta
     struct job *job = decode(SIDEKIQ6_JOB, 0);
     const json_t *t;
 
-    assert_int_equal(job_record_failure(job, "RuntimeError", "boom", 1700000100.25), 0);
+    job_record_failure(job, "RuntimeError", "boom", 1700000100.25);
     t = field(job, "failed_at");
     assert_true(json_is_real(t));
     assert_true(json_real_value(t) == 1700000100.25);
@@ -679,11 +679,11 @@ static void test_record_failure_writes_integer_ms_in_sidekiq8_jobs(void **state)
     struct job *job = decode(SIDEKIQ8_JOB, 0);
     const json_t *t;
 
-    assert_int_equal(job_record_failure(job, "RuntimeError", "boom", 1700000100.25), 0);
+    job_record_failure(job, "RuntimeError", "boom", 1700000100.25);
     t = field(job, "failed_at");
     assert_true(json_is_integer(t));
     assert_int_equal(json_integer_value(t), 1700000100250LL);
-    assert_int_equal(job_record_failure(job, "RuntimeError", "boom", 1700000200.0015), 0);
+    job_record_failure(job, "RuntimeError", "boom", 1700000200.0015);
     t = field(job, "retried_at");
     assert_true(json_is_integer(t));
     assert_int_equal(json_integer_value(t), 1700000200002LL);
@@ -696,17 +696,17 @@ static void test_record_failure_counts_0_1_2(void **state)
     const json_t *t;
 
     assert_int_equal(job_retry_count(job), -1);
-    assert_int_equal(job_record_failure(job, "E1", "first", 100.5), 0);
+    job_record_failure(job, "E1", "first", 100.5);
     assert_int_equal(job_retry_count(job), 0);
     assert_true(json_real_value(field(job, "failed_at")) == 100.5);
     assert_null(field(job, "retried_at"));
 
-    assert_int_equal(job_record_failure(job, "E2", "second", 200.5), 0);
+    job_record_failure(job, "E2", "second", 200.5);
     assert_int_equal(job_retry_count(job), 1);
     assert_true(json_real_value(field(job, "failed_at")) == 100.5);
     assert_true(json_real_value(field(job, "retried_at")) == 200.5);
 
-    assert_int_equal(job_record_failure(job, "E3", "third", 300.5), 0);
+    job_record_failure(job, "E3", "third", 300.5);
     assert_int_equal(job_retry_count(job), 2);
     t = field(job, "retried_at");
     assert_true(json_real_value(t) == 300.5);
@@ -720,7 +720,7 @@ static void test_record_failure_restarts_count_when_it_is_invalid(void **state)
     struct job *job =
         decode("{\"class\":\"A\",\"args\":[],\"jid\":\"j1\",\"retry_count\":\"x\"}", -EINVAL);
 
-    assert_int_equal(job_record_failure(job, "E", "m", 1.5), 0);
+    job_record_failure(job, "E", "m", 1.5);
     assert_int_equal(job_retry_count(job), 0);
     assert_non_null(field(job, "failed_at"));
     job_free(job);
@@ -734,19 +734,19 @@ static void test_record_failure_cuts_error_message_on_a_utf8_boundary(void **sta
 
     memset(msg, 'a', sizeof(msg) - 1);
     msg[sizeof(msg) - 1] = '\0';
-    assert_int_equal(job_record_failure(job, "E", msg, 1), 0);
+    job_record_failure(job, "E", msg, 1);
     m = field(job, "error_message");
     assert_int_equal(json_string_length(m), JOB_MAX_ERROR);
 
     /* 1023 bytes + a 2-byte character: the character does not fit. */
     memcpy(msg + JOB_MAX_ERROR - 1, "\xc3\xa9", 3);
-    assert_int_equal(job_record_failure(job, "E", msg, 2), 0);
+    job_record_failure(job, "E", msg, 2);
     m = field(job, "error_message");
     assert_int_equal(json_string_length(m), JOB_MAX_ERROR - 1);
 
     /* 1022 bytes + a 2-byte character: exactly the limit. */
     memcpy(msg + JOB_MAX_ERROR - 2, "\xc3\xa9", 3);
-    assert_int_equal(job_record_failure(job, "E", msg, 3), 0);
+    job_record_failure(job, "E", msg, 3);
     m = field(job, "error_message");
     assert_int_equal(json_string_length(m), JOB_MAX_ERROR);
     assert_memory_equal(json_string_value(m) + JOB_MAX_ERROR - 2, "\xc3\xa9", 2);
@@ -757,15 +757,14 @@ static void test_record_failure_replaces_invalid_utf8_in_the_error(void **state)
 {
     struct job *job = decode(SIDEKIQ6_JOB, 0);
 
-    assert_int_equal(job_record_failure(job,
-                                        "Bad\xc0"
-                                        "Class",
-                                        "bad \xff byte", 1),
-                     0);
+    job_record_failure(job,
+                       "Bad\xc0"
+                       "Class",
+                       "bad \xff byte", 1);
     assert_string_equal(json_string_value(field(job, "error_message")), "bad \xef\xbf\xbd byte");
     assert_string_equal(json_string_value(field(job, "error_class")), "Bad\xef\xbf\xbd"
                                                                       "Class");
-    assert_int_equal(job_record_failure(job, NULL, NULL, 2), 0);
+    job_record_failure(job, NULL, NULL, 2);
     assert_string_equal(json_string_value(field(job, "error_message")), "");
     assert_string_equal(json_string_value(field(job, "error_class")), "");
     job_free(job);
@@ -778,10 +777,10 @@ static void test_changes_keep_raw_and_borrowed_strings(void **state)
     json_t *args = job_args(job), *root = job_root(job);
     size_t len;
 
-    assert_int_equal(job_record_failure(job, "E", "m", 1), 0);
-    assert_int_equal(job_record_failure(job, "E", "m", 2), 0);
-    assert_int_equal(job_record_recovery(job), 0);
-    assert_int_equal(job_set_enqueued_at(job, 3), 0);
+    job_record_failure(job, "E", "m", 1);
+    job_record_failure(job, "E", "m", 2);
+    job_record_recovery(job);
+    job_set_enqueued_at(job, 3);
     assert_ptr_equal(job_jid(job), jid);
     assert_ptr_equal(job_class(job), class_name);
     assert_ptr_equal(job_queue(job), queue);
@@ -798,9 +797,9 @@ static void test_record_recovery_counts_up(void **state)
     struct job *job = decode(SIDEKIQ6_JOB, 0);
 
     assert_int_equal(job_recoveries(job), 0);
-    assert_int_equal(job_record_recovery(job), 0);
+    job_record_recovery(job);
     assert_int_equal(job_recoveries(job), 1);
-    assert_int_equal(job_record_recovery(job), 0);
+    job_record_recovery(job);
     assert_int_equal(job_recoveries(job), 2);
     assert_int_equal(json_integer_value(field(job, "nexus_recoveries")), 2);
     job_free(job);
@@ -810,10 +809,10 @@ static void test_set_enqueued_at_writes_the_jobs_units(void **state)
 {
     struct job *s7 = decode(SIDEKIQ6_JOB, 0), *s8 = decode(SIDEKIQ8_JOB, 0);
 
-    assert_int_equal(job_set_enqueued_at(s7, 1700000500.5), 0);
+    job_set_enqueued_at(s7, 1700000500.5);
     assert_true(json_is_real(field(s7, "enqueued_at")));
     assert_true(job_enqueued_at(s7) == 1700000500.5);
-    assert_int_equal(job_set_enqueued_at(s8, 1700000500.5), 0);
+    job_set_enqueued_at(s8, 1700000500.5);
     assert_int_equal(json_integer_value(field(s8, "enqueued_at")), 1700000500500LL);
     assert_true(job_enqueued_at(s8) == 1700000500.5);
     job_free(s7);
@@ -1002,314 +1001,6 @@ static void test_new_job_refuses_args_that_are_not_an_array(void **state)
     json_decref(args);
 }
 
-/* --- allocation failures ---------------------------------------------------------------- */
-
-static long alloc_fail_at = -1; /* index of the call that fails; -1 for none */
-static long alloc_calls;
-static long alloc_live;
-static bool alloc_failed;
-
-static void *counting_malloc(size_t size)
-{
-    void *p;
-
-    if (alloc_calls++ == alloc_fail_at) {
-        alloc_failed = true;
-        return NULL;
-    }
-    p = malloc(size);
-    if (p)
-        alloc_live++;
-    return p;
-}
-
-static void counting_free(void *p)
-{
-    if (p)
-        alloc_live--;
-    free(p);
-}
-
-/* Fails the call numbered `n` from now on (-1: none). */
-static void alloc_fail_from_now(long n)
-{
-    alloc_calls = 0;
-    alloc_failed = false;
-    alloc_fail_at = n;
-}
-
-/* Lets every call succeed again; alloc_failed still tells whether one failed. */
-static void alloc_stop_failing(void)
-{
-    alloc_fail_at = -1;
-}
-
-static int alloc_setup(void **state)
-{
-    json_set_alloc_funcs(counting_malloc, counting_free);
-    alloc_live = 0;
-    alloc_fail_from_now(-1);
-    return 0;
-}
-
-static int alloc_teardown(void **state)
-{
-    json_set_alloc_funcs(malloc, free);
-    assert_int_equal(alloc_live, 0);
-    return 0;
-}
-
-/* The job_encode() string, freed through the counting allocator it came from (malloc). */
-static char *encode_counted(const struct job *job)
-{
-    char *s;
-
-    s = job_encode(job, NULL);
-    assert_non_null(s);
-    return s;
-}
-
-/* jansson 2.14's lexer ignores a failed growth of its token buffer (lex_save in load.c): the
- * parse then succeeds with a byte missing from a string ("b4a577edbccf1d05744efa9"), or,
- * when the lost byte is a closing quote (strings of 14, 30, 62, ... bytes), writes past its
- * buffer. Neither is job.c's to catch, so a decode under a failed allocation must give
- * -ENOMEM or a whole job, and the exact job once no allocation fails; the inputs here have
- * no string of those crashing lengths. A process keeps off these paths only by giving
- * jansson an allocator that aborts instead of returning NULL (json_set_alloc_funcs). */
-static void decode_under_failures(const char *text, size_t len, int want)
-{
-    struct job *job, *ok = NULL;
-    char *want_enc, *enc;
-    struct err err;
-    long n;
-    int r;
-
-    assert_int_equal(job_decode(text, len, "default", 3, &ok, &err), want);
-    want_enc = encode_counted(ok);
-    for (n = 0;; n++) {
-        job = NULL;
-        alloc_fail_from_now(n);
-        r = job_decode(text, len, "default", 3, &job, &err);
-        alloc_stop_failing();
-        if (r == -ENOMEM) {
-            assert_true(alloc_failed);
-            assert_null(job);
-            assert_int_equal(err.code, -ENOMEM);
-            continue;
-        }
-        /* A syntax error that was an allocation failure is caught by parsing twice. */
-        assert_int_equal(r, want);
-        assert_non_null(job);
-        enc = encode_counted(job);
-        if (!alloc_failed)
-            assert_string_equal(enc, want_enc);
-        counting_free(enc);
-        job_free(job);
-        if (!alloc_failed)
-            break;
-    }
-    assert_true(n > 3);
-    counting_free(want_enc);
-    job_free(ok);
-}
-
-static void test_decode_survives_every_failed_allocation(void **state)
-{
-    static const char invalid_utf8[] = "{\"class\":\"\xff\"}";
-    static const char invalid_obj[] = "{\"class\":\"A\",\"args\":\"x\",\"jid\":\"j1\",\"z\":[1]}";
-
-    decode_under_failures(SIDEKIQ6_JOB, strlen(SIDEKIQ6_JOB), 0);
-    decode_under_failures(ACTIVEJOB_JOB, strlen(ACTIVEJOB_JOB), 0);
-    decode_under_failures(invalid_utf8, strlen(invalid_utf8), -EINVAL);
-    decode_under_failures(invalid_obj, strlen(invalid_obj), -EINVAL);
-    decode_under_failures("[1]", 3, -EINVAL);
-}
-
-/* Applies `change` with the Nth allocation failing until it succeeds: each failure must
- * leave the job exactly as it was. */
-static void change_under_failures(const char *text, int (*change)(struct job *job))
-{
-    struct job *job = NULL, *want = NULL;
-    char *before, *want_enc, *enc;
-    struct err err;
-    long n;
-    int r;
-
-    assert_int_equal(job_decode(text, strlen(text), "default", 3, &job, &err), 0);
-    assert_int_equal(job_decode(text, strlen(text), "default", 3, &want, &err), 0);
-    assert_int_equal(change(want), 0);
-    want_enc = encode_counted(want);
-    before = encode_counted(job);
-    for (n = 0;; n++) {
-        alloc_fail_from_now(n);
-        r = change(job);
-        alloc_stop_failing();
-        enc = encode_counted(job);
-        if (r == -ENOMEM) {
-            assert_true(alloc_failed);
-            assert_string_equal(enc, before);
-            counting_free(enc);
-            continue;
-        }
-        assert_int_equal(r, 0);
-        assert_false(alloc_failed);
-        assert_string_equal(enc, want_enc);
-        counting_free(enc);
-        break;
-    }
-    assert_true(n > 0);
-    counting_free(before);
-    counting_free(want_enc);
-    job_free(job);
-    job_free(want);
-}
-
-static int fail_first(struct job *job)
-{
-    return job_record_failure(job, "Net::ReadTimeout", "read timed out \xff", 1700000100.5);
-}
-
-static int fail_twice(struct job *job)
-{
-    int r = job_record_failure(job, "E", "first", 1700000100.5);
-
-    return r < 0 ? r : job_record_failure(job, "E", "second", 1700000200.5);
-}
-
-static int recover(struct job *job)
-{
-    return job_record_recovery(job);
-}
-
-static int requeue(struct job *job)
-{
-    return job_set_enqueued_at(job, 1700000300.5);
-}
-
-static void test_changes_are_all_or_nothing_when_allocation_fails(void **state)
-{
-    static const char failed_before[] =
-        "{\"class\":\"A\",\"args\":[],\"jid\":\"j1\",\"retry_count\":4,\"failed_at\":1.5,"
-        "\"error_message\":\"old\",\"error_class\":\"Old\"}";
-
-    change_under_failures(SIDEKIQ6_JOB, fail_first);
-    change_under_failures(SIDEKIQ8_JOB, fail_first);
-    change_under_failures(failed_before, fail_first);
-    change_under_failures(SIDEKIQ6_JOB, recover);
-    change_under_failures(SIDEKIQ6_JOB, requeue);
-    change_under_failures(SIDEKIQ8_JOB, requeue);
-}
-
-static void test_two_failures_under_allocation_failures_still_count_once_each(void **state)
-{
-    struct job *job = NULL;
-    struct err err;
-    long n;
-
-    /* The second change may fail after the first one held: retry_count is then 0. */
-    for (n = 0;; n++) {
-        int r;
-
-        assert_int_equal(job_decode(SIDEKIQ6_JOB, strlen(SIDEKIQ6_JOB), "d", 3, &job, &err), 0);
-        alloc_fail_from_now(n);
-        r = fail_twice(job);
-        alloc_stop_failing();
-        if (r == 0)
-            assert_int_equal(job_retry_count(job), 1);
-        else
-            assert_true(job_retry_count(job) == -1 || job_retry_count(job) == 0);
-        job_free(job);
-        if (r == 0)
-            break;
-    }
-}
-
-static void test_cut_and_cut_raw_survive_every_failed_allocation(void **state)
-{
-    char *head = huge_head("{\"jid\":\"j1\",\"class\":\"Big\",\"args\":[\"\xff", 2000);
-    struct err err = {0};
-    struct job *job;
-    char *before, *after;
-    long n;
-    int r;
-
-    for (n = 0;; n++) {
-        alloc_fail_from_now(n);
-        job = job_cut(head, 2000, 1 << 30, "00", "default", 1);
-        alloc_fail_from_now(-1);
-        if (job)
-            break;
-        assert_int_equal(alloc_live, 0);
-    }
-    assert_string_equal(job_jid(job), "j1");
-    job_free(job);
-    for (n = 0;; n++) {
-        job = NULL;
-        assert_int_equal(job_decode(head, 2000, "default", 1, &job, &err), -EINVAL);
-        before = encode_counted(job);
-        alloc_fail_from_now(n);
-        r = job_cut_raw(job, 100);
-        alloc_fail_from_now(-1);
-        after = encode_counted(job);
-        if (r == 0) {
-            assert_null(field(job, "nexus_raw"));
-            assert_non_null(field(job, "nexus_excerpt"));
-        } else {
-            assert_int_equal(r, -ENOMEM);
-            assert_string_equal(after, before); /* unchanged */
-        }
-        counting_free(before);
-        counting_free(after);
-        job_free(job);
-        if (r == 0)
-            break;
-    }
-    free(head);
-}
-
-static void test_encode_and_new_return_null_when_allocation_fails(void **state)
-{
-    struct job *job = NULL, *made;
-    struct err err;
-    char *want, *enc;
-    json_t *args;
-    long n;
-
-    assert_int_equal(job_decode(SIDEKIQ8_JOB, strlen(SIDEKIQ8_JOB), "d", 3, &job, &err), 0);
-    want = encode_counted(job);
-    for (n = 0;; n++) {
-        alloc_fail_from_now(n);
-        enc = job_encode(job, NULL);
-        alloc_stop_failing();
-        if (!enc) {
-            assert_true(alloc_failed);
-            continue;
-        }
-        assert_string_equal(enc, want);
-        counting_free(enc);
-        break;
-    }
-    counting_free(want);
-    job_free(job);
-
-    args = json_array();
-    for (n = 0;; n++) {
-        alloc_fail_from_now(n);
-        made = job_new("A", args, "q", NULL, 1.5, 2.5, 9);
-        alloc_stop_failing();
-        if (!made) {
-            assert_true(alloc_failed);
-            continue;
-        }
-        assert_false(alloc_failed);
-        assert_non_null(field(made, "at"));
-        job_free(made);
-        break;
-    }
-    assert_true(n > 5);
-    json_decref(args);
-}
-
 /* Sidekiq's "retry now" pushes a job that failed once with retry_count -1. */
 static void test_decode_accepts_sidekiq_retry_count_minus_one(void **state)
 {
@@ -1321,7 +1012,7 @@ static void test_decode_accepts_sidekiq_retry_count_minus_one(void **state)
 
     assert_int_equal(job_decode(text, strlen(text), "default", 1, &job, &err), 0);
     assert_int_equal(job_retry_count(job), -1);
-    assert_int_equal(job_record_failure(job, "E", "again", 1700000100.5), 0);
+    job_record_failure(job, "E", "again", 1700000100.5);
     root = job_root(job);
     assert_int_equal(json_integer_value(json_object_get(root, "retry_count")), 0);
     assert_non_null(json_object_get(root, "retried_at"));
@@ -1372,17 +1063,6 @@ int main(void)
         cmocka_unit_test(test_new_job_draws_jid_from_rnd),
         cmocka_unit_test(test_new_job_decodes_as_a_valid_job),
         cmocka_unit_test(test_new_job_refuses_args_that_are_not_an_array),
-        cmocka_unit_test_setup_teardown(test_decode_survives_every_failed_allocation, alloc_setup,
-                                        alloc_teardown),
-        cmocka_unit_test_setup_teardown(test_changes_are_all_or_nothing_when_allocation_fails,
-                                        alloc_setup, alloc_teardown),
-        cmocka_unit_test_setup_teardown(
-            test_two_failures_under_allocation_failures_still_count_once_each, alloc_setup,
-            alloc_teardown),
-        cmocka_unit_test_setup_teardown(test_cut_and_cut_raw_survive_every_failed_allocation,
-                                        alloc_setup, alloc_teardown),
-        cmocka_unit_test_setup_teardown(test_encode_and_new_return_null_when_allocation_fails,
-                                        alloc_setup, alloc_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,15 +60,13 @@ static char *cut_job(const struct poller *p, const char *text, size_t len, doubl
     if (job_sha256_hex(text, len, sha) < 0)
         return NULL;
     job = job_cut(text, len, len, sha, NULL, util_random());
-    if (!job)
-        return NULL;
     (void)snprintf(why, sizeof(why),
                    "job of %zu bytes exceeds worker.max_job_size (%zu); not decoded", len,
                    p->max_job);
     log_warn("event=invalid_job where=schedule jid=%s size=%zu sha256=%s err=%s outcome=dead",
              log_q(job_jid(job)), len, sha, log_q(why));
-    if (job_record_failure(job, "NexusJobTooLarge", why, now) == 0)
-        out = job_encode(job, NULL);
+    job_record_failure(job, "NexusJobTooLarge", why, now);
+    out = job_encode(job, NULL);
     job_free(job);
     return out;
 }
@@ -87,20 +85,12 @@ static char *prepare_job(const struct poller *p, const char *text, size_t len, d
     if (len > p->max_job)
         return cut_job(p, text, len, now);
     if (job_decode(text, len, "default", util_random(), &job, &err) < 0) {
-        if (!job)
-            return NULL;
         log_warn("event=invalid_job where=schedule jid=%s err=%s outcome=dead", log_q(job_jid(job)),
                  log_q(err.msg));
-        if (job_record_failure(job, "NexusInvalidJob", err.msg, now) < 0) {
-            job_free(job);
-            return NULL;
-        }
+        job_record_failure(job, "NexusInvalidJob", err.msg, now);
     } else {
         (void)json_object_del(job_root(job), "at");
-        if (job_set_enqueued_at(job, now) < 0) {
-            job_free(job);
-            return NULL;
-        }
+        job_set_enqueued_at(job, now);
         *ret_queue = xstrdup(job_queue(job));
     }
     out = job_encode(job, NULL);

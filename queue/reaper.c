@@ -267,23 +267,24 @@ static int recover_job(struct reap *reap, size_t list, const char *text, size_t 
     int r;
 
     r = job_decode(text, len, reap->lists[list].queue, util_random(), &job, &err);
-    if (!job)
-        return -ENOMEM;
     rj.dead = r < 0;
     if (r < 0) {
-        r = job_record_failure(job, "NexusInvalidJob", err.msg, util_now());
-    } else if (job_record_recovery(job) == 0 && crash_loop(rp, job)) {
-        (void)snprintf(msg, sizeof(msg),
-                       "the process running this job died %d times (last: %s, %s); moved to dead "
-                       "as a crash loop",
-                       job_recoveries(job), reap->rec.identity, reap->reason);
-        r = job_record_failure(job, "NexusCrashLoop", msg, util_now());
-        rj.dead = true;
-        if (asprintf(&rj.crash_log, "jid=%s class=%s recoveries=%d", log_q(job_jid(job)),
-                     log_q(job_class(job)), job_recoveries(job)) < 0)
-            rj.crash_log = NULL;
+        job_record_failure(job, "NexusInvalidJob", err.msg, util_now());
+    } else {
+        job_record_recovery(job);
+        if (crash_loop(rp, job)) {
+            (void)snprintf(msg, sizeof(msg),
+                           "the process running this job died %d times (last: %s, %s); moved to "
+                           "dead as a crash loop",
+                           job_recoveries(job), reap->rec.identity, reap->reason);
+            job_record_failure(job, "NexusCrashLoop", msg, util_now());
+            rj.dead = true;
+            if (asprintf(&rj.crash_log, "jid=%s class=%s recoveries=%d", log_q(job_jid(job)),
+                         log_q(job_class(job)), job_recoveries(job)) < 0)
+                rj.crash_log = NULL;
+        }
     }
-    rj.new_job = r < 0 ? NULL : job_encode(job, NULL);
+    rj.new_job = job_encode(job, NULL);
     job_free(job);
     rj.old = malloc(len + 1);
     if (!rj.new_job || !rj.old) {

@@ -27,7 +27,8 @@ int rerun_prepare(struct job *job, bool again, double now)
     (void)json_object_del(root, "at");
     if (again && retry_count_give_back(root) < 0)
         return -ENOMEM;
-    return job_set_enqueued_at(job, now) < 0 ? -ENOMEM : 0;
+    job_set_enqueued_at(job, now);
+    return 0;
 }
 
 struct job *rerun_schedule_job(const struct cfg_schedule *sc, double now, unsigned long long rnd)

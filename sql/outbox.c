@@ -123,9 +123,10 @@ static char *job_stamped(const char *text, double now)
     struct job *job = NULL;
     char *out = NULL;
 
-    if (job_decode(text, strlen(text), "default", util_random(), &job, NULL) == 0 &&
-        job_set_enqueued_at(job, now) == 0)
+    if (job_decode(text, strlen(text), "default", util_random(), &job, NULL) == 0) {
+        job_set_enqueued_at(job, now);
         out = job_encode(job, NULL);
+    }
     job_free(job);
     return out ? out : strdup(text);
 }
