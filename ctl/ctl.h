@@ -73,8 +73,8 @@ const char *ctl_ns(const struct ctl *ctl);
 
 /* Pushes job `text` as a Sidekiq client does: onto queue `queue` now when `at` is
  * QUEUE_PUSH_NOW, else into schedule due at `at` (epoch s); see queue/push.h. */
-int ctl_push(struct redisContext *c, const char *ns, const char *queue, double at,
-             const char *text, size_t len, struct err *err);
+int ctl_push(struct redisContext *c, const char *ns, const char *queue, double at, const char *text,
+             size_t len, struct err *err);
 
 /* The commands, each defined in its own file. */
 extern const struct ctl_command ctl_cmd_enqueue;

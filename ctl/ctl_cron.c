@@ -17,18 +17,17 @@
 #include "lib/parse.h"
 #include "lib/util.h"
 #include "queue/keys.h"
+#include "queue/push.h"
 #include "queue/rerun.h"
 
 /* The last fired tick of a schedule (epoch s), 0 when never. */
 static int last_fire(struct redisContext *c, const char *ns, const char *name, double *ret,
                      struct err *err)
 {
-    char *key = keys_make(ns, "nexus:cron:%s", name);
+    char *key = keys_cron(ns, name);
     redisReply *reply = NULL;
     int r;
 
-    if (!key)
-        return err_set(err, -ENOMEM, "out of memory");
     r = ctl_redis_cmd(c, &reply, err, "HGET", key, "last", NULL);
     free(key);
     *ret = 0;
@@ -47,8 +46,6 @@ static int cron_list(struct ctl *ctl, struct redisContext *c, struct err *err)
     json_t *list = ctl->json ? json_array() : NULL;
     int r = 0;
 
-    if (ctl->json ? !list : !t)
-        return err_set(err, -ENOMEM, "out of memory");
     for (size_t i = 0; i < cfg->nschedules && r == 0; i++) {
         const struct cfg_schedule *sc = &cfg->schedules[i];
         char last_s[CTL_FMT_TIME_BUF], next_s[CTL_FMT_TIME_BUF];
@@ -73,12 +70,12 @@ static int cron_list(struct ctl *ctl, struct redisContext *c, struct err *err)
                                     sc->queue,
                                     last > 0 ? ctl_fmt_time(last, last_s) : "never",
                                     next > 0 ? ctl_fmt_time((double)next, next_s) : "never"};
-            r = ctl_table_add(t, cells);
+            ctl_table_add(t, cells);
         }
     }
     if (r == 0 && list) {
         json_t *out = json_pack("{s:O}", "schedules", list);
-        r = out ? ctl_fmt_json(out, err) : err_set(err, -ENOMEM, "out of memory");
+        r = ctl_fmt_json(out, err);
         json_decref(out);
     } else if (r == 0) {
         if (ctl_table_rows(t) == 0)
@@ -96,20 +93,15 @@ static int cron_run_now(struct ctl *ctl, struct redisContext *c, const char *nam
 {
     const struct cfg_schedule *sc = cfg_schedule_find(ctl->cfg, name);
     struct job *job;
-    char *text = NULL;
+    char *text;
     size_t len;
     int r;
 
     if (!sc)
         return err_set(err, CTL_ENOTFOUND, "no schedule named '%s' in the configuration", name);
     job = rerun_schedule_job(sc, util_now(), util_random());
-    if (job)
-        text = job_encode(job, &len);
-    if (!text) {
-        job_free(job);
-        return err_set(err, -ENOMEM, "out of memory");
-    }
-    r = ctl_push_now(c, ctl_ns(ctl), sc->queue, text, len, err);
+    text = job_encode(job, &len);
+    r = ctl_push(c, ctl_ns(ctl), sc->queue, QUEUE_PUSH_NOW, text, len, err);
     if (r == 0)
         printf("%s\n", job_jid(job));
     free(text);

@@ -17,7 +17,7 @@
 #include "lib/job.h"
 #include "lib/parse.h"
 #include "lib/util.h"
-#include "queue/keys.h"
+#include "queue/push.h"
 
 /* The furthest --in reaches: 100 years. */
 #define ENQUEUE_MAX_DELAY_S (36500.0 * 86400)
@@ -71,8 +71,6 @@ static int retry_parse(const char *s, json_t **ret, struct err *err)
         return err_set(err, CTL_EUSAGE,
                        "--retry must be true, false or a whole number 0..%d (got '%.*s')",
                        JOB_MAX_RETRIES, ENQUEUE_GOT_MAX, s);
-    if (!v)
-        return err_set(err, -ENOMEM, "out of memory");
     *ret = v;
     return 0;
 }
@@ -138,8 +136,6 @@ static int job_validate(const char *text, size_t len, struct err *err)
 
     r = job_decode(text, len, "default", 0, &check, &why);
     job_free(check);
-    if (r == -ENOMEM)
-        return err_set(err, -ENOMEM, "out of memory checking the job");
     if (r < 0)
         return err_set(err, CTL_EUSAGE, "the job would not run: %s", why.msg);
     return 0;
@@ -155,83 +151,40 @@ static int job_text(const struct enqueue *e, double now, char *ret_jid, char **r
     struct job *job;
     char *text;
     size_t len;
-    int r = 0;
+    int r;
 
     job = job_new(e->class_name, e->args, e->queue, e->jid, now, 0, util_random());
     if (!job)
         return err_set(err, CTL_EUSAGE, "CLASS, --queue and --jid must be valid UTF-8");
-    if (e->retry && json_object_set(job_root(job), "retry", e->retry) < 0) {
-        r = err_set(err, -ENOMEM, "out of memory building the job");
-        goto out;
-    }
+    if (e->retry)
+        (void)json_object_set(job_root(job), "retry", e->retry);
     if (e->later)
         (void)json_object_del(job_root(job), "enqueued_at");
     text = job_encode(job, &len);
-    if (!text) {
-        r = err_set(err, -ENOMEM, "out of memory encoding the job");
-        goto out;
-    }
     r = job_validate(text, len, err);
     if (r < 0) {
         free(text);
-        goto out;
+    } else {
+        (void)snprintf(ret_jid, JOB_MAX_JID + 1, "%s", job_jid(job));
+        *ret_text = text;
+        *ret_len = len;
     }
-    (void)snprintf(ret_jid, JOB_MAX_JID + 1, "%s", job_jid(job));
-    *ret_text = text;
-    *ret_len = len;
-out:
     job_free(job);
     return r;
 }
 
-int ctl_push_now(struct redisContext *c, const char *ns, const char *queue, const char *text,
-                 size_t len, struct err *err)
+int ctl_push(struct redisContext *c, const char *ns, const char *queue, double at, const char *text,
+             size_t len, struct err *err)
 {
-    char *k_queues = keys_make(ns, "queues"), *k_queue = keys_make(ns, "queue:%s", queue);
-    redisReply *reply = NULL;
-    int r = -ENOMEM;
-
-    if (!k_queues || !k_queue) {
-        (void)err_set(err, r, "out of memory");
-        goto out;
-    }
-    r = ctl_redis_cmd(c, &reply, err, "MULTI", NULL);
-    freeReplyObject(reply);
-    if (r == 0)
-        r = ctl_redis_cmd(c, &reply, err, "SADD", k_queues, queue, NULL);
-    if (r == 0) {
-        freeReplyObject(reply);
-        r = ctl_redis_argv(c, 3, (const char *[]){"LPUSH", k_queue, text},
-                           (const size_t[]){5, strlen(k_queue), len}, &reply, err);
-    }
-    if (r == 0) {
-        freeReplyObject(reply);
-        r = ctl_redis_exec(c, &reply, err);
-    }
-    if (r == 0)
-        freeReplyObject(reply);
-out:
-    free(k_queues);
-    free(k_queue);
-    return r;
-}
-
-/* ZADD schedule AT JOB. */
-static int push_later(struct redisContext *c, const char *ns, double at, const char *text,
-                      size_t len, struct err *err)
-{
-    char *k_schedule = keys_make(ns, "schedule"), score[64];
+    struct queue_push p;
     redisReply *reply = NULL;
     int r;
 
-    if (!k_schedule)
-        return err_set(err, -ENOMEM, "out of memory");
-    (void)snprintf(score, sizeof(score), "%.6f", at);
-    r = ctl_redis_argv(c, 4, (const char *[]){"ZADD", k_schedule, score, text},
-                       (const size_t[]){4, strlen(k_schedule), strlen(score), len}, &reply, err);
+    queue_push_make(&p, ns, queue, at, text, len);
+    r = ctl_redis_argv(c, p.argc, p.argv, p.lens, &reply, err);
     if (r == 0)
         freeReplyObject(reply);
-    free(k_schedule);
+    queue_push_clear(&p);
     return r;
 }
 
@@ -282,10 +235,7 @@ static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
         r = err->code;
         goto out;
     }
-    if (e.later)
-        r = push_later(c, ctl_ns(ctl), e.at, text, len, err);
-    else
-        r = ctl_push_now(c, ctl_ns(ctl), e.queue, text, len, err);
+    r = ctl_push(c, ctl_ns(ctl), e.queue, e.later ? e.at : QUEUE_PUSH_NOW, text, len, err);
     if (r == 0)
         printf("%s\n", jid);
 out:

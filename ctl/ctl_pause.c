@@ -32,9 +32,7 @@ static int pause_set(struct ctl *ctl, int argc, char **argv, bool pause, struct 
     c = ctl_redis(ctl, err);
     if (!c)
         return err->code;
-    key = keys_make(ctl_ns(ctl), "nexus:paused");
-    if (!key)
-        return err_set(err, -ENOMEM, "out of memory");
+    key = keys_paused(ctl_ns(ctl));
     r = ctl_redis_count(c, &changed, err, pause ? "SADD" : "SREM", key, queue, NULL);
     free(key);
     if (r < 0)

@@ -18,6 +18,7 @@
 #include "lib/job.h"
 #include "lib/parse.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 #include "queue/keys.h"
 #include "queue/move.h"
 #include "queue/rconn.h"
@@ -36,16 +37,17 @@
 
 /* One of Sidekiq's sorted sets of jobs. */
 struct set_kind {
-    const char *name;  /* the command: dead, retry, scheduled */
-    const char *key;   /* the set, before the namespace */
-    bool newest_first; /* list order: dead shows the latest deaths first */
-    bool retry_again;  /* run gives one more attempt (retry_count - 1), as Sidekiq does */
+    const char *name;                /* the command: dead, retry, scheduled */
+    const char *key;                 /* the set, before the namespace (as shown) */
+    char *(*key_of)(const char *ns); /* the set's key: queue/keys.h */
+    bool newest_first;               /* list order: dead shows the latest deaths first */
+    bool retry_again; /* run gives one more attempt (retry_count - 1), as Sidekiq does */
 };
 
 static const struct set_kind kinds[] = {
-    {"dead", "dead", true, true},
-    {"retry", "retry", false, true},
-    {"scheduled", "schedule", false, false},
+    {"dead", "dead", keys_dead, true, true},
+    {"retry", "retry", keys_retry, false, true},
+    {"scheduled", "schedule", keys_schedule, false, false},
 };
 
 /* A run on one set. */
@@ -69,11 +71,6 @@ struct member {
 /* Returns 0 to go on, 1 to stop the scan, or a negative errno. */
 typedef int member_fn(struct set_ctx *sc, const struct member *m, void *arg, struct err *err);
 
-static int nomem(struct err *err)
-{
-    return err_set(err, -ENOMEM, "out of memory");
-}
-
 /* --- reading members -------------------------------------------------------------------- */
 
 static int set_open(struct ctl *ctl, const struct set_kind *kind, struct set_ctx *sc,
@@ -85,9 +82,7 @@ static int set_open(struct ctl *ctl, const struct set_kind *kind, struct set_ctx
         return err->code;
     sc->ns = ctl_ns(ctl);
     sc->now = util_now();
-    sc->key = keys_make(sc->ns, "%s", kind->key);
-    if (!sc->key)
-        return nomem(err);
+    sc->key = kind->key_of(sc->ns);
     return 0;
 }
 
@@ -110,9 +105,8 @@ static int pairs_visit(struct set_ctx *sc, const redisReply *pairs, const char *
 
         if (m->type != REDIS_REPLY_STRING || s->type != REDIS_REPLY_STRING)
             return err_set(err, -EPROTO, "Redis gave a member or score that is not a string");
-        if (job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &mem.job, &why) ==
-            -ENOMEM)
-            return nomem(err);
+        /* a member that does not decode still gives a job, and `why` says what is wrong */
+        (void)job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &mem.job, &why);
         if (!jid || strcmp(job_jid(mem.job), jid) == 0) {
             ++*matched;
             r = fn(sc, &mem, arg, err);
@@ -173,7 +167,7 @@ static json_t *sentence_json(const char *s)
     return v ? v : json_string("(not valid UTF-8)");
 }
 
-/* What list shows of a job. New reference; NULL when out of memory. */
+/* What list shows of a job. New reference. */
 static json_t *entry_json(const struct member *m)
 {
     json_t *root = job_root(m->job);
@@ -201,10 +195,8 @@ struct list_acc {
 static int list_on_member(struct set_ctx *sc, const struct member *m, void *arg, struct err *err)
 {
     struct list_acc *acc = arg;
-    json_t *entry = entry_json(m);
 
-    if (!entry || json_array_append_new(acc->jobs, entry) < 0)
-        return nomem(err);
+    (void)json_array_append_new(acc->jobs, entry_json(m));
     return 0;
 }
 
@@ -214,17 +206,14 @@ static char *error_cell(const json_t *entry)
     const char *cls = json_string_value(json_object_get(entry, "error_class"));
     const char *msg = json_string_value(json_object_get(entry, "error_message"));
     const char *invalid = json_string_value(json_object_get(entry, "invalid"));
-    char *text = NULL, *cell;
-    int r;
+    char *text, *cell;
 
     if (cls || msg)
-        r = asprintf(&text, "%s%s%s", cls ? cls : "", cls && msg ? ": " : "", msg ? msg : "");
+        text = xasprintf("%s%s%s", cls ? cls : "", cls && msg ? ": " : "", msg ? msg : "");
     else if (invalid)
-        r = asprintf(&text, "invalid job: %s", invalid);
+        text = xasprintf("invalid job: %s", invalid);
     else
-        r = asprintf(&text, "%s", "");
-    if (r < 0)
-        return NULL;
+        text = xstrdup("");
     cell = ctl_fmt_line(text, LIST_ERROR_WIDTH);
     free(text);
     return cell;
@@ -238,48 +227,40 @@ static const char *text_or_null(const json_t *v)
     return s && *s ? s : NULL;
 }
 
-static int list_print(const struct set_ctx *sc, const json_t *jobs, long long size, struct err *err)
+static void list_print(const struct set_ctx *sc, const json_t *jobs, long long size)
 {
     static const char *const headers[] = {"JID", "CLASS", "QUEUE", "RETRY_COUNT", "WHEN", "ERROR"};
     struct ctl_table *t;
     const json_t *e;
     char count[24];
-    int r = 0;
     size_t i;
 
     if (size == 0) {
         printf("no jobs in %s\n", sc->kind->key);
-        return 0;
+        return;
     }
     t = ctl_table_new(6, headers, 1u << 3);
-    if (!t)
-        return nomem(err);
     json_array_foreach(jobs, i, e)
     {
         const json_t *rc = json_object_get(e, "retry_count");
         char *error = error_cell(e);
 
         (void)snprintf(count, sizeof(count), "%lld", (long long)json_integer_value(rc));
-        if (!error || ctl_table_add(t, (const char *const[]){
-                                           text_or_null(json_object_get(e, "jid")),
-                                           text_or_null(json_object_get(e, "class")),
-                                           json_string_value(json_object_get(e, "queue")),
-                                           json_is_integer(rc) ? count : NULL,
-                                           json_string_value(json_object_get(e, "when")),
-                                           error,
-                                       }) < 0)
-            r = nomem(err);
+        ctl_table_add(t, (const char *const[]){
+                             text_or_null(json_object_get(e, "jid")),
+                             text_or_null(json_object_get(e, "class")),
+                             json_string_value(json_object_get(e, "queue")),
+                             json_is_integer(rc) ? count : NULL,
+                             json_string_value(json_object_get(e, "when")),
+                             error,
+                         });
         free(error);
-        if (r < 0)
-            break;
     }
-    if (r == 0)
-        ctl_table_print(t, stdout);
-    if (r == 0 && (long long)json_array_size(jobs) < size)
+    ctl_table_print(t, stdout);
+    if ((long long)json_array_size(jobs) < size)
         printf("(%zu of %lld jobs; --limit N shows more, --limit 0 all)\n", json_array_size(jobs),
                size);
     ctl_table_free(t);
-    return r;
 }
 
 /* The first `limit` jobs (0: all) in the set's order, as JSON entries. */
@@ -323,16 +304,15 @@ static int list_run(struct ctl *ctl, const struct set_kind *kind, int argc, char
     r = set_open(ctl, kind, &sc, err);
     if (r == 0)
         r = ctl_redis_count(sc.c, &size, err, "ZCARD", sc.key, NULL);
-    if (r == 0 && !(jobs = json_array()))
-        r = nomem(err);
+    jobs = json_array();
     if (r == 0)
         r = list_collect(&sc, limit, jobs, err);
     if (r == 0 && !ctl->json)
-        r = list_print(&sc, jobs, size, err);
+        list_print(&sc, jobs, size);
     if (r == 0 && ctl->json) {
         out =
             json_pack("{s:s, s:I, s:O}", "set", kind->key, "size", (json_int_t)size, "jobs", jobs);
-        r = out ? ctl_fmt_json(out, err) : nomem(err);
+        r = ctl_fmt_json(out, err);
         json_decref(out);
     }
     json_decref(jobs);
@@ -381,7 +361,7 @@ static int show_on_member(struct set_ctx *sc, const struct member *m, void *arg,
                     ctl_fmt_time(score, when), "invalid",
                     m->why->code < 0 ? sentence_json(m->why->msg) : json_null(), "job",
                     job_root(m->job));
-    r = out ? ctl_fmt_json(out, err) : nomem(err);
+    r = ctl_fmt_json(out, err);
     json_decref(out);
     return r < 0 ? r : 1;
 }
@@ -460,11 +440,7 @@ static int mover_flush(struct set_ctx *sc, struct mover *mv, struct err *err)
 
     if (!mv->batch)
         return 0;
-    r = move_batch_words(mv->batch, sc->now, &w);
-    if (r < 0) {
-        r = nomem(err);
-        goto out;
-    }
+    move_batch_words(mv->batch, sc->now, &w);
     r = ctl_redis_argv(sc->c, w.argc, w.argv, w.lens, &reply, err);
     rconn_eval_words_clear(&w);
     if (r == 0) {
@@ -473,24 +449,17 @@ static int mover_flush(struct set_ctx *sc, struct mover *mv, struct err *err)
             mv->moved += reply->integer;
         freeReplyObject(reply);
     }
-out:
     mover_clear(mv);
     return r;
 }
 
 /* Adds the job as it goes back to its queue (rerun_prepare()). */
-static int mover_add(struct set_ctx *sc, struct mover *mv, const struct member *m)
+static void mover_add(struct set_ctx *sc, struct mover *mv, const struct member *m)
 {
-    char *text;
-
-    if (!mv->batch && !(mv->batch = move_batch_new(sc->ns, sc->key, true)))
-        return -ENOMEM;
-    if (rerun_prepare(m->job, sc->kind->retry_again, sc->now) < 0)
-        return -ENOMEM;
-    text = job_encode(m->job, NULL);
-    if (!text)
-        return -ENOMEM;
-    return move_batch_add(mv->batch, m->text, m->len, text, job_queue(m->job));
+    if (!mv->batch)
+        mv->batch = move_batch_new(sc->ns, sc->key, true);
+    rerun_prepare(m->job, sc->kind->retry_again, sc->now);
+    move_batch_add(mv->batch, m->text, m->len, job_encode(m->job, NULL), job_queue(m->job));
 }
 
 static int run_on_member(struct set_ctx *sc, const struct member *m, void *arg, struct err *err)
@@ -508,8 +477,7 @@ static int run_on_member(struct set_ctx *sc, const struct member *m, void *arg, 
         mv->invalid++;
         return 0;
     }
-    if (mover_add(sc, mv, m) < 0)
-        return nomem(err);
+    mover_add(sc, mv, m);
     return move_batch_size(mv->batch) == MOVE_BATCH ? mover_flush(sc, mv, err) : 0;
 }
 
@@ -517,7 +485,7 @@ static int run_run(struct ctl *ctl, const struct set_kind *kind, int argc, char 
                    struct err *err)
 {
     struct set_ctx sc = {0};
-    struct mover *mv = NULL;
+    struct mover mv = {0};
     size_t matched = 0;
     const char *jid;
     int r;
@@ -525,25 +493,21 @@ static int run_run(struct ctl *ctl, const struct set_kind *kind, int argc, char 
     r = target_parse(ctl, argc, argv, &jid, err);
     if (r != 0)
         return r;
+    mv.one = jid != NULL;
     r = set_open(ctl, kind, &sc, err);
-    if (r == 0 && !(mv = calloc(1, sizeof(*mv))))
-        r = nomem(err);
-    if (r == 0) {
-        mv->one = jid != NULL;
-        r = set_scan(&sc, jid, run_on_member, mv, &matched, err);
-    }
     if (r == 0)
-        r = mover_flush(&sc, mv, err);
-    else if (mv)
-        mover_clear(mv);
-    if (r == 0 && (!jid || mv->moved > 0))
-        moved_print("moved", mv->moved);
-    if (r == 0 && mv->invalid > 0)
-        r = err_set(err, -EBADMSG, "%zu job%s in %s %s not valid and stayed there", mv->invalid,
-                    mv->invalid == 1 ? "" : "s", kind->key, mv->invalid == 1 ? "is" : "are");
-    else if (r == 0 && jid && mv->moved == 0)
+        r = set_scan(&sc, jid, run_on_member, &mv, &matched, err);
+    if (r == 0)
+        r = mover_flush(&sc, &mv, err);
+    else
+        mover_clear(&mv);
+    if (r == 0 && (!jid || mv.moved > 0))
+        moved_print("moved", mv.moved);
+    if (r == 0 && mv.invalid > 0)
+        r = err_set(err, -EBADMSG, "%zu job%s in %s %s not valid and stayed there", mv.invalid,
+                    mv.invalid == 1 ? "" : "s", kind->key, mv.invalid == 1 ? "is" : "are");
+    else if (r == 0 && jid && mv.moved == 0)
         r = not_found(&sc, jid, err);
-    free(mv);
     set_close(&sc);
     return r;
 }

@@ -24,23 +24,13 @@ struct stats_ctx {
     double now;             /* epoch s, once for the whole report */
 };
 
-static int nomem(struct err *err)
-{
-    return err_set(err, -ENOMEM, "out of memory");
-}
-
-/* Adds `value` (taken, also on failure) under `name`. */
-static int put(json_t *obj, const char *name, json_t *value, struct err *err)
-{
-    if (!value || json_object_set_new(obj, name, value) < 0)
-        return nomem(err);
-    return 0;
-}
-
+/* Appends `value` (taken): a queue or a process, NULL when json_pack() found its name, read
+ * from Redis, not UTF-8. */
 static int append(json_t *arr, json_t *value, struct err *err)
 {
-    if (!value || json_array_append_new(arr, value) < 0)
-        return nomem(err);
+    if (!value)
+        return err_set(err, -EPROTO, "Redis holds a queue or process name that is not UTF-8");
+    (void)json_array_append_new(arr, value);
     return 0;
 }
 
@@ -52,16 +42,14 @@ static int member_cmp(const void *a, const void *b)
     return r ? r : (x->len > y->len) - (x->len < y->len);
 }
 
-/* SMEMBERS of `name` under the namespace, sorted; caller owns the reply. */
-static int members_sorted(const struct stats_ctx *sc, const char *name, redisReply **ret,
-                          struct err *err)
+/* SMEMBERS of the set `key_of` names under the namespace, sorted; caller owns the reply. */
+static int members_sorted(const struct stats_ctx *sc, char *(*key_of)(const char *ns),
+                          redisReply **ret, struct err *err)
 {
-    char *key = keys_make(sc->ns, "%s", name);
+    char *key = key_of(sc->ns);
     redisReply *reply = NULL;
     int r;
 
-    if (!key)
-        return nomem(err);
     r = ctl_redis_cmd(sc->c, &reply, err, "SMEMBERS", key, NULL);
     free(key);
     if (r == 0 && (r = ctl_redis_expect(reply, REDIS_REPLY_ARRAY, "SMEMBERS", err)) < 0)
@@ -79,14 +67,12 @@ static int members_sorted(const struct stats_ctx *sc, const char *name, redisRep
     return 0;
 }
 
-/* `command` KEY for a count; takes ownership of `key` (NULL: out of memory). */
+/* `command` KEY for a count; takes ownership of `key`. */
 static int key_count(const struct stats_ctx *sc, const char *command, char *key, long long *ret,
                      struct err *err)
 {
     int r;
 
-    if (!key)
-        return nomem(err);
     r = ctl_redis_count(sc->c, ret, err, command, key, NULL);
     free(key);
     return r;
@@ -129,13 +115,11 @@ static bool member_of(const redisReply *set, const char *name)
 static int queue_collect(const struct stats_ctx *sc, const char *name, bool paused,
                          json_t *queues, long long *total, struct err *err)
 {
-    char *key = keys_make(sc->ns, "queue:%s", name);
+    char *key = keys_queue(sc->ns, name);
     double latency = 0;
     long long size = 0;
     int r;
 
-    if (!key)
-        return nomem(err);
     r = ctl_redis_count(sc->c, &size, err, "LLEN", key, NULL);
     if (r == 0)
         r = queue_latency(sc, key, &latency, err);
@@ -158,10 +142,8 @@ static int queues_collect(const struct stats_ctx *sc, json_t **ret, long long *r
     long long total = 0;
     int r;
 
-    if (!queues)
-        return nomem(err);
-    r = members_sorted(sc, "queues", &names, err);
-    if (r == 0 && (r = members_sorted(sc, "nexus:paused", &paused, err)) < 0)
+    r = members_sorted(sc, keys_queues, &names, err);
+    if (r == 0 && (r = members_sorted(sc, keys_paused, &paused, err)) < 0)
         freeReplyObject(names);
     for (size_t i = 0; r == 0 && i < names->elements; i++)
         r = queue_collect(sc, names->element[i]->str, member_of(paused, names->element[i]->str),
@@ -189,15 +171,13 @@ static int queues_collect(const struct stats_ctx *sc, json_t **ret, long long *r
 static int inflight_count(const struct stats_ctx *sc, const char *identity, long long *ret,
                           struct err *err)
 {
-    char *k_procs = keys_make(sc->ns, "nexus:procs");
+    char *k_procs = keys_procs(sc->ns);
     redisReply *reply = NULL;
     json_t *rec = NULL, *q;
     long long n, total = 0;
     size_t i;
     int r;
 
-    if (!k_procs)
-        return nomem(err);
     r = ctl_redis_cmd(sc->c, &reply, err, "HGET", k_procs, identity, NULL);
     free(k_procs);
     if (r < 0)
@@ -209,9 +189,7 @@ static int inflight_count(const struct stats_ctx *sc, const char *identity, long
     {
         if (!json_is_string(q))
             continue;
-        r = key_count(sc, "LLEN",
-                      keys_make(sc->ns, "nexus:inflight:%s:%s", identity, json_string_value(q)), &n,
-                      err);
+        r = key_count(sc, "LLEN", keys_inflight(sc->ns, identity, json_string_value(q)), &n, err);
         if (r < 0)
             break;
         total += n;
@@ -263,14 +241,12 @@ static json_t *process_json(const struct stats_ctx *sc, const char *identity, re
 static int process_collect(const struct stats_ctx *sc, const char *identity, json_t *procs,
                            struct err *err)
 {
-    char *key = keys_make(sc->ns, "%s", identity);
+    char *key = keys_process(sc->ns, identity);
     redisReply *reply = NULL;
     long long inflight = 0;
     bool live = false;
     int r;
 
-    if (!key)
-        return nomem(err);
     r = ctl_redis_cmd(sc->c, &reply, err, "HMGET", key, "info", "busy", "beat", "quiet", NULL);
     free(key);
     if (r == 0 && (r = ctl_redis_expect(reply, REDIS_REPLY_ARRAY, "HMGET", err)) == 0 &&
@@ -294,9 +270,7 @@ static int processes_collect(const struct stats_ctx *sc, json_t **ret, struct er
     redisReply *ids = NULL;
     int r;
 
-    if (!procs)
-        return nomem(err);
-    r = members_sorted(sc, "processes", &ids, err);
+    r = members_sorted(sc, keys_processes, &ids, err);
     for (size_t i = 0; r == 0 && i < ids->elements; i++)
         r = process_collect(sc, ids->element[i]->str, procs, err);
     freeReplyObject(ids);
@@ -337,18 +311,16 @@ static void processes_print(const json_t *procs)
         (void)snprintf(conc, sizeof(conc), "%lld", (long long)json_integer_value(c));
         (void)snprintf(since, sizeof(since), "%s ago", ctl_fmt_age(json_real_value(a), age));
         (void)snprintf(inflight, sizeof(inflight), "%lld", int_of(p, "in_flight"));
-        if (t && ctl_table_add(t, (const char *const[]){
-                                      json_string_value(json_object_get(p, "identity")),
-                                      json_is_integer(b) ? busy : NULL,
-                                      json_is_integer(c) ? conc : NULL,
-                                      json_is_true(json_object_get(p, "quiet")) ? "yes" : "no",
-                                      json_is_real(a) ? since : NULL,
-                                      inflight,
-                                  }) < 0)
-            break;
+        ctl_table_add(t, (const char *const[]){
+                             json_string_value(json_object_get(p, "identity")),
+                             json_is_integer(b) ? busy : NULL,
+                             json_is_integer(c) ? conc : NULL,
+                             json_is_true(json_object_get(p, "quiet")) ? "yes" : "no",
+                             json_is_real(a) ? since : NULL,
+                             inflight,
+                         });
     }
-    if (t)
-        ctl_table_print(t, stdout);
+    ctl_table_print(t, stdout);
     ctl_table_free(t);
 }
 
@@ -368,29 +340,29 @@ static int stats_ctx_open(struct ctl *ctl, struct stats_ctx *sc, struct err *err
 static int counters_collect(const struct stats_ctx *sc, json_t *stats, struct err *err)
 {
     static const struct counter {
-        const char *json_name, *command, *key;
-        bool daily;
+        const char *json_name, *command;
+        char *(*key)(const char *ns);                      /* or: */
+        char *(*day_key)(const char *ns, const char *day); /* today's */
     } counters[] = {
-        {"processed", "GET", "stat:processed", false},
-        {"failed", "GET", "stat:failed", false},
-        {"processed_today", "GET", "stat:processed:", true},
-        {"failed_today", "GET", "stat:failed:", true},
-        {"scheduled_size", "ZCARD", "schedule", false},
-        {"retry_size", "ZCARD", "retry", false},
-        {"dead_size", "ZCARD", "dead", false},
+        {"processed", "GET", keys_stat_processed, NULL},
+        {"failed", "GET", keys_stat_failed, NULL},
+        {"processed_today", "GET", NULL, keys_stat_processed_day},
+        {"failed_today", "GET", NULL, keys_stat_failed_day},
+        {"scheduled_size", "ZCARD", keys_schedule, NULL},
+        {"retry_size", "ZCARD", keys_retry, NULL},
+        {"dead_size", "ZCARD", keys_dead, NULL},
     };
     char day[11];
     long long n;
-    int r;
+    int r = 0;
 
-    r = put(stats, "date", json_string(keys_day(sc->now, day)), err);
+    (void)json_object_set_new(stats, "date", json_string(keys_day(sc->now, day)));
     for (size_t i = 0; r == 0 && i < sizeof(counters) / sizeof(counters[0]); i++) {
         const struct counter *k = &counters[i];
 
-        r = key_count(sc, k->command, keys_make(sc->ns, "%s%s", k->key, k->daily ? day : ""), &n,
-                      err);
+        r = key_count(sc, k->command, k->key ? k->key(sc->ns) : k->day_key(sc->ns, day), &n, err);
         if (r == 0)
-            r = put(stats, k->json_name, json_integer(n), err);
+            (void)json_object_set_new(stats, k->json_name, json_integer(n));
     }
     return r;
 }
@@ -416,14 +388,11 @@ static void stats_print(const json_t *s)
         {
             (void)snprintf(size, sizeof(size), "%lld", int_of(q, "size"));
             (void)ctl_fmt_age(json_real_value(json_object_get(q, "latency")), latency);
-            if (t && ctl_table_add(
-                         t, (const char *const[]){
-                                json_string_value(json_object_get(q, "name")), size, latency,
-                                json_is_true(json_object_get(q, "paused")) ? "yes" : "no"}) < 0)
-                break;
+            ctl_table_add(t, (const char *const[]){
+                                 json_string_value(json_object_get(q, "name")), size, latency,
+                                 json_is_true(json_object_get(q, "paused")) ? "yes" : "no"});
         }
-        if (t)
-            ctl_table_print(t, stdout);
+        ctl_table_print(t, stdout);
         ctl_table_free(t);
         printf("\n");
     }
@@ -433,7 +402,7 @@ static void stats_print(const json_t *s)
 static int stats_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
     json_t *stats = NULL, *queues = NULL, *procs = NULL;
-    struct stats_ctx sc;
+    struct stats_ctx sc = {0};
     long long enqueued = 0;
     int r;
 
@@ -444,15 +413,15 @@ static int stats_run(struct ctl *ctl, int argc, char **argv, struct err *err)
     if (r < 0)
         return r;
     stats = json_object();
-    if (!stats)
-        return nomem(err);
     if ((r = counters_collect(&sc, stats, err)) < 0 ||
-        (r = queues_collect(&sc, &queues, &enqueued, err)) < 0 ||
-        (r = put(stats, "enqueued", json_integer(enqueued), err)) < 0 ||
-        (r = put(stats, "queues", queues, err)) < 0 ||
-        (r = processes_collect(&sc, &procs, err)) < 0 ||
-        (r = put(stats, "processes", procs, err)) < 0)
+        (r = queues_collect(&sc, &queues, &enqueued, err)) < 0)
         goto out;
+    (void)json_object_set_new(stats, "enqueued", json_integer(enqueued));
+    (void)json_object_set_new(stats, "queues", queues);
+    r = processes_collect(&sc, &procs, err);
+    if (r < 0)
+        goto out;
+    (void)json_object_set_new(stats, "processes", procs);
     if (ctl->json)
         r = ctl_fmt_json(stats, err);
     else
@@ -465,7 +434,7 @@ out:
 static int processes_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
     json_t *procs = NULL, *out;
-    struct stats_ctx sc;
+    struct stats_ctx sc = {0};
     int r;
 
     r = ctl_parse_args(ctl, argc, argv, NULL, 0, NULL, 0, err);
@@ -482,8 +451,6 @@ static int processes_run(struct ctl *ctl, int argc, char **argv, struct err *err
         return 0;
     }
     out = json_pack("{s:o}", "processes", procs);
-    if (!out)
-        return nomem(err);
     r = ctl_fmt_json(out, err);
     json_decref(out);
     return r;

@@ -1,6 +1,7 @@
 /* actions.c - operators' actions on Redis, asynchronous over a rconn. */
 #include "daemon/actions.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,13 +17,13 @@
 #include "lib/job.h"
 #include "lib/parse.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 #include "queue/keys.h"
+#include "queue/lua.h"
 #include "queue/move.h"
+#include "queue/push.h"
 #include "queue/rconn.h"
 #include "queue/rerun.h"
-
-extern const char lua_list[];
-extern const char lua_push[];
 
 /* Members asked for by each ZSCAN step. */
 #define SCAN_COUNT "1000"
@@ -30,6 +31,7 @@ extern const char lua_push[];
 #define SCAN_HEAD (64u << 10)
 
 static const char *const set_names[] = {"dead", "retry", "schedule"};
+static char *(*const set_keys[])(const char *ns) = {keys_dead, keys_retry, keys_schedule};
 
 /* One action under way: owns its copies and what it has gathered. */
 struct op;
@@ -55,7 +57,6 @@ struct op {
     size_t nmembers, cap;
     size_t invalid;   /* run: members with the jid that do not decode */
     size_t too_large; /* run: members with the jid over ACTIONS_DECODE_MAX */
-    bool oom;         /* a member could not be kept: the action fails */
     unsigned offset;  /* list */
     unsigned limit;   /* list */
     long long size;   /* list: ZCARD */
@@ -86,31 +87,24 @@ static void op_finish(struct op *op, int err, json_t *result, const char *why)
     if (err < 0) {
         json_decref(result);
         result = NULL;
-    } else if (!result) {
-        err = -ENOMEM;
-        why = "out of memory";
     }
+    assert(err < 0 || result); /* answers are built of numbers and text_json()'s strings */
     op->done(err, result, why, op->arg);
     op_free(op);
 }
 
-static struct op *op_new(struct rconn *conn, const char *ns, enum actions_set set,
-                         const char *key_name, actions_done_fn *done, void *arg)
+/* Takes ownership of `key` (queue/keys.h; NULL when the action needs none). */
+static struct op *op_new(struct rconn *conn, const char *ns, enum actions_set set, char *key,
+                         actions_done_fn *done, void *arg)
 {
-    struct op *op = calloc(1, sizeof(*op));
+    struct op *op = xcalloc(1, sizeof(*op));
 
-    if (!op)
-        return NULL;
     op->done = done;
     op->arg = arg;
     op->conn = conn;
     op->set = set;
-    op->ns = strdup(ns);
-    op->key = keys_make(ns, "%s", key_name);
-    if (!op->ns || !op->key) {
-        op_free(op);
-        return NULL;
-    }
+    op->ns = xstrdup(ns);
+    op->key = key;
     return op;
 }
 
@@ -154,20 +148,17 @@ static bool member_may_match(const struct op *op, const char *text, size_t len)
 
 /* A member over ACTIONS_DECODE_MAX is not decoded (that would hold the loop for a second per
  * 100 MB): its jid is looked for in its head, and it is handed on without a job. */
-static int scan_large(struct op *op, const char *text, size_t len)
+static void scan_large(struct op *op, const char *text, size_t len)
 {
     json_t *head = excerpt_head_object(text, len < SCAN_HEAD ? len : SCAN_HEAD);
     const char *jid = json_string_value(json_object_get(head, "jid"));
     struct err why = {0};
 
-    if (!head)
-        return -ENOMEM;
     if (jid && strcmp(jid, op->jid) == 0) {
         (void)err_set(&why, -EFBIG, "the job is %zu bytes, over %u", len, ACTIONS_DECODE_MAX);
         op->on_member(op, text, len, NULL, &why);
     }
     json_decref(head);
-    return 0;
 }
 
 static int scan_pairs(struct op *op, const struct redisReply *pairs)
@@ -182,13 +173,11 @@ static int scan_pairs(struct op *op, const struct redisReply *pairs)
         if (!member_may_match(op, m->str, m->len))
             continue;
         if (m->len > ACTIONS_DECODE_MAX) {
-            if (scan_large(op, m->str, m->len) < 0)
-                return -ENOMEM;
+            scan_large(op, m->str, m->len);
             continue;
         }
-        if (job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &job, &why) ==
-            -ENOMEM)
-            return -ENOMEM;
+        /* a member that does not decode still gives a job, and `why` says what is wrong */
+        (void)job_decode(m->str, m->len, NULL, rerun_member_seed(m->str, m->len), &job, &why);
         if (strcmp(job_jid(job), op->jid) == 0)
             op->on_member(op, m->str, m->len, job, &why);
         job_free(job);
@@ -215,12 +204,10 @@ static void scan_on_reply(struct redisReply *reply, void *arg)
     (void)snprintf(op->cursor, sizeof(op->cursor), "%s", reply->element[0]->str);
     r = scan_pairs(op, reply->element[1]);
     if (r < 0) {
-        op_finish(op, r, NULL, r == -ENOMEM ? "out of memory" : "Redis gave a non-string member");
+        op_finish(op, r, NULL, "Redis gave a non-string member");
         return;
     }
-    if (strcmp(op->cursor, "0") == 0 && op->oom)
-        op_finish(op, -ENOMEM, NULL, "out of memory");
-    else if (strcmp(op->cursor, "0") == 0)
+    if (strcmp(op->cursor, "0") == 0)
         op->on_scanned(op);
     else if (scan_next(op) < 0)
         op_finish(op, -EIO, NULL, "the connection to Redis was lost");
@@ -240,16 +227,10 @@ static int scan_start(struct rconn *conn, const char *ns, enum actions_set set, 
                       op_member_fn *on_member, op_scanned_fn *on_scanned, actions_done_fn *done,
                       void *arg)
 {
-    struct op *op = op_new(conn, ns, set, set_names[set], done, arg);
+    struct op *op = op_new(conn, ns, set, set_keys[set](ns), done, arg);
     int r;
 
-    if (!op)
-        return -ENOMEM;
-    op->jid = strdup(jid);
-    if (!op->jid) {
-        op_free(op);
-        return -ENOMEM;
-    }
+    op->jid = xstrdup(jid);
     op->jid_plain = jid_is_plain(jid);
     op->on_member = on_member;
     op->on_scanned = on_scanned;
@@ -265,8 +246,6 @@ static int scan_start(struct rconn *conn, const char *ns, enum actions_set set, 
 static void run_on_member(struct op *op, const char *text, size_t len, struct job *job,
                           const struct err *why)
 {
-    char *new_text;
-
     if (!job) {
         op->too_large++; /* stays in the set */
         return;
@@ -277,10 +256,8 @@ static void run_on_member(struct op *op, const char *text, size_t len, struct jo
     }
     if (!op->batch)
         op->batch = move_batch_new(op->ns, op->key, true);
-    if (!op->batch || rerun_prepare(job, op->set != ACTIONS_SCHEDULE, util_now()) < 0 ||
-        !(new_text = job_encode(job, NULL)) ||
-        move_batch_add(op->batch, text, len, new_text, job_queue(job)) < 0)
-        op->oom = true;
+    rerun_prepare(job, op->set != ACTIONS_SCHEDULE, util_now());
+    move_batch_add(op->batch, text, len, job_encode(job, NULL), job_queue(job));
 }
 
 static void run_on_moved(long long moved, int err, void *arg)
@@ -326,33 +303,12 @@ int actions_run(struct rconn *conn, const char *ns, enum actions_set set, const 
 static void delete_on_member(struct op *op, const char *text, size_t len, struct job *job,
                              const struct err *why)
 {
-    char *copy;
-
     if (op->nmembers == op->cap) {
-        size_t cap = op->cap ? 2 * op->cap : 4;
-        char **members = realloc(op->members, cap * sizeof(*members));
-        size_t *lens;
-
-        if (!members) {
-            op->oom = true;
-            return;
-        }
-        op->members = members;
-        lens = realloc(op->lens, cap * sizeof(*lens));
-        if (!lens) {
-            op->oom = true;
-            return;
-        }
-        op->lens = lens;
-        op->cap = cap;
+        op->cap = op->cap ? 2 * op->cap : 4;
+        op->members = xreallocarray(op->members, op->cap, sizeof(*op->members));
+        op->lens = xreallocarray(op->lens, op->cap, sizeof(*op->lens));
     }
-    copy = malloc(len ? len : 1);
-    if (!copy) {
-        op->oom = true;
-        return;
-    }
-    memcpy(copy, text, len);
-    op->members[op->nmembers] = copy;
+    op->members[op->nmembers] = xmemdup(text, len);
     op->lens[op->nmembers++] = len;
 }
 
@@ -374,26 +330,23 @@ static void delete_on_scanned(struct op *op)
     size_t argc = 2 + op->nmembers;
     const char **argv;
     size_t *lens;
-    int r = -ENOMEM;
+    int r;
 
     if (op->nmembers == 0) {
         op_finish(op, -ENOENT, NULL, "no job with that jid in the set");
         return;
     }
-    argv = malloc(argc * sizeof(*argv));
-    lens = malloc(argc * sizeof(*lens));
-    if (argv && lens) {
-        argv[0] = "ZREM", lens[0] = 4;
-        argv[1] = op->key, lens[1] = strlen(op->key);
-        for (size_t i = 0; i < op->nmembers; i++)
-            argv[2 + i] = op->members[i], lens[2 + i] = op->lens[i];
-        r = rconn_command(op->conn, delete_on_reply, op, (int)argc, argv, lens);
-    }
+    argv = xreallocarray(NULL, argc, sizeof(*argv));
+    lens = xreallocarray(NULL, argc, sizeof(*lens));
+    argv[0] = "ZREM", lens[0] = 4;
+    argv[1] = op->key, lens[1] = strlen(op->key);
+    for (size_t i = 0; i < op->nmembers; i++)
+        argv[2 + i] = op->members[i], lens[2 + i] = op->lens[i];
+    r = rconn_command(op->conn, delete_on_reply, op, (int)argc, argv, lens);
     free(argv);
     free(lens);
     if (r < 0)
-        op_finish(op, r == -ENOMEM ? r : -EIO, NULL,
-                  r == -ENOMEM ? "out of memory" : "the connection to Redis was lost");
+        op_finish(op, -EIO, NULL, "the connection to Redis was lost");
 }
 
 int actions_delete(struct rconn *conn, const char *ns, enum actions_set set, const char *jid,
@@ -418,7 +371,7 @@ struct actions_heads {
 
 struct actions_heads *actions_heads_new(void)
 {
-    return calloc(1, sizeof(struct actions_heads));
+    return xcalloc(1, sizeof(struct actions_heads));
 }
 
 void actions_heads_free(struct actions_heads *hs)
@@ -441,13 +394,11 @@ static struct head *heads_find(struct actions_heads *hs, enum actions_set set, c
     return NULL;
 }
 
-/* Keeps a copy of what was read of a large member, in a free, stale or the oldest slot.
- * Out of memory: nothing is kept (it is read again next time). */
+/* Keeps a copy of what was read of a large member, in a free, stale or the oldest slot. */
 static void heads_keep(struct actions_heads *hs, enum actions_set set, const char *score,
                        const char *text, size_t len, size_t size, double now)
 {
     struct head *slot = NULL, *h;
-    char *copy;
 
     if (!hs || strlen(score) >= sizeof(slot->score))
         return;
@@ -460,14 +411,10 @@ static void heads_keep(struct actions_heads *hs, enum actions_set set, const cha
         if (!slot || h->read_at < slot->read_at)
             slot = h;
     }
-    copy = malloc(len ? len : 1);
-    if (!copy)
-        return;
-    memcpy(copy, text, len);
     free(slot->text);
     slot->set = set;
     (void)snprintf(slot->score, sizeof(slot->score), "%s", score);
-    slot->text = copy;
+    slot->text = xmemdup(text, len);
     slot->len = len;
     slot->size = size;
     slot->read_at = now;
@@ -481,26 +428,24 @@ static json_t *field(const json_t *root, const char *name)
     return v ? json_incref(v) : json_null();
 }
 
-/* The bounded entry of a member of which `len` of `size` bytes were read. NULL when out of
- * memory. */
+/* The bounded entry of a member of which `len` of `size` bytes were read. */
 static json_t *entry_json(const char *text, size_t len, size_t size, const char *score_text,
                           const struct actions_list_bounds *b)
 {
+    static const char *const texts[] = {"jid", "class", "queue", "error_class", "error_message"};
     struct err why = {0};
     struct job *job = NULL;
     const json_t *root;
-    json_t *head = NULL, *entry = NULL, *excerpt;
+    json_t *head = NULL, *entry, *excerpt;
     double score = NAN;
-    int cut = 0, r = 0;
+    bool cut = false;
 
     if (len == size) {
-        if (job_decode(text, len, NULL, rerun_member_seed(text, len), &job, &why) == -ENOMEM)
-            return NULL;
+        /* a member that does not decode still gives a job, and `why` says what is wrong */
+        (void)job_decode(text, len, NULL, rerun_member_seed(text, len), &job, &why);
         root = job_root(job);
     } else {
         root = head = excerpt_head_object(text, len);
-        if (!head)
-            return NULL;
     }
     (void)parse_double(score_text, -INFINITY, INFINITY, &score);
     entry = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "retry_count",
@@ -510,35 +455,22 @@ static json_t *entry_json(const char *text, size_t len, size_t size, const char 
                       isfinite(score) ? json_real(score) : json_null(), "invalid",
                       why.code < 0 ? text_json(why.msg) : json_null(), "excerpt", json_null(),
                       "size", (json_int_t)size, "truncated", json_false());
-    for (size_t i = 0; entry && r >= 0 && i < 5; i++) {
-        static const char *const texts[] = {"jid", "class", "queue", "error_class",
-                                            "error_message"};
-        r = excerpt_put_text(entry, texts[i], json_object_get(root, texts[i]), b->excerpt_max);
-        cut |= r > 0;
-    }
-    if (entry && r >= 0 &&
-        (r = excerpt_put_args(entry, json_object_get(root, "args"), b->excerpt_max)))
-        cut |= r > 0;
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        cut |= excerpt_put_text(entry, texts[i], json_object_get(root, texts[i]), b->excerpt_max);
+    cut |= excerpt_put_args(entry, json_object_get(root, "args"), b->excerpt_max);
     /* the first bytes of a member not read whole, or of what a cut dead entry kept */
     excerpt = json_object_get(root, "nexus_excerpt");
     if (!excerpt)
         excerpt = json_object_get(root, "nexus_raw");
-    if (entry && r >= 0 && len < size)
-        r = json_object_set_new(entry, "excerpt", excerpt_string(text, len, b->excerpt_max));
-    else if (entry && r >= 0 && json_is_string(excerpt))
-        r = excerpt_put_text(entry, "excerpt", excerpt, b->excerpt_max);
-    if (entry && r >= 0 && json_object_get(root, "nexus_original_size"))
-        r = json_object_set_new(entry, "original_size",
-                                field(root, "nexus_original_size"));
-    if (entry && r >= 0)
-        r = json_object_set_new(entry, "truncated",
-                                json_boolean(cut || len < size ||
-                                             json_is_true(json_object_get(
-                                                 root, "nexus_truncated"))));
-    if (r < 0) {
-        json_decref(entry);
-        entry = NULL;
-    }
+    if (len < size)
+        (void)json_object_set_new(entry, "excerpt", excerpt_string(text, len, b->excerpt_max));
+    else if (json_is_string(excerpt))
+        (void)excerpt_put_text(entry, "excerpt", excerpt, b->excerpt_max);
+    if (json_object_get(root, "nexus_original_size"))
+        (void)json_object_set_new(entry, "original_size", field(root, "nexus_original_size"));
+    (void)json_object_set_new(
+        entry, "truncated",
+        json_boolean(cut || len < size || json_is_true(json_object_get(root, "nexus_truncated"))));
     json_decref(head);
     job_free(job);
     return entry;
@@ -563,7 +495,7 @@ static void list_on_reply(struct redisReply *reply, void *arg)
     }
     op->size = reply->element[0]->integer;
     jobs = json_array();
-    for (size_t i = 1; jobs && i + 2 < reply->elements; i += 3) {
+    for (size_t i = 1; i + 2 < reply->elements; i += 3) {
         const struct redisReply *m = reply->element[i], *l = reply->element[i + 1],
                                 *s = reply->element[i + 2];
         const struct head *h;
@@ -583,26 +515,22 @@ static void list_on_reply(struct redisReply *reply, void *arg)
                            util_now());
             entry = entry_json(m->str, m->len, (size_t)l->integer, s->str, &op->bounds);
         }
-        n = entry ? json_dumpb(entry, NULL, 0, JSON_COMPACT) : 0;
-        if (entry && json_array_size(jobs) > 0 && total + n > op->bounds.answer_max) {
+        n = json_dumpb(entry, NULL, 0, JSON_COMPACT);
+        if (json_array_size(jobs) > 0 && total + n > op->bounds.answer_max) {
             json_decref(entry);
             cut = true;
             break;
         }
         total += n;
-        if (!entry || json_array_append_new(jobs, entry) < 0) {
-            json_decref(jobs);
-            jobs = NULL;
-        }
+        (void)json_array_append_new(jobs, entry);
     }
     /* fewer jobs than asked although the set has more: a byte bound stopped the page */
-    cut = cut || (jobs && json_array_size(jobs) < op->limit &&
+    cut = cut || (json_array_size(jobs) < op->limit &&
                   (long long)op->offset + (long long)json_array_size(jobs) < op->size);
     op_finish(op, 0,
-              jobs ? json_pack("{s:s, s:I, s:i, s:i, s:b, s:o}", "set", set_names[op->set],
-                               "size", (json_int_t)op->size, "offset", (int)op->offset, "limit",
-                               (int)op->limit, "truncated", cut, "jobs", jobs)
-                   : NULL,
+              json_pack("{s:s, s:I, s:i, s:i, s:b, s:o}", "set", set_names[op->set], "size",
+                        (json_int_t)op->size, "offset", (int)op->offset, "limit", (int)op->limit,
+                        "truncated", cut, "jobs", jobs),
               NULL);
 }
 
@@ -610,15 +538,13 @@ int actions_list(struct rconn *conn, const char *ns, enum actions_set set, unsig
                  unsigned limit, const struct actions_list_bounds *bounds,
                  struct actions_heads *heads, actions_done_fn *done, void *arg)
 {
-    struct op *op = op_new(conn, ns, set, set_names[set], done, arg);
+    struct op *op = op_new(conn, ns, set, set_keys[set](ns), done, arg);
     const char *args[5 + ACTIONS_HEADS_MAX];
     char a_offset[16], a_limit[16], a_keep[24], a_budget[24];
     size_t nargs = 5;
     double now = util_now();
     int r;
 
-    if (!op)
-        return -ENOMEM;
     op->offset = offset;
     op->limit = limit < 1 ? 1 : limit > ACTIONS_LIST_MAX ? ACTIONS_LIST_MAX : limit;
     op->bounds = *bounds;
@@ -655,24 +581,18 @@ static void pause_on_reply(struct redisReply *reply, void *arg)
         op_finish(op, -EIO, NULL, error);
     else
         op_finish(op, 0,
-                  json_pack("{s:s, s:b, s:b}", "queue", op->queue, "paused", op->pause, "changed",
-                            reply->type == REDIS_REPLY_INTEGER && reply->integer > 0),
+                  json_pack("{s:o, s:b, s:b}", "queue", text_json(op->queue), "paused", op->pause,
+                            "changed", reply->type == REDIS_REPLY_INTEGER && reply->integer > 0),
                   NULL);
 }
 
 int actions_pause(struct rconn *conn, const char *ns, const char *queue, bool pause,
                   actions_done_fn *done, void *arg)
 {
-    struct op *op = op_new(conn, ns, ACTIONS_DEAD, "nexus:paused", done, arg);
+    struct op *op = op_new(conn, ns, ACTIONS_DEAD, keys_paused(ns), done, arg);
 
-    if (!op)
-        return -ENOMEM;
     op->pause = pause;
-    op->queue = strdup(queue);
-    if (!op->queue) {
-        op_free(op);
-        return -ENOMEM;
-    }
+    op->queue = xstrdup(queue);
     return op_send(op, pause_on_reply, 3,
                    (const char *[]){pause ? "SADD" : "SREM", op->key, op->queue}, NULL);
 }
@@ -693,30 +613,24 @@ static void paused_on_reply(struct redisReply *reply, void *arg)
         op_finish(op, -EIO, NULL, error);
         return;
     }
-    names = calloc(n ? n : 1, sizeof(*names));
-    for (size_t i = 0; names && i < n; i++)
-        if (reply->element[i]->type == REDIS_REPLY_STRING)
-            names[k] = json_stringn(reply->element[i]->str, reply->element[i]->len), k++;
-    list = names ? json_array() : NULL;
-    if (names && k > 1)
+    names = xcalloc(n, sizeof(*names));
+    for (size_t i = 0; i < n; i++)
+        if (reply->element[i]->type == REDIS_REPLY_STRING &&
+            (names[k] = json_stringn(reply->element[i]->str, reply->element[i]->len)))
+            k++; /* a name that is not UTF-8 is left out */
+    if (k > 1)
         qsort(names, k, sizeof(*names), name_cmp);
+    list = json_array();
     for (size_t i = 0; i < k; i++)
-        if (names[i] && list && json_array_append(list, names[i]) < 0) {
-            json_decref(list);
-            list = NULL;
-        }
-    for (size_t i = 0; names && i < k; i++)
-        json_decref(names[i]);
+        (void)json_array_append_new(list, names[i]);
     free(names);
-    op_finish(op, 0, list ? json_pack("{s:o}", "paused", list) : NULL, NULL);
+    op_finish(op, 0, json_pack("{s:o}", "paused", list), NULL);
 }
 
 int actions_paused(struct rconn *conn, const char *ns, actions_done_fn *done, void *arg)
 {
-    struct op *op = op_new(conn, ns, ACTIONS_DEAD, "nexus:paused", done, arg);
+    struct op *op = op_new(conn, ns, ACTIONS_DEAD, keys_paused(ns), done, arg);
 
-    if (!op)
-        return -ENOMEM;
     return op_send(op, paused_on_reply, 2, (const char *[]){"SMEMBERS", op->key}, NULL);
 }
 
@@ -730,29 +644,24 @@ static void schedule_on_pushed(struct redisReply *reply, void *arg)
     if (error)
         op_finish(op, -EIO, NULL, error);
     else
-        op_finish(op, 0, json_pack("{s:s, s:s}", "jid", op->jid_out, "queue", op->queue), NULL);
+        op_finish(op, 0, json_pack("{s:s, s:o}", "jid", op->jid_out, "queue", text_json(op->queue)),
+                  NULL);
 }
 
 int actions_schedule_run(struct rconn *conn, const char *ns, const struct cfg_schedule *sc,
                          actions_done_fn *done, void *arg)
 {
-    struct op *op = op_new(conn, ns, ACTIONS_DEAD, "queues", done, arg);
+    struct op *op = op_new(conn, ns, ACTIONS_DEAD, NULL, done, arg);
     struct job *job = rerun_schedule_job(sc, util_now(), util_random());
-    char *text = job ? job_encode(job, NULL) : NULL,
-         *k_queue = keys_make(ns, "queue:%s", sc->queue);
-    int r = -ENOMEM;
+    size_t len = 0;
+    char *text = job_encode(job, &len);
+    int r;
 
-    if (op && text && k_queue && (op->queue = strdup(sc->queue))) {
-        (void)snprintf(op->jid_out, sizeof(op->jid_out), "%s", job_jid(job));
-        r = rconn_eval(op->conn, schedule_on_pushed, op, lua_push, 2,
-                       (const char *[]){op->key, k_queue}, 2, (const char *[]){sc->queue, text},
-                       NULL);
-        if (r == 0)
-            op = NULL;
-    }
-    if (op)
+    op->queue = xstrdup(sc->queue);
+    (void)snprintf(op->jid_out, sizeof(op->jid_out), "%s", job_jid(job));
+    r = queue_push(op->conn, ns, sc->queue, QUEUE_PUSH_NOW, text, len, schedule_on_pushed, op);
+    if (r < 0)
         op_free(op);
-    free(k_queue);
     free(text);
     job_free(job);
     return r;

@@ -84,7 +84,7 @@ static void fetch_order(struct worker *wk, unsigned *out)
     size_t n = wk->norder;
 
     memcpy(out, wk->order, n * sizeof(*out));
-    if (!wk->cfg->queues_weighted)
+    if (wk->cfg->queue_order == CFG_QUEUES_STRICT)
         return;
     memcpy(w, wk->weights, n * sizeof(*w));
     for (size_t i = 0; i < n; i++)
@@ -315,9 +315,8 @@ static void reconcile_on_list(struct redisReply *reply, void *arg)
             if (!b)
                 b = move_batch_new(wk->cfg->redis_namespace,
                                    queue_ref_inflight_key(wk->queue, call->ref), false);
-            copy = b ? xmemdup(e->str, e->len) : NULL;
-            if (copy)
-                (void)move_batch_add(b, e->str, e->len, copy, queue_ref_name(wk->queue, call->ref));
+            copy = xmemdup(e->str, e->len);
+            move_batch_add(b, e->str, e->len, copy, queue_ref_name(wk->queue, call->ref));
         }
     }
     if (b && move_batch_send(b, wk->conn, util_now(), reconcile_on_moved, call) == 0)

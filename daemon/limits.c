@@ -15,11 +15,9 @@
 #include "lib/util.h"
 #include "lib/xalloc.h"
 #include "queue/keys.h"
+#include "queue/lua.h"
 #include "queue/presence.h"
 #include "queue/rconn.h"
-
-extern const char lua_limit[];
-extern const char lua_lease[];
 
 struct limit *limits_find(struct worker *wk, const char *class_name)
 {
@@ -78,7 +76,7 @@ static char *lease_holder(const struct worker *wk, const struct run *run)
 /* Renews the lease of `run` for `ttl_s` more seconds, or releases it (ttl_s 0). */
 static void lease_send(struct worker *wk, const struct run *run, double ttl_s)
 {
-    char *key = keys_make(wk->cfg->redis_namespace, "nexus:conc:%s", job_class(run->job));
+    char *key = keys_conc(wk->cfg->redis_namespace, job_class(run->job));
     char *holder = lease_holder(wk, run), ttl[32] = "";
 
     if (ttl_s > 0)
@@ -148,8 +146,8 @@ static void limits_on_reply(struct redisReply *reply, void *arg)
 
 void limits_ask(struct worker *wk, struct run *run)
 {
-    char *k_rate = keys_make(wk->cfg->redis_namespace, "nexus:rate:%s", job_class(run->job));
-    char *k_conc = keys_make(wk->cfg->redis_namespace, "nexus:conc:%s", job_class(run->job));
+    char *k_rate = keys_rate(wk->cfg->redis_namespace, job_class(run->job));
+    char *k_conc = keys_conc(wk->cfg->redis_namespace, job_class(run->job));
     char *holder = lease_holder(wk, run), rate[16], period[32], limit[16], ttl[32];
     int r;
 

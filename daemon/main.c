@@ -219,13 +219,13 @@ static void reload_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     /* Redis and PostgreSQL are connected once: a change of theirs refuses the reload (the
      * operators' endpoint, below, keeps its socket and applies the rest) */
     if (cfg_restart_changes(d->cfg, cfg, "redis", &err) < 0 ||
-        cfg_restart_changes(d->cfg, cfg, "database", &err) < 0 ||
-        process_reload(d->proc, cfg, &err) < 0) {
+        cfg_restart_changes(d->cfg, cfg, "database", &err) < 0) {
         log_error("event=reload_refused err=%s keeping=old_configuration", log_q(err.msg));
         cfg_free(cfg);
         notify_reloaded(d->notify);
         return;
     }
+    process_reload(d->proc, cfg);
     log_set_level(cfg->log_level);
     handlers_check(cfg);
     if (cfg_restart_changes(d->cfg, cfg, "http", &err) < 0)

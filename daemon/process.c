@@ -1,7 +1,6 @@
 /* process.c - one nexusd process assembled from its parts (see process.h). */
 #include "daemon/process.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +27,7 @@
 
 struct process {
     struct ev_loop *loop;
-    const struct cfg *cfg; /* borrowed */
+    const struct cfg *cfg; /* a reference (cfg_ref()), the one in force */
     struct raddr addr;
     struct rconn *conn; /* the main connection: everything below uses it */
     struct presence *presence;
@@ -146,7 +145,7 @@ struct process *process_new(struct ev_loop *loop, const struct cfg *cfg, const c
     char host_id[256];
 
     p->loop = loop;
-    p->cfg = cfg;
+    p->cfg = cfg_ref(cfg);
     if (raddr_parse(cfg->redis_url, &p->addr, err) < 0)
         goto fail;
     p->metrics = metrics_new();
@@ -199,17 +198,18 @@ void process_free(struct process *p)
     presence_free(p->presence);
     metrics_free(p->metrics);
     raddr_clear(&p->addr);
+    cfg_free(p->cfg);
     free(p);
 }
 
-int process_reload(struct process *p, const struct cfg *cfg, struct err *err)
+void process_reload(struct process *p, const struct cfg *cfg)
 {
-    if (sched_reload(p->sched, cfg) < 0)
-        return err_set(err, -ENOMEM, "out of memory");
+    sched_reload(p->sched, cfg);
+    cfg_ref(cfg); /* before the old one goes: they may be the same */
+    cfg_free(p->cfg);
     p->cfg = cfg;
     parts_configure(p, cfg);
     worker_reload(p->wk, cfg);
-    return 0;
 }
 
 static void process_on_stopped(struct worker *wk, void *arg)

@@ -12,19 +12,19 @@ struct worker;
 struct process; /* opaque */
 
 /* Connects to Redis (and PostgreSQL) in the background; the worker fetches as soon as Redis
- * is up. `cfg` is borrowed and must stay valid until process_reload() replaces it or
- * process_free(). Caller owns the process, release with process_free(). Returns NULL and
- * fills `err` when the configuration cannot be used (a Redis or database URL). */
+ * is up. The process holds a reference to `cfg` (cfg_ref()) until process_reload()
+ * replaces it or process_free(). Caller owns the process, release with process_free().
+ * Returns NULL and fills `err` when the configuration cannot be used (a Redis or database
+ * URL). */
 struct process *process_new(struct ev_loop *loop, const struct cfg *cfg, const char *version,
                             struct err *err);
 /* Cancels what still runs, answers every callback under way and frees it all. NULL is
  * accepted. */
 void process_free(struct process *p);
 
-/* Applies `cfg` (borrowed as in process_new()), which the caller has checked changes no
- * restart-only setting of Redis or PostgreSQL (cfg_restart_changes()). Returns 0, or a
- * negative errno and a sentence in `err`, the old configuration staying in force. */
-int process_reload(struct process *p, const struct cfg *cfg, struct err *err);
+/* Applies `cfg` (the process takes a reference), which the caller has checked changes no
+ * restart-only setting of Redis or PostgreSQL (cfg_restart_changes()). */
+void process_reload(struct process *p, const struct cfg *cfg);
 
 typedef void process_stopped_fn(struct process *p, void *arg);
 /* Stops the periodic tasks, then the worker (worker_stop()); `done` runs once, from the

@@ -69,7 +69,7 @@ void record_bury(struct worker *wk, struct job *job, unsigned ref, const char *e
         return;
     history_note(wk, job, ref, job_retry_count(job) + 1, OUTCOME_DEAD, now, error_class, why);
     metrics_job_end(wk->metrics, job_class(job), true, -1);
-    (void)queue_finish(wk->queue, OUTCOME_DEAD, ref, raw, raw_len, out, now);
+    queue_finish(wk->queue, OUTCOME_DEAD, ref, raw, raw_len, out, now);
 }
 
 static void record_success(struct worker *wk, struct run *run, double now)
@@ -87,7 +87,7 @@ static void record_success(struct worker *wk, struct run *run, double now)
                      ? (run->started_at - job_enqueued_at(run->job)) * 1000.0
                      : 0.0);
     history_note(wk, run->job, run->ref, run->attempt, OUTCOME_DONE, run->started_at, NULL, NULL);
-    (void)queue_finish(wk->queue, OUTCOME_DONE, run->ref, raw, raw_len, NULL, 0);
+    queue_finish(wk->queue, OUTCOME_DONE, run->ref, raw, raw_len, NULL, 0);
 }
 
 void record_defer(struct worker *wk, struct run *run, double now, double delay_s,
@@ -107,7 +107,7 @@ void record_defer(struct worker *wk, struct run *run, double now, double delay_s
              log_q(queue_ref_name(wk->queue, run->ref)), run->attempt, delay_s, log_q(why));
     history_note(wk, run->job, run->ref, run->attempt, o.kind, run->started_at, NULL, NULL);
     if (out)
-        (void)queue_finish(wk->queue, o.kind, run->ref, raw, raw_len, out, o.at);
+        queue_finish(wk->queue, o.kind, run->ref, raw, raw_len, out, o.at);
 }
 
 static void record_failure(struct worker *wk, struct run *run, double now, bool refused,
@@ -141,7 +141,7 @@ static void record_failure(struct worker *wk, struct run *run, double now, bool 
               ms_since(run->started_at), job_retry_count(run->job), o.retries, o.at - now,
               log_q(error_class), log_q(why));
     history_note(wk, run->job, run->ref, run->attempt, o.kind, run->started_at, error_class, why);
-    (void)queue_finish(wk->queue, o.kind, run->ref, raw, raw_len, out, o.at);
+    queue_finish(wk->queue, o.kind, run->ref, raw, raw_len, out, o.at);
 }
 
 void record_end(struct worker *wk, struct run *run, double now)
@@ -191,6 +191,6 @@ void record_bury_cut(struct worker *wk, struct queue_item *item)
               log_q(why));
     history_note(wk, job, item->ref, 1, OUTCOME_DEAD, now, "NexusJobTooLarge", why);
     metrics_job_end(wk->metrics, job_class(job), true, -1);
-    (void)queue_finish_cut(wk->queue, item, out, now);
+    queue_finish_cut(wk->queue, item, out, now);
     job_free(job);
 }

@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
+#include "queue/lua.h"
 #include "queue/rconn.h"
 
 #define STATUS_MAX_JOBS 1000       /* jobs in flight listed by /status */
@@ -34,8 +35,6 @@
  * that however many clients poll, fleet.lua takes at most about 5 % of Redis's time. */
 #define FLEET_PAUSE_FACTOR 19.0
 #define FLEET_PAUSE_MAX_S 2.0
-
-extern const char lua_fleet[];
 
 struct read;
 

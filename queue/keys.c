@@ -2,25 +2,122 @@
 #include "queue/keys.h"
 
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "lib/xalloc.h"
+
 char *keys_make(const char *ns, const char *fmt, ...)
 {
-    char *tail = NULL, *key = NULL;
+    char *tail, *key;
     va_list ap;
-    int r;
 
     va_start(ap, fmt);
-    r = vasprintf(&tail, fmt, ap);
+    tail = xvasprintf(fmt, ap);
     va_end(ap);
-    if (r < 0)
-        return NULL;
-    if (asprintf(&key, "%s%s", ns ? ns : "", tail) < 0)
-        key = NULL;
+    key = xasprintf("%s%s", ns ? ns : "", tail);
     free(tail);
     return key;
+}
+
+char *keys_queues(const char *ns)
+{
+    return keys_make(ns, "queues");
+}
+
+char *keys_queue(const char *ns, const char *name)
+{
+    return keys_make(ns, "queue:%s", name);
+}
+
+char *keys_schedule(const char *ns)
+{
+    return keys_make(ns, "schedule");
+}
+
+char *keys_retry(const char *ns)
+{
+    return keys_make(ns, "retry");
+}
+
+char *keys_dead(const char *ns)
+{
+    return keys_make(ns, "dead");
+}
+
+char *keys_stat_processed(const char *ns)
+{
+    return keys_make(ns, "stat:processed");
+}
+
+char *keys_stat_failed(const char *ns)
+{
+    return keys_make(ns, "stat:failed");
+}
+
+char *keys_stat_processed_day(const char *ns, const char *day)
+{
+    return keys_make(ns, "stat:processed:%s", day);
+}
+
+char *keys_stat_failed_day(const char *ns, const char *day)
+{
+    return keys_make(ns, "stat:failed:%s", day);
+}
+
+char *keys_processes(const char *ns)
+{
+    return keys_make(ns, "processes");
+}
+
+char *keys_process(const char *ns, const char *identity)
+{
+    return keys_make(ns, "%s", identity);
+}
+
+char *keys_process_work(const char *ns, const char *identity)
+{
+    return keys_make(ns, "%s:work", identity);
+}
+
+char *keys_inflight(const char *ns, const char *identity, const char *queue)
+{
+    return keys_make(ns, "nexus:inflight:%s:%s", identity, queue);
+}
+
+char *keys_inflight_prefix(const char *ns)
+{
+    return keys_make(ns, "nexus:inflight:");
+}
+
+char *keys_procs(const char *ns)
+{
+    return keys_make(ns, "nexus:procs");
+}
+
+char *keys_cron(const char *ns, const char *name)
+{
+    return keys_make(ns, "nexus:cron:%s", name);
+}
+
+char *keys_rate(const char *ns, const char *job_class)
+{
+    return keys_make(ns, "nexus:rate:%s", job_class);
+}
+
+char *keys_conc(const char *ns, const char *job_class)
+{
+    return keys_make(ns, "nexus:conc:%s", job_class);
+}
+
+char *keys_paused(const char *ns)
+{
+    return keys_make(ns, "nexus:paused");
+}
+
+char *keys_outbox_relayed(const char *ns)
+{
+    return keys_make(ns, "nexus:outbox:relayed");
 }
 
 char *keys_day(double epoch_s, char *buf)

@@ -1,9 +1,65 @@
-/* keys.h - Redis key names under the configured namespace (pure). */
+/* keys.h - every Redis key name nexusd and nexusctl use, under the configured namespace (pure).
+ *
+ * One builder per key; docs/PROTOCOL.md's key tables list exactly these (queue/keys_test.c
+ * checks both ways). Each builder returns "<ns><key>": `ns` is redis.namespace ("" for none,
+ * NULL taken as ""). Caller owns every result, release with free(); none returns NULL
+ * (lib/xalloc.h). "Written by" names the code that changes the key. */
 #ifndef KEYS_H
 #define KEYS_H
 
-/* "<ns><formatted>", e.g. keys_make("app:", "queue:%s", "default") = "app:queue:default".
- * Caller owns the result, release with free(); NULL on allocation failure. */
+/* Sidekiq's keys. */
+
+/* `queues`, set of queue names: every push (queue/push.h, move.lua, reap.lua, clients). */
+char *keys_queues(const char *ns);
+/* `queue:NAME`, list of ready jobs: pushed on the left (queue/push.h, clients), taken from the
+ * right by fetch.lua. */
+char *keys_queue(const char *ns, const char *name);
+/* `schedule`, sorted set by due time (epoch s): clients, queue_push(), finish.lua (deferred);
+ * emptied into queues by the poller (move.lua). */
+char *keys_schedule(const char *ns);
+/* `retry`, sorted set by retry time: finish.lua; emptied by the poller, run or deleted by the
+ * dashboard and nexusctl. */
+char *keys_retry(const char *ns);
+/* `dead`, sorted set by time of death: finish.lua, move.lua, reap.lua (capped there). */
+char *keys_dead(const char *ns);
+/* `stat:processed`, `stat:failed`, string counters: finish.lua. */
+char *keys_stat_processed(const char *ns);
+char *keys_stat_failed(const char *ns);
+/* `stat:processed:YYYY-MM-DD`, `stat:failed:YYYY-MM-DD` (`day` from keys_day()), string
+ * counters kept KEYS_STAT_TTL_S: finish.lua. */
+char *keys_stat_processed_day(const char *ns, const char *day);
+char *keys_stat_failed_day(const char *ns, const char *day);
+/* `processes`, set of process identities: beat.lua (presence), reap.lua. */
+char *keys_processes(const char *ns);
+/* `IDENTITY`, hash of a process's info and heartbeat, expiring: beat.lua. */
+char *keys_process(const char *ns, const char *identity);
+/* `IDENTITY:work`, hash of that process's jobs in flight, same expiry: beat.lua. */
+char *keys_process_work(const char *ns, const char *identity);
+
+/* nexusd's keys (prefix nexus:). */
+
+/* `nexus:inflight:IDENTITY:QUEUE`, list of the jobs of QUEUE process IDENTITY has taken:
+ * fetch.lua, finish.lua, requeue.lua, reap.lua. */
+char *keys_inflight(const char *ns, const char *identity, const char *queue);
+/* "<ns>nexus:inflight:", what every in-flight list's name starts with (the reaper's sweep). */
+char *keys_inflight_prefix(const char *ns);
+/* `nexus:procs`, hash identity -> JSON record of every process that may own in-flight
+ * lists: beat.lua (presence), reap.lua. */
+char *keys_procs(const char *ns);
+/* `nexus:cron:NAME`, hash (last, last_jid, fired_at) of a cron schedule: cron.lua. */
+char *keys_cron(const char *ns, const char *name);
+/* `nexus:rate:CLASS`, sorted set of a class's starts within its rate_period: limit.lua. */
+char *keys_rate(const char *ns, const char *job_class);
+/* `nexus:conc:CLASS`, sorted set of a class's running attempts (leases): limit.lua,
+ * lease.lua. */
+char *keys_conc(const char *ns, const char *job_class);
+/* `nexus:paused`, set of paused queue names: nexusctl pause/resume, the dashboard. */
+char *keys_paused(const char *ns);
+/* `nexus:outbox:relayed`, sorted set of outbox ids pushed (by time): outbox.lua. */
+char *keys_outbox_relayed(const char *ns);
+
+/* "<ns><formatted>", e.g. keys_make("app:", "queue:%s", "default") = "app:queue:default":
+ * for patterns built on a key (a SCAN pattern); keys themselves come from the builders. */
 char *keys_make(const char *ns, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Writes "YYYY-MM-DD" (UTC) of `epoch_s` into buf (>= 11 bytes). Returns buf. */

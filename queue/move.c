@@ -8,10 +8,10 @@
 
 #include <hiredis/hiredis.h>
 
+#include "lib/xalloc.h"
 #include "queue/keys.h"
+#include "queue/lua.h"
 #include "queue/rconn.h"
-
-extern const char lua_move[];
 
 struct entry {
     char *old;
@@ -40,19 +40,13 @@ struct move_batch {
 
 struct move_batch *move_batch_new(const char *ns, const char *source_key, bool from_zset)
 {
-    struct move_batch *b = calloc(1, sizeof(*b));
+    struct move_batch *b = xcalloc(1, sizeof(*b));
 
-    if (!b)
-        return NULL;
-    b->ns = strdup(ns);
-    b->source_key = strdup(source_key);
+    b->ns = xstrdup(ns);
+    b->source_key = xstrdup(source_key);
     b->from_zset = from_zset;
-    b->k_queues = keys_make(ns, "queues");
-    b->k_dead = keys_make(ns, "dead");
-    if (!b->ns || !b->source_key || !b->k_queues || !b->k_dead) {
-        move_batch_free(b);
-        return NULL;
-    }
+    b->k_queues = keys_queues(ns);
+    b->k_dead = keys_dead(ns);
     return b;
 }
 
@@ -82,35 +76,21 @@ size_t move_batch_size(const struct move_batch *b)
     return b->n;
 }
 
-int move_batch_add(struct move_batch *b, const char *old, size_t old_len, char *new_job,
-                   const char *queue)
+void move_batch_add(struct move_batch *b, const char *old, size_t old_len, char *new_job,
+                    const char *queue)
 {
-    struct entry e = {.old_len = old_len, .new_job = new_job};
+    struct entry *e;
 
     if (b->n == b->cap) {
-        size_t cap = b->cap ? 2 * b->cap : 16;
-        struct entry *entries = realloc(b->entries, cap * sizeof(*entries));
-        if (!entries) {
-            free(new_job);
-            return -ENOMEM;
-        }
-        b->entries = entries;
-        b->cap = cap;
+        b->cap = b->cap ? 2 * b->cap : 16;
+        b->entries = xreallocarray(b->entries, b->cap, sizeof(*b->entries));
     }
-    e.old = malloc(old_len + 1);
-    e.queue = queue ? strdup(queue) : NULL;
-    e.dest_key = queue ? keys_make(b->ns, "queue:%s", queue) : keys_make(b->ns, "dead");
-    if (!e.old || (queue && !e.queue) || !e.dest_key) {
-        free(e.old);
-        free(e.queue);
-        free(e.dest_key);
-        free(new_job);
-        return -ENOMEM;
-    }
-    memcpy(e.old, old, old_len);
-    e.old[old_len] = '\0';
-    b->entries[b->n++] = e;
-    return 0;
+    e = &b->entries[b->n++];
+    e->old = xmemdup(old, old_len);
+    e->old_len = old_len;
+    e->new_job = new_job;
+    e->queue = queue ? xstrdup(queue) : NULL;
+    e->dest_key = queue ? keys_queue(b->ns, queue) : keys_dead(b->ns);
 }
 
 static void send_on_reply(struct redisReply *reply, void *arg)
@@ -122,8 +102,8 @@ static void send_on_reply(struct redisReply *reply, void *arg)
     move_batch_free(b);
 }
 
-/* Fills b->keys, args and lens for move.lua. Returns 0 or -ENOMEM. */
-static int batch_lay_out(struct move_batch *b, double now)
+/* Fills b->keys, args and lens for move.lua. */
+static void batch_lay_out(struct move_batch *b, double now)
 {
     size_t a = 0;
 
@@ -132,11 +112,9 @@ static int batch_lay_out(struct move_batch *b, double now)
     free(b->lens);
     b->nkeys = 3 + b->n;
     b->nargs = 2 + 3 * b->n;
-    b->keys = malloc(b->nkeys * sizeof(*b->keys));
-    b->args = malloc(b->nargs * sizeof(*b->args));
-    b->lens = malloc(b->nargs * sizeof(*b->lens));
-    if (!b->keys || !b->args || !b->lens)
-        return -ENOMEM;
+    b->keys = xreallocarray(NULL, b->nkeys, sizeof(*b->keys));
+    b->args = xreallocarray(NULL, b->nargs, sizeof(*b->args));
+    b->lens = xreallocarray(NULL, b->nargs, sizeof(*b->lens));
     b->keys[0] = b->source_key;
     b->keys[1] = b->k_queues;
     b->keys[2] = b->k_dead;
@@ -154,29 +132,24 @@ static int batch_lay_out(struct move_batch *b, double now)
     }
 #undef PUT
 #undef PUTS
-    return 0;
 }
 
 int move_batch_send(struct move_batch *b, struct rconn *conn, double now, move_done_fn *done,
                     void *arg)
 {
-    int r = batch_lay_out(b, now);
+    int r;
 
+    batch_lay_out(b, now);
     b->done = done;
     b->arg = arg;
-    if (r == 0)
-        r = rconn_eval(conn, send_on_reply, b, lua_move, b->nkeys, b->keys, b->nargs, b->args,
-                       b->lens);
+    r = rconn_eval(conn, send_on_reply, b, lua_move, b->nkeys, b->keys, b->nargs, b->args, b->lens);
     if (r < 0)
         move_batch_free(b);
     return r;
 }
 
-int move_batch_words(struct move_batch *b, double now, struct rconn_eval_words *ret)
+void move_batch_words(struct move_batch *b, double now, struct rconn_eval_words *ret)
 {
-    int r = batch_lay_out(b, now);
-
-    if (r < 0)
-        return r;
-    return rconn_eval_words_make(ret, lua_move, b->nkeys, b->keys, b->nargs, b->args, b->lens);
+    batch_lay_out(b, now);
+    rconn_eval_words_make(ret, lua_move, b->nkeys, b->keys, b->nargs, b->args, b->lens);
 }

@@ -15,10 +15,10 @@ struct move_batch; /* opaque */
  * the batch until move_batch_send(); release an unsent one with move_batch_free(). */
 struct move_batch *move_batch_new(const char *ns, const char *source_key, bool from_zset);
 void move_batch_free(struct move_batch *b);
-/* Adds a job: `old` as stored (copied), `new_job` to write (taken, also on failure),
- * `queue` its queue, NULL for `dead`. Returns 0 or -ENOMEM. */
-int move_batch_add(struct move_batch *b, const char *old, size_t old_len, char *new_job,
-                   const char *queue);
+/* Adds a job: `old` as stored (copied), `new_job` to write (taken), `queue` its queue
+ * (copied), NULL for `dead`. */
+void move_batch_add(struct move_batch *b, const char *old, size_t old_len, char *new_job,
+                    const char *queue);
 size_t move_batch_size(const struct move_batch *b);
 
 typedef void move_done_fn(long long moved, int err, void *arg);
@@ -28,7 +28,7 @@ int move_batch_send(struct move_batch *b, struct rconn *conn, double now, move_d
                     void *arg);
 /* The same call as EVAL words, for a synchronous client (nexusctl): the reply is the number
  * of jobs moved. The words are borrowed from the batch, which stays the caller's: clear
- * `ret` with rconn_eval_words_clear() before move_batch_free(). Returns 0 or -ENOMEM. */
-int move_batch_words(struct move_batch *b, double now, struct rconn_eval_words *ret);
+ * `ret` with rconn_eval_words_clear() before move_batch_free(). */
+void move_batch_words(struct move_batch *b, double now, struct rconn_eval_words *ret);
 
 #endif

@@ -118,14 +118,14 @@ static void range_on_reply(struct redisReply *reply, void *arg)
         return;
     }
     b = move_batch_new(p->ns, p->keys[ps->set], true);
-    for (size_t i = 0; b && i < reply->elements; i++) {
+    for (size_t i = 0; i < reply->elements; i++) {
         struct redisReply *e = reply->element[i];
         job = prepare_job(p, e->str, e->len, now, &queue);
-        if (job) /* else: out of memory; the job stays where it is for the next poll */
-            (void)move_batch_add(b, e->str, e->len, job, queue);
+        if (job) /* else: it could not be encoded; it stays where it is for the next poll */
+            move_batch_add(b, e->str, e->len, job, queue);
         free(queue);
     }
-    if (!b || move_batch_size(b) == 0) {
+    if (move_batch_size(b) == 0) {
         move_batch_free(b);
         periodic_done(ps->timer, false);
         return;
@@ -156,12 +156,8 @@ struct poller *poller_new(struct ev_loop *loop, struct rconn *conn, const char *
     p->conn = conn;
     p->max_job = 1 << 20;
     p->ns = xstrdup(ns);
-    p->keys[SET_SCHEDULE] = keys_make(ns, "schedule");
-    p->keys[SET_RETRY] = keys_make(ns, "retry");
-    if (!p->keys[SET_SCHEDULE] || !p->keys[SET_RETRY]) {
-        poller_free(p);
-        return NULL;
-    }
+    p->keys[SET_SCHEDULE] = keys_schedule(ns);
+    p->keys[SET_RETRY] = keys_retry(ns);
     for (int set = 0; set < NSETS; set++) {
         p->sets[set] = (struct poll_set){.p = p, .set = set};
         p->sets[set].timer =

@@ -11,10 +11,10 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 #include "queue/keys.h"
+#include "queue/lua.h"
 #include "queue/rconn.h"
-
-extern const char lua_beat[];
 
 struct presence {
     struct rconn *conn;
@@ -30,29 +30,22 @@ struct presence {
 struct presence *presence_new(struct rconn *conn, const char *ns, const struct presence_info *info,
                               unsigned long long rnd)
 {
-    struct presence *p = calloc(1, sizeof(*p));
+    struct presence *p = xcalloc(1, sizeof(*p));
 
-    if (!p)
-        return NULL;
     p->conn = conn;
     (void)snprintf(p->identity, sizeof(p->identity), "%s:%d:%012llx", info->hostname,
                    (int)info->pid, rnd & 0xffffffffffffull);
-    p->k_identity = keys_make(ns, "%s", p->identity);
-    p->k_work = keys_make(ns, "%s:work", p->identity);
-    p->k_processes = keys_make(ns, "processes");
-    p->k_procs = keys_make(ns, "nexus:procs");
-    p->hostname = strdup(info->hostname);
-    p->host_id = strdup(info->host_id);
-    p->tag = strdup(info->tag ? info->tag : "");
-    p->version = strdup(info->version);
+    p->k_identity = keys_process(ns, p->identity);
+    p->k_work = keys_process_work(ns, p->identity);
+    p->k_processes = keys_processes(ns);
+    p->k_procs = keys_procs(ns);
+    p->hostname = xstrdup(info->hostname);
+    p->host_id = xstrdup(info->host_id);
+    p->tag = xstrdup(info->tag ? info->tag : "");
+    p->version = xstrdup(info->version);
     p->pid = info->pid;
     p->pid_start = info->pid_start;
     p->started_at = info->started_at;
-    if (!p->k_identity || !p->k_work || !p->k_processes || !p->k_procs || !p->hostname ||
-        !p->host_id || !p->tag || !p->version) {
-        presence_free(p);
-        return NULL;
-    }
     return p;
 }
 
@@ -101,7 +94,8 @@ static void beat_lua_on_reply(struct redisReply *reply, void *arg)
     p->registered = true;
 }
 
-/* The nexus:procs record: what a reaper needs once this process is gone. */
+/* The nexus:procs record: what a reaper needs once this process is gone. NULL when a
+ * string is not UTF-8 (a hostname can be anything). */
 static char *record_encode(const struct presence *p, json_t *queues)
 {
     json_t *rec;
@@ -138,15 +132,15 @@ int presence_beat(struct presence *p, unsigned concurrency, json_t *queues, json
 {
     char *info = info_encode(p, concurrency, queues), *record = record_encode(p, inflight_queues);
     size_t nwork = json_object_size(work), nargs = 7 + 2 * nwork, k = 0;
-    const char **args = calloc(nargs, sizeof(*args));
-    char **values = calloc(nwork + 1, sizeof(*values));
+    const char **args = xcalloc(nargs, sizeof(*args));
+    char **values = xcalloc(nwork + 1, sizeof(*values));
     char busy_s[16], beat_s[32], ttl_s_text[24];
     const char *keys[] = {p->k_processes, p->k_identity, p->k_work, p->k_procs};
     const char *slot;
     json_t *entry;
-    int r = -ENOMEM;
+    int r = -EINVAL;
 
-    if (!info || !record || !args || !values)
+    if (!info || !record)
         goto out;
     (void)snprintf(busy_s, sizeof(busy_s), "%u", busy);
     (void)snprintf(beat_s, sizeof(beat_s), "%.3f", util_now());
@@ -167,7 +161,7 @@ int presence_beat(struct presence *p, unsigned concurrency, json_t *queues, json
     }
     r = rconn_eval(p->conn, beat_lua_on_reply, p, lua_beat, 4, keys, nargs, args, NULL);
 out:
-    for (k = 0; values && k < nwork; k++)
+    for (k = 0; k < nwork; k++)
         free(values[k]);
     free(values);
     free(args);
@@ -192,11 +186,9 @@ static void remove_on_reply(struct redisReply *reply, void *arg)
 
 int presence_remove(struct presence *p, presence_done_fn *done, void *arg)
 {
-    struct remove_call *call = malloc(sizeof(*call));
+    struct remove_call *call = xmalloc(sizeof(*call));
     int r;
 
-    if (!call)
-        return -ENOMEM;
     call->done = done;
     call->arg = arg;
     r = rconn_commandf(p->conn, beat_on_reply, NULL, "SREM %s %s", p->k_processes, p->identity);

@@ -33,7 +33,8 @@ const char *presence_identity(const struct presence *p); /* borrowed */
  * queue whose in-flight list this process may hold jobs in. `concurrency` and `queues` go
  * into info. When the record was gone although an earlier beat wrote it, a peer judged this
  * process dead: that is logged (event=declared_dead) and the beat registers it again.
- * JSON arguments are borrowed. Returns 0, -ENOTCONN or -ENOMEM. */
+ * JSON arguments are borrowed. Returns 0, -ENOTCONN, or -EINVAL when the hostname or tag is
+ * not UTF-8 (no beat is sent). */
 int presence_beat(struct presence *p, unsigned concurrency, json_t *queues,
                   json_t *inflight_queues, unsigned busy, bool quiet, json_t *work, double ttl_s);
 

@@ -13,12 +13,10 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 #include "queue/keys.h"
+#include "queue/lua.h"
 #include "queue/rconn.h"
-
-extern const char lua_fetch[];
-extern const char lua_finish[];
-extern const char lua_requeue[];
 
 #define FLUSH_MAX_RECORDS 1000
 #define FINISH_FIXED_KEYS 7
@@ -61,7 +59,7 @@ struct queue {
     char *k_paused;
     unsigned dead_max_jobs;
     double dead_max_age_s;
-    size_t max_job; /* bytes; larger jobs are handed over cut */
+    size_t max_job;              /* bytes; larger jobs are handed over cut */
     struct record *head, **tail; /* waiting for the next flush, in order */
     size_t nwaiting;
     size_t nsent;          /* in Lua calls not yet answered */
@@ -71,28 +69,21 @@ struct queue {
 
 struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity)
 {
-    struct queue *q = calloc(1, sizeof(*q));
+    struct queue *q = xcalloc(1, sizeof(*q));
 
-    if (!q)
-        return NULL;
     q->conn = conn;
-    q->ns = strdup(ns);
-    q->identity = strdup(identity);
-    q->k_processed = keys_make(ns, "stat:processed");
-    q->k_failed = keys_make(ns, "stat:failed");
-    q->k_retry = keys_make(ns, "retry");
-    q->k_dead = keys_make(ns, "dead");
-    q->k_schedule = keys_make(ns, "schedule");
-    q->k_paused = keys_make(ns, "nexus:paused");
+    q->ns = xstrdup(ns);
+    q->identity = xstrdup(identity);
+    q->k_processed = keys_stat_processed(ns);
+    q->k_failed = keys_stat_failed(ns);
+    q->k_retry = keys_retry(ns);
+    q->k_dead = keys_dead(ns);
+    q->k_schedule = keys_schedule(ns);
+    q->k_paused = keys_paused(ns);
     q->tail = &q->head;
     q->dead_max_jobs = 10000;
     q->dead_max_age_s = 180 * 86400.0;
     q->max_job = 1 << 20;
-    if (!q->ns || !q->identity || !q->k_processed || !q->k_failed || !q->k_retry || !q->k_dead ||
-        !q->k_schedule || !q->k_paused) {
-        queue_free(q);
-        return NULL;
-    }
     return q;
 }
 
@@ -142,7 +133,7 @@ void queue_set_max_job(struct queue *q, size_t max_bytes)
 }
 
 /* `md` (EVP_sha1() or EVP_sha256()) of `data` in lowercase hex into `hex` ("" on failure).
- * Returns 0, or -ENOMEM (OpenSSL could not allocate). */
+ * Returns 0, or -ENOMEM (OpenSSL failed, as it does when it cannot allocate). */
 static int digest_hex(const EVP_MD *md, const char *data, size_t len, char *hex, size_t size)
 {
     unsigned char d[EVP_MAX_MD_SIZE];
@@ -158,7 +149,7 @@ static int digest_hex(const EVP_MD *md, const char *data, size_t len, char *hex,
 
 /* Fills `item` with the job `text` of `len` bytes: a copy, or, over the maximum size, only
  * its first QUEUE_EXCERPT bytes, its size and digests (a huge job is never copied whole).
- * Returns 0 or -ENOMEM. */
+ * Returns 0, or -ENOMEM when OpenSSL failed. */
 static int item_fill(const struct queue *q, struct queue_item *item, const char *text, size_t len)
 {
     size_t keep = len;
@@ -171,38 +162,25 @@ static int item_fill(const struct queue *q, struct queue_item *item, const char 
             digest_hex(EVP_sha1(), text, len, item->sha1, sizeof(item->sha1)) < 0)
             return -ENOMEM;
     }
-    item->job = malloc(keep + 1);
-    if (!item->job)
-        return -ENOMEM;
-    memcpy(item->job, text, keep);
-    item->job[keep] = '\0';
+    item->job = xmemdup(text, keep);
     item->len = keep;
     return 0;
 }
 
-int queue_ref(struct queue *q, const char *name)
+unsigned queue_ref(struct queue *q, const char *name)
 {
-    struct ref *refs, *ref;
+    struct ref *ref;
 
     for (size_t i = 0; i < q->nrefs; i++)
         if (strcmp(q->refs[i].name, name) == 0)
-            return (int)i;
-    refs = realloc(q->refs, (q->nrefs + 1) * sizeof(*refs));
-    if (!refs)
-        return -ENOMEM;
-    q->refs = refs;
-    ref = &refs[q->nrefs];
-    ref->name = strdup(name);
-    ref->list_key = keys_make(q->ns, "queue:%s", name);
-    ref->inflight_key = keys_make(q->ns, "nexus:inflight:%s:%s", q->identity, name);
+            return (unsigned)i;
+    q->refs = xreallocarray(q->refs, q->nrefs + 1, sizeof(*q->refs));
+    ref = &q->refs[q->nrefs];
+    ref->name = xstrdup(name);
+    ref->list_key = keys_queue(q->ns, name);
+    ref->inflight_key = keys_inflight(q->ns, q->identity, name);
     ref->paused = false;
-    if (!ref->name || !ref->list_key || !ref->inflight_key) {
-        free(ref->name);
-        free(ref->list_key);
-        free(ref->inflight_key);
-        return -ENOMEM;
-    }
-    return (int)q->nrefs++;
+    return (unsigned)q->nrefs++;
 }
 
 const char *queue_ref_name(const struct queue *q, unsigned ref)
@@ -255,8 +233,8 @@ static void fetch_on_reply(struct redisReply *reply, void *arg)
     for (size_t i = 0; i < f->nrefs; i++)
         f->q->refs[f->refs[i]].paused = false;
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
-        items = calloc(reply->elements / 2, sizeof(*items));
-        for (size_t i = 0; items && i + 1 < reply->elements; i += 2) {
+        items = xcalloc(reply->elements / 2, sizeof(*items));
+        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
             long long idx = reply->element[i]->integer;
             struct redisReply *job = reply->element[i + 1];
             if (idx < 0 && (size_t)-idx <= f->nrefs) {
@@ -281,14 +259,11 @@ int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned ma
 {
     /* KEYS: each queue's list, each one's in-flight list, paused; ARGV: want, the names */
     size_t nkeys = 2 * nrefs + 1, i;
-    const char **keys = calloc(nkeys + 1 + nrefs, sizeof(*keys)), **args;
+    const char **keys = xcalloc(nkeys + 1 + nrefs, sizeof(*keys)), **args = keys + nkeys;
     char want[16];
-    struct fetch *f = malloc(sizeof(*f) + nrefs * sizeof(f->refs[0]));
-    int r = -ENOMEM;
+    struct fetch *f = xmalloc(sizeof(*f) + nrefs * sizeof(f->refs[0]));
+    int r;
 
-    if (!keys || !f)
-        goto out;
-    args = keys + nkeys;
     (void)snprintf(want, sizeof(want), "%u", max);
     for (i = 0; i < nrefs; i++) {
         keys[i] = q->refs[refs[i]].list_key;
@@ -303,10 +278,8 @@ int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned ma
     f->arg = arg;
     f->nrefs = nrefs;
     r = rconn_eval(q->conn, fetch_on_reply, f, lua_fetch, nkeys, keys, 1 + nrefs, args, NULL);
-    if (r == 0)
-        f = NULL;
-out:
-    free(f);
+    if (r < 0)
+        free(f);
     free(keys);
     return r;
 }
@@ -331,13 +304,11 @@ static void block_on_reply(struct redisReply *reply, void *arg)
 int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double timeout_s,
                 queue_fetch_fn *done, void *arg)
 {
-    struct fetch *f = malloc(sizeof(*f) + sizeof(f->refs[0]));
+    struct fetch *f = xmalloc(sizeof(*f) + sizeof(f->refs[0]));
     char timeout[32];
     const char *argv[6];
     int r;
 
-    if (!f)
-        return -ENOMEM;
     f->q = q;
     f->done = done;
     f->arg = arg;
@@ -356,18 +327,12 @@ int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double tim
     return r;
 }
 
-static int record_add(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
-                      size_t old_len, char *new_job, double score, bool cut)
+static void record_add(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
+                       size_t old_len, char *new_job, double score, bool cut)
 {
-    struct record *rec = calloc(1, sizeof(*rec));
+    struct record *rec = xcalloc(1, sizeof(*rec));
 
-    if (!rec || !(rec->old = malloc(old_len + 1))) {
-        free(rec);
-        free(new_job);
-        return -ENOMEM;
-    }
-    memcpy(rec->old, old, old_len);
-    rec->old[old_len] = '\0';
+    rec->old = xmemdup(old, old_len);
     rec->old_len = old_len;
     rec->op = op;
     rec->ref = ref;
@@ -377,21 +342,20 @@ static int record_add(struct queue *q, enum outcome_kind op, unsigned ref, const
     *q->tail = rec;
     q->tail = &rec->next;
     q->nwaiting++;
-    return 0;
 }
 
-int queue_finish(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
-                 size_t old_len, char *new_job, double score)
+void queue_finish(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
+                  size_t old_len, char *new_job, double score)
 {
-    return record_add(q, op, ref, old, old_len, new_job, score, false);
+    record_add(q, op, ref, old, old_len, new_job, score, false);
 }
 
-int queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_job, double score)
+void queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_job, double score)
 {
     char key[32 + QUEUE_SHA1_HEX];
     int n = snprintf(key, sizeof(key), "%zu:%s", item->size, item->sha1);
 
-    return record_add(q, OUTCOME_DEAD, item->ref, key, (size_t)n, new_job, score, true);
+    record_add(q, OUTCOME_DEAD, item->ref, key, (size_t)n, new_job, score, true);
 }
 
 size_t queue_unconfirmed(const struct queue *q)
@@ -447,10 +411,10 @@ static void flush_give_back(struct queue *q, struct flush *fl)
 }
 
 static const char *const op_names[] = {[OUTCOME_DONE] = "ok",
-                                        [OUTCOME_RETRY] = "retry",
-                                        [OUTCOME_DEAD] = "dead",
-                                        [OUTCOME_DISCARD] = "discard",
-                                        [OUTCOME_DEFER] = "defer"};
+                                       [OUTCOME_RETRY] = "retry",
+                                       [OUTCOME_DEAD] = "dead",
+                                       [OUTCOME_DISCARD] = "discard",
+                                       [OUTCOME_DEFER] = "defer"};
 
 /* finish.lua names the records whose job was no longer in the in-flight list: a peer judged
  * this process dead and recovered it (or, for a record sent again after a lost reply, the
@@ -524,20 +488,19 @@ static int flush_some(struct queue *q)
 {
     size_t n = q->nwaiting < FLUSH_MAX_RECORDS ? q->nwaiting : FLUSH_MAX_RECORDS;
     size_t nkeys = FINISH_FIXED_KEYS + q->nrefs, nargs = 3 + 5 * n, a = 0, i;
-    const char **keys = malloc(nkeys * sizeof(*keys)), **args = malloc(nargs * sizeof(*args));
-    size_t *lens = malloc(nargs * sizeof(*lens));
-    char *nums = malloc(n * 48 + 128), *p = nums, day[16];
-    char *k_pday = NULL, *k_fday = NULL;
-    struct flush *fl = calloc(1, sizeof(*fl));
+    const char **keys = xreallocarray(NULL, nkeys, sizeof(*keys));
+    const char **args = xreallocarray(NULL, nargs, sizeof(*args));
+    size_t *lens = xreallocarray(NULL, nargs, sizeof(*lens));
+    char *nums = xmalloc(n * 48 + 128), *p = nums, day[16];
+    char *k_pday, *k_fday;
+    struct flush *fl = xcalloc(1, sizeof(*fl));
     struct record *rec, **cut;
     double now = (double)time(NULL);
-    int r = -ENOMEM;
+    int r;
 
     (void)keys_day(now, day);
-    k_pday = keys_make(q->ns, "stat:processed:%s", day);
-    k_fday = keys_make(q->ns, "stat:failed:%s", day);
-    if (!keys || !args || !lens || !nums || !fl || !k_pday || !k_fday)
-        goto out;
+    k_pday = keys_stat_processed_day(q->ns, day);
+    k_fday = keys_stat_failed_day(q->ns, day);
     keys[0] = q->k_processed;
     keys[1] = k_pday;
     keys[2] = q->k_failed;
@@ -634,12 +597,10 @@ static void count_on_reply(struct redisReply *reply, void *arg)
 
 int queue_requeue_all(struct queue *q, queue_count_fn *done, void *arg)
 {
-    const char **keys = calloc(2 * q->nrefs, sizeof(*keys)); /* in-flight lists, then lists */
-    struct count_call *cc = malloc(sizeof(*cc));
-    int r = -ENOMEM;
+    const char **keys = xcalloc(2 * q->nrefs, sizeof(*keys)); /* in-flight lists, then lists */
+    struct count_call *cc = xmalloc(sizeof(*cc));
+    int r;
 
-    if (!keys || !cc)
-        goto out;
     for (size_t i = 0; i < q->nrefs; i++) {
         keys[i] = q->refs[i].inflight_key;
         keys[q->nrefs + i] = q->refs[i].list_key;
@@ -647,10 +608,8 @@ int queue_requeue_all(struct queue *q, queue_count_fn *done, void *arg)
     cc->done = done;
     cc->arg = arg;
     r = rconn_eval(q->conn, count_on_reply, cc, lua_requeue, 2 * q->nrefs, keys, 0, NULL, NULL);
-    if (r == 0)
-        cc = NULL;
-out:
-    free(cc);
+    if (r < 0)
+        free(cc);
     free(keys);
     return r;
 }

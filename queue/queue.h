@@ -10,7 +10,6 @@
 struct rconn;
 struct queue; /* opaque */
 
-
 /* Bytes of a job kept in an item when the job is over the queue's maximum size. */
 #define QUEUE_EXCERPT 1024
 #define QUEUE_SHA256_HEX 65 /* 64 hex digits and NUL */
@@ -35,7 +34,7 @@ typedef void queue_fetch_fn(struct queue_item *items, size_t n, int err, void *a
 
 /* Keys go under `ns` (borrowed string copied). `identity` names this process's in-flight
  * lists: nexus:inflight:IDENTITY:QUEUE. `conn` is borrowed and must outlive the queue.
- * Caller owns the queue, release with queue_free(). NULL on allocation failure. */
+ * Caller owns the queue, release with queue_free(). */
 struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity);
 void queue_free(struct queue *q);
 void queue_set_dead_limits(struct queue *q, unsigned max_jobs, double max_age_s);
@@ -43,8 +42,8 @@ void queue_set_dead_limits(struct queue *q, unsigned max_jobs, double max_age_s)
 void queue_set_max_job(struct queue *q, size_t max_bytes);
 
 /* The reference of queue `name`, added on first use and kept for the process's life (its
- * in-flight list may hold jobs after a reload drops the queue). Returns >= 0 or -ENOMEM. */
-int queue_ref(struct queue *q, const char *name);
+ * in-flight list may hold jobs after a reload drops the queue). */
+unsigned queue_ref(struct queue *q, const char *name);
 const char *queue_ref_name(const struct queue *q, unsigned ref); /* borrowed */
 size_t queue_nrefs(const struct queue *q);
 /* Whether queue `ref` was in nexus:paused at the last fetch that named it (false before). */
@@ -55,8 +54,9 @@ const char *queue_ref_inflight_key(const struct queue *q, unsigned ref); /* nexu
 
 /* Moves up to `max` jobs from the queues `refs` (taken in that order, those in nexus:paused
  * skipped) into the in-flight lists, atomically (one Lua call), and notes which are paused.
- * Returns 0 and `done` runs once, later; or -ENOTCONN (the connection is down) or -ENOMEM,
- * and `done` is never called. */
+ * Returns 0 and `done` runs once, later; or -ENOTCONN (the connection is down), and `done`
+ * is never called. Jobs whose digest OpenSSL could not compute stay in the in-flight list
+ * and are left out of `items` (recovered when the process restarts). */
 int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned max,
                 queue_fetch_fn *done, void *arg);
 /* BLMOVE of one job from queue `ref` on `blocker` (a connection of its own), waiting up to
@@ -67,13 +67,12 @@ int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double tim
 /* Records an outcome to write at the next queue_flush() (DONE, RETRY, DEAD, DISCARD or
  * DEFER; not REQUEUE, which is the reaper's). `old` is the job as fetched
  * (copied); takes ownership of `new_job` (the job to write for RETRY/DEAD, else NULL),
- * also on failure. `score` is the retry or dead time (epoch seconds). Returns 0 or -ENOMEM. */
-int queue_finish(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
-                 size_t old_len, char *new_job, double score);
+ * also on failure. `score` is the retry or dead time (epoch seconds). */
+void queue_finish(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
+                  size_t old_len, char *new_job, double score);
 /* queue_finish(OUTCOME_DEAD) for a cut item: the stored job is removed from the in-flight list
- * in Redis by its size and SHA-1, never sent back. Takes ownership of `new_job`, also on
- * failure. Returns 0 or -ENOMEM. */
-int queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_job, double score);
+ * in Redis by its size and SHA-1, never sent back. Takes ownership of `new_job`. */
+void queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_job, double score);
 /* Sends the recorded outcomes in one Lua call per 1000. Outcomes whose call fails are kept
  * and sent again by a later flush (for an error reply, not before a second has passed).
  * Returns 0, -ENOTCONN or -EAGAIN (kept for later). */

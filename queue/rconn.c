@@ -1,6 +1,7 @@
 /* rconn.c - a hiredis async connection with reconnect and backoff. */
 #include "queue/rconn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/raddr.h"
+#include "lib/xalloc.h"
 
 #define BACKOFF_MIN_S 0.1
 #define BACKOFF_MAX_S 1.0
@@ -45,18 +47,12 @@ struct pending {
 
 static void connect_start(struct rconn *rc);
 
-static int addr_copy(struct raddr *dst, const struct raddr *src)
+static void addr_copy(struct raddr *dst, const struct raddr *src)
 {
     *dst = *src;
-    dst->host = src->host ? strdup(src->host) : NULL;
-    dst->path = src->path ? strdup(src->path) : NULL;
-    dst->password = src->password ? strdup(src->password) : NULL;
-    if ((src->host && !dst->host) || (src->path && !dst->path) ||
-        (src->password && !dst->password)) {
-        raddr_clear(dst);
-        return -ENOMEM;
-    }
-    return 0;
+    dst->host = src->host ? xstrdup(src->host) : NULL;
+    dst->path = src->path ? xstrdup(src->path) : NULL;
+    dst->password = src->password ? xstrdup(src->password) : NULL;
 }
 
 static const char *addr_text(const struct rconn *rc, char *buf, size_t size)
@@ -192,14 +188,9 @@ static void connect_start(struct rconn *rc)
 struct rconn *rconn_new(struct ev_loop *loop, const struct raddr *addr, const char *name,
                         double connect_timeout_s, rconn_state_fn *on_state, void *arg)
 {
-    struct rconn *rc = calloc(1, sizeof(*rc));
+    struct rconn *rc = xcalloc(1, sizeof(*rc));
 
-    if (!rc)
-        return NULL;
-    if (addr_copy(&rc->addr, addr) < 0) {
-        free(rc);
-        return NULL;
-    }
+    addr_copy(&rc->addr, addr);
     rc->loop = loop;
     rc->name = name;
     rc->connect_timeout_s = connect_timeout_s;
@@ -264,18 +255,14 @@ static void command_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     p.done(reply, p.arg);
 }
 
-/* The callback record of one command, or NULL with *ret_err set. */
-static struct pending *pending_new(struct rconn *rc, rconn_reply_fn *done, void *arg, int *ret_err)
+/* The callback record of one command, or NULL when the connection is down. */
+static struct pending *pending_new(struct rconn *rc, rconn_reply_fn *done, void *arg)
 {
     struct pending *p;
 
-    *ret_err = -ENOTCONN;
     if (!rc->up || !rc->ac)
         return NULL;
-    *ret_err = -ENOMEM;
-    p = malloc(sizeof(*p));
-    if (!p)
-        return NULL;
+    p = xmalloc(sizeof(*p));
     p->done = done;
     p->arg = arg;
     return p;
@@ -284,11 +271,10 @@ static struct pending *pending_new(struct rconn *rc, rconn_reply_fn *done, void 
 int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc, const char **argv,
                   const size_t *argvlen)
 {
-    int r;
-    struct pending *p = pending_new(rc, done, arg, &r);
+    struct pending *p = pending_new(rc, done, arg);
 
     if (!p)
-        return r;
+        return -ENOTCONN;
     if (redisAsyncCommandArgv(rc->ac, command_on_reply, p, argc, argv, argvlen) != REDIS_OK) {
         free(p);
         return -ENOTCONN;
@@ -298,12 +284,12 @@ int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc, c
 
 int rconn_commandf(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *fmt, ...)
 {
-    int r;
-    struct pending *p = pending_new(rc, done, arg, &r);
+    struct pending *p = pending_new(rc, done, arg);
     va_list ap;
+    int r;
 
     if (!p)
-        return r;
+        return -ENOTCONN;
     va_start(ap, fmt);
     r = redisvAsyncCommand(rc->ac, command_on_reply, p, fmt, ap);
     va_end(ap);
@@ -314,18 +300,15 @@ int rconn_commandf(struct rconn *rc, rconn_reply_fn *done, void *arg, const char
     return 0;
 }
 
-int rconn_eval_words_make(struct rconn_eval_words *w, const char *script, size_t nkeys,
-                          const char *const *keys, size_t nargs, const char *const *args,
-                          const size_t *arglens)
+void rconn_eval_words_make(struct rconn_eval_words *w, const char *script, size_t nkeys,
+                           const char *const *keys, size_t nargs, const char *const *args,
+                           const size_t *arglens)
 {
     size_t argc = 3 + nkeys + nargs, a = 0;
 
-    w->argv = malloc(argc * sizeof(*w->argv));
-    w->lens = malloc(argc * sizeof(*w->lens));
-    if (!w->argv || !w->lens || argc > INT_MAX) {
-        rconn_eval_words_clear(w);
-        return -ENOMEM;
-    }
+    assert(argc <= INT_MAX);
+    w->argv = xreallocarray(NULL, argc, sizeof(*w->argv));
+    w->lens = xreallocarray(NULL, argc, sizeof(*w->lens));
     (void)snprintf(w->nkeys, sizeof(w->nkeys), "%zu", nkeys);
 #define PUT(s, l) (w->argv[a] = (s), w->lens[a] = (l), a++)
     PUT("EVAL", 4);
@@ -337,7 +320,6 @@ int rconn_eval_words_make(struct rconn_eval_words *w, const char *script, size_t
         PUT(args[i], arglens ? arglens[i] : strlen(args[i]));
 #undef PUT
     w->argc = (int)a;
-    return 0;
 }
 
 void rconn_eval_words_clear(struct rconn_eval_words *w)
@@ -356,9 +338,7 @@ int rconn_eval(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *sc
     struct rconn_eval_words w;
     int r;
 
-    r = rconn_eval_words_make(&w, script, nkeys, keys, nargs, args, arglens);
-    if (r < 0)
-        return r;
+    rconn_eval_words_make(&w, script, nkeys, keys, nargs, args, arglens);
     r = rconn_command(rc, done, arg, w.argc, w.argv, w.lens);
     rconn_eval_words_clear(&w);
     return r;

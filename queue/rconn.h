@@ -54,13 +54,12 @@ struct rconn_eval_words {
 };
 /* Pure. `script` is Lua source (an embedded queue/lua/NAME.lua: lua_NAME); KEYS are
  * keys[0..nkeys), ARGV args[0..nargs), each NUL-terminated, or arglens[i] bytes long when
- * `arglens` is not NULL. Everything is borrowed until rconn_eval_words_clear(). Returns 0 or
- * -ENOMEM (nothing to clear then). */
-int rconn_eval_words_make(struct rconn_eval_words *w, const char *script, size_t nkeys,
-                          const char *const *keys, size_t nargs, const char *const *args,
-                          const size_t *arglens);
+ * `arglens` is not NULL. Everything is borrowed until rconn_eval_words_clear(). */
+void rconn_eval_words_make(struct rconn_eval_words *w, const char *script, size_t nkeys,
+                           const char *const *keys, size_t nargs, const char *const *args,
+                           const size_t *arglens);
 void rconn_eval_words_clear(struct rconn_eval_words *w);
-/* Sends that EVAL with rconn_command() (also -ENOMEM). Scripts are sent whole each time:
+/* Sends that EVAL with rconn_command(). Scripts are sent whole each time:
  * there is no script cache to lose when Redis restarts. */
 int rconn_eval(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *script, size_t nkeys,
                const char *const *keys, size_t nargs, const char *const *args,

@@ -17,14 +17,12 @@
 #include "lib/parse.h"
 #include "lib/periodic.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 #include "queue/keys.h"
+#include "queue/lua.h"
 #include "queue/outcome.h"
 #include "queue/presence.h"
 #include "queue/rconn.h"
-
-extern const char lua_reap[];
-extern const char lua_reap_read[];
-extern const char lua_orphans[];
 
 /* Test only: NEXUSD_TEST_REAP_DELAY_S holds a reap this long between the judgement and the
  * recovery, so that a test can make the judged process beat again in between. */
@@ -173,18 +171,20 @@ static void reap_send(struct reap *reap)
 {
     struct reaper *rp = reap->rp;
     size_t nkeys = 6 + 2 * reap->nlists, nargs = 4 + 4 * reap->njobs, a = 0;
-    const char **keys = calloc(nkeys, sizeof(*keys));
-    const char **args = calloc(nargs, sizeof(*args));
-    size_t *lens = calloc(nargs, sizeof(*lens));
-    char *nums = calloc(reap->njobs + 1, 24), now[32];
-    int r = -ENOMEM;
+    const char **keys = xcalloc(nkeys, sizeof(*keys));
+    const char **args = xcalloc(nargs, sizeof(*args));
+    size_t *lens = xcalloc(nargs, sizeof(*lens));
+    char *nums = xcalloc(reap->njobs + 1, 24), now[32];
+    char *k_process = keys_process(rp->ns, reap->rec.identity);
+    char *k_work = keys_process_work(rp->ns, reap->rec.identity);
+    int r = -ECANCELED;
 
-    if (reap->failed || periodic_stopped(rp->pass) || !keys || !args || !lens || !nums)
+    if (reap->failed || periodic_stopped(rp->pass))
         goto out;
     keys[0] = rp->k_procs;
     keys[1] = rp->k_processes;
-    keys[2] = keys_make(rp->ns, "%s", reap->rec.identity);
-    keys[3] = keys_make(rp->ns, "%s:work", reap->rec.identity);
+    keys[2] = k_process;
+    keys[3] = k_work;
     keys[4] = rp->k_queues;
     keys[5] = rp->k_dead;
     for (size_t i = 0; i < reap->nlists; i++) {
@@ -209,13 +209,10 @@ static void reap_send(struct reap *reap)
     }
 #undef PUT
 #undef PUTS
-    if (keys[2] && keys[3])
-        r = rconn_eval(rp->conn, reap_on_reply, reap, lua_reap, nkeys, keys, nargs, args, lens);
+    r = rconn_eval(rp->conn, reap_on_reply, reap, lua_reap, nkeys, keys, nargs, args, lens);
 out:
-    if (keys) {
-        free((char *)keys[2]);
-        free((char *)keys[3]);
-    }
+    free(k_process);
+    free(k_work);
     free(keys);
     free(args);
     free(lens);
@@ -224,23 +221,14 @@ out:
         reap_end(reap);
 }
 
-/* Appends `rj`, taking what it owns (freed on failure). Returns 0 or -ENOMEM. */
-static int reap_add(struct reap *reap, struct reap_job *rj)
+/* Appends `rj`, taking what it owns. */
+static void reap_add(struct reap *reap, struct reap_job *rj)
 {
     if (reap->njobs == reap->cap) {
-        size_t cap = reap->cap ? 2 * reap->cap : 16;
-        struct reap_job *jobs = realloc(reap->jobs, cap * sizeof(*jobs));
-        if (!jobs) {
-            free(rj->old);
-            free(rj->new_job);
-            free(rj->crash_log);
-            return -ENOMEM;
-        }
-        reap->jobs = jobs;
-        reap->cap = cap;
+        reap->cap = reap->cap ? 2 * reap->cap : 16;
+        reap->jobs = xreallocarray(reap->jobs, reap->cap, sizeof(*reap->jobs));
     }
     reap->jobs[reap->njobs++] = *rj;
-    return 0;
 }
 
 /* Whether a recovered job (its count raised) has died with its process once too often. */
@@ -256,8 +244,9 @@ static bool crash_loop(const struct reaper *rp, const struct job *job)
     return o.kind == OUTCOME_DEAD;
 }
 
-/* A recovered job with its count raised; to dead after max_recoveries. */
-static int recover_job(struct reap *reap, size_t list, const char *text, size_t len)
+/* A recovered job with its count raised; to dead after max_recoveries. A job that cannot be
+ * encoded again stays in its list for the next check. */
+static void recover_job(struct reap *reap, size_t list, const char *text, size_t len)
 {
     struct reaper *rp = reap->rp;
     struct reap_job rj = {.list = list, .old_len = len};
@@ -279,40 +268,33 @@ static int recover_job(struct reap *reap, size_t list, const char *text, size_t 
                            job_recoveries(job), reap->rec.identity, reap->reason);
             job_record_failure(job, "NexusCrashLoop", msg, util_now());
             rj.dead = true;
-            if (asprintf(&rj.crash_log, "jid=%s class=%s recoveries=%d", log_q(job_jid(job)),
-                         log_q(job_class(job)), job_recoveries(job)) < 0)
-                rj.crash_log = NULL;
+            rj.crash_log = xasprintf("jid=%s class=%s recoveries=%d", log_q(job_jid(job)),
+                                     log_q(job_class(job)), job_recoveries(job));
         }
     }
     rj.new_job = job_encode(job, NULL);
     job_free(job);
-    rj.old = malloc(len + 1);
-    if (!rj.new_job || !rj.old) {
-        free(rj.new_job);
-        free(rj.old);
+    if (!rj.new_job) {
         free(rj.crash_log);
-        return -ENOMEM;
+        return;
     }
-    memcpy(rj.old, text, len);
-    rj.old[len] = '\0';
-    return reap_add(reap, &rj);
+    rj.old = xmemdup(text, len);
+    reap_add(reap, &rj);
 }
 
 /* A job over max_job, known by its size and SHA-1: back to its queue as it is, undecoded (it
  * cannot run: its fetch buries it), so not counted as a recovery. */
-static int requeue_job(struct reap *reap, size_t list, long long size, const char *sha1)
+static void requeue_job(struct reap *reap, size_t list, long long size, const char *sha1)
 {
     struct reap_job rj = {.list = list};
-    int n = asprintf(&rj.old, "%lld:%s", size, sha1);
 
-    if (n < 0)
-        return -ENOMEM;
-    rj.old_len = (size_t)n;
-    return reap_add(reap, &rj);
+    rj.old = xasprintf("%lld:%s", size, sha1);
+    rj.old_len = strlen(rj.old);
+    reap_add(reap, &rj);
 }
 
 /* reap_read.lua's answer: per list, {size, text} pairs, the text a SHA-1 when the job was
- * over max_job. A job that cannot be taken in (out of memory) stays for the next check. */
+ * over max_job. A job that cannot be taken in stays for the next check. */
 static void read_on_reply(struct redisReply *reply, void *arg)
 {
     struct reap *reap = arg;
@@ -327,9 +309,9 @@ static void read_on_reply(struct redisReply *reply, void *arg)
             if (size->type != REDIS_REPLY_INTEGER || text->type != REDIS_REPLY_STRING)
                 continue;
             if ((long long)text->len == size->integer)
-                (void)recover_job(reap, i, text->str, text->len);
+                recover_job(reap, i, text->str, text->len);
             else
-                (void)requeue_job(reap, i, size->integer, text->str);
+                requeue_job(reap, i, size->integer, text->str);
         }
     }
     reap_send(reap);
@@ -340,15 +322,15 @@ static void read_on_reply(struct redisReply *reply, void *arg)
 static void reap_read(struct reap *reap)
 {
     struct reaper *rp = reap->rp;
-    const char **keys = calloc(reap->nlists + 1, sizeof(*keys));
+    const char **keys = xcalloc(reap->nlists + 1, sizeof(*keys));
     char max[24];
     const char *args[] = {max};
-    int r = -ENOMEM;
+    int r = -EINVAL;
 
     (void)snprintf(max, sizeof(max), "%zu", rp->max_job);
-    for (size_t i = 0; keys && i < reap->nlists; i++)
+    for (size_t i = 0; i < reap->nlists; i++)
         keys[i] = reap->lists[i].key;
-    if (keys && !reap->failed) /* failed: out of memory naming a list, the next check retries */
+    if (!reap->failed) /* failed: a queue in its record is not a name; the next check retries */
         r = rconn_eval(rp->conn, read_on_reply, reap, lua_reap_read, reap->nlists, keys, 1, args,
                        NULL);
     free(keys);
@@ -381,14 +363,10 @@ static void delay_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 static void reap_start(struct reaper *rp, struct presence_record *rec, const char *reason,
                        const char *test, bool forget)
 {
-    struct reap *reap = calloc(1, sizeof(*reap));
+    struct reap *reap = xcalloc(1, sizeof(*reap));
     size_t nq = json_array_size(rec->queues);
 
-    if (!reap || !(reap->lists = calloc(nq + 1, sizeof(*reap->lists)))) {
-        free(reap);
-        presence_record_clear(rec);
-        return;
-    }
+    reap->lists = xcalloc(nq + 1, sizeof(*reap->lists));
     if (strcmp(reason, "orphan") != 0)
         log_warn("event=process_dead identity=%s reason=%s", log_q(rec->identity), reason);
     reap->rp = rp;
@@ -400,12 +378,14 @@ static void reap_start(struct reaper *rp, struct presence_record *rec, const cha
     for (size_t i = 0; i < nq; i++) {
         struct reap_list *rl = &reap->lists[reap->nlists];
         const char *q = json_string_value(json_array_get(rec->queues, i));
-        rl->queue = q ? strdup(q) : NULL;
-        rl->key = q ? keys_make(rp->ns, "nexus:inflight:%s:%s", rec->identity, q) : NULL;
-        rl->queue_key = q ? keys_make(rp->ns, "queue:%s", q) : NULL;
         reap->nlists++;
-        if (!rl->queue || !rl->key || !rl->queue_key)
+        if (!q) {
             reap->failed = true;
+            continue;
+        }
+        rl->queue = xstrdup(q);
+        rl->key = keys_inflight(rp->ns, rec->identity, q);
+        rl->queue_key = keys_queue(rp->ns, q);
     }
     ev_timer_init(&reap->delay, delay_on_timer, rp->delay_s, 0);
     reap->delay.data = reap;
@@ -445,6 +425,7 @@ static void check_process(struct reaper *rp, const char *identity, const char *t
     struct reap *probe;
     long long start;
     char *key;
+    int r;
 
     if (strcmp(identity, rp->self) == 0 || presence_record_parse(text, len, &rec) < 0)
         return;
@@ -454,15 +435,19 @@ static void check_process(struct reaper *rp, const char *identity, const char *t
         reap_start(rp, &rec, "pid_gone", "pid", true);
         return;
     }
-    probe = heartbeats_judgeable(rp) ? calloc(1, sizeof(*probe)) : NULL;
-    key = keys_make(rp->ns, "%s", rec.identity);
-    if (!probe || !key || rconn_commandf(rp->conn, exists_on_reply, probe, "EXISTS %s", key) < 0) {
+    if (!heartbeats_judgeable(rp)) {
         presence_record_clear(&rec);
-        free(probe);
-        free(key);
         return;
     }
+    probe = xcalloc(1, sizeof(*probe));
+    key = keys_process(rp->ns, rec.identity);
+    r = rconn_commandf(rp->conn, exists_on_reply, probe, "EXISTS %s", key);
     free(key);
+    if (r < 0) {
+        presence_record_clear(&rec);
+        free(probe);
+        return;
+    }
     probe->rp = rp;
     probe->rec = rec;
     pass_begin(rp);
@@ -519,7 +504,8 @@ static void sweep_page_free(struct sweep_page *pg)
     free(pg);
 }
 
-/* Splits "<prefix>HOST:PID:RANDOM:QUEUE" into its owner's identity and its queue. */
+/* Splits "<prefix>HOST:PID:RANDOM:QUEUE" into its owner's identity and its queue (caller
+ * owns both, release with free()). Returns 0, or -EINVAL when `key` is not of that form. */
 static int inflight_key_parse(const struct reaper *rp, const char *key, char **ret_id,
                               char **ret_queue)
 {
@@ -534,13 +520,8 @@ static int inflight_key_parse(const struct reaper *rp, const char *key, char **r
         colon = strchr(colon + (i > 0), ':');
     if (!colon || colon == p || !colon[1])
         return -EINVAL;
-    *ret_id = strndup(p, (size_t)(colon - p));
-    *ret_queue = strdup(colon + 1);
-    if (!*ret_id || !*ret_queue) {
-        free(*ret_id);
-        free(*ret_queue);
-        return -ENOMEM;
-    }
+    *ret_id = xstrndup(p, (size_t)(colon - p));
+    *ret_queue = xstrdup(colon + 1);
     return 0;
 }
 
@@ -571,29 +552,23 @@ static void orphans_on_reply(struct redisReply *reply, void *arg)
 /* Asks orphans.lua which of the page's lists have no live owner. Returns 0 or -errno. */
 static int sweep_check(struct reaper *rp, struct sweep_page *pg)
 {
-    const char **keys = calloc(1 + 2 * pg->n, sizeof(*keys));
-    char **hb = calloc(pg->n, sizeof(*hb));
-    int r = -ENOMEM;
+    const char **keys = xcalloc(1 + 2 * pg->n, sizeof(*keys));
+    char **owned = xcalloc(2 * pg->n, sizeof(*owned)); /* the keys but the first */
+    int r;
 
-    if (!keys || !hb)
-        goto out;
     keys[0] = rp->k_procs;
     for (size_t i = 0; i < pg->n; i++) {
-        hb[i] = keys_make(rp->ns, "%s", pg->ids[i]);
-        keys[1 + 2 * i] = keys_make(rp->ns, "nexus:inflight:%s:%s", pg->ids[i], pg->queues[i]);
-        keys[2 + 2 * i] = hb[i];
-        if (!hb[i] || !keys[1 + 2 * i])
-            goto out;
+        owned[2 * i] = keys_inflight(rp->ns, pg->ids[i], pg->queues[i]);
+        owned[2 * i + 1] = keys_process(rp->ns, pg->ids[i]);
+        keys[1 + 2 * i] = owned[2 * i];
+        keys[2 + 2 * i] = owned[2 * i + 1];
     }
     r = rconn_eval(rp->conn, orphans_on_reply, pg, lua_orphans, 1 + 2 * pg->n, keys, pg->n,
                    (const char *const *)pg->ids, NULL);
-out:
-    for (size_t i = 0; keys && hb && i < pg->n; i++) {
-        free((char *)keys[1 + 2 * i]);
-        free(hb[i]);
-    }
+    for (size_t i = 0; i < 2 * pg->n; i++)
+        free(owned[i]);
+    free(owned);
     free(keys);
-    free(hb);
     return r;
 }
 
@@ -614,10 +589,9 @@ static bool scan_page(struct reaper *rp, struct redisReply *reply)
     found = reply->element[1];
     if (periodic_stopped(rp->pass) || found->elements == 0)
         return false;
-    pg = calloc(1, sizeof(*pg));
-    if (!pg || !(pg->ids = calloc(found->elements, sizeof(*pg->ids))) ||
-        !(pg->queues = calloc(found->elements, sizeof(*pg->queues))))
-        goto fail;
+    pg = xcalloc(1, sizeof(*pg));
+    pg->ids = xcalloc(found->elements, sizeof(*pg->ids));
+    pg->queues = xcalloc(found->elements, sizeof(*pg->queues));
     pg->rp = rp;
     for (size_t i = 0; i < found->elements; i++) {
         char *id, *queue;
@@ -635,9 +609,7 @@ static bool scan_page(struct reaper *rp, struct redisReply *reply)
     }
     if (pg->n > 0 && sweep_check(rp, pg) == 0)
         return true;
-fail:
-    if (pg)
-        sweep_page_free(pg);
+    sweep_page_free(pg);
     return false;
 }
 
@@ -670,15 +642,14 @@ static bool sweep_on_tick(void *arg)
 /* `s` with SCAN's glob characters escaped. Caller owns it, release with free(). */
 static char *glob_escape(const char *s)
 {
-    char *out = malloc(2 * strlen(s) + 1), *o = out;
+    char *out = xmalloc(2 * strlen(s) + 1), *o = out;
 
-    for (; out && *s; s++) {
+    for (; *s; s++) {
         if (strchr("*?[]\\^", *s))
             *o++ = '\\';
         *o++ = *s;
     }
-    if (out)
-        *o = '\0';
+    *o = '\0';
     return out;
 }
 
@@ -686,32 +657,26 @@ struct reaper *reaper_new(struct ev_loop *loop, struct rconn *conn, const char *
                           const char *self_identity, const char *host_id, double interval_s,
                           unsigned max_recoveries, double sweep_interval_s)
 {
-    struct reaper *rp = calloc(1, sizeof(*rp));
+    struct reaper *rp = xcalloc(1, sizeof(*rp));
     const char *delay = getenv(REAP_DELAY_ENV);
-    char *ns_glob;
+    char *ns_glob = glob_escape(ns), *prefix_glob;
 
-    if (!rp)
-        return NULL;
     rp->loop = loop;
     rp->conn = conn;
-    rp->ns = strdup(ns);
-    rp->self = strdup(self_identity);
-    rp->host_id = strdup(host_id);
-    rp->k_procs = keys_make(ns, "nexus:procs");
-    rp->k_processes = keys_make(ns, "processes");
-    rp->k_queues = keys_make(ns, "queues");
-    rp->k_dead = keys_make(ns, "dead");
-    rp->inflight_prefix = keys_make(ns, "nexus:inflight:");
-    ns_glob = glob_escape(ns);
-    rp->sweep_match = ns_glob ? keys_make(ns_glob, "nexus:inflight:*") : NULL;
+    rp->ns = xstrdup(ns);
+    rp->self = xstrdup(self_identity);
+    rp->host_id = xstrdup(host_id);
+    rp->k_procs = keys_procs(ns);
+    rp->k_processes = keys_processes(ns);
+    rp->k_queues = keys_queues(ns);
+    rp->k_dead = keys_dead(ns);
+    rp->inflight_prefix = keys_inflight_prefix(ns);
+    prefix_glob = keys_inflight_prefix(ns_glob);
+    rp->sweep_match = xasprintf("%s*", prefix_glob);
+    free(prefix_glob);
     free(ns_glob);
     rp->max_recoveries = max_recoveries;
     rp->max_job = 1 << 20;
-    if (!rp->ns || !rp->self || !rp->host_id || !rp->k_procs || !rp->k_processes || !rp->k_queues ||
-        !rp->k_dead || !rp->inflight_prefix || !rp->sweep_match) {
-        reaper_free(rp);
-        return NULL;
-    }
     if (delay && parse_double(delay, 0, 3600, &rp->delay_s) < 0)
         rp->delay_s = 0;
     rp->sweep_interval_s = sweep_interval_s;

@@ -1,7 +1,6 @@
 /* rerun.c - jobs an operator pushes again. */
 #include "queue/rerun.h"
 
-#include <errno.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -9,26 +8,26 @@
 #include "conf/cfg.h"
 #include "lib/job.h"
 
-static int retry_count_give_back(json_t *root)
+static void retry_count_give_back(json_t *root)
 {
     json_t *v = json_object_get(root, "retry_count");
 
     if (!json_is_integer(v))
-        return 0;
+        return;
     if (json_integer_value(v) <= 0)
-        return json_object_del(root, "retry_count") < 0 ? -ENOMEM : 0;
-    return json_integer_set(v, json_integer_value(v) - 1) < 0 ? -ENOMEM : 0;
+        (void)json_object_del(root, "retry_count");
+    else
+        (void)json_integer_set(v, json_integer_value(v) - 1);
 }
 
-int rerun_prepare(struct job *job, bool again, double now)
+void rerun_prepare(struct job *job, bool again, double now)
 {
     json_t *root = job_root(job);
 
     (void)json_object_del(root, "at");
-    if (again && retry_count_give_back(root) < 0)
-        return -ENOMEM;
-    job_set_enqueued_at(job, now);
-    return 0;
+    if (again)
+        retry_count_give_back(root);
+    (void)job_set_enqueued_at(job, now);
 }
 
 struct job *rerun_schedule_job(const struct cfg_schedule *sc, double now, unsigned long long rnd)

@@ -12,11 +12,12 @@ struct cfg_schedule;
 /* Makes `job` (taken from retry, dead or schedule) the job to push to its queue: "at"
  * removed, enqueued_at = now (in the job's own units). With `again` (dead, retry)
  * retry_count goes down by one, as Sidekiq's "retry now" does, so the job gets one more
- * attempt; at 0 the field is removed (nexusd refuses -1). Returns 0 or -ENOMEM. */
-int rerun_prepare(struct job *job, bool again, double now);
+ * attempt; at 0 the field is removed (nexusd refuses -1). */
+void rerun_prepare(struct job *job, bool again, double now);
 
 /* The job schedule `sc` pushes, as a client would, marked with "nexus_schedule"; `rnd`
- * draws its jid. Caller owns the job, release with job_free(). NULL when out of memory. */
+ * draws its jid. Caller owns the job, release with job_free(). NULL when `sc` does not make
+ * a job (its args not a JSON array, a name not UTF-8: the configuration check refuses both). */
 struct job *rerun_schedule_job(const struct cfg_schedule *sc, double now, unsigned long long rnd);
 
 /* The `rnd` to give job_decode() for a member of a set (FNV-1a of its text): a text that

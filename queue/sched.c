@@ -18,11 +18,11 @@
 #include "lib/parse.h"
 #include "lib/periodic.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 #include "queue/keys.h"
+#include "queue/lua.h"
 #include "queue/rconn.h"
 #include "queue/rerun.h"
-
-extern const char lua_cron[];
 
 #define SCHED_TICK_S 0.25          /* how often due schedules are looked for */
 #define SCHED_CATCH_UP_MAX 1000000 /* ticks stepped over looking for the latest missed */
@@ -114,14 +114,15 @@ static void fire(struct sched *s, struct entry *e, time_t tick)
 {
     const struct cfg_schedule *sc = e->sc;
     const char *ns = s->ns;
-    char *k_cron = keys_make(ns, "nexus:cron:%s", sc->name);
-    char *k_queues = keys_make(ns, "queues"), *k_queue = keys_make(ns, "queue:%s", sc->queue);
+    char *k_cron = keys_cron(ns, sc->name);
+    char *k_queues = keys_queues(ns), *k_queue = keys_queue(ns, sc->queue);
     char jid[JOB_MAX_JID + 1] = "", tick_s[32], now_s[32];
     char *job = tick_job(sc, tick, jid);
-    struct call *c = calloc(1, sizeof(*c));
+    struct call *c = xcalloc(1, sizeof(*c));
 
-    if (!k_cron || !k_queues || !k_queue || !job || !c || !(c->name = strdup(sc->name)))
+    if (!job)
         goto fail;
+    c->name = xstrdup(sc->name);
     c->s = s;
     c->tick = tick;
     (void)snprintf(tick_s, sizeof(tick_s), "%lld", (long long)tick);
@@ -185,11 +186,10 @@ static void last_on_reply(struct redisReply *reply, void *arg)
 
 static void catch_up(struct sched *s, struct entry *e)
 {
-    struct call *c = calloc(1, sizeof(*c));
-    char *key = keys_make(s->ns, "nexus:cron:%s", e->sc->name);
+    struct call *c = xcalloc(1, sizeof(*c));
+    char *key = keys_cron(s->ns, e->sc->name);
 
-    if (!c || !key || !(c->name = strdup(e->sc->name)))
-        goto out;
+    c->name = xstrdup(e->sc->name);
     c->s = s;
     if (rconn_commandf(s->conn, last_on_reply, c, "HGET %s last", key) < 0)
         goto out;
@@ -243,21 +243,15 @@ static void schedule_free(struct cfg_schedule *sc)
 
 static struct cfg_schedule *schedule_copy(const struct cfg_schedule *from)
 {
-    struct cfg_schedule *sc = malloc(sizeof(*sc));
+    struct cfg_schedule *sc = xmalloc(sizeof(*sc));
 
-    if (!sc)
-        return NULL;
     *sc = *from;
-    sc->name = strdup(from->name);
-    sc->cron = strdup(from->cron);
-    sc->class_name = strdup(from->class_name);
-    sc->args = strdup(from->args);
-    sc->queue = strdup(from->queue);
-    sc->tz = strdup(from->tz);
-    if (!sc->name || !sc->cron || !sc->class_name || !sc->args || !sc->queue || !sc->tz) {
-        schedule_free(sc);
-        return NULL;
-    }
+    sc->name = xstrdup(from->name);
+    sc->cron = xstrdup(from->cron);
+    sc->class_name = xstrdup(from->class_name);
+    sc->args = xstrdup(from->args);
+    sc->queue = xstrdup(from->queue);
+    sc->tz = xstrdup(from->tz);
     return sc;
 }
 
@@ -268,25 +262,15 @@ static void entries_free(struct entry *entries, size_t n)
     free(entries);
 }
 
-/* Copies cfg's schedules; the old entries are replaced only when every copy was made. */
-static int entries_build(struct sched *s, const struct cfg *cfg)
+/* Copies cfg's schedules in place of the old entries. */
+static void entries_build(struct sched *s, const struct cfg *cfg)
 {
-    struct entry *entries = calloc(cfg->nschedules + 1, sizeof(*entries));
-    char *ns = strdup(cfg->redis_namespace);
+    struct entry *entries = xcalloc(cfg->nschedules + 1, sizeof(*entries));
+    char *ns = xstrdup(cfg->redis_namespace);
 
-    if (!entries || !ns) {
-        free(entries);
-        free(ns);
-        return -ENOMEM;
-    }
     for (size_t i = 0; i < cfg->nschedules; i++) {
         struct entry *old = entry_find(s, cfg->schedules[i].name);
         entries[i].sc = schedule_copy(&cfg->schedules[i]);
-        if (!entries[i].sc) {
-            entries_free(entries, i);
-            free(ns);
-            return -ENOMEM;
-        }
         /* a schedule kept across a reload keeps its place, unless its timing changed */
         if (old && strcmp(old->sc->cron, cfg->schedules[i].cron) == 0 &&
             strcmp(old->sc->tz, cfg->schedules[i].tz) == 0) {
@@ -300,20 +284,14 @@ static int entries_build(struct sched *s, const struct cfg *cfg)
     s->entries = entries;
     s->n = cfg->nschedules;
     s->ns = ns;
-    return 0;
 }
 
 struct sched *sched_new(struct ev_loop *loop, struct rconn *conn, const struct cfg *cfg)
 {
-    struct sched *s = calloc(1, sizeof(*s));
+    struct sched *s = xcalloc(1, sizeof(*s));
 
-    if (!s)
-        return NULL;
     s->conn = conn;
-    if (entries_build(s, cfg) < 0) {
-        free(s);
-        return NULL;
-    }
+    entries_build(s, cfg);
     s->tick = periodic_new(loop, SCHED_TICK_S, 0, sched_on_tick, s);
     return s;
 }
@@ -328,9 +306,9 @@ void sched_free(struct sched *s)
     free(s);
 }
 
-int sched_reload(struct sched *s, const struct cfg *cfg)
+void sched_reload(struct sched *s, const struct cfg *cfg)
 {
-    return entries_build(s, cfg);
+    entries_build(s, cfg);
 }
 
 void sched_kick(struct sched *s)

@@ -12,12 +12,11 @@ struct sched; /* opaque */
  * than the schedule's last fired one (nexus:cron:NAME). A schedule whose policy is run_once
  * fires, at start-up or when Redis comes back, the latest tick it missed while no process
  * ran (once, however many were missed); skip fires only ticks from now on. `conn` is borrowed and
- * must outlive it. Caller owns it, release with sched_free(). NULL when out of memory. */
+ * must outlive it. Caller owns it, release with sched_free(). */
 struct sched *sched_new(struct ev_loop *loop, struct rconn *conn, const struct cfg *cfg);
 void sched_free(struct sched *s);
-/* Takes the schedules of a new configuration (copied; schedules come and go with SIGHUP).
- * Returns 0, or -ENOMEM and the old ones stay. */
-int sched_reload(struct sched *s, const struct cfg *cfg);
+/* Takes the schedules of a new configuration (copied; schedules come and go with SIGHUP). */
+void sched_reload(struct sched *s, const struct cfg *cfg);
 /* Redis is (back) up: catch up on missed ticks of run_once schedules. */
 void sched_kick(struct sched *s);
 void sched_stop(struct sched *s);

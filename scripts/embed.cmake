@@ -1,6 +1,7 @@
 # embed.cmake - turns text files into C strings.
 #   MODE=lua: queue/lua/NAME.lua -> const char lua_NAME[] = "..."; comment lines left out
-#             (the scripts travel with every EVAL).
+#             (the scripts travel with every EVAL). A line "-- uses: LIB" puts
+#             queue/lua/lib/LIB.lua (local functions several scripts share) first.
 #   MODE=sql: sql/migrations/NNN_NAME.sql -> const struct migration migrations[], in order.
 #   MODE=asset: daemon/dashboard/NAME.EXT -> const struct dashboard_asset dashboard_assets[]
 #             (name, content type from EXT, body, length), served as they are.
@@ -19,6 +20,13 @@ foreach(path ${PATHS})
   get_filename_component(name ${path} NAME_WE)
   file(READ ${path} body)
   if(MODE STREQUAL "lua")
+    string(REGEX MATCHALL "(^|\n)-- uses: [a-z_]+" uses "${body}")
+    foreach(use ${uses})
+      string(REGEX REPLACE ".*-- uses: " "" lib "${use}")
+      get_filename_component(dir ${path} DIRECTORY)
+      file(READ ${dir}/lib/${lib}.lua libbody)
+      set(body "${libbody}\n${body}")
+    endforeach()
     string(REGEX REPLACE "(^|\n)[ \t]*--[^\n]*" "" body "${body}")
     string(REGEX REPLACE "\n+" "\n" body "${body}")
     string(REGEX REPLACE "^\n" "" body "${body}")

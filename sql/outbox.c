@@ -1,7 +1,6 @@
 /* outbox.c - the transactional outbox relay: PostgreSQL rows to Redis, exactly once. */
 #include "sql/outbox.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +14,11 @@
 #include "lib/parse.h"
 #include "lib/periodic.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 #include "queue/keys.h"
+#include "queue/lua.h"
 #include "queue/rconn.h"
 #include "sql/db.h"
-
-extern const char lua_outbox[];
 
 #define ROUND_ROWS 500
 #define ROUND_ROWS_TEXT "500"
@@ -128,28 +127,23 @@ static char *job_stamped(const char *text, double now)
         out = job_encode(job, NULL);
     }
     job_free(job);
-    return out ? out : strdup(text);
+    return out ? out : xstrdup(text);
 }
 
 /* Pushes the rows with outbox.lua; the ids go into rd->ids for the DELETE. */
 static int push_rows(struct round *rd, const struct db_rows *rows)
 {
     struct outbox *ob = rd->ob;
-    int n = db_rows_count(rows), r = -ENOMEM;
+    int n = db_rows_count(rows), r;
     size_t nkeys = 3 + (size_t)n, nargs = 1 + 4 * (size_t)n, idlen = 2;
-    const char **keys = calloc(nkeys + nargs, sizeof(*keys)), **args;
-    char **owned = calloc(2 * (size_t)n + 1, sizeof(*owned));
+    const char **keys = xcalloc(nkeys + nargs, sizeof(*keys)), **args = keys + nkeys;
+    char **owned = xcalloc(2 * (size_t)n + 1, sizeof(*owned));
     char now_s[32], *p;
     double now = util_now();
 
-    if (!keys || !owned)
-        goto out;
-    args = keys + nkeys;
     for (int i = 0; i < n; i++)
         idlen += strlen(db_rows_get(rows, i, 0)) + 1;
-    rd->ids = malloc(idlen + 1);
-    if (!rd->ids)
-        goto out;
+    rd->ids = xmalloc(idlen + 1);
     p = rd->ids;
     *p++ = '{';
     for (int i = 0; i < n; i++)
@@ -163,10 +157,8 @@ static int push_rows(struct round *rd, const struct db_rows *rows)
     args[0] = now_s;
     for (int i = 0; i < n; i++) {
         const char *at = db_rows_get(rows, i, 3);
-        owned[i] = keys_make(ob->ns, "queue:%s", db_rows_get(rows, i, 1));
+        owned[i] = keys_queue(ob->ns, db_rows_get(rows, i, 1));
         owned[n + i] = job_stamped(db_rows_get(rows, i, 2), now);
-        if (!owned[i] || !owned[n + i])
-            goto out;
         keys[3 + i] = owned[i];
         args[1 + 4 * i] = db_rows_get(rows, i, 0);
         args[2 + 4 * i] = db_rows_get(rows, i, 1);
@@ -175,8 +167,7 @@ static int push_rows(struct round *rd, const struct db_rows *rows)
     }
     rd->nrows = n;
     r = rconn_eval(ob->redis, round_on_pushed, rd, lua_outbox, nkeys, keys, nargs, args, NULL);
-out:
-    for (int i = 0; owned && i < 2 * n; i++)
+    for (int i = 0; i < 2 * n; i++)
         free(owned[i]);
     free(owned);
     free(keys);
@@ -196,7 +187,7 @@ static void round_on_rows(const struct db_rows *rows, int err, void *arg)
         return;
     }
     if (push_rows(rd, rows) < 0)
-        round_abort(rd, "push", "Redis unreachable or out of memory");
+        round_abort(rd, "push", "Redis unreachable");
 }
 
 static void round_on_lock(const struct db_rows *rows, int err, void *arg)
@@ -234,9 +225,7 @@ static bool round_on_tick(void *arg)
 
     if (!db_pool_up(ob->pool) || !rconn_is_up(ob->redis) || util_now() < ob->pause_until)
         return false;
-    rd = calloc(1, sizeof(*rd));
-    if (!rd)
-        return false;
+    rd = xcalloc(1, sizeof(*rd));
     rd->ob = ob;
     ob->again = false;
     if (db_tx_begin(ob->pool, round_on_begin, rd) < 0) {
@@ -258,20 +247,14 @@ static void listen_on_notify(const char *channel, const char *payload, void *arg
 struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct rconn *redis,
                           const char *ns, double interval_s)
 {
-    struct outbox *ob = calloc(1, sizeof(*ob));
+    struct outbox *ob = xcalloc(1, sizeof(*ob));
 
-    if (!ob)
-        return NULL;
     ob->pool = pool;
     ob->redis = redis;
-    ob->ns = strdup(ns);
-    ob->k_relayed = keys_make(ns, "nexus:outbox:relayed");
-    ob->k_queues = keys_make(ns, "queues");
-    ob->k_schedule = keys_make(ns, "schedule");
-    if (!ob->ns || !ob->k_relayed || !ob->k_queues || !ob->k_schedule) {
-        outbox_free(ob);
-        return NULL;
-    }
+    ob->ns = xstrdup(ns);
+    ob->k_relayed = keys_outbox_relayed(ns);
+    ob->k_queues = keys_queues(ns);
+    ob->k_schedule = keys_schedule(ns);
     ob->tick = periodic_new(loop, interval_s, 0, round_on_tick, ob);
     if (db_pool_listen(pool, OUTBOX_CHANNEL, listen_on_notify, ob) < 0) {
         outbox_free(ob);

@@ -7,6 +7,7 @@
 -- then records of 3: job as stored, job to write, queue name ('' = to dead).
 -- Jobs go to the end of a queue fetched first when ARGV[1] is 'l' (recovered jobs run
 -- next), to the other end otherwise (as a client's push). Returns the number moved.
+-- uses: push
 local moved = 0
 local k = 4
 for r = 3, #ARGV, 3 do
@@ -21,10 +22,10 @@ for r = 3, #ARGV, 3 do
     if queue == '' then
       redis.call('ZADD', KEYS[3], ARGV[2], new)
     else
-      redis.call('SADD', KEYS[2], queue)
       if ARGV[1] == 'z' then
-        redis.call('LPUSH', KEYS[k], new)
+        push_now(KEYS[2], KEYS[k], queue, new)
       else
+        redis.call('SADD', KEYS[2], queue)
         redis.call('RPUSH', KEYS[k], new)
       end
     end

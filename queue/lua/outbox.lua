@@ -6,6 +6,7 @@
 -- KEYS[4..] each record's queue:NAME list. ARGV[1] now (epoch s), then records of 4:
 -- outbox id, queue name, job, run_at ('' for now).
 -- Returns the number pushed.
+-- uses: push
 local now = tonumber(ARGV[1])
 local pushed = 0
 local k = 4
@@ -13,10 +14,9 @@ for r = 2, #ARGV, 4 do
   local id, queue, job, at = ARGV[r], ARGV[r + 1], ARGV[r + 2], ARGV[r + 3]
   if redis.call('ZADD', KEYS[1], 'NX', now, id) == 1 then
     if at ~= '' and tonumber(at) > now then
-      redis.call('ZADD', KEYS[3], at, job)
+      push_at(KEYS[3], at, job)
     else
-      redis.call('SADD', KEYS[2], queue)
-      redis.call('LPUSH', KEYS[k], job)
+      push_now(KEYS[2], KEYS[k], queue, job)
     end
     pushed = pushed + 1
   end
