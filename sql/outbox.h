@@ -19,7 +19,7 @@ struct outbox; /* opaque */
  * outbox (pushed later) or pushed and marked (deleted later, not pushed again). `pool` and
  * `redis` are borrowed and must outlive it, or `pool` is freed first (db_pool_free() ends its
  * calls into the relay). Takes the pool's one listener. Caller owns it, outbox_free(); NULL
- * when out of memory. */
+ * when the pool refuses the listener (it already listens, or is being freed). */
 struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct rconn *redis,
                           const char *ns, double interval_s);
 void outbox_free(struct outbox *ob);
