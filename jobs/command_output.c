@@ -6,17 +6,15 @@
 #include <string.h>
 
 #include "jobs/tail.h"
+#include "lib/strbuf.h"
 #include "lib/xalloc.h"
 
-#define STDOUT_CHUNK 65536 /* the parser's buffer starts this large and doubles */
-
 struct command_output {
-    struct tail *all; /* stdout and stderr, in arrival order */
-    struct tail *err; /* stderr only, for the message */
-    bool keep_stdout; /* for a parser */
-    char *stdout_buf; /* NUL-terminated; at most COMMAND_PARSE_MAX bytes */
-    size_t stdout_len, stdout_cap;
-    bool stdout_over; /* more than COMMAND_PARSE_MAX: not kept */
+    struct tail *all;  /* stdout and stderr, in arrival order */
+    struct tail *err;  /* stderr only, for the message */
+    bool keep_stdout;  /* for a parser */
+    struct strbuf out; /* stdout; at most COMMAND_PARSE_MAX bytes */
+    bool stdout_over;  /* more than COMMAND_PARSE_MAX: not kept */
 };
 
 struct command_output *command_output_new(size_t limit, bool keep_stdout)
@@ -35,7 +33,7 @@ void command_output_free(struct command_output *o)
         return;
     tail_free(o->all);
     tail_free(o->err);
-    free(o->stdout_buf);
+    free(o->out.p);
     free(o);
 }
 
@@ -43,7 +41,9 @@ void command_output_clear(struct command_output *o)
 {
     tail_clear(o->all);
     tail_clear(o->err);
-    o->stdout_len = 0;
+    o->out.len = 0;
+    if (o->out.p)
+        o->out.p[0] = '\0';
     o->stdout_over = false;
 }
 
@@ -51,21 +51,11 @@ static void stdout_keep(struct command_output *o, const char *data, size_t n)
 {
     if (o->stdout_over)
         return;
-    if (o->stdout_len + n > COMMAND_PARSE_MAX) {
+    if (o->out.len + n > COMMAND_PARSE_MAX) {
         o->stdout_over = true;
         return;
     }
-    if (o->stdout_len + n + 1 > o->stdout_cap) {
-        size_t cap = o->stdout_cap ? o->stdout_cap : STDOUT_CHUNK;
-
-        while (cap < o->stdout_len + n + 1)
-            cap *= 2;
-        o->stdout_buf = xreallocarray(o->stdout_buf, cap, 1);
-        o->stdout_cap = cap;
-    }
-    memcpy(o->stdout_buf + o->stdout_len, data, n);
-    o->stdout_len += n;
-    o->stdout_buf[o->stdout_len] = '\0';
+    strbuf_add(&o->out, data, n);
 }
 
 void command_output_write(struct command_output *o, const char *data, size_t len, bool is_err)
@@ -118,6 +108,6 @@ const char *command_output_stdout(const struct command_output *o, size_t *ret_le
 {
     if (o->stdout_over)
         return NULL;
-    *ret_len = o->stdout_len;
-    return o->stdout_buf ? o->stdout_buf : "";
+    *ret_len = o->out.len;
+    return o->out.p ? o->out.p : "";
 }

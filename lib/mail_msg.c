@@ -10,40 +10,19 @@
 #include <string.h>
 
 #include "lib/err.h"
-#include "lib/xalloc.h"
+#include "lib/strbuf.h"
 
 #define QP_LINE 76    /* bytes of a quoted-printable line, soft break "=" included */
 #define WORD_CHARS 42 /* bytes of text per encoded word: base64 56 + 12, fits after "Subject: " */
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* A growing string. */
-struct sb {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_add(struct sb *sb, const char *s, size_t n)
+static void sb_str(struct strbuf *sb, const char *s)
 {
-    if (sb->len + n + 1 > sb->cap) {
-        size_t cap = sb->cap ? sb->cap : 1024;
-
-        while (cap < sb->len + n + 1)
-            cap *= 2;
-        sb->p = xreallocarray(sb->p, cap, 1);
-        sb->cap = cap;
-    }
-    memcpy(sb->p + sb->len, s, n);
-    sb->len += n;
-    sb->p[sb->len] = '\0';
+    strbuf_add(sb, s, strlen(s));
 }
 
-static void sb_str(struct sb *sb, const char *s)
-{
-    sb_add(sb, s, strlen(s));
-}
-
-static void sb_fmt(struct sb *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_fmt(struct sb *sb, const char *fmt, ...)
+static void sb_fmt(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_fmt(struct strbuf *sb, const char *fmt, ...)
 {
     char buf[256];
     va_list ap;
@@ -53,7 +32,7 @@ static void sb_fmt(struct sb *sb, const char *fmt, ...)
     n = vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     if (n > 0)
-        sb_add(sb, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+        strbuf_add(sb, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 bool mail_utf8_valid(const char *s, size_t len)
@@ -256,7 +235,7 @@ static bool printable_ascii(const char *s)
     return true;
 }
 
-static void base64_add(struct sb *sb, const unsigned char *in, size_t n)
+static void base64_add(struct strbuf *sb, const unsigned char *in, size_t n)
 {
     static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char out[4];
@@ -272,13 +251,13 @@ static void base64_add(struct sb *sb, const unsigned char *in, size_t n)
         out[1] = abc[(v >> 12) & 63];
         out[2] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
         out[3] = i + 2 < n ? abc[v & 63] : '=';
-        sb_add(sb, out, 4);
+        strbuf_add(sb, out, 4);
     }
 }
 
 /* `s` as RFC 2047 encoded words (=?UTF-8?B?...?=), folded between words; each word holds
  * whole UTF-8 characters. */
-static void words_add(struct sb *sb, const char *s)
+static void words_add(struct strbuf *sb, const char *s)
 {
     size_t n = strlen(s), i = 0;
 
@@ -303,7 +282,7 @@ static bool header_plain(const char *s)
     return printable_ascii(s) && strlen(s) <= 200 && !strstr(s, "=?");
 }
 
-static void name_add(struct sb *sb, const char *name)
+static void name_add(struct strbuf *sb, const char *name)
 {
     bool atoms = true;
 
@@ -322,12 +301,12 @@ static void name_add(struct sb *sb, const char *name)
     for (const char *p = name; *p; p++) {
         if (*p == '"' || *p == '\\')
             sb_str(sb, "\\");
-        sb_add(sb, p, 1);
+        strbuf_add(sb, p, 1);
     }
     sb_str(sb, "\"");
 }
 
-static void addr_add(struct sb *sb, const struct mail_addr *a)
+static void addr_add(struct strbuf *sb, const struct mail_addr *a)
 {
     if (a->name[0]) {
         name_add(sb, a->name);
@@ -337,7 +316,7 @@ static void addr_add(struct sb *sb, const struct mail_addr *a)
     }
 }
 
-static void addrs_header(struct sb *sb, const char *field, const struct mail_addr *a, size_t n)
+static void addrs_header(struct strbuf *sb, const char *field, const struct mail_addr *a, size_t n)
 {
     if (n == 0)
         return;
@@ -350,7 +329,7 @@ static void addrs_header(struct sb *sb, const char *field, const struct mail_add
     sb_str(sb, "\r\n");
 }
 
-static void date_header(struct sb *sb, time_t t)
+static void date_header(struct strbuf *sb, time_t t)
 {
     static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -367,7 +346,7 @@ static void date_header(struct sb *sb, time_t t)
 
 /* `s` in quoted-printable with CRLF line ends (LF, CR and CRLF in `s` all end a line); a
  * line end is added only where `s` has one, so the text comes back as it was. */
-static void qp_add(struct sb *sb, const char *s)
+static void qp_add(struct strbuf *sb, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t col = 0;
@@ -395,12 +374,12 @@ static void qp_add(struct sb *sb, const char *s)
             sb_str(sb, "=\r\n");
             col = 0;
         }
-        sb_add(sb, enc, n);
+        strbuf_add(sb, enc, n);
         col += n;
     }
 }
 
-static void part_add(struct sb *sb, const char *type, const char *body)
+static void part_add(struct strbuf *sb, const char *type, const char *body)
 {
     sb_fmt(sb,
            "Content-Type: %s; charset=UTF-8\r\n"
@@ -473,7 +452,7 @@ static uint64_t fnv64(const char *s)
 
 int mail_msg_build(const struct mail_msg *m, char **ret_text, size_t *ret_len, struct err *err)
 {
-    struct sb sb = {0};
+    struct strbuf sb = {0};
     char boundary[40];
     int r;
 

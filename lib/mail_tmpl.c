@@ -15,6 +15,7 @@
 
 #include "lib/err.h"
 #include "lib/mail_msg.h"
+#include "lib/strbuf.h"
 #include "lib/xalloc.h"
 
 #define KEY_MAX 128 /* bytes of a placeholder's key */
@@ -31,47 +32,27 @@ struct mail_tmpl_set {
 
 /* ---- rendering ---------------------------------------------------------------------- */
 
-struct out {
-    char *p;
-    size_t len, cap;
-};
-
-static void out_add(struct out *o, const char *s, size_t n)
-{
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 256;
-
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        o->p = xreallocarray(o->p, cap, 1);
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    o->p[o->len] = '\0';
-}
-
-static void html_add(struct out *o, const char *s)
+static void html_add(struct strbuf *o, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
         case '&':
-            out_add(o, "&amp;", 5);
+            strbuf_add(o, "&amp;", 5);
             break;
         case '<':
-            out_add(o, "&lt;", 4);
+            strbuf_add(o, "&lt;", 4);
             break;
         case '>':
-            out_add(o, "&gt;", 4);
+            strbuf_add(o, "&gt;", 4);
             break;
         case '"':
-            out_add(o, "&quot;", 6);
+            strbuf_add(o, "&quot;", 6);
             break;
         case '\'':
-            out_add(o, "&#39;", 5);
+            strbuf_add(o, "&#39;", 5);
             break;
         default:
-            out_add(o, s, 1);
+            strbuf_add(o, s, 1);
         }
     }
 }
@@ -105,7 +86,7 @@ static int line_of(const char *start, const char *at)
 }
 
 /* One placeholder's value appended; `key` found at `at`. */
-static int value_add(struct out *o, const json_t *v, const char *key, enum mail_tmpl_mode mode,
+static int value_add(struct strbuf *o, const json_t *v, const char *key, enum mail_tmpl_mode mode,
                      const char *what, int line, struct err *err)
 {
     char num[64];
@@ -139,7 +120,7 @@ static int value_add(struct out *o, const json_t *v, const char *key, enum mail_
     if (mode == MAIL_TMPL_HTML)
         html_add(o, s);
     else
-        out_add(o, s, strlen(s));
+        strbuf_add(o, s, strlen(s));
     return 0;
 }
 
@@ -178,7 +159,7 @@ static const char *key_read(const char *tmpl, const char *p, const char *what, c
 int mail_tmpl_render(const char *tmpl, const char *what, const json_t *vars,
                      enum mail_tmpl_mode mode, char **ret, struct err *err)
 {
-    struct out o = {0};
+    struct strbuf o = {0};
     const char *p = tmpl;
     char key[KEY_MAX + 1];
     int r = 0;
@@ -187,7 +168,7 @@ int mail_tmpl_render(const char *tmpl, const char *what, const json_t *vars,
         const char *open = strstr(p, "{{"), *next;
         const json_t *v;
 
-        out_add(&o, p, open ? (size_t)(open - p) : strlen(p));
+        strbuf_add(&o, p, open ? (size_t)(open - p) : strlen(p));
         if (!open)
             break;
         next = key_read(tmpl, open, what, key, err);
@@ -210,7 +191,7 @@ int mail_tmpl_render(const char *tmpl, const char *what, const json_t *vars,
         return r;
     }
     if (!o.p)
-        out_add(&o, "", 0);
+        strbuf_add(&o, "", 0);
     *ret = o.p;
     return 0;
 }
