@@ -23,6 +23,7 @@
 #include "lib/util.h"
 #include "lib/xalloc.h"
 #include "lib/xfer.h"
+#include "queue/keys.h"
 #include "queue/rconn.h"
 #include "sql/db.h"
 
@@ -134,7 +135,7 @@ static struct emo *emo_new(struct task *task, const struct cfg *cfg,
         return NULL;
     }
     e->model = xstrdup(cfg->emotion_model);
-    e->key = xasprintf("%s%s", cfg->emotion_cache_prefix, e->sha);
+    e->key = keys_emotion_cache(cfg->emotion_cache_prefix, e->sha);
     ulen = strlen(cfg->emotion_url);
     while (ulen > 0 && cfg->emotion_url[ulen - 1] == '/')
         ulen--;

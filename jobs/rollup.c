@@ -20,6 +20,7 @@
 #include "lib/job.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "queue/keys.h"
 #include "queue/rconn.h"
 #include "sql/db.h"
 
@@ -198,12 +199,13 @@ static const char *shown(const char *s, size_t len, char *buf, size_t size)
 static const char *key_text(const struct rollup *ru, const struct counter *c, char *buf,
                             size_t size)
 {
-    char date[ROLLUP_DATE_LEN + 1], key[KEY_SHOWN_MAX + ROLLUP_ID_MAX + 64];
-    int n;
+    char date[ROLLUP_DATE_LEN + 1], *key;
 
     rollup_day_format(c->day, date);
-    n = snprintf(key, sizeof(key), "%s%s:step:%" PRId32 ":%s", ru->prefix, c->id, c->step, date);
-    return shown(key, n < (int)sizeof(key) ? (size_t)n : sizeof(key) - 1, buf, size);
+    key = keys_funnel_step(ru->prefix, c->id, c->step, date);
+    (void)shown(key, strlen(key), buf, size);
+    free(key);
+    return buf;
 }
 
 /* --- Redis: SCAN pages, one MGET per page ------------------------------------------------ */

@@ -120,6 +120,16 @@ char *keys_outbox_relayed(const char *ns)
     return keys_make(ns, "nexus:outbox:relayed");
 }
 
+char *keys_emotion_cache(const char *prefix, const char *sha256_hex)
+{
+    return keys_make(prefix, "%s", sha256_hex);
+}
+
+char *keys_funnel_step(const char *prefix, const char *id, int step, const char *day)
+{
+    return keys_make(prefix, "%s:step:%d:%s", id, step, day);
+}
+
 char *keys_day(double epoch_s, char *buf)
 {
     time_t t = (time_t)epoch_s;

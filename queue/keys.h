@@ -58,6 +58,15 @@ char *keys_paused(const char *ns);
 /* `nexus:outbox:relayed`, sorted set of outbox ids pushed (by time): outbox.lua. */
 char *keys_outbox_relayed(const char *ns);
 
+/* Keys of job classes, under their own configured prefix (not the namespace). */
+
+/* `emotion:SHA256`, string (JSON labels) expiring after emotion.cache_ttl: emotion.analyze,
+ * under emotion.cache_prefix; `sha256_hex` is the text's digest. */
+char *keys_emotion_cache(const char *prefix, const char *sha256_hex);
+/* `funnel:ID:step:STEP:YYYY-MM-DD`, string counter: the application INCRs it, the
+ * analytics.rollup class reads it (SCAN, MGET), under analytics.funnel_prefix. */
+char *keys_funnel_step(const char *prefix, const char *id, int step, const char *day);
+
 /* "<ns><formatted>", e.g. keys_make("app:", "queue:%s", "default") = "app:queue:default":
  * for patterns built on a key (a SCAN pattern); keys themselves come from the builders. */
 char *keys_make(const char *ns, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
