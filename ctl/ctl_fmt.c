@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "lib/err.h"
+#include "lib/xalloc.h"
 
 /* 9999-12-31T23:59:59Z: the last time the ISO format here can show. */
 #define CTL_FMT_TIME_MAX 253402300799.0
@@ -225,9 +226,7 @@ char *ctl_fmt_line(const char *s, size_t max)
         if (((unsigned char)s[i] & 0xc0) != 0x80 && n++ == keep)
             break;
     }
-    out = malloc(i + sizeof(ellipsis));
-    if (!out)
-        return NULL;
+    out = xmalloc(i + sizeof(ellipsis));
     for (size_t j = 0; j < i;) {
         const unsigned char *u = (const unsigned char *)s + j;
         size_t clen = utf8_len(u, i - j);
@@ -338,8 +337,6 @@ int ctl_fmt_json(const json_t *v, struct err *err)
     char *text = json_dumps(v, JSON_INDENT(2) | JSON_REAL_PRECISION(17) | JSON_ENSURE_ASCII);
     int r = 0;
 
-    if (!text)
-        return err_set(err, -ENOMEM, "out of memory");
     for (const char *p = text; *p && r == 0; p++)
         if ((*p == 0x7f ? fputs("\\u007f", stdout) : fputc(*p, stdout)) == EOF)
             r = -EIO;

@@ -65,7 +65,7 @@ static int history_print_json(const PGresult *res, const char *jid, struct err *
     int r;
 
     if (!out)
-        return err_set(err, -ENOMEM, "out of memory");
+        return err_set(err, -EINVAL, "the jid is not UTF-8: it cannot be shown as JSON");
     list = json_object_get(out, "attempts");
     for (int i = 0; i < PQntuples(res); i++) {
         double ms = 0;
@@ -85,15 +85,13 @@ static int history_print_json(const PGresult *res, const char *jid, struct err *
     return r;
 }
 
-static int history_print_table(const PGresult *res, struct err *err)
+static void history_print_table(const PGresult *res)
 {
     static const char *const headers[] = {"ATTEMPT",     "OUTCOME", "QUEUE", "FINISHED",
                                           "DURATION_MS", "PROCESS", "ERROR"};
     struct ctl_table *t = ctl_table_new(7, headers, 1u | 16u);
     char when[CTL_FMT_TIME_BUF], error[1200];
 
-    if (!t)
-        return err_set(err, -ENOMEM, "out of memory");
     for (int i = 0; i < PQntuples(res); i++) {
         const char *ec = cell(res, i, C_ECLASS), *e = cell(res, i, C_ERROR);
         const char *cells[7] = {
@@ -109,14 +107,10 @@ static int history_print_table(const PGresult *res, struct err *err)
             (void)snprintf(error, sizeof(error), "%s: %.1100s", ec, e ? e : "");
             cells[6] = error;
         }
-        if (ctl_table_add(t, cells) < 0) {
-            ctl_table_free(t);
-            return err_set(err, -ENOMEM, "out of memory");
-        }
+        ctl_table_add(t, cells);
     }
     ctl_table_print(t, stdout);
     ctl_table_free(t);
-    return 0;
 }
 
 static int history_run(struct ctl *ctl, int argc, char **argv, struct err *err)
@@ -145,7 +139,10 @@ static int history_run(struct ctl *ctl, int argc, char **argv, struct err *err)
         PQclear(res);
         return err_set(err, CTL_ENOTFOUND, "no history for jid %s", pos[0]);
     }
-    r = ctl->json ? history_print_json(res, pos[0], err) : history_print_table(res, err);
+    if (ctl->json)
+        r = history_print_json(res, pos[0], err);
+    else
+        history_print_table(res);
     PQclear(res);
     return r;
 }

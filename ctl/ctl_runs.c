@@ -29,15 +29,19 @@ static int runs_query(const struct cfg *cfg, const char *const params[3], json_t
 {
     PGconn *conn = pgsync_connect(cfg->database_url, "nexusctl", err);
     PGresult *res = NULL;
+    json_error_t jerr;
     int r;
 
     if (!conn)
         return err->code;
     r = pgsync_exec(conn, "reading nexus.command_runs", runs_sql, 3, params, &res, err);
     for (int i = 0; r == 0 && i < PQntuples(res); i++) {
-        json_t *row = json_loads(PQgetvalue(res, i, 0), 0, NULL);
-        if (!row || json_array_append_new(ret_list, row) < 0)
-            r = err_set(err, -ENOMEM, "out of memory");
+        json_t *row = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
+        if (row)
+            (void)json_array_append_new(ret_list, row);
+        else
+            r = err_set(err, -EIO, "nexus.command_runs gave a row that is not JSON: %s",
+                        jerr.text);
     }
     PQclear(res);
     PQfinish(conn);
@@ -65,7 +69,7 @@ static const char *ended(const json_t *row, char *buf, size_t size)
     return NULL;
 }
 
-static int runs_print_table(const json_t *list, bool output, struct err *err)
+static void runs_print_table(const json_t *list, bool output)
 {
     static const char *const headers[] = {"STARTED", "CLASS", "JID",      "STEP",
                                           "STATUS",  "EXIT",  "DURATION", "ERROR"};
@@ -74,8 +78,6 @@ static int runs_print_table(const json_t *list, bool output, struct err *err)
     size_t i;
     json_t *row;
 
-    if (!t)
-        return err_set(err, -ENOMEM, "out of memory");
     json_array_foreach(list, i, row)
     {
         const char *cells[8] = {
@@ -91,10 +93,7 @@ static int runs_print_table(const json_t *list, bool output, struct err *err)
         (void)snprintf(step, sizeof(step), "%lld/%lld",
                        (long long)json_integer_value(json_object_get(row, "step")),
                        (long long)json_integer_value(json_object_get(row, "nsteps")));
-        if (ctl_table_add(t, cells) < 0) {
-            ctl_table_free(t);
-            return err_set(err, -ENOMEM, "out of memory");
-        }
+        ctl_table_add(t, cells);
     }
     ctl_table_print(t, stdout);
     ctl_table_free(t);
@@ -113,7 +112,6 @@ static int runs_print_table(const json_t *list, bool output, struct err *err)
         free(cls);
         ctl_fmt_write(stdout, text, strlen(text), true); /* a terminal obeys none of it */
     }
-    return 0;
 }
 
 static int runs_run(struct ctl *ctl, int argc, char **argv, struct err *err)
@@ -137,8 +135,6 @@ static int runs_run(struct ctl *ctl, int argc, char **argv, struct err *err)
     if (!cfg)
         return err->code;
     list = json_array();
-    if (!list)
-        return err_set(err, -ENOMEM, "out of memory");
     params[0] = pos[0];
     params[1] = jid;
     params[2] = limit ? limit : "20";
@@ -148,10 +144,10 @@ static int runs_run(struct ctl *ctl, int argc, char **argv, struct err *err)
                     pos[0] ? pos[0] : "", jid ? " for jid " : "", jid ? jid : "");
     if (r == 0 && ctl->json) {
         json_t *out = json_pack("{s:O}", "runs", list);
-        r = out ? ctl_fmt_json(out, err) : err_set(err, -ENOMEM, "out of memory");
+        r = ctl_fmt_json(out, err);
         json_decref(out);
     } else if (r == 0) {
-        r = runs_print_table(list, output, err);
+        runs_print_table(list, output);
     }
     json_decref(list);
     return r;

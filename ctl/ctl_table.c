@@ -1,12 +1,12 @@
 /* ctl_table.c - aligned text tables. */
 #include "ctl/ctl_table.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl/ctl_fmt.h"
+#include "lib/xalloc.h"
 
 struct ctl_table {
     size_t ncols;
@@ -27,44 +27,27 @@ static size_t text_width(const char *s)
 }
 
 /* Copies one row into the next free slot, growing the table. */
-static int row_put(struct ctl_table *t, const char *const *cells)
+static void row_put(struct ctl_table *t, const char *const *cells)
 {
-    char **row, **grown;
-    size_t used = t->cells ? t->nrows + 1 : 0, cap;
+    size_t used = t->cells ? t->nrows + 1 : 0;
+    char **row;
 
     if (used == t->cap_rows) {
-        cap = t->cap_rows ? t->cap_rows * 2 : 16;
-        grown = realloc(t->cells, cap * t->ncols * sizeof(*grown));
-        if (!grown)
-            return -ENOMEM;
-        t->cells = grown;
-        t->cap_rows = cap;
+        t->cap_rows = t->cap_rows ? t->cap_rows * 2 : 16;
+        t->cells = xreallocarray(t->cells, t->cap_rows * t->ncols, sizeof(*t->cells));
     }
     row = t->cells + used * t->ncols;
-    for (size_t c = 0; c < t->ncols; c++) {
+    for (size_t c = 0; c < t->ncols; c++)
         row[c] = ctl_fmt_line(cells[c] ? cells[c] : "-", (size_t)-1);
-        if (!row[c]) {
-            while (c-- > 0)
-                free(row[c]);
-            return -ENOMEM;
-        }
-    }
-    return 0;
 }
 
 struct ctl_table *ctl_table_new(size_t ncols, const char *const *headers, unsigned right)
 {
-    struct ctl_table *t = calloc(1, sizeof(*t));
+    struct ctl_table *t = xcalloc(1, sizeof(*t));
 
-    if (!t)
-        return NULL;
     t->ncols = ncols;
     t->right = right;
-    if (row_put(t, headers) < 0) {
-        free(t->cells);
-        free(t);
-        return NULL;
-    }
+    row_put(t, headers);
     return t;
 }
 
@@ -78,13 +61,10 @@ void ctl_table_free(struct ctl_table *t)
     free(t);
 }
 
-int ctl_table_add(struct ctl_table *t, const char *const *cells)
+void ctl_table_add(struct ctl_table *t, const char *const *cells)
 {
-    int r = row_put(t, cells);
-
-    if (r == 0)
-        t->nrows++;
-    return r;
+    row_put(t, cells);
+    t->nrows++;
 }
 
 size_t ctl_table_rows(const struct ctl_table *t)
@@ -104,9 +84,9 @@ static void text_put(FILE *out, size_t *pending, const char *s)
 
 void ctl_table_print(const struct ctl_table *t, FILE *out)
 {
-    size_t *width = calloc(t->ncols, sizeof(*width)), pending;
+    size_t *width = xcalloc(t->ncols, sizeof(*width)), pending;
 
-    for (size_t i = 0; width && i < (t->nrows + 1) * t->ncols; i++) {
+    for (size_t i = 0; i < (t->nrows + 1) * t->ncols; i++) {
         size_t w = text_width(t->cells[i]);
 
         if (w > width[i % t->ncols])
@@ -116,7 +96,7 @@ void ctl_table_print(const struct ctl_table *t, FILE *out)
         pending = 0;
         for (size_t c = 0; c < t->ncols; c++) {
             const char *cell = t->cells[r * t->ncols + c];
-            size_t pad = width ? width[c] - text_width(cell) : 0;
+            size_t pad = width[c] - text_width(cell);
 
             if (c > 0)
                 pending += 2;

@@ -36,7 +36,7 @@ struct actions_list_bounds {
 #define ACTIONS_HEADS_MAX 64
 #define ACTIONS_HEADS_TTL_S 600.0
 struct actions_heads; /* opaque */
-/* Caller owns it, release with actions_heads_free() (accepts NULL). NULL when out of memory. */
+/* Caller owns it, release with actions_heads_free() (accepts NULL). */
 struct actions_heads *actions_heads_new(void);
 void actions_heads_free(struct actions_heads *hs);
 
@@ -48,13 +48,13 @@ void actions_heads_free(struct actions_heads *hs);
  * `err` is 0; -ENOENT (no such job, or another process moved it first); -EBADMSG (the job
  * in the set does not decode: it stays); -EFBIG (run: the job is over ACTIONS_DECODE_MAX: it
  * stays); -EIO (Redis refused, or the connection was lost
- * with the outcome unknown); -ENOMEM. `result` is a new reference on success (NULL
+ * with the outcome unknown). `result` is a new reference on success (NULL
  * otherwise) that the callee owns; `why` a borrowed sentence on failure (NULL on success),
  * valid during the call. */
 typedef void actions_done_fn(int err, json_t *result, const char *why, void *arg);
 
 /* Each starter copies its strings (`ns` is the key namespace) and borrows `conn` until
- * `done` has run. It returns 0, -ENOTCONN (Redis down: `done` is not called) or -ENOMEM. */
+ * `done` has run. It returns 0, or -ENOTCONN (Redis down: `done` is not called). */
 
 /* The set's size and `limit` (1..ACTIONS_LIST_MAX) jobs from `offset`, dead newest first,
  * retry and schedule soonest first, within `bounds` (copied): {"set", "size", "offset",
