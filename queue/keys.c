@@ -7,7 +7,10 @@
 
 #include "lib/xalloc.h"
 
-char *keys_make(const char *ns, const char *fmt, ...)
+/* "<ns><formatted>", e.g. make("app:", "queue:%s", "default") = "app:queue:default". */
+static char *make(const char *ns, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static char *make(const char *ns, const char *fmt, ...)
 {
     char *tail, *key;
     va_list ap;
@@ -22,112 +25,112 @@ char *keys_make(const char *ns, const char *fmt, ...)
 
 char *keys_queues(const char *ns)
 {
-    return keys_make(ns, "queues");
+    return make(ns, "queues");
 }
 
 char *keys_queue(const char *ns, const char *name)
 {
-    return keys_make(ns, "queue:%s", name);
+    return make(ns, "queue:%s", name);
 }
 
 char *keys_schedule(const char *ns)
 {
-    return keys_make(ns, "schedule");
+    return make(ns, "schedule");
 }
 
 char *keys_retry(const char *ns)
 {
-    return keys_make(ns, "retry");
+    return make(ns, "retry");
 }
 
 char *keys_dead(const char *ns)
 {
-    return keys_make(ns, "dead");
+    return make(ns, "dead");
 }
 
 char *keys_stat_processed(const char *ns)
 {
-    return keys_make(ns, "stat:processed");
+    return make(ns, "stat:processed");
 }
 
 char *keys_stat_failed(const char *ns)
 {
-    return keys_make(ns, "stat:failed");
+    return make(ns, "stat:failed");
 }
 
 char *keys_stat_processed_day(const char *ns, const char *day)
 {
-    return keys_make(ns, "stat:processed:%s", day);
+    return make(ns, "stat:processed:%s", day);
 }
 
 char *keys_stat_failed_day(const char *ns, const char *day)
 {
-    return keys_make(ns, "stat:failed:%s", day);
+    return make(ns, "stat:failed:%s", day);
 }
 
 char *keys_processes(const char *ns)
 {
-    return keys_make(ns, "processes");
+    return make(ns, "processes");
 }
 
 char *keys_process(const char *ns, const char *identity)
 {
-    return keys_make(ns, "%s", identity);
+    return make(ns, "%s", identity);
 }
 
 char *keys_process_work(const char *ns, const char *identity)
 {
-    return keys_make(ns, "%s:work", identity);
+    return make(ns, "%s:work", identity);
 }
 
 char *keys_inflight(const char *ns, const char *identity, const char *queue)
 {
-    return keys_make(ns, "nexus:inflight:%s:%s", identity, queue);
+    return make(ns, "nexus:inflight:%s:%s", identity, queue);
 }
 
 char *keys_inflight_prefix(const char *ns)
 {
-    return keys_make(ns, "nexus:inflight:");
+    return make(ns, "nexus:inflight:");
 }
 
 char *keys_procs(const char *ns)
 {
-    return keys_make(ns, "nexus:procs");
+    return make(ns, "nexus:procs");
 }
 
 char *keys_cron(const char *ns, const char *name)
 {
-    return keys_make(ns, "nexus:cron:%s", name);
+    return make(ns, "nexus:cron:%s", name);
 }
 
 char *keys_rate(const char *ns, const char *job_class)
 {
-    return keys_make(ns, "nexus:rate:%s", job_class);
+    return make(ns, "nexus:rate:%s", job_class);
 }
 
 char *keys_conc(const char *ns, const char *job_class)
 {
-    return keys_make(ns, "nexus:conc:%s", job_class);
+    return make(ns, "nexus:conc:%s", job_class);
 }
 
 char *keys_paused(const char *ns)
 {
-    return keys_make(ns, "nexus:paused");
+    return make(ns, "nexus:paused");
 }
 
 char *keys_outbox_relayed(const char *ns)
 {
-    return keys_make(ns, "nexus:outbox:relayed");
+    return make(ns, "nexus:outbox:relayed");
 }
 
 char *keys_emotion_cache(const char *prefix, const char *sha256_hex)
 {
-    return keys_make(prefix, "%s", sha256_hex);
+    return make(prefix, "%s", sha256_hex);
 }
 
 char *keys_funnel_step(const char *prefix, const char *id, int step, const char *day)
 {
-    return keys_make(prefix, "%s:step:%d:%s", id, step, day);
+    return make(prefix, "%s:step:%d:%s", id, step, day);
 }
 
 char *keys_day(double epoch_s, char *buf)

@@ -67,10 +67,6 @@ char *keys_emotion_cache(const char *prefix, const char *sha256_hex);
  * analytics.rollup class reads it (SCAN, MGET), under analytics.funnel_prefix. */
 char *keys_funnel_step(const char *prefix, const char *id, int step, const char *day);
 
-/* "<ns><formatted>", e.g. keys_make("app:", "queue:%s", "default") = "app:queue:default":
- * for patterns built on a key (a SCAN pattern); keys themselves come from the builders. */
-char *keys_make(const char *ns, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* Writes "YYYY-MM-DD" (UTC) of `epoch_s` into buf (>= 11 bytes). Returns buf. */
 char *keys_day(double epoch_s, char *buf);
 
