@@ -151,8 +151,6 @@ struct cfg {
     struct cfg_queue *queues; /* worker.queues, owned; at least one ("default") */
     size_t nqueues;
     enum cfg_queue_order queue_order; /* worker.queue_order: "strict" | "weighted" */
-    bool queues_weighted;     /* queue_order == CFG_QUEUES_WEIGHTED; until daemon/fetch.c reads
-                                 queue_order */
     double shutdown_timeout_s;/* worker.shutdown_timeout: drain time on SIGTERM, >= 0 */
     double job_timeout_s;     /* worker.job_timeout: default per-job limit, > 0 */
     int max_retries;          /* worker.max_retries: default for "retry": true, 0..1000 */

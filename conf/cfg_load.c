@@ -796,7 +796,6 @@ int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, str
         free(ld.cfg->database_url);
         ld.cfg->database_url = NULL;
     }
-    ld.cfg->queues_weighted = ld.cfg->queue_order == CFG_QUEUES_WEIGHTED;
     *ret_cfg = ld.cfg;
     return 0;
 }

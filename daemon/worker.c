@@ -105,7 +105,7 @@ struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg,
     struct worker *wk = xcalloc(1, sizeof(*wk));
 
     wk->loop = loop;
-    wk->cfg = cfg;
+    wk->cfg = cfg_ref(cfg);
     wk->addr = parts->addr;
     wk->conn = parts->conn;
     wk->presence = parts->presence;
@@ -169,6 +169,7 @@ void worker_free(struct worker *wk)
         run_free(run);
     }
     limits_free(wk);
+    cfg_free(wk->cfg);
     free(wk->blockers);
     free(wk->blocking);
     free(wk->order);
@@ -180,6 +181,8 @@ void worker_free(struct worker *wk)
 void worker_reload(struct worker *wk, const struct cfg *cfg)
 {
     fetch_queues_apply(wk, cfg);
+    cfg_ref(cfg); /* before the old one goes: they may be the same */
+    cfg_free(wk->cfg);
     wk->cfg = cfg;
     wk->env.cfg = cfg;
     limits_build(wk);

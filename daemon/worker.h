@@ -30,8 +30,8 @@ struct worker_parts {
     struct history *history;   /* NULL without database.url or with database.history off */
 };
 
-/* Starts fetching as soon as the main connection is up. `cfg` is borrowed and must stay
- * valid until worker_reload() replaces it or worker_free(). Caller owns the worker, release
+/* Starts fetching as soon as the main connection is up. The worker holds a reference to
+ * `cfg` (cfg_ref()) until worker_reload() replaces it or worker_free(). Caller owns the worker, release
  * with worker_close() (before the main connection is freed: it closes the worker's own
  * connections) and then worker_free(). */
 struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg,
@@ -45,7 +45,7 @@ void worker_free(struct worker *wk);
 void worker_redis_changed(struct worker *wk, bool up);
 
 /* Applies a new configuration (concurrency, queues, timeouts, limits, classes) that the
- * caller has checked needs no restart. `cfg` is borrowed as in worker_new(). */
+ * caller has checked needs no restart; the worker takes a reference to it. */
 void worker_reload(struct worker *wk, const struct cfg *cfg);
 
 /* Quiet mode: no new fetches; running jobs finish. */

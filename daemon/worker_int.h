@@ -54,7 +54,7 @@ enum stop_phase { STOP_NONE, STOP_DRAIN, STOP_WRITE, STOP_REQUEUE, STOP_LEAVE, S
 
 struct worker {
     struct ev_loop *loop;
-    const struct cfg *cfg; /* borrowed; replaced by worker_reload() */
+    const struct cfg *cfg; /* a reference (cfg_ref()); replaced by worker_reload() */
     const struct raddr *addr; /* the parts (worker.h), all borrowed */
     struct rconn *conn;
     struct presence *presence;
