@@ -1,4 +1,4 @@
-/* job_test.c - job decode, validation sentences, failures, encoding and allocation failures. */
+/* job_test.c - job decode, validation sentences, wrappers and cut entries, failures, encoding. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
