@@ -365,9 +365,8 @@ static void http_start(struct emo *e)
     }
     e->step = STEP_HTTP;
     r = xfer_start(e->xfer, e->easy, http_on_done, e);
-    if (r < 0)
-        emo_fail(e, r == -ENOMEM ? "NoMemoryError" : "NexusEmotionUnreachable",
-                 "cannot start the request to %s", e->shown);
+    if (r < 0) /* libcurl refused the handle (xfer_start() fails for nothing else) */
+        emo_fail(e, "NexusEmotionUnreachable", "cannot start the request to %s", e->shown);
 }
 
 /* ---- step 1: the cache ---- */
