@@ -3,7 +3,8 @@
  * nexusd has one out-of-memory policy, as tmux's xmalloc: print what could not be allocated
  * and abort. Nothing is lost by it (a job being run stays in its in-flight list and another
  * process, or this one restarted by systemd, recovers it), and no caller needs a branch
- * for NULL. jansson, hiredis and libev allocate through the same policy (xalloc_install()).
+ * for NULL. jansson allocates through it (xalloc_install()); libev aborts with a message by
+ * itself; hiredis 0.14 cannot be given an allocator, so its NULL returns are still checked.
  * Every function here returns memory the caller owns, released with free(). */
 #ifndef XALLOC_H
 #define XALLOC_H
