@@ -16,8 +16,8 @@ struct cfg_schedule;
 void rerun_prepare(struct job *job, bool again, double now);
 
 /* The job schedule `sc` pushes, as a client would, marked with "nexus_schedule"; `rnd`
- * draws its jid. Caller owns the job, release with job_free(). NULL when `sc` does not make
- * a job (its args not a JSON array, a name not UTF-8: the configuration check refuses both). */
+ * draws its jid. `sc` is from a checked configuration (its args a JSON array, its names
+ * valid), so there is always a job. Caller owns the job, release with job_free(). */
 struct job *rerun_schedule_job(const struct cfg_schedule *sc, double now, unsigned long long rnd);
 
 /* The `rnd` to give job_decode() for a member of a set (FNV-1a of its text): a text that

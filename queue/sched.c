@@ -98,12 +98,10 @@ static void fire_on_reply(struct redisReply *reply, void *arg)
 static char *tick_job(const struct cfg_schedule *sc, time_t tick, char *ret_jid)
 {
     struct job *job = rerun_schedule_job(sc, util_now(), util_random());
-    char *text = NULL;
+    char *text;
 
-    if (!job)
-        return NULL;
-    if (json_object_set_new(job_root(job), "nexus_tick", json_integer((json_int_t)tick)) == 0)
-        text = job_encode(job, NULL);
+    (void)json_object_set_new(job_root(job), "nexus_tick", json_integer((json_int_t)tick));
+    text = job_encode(job, NULL);
     (void)snprintf(ret_jid, JOB_MAX_JID + 1, "%s", job_jid(job));
     job_free(job);
     return text;
@@ -120,8 +118,6 @@ static void fire(struct sched *s, struct entry *e, time_t tick)
     char *job = tick_job(sc, tick, jid);
     struct call *c = xcalloc(1, sizeof(*c));
 
-    if (!job)
-        goto fail;
     c->name = xstrdup(sc->name);
     c->s = s;
     c->tick = tick;
@@ -129,14 +125,10 @@ static void fire(struct sched *s, struct entry *e, time_t tick)
     (void)snprintf(now_s, sizeof(now_s), "%.3f", util_now());
     if (rconn_eval(s->conn, fire_on_reply, c, lua_cron, 3,
                    (const char *[]){k_cron, k_queues, k_queue}, 5,
-                   (const char *[]){tick_s, job, jid, sc->queue, now_s}, NULL) < 0)
-        goto fail;
-    e->busy = true;
-    c = NULL;
-fail:
-    if (c)
-        free(c->name);
-    free(c);
+                   (const char *[]){tick_s, job, jid, sc->queue, now_s}, NULL) == 0)
+        e->busy = true;
+    else
+        call_free(c); /* the connection is down */
     free(job);
     free(k_cron);
     free(k_queues);
@@ -191,14 +183,10 @@ static void catch_up(struct sched *s, struct entry *e)
 
     c->name = xstrdup(e->sc->name);
     c->s = s;
-    if (rconn_commandf(s->conn, last_on_reply, c, "HGET %s last", key) < 0)
-        goto out;
-    e->busy = true;
-    c = NULL;
-out:
-    if (c)
-        free(c->name);
-    free(c);
+    if (rconn_commandf(s->conn, last_on_reply, c, "HGET %s last", key) == 0)
+        e->busy = true;
+    else
+        call_free(c); /* the connection is down */
     free(key);
 }
 
