@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
+#include "queue/keys.h"
 #include "queue/lua.h"
 #include "queue/rconn.h"
 
@@ -142,12 +143,23 @@ static void fleet_on_reply(struct redisReply *reply, void *arg)
     fleet_done(fl, fleet, error);
 }
 
+/* fleet.lua's KEYS before the schedules', in its order. */
+static char *(*const fleet_keys[])(const char *ns) = {
+    keys_schedule,       keys_retry,       keys_dead,     keys_queues,
+    keys_stat_processed, keys_stat_failed, keys_processes};
+#define FLEET_FIXED_KEYS (sizeof(fleet_keys) / sizeof(fleet_keys[0]))
+
 /* Sends fleet.lua; fleet_done() runs once, now when Redis is down. */
 static void fleet_read(struct fleet *fl)
 {
     const struct cfg *cfg = fl->st->cfg;
-    size_t n = fl->full ? cfg->nschedules : 0, nargs = 4 + n;
+    const char *ns = cfg->redis_namespace;
+    size_t n = fl->full ? cfg->nschedules : 0, nkeys = FLEET_FIXED_KEYS + n, nargs = 6 + n;
+    char **keys = xcalloc(nkeys, sizeof(*keys));
     const char **args = xcalloc(nargs, sizeof(*args));
+    /* what queue:NAME, IDENTITY and IDENTITY:work are made of, for names read in the script */
+    char *queue_prefix = keys_queue(ns, ""), *process_prefix = keys_process(ns, "");
+    char *work_suffix = keys_process_work("", "");
     char max_jobs[16], max_payload[16];
 
     fl->busy = true;
@@ -156,16 +168,28 @@ static void fleet_read(struct fleet *fl)
     fl->waiting = NULL;
     (void)snprintf(max_jobs, sizeof(max_jobs), "%d", STATUS_MAX_JOBS);
     (void)snprintf(max_payload, sizeof(max_payload), "%d", STATUS_MAX_PAYLOAD);
-    args[0] = cfg->redis_namespace;
-    args[1] = fl->full ? "full" : "metrics";
-    args[2] = max_jobs;
-    args[3] = max_payload;
-    for (size_t i = 0; i < n; i++)
-        args[4 + i] = cfg->schedules[i].name;
-    if (rconn_eval(worker_redis(fl->st->wk), fleet_on_reply, fl, lua_fleet, 0, NULL, nargs, args,
-                   NULL) < 0)
+    args[0] = fl->full ? "full" : "metrics";
+    args[1] = max_jobs;
+    args[2] = max_payload;
+    args[3] = queue_prefix;
+    args[4] = process_prefix;
+    args[5] = work_suffix;
+    for (size_t i = 0; i < FLEET_FIXED_KEYS; i++)
+        keys[i] = fleet_keys[i](ns);
+    for (size_t i = 0; i < n; i++) {
+        keys[FLEET_FIXED_KEYS + i] = keys_cron(ns, cfg->schedules[i].name);
+        args[6 + i] = cfg->schedules[i].name;
+    }
+    if (rconn_eval(worker_redis(fl->st->wk), fleet_on_reply, fl, lua_fleet, nkeys,
+                   (const char *const *)keys, nargs, args, NULL) < 0)
         fleet_done(fl, NULL, "redis unreachable");
+    for (size_t i = 0; i < nkeys; i++)
+        free(keys[i]);
+    free(keys);
     free(args);
+    free(queue_prefix);
+    free(process_prefix);
+    free(work_suffix);
 }
 
 /* An array of the fleet (cjson writes an empty one as {}). Borrowed. */

@@ -182,6 +182,29 @@ static void test_inflight_prefix_starts_every_inflight_list(void **state)
     free(key);
 }
 
+/* fleet.lua makes the keys of queues and processes it finds from these pieces. */
+static void test_queue_and_process_keys_are_prefix_and_name(void **state)
+{
+    char *queue_prefix = keys_queue("ns:", ""), *process_prefix = keys_process("ns:", "");
+    char *work_suffix = keys_process_work("", ""), *queue = keys_queue("ns:", "mail");
+    char *process = keys_process("ns:", "h:1:ab"), *work = keys_process_work("ns:", "h:1:ab");
+    char made[128];
+
+    (void)state;
+    (void)snprintf(made, sizeof(made), "%s%s", queue_prefix, "mail");
+    assert_string_equal(made, queue);
+    (void)snprintf(made, sizeof(made), "%s%s", process_prefix, "h:1:ab");
+    assert_string_equal(made, process);
+    (void)snprintf(made, sizeof(made), "%s%s%s", process_prefix, "h:1:ab", work_suffix);
+    assert_string_equal(made, work);
+    free(queue_prefix);
+    free(process_prefix);
+    free(work_suffix);
+    free(queue);
+    free(process);
+    free(work);
+}
+
 /* Every builder declared in queue/keys.h is built above (so the check below sees it). */
 static void test_every_declared_builder_is_checked(void **state)
 {
@@ -254,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_every_builder_puts_the_namespace_first),
         cmocka_unit_test(test_keys_are_sidekiqs_names),
         cmocka_unit_test(test_inflight_prefix_starts_every_inflight_list),
+        cmocka_unit_test(test_queue_and_process_keys_are_prefix_and_name),
         cmocka_unit_test(test_every_declared_builder_is_checked),
         cmocka_unit_test(test_protocol_tables_list_exactly_the_builders_keys),
     };

@@ -1,16 +1,20 @@
 -- fleet.lua: one consistent read of the whole fleet for /metrics and /status.
--- Keys are built from the namespace: queue names and process identities come from sets.
--- ARGV[1] the namespace, ARGV[2] "metrics" (queues and set sizes) or "full" (also counters,
--- live processes with their jobs in flight, schedules' last fire), ARGV[3] the most jobs
--- in flight to list, ARGV[4] the largest payload listed (bytes; nexusd cuts its args to what
--- the reader may see),
--- ARGV[5..] schedule names. Texts over 1 MiB (worker.max_job_size's default) are not decoded
--- (cjson would hold Redis for seconds on a 100 MB job): their fields come from peek().
+-- KEYS[1] schedule, KEYS[2] retry, KEYS[3] dead, KEYS[4] queues, KEYS[5] stat:processed,
+-- KEYS[6] stat:failed, KEYS[7] processes, KEYS[8..] nexus:cron:NAME of each schedule.
+-- ARGV[1] "metrics" (queues and set sizes) or "full" (also counters, live processes with
+-- their jobs in flight, schedules' last fire), ARGV[2] the most jobs in flight to list,
+-- ARGV[3] the largest payload listed (bytes; nexusd cuts its args to what the reader may
+-- see). The keys of queues and processes, whose names come from sets, are made here from
+-- what queue/keys.h builds: ARGV[4] .. NAME is queue:NAME, ARGV[5] .. ID the process's hash,
+-- ARGV[5] .. ID .. ARGV[6] its IDENTITY:work (queue/keys_test.c checks both).
+-- ARGV[7..] the schedules' names, in the order of their KEYS.
+-- Texts over 1 MiB (worker.max_job_size's default) are not decoded (cjson would hold Redis
+-- for seconds on a 100 MB job): their fields come from peek().
 -- Returns the fleet as JSON text (see docs/operations.md, /status).
-local ns = ARGV[1]
-local full = ARGV[2] == 'full'
-local max_jobs = tonumber(ARGV[3])
-local max_payload = tonumber(ARGV[4])
+local full = ARGV[1] == 'full'
+local max_jobs = tonumber(ARGV[2])
+local max_payload = tonumber(ARGV[3])
+local queue_prefix, process_prefix, work_suffix = ARGV[4], ARGV[5], ARGV[6]
 local max_decode = 1048576
 
 local function decode(text)
@@ -38,15 +42,15 @@ local function peek(text, name, part)
 end
 
 local out = {
-  scheduled = redis.call('ZCARD', ns .. 'schedule'),
-  retry = redis.call('ZCARD', ns .. 'retry'),
-  dead = redis.call('ZCARD', ns .. 'dead'),
+  scheduled = redis.call('ZCARD', KEYS[1]),
+  retry = redis.call('ZCARD', KEYS[2]),
+  dead = redis.call('ZCARD', KEYS[3]),
   queues = {},
 }
-local names = redis.call('SMEMBERS', ns .. 'queues')
+local names = redis.call('SMEMBERS', KEYS[4])
 table.sort(names)
 for _, name in ipairs(names) do
-  local key = ns .. 'queue:' .. name
+  local key = queue_prefix .. name
   local text = redis.call('LINDEX', key, -1)
   local at = 0
   if type(text) == 'string' and #text > max_decode then
@@ -62,15 +66,15 @@ if not full then
   return cjson.encode(out)
 end
 
-out.processed = tonumber(redis.call('GET', ns .. 'stat:processed')) or 0
-out.failed = tonumber(redis.call('GET', ns .. 'stat:failed')) or 0
+out.processed = tonumber(redis.call('GET', KEYS[5])) or 0
+out.failed = tonumber(redis.call('GET', KEYS[6])) or 0
 out.processes = {}
 out.jobs = {}
 out.jobs_truncated = false
-local ids = redis.call('SMEMBERS', ns .. 'processes')
+local ids = redis.call('SMEMBERS', KEYS[7])
 table.sort(ids)
 for _, id in ipairs(ids) do
-  local f = redis.call('HMGET', ns .. id, 'info', 'busy', 'beat', 'quiet')
+  local f = redis.call('HMGET', process_prefix .. id, 'info', 'busy', 'beat', 'quiet')
   if f[1] or f[2] or f[3] or f[4] then
     local info = decode(f[1]) or {}
     table.insert(out.processes, {
@@ -79,7 +83,7 @@ for _, id in ipairs(ids) do
       queues = info.queues, busy = tonumber(f[2]) or 0, beat = tonumber(f[3]),
       quiet = f[4] == 'true',
     })
-    local work = redis.call('HGETALL', ns .. id .. ':work')
+    local work = redis.call('HGETALL', process_prefix .. id .. work_suffix)
     for i = 1, #work, 2 do
       if #out.jobs >= max_jobs then
         out.jobs_truncated = true
@@ -111,8 +115,8 @@ for _, id in ipairs(ids) do
   end
 end
 out.schedules = {}
-for i = 5, #ARGV do
-  local f = redis.call('HMGET', ns .. 'nexus:cron:' .. ARGV[i], 'last', 'last_jid', 'fired_at')
+for i = 7, #ARGV do
+  local f = redis.call('HMGET', KEYS[i + 1], 'last', 'last_jid', 'fired_at')
   table.insert(out.schedules, {name = ARGV[i], last = tonumber(f[1]), last_jid = f[2],
                                fired_at = tonumber(f[3])})
 end
