@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "conf/cfg.h"
+#include "conf/cfg_int.h"
 #include "lib/err.h"
 #include "lib/mail_tmpl.h"
 
@@ -1592,12 +1593,85 @@ static void test_emotion_token_comes_from_env_or_file(void **state)
     (void)unlink(tok);
 }
 
+/* Whether `text` shows `key`: set somewhere, commented out or not ("key = ..." after the
+ * start of a line, a space, '#', '{' or ';', as list entries are written "{ name = ...; }"),
+ * or described in a comment that opens with it ("#   key   what it does"). */
+static bool example_sets(const char *text, size_t len, const char *key)
+{
+    size_t klen = strlen(key);
+
+    for (const char *p = text; (p = memmem(p, len - (size_t)(p - text), key, klen)); p += klen) {
+        const char *after = p + klen + strspn(p + klen, " "), *line = p;
+        if ((p == text || strchr("\n #{;(", p[-1])) && *after == '=')
+            return true;
+        while (line > text && line[-1] == ' ')
+            line--;
+        if (line > text && line[-1] == '#' && (line - 1 == text || line[-2] == '\n') &&
+            p[klen] == ' ')
+            return true;
+    }
+    return false;
+}
+
+/* conf/nexusd.conf shows every setting of every group of the table, with its group. */
+static void test_example_file_shows_every_setting(void **state)
+{
+    const char *dir = getenv("NEXUS_SOURCE_DIR");
+    char path[4096], *text;
+    size_t missing = 0;
+    FILE *f;
+    long n;
+
+    if (!dir) {
+        print_message("NEXUS_SOURCE_DIR is not set: skipping the example file\n");
+        skip();
+    }
+    (void)snprintf(path, sizeof(path), "%s/conf/nexusd.conf", dir);
+    f = fopen(path, "re");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    rewind(f);
+    text = calloc(1, (size_t)n + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    for (size_t i = 0; i < cfg_nroot_keys; i++) {
+        const struct key *g = &cfg_root_keys[i];
+        char open[64];
+        const char *start, *end;
+        if (g->type != KEY_GROUP && g->type != KEY_LIST)
+            continue;
+        (void)snprintf(open, sizeof(open), "\n%s = %c", g->name, g->type == KEY_GROUP ? '{' : '(');
+        start = strstr(text, open);
+        if (!start) {
+            print_error("conf/nexusd.conf has no group '%s'\n", g->name);
+            missing++;
+            continue;
+        }
+        end = strstr(start, g->type == KEY_GROUP ? "\n};" : "\n);");
+        if (!end)
+            end = text + n;
+        if (g->type == KEY_LIST) /* its entries, or the commented template above it */
+            start = text;
+        for (size_t k = 0; k < g->nsub; k++) {
+            if (!example_sets(start, (size_t)(end - start), g->sub[k].name)) {
+                print_error("conf/nexusd.conf does not show %s.%s\n", g->name, g->sub[k].name);
+                missing++;
+            }
+        }
+    }
+    free(text);
+    assert_int_equal(missing, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_load_without_path_gives_defaults, setup),
         cmocka_unit_test_setup(test_load_of_empty_file_gives_defaults, setup),
         cmocka_unit_test_setup(test_load_reads_the_example_file_with_every_default, setup),
+        cmocka_unit_test(test_example_file_shows_every_setting),
         cmocka_unit_test_setup(test_load_reads_every_setting, setup),
         cmocka_unit_test_setup(test_load_takes_queues_as_strings_and_groups, setup),
         cmocka_unit_test_setup(test_load_gives_classes_the_worker_defaults_they_leave_out, setup),
