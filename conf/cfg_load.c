@@ -432,8 +432,9 @@ static int entry_load(struct load *ld, const config_setting_t *e, const char *na
 
 /* worker.queues: ( "a", { name = "b"; weight = 3; } ). */
 static int queues_load(struct load *ld, const config_setting_t *s, const char *name,
-                       const struct key *key, struct cfg *cfg)
+                       const struct key *key, void *base)
 {
+    struct cfg *cfg = base; /* lists live in struct cfg itself */
     int type = config_setting_type(s), n = config_setting_length(s), r;
     char ename[CFG_MAX_NAME], buf[GOT_MAX];
 
@@ -611,8 +612,9 @@ const config_setting_t *cfg_member_or(const config_setting_t *e, const char *key
 
 /* A list of named groups (classes, schedules), each read with key->sub and checked. */
 static int list_load(struct load *ld, const config_setting_t *s, const char *name,
-                     const struct key *key, struct cfg *cfg)
+                     const struct key *key, void *base)
 {
+    struct cfg *cfg = base; /* lists live in struct cfg itself */
     const struct group_list *gl = key->list;
     int type = config_setting_type(s), n = config_setting_length(s), r = 0;
     char ename[CFG_MAX_NAME], buf[GOT_MAX];
@@ -653,34 +655,29 @@ static int list_load(struct load *ld, const config_setting_t *s, const char *nam
     return r;
 }
 
+/* A KEY_GROUP's settings, read into the same base. */
+static int subgroup_load(struct load *ld, const config_setting_t *s, const char *name,
+                         const struct key *key, void *base)
+{
+    return group_load(ld, s, name, key->sub, key->nsub, base);
+}
+
+typedef int value_load_fn(struct load *ld, const config_setting_t *s, const char *name,
+                          const struct key *key, void *base);
+
+/* How each type of setting is read. */
+static value_load_fn *const loaders[] = {
+    [KEY_GROUP] = subgroup_load,   [KEY_UINT] = integer_load,   [KEY_INT] = integer_load,
+    [KEY_DURATION] = duration_load, [KEY_STRING] = string_load,  [KEY_NAME] = string_load,
+    [KEY_ENUM] = enum_load,         [KEY_BOOL] = bool_load,      [KEY_QUEUES] = queues_load,
+    [KEY_LIST] = list_load,         [KEY_STRINGS] = strings_load, [KEY_ARGVS] = argvs_load,
+};
+
 static int value_load(struct load *ld, const config_setting_t *s, const char *name,
                       const struct key *key, void *base)
 {
-    switch (key->type) {
-    case KEY_GROUP:
-        return group_load(ld, s, name, key->sub, key->nsub, base);
-    case KEY_UINT:
-    case KEY_INT:
-        return integer_load(ld, s, name, key, base);
-    case KEY_DURATION:
-        return duration_load(ld, s, name, key, base);
-    case KEY_STRING:
-    case KEY_NAME:
-        return string_load(ld, s, name, key, base);
-    case KEY_ENUM:
-        return enum_load(ld, s, name, key, base);
-    case KEY_BOOL:
-        return bool_load(ld, s, name, key, base);
-    case KEY_QUEUES:
-        return queues_load(ld, s, name, key, base);
-    case KEY_LIST:
-        return list_load(ld, s, name, key, base);
-    case KEY_STRINGS:
-        return strings_load(ld, s, name, key, base);
-    case KEY_ARGVS:
-        return argvs_load(ld, s, name, key, base);
-    }
-    return -EINVAL;
+    assert((size_t)key->type < NELEMS(loaders) && loaders[key->type]);
+    return loaders[key->type](ld, s, name, key, base);
 }
 
 /* "FILE:LINE" of `name` in *ret (owned), for the messages of cfg_load_secrets(); NULL when
