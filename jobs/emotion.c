@@ -54,7 +54,7 @@ struct emo {
     struct xfer_buf answer;     /* owned */
     char curl_err[CURL_ERROR_SIZE];
     struct emotion_input in;    /* text borrowed from the job's args */
-    char sha[EMOTION_SHA256_HEX];
+    char sha[JOB_SHA256_HEX];
     char jid[JOB_MAX_JID + 1];
     /* copies of the configuration: a reload frees the cfg while an attempt waits */
     char *key;                  /* owned: cache_prefix + sha */
@@ -130,7 +130,7 @@ static struct emo *emo_new(struct task *task, const struct cfg *cfg,
     e->max_defer_s = cfg->emotion_max_defer_s;
     e->answer.max = cfg->emotion_max_response;
     e->answer.abort_over = true;
-    if (emotion_sha256_hex(in->text, in->len, e->sha) < 0) {
+    if (job_sha256_hex(in->text, in->len, e->sha) < 0) {
         emo_free(e);
         return NULL;
     }

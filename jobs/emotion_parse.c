@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "lib/err.h"
 #include "lib/job.h"
@@ -338,20 +337,4 @@ int emotion_cache_decode(const char *text, size_t len, const char *model,
         r = labels_take(labels, ret, err);
     json_decref(root);
     return r;
-}
-
-int emotion_sha256_hex(const void *data, size_t len, char out[EMOTION_SHA256_HEX])
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-
-    if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) || n != 32)
-        return -EIO;
-    for (unsigned i = 0; i < n; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
-    return 0;
 }

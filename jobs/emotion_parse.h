@@ -12,7 +12,6 @@ typedef struct json_t json_t;
 #define EMOTION_MAX_LABEL 256  /* bytes of one label */
 #define EMOTION_MAX_SOURCE 256 /* bytes of the source reference */
 #define EMOTION_MAX_MESSAGE 300 /* bytes of the endpoint's error message kept */
-#define EMOTION_SHA256_HEX 65  /* 64 hex digits and the NUL */
 
 /* What to analyze, from the job's args: ["text"], ["text", source] or
  * [{"text": "...", "source": ...}]; a source is a string, an integer or null. */
@@ -73,8 +72,5 @@ char *emotion_cache_encode(const char *model, const struct emotion_labels *label
 int emotion_cache_decode(const char *text, size_t len, const char *model,
                          struct emotion_labels *ret, struct err *err);
 
-
-/* The SHA-256 of `len` bytes at `data` in lower-case hex. Returns 0, or -EIO. */
-int emotion_sha256_hex(const void *data, size_t len, char out[EMOTION_SHA256_HEX]);
 
 #endif
