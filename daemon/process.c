@@ -1,6 +1,7 @@
 /* process.c - one nexusd process assembled from its parts (see process.h). */
 #include "daemon/process.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,10 @@ struct process *process_new(struct ev_loop *loop, const struct cfg *cfg, const c
     p->metrics = metrics_new();
     p->conn = rconn_new(loop, &p->addr, "main", cfg->redis_connect_timeout_s, conn_on_state, p);
     p->xfer = xfer_new(loop);
+    if (!p->xfer) {
+        err_set(err, -EIO, "libcurl could not make its multi handle");
+        goto fail;
+    }
     /* the identity first: in-flight lists are named after it */
     p->presence = presence_make(p, version, host_id, sizeof(host_id));
     p->queue = queue_new(p->conn, cfg->redis_namespace, presence_identity(p->presence));
