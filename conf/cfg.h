@@ -133,6 +133,9 @@ struct cfg {
                                  or unix:///path/to/sock[?db=N] */
     char *redis_namespace;    /* redis.namespace: prefix of every key, "" for none */
     double redis_connect_timeout_s; /* redis.connect_timeout, > 0 */
+    bool redis_metered;       /* redis.metered: a Redis billed per command; the defaults of
+                                 the intervals below become the metered ones
+                                 (conf/cfg_rules.c, docs/operations.md) */
 
     char *database_url;       /* database.url, env DATABASE_URL wins; NULL when unset */
     unsigned database_pool_size;      /* database.pool_size: connections, 1..100 */
@@ -159,7 +162,10 @@ struct cfg {
     unsigned max_recoveries;  /* worker.max_recoveries: crash recoveries before dead, >= 1 */
     double orphan_sweep_s;    /* worker.orphan_sweep_interval: SCAN for orphaned in-flight
                                  lists this often, 1s..1d */
-    double poll_interval_s;   /* worker.poll_interval: schedule/retry poll, > 0 */
+    double poll_interval_s;   /* worker.poll_interval: longest wait between two looks at
+                                 schedule and retry (a due job's latest lateness), > 0 */
+    double block_timeout_s;   /* worker.block_timeout: an idle BLMOVE's wait, then one SMEMBERS
+                                 of nexus:paused, > 0 */
     unsigned fetch_batch;     /* worker.fetch_batch: jobs per fetch round trip, 1..1000 */
     unsigned max_job_size;    /* worker.max_job_size: bytes of a job's text, larger ones go to
                                  dead undecoded (an excerpt, size and SHA-256), 1 KiB..512 MiB */

@@ -57,6 +57,7 @@ static const struct key redis_keys[] = {
         KEY_RESTART),
     ROW("namespace", KEY_STRING, 0, CFG_MAX_NAMESPACE, 0, "", AT(redis_namespace), KEY_RESTART),
     ROW("connect_timeout", KEY_DURATION, 0.001, 300, 5, NULL, AT(redis_connect_timeout_s), 0),
+    ROW("metered", KEY_BOOL, 0, 1, 0, NULL, AT(redis_metered), 0),
 };
 
 static const struct key database_keys[] = {
@@ -87,11 +88,12 @@ static const struct key worker_keys[] = {
     ROW("shutdown_timeout", KEY_DURATION, 0, 3600, 25, NULL, AT(shutdown_timeout_s), 0),
     ROW("job_timeout", KEY_DURATION, 0.001, 7 * DAY, 30 * MIN, NULL, AT(job_timeout_s), 0),
     ROW("max_retries", KEY_INT, 0, 1000, 25, NULL, AT(max_retries), 0),
-    ROW("heartbeat_interval", KEY_DURATION, 0.1, 300, 5, NULL, AT(heartbeat_s), 0),
+    ROW("heartbeat_interval", KEY_DURATION, 0.1, 3600, 10, NULL, AT(heartbeat_s), 0),
     ROW("process_ttl", KEY_DURATION, 0.2, DAY, 60, NULL, AT(process_ttl_s), 0),
     ROW("max_recoveries", KEY_UINT, 1, 1000, 3, NULL, AT(max_recoveries), 0),
     ROW("orphan_sweep_interval", KEY_DURATION, 1, DAY, 60, NULL, AT(orphan_sweep_s), 0),
-    ROW("poll_interval", KEY_DURATION, 0.01, 60, 1, NULL, AT(poll_interval_s), 0),
+    ROW("poll_interval", KEY_DURATION, 0.01, 3600, 5, NULL, AT(poll_interval_s), 0),
+    ROW("block_timeout", KEY_DURATION, 0.1, 3600, 10, NULL, AT(block_timeout_s), 0),
     ROW("fetch_batch", KEY_UINT, 1, 1000, 100, NULL, AT(fetch_batch), 0),
     ROW("max_job_size", KEY_UINT, 1024, JOB_MAX_BYTES, 1048576, NULL, AT(max_job_size), 0),
     ROW("dead_keep_max", KEY_UINT, 0, JOB_MAX_BYTES, 65536, NULL, AT(dead_keep_max), 0),

@@ -9,6 +9,7 @@
 #include <libconfig.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,6 +404,31 @@ int cfg_class_check(struct load *ld, const config_setting_t *e, const char *name
     return r < 0 ? r : command_class_check(ld, e, name, entry);
 }
 
+/* redis.metered: the defaults of the intervals that cost Redis commands while idle, for a
+ * Redis billed per command (about 400 an hour idle; docs/operations.md "Redis cost"). A
+ * setting the file gives keeps its value. */
+static const struct metered_default {
+    const char *name;
+    size_t offset; /* of the double in struct cfg */
+    double value_s;
+} metered_defaults[] = {
+    {"worker.heartbeat_interval", offsetof(struct cfg, heartbeat_s), 300},
+    {"worker.process_ttl", offsetof(struct cfg, process_ttl_s), 900},
+    {"worker.poll_interval", offsetof(struct cfg, poll_interval_s), 60},
+    {"worker.block_timeout", offsetof(struct cfg, block_timeout_s), 300},
+    {"worker.orphan_sweep_interval", offsetof(struct cfg, orphan_sweep_s), 3600},
+};
+
+static void metered_apply(struct load *ld, const config_t *lc)
+{
+    if (!ld->cfg->redis_metered)
+        return;
+    for (size_t i = 0; i < NELEMS(metered_defaults); i++)
+        if (!config_lookup(lc, metered_defaults[i].name))
+            *(double *)((char *)ld->cfg + metered_defaults[i].offset) =
+                metered_defaults[i].value_s;
+}
+
 /* A silent process is declared dead after process_ttl: it must survive a missed beat. */
 static int beat_check(struct load *ld, const config_t *lc)
 {
@@ -697,7 +723,10 @@ static void classes_inherit(struct cfg *cfg)
 
 int cfg_rules_file(struct load *ld, const config_t *lc)
 {
-    int r = beat_check(ld, lc);
+    int r;
+
+    metered_apply(ld, lc);
+    r = beat_check(ld, lc);
 
     if (r == 0)
         r = listen_check(ld, lc);

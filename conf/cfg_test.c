@@ -146,11 +146,13 @@ static void assert_defaults(const struct cfg *cfg)
     assert_true(cfg->shutdown_timeout_s == 25.0);
     assert_true(cfg->job_timeout_s == 1800.0);
     assert_int_equal(cfg->max_retries, 25);
-    assert_true(cfg->heartbeat_s == 5.0);
+    assert_true(cfg->heartbeat_s == 10.0);
     assert_true(cfg->process_ttl_s == 60.0);
     assert_int_equal(cfg->max_recoveries, 3);
     assert_true(cfg->orphan_sweep_s == 60.0);
-    assert_true(cfg->poll_interval_s == 1.0);
+    assert_true(cfg->poll_interval_s == 5.0);
+    assert_true(cfg->block_timeout_s == 10.0);
+    assert_false(cfg->redis_metered);
     assert_int_equal(cfg->fetch_batch, 100);
     assert_string_equal(cfg->tag, "");
     assert_int_equal(cfg->dead_max_jobs, 10000);
@@ -356,6 +358,20 @@ static void test_load_gives_classes_the_worker_defaults_they_leave_out(void **st
     cfg_free(cfg);
 }
 
+static void test_metered_redis_lengthens_the_intervals_the_file_leaves_out(void **state)
+{
+    struct cfg *cfg = load_ok("redis = { metered = true; };\n"
+                              "worker = { poll_interval = \"30s\"; };");
+
+    assert_true(cfg->redis_metered);
+    assert_true(cfg->heartbeat_s == 300.0);
+    assert_true(cfg->process_ttl_s == 900.0);
+    assert_true(cfg->block_timeout_s == 300.0);
+    assert_true(cfg->orphan_sweep_s == 3600.0);
+    assert_true(cfg->poll_interval_s == 30.0); /* given: kept */
+    cfg_free(cfg);
+}
+
 static void test_load_reads_durations_as_numbers_and_units(void **state)
 {
     static const struct {
@@ -425,12 +441,12 @@ static const struct bad {
      ":1: worker.job_timeout must be a duration 1ms..7d, in seconds or with a unit ms|s|m|h|d "
      "(got \"5w\")"},
     {"worker = { poll_interval = ( 1 ); };",
-     ":1: worker.poll_interval must be a duration 10ms..1m, in seconds or with a unit "
+     ":1: worker.poll_interval must be a duration 10ms..1h, in seconds or with a unit "
      "ms|s|m|h|d (got a list)"},
     {"worker = { job_timeout = 0; };", ":1: worker.job_timeout must be 1ms..7d (got 0)"},
     {"worker = { job_timeout = \"8d\"; };", ":1: worker.job_timeout must be 1ms..7d (got \"8d\")"},
     {"worker = { heartbeat_interval = \"50ms\"; };",
-     ":1: worker.heartbeat_interval must be 100ms..5m (got \"50ms\")"},
+     ":1: worker.heartbeat_interval must be 100ms..1h (got \"50ms\")"},
     {"worker = { shutdown_timeout = -1.0; };",
      ":1: worker.shutdown_timeout must be 0s..1h (got -1)"},
     {"worker = { process_ttl = \"2d\"; };",
@@ -1675,6 +1691,8 @@ int main(void)
         cmocka_unit_test_setup(test_load_reads_every_setting, setup),
         cmocka_unit_test_setup(test_load_takes_queues_as_strings_and_groups, setup),
         cmocka_unit_test_setup(test_load_gives_classes_the_worker_defaults_they_leave_out, setup),
+        cmocka_unit_test_setup(test_metered_redis_lengthens_the_intervals_the_file_leaves_out,
+                               setup),
         cmocka_unit_test_setup(test_load_reads_durations_as_numbers_and_units, setup),
         cmocka_unit_test_setup(test_load_rejects_bad_input_with_file_line_and_value, setup),
         cmocka_unit_test_setup(test_analytics_settings_have_defaults_and_are_read, setup),

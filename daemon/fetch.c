@@ -1,6 +1,7 @@
 /* fetch.c - taking jobs from Redis: batched fetches (fetch.lua) while there is room, one
- * BLMOVE per queue on its own connection while idle, and reconciling the in-flight lists
- * when a reply may have been lost with its jobs already moved. */
+ * BLMOVE per queue on its own connection while idle (worker.block_timeout long, then one
+ * SMEMBERS of nexus:paused), and reconciling the in-flight lists when a reply may have been
+ * lost with its jobs already moved. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,6 @@
 #include "queue/queue.h"
 #include "queue/rconn.h"
 
-#define BLOCK_TIMEOUT_S 2.0 /* an idle BLMOVE returns this often to re-check the queues */
 #define FETCHES_IN_FLIGHT 2 /* fetch round trips overlapped when busy */
 #define FETCH_RETRY_S 1.0   /* after a fetch error other than a lost connection */
 
@@ -114,7 +114,7 @@ static void block_on_job(struct queue_item *items, size_t n, int err, void *arg)
 static void fetch_on_jobs(struct queue_item *items, size_t n, int err, void *arg);
 
 /* Idle: one BLMOVE per queue, so that a push wakes this process within a round trip. A
- * paused queue gets none: a fetch every BLOCK_TIMEOUT_S notices its resume. */
+ * paused queue gets none: a fetch every worker.block_timeout notices its resume. */
 static void block_missing(struct worker *wk)
 {
     unsigned order[wk->norder ? wk->norder : 1];
@@ -126,7 +126,7 @@ static void block_missing(struct worker *wk)
         struct rconn *b = wk->blockers[ref];
         if (queue_ref_paused(wk->queue, ref)) {
             if (!ev_is_active(&wk->refetch)) {
-                ev_timer_set(&wk->refetch, BLOCK_TIMEOUT_S, 0);
+                ev_timer_set(&wk->refetch, wk->cfg->block_timeout_s, 0);
                 ev_timer_start(wk->loop, &wk->refetch);
             }
             continue;
@@ -140,13 +140,42 @@ static void block_missing(struct worker *wk)
         call->wk = wk;
         call->want = 1;
         call->ref = ref;
-        if (queue_block(wk->queue, b, ref, BLOCK_TIMEOUT_S, block_on_job, call) < 0) {
+        if (queue_block(wk->queue, b, ref, wk->cfg->block_timeout_s, block_on_job, call) < 0) {
             free(call);
             continue;
         }
         wk->blocking[ref] = true;
         wk->nblocking++;
     }
+}
+
+static void paused_on_read(bool resumed, int err, void *arg)
+{
+    struct worker *wk = arg;
+
+    wk->paused_reading = false;
+    if (wk->phase != STOP_NONE)
+        return;
+    if (resumed || err < 0 || wk->reconcile_needed)
+        fetch_more(wk); /* a resumed queue's jobs wait; an error is fetch's to handle */
+    else
+        block_missing(wk);
+}
+
+/* An idle wait timed out: one SMEMBERS notes pauses and resumes (queues timing out together
+ * share it), then the waits go out again. */
+static void block_timed_out(struct worker *wk)
+{
+    if (wk->paused_reading)
+        return; /* its reply sends the waits again */
+    if (ev_now(wk->loop) - wk->paused_read_at < wk->cfg->block_timeout_s / 2) {
+        block_missing(wk);
+        return;
+    }
+    if (queue_paused_read(wk->queue, paused_on_read, wk) < 0)
+        return; /* the connection is down: its return calls fetch_more() */
+    wk->paused_reading = true;
+    wk->paused_read_at = ev_now(wk->loop);
 }
 
 static void block_on_job(struct queue_item *items, size_t n, int err, void *arg)
@@ -161,8 +190,12 @@ static void block_on_job(struct queue_item *items, size_t n, int err, void *arg)
         accept_item(wk, &items[i]);
     if (err < 0)
         wk->reconcile_needed = true; /* its job may be in flight with the reply lost */
-    if (wk->phase == STOP_NONE)
-        fetch_more(wk); /* a job came (others may follow) or the wait timed out */
+    if (wk->phase != STOP_NONE)
+        return;
+    if (n == 0 && err == 0 && !wk->reconcile_needed)
+        block_timed_out(wk);
+    else
+        fetch_more(wk); /* a job came (others may follow), or reconcile */
 }
 
 void fetch_more(struct worker *wk)

@@ -53,10 +53,11 @@ static double backoff_max(const struct cfg *cfg)
     return cfg->process_ttl_s / 4 < 1.0 ? cfg->process_ttl_s / 4 : 1.0;
 }
 
-/* How often the reaper looks for dead processes. */
+/* How often the reaper reads the processes' records: once per heartbeat, as the records'
+ * hashes expire no faster (this host's pids are checked every second in between). */
 static double reap_interval(const struct cfg *cfg)
 {
-    return cfg->heartbeat_s < 1.0 ? cfg->heartbeat_s : 1.0;
+    return cfg->heartbeat_s;
 }
 
 /* The worker beats first (peers judge this process by it), then the periodic tasks catch up

@@ -262,7 +262,7 @@ static void stop_check(struct worker *wk)
     if (wk->history)
         history_flush(wk->history);
     if (queue_unconfirmed(wk->queue) > 0 || wk->nfetching > 0 || wk->nblocking > 0 ||
-        wk->nchecking > 0 || !rconn_is_up(wk->conn) ||
+        wk->paused_reading || wk->nchecking > 0 || !rconn_is_up(wk->conn) ||
         (wk->history && history_unwritten(wk->history) > 0 && db_pool_up(wk->db)))
         return;
     wk->phase = STOP_REQUEUE;

@@ -66,6 +66,9 @@ struct worker {
     bool *blocking;          /* per queue ref: a BLMOVE is out */
     size_t nblocker_slots;
     unsigned nblocking;
+    bool paused_reading;   /* an idle BLMOVE timed out: nexus:paused is being read */
+    double paused_read_at; /* ev_now() of the last such read, so that queues timing out
+                              together read it once */
     struct task_env env;
     unsigned *order; /* refs of the configured queues, in configured order */
     unsigned *weights;

@@ -1,4 +1,6 @@
-/* poller.c - the scheduled-job and retry mover. */
+/* poller.c - the scheduled-job and retry mover: each set's earliest job is looked at (one
+ * ZRANGE), due jobs moved, and the next look is at the earliest score or after the interval,
+ * whichever comes first. */
 #include "queue/poller.h"
 
 #include <errno.h>
@@ -7,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ev.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "lib/err.h"
 #include "lib/job.h"
 #include "lib/log.h"
+#include "lib/parse.h"
 #include "lib/periodic.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
@@ -21,7 +25,10 @@
 #include "queue/rconn.h"
 
 #define POLL_BATCH 100
-#define POLL_JITTER 0.5 /* rounds ±50 % apart, so that processes spread out */
+/* Rounds 0.5..1 interval apart (0.75 ± a third), so that processes spread out and a due job
+ * waits at most one interval. */
+#define POLL_SPREAD 0.75
+#define POLL_JITTER (1.0 / 3)
 
 enum { SET_SCHEDULE, SET_RETRY, NSETS };
 
@@ -30,9 +37,12 @@ struct poll_set {
     struct poller *p;
     int set;
     struct periodic *timer;
+    ev_timer due; /* at the earliest score seen, when before the next round */
 };
 
 struct poller {
+    struct ev_loop *loop;
+    double interval_s;
     struct rconn *conn;
     char *ns;
     char *keys[NSETS];
@@ -134,18 +144,57 @@ static void range_on_reply(struct redisReply *reply, void *arg)
         periodic_done(ps->timer, false);
 }
 
-/* One round of a set (periodic_tick_fn): the due jobs read, 100 at a time. */
+/* The set's earliest job and its score: when due, the due jobs are read (100 at a time) and
+ * moved; otherwise a round is due at that score if it comes before the next one. */
+static void first_on_reply(struct redisReply *reply, void *arg)
+{
+    struct poll_set *ps = arg;
+    struct poller *p = ps->p;
+    const char *error = rconn_reply_error(reply);
+    double now = util_now(), score;
+    char now_s[32];
+
+    if (error || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[1]->type != REDIS_REPLY_STRING) {
+        if (error && reply)
+            log_warn("event=poll_failed set=%s err=%s", p->keys[ps->set], log_q(error));
+        periodic_done(ps->timer, false);
+        return;
+    }
+    if (parse_double(reply->element[1]->str, -1e300, 1e300, &score) < 0)
+        score = now; /* "-inf" and the like: the range read decides */
+    if (score > now) {
+        if (score - now < p->interval_s) {
+            ev_timer_stop(p->loop, &ps->due);
+            ev_timer_set(&ps->due, score - now, 0);
+            ev_timer_start(p->loop, &ps->due);
+        }
+        periodic_done(ps->timer, false);
+        return;
+    }
+    (void)snprintf(now_s, sizeof(now_s), "%.6f", now);
+    if (rconn_commandf(p->conn, range_on_reply, ps, "ZRANGEBYSCORE %s -inf %s LIMIT 0 %d",
+                       p->keys[ps->set], now_s, POLL_BATCH) < 0)
+        periodic_done(ps->timer, false);
+}
+
+/* One round of a set (periodic_tick_fn): one ZRANGE while nothing is due. */
 static bool poll_on_tick(void *arg)
 {
     struct poll_set *ps = arg;
     struct poller *p = ps->p;
-    char now[32];
 
     if (!rconn_is_up(p->conn))
         return false;
-    (void)snprintf(now, sizeof(now), "%.6f", util_now());
-    return rconn_commandf(p->conn, range_on_reply, ps, "ZRANGEBYSCORE %s -inf %s LIMIT 0 %d",
-                          p->keys[ps->set], now, POLL_BATCH) == 0;
+    return rconn_commandf(p->conn, first_on_reply, ps, "ZRANGE %s 0 0 WITHSCORES",
+                          p->keys[ps->set]) == 0;
+}
+
+static void due_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct poll_set *ps = w->data;
+
+    periodic_kick(ps->timer);
 }
 
 struct poller *poller_new(struct ev_loop *loop, struct rconn *conn, const char *ns,
@@ -153,6 +202,8 @@ struct poller *poller_new(struct ev_loop *loop, struct rconn *conn, const char *
 {
     struct poller *p = xcalloc(1, sizeof(*p));
 
+    p->loop = loop;
+    p->interval_s = interval_s;
     p->conn = conn;
     p->max_job = 1 << 20;
     p->ns = xstrdup(ns);
@@ -160,8 +211,10 @@ struct poller *poller_new(struct ev_loop *loop, struct rconn *conn, const char *
     p->keys[SET_RETRY] = keys_retry(ns);
     for (int set = 0; set < NSETS; set++) {
         p->sets[set] = (struct poll_set){.p = p, .set = set};
-        p->sets[set].timer =
-            periodic_new(loop, interval_s, POLL_JITTER, poll_on_tick, &p->sets[set]);
+        p->sets[set].timer = periodic_new(loop, POLL_SPREAD * interval_s, POLL_JITTER,
+                                          poll_on_tick, &p->sets[set]);
+        ev_timer_init(&p->sets[set].due, due_on_timer, 0, 0);
+        p->sets[set].due.data = &p->sets[set];
     }
     return p;
 }
@@ -171,6 +224,7 @@ void poller_free(struct poller *p)
     if (!p)
         return;
     for (int set = 0; set < NSETS; set++) {
+        ev_timer_stop(p->loop, &p->sets[set].due);
         periodic_free(p->sets[set].timer);
         free(p->keys[set]);
     }
@@ -180,8 +234,9 @@ void poller_free(struct poller *p)
 
 void poller_set_interval(struct poller *p, double interval_s)
 {
+    p->interval_s = interval_s;
     for (int set = 0; set < NSETS; set++)
-        periodic_set_interval(p->sets[set].timer, interval_s);
+        periodic_set_interval(p->sets[set].timer, POLL_SPREAD * interval_s);
 }
 
 void poller_set_max_job(struct poller *p, size_t max_bytes)
@@ -197,6 +252,8 @@ void poller_kick(struct poller *p)
 
 void poller_stop(struct poller *p)
 {
-    for (int set = 0; set < NSETS; set++)
+    for (int set = 0; set < NSETS; set++) {
+        ev_timer_stop(p->loop, &p->sets[set].due);
         periodic_stop(p->sets[set].timer);
+    }
 }

@@ -9,8 +9,10 @@ struct ev_loop;
 struct rconn;
 struct poller; /* opaque */
 
-/* Polls every `interval_s` (randomised by ±50 % so that processes spread out), and again at
- * once while a set has more due jobs. `conn` is borrowed and must outlive the poller.
+/* Looks at each set's earliest job (one ZRANGE) every 0.5..1 `interval_s` (randomised so that
+ * processes spread out), at the earliest score when it comes sooner, and again at once while a
+ * set has more due jobs: a due job is moved at most `interval_s` late, on time when it was the
+ * earliest of its set at the last look. `conn` is borrowed and must outlive the poller.
  * Caller owns it, release with poller_free(). */
 struct poller *poller_new(struct ev_loop *loop, struct rconn *conn, const char *ns,
                           double interval_s);

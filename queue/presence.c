@@ -25,6 +25,7 @@ struct presence {
     long long pid_start;
     double started_at;
     bool registered; /* a beat went through: a missing record now means it was forgotten */
+    bool had_work;   /* the last beat sent wrote IDENTITY:work: the next one replaces it */
 };
 
 struct presence *presence_new(struct rconn *conn, const char *ns, const struct presence_info *info,
@@ -83,6 +84,7 @@ static void beat_lua_on_reply(struct redisReply *reply, void *arg)
     const char *error = rconn_reply_error(reply);
 
     if (error) {
+        p->had_work = true; /* it may have written IDENTITY:work: the next beat clears it */
         beat_on_reply(reply, NULL);
         return;
     }
@@ -131,7 +133,7 @@ int presence_beat(struct presence *p, unsigned concurrency, json_t *queues, json
                   unsigned busy, bool quiet, json_t *work, double ttl_s)
 {
     char *info = info_encode(p, concurrency, queues), *record = record_encode(p, inflight_queues);
-    size_t nwork = json_object_size(work), nargs = 7 + 2 * nwork, k = 0;
+    size_t nwork = json_object_size(work), nargs = 8 + 2 * nwork, k = 0;
     const char **args = xcalloc(nargs, sizeof(*args));
     char **values = xcalloc(nwork + 1, sizeof(*values));
     char busy_s[16], beat_s[32], ttl_s_text[24];
@@ -152,14 +154,17 @@ int presence_beat(struct presence *p, unsigned concurrency, json_t *queues, json
     args[4] = quiet ? "true" : "false";
     args[5] = ttl_s_text;
     args[6] = record;
+    args[7] = p->had_work ? "1" : "0";
     json_object_foreach(work, slot, entry)
     {
         values[k] = json_dumps(entry, JSON_COMPACT);
-        args[7 + 2 * k] = slot;
-        args[8 + 2 * k] = values[k] ? values[k] : "{}";
+        args[8 + 2 * k] = slot;
+        args[9 + 2 * k] = values[k] ? values[k] : "{}";
         k++;
     }
     r = rconn_eval(p->conn, beat_lua_on_reply, p, lua_beat, 4, keys, nargs, args, NULL);
+    if (r == 0)
+        p->had_work = nwork > 0;
 out:
     for (k = 0; k < nwork; k++)
         free(values[k]);

@@ -327,6 +327,48 @@ int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double tim
     return r;
 }
 
+struct paused_read {
+    struct queue *q;
+    queue_paused_fn *done;
+    void *arg;
+};
+
+static void paused_on_reply(struct redisReply *reply, void *arg)
+{
+    struct paused_read pr = *(struct paused_read *)arg;
+    bool resumed = false;
+
+    free(arg);
+    if (rconn_reply_error(reply) || reply->type != REDIS_REPLY_ARRAY) {
+        pr.done(false, -EIO, pr.arg);
+        return;
+    }
+    for (size_t i = 0; i < pr.q->nrefs; i++) {
+        struct ref *ref = &pr.q->refs[i];
+        bool paused = false;
+        for (size_t k = 0; k < reply->elements && !paused; k++)
+            paused = reply->element[k]->type == REDIS_REPLY_STRING &&
+                     strcmp(reply->element[k]->str, ref->name) == 0;
+        resumed |= ref->paused && !paused;
+        ref->paused = paused;
+    }
+    pr.done(resumed, 0, pr.arg);
+}
+
+int queue_paused_read(struct queue *q, queue_paused_fn *done, void *arg)
+{
+    struct paused_read *pr = xmalloc(sizeof(*pr));
+    int r;
+
+    pr->q = q;
+    pr->done = done;
+    pr->arg = arg;
+    r = rconn_commandf(q->conn, paused_on_reply, pr, "SMEMBERS %s", q->k_paused);
+    if (r < 0)
+        free(pr);
+    return r;
+}
+
 static void record_add(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
                        size_t old_len, char *new_job, double score, bool cut)
 {

@@ -64,6 +64,14 @@ int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned ma
 int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double timeout_s,
                 queue_fetch_fn *done, void *arg);
 
+/* `resumed`: a queue noted as paused is not any more (its jobs wait: fetch them); `err` is 0
+ * or a negative errno (nothing was noted). */
+typedef void queue_paused_fn(bool resumed, int err, void *arg);
+/* Notes which queues are in nexus:paused, in one SMEMBERS: what an idle process checks when
+ * its BLMOVEs time out (cheaper than a fetch, which reads the set too). Returns 0 and `done`
+ * runs once, later; or -ENOTCONN, and `done` is never called. */
+int queue_paused_read(struct queue *q, queue_paused_fn *done, void *arg);
+
 /* Records an outcome to write at the next queue_flush() (DONE, RETRY, DEAD, DISCARD or
  * DEFER; not REQUEUE, which is the reaper's). `old` is the job as fetched
  * (copied); takes ownership of `new_job` (the job to write for RETRY/DEAD, else NULL),

@@ -41,6 +41,9 @@ struct reaper {
     unsigned outstanding; /* replies awaited by the current pass, and reaps under way */
     double delay_s;       /* REAP_DELAY_ENV, 0 outside tests */
     struct periodic *pass;   /* the check of every process; stopped: the reaper is */
+    struct periodic *pids;   /* the pid check of the cached records, without Redis */
+    struct presence_record *cached; /* this host's other processes at the last pass */
+    size_t ncached;
     struct periodic *sweep;  /* a SCAN page and its orphan check at a time, same interval */
     double sweep_interval_s; /* between the starts of two orphan sweeps, > 0 */
     double sweep_next_at;    /* ev_now() of the next sweep's start */
@@ -453,16 +456,68 @@ static void check_process(struct reaper *rp, const char *identity, const char *t
     pass_begin(rp);
 }
 
+static void cache_clear(struct reaper *rp)
+{
+    for (size_t i = 0; i < rp->ncached; i++)
+        presence_record_clear(&rp->cached[i]);
+    free(rp->cached);
+    rp->cached = NULL;
+    rp->ncached = 0;
+}
+
+/* Keeps the records of this host's other processes, whose pids are checked every second
+ * between two passes without asking Redis. */
+static void cache_fill(struct reaper *rp, const struct redisReply *reply)
+{
+    cache_clear(rp);
+    rp->cached = xcalloc(reply->elements / 2 + 1, sizeof(*rp->cached));
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        struct presence_record *rec = &rp->cached[rp->ncached];
+        const struct redisReply *text = reply->element[i + 1];
+        if (strcmp(reply->element[i]->str, rp->self) == 0 ||
+            presence_record_parse(text->str, text->len, rec) < 0)
+            continue;
+        if (strcmp(rec->host_id, rp->host_id) != 0) {
+            presence_record_clear(rec);
+            continue;
+        }
+        rp->ncached++;
+    }
+}
+
 static void procs_on_reply(struct redisReply *reply, void *arg)
 {
     struct reaper *rp = arg;
     const char *error = rconn_reply_error(reply);
 
-    if (!error && !periodic_stopped(rp->pass) && reply->type == REDIS_REPLY_ARRAY)
+    if (!error && !periodic_stopped(rp->pass) && reply->type == REDIS_REPLY_ARRAY) {
+        cache_fill(rp, reply);
         for (size_t i = 0; i + 1 < reply->elements; i += 2)
             check_process(rp, reply->element[i]->str, reply->element[i + 1]->str,
                           reply->element[i + 1]->len);
+    }
     pass_end(rp);
+}
+
+/* The pids of this host's processes known at the last pass (periodic_tick_fn): a process
+ * that died is recovered within a second, however long the interval between passes. */
+static bool pids_on_tick(void *arg)
+{
+    struct reaper *rp = arg;
+
+    if (rp->outstanding > 0 || periodic_stopped(rp->pass) || !rconn_is_up(rp->conn))
+        return false;
+    for (size_t i = 0; i < rp->ncached;) {
+        struct presence_record rec = rp->cached[i];
+        long long start = util_pid_start(rec.pid);
+        if (start == rec.pid_start || start == UTIL_PID_HIDDEN) {
+            i++;
+            continue;
+        }
+        rp->cached[i] = rp->cached[--rp->ncached];
+        reap_start(rp, &rec, "pid_gone", "pid", true);
+    }
+    return false;
 }
 
 /* A pass over every process (periodic_tick_fn), unless one is under way. It is never out as
@@ -653,6 +708,12 @@ static char *glob_escape(const char *s)
     return out;
 }
 
+/* How often the cached pids are checked: every second, or each pass when that is sooner. */
+static double pid_interval(double interval_s)
+{
+    return interval_s < 1.0 ? interval_s : 1.0;
+}
+
 struct reaper *reaper_new(struct ev_loop *loop, struct rconn *conn, const char *ns,
                           const char *self_identity, const char *host_id, double interval_s,
                           unsigned max_recoveries, double sweep_interval_s)
@@ -683,6 +744,7 @@ struct reaper *reaper_new(struct ev_loop *loop, struct rconn *conn, const char *
     rp->sweep_next_at = ev_now(loop) + sweep_interval_s;
     (void)snprintf(rp->sweep_cursor, sizeof(rp->sweep_cursor), "0");
     rp->pass = periodic_new(loop, interval_s, 0, pass_on_tick, rp);
+    rp->pids = periodic_new(loop, pid_interval(interval_s), 0, pids_on_tick, rp);
     rp->sweep = periodic_new(loop, interval_s, 0, sweep_on_tick, rp);
     return rp;
 }
@@ -692,7 +754,9 @@ void reaper_free(struct reaper *rp)
     if (!rp)
         return;
     periodic_free(rp->pass);
+    periodic_free(rp->pids);
     periodic_free(rp->sweep);
+    cache_clear(rp);
     while (rp->delayed) {
         struct reap *reap = rp->delayed;
         rp->delayed = reap->next_delayed;
@@ -720,6 +784,7 @@ void reaper_set_limits(struct reaper *rp, double interval_s, unsigned max_recove
         rp->sweep_interval_s = sweep_interval_s;
     }
     periodic_set_interval(rp->pass, interval_s);
+    periodic_set_interval(rp->pids, pid_interval(interval_s));
     periodic_set_interval(rp->sweep, interval_s);
 }
 
@@ -731,5 +796,6 @@ void reaper_set_max_job(struct reaper *rp, size_t max_bytes)
 void reaper_stop(struct reaper *rp)
 {
     periodic_stop(rp->pass);
+    periodic_stop(rp->pids);
     periodic_stop(rp->sweep);
 }

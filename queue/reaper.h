@@ -15,7 +15,9 @@ struct reaper; /* opaque */
  * "nexus_recoveries" incremented; a job recovered `max_recoveries` times goes to `dead`
  * instead. The expiry is checked again in the one call (reap.lua) that moves the jobs and
  * forgets the process, so a process that beats in between keeps its jobs and its records.
- * Checks every `interval_s`. Every `sweep_interval_s`, a sweep (SCAN, one page per check)
+ * Reads every process's record (one HGETALL) every `interval_s` (the heartbeat's); the pids of
+ * this host's processes among them are checked every second in between, without Redis.
+ * Every `sweep_interval_s`, a sweep (SCAN, one page per check)
  * recovers in-flight lists whose owner has neither a heartbeat nor a record.
  * `conn` is borrowed and must outlive the reaper. Caller owns it, reaper_free(). */
 struct reaper *reaper_new(struct ev_loop *loop, struct rconn *conn, const char *ns,

@@ -2,22 +2,25 @@
 -- KEYS[1] processes, KEYS[2] IDENTITY, KEYS[3] IDENTITY:work, KEYS[4] nexus:procs.
 -- ARGV[1] the identity, ARGV[2] info (JSON), ARGV[3] busy, ARGV[4] beat (epoch s),
 -- ARGV[5] quiet ('true'/'false'), ARGV[6] time to live of IDENTITY and IDENTITY:work (s),
--- ARGV[7] the durable nexus:procs record, then pairs: slot, work entry (JSON).
+-- ARGV[7] the durable nexus:procs record, ARGV[8] '1' when the previous beat wrote
+-- IDENTITY:work (it is replaced), then pairs: slot, work entry (JSON).
 -- Returns 1 when the nexus:procs record was there, 0 when it was not (a first beat, or a
--- peer judged this process dead and forgot it).
-local had = redis.call('HEXISTS', KEYS[4], ARGV[1])
+-- peer judged this process dead and forgot it). An idle beat is five commands: this EVAL,
+-- HSET, SADD, HSET and EXPIRE (the work hash is left alone while there is none).
+local added = redis.call('HSET', KEYS[4], ARGV[1], ARGV[7])
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'info', ARGV[2], 'busy', ARGV[3], 'beat', ARGV[4], 'quiet', ARGV[5],
            'rtt_us', '0')
 redis.call('EXPIRE', KEYS[2], ARGV[6])
-redis.call('DEL', KEYS[3])
-if #ARGV > 7 then
+if ARGV[8] == '1' then
+  redis.call('DEL', KEYS[3])
+end
+if #ARGV > 8 then
   local work = {}
-  for i = 8, #ARGV do
+  for i = 9, #ARGV do
     work[#work + 1] = ARGV[i]
   end
   redis.call('HSET', KEYS[3], unpack(work))
   redis.call('EXPIRE', KEYS[3], ARGV[6])
 end
-redis.call('HSET', KEYS[4], ARGV[1], ARGV[7])
-return had
+return 1 - added

@@ -38,6 +38,7 @@ WORKER_DEFAULTS = {
     "heartbeat_interval": "0.2s",
     "process_ttl": "1s",
     "poll_interval": "0.1s",
+    "block_timeout": "1s",
 }
 
 

@@ -1,0 +1,99 @@
+"""What an idle nexusd costs Redis (INFO commandstats), and what it still does on time:
+a pushed job starts within 5 ms, a due scheduled job or retry moves within poll_interval
+(on time when nexusd saw it coming). docs/operations.md, "Redis cost"."""
+import json
+import time
+
+from conftest import conf_value, make_config, make_job, push, wait_for
+
+# the defaults of conf/cfg_keys.c, which the tests' WORKER_DEFAULTS shorten
+DEFAULTS = {"heartbeat_interval": "10s", "process_ttl": "60s", "poll_interval": "5s",
+            "block_timeout": "10s", "orphan_sweep_interval": "1m"}
+# nothing of the worker's intervals: redis.metered chooses them
+METERED = ("worker = %s;\nclasses = ();\nredis = { metered = true; };\n"
+           % conf_value({"concurrency": 10, "queues": ["default"], "shutdown_timeout": "2s"}))
+
+
+def commands(r):
+    """Commands Redis ran since the last reset, those of this test's client left out."""
+    stats = r.info("commandstats")
+    return {k[len("cmdstat_"):]: v["calls"] for k, v in stats.items()
+            if k not in ("cmdstat_info", "cmdstat_config|resetstat", "cmdstat_ping")}
+
+
+def idle_commands(r, seconds):
+    r.config_resetstat()
+    time.sleep(seconds)
+    return commands(r)
+
+
+def started(r, d):
+    wait_for(lambda: r.sismember("processes", d.identity), 20, what="the first beat")
+    time.sleep(2)  # the start-up burst: first beat, reaper pass, catch-up, first looks
+
+
+def start_latencies(r, d, n=200):
+    """enqueued_at -> start (ms) of n jobs pushed one at a time to the idle process."""
+    out = []
+    for i in range(n):
+        jid = push(r, "noop", [i])
+        line = d.wait_jobs([jid], timeout=10)[jid]
+        out.append(float(line["latency_ms"]))
+        time.sleep(0.005 + (i % 5) * 0.004)  # idle again: the BLMOVE is out once more
+    return sorted(out)
+
+
+def p99(values):
+    return values[min(len(values) - 1, int(0.99 * len(values)))]
+
+
+def test_idle_default_configuration_costs_at_most_100_commands_a_minute(r, nexusd):
+    d = nexusd(make_config(DEFAULTS))
+    started(r, d)
+    got = idle_commands(r, 30)
+    total = sum(got.values())
+    assert total <= 50, "%d commands in 30 s: %s" % (total, got)  # 100 a minute
+    lat = start_latencies(r, d)
+    assert p99(lat) <= 5.0, "start latency p99 %.2f ms (max %.2f)" % (p99(lat), lat[-1])
+
+
+def test_idle_metered_redis_stays_within_400_commands_an_hour(r, nexusd):
+    d = nexusd(METERED)
+    started(r, d)
+    got = idle_commands(r, 60)
+    total = sum(got.values())
+    # steady state about 260 an hour (docs/operations.md); a minute may hold one of the
+    # 5-minute beats (5 commands) and one BLMOVE round (2) on top of 400/60
+    assert total <= 400 / 60 + 7, "%d commands in 60 s: %s" % (total, got)
+    assert r.ttl(d.identity) > 600  # process_ttl 15 m
+    lat = start_latencies(r, d)
+    assert p99(lat) <= 5.0, "start latency p99 %.2f ms (max %.2f)" % (p99(lat), lat[-1])
+
+
+def moved_at(r, key, jid, timeout):
+    """When the job left `key` (polled every 10 ms)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not any(json.loads(j)["jid"] == jid for j in r.zrange(key, 0, -1)):
+            return time.time()
+        time.sleep(0.01)
+    raise AssertionError("%s still holds %s after %.1fs" % (key, jid, timeout))
+
+
+def test_due_jobs_move_within_poll_interval_and_on_time_when_seen(r, nexusd):
+    d = nexusd(make_config(dict(DEFAULTS, poll_interval="2s")))
+    started(r, d)
+    for key in ("schedule", "retry"):
+        # unseen and already due: moved within one poll_interval
+        job = make_job("noop", [key, "late"])
+        t0 = time.time()
+        r.zadd(key, {json.dumps(job): t0 - 1})
+        took = moved_at(r, key, job["jid"], 10) - t0
+        assert took <= 2.0 + 0.3, "%s: moved %.2fs after it was added" % (key, took)
+        # due in 3 s: a look (at most 2 s apart) sees it first, so it moves on time
+        at = time.time() + 3
+        job = make_job("noop", [key, "seen"])
+        r.zadd(key, {json.dumps(job): at})
+        late = moved_at(r, key, job["jid"], 10) - at
+        assert -0.01 <= late <= 0.25, "%s: moved %.3fs after its time" % (key, late)
+        d.wait_jobs([job["jid"]])
