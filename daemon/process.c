@@ -60,6 +60,14 @@ static double reap_interval(const struct cfg *cfg)
     return cfg->heartbeat_s;
 }
 
+/* A retry or deferral this process wrote: the poller moves it on its time. */
+static void retry_on_written(bool retry, double at, void *arg)
+{
+    struct process *p = arg;
+
+    poller_expect(p->poller, retry, at);
+}
+
 /* The worker beats first (peers judge this process by it), then the periodic tasks catch up
  * on what they could not do while Redis was away. */
 static void conn_on_state(struct rconn *rc, bool up, void *arg)
@@ -163,6 +171,7 @@ struct process *process_new(struct ev_loop *loop, const struct cfg *cfg, const c
     if (cfg->database_url && db_setup(p, err) < 0)
         goto fail;
     p->poller = poller_new(loop, p->conn, cfg->redis_namespace, cfg->poll_interval_s);
+    queue_on_scheduled(p->queue, retry_on_written, p);
     p->reaper = reaper_new(loop, p->conn, cfg->redis_namespace, presence_identity(p->presence),
                            host_id, reap_interval(cfg), cfg->max_recoveries, cfg->orphan_sweep_s);
     p->sched = sched_new(loop, p->conn, cfg);

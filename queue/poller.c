@@ -144,6 +144,21 @@ static void range_on_reply(struct redisReply *reply, void *arg)
         periodic_done(ps->timer, false);
 }
 
+/* A round at `score` (epoch s) when that comes before the next look and before a round
+ * already set. */
+static void due_at(struct poll_set *ps, double score, double now)
+{
+    struct poller *p = ps->p;
+    double in = score > now ? score - now : 0;
+
+    if (in >= p->interval_s ||
+        (ev_is_active(&ps->due) && ev_timer_remaining(p->loop, &ps->due) <= in))
+        return;
+    ev_timer_stop(p->loop, &ps->due);
+    ev_timer_set(&ps->due, in, 0);
+    ev_timer_start(p->loop, &ps->due);
+}
+
 /* The set's earliest job and its score: when due, the due jobs are read (100 at a time) and
  * moved; otherwise a round is due at that score if it comes before the next one. */
 static void first_on_reply(struct redisReply *reply, void *arg)
@@ -164,11 +179,7 @@ static void first_on_reply(struct redisReply *reply, void *arg)
     if (parse_double(reply->element[1]->str, -1e300, 1e300, &score) < 0)
         score = now; /* "-inf" and the like: the range read decides */
     if (score > now) {
-        if (score - now < p->interval_s) {
-            ev_timer_stop(p->loop, &ps->due);
-            ev_timer_set(&ps->due, score - now, 0);
-            ev_timer_start(p->loop, &ps->due);
-        }
+        due_at(ps, score, now);
         periodic_done(ps->timer, false);
         return;
     }
@@ -242,6 +253,14 @@ void poller_set_interval(struct poller *p, double interval_s)
 void poller_set_max_job(struct poller *p, size_t max_bytes)
 {
     p->max_job = max_bytes;
+}
+
+void poller_expect(struct poller *p, bool retry, double at)
+{
+    struct poll_set *ps = &p->sets[retry ? SET_RETRY : SET_SCHEDULE];
+
+    if (!periodic_stopped(ps->timer))
+        due_at(ps, at, util_now());
 }
 
 void poller_kick(struct poller *p)

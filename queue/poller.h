@@ -3,6 +3,7 @@
 #ifndef POLLER_H
 #define POLLER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ev_loop;
@@ -21,6 +22,9 @@ void poller_set_interval(struct poller *p, double interval_s);
 /* A due job over `max_bytes` (default 1 MiB) is not decoded: it goes to `dead` as job_cut()
  * describes it (NexusJobTooLarge), as the worker does with one fetched from a queue. */
 void poller_set_max_job(struct poller *p, size_t max_bytes);
+/* A job this process wrote to `retry` (`retry` true) or `schedule`, due at `at` (epoch s):
+ * looked for at that time when it comes before the next look, so that it moves on time. */
+void poller_expect(struct poller *p, bool retry, double at);
 /* Polls now (e.g. after Redis came back). */
 void poller_kick(struct poller *p);
 /* Stops polling for good (shutdown). */

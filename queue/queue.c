@@ -65,6 +65,8 @@ struct queue {
     size_t nsent;          /* in Lua calls not yet answered */
     struct flush *flushes; /* those calls */
     double hold_until;     /* after an error reply, no flush before this (epoch s) */
+    queue_scheduled_fn *on_scheduled;
+    void *on_scheduled_arg;
 };
 
 struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity)
@@ -130,6 +132,12 @@ void queue_set_dead_limits(struct queue *q, unsigned max_jobs, double max_age_s)
 void queue_set_max_job(struct queue *q, size_t max_bytes)
 {
     q->max_job = max_bytes;
+}
+
+void queue_on_scheduled(struct queue *q, queue_scheduled_fn *fn, void *arg)
+{
+    q->on_scheduled = fn;
+    q->on_scheduled_arg = arg;
 }
 
 /* `md` (EVP_sha1() or EVP_sha256()) of `data` in lowercase hex into `hex` ("" on failure).
@@ -513,6 +521,8 @@ static void flush_on_reply(struct redisReply *reply, void *arg)
         flush_log_dropped(fl, reply);
         for (rec = fl->records; rec; rec = next) {
             next = rec->next;
+            if ((rec->op == OUTCOME_RETRY || rec->op == OUTCOME_DEFER) && q->on_scheduled)
+                q->on_scheduled(rec->op == OUTCOME_RETRY, rec->score, q->on_scheduled_arg);
             record_free(rec);
         }
     }

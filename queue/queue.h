@@ -72,6 +72,12 @@ typedef void queue_paused_fn(bool resumed, int err, void *arg);
  * runs once, later; or -ENOTCONN, and `done` is never called. */
 int queue_paused_read(struct queue *q, queue_paused_fn *done, void *arg);
 
+/* `retry`: a job was written to `retry` (else to `schedule`, a deferral), due at `at`. */
+typedef void queue_scheduled_fn(bool retry, double at, void *arg);
+/* `fn` runs for each retry and deferral Redis confirmed written (`arg` borrowed, outliving
+ * the queue): the poller then looks for it at its time. */
+void queue_on_scheduled(struct queue *q, queue_scheduled_fn *fn, void *arg);
+
 /* Records an outcome to write at the next queue_flush() (DONE, RETRY, DEAD, DISCARD or
  * DEFER; not REQUEUE, which is the reaper's). `old` is the job as fetched
  * (copied); takes ownership of `new_job` (the job to write for RETRY/DEAD, else NULL),

@@ -4,7 +4,7 @@ a pushed job starts within 5 ms, a due scheduled job or retry moves within poll_
 import json
 import time
 
-from conftest import conf_value, make_config, make_job, push, wait_for
+from conftest import conf_value, find_in_zset, make_config, make_job, push, wait_for
 
 # the defaults of conf/cfg_keys.c, which the tests' WORKER_DEFAULTS shorten
 DEFAULTS = {"heartbeat_interval": "10s", "process_ttl": "60s", "poll_interval": "5s",
@@ -97,3 +97,15 @@ def test_due_jobs_move_within_poll_interval_and_on_time_when_seen(r, nexusd):
         late = moved_at(r, key, job["jid"], 10) - at
         assert -0.01 <= late <= 0.25, "%s: moved %.3fs after its time" % (key, late)
         d.wait_jobs([job["jid"]])
+
+
+def test_a_retry_this_process_wrote_moves_on_its_time(r, nexusd):
+    # looks 30..60 s apart: only the retry's own time, known when it was written, is on time
+    d = nexusd(make_config(dict(DEFAULTS, poll_interval="60s")))
+    started(r, d)
+    jid = push(r, "fail", ["once"], retry=1)
+    d.wait_jobs([jid], outcome="retry")
+    wait_for(lambda: find_in_zset(r, "retry", jid), what="job in retry")
+    _, score = find_in_zset(r, "retry", jid)
+    late = moved_at(r, "retry", jid, 40) - score
+    assert -0.01 <= late <= 0.25, "moved %.3fs after its time" % late
