@@ -24,11 +24,12 @@ import time
 import redis
 
 
-def start_redis(tmp):
+def start_redis(tmp, args=()):
+    """redis-server on a unix socket in tmp (plus what `args` adds, e.g. a TLS port)."""
     sock = os.path.join(tmp, "redis.sock")
     proc = subprocess.Popen(
         ["redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
-         "--appendonly", "no", "--dir", tmp],
+         "--appendonly", "no", "--dir", tmp] + list(args),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     r = redis.Redis(unix_socket_path=sock)
     for _ in range(200):
@@ -69,7 +70,8 @@ def start_nexusd(binary, sock, tmp, level="warn", concurrency=50, extra_conf="",
         f.write('log = { level = "%s"; };\nworker = { concurrency = %d; };\n%s'
                 % (level, concurrency, extra_conf))
     log = open(os.path.join(tmp, "nexusd.log"), "w")
-    env = dict(os.environ, REDIS_URL="unix://" + sock, **(env_extra or {}))
+    env = dict(os.environ, REDIS_URL="unix://" + sock)
+    env.update(env_extra or {})
     return subprocess.Popen([binary, "-c", conf], env=env, stderr=log), log
 
 
@@ -115,9 +117,9 @@ def drain_run(binary, r, sock, tmp, n, concurrency):
     return drain(binary, r, sock, tmp, n, concurrency=concurrency, timeout=120)
 
 
-def latency_run(binary, r, sock, tmp, count):
+def latency_run(binary, r, sock, tmp, count, extra_conf="", env_extra=None):
     r.flushall()
-    proc, log = start_nexusd(binary, sock, tmp, "info", 50)
+    proc, log = start_nexusd(binary, sock, tmp, "info", 50, extra_conf, env_extra)
     time.sleep(0.5)  # connected and idle, blocked in BLMOVE
     for i in range(count):
         r.lpush("queue:default", job(i, time.time()))
@@ -146,15 +148,20 @@ def baseline_run(sock, n):
     return float(out.strip().splitlines()[-1].split(",")[-7].strip('"'))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__,
+def parse_args(doc, jobs=100000, runs=5, latency=1000):
+    """The options of the drain and latency benchmarks (this one, bench_tls.py)."""
+    ap = argparse.ArgumentParser(description=doc,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nexusd", default="build/nexusd")
-    ap.add_argument("--jobs", type=int, default=100000)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--latency", type=int, default=1000, help="single jobs per latency run")
+    ap.add_argument("--jobs", type=int, default=jobs)
+    ap.add_argument("--runs", type=int, default=runs)
+    ap.add_argument("--latency", type=int, default=latency, help="single jobs per latency run")
     ap.add_argument("--concurrency", type=int, default=50)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main():
+    args = parse_args(__doc__)
     tmp = tempfile.mkdtemp(prefix="nexus-bench-")
     rproc, sock, r = start_redis(tmp)
     try:

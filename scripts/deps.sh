@@ -18,12 +18,14 @@ PACKAGES=(
     libssl-dev  # libcrypto: HMAC of http classes, SHA-256 of emotion.analyze texts
     # servers and tools for the tests and the demo
     redis-server postgresql postgresql-contrib valgrind python3 python3-pytest
+    # the Sentinel topology of test_redis_sentinel.py (redis-server --sentinel without it)
+    redis-sentinel
     python3-redis python3-psycopg2 python3-aiosmtpd ruby-sidekiq procps iproute2
     # promtool checks /metrics output in the tests
     prometheus
     # the dashboard's browser test: Debian's chromium driven by playwright-core (npm)
     chromium
-    # STARTTLS certificates for the email tests
+    # certificates for the email tests' STARTTLS and the Redis TLS tests (redis_topo.py)
     openssl
 )
 # node and npm for that test: Debian's, unless a node with its npm is already installed

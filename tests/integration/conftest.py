@@ -167,16 +167,20 @@ def log_time(entry):
 
 
 class RedisServer:
-    """A redis-server of the test's own, on a unix socket (no TCP port)."""
+    """A redis-server of the test's own, on a unix socket (no TCP port unless `args` adds
+    one, e.g. TLS: redis_topo.py). `name` names its files in workdir; `url` is what nexusd
+    is given (default the unix socket); the test's own clients always use the socket."""
 
-    def __init__(self, workdir, aof=False):
-        self.dir = os.path.join(workdir, "redis")
+    def __init__(self, workdir, aof=False, name="redis", args=(), url=None):
+        self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
-        self.sock = os.path.join(workdir, "redis.sock")
-        self.url = "unix://" + self.sock
+        self.sock = os.path.join(workdir, name + ".sock")
+        self.url = url or "unix://" + self.sock
         self.aof = aof
+        self.args = list(args)
+        self.password = None  # of the default user, when `args` sets requirepass
         self.proc = None
-        self.logfile = os.path.join(workdir, "redis.log")
+        self.logfile = os.path.join(workdir, name + ".log")
         self._clients = []
 
     def start(self, timeout=10.0):
@@ -189,6 +193,7 @@ class RedisServer:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             args += ["--appendonly", "no"]
+        args += self.args
         log = open(self.logfile, "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
@@ -198,7 +203,7 @@ class RedisServer:
             if self.proc.poll() is not None:
                 raise AssertionError("redis-server exited: " + open(self.logfile).read()[-2000:])
             try:
-                return redis.Redis(unix_socket_path=self.sock).ping()
+                return redis.Redis(unix_socket_path=self.sock, password=self.password).ping()
             except (redis.ConnectionError, FileNotFoundError, OSError):
                 return False
 
@@ -208,7 +213,7 @@ class RedisServer:
     def shutdown(self, timeout=10.0):
         """SHUTDOWN (persisting the AOF when on) and waits for the process to end."""
         try:
-            redis.Redis(unix_socket_path=self.sock).shutdown()
+            redis.Redis(unix_socket_path=self.sock, password=self.password).shutdown()
         except redis.ConnectionError:
             pass  # the server closes the connection instead of replying
         self.proc.wait(timeout)
@@ -223,8 +228,8 @@ class RedisServer:
         return self.start()
 
     def client(self, decode=True):
-        c = redis.Redis(unix_socket_path=self.sock, decode_responses=decode,
-                        socket_timeout=30)
+        c = redis.Redis(unix_socket_path=self.sock, password=self.password,
+                        decode_responses=decode, socket_timeout=30)
         self._clients.append(c)
         return c
 
@@ -452,9 +457,25 @@ def workdir(request):
         shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def tls_pki(tmp_path_factory):
+    """A test CA and its certificates (redis_topo.Pki), made once per session."""
+    from redis_topo import Pki
+    return Pki(str(tmp_path_factory.mktemp("pki")))
+
+
 @pytest.fixture
-def redis_server(workdir):
-    server = RedisServer(workdir).start()
+def redis_server(workdir, request, monkeypatch):
+    """The test's redis-server. With NEXUS_TEST_REDIS_TLS=1 it serves TLS and nexusd and
+    nexusctl get its rediss:// URL, trusting the test CA through SSL_CERT_FILE (OpenSSL's
+    default verify paths: the system CA store's place), so any test runs over TLS."""
+    if os.environ.get("NEXUS_TEST_REDIS_TLS") == "1":
+        from redis_topo import tls_redis
+        pki = request.getfixturevalue("tls_pki")
+        monkeypatch.setenv("SSL_CERT_FILE", pki.ca)
+        server = tls_redis(workdir, pki).start()
+    else:
+        server = RedisServer(workdir).start()
     yield server
     server.close_clients()
     server.kill()
