@@ -17,6 +17,7 @@
 
 struct err;
 struct mail_tmpl_set;
+struct raddr;
 
 struct cfg_queue {
     char *name;       /* owned; 1..JOB_MAX_QUEUE bytes */
@@ -136,6 +137,13 @@ struct cfg {
     bool redis_metered;       /* redis.metered: a Redis billed per command; the defaults of
                                  the intervals below become the metered ones
                                  (conf/cfg_rules.c, docs/operations.md) */
+    double redis_read_timeout_s; /* redis.read_timeout, > 0: a reply later than this is a lost
+                                    connection (blocking commands: their block time added) */
+    char *redis_tls_ca_file;     /* redis.tls_ca_file: PEM CA bundle, "" for the system's */
+    char *redis_tls_cert_file;   /* redis.tls_cert_file: PEM client certificate, "" for none */
+    char *redis_tls_key_file;    /* redis.tls_key_file: its key, "" for none (both or neither) */
+    char *redis_tls_server_name; /* redis.tls_server_name: SNI and name checked, "" = URL host */
+    bool redis_tls_verify;       /* redis.tls_verify: check the server's certificate and name */
 
     char *database_url;       /* database.url, env DATABASE_URL wins; NULL when unset */
     unsigned database_pool_size;      /* database.pool_size: connections, 1..100 */
@@ -252,11 +260,17 @@ const struct cfg *cfg_ref(const struct cfg *cfg);
 /* Drops one reference; the last one frees the configuration. Accepts NULL. */
 void cfg_free(const struct cfg *cfg);
 
+/* Where Redis is and how to reach it (conf/cfg_redis.c): redis.url taken apart with the TLS
+ * settings and the read timeout, for every connection nexusd and nexusctl make. Fills *ret
+ * (clear with raddr_clear()) and returns 0, or -EINVAL with raddr_parse()'s sentence. */
+int cfg_redis_addr(const struct cfg *cfg, struct raddr *ret, struct err *err);
+
 /* Settings that take effect only at start-up (their table rows carry KEY_RESTART):
- * redis.url, redis.namespace, database.url, .pool_size, .prepared_statements, .history,
- * .outbox, and http.* but http.token_file. Compares those of section `section` ("redis",
- * "database", "http"; NULL: every section) in `old` and `new`. Returns 0 when they are
- * equal, else -EINVAL with the first one that differs in `err`, by its full name:
+ * redis.url, redis.namespace, redis.read_timeout, redis.tls_*, database.url, .pool_size,
+ * .prepared_statements, .history, .outbox, and http.* but http.token_file. Compares those of
+ * section `section` ("redis", "database", "http"; NULL: every section) in `old` and `new`.
+ * Returns 0 when they are equal, else -EINVAL with the first one that differs in `err`, by
+ * its full name:
  * "redis.url changed: restart nexusd to apply it". */
 int cfg_restart_changes(const struct cfg *old, const struct cfg *new, const char *section,
                         struct err *err);

@@ -19,6 +19,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "conf/cfg_int.h"
 #include "conf/secret.h"
@@ -666,18 +667,38 @@ static int url_check(struct load *ld)
     int r;
 
     assert(url); /* the defaults set one */
-    if (strncmp(url, "rediss://", 9) == 0)
-        return err_set(ld->err, -EINVAL,
-                       "%s: redis.url uses rediss:// but nexusd does not support TLS; use "
-                       "redis:// or unix:// (got %s)",
-                       where, cfg_url_show(url, buf, sizeof(buf)));
     r = raddr_parse(url, &addr, NULL); /* what the connections will make of it */
     if (r < 0)
         return err_set(ld->err, -EINVAL,
-                       "%s: redis.url must be redis://[:password@]host[:port][/db] or "
+                       "%s: redis.url must be redis[s]://[[user]:password@]host[:port][/db] or "
                        "unix:///path[?db=N] (got %s)",
                        where, cfg_url_show(url, buf, sizeof(buf)));
     raddr_clear(&addr);
+    return 0;
+}
+
+/* The TLS files of redis.* are readable now (a start must not wait for the first connection
+ * to find a typo), and a client certificate comes with its key. */
+static int redis_tls_check(struct load *ld, const config_t *lc)
+{
+    static const char *const names[] = {"redis.tls_ca_file", "redis.tls_cert_file",
+                                        "redis.tls_key_file"};
+    const char *paths[] = {ld->cfg->redis_tls_ca_file, ld->cfg->redis_tls_cert_file,
+                           ld->cfg->redis_tls_key_file};
+    const config_setting_t *s;
+
+    for (size_t i = 0; i < NELEMS(names); i++) {
+        s = config_lookup(lc, names[i]);
+        if (s && *paths[i] && access(paths[i], R_OK) < 0)
+            return cfg_fail_at(s, ld->err, -EINVAL, "%s: cannot read '%s': %s", names[i],
+                               paths[i], strerror(errno));
+    }
+    if (!*ld->cfg->redis_tls_cert_file != !*ld->cfg->redis_tls_key_file) {
+        s = config_lookup(lc, *paths[1] ? names[1] : names[2]);
+        return cfg_fail_at(s, ld->err, -EINVAL,
+                           "redis.tls_cert_file and redis.tls_key_file go together (got only %s)",
+                           *paths[1] ? names[1] : names[2]);
+    }
     return 0;
 }
 
@@ -728,6 +749,8 @@ int cfg_rules_file(struct load *ld, const config_t *lc)
     metered_apply(ld, lc);
     r = beat_check(ld, lc);
 
+    if (r == 0)
+        r = redis_tls_check(ld, lc);
     if (r == 0)
         r = listen_check(ld, lc);
     if (r == 0)

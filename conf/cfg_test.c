@@ -16,6 +16,7 @@
 #include "conf/cfg_int.h"
 #include "lib/err.h"
 #include "lib/mail_tmpl.h"
+#include "lib/raddr.h"
 
 /* The environment the loader sees. */
 static const char *env_redis_url;
@@ -624,16 +625,21 @@ static const struct bad {
     {"classes = ( { name = \"a\"; max_retries = 1001; } );",
      ":1: classes[0].max_retries must be 0..1000 (got 1001)"},
     /* redis.url shape */
-    {"redis = {\n  url = \"rediss://h:6380\";\n};",
-     ":2: redis.url uses rediss:// but nexusd does not support TLS; use redis:// or unix:// "
-     "(got \"rediss://h:6380\")"},
+    {"redis = {\n  url = \"rediss://h:0\";\n};",
+     ":2: redis.url must be redis[s]://[[user]:password@]host[:port][/db] or "
+     "unix:///path[?db=N] (got \"rediss://h:0\")"},
+    {"redis = {\n  tls_ca_file = \"/nonexistent/ca.pem\";\n};",
+     ":2: redis.tls_ca_file: cannot read '/nonexistent/ca.pem': No such file or directory"},
+    {"redis = {\n  tls_key_file = \"/dev/null\";\n};",
+     ":2: redis.tls_cert_file and redis.tls_key_file go together (got only "
+     "redis.tls_key_file)"},
     {"redis = { url = \"http://h\"; };",
-     ":1: redis.url must be redis://[:password@]host[:port][/db] or unix:///path[?db=N] "
-     "(got \"http://h\")"},
+     ":1: redis.url must be redis[s]://[[user]:password@]host[:port][/db] or "
+     "unix:///path[?db=N] (got \"http://h\")"},
     /* a database the connection refuses: `nexusd -t` used to pass it */
     {"redis = {\n  url = \"redis://h/5000\";\n};",
-     ":2: redis.url must be redis://[:password@]host[:port][/db] or unix:///path[?db=N] "
-     "(got \"redis://h/5000\")"},
+     ":2: redis.url must be redis[s]://[[user]:password@]host[:port][/db] or "
+     "unix:///path[?db=N] (got \"redis://h/5000\")"},
     /* http */
     {"http = {\n  listen = \"localhost:7411\";\n};",
      ":2: http.listen must be IP:PORT, [IPv6]:PORT or unix:/absolute/path, with an address "
@@ -766,12 +772,43 @@ static void test_env_redis_url_is_checked_and_named(void **state)
     struct err err = {0};
     struct cfg *cfg = NULL;
 
-    env_redis_url = "rediss://:secret@cache.internal:6380/3";
+    env_redis_url = "rediss://:secret@cache.internal:6380/3000";
     assert_int_equal(cfg_load(NULL, fake_env, &cfg, &err), -EINVAL);
-    assert_string_equal(err.msg, "REDIS_URL: redis.url uses rediss:// but nexusd does not "
-                                 "support TLS; use redis:// or unix:// (got "
-                                 "\"rediss://***@cache.internal:6380/3\")");
+    assert_string_equal(err.msg, "REDIS_URL: redis.url must be redis[s]://[[user]:password@]"
+                                 "host[:port][/db] or unix:///path[?db=N] (got "
+                                 "\"rediss://***@cache.internal:6380/3000\")");
     assert_null(cfg);
+}
+
+/* cfg_redis_addr(): the URL with the TLS settings (only for rediss://) and the read timeout. */
+static void test_redis_addr_carries_the_tls_settings(void **state)
+{
+    struct raddr a;
+    struct err err = {0};
+    struct cfg *cfg;
+
+    cfg = load_ok("redis = { url = \"rediss://app:s%40cret@r.example:6390/2\"; "
+                  "tls_ca_file = \"/dev/null\"; tls_server_name = \"redis.internal\"; "
+                  "read_timeout = \"2s\"; };");
+    assert_int_equal(cfg_redis_addr(cfg, &a, &err), 0);
+    assert_true(a.tls);
+    assert_true(a.tls_verify);
+    assert_string_equal(a.username, "app");
+    assert_string_equal(a.password, "s@cret");
+    assert_string_equal(a.tls_ca_file, "/dev/null");
+    assert_string_equal(a.tls_server_name, "redis.internal");
+    assert_null(a.tls_cert_file);
+    assert_true(a.read_timeout_s == 2.0);
+    raddr_clear(&a);
+    cfg_free(cfg);
+    cfg = load_ok("redis = { url = \"redis://h\"; tls_ca_file = \"/dev/null\"; "
+                  "tls_verify = false; };");
+    assert_int_equal(cfg_redis_addr(cfg, &a, &err), 0);
+    assert_false(a.tls);
+    assert_null(a.tls_ca_file); /* plain: the TLS settings do not apply */
+    assert_true(a.read_timeout_s == 30.0);
+    raddr_clear(&a);
+    cfg_free(cfg);
 }
 
 static void test_env_redis_url_overrides_a_bad_file_url(void **state)
@@ -779,7 +816,7 @@ static void test_env_redis_url_overrides_a_bad_file_url(void **state)
     struct cfg *cfg;
 
     env_redis_url = "redis://cache:6379";
-    cfg = load_ok("redis = { url = \"rediss://old:6380\"; };");
+    cfg = load_ok("redis = { url = \"http://old:6380\"; };");
     assert_string_equal(cfg->redis_url, "redis://cache:6379");
     cfg_free(cfg);
 }
@@ -846,7 +883,7 @@ static void test_refused_urls_never_show_their_password(void **state)
     } cases[] = {
         {&env_redis_url, "redis://:Pw/Xq@cache:6379/0", "\"redis://***@cache:6379/0\""},
         {&env_redis_url, "redis://:Pw?Xq@cache:6379/x", "\"redis://***@cache:6379/x\""},
-        {&env_redis_url, "rediss://u:Pw#Xq@cache", "\"rediss://***@cache\""},
+        {&env_redis_url, "rediss://u:Pw#Xq@cache:x", "\"rediss://***@cache:x\""},
         {&env_smtp_url, "smtp://user:Pw/Xq@mail:25", "\"smtp://***@mail:25\""},
         {&env_smtp_url, "smtp://user:Pw?Xq@mail:25", "\"smtp://***@mail:25\""},
         {&env_smtp_url, "smtp://user:Pw@Xq@mail:x", "\"smtp://***@mail:x\""},
@@ -994,7 +1031,8 @@ static void test_load_rejects_bad_redis_url_shapes(void **state)
         env_redis_url = bad[i];
         assert_int_equal(cfg_load(NULL, fake_env, &cfg, &err), -EINVAL);
         (void)snprintf(want, sizeof(want),
-                       "REDIS_URL: redis.url must be redis://[:password@]host[:port][/db] or "
+                       "REDIS_URL: redis.url must be redis[s]://[[user]:password@]host[:port][/db] "
+                       "or "
                        "unix:///path[?db=N] (got \"%s\")",
                        bad[i]);
         assert_string_equal(err.msg, want);
@@ -1012,7 +1050,7 @@ static void test_url_errors_hide_the_password(void **state)
                                path, sizeof(path)),
                      -EINVAL);
     (void)snprintf(want, sizeof(want),
-                   "%s:1: redis.url must be redis://[:password@]host[:port][/db] or "
+                   "%s:1: redis.url must be redis[s]://[[user]:password@]host[:port][/db] or "
                    "unix:///path[?db=N] (got \"redis://***@h:port/0\")",
                    path);
     assert_string_equal(err.msg, want);
@@ -1699,6 +1737,7 @@ int main(void)
         cmocka_unit_test_setup(test_load_rejects_missing_file, setup),
         cmocka_unit_test_setup(test_env_redis_url_wins_over_file, setup),
         cmocka_unit_test_setup(test_env_redis_url_is_checked_and_named, setup),
+        cmocka_unit_test_setup(test_redis_addr_carries_the_tls_settings, setup),
         cmocka_unit_test_setup(test_env_redis_url_overrides_a_bad_file_url, setup),
         cmocka_unit_test_setup(test_env_empty_values_are_ignored, setup),
         cmocka_unit_test_setup(test_env_database_url_wins_over_file, setup),

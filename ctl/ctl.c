@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "ctl/ctl_fmt.h"
 #include "ctl/ctl_redis.h"
 #include "lib/err.h"
+#include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
 
@@ -195,7 +197,7 @@ const struct cfg *ctl_cfg_db(struct ctl *ctl, const char *what, struct err *err)
     return cfg;
 }
 
-struct redisContext *ctl_redis(struct ctl *ctl, struct err *err)
+struct ctl_redis *ctl_redis(struct ctl *ctl, struct err *err)
 {
     if (ctl->redis)
         return ctl->redis;
@@ -283,6 +285,8 @@ int main(int argc, char **argv)
     int r;
 
     xalloc_install();
+    (void)signal(SIGPIPE, SIG_IGN); /* a write to a closed TLS connection is an error, not death */
+    log_set_level(LOG_LEVEL_OFF);   /* failures are told in nexusctl's own sentences */
     r = global_parse(&ctl, argc, argv, &err);
     if (r == 0)
         r = ctl.cmd->run(&ctl, argc - optind, argv + optind, &err);
@@ -298,7 +302,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "nexusctl: cannot write the output: %s\n", strerror(errno));
         r = -EIO;
     }
-    redisFree(ctl.redis);
+    ctl_redis_free(ctl.redis);
     cfg_free(ctl.cfg);
     return exit_status(r < 0 ? r : 0);
 }

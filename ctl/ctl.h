@@ -8,7 +8,7 @@
 
 struct cfg;
 struct err;
-struct redisContext;
+struct ctl_redis;
 
 /* A command's negative errno decides nexusctl's exit status (see main() in ctl.c);
  * anything not listed here is a runtime error (1). Runtime paths never return these. */
@@ -25,7 +25,7 @@ struct ctl {
     char path[CTL_PATH_MAX];       /* the command words so far, for usage and help */
     const struct ctl_command *cmd; /* the command running, for its usage */
     struct cfg *cfg;               /* owned; NULL until ctl_redis() */
-    struct redisContext *redis;    /* owned; NULL until ctl_redis() */
+    struct ctl_redis *redis;    /* owned; NULL until ctl_redis() */
 };
 
 /* `argv[0]` is the command's own name; options not yet parsed. */
@@ -67,13 +67,13 @@ const struct cfg *ctl_cfg(struct ctl *ctl, struct err *err);
 const struct cfg *ctl_cfg_db(struct ctl *ctl, const char *what, struct err *err);
 /* Loads the configuration and connects to Redis, once. Borrowed, valid until the run
  * ends. Fills `err` (CTL_ECONFIG or a runtime error) and returns NULL on failure. */
-struct redisContext *ctl_redis(struct ctl *ctl, struct err *err);
+struct ctl_redis *ctl_redis(struct ctl *ctl, struct err *err);
 /* The namespace, "" before ctl_redis(). Borrowed. */
 const char *ctl_ns(const struct ctl *ctl);
 
 /* Pushes job `text` as a Sidekiq client does: onto queue `queue` now when `at` is
  * QUEUE_PUSH_NOW, else into schedule due at `at` (epoch s); see queue/push.h. */
-int ctl_push(struct redisContext *c, const char *ns, const char *queue, double at, const char *text,
+int ctl_push(struct ctl_redis *c, const char *ns, const char *queue, double at, const char *text,
              size_t len, struct err *err);
 
 /* The commands, each defined in its own file. */

@@ -21,7 +21,7 @@
 #include "queue/rerun.h"
 
 /* The last fired tick of a schedule (epoch s), 0 when never. */
-static int last_fire(struct redisContext *c, const char *ns, const char *name, double *ret,
+static int last_fire(struct ctl_redis *c, const char *ns, const char *name, double *ret,
                      struct err *err)
 {
     char *key = keys_cron(ns, name);
@@ -37,7 +37,7 @@ static int last_fire(struct redisContext *c, const char *ns, const char *name, d
     return r;
 }
 
-static int cron_list(struct ctl *ctl, struct redisContext *c, struct err *err)
+static int cron_list(struct ctl *ctl, struct ctl_redis *c, struct err *err)
 {
     static const char *const headers[] = {"NAME",  "CRON",      "TZ",       "CLASS",
                                           "QUEUE", "LAST FIRE", "NEXT FIRE"};
@@ -89,7 +89,7 @@ static int cron_list(struct ctl *ctl, struct redisContext *c, struct err *err)
 }
 
 /* Enqueues the schedule's job now, outside its ticks (its next tick still fires). */
-static int cron_run_now(struct ctl *ctl, struct redisContext *c, const char *name, struct err *err)
+static int cron_run_now(struct ctl *ctl, struct ctl_redis *c, const char *name, struct err *err)
 {
     const struct cfg_schedule *sc = cfg_schedule_find(ctl->cfg, name);
     struct job *job;
@@ -112,7 +112,7 @@ static int cron_run_now(struct ctl *ctl, struct redisContext *c, const char *nam
 static int cron_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
     const char *pos[2] = {NULL, NULL};
-    struct redisContext *c;
+    struct ctl_redis *c;
     int r;
 
     r = ctl_parse_args(ctl, argc, argv, NULL, 0, pos, 2, err);

@@ -173,7 +173,7 @@ static int job_text(const struct enqueue *e, double now, char *ret_jid, char **r
     return r;
 }
 
-int ctl_push(struct redisContext *c, const char *ns, const char *queue, double at, const char *text,
+int ctl_push(struct ctl_redis *c, const char *ns, const char *queue, double at, const char *text,
              size_t len, struct err *err)
 {
     struct queue_push p;
@@ -207,7 +207,7 @@ static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
     struct enqueue e = {0};
     char jid[JOB_MAX_JID + 1];
-    struct redisContext *c;
+    struct ctl_redis *c;
     double now = util_now();
     char *text = NULL;
     size_t len = 0;

@@ -15,7 +15,7 @@
 /* SADD (pause) or SREM (resume) of the queue in nexus:paused; says whether it changed. */
 static int pause_set(struct ctl *ctl, int argc, char **argv, bool pause, struct err *err)
 {
-    struct redisContext *c;
+    struct ctl_redis *c;
     const char *queue;
     long long changed = 0;
     char *key;

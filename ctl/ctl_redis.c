@@ -1,12 +1,14 @@
-/* ctl_redis.c - nexusctl's synchronous Redis connection and reply checks. */
+/* ctl_redis.c - nexusctl's synchronous Redis over rconn on a private loop, and reply checks. */
 #include "ctl/ctl_redis.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
+#include <ev.h>
 #include <hiredis/hiredis.h>
 
 #include "conf/cfg.h"
@@ -14,104 +16,100 @@
 #include "lib/err.h"
 #include "lib/parse.h"
 #include "lib/raddr.h"
+#include "lib/urlmask.h"
+#include "lib/xalloc.h"
 #include "queue/rconn.h"
 
-/* A command taking longer than this means Redis is stuck: give up rather than hang. */
-#define CTL_COMMAND_TIMEOUT_S 30.0
 /* The most words ctl_redis_cmd() and ctl_redis_count() take. */
 #define CTL_WORDS_MAX 16
 
-static struct timeval timeval_of(double s)
-{
-    struct timeval tv = {.tv_sec = (time_t)s};
+struct ctl_redis {
+    struct ev_loop *loop; /* owned: runs only inside ctl_redis_*() */
+    struct rconn *rc;     /* owned */
+    char where[512];      /* redis.url through url_mask(), for messages */
+};
 
-    tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-    return tv;
+/* One command on its way: the loop runs until `done`. */
+struct call {
+    struct rconn *rc;
+    bool done;
+    struct redisReply *reply; /* owned once done; NULL: the connection was lost */
+};
+
+static void call_on_reply(struct redisReply *reply, void *arg)
+{
+    struct call *call = arg;
+
+    call->done = true;
+    call->reply = reply ? rconn_reply_keep(call->rc) : NULL;
 }
 
-/* Sends AUTH and SELECT when the address asks for them. */
-static int session_setup(redisContext *c, const struct raddr *addr, const char *where,
-                         struct err *err)
+struct ctl_redis *ctl_redis_connect(const struct cfg *cfg, struct err *err)
 {
-    redisReply *reply = NULL;
-    char db[16];
-    int r = 0;
-
-    if (addr->password) {
-        r = ctl_redis_cmd(c, &reply, err, "AUTH", addr->password, NULL);
-        freeReplyObject(reply);
-        reply = NULL;
-        if (r < 0)
-            return err_prefix(err, "cannot log in to Redis at %s", where);
-    }
-    if (addr->db != 0) {
-        (void)snprintf(db, sizeof(db), "%d", addr->db);
-        r = ctl_redis_cmd(c, &reply, err, "SELECT", db, NULL);
-        freeReplyObject(reply);
-        if (r < 0)
-            return err_prefix(err, "cannot select database %d at %s", addr->db, where);
-    }
-    return 0;
-}
-
-struct redisContext *ctl_redis_connect(const struct cfg *cfg, struct err *err)
-{
-    struct timeval connect_tv = timeval_of(cfg->redis_connect_timeout_s);
     struct raddr addr = {0};
-    redisContext *c = NULL;
-    char where[512];
+    struct ctl_redis *c;
 
-    if (raddr_parse(cfg->redis_url, &addr, err) < 0) {
+    if (cfg_redis_addr(cfg, &addr, err) < 0) {
         err->code = CTL_ECONFIG;
         return NULL;
     }
-    if (addr.path) {
-        (void)snprintf(where, sizeof(where), "%s", addr.path);
-        c = redisConnectUnixWithTimeout(addr.path, connect_tv);
-    } else {
-        (void)snprintf(where, sizeof(where), strchr(addr.host, ':') ? "[%s]:%d" : "%s:%d",
-                       addr.host, addr.port);
-        c = redisConnectWithTimeout(addr.host, addr.port, connect_tv);
+    c = xcalloc(1, sizeof(*c));
+    (void)url_mask(cfg->redis_url, c->where, sizeof(c->where));
+    c->loop = ev_loop_new(EVFLAG_AUTO);
+    if (!c->loop) {
+        (void)err_set(err, -EIO, "cannot make an event loop for Redis at %s", c->where);
+        goto fail;
     }
-    if (!c) { /* hiredis 0.14 allocates with plain malloc: NULL is its out of memory */
-        (void)err_set(err, -ENOMEM, "out of memory connecting to Redis at %s", where);
-        goto out;
+    c->rc = rconn_new(c->loop, &addr, "nexusctl", cfg->redis_connect_timeout_s, NULL, NULL);
+    /* rconn retries for ever: the first failed attempt (the connect timeout included) ends it */
+    while (!rconn_is_up(c->rc) && !rconn_last_error(c->rc))
+        (void)ev_run(c->loop, EVRUN_ONCE);
+    if (!rconn_is_up(c->rc)) {
+        (void)err_set(err, -EIO, "cannot connect to Redis at %s: %s", c->where,
+                      rconn_last_error(c->rc));
+        goto fail;
     }
-    if (c->err) {
-        (void)err_set(err, -EIO, "cannot connect to Redis at %s: %s", where, c->errstr);
-        goto out_free;
-    }
-    if (redisSetTimeout(c, timeval_of(CTL_COMMAND_TIMEOUT_S)) != REDIS_OK) {
-        (void)err_set(err, -EIO, "cannot set a timeout on the connection to Redis at %s: %s", where,
-                      c->errstr);
-        goto out_free;
-    }
-    if (session_setup(c, &addr, where, err) < 0)
-        goto out_free;
-    goto out;
-
-out_free:
-    redisFree(c);
-    c = NULL;
-out:
     raddr_clear(&addr);
     return c;
+
+fail:
+    raddr_clear(&addr);
+    ctl_redis_free(c);
+    return NULL;
 }
 
-int ctl_redis_argv(struct redisContext *c, int argc, const char **argv, const size_t *lens,
+void ctl_redis_free(struct ctl_redis *c)
+{
+    if (!c)
+        return;
+    rconn_free(c->rc);
+    if (c->loop)
+        ev_loop_destroy(c->loop);
+    free(c);
+}
+
+int ctl_redis_argv(struct ctl_redis *c, int argc, const char **argv, const size_t *lens,
                    struct redisReply **ret_reply, struct err *err)
 {
-    redisReply *reply = redisCommandArgv(c, argc, argv, lens);
+    struct call call = {.rc = c->rc};
+    const char *why;
 
-    if (!reply)
-        return err_set(err, -EIO, "lost the connection to Redis during %s: %s", argv[0],
-                       c->errstr[0] ? c->errstr : "no reply");
-    if (reply->type == REDIS_REPLY_ERROR) {
-        (void)err_set(err, -EIO, "Redis refused %s: %.*s", argv[0], (int)reply->len, reply->str);
-        freeReplyObject(reply);
+    if (rconn_command(c->rc, call_on_reply, &call, argc, argv, lens) < 0)
+        call.done = true;
+    while (!call.done) /* the read timeout (redis.read_timeout) ends a stuck wait */
+        (void)ev_run(c->loop, EVRUN_ONCE);
+    if (!call.reply) {
+        why = rconn_last_error(c->rc);
+        return err_set(err, -EIO, "lost the connection to Redis at %s during %s: %s", c->where,
+                       argv[0], why ? why : "no reply");
+    }
+    if (call.reply->type == REDIS_REPLY_ERROR) {
+        (void)err_set(err, -EIO, "Redis refused %s: %.*s", argv[0], (int)call.reply->len,
+                      call.reply->str);
+        freeReplyObject(call.reply);
         return -EIO;
     }
-    *ret_reply = reply;
+    *ret_reply = call.reply;
     return 0;
 }
 
@@ -129,7 +127,7 @@ static int words_collect(va_list ap, const char **words, struct err *err)
     return n;
 }
 
-int ctl_redis_cmd(struct redisContext *c, struct redisReply **ret_reply, struct err *err, ...)
+int ctl_redis_cmd(struct ctl_redis *c, struct redisReply **ret_reply, struct err *err, ...)
 {
     const char *words[CTL_WORDS_MAX];
     va_list ap;
@@ -167,7 +165,7 @@ static int reply_count(const redisReply *reply, const char *command, long long *
     }
 }
 
-int ctl_redis_count(struct redisContext *c, long long *ret, struct err *err, ...)
+int ctl_redis_count(struct ctl_redis *c, long long *ret, struct err *err, ...)
 {
     const char *words[CTL_WORDS_MAX];
     redisReply *reply = NULL;
@@ -187,7 +185,7 @@ int ctl_redis_count(struct redisContext *c, long long *ret, struct err *err, ...
     return r;
 }
 
-int ctl_redis_exec(struct redisContext *c, struct redisReply **ret_reply, struct err *err)
+int ctl_redis_exec(struct ctl_redis *c, struct redisReply **ret_reply, struct err *err)
 {
     redisReply *reply = NULL;
     int r;

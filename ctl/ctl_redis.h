@@ -1,4 +1,5 @@
-/* ctl_redis.h - nexusctl's synchronous Redis: connect, run a command, check its reply. */
+/* ctl_redis.h - nexusctl's synchronous Redis: the daemon's transport (queue/rconn.h, TLS and
+ * ACL users included) run on a private loop until each reply comes; reply checks. */
 #ifndef CTL_REDIS_H
 #define CTL_REDIS_H
 
@@ -6,30 +7,33 @@
 
 struct cfg;
 struct err;
-struct redisContext;
 struct redisReply;
+struct ctl_redis; /* opaque */
 
-/* Connects to cfg->redis_url, then AUTH and SELECT as it says. Caller owns the context,
- * release with redisFree(). Returns NULL and fills `err` on failure, e.g.
- * "cannot connect to Redis at 127.0.0.1:6379: Connection refused" (CTL_ECONFIG when the
- * URL itself is unusable). */
-struct redisContext *ctl_redis_connect(const struct cfg *cfg, struct err *err);
+/* Connects as the configuration says (cfg_redis_addr(): redis.url with AUTH and SELECT, the
+ * redis.tls_* settings, the connect and read timeouts). Caller owns the connection, release
+ * with ctl_redis_free(). Returns NULL and fills `err` on failure, e.g. "cannot connect to
+ * Redis at redis://127.0.0.1:6379/0: connect: Connection refused" (CTL_ECONFIG when the URL
+ * itself is unusable). */
+struct ctl_redis *ctl_redis_connect(const struct cfg *cfg, struct err *err);
+/* Closes the connection. Accepts NULL. */
+void ctl_redis_free(struct ctl_redis *c);
 
 /* Runs one command: argv[i] is lens[i] bytes (lens NULL: NUL-terminated words). On
  * success writes *ret_reply: caller owns it, release with freeReplyObject(). An error
  * reply or a lost connection is a failure (-EIO with a sentence naming the command). */
-int ctl_redis_argv(struct redisContext *c, int argc, const char **argv, const size_t *lens,
+int ctl_redis_argv(struct ctl_redis *c, int argc, const char **argv, const size_t *lens,
                    struct redisReply **ret_reply, struct err *err);
 /* The same with NUL-terminated words, the last followed by NULL. */
-int ctl_redis_cmd(struct redisContext *c, struct redisReply **ret_reply, struct err *err, ...)
+int ctl_redis_cmd(struct ctl_redis *c, struct redisReply **ret_reply, struct err *err, ...)
     __attribute__((sentinel));
 /* A command replying with a count: an integer, an integer string (GET of a counter), or
  * nil (= 0). */
-int ctl_redis_count(struct redisContext *c, long long *ret, struct err *err, ...)
+int ctl_redis_count(struct ctl_redis *c, long long *ret, struct err *err, ...)
     __attribute__((sentinel));
 /* EXEC after MULTI and the queued commands: fails when the transaction was aborted or
  * one of its commands failed. Writes EXEC's array, caller owns it (freeReplyObject()). */
-int ctl_redis_exec(struct redisContext *c, struct redisReply **ret_reply, struct err *err);
+int ctl_redis_exec(struct ctl_redis *c, struct redisReply **ret_reply, struct err *err);
 
 /* -EPROTO with a sentence when `reply` is not of `type` (REDIS_REPLY_*), else 0. */
 int ctl_redis_expect(const struct redisReply *reply, int type, const char *command,

@@ -53,7 +53,7 @@ static const struct set_kind kinds[] = {
 /* A run on one set. */
 struct set_ctx {
     const struct set_kind *kind;
-    struct redisContext *c; /* borrowed */
+    struct ctl_redis *c; /* borrowed */
     const char *ns;         /* borrowed */
     char *key;              /* owned: the set's full key */
     double now;             /* epoch s */

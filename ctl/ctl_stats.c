@@ -19,7 +19,7 @@
 
 /* Everything a run reads Redis with. */
 struct stats_ctx {
-    struct redisContext *c; /* borrowed */
+    struct ctl_redis *c; /* borrowed */
     const char *ns;         /* borrowed */
     double now;             /* epoch s, once for the whole report */
 };

@@ -538,7 +538,7 @@ struct dashboard *dashboard_new(struct ev_loop *loop, struct httpd *h, const str
         {"GET", "/", on_index}, /* last: a prefix of every path */
     };
 
-    if (raddr_parse(cfg->redis_url, &addr, err) < 0)
+    if (cfg_redis_addr(cfg, &addr, err) < 0)
         return NULL;
     d = xcalloc(1, sizeof(*d));
     d->loop = loop;

@@ -254,6 +254,14 @@ static void print_summary(const struct cfg *cfg)
     printf("configuration %s is valid\n", cfg->path ? cfg->path : "(defaults)");
     printf("  redis: %s namespace '%s'\n", url_mask(cfg->redis_url, url, sizeof(url)),
            cfg->redis_namespace);
+    if (strncmp(cfg->redis_url, "rediss://", 9) == 0)
+        printf("  redis tls: on, verify %s, CA %s, client certificate %s, server name %s\n",
+               cfg->redis_tls_verify ? "on" : "OFF",
+               *cfg->redis_tls_ca_file ? cfg->redis_tls_ca_file : "(system)",
+               *cfg->redis_tls_cert_file ? cfg->redis_tls_cert_file : "(none)",
+               *cfg->redis_tls_server_name ? cfg->redis_tls_server_name : "(the URL's host)");
+    else
+        printf("  redis tls: off\n");
     if (cfg->database_url)
         printf("  database: %s\n", url_mask(cfg->database_url, url, sizeof(url)));
     printf("  concurrency: %u, queues (%s):", cfg->concurrency,

@@ -156,7 +156,7 @@ struct process *process_new(struct ev_loop *loop, const struct cfg *cfg, const c
 
     p->loop = loop;
     p->cfg = cfg_ref(cfg);
-    if (raddr_parse(cfg->redis_url, &p->addr, err) < 0)
+    if (cfg_redis_addr(cfg, &p->addr, err) < 0)
         goto fail;
     p->metrics = metrics_new();
     p->conn = rconn_new(loop, &p->addr, "main", cfg->redis_connect_timeout_s, conn_on_state, p);

@@ -4,7 +4,13 @@
 
 #include <stdio.h>
 
-enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+enum log_level {
+    LOG_LEVEL_OFF = -1, /* for log_set_level() only: nothing is written (nexusctl) */
+    LOG_LEVEL_ERROR,
+    LOG_LEVEL_WARN,
+    LOG_LEVEL_INFO,
+    LOG_LEVEL_DEBUG,
+};
 
 /* Lines below `level` are dropped. Lines are buffered: the event loop calls log_flush()
  * once per iteration; error lines and log_flush() write through. `out` is borrowed for

@@ -1,8 +1,7 @@
-/* raddr.c - redis:// and unix:// URLs taken apart. */
+/* raddr.c - redis://, rediss:// and unix:// URLs taken apart. */
 #include "lib/raddr.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +47,64 @@ static int parse_unix(const char *url, struct raddr *a, struct err *err)
     return 0;
 }
 
-/* redis://[[user]:password@]host[:port][/db]: the authority runs to the first '/'. */
-static int parse_tcp(const char *url, struct raddr *a, struct err *err)
+static int hex_digit(char c)
 {
-    const char *p = url + 8, *end = p + strcspn(p, "/"), *at = NULL, *host, *host_end, *next;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+        return (c | 0x20) - 'a' + 10;
+    return -1;
+}
+
+/* `n` bytes at `s` with each %XX decoded (a '%' not followed by two hex digits stays as it is,
+ * as redis-cli and redis-py read it). Returns false for %00, which no C string can hold. */
+static bool url_decode(const char *s, size_t n, char **ret)
+{
+    char *out = xmalloc(n + 1), *o = out;
+
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+
+        if (s[i] == '%' && i + 2 < n && (hi = hex_digit(s[i + 1])) >= 0 &&
+            (lo = hex_digit(s[i + 2])) >= 0) {
+            if (hi == 0 && lo == 0) {
+                free(out);
+                return false;
+            }
+            *o++ = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    *ret = out;
+    return true;
+}
+
+/* [user]:password@ before `at`, decoded into a->username (NULL when empty) and a->password. */
+static int parse_userinfo(const char *url, const char *p, const char *at, struct raddr *a,
+                          struct err *err)
+{
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    const char *pw = colon ? colon + 1 : p; /* user:password@, :password@ or password@ */
+    char *user = NULL, *password = NULL;
+
+    if ((colon && colon > p && !url_decode(p, (size_t)(colon - p), &user)) ||
+        !url_decode(pw, (size_t)(at - pw), &password)) {
+        free(user);
+        return url_fail(err, url, "user and password may not hold %00");
+    }
+    a->username = user;
+    a->password = password;
+    return 0;
+}
+
+/* redis[s]://[[user]:password@]host[:port][/db]: the authority runs to the first '/'. */
+static int parse_tcp(const char *url, size_t scheme_len, struct raddr *a, struct err *err)
+{
+    const char *p = url + scheme_len, *end = p + strcspn(p, "/"), *at = NULL, *host, *host_end,
+               *next;
     uint32_t v = 0;
 
     for (const char *s = p; s < end; s++)
@@ -80,19 +133,15 @@ static int parse_tcp(const char *url, struct raddr *a, struct err *err)
             return url_fail(err, url, "database must be a number 0..1000");
         a->db = (int)v;
     }
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-
-        p = colon ? colon + 1 : p; /* redis://user:password@host or redis://:password@host */
-        a->password = xstrndup(p, (size_t)(at - p));
-    }
+    if (at && parse_userinfo(url, p, at, a, err) < 0)
+        return -EINVAL;
     a->host = xstrndup(host, (size_t)(host_end - host));
     return 0;
 }
 
 int raddr_parse(const char *url, struct raddr *ret, struct err *err)
 {
-    struct raddr a = {.port = RADDR_PORT};
+    struct raddr a = {.port = RADDR_PORT, .tls_verify = true};
     int r;
 
     for (const char *p = url; *p; p++)
@@ -100,22 +149,46 @@ int raddr_parse(const char *url, struct raddr *ret, struct err *err)
             return url_fail(err, url, "no spaces or control characters");
     if (strncmp(url, "unix://", 7) == 0)
         r = parse_unix(url, &a, err);
-    else if (strncmp(url, "rediss://", 9) == 0)
-        return url_fail(err, url, "TLS (rediss://) is not supported; use a TLS tunnel");
-    else if (strncmp(url, "redis://", 8) == 0)
-        r = parse_tcp(url, &a, err);
+    else if (strncmp(url, "rediss://", 9) == 0) {
+        a.tls = true;
+        r = parse_tcp(url, 9, &a, err);
+    } else if (strncmp(url, "redis://", 8) == 0)
+        r = parse_tcp(url, 8, &a, err);
     else
-        return url_fail(err, url, "must start with redis:// or unix://");
+        return url_fail(err, url, "must start with redis://, rediss:// or unix://");
     if (r < 0)
         return r; /* nothing allocated: each part is copied once the whole URL is good */
     *ret = a;
     return 0;
 }
 
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+void raddr_copy(struct raddr *dst, const struct raddr *src)
+{
+    *dst = *src;
+    dst->host = dup_or_null(src->host);
+    dst->path = dup_or_null(src->path);
+    dst->username = dup_or_null(src->username);
+    dst->password = dup_or_null(src->password);
+    dst->tls_ca_file = dup_or_null(src->tls_ca_file);
+    dst->tls_cert_file = dup_or_null(src->tls_cert_file);
+    dst->tls_key_file = dup_or_null(src->tls_key_file);
+    dst->tls_server_name = dup_or_null(src->tls_server_name);
+}
+
 void raddr_clear(struct raddr *addr)
 {
     free(addr->host);
     free(addr->path);
+    free(addr->username);
     free(addr->password);
+    free(addr->tls_ca_file);
+    free(addr->tls_cert_file);
+    free(addr->tls_key_file);
+    free(addr->tls_server_name);
     memset(addr, 0, sizeof(*addr));
 }

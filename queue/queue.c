@@ -329,7 +329,7 @@ int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double tim
     argv[3] = "RIGHT";
     argv[4] = "LEFT";
     argv[5] = timeout;
-    r = rconn_command(blocker, block_on_reply, f, 6, argv, NULL);
+    r = rconn_command_blocking(blocker, timeout_s, block_on_reply, f, 6, argv, NULL);
     if (r < 0)
         free(f);
     return r;

@@ -1,68 +1,195 @@
-/* rconn.c - a hiredis async connection with reconnect and backoff. */
+/* rconn.c - one Redis connection of nexusd's own on libev (TCP, unix socket or TLS through
+ * OpenSSL), reconnecting by itself; hiredis only formats commands and reads replies. */
 #include "queue/rconn.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <ev.h>
-#include <hiredis/adapters/libev.h>
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/raddr.h"
 #include "lib/xalloc.h"
+#include "queue/rtls.h"
 
 #define BACKOFF_MIN_S 0.1
 #define BACKOFF_MAX_S 1.0
+#define READ_TIMEOUT_S 30.0     /* when the address carries none */
+#define READ_CHUNK 65536        /* bytes asked of one read */
+#define READS_PER_EVENT 16      /* then the loop serves the others before reading on */
+#define OUT_KEEP (1024 * 1024)  /* an empty output buffer larger than this is released */
+#define KEEPALIVE_IDLE_S 60     /* TCP keepalive: first probe after this much silence, */
+#define KEEPALIVE_INTERVAL_S 10 /* then one probe every this many seconds, */
+#define KEEPALIVE_PROBES 3      /* this many unanswered: the connection is dead */
+
+enum phase {
+    PHASE_DOWN,      /* no socket: waiting for the next attempt */
+    PHASE_CONNECT,   /* non-blocking connect() under way */
+    PHASE_HANDSHAKE, /* SSL_connect() under way */
+    PHASE_SETUP,     /* AUTH / SELECT (or, on TLS, PING) sent, replies awaited */
+    PHASE_UP,        /* commands may be sent */
+};
+
+/* A command sent, its reply awaited; replies come in the order of the list. */
+struct pending {
+    struct pending *next;
+    rconn_reply_fn *done;
+    void *arg;
+    double wait_s;     /* longest silence before its reply: the read timeout (+ block time) */
+    const char *setup; /* the command's name when rconn sent it itself, else NULL */
+};
 
 struct rconn {
     struct ev_loop *loop;
     struct raddr addr;
     const char *name;
     double connect_timeout_s;
+    double read_timeout_s; /* > 0 */
     rconn_state_fn *on_state;
     void *arg;
-    redisAsyncContext *ac; /* NULL while down */
-    bool up;               /* connected: commands may be sent */
-    bool was_up;           /* for logging a state change once */
-    bool told_down;        /* the current outage was logged */
+
+    enum phase phase;
+    int fd;                /* -1 while down */
+    SSL *ssl;              /* NULL for a plain connection */
+    struct rtls_peek peek; /* what the TLS handshake saw */
+    struct addrinfo *ais;  /* resolved addresses, NULL for a unix socket or while down */
+    struct addrinfo *ai;   /* the one being tried */
+    redisReader *reader;   /* while connected */
+    char *out;             /* formatted commands; [out_off, out_len) not yet written */
+    size_t out_len, out_off, out_cap;
+    int tls_retry_len;     /* SSL_write's length to repeat after WANT_*, 0 for none */
+    bool write_wants_read; /* SSL_write waits for the socket to be readable */
+    bool read_wants_write; /* SSL_read waits for the socket to be writable */
+    struct pending *head, **tail;
+    size_t npending;
+    unsigned nsetup;               /* setup commands still awaiting their replies */
+    double last_io;                /* ev_now() of the last progress: bytes read or written, or the
+                                      first command sent on a quiet connection */
+    char last_error[256];          /* why the last attempt or connection failed, "" after up */
+    struct redisReply *delivering; /* the reply being handed to its callback */
+
+    bool was_up;    /* for logging a state change once */
+    bool told_down; /* the current outage was logged */
     double backoff_s;
     double backoff_max_s; /* > 0 */
     double up_since;      /* ev_now() when it last came up */
-    ev_timer reconnect;   /* waits backoff_s before the next attempt */
-    ev_timer deadline;    /* connect timeout */
-};
-
-struct pending {
-    rconn_reply_fn *done;
-    void *arg;
+    unsigned busy;        /* our callbacks on the stack: rconn_free() then defers free() */
+    bool closed;          /* rconn_free() was called */
+    int events;           /* of `io` while started, 0 while stopped */
+    ev_io io;
+    ev_timer reconnect; /* waits backoff_s before the next attempt */
+    ev_timer deadline;  /* connect timeout: connect, TLS handshake and setup */
+    ev_timer wait;      /* read timeout of the oldest command */
 };
 
 static void connect_start(struct rconn *rc);
+static void connection_lost(struct rconn *rc, const char *why);
 
-static void addr_copy(struct raddr *dst, const struct raddr *src)
-{
-    *dst = *src;
-    dst->host = src->host ? xstrdup(src->host) : NULL;
-    dst->path = src->path ? xstrdup(src->path) : NULL;
-    dst->password = src->password ? xstrdup(src->password) : NULL;
-}
-
+/* The URL without its secrets, for logs: "rediss://" "***@host:port/db", or "unix:PATH". */
 static const char *addr_text(const struct rconn *rc, char *buf, size_t size)
 {
-    if (rc->addr.path)
-        (void)snprintf(buf, size, "unix:%s", rc->addr.path);
+    const struct raddr *a = &rc->addr;
+
+    if (a->path)
+        (void)snprintf(buf, size, "unix:%s", a->path);
     else
-        (void)snprintf(buf, size, strchr(rc->addr.host, ':') ? "[%s]:%d" : "%s:%d", rc->addr.host,
-                       rc->addr.port);
+        (void)snprintf(buf, size, strchr(a->host, ':') ? "%s://%s[%s]:%d/%d" : "%s://%s%s:%d/%d",
+                       a->tls ? "rediss" : "redis", a->password ? "***@" : "", a->host, a->port,
+                       a->db);
     return buf;
+}
+
+/* Starts, changes or stops the socket watcher to wait for `events`. */
+static void io_want(struct rconn *rc, int events)
+{
+    if (events == rc->events)
+        return;
+    ev_io_stop(rc->loop, &rc->io);
+    rc->events = events;
+    if (!events)
+        return;
+    ev_io_set(&rc->io, rc->fd, events);
+    ev_io_start(rc->loop, &rc->io);
+}
+
+/* While connected: always readable, writable while there is output SSL_write can take. */
+static void io_update(struct rconn *rc)
+{
+    bool out = rc->out_off < rc->out_len && !rc->write_wants_read;
+
+    io_want(rc, EV_READ | (out || rc->read_wants_write ? EV_WRITE : 0));
+}
+
+/* Closes the socket and forgets what was on its way; pendings stay for the caller. */
+static void transport_close(struct rconn *rc)
+{
+    io_want(rc, 0);
+    ev_timer_stop(rc->loop, &rc->deadline);
+    ev_timer_stop(rc->loop, &rc->wait);
+    if (rc->ssl) {
+        SSL_free(rc->ssl);
+        rc->ssl = NULL;
+    }
+    if (rc->fd >= 0) {
+        (void)close(rc->fd);
+        rc->fd = -1;
+    }
+    if (rc->ais) {
+        freeaddrinfo(rc->ais);
+        rc->ais = rc->ai = NULL;
+    }
+    if (rc->reader) {
+        redisReaderFree(rc->reader);
+        rc->reader = NULL;
+    }
+    free(rc->out);
+    rc->out = NULL;
+    rc->out_len = rc->out_off = rc->out_cap = 0;
+    rc->tls_retry_len = 0;
+    rc->write_wants_read = rc->read_wants_write = false;
+    rc->nsetup = 0;
+    rc->phase = PHASE_DOWN;
+}
+
+static struct pending *pending_pop(struct rconn *rc)
+{
+    struct pending *p = rc->head;
+
+    if (!p)
+        return NULL;
+    rc->head = p->next;
+    if (!rc->head)
+        rc->tail = &rc->head;
+    rc->npending--;
+    return p;
+}
+
+/* Every command awaiting a reply gets NULL, in order; a callback may send (and is refused)
+ * or free the rconn (which then fails the rest itself). */
+static void pending_fail_all(struct rconn *rc)
+{
+    struct pending *p;
+
+    while ((p = pending_pop(rc))) {
+        p->done(NULL, p->arg);
+        free(p);
+    }
 }
 
 static void schedule_reconnect(struct rconn *rc)
@@ -75,114 +202,539 @@ static void schedule_reconnect(struct rconn *rc)
 /* The connection is gone (failed to connect, lost, or timed out): tell the owner once. */
 static void connection_lost(struct rconn *rc, const char *why)
 {
-    char where[256];
-    bool was_up = rc->up;
+    char where[512];
+    bool was_up = rc->phase == PHASE_UP;
 
-    ev_timer_stop(rc->loop, &rc->deadline);
-    rc->ac = NULL;
-    rc->up = false;
+    transport_close(rc);
+    (void)snprintf(rc->last_error, sizeof(rc->last_error), "%s", why);
     if (rc->was_up || !rc->told_down) {
         log_error("event=redis_down conn=%s addr=%s err=%s retry_in=%.1fs", rc->name,
-                  addr_text(rc, where, sizeof(where)), log_q(why), rc->backoff_s);
+                  addr_text(rc, where, sizeof(where)), log_q(rc->last_error), rc->backoff_s);
         rc->was_up = false;
         rc->told_down = true;
     } else {
         log_debug("event=redis_connect_failed conn=%s addr=%s err=%s", rc->name,
-                  addr_text(rc, where, sizeof(where)), log_q(why));
+                  addr_text(rc, where, sizeof(where)), log_q(rc->last_error));
     }
     schedule_reconnect(rc);
-    if (was_up && rc->on_state)
+    pending_fail_all(rc);
+    if (was_up && rc->on_state && !rc->closed)
         rc->on_state(rc, false, rc->arg);
 }
 
-static void connect_on_done(const redisAsyncContext *ac, int status)
+static void connection_up(struct rconn *rc)
 {
-    struct rconn *rc = ac->data;
-    char where[256];
+    char where[512];
 
-    if (!rc)
-        return;
-    if (status != REDIS_OK) {
-        connection_lost(rc, ac->errstr[0] ? ac->errstr : "connect failed");
-        return;
-    }
     ev_timer_stop(rc->loop, &rc->deadline);
-    rc->up = true;
+    rc->phase = PHASE_UP;
     rc->up_since = ev_now(rc->loop);
     rc->backoff_s = BACKOFF_MIN_S < rc->backoff_max_s ? BACKOFF_MIN_S : rc->backoff_max_s;
     rc->told_down = false;
+    rc->last_error[0] = '\0';
     if (!rc->was_up) {
-        log_info("event=redis_up conn=%s addr=%s db=%d", rc->name,
-                 addr_text(rc, where, sizeof(where)), rc->addr.db);
+        log_info("event=redis_up conn=%s addr=%s db=%d tls=%s", rc->name,
+                 addr_text(rc, where, sizeof(where)), rc->addr.db,
+                 !rc->ssl              ? "off"
+                 : rc->addr.tls_verify ? "on"
+                                       : "unverified");
         rc->was_up = true;
     }
     if (rc->on_state)
         rc->on_state(rc, true, rc->arg);
 }
 
-static void disconnect_on_done(const redisAsyncContext *ac, int status)
+/* Appends `len` formatted bytes and the pending for their reply; the bytes leave when the
+ * socket is next writable, with whatever else was sent before the loop turns. */
+static void command_queue(struct rconn *rc, char *cmd, size_t len, rconn_reply_fn *done, void *arg,
+                          double wait_s, const char *setup)
 {
-    struct rconn *rc = ac->data;
+    struct pending *p = xmalloc(sizeof(*p));
 
-    if (!rc)
-        return;
-    connection_lost(rc, ac->errstr[0] ? ac->errstr : "connection closed");
+    if (rc->out_len + len > rc->out_cap) {
+        rc->out_cap = rc->out_cap * 2 > rc->out_len + len ? rc->out_cap * 2 : rc->out_len + len;
+        rc->out = xreallocarray(rc->out, rc->out_cap, 1);
+    }
+    memcpy(rc->out + rc->out_len, cmd, len);
+    rc->out_len += len;
+    *p = (struct pending){NULL, done, arg, wait_s, setup};
+    if (!rc->head) { /* the clock of a quiet connection starts now */
+        rc->last_io = ev_now(rc->loop);
+        ev_timer_set(&rc->wait, isfinite(wait_s) ? wait_s : 0, 0);
+        if (isfinite(wait_s))
+            ev_timer_start(rc->loop, &rc->wait);
+    }
+    *rc->tail = p;
+    rc->tail = &p->next;
+    rc->npending++;
+    io_update(rc);
 }
 
-static void setup_on_reply(redisAsyncContext *ac, void *r, void *privdata)
-{
-    redisReply *reply = r;
-    struct rconn *rc = ac->data;
+static void setup_on_reply(struct redisReply *reply, void *arg);
 
-    if (rc && reply && reply->type == REDIS_REPLY_ERROR) {
-        log_error("event=redis_setup_failed conn=%s cmd=%s err=%s", rc->name,
-                  (const char *)privdata, log_q(reply->str));
-        redisAsyncDisconnect(ac);
+/* Sends one setup command of fixed words (AUTH's password may be binary-safe text). */
+static void setup_send(struct rconn *rc, int argc, const char **argv)
+{
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
+
+    assert(len > 0); /* hiredis 0.14 allocates with plain malloc: NULL is out of memory */
+    command_queue(rc, cmd, (size_t)len, setup_on_reply, rc, rc->read_timeout_s, argv[0]);
+    redisFreeCommand(cmd);
+    rc->nsetup++;
+}
+
+/* Connected (and TLS set up): AUTH, SELECT, or on TLS a PING that proves the session. */
+static void setup_start(struct rconn *rc)
+{
+    char db[16];
+
+    rc->phase = PHASE_SETUP;
+    rc->reader = redisReaderCreate();
+    assert(rc->reader);
+    if (rc->addr.password && rc->addr.username)
+        setup_send(rc, 3, (const char *[]){"AUTH", rc->addr.username, rc->addr.password});
+    else if (rc->addr.password)
+        setup_send(rc, 2, (const char *[]){"AUTH", rc->addr.password});
+    if (rc->addr.db) {
+        (void)snprintf(db, sizeof(db), "%d", rc->addr.db);
+        setup_send(rc, 2, (const char *[]){"SELECT", db});
+    }
+    if (rc->ssl && !rc->nsetup)
+        setup_send(rc, 1, (const char *[]){"PING"});
+    if (!rc->nsetup)
+        connection_up(rc);
+}
+
+/* Error replies to setup commands never come here: reply_dispatch() ends the connection. */
+static void setup_on_reply(struct redisReply *reply, void *arg)
+{
+    struct rconn *rc = arg;
+
+    if (reply && --rc->nsetup == 0)
+        connection_up(rc);
+}
+
+/* Replies in order to their commands, as long as the reader has whole ones. */
+static void reply_dispatch(struct rconn *rc)
+{
+    char why[sizeof(rc->last_error)];
+    struct pending *p;
+    void *r;
+
+    while (rc->phase >= PHASE_SETUP && !rc->closed) {
+        if (redisReaderGetReply(rc->reader, &r) != REDIS_OK) {
+            (void)snprintf(why, sizeof(why), "protocol error: %s", rc->reader->errstr);
+            connection_lost(rc, why);
+            return;
+        }
+        if (!r)
+            return;
+        p = pending_pop(rc);
+        if (!p || (p->setup && ((redisReply *)r)->type == REDIS_REPLY_ERROR)) {
+            (void)snprintf(why, sizeof(why), "%s%s: %s", p ? p->setup : "a reply to no command",
+                           p ? " failed" : "",
+                           ((redisReply *)r)->type == REDIS_REPLY_ERROR ||
+                                   ((redisReply *)r)->type == REDIS_REPLY_STATUS
+                               ? ((redisReply *)r)->str
+                               : "(not text)");
+            free(p);
+            freeReplyObject(r);
+            connection_lost(rc, why);
+            return;
+        }
+        if (!rc->head)
+            ev_timer_stop(rc->loop, &rc->wait);
+        else if (!ev_is_active(&rc->wait) && isfinite(rc->head->wait_s)) {
+            ev_timer_set(&rc->wait, rc->head->wait_s, 0);
+            ev_timer_start(rc->loop, &rc->wait);
+        }
+        rc->delivering = r;
+        p->done(r, p->arg);
+        if (rc->delivering)
+            freeReplyObject(rc->delivering);
+        rc->delivering = NULL;
+        free(p);
     }
 }
 
-static void deadline_on_expire(struct ev_loop *loop, ev_timer *w, int revents)
+/* The server ended the connection (EOF): said plainly, since hosted Redis does it to idle
+ * connections on its own schedule. */
+static void conn_on_eof(struct rconn *rc)
 {
-    struct rconn *rc = w->data;
-    redisAsyncContext *ac = rc->ac;
-
-    ac->data = NULL;
-    connection_lost(rc, "connect timed out");
-    redisAsyncFree(ac);
+    connection_lost(rc, rc->phase == PHASE_UP && !rc->head
+                            ? "the server closed the idle connection (Redis's timeout setting, "
+                              "or the idle limit of a hosted Redis); reconnecting"
+                            : "the server closed the connection");
 }
 
-static void reconnect_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+/* One read of at most `size` bytes: > 0 bytes read, 0 nothing now, -1 the connection ended
+ * (connection_lost() already called). */
+static ssize_t conn_read_some(struct rconn *rc, char *buf, size_t size)
 {
-    connect_start(w->data);
+    char why[sizeof(rc->last_error)];
+    ssize_t n;
+    int r;
+
+    if (!rc->ssl) {
+        n = recv(rc->fd, buf, size, 0);
+        if (n > 0)
+            return n;
+        if (n == 0)
+            conn_on_eof(rc);
+        else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return 0;
+        else
+            connection_lost(rc, strerror(errno));
+        return -1;
+    }
+    ERR_clear_error();
+    errno = 0;
+    rc->read_wants_write = false;
+    r = SSL_read(rc->ssl, buf, (int)size);
+    if (r > 0)
+        return r;
+    switch (SSL_get_error(rc->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        return 0;
+    case SSL_ERROR_WANT_WRITE:
+        rc->read_wants_write = true;
+        return 0;
+    case SSL_ERROR_ZERO_RETURN:
+        conn_on_eof(rc);
+        return -1;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0) {
+            conn_on_eof(rc);
+            return -1;
+        }
+        /* fall through */
+    default:
+        connection_lost(rc, rtls_error(rc->ssl, r, &rc->peek, "TLS read", why, sizeof(why)));
+        return -1;
+    }
+}
+
+static void conn_read(struct rconn *rc)
+{
+    char buf[READ_CHUNK];
+    ssize_t n;
+
+    for (int i = 0; i < READS_PER_EVENT || (rc->ssl && SSL_pending(rc->ssl) > 0); i++) {
+        n = conn_read_some(rc, buf, sizeof(buf));
+        if (n <= 0)
+            return;
+        rc->last_io = ev_now(rc->loop);
+        if (redisReaderFeed(rc->reader, buf, (size_t)n) != REDIS_OK) {
+            connection_lost(rc, "out of memory reading a reply");
+            return;
+        }
+        reply_dispatch(rc);
+        if (rc->phase < PHASE_SETUP || rc->closed)
+            return;
+    }
+}
+
+/* One write of what is waiting: > 0 bytes written, 0 the socket is full, -1 the connection
+ * ended (connection_lost() already called). */
+static ssize_t conn_write_some(struct rconn *rc)
+{
+    size_t left = rc->out_len - rc->out_off;
+    char why[sizeof(rc->last_error)];
+    ssize_t n;
+    int len, r;
+
+    if (!rc->ssl) {
+        n = send(rc->fd, rc->out + rc->out_off, left, MSG_NOSIGNAL);
+        if (n >= 0)
+            return n;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return 0;
+        connection_lost(rc, strerror(errno));
+        return -1;
+    }
+    /* after WANT_*, OpenSSL wants the same length again (the buffer may have moved) */
+    len = rc->tls_retry_len ? rc->tls_retry_len : left > INT_MAX ? INT_MAX : (int)left;
+    ERR_clear_error();
+    errno = 0;
+    rc->write_wants_read = false;
+    r = SSL_write(rc->ssl, rc->out + rc->out_off, len);
+    if (r > 0) {
+        rc->tls_retry_len = 0;
+        return r;
+    }
+    switch (SSL_get_error(rc->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        rc->write_wants_read = true;
+        /* fall through */
+    case SSL_ERROR_WANT_WRITE:
+        rc->tls_retry_len = len;
+        return 0;
+    default:
+        connection_lost(rc, rtls_error(rc->ssl, r, &rc->peek, "TLS write", why, sizeof(why)));
+        return -1;
+    }
+}
+
+static void conn_write(struct rconn *rc)
+{
+    ssize_t n;
+
+    while (rc->out_off < rc->out_len) {
+        n = conn_write_some(rc);
+        if (n <= 0)
+            return;
+        rc->out_off += (size_t)n;
+        rc->last_io = ev_now(rc->loop);
+    }
+    rc->out_off = rc->out_len = 0;
+    if (rc->out_cap > OUT_KEEP) { /* a huge command went: do not keep its room */
+        free(rc->out);
+        rc->out = NULL;
+        rc->out_cap = 0;
+    }
+}
+
+static void handshake_step(struct rconn *rc)
+{
+    char why[sizeof(rc->last_error)];
+    int r;
+
+    ERR_clear_error();
+    errno = 0;
+    r = SSL_connect(rc->ssl);
+    if (r == 1) {
+        setup_start(rc);
+        return;
+    }
+    switch (SSL_get_error(rc->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        io_want(rc, EV_READ);
+        return;
+    case SSL_ERROR_WANT_WRITE:
+        io_want(rc, EV_WRITE);
+        return;
+    default:
+        connection_lost(rc, rtls_error(rc->ssl, r, &rc->peek, "TLS handshake", why, sizeof(why)));
+    }
+}
+
+/* TCP_NODELAY for pipelines of small commands; keepalive so that a peer or NAT that vanished
+ * is noticed even on a connection idle in BLMOVE. */
+static void socket_tune(int fd)
+{
+    static const struct {
+        int level, name, value;
+    } opts[] = {
+        {IPPROTO_TCP, TCP_NODELAY, 1},
+        {SOL_SOCKET, SO_KEEPALIVE, 1},
+        {IPPROTO_TCP, TCP_KEEPIDLE, KEEPALIVE_IDLE_S},
+        {IPPROTO_TCP, TCP_KEEPINTVL, KEEPALIVE_INTERVAL_S},
+        {IPPROTO_TCP, TCP_KEEPCNT, KEEPALIVE_PROBES},
+    };
+
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+        (void)setsockopt(fd, opts[i].level, opts[i].name, &opts[i].value, sizeof(opts[i].value));
+}
+
+/* The socket is connected: TLS next, or straight to setup. */
+static void connect_done(struct rconn *rc)
+{
+    struct err err = {0};
+
+    if (rc->ais) {
+        socket_tune(rc->fd);
+        freeaddrinfo(rc->ais);
+        rc->ais = rc->ai = NULL;
+    }
+    if (!rc->addr.tls) {
+        setup_start(rc);
+        return;
+    }
+    rc->ssl = rtls_new(&rc->addr, &rc->peek, &err);
+    if (!rc->ssl || SSL_set_fd(rc->ssl, rc->fd) != 1) {
+        connection_lost(rc, rc->ssl ? "TLS: SSL_set_fd failed" : err.msg);
+        return;
+    }
+    rc->phase = PHASE_HANDSHAKE;
+    handshake_step(rc);
+}
+
+/* Starts a non-blocking connect() to `sa`: 0 under way (or done), else the errno. */
+static int socket_connect(struct rconn *rc, int family, const struct sockaddr *sa, socklen_t len)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return errno;
+    if (connect(fd, sa, len) < 0 && errno != EINPROGRESS && errno != EAGAIN) {
+        int e = errno;
+
+        (void)close(fd);
+        return e;
+    }
+    rc->fd = fd;
+    rc->phase = PHASE_CONNECT;
+    io_want(rc, EV_WRITE); /* connect_done() from the loop, never from rconn_new() */
+    return 0;
+}
+
+/* Tries the addresses from rc->ai on until one starts connecting. */
+static void connect_next(struct rconn *rc, int last_errno)
+{
+    char why[sizeof(rc->last_error)];
+
+    for (; rc->ai; rc->ai = rc->ai->ai_next) {
+        last_errno = socket_connect(rc, rc->ai->ai_family, rc->ai->ai_addr, rc->ai->ai_addrlen);
+        if (last_errno == 0)
+            return;
+    }
+    (void)snprintf(why, sizeof(why), "connect: %s", strerror(last_errno));
+    connection_lost(rc, why);
+}
+
+static void connect_on_writable(struct rconn *rc)
+{
+    int e = 0;
+    socklen_t len = sizeof(e);
+
+    if (getsockopt(rc->fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+        e = errno;
+    if (e == 0) {
+        connect_done(rc);
+        return;
+    }
+    io_want(rc, 0);
+    (void)close(rc->fd);
+    rc->fd = -1;
+    if (rc->ai)
+        rc->ai = rc->ai->ai_next; /* e.g. ::1 refused, 127.0.0.1 next */
+    connect_next(rc, e);          /* a unix socket has no next: fails with `e` */
 }
 
 static void connect_start(struct rconn *rc)
 {
-    redisAsyncContext *ac;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    char why[sizeof(rc->last_error)], port[16];
+    int r;
 
-    if (rc->addr.path)
-        ac = redisAsyncConnectUnix(rc->addr.path);
-    else
-        ac = redisAsyncConnect(rc->addr.host, rc->addr.port);
-    if (!ac || ac->err) {
-        char why[128];
-        (void)snprintf(why, sizeof(why), "%s", ac ? ac->errstr : "out of memory");
-        if (ac)
-            redisAsyncFree(ac);
+    ev_timer_set(&rc->deadline, rc->connect_timeout_s, 0);
+    ev_timer_start(rc->loop, &rc->deadline);
+    if (rc->addr.path) {
+        if (strlen(rc->addr.path) >= sizeof(sun.sun_path)) {
+            connection_lost(rc, "the unix socket path is too long");
+            return;
+        }
+        memcpy(sun.sun_path, rc->addr.path, strlen(rc->addr.path) + 1);
+        r = socket_connect(rc, AF_UNIX, (const struct sockaddr *)&sun, sizeof(sun));
+        if (r) {
+            (void)snprintf(why, sizeof(why), "connect: %s", strerror(r));
+            connection_lost(rc, why);
+        }
+        return;
+    }
+    (void)snprintf(port, sizeof(port), "%d", rc->addr.port);
+    /* blocking, as hiredis's was: a name the resolver is slow on stalls the loop that long */
+    r = getaddrinfo(rc->addr.host, port, &hints, &rc->ais);
+    if (r != 0) {
+        rc->ais = NULL;
+        (void)snprintf(why, sizeof(why), "cannot resolve '%s': %s", rc->addr.host,
+                       r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
         connection_lost(rc, why);
         return;
     }
-    ac->data = rc;
-    rc->ac = ac;
-    (void)redisLibevAttach(rc->loop, ac);
-    (void)redisAsyncSetConnectCallback(ac, connect_on_done);
-    (void)redisAsyncSetDisconnectCallback(ac, disconnect_on_done);
-    if (rc->addr.password)
-        (void)redisAsyncCommand(ac, setup_on_reply, "AUTH", "AUTH %s", rc->addr.password);
-    if (rc->addr.db)
-        (void)redisAsyncCommand(ac, setup_on_reply, "SELECT", "SELECT %d", rc->addr.db);
-    ev_timer_set(&rc->deadline, rc->connect_timeout_s, 0);
-    ev_timer_start(rc->loop, &rc->deadline);
+    rc->ai = rc->ais;
+    connect_next(rc, ECONNREFUSED);
+}
+
+static void rconn_destroy(struct rconn *rc)
+{
+    raddr_clear(&rc->addr);
+    free(rc);
+}
+
+/* Every entry from the loop: the struct is freed here, once nothing of it is on the stack. */
+#define ENTER(rc) ((rc)->busy++)
+#define LEAVE(rc)                                                                                  \
+    do {                                                                                           \
+        if (--(rc)->busy == 0 && (rc)->closed)                                                     \
+            rconn_destroy(rc);                                                                     \
+    } while (0)
+
+static void io_on_event(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct rconn *rc = w->data;
+
+    ENTER(rc);
+    if (rc->phase == PHASE_CONNECT) {
+        connect_on_writable(rc);
+    } else if (rc->phase == PHASE_HANDSHAKE) {
+        handshake_step(rc);
+    } else {
+        if (revents & EV_READ || (revents & EV_WRITE && rc->read_wants_write))
+            conn_read(rc);
+        if (rc->phase >= PHASE_SETUP && !rc->closed &&
+            (revents & EV_WRITE || (revents & EV_READ && rc->write_wants_read)))
+            conn_write(rc);
+        if (rc->phase >= PHASE_SETUP && !rc->closed)
+            io_update(rc);
+    }
+    LEAVE(rc);
+}
+
+static void deadline_on_expire(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    static const char *const why[] = {
+        [PHASE_DOWN] = "connect timed out",
+        [PHASE_CONNECT] = "connect timed out",
+        [PHASE_HANDSHAKE] = "TLS handshake timed out",
+        [PHASE_SETUP] = "connect timed out waiting for the replies to AUTH/SELECT",
+        [PHASE_UP] = "connect timed out",
+    };
+    struct rconn *rc = w->data;
+    bool silent = rc->phase == PHASE_HANDSHAKE && rc->peek.first_byte < 0;
+
+    ENTER(rc);
+    /* a plain Redis reads a ClientHello as the start of an inline command and waits */
+    connection_lost(rc, silent ? "TLS handshake timed out with no answer from the server, as "
+                                 "from one that speaks plain text (not a TLS port? use redis:// "
+                                 "for a plain server)"
+                               : why[rc->phase]);
+    LEAVE(rc);
+}
+
+/* The oldest command's reply is late: silence for its whole wait ends the connection. */
+static void wait_on_expire(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct rconn *rc = w->data;
+    char why[sizeof(rc->last_error)];
+    double left;
+
+    if (!rc->head || !isfinite(rc->head->wait_s))
+        return;
+    left = rc->last_io + rc->head->wait_s - ev_now(loop);
+    if (left > 0) {
+        ev_timer_set(w, left, 0);
+        ev_timer_start(loop, w);
+        return;
+    }
+    (void)snprintf(why, sizeof(why),
+                   "no reply within %gs (redis.read_timeout): the server or the network is "
+                   "stuck",
+                   rc->head->wait_s);
+    ENTER(rc);
+    connection_lost(rc, why);
+    LEAVE(rc);
+}
+
+static void reconnect_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct rconn *rc = w->data;
+
+    ENTER(rc);
+    connect_start(rc);
+    LEAVE(rc);
 }
 
 struct rconn *rconn_new(struct ev_loop *loop, const struct raddr *addr, const char *name,
@@ -190,44 +742,46 @@ struct rconn *rconn_new(struct ev_loop *loop, const struct raddr *addr, const ch
 {
     struct rconn *rc = xcalloc(1, sizeof(*rc));
 
-    addr_copy(&rc->addr, addr);
+    raddr_copy(&rc->addr, addr);
     rc->loop = loop;
     rc->name = name;
     rc->connect_timeout_s = connect_timeout_s;
+    rc->read_timeout_s = addr->read_timeout_s > 0 ? addr->read_timeout_s : READ_TIMEOUT_S;
     rc->on_state = on_state;
     rc->arg = arg;
+    rc->fd = -1;
+    rc->tail = &rc->head;
     rc->backoff_s = BACKOFF_MIN_S;
     rc->backoff_max_s = BACKOFF_MAX_S;
+    ev_io_init(&rc->io, io_on_event, -1, 0);
+    rc->io.data = rc;
     ev_timer_init(&rc->reconnect, reconnect_on_timer, 0, 0);
     rc->reconnect.data = rc;
     ev_timer_init(&rc->deadline, deadline_on_expire, 0, 0);
     rc->deadline.data = rc;
+    ev_timer_init(&rc->wait, wait_on_expire, 0, 0);
+    rc->wait.data = rc;
+    ENTER(rc);
     connect_start(rc);
+    rc->busy--;
     return rc;
 }
 
 void rconn_free(struct rconn *rc)
 {
-    redisAsyncContext *ac;
-
-    if (!rc)
+    if (!rc || rc->closed)
         return;
+    rc->closed = true;
     ev_timer_stop(rc->loop, &rc->reconnect);
-    ev_timer_stop(rc->loop, &rc->deadline);
-    ac = rc->ac;
-    rc->up = false;
-    if (ac) {
-        ac->data = NULL;
-        rc->ac = NULL;
-        redisAsyncFree(ac);
-    }
-    raddr_clear(&rc->addr);
-    free(rc);
+    transport_close(rc);
+    ENTER(rc);
+    pending_fail_all(rc);
+    LEAVE(rc);
 }
 
 bool rconn_is_up(const struct rconn *rc)
 {
-    return rc->up;
+    return rc->phase == PHASE_UP;
 }
 
 void rconn_set_backoff_max(struct rconn *rc, double max_s)
@@ -247,57 +801,66 @@ double rconn_up_since(const struct rconn *rc)
     return rc->up_since;
 }
 
-static void command_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+const char *rconn_last_error(const struct rconn *rc)
 {
-    struct pending p = *(struct pending *)privdata;
-
-    free(privdata);
-    p.done(reply, p.arg);
+    return rc->last_error[0] ? rc->last_error : NULL;
 }
 
-/* The callback record of one command, or NULL when the connection is down. */
-static struct pending *pending_new(struct rconn *rc, rconn_reply_fn *done, void *arg)
+struct redisReply *rconn_reply_keep(struct rconn *rc)
 {
-    struct pending *p;
+    struct redisReply *reply = rc->delivering;
 
-    if (!rc->up || !rc->ac)
-        return NULL;
-    p = xmalloc(sizeof(*p));
-    p->done = done;
-    p->arg = arg;
-    return p;
+    rc->delivering = NULL;
+    return reply;
+}
+
+/* Queues a command hiredis formatted (`len` bytes, < 0 when it could not: out of memory). */
+static int command_send(struct rconn *rc, char *cmd, int len, rconn_reply_fn *done, void *arg,
+                        double wait_s)
+{
+    assert(len > 0); /* hiredis 0.14 allocates with plain malloc: -1 is out of memory */
+    command_queue(rc, cmd, (size_t)len, done, arg, wait_s, NULL);
+    redisFreeCommand(cmd);
+    return 0;
 }
 
 int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc, const char **argv,
                   const size_t *argvlen)
 {
-    struct pending *p = pending_new(rc, done, arg);
+    char *cmd = NULL;
+    int len;
 
-    if (!p)
+    if (rc->phase != PHASE_UP)
         return -ENOTCONN;
-    if (redisAsyncCommandArgv(rc->ac, command_on_reply, p, argc, argv, argvlen) != REDIS_OK) {
-        free(p);
+    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    return command_send(rc, cmd, len, done, arg, rc->read_timeout_s);
+}
+
+int rconn_command_blocking(struct rconn *rc, double block_s, rconn_reply_fn *done, void *arg,
+                           int argc, const char **argv, const size_t *argvlen)
+{
+    char *cmd = NULL;
+    int len;
+
+    if (rc->phase != PHASE_UP)
         return -ENOTCONN;
-    }
-    return 0;
+    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    return command_send(rc, cmd, len, done, arg,
+                        block_s > 0 ? block_s + rc->read_timeout_s : INFINITY);
 }
 
 int rconn_commandf(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *fmt, ...)
 {
-    struct pending *p = pending_new(rc, done, arg);
+    char *cmd = NULL;
     va_list ap;
-    int r;
+    int len;
 
-    if (!p)
+    if (rc->phase != PHASE_UP)
         return -ENOTCONN;
     va_start(ap, fmt);
-    r = redisvAsyncCommand(rc->ac, command_on_reply, p, fmt, ap);
+    len = redisvFormatCommand(&cmd, fmt, ap);
     va_end(ap);
-    if (r != REDIS_OK) {
-        free(p);
-        return -ENOTCONN;
-    }
-    return 0;
+    return command_send(rc, cmd, len, done, arg, rc->read_timeout_s);
 }
 
 void rconn_eval_words_make(struct rconn_eval_words *w, const char *script, size_t nkeys,

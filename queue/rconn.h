@@ -1,4 +1,25 @@
-/* rconn.h - one Redis connection on the libev loop (hiredis async), reconnecting by itself. */
+/* rconn.h - one Redis connection on the libev loop, reconnecting by itself: nexusd's own
+ * transport (TCP, unix socket, or TLS through OpenSSL), hiredis only formatting commands and
+ * parsing replies. Used by every connection of nexusd and, run on a private loop, by nexusctl.
+ *
+ * The contract:
+ * - Connecting: TCP (every address of the name in turn, IPv6 too; TCP_NODELAY, keepalive
+ *   probes after 60 s of silence, every 10 s, 3 unanswered end it), a unix socket, or for
+ *   rediss:// TLS 1.2+ with the server's certificate and name checked as the address says
+ *   (lib/raddr.h). Then AUTH [user] password and SELECT db when the address names them (on
+ *   TLS with neither, a PING): `up` only once those replied OK. The connect timeout covers
+ *   all of it; a refusal (WRONGPASS, NOPERM) is a failed attempt like a refused connection.
+ * - Replies come in the order the commands were sent; every `done` accepted runs exactly once:
+ *   with the reply, or with NULL when the connection is lost first or on rconn_free().
+ * - Commands sent during one turn of the loop leave together (one write for a pipeline).
+ * - Read timeout (the address's read_timeout_s, default 30 s): when the oldest command has
+ *   waited that long with no byte coming (or going), the connection is dropped and made
+ *   again; a blocking command (rconn_command_blocking()) waits its block time on top.
+ * - A server that closes the connection (an idle one, as hosted Redis does) is logged as such
+ *   and the connection made again: after a loss, attempts follow with backoff from 0.1 s
+ *   doubling to 1 s (or rconn_set_backoff_max()), each change of state logged once, with
+ *   the address shown without its password.
+ */
 #ifndef RCONN_H
 #define RCONN_H
 
@@ -7,26 +28,26 @@
 
 struct ev_loop;
 struct err;
-struct raddr; /* where Redis is: lib/raddr.h */
+struct raddr; /* where Redis is and how to reach it: lib/raddr.h */
 struct redisReply;
 struct rconn; /* opaque */
 
-/* `up` is true once connected (AUTH and SELECT are queued first), false when the connection
- * is lost; never called from inside rconn_new() or rconn_free(). */
+/* `up` is true once connected and set up (AUTH and SELECT replied), false when the
+ * connection is lost; never called from inside rconn_new() or rconn_free(). */
 typedef void rconn_state_fn(struct rconn *rc, bool up, void *arg);
 /* `reply` is NULL when the connection was lost before the reply came (the command may or
- * may not have run); otherwise borrowed, valid during the call only. Error replies come
- * as they are (reply->type == REDIS_REPLY_ERROR). */
+ * may not have run); otherwise borrowed, valid during the call only (or kept with
+ * rconn_reply_keep()). Error replies come as they are (reply->type == REDIS_REPLY_ERROR). */
 typedef void rconn_reply_fn(struct redisReply *reply, void *arg);
 
-/* Starts connecting at once and reconnects with backoff (0.1 s doubling to 1 s, or to the
- * cap of rconn_set_backoff_max()) after a loss, logging each change of state once. `name`
- * (borrowed, static) names the connection in logs. Caller owns the rconn; release with
- * rconn_free(). `addr` is copied. */
+/* Starts connecting at once and reconnects with backoff after a loss. `name` (borrowed,
+ * static) names the connection in logs. Caller owns the rconn; release with rconn_free().
+ * `addr` is copied. */
 struct rconn *rconn_new(struct ev_loop *loop, const struct raddr *addr, const char *name,
                         double connect_timeout_s, rconn_state_fn *on_state, void *arg);
 /* Closes the connection: pending callbacks run with reply NULL before this returns, and
- * `on_state` is not called. Accepts NULL. */
+ * `on_state` is not called. Accepts NULL; may be called from any of its callbacks (the
+ * memory goes once they return). */
 void rconn_free(struct rconn *rc);
 
 bool rconn_is_up(const struct rconn *rc);
@@ -36,12 +57,24 @@ void rconn_set_backoff_max(struct rconn *rc, double max_s);
 double rconn_backoff_max(const struct rconn *rc);
 /* ev_now() of the last time the connection came up (0 before the first). */
 double rconn_up_since(const struct rconn *rc);
+/* Why the last attempt failed or the connection was lost ("TLS handshake failed: certificate
+ * verify failed: ...", "AUTH failed: WRONGPASS ..."), or NULL when it is up or has not failed
+ * yet. Borrowed, valid until the next call into the loop. */
+const char *rconn_last_error(const struct rconn *rc);
+
 /* Sends a command. `done` runs exactly once, later, when 0 is returned; when the connection
  * is down returns -ENOTCONN and never calls `done`. argv is copied before return. */
-int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc,
-                  const char **argv, const size_t *argvlen);
-/* The same with printf-style hiredis format ("%s", "%b"). */
+int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc, const char **argv,
+                  const size_t *argvlen);
+/* The same for a command that blocks on the server up to `block_s` seconds (BLMOVE's
+ * timeout; 0 for ever): the read timeout counts from there. */
+int rconn_command_blocking(struct rconn *rc, double block_s, rconn_reply_fn *done, void *arg,
+                           int argc, const char **argv, const size_t *argvlen);
+/* The same as rconn_command() with printf-style hiredis format ("%s", "%b"). */
 int rconn_commandf(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *fmt, ...);
+/* From inside an rconn_reply_fn of `rc` only: takes the reply being delivered (non-NULL)
+ * out of rconn's hands. Caller owns it, release with freeReplyObject(). */
+struct redisReply *rconn_reply_keep(struct rconn *rc);
 
 /* One EVAL spelled out for redis*CommandArgv(): "EVAL", the script, the number of keys, the
  * keys, then the arguments. Fill with rconn_eval_words_make(), empty with

@@ -1,6 +1,6 @@
 /* urlmask_fuzz.c - libFuzzer target: url_mask(), url_mask_msg(), url_escape_bad() and
- * raddr_parse() on any text, and on URLs, queries and conninfo strings built around a
- * password taken from the input: the password holds a '~' that nothing else holds, so a '~'
+ * raddr_parse() on any text, and on URLs (redis:// and rediss:// with a user or not), queries
+ * and conninfo strings built around a password (or an ACL user name) taken from the input: the password holds a '~' that nothing else holds, so a '~'
  * in any output is a leak. */
 #include <ctype.h>
 #include <stdint.h>
@@ -96,10 +96,40 @@ static void check_userinfo(const char *scheme, const char *pw, const char *rest)
     (void)snprintf(url, 3 * TEXT_MAX, "%s://u:%s@%s", scheme, pw, rest);
     check_mask(url, 1);
     check_escape(url);
-    if (raddr_parse(url, &addr, &err) == 0)
+    if (raddr_parse(url, &addr, &err) == 0) {
+        fuzz_assert(addr.tls == (strcmp(scheme, "rediss") == 0), "tls is not rediss://", url);
+        /* the user ends at the first ':', the password at the last '@' before the first '/' */
+        if (addr.host && !strchr(pw, '/'))
+            fuzz_assert(addr.username && strcmp(addr.username, "u") == 0 && addr.password &&
+                            addr.password[0] == '~',
+                        "the user or the password is not where the URL has it", url);
         raddr_clear(&addr);
-    else
+    } else {
         fuzz_assert(!strchr(err.msg, '~'), "raddr_parse shows the password", url);
+    }
+    free(url);
+}
+
+/* scheme://USER:p@host...: an ACL user name is a secret's neighbour, never shown either. */
+static void check_username(const char *scheme, const char *user, const char *rest)
+{
+    char *url = malloc(3 * TEXT_MAX);
+    struct raddr addr = {0};
+    struct err err = {0};
+
+    if (!url)
+        return;
+    (void)snprintf(url, 3 * TEXT_MAX, "%s://%s:p@%s", scheme, user, rest);
+    check_mask(url, 1);
+    if (raddr_parse(url, &addr, &err) == 0) {
+        if (addr.host && !strpbrk(user, "/:"))
+            fuzz_assert(addr.username && addr.username[0] == '~' && addr.password &&
+                            strcmp(addr.password, "p") == 0,
+                        "the user or the password is not where the URL has it", url);
+        raddr_clear(&addr);
+    } else {
+        fuzz_assert(!strchr(err.msg, '~'), "raddr_parse shows the user", url);
+    }
     free(url);
 }
 
@@ -181,6 +211,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n = sep ? size - (size_t)(sep - (const char *)data) - 1 : 0;
     strip(sep ? sep + 1 : "", n, "~@", rest);
     check_userinfo(schemes[data[0] % (sizeof(schemes) / sizeof(schemes[0]))], pw, rest);
+    strip(pw, strlen(pw), "@", nocut);
+    check_username(data[0] & 1 ? "rediss" : "redis", nocut, rest);
     strip(pw, strlen(pw), "&", nocut);
     check_query(nocut, rest);
     strip(pw, strlen(pw), "\"", nocut);
