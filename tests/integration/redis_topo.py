@@ -393,17 +393,6 @@ def redis_cli_tls(pki, port, *command, ca=None, cert=None, key=None, sni=None):
                           stdin=subprocess.DEVNULL)
 
 
-def wait_tcp(port, timeout=10.0):
-    """Waits until 127.0.0.1:port accepts connections."""
-    def up():
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-    wait_for(up, timeout, what="127.0.0.1:%d to accept" % port)
-
-
 # ---- what the nexusd under test can do -----------------------------------------------------
 
 _TRANSPORT_PROBE = """redis = { url = "rediss://nexusd:pw@127.0.0.1:6380/0"; tls_verify = true;
