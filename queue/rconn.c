@@ -761,9 +761,7 @@ struct rconn *rconn_new(struct ev_loop *loop, const struct raddr *addr, const ch
     rc->deadline.data = rc;
     ev_timer_init(&rc->wait, wait_on_expire, 0, 0);
     rc->wait.data = rc;
-    ENTER(rc);
-    connect_start(rc);
-    rc->busy--;
+    connect_start(rc); /* a failure now is logged and retried; no callback runs from here */
     return rc;
 }
 
