@@ -11,8 +11,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import (NEXUSCTL, NEXUSD, SOURCE_DIR, RedisServer, find_in_zset, push, run_cmd,
-                      wait_for)
+from conftest import (NEXUSCTL, NEXUSD, SOURCE_DIR, RedisServer, find_in_zset, make_job, push,
+                      run_cmd, wait_for)
 from httpc import get, http_address
 from redis_topo import (NEXUSD_ACL_COMMANDS, acl_line, acl_setuser, free_port,
                         transport_missing)
@@ -153,6 +153,21 @@ def test_the_minimal_user_runs_the_core_flow(r, redis_server, nexusd, workdir):
     users = [c["user"] for c in r.client_list() if c.get("addr", "").startswith("127.0.0.1")]
     assert users and set(users) == {USER}, users
     assert PASSWORD not in n1.text()
+
+
+@needs_transport
+def test_under_a_namespace_one_key_pattern_is_enough(r, redis_server, nexusd):
+    """docs/redis.md's second line: with redis.namespace, ~NAMESPACE* covers every key."""
+    acl_setuser(r, USER, PASSWORD, namespace="myapp:")
+    n = nexusd({}, extra='redis = { namespace = "myapp:"; };', ns="myapp:")
+    job = make_job("noop", [])
+    r.sadd("myapp:queues", "default")
+    r.lpush("myapp:queue:default", json.dumps(job))
+    n.wait_jobs([job["jid"]])
+    res = ctl(redis_server, "-c", n.conf, "stats")
+    assert res.returncode == 0 and res.stdout.startswith("processed  1"), res.stderr
+    assert acl_denials(r) == []
+    assert not [k for k in r.keys() if not k.startswith("myapp:")]
 
 
 @needs_transport
