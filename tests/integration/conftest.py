@@ -5,7 +5,8 @@ files may run in parallel) and starts nexusd processes through the `nexusd` fact
 process started here is killed at teardown, pass or fail, and every nexusd log is scanned
 for sanitizer reports (a test run against an ASan/UBSan build fails on any).
 
-Environment: NEXUSD and NEXUSCTL (binary paths; default ../../build/...), NEXUS_SOURCE_DIR.
+Environment: NEXUSD and NEXUSCTL (binary paths; default ../../build/...), NEXUS_SOURCE_DIR;
+NEXUS_TEST_REDIS_TLS=1 makes each test's redis-server serve TLS only (redis_topo.py).
 """
 import base64
 import collections
