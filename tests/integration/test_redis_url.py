@@ -48,5 +48,5 @@ def test_check_refuses_a_database_the_connection_refuses(workdir):
     res = run_cmd([NEXUSD, "-t", "-c", conf])
     assert res.returncode == 2, res.stdout + res.stderr
     assert res.stderr == (
-        "nexusd: %s:2: redis.url must be redis://[:password@]host[:port][/db] or "
+        "nexusd: %s:2: redis.url must be redis[s]://[[user]:password@]host[:port][/db] or "
         "unix:///path[?db=N] (got \"redis://h/5000\")\n" % conf)
