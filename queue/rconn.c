@@ -567,7 +567,7 @@ static int socket_connect(struct rconn *rc, int family, const struct sockaddr *s
 
     if (fd < 0)
         return errno;
-    if (connect(fd, sa, len) < 0 && errno != EINPROGRESS && errno != EAGAIN) {
+    if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) { /* a unix socket's EAGAIN: full */
         int e = errno;
 
         (void)close(fd);
