@@ -315,6 +315,20 @@ static void setup_on_reply(struct redisReply *reply, void *arg)
         connection_up(rc);
 }
 
+/* A reply that ends the connection: an error to a setup command (AUTH, SELECT, PING), or a
+ * reply no command awaits (a server's "-ERR max number of clients reached"). */
+static void reply_unexpected(struct rconn *rc, struct pending *p, redisReply *reply)
+{
+    char why[sizeof(rc->last_error)];
+    bool text = reply->type == REDIS_REPLY_ERROR || reply->type == REDIS_REPLY_STATUS;
+
+    (void)snprintf(why, sizeof(why), "%s%s: %s", p ? p->setup : "a reply to no command",
+                   p ? " failed" : "", text ? reply->str : "(not text)");
+    free(p);
+    freeReplyObject(reply);
+    connection_lost(rc, why);
+}
+
 /* Replies in order to their commands, as long as the reader has whole ones. */
 static void reply_dispatch(struct rconn *rc)
 {
@@ -332,20 +346,12 @@ static void reply_dispatch(struct rconn *rc)
             return;
         p = pending_pop(rc);
         if (!p || (p->setup && ((redisReply *)r)->type == REDIS_REPLY_ERROR)) {
-            (void)snprintf(why, sizeof(why), "%s%s: %s", p ? p->setup : "a reply to no command",
-                           p ? " failed" : "",
-                           ((redisReply *)r)->type == REDIS_REPLY_ERROR ||
-                                   ((redisReply *)r)->type == REDIS_REPLY_STATUS
-                               ? ((redisReply *)r)->str
-                               : "(not text)");
-            free(p);
-            freeReplyObject(r);
-            connection_lost(rc, why);
+            reply_unexpected(rc, p, r);
             return;
         }
-        if (!rc->head)
+        if (!rc->head) {
             ev_timer_stop(rc->loop, &rc->wait);
-        else if (!ev_is_active(&rc->wait) && isfinite(rc->head->wait_s)) {
+        } else if (!ev_is_active(&rc->wait) && isfinite(rc->head->wait_s)) {
             ev_timer_set(&rc->wait, rc->head->wait_s, 0);
             ev_timer_start(rc->loop, &rc->wait);
         }
