@@ -362,6 +362,8 @@ static void delay_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         reap_read(reap);
 }
 
+static void cache_forget(struct reaper *rp, const char *identity);
+
 /* Takes `rec` (cleared also on failure). `test` is reap.lua's judgement to make again. */
 static void reap_start(struct reaper *rp, struct presence_record *rec, const char *reason,
                        const char *test, bool forget)
@@ -370,6 +372,7 @@ static void reap_start(struct reaper *rp, struct presence_record *rec, const cha
     size_t nq = json_array_size(rec->queues);
 
     reap->lists = xcalloc(nq + 1, sizeof(*reap->lists));
+    cache_forget(rp, rec->identity); /* judged: the pid check does not judge it again */
     if (strcmp(reason, "orphan") != 0)
         log_warn("event=process_dead identity=%s reason=%s", log_q(rec->identity), reason);
     reap->rp = rp;
@@ -465,6 +468,17 @@ static void cache_clear(struct reaper *rp)
     rp->ncached = 0;
 }
 
+static void cache_forget(struct reaper *rp, const char *identity)
+{
+    for (size_t i = 0; i < rp->ncached; i++) {
+        if (strcmp(rp->cached[i].identity, identity) != 0)
+            continue;
+        presence_record_clear(&rp->cached[i]);
+        rp->cached[i] = rp->cached[--rp->ncached];
+        return;
+    }
+}
+
 /* Keeps the records of this host's other processes, whose pids are checked every second
  * between two passes without asking Redis. */
 static void cache_fill(struct reaper *rp, const struct redisReply *reply)
@@ -514,7 +528,7 @@ static bool pids_on_tick(void *arg)
             i++;
             continue;
         }
-        rp->cached[i] = rp->cached[--rp->ncached];
+        rp->cached[i] = rp->cached[--rp->ncached]; /* out of the cache: the reap takes it */
         reap_start(rp, &rec, "pid_gone", "pid", true);
     }
     return false;

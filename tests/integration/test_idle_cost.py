@@ -109,3 +109,21 @@ def test_a_retry_this_process_wrote_moves_on_its_time(r, nexusd):
     _, score = find_in_zset(r, "retry", jid)
     late = moved_at(r, "retry", jid, 40) - score
     assert -0.01 <= late <= 0.25, "moved %.3fs after its time" % late
+
+
+def test_same_host_death_is_recovered_within_a_second_of_checks_and_judged_once(r, nexusd):
+    # records read once per 10 s heartbeat; the pids among them are checked every second
+    conf = make_config(DEFAULTS)
+    a = nexusd(conf, name="a")
+    jids = [push(r, "sleep", [600000]) for _ in range(2)]  # ms
+    wait_for(lambda: r.llen(a.inflight_key()) == 2, what="2 jobs in flight on a")
+    b = nexusd(conf, name="b")
+    started(r, b)
+    ident = a.identity
+    a.kill9()
+    t0 = time.monotonic()
+    b.wait_log(r"event=jobs_recovered identity=%s .*jobs=2" % ident, timeout=10)
+    assert time.monotonic() - t0 < 3.0
+    wait_for(lambda: r.llen(b.inflight_key()) == 2, what="both jobs running on b")
+    time.sleep(1.5)  # more pid checks: the process is not judged again
+    assert [e["reason"] for e in b.lines(event="process_dead")] == ["pid_gone"]
