@@ -26,9 +26,10 @@ declare -A MAX_LEN=(
     [rollup_parse]=512
     [sql_args]=2048
     [excerpt]=1024
+    [sentinel]=512
 )
 ALL_TARGETS=(job cfg cron emotion_parse mail_msg mail_tmpl npm_audit urlmask rollup_parse sql_args
-             excerpt)
+             excerpt sentinel)
 BUILD_DIR=build-fuzz
 
 usage() {
