@@ -664,15 +664,22 @@ static int url_check(struct load *ld)
     const char *where = *ld->url_where ? ld->url_where : "default";
     struct raddr addr;
     char buf[GOT_MAX];
+    struct err why = {0};
     int r;
 
     assert(url); /* the defaults set one */
-    r = raddr_parse(url, &addr, NULL); /* what the connections will make of it */
-    if (r < 0)
+    r = raddr_parse(url, &addr, &why); /* what the connections will make of it */
+    if (r < 0) {
+        /* raddr says "redis url '<masked>': <reason>"; the reason is what the user needs */
+        const char *reason = why.msg, *s;
+
+        while ((s = strstr(reason, "': ")))
+            reason = s + 3;
         return err_set(ld->err, -EINVAL,
                        "%s: redis.url must be redis[s]://[[user]:password@]host[:port][/db] or "
-                       "unix:///path[?db=N] (got %s)",
-                       where, cfg_url_show(url, buf, sizeof(buf)));
+                       "unix:///path[?db=N] (got %s): %s",
+                       where, cfg_url_show(url, buf, sizeof(buf)), reason);
+    }
     raddr_clear(&addr);
     return 0;
 }

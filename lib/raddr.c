@@ -100,12 +100,20 @@ static int parse_userinfo(const char *url, const char *p, const char *at, struct
     return 0;
 }
 
-/* redis[s]://[[user]:password@]host[:port][/db]: the authority runs to the first '/'. */
+/* redis[s]://[[user]:password@]host[:port][/db]: the authority runs to the first '/', '?' or
+ * '#' (RFC 3986, as the app's own URL parser reads it); a password holding one of them must be
+ * %-encoded, or the app and nexusd would connect to different places. */
 static int parse_tcp(const char *url, size_t scheme_len, struct raddr *a, struct err *err)
 {
-    const char *p = url + scheme_len, *end = p + strcspn(p, "/"), *at = NULL, *host, *host_end,
+    const char *p = url + scheme_len, *end = p + strcspn(p, "/?#"), *at = NULL, *host, *host_end,
                *next;
     uint32_t v = 0;
+
+    if (*end == '?' || *end == '#' || (*end == '/' && strchr(end, '@')))
+        return url_fail(err, url, strchr(end, '@')
+                                      ? "a '/', '?' or '#' in the password must be %-encoded "
+                                        "(%2F, %3F, %23)"
+                                      : "no query or fragment after the host");
 
     for (const char *s = p; s < end; s++)
         if (*s == '@')

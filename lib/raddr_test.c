@@ -139,6 +139,12 @@ static void test_parse_refuses_with_a_reason(void **state)
         {"redis://h/db", "redis url 'redis://h/db': database must be a number 0..1000"},
         {"redis://h/0?timeout=1",
          "redis url 'redis://h/0?timeout=1': database must be a number 0..1000"},
+        {"redis://h:6379?db=1", "redis url 'redis://h:6379?db=1': no query or fragment after "
+                                "the host"},
+        {"rediss://u:pa#ss@h:6379", "redis url 'rediss://***@h:6379': a '/', '?' or '#' in the "
+                                    "password must be %-encoded (%2F, %3F, %23)"},
+        {"redis://:pa/ss@h:6379/0", "redis url 'redis://***@h:6379/0': a '/', '?' or '#' in the "
+                                    "password must be %-encoded (%2F, %3F, %23)"},
         {"unix:///s?db=1001",
          "redis url 'unix:///s?db=1001': the only query is ?db=N (N = 0..1000)"},
         {"unix:///s?database=1",

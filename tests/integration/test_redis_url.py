@@ -49,4 +49,5 @@ def test_check_refuses_a_database_the_connection_refuses(workdir):
     assert res.returncode == 2, res.stdout + res.stderr
     assert res.stderr == (
         "nexusd: %s:2: redis.url must be redis[s]://[[user]:password@]host[:port][/db] or "
-        "unix:///path[?db=N] (got \"redis://h/5000\")\n" % conf)
+        "unix:///path[?db=N] (got \"redis://h/5000\"): database must be a number 0..1000\n"
+        % conf)
