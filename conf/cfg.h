@@ -144,6 +144,17 @@ struct cfg {
     char *redis_tls_key_file;    /* redis.tls_key_file: its key, "" for none (both or neither) */
     char *redis_tls_server_name; /* redis.tls_server_name: SNI and name checked, "" = URL host */
     bool redis_tls_verify;       /* redis.tls_verify: check the server's certificate and name */
+    char **redis_sentinels;      /* redis.sentinels: owned, NULL-terminated "host:port" specs;
+                                    NULL: no Sentinel, redis.url's host is the server */
+    char *redis_sentinel_master; /* redis.sentinel_master: the master's name ("" without) */
+    char *redis_sentinel_username; /* redis.sentinel_username: ACL user on the sentinels */
+    char *redis_sentinel_password_file; /* redis.sentinel_password_file, "" for none */
+    char *redis_sentinel_password_where; /* owned: "FILE:LINE" of that setting, or NULL */
+    char *redis_sentinel_password; /* owned secret: env REDIS_SENTINEL_PASSWORD, else the
+                                      file's first line; NULL for none */
+    unsigned redis_wait_replicas;  /* redis.wait_replicas: replicas that must have a write
+                                      that creates or settles a job (WAIT), 0: none */
+    double redis_wait_timeout_s;   /* redis.wait_timeout: WAIT's longest wait, > 0 */
 
     char *database_url;       /* database.url, env DATABASE_URL wins; NULL when unset */
     unsigned database_pool_size;      /* database.pool_size: connections, 1..100 */

@@ -22,6 +22,7 @@
 #define CFG_MAX_QUEUES 1000   /* entries of worker.queues */
 #define CFG_MAX_CLASSES 10000 /* entries of classes */
 #define CFG_MAX_NAME 128      /* a setting's full name, e.g. "worker.queues[12].weight" */
+#define CFG_MAX_SENTINELS 16 /* entries of redis.sentinels */
 #define CFG_MAX_PATH 4096     /* smtp.password_file, smtp.ca_file, smtp.templates bytes */
 #define CFG_MAX_USER 256      /* a command class's user and group names */
 #define CFG_MAX_GROUPS 65536  /* supplementary groups of a command class's user (NGROUPS_MAX) */

@@ -64,6 +64,14 @@ static const struct key redis_keys[] = {
     ROW("tls_key_file", KEY_STRING, 0, CFG_MAX_PATH, 0, "", AT(redis_tls_key_file), KEY_RESTART),
     ROW("tls_server_name", KEY_STRING, 0, 255, 0, "", AT(redis_tls_server_name), KEY_RESTART),
     ROW("tls_verify", KEY_BOOL, 0, 1, 1, NULL, AT(redis_tls_verify), KEY_RESTART),
+    ROW("sentinels", KEY_STRINGS, 0, CFG_MAX_SENTINELS, 0, NULL, AT(redis_sentinels),
+        KEY_RESTART),
+    ROW("sentinel_master", KEY_NAME, 0, 255, 0, "", AT(redis_sentinel_master), KEY_RESTART),
+    ROW("sentinel_username", KEY_NAME, 0, 255, 0, "", AT(redis_sentinel_username), KEY_RESTART),
+    ROW("sentinel_password_file", KEY_STRING, 0, CFG_MAX_PATH, 0, "",
+        AT(redis_sentinel_password_file), KEY_RESTART),
+    ROW("wait_replicas", KEY_UINT, 0, 100, 0, NULL, AT(redis_wait_replicas), 0),
+    ROW("wait_timeout", KEY_DURATION, 0.001, 60, 1, NULL, AT(redis_wait_timeout_s), 0),
 };
 
 static const struct key database_keys[] = {

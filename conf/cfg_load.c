@@ -727,6 +727,7 @@ static int file_load(struct load *ld, const char *path)
     setting_where(&lc, "http.token_file", &ld->cfg->http_token_where);
     setting_where(&lc, "emotion.token_file", &ld->cfg->emotion_token_where);
     setting_where(&lc, "smtp.password_file", &ld->cfg->smtp_password_where);
+    setting_where(&lc, "redis.sentinel_password_file", &ld->cfg->redis_sentinel_password_where);
     setting_at(&lc, "redis.url", ld->url_where, sizeof(ld->url_where));
     setting_at(&lc, "smtp.starttls", ld->starttls_where, sizeof(ld->starttls_where));
     r = cfg_rules_file(ld, &lc);
@@ -820,6 +821,8 @@ void cfg_free(const struct cfg *cfg)
     keys_free(cfg_root_keys, cfg_nroot_keys, c);
     secret_free(c->smtp_password);
     free(c->smtp_password_where);
+    secret_free(c->redis_sentinel_password);
+    free(c->redis_sentinel_password_where);
     mail_tmpl_set_free(c->smtp_tmpls);
     free(c->path);
     free(c);

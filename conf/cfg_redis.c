@@ -25,6 +25,21 @@ int cfg_redis_addr(const struct cfg *cfg, struct raddr *ret, struct err *err)
         a.tls_key_file = setting_or_null(cfg->redis_tls_key_file);
         a.tls_server_name = setting_or_null(cfg->redis_tls_server_name);
     }
+    if (cfg->redis_sentinels && cfg->redis_sentinels[0]) {
+        size_t n = 0;
+
+        while (cfg->redis_sentinels[n])
+            n++;
+        r = raddr_sentinels_set(&a, (const char *const *)cfg->redis_sentinels, n,
+                                cfg->redis_sentinel_master,
+                                *cfg->redis_sentinel_username ? cfg->redis_sentinel_username
+                                                              : NULL,
+                                cfg->redis_sentinel_password, err);
+        if (r < 0) {
+            raddr_clear(&a);
+            return r;
+        }
+    }
     *ret = a;
     return 0;
 }

@@ -709,6 +709,31 @@ static int redis_tls_check(struct load *ld, const config_t *lc)
     return 0;
 }
 
+/* Each of redis.sentinels is a host:port, and they come with the master's name (the file's
+ * part; the whole address is tried in sentinel_final() once REDIS_URL is known). */
+static int sentinel_check(struct load *ld, const config_t *lc)
+{
+    char *const *specs = ld->cfg->redis_sentinels;
+    const config_setting_t *s = config_lookup(lc, "redis.sentinels");
+    struct raddr a;
+    struct err why = {0};
+
+    for (size_t i = 0; specs && specs[i]; i++) {
+        if (raddr_sentinel_spec_parse(specs[i], &a, &why) < 0)
+            return cfg_fail_at(config_setting_get_elem(s, (unsigned)i), ld->err, -EINVAL,
+                               "redis.sentinels[%zu]: %s", i, why.msg);
+        raddr_clear(&a);
+    }
+    if (specs && specs[0] && !*ld->cfg->redis_sentinel_master)
+        return cfg_fail_at(s, ld->err, -EINVAL,
+                           "redis.sentinels needs redis.sentinel_master, the name the sentinels "
+                           "know the master by");
+    if ((!specs || !specs[0]) && *ld->cfg->redis_sentinel_master)
+        return cfg_fail_at(config_lookup(lc, "redis.sentinel_master"), ld->err, -EINVAL,
+                           "redis.sentinel_master needs redis.sentinels, the sentinels to ask");
+    return 0;
+}
+
 /* emotion.url and emotion.endpoint are http(s) URLs. */
 static int emotion_check(struct load *ld, const config_t *lc)
 {
@@ -759,6 +784,8 @@ int cfg_rules_file(struct load *ld, const config_t *lc)
     if (r == 0)
         r = redis_tls_check(ld, lc);
     if (r == 0)
+        r = sentinel_check(ld, lc);
+    if (r == 0)
         r = listen_check(ld, lc);
     if (r == 0)
         r = analytics_check(ld, lc);
@@ -769,10 +796,41 @@ int cfg_rules_file(struct load *ld, const config_t *lc)
     return r;
 }
 
+static int secret_load(struct secret_src src, cfg_getenv_fn *get_env, char **dst,
+                       struct err *err);
+
+/* The sentinels' password (nexusctl needs it too, so it is read with the file, not with
+ * cfg_load_secrets()), then the whole address as the connections will make it. */
+static int sentinel_final(struct load *ld, cfg_getenv_fn *get_env)
+{
+    struct cfg *cfg = ld->cfg;
+    struct raddr a;
+    struct err why = {0};
+    int r;
+
+    if (!cfg->redis_sentinels || !cfg->redis_sentinels[0])
+        return 0;
+    r = secret_load((struct secret_src){"REDIS_SENTINEL_PASSWORD", NULL,
+                                        cfg->redis_sentinel_password_file,
+                                        "redis.sentinel_password_file",
+                                        cfg->redis_sentinel_password_where, 1, CFG_MAX_SECRET,
+                                        true},
+                    get_env, &cfg->redis_sentinel_password, ld->err);
+    if (r < 0)
+        return r;
+    if (cfg_redis_addr(cfg, &a, &why) < 0)
+        return err_set(ld->err, -EINVAL, "%s: redis.sentinels: %s",
+                       *ld->url_where ? ld->url_where : "default", why.msg);
+    raddr_clear(&a);
+    return 0;
+}
+
 int cfg_rules_final(struct load *ld, cfg_getenv_fn *get_env)
 {
     int r = url_check(ld);
 
+    if (r == 0)
+        r = sentinel_final(ld, get_env);
     if (r < 0)
         return r;
     classes_inherit(ld->cfg);

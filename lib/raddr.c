@@ -175,6 +175,62 @@ static char *dup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
+int raddr_sentinel_spec_parse(const char *spec, struct raddr *ret, struct err *err)
+{
+    struct raddr a = {0};
+    const char *close = strrchr(spec, ']'), *colon = strrchr(spec, ':');
+    bool has_port = spec[0] == '[' ? close && close[1] == ':' : colon != NULL;
+    char *url;
+    int r;
+
+    if (!*spec || strpbrk(spec, "/@?#"))
+        return err_set(err, -EINVAL,
+                       "sentinel '%.64s' must be host:port, [IPv6]:port or a host alone", spec);
+    url = xasprintf("redis://%s", spec);
+    r = raddr_parse(url, &a, NULL);
+    free(url);
+    if (r < 0)
+        return err_set(err, -EINVAL,
+                       "sentinel '%.64s' must be host:port, [IPv6]:port or a host alone", spec);
+    if (!has_port)
+        a.port = RADDR_SENTINEL_PORT;
+    *ret = a;
+    return 0;
+}
+
+int raddr_sentinels_set(struct raddr *a, const char *const *specs, size_t n, const char *master,
+                        const char *username, const char *password, struct err *err)
+{
+    struct raddr *s;
+
+    if (a->path)
+        return err_set(err, -EINVAL, "Sentinel needs a redis:// or rediss:// URL, not a unix "
+                                     "socket");
+    if (!master || !*master)
+        return err_set(err, -EINVAL, "Sentinel needs the master's name");
+    s = xcalloc(n, sizeof(*s));
+    for (size_t i = 0; i < n; i++) {
+        if (raddr_sentinel_spec_parse(specs[i], &s[i], err) < 0) {
+            for (size_t j = 0; j < i; j++)
+                raddr_clear(&s[j]);
+            free(s);
+            return -EINVAL;
+        }
+        s[i].username = dup_or_null(username);
+        s[i].password = dup_or_null(password);
+        s[i].tls = a->tls;
+        s[i].tls_verify = a->tls_verify;
+        s[i].tls_ca_file = dup_or_null(a->tls_ca_file);
+        s[i].tls_cert_file = dup_or_null(a->tls_cert_file);
+        s[i].tls_key_file = dup_or_null(a->tls_key_file);
+        s[i].read_timeout_s = a->read_timeout_s;
+    }
+    a->sentinel_master = xstrdup(master);
+    a->sentinels = s;
+    a->nsentinels = n;
+    return 0;
+}
+
 void raddr_copy(struct raddr *dst, const struct raddr *src)
 {
     *dst = *src;
@@ -186,6 +242,10 @@ void raddr_copy(struct raddr *dst, const struct raddr *src)
     dst->tls_cert_file = dup_or_null(src->tls_cert_file);
     dst->tls_key_file = dup_or_null(src->tls_key_file);
     dst->tls_server_name = dup_or_null(src->tls_server_name);
+    dst->sentinel_master = dup_or_null(src->sentinel_master);
+    dst->sentinels = src->nsentinels ? xcalloc(src->nsentinels, sizeof(*dst->sentinels)) : NULL;
+    for (size_t i = 0; i < src->nsentinels; i++)
+        raddr_copy(&dst->sentinels[i], &src->sentinels[i]);
 }
 
 void raddr_clear(struct raddr *addr)
@@ -198,5 +258,9 @@ void raddr_clear(struct raddr *addr)
     free(addr->tls_cert_file);
     free(addr->tls_key_file);
     free(addr->tls_server_name);
+    free(addr->sentinel_master);
+    for (size_t i = 0; i < addr->nsentinels; i++)
+        raddr_clear(&addr->sentinels[i]);
+    free(addr->sentinels);
     memset(addr, 0, sizeof(*addr));
 }

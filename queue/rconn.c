@@ -27,6 +27,7 @@
 #include "lib/raddr.h"
 #include "lib/xalloc.h"
 #include "queue/rtls.h"
+#include "queue/sentinel.h"
 
 #define BACKOFF_MIN_S 0.1
 #define BACKOFF_MAX_S 1.0
@@ -40,6 +41,7 @@
 
 enum phase {
     PHASE_DOWN,      /* no socket: waiting for the next attempt */
+    PHASE_LOCATE,    /* asking the sentinels where the master is */
     PHASE_CONNECT,   /* non-blocking connect() under way */
     PHASE_HANDSHAKE, /* SSL_connect() under way */
     PHASE_SETUP,     /* AUTH / SELECT (or, on TLS, PING) sent, replies awaited */
@@ -83,6 +85,8 @@ struct rconn {
                                       first command sent on a quiet connection */
     char last_error[256];          /* why the last attempt or connection failed, "" after up */
     struct redisReply *delivering; /* the reply being handed to its callback */
+    struct sentinel_ask *ask;      /* while PHASE_LOCATE */
+    size_t sentinel_at;            /* the sentinel asked first next time */
 
     bool was_up;    /* for logging a state change once */
     bool told_down; /* the current outage was logged */
@@ -99,19 +103,24 @@ struct rconn {
 };
 
 static void connect_start(struct rconn *rc);
+static void connect_host(struct rconn *rc);
 static void connection_lost(struct rconn *rc, const char *why);
 
-/* The URL without its secrets, for logs: "rediss://" "***@host:port/db", or "unix:PATH". */
+/* The URL without its secrets, for logs: "rediss://" "***@host:port/db", or "unix:PATH";
+ * with Sentinel the master's name follows ("... (master NAME)"). */
 static const char *addr_text(const struct rconn *rc, char *buf, size_t size)
 {
     const struct raddr *a = &rc->addr;
+    int n;
 
     if (a->path)
-        (void)snprintf(buf, size, "unix:%s", a->path);
+        n = snprintf(buf, size, "unix:%s", a->path);
     else
-        (void)snprintf(buf, size, strchr(a->host, ':') ? "%s://%s[%s]:%d/%d" : "%s://%s%s:%d/%d",
-                       a->tls ? "rediss" : "redis", a->password ? "***@" : "", a->host, a->port,
-                       a->db);
+        n = snprintf(buf, size, strchr(a->host, ':') ? "%s://%s[%s]:%d/%d" : "%s://%s%s:%d/%d",
+                     a->tls ? "rediss" : "redis", a->password ? "***@" : "", a->host, a->port,
+                     a->db);
+    if (a->sentinel_master && n >= 0 && (size_t)n < size)
+        (void)snprintf(buf + n, size - (size_t)n, " (master %s)", a->sentinel_master);
     return buf;
 }
 
@@ -139,6 +148,10 @@ static void io_update(struct rconn *rc)
 /* Closes the socket and forgets what was on its way; pendings stay for the caller. */
 static void transport_close(struct rconn *rc)
 {
+    if (rc->ask) {
+        sentinel_ask_cancel(rc->ask);
+        rc->ask = NULL;
+    }
     io_want(rc, 0);
     ev_timer_stop(rc->loop, &rc->deadline);
     ev_timer_stop(rc->loop, &rc->wait);
@@ -271,15 +284,16 @@ static void command_queue(struct rconn *rc, char *cmd, size_t len, rconn_reply_f
 }
 
 static void setup_on_reply(struct redisReply *reply, void *arg);
+static void role_on_reply(struct redisReply *reply, void *arg);
 
 /* Sends one setup command of fixed words (AUTH's password may be binary-safe text). */
-static void setup_send(struct rconn *rc, int argc, const char **argv)
+static void setup_send(struct rconn *rc, int argc, const char **argv, rconn_reply_fn *done)
 {
     char *cmd = NULL;
     int len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
 
     assert(len > 0); /* hiredis 0.14 allocates with plain malloc: NULL is out of memory */
-    command_queue(rc, cmd, (size_t)len, setup_on_reply, rc, rc->read_timeout_s, argv[0]);
+    command_queue(rc, cmd, (size_t)len, done, rc, rc->read_timeout_s, argv[0]);
     redisFreeCommand(cmd);
     rc->nsetup++;
 }
@@ -293,15 +307,18 @@ static void setup_start(struct rconn *rc)
     rc->reader = redisReaderCreate();
     assert(rc->reader);
     if (rc->addr.password && rc->addr.username)
-        setup_send(rc, 3, (const char *[]){"AUTH", rc->addr.username, rc->addr.password});
+        setup_send(rc, 3, (const char *[]){"AUTH", rc->addr.username, rc->addr.password},
+                   setup_on_reply);
     else if (rc->addr.password)
-        setup_send(rc, 2, (const char *[]){"AUTH", rc->addr.password});
+        setup_send(rc, 2, (const char *[]){"AUTH", rc->addr.password}, setup_on_reply);
     if (rc->addr.db) {
         (void)snprintf(db, sizeof(db), "%d", rc->addr.db);
-        setup_send(rc, 2, (const char *[]){"SELECT", db});
+        setup_send(rc, 2, (const char *[]){"SELECT", db}, setup_on_reply);
     }
+    if (rc->addr.sentinel_master) /* the sentinels' answer may be stale: the server says */
+        setup_send(rc, 1, (const char *[]){"ROLE"}, role_on_reply);
     if (rc->ssl && !rc->nsetup)
-        setup_send(rc, 1, (const char *[]){"PING"});
+        setup_send(rc, 1, (const char *[]){"PING"}, setup_on_reply);
     if (!rc->nsetup)
         connection_up(rc);
 }
@@ -313,6 +330,28 @@ static void setup_on_reply(struct redisReply *reply, void *arg)
 
     if (reply && --rc->nsetup == 0)
         connection_up(rc);
+}
+
+/* A server the sentinels named must say it is the master (during a failover a sentinel may
+ * still name the old one, or the old one may be back as a replica). */
+static void role_on_reply(struct redisReply *reply, void *arg)
+{
+    struct rconn *rc = arg;
+
+    if (reply && !sentinel_role_is_master(reply)) {
+        connection_lost(rc, "ROLE: the server the sentinels named is not the master (a "
+                            "failover under way?); asking the sentinels again");
+        return;
+    }
+    setup_on_reply(reply, arg);
+}
+
+/* A write refused by a replica: the master moved (a failover, or a managed service that
+ * swapped nodes behind its name). The command has its error; the connection is made again,
+ * and with Sentinel the master asked for anew. */
+static bool reply_is_readonly(const redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "READONLY", 8) == 0;
 }
 
 /* A reply that ends the connection: an error to a setup command (AUTH, SELECT, PING), or a
@@ -334,6 +373,7 @@ static void reply_dispatch(struct rconn *rc)
 {
     char why[sizeof(rc->last_error)];
     struct pending *p;
+    bool readonly;
     void *r;
 
     while (rc->phase >= PHASE_SETUP && !rc->closed) {
@@ -356,11 +396,15 @@ static void reply_dispatch(struct rconn *rc)
             ev_timer_start(rc->loop, &rc->wait);
         }
         rc->delivering = r;
+        readonly = reply_is_readonly(r);
         p->done(r, p->arg);
         if (rc->delivering)
             freeReplyObject(rc->delivering);
         rc->delivering = NULL;
         free(p);
+        if (readonly && rc->phase == PHASE_UP && !rc->closed)
+            connection_lost(rc, "READONLY: the server is a replica now (a failover?); "
+                                "reconnecting to the master");
     }
 }
 
@@ -618,7 +662,57 @@ static void connect_on_writable(struct rconn *rc)
     connect_next(rc, e);          /* a unix socket has no next: fails with `e` */
 }
 
+static void rconn_destroy(struct rconn *rc)
+{
+    raddr_clear(&rc->addr);
+    free(rc);
+}
+
+/* Every entry from the loop: the struct is freed here, once nothing of it is on the stack. */
+#define ENTER(rc) ((rc)->busy++)
+#define LEAVE(rc)                                                                                  \
+    do {                                                                                           \
+        if (--(rc)->busy == 0 && (rc)->closed)                                                     \
+            rconn_destroy(rc);                                                                     \
+    } while (0)
+
+/* The sentinels answered (or none could): connect to the master they named. */
+static void located(const char *host, int port, const struct err *err, void *arg)
+{
+    struct rconn *rc = arg;
+    char where[512];
+
+    rc->ask = NULL; /* it frees itself */
+    ENTER(rc);
+    if (!host) {
+        rc->sentinel_at++; /* the next attempt starts with another sentinel */
+        connection_lost(rc, err->msg);
+    } else {
+        if (strcmp(host, rc->addr.host) != 0 || port != rc->addr.port) {
+            free(rc->addr.host);
+            rc->addr.host = xstrdup(host);
+            rc->addr.port = port;
+            log_info("event=redis_master conn=%s addr=%s", rc->name,
+                     addr_text(rc, where, sizeof(where)));
+        }
+        connect_host(rc);
+    }
+    LEAVE(rc);
+}
+
 static void connect_start(struct rconn *rc)
+{
+    if (rc->addr.nsentinels) {
+        rc->phase = PHASE_LOCATE; /* each sentinel has the connect timeout to answer */
+        rc->ask = sentinel_ask(rc->loop, rc->addr.sentinels, rc->addr.nsentinels,
+                               rc->sentinel_at % rc->addr.nsentinels, rc->addr.sentinel_master,
+                               rc->connect_timeout_s, located, rc);
+        return;
+    }
+    connect_host(rc);
+}
+
+static void connect_host(struct rconn *rc)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -654,20 +748,6 @@ static void connect_start(struct rconn *rc)
     connect_next(rc, ECONNREFUSED);
 }
 
-static void rconn_destroy(struct rconn *rc)
-{
-    raddr_clear(&rc->addr);
-    free(rc);
-}
-
-/* Every entry from the loop: the struct is freed here, once nothing of it is on the stack. */
-#define ENTER(rc) ((rc)->busy++)
-#define LEAVE(rc)                                                                                  \
-    do {                                                                                           \
-        if (--(rc)->busy == 0 && (rc)->closed)                                                     \
-            rconn_destroy(rc);                                                                     \
-    } while (0)
-
 static void io_on_event(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct rconn *rc = w->data;
@@ -693,6 +773,7 @@ static void deadline_on_expire(struct ev_loop *loop, ev_timer *w, int revents)
 {
     static const char *const why[] = {
         [PHASE_DOWN] = "connect timed out",
+        [PHASE_LOCATE] = "connect timed out",
         [PHASE_CONNECT] = "connect timed out",
         [PHASE_HANDSHAKE] = "TLS handshake timed out",
         [PHASE_SETUP] = "connect timed out waiting for the replies to AUTH/SELECT",

@@ -9,6 +9,11 @@
  *   (lib/raddr.h). Then AUTH [user] password and SELECT db when the address names them (on
  *   TLS with neither, a PING): `up` only once those replied OK. The connect timeout covers
  *   all of it; a refusal (WRONGPASS, NOPERM) is a failed attempt like a refused connection.
+ * - Sentinel (the address has sentinels): before each attempt the sentinels are asked in
+ *   turn where the master is (queue/sentinel.h; each has the connect timeout to answer), and
+ *   after AUTH/SELECT a ROLE must say "master", else the attempt failed. A -READONLY reply is
+ *   delivered, then the connection is dropped and made again (with Sentinel: asked again),
+ *   with or without Sentinel: a managed Redis that swapped its nodes behind a name answers so.
  * - Replies come in the order the commands were sent; every `done` accepted runs exactly once:
  *   with the reply, or with NULL when the connection is lost first or on rconn_free().
  * - Commands sent during one turn of the loop leave together (one write for a pipeline).

@@ -12,12 +12,7 @@ struct raddr;
 struct redisReply;
 struct sentinel_ask; /* opaque */
 
-#define SENTINEL_PORT 26379 /* a sentinel's port when its spec gives none */
-
-/* Pure. One sentinel as configured: "host:port", "[IPv6]:port" or a host alone (port
- * SENTINEL_PORT). Fills *ret (clear with raddr_clear()) or returns -EINVAL with a sentence
- * naming the spec. */
-int sentinel_spec_parse(const char *spec, struct raddr *ret, struct err *err);
+/* The sentinels themselves are configured in the address: raddr_sentinels_set(). */
 
 /* Pure. The reply to SENTINEL GET-MASTER-ADDR-BY-NAME: an array of two strings, the
  * master's address and port. Returns 0 with *ret_host (caller owns, free()) and *ret_port;

@@ -16,30 +16,6 @@
 
 #define HOST_MAX 255 /* bytes of a host name or address a sentinel may answer */
 
-int sentinel_spec_parse(const char *spec, struct raddr *ret, struct err *err)
-{
-    struct raddr a = {0};
-    struct err perr = {0};
-    const char *close = strrchr(spec, ']'), *colon = strrchr(spec, ':');
-    bool has_port = spec[0] == '[' ? close && close[1] == ':' : colon != NULL;
-    char *url;
-    int r;
-
-    if (!*spec || strpbrk(spec, "/@?#"))
-        return err_set(err, -EINVAL,
-                       "sentinel '%.64s' must be host:port, [IPv6]:port or a host alone", spec);
-    url = xasprintf("redis://%s", spec);
-    r = raddr_parse(url, &a, &perr);
-    free(url);
-    if (r < 0)
-        return err_set(err, -EINVAL,
-                       "sentinel '%.64s' must be host:port, [IPv6]:port or a host alone", spec);
-    if (!has_port)
-        a.port = SENTINEL_PORT;
-    *ret = a;
-    return 0;
-}
-
 /* `len` bytes at `s` are a host a sentinel may name: printable, no spaces, not empty. */
 static bool host_ok(const char *s, size_t len)
 {

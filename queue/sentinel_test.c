@@ -35,15 +35,15 @@ static void test_spec_takes_host_and_port(void **state)
         int port;
     } cases[] = {
         {"127.0.0.1:26380", "127.0.0.1", 26380},
-        {"sentinel-1.internal", "sentinel-1.internal", SENTINEL_PORT},
+        {"sentinel-1.internal", "sentinel-1.internal", RADDR_SENTINEL_PORT},
         {"[::1]:5000", "::1", 5000},
-        {"[::1]", "::1", SENTINEL_PORT},
+        {"[::1]", "::1", RADDR_SENTINEL_PORT},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct raddr a = {0};
         struct err err = {0};
-        assert_int_equal(sentinel_spec_parse(cases[i].spec, &a, &err), 0);
+        assert_int_equal(raddr_sentinel_spec_parse(cases[i].spec, &a, &err), 0);
         assert_string_equal(a.host, cases[i].host);
         assert_int_equal(a.port, cases[i].port);
         raddr_clear(&a);
@@ -59,7 +59,7 @@ static void test_spec_refuses_urls_and_bad_ports(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct raddr a = {0};
         struct err err = {0};
-        assert_int_equal(sentinel_spec_parse(bad[i], &a, &err), -EINVAL);
+        assert_int_equal(raddr_sentinel_spec_parse(bad[i], &a, &err), -EINVAL);
         assert_non_null(strstr(err.msg, "must be host:port"));
     }
 }

@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size] = '\0';
     if (strlen(text) == size) {
         struct raddr a = {0};
-        if (sentinel_spec_parse(text, &a, &err) == 0) {
+        if (raddr_sentinel_spec_parse(text, &a, &err) == 0) {
             if (!a.host || a.port < 1 || a.port > 65535)
                 abort();
             raddr_clear(&a);

@@ -1,8 +1,7 @@
 """Redis Sentinel on loopback (redis_topo.SentinelTopology): one master, one replica, three
 redis-sentinel processes. The topology is checked on its own (it comes up, agrees, fails over
-after kill -9 of the master); nexusd's and nexusctl's part, redis.sentinels and
-redis.sentinel_master, is expected to fail until Sentinel support is built (strict xfail:
-the suite says so the day it passes)."""
+after kill -9 of the master); then nexusd's and nexusctl's part: redis.sentinels and
+redis.sentinel_master find the master, and a fleet follows a failover."""
 import time
 
 import pytest
@@ -11,7 +10,6 @@ from conftest import NEXUSCTL, NexusdFactory, make_config, push, run_cmd, wait_f
 from redis_topo import SENTINEL_MASTER, SentinelTopology
 
 SENTINEL_PASSWORD = "sentinel-pw-3c1d"
-not_built = pytest.mark.xfail(strict=True, reason="sentinel support not built yet")
 
 
 @pytest.fixture(params=[None, SENTINEL_PASSWORD], ids=["open", "sentinel_password"])
@@ -42,14 +40,14 @@ def fleet(workdir, topo_open):
         factory.finish()
 
 
-def sentinel_config(topo, **worker):
+def sentinel_config(topo, extra="", **worker):
+    """The sentinels' password is not in the file: REDIS_SENTINEL_PASSWORD or
+    redis.sentinel_password_file (`extra`) gives it."""
     settings = {"sentinels": topo.sentinel_addrs, "sentinel_master": SENTINEL_MASTER}
-    if topo.sentinel_password:
-        settings["sentinel_password"] = topo.sentinel_password
     body = " ".join("%s = %s;" % (k, "( %s )" % ", ".join('"%s"' % a for a in v)
                                   if isinstance(v, list) else '"%s"' % v)
                     for k, v in settings.items())
-    return make_config(worker, extra="redis = { %s };" % body)
+    return make_config(worker, extra="redis = { %s %s };" % (body, extra))
 
 
 def test_the_topology_comes_up_replicates_and_fails_over(topo):
@@ -71,7 +69,6 @@ def test_the_topology_comes_up_replicates_and_fails_over(topo):
              interval=0.2, what="the old master to rejoin as a replica")
 
 
-@not_built
 def test_nexusd_fleet_follows_a_failover(topo_open, fleet):
     """Two nexusd processes find the master through the sentinels, run jobs, and after
     kill -9 of the master follow the promoted replica and keep processing."""
@@ -94,7 +91,6 @@ def test_nexusd_fleet_follows_a_failover(topo_open, fleet):
         d.assert_alive()
 
 
-@not_built
 def test_nexusctl_finds_the_master_through_the_sentinels(topo_open, fleet, workdir):
     n = fleet(sentinel_config(topo_open), env={"REDIS_URL": ""})
     n.wait_jobs([push(topo_open.master.client(), "noop", [])])
