@@ -23,6 +23,7 @@
 #include "lib/err.h"
 #include "lib/httpd_host.h"
 #include "lib/log.h"
+#include "lib/raddr.h"
 #include "lib/urlmask.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
@@ -247,6 +248,22 @@ static void signal_watch(struct daemon *d, ev_signal *w,
     ev_signal_start(d->loop, w);
 }
 
+/* "redis sentinel: master NAME via h1:p1, h2:p2" with each sentinel's port made explicit. */
+static void print_sentinels(const struct cfg *cfg)
+{
+    struct raddr a;
+
+    if (cfg_redis_addr(cfg, &a, NULL) < 0) /* `-t` checked it */
+        return;
+    if (a.nsentinels) {
+        printf("  redis sentinel: master %s via", a.sentinel_master);
+        for (size_t i = 0; i < a.nsentinels; i++)
+            printf(strchr(a.sentinels[i].host, ':') ? " [%s]:%d%s" : " %s:%d%s",
+                   a.sentinels[i].host, a.sentinels[i].port, i + 1 < a.nsentinels ? "," : "\n");
+    }
+    raddr_clear(&a);
+}
+
 static void print_summary(const struct cfg *cfg)
 {
     char url[256]; /* shown with url_mask(): never a password */
@@ -262,6 +279,7 @@ static void print_summary(const struct cfg *cfg)
                *cfg->redis_tls_server_name ? cfg->redis_tls_server_name : "(the URL's host)");
     else
         printf("  redis tls: off\n");
+    print_sentinels(cfg);
     if (cfg->database_url)
         printf("  database: %s\n", url_mask(cfg->database_url, url, sizeof(url)));
     printf("  concurrency: %u, queues (%s):", cfg->concurrency,

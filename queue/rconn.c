@@ -85,8 +85,12 @@ struct rconn {
                                       first command sent on a quiet connection */
     char last_error[256];          /* why the last attempt or connection failed, "" after up */
     struct redisReply *delivering; /* the reply being handed to its callback */
+    rconn_reply_fn *on_push;       /* replies to no command (SUBSCRIBE's messages), or NULL */
+    void *push_arg;
     struct sentinel_ask *ask;      /* while PHASE_LOCATE */
     size_t sentinel_at;            /* the sentinel asked first next time */
+    struct sentinel_watcher *watch; /* +switch-master, with Sentinel */
+    ev_timer switched;              /* a failover was published: reconnect, from the loop */
 
     bool was_up;    /* for logging a state change once */
     bool told_down; /* the current outage was logged */
@@ -384,6 +388,14 @@ static void reply_dispatch(struct rconn *rc)
         }
         if (!r)
             return;
+        if (!rc->head && rc->on_push && rc->phase == PHASE_UP) {
+            rc->delivering = r;
+            rc->on_push(r, rc->push_arg);
+            if (rc->delivering)
+                freeReplyObject(rc->delivering);
+            rc->delivering = NULL;
+            continue;
+        }
         p = pending_pop(rc);
         if (!p || (p->setup && ((redisReply *)r)->type == REDIS_REPLY_ERROR)) {
             reply_unexpected(rc, p, r);
@@ -664,6 +676,8 @@ static void connect_on_writable(struct rconn *rc)
 
 static void rconn_destroy(struct rconn *rc)
 {
+    ev_timer_stop(rc->loop, &rc->switched);
+    sentinel_unwatch(rc->watch);
     raddr_clear(&rc->addr);
     free(rc);
 }
@@ -697,6 +711,27 @@ static void located(const char *host, int port, const struct err *err, void *arg
         }
         connect_host(rc);
     }
+    LEAVE(rc);
+}
+
+/* The sentinels published a failover: a connection to another address is dropped (from
+ * the loop) and made again, asking them anew. */
+static void on_switch(const char *host, int port, void *arg)
+{
+    struct rconn *rc = arg;
+
+    if (rc->phase == PHASE_UP && (strcmp(host, rc->addr.host) != 0 || port != rc->addr.port))
+        ev_feed_event(rc->loop, &rc->switched, EV_TIMER);
+}
+
+static void switched_on_event(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct rconn *rc = w->data;
+
+    ENTER(rc);
+    if (rc->phase == PHASE_UP && !rc->closed)
+        connection_lost(rc, "the sentinels announced a new master (+switch-master); "
+                            "reconnecting to it");
     LEAVE(rc);
 }
 
@@ -848,6 +883,10 @@ struct rconn *rconn_new(struct ev_loop *loop, const struct raddr *addr, const ch
     rc->deadline.data = rc;
     ev_timer_init(&rc->wait, wait_on_expire, 0, 0);
     rc->wait.data = rc;
+    ev_timer_init(&rc->switched, switched_on_event, 0, 0);
+    rc->switched.data = rc;
+    if (rc->addr.nsentinels)
+        rc->watch = sentinel_watch(loop, &rc->addr, connect_timeout_s, on_switch, rc);
     connect_start(rc); /* a failure now is logged and retried; no callback runs from here */
     return rc;
 }
@@ -862,6 +901,12 @@ void rconn_free(struct rconn *rc)
     ENTER(rc);
     pending_fail_all(rc);
     LEAVE(rc);
+}
+
+void rconn_set_push(struct rconn *rc, rconn_reply_fn *fn, void *arg)
+{
+    rc->on_push = fn;
+    rc->push_arg = arg;
 }
 
 bool rconn_is_up(const struct rconn *rc)

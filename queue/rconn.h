@@ -75,6 +75,9 @@ int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc, c
  * timeout; 0 for ever): the read timeout counts from there. */
 int rconn_command_blocking(struct rconn *rc, double block_s, rconn_reply_fn *done, void *arg,
                            int argc, const char **argv, const size_t *argvlen);
+/* For a connection that SUBSCRIBEs: a reply no command awaits (a published message) goes to
+ * `fn` (reply borrowed, valid during the call) instead of ending the connection. */
+void rconn_set_push(struct rconn *rc, rconn_reply_fn *fn, void *arg);
 /* The same as rconn_command() with printf-style hiredis format ("%s", "%b"). */
 int rconn_commandf(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *fmt, ...);
 /* From inside an rconn_reply_fn of `rc` only: takes the reply being delivered (non-NULL)

@@ -45,4 +45,19 @@ struct sentinel_ask *sentinel_ask(struct ev_loop *loop, const struct raddr *sent
 /* Stops an ask whose `done` has not run: `done` never runs. */
 void sentinel_ask_cancel(struct sentinel_ask *a);
 
+/* The master's new address from a +switch-master message (borrowed, valid during the call).
+ * It must not call sentinel_watch() or sentinel_unwatch(): note it and act from the loop. */
+typedef void sentinel_switch_fn(const char *host, int port, void *arg);
+struct sentinel_watcher; /* opaque */
+
+/* Tells `fn` of every failover of `addr`'s master (addr->sentinel_master, its sentinels)
+ * as the sentinels publish it on +switch-master. One subscription serves every watcher of
+ * the same master on `loop`: to one sentinel at a time, the next one when that one cannot
+ * be reached within 2 x `timeout_s`. Caller owns the watcher, release with
+ * sentinel_unwatch(); the last one out closes the subscription. */
+struct sentinel_watcher *sentinel_watch(struct ev_loop *loop, const struct raddr *addr,
+                                        double timeout_s, sentinel_switch_fn *fn, void *arg);
+/* Accepts NULL. */
+void sentinel_unwatch(struct sentinel_watcher *m);
+
 #endif

@@ -2,11 +2,13 @@
 redis-sentinel processes. The topology is checked on its own (it comes up, agrees, fails over
 after kill -9 of the master); then nexusd's and nexusctl's part: redis.sentinels and
 redis.sentinel_master find the master, and a fleet follows a failover."""
+import os
+import signal
 import time
 
 import pytest
 
-from conftest import NEXUSCTL, NexusdFactory, make_config, push, run_cmd, wait_for
+from conftest import NEXUSCTL, NEXUSD, NexusdFactory, make_config, push, run_cmd, wait_for
 from redis_topo import SENTINEL_MASTER, SentinelTopology
 
 SENTINEL_PASSWORD = "sentinel-pw-3c1d"
@@ -100,3 +102,100 @@ def test_nexusctl_finds_the_master_through_the_sentinels(topo_open, fleet, workd
     topo_open.wait_promotion(old.port)
     res = run_cmd([NEXUSCTL, "-c", n.conf, "stats"])
     assert res.returncode == 0 and res.stdout.startswith("processed  1"), res.stderr
+
+
+def test_a_fleet_hears_a_failover_its_connections_cannot_see(topo_open, fleet):
+    """SIGSTOP of the master: no connection breaks (the frozen server keeps its sockets), yet
+    the sentinels promote the replica. Only +switch-master tells nexusd: its idle blocking
+    fetches move at once instead of after redis.read_timeout (60 s here)."""
+    config = sentinel_config(topo_open, extra='read_timeout = "60s";')
+    d = fleet(config, name="frozen", env={"REDIS_URL": ""})
+    d.wait_jobs([push(topo_open.master.client(), "noop", [])])
+    old = topo_open.master
+    old.proc.send_signal(signal.SIGSTOP)
+    try:
+        new = topo_open.wait_promotion(old.port)
+        t0 = time.monotonic()
+        d.wait_jobs([push(new.client(), "noop", [])], timeout=20)
+        assert time.monotonic() - t0 < 20
+        assert d.lines(event="sentinel_switch"), d.tail()
+    finally:
+        old.proc.send_signal(signal.SIGCONT)
+    d.assert_alive()
+
+
+def test_the_old_master_back_as_a_replica_is_not_used(topo_open, fleet):
+    """After a failover the old master restarts: until the sentinels demote it, it says it is
+    a master; then it is a replica (ROLE) that answers writes with -READONLY. nexusd keeps
+    to the promoted one throughout."""
+    d = fleet(sentinel_config(topo_open), name="back", env={"REDIS_URL": ""})
+    d.wait_jobs([push(topo_open.master.client(), "noop", [])])
+    old = topo_open.kill_master()
+    new = topo_open.wait_promotion(old.port)
+    old.start()
+    wait_for(lambda: old.client().info("replication").get("role") == "slave", 30,
+             interval=0.2, what="the old master to rejoin as a replica")
+    d.wait_jobs([push(new.client(), "noop", [i]) for i in range(20)])
+    assert old.client().llen("queue:default") == 0
+    d.assert_alive()
+
+
+@pytest.mark.parametrize("how", ["env", "file"])
+def test_sentinels_with_a_password(workdir, how):
+    """requirepass on the sentinels: REDIS_SENTINEL_PASSWORD or redis.sentinel_password_file
+    gives it; a wrong one is an error naming the sentinels, never the password."""
+    t = SentinelTopology(workdir, sentinel_password=SENTINEL_PASSWORD).start()
+    factory = NexusdFactory(workdir, t.master)
+    try:
+        env, extra = {"REDIS_URL": ""}, ""
+        if how == "env":
+            env["REDIS_SENTINEL_PASSWORD"] = SENTINEL_PASSWORD
+        else:
+            path = os.path.join(workdir, "sentinel.pw")
+            with open(path, "w") as f:
+                f.write(SENTINEL_PASSWORD + "\n")
+            os.chmod(path, 0o600)
+            extra = 'sentinel_password_file = "%s";' % path
+        d = factory(sentinel_config(t, extra=extra), name="pw", env=env)
+        d.wait_jobs([push(t.master.client(), "noop", [])])
+        res = run_cmd([NEXUSCTL, "-c", d.conf, "stats"], env={"REDIS_URL": "", **env})
+        assert res.returncode == 0 and res.stdout.startswith("processed  1"), res.stderr
+        assert SENTINEL_PASSWORD not in d.text()
+        # a wrong password: nexusctl says no sentinel answered, without the password
+        bad = dict(env, REDIS_SENTINEL_PASSWORD="wrong-pw-77")
+        res = run_cmd([NEXUSCTL, "-c", d.conf, "stats"], env={"REDIS_URL": "", **bad})
+        assert res.returncode != 0
+        assert "sentinel" in res.stderr and "wrong-pw-77" not in res.stderr, res.stderr
+        assert SENTINEL_PASSWORD not in res.stderr
+    finally:
+        factory.finish()
+        t.stop()
+
+
+@pytest.mark.parametrize("conf,env,msg", [
+    ('redis = { sentinels = ("127.0.0.1:26379"); };', {},
+     ":1: redis.sentinels needs redis.sentinel_master"),
+    ('redis = { sentinel_master = "m"; };', {}, ":1: redis.sentinel_master needs redis.sentinels"),
+    ('redis = { sentinels = ("127.0.0.1:26379",\n "h:0"); sentinel_master = "m"; };', {},
+     ":2: redis.sentinels[1]: sentinel 'h:0' must be host:port"),
+    ('redis = { sentinels = ("h"); sentinel_master = "m"; };',
+     {"REDIS_URL": "unix:///run/redis.sock"}, "Sentinel needs a redis:// or rediss:// URL"),
+])
+def test_sentinel_settings_are_checked(workdir, conf, env, msg):
+    path = os.path.join(workdir, "s.conf")
+    with open(path, "w") as f:
+        f.write(conf + "\n")
+    res = run_cmd([NEXUSD, "-t", "-c", path], env=env)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert msg in res.stderr, res.stderr
+
+
+def test_check_config_shows_the_sentinels(workdir):
+    path = os.path.join(workdir, "s.conf")
+    with open(path, "w") as f:
+        f.write('redis = { url = "redis://:pw-9f2@mymaster/2"; sentinels = ("10.0.0.1:26379", '
+                '"10.0.0.2"); sentinel_master = "mymaster"; };\n')
+    res = run_cmd([NEXUSD, "-t", "-c", path], env={"REDIS_URL": ""})
+    assert res.returncode == 0, res.stderr
+    assert "redis sentinel: master mymaster via 10.0.0.1:26379, 10.0.0.2:26379" in res.stdout
+    assert "pw-9f2" not in res.stdout
