@@ -281,11 +281,7 @@ def test_docs_have_an_example_for_each_kind_of_hosted_redis():
 
 
 def example_params():
-    """docs_examples() as parameters; Sentinel's settings are not built yet (strict xfail:
-    the day they are, the test says so)."""
-    xfail = pytest.mark.xfail(strict=True, reason="sentinel support not built yet")
-    return [pytest.param(h, t, id=re.sub(r"\W+", "_", h.strip("# "))[:40],
-                         marks=[xfail] if "Sentinel" in h else [])
+    return [pytest.param(h, t, id=re.sub(r"\W+", "_", h.strip("# "))[:40])
             for h, t in docs_examples()]
 
 
@@ -302,6 +298,11 @@ def test_docs_example_loads_with_nexusd_t(heading, text, workdir, tls_pki):
             return '%s = "%s"' % (setting, tls_pki.client_key)
         return '%s = "%s"' % (setting, tls_pki.ca)
     text = re.sub(r'(tls_[a-z_]+_file)\s*=\s*"([^"]*)"', real, text)
+    secret = os.path.join(workdir, "example.secret")
+    with open(secret, "w") as f:
+        f.write("CHANGE-ME\n")
+    os.chmod(secret, 0o600)
+    text = re.sub(r'(password_file)\s*=\s*"([^"]*)"', r'\1 = "%s"' % secret, text)
     conf = os.path.join(workdir, "example.conf")
     with open(conf, "w") as f:
         f.write(text)
