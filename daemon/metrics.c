@@ -259,6 +259,9 @@ char *metrics_render(const struct metrics *m, const struct metrics_snapshot *s, 
     buf_sample(&b, "nexus_process_start_time_seconds", NULL, NULL, s->start_time_s);
     buf_family(&b, "nexus_redis_up", "gauge", "1 when the main Redis connection is up.");
     buf_sample(&b, "nexus_redis_up", NULL, NULL, s->redis_up ? 1 : 0);
+    buf_family(&b, "nexus_redis_wait_short_total", "counter",
+               "Writes whose WAIT found fewer replicas than redis.wait_replicas, or no answer.");
+    buf_sample(&b, "nexus_redis_wait_short_total", NULL, NULL, (double)s->redis_wait_short);
     if (s->postgresql_up >= 0) {
         buf_family(&b, "nexus_postgresql_up", "gauge",
                    "1 when the PostgreSQL pool has a live connection.");

@@ -34,6 +34,7 @@ struct metrics_snapshot {
     unsigned concurrency;
     unsigned in_flight;
     bool redis_up;
+    unsigned long long redis_wait_short; /* WAITs short of redis.wait_replicas (durable.h) */
     int postgresql_up;    /* 1, 0, or -1 without database.url (not shown) */
     bool fleet;           /* the fields below were read from Redis */
     const struct metrics_queue *queues; /* borrowed, nqueues entries */

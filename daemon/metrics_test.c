@@ -31,7 +31,7 @@ static void test_render_counts_processed_failed_and_durations_by_class(void **st
     struct metrics *m = metrics_new();
     struct metrics_snapshot snap = {.version = "1.2.3", .start_time_s = 1700000000.5,
                                     .concurrency = 10, .in_flight = 2, .redis_up = true,
-                                    .postgresql_up = -1};
+                                    .redis_wait_short = 3, .postgresql_up = -1};
     char *text;
 
     metrics_job_end(m, "mail", false, 0.004);
@@ -59,6 +59,7 @@ static void test_render_counts_processed_failed_and_durations_by_class(void **st
     assert_has(text, "\nnexus_process_start_time_seconds 1700000000.5\n");
     assert_has(text, "\nnexus_jobs_in_flight 2\n");
     assert_has(text, "\nnexus_redis_up 1\n");
+    assert_has(text, "\nnexus_redis_wait_short_total 3\n");
     assert_null(strstr(text, "nexus_postgresql_up"));
     assert_null(strstr(text, "nexus_queue_size"));
     free(text);

@@ -16,6 +16,7 @@
 #include "lib/util.h"
 #include "lib/xalloc.h"
 #include "lib/xfer.h"
+#include "queue/durable.h"
 #include "queue/poller.h"
 #include "queue/presence.h"
 #include "queue/queue.h"
@@ -31,6 +32,7 @@ struct process {
     const struct cfg *cfg; /* a reference (cfg_ref()), the one in force */
     struct raddr addr;
     struct rconn *conn; /* the main connection: everything below uses it */
+    struct durable *durable; /* WAIT on it after outcomes, fired ticks, relayed rows */
     struct presence *presence;
     struct queue *queue;
     struct metrics *metrics;
@@ -125,6 +127,8 @@ static int db_setup(struct process *p, struct err *err)
     if (cfg->database_outbox)
         p->outbox = outbox_new(p->loop, p->db, p->conn, cfg->redis_namespace,
                                cfg->database_outbox_interval_s);
+    if (p->outbox)
+        outbox_set_durable(p->outbox, p->durable);
     if (cfg->database_history)
         p->history = history_new(p->loop, p->db, presence_identity(p->presence), 0.2,
                                  cfg->database_history_retention_s, 100000);
@@ -135,6 +139,7 @@ static int db_setup(struct process *p, struct err *err)
 static void parts_configure(struct process *p, const struct cfg *cfg)
 {
     rconn_set_backoff_max(p->conn, backoff_max(cfg));
+    durable_set(p->durable, cfg->redis_wait_replicas, cfg->redis_wait_timeout_s);
     queue_set_dead_limits(p->queue, cfg->dead_max_jobs, cfg->dead_max_age_s);
     queue_set_max_job(p->queue, cfg->max_job_size);
     poller_set_interval(p->poller, cfg->poll_interval_s);
@@ -160,6 +165,7 @@ struct process *process_new(struct ev_loop *loop, const struct cfg *cfg, const c
         goto fail;
     p->metrics = metrics_new();
     p->conn = rconn_new(loop, &p->addr, "main", cfg->redis_connect_timeout_s, conn_on_state, p);
+    p->durable = durable_new(loop, p->conn, cfg->redis_wait_replicas, cfg->redis_wait_timeout_s);
     p->xfer = xfer_new(loop);
     if (!p->xfer) {
         err_set(err, -EIO, "libcurl could not make its multi handle");
@@ -168,6 +174,7 @@ struct process *process_new(struct ev_loop *loop, const struct cfg *cfg, const c
     /* the identity first: in-flight lists are named after it */
     p->presence = presence_make(p, version, host_id, sizeof(host_id));
     p->queue = queue_new(p->conn, cfg->redis_namespace, presence_identity(p->presence));
+    queue_set_durable(p->queue, p->durable);
     if (cfg->database_url && db_setup(p, err) < 0)
         goto fail;
     p->poller = poller_new(loop, p->conn, cfg->redis_namespace, cfg->poll_interval_s);
@@ -175,6 +182,7 @@ struct process *process_new(struct ev_loop *loop, const struct cfg *cfg, const c
     p->reaper = reaper_new(loop, p->conn, cfg->redis_namespace, presence_identity(p->presence),
                            host_id, reap_interval(cfg), cfg->max_recoveries, cfg->orphan_sweep_s);
     p->sched = sched_new(loop, p->conn, cfg);
+    sched_set_durable(p->sched, p->durable);
     parts_configure(p, cfg);
     parts = (struct worker_parts){
         .addr = &p->addr,
@@ -200,6 +208,7 @@ void process_free(struct process *p)
     /* connections first, the worker's then the main one: their pending callbacks still find
      * every part alive */
     worker_close(p->wk);
+    durable_free(p->durable); /* its callers are alive: they hear -ECANCELED */
     rconn_free(p->conn);
     worker_free(p->wk);   /* cancels the runs */
     xfer_free(p->xfer);   /* after the runs: a cancelled handler aborts its transfers */

@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
+#include "queue/durable.h"
 #include "queue/keys.h"
 #include "queue/lua.h"
 #include "queue/rconn.h"
@@ -223,6 +224,7 @@ static void metrics_answer(struct read *rd, json_t *fleet)
     snap.concurrency = ws.concurrency;
     snap.in_flight = ws.running;
     snap.redis_up = ws.redis_up;
+    snap.redis_wait_short = durable_short_total();
     if (ws.db_configured)
         snap.postgresql_up = ws.db_up;
     if (fleet) {

@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
+#include "queue/durable.h"
 #include "queue/keys.h"
 #include "queue/lua.h"
 #include "queue/rconn.h"
@@ -67,6 +68,7 @@ struct queue {
     double hold_until;     /* after an error reply, no flush before this (epoch s) */
     queue_scheduled_fn *on_scheduled;
     void *on_scheduled_arg;
+    struct durable *durable; /* borrowed, or NULL: outcomes WAITed for after each call */
 };
 
 struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity)
@@ -132,6 +134,11 @@ void queue_set_dead_limits(struct queue *q, unsigned max_jobs, double max_age_s)
 void queue_set_max_job(struct queue *q, size_t max_bytes)
 {
     q->max_job = max_bytes;
+}
+
+void queue_set_durable(struct queue *q, struct durable *d)
+{
+    q->durable = d;
 }
 
 void queue_on_scheduled(struct queue *q, queue_scheduled_fn *fn, void *arg)
@@ -588,6 +595,8 @@ static int flush_some(struct queue *q)
     r = rconn_eval(q->conn, flush_on_reply, fl, lua_finish, nkeys, keys, a, args, lens);
     if (r < 0)
         goto out;
+    if (q->durable) /* a shortfall is logged and counted: the outcomes are written */
+        durable_after(q->durable, "finish", NULL, NULL);
     /* detach the first n records: they travel with the call */
     fl->records = q->head;
     for (cut = &q->head, i = 0; i < n; i++)

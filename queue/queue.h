@@ -8,6 +8,7 @@
 #include "queue/outcome.h" /* enum outcome_kind: what queue_finish() writes */
 
 struct rconn;
+struct durable;
 struct queue; /* opaque */
 
 /* Bytes of a job kept in an item when the job is over the queue's maximum size. */
@@ -71,6 +72,10 @@ typedef void queue_paused_fn(bool resumed, int err, void *arg);
  * its BLMOVEs time out (cheaper than a fetch, which reads the set too). Returns 0 and `done`
  * runs once, later; or -ENOTCONN, and `done` is never called. */
 int queue_paused_read(struct queue *q, queue_paused_fn *done, void *arg);
+
+/* Each finish.lua call is followed by durable_after() on `d` (borrowed, outliving the queue;
+ * NULL: none, the default): outcomes a failover could lose are logged and counted. */
+void queue_set_durable(struct queue *q, struct durable *d);
 
 /* `retry`: a job was written to `retry` (else to `schedule`, a deferral), due at `at`. */
 typedef void queue_scheduled_fn(bool retry, double at, void *arg);

@@ -19,6 +19,7 @@
 #include "lib/periodic.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
+#include "queue/durable.h"
 #include "queue/keys.h"
 #include "queue/lua.h"
 #include "queue/rconn.h"
@@ -38,6 +39,7 @@ struct entry {
 
 struct sched {
     struct rconn *conn;
+    struct durable *durable; /* borrowed, or NULL: fired ticks WAITed for */
     char *ns;
     struct entry *entries;
     size_t n;
@@ -89,8 +91,11 @@ static void fire_on_reply(struct redisReply *reply, void *arg)
     if (error)
         log_warn("event=schedule_fire_failed schedule=%s tick=%lld err=%s", log_q(c->name),
                  (long long)c->tick, log_q(error));
-    else if (reply->integer == 1)
+    else if (reply->integer == 1) {
         log_info("event=schedule_fired schedule=%s tick=%lld", log_q(c->name), (long long)c->tick);
+        if (c->s->durable) /* a shortfall is logged and counted: the tick is fired */
+            durable_after(c->s->durable, "cron", NULL, NULL);
+    }
     call_free(c);
 }
 
@@ -292,6 +297,11 @@ void sched_free(struct sched *s)
     entries_free(s->entries, s->n);
     free(s->ns);
     free(s);
+}
+
+void sched_set_durable(struct sched *s, struct durable *d)
+{
+    s->durable = d;
 }
 
 void sched_reload(struct sched *s, const struct cfg *cfg)

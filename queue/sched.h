@@ -5,6 +5,7 @@
 struct ev_loop;
 struct cfg;
 struct rconn;
+struct durable;
 struct sched; /* opaque */
 
 /* Fires the schedules of `cfg` (copied): at each tick
@@ -15,6 +16,9 @@ struct sched; /* opaque */
  * must outlive it. Caller owns it, release with sched_free(). */
 struct sched *sched_new(struct ev_loop *loop, struct rconn *conn, const struct cfg *cfg);
 void sched_free(struct sched *s);
+/* Each tick this process fired is followed by durable_after() on `d` (borrowed, outliving the
+ * sched; NULL: none, the default): a tick a failover could lose is logged and counted. */
+void sched_set_durable(struct sched *s, struct durable *d);
 /* Takes the schedules of a new configuration (copied; schedules come and go with SIGHUP). */
 void sched_reload(struct sched *s, const struct cfg *cfg);
 /* Redis is (back) up: catch up on missed ticks of run_once schedules. */

@@ -1,6 +1,7 @@
 /* outbox.c - the transactional outbox relay: PostgreSQL rows to Redis, exactly once. */
 #include "sql/outbox.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "lib/periodic.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
+#include "queue/durable.h"
 #include "queue/keys.h"
 #include "queue/lua.h"
 #include "queue/rconn.h"
@@ -36,6 +38,7 @@ static const char delete_sql[] = "DELETE FROM nexus.outbox WHERE id = ANY($1::bi
 struct outbox {
     struct db_pool *pool;
     struct rconn *redis;
+    struct durable *durable; /* borrowed, or NULL: rows deleted only once replicas have them */
     char *ns;
     char *k_relayed, *k_queues, *k_schedule;
     bool again; /* notified since the last round began: it may have read before that commit */
@@ -99,11 +102,33 @@ static void round_on_deleted(const struct db_rows *rows, int err, void *arg)
     }
 }
 
+static void round_delete(struct round *rd)
+{
+    const char *params[] = {rd->ids};
+
+    if (db_tx_query(rd->tx, delete_sql, params, 1, round_on_deleted, rd) < 0)
+        round_abort(rd, "delete", "could not send the DELETE");
+}
+
+/* WAIT answered: the rows go only when enough replicas have the push. Otherwise they stay
+ * (durable logged the shortfall): the next round pushes them again, which outbox.lua skips
+ * (already relayed) while refreshing their marker, a write the next WAIT covers. */
+static void round_on_durable(int acked, unsigned want, void *arg)
+{
+    struct round *rd = arg;
+
+    if (durable_short(acked, want) || acked == -ECANCELED) {
+        db_tx_rollback(rd->tx);
+        round_end(rd, false);
+        return;
+    }
+    round_delete(rd);
+}
+
 static void round_on_pushed(struct redisReply *reply, void *arg)
 {
     struct round *rd = arg;
     const char *error = rconn_reply_error(reply);
-    const char *params[] = {rd->ids};
 
     if (error) {
         round_abort(rd, "push", error);
@@ -111,8 +136,10 @@ static void round_on_pushed(struct redisReply *reply, void *arg)
     }
     if (reply->integer > 0)
         log_info("event=outbox_relayed jobs=%lld", reply->integer);
-    if (db_tx_query(rd->tx, delete_sql, params, 1, round_on_deleted, rd) < 0)
-        round_abort(rd, "delete", "could not send the DELETE");
+    if (rd->ob->durable)
+        durable_after(rd->ob->durable, "outbox", round_on_durable, rd);
+    else
+        round_delete(rd);
 }
 
 /* The job with enqueued_at set now, as a client's push would have it (or as it is, when it
@@ -273,6 +300,11 @@ void outbox_free(struct outbox *ob)
     free(ob->k_queues);
     free(ob->k_schedule);
     free(ob);
+}
+
+void outbox_set_durable(struct outbox *ob, struct durable *d)
+{
+    ob->durable = d;
 }
 
 void outbox_set_interval(struct outbox *ob, double interval_s)

@@ -7,6 +7,7 @@
 struct ev_loop;
 struct db_pool;
 struct rconn;
+struct durable;
 struct outbox; /* opaque */
 
 /* One round at once when a commit inserted into nexus.outbox (NOTIFY nexus_outbox, migration
@@ -23,6 +24,10 @@ struct outbox; /* opaque */
 struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct rconn *redis,
                           const char *ns, double interval_s);
 void outbox_free(struct outbox *ob);
+/* From now on a round deletes its rows only after durable_after() on `d` (borrowed, outliving
+ * the relay; NULL: none, the default) answered that enough replicas have the push; on a
+ * shortfall they stay for the next round, as after a crash between push and DELETE. */
+void outbox_set_durable(struct outbox *ob, struct durable *d);
 void outbox_set_interval(struct outbox *ob, double interval_s);
 void outbox_stop(struct outbox *ob);
 

@@ -1,7 +1,9 @@
 -- outbox.lua: pushes jobs relayed from PostgreSQL's nexus.outbox, each exactly once: an
 -- outbox id already in nexus:outbox:relayed was pushed by an earlier relay whose DELETE did
--- not commit (a crash), so it is skipped. Ids are kept a week (the relay deletes its rows
--- right after this call; a week is a margin, not a need).
+-- not commit (a crash, or replicas that did not confirm the push: redis.wait_replicas), so it
+-- is skipped, its mark refreshed: a write, which the relay's WAIT then covers (the first push
+-- is older: replicas that have the refresh have it). Ids are kept a week (the relay deletes its
+-- rows right after this call; a week is a margin, not a need).
 -- KEYS[1] nexus:outbox:relayed (zset id -> time), KEYS[2] queues, KEYS[3] schedule,
 -- KEYS[4..] each record's queue:NAME list. ARGV[1] now (epoch s), then records of 4:
 -- outbox id, queue name, job, run_at ('' for now).
@@ -19,6 +21,8 @@ for r = 2, #ARGV, 4 do
       push_now(KEYS[2], KEYS[k], queue, job)
     end
     pushed = pushed + 1
+  else
+    redis.call('ZADD', KEYS[1], 'XX', now, id)
   end
   k = k + 1
 end
