@@ -17,6 +17,7 @@
 #include "lib/job.h"
 #include "lib/parse.h"
 #include "lib/util.h"
+#include "queue/durable.h"
 #include "queue/push.h"
 
 /* The furthest --in reaches: 100 years. */
@@ -173,6 +174,27 @@ static int job_text(const struct enqueue *e, double now, char *ret_jid, char **r
     return r;
 }
 
+/* With redis.wait_replicas: WAIT, and a warning when replicas fall short (the job was pushed:
+ * the exit status stays 0). */
+static void push_wait(struct ctl_redis *c)
+{
+    unsigned want;
+    int acked = ctl_redis_durable(c, &want);
+
+    if (!durable_short(acked, want))
+        return;
+    if (acked >= 0)
+        fprintf(stderr,
+                "nexusctl: warning: the job was pushed, but only %d of %u replicas confirmed it "
+                "within redis.wait_timeout: a failover now could lose it\n",
+                acked, want);
+    else
+        fprintf(stderr,
+                "nexusctl: warning: the job was pushed, but WAIT for %u replicas got no answer "
+                "(%s): a failover now could lose it\n",
+                want, acked == -EIO ? "Redis refused it" : "the connection was lost");
+}
+
 int ctl_push(struct ctl_redis *c, const char *ns, const char *queue, double at, const char *text,
              size_t len, struct err *err)
 {
@@ -182,8 +204,10 @@ int ctl_push(struct ctl_redis *c, const char *ns, const char *queue, double at, 
 
     queue_push_make(&p, ns, queue, at, text, len);
     r = ctl_redis_argv(c, p.argc, p.argv, p.lens, &reply, err);
-    if (r == 0)
+    if (r == 0) {
         freeReplyObject(reply);
+        push_wait(c);
+    }
     queue_push_clear(&p);
     return r;
 }

@@ -18,6 +18,7 @@
 #include "lib/raddr.h"
 #include "lib/urlmask.h"
 #include "lib/xalloc.h"
+#include "queue/durable.h"
 #include "queue/rconn.h"
 
 /* The most words ctl_redis_cmd() and ctl_redis_count() take. */
@@ -26,6 +27,7 @@
 struct ctl_redis {
     struct ev_loop *loop; /* owned: runs only inside ctl_redis_*() */
     struct rconn *rc;     /* owned */
+    struct durable *durable; /* owned: WAIT after pushes (redis.wait_replicas) */
     char where[512];      /* redis.url through url_mask(), for messages */
 };
 
@@ -70,6 +72,7 @@ struct ctl_redis *ctl_redis_connect(const struct cfg *cfg, struct err *err)
         goto fail;
     }
     raddr_clear(&addr);
+    c->durable = durable_new(c->loop, c->rc, cfg->redis_wait_replicas, cfg->redis_wait_timeout_s);
     return c;
 
 fail:
@@ -82,6 +85,7 @@ void ctl_redis_free(struct ctl_redis *c)
 {
     if (!c)
         return;
+    durable_free(c->durable);
     rconn_free(c->rc);
     if (c->loop)
         ev_loop_destroy(c->loop);
@@ -111,6 +115,33 @@ int ctl_redis_argv(struct ctl_redis *c, int argc, const char **argv, const size_
     }
     *ret_reply = call.reply;
     return 0;
+}
+
+/* What a WAIT answered. */
+struct barrier {
+    bool done;
+    int acked;
+};
+
+static void barrier_on_done(int acked, unsigned want, void *arg)
+{
+    struct barrier *b = arg;
+
+    b->done = true;
+    b->acked = acked;
+}
+
+int ctl_redis_durable(struct ctl_redis *c, unsigned *ret_want)
+{
+    struct barrier b = {0};
+
+    *ret_want = c->durable ? durable_replicas(c->durable) : 0;
+    if (*ret_want == 0) /* nothing to send; a loop turn here would wait for nothing */
+        return 0;
+    durable_after(c->durable, "nexusctl", barrier_on_done, &b);
+    while (!b.done) /* WAIT's timeout, then the read timeout, end the wait */
+        (void)ev_run(c->loop, EVRUN_ONCE);
+    return b.acked;
 }
 
 /* The NULL-terminated words of a command. Returns their number, or -E2BIG. */

@@ -35,6 +35,12 @@ int ctl_redis_count(struct ctl_redis *c, long long *ret, struct err *err, ...)
  * one of its commands failed. Writes EXEC's array, caller owns it (freeReplyObject()). */
 int ctl_redis_exec(struct ctl_redis *c, struct redisReply **ret_reply, struct err *err);
 
+/* After writes that must survive a failover: WAIT for redis.wait_replicas replicas
+ * (queue/durable.h), writing that number to *ret_want; nothing is sent when it is 0. Returns
+ * the replicas that confirmed, or a negative errno when WAIT got no answer (-ENOTCONN) or was
+ * refused (-EIO). */
+int ctl_redis_durable(struct ctl_redis *c, unsigned *ret_want);
+
 /* -EPROTO with a sentence when `reply` is not of `type` (REDIS_REPLY_*), else 0. */
 int ctl_redis_expect(const struct redisReply *reply, int type, const char *command,
                      struct err *err);

@@ -20,6 +20,7 @@
 #include "lib/parse.h"
 #include "lib/raddr.h"
 #include "lib/xalloc.h"
+#include "queue/durable.h"
 #include "queue/rconn.h"
 
 /* What the page may load and talk to: itself only, no inline script or style. */
@@ -49,6 +50,7 @@ struct wait {
 struct dashboard {
     struct ev_loop *loop;   /* borrowed */
     struct rconn *conn;     /* owned: reads and actions, apart from the jobs' connections */
+    struct durable *durable; /* owned: an action answers 2xx after WAIT (redis.wait_replicas) */
     const struct cfg *cfg;  /* borrowed: token, schedules */
     char *ns;               /* owned: fixed for the process's life */
     struct actions_heads *heads; /* owned: large jobs' first bytes, not to read again */
@@ -67,6 +69,8 @@ struct call {
     const char *action;    /* static: "dead_retry", ... */
     char *target;          /* owned */
     char *peer;            /* owned */
+    struct durable *durable; /* borrowed: the dashboard's */
+    json_t *result;          /* owned while its WAIT is out */
 };
 
 static void action_log(const char *peer, const char *action, const char *target, unsigned status,
@@ -97,9 +101,8 @@ static unsigned status_of(int err)
     }
 }
 
-static void call_on_done(int err, json_t *result, const char *why, void *arg)
+static void call_answer(struct call *c, int err, json_t *result, const char *why)
 {
-    struct call *c = arg;
     unsigned status = status_of(err);
 
     action_log(c->peer, c->action, c->target, status, err < 0 ? why : "done");
@@ -110,6 +113,41 @@ static void call_on_done(int err, json_t *result, const char *why, void *arg)
     free(c->target);
     free(c->peer);
     free(c);
+}
+
+/* The action's WAIT answered: the answer says how many replicas have its writes. */
+static void call_on_durable(int acked, unsigned want, void *arg)
+{
+    struct call *c = arg;
+    json_t *result = c->result;
+
+    if (want > 0) {
+        (void)json_object_set_new(result, "replicas",
+                                  json_pack("{s:o, s:I}", "acked",
+                                            acked >= 0 ? json_integer(acked) : json_null(),
+                                            "want", (json_int_t)want));
+        if (durable_short(acked, want))
+            (void)json_object_set_new(
+                result, "warning",
+                json_string(acked >= 0 ? "done, but fewer replicas than redis.wait_replicas "
+                                         "confirmed it: a failover now could undo it"
+                                       : "done, but no replica count came back (WAIT): a "
+                                         "failover now could undo it"));
+    }
+    c->result = NULL;
+    call_answer(c, 0, result, NULL);
+}
+
+static void call_on_done(int err, json_t *result, const char *why, void *arg)
+{
+    struct call *c = arg;
+
+    if (err < 0) {
+        call_answer(c, err, result, why);
+        return;
+    }
+    c->result = result;
+    durable_after(c->durable, "dashboard", call_on_durable, c);
 }
 
 /* A read's answer: no log line, reads are not actions. */
@@ -396,6 +434,7 @@ static struct call *call_begin(struct httpd_req *req, const struct dashboard *d,
     c->req = req;
     c->action = action;
     c->target = target;
+    c->durable = d->durable;
     return c;
 }
 
@@ -548,6 +587,7 @@ struct dashboard *dashboard_new(struct ev_loop *loop, struct httpd *h, const str
     d->ns = xstrdup(cfg->redis_namespace);
     d->heads = actions_heads_new();
     d->conn = rconn_new(loop, &addr, "dashboard", cfg->redis_connect_timeout_s, NULL, NULL);
+    d->durable = durable_new(loop, d->conn, cfg->redis_wait_replicas, cfg->redis_wait_timeout_s);
     raddr_clear(&addr);
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         httpd_route(h, routes[i].method, routes[i].path, routes[i].fn, d);
@@ -557,6 +597,7 @@ struct dashboard *dashboard_new(struct ev_loop *loop, struct httpd *h, const str
 void dashboard_reload(struct dashboard *d, const struct cfg *cfg)
 {
     d->cfg = cfg;
+    durable_set(d->durable, cfg->redis_wait_replicas, cfg->redis_wait_timeout_s);
 }
 
 void dashboard_free(struct dashboard *d)
@@ -567,6 +608,7 @@ void dashboard_free(struct dashboard *d)
         return;
     d->closing = true;
     ev_timer_stop(d->loop, &d->pause);
+    durable_free(d->durable); /* actions waiting for their WAIT answer now */
     rconn_free(d->conn); /* the read under way answers 503 */
     while ((w = d->waiting)) {
         d->waiting = w->next;
