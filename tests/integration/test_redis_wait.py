@@ -11,13 +11,11 @@ import time
 
 import pytest
 
-from conftest import (NEXUSCTL, NexusdFactory, RedisServer, make_config, make_job, push,
-                      push_many, stays, wait_for)
+from conftest import (NEXUSCTL, NexusdFactory, RedisServer, make_config, make_job, push_many,
+                      stays, wait_for)
 from httpc import get, http_address, request
 from redis_topo import free_port
-
-TOKEN = "wait-token-8d1e6b2f93c04a57"
-
+from test_dashboard import auth, make_dead, token_file  # noqa: F401 (token_file: a fixture)
 
 class Pair:
     """A master (unix socket for nexusd and the test, TCP for its replica) and one replica."""
@@ -74,15 +72,6 @@ def daemons(workdir, pair):
         factory.finish()
 
 
-@pytest.fixture
-def token_file(workdir):
-    path = os.path.join(workdir, "token")
-    with open(path, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(path, 0o600)
-    return path
-
-
 def config(replicas, timeout="1s", worker=None, token_file=None, extra=""):
     text = "redis = { wait_replicas = %d; wait_timeout = \"%s\"; };\n" % (replicas, timeout)
     if token_file:
@@ -110,17 +99,6 @@ def ctl(n, *args):
     for mark in ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer"):
         assert mark not in res.stderr, res.stderr
     return res
-
-
-def auth():
-    return {"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"}
-
-
-def make_dead(r, n):
-    jid = push(r, "fail", ["boom"], retry=False)
-    n.wait_log(r"event=job jid=%s .*outcome=dead" % jid, 15)
-    wait_for(lambda: r.zcard("dead") >= 1, 10, what="a dead job")
-    return jid
 
 
 def metric(n, name):
