@@ -38,6 +38,7 @@
 #define KEEPALIVE_IDLE_S 60     /* TCP keepalive: first probe after this much silence, */
 #define KEEPALIVE_INTERVAL_S 10 /* then one probe every this many seconds, */
 #define KEEPALIVE_PROBES 3      /* this many unanswered: the connection is dead */
+#define REPLY_MAX_ELEMENTS (1 << 22) /* of one array, map or set reply: see capped_array() */
 
 enum phase {
     PHASE_DOWN,      /* no socket: waiting for the next attempt */
@@ -302,14 +303,39 @@ static void setup_send(struct rconn *rc, int argc, const char **argv, rconn_repl
     rc->nsetup++;
 }
 
+/* hiredis's reader reserves an array for the count a header announces before any element
+ * arrives: "*2000000000" from a hostile or broken server would reserve 16 GB. Replies nexusd
+ * asks for are far smaller (pages of 100, batches of 1000); a larger announcement fails the
+ * reader (REDIS_ERR_OOM) and the connection is dropped. */
+static void *(*default_array)(const redisReadTask *task, int elements);
+static redisReplyObjectFunctions capped_functions;
+
+static void *capped_array(const redisReadTask *task, int elements)
+{
+    return elements > REPLY_MAX_ELEMENTS ? NULL : default_array(task, elements);
+}
+
+static redisReader *reader_new(void)
+{
+    redisReader *r = redisReaderCreate();
+
+    assert(r); /* plain malloc in hiredis 0.14: NULL is out of memory */
+    if (!default_array) {
+        capped_functions = *r->fn;
+        default_array = capped_functions.createArray;
+        capped_functions.createArray = capped_array;
+    }
+    r->fn = &capped_functions;
+    return r;
+}
+
 /* Connected (and TLS set up): AUTH, SELECT, or on TLS a PING that proves the session. */
 static void setup_start(struct rconn *rc)
 {
     char db[16];
 
     rc->phase = PHASE_SETUP;
-    rc->reader = redisReaderCreate();
-    assert(rc->reader);
+    rc->reader = reader_new();
     if (rc->addr.password && rc->addr.username)
         setup_send(rc, 3, (const char *[]){"AUTH", rc->addr.username, rc->addr.password},
                    setup_on_reply);
@@ -382,7 +408,11 @@ static void reply_dispatch(struct rconn *rc)
 
     while (rc->phase >= PHASE_SETUP && !rc->closed) {
         if (redisReaderGetReply(rc->reader, &r) != REDIS_OK) {
-            (void)snprintf(why, sizeof(why), "protocol error: %s", rc->reader->errstr);
+            (void)snprintf(why, sizeof(why), "protocol error: %s",
+                           rc->reader->err == REDIS_ERR_OOM
+                               ? "a reply announcing more elements than nexusd ever asks for "
+                                 "(over 4194304), or out of memory"
+                               : rc->reader->errstr);
             connection_lost(rc, why);
             return;
         }

@@ -117,3 +117,34 @@ def test_nexusctl_over_tls_and_its_errors(tls_server, tls_pki, workdir):
     assert time.monotonic() - start < 5
     assert "cannot connect to Redis at %s" % tls_server.url in res.stderr, res.stderr
     assert "certificate verify failed" in res.stderr, res.stderr
+
+
+def test_a_server_announcing_a_huge_array_is_dropped_not_obeyed(workdir):
+    """A hostile or broken server answers with an array header of 2,000,000,000 elements:
+    hiredis would reserve 16 GB for it up front. The connection is dropped with a sentence
+    instead (without the cap the 16 GB reservation succeeds, virtually, and nexusctl waits
+    for elements until the server closes)."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            c.recv(65536)
+            c.sendall(b"*2000000000\r\n:1\r\n")
+            time.sleep(0.5)
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        res = run_cmd([NEXUSCTL, "stats"], env={"REDIS_URL": "redis://127.0.0.1:%d" % port})
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "more elements than nexusd ever asks for" in res.stderr, res.stderr
+    finally:
+        srv.close()
