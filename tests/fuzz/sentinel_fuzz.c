@@ -31,8 +31,9 @@ static void check_address(const char *host, int port, const uint8_t *data, size_
 
 /* Whether an aggregate header ('*' or '%' or '~' then digits) announces more than 65536
  * elements: hiredis 0.14's reader reserves the whole array on the header, before any element
- * comes (calloc of count x 8 bytes), which libFuzzer's malloc limit reports. That reservation
- * is hiredis's own, not a parser of ours; the target leaves it out and fuzzes the rest. */
+ * comes (calloc of count x 8 bytes), which libFuzzer's malloc limit reports. nexusd's
+ * connections refuse such headers (queue/rconn.c, REPLY_MAX_ELEMENTS); the target leaves
+ * them out and fuzzes our parsers. */
 static bool announces_a_huge_array(const uint8_t *data, size_t size)
 {
     for (size_t i = 0; i < size; i++) {
