@@ -25,6 +25,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/raddr.h"
+#include "lib/resolve.h"
 #include "lib/xalloc.h"
 #include "queue/rtls.h"
 #include "queue/sentinel.h"
@@ -43,6 +44,7 @@
 enum phase {
     PHASE_DOWN,      /* no socket: waiting for the next attempt */
     PHASE_LOCATE,    /* asking the sentinels where the master is */
+    PHASE_RESOLVE,   /* the host's name being looked up (lib/resolve.h) */
     PHASE_CONNECT,   /* non-blocking connect() under way */
     PHASE_HANDSHAKE, /* SSL_connect() under way */
     PHASE_SETUP,     /* AUTH / SELECT (or, on TLS, PING) sent, replies awaited */
@@ -89,6 +91,7 @@ struct rconn {
     rconn_reply_fn *on_push;       /* replies to no command (SUBSCRIBE's messages), or NULL */
     void *push_arg;
     struct sentinel_ask *ask;      /* while PHASE_LOCATE */
+    struct resolve *resolving;     /* while PHASE_RESOLVE */
     size_t sentinel_at;            /* the sentinel asked first next time */
     struct sentinel_watcher *watch; /* +switch-master, with Sentinel */
     ev_timer switched;              /* a failover was published: reconnect, from the loop */
@@ -156,6 +159,10 @@ static void transport_close(struct rconn *rc)
     if (rc->ask) {
         sentinel_ask_cancel(rc->ask);
         rc->ask = NULL;
+    }
+    if (rc->resolving) {
+        resolve_cancel(rc->resolving);
+        rc->resolving = NULL;
     }
     io_want(rc, 0);
     ev_timer_stop(rc->loop, &rc->deadline);
@@ -765,6 +772,25 @@ static void switched_on_event(struct ev_loop *loop, ev_timer *w, int revents)
     LEAVE(rc);
 }
 
+/* The host's addresses: connect to them in turn. */
+static void resolved(struct addrinfo *ais, int gai_error, int sys_errno, void *arg)
+{
+    struct rconn *rc = arg;
+    char why[sizeof(rc->last_error)];
+
+    rc->resolving = NULL; /* it frees itself */
+    ENTER(rc);
+    if (!ais) {
+        (void)snprintf(why, sizeof(why), "cannot resolve '%s': %s", rc->addr.host,
+                       gai_error == EAI_SYSTEM ? strerror(sys_errno) : gai_strerror(gai_error));
+        connection_lost(rc, why);
+    } else {
+        rc->ais = rc->ai = ais;
+        connect_next(rc, ECONNREFUSED);
+    }
+    LEAVE(rc);
+}
+
 static void connect_start(struct rconn *rc)
 {
     if (rc->addr.nsentinels) {
@@ -800,17 +826,17 @@ static void connect_host(struct rconn *rc)
         return;
     }
     (void)snprintf(port, sizeof(port), "%d", rc->addr.port);
-    /* blocking, as hiredis's was: a name the resolver is slow on stalls the loop that long */
+    hints.ai_flags = AI_NUMERICHOST; /* an address: no lookup, no waiting */
     r = getaddrinfo(rc->addr.host, port, &hints, &rc->ais);
-    if (r != 0) {
-        rc->ais = NULL;
-        (void)snprintf(why, sizeof(why), "cannot resolve '%s': %s", rc->addr.host,
-                       r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
-        connection_lost(rc, why);
+    if (r == 0) {
+        rc->ai = rc->ais;
+        connect_next(rc, ECONNREFUSED);
         return;
     }
-    rc->ai = rc->ais;
-    connect_next(rc, ECONNREFUSED);
+    rc->ais = NULL;
+    /* a name: looked up on a thread, the connect timeout running */
+    rc->phase = PHASE_RESOLVE;
+    rc->resolving = resolve_start(rc->loop, rc->addr.host, port, resolved, rc);
 }
 
 static void io_on_event(struct ev_loop *loop, ev_io *w, int revents)
@@ -839,6 +865,7 @@ static void deadline_on_expire(struct ev_loop *loop, ev_timer *w, int revents)
     static const char *const why[] = {
         [PHASE_DOWN] = "connect timed out",
         [PHASE_LOCATE] = "connect timed out",
+        [PHASE_RESOLVE] = "connect timed out looking up the host's name",
         [PHASE_CONNECT] = "connect timed out",
         [PHASE_HANDSHAKE] = "TLS handshake timed out",
         [PHASE_SETUP] = "connect timed out waiting for the replies to AUTH/SELECT",

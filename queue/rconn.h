@@ -3,8 +3,9 @@
  * parsing replies. Used by every connection of nexusd and, run on a private loop, by nexusctl.
  *
  * The contract:
- * - Connecting: TCP (every address of the name in turn, IPv6 too; TCP_NODELAY, keepalive
- *   probes after 60 s of silence, every 10 s, 3 unanswered end it), a unix socket, or for
+ * - Connecting: TCP (a name looked up off the loop, lib/resolve.h; every address in turn,
+ *   IPv6 too; TCP_NODELAY, keepalive probes after 60 s of silence, every 10 s, 3 unanswered
+ *   end it), a unix socket, or for
  *   rediss:// TLS 1.2+ with the server's certificate and name checked as the address says
  *   (lib/raddr.h). Then AUTH [user] password and SELECT db when the address names them (on
  *   TLS with neither, a PING): `up` only once those replied OK. The connect timeout covers
