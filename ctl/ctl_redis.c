@@ -57,6 +57,11 @@ struct ctl_redis *ctl_redis_connect(const struct cfg *cfg, struct err *err)
     }
     c = xcalloc(1, sizeof(*c));
     (void)url_mask(cfg->redis_url, c->where, sizeof(c->where));
+    if (addr.tls && !addr.tls_verify) /* as nexusd logs it at every start */
+        (void)fprintf(stderr,
+                      "nexusctl: warning: redis.tls_verify = false: the certificate of %s is "
+                      "not checked\n",
+                      c->where);
     c->loop = ev_loop_new(EVFLAG_AUTO);
     if (!c->loop) {
         (void)err_set(err, -EIO, "cannot make an event loop for Redis at %s", c->where);

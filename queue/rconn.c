@@ -457,14 +457,32 @@ static void reply_dispatch(struct rconn *rc)
     }
 }
 
+/* A TLS 1.3 session ended by the server right after the handshake, while AUTH/SELECT wait:
+ * the client has finished its handshake before the server checks its certificate, so a
+ * missing one shows as a reset or a close, not as a handshake error. Says so. */
+static void lost_in_tls_setup(struct rconn *rc, const char *why)
+{
+    char text[sizeof(rc->last_error)];
+
+    if (rc->ssl && rc->phase == PHASE_SETUP && !rc->addr.tls_cert_file) {
+        (void)snprintf(text, sizeof(text),
+                       "%s, right after the TLS handshake (a server that requires a client "
+                       "certificate ends TLS 1.3 sessions so: see redis.tls_cert_file and "
+                       "tls_key_file)",
+                       why);
+        why = text;
+    }
+    connection_lost(rc, why);
+}
+
 /* The server ended the connection (EOF): said plainly, since hosted Redis does it to idle
  * connections on its own schedule. */
 static void conn_on_eof(struct rconn *rc)
 {
-    connection_lost(rc, rc->phase == PHASE_UP && !rc->head
-                            ? "the server closed the idle connection (Redis's timeout setting, "
-                              "or the idle limit of a hosted Redis); reconnecting"
-                            : "the server closed the connection");
+    lost_in_tls_setup(rc, rc->phase == PHASE_UP && !rc->head
+                              ? "the server closed the idle connection (Redis's timeout "
+                                "setting, or the idle limit of a hosted Redis); reconnecting"
+                              : "the server closed the connection");
 }
 
 /* One read of at most `size` bytes: > 0 bytes read, 0 nothing now, -1 the connection ended
@@ -509,7 +527,7 @@ static ssize_t conn_read_some(struct rconn *rc, char *buf, size_t size)
         }
         /* fall through */
     default:
-        connection_lost(rc, rtls_error(rc->ssl, r, &rc->peek, "TLS read", why, sizeof(why)));
+        lost_in_tls_setup(rc, rtls_error(rc->ssl, r, &rc->peek, "TLS read", why, sizeof(why)));
         return -1;
     }
 }
@@ -570,7 +588,7 @@ static ssize_t conn_write_some(struct rconn *rc)
         rc->tls_retry_len = len;
         return 0;
     default:
-        connection_lost(rc, rtls_error(rc->ssl, r, &rc->peek, "TLS write", why, sizeof(why)));
+        lost_in_tls_setup(rc, rtls_error(rc->ssl, r, &rc->peek, "TLS write", why, sizeof(why)));
         return -1;
     }
 }

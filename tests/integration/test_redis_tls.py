@@ -159,6 +159,8 @@ def test_client_certificate_required(nexusd_on, tls_pki, servers, workdir):
     # ended, and resets the connection or sends an alert at the first write or read
     n, line = failing(on, strict, tls_pki, r"event=redis_down", name="nocert")
     assert re.search(r"(?i)certificate|handshake|alert|reset|closed", line), line
+    # however it ended, the line names the missing setting
+    assert "certificate required" in line or "redis.tls_cert_file" in line, line
     good = on(make_config(extra=tls_conf(tls_pki, tls_cert_file=tls_pki.client_cert,
                                          tls_key_file=tls_pki.client_key)), name="withcert")
     good.wait_jobs([push(strict.client(), "noop", [])])
@@ -219,6 +221,7 @@ def test_tls_verify_false_connects_and_warns(r, nexusd, redis_server, tls_pki):
     n.wait_jobs([push(r, "noop", [])])
     res = ctl(n.conf, redis_server.url, "stats")
     assert res.returncode == 0, res.stderr
+    assert "warning: redis.tls_verify = false" in res.stderr, res.stderr
 
 
 @needs_transport
