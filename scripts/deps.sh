@@ -18,6 +18,8 @@ PACKAGES=(
     libssl-dev  # libcrypto: HMAC of http classes, SHA-256 of emotion.analyze texts
     # servers and tools for the tests and the demo
     redis-server postgresql postgresql-contrib valgrind python3 python3-pytest
+    # a transaction-mode pooler in front of the test's PostgreSQL (tests/integration/pgbouncer.py)
+    pgbouncer
     # the Sentinel topology of test_redis_sentinel.py (redis-server --sentinel without it)
     redis-sentinel
     python3-redis python3-psycopg2 python3-aiosmtpd ruby-sidekiq procps iproute2
