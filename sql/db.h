@@ -15,15 +15,25 @@ struct db_tx;   /* opaque; one connection held for a transaction */
 #define DB_PARAMS_MAX 65535 /* parameters of one statement ($1..$65535), PostgreSQL's limit */
 
 struct db_pool_cfg {
-    const char *conninfo;       /* libpq URL or key=value string; copied. libpq resolves a
-                                   host name synchronously: give an IP address, hostaddr= or
-                                   a socket directory so that connecting never waits on DNS */
-    unsigned size;              /* connections, 1..100 */
+    const char *conninfo;       /* libpq URL or key=value string; copied. Host names are
+                                   looked up off the loop before each attempt and given to
+                                   libpq as hostaddr= (host= kept for TLS and .pgpass) */
+    unsigned size;              /* connections, 1..100; 0: none, a pool only for
+                                   db_pool_listen() (its requests would wait forever) */
     unsigned max_waiting;       /* requests queued while every connection is busy, >= 1 */
     double connect_timeout_s;   /* > 0 */
-    double statement_timeout_s; /* SET statement_timeout on each connection; 0 = none */
+    double statement_timeout_s; /* SET statement_timeout on each connection (pooled: SET
+                                   LOCAL in each transaction); 0 = none */
     bool prepared;              /* prepare each distinct SQL text once per connection; false
                                    for PgBouncer in transaction mode */
+    bool pooled;                /* conninfo is a transaction-mode pooler (PgBouncer): no
+                                   session state at all. No SET at connect (a SELECT 1 checks
+                                   the server is reached); BEGIN is followed by SET LOCAL
+                                   statement_timeout, and a db_query() or db_atomic() unit is
+                                   sent in pipeline mode after set_config('statement_timeout',
+                                   ms, true), both in the same transaction. `prepared` must
+                                   be false (PgBouncer < 1.21 hands each transaction any
+                                   server connection: "prepared statement does not exist") */
 };
 
 /* How a request ended: 0, or a negative errno with a sentence in db_rows_error():

@@ -413,12 +413,20 @@ static void conn_on_notice(void *arg, const PGresult *res)
     log_debug("event=db_notice conn=%u severity=%s msg=%s", c->id, log_q(severity), log_q(msg));
 }
 
+/* One attempt: the deadline covers looking up the hosts' names (db_addr.c) and connecting. */
 static void conn_connect(struct conn *c)
 {
     struct db_pool *pool = c->pool;
 
     c->notice[0] = '\0';
-    c->pg = PQconnectStart(pool->conninfo);
+    ev_timer_set(&c->timer, pool->cfg.connect_timeout_s, 0);
+    ev_timer_start(pool->loop, &c->timer);
+    addr_connect(c);
+}
+
+void conn_connect_params(struct conn *c, const char *const *keys, const char *const *vals)
+{
+    c->pg = PQconnectStartParams(keys, vals, 0);
     if (!c->pg) {
         conn_lost(c, "out of memory");
         return;
@@ -429,8 +437,6 @@ static void conn_connect(struct conn *c)
         return;
     }
     c->state = CONN_CONNECTING;
-    ev_timer_set(&c->timer, pool->cfg.connect_timeout_s, 0);
-    ev_timer_start(pool->loop, &c->timer);
     /* as libpq says: poll once the socket is writable */
     if (conn_watch(c, EV_WRITE, true) < 0)
         conn_lost(c, "libpq has no socket");
@@ -478,6 +484,7 @@ static void conn_close(struct conn *c)
 
     ev_io_stop(pool->loop, &c->io); /* before libpq closes the socket */
     ev_timer_stop(pool->loop, &c->timer);
+    addr_cancel(c);
     PQfinish(c->pg);
     c->pg = NULL;
     c->broken[0] = c->notice[0] = '\0';
@@ -581,14 +588,15 @@ static void conn_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct conn *c = w->data;
     struct db_pool *pool = c->pool;
-    char why[64];
+    char why[96];
 
     pool->depth++;
     if (c->state == CONN_WAIT) {
         conn_connect(c);
     } else {
-        (void)snprintf(why, sizeof(why), "connect timed out after %gs",
-                       pool->cfg.connect_timeout_s);
+        (void)snprintf(why, sizeof(why), "connect timed out after %gs%s",
+                       pool->cfg.connect_timeout_s,
+                       c->state == CONN_RESOLVING ? " looking up the host's name" : "");
         conn_lost(c, why);
     }
     pool_leave(pool);

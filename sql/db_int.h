@@ -6,6 +6,8 @@
  *   db_tx.c      transactions a caller holds (BEGIN ... COMMIT/ROLLBACK on one connection)
  *   db_atomic.c  atomic units: statements in one pipeline with one Sync
  *   db_listen.c  LISTEN on a connection of its own, notifications to the owner
+ *   db_hosts.c   the conninfo's hosts taken apart, hostaddr= spliced in (pure)
+ *   db_addr.c    before each attempt, the hosts' names looked up off the loop
  *   db_rows.c    results: how a request ended, and reading its rows
  *
  * Nothing here is for use outside sql/db_*.c. */
@@ -27,6 +29,9 @@
 #define ADDR_MAX 160   /* host:port/dbname in logs */
 #define ATOMIC_MAX 64  /* statements in one atomic unit */
 #define CHANNEL_MAX 63 /* PostgreSQL's identifier length (NAMEDATALEN - 1) */
+#define HOST_ADDRS_MAX 8 /* addresses of one host name handed to libpq, in the resolver's order */
+
+struct err;
 
 enum req_kind { REQ_QUERY, REQ_TX_QUERY, REQ_ATOMIC, REQ_BEGIN, REQ_COMMIT, REQ_ROLLBACK };
 
@@ -65,6 +70,7 @@ struct db_tx {
 
 enum conn_state {
     CONN_WAIT,       /* down; timer: the backoff before the next attempt */
+    CONN_RESOLVING,  /* the hosts' names being looked up (db_addr.c); timer: the deadline */
     CONN_CONNECTING, /* PQconnectPoll steps; timer: the connect deadline */
     CONN_SETUP,      /* SET statement_timeout and application_name; timer: the deadline */
     CONN_UP,         /* usable */
@@ -83,7 +89,8 @@ struct conn {
     struct db_pool *pool; /* borrowed: owns this conn */
     unsigned id;          /* 1..size, in logs */
     enum conn_state state;
-    PGconn *pg;       /* NULL in CONN_WAIT */
+    PGconn *pg;       /* NULL in CONN_WAIT and CONN_RESOLVING */
+    struct addr_lookup *lookup; /* CONN_RESOLVING: this attempt's lookups, owned; else NULL */
     ev_io io;         /* on PQsocket(pg); io.data = conn */
     ev_timer timer;   /* backoff or connect deadline; timer.data = conn */
     double backoff_s; /* before the next attempt after a failure */
@@ -110,6 +117,7 @@ struct conn {
 struct db_pool {
     struct ev_loop *loop;
     char *conninfo;         /* owned */
+    struct hosts *hosts;    /* the conninfo taken apart (db_hosts.c), owned */
     struct db_pool_cfg cfg; /* cfg.conninfo == conninfo */
     char addr[ADDR_MAX];    /* for logs; never the password */
     char setup_sql[96];
@@ -210,6 +218,54 @@ unsigned stmt_plan(struct conn *c, const char *sql, bool *ret_new);
 void stmt_add(struct conn *c, const char *sql, unsigned id);
 void stmt_drop(struct conn *c, const char *sql);
 void stmts_clear(struct conn *c);
+
+/* Connects `c` (CONN_WAIT, its connect deadline running) with these settings (borrowed for
+ * the call): PQconnectStartParams(), then CONN_CONNECTING; conn_lost() when libpq refuses. */
+void conn_connect_params(struct conn *c, const char *const *keys, const char *const *vals);
+
+/* ---- db_hosts.c -------------------------------------------------------------------------- */
+
+/* A conninfo's settings, and its hosts as libpq reads them: `host` split at ',', each a name
+ * to look up or not (an IP address, a socket directory), `port` split the same way. */
+struct hosts {
+    char **keys, **vals; /* the conninfo's non-empty settings, nkeys of each; owned */
+    unsigned nkeys;
+    char **host;  /* nhost of them (0: no host= given); owned */
+    unsigned nhost;
+    char **port;  /* nport of them: 0, 1 (for every host) or one per host; owned */
+    unsigned nport;
+    bool *named;  /* per host: a name libpq would look up itself */
+    bool lookup;  /* some host is a name and no hostaddr= is given: look them up first */
+};
+
+/* Settings for PQconnectStartParams(), NULL-terminated; owned, release with
+ * conn_params_clear(). */
+struct conn_params {
+    char **keys, **vals;
+};
+
+/* Takes `conninfo` (already checked by db_pool_new()) apart. Caller owns *ret, release with
+ * hosts_free() (accepts NULL). Returns 0, or -ENOMEM when libpq ran out of memory. */
+int hosts_parse(const char *conninfo, struct hosts **ret, struct err *err);
+void hosts_free(struct hosts *h);
+/* `h`'s settings with the addresses found: addrs[i] (for each of h->nhost hosts) is NULL for
+ * a host passed as it is, else a NULL-terminated list of IP addresses; a host is repeated once
+ * per address (libpq tries them in turn; host= stays for TLS's name check and .pgpass), none
+ * drops it, and a port list per host follows. Fills *ret (caller owns it, release with
+ * conn_params_clear()) and returns 0, or -ENOENT when no host is left. */
+int hosts_splice(const struct hosts *h, char *const *const *addrs, struct conn_params *ret);
+void conn_params_clear(struct conn_params *p);
+
+/* ---- db_addr.c --------------------------------------------------------------------------- */
+
+/* Starts `c`'s connection attempt (CONN_WAIT, its connect deadline running, which covers the
+ * lookups): with a host name to look up, looks the names up one by one off the loop
+ * (lib/resolve.h; c->state CONN_RESOLVING), then conn_connect_params() with hostaddr= the
+ * addresses found, or conn_lost() with the resolver's error when no host has one; otherwise
+ * conn_connect_params() at once. */
+void addr_connect(struct conn *c);
+/* Drops `c`'s lookups, if any: their answers are never used (conn_close, db_pool_free). */
+void addr_cancel(struct conn *c);
 
 /* ---- db_tx.c ----------------------------------------------------------------------------- */
 

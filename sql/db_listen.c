@@ -65,6 +65,7 @@ void listen_close(struct db_pool *pool)
         return;
     ev_io_stop(pool->loop, &pool->listener->io);
     ev_timer_stop(pool->loop, &pool->listener->timer);
+    addr_cancel(pool->listener);
     PQfinish(pool->listener->pg);
     pool->listener->pg = NULL;
 }

@@ -154,6 +154,7 @@ static void pool_release(struct db_pool *pool)
     }
     free(pool->conns);
     free(pool->listener);
+    hosts_free(pool->hosts);
     free(pool->conninfo);
     free(pool);
 }
@@ -258,7 +259,8 @@ struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
     if (cfg_check(cfg, err) < 0)
         return NULL;
     pool = xcalloc(1, sizeof(*pool));
-    if (conninfo_check(cfg->conninfo, pool->addr, sizeof(pool->addr), err) < 0) {
+    if (conninfo_check(cfg->conninfo, pool->addr, sizeof(pool->addr), err) < 0 ||
+        hosts_parse(cfg->conninfo, &pool->hosts, err) < 0) {
         free(pool);
         return NULL;
     }
@@ -300,6 +302,7 @@ void db_pool_free(struct db_pool *pool)
     for (unsigned i = 0; i < pool->cfg.size; i++) {
         ev_io_stop(pool->loop, &pool->conns[i].io);
         ev_timer_stop(pool->loop, &pool->conns[i].timer);
+        addr_cancel(&pool->conns[i]);
     }
     listen_close(pool);
     /* running requests first, then the waiting ones in order; calls made from these

@@ -77,6 +77,22 @@ class PostgresServer:
         self.settings.update(settings or {})
         self.initialized = False
 
+    def use_tls(self, cert, key):
+        """Serves TLS too (ssl = on; plain connections stay allowed) with this certificate
+        and key, copied into the server's directory where its user can read them (the key
+        0600, as PostgreSQL requires). Call before the first start()."""
+        for name, src in (("server.crt", cert), ("server.key", key)):
+            dst = os.path.join(self.dir, name)
+            shutil.copyfile(src, dst)
+            os.chmod(dst, 0o600)
+            if self.as_root:
+                pw = pwd.getpwnam(PG_USER)
+                os.chown(dst, pw.pw_uid, pw.pw_gid)
+            self.settings["ssl_cert_file" if name.endswith(".crt") else "ssl_key_file"] = \
+                "'%s'" % dst
+        self.settings["ssl"] = "on"
+        return self
+
     # -- addresses --
 
     @property
