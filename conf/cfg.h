@@ -157,6 +157,8 @@ struct cfg {
     double redis_wait_timeout_s;   /* redis.wait_timeout: WAIT's longest wait, > 0 */
 
     char *database_url;       /* database.url, env DATABASE_URL wins; NULL when unset */
+    char *database_pool_url;  /* database.pool_url (a transaction-mode pooler), env
+                                 DATABASE_POOL_URL wins; NULL when unset */
     unsigned database_pool_size;      /* database.pool_size: connections, 1..100 */
     unsigned database_max_waiting;    /* database.max_waiting: queued queries, >= 1 */
     double database_connect_timeout_s;   /* database.connect_timeout, > 0 */

@@ -76,6 +76,7 @@ static const struct key redis_keys[] = {
 
 static const struct key database_keys[] = {
     ROW("url", KEY_STRING, 0, CFG_MAX_URL, 0, "", AT(database_url), KEY_RESTART),
+    ROW("pool_url", KEY_STRING, 0, CFG_MAX_URL, 0, "", AT(database_pool_url), KEY_RESTART),
     ROW("pool_size", KEY_UINT, 1, 100, 4, NULL, AT(database_pool_size), KEY_RESTART),
     ROW("max_waiting", KEY_UINT, 1, 1000000, 10000, NULL, AT(database_max_waiting), 0),
     ROW("connect_timeout", KEY_DURATION, 0.001, 300, 5, NULL, AT(database_connect_timeout_s), 0),
@@ -250,6 +251,7 @@ const size_t cfg_nroot_keys = NELEMS(cfg_root_keys);
 const struct cfg_env_var cfg_env_vars[] = {
     {"REDIS_URL", &redis_keys[0]},
     {"DATABASE_URL", &database_keys[0]},
+    {"DATABASE_POOL_URL", &database_keys[1]},
     {"SMTP_URL", &smtp_keys[0]},
 };
 const size_t cfg_nenv_vars = NELEMS(cfg_env_vars);

@@ -736,7 +736,7 @@ out:
     return r;
 }
 
-/* REDIS_URL, DATABASE_URL and SMTP_URL, when set and not empty (or given as systemd
+/* REDIS_URL, DATABASE_URL, DATABASE_POOL_URL and SMTP_URL, when set and not empty (or given as systemd
  * credentials), win over the file. */
 static int env_apply(struct load *ld, cfg_getenv_fn *get_env)
 {
@@ -793,6 +793,10 @@ int cfg_load(const char *path, cfg_getenv_fn *get_env, struct cfg **ret_cfg, str
     if (!*ld.cfg->database_url) {
         free(ld.cfg->database_url);
         ld.cfg->database_url = NULL;
+    }
+    if (!*ld.cfg->database_pool_url) {
+        free(ld.cfg->database_pool_url);
+        ld.cfg->database_pool_url = NULL;
     }
     *ret_cfg = ld.cfg;
     return 0;

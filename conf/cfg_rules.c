@@ -190,8 +190,8 @@ int cfg_schedule_check(struct load *ld, const config_setting_t *e, const char *n
 
 /* nexusd's own secrets in its environment: a command class's env_pass cannot name them
  * (NEXUS_HTTP_TOKEN is refused as any NEXUS_ name; an http class's secret_env also). */
-static const char *const own_secrets[] = {"REDIS_URL", "DATABASE_URL", "SMTP_URL", "SMTP_PASSWORD",
-                                          "HF_API_TOKEN"};
+static const char *const own_secrets[] = {"REDIS_URL",     "DATABASE_URL", "DATABASE_POOL_URL",
+                                          "SMTP_URL",      "SMTP_PASSWORD", "HF_API_TOKEN"};
 
 /* An environment variable's name: [A-Za-z_][A-Za-z0-9_]*, not NEXUS_ (nexusd sets those). */
 static int env_name_check(struct load *ld, const config_setting_t *at, const char *name,

@@ -28,6 +28,7 @@
 #include "lib/util.h"
 #include "lib/xalloc.h"
 #include "sql/migrate.h"
+#include "sql/pgurl.h"
 
 #ifndef NEXUS_VERSION
 #define NEXUS_VERSION "0.0.0"
@@ -61,8 +62,8 @@ static const char usage[] =
     "  -V, --version        print the version and exit\n"
     "  -h, --help           print this help and exit\n"
     "\n"
-    "Environment: REDIS_URL, DATABASE_URL and SMTP_URL override redis.url, database.url and\n"
-    "smtp.url. Secrets never sit in the file: NEXUS_HTTP_TOKEN, HF_API_TOKEN and\n"
+    "Environment: REDIS_URL, DATABASE_URL, DATABASE_POOL_URL and SMTP_URL override redis.url,\n"
+    "database.url, database.pool_url and smtp.url. Secrets never sit in the file: NEXUS_HTTP_TOKEN, HF_API_TOKEN and\n"
     "SMTP_PASSWORD win over http.token_file, emotion.token_file and smtp.password_file; an\n"
     "http class names its own secret_env or secret_file. Read at start-up and on HUP.\n"
     "Signals: TERM/INT drain and stop; HUP reloads the configuration; TSTP/USR1 quiet (no\n"
@@ -86,14 +87,23 @@ static void migrate_on_report(const struct migration *m, const char *what, void 
 /* `nexusd migrate`: 0 when the schema is up to date afterwards. */
 static int migrate_command(const struct cfg *cfg)
 {
+    struct pgurl_roles roles;
     struct err err = {0};
+    char why[512];
     int n;
 
-    if (!cfg->database_url) {
+    pgurl_roles(cfg->database_url, cfg->database_pool_url, &roles);
+    if (!roles.pool) {
         fprintf(stderr, "nexusd: migrate needs database.url or DATABASE_URL\n");
         return 2;
     }
-    n = migrate_apply(cfg->database_url, migrate_on_report, NULL, &err);
+    if (!roles.session) {
+        fprintf(stderr, "nexusd: %s\n",
+                pgurl_no_session(cfg->database_url, cfg->database_pool_url, "migrations", why,
+                                 sizeof(why)));
+        return 2;
+    }
+    n = migrate_apply(roles.session, migrate_on_report, NULL, &err);
     if (n < 0) {
         fprintf(stderr, "nexusd: %s\n", err.msg);
         return 1;
@@ -113,12 +123,23 @@ static void migrate_on_log(const struct migration *m, const char *what, void *ar
 static int schema_check(const struct cfg *cfg)
 {
     const struct migration *first = NULL;
+    struct pgurl_roles roles;
     struct err err = {0};
+    char why[512];
     int pending;
 
-    if (!cfg->database_url)
+    pgurl_roles(cfg->database_url, cfg->database_pool_url, &roles);
+    if (!roles.pool)
         return 0;
-    pending = migrate_pending(cfg->database_url, &first, &err);
+    if (cfg->database_migrate && !roles.session) {
+        log_error("event=migrate_refused err=%s",
+                  log_q(pgurl_no_session(cfg->database_url, cfg->database_pool_url,
+                                         "migrations (database.migrate = true)", why,
+                                         sizeof(why))));
+        return -1;
+    }
+    /* reading needs no session: the pooler will do when there is nothing else */
+    pending = migrate_pending(roles.session ? roles.session : roles.pool, &first, &err);
     if (pending < 0) {
         log_warn("event=schema_unchecked err=%s", log_q(err.msg));
         return 0;
@@ -131,7 +152,7 @@ static int schema_check(const struct cfg *cfg)
                   pending, first->version, first->name);
         return -1;
     }
-    if (migrate_apply(cfg->database_url, migrate_on_log, NULL, &err) < 0) {
+    if (migrate_apply(roles.session, migrate_on_log, NULL, &err) < 0) {
         log_error("event=migrate_failed err=%s", log_q(err.msg));
         return -1;
     }
@@ -282,6 +303,8 @@ static void print_summary(const struct cfg *cfg)
     print_sentinels(cfg);
     if (cfg->database_url)
         printf("  database: %s\n", url_mask(cfg->database_url, url, sizeof(url)));
+    if (cfg->database_pool_url)
+        printf("  database pool: %s\n", url_mask(cfg->database_pool_url, url, sizeof(url)));
     printf("  concurrency: %u, queues (%s):", cfg->concurrency,
            cfg->queue_order == CFG_QUEUES_WEIGHTED ? "weighted" : "strict");
     for (size_t i = 0; i < cfg->nqueues; i++)

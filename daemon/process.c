@@ -26,6 +26,7 @@
 #include "sql/db.h"
 #include "sql/history.h"
 #include "sql/outbox.h"
+#include "sql/pgurl.h"
 
 struct process {
     struct ev_loop *loop;
@@ -37,7 +38,9 @@ struct process {
     struct queue *queue;
     struct metrics *metrics;
     struct xfer *xfer;
-    struct db_pool *db;      /* NULL without database.url */
+    struct db_pool *db;      /* NULL without database.url nor database.pool_url */
+    struct db_pool *db_listen; /* the outbox's LISTEN on database.url when the pool goes
+                                  through pool_url (size 0: no other connection); or NULL */
     struct history *history; /* NULL without database.url or with database.history off */
     struct outbox *outbox;   /* NULL without database.url or with database.outbox off */
     struct poller *poller;
@@ -108,25 +111,65 @@ static struct presence *presence_make(struct process *p, const char *version, ch
     return presence_new(p->conn, p->cfg->redis_namespace, &info, util_random());
 }
 
+/* A pool on `conninfo` as libpq takes it (pgurl_libpq()). */
+static struct db_pool *pool_make(struct process *p, struct db_pool_cfg *pc, const char *conninfo,
+                                 struct err *err)
+{
+    char *libpq = pgurl_libpq(conninfo, "nexusd");
+    struct db_pool *pool;
+
+    pc->conninfo = libpq;
+    pool = db_pool_new(p->loop, pc, NULL, NULL, err); /* the pool logs its own changes */
+    free(libpq);
+    return pool;
+}
+
+/* The outbox's listener: on the pool itself, or when the pool goes through a pooler, on a
+ * pool of its own on the direct URL; none without one (the outbox is polled). */
+static int listen_setup(struct process *p, const struct pgurl_roles *roles,
+                        struct db_pool_cfg pc, struct err *err)
+{
+    const struct cfg *cfg = p->cfg;
+    char why[512];
+
+    if (!roles->pooled)
+        return 0;
+    if (!roles->session) {
+        log_warn("event=outbox_polled interval=%gs reason=%s", cfg->database_outbox_interval_s,
+                 log_q(pgurl_no_session(cfg->database_url, cfg->database_pool_url, "LISTEN", why,
+                                        sizeof(why))));
+        return 0;
+    }
+    pc.size = 0;
+    pc.pooled = false;
+    pc.prepared = false;
+    p->db_listen = pool_make(p, &pc, roles->session, err);
+    return p->db_listen ? 0 : err->code;
+}
+
 /* The PostgreSQL pool handlers write through, and the history and outbox on top of it. */
 static int db_setup(struct process *p, struct err *err)
 {
     const struct cfg *cfg = p->cfg;
+    struct pgurl_roles roles;
     struct db_pool_cfg pc = {
-        .conninfo = cfg->database_url,
         .size = cfg->database_pool_size,
         .max_waiting = cfg->database_max_waiting,
         .connect_timeout_s = cfg->database_connect_timeout_s,
         .statement_timeout_s = cfg->database_statement_timeout_s,
-        .prepared = cfg->database_prepared,
     };
 
-    p->db = db_pool_new(p->loop, &pc, NULL, NULL, err); /* the pool logs its own changes */
+    pgurl_roles(cfg->database_url, cfg->database_pool_url, &roles);
+    pc.pooled = roles.pooled;
+    pc.prepared = cfg->database_prepared && !roles.pooled;
+    p->db = pool_make(p, &pc, roles.pool, err);
     if (!p->db)
         return err->code;
+    if (cfg->database_outbox && listen_setup(p, &roles, pc, err) < 0)
+        return err->code;
     if (cfg->database_outbox)
-        p->outbox = outbox_new(p->loop, p->db, p->conn, cfg->redis_namespace,
-                               cfg->database_outbox_interval_s);
+        p->outbox = outbox_new(p->loop, p->db, roles.pooled ? p->db_listen : p->db, p->conn,
+                               cfg->redis_namespace, cfg->database_outbox_interval_s);
     if (p->outbox)
         outbox_set_durable(p->outbox, p->durable);
     if (cfg->database_history)
@@ -175,7 +218,7 @@ struct process *process_new(struct ev_loop *loop, const struct cfg *cfg, const c
     p->presence = presence_make(p, version, host_id, sizeof(host_id));
     p->queue = queue_new(p->conn, cfg->redis_namespace, presence_identity(p->presence));
     queue_set_durable(p->queue, p->durable);
-    if (cfg->database_url && db_setup(p, err) < 0)
+    if ((cfg->database_url || cfg->database_pool_url) && db_setup(p, err) < 0)
         goto fail;
     p->poller = poller_new(loop, p->conn, cfg->redis_namespace, cfg->poll_interval_s);
     queue_on_scheduled(p->queue, retry_on_written, p);
@@ -213,6 +256,7 @@ void process_free(struct process *p)
     worker_free(p->wk);   /* cancels the runs */
     xfer_free(p->xfer);   /* after the runs: a cancelled handler aborts its transfers */
     db_pool_free(p->db);  /* answers what is under way with -ECANCELED: users still alive */
+    db_pool_free(p->db_listen);
     history_free(p->history);
     outbox_free(p->outbox);
     poller_free(p->poller);

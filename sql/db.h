@@ -85,7 +85,8 @@ typedef void db_notify_fn(const char *channel, const char *payload, void *arg);
  * and once with payload NULL after each LISTEN succeeded. One channel per pool. Returns 0,
  * -EINVAL (bad channel, fn NULL), -EBUSY (the pool already listens), or -ECANCELED (inside
  * db_pool_free()). Notifications need a session: through PgBouncer in transaction
- * mode none arrive. */
+ * mode none arrive, so a pooled pool refuses with -EOPNOTSUPP: give LISTEN a pool of its own
+ * (size 0) on a direct URL. */
 int db_pool_listen(struct db_pool *pool, const char *channel, db_notify_fn *fn, void *arg);
 
 /* Runs one statement with `nparams` text parameters ($1..$n; NULL = SQL NULL) on a free

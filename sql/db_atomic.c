@@ -15,6 +15,11 @@ bool atomic_deliver(struct db_pool *pool, struct req *req, struct db_rows *rows,
     db_atomic_fn *done = req->atomic;
     void *arg = req->arg;
 
+    if (req->kind == REQ_QUERY) { /* a pooled db_query(), sent as a unit of one */
+        db_done_fn *query_done = req->done;
+        free(req);
+        return rows_deliver(pool, query_done, arg, rows, err);
+    }
     free(req);
     done(rows, err, err < 0 ? failed : -1, arg);
     PQclear(rows->res);
@@ -44,23 +49,30 @@ static int pipeline_queue(struct conn *c, int i)
 }
 
 /* Sends an atomic unit in one go: its statements in pipeline mode, then one Sync, so that the
- * server runs them in one implicit transaction, committed at the Sync. */
+ * server runs them in one implicit transaction, committed at the Sync. Pooled, the unit's
+ * statement_timeout goes first, for this transaction only (set_config's is_local): its
+ * result counts as statement -1's. */
 void atomic_send(struct conn *c)
 {
+    static const char timeout_sql[] = "SELECT set_config('statement_timeout', $1, true)";
+    const char *const timeout[] = {c->pool->timeout_ms};
     const struct req *req = c->req;
     int ok = PQenterPipelineMode(c->pg);
+    bool pooled = c->pool->cfg.pooled;
 
     c->step = STEP_PIPELINE;
-    c->unit_next = 0;
+    c->unit_next = pooled ? -1 : 0;
     c->unit_failed = -1;
     c->unit_prep = c->unit_prep_ok = 0;
+    if (ok && pooled)
+        ok = PQsendQueryParams(c->pg, timeout_sql, 1, NULL, timeout, NULL, NULL, 0);
     for (int i = 0; ok && i < req->nstmts; i++)
         ok = pipeline_queue(c, i);
     if (!ok || !PQpipelineSync(c->pg)) {
         conn_break(c, PQerrorMessage(c->pg)); /* without its Sync, nothing commits */
         return;
     }
-    c->unit_in_prep = c->unit_prep & 1;
+    c->unit_in_prep = !pooled && (c->unit_prep & 1);
     conn_flush(c);
 }
 

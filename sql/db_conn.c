@@ -154,7 +154,7 @@ static void send_prepared(struct conn *c, unsigned id)
 static void conn_send(struct conn *c)
 {
     static const char *const ctl[] = {
-        [REQ_BEGIN] = "BEGIN", [REQ_COMMIT] = "COMMIT", [REQ_ROLLBACK] = "ROLLBACK"};
+        [REQ_COMMIT] = "COMMIT", [REQ_ROLLBACK] = "ROLLBACK"}; /* BEGIN: pool->begin_sql */
     const struct req *req = c->req;
     const struct db_stmt *s = req->stmts;
     char name[16];
@@ -165,12 +165,12 @@ static void conn_send(struct conn *c)
     c->res = NULL;
     c->copy = c->copy_out = false;
     c->step = STEP_EXEC;
-    if (req->kind == REQ_ATOMIC) {
-        atomic_send(c);
+    if (req->kind == REQ_ATOMIC || (req->kind == REQ_QUERY && c->pool->cfg.pooled)) {
+        atomic_send(c); /* pooled: after set_config('statement_timeout'), in one transaction */
         return;
     }
     if (!s) {
-        ok = PQsendQuery(c->pg, ctl[req->kind]);
+        ok = PQsendQuery(c->pg, req->kind == REQ_BEGIN ? c->pool->begin_sql : ctl[req->kind]);
     } else if (!(id = stmt_plan(c, s->sql, &fresh))) {
         ok = PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, s->params, NULL, NULL, 0);
     } else if (!fresh) {

@@ -121,6 +121,8 @@ struct db_pool {
     struct db_pool_cfg cfg; /* cfg.conninfo == conninfo */
     char addr[ADDR_MAX];    /* for logs; never the password */
     char setup_sql[96];
+    char begin_sql[64];  /* BEGIN, and when pooled SET LOCAL statement_timeout after it */
+    char timeout_ms[24]; /* cfg.statement_timeout_s in ms, text: pooled units set it first */
     db_state_fn *on_state;
     void *arg;
     struct conn *conns;       /* cfg.size */

@@ -80,6 +80,8 @@ int db_pool_listen(struct db_pool *pool, const char *channel, db_notify_fn *fn, 
         return -EINVAL;
     if (pool->listener)
         return -EBUSY;
+    if (pool->cfg.pooled)
+        return -EOPNOTSUPP; /* the pooler would lend the LISTEN's session to others */
     pool->listener = xcalloc(1, sizeof(*pool->listener));
     memcpy(pool->channel, channel, n + 1);
     (void)snprintf(pool->listen_sql, sizeof(pool->listen_sql), "%s; LISTEN \"%s\"", pool->setup_sql,

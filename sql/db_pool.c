@@ -169,9 +169,13 @@ static int cfg_check(const struct db_pool_cfg *cfg, struct err *err)
 {
     if (!cfg->conninfo)
         return err_set(err, -EINVAL, "database conninfo is missing");
-    if (cfg->size < 1 || cfg->size > POOL_SIZE_MAX)
-        return err_set(err, -EINVAL, "database pool size must be 1..%d (got %u)", POOL_SIZE_MAX,
+    if (cfg->size > POOL_SIZE_MAX)
+        return err_set(err, -EINVAL, "database pool size must be 0..%d (got %u)", POOL_SIZE_MAX,
                        cfg->size);
+    if (cfg->pooled && cfg->prepared)
+        return err_set(err, -EINVAL,
+                       "database prepared statements cannot go through a transaction-mode "
+                       "pooler");
     if (cfg->max_waiting < 1)
         return err_set(err, -EINVAL, "database max_waiting must be at least 1 (got 0)");
     if (!(cfg->connect_timeout_s > 0) || !isfinite(cfg->connect_timeout_s))
@@ -276,8 +280,17 @@ struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
     ms = llround(cfg->statement_timeout_s * 1000);
     if (cfg->statement_timeout_s > 0 && ms == 0)
         ms = 1;
-    (void)snprintf(pool->setup_sql, sizeof(pool->setup_sql),
-                   "SET statement_timeout = %lld; SET application_name = 'nexusd'", ms);
+    (void)snprintf(pool->timeout_ms, sizeof(pool->timeout_ms), "%lld", ms);
+    /* pooled: a session SET would land on whichever server connection the pooler lends,
+     * and stay there for its other clients; SELECT 1 checks that the server is reached */
+    if (cfg->pooled)
+        (void)snprintf(pool->setup_sql, sizeof(pool->setup_sql), "SELECT 1");
+    else
+        (void)snprintf(pool->setup_sql, sizeof(pool->setup_sql),
+                       "SET statement_timeout = %lld; SET application_name = 'nexusd'", ms);
+    (void)snprintf(pool->begin_sql, sizeof(pool->begin_sql), "BEGIN%s%s",
+                   cfg->pooled ? "; SET LOCAL statement_timeout = " : "",
+                   cfg->pooled ? pool->timeout_ms : "");
     ev_prepare_init(&pool->later, later_on_prepare);
     pool->later.data = pool;
     for (unsigned i = 0; i < cfg->size; i++) {

@@ -845,11 +845,16 @@ static void test_bad_config_is_einval(void **state)
     struct err err = {0};
 
     cfg.conninfo = "host=localhost";
-    cfg.size = 0;
+    cfg.size = 101;
     assert_null(db_pool_new(loop, &cfg, NULL, NULL, &err));
     assert_int_equal(err.code, -EINVAL);
-    assert_string_equal(err.msg, "database pool size must be 1..100 (got 0)");
+    assert_string_equal(err.msg, "database pool size must be 0..100 (got 101)");
     cfg.size = 1;
+    cfg.pooled = cfg.prepared = true;
+    assert_null(db_pool_new(loop, &cfg, NULL, NULL, &err));
+    assert_string_equal(err.msg, "database prepared statements cannot go through a "
+                                 "transaction-mode pooler");
+    cfg.pooled = false;
     cfg.max_waiting = 0;
     assert_null(db_pool_new(loop, &cfg, NULL, NULL, &err));
     assert_string_equal(err.msg, "database max_waiting must be at least 1 (got 0)");
@@ -1236,6 +1241,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_copy_is_refused_and_connection_survives),
         cmocka_unit_test(test_statement_leaving_a_transaction_open_gets_a_new_connection),
         cmocka_unit_test(test_tx_commit_is_visible),
+        cmocka_unit_test(test_tx_pooled_pool_sets_statement_timeout_in_each_transaction),
         cmocka_unit_test(test_tx_rollback_is_invisible),
         cmocka_unit_test(test_tx_failing_statement_then_rollback),
         cmocka_unit_test(test_tx_commit_after_a_failed_statement_reports_the_rollback),

@@ -100,6 +100,7 @@ void assert_unit_failed(const struct res *r, int err, int failed, const char *sq
 /* db_tx_test.c */
 void test_tx_commit_is_visible(void **state);
 void test_tx_rollback_is_invisible(void **state);
+void test_tx_pooled_pool_sets_statement_timeout_in_each_transaction(void **state);
 void test_tx_failing_statement_then_rollback(void **state);
 void test_tx_commit_after_a_failed_statement_reports_the_rollback(void **state);
 void test_tx_one_statement_at_a_time_and_rollback_cancels_the_outstanding_one(void **state);

@@ -107,6 +107,47 @@ void test_tx_commit_is_visible(void **state)
     t_close(&t);
 }
 
+static void never_on_notify(const char *channel, const char *payload, void *arg)
+{
+    fail_msg("a pooled pool must not listen (notified on %s)", channel);
+}
+
+/* Pooled (through a transaction-mode pooler): nothing SET at connect; statement_timeout is set
+ * in each transaction, a held one, a query's and a unit's, whose statements keep their index. */
+void test_tx_pooled_pool_sets_statement_timeout_in_each_transaction(void **state)
+{
+    struct db_pool_cfg cfg = cfg_default();
+    const struct db_stmt unit[] = {{"SELECT 1", NULL, 0}, {"SELECT 1 / 0", NULL, 0}};
+    const struct step steps[] = {{"SHOW statement_timeout", 0, {NULL}}};
+    struct txrun run;
+    struct res r[4];
+    struct t t;
+
+    cfg.size = 1;
+    cfg.pooled = true;
+    cfg.prepared = false;
+    cfg.statement_timeout_s = 0.2;
+    t_open(&t, &cfg);
+    q(&t, &r[0], "SELECT pg_sleep(2)", NULL, 0);
+    q(&t, &r[1], "SELECT current_setting('statement_timeout'), "
+                 "current_setting('application_name')", NULL, 0);
+    u(&t, &r[2], unit, 2);
+    u(&t, &r[3], &select_one, 1);
+    txrun_start(&t, &run, steps, 1, true);
+    t_wait(&t);
+    assert_int_equal(r[0].err, -ETIMEDOUT);
+    assert_ok(&r[1]);
+    assert_string_equal(r[1].v[0], "200ms");
+    assert_string_equal(r[1].v[1], ""); /* no SET application_name: a pooler's to keep */
+    assert_unit_failed(&r[2], -EIO, 1, "22012");
+    assert_ok(&r[3]);
+    assert_ok(&run.res[0]);
+    assert_string_equal(run.res[0].v[0], "200ms");
+    assert_ok(&run.end);
+    assert_int_equal(db_pool_listen(t.pool, "db_test_chan", never_on_notify, NULL), -EOPNOTSUPP);
+    t_close(&t);
+}
+
 void test_tx_rollback_is_invisible(void **state)
 {
     struct txrun run;

@@ -271,8 +271,8 @@ static void listen_on_notify(const char *channel, const char *payload, void *arg
     periodic_kick(ob->tick);
 }
 
-struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct rconn *redis,
-                          const char *ns, double interval_s)
+struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct db_pool *listen,
+                          struct rconn *redis, const char *ns, double interval_s)
 {
     struct outbox *ob = xcalloc(1, sizeof(*ob));
 
@@ -283,7 +283,7 @@ struct outbox *outbox_new(struct ev_loop *loop, struct db_pool *pool, struct rco
     ob->k_queues = keys_queues(ns);
     ob->k_schedule = keys_schedule(ns);
     ob->tick = periodic_new(loop, interval_s, 0, round_on_tick, ob);
-    if (db_pool_listen(pool, OUTBOX_CHANNEL, listen_on_notify, ob) < 0) {
+    if (listen && db_pool_listen(listen, OUTBOX_CHANNEL, listen_on_notify, ob) < 0) {
         outbox_free(ob);
         return NULL;
     }

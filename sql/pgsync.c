@@ -2,6 +2,7 @@
 #include "sql/pgsync.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libpq-fe.h>
@@ -10,6 +11,7 @@
 #include "lib/log.h"
 #include "lib/urlmask.h"
 #include "sql/db.h"
+#include "sql/pgurl.h"
 
 /* The server's NOTICE and WARNING messages (a migration's "already exists, skipping") as
  * log lines, quoted, instead of libpq's default: raw text on stderr. */
@@ -27,13 +29,17 @@ static void notice_on_receive(void *arg, const PGresult *res)
 PGconn *pgsync_connect(const char *conninfo, const char *application_name, struct err *err)
 {
     static const char *const keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *values[] = {conninfo, application_name, "10", NULL};
+    char *libpq = pgurl_libpq(conninfo, application_name); /* Prisma's parameters out */
+    const char *values[] = {libpq, application_name, "10", NULL};
     char why[ERR_MSG_MAX];
-    PGconn *conn;
+    PGconn *conn = NULL;
+    int r = db_conninfo_check(libpq, err); /* libpq's own message could show a password */
 
-    if (db_conninfo_check(conninfo, err) < 0)
-        return NULL; /* libpq's own message could show part of a password */
-    conn = PQconnectdbParams(keys, values, 1);
+    if (r == 0)
+        conn = PQconnectdbParams(keys, values, 1);
+    free(libpq);
+    if (r < 0)
+        return NULL;
     if (!conn) {
         err_set(err, -ENOMEM, "out of memory");
         return NULL;
