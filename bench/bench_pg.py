@@ -7,12 +7,19 @@ Each run, against a private redis-server and a private PostgreSQL (initdb into /
               nexus.job_history in batches;
   rows        drain of N preloaded `rows.add` jobs: a sql class inserting one row each,
               through the pool and the exactly-once helper (marker + row in one pipelined
-              transaction).
+              transaction);
+  pgbench     the same unit of work from a plain client on the same server, right after:
+              the marker INSERT into nexus.jobs_done and the row INSERT in one transaction,
+              on as many connections as nexusd's pool (database.pool_size, 4), -M prepared,
+              for --seconds: BEGIN/INSERT/INSERT/COMMIT (one round trip per statement) and
+              the two INSERTs in one pipeline with one Sync (\startpipeline, as db_atomic()
+              sends them: one implicit transaction).
 Medians of --runs runs; ratios are taken inside each run.
-Usage: bench/bench_pg.py [--nexusd build/nexusd] [--jobs 50000] [--runs 3]
+Usage: bench/bench_pg.py [--nexusd build/nexusd] [--jobs 50000] [--runs 3] [--seconds 10]
 """
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -24,10 +31,44 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 
 from bench import drain, preload, start_redis  # noqa: E402
-from pg import PostgresServer  # noqa: E402
+from pg import PG_USER, PostgresServer  # noqa: E402
 
 ROWS_CLASS = ('classes = ( { name = "rows.add"; args = "int, text"; '
               'sql = "INSERT INTO bench_rows (n, note) VALUES ($1, $2)"; } );\n')
+
+POOL_SIZE = 4  # database.pool_size's default: pgbench gets as many connections
+
+# The statements of once_run() (sql/once.c) and of the rows.add class above. The jid is a
+# random 63-bit number sent as text (nexusd's are 24 hex digits); the args hash and the note
+# are constants here where nexusd sends parameters.
+MARKER = ("INSERT INTO nexus.jobs_done (jid, class, args_sha256) "
+          "VALUES (:jid, 'rows.add', '%s');" % ("ab" * 32))
+ROW = "INSERT INTO bench_rows (n, note) VALUES (:n, 'row');"
+PGBENCH_SCRIPTS = {
+    "unpipelined": "\\set jid random(1, 9223372036854775806)\n\\set n random(1, 1000000)\n"
+                   "BEGIN;\n%s\n%s\nCOMMIT;\n" % (MARKER, ROW),
+    "pipelined": "\\set jid random(1, 9223372036854775806)\n\\set n random(1, 1000000)\n"
+                 "\\startpipeline\n%s\n%s\n\\endpipeline\n" % (MARKER, ROW),
+}
+
+
+def pgbench(pg, tmp, name, seconds):
+    """Transactions/s of one pgbench run of PGBENCH_SCRIPTS[name] (no failed transaction)."""
+    script = os.path.join(tmp, name + ".sql")
+    with open(script, "w") as f:
+        f.write(PGBENCH_SCRIPTS[name])
+    os.chmod(tmp, 0o755)
+    os.chmod(script, 0o644)
+    pg.psql("TRUNCATE bench_rows, nexus.jobs_done")
+    cmd = pg._cmd(["pgbench", "-n", "-h", "127.0.0.1", "-p", str(pg.port), "-U", PG_USER,
+                   "-M", "prepared", "-c", str(POOL_SIZE), "-j", "2", "-T", str(seconds),
+                   "-f", script, "postgres"])
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd="/tmp")
+    m = re.search(r"^tps = ([0-9.]+)", res.stdout, re.M)
+    failed = re.search(r"^number of failed transactions: ([0-9]+)", res.stdout, re.M)
+    if res.returncode != 0 or not m or (failed and int(failed.group(1))):
+        raise RuntimeError("pgbench %s failed: %s%s" % (name, res.stdout, res.stderr))
+    return float(m.group(1))
 
 
 def start_pg(binary):
@@ -47,6 +88,7 @@ def main():
     ap.add_argument("--nexusd", default="build/nexusd")
     ap.add_argument("--jobs", type=int, default=50000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=10, help="of each pgbench run")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="nexus-bench-")
     rproc, sock, r = start_redis(tmp)
@@ -55,7 +97,7 @@ def main():
         pg.psql("CREATE TABLE bench_rows (id bigserial PRIMARY KEY, n integer NOT NULL, "
                 "note text)")
         db = {"DATABASE_URL": pg.url}
-        noops, hists, rows = [], [], []
+        noops, hists, rows, plain, piped = [], [], [], [], []
         for i in range(args.runs):
             preload(r, args.jobs, "noop", lambda k: [])
             noops.append(drain(args.nexusd, r, sock, tmp, args.jobs, concurrency=50))
@@ -68,15 +110,26 @@ def main():
             got = int(pg.psql("SELECT count(*) FROM bench_rows").strip())
             if got != args.jobs:
                 raise RuntimeError("%d rows for %d jobs" % (got, args.jobs))
-            print("run %d: noop %.0f/s, noop+history %.0f/s (%.2f), rows %.0f/s (%.2f of noop)"
+            plain.append(pgbench(pg, tmp, "unpipelined", args.seconds))
+            piped.append(pgbench(pg, tmp, "pipelined", args.seconds))
+            print("run %d: noop %.0f/s, noop+history %.0f/s (%.2f), rows %.0f/s (%.2f of noop); "
+                  "pgbench %.0f tps, pipelined %.0f tps; rows / pipelined pgbench %.2f"
                   % (i + 1, noops[-1], hists[-1], hists[-1] / noops[-1], rows[-1],
-                     rows[-1] / noops[-1]), flush=True)
+                     rows[-1] / noops[-1], plain[-1], piped[-1], rows[-1] / piped[-1]),
+                  flush=True)
         print("median of %d runs (%d jobs each): noop %.0f jobs/s, noop with history %.0f "
               "jobs/s (ratio %.2f), row-writing jobs %.0f jobs/s (ratio to noop %.2f)"
               % (args.runs, args.jobs, statistics.median(noops), statistics.median(hists),
                  statistics.median([h / n for h, n in zip(hists, noops)]),
                  statistics.median(rows),
                  statistics.median([w / n for w, n in zip(rows, noops)])))
+        print("median of %d runs, the same unit (marker + row in one transaction) on %d "
+              "connections: nexusd %.0f jobs/s, pgbench -M prepared %.0f tps, pgbench "
+              "pipelined %.0f tps; nexusd / pipelined pgbench %.2f, nexusd / pgbench %.2f"
+              % (args.runs, POOL_SIZE, statistics.median(rows), statistics.median(plain),
+                 statistics.median(piped),
+                 statistics.median([w / p for w, p in zip(rows, piped)]),
+                 statistics.median([w / p for w, p in zip(rows, plain)])))
     finally:
         pg.cleanup()
         rproc.terminate()
