@@ -64,9 +64,9 @@ def ssl_conns(server):
 
 def test_verify_full_with_the_test_ca_and_the_host_name_writes_rows_over_tls(
         tls_pg, tls_pki, nexusd, r):
-    """localhost is a name: looked up off the loop (::1 first, which the server does not
-    listen on, then 127.0.0.1), handed to libpq as hostaddr=, and host=localhost checked
-    against the certificate."""
+    """localhost is a name: looked up off the loop, its addresses handed to libpq as
+    hostaddr= (where ::1 comes first, the server does not listen there and libpq moves on to
+    127.0.0.1), and host=localhost checked against the certificate."""
     url = pg_url(tls_pg, sslmode="verify-full", sslrootcert=tls_pki.ca)
     d = rows_through(nexusd, r, tls_pg, url)
     total, tls = ssl_conns(tls_pg)
