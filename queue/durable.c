@@ -13,7 +13,8 @@
 #include "lib/xalloc.h"
 #include "queue/rconn.h"
 
-#define SHORT_LOG_INTERVAL_S 1.0 /* shortfall lines: at most one a second per durable */
+#define SHORT_LOG_INTERVAL_S 1.0 /* shortfall lines: at most one a second per kind of write */
+#define SHORT_KINDS 8            /* kinds of writes (`what`) one durable tells apart */
 
 /* One durable_after() waiting for its WAIT's answer. */
 struct waiter {
@@ -39,8 +40,11 @@ struct durable {
     struct waiter *head, **tail; /* durable_after() since the last prepare, in order */
     struct batch *sent;          /* WAITs out */
     ev_prepare prepare; /* lowest priority, always active (unreferenced: keeps no loop alive) */
-    double logged_at;   /* ev_now() of the last shortfall line */
-    unsigned suppressed; /* shortfall lines not written since */
+    struct {
+        const char *what;    /* static, compared by address; NULL: a free slot */
+        double logged_at;    /* ev_now() of its last shortfall line */
+        unsigned suppressed; /* its shortfall lines not written since */
+    } kinds[SHORT_KINDS];    /* one line a second per kind: a flood of one hides no other */
 };
 
 static unsigned long long short_total;
@@ -74,24 +78,30 @@ static const char *acked_error(int acked)
     }
 }
 
-/* Logs (at most once a second) and counts a shortfall of `w`'s writes. */
+/* Logs (at most once a second for each kind of write) and counts a shortfall of `w`'s
+ * writes. */
 static void short_note(struct durable *d, const struct waiter *w, int acked, unsigned want)
 {
     double now = ev_now(d->loop);
+    size_t k = 0;
 
     short_total++;
-    if (d->logged_at > 0 && now - d->logged_at < SHORT_LOG_INTERVAL_S) {
-        d->suppressed++;
+    while (k < SHORT_KINDS - 1 && d->kinds[k].what && d->kinds[k].what != w->what)
+        k++; /* the last slot is shared by any kinds past the table */
+    if (!d->kinds[k].what)
+        d->kinds[k].what = w->what;
+    if (d->kinds[k].logged_at > 0 && now - d->kinds[k].logged_at < SHORT_LOG_INTERVAL_S) {
+        d->kinds[k].suppressed++;
         return;
     }
     if (acked >= 0)
         log_warn("event=redis_wait_short what=%s acked=%d want=%u timeout=%.3fs suppressed=%u",
-                 w->what, acked, want, d->timeout_s, d->suppressed);
+                 w->what, acked, want, d->timeout_s, d->kinds[k].suppressed);
     else
         log_warn("event=redis_wait_short what=%s acked=none want=%u err=%s suppressed=%u",
-                 w->what, want, log_q(acked_error(acked)), d->suppressed);
-    d->logged_at = now;
-    d->suppressed = 0;
+                 w->what, want, log_q(acked_error(acked)), d->kinds[k].suppressed);
+    d->kinds[k].logged_at = now;
+    d->kinds[k].suppressed = 0;
 }
 
 /* Runs the callbacks of `list` with the answer, noting shortfalls while `d` is there. */

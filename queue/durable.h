@@ -41,7 +41,7 @@ unsigned durable_replicas(const struct durable *d);
  * shortfall is only logged and counted) runs exactly once, from the loop, never from inside
  * this call, with the answer of the WAIT that covers them; with 0 replicas, with (0, 0) and
  * no command sent. `what` (static string) names the writes in the log line of a shortfall:
- * `event=redis_wait_short what=WHAT acked=K want=N`, at most one a second (the others
+ * `event=redis_wait_short what=WHAT acked=K want=N`, at most one a second per `what` (the others
  * counted in its `suppressed=`). */
 void durable_after(struct durable *d, const char *what, durable_done_fn *done, void *arg);
 

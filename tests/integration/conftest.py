@@ -284,6 +284,7 @@ class Nexusd:
         self.env = dict(os.environ)
         # each test says which servers it uses: none inherited from the caller's shell
         self.env.pop("DATABASE_URL", None)
+        self.env.pop("DATABASE_POOL_URL", None)
         self.env["REDIS_URL"] = redis_server.url
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         self.env.update(env or {})
@@ -341,10 +342,16 @@ class Nexusd:
     def tail(self, n=40):
         return "\n".join(self.text().splitlines()[-n:])
 
+    def whole_lines(self):
+        """The log's complete lines: a line nexusd is writing while the file is read may show
+        only its start, which would parse as a line missing its last fields."""
+        text = self.text()
+        return text[:text.rfind("\n") + 1].splitlines()
+
     def lines(self, **match):
         """Parsed log lines whose fields equal every key=value given (event=..., jid=...)."""
         out = []
-        for line in self.text().splitlines():
+        for line in self.whole_lines():
             if not line.startswith("ts="):
                 continue
             entry = parse_logfmt(line)
@@ -358,7 +365,7 @@ class Nexusd:
         pattern = re.compile(regex)
         deadline = time.monotonic() + timeout
         while True:
-            found = [l for l in self.text().splitlines() if pattern.search(l)]
+            found = [l for l in self.whole_lines() if pattern.search(l)]
             if len(found) >= count:
                 return found
             if self.proc is not None and self.proc.poll() is not None:
@@ -533,6 +540,7 @@ def run_cmd(args, env=None, timeout=30, input=None):
     e = dict(os.environ)
     e.pop("REDIS_URL", None)
     e.pop("DATABASE_URL", None)
+    e.pop("DATABASE_POOL_URL", None)
     e.update(env or {})
     return subprocess.run(args, env=e, timeout=timeout, capture_output=True, text=True,
                           input=input)
