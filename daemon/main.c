@@ -63,9 +63,10 @@ static const char usage[] =
     "  -h, --help           print this help and exit\n"
     "\n"
     "Environment: REDIS_URL, DATABASE_URL, DATABASE_POOL_URL and SMTP_URL override redis.url,\n"
-    "database.url, database.pool_url and smtp.url. Secrets never sit in the file: NEXUS_HTTP_TOKEN, HF_API_TOKEN and\n"
-    "SMTP_PASSWORD win over http.token_file, emotion.token_file and smtp.password_file; an\n"
-    "http class names its own secret_env or secret_file. Read at start-up and on HUP.\n"
+    "database.url, database.pool_url and smtp.url. Secrets never sit in the file:\n"
+    "NEXUS_HTTP_TOKEN, HF_API_TOKEN and SMTP_PASSWORD win over http.token_file,\n"
+    "emotion.token_file and smtp.password_file; an http class names its own secret_env or\n"
+    "secret_file. Read at start-up and on HUP.\n"
     "Signals: TERM/INT drain and stop; HUP reloads the configuration; TSTP/USR1 quiet (no\n"
     "new jobs).\n"
     "HTTP: GET /healthz, /readyz, /metrics, /status and the dashboard (/) on http.listen\n"
@@ -99,8 +100,8 @@ static int migrate_command(const struct cfg *cfg)
     }
     if (!roles.session) {
         fprintf(stderr, "nexusd: %s\n",
-                pgurl_no_session(cfg->database_url, cfg->database_pool_url, "migrations", why,
-                                 sizeof(why)));
+                pgurl_no_session(cfg->database_url, cfg->database_pool_url, "migrations need",
+                                 why, sizeof(why)));
         return 2;
     }
     n = migrate_apply(roles.session, migrate_on_report, NULL, &err);
@@ -134,7 +135,8 @@ static int schema_check(const struct cfg *cfg)
     if (cfg->database_migrate && !roles.session) {
         log_error("event=migrate_refused err=%s",
                   log_q(pgurl_no_session(cfg->database_url, cfg->database_pool_url,
-                                         "migrations (database.migrate = true)", why,
+                                         "migrations (database.migrate = true) need",
+                                         why,
                                          sizeof(why))));
         return -1;
     }

@@ -136,8 +136,8 @@ static int listen_setup(struct process *p, const struct pgurl_roles *roles,
         return 0;
     if (!roles->session) {
         log_warn("event=outbox_polled interval=%gs reason=%s", cfg->database_outbox_interval_s,
-                 log_q(pgurl_no_session(cfg->database_url, cfg->database_pool_url, "LISTEN", why,
-                                        sizeof(why))));
+                 log_q(pgurl_no_session(cfg->database_url, cfg->database_pool_url,
+                                        "the outbox's LISTEN needs", why, sizeof(why))));
         return 0;
     }
     pc.size = 0;

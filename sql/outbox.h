@@ -13,10 +13,10 @@ struct outbox; /* opaque */
 /* One round at once when a commit inserted into nexus.outbox (NOTIFY nexus_outbox, migration
  * 003, on the listener of `listen`: `pool` itself, or a pool of size 0 on a direct URL when
  * `pool` goes through a transaction-mode pooler; NULL: none, the outbox is only polled),
- * when the listener (re)connects, and every `interval_s` as the safety net (and at once again while rows remain): in a transaction holding an advisory lock
- * (one relay at a time across processes, so the order holds), read up to 500 rows in commit
- * order (migration 004 numbers rows as their transactions commit),
- * push them to Redis with outbox.lua (which skips ids an interrupted earlier round already
+ * when the listener (re)connects, and every `interval_s` as the safety net (and at once
+ * again while rows remain): in a transaction holding an advisory lock (one relay at a time
+ * across processes, so the order holds), read up to 500 rows in commit order (migration 004
+ * numbers rows as their transactions commit), push them to Redis with outbox.lua (which skips ids an interrupted earlier round already
  * pushed), delete them, commit. A crash at any point leaves each job either still in the
  * outbox (pushed later) or pushed and marked (deleted later, not pushed again). `pool`,
  * `listen` and `redis` are borrowed and must outlive it, or the pools are freed first

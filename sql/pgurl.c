@@ -171,7 +171,7 @@ const char *pgurl_pooler(const char *conninfo)
         return NULL;
     if (!url_split(conninfo, &u))
         return kv_find(conninfo, "port", &v, &len) && ports_pooler(v, len) ? "port " POOLER_PORT
-                                                                          : NULL;
+                                                                           : NULL;
     v = param_value(conninfo, u.query, u.end, "pgbouncer", &len);
     if (v && len == 4 && strncmp(v, "true", 4) == 0)
         return "pgbouncer=true";
@@ -230,18 +230,18 @@ const char *pgurl_no_session(const char *url, const char *pool_url, const char *
 
     if (mark)
         (void)snprintf(buf, size,
-                       "%s need a direct session to PostgreSQL, and DATABASE_URL (database.url) "
+                       "%s a direct session to PostgreSQL, and DATABASE_URL (database.url) "
                        "is a transaction-mode pooler (%s): set it to the direct URL (port 5432 "
                        "on Supabase) and give the pooler's in DATABASE_POOL_URL "
                        "(database.pool_url)",
                        what, mark);
     else if (!url && pool_url)
         (void)snprintf(buf, size,
-                       "%s need a direct session to PostgreSQL: set DATABASE_URL (database.url) "
+                       "%s a direct session to PostgreSQL: set DATABASE_URL (database.url) "
                        "to the direct URL (port 5432 on Supabase); DATABASE_POOL_URL "
                        "(database.pool_url) goes through a transaction-mode pooler",
                        what);
     else
-        (void)snprintf(buf, size, "%s need database.url or DATABASE_URL", what);
+        (void)snprintf(buf, size, "%s database.url or DATABASE_URL", what);
     return buf;
 }

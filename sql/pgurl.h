@@ -31,8 +31,9 @@ struct pgurl_roles {
 /* Borrowed pointers into `url` and `pool_url`, valid as they are. */
 void pgurl_roles(const char *url, const char *pool_url, struct pgurl_roles *ret);
 
-/* Why `what` ("migrations", "LISTEN") has no session to run on (roles.session NULL): one
- * sentence naming the URL to give, written to buf. Returns buf. */
+/* Why what needs a session has none (roles.session NULL): one sentence naming the URL to
+ * give, opening with `what`, a subject and its verb ("migrations need"), written to buf.
+ * Returns buf. */
 const char *pgurl_no_session(const char *url, const char *pool_url, const char *what, char *buf,
                              size_t size);
 

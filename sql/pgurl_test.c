@@ -114,17 +114,17 @@ static void test_no_session_names_the_url_to_give(void **state)
     char buf[512];
 
     assert_string_equal(
-        pgurl_no_session(NULL, "postgresql://u@db:6543/app", "migrations", buf, sizeof(buf)),
+        pgurl_no_session(NULL, "postgresql://u@db:6543/app", "migrations need", buf, sizeof(buf)),
         "migrations need a direct session to PostgreSQL: set DATABASE_URL (database.url) to the "
         "direct URL (port 5432 on Supabase); DATABASE_POOL_URL (database.pool_url) goes through "
         "a transaction-mode pooler");
     assert_string_equal(
-        pgurl_no_session("postgresql://u@db/app?pgbouncer=true", NULL, "migrations", buf,
+        pgurl_no_session("postgresql://u@db/app?pgbouncer=true", NULL, "migrations need", buf,
                          sizeof(buf)),
         "migrations need a direct session to PostgreSQL, and DATABASE_URL (database.url) is a "
         "transaction-mode pooler (pgbouncer=true): set it to the direct URL (port 5432 on "
         "Supabase) and give the pooler's in DATABASE_POOL_URL (database.pool_url)");
-    assert_string_equal(pgurl_no_session(NULL, NULL, "migrations", buf, sizeof(buf)),
+    assert_string_equal(pgurl_no_session(NULL, NULL, "migrations need", buf, sizeof(buf)),
                         "migrations need database.url or DATABASE_URL");
 }
 
