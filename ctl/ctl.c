@@ -18,6 +18,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
+#include "sql/pgurl.h"
 
 #ifndef NEXUS_VERSION
 #define NEXUS_VERSION "0.0.0"
@@ -190,11 +191,19 @@ const struct cfg *ctl_cfg_db(struct ctl *ctl, const char *what, struct err *err)
 {
     const struct cfg *cfg = ctl_cfg(ctl, err);
 
-    if (cfg && !cfg->database_url) {
+    if (cfg && !cfg->database_url && !cfg->database_pool_url) {
         (void)err_set(err, CTL_ECONFIG, "%s needs database.url or DATABASE_URL", what);
         return NULL;
     }
     return cfg;
+}
+
+const char *ctl_db_url(const struct cfg *cfg)
+{
+    struct pgurl_roles roles;
+
+    pgurl_roles(cfg->database_url, cfg->database_pool_url, &roles);
+    return roles.session ? roles.session : roles.pool;
 }
 
 struct ctl_redis *ctl_redis(struct ctl *ctl, struct err *err)

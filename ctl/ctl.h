@@ -63,8 +63,12 @@ void ctl_path_push(struct ctl *ctl, const char *word);
  * (CTL_ECONFIG) and returns NULL on failure. */
 const struct cfg *ctl_cfg(struct ctl *ctl, struct err *err);
 /* The same, for a command (`what`, e.g. "history") that reads PostgreSQL: NULL with
- * CTL_ECONFIG also when database.url is unset. Borrowed, valid until the run ends. */
+ * CTL_ECONFIG also when neither database.url nor database.pool_url is set. Borrowed, valid
+ * until the run ends. */
 const struct cfg *ctl_cfg_db(struct ctl *ctl, const char *what, struct err *err);
+/* The URL reads go through: the direct database.url, else database.pool_url (a read needs no
+ * session). Borrowed from `cfg`; NULL when neither is set. */
+const char *ctl_db_url(const struct cfg *cfg);
 /* Loads the configuration and connects to Redis, once. Borrowed, valid until the run
  * ends. Fills `err` (CTL_ECONFIG or a runtime error) and returns NULL on failure. */
 struct ctl_redis *ctl_redis(struct ctl *ctl, struct err *err);

@@ -36,7 +36,7 @@ static int history_query(const struct cfg *cfg, const char *jid, const char *lim
                          struct err *err)
 {
     const char *params[] = {jid, limit};
-    PGconn *conn = pgsync_connect(cfg->database_url, "nexusctl", err);
+    PGconn *conn = pgsync_connect(ctl_db_url(cfg), "nexusctl", err);
     int r;
 
     if (!conn)

@@ -27,7 +27,7 @@ static const char runs_sql[] =
 static int runs_query(const struct cfg *cfg, const char *const params[3], json_t *ret_list,
                       struct err *err)
 {
-    PGconn *conn = pgsync_connect(cfg->database_url, "nexusctl", err);
+    PGconn *conn = pgsync_connect(ctl_db_url(cfg), "nexusctl", err);
     PGresult *res = NULL;
     json_error_t jerr;
     int r;

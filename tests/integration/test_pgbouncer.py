@@ -9,7 +9,7 @@ import time
 import psycopg2
 import pytest
 
-from conftest import NEXUSD, make_config, make_job, push, push_many, run_cmd, wait_for
+from conftest import NEXUSCTL, NEXUSD, make_config, make_job, push, push_many, run_cmd, wait_for
 from pgbouncer import PgBouncer
 
 ROW_CLASS = {"name": "rows.add", "sql": "INSERT INTO demo_rows (n, note) VALUES ($1, $2)",
@@ -147,6 +147,10 @@ def test_outbox_is_polled_with_only_the_pool_url(pg, bouncer, nexusd, r):
     jid, _ = enqueue(pg.url)
     d.wait_jobs([jid], timeout=5)
     assert not d.lines(event="db_listen_up")
+    # nexusctl reads through the pooler when there is no direct URL
+    env = {"DATABASE_POOL_URL": bouncer.url, "REDIS_URL": d.redis.url}
+    wait_for(lambda: run_cmd([NEXUSCTL, "history", jid], env=env).stdout.count(" ok ") == 1,
+             timeout=10, what="nexusctl history through the pooler")
     assert count(pg, "SELECT count(*) FROM pg_stat_activity WHERE client_addr = '127.0.0.1' "
                      "AND application_name = 'nexusd'") == 0
 
