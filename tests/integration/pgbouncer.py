@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import time
 
-from pg import PG_USER, free_port
+from pg import PG_USER, PostgresServer, free_port
 
 PGBOUNCER = "/usr/sbin/pgbouncer"
 
@@ -157,12 +157,7 @@ class PgBouncer:
         except (OSError, ValueError):
             return None
 
-    def log_tail(self, n=30):
-        try:
-            with open(self.logfile, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
+    log_tail = PostgresServer.log_tail  # the last lines of self.logfile
 
     # -- the admin console --
 

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import NEXUSCTL, NEXUSD, make_config, make_job, push, push_many, run_cmd, wait_for
 from pgbouncer import PgBouncer
+from test_sql_jobs import KILL_9_WORKER, count, exactly_once_through_kill_9
 
 ROW_CLASS = {"name": "rows.add", "sql": "INSERT INTO demo_rows (n, note) VALUES ($1, $2)",
              "args": "int, text", "max_retries": 25}
@@ -32,10 +33,6 @@ def bouncer(pg):
         yield b
     finally:
         b.stop()
-
-
-def count(pg, sql):
-    return int(pg.psql(sql).strip())
 
 
 def supabase_env(pg, bouncer, direct=True):
@@ -211,27 +208,8 @@ def test_a_pgbouncer_restart_mid_run_loses_nothing(pg, bouncer, nexusd, r):
 def test_exactly_once_through_pgbouncer_with_kill_9(pg, bouncer, nexusd, r):
     """test_sql_jobs's kill -9 test, through the pooler: 10,000 row-writing jobs, three
     processes, one killed with -9 three times and replaced: exactly 10,000 rows."""
-    total = 10000
-    worker = {"concurrency": 50, "heartbeat_interval": "0.2s", "process_ttl": "1s",
-              "max_recoveries": 10}
-    procs = [pooled_nexusd(nexusd, pg, bouncer, worker, name="k%d" % i) for i in range(3)]
-    push_many(r, [make_job("rows.add", [i, "x"]) for i in range(total)])
-    victim = procs[0]
-    for round_ in range(3):
-        wait_for(lambda: r.llen(victim.inflight_key()) > 0 or r.llen("queue:default") == 0,
-                 timeout=20, what="the victim to hold jobs")
-        if r.llen("queue:default") == 0:
-            break
-        victim.kill9()
-        victim = pooled_nexusd(nexusd, pg, bouncer, worker, name="k0-%d" % round_)
-        procs.append(victim)
-    wait_for(lambda: count(pg, "SELECT count(*) FROM demo_rows") >= total
-             and r.llen("queue:default") == 0
-             and all(r.llen(k) == 0 for k in r.keys("nexus:inflight:*")),
-             timeout=120, interval=0.2, what="every job to run")
-    assert count(pg, "SELECT count(*) FROM demo_rows") == total
-    assert count(pg, "SELECT count(DISTINCT n) FROM demo_rows") == total
-    assert count(pg, "SELECT count(*) FROM nexus.jobs_done") == total
+    procs = exactly_once_through_kill_9(
+        lambda name: pooled_nexusd(nexusd, pg, bouncer, KILL_9_WORKER, name=name), pg, r)
     no_prepared_statement_errors(procs)
 
 

@@ -100,17 +100,18 @@ def test_postgres_down_fails_and_retries_then_resumes(pg, nexusd, r):
     assert count(pg, "SELECT count(*) FROM demo_rows") == 2
 
 
-def test_exactly_once_with_three_processes_and_kill_9(pg, nexusd, r):
-    """10,000 row-writing jobs, 3 processes, one of them killed with -9 three times and
-    restarted: exactly 10,000 rows, each n once."""
-    total = 10000
-    # a job may be in flight in each of the three killed processes in turn: more recoveries
-    # than kills, so that none is buried as a crash loop (test_recovery covers that)
-    worker = {"concurrency": 50, "heartbeat_interval": "0.2s", "process_ttl": "1s",
-              "max_recoveries": 10}
-    procs = [sql_nexusd(nexusd, pg, worker, name="n%d" % i) for i in range(3)]
-    jobs = [make_job("rows.add", [i, "x"]) for i in range(total)]
-    push_many(r, jobs)
+# a job may be in flight in each of the three killed processes in turn: more recoveries
+# than kills, so that none is buried as a crash loop (test_recovery covers that)
+KILL_9_WORKER = {"concurrency": 50, "heartbeat_interval": "0.2s", "process_ttl": "1s",
+                 "max_recoveries": 10}
+
+
+def exactly_once_through_kill_9(start, pg, r, total=10000):
+    """`total` row-writing jobs, 3 processes (start(name) makes one with KILL_9_WORKER), one
+    of them killed with -9 three times and replaced: exactly `total` rows, each n once.
+    Returns every process started."""
+    procs = [start("n%d" % i) for i in range(3)]
+    push_many(r, [make_job("rows.add", [i, "x"]) for i in range(total)])
     victim = procs[0]
     for round_ in range(3):
         # kill while it holds jobs in flight
@@ -119,7 +120,8 @@ def test_exactly_once_with_three_processes_and_kill_9(pg, nexusd, r):
         if r.llen("queue:default") == 0:
             break
         victim.kill9()
-        victim = sql_nexusd(nexusd, pg, worker, name="n0-%d" % round_)
+        victim = start("n0-%d" % round_)
+        procs.append(victim)
     wait_for(lambda: count(pg, "SELECT count(*) FROM demo_rows") >= total
              and r.llen("queue:default") == 0
              and all(r.llen(k) == 0 for k in r.keys("nexus:inflight:*")),
@@ -127,6 +129,14 @@ def test_exactly_once_with_three_processes_and_kill_9(pg, nexusd, r):
     assert count(pg, "SELECT count(*) FROM demo_rows") == total
     assert count(pg, "SELECT count(DISTINCT n) FROM demo_rows") == total
     assert count(pg, "SELECT count(*) FROM nexus.jobs_done") == total
+    return procs
+
+
+def test_exactly_once_with_three_processes_and_kill_9(pg, nexusd, r):
+    """10,000 row-writing jobs, 3 processes, one of them killed with -9 three times and
+    restarted: exactly 10,000 rows, each n once."""
+    exactly_once_through_kill_9(lambda name: sql_nexusd(nexusd, pg, KILL_9_WORKER, name=name),
+                                pg, r)
 
 
 def test_nexusctl_history_shows_each_attempt(pg, nexusd, r):
