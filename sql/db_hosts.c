@@ -8,7 +8,6 @@
 
 #include <libpq-fe.h>
 
-#include "lib/err.h"
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
 #include "sql/db_int.h"
@@ -54,22 +53,14 @@ static bool host_is_name(const char *host)
     return true;
 }
 
-int hosts_parse(const char *conninfo, struct hosts **ret, struct err *err)
+struct hosts *hosts_new(const PQconninfoOption *opts)
 {
-    PQconninfoOption *opts;
-    struct hosts *h;
-    const char *host = NULL, *hostaddr = NULL, *port = NULL;
+    struct hosts *h = xcalloc(1, sizeof(*h));
+    const char *host, *port;
     unsigned n = 0;
-    char *msg = NULL;
 
-    opts = PQconninfoParse(conninfo, &msg);
-    if (!opts) {
-        PQfreemem(msg); /* db_pool_new() checked the conninfo and worded its errors */
-        return err_set(err, msg ? -EINVAL : -ENOMEM, "database conninfo is unusable");
-    }
     for (const PQconninfoOption *o = opts; o->keyword; o++)
         n += o->val && o->val[0];
-    h = xcalloc(1, sizeof(*h));
     h->keys = xcalloc(n + 1, sizeof(*h->keys));
     h->vals = xcalloc(n + 1, sizeof(*h->vals));
     for (const PQconninfoOption *o = opts; o->keyword; o++) {
@@ -77,13 +68,9 @@ int hosts_parse(const char *conninfo, struct hosts **ret, struct err *err)
             continue;
         h->keys[h->nkeys] = xstrdup(o->keyword);
         h->vals[h->nkeys++] = xstrdup(o->val);
-        if (strcmp(o->keyword, "host") == 0)
-            host = o->val;
-        else if (strcmp(o->keyword, "hostaddr") == 0)
-            hostaddr = o->val;
-        else if (strcmp(o->keyword, "port") == 0)
-            port = o->val;
     }
+    host = hosts_get(h, "host");
+    port = hosts_get(h, "port");
     if (host) {
         h->host = list_split(host, &h->nhost);
         h->named = xcalloc(h->nhost, sizeof(*h->named));
@@ -92,10 +79,16 @@ int hosts_parse(const char *conninfo, struct hosts **ret, struct err *err)
     }
     if (port)
         h->port = list_split(port, &h->nport);
-    h->lookup = h->lookup && !hostaddr; /* the caller's hostaddr= wins, as in libpq */
-    PQconninfoFree(opts);
-    *ret = h;
-    return 0;
+    h->lookup = h->lookup && !hosts_get(h, "hostaddr"); /* the caller's hostaddr= wins */
+    return h;
+}
+
+const char *hosts_get(const struct hosts *h, const char *key)
+{
+    for (unsigned i = 0; i < h->nkeys; i++)
+        if (strcmp(h->keys[i], key) == 0)
+            return h->vals[i];
+    return NULL;
 }
 
 void hosts_free(struct hosts *h)

@@ -8,15 +8,16 @@
 
 #include <cmocka.h>
 
-#include "lib/err.h"
 #include "sql/db_int.h"
 
 static struct hosts *parse(const char *conninfo)
 {
-    struct err err = {0};
-    struct hosts *h = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    struct hosts *h;
 
-    assert_int_equal(hosts_parse(conninfo, &h, &err), 0);
+    assert_non_null(opts);
+    h = hosts_new(opts);
+    PQconninfoFree(opts);
     return h;
 }
 
@@ -58,6 +59,8 @@ static void test_a_name_is_looked_up_and_kept_as_host_beside_its_addresses(void 
     assert_true(h->lookup);
     assert_int_equal(h->nhost, 1);
     assert_true(h->named[0]);
+    assert_string_equal(hosts_get(h, "host"), "db.example");
+    assert_null(hosts_get(h, "hostaddr"));
     assert_int_equal(hosts_splice(h, (char *const *const *)addrs, &p), 0);
     assert_string_equal(param(&p, "host"), "db.example,db.example");
     assert_string_equal(param(&p, "hostaddr"), "10.0.0.1,fd00::1");

@@ -31,8 +31,6 @@
 #define CHANNEL_MAX 63 /* PostgreSQL's identifier length (NAMEDATALEN - 1) */
 #define HOST_ADDRS_MAX 8 /* addresses of one host name handed to libpq, in the resolver's order */
 
-struct err;
-
 enum req_kind { REQ_QUERY, REQ_TX_QUERY, REQ_ATOMIC, REQ_BEGIN, REQ_COMMIT, REQ_ROLLBACK };
 
 /* One request. QUERY, TX_QUERY and ATOMIC are one allocation holding their copied SQL texts
@@ -246,10 +244,12 @@ struct conn_params {
     char **keys, **vals;
 };
 
-/* Takes `conninfo` (already checked by db_pool_new()) apart. Caller owns *ret, release with
- * hosts_free() (accepts NULL). Returns 0, or -ENOMEM when libpq ran out of memory. */
-int hosts_parse(const char *conninfo, struct hosts **ret, struct err *err);
+/* The settings PQconninfoParse() read (`opts`, borrowed for the call), copied and taken
+ * apart. Caller owns the result, release with hosts_free() (accepts NULL). */
+struct hosts *hosts_new(const PQconninfoOption *opts);
 void hosts_free(struct hosts *h);
+/* The value of setting `key` (non-empty), or NULL when not given; borrowed from `h`. */
+const char *hosts_get(const struct hosts *h, const char *key);
 /* `h`'s settings with the addresses found: addrs[i] (for each of h->nhost hosts) is NULL for
  * a host passed as it is, else a NULL-terminated list of IP addresses; a host is repeated once
  * per address (libpq tries them in turn; host= stays for TLS's name check and .pgpass), none

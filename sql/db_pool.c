@@ -224,33 +224,30 @@ int db_conninfo_check(const char *conninfo, struct err *err)
     return r;
 }
 
-/* Checks the conninfo's syntax and writes host:port/dbname for logs. */
-static int conninfo_check(const char *conninfo, char *addr, size_t size, struct err *err)
+/* Checks the conninfo's syntax, takes it apart into *ret (caller owns it, release with
+ * hosts_free()) and writes host:port/dbname for logs. */
+static int conninfo_check(const char *conninfo, struct hosts **ret, char *addr, size_t size,
+                          struct err *err)
 {
-    const char *host = NULL, *hostaddr = NULL, *port = NULL, *db = NULL;
+    const char *host, *hostaddr, *port, *db;
     PQconninfoOption *opts;
+    struct hosts *h;
     int r = conninfo_parse(conninfo, &opts, err);
 
     if (r < 0)
         return r;
-    for (const PQconninfoOption *o = opts; o->keyword; o++) {
-        if (!o->val || !o->val[0])
-            continue;
-        if (strcmp(o->keyword, "host") == 0)
-            host = o->val;
-        else if (strcmp(o->keyword, "hostaddr") == 0)
-            hostaddr = o->val;
-        else if (strcmp(o->keyword, "port") == 0)
-            port = o->val;
-        else if (strcmp(o->keyword, "dbname") == 0)
-            db = o->val;
-    }
+    h = hosts_new(opts);
+    PQconninfoFree(opts);
+    host = hosts_get(h, "host");
+    hostaddr = hosts_get(h, "hostaddr");
+    port = hosts_get(h, "port");
+    db = hosts_get(h, "dbname");
     (void)snprintf(addr, size, "%s%s%s%s%s",
                    host       ? host
                    : hostaddr ? hostaddr
                               : "local",
                    port ? ":" : "", port ? port : "", db ? "/" : "", db ? db : "");
-    PQconninfoFree(opts);
+    *ret = h;
     return 0;
 }
 
@@ -263,8 +260,7 @@ struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
     if (cfg_check(cfg, err) < 0)
         return NULL;
     pool = xcalloc(1, sizeof(*pool));
-    if (conninfo_check(cfg->conninfo, pool->addr, sizeof(pool->addr), err) < 0 ||
-        hosts_parse(cfg->conninfo, &pool->hosts, err) < 0) {
+    if (conninfo_check(cfg->conninfo, &pool->hosts, pool->addr, sizeof(pool->addr), err) < 0) {
         free(pool);
         return NULL;
     }

@@ -4,6 +4,7 @@ import http.client
 import json
 import re
 import socket
+import time
 
 from conftest import wait_for
 
@@ -57,6 +58,18 @@ def request(address, method, path, body=None, headers=None, timeout=10):
 
 def get(address, path, **kw):
     return request(address, "GET", path, **kw)
+
+
+def slowest_answer(address, path, seconds, interval=0.05):
+    """GETs `path` every `interval` for `seconds`, each answered 200; returns the slowest
+    answer's time in seconds (how long the loop kept an answer waiting)."""
+    worst, t_end = 0.0, time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        t0 = time.monotonic()
+        assert get(address, path).status == 200
+        worst = max(worst, time.monotonic() - t0)
+        time.sleep(interval)
+    return worst
 
 
 def raw_socket(address, timeout=10):
