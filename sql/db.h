@@ -68,6 +68,11 @@ void db_pool_free(struct db_pool *pool);
  * text of libpq's message that repeats a hidden part becomes "***"), or -ENOMEM when libpq
  * ran out of memory. */
 int db_conninfo_check(const char *conninfo, struct err *err);
+/* libpq's error for a connection that failed (PQerrorMessage(): one line per host and
+ * address tried, and hint lines) on one line: the attempts joined with "; ", hints left out,
+ * each masked with url_mask_msg() against `conninfo`, cut to fit `size` (>= 8). Returns buf. */
+#define DB_ERROR_MAX 512 /* enough for the attempts at a few addresses */
+const char *db_connect_error(const char *msg, const char *conninfo, char *buf, size_t size);
 /* true while at least one connection is up. */
 bool db_pool_up(const struct db_pool *pool);
 

@@ -12,7 +12,6 @@
 #include <libpq-fe.h>
 
 #include "lib/log.h"
-#include "lib/urlmask.h"
 #include "lib/xalloc.h"
 #include "sql/db_int.h"
 
@@ -525,15 +524,17 @@ void conn_lost(struct conn *c, const char *text)
     struct req *req = c->req;
     PGresult *res = c->res;
     struct db_tx *tx = c->tx;
-    char why[WHY_MAX], msg[WHY_MAX + 40];
+    char why[DB_ERROR_MAX], msg[DB_ERROR_MAX + 40];
     double retry_s = c->backoff_s;
 
     if (res_err(res) == -ENOTCONN)
         text = rows_make(res, NULL).error;
     else if (c->notice[0])
         text = c->notice;
-    /* libpq may quote a part of the conninfo it could not use (a port read from a password) */
-    (void)url_mask_msg(text && *text ? text : "connection lost", pool->conninfo, why, sizeof(why));
+    /* libpq may quote a part of the conninfo it could not use (a port read from a password),
+     * and tells of each address it tried on a line of its own */
+    (void)db_connect_error(text && *text ? text : "connection lost", pool->conninfo, why,
+                           sizeof(why));
     c->req = NULL;
     c->res = NULL;
     c->tx = NULL;

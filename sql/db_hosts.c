@@ -1,6 +1,9 @@
-/* db_hosts.c - a conninfo's hosts taken apart, and its settings put back together with
- * hostaddr= the addresses looked up for its host names (pure: no I/O, no lookup). */
+/* db_hosts.c - a conninfo's hosts taken apart, its settings put back together with
+ * hostaddr= the addresses looked up for its host names, and libpq's account of the attempts
+ * at them on one line (pure: no I/O, no lookup). */
+#include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +12,7 @@
 #include <libpq-fe.h>
 
 #include "lib/strbuf.h"
+#include "lib/urlmask.h"
 #include "lib/xalloc.h"
 #include "sql/db_int.h"
 
@@ -162,4 +166,26 @@ void conn_params_clear(struct conn_params *p)
     free(p->keys);
     free(p->vals);
     p->keys = p->vals = NULL;
+}
+
+/* libpq tells of each host and address it tried on a line of its own ("connection to server
+ * at ... failed: ..."), each followed by hints starting with a tab: the reason that matters
+ * (a certificate refused at the second address) is rarely on the first line. */
+const char *db_connect_error(const char *msg, const char *conninfo, char *buf, size_t size)
+{
+    char line[DB_ERROR_MAX];
+    size_t n = 0;
+
+    assert(size >= URL_MASK_MIN);
+    buf[0] = '\0';
+    while (*msg) {
+        size_t len = strcspn(msg, "\n");
+        if (len > 0 && msg[0] != '\t' && n + 3 < size) {
+            (void)url_mask_msg(msg, conninfo, line, sizeof(line)); /* its first line */
+            n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? "; " : "", line);
+            n = n < size ? n : size - 1;
+        }
+        msg += len + (msg[len] == '\n');
+    }
+    return buf;
 }

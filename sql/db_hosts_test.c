@@ -135,6 +135,35 @@ static void test_a_host_without_addresses_is_dropped_and_none_left_is_an_error(v
     hosts_free(h);
 }
 
+static void test_each_address_libpq_tried_is_told_on_one_line_without_hints(void **state)
+{
+    const char *msg = "connection to server at \"::1\", port 5432 failed: Connection refused\n"
+                      "\tIs the server running on that host and accepting TCP/IP connections?\n"
+                      "connection to server at \"127.0.0.1\", port 5432 failed: SSL error: "
+                      "certificate verify failed\n";
+    char buf[DB_ERROR_MAX];
+
+    (void)state;
+    assert_string_equal(db_connect_error(msg, "postgresql://app@localhost/db", buf, sizeof(buf)),
+                        "connection to server at \"::1\", port 5432 failed: Connection refused; "
+                        "connection to server at \"127.0.0.1\", port 5432 failed: SSL error: "
+                        "certificate verify failed");
+    assert_string_equal(db_connect_error("connect timed out after 5s", "host=db", buf, 8),
+                        "connect"); /* cut to fit */
+}
+
+static void test_a_password_libpq_quotes_is_masked_on_every_line(void **state)
+{
+    const char *url = "postgresql://app:hunter2@db.example/db";
+    const char *msg = "first \"hunter2\" for connection option \"port\"\n"
+                      "again \"hunter2\"\n";
+    char buf[DB_ERROR_MAX];
+
+    (void)state;
+    assert_null(strstr(db_connect_error(msg, url, buf, sizeof(buf)), "hunter2"));
+    assert_non_null(strstr(buf, "; again"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -144,6 +173,8 @@ int main(void)
         cmocka_unit_test(test_hosts_of_a_list_keep_their_ports_and_unnamed_ones_pass_as_they_are),
         cmocka_unit_test(test_one_port_for_several_hosts_stays_one),
         cmocka_unit_test(test_a_host_without_addresses_is_dropped_and_none_left_is_an_error),
+        cmocka_unit_test(test_each_address_libpq_tried_is_told_on_one_line_without_hints),
+        cmocka_unit_test(test_a_password_libpq_quotes_is_masked_on_every_line),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

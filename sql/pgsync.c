@@ -9,7 +9,6 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
-#include "lib/urlmask.h"
 #include "sql/db.h"
 #include "sql/pgurl.h"
 
@@ -46,7 +45,7 @@ PGconn *pgsync_connect(const char *conninfo, const char *application_name, struc
     }
     if (PQstatus(conn) != CONNECTION_OK) {
         err_set(err, -ENOTCONN, "cannot connect to PostgreSQL: %s",
-                url_mask_msg(PQerrorMessage(conn), conninfo, why, sizeof(why)));
+                db_connect_error(PQerrorMessage(conn), conninfo, why, sizeof(why)));
         PQfinish(conn);
         return NULL;
     }
