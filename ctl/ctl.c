@@ -127,7 +127,11 @@ static int option_take(struct ctl *ctl, int c, const struct ctl_opt *opts, struc
         ctl->json = true;
         return 0;
     default:
-        o = &opts[c - CTL_OPT_BASE];
+        if (c < CTL_OPT_BASE) /* a short name */
+            for (o = opts; o->short_name != c; o++)
+                ;
+        else
+            o = &opts[c - CTL_OPT_BASE];
         if (o->has_arg)
             *o->ret_arg = optarg;
         else
@@ -144,17 +148,25 @@ int ctl_parse_args(struct ctl *ctl, int argc, char **argv, const struct ctl_opt 
         {"config", required_argument, NULL, 'c'},
         {"json", no_argument, NULL, CTL_OPT_JSON},
     };
-    size_t ncommon = 3, n = 0;
+    size_t ncommon = 3, n = 0, ns = 4;
+    char shorts[4 + 2 * CTL_OPTS_MAX + 1] = ":hc:";
     int c, r;
 
     if (ncommon + nopts >= CTL_OPTS_MAX)
         return err_set(err, -E2BIG, "internal error: '%s' has too many options", ctl->path);
-    for (size_t i = 0; i < nopts; i++)
+    for (size_t i = 0; i < nopts; i++) {
         longopts[ncommon + i] =
             (struct option){opts[i].name, opts[i].has_arg, NULL, CTL_OPT_BASE + (int)i};
+        if (opts[i].short_name) {
+            shorts[ns++] = opts[i].short_name;
+            if (opts[i].has_arg)
+                shorts[ns++] = ':';
+        }
+    }
+    shorts[ns] = '\0';
     optind = 0; /* glibc: start afresh on this argv */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hc:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
         if (c == '?' || c == ':')
             return option_error(c, argv, longopts, err);
         r = option_take(ctl, c, opts, err);

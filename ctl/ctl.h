@@ -46,6 +46,7 @@ struct ctl_opt {
     bool has_arg;
     const char **ret_arg; /* has_arg: where the value goes (borrowed from argv) */
     bool *ret_flag;       /* !has_arg: set when given */
+    char short_name;      /* also -X, or 0 for none (not h, c or j) */
 };
 
 /* Parses a command's options with -h/--help, -c/--config and --json (an error unless

@@ -1,6 +1,8 @@
-/* ctl_cron.c - `nexusctl cron`: the schedules with their last and next fire; run one now. */
+/* ctl_cron.c - `nexusctl cron`: the schedules with their last and next fire; run one now;
+ * the next fire times of any expression (no Redis, no configuration). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -12,6 +14,7 @@
 #include "ctl/ctl_fmt.h"
 #include "ctl/ctl_redis.h"
 #include "ctl/ctl_table.h"
+#include "lib/cron.h"
 #include "lib/err.h"
 #include "lib/job.h"
 #include "lib/parse.h"
@@ -109,19 +112,105 @@ static int cron_run_now(struct ctl *ctl, struct ctl_redis *c, const char *name, 
     return r;
 }
 
+/* `t` as local time in zone `tz` ("2026-12-04 03:00:00 CET"), with TZ set for the call (the
+ * zone was checked by cron_next()). Returns buf. */
+static char *local_time(time_t t, const char *tz, char *buf, size_t size)
+{
+    char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+    struct tm tm;
+
+    (void)setenv("TZ", tz, 1);
+    tzset();
+    if (!localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+        (void)snprintf(buf, size, "-");
+    if (old)
+        (void)setenv("TZ", old, 1);
+    else
+        (void)unsetenv("TZ");
+    tzset();
+    free(old);
+    return buf;
+}
+
+/* The next `count` fire times of `text` in zone `tz` after `from`: like systemd-analyze
+ * calendar, without Redis or a configuration. */
+static int cron_next_times(struct ctl *ctl, const char *text, const char *tz, const char *from,
+                           const char *count, struct err *err)
+{
+    struct cron_expr expr;
+    struct err why = {0};
+    double start = util_now();
+    uint32_t n = 5;
+    time_t t, next;
+    json_t *list = ctl->json ? json_array() : NULL;
+    char utc[CTL_FMT_TIME_BUF], local[64];
+    int r = 0;
+
+    if (cron_parse(text, &expr, &why) < 0)
+        r = err_set(err, CTL_EUSAGE, "cron expression '%s': %s", text, why.msg);
+    else if (from && ctl_fmt_parse_time(from, &start) < 0 &&
+             parse_double(from, 0, 253402300799.0, &start) < 0)
+        r = err_set(err, CTL_EUSAGE,
+                    "--from must be a UTC time such as 2026-11-25T03:00:00Z or epoch seconds "
+                    "(got '%s')",
+                    from);
+    else if (count && parse_u32(count, 1, 1000, &n) < 0)
+        r = err_set(err, CTL_EUSAGE, "--count must be 1..1000 (got '%s')", count);
+    t = (time_t)start;
+    for (uint32_t i = 0; r == 0 && i < n; i++, t = next) {
+        int e = cron_next(&expr, tz, t, &next, &why);
+
+        if (e == -ERANGE && i > 0)
+            break; /* fewer than asked within the 5 years looked at */
+        if (e < 0) {
+            r = e == -EINVAL ? err_set(err, CTL_EUSAGE, "%s", why.msg)
+                             : err_set(err, e, "cron expression '%s' %s", text, why.msg);
+            break;
+        }
+        (void)ctl_fmt_time((double)next, utc);
+        (void)local_time(next, tz, local, sizeof(local));
+        if (list)
+            (void)json_array_append_new(list, json_pack("{s:I, s:s, s:s}", "at", (json_int_t)next,
+                                                        "utc", utc, "local", local));
+        else
+            printf("%s  %s\n", utc, local);
+    }
+    if (r == 0 && list) {
+        json_t *out = json_pack("{s:s, s:s, s:O}", "cron", text, "tz", tz, "next", list);
+        r = ctl_fmt_json(out, err);
+        json_decref(out);
+    }
+    json_decref(list);
+    return r;
+}
+
 static int cron_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
-    const char *pos[2] = {NULL, NULL};
+    const char *pos[2] = {NULL, NULL}, *tz = NULL, *from = NULL, *count = NULL;
+    const struct ctl_opt opts[] = {
+        {"tz", true, &tz, NULL, 0},
+        {"from", true, &from, NULL, 0},
+        {"count", true, &count, NULL, 'n'},
+    };
     struct ctl_redis *c;
     int r;
 
-    r = ctl_parse_args(ctl, argc, argv, NULL, 0, pos, 2, err);
+    r = ctl_parse_args(ctl, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), pos, 2, err);
     if (r != 0)
         return r;
-    if (pos[0] && strcmp(pos[0], "list") != 0 && strcmp(pos[0], "run") != 0)
-        return err_set(err, CTL_EUSAGE, "unknown cron command '%s' (list, run NAME)", pos[0]);
+    if (pos[0] && strcmp(pos[0], "list") != 0 && strcmp(pos[0], "run") != 0 &&
+        strcmp(pos[0], "next") != 0)
+        return err_set(err, CTL_EUSAGE, "unknown cron command '%s' (list, run NAME, next EXPR)",
+                       pos[0]);
     if (pos[0] && strcmp(pos[0], "run") == 0 && !pos[1])
         return err_set(err, CTL_EUSAGE, "cron run needs a schedule NAME");
+    if (pos[0] && strcmp(pos[0], "next") == 0) {
+        if (!pos[1])
+            return err_set(err, CTL_EUSAGE, "cron next needs an expression, quoted: \"0 3 * * *\"");
+        return cron_next_times(ctl, pos[1], tz ? tz : "UTC", from, count, err);
+    }
+    if (tz || from || count)
+        return err_set(err, CTL_EUSAGE, "--tz, --from and --count go with cron next");
     c = ctl_redis(ctl, err);
     if (!c)
         return err->code;
@@ -132,12 +221,20 @@ static int cron_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 
 const struct ctl_command ctl_cmd_cron = {
     .name = "cron",
-    .args = "[list | run NAME] [--json]",
-    .summary = "list the schedules with their last and next fire, or run one now",
+    .args = "[list | run NAME | next EXPR [--tz ZONE] [--from TIME] [-n K]] [--json]",
+    .summary = "list the schedules with their last and next fire, run one now, or show when an "
+               "expression fires",
     .help = "cron [list] shows every schedule of the configuration: name, cron expression, time\n"
             "zone, class, queue, the last tick fired (by any process) and the next one.\n"
             "cron run NAME enqueues the schedule's job now and prints its jid; its ticks go on\n"
-            "as before. Exit status 3 when there is no such schedule.\n",
+            "as before. Exit status 3 when there is no such schedule.\n"
+            "cron next EXPR prints the next fire times of a cron expression (quote it), in UTC\n"
+            "and in the zone, as nexusd's cron engine computes them; needs neither Redis nor a\n"
+            "configuration.\n"
+            "  --tz ZONE       an IANA zone such as Europe/Paris (default UTC)\n"
+            "  --from TIME     start after this UTC time (2026-11-25T03:00:00Z) or epoch\n"
+            "                  seconds (default now)\n"
+            "  -n, --count K   how many times, 1..1000 (default 5)\n",
     .json = true,
     .run = cron_run,
 };

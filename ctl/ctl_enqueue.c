@@ -110,8 +110,9 @@ static int enqueue_parse(struct ctl *ctl, int argc, char **argv, double now, str
 {
     const char *in = NULL, *at = NULL, *retry = NULL, *pos[2];
     const struct ctl_opt opts[] = {
-        {"queue", true, &e->queue, NULL}, {"in", true, &in, NULL},      {"at", true, &at, NULL},
-        {"retry", true, &retry, NULL},    {"jid", true, &e->jid, NULL},
+        {"queue", true, &e->queue, NULL, 0}, {"in", true, &in, NULL, 0},
+        {"at", true, &at, NULL, 0},          {"retry", true, &retry, NULL, 0},
+        {"jid", true, &e->jid, NULL, 0},
     };
     int r;
 

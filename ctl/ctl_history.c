@@ -116,7 +116,7 @@ static void history_print_table(const PGresult *res)
 static int history_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
     const char *limit = NULL, *pos[1] = {NULL};
-    const struct ctl_opt opts[] = {{"limit", true, &limit, NULL}};
+    const struct ctl_opt opts[] = {{"limit", true, &limit, NULL, 0}};
     const struct cfg *cfg;
     PGresult *res = NULL;
     uint32_t n;

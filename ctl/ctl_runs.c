@@ -119,7 +119,10 @@ static int runs_run(struct ctl *ctl, int argc, char **argv, struct err *err)
     const char *limit = NULL, *jid = NULL, *pos[1] = {NULL};
     bool output = false;
     const struct ctl_opt opts[] = {
-        {"limit", true, &limit, NULL}, {"jid", true, &jid, NULL}, {"output", false, NULL, &output}};
+        {"limit", true, &limit, NULL, 0},
+        {"jid", true, &jid, NULL, 0},
+        {"output", false, NULL, &output, 0},
+    };
     const struct cfg *cfg;
     const char *params[3];
     json_t *list;

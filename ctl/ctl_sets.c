@@ -288,7 +288,7 @@ static int list_run(struct ctl *ctl, const struct set_kind *kind, int argc, char
                     struct err *err)
 {
     const char *limit_arg = NULL;
-    const struct ctl_opt opts[] = {{"limit", true, &limit_arg, NULL}};
+    const struct ctl_opt opts[] = {{"limit", true, &limit_arg, NULL, 0}};
     uint32_t limit = LIST_DEFAULT_LIMIT;
     struct set_ctx sc = {0};
     json_t *jobs = NULL, *out;
@@ -395,7 +395,7 @@ static int target_parse(struct ctl *ctl, int argc, char **argv, const char **ret
                         struct err *err)
 {
     bool all = false;
-    const struct ctl_opt opts[] = {{"all", false, NULL, &all}};
+    const struct ctl_opt opts[] = {{"all", false, NULL, &all, 0}};
     int r;
 
     r = ctl_parse_args(ctl, argc, argv, opts, 1, ret_jid, 1, err);

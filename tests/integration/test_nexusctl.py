@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import NEXUSCTL, log_time, make_job, push, wait_for
+from conftest import NEXUSCTL, log_time, make_job, push, run_cmd, wait_for
 
 
 def nexusctl_works():
@@ -202,3 +202,31 @@ def test_redis_down_exits_1(workdir, ctl):
         assert res.returncode == 1, (args, res.returncode, res.stderr)
         assert "nothing-here.sock" in res.stderr
         assert res.stdout == ""
+
+
+def test_cron_next_needs_no_redis_and_follows_daylight_saving(workdir):
+    """`cron next` without Redis (none listens) or a configuration: the engine's answers,
+    the spring-forward gap fired at the first instant after it, as nexusd would."""
+    env = {"REDIS_URL": "redis://127.0.0.1:1"}
+    res = run_cmd([NEXUSCTL, "cron", "next", "30 2 * * *", "--tz", "Europe/Paris", "--from",
+                   "2026-03-28T00:00:00Z", "-n", "2"], env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == ("2026-03-28T01:30:00Z  2026-03-28 02:30:00 CET\n"
+                          "2026-03-29T01:00:00Z  2026-03-29 03:00:00 CEST\n")
+    res = run_cmd([NEXUSCTL, "cron", "next", "*/15 * * * *", "--from", "1700000000",
+                   "--count", "3", "--json"], env=env)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["tz"] == "UTC" and [n["at"] for n in out["next"]] == [1700000100, 1700001000,
+                                                                     1700001900]
+    assert out["next"][0]["utc"] == "2023-11-14T22:15:00Z"
+    for args, code, msg in [
+            (["* * *"], 2, "expected 5 fields"),
+            (["@daily", "--tz", "Mars/Base"], 2, "unknown time zone 'Mars/Base'"),
+            (["0 0 30 2 *"], 1, "never fires within 5 years"),
+            (["@daily", "-n", "0"], 2, "--count must be 1..1000"),
+            (["@daily", "--from", "yesterday"], 2, "--from must be a UTC time")]:
+        res = run_cmd([NEXUSCTL, "cron", "next"] + args, env=env)
+        assert res.returncode == code and msg in res.stderr, (args, res.stderr)
+    res = run_cmd([NEXUSCTL, "cron", "--tz", "UTC"], env=env)
+    assert res.returncode == 2 and "go with cron next" in res.stderr
