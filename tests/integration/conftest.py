@@ -6,7 +6,9 @@ process started here is killed at teardown, pass or fail, and every nexusd log i
 for sanitizer reports (a test run against an ASan/UBSan build fails on any).
 
 Environment: NEXUSD and NEXUSCTL (binary paths; default ../../build/...), NEXUS_SOURCE_DIR;
-NEXUS_TEST_REDIS_TLS=1 makes each test's redis-server serve TLS only (redis_topo.py).
+NEXUS_TEST_REDIS_TLS=1 makes each test's redis-server serve TLS only (redis_topo.py);
+NEXUS_TEST_PGBOUNCER=1 puts a pgbouncer in transaction mode in front of each test's
+PostgreSQL, through which nexusd sends its pool's statements (pg.py).
 """
 import base64
 import collections
@@ -23,6 +25,8 @@ import time
 
 import pytest
 import redis
+
+from pg import pool_url_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("NEXUS_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -288,6 +292,9 @@ class Nexusd:
         self.env["REDIS_URL"] = redis_server.url
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         self.env.update(env or {})
+        pool_url = pool_url_for(self.env.get("DATABASE_URL"))  # NEXUS_TEST_PGBOUNCER=1
+        if pool_url and "DATABASE_POOL_URL" not in (env or {}):
+            self.env["DATABASE_POOL_URL"] = pool_url
         self.proc = None
         self.write_config(config if config is not None else make_config())
 

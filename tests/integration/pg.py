@@ -15,6 +15,11 @@ Binaries come from the newest /usr/lib/postgresql/*/bin (never from PATH).
         server.cleanup()          # stops it (immediate) and removes the directory
 
 Also usable as a context manager (`with PostgresServer() as server:`).
+
+With NEXUS_TEST_PGBOUNCER=1 each server also gets a pgbouncer in transaction mode in front of
+it (pgbouncer.py), started with it and stopped at cleanup, and every nexusd given the
+server's url as DATABASE_URL also gets the pgbouncer's as DATABASE_POOL_URL (pool_url_for(),
+used by conftest's Nexusd): so any PostgreSQL test runs through a transaction-mode pooler.
 """
 import glob
 import os
@@ -28,6 +33,13 @@ import tempfile
 import time
 
 PG_USER = "postgres"
+
+POOL_URLS = {}  # with NEXUS_TEST_PGBOUNCER=1: a server's url -> its pgbouncer's
+
+
+def pool_url_for(url):
+    """The pgbouncer URL in front of the server at `url` (NEXUS_TEST_PGBOUNCER=1), or None."""
+    return POOL_URLS.get(url)
 
 
 def pg_bindir():
@@ -148,6 +160,10 @@ class PostgresServer:
             os.chown(self.logfile, pw.pw_uid, pw.pw_gid)
         self._run(["pg_ctl", "-D", self.data, "-l", self.logfile, "-w", "-t", str(timeout),
                    "start"], timeout=timeout + 10)
+        if os.environ.get("NEXUS_TEST_PGBOUNCER") == "1" and self.url not in POOL_URLS:
+            from pgbouncer import PgBouncer
+            self.bouncer = PgBouncer(self, pool_size=10).start()
+            POOL_URLS[self.url] = self.bouncer.url
         return self
 
     def stop(self, mode="fast", timeout=30):
@@ -222,6 +238,8 @@ class PostgresServer:
 
     def cleanup(self):
         """Stops the server (immediate; SIGKILL if that fails) and removes its directory."""
+        if POOL_URLS.pop(self.url, None):
+            self.bouncer.stop()
         try:
             if self.running():
                 self.stop(mode="immediate")

@@ -57,6 +57,9 @@ class PgBouncer:
             "reserve_pool_size": "0",
             "server_lifetime": "3600",
             "server_login_retry": "0.2",
+            # a query waiting for a server connection (PostgreSQL down) fails after this
+            # instead of the default 120 s
+            "query_wait_timeout": "5",
             "logfile": self.logfile,
             "pidfile": self.pidfile,
             "ignore_startup_parameters": "extra_float_digits",
