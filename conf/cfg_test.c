@@ -21,6 +21,7 @@
 /* The environment the loader sees. */
 static const char *env_redis_url;
 static const char *env_database_url;
+static const char *env_database_pool_url;
 static const char *env_http_token;
 static const char *env_hf_token;
 static const char *env_smtp_url;
@@ -37,6 +38,8 @@ static const char *fake_env(const char *name)
         return env_redis_url;
     if (strcmp(name, "DATABASE_URL") == 0)
         return env_database_url;
+    if (strcmp(name, "DATABASE_POOL_URL") == 0)
+        return env_database_pool_url;
     if (strcmp(name, "NEXUS_HTTP_TOKEN") == 0)
         return env_http_token;
     if (strcmp(name, "HF_API_TOKEN") == 0)
@@ -52,6 +55,7 @@ static int setup(void **state)
 {
     env_redis_url = NULL;
     env_database_url = NULL;
+    env_database_pool_url = NULL;
     env_http_token = NULL;
     env_hf_token = NULL;
     env_smtp_url = NULL;
@@ -927,6 +931,20 @@ static void test_env_database_url_wins_over_file(void **state)
     cfg_free(cfg);
 }
 
+static void test_env_database_pool_url_wins_over_file_and_empty_is_unset(void **state)
+{
+    struct cfg *cfg;
+
+    cfg = load_ok("database = { pool_url = \"\"; };");
+    assert_null(cfg->database_pool_url);
+    cfg_free(cfg);
+    env_database_pool_url = "postgresql://app@pooler:6543/app?pgbouncer=true";
+    cfg = load_ok("database = { pool_url = \"dbname=file\"; };");
+    assert_string_equal(cfg->database_pool_url, "postgresql://app@pooler:6543/app?pgbouncer=true");
+    assert_null(cfg->database_url);
+    cfg_free(cfg);
+}
+
 static void test_smtp_settings_password_file_templates_and_env(void **state)
 {
     const char *src = getenv("NEXUS_SOURCE_DIR");
@@ -1341,6 +1359,9 @@ static void test_restart_changes_compare_an_unset_database_url(void **state)
     assert_int_equal(restart_changes(old, "database = { url = \"dbname=x\"; };", NULL, &err),
                      -EINVAL);
     assert_string_equal(err.msg, "database.url changed: restart nexusd to apply it");
+    assert_int_equal(
+        restart_changes(old, "database = { pool_url = \"dbname=x\"; };", NULL, &err), -EINVAL);
+    assert_string_equal(err.msg, "database.pool_url changed: restart nexusd to apply it");
     cfg_free(old);
 }
 
@@ -1744,6 +1765,7 @@ int main(void)
         cmocka_unit_test_setup(test_env_redis_url_overrides_a_bad_file_url, setup),
         cmocka_unit_test_setup(test_env_empty_values_are_ignored, setup),
         cmocka_unit_test_setup(test_env_database_url_wins_over_file, setup),
+        cmocka_unit_test_setup(test_env_database_pool_url_wins_over_file_and_empty_is_unset, setup),
         cmocka_unit_test_setup(test_refused_urls_never_show_their_password, setup),
         cmocka_unit_test_setup(test_starttls_never_with_credentials_needs_plaintext_allowed,
                                setup),
