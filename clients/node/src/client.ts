@@ -1,0 +1,109 @@
+// client.ts - the producer's side of nexusd: jobs pushed to Redis as a Sidekiq client pushes
+// them (one MULTI per call), or written into the app's PostgreSQL transaction.
+
+import { NexusClientError, describe, wrapError } from "./errors.js";
+import {
+  DEFAULT_MAX_JOB_SIZE,
+  buildJob,
+  checkArgs,
+  checkClass,
+  placementOf,
+  type BuiltJob,
+  type EnqueueOptions,
+} from "./job.js";
+import { keysFor, type Keys } from "./keys.js";
+import type { PushPlan, RedisAdapter } from "./redis/adapter.js";
+import { adapterFor } from "./redis/detect.js";
+import { enqueueParams, enqueueThrough, type QueryFn } from "./transaction.js";
+
+export interface ClientOptions {
+  /** An ioredis client (Redis or Cluster) or a connected node-redis v4 client. The client
+   * borrows it: it never connects, closes or configures it. */
+  redis: object;
+  /** nexusd's redis.namespace: the prefix of every key, "" (default) for none. */
+  namespace?: string;
+  /** nexusd's worker.max_job_size in bytes (default 1 MiB): a larger job is refused here
+   * instead of being buried unread by nexusd. */
+  maxJobSize?: number;
+}
+
+const MAX_NAMESPACE_BYTES = 128;
+
+export class Client {
+  private readonly adapter: RedisAdapter;
+  private readonly keys: Keys;
+  private readonly maxJobSize: number;
+
+  constructor(options: ClientOptions) {
+    if (options === null || typeof options !== "object")
+      throw new NexusClientError("invalid_argument", `options must be an object (got ${describe(options)})`);
+    const ns = options.namespace ?? "";
+    if (typeof ns !== "string" || Buffer.byteLength(ns) > MAX_NAMESPACE_BYTES)
+      throw new NexusClientError("invalid_argument", `namespace must be a string of at most 128 bytes (got ${describe(ns)})`);
+    const max = options.maxJobSize ?? DEFAULT_MAX_JOB_SIZE;
+    if (!Number.isInteger(max) || max < 1024)
+      throw new NexusClientError("invalid_argument", `maxJobSize must be a whole number of bytes, at least 1024 (got ${describe(max)})`);
+    this.adapter = adapterFor(options.redis);
+    this.keys = keysFor(ns);
+    this.maxJobSize = max;
+  }
+
+  /** Pushes one job of class `cls`; resolves to its jid once Redis has it. */
+  async enqueue(cls: string, args: readonly unknown[] = [], options?: EnqueueOptions): Promise<{ jid: string }> {
+    const { jids } = await this.enqueueMany(cls, [args], options);
+    return { jid: jids[0] };
+  }
+
+  /** Pushes one job of class `cls` per element of `argsList`, all with the same options, in
+   * one round trip (one LPUSH, or one ZADD); resolves to their jids in that order. Nothing is
+   * sent when any of them is invalid. */
+  async enqueueMany(cls: string, argsList: ReadonlyArray<readonly unknown[]>, options?: EnqueueOptions): Promise<{ jids: string[] }> {
+    checkClass(cls);
+    if (!Array.isArray(argsList))
+      throw new NexusClientError("invalid_argument", `argsList must be an array of args arrays (got ${describe(argsList)})`);
+    const nowS = Date.now() / 1000;
+    const placement = placementOf(options, nowS);
+    const jobs = argsList.map((args, i) => {
+      checkArgs(args, argsList.length === 1 ? "args" : `argsList[${i}]`);
+      return buildJob(cls, args, placement, nowS, this.maxJobSize);
+    });
+    if (jobs.length > 0) await this.push(placement.queue, jobs);
+    return { jids: jobs.map((j) => j.jid) };
+  }
+
+  /** Writes one job through `query` inside the app's transaction (nexus.enqueue()): nexusd
+   * relays it to Redis exactly once if the transaction commits, never if it rolls back.
+   * Resolves to the jid PostgreSQL made, or null when `query` resolves to no rows (Prisma's
+   * $executeRawUnsafe: use $queryRawUnsafe to get it). Needs nexusd's migrations
+   * (`nexusd migrate`) and a nexusd with database.url to relay. */
+  async enqueueInTransaction(
+    query: QueryFn,
+    cls: string,
+    args: readonly unknown[] = [],
+    options?: EnqueueOptions,
+  ): Promise<{ jid: string | null }> {
+    checkClass(cls);
+    checkArgs(args);
+    const nowS = Date.now() / 1000;
+    const placement = placementOf(options, nowS);
+    buildJob(cls, args, placement, nowS, this.maxJobSize); // the size check: the same text
+    const jid = await enqueueThrough(query, enqueueParams(cls, JSON.stringify(args), placement));
+    return { jid };
+  }
+
+  private async push(queue: string, jobs: BuiltJob[]): Promise<void> {
+    const plan: PushPlan = {
+      queuesKey: this.keys.queues,
+      queue,
+      queueKey: this.keys.queue(queue),
+      now: jobs.filter((j) => j.at === undefined).map((j) => j.text),
+      scheduleKey: this.keys.schedule,
+      later: jobs.filter((j) => j.at !== undefined).map((j) => [j.at as number, j.text]),
+    };
+    try {
+      await this.adapter.push(plan);
+    } catch (e) {
+      throw wrapError("redis", `pushing to Redis (${this.adapter.kind}) failed`, e);
+    }
+  }
+}

@@ -1,0 +1,22 @@
+// adapter.ts - what the client needs of a Redis connection: one transaction that pushes jobs
+// as a Sidekiq client does. One implementation per client library, chosen by detect.ts.
+
+/** One call's push: `now` jobs go to `queueKey` (with SADD of `queue` to `queuesKey`),
+ * `later` ones to `scheduleKey` with their due time (epoch s) as score. Either may be
+ * empty, not both. */
+export interface PushPlan {
+  queuesKey: string;
+  queue: string;
+  queueKey: string;
+  now: string[];
+  scheduleKey: string;
+  later: Array<[number, string]>;
+}
+
+export interface RedisAdapter {
+  /** "ioredis" or "node-redis", for messages. */
+  readonly kind: string;
+  /** Sends `plan` in one round trip (MULTI ... EXEC). Rejects with the library's error, or
+   * with an Error naming the command Redis refused. */
+  push(plan: PushPlan): Promise<void>;
+}

@@ -1,0 +1,92 @@
+// transaction.test.mjs - enqueueInTransaction against a real PostgreSQL migrated by nexusd,
+// with a nexusd relaying its outbox: a committed job runs once, a rolled-back one never.
+// Skipped when no PostgreSQL server is installed (/usr/lib/postgresql/*/bin).
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { after, before, describe, it } from "node:test";
+
+import IORedis from "ioredis";
+import pg from "pg";
+
+import { Client, NexusClientError } from "../dist/esm/index.js";
+import { pgBindir, sleep, startNexusd, startPostgres, startRedis, tempDir, waitFor } from "./support/servers.mjs";
+
+const skip = pgBindir() ? false : "no PostgreSQL server under /usr/lib/postgresql";
+let dir, server, postgres, nexusd, redis, db;
+
+describe("enqueueInTransaction", { skip }, () => {
+  before(async () => {
+    dir = tempDir();
+    server = await startRedis(dir);
+    postgres = await startPostgres(dir);
+    nexusd = await startNexusd(dir, server, { queues: ["default", "orders"], env: { DATABASE_URL: postgres.url } });
+    await nexusd.waitLog(/event=db_listen_up .*channel=nexus_outbox/, 20000);
+    redis = new IORedis({ path: server.sock });
+    db = new pg.Client({ connectionString: postgres.url });
+    await db.connect();
+  });
+
+  after(async () => {
+    await db?.end();
+    await redis?.quit();
+    await nexusd?.stop();
+    await postgres?.stop();
+    await server?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const query = (sql, params) => db.query(sql, params);
+
+  async function transaction(body, commit) {
+    await db.query("BEGIN");
+    try {
+      const out = await body();
+      await db.query(commit ? "COMMIT" : "ROLLBACK");
+      return out;
+    } catch (e) {
+      await db.query("ROLLBACK");
+      throw e;
+    }
+  }
+
+  it("a committed job runs once, a rolled-back one never", async () => {
+    const jobs = new Client({ redis });
+    const kept = await transaction(() => jobs.enqueueInTransaction(query, "noop", [1, "x"], { queue: "orders" }), true);
+    const dropped = await transaction(() => jobs.enqueueInTransaction(query, "noop", [2]), false);
+    assert.match(kept.jid, /^[0-9a-f]{24}$/);
+    assert.match(dropped.jid, /^[0-9a-f]{24}$/);
+    const seen = await nexusd.waitJobs([kept.jid]);
+    assert.equal(seen[kept.jid].queue, "orders");
+    await sleep(1000);
+    assert.equal(nexusd.lines({ event: "job", jid: kept.jid }).length, 1);
+    assert.equal(nexusd.lines({ event: "job", jid: dropped.jid }).length, 0);
+    assert.equal((await db.query("SELECT count(*)::int AS n FROM nexus.outbox")).rows[0].n, 0);
+  });
+
+  it("takes rows as Prisma's $queryRawUnsafe and postgres.js give them, and `in`", async () => {
+    const rowsOnly = (sql, params) => db.query(sql, params).then((r) => r.rows);
+    const jobs = new Client({ redis });
+    const { jid } = await transaction(() => jobs.enqueueInTransaction(rowsOnly, "noop", [], { in: "1h", retry: 3 }), true);
+    const due = Date.now() / 1000 + 3600;
+    const [text, score] = await waitFor(async () => {
+      const all = await redis.zrange("schedule", 0, -1, "WITHSCORES");
+      const i = all.findIndex((t) => t.includes(jid));
+      return i >= 0 && [all[i], Number(all[i + 1])];
+    }, { what: "the relay to put the job in the schedule" });
+    assert.ok(Math.abs(score - due) < 10, `due ${score}, expected about ${due}`);
+    assert.equal(JSON.parse(text).retry, 3);
+  });
+
+  it("a failing statement is a database error, and invalid args never reach it", async () => {
+    const jobs = new Client({ redis });
+    const failing = async () => {
+      throw new Error("current transaction is aborted");
+    };
+    await assert.rejects(jobs.enqueueInTransaction(failing, "noop", []), (e) => e instanceof NexusClientError && e.code === "database" && /aborted/.test(e.message));
+    let called = false;
+    const spy = async () => ((called = true), []);
+    await assert.rejects(jobs.enqueueInTransaction(spy, "noop", [undefined]), (e) => e.code === "invalid_argument");
+    assert.equal(called, false);
+  });
+});
