@@ -81,9 +81,10 @@ static const char *param_value(const char *s, size_t from, size_t end, const cha
     return NULL;
 }
 
-/* Whether the key=value string `s` has a key `key`; its value (unquoted, not unescaped) goes
- * to *ret_val and *ret_len. */
-static bool kv_find(const char *s, const char *key, const char **ret_val, size_t *ret_len)
+/* 1 when the key=value string `s` has a key `key` (its value, unquoted, not unescaped, goes
+ * to *ret_val and *ret_len), 0 when it has none, -1 when it is not key=value (libpq refuses it
+ * with its own message). */
+static int kv_find(const char *s, const char *key, const char **ret_val, size_t *ret_len)
 {
     const char *p = s;
 
@@ -92,13 +93,13 @@ static bool kv_find(const char *s, const char *key, const char **ret_val, size_t
         size_t klen;
         p += strspn(p, " \t\n\r\f\v");
         if (!*p)
-            return false;
+            return 0;
         k = p;
         p += strcspn(p, "= \t\n\r\f\v");
         klen = (size_t)(p - k);
         p += strspn(p, " \t\n\r\f\v");
         if (*p != '=')
-            return false; /* libpq refuses it: nothing to find */
+            return -1;
         p++;
         p += strspn(p, " \t\n\r\f\v");
         if (*p == '\'') {
@@ -112,7 +113,7 @@ static bool kv_find(const char *s, const char *key, const char **ret_val, size_t
         if (klen == strlen(key) && strncmp(k, key, klen) == 0) {
             *ret_val = v;
             *ret_len = (size_t)(p - v);
-            return true;
+            return 1;
         }
         if (*p == '\'')
             p++;
@@ -170,8 +171,8 @@ const char *pgurl_pooler(const char *conninfo)
     if (!conninfo)
         return NULL;
     if (!url_split(conninfo, &u))
-        return kv_find(conninfo, "port", &v, &len) && ports_pooler(v, len) ? "port " POOLER_PORT
-                                                                           : NULL;
+        return kv_find(conninfo, "port", &v, &len) > 0 && ports_pooler(v, len) ? "port " POOLER_PORT
+                                                                               : NULL;
     v = param_value(conninfo, u.query, u.end, "pgbouncer", &len);
     if (v && len == 4 && strncmp(v, "true", 4) == 0)
         return "pgbouncer=true";
@@ -189,9 +190,10 @@ char *pgurl_libpq(const char *conninfo, const char *app)
     char *out;
 
     if (!url_split(conninfo, &u)) {
-        if (kv_find(conninfo, "application_name", &v, &len))
-            return xstrdup(conninfo);
-        return xasprintf("%s%sapplication_name='%s'", conninfo, *conninfo ? " " : "", app);
+        if (kv_find(conninfo, "application_name", &v, &len) != 0)
+            return xstrdup(conninfo); /* named, or not key=value: as it is */
+        /* in front: after a trailing "key=", libpq would read it as that key's value */
+        return xasprintf("application_name='%s'%s%s", app, *conninfo ? " " : "", conninfo);
     }
     out = xmalloc(n + strlen(app) + sizeof("?application_name="));
     memcpy(out, conninfo, u.query);

@@ -9,8 +9,8 @@
 /* `conninfo` for libpq: in a postgres:// or postgresql:// URL, the query parameters of
  * Prisma's that libpq refuses as unknown (pgbouncer, connection_limit, pool_timeout,
  * socket_timeout, statement_cache_size) are taken out; and application_name=`app` is added
- * when `conninfo` (a URL or a key=value string) names none, so that the name travels in the
- * start-up packet (a pooler keeps it per client) instead of a session SET. Caller owns the
+ * when `conninfo` (a URL or a well-formed key=value string) names none, so that the name travels in
+ * the start-up packet (a pooler keeps it per client) instead of a session SET. Caller owns the
  * result, release with free(). */
 char *pgurl_libpq(const char *conninfo, const char *app);
 

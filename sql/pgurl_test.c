@@ -36,7 +36,8 @@ static void test_libpq_url_drops_prismas_parameters_and_names_the_application(vo
                                                "&application_name=nexusd"},
         {"postgresql:///app?host=/run/postgresql",
          "postgresql:///app?host=/run/postgresql&application_name=nexusd"},
-        {"host=db dbname=app", "host=db dbname=app application_name='nexusd'"},
+        {"host=db dbname=app", "application_name='nexusd' host=db dbname=app"},
+        {"host=db password=", "application_name='nexusd' host=db password="},
         {"host=db application_name = 'x y'", "host=db application_name = 'x y'"},
         {"", "application_name='nexusd'"},
     };
