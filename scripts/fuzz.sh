@@ -27,9 +27,10 @@ declare -A MAX_LEN=(
     [sql_args]=2048
     [excerpt]=1024
     [sentinel]=512
+    [pgurl]=512
 )
 ALL_TARGETS=(job cfg cron emotion_parse mail_msg mail_tmpl npm_audit urlmask rollup_parse sql_args
-             excerpt sentinel)
+             excerpt sentinel pgurl)
 BUILD_DIR=build-fuzz
 
 usage() {
