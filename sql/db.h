@@ -31,7 +31,8 @@ struct db_pool_cfg {
                                    the server is reached); BEGIN is followed by SET LOCAL
                                    statement_timeout, and a db_query() or db_atomic() unit is
                                    sent in pipeline mode after set_config('statement_timeout',
-                                   ms, true), both in the same transaction. `prepared` must
+                                   ms, true), both in the same transaction (so a statement
+                                   that cannot run in one, VACUUM, fails). `prepared` must
                                    be false (PgBouncer < 1.21 hands each transaction any
                                    server connection: "prepared statement does not exist") */
 };
