@@ -30,8 +30,9 @@ PACKAGES=(
     # certificates for the email tests' STARTTLS and the Redis TLS tests (redis_topo.py)
     openssl
 )
-# node and npm for that test and for clients/node (ctest node_client): Debian's, unless a node with its npm is already installed
-# (nodejs from nodesource ships npm and conflicts with Debian's npm package)
+# node and npm for that test and for clients/node (ctest node_client): Debian's, unless a
+# node with its npm is already installed (nodejs from nodesource ships npm and conflicts with
+# Debian's npm package)
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     PACKAGES+=(nodejs npm)
 fi
