@@ -28,9 +28,12 @@ before(async () => {
 after(async () => {
   await conns.ioredis?.quit();
   await conns["node-redis"]?.quit();
-  await nexusd?.stop();
-  await server?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    await nexusd?.stop();
+  } finally {
+    await server?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 for (const kind of ["ioredis", "node-redis"]) {

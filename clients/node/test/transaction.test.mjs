@@ -30,10 +30,13 @@ describe("enqueueInTransaction", { skip }, () => {
   after(async () => {
     await db?.end();
     await redis?.quit();
-    await nexusd?.stop();
-    await postgres?.stop();
-    await server?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    try {
+      await nexusd?.stop();
+    } finally {
+      await postgres?.stop();
+      await server?.stop();
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   const query = (sql, params) => db.query(sql, params);

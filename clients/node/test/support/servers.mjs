@@ -15,6 +15,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const NEXUSD = process.env.NEXUSD || path.resolve(HERE, "..", "..", "..", "..", "build", "nexusd");
 const AS_ROOT = process.getuid?.() === 0;
 const PG_USER = "postgres";
+const SANITIZER_MARKS = ["ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer"];
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -126,7 +127,7 @@ export async function startNexusd(dir, redis, { name = "nexusd", queues = ["defa
       "",
     ].join("\n"),
   );
-  const e = { ...process.env, REDIS_URL: redis.url, ...env };
+  const e = { ASAN_OPTIONS: "detect_leaks=1", ...process.env, REDIS_URL: redis.url, ...env };
   if (!("DATABASE_URL" in env)) delete e.DATABASE_URL;
   delete e.DATABASE_POOL_URL;
   const proc = spawnLogged(NEXUSD, ["-c", conf], logfile, e);
@@ -162,7 +163,13 @@ export async function startNexusd(dir, redis, { name = "nexusd", queues = ["defa
         return Object.keys(seen).length === jids.length ? seen : null;
       }, { timeout, what: `${jids.length} jobs to finish with outcome=${outcome} in ${logfile}` });
     },
-    stop: () => stopProc(proc),
+    /** Stops it (SIGTERM, then SIGKILL after 5 s); throws when a sanitizer reported
+     * anything in its log (a test run against an ASan/UBSan build). */
+    async stop() {
+      await stopProc(proc);
+      const marks = SANITIZER_MARKS.filter((m) => d.text().includes(m));
+      if (marks.length) throw new Error(`${name}: sanitizer reports (${marks.join(", ")}); log:\n${d.text().slice(-5000)}`);
+    },
   };
   await d.waitLog(/event=redis_up conn=main/, 20000);
   return d;
