@@ -61,6 +61,13 @@ for (const kind of ["ioredis", "node-redis"]) {
       assert.ok(logTime(seen[jid]) >= pushed + 1 - 0.01, `ran at ${seen[jid].ts}, pushed at ${pushed}`);
     });
 
+    it("retry: false sends a failing job to dead at its first failure", async () => {
+      const { jid } = await jobs().enqueue("fail", [`${kind} on purpose`], { retry: false });
+      const seen = await nexusd.waitJobs([jid], { outcome: "dead" });
+      assert.equal(seen[jid].attempt, "1");
+      assert.equal(nexusd.lines({ event: "job", jid, outcome: "retry" }).length, 0);
+    });
+
     it("a job lands in Sidekiq's keys under the namespace as PROTOCOL.md says", async () => {
       const { jid } = await jobs().enqueue("email.welcome", [7], { queue: "nobody", retry: false });
       const raw = await conns.ioredis.lrange(`${NS}queue:nobody`, 0, -1);
