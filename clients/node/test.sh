@@ -14,6 +14,7 @@ if [ ! -f node_modules/.package-lock.json ] ||
     [ package.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund
 fi
+npm run format:check
 npm run build
 npm test
 npm pack --dry-run

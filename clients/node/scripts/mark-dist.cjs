@@ -4,6 +4,9 @@ const fs = require("node:fs");
 const path = require("node:path");
 
 const dist = path.join(__dirname, "..", "dist");
-for (const [dir, type] of [["esm", "module"], ["cjs", "commonjs"]]) {
+for (const [dir, type] of [
+  ["esm", "module"],
+  ["cjs", "commonjs"],
+]) {
   fs.writeFileSync(path.join(dist, dir, "package.json"), JSON.stringify({ type }) + "\n");
 }

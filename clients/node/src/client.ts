@@ -36,20 +36,33 @@ export class Client {
 
   constructor(options: ClientOptions) {
     if (options === null || typeof options !== "object")
-      throw new NexusClientError("invalid_argument", `options must be an object (got ${describe(options)})`);
+      throw new NexusClientError(
+        "invalid_argument",
+        `options must be an object (got ${describe(options)})`,
+      );
     const ns = options.namespace ?? "";
     if (typeof ns !== "string" || Buffer.byteLength(ns) > MAX_NAMESPACE_BYTES)
-      throw new NexusClientError("invalid_argument", `namespace must be a string of at most 128 bytes (got ${describe(ns)})`);
+      throw new NexusClientError(
+        "invalid_argument",
+        `namespace must be a string of at most 128 bytes (got ${describe(ns)})`,
+      );
     const max = options.maxJobSize ?? DEFAULT_MAX_JOB_SIZE;
     if (!Number.isInteger(max) || max < 1024)
-      throw new NexusClientError("invalid_argument", `maxJobSize must be a whole number of bytes, at least 1024 (got ${describe(max)})`);
+      throw new NexusClientError(
+        "invalid_argument",
+        `maxJobSize must be a whole number of bytes, at least 1024 (got ${describe(max)})`,
+      );
     this.adapter = adapterFor(options.redis);
     this.keys = keysFor(ns);
     this.maxJobSize = max;
   }
 
   /** Pushes one job of class `cls`; resolves to its jid once Redis has it. */
-  async enqueue(cls: string, args: readonly unknown[] = [], options?: EnqueueOptions): Promise<{ jid: string }> {
+  async enqueue(
+    cls: string,
+    args: readonly unknown[] = [],
+    options?: EnqueueOptions,
+  ): Promise<{ jid: string }> {
     const { jids } = await this.enqueueMany(cls, [args], options);
     return { jid: jids[0] };
   }
@@ -57,10 +70,17 @@ export class Client {
   /** Pushes one job of class `cls` per element of `argsList`, all with the same options, in
    * one round trip (one LPUSH, or one ZADD); resolves to their jids in that order. Nothing is
    * sent when any of them is invalid. */
-  async enqueueMany(cls: string, argsList: ReadonlyArray<readonly unknown[]>, options?: EnqueueOptions): Promise<{ jids: string[] }> {
+  async enqueueMany(
+    cls: string,
+    argsList: ReadonlyArray<readonly unknown[]>,
+    options?: EnqueueOptions,
+  ): Promise<{ jids: string[] }> {
     checkClass(cls);
     if (!Array.isArray(argsList))
-      throw new NexusClientError("invalid_argument", `argsList must be an array of args arrays (got ${describe(argsList)})`);
+      throw new NexusClientError(
+        "invalid_argument",
+        `argsList must be an array of args arrays (got ${describe(argsList)})`,
+      );
     const nowS = Date.now() / 1000;
     const placement = placementOf(options, nowS);
     const jobs = argsList.map((args, i) => {

@@ -33,7 +33,8 @@ export function wrapError(code: NexusErrorCode, what: string, cause: unknown): N
 
 /** A short phrase for a bad value in an error message. */
 export function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value.length > 60 ? value.slice(0, 60) + "…" : value);
+  if (typeof value === "string")
+    return JSON.stringify(value.length > 60 ? value.slice(0, 60) + "…" : value);
   if (value === null || typeof value !== "object") return String(value);
   if (Array.isArray(value)) return "an array";
   const name = Object.getPrototypeOf(value)?.constructor?.name;

@@ -7,7 +7,8 @@ import { MAX_DELAY_S, parseDuration } from "./duration.js";
 import { NexusClientError, describe } from "./errors.js";
 
 /** A job's arguments: any JSON values. */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+  null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 export interface EnqueueOptions {
   /** The queue, 1..128 bytes without white space; default "default". */
@@ -63,7 +64,9 @@ export function checkClass(cls: unknown): asserts cls is string {
   if (typeof cls !== "string" || cls.length === 0)
     throw invalid(`the class must be a non-empty string (got ${describe(cls)})`);
   if (utf8Bytes(cls) > MAX_CLASS_BYTES || /[\u0000-\u001f\u007f]/.test(cls) || !wellFormed(cls))
-    throw invalid(`the class must be 1..128 bytes without control characters (got ${describe(cls)})`);
+    throw invalid(
+      `the class must be 1..128 bytes without control characters (got ${describe(cls)})`,
+    );
 }
 
 /** Throws unless `queue` is 1..128 bytes without white space or control characters. */
@@ -75,18 +78,24 @@ export function checkQueue(queue: unknown): asserts queue is string {
     /[\u0000-\u0020\u007f]/.test(queue) ||
     !wellFormed(queue)
   )
-    throw invalid(`the queue must be 1..128 bytes without spaces or control characters (got ${describe(queue)})`);
+    throw invalid(
+      `the queue must be 1..128 bytes without spaces or control characters (got ${describe(queue)})`,
+    );
 }
 
 function checkRetry(retry: unknown): asserts retry is boolean | number {
   if (typeof retry === "boolean") return;
-  if (typeof retry === "number" && Number.isInteger(retry) && retry >= 0 && retry <= MAX_RETRIES) return;
-  throw invalid(`retry must be true, false or a whole number 0..${MAX_RETRIES} (got ${describe(retry)})`);
+  if (typeof retry === "number" && Number.isInteger(retry) && retry >= 0 && retry <= MAX_RETRIES)
+    return;
+  throw invalid(
+    `retry must be true, false or a whole number 0..${MAX_RETRIES} (got ${describe(retry)})`,
+  );
 }
 
 /** The due time in epoch seconds of `at` or `in`, or undefined for now (also for a time past). */
 function dueAt(opts: EnqueueOptions, nowS: number): number | undefined {
-  if (opts.at !== undefined && opts.in !== undefined) throw invalid("`at` and `in` cannot be used together");
+  if (opts.at !== undefined && opts.in !== undefined)
+    throw invalid("`at` and `in` cannot be used together");
   let at: number | undefined;
   if (opts.in !== undefined) {
     at = nowS + parseDuration("`in`", opts.in);
@@ -94,13 +103,19 @@ function dueAt(opts: EnqueueOptions, nowS: number): number | undefined {
     at = opts.at.getTime() / 1000;
     if (!Number.isFinite(at)) throw invalid("`at` is an invalid Date");
   } else if (opts.at !== undefined) {
-    if (typeof opts.at !== "number" || !Number.isFinite(opts.at) || opts.at < 0 || opts.at > MAX_AT_S)
+    if (
+      typeof opts.at !== "number" ||
+      !Number.isFinite(opts.at) ||
+      opts.at < 0 ||
+      opts.at > MAX_AT_S
+    )
       throw invalid(
         `\`at\` must be a Date or epoch seconds (not milliseconds) below 1e11 (got ${describe(opts.at)})`,
       );
     at = opts.at;
   }
-  if (at !== undefined && at - nowS > MAX_DELAY_S) throw invalid("`at` is more than 36500 days away");
+  if (at !== undefined && at - nowS > MAX_DELAY_S)
+    throw invalid("`at` is more than 36500 days away");
   return at !== undefined && at > nowS ? at : undefined;
 }
 
@@ -121,7 +136,8 @@ export function placementOf(opts: EnqueueOptions | undefined, nowS: number): Pla
 function checkJson(value: unknown, path: string, seen: Set<object>): void {
   switch (typeof value) {
     case "string":
-      if (!wellFormed(value)) throw invalid(`${path} holds a lone UTF-16 surrogate, which has no UTF-8 form`);
+      if (!wellFormed(value))
+        throw invalid(`${path} holds a lone UTF-16 surrogate, which has no UTF-8 form`);
       return;
     case "boolean":
       return;
@@ -131,7 +147,9 @@ function checkJson(value: unknown, path: string, seen: Set<object>): void {
     case "object":
       break;
     default:
-      throw invalid(`${path} is ${typeof value === "undefined" ? "undefined" : "a " + typeof value}, which JSON cannot hold`);
+      throw invalid(
+        `${path} is ${typeof value === "undefined" ? "undefined" : "a " + typeof value}, which JSON cannot hold`,
+      );
   }
   if (value === null) return;
   if (seen.has(value)) throw invalid(`${path} refers back to itself (a cycle)`);
@@ -175,7 +193,13 @@ export function buildJob(
   maxJobSize: number,
 ): BuiltJob {
   const jid = newJid();
-  const job: Record<string, unknown> = { jid, class: cls, queue: placement.queue, retry: placement.retry, created_at: nowS };
+  const job: Record<string, unknown> = {
+    jid,
+    class: cls,
+    queue: placement.queue,
+    retry: placement.retry,
+    created_at: nowS,
+  };
   if (placement.at === undefined) job.enqueued_at = nowS;
   job.args = args;
   const text = JSON.stringify(job);

@@ -34,7 +34,10 @@ export function jidOf(result: unknown): string | null {
  * is then aborted, as for any failed statement). */
 export async function enqueueThrough(query: QueryFn, params: unknown[]): Promise<string | null> {
   if (typeof query !== "function")
-    throw new NexusClientError("invalid_argument", "query must be a function (sql, params) => Promise");
+    throw new NexusClientError(
+      "invalid_argument",
+      "query must be a function (sql, params) => Promise",
+    );
   let result: unknown;
   try {
     result = await query(ENQUEUE_SQL, params);

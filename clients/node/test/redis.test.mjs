@@ -58,7 +58,10 @@ for (const kind of ["ioredis", "node-redis"]) {
       const pushed = Date.now() / 1000;
       const { jid } = await jobs().enqueue("noop", [kind], { in: "1s" });
       const seen = await nexusd.waitJobs([jid], { timeout: 15000 });
-      assert.ok(logTime(seen[jid]) >= pushed + 1 - 0.01, `ran at ${seen[jid].ts}, pushed at ${pushed}`);
+      assert.ok(
+        logTime(seen[jid]) >= pushed + 1 - 0.01,
+        `ran at ${seen[jid].ts}, pushed at ${pushed}`,
+      );
     });
 
     it("retry: false sends a failing job to dead at its first failure", async () => {
@@ -80,10 +83,12 @@ for (const kind of ["ioredis", "node-redis"]) {
       assert.ok(Math.abs(job.created_at - Date.now() / 1000) < 10);
       assert.ok(await conns.ioredis.sismember(`${NS}queues`, "nobody"));
       const { jid: later } = await jobs().enqueue("noop", [], { in: "1h", queue: "nobody" });
-      const [text, score] = await conns.ioredis.zrange(`${NS}schedule`, 0, -1, "WITHSCORES").then((r) => {
-        const i = r.findIndex((t) => t.includes(later));
-        return [r[i], Number(r[i + 1])];
-      });
+      const [text, score] = await conns.ioredis
+        .zrange(`${NS}schedule`, 0, -1, "WITHSCORES")
+        .then((r) => {
+          const i = r.findIndex((t) => t.includes(later));
+          return [r[i], Number(r[i + 1])];
+        });
       assert.ok(Math.abs(score - (Date.now() / 1000 + 3600)) < 10);
       assert.equal("enqueued_at" in JSON.parse(text), false);
     });
@@ -92,7 +97,12 @@ for (const kind of ["ioredis", "node-redis"]) {
 
 describe("a connection that cannot send", () => {
   it("is a redis error (ioredis, offline queue off)", async () => {
-    const redis = new IORedis({ path: dir + "/missing.sock", lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    const redis = new IORedis({
+      path: dir + "/missing.sock",
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    });
     try {
       await assert.rejects(
         new Client({ redis }).enqueue("noop", []),

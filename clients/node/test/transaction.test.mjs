@@ -10,7 +10,15 @@ import IORedis from "ioredis";
 import pg from "pg";
 
 import { Client, NexusClientError } from "../dist/esm/index.js";
-import { pgBindir, sleep, startNexusd, startPostgres, startRedis, tempDir, waitFor } from "./support/servers.mjs";
+import {
+  pgBindir,
+  sleep,
+  startNexusd,
+  startPostgres,
+  startRedis,
+  tempDir,
+  waitFor,
+} from "./support/servers.mjs";
 
 const skip = pgBindir() ? false : "no PostgreSQL server under /usr/lib/postgresql";
 let dir, server, postgres, nexusd, redis, db;
@@ -20,7 +28,10 @@ describe("enqueueInTransaction", { skip }, () => {
     dir = tempDir();
     server = await startRedis(dir);
     postgres = await startPostgres(dir);
-    nexusd = await startNexusd(dir, server, { queues: ["default", "orders"], env: { DATABASE_URL: postgres.url } });
+    nexusd = await startNexusd(dir, server, {
+      queues: ["default", "orders"],
+      env: { DATABASE_URL: postgres.url },
+    });
     await nexusd.waitLog(/event=db_listen_up .*channel=nexus_outbox/, 20000);
     redis = new IORedis({ path: server.sock });
     db = new pg.Client({ connectionString: postgres.url });
@@ -55,7 +66,10 @@ describe("enqueueInTransaction", { skip }, () => {
 
   it("a committed job runs once, a rolled-back one never", async () => {
     const jobs = new Client({ redis });
-    const kept = await transaction(() => jobs.enqueueInTransaction(query, "noop", [1, "x"], { queue: "orders" }), true);
+    const kept = await transaction(
+      () => jobs.enqueueInTransaction(query, "noop", [1, "x"], { queue: "orders" }),
+      true,
+    );
     const dropped = await transaction(() => jobs.enqueueInTransaction(query, "noop", [2]), false);
     assert.match(kept.jid, /^[0-9a-f]{24}$/);
     assert.match(dropped.jid, /^[0-9a-f]{24}$/);
@@ -70,13 +84,19 @@ describe("enqueueInTransaction", { skip }, () => {
   it("takes rows as Prisma's $queryRawUnsafe and postgres.js give them, and `in`", async () => {
     const rowsOnly = (sql, params) => db.query(sql, params).then((r) => r.rows);
     const jobs = new Client({ redis });
-    const { jid } = await transaction(() => jobs.enqueueInTransaction(rowsOnly, "noop", [], { in: "1h", retry: 3 }), true);
+    const { jid } = await transaction(
+      () => jobs.enqueueInTransaction(rowsOnly, "noop", [], { in: "1h", retry: 3 }),
+      true,
+    );
     const due = Date.now() / 1000 + 3600;
-    const [text, score] = await waitFor(async () => {
-      const all = await redis.zrange("schedule", 0, -1, "WITHSCORES");
-      const i = all.findIndex((t) => t.includes(jid));
-      return i >= 0 && [all[i], Number(all[i + 1])];
-    }, { what: "the relay to put the job in the schedule" });
+    const [text, score] = await waitFor(
+      async () => {
+        const all = await redis.zrange("schedule", 0, -1, "WITHSCORES");
+        const i = all.findIndex((t) => t.includes(jid));
+        return i >= 0 && [all[i], Number(all[i + 1])];
+      },
+      { what: "the relay to put the job in the schedule" },
+    );
     assert.ok(Math.abs(score - due) < 10, `due ${score}, expected about ${due}`);
     assert.equal(JSON.parse(text).retry, 3);
   });
@@ -86,10 +106,16 @@ describe("enqueueInTransaction", { skip }, () => {
     const failing = async () => {
       throw new Error("current transaction is aborted");
     };
-    await assert.rejects(jobs.enqueueInTransaction(failing, "noop", []), (e) => e instanceof NexusClientError && e.code === "database" && /aborted/.test(e.message));
+    await assert.rejects(
+      jobs.enqueueInTransaction(failing, "noop", []),
+      (e) => e instanceof NexusClientError && e.code === "database" && /aborted/.test(e.message),
+    );
     let called = false;
     const spy = async () => ((called = true), []);
-    await assert.rejects(jobs.enqueueInTransaction(spy, "noop", [undefined]), (e) => e.code === "invalid_argument");
+    await assert.rejects(
+      jobs.enqueueInTransaction(spy, "noop", [undefined]),
+      (e) => e.code === "invalid_argument",
+    );
     assert.equal(called, false);
   });
 });

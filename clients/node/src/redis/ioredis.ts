@@ -17,7 +17,9 @@ interface IoredisMulti {
 
 export function isIoredis(redis: unknown): redis is IoredisLike {
   const r = redis as Record<string, unknown>;
-  return typeof r.multi === "function" && typeof r.sadd === "function" && typeof r.lpush === "function";
+  return (
+    typeof r.multi === "function" && typeof r.sadd === "function" && typeof r.lpush === "function"
+  );
 }
 
 export function ioredisAdapter(redis: IoredisLike): RedisAdapter {
@@ -26,7 +28,8 @@ export function ioredisAdapter(redis: IoredisLike): RedisAdapter {
     async push(plan: PushPlan): Promise<void> {
       const m = redis.multi();
       if (plan.now.length > 0) m.sadd(plan.queuesKey, plan.queue).lpush(plan.queueKey, ...plan.now);
-      if (plan.later.length > 0) m.zadd(plan.scheduleKey, ...plan.later.flatMap(([at, job]) => [String(at), job]));
+      if (plan.later.length > 0)
+        m.zadd(plan.scheduleKey, ...plan.later.flatMap(([at, job]) => [String(at), job]));
       const replies = await m.exec();
       if (replies === null) throw new Error("the transaction was aborted");
       for (const [err] of replies) if (err) throw err;

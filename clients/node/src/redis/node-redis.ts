@@ -17,7 +17,9 @@ interface NodeRedisMulti {
 
 export function isNodeRedis(redis: unknown): redis is NodeRedisLike {
   const r = redis as Record<string, unknown>;
-  return typeof r.multi === "function" && typeof r.sAdd === "function" && typeof r.lPush === "function";
+  return (
+    typeof r.multi === "function" && typeof r.sAdd === "function" && typeof r.lPush === "function"
+  );
 }
 
 export function nodeRedisAdapter(redis: NodeRedisLike): RedisAdapter {
@@ -27,7 +29,10 @@ export function nodeRedisAdapter(redis: NodeRedisLike): RedisAdapter {
       const m = redis.multi();
       if (plan.now.length > 0) m.sAdd(plan.queuesKey, plan.queue).lPush(plan.queueKey, plan.now);
       if (plan.later.length > 0)
-        m.zAdd(plan.scheduleKey, plan.later.map(([score, value]) => ({ score, value })));
+        m.zAdd(
+          plan.scheduleKey,
+          plan.later.map(([score, value]) => ({ score, value })),
+        );
       const replies = await m.exec();
       for (const reply of replies) if (reply instanceof Error) throw reply;
     },

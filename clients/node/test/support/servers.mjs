@@ -12,7 +12,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-export const NEXUSD = process.env.NEXUSD || path.resolve(HERE, "..", "..", "..", "..", "build", "nexusd");
+export const NEXUSD =
+  process.env.NEXUSD || path.resolve(HERE, "..", "..", "..", "..", "build", "nexusd");
 const AS_ROOT = process.getuid?.() === 0;
 const PG_USER = "postgres";
 const SANITIZER_MARKS = ["ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer"];
@@ -69,7 +70,9 @@ function spawnLogged(cmd, args, logfile, env) {
   const fd = fs.openSync(logfile, "a");
   const proc = spawn(cmd, args, { stdio: ["ignore", fd, fd], env: env ?? process.env });
   fs.closeSync(fd);
-  proc.exited = new Promise((resolve) => proc.once("exit", (code, signal) => resolve({ code, signal })));
+  proc.exited = new Promise((resolve) =>
+    proc.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   return proc;
 }
 
@@ -91,10 +94,16 @@ export async function startRedis(dir) {
     ["--port", "0", "--unixsocket", sock, "--dir", dir, "--save", "", "--appendonly", "no"],
     path.join(dir, "redis.log"),
   );
-  await waitFor(async () => {
-    if (proc.exitCode !== null) throw new Error("redis-server exited: " + fs.readFileSync(path.join(dir, "redis.log"), "utf8"));
-    return pingUnix(sock);
-  }, { what: "redis-server to answer" });
+  await waitFor(
+    async () => {
+      if (proc.exitCode !== null)
+        throw new Error(
+          "redis-server exited: " + fs.readFileSync(path.join(dir, "redis.log"), "utf8"),
+        );
+      return pingUnix(sock);
+    },
+    { what: "redis-server to answer" },
+  );
   return { sock, url: "unix://" + sock, stop: () => stopProc(proc) };
 }
 
@@ -103,7 +112,8 @@ export function parseLogfmt(line) {
   const out = {};
   for (const m of line.matchAll(/([A-Za-z0-9_.]+)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
     let v = m[2];
-    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1).replace(/\\(.)/g, "$1");
+    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"'))
+      v = v.slice(1, -1).replace(/\\(.)/g, "$1");
     out[m[1]] = v;
   }
   return out;
@@ -112,13 +122,19 @@ export function parseLogfmt(line) {
 /** nexusd with a small configuration (the integration tests' short intervals) reading
  * `queues`, its Redis keys under `namespace`, logging into dir/NAME.log. `env` adds to its
  * environment (DATABASE_URL). */
-export async function startNexusd(dir, redis, { name = "nexusd", queues = ["default"], namespace = "", env = {} } = {}) {
+export async function startNexusd(
+  dir,
+  redis,
+  { name = "nexusd", queues = ["default"], namespace = "", env = {} } = {},
+) {
   const conf = path.join(dir, name + ".conf");
   const logfile = path.join(dir, name + ".log");
   fs.writeFileSync(
     conf,
     [
-      "worker = { concurrency = 10; queues = ( " + queues.map((q) => JSON.stringify(q)).join(", ") + " );",
+      "worker = { concurrency = 10; queues = ( " +
+        queues.map((q) => JSON.stringify(q)).join(", ") +
+        " );",
       '  shutdown_timeout = "2s"; heartbeat_interval = "0.2s"; process_ttl = "1s";',
       '  poll_interval = "0.1s"; block_timeout = "1s"; };',
       "classes = ( );",
@@ -146,29 +162,44 @@ export async function startNexusd(dir, redis, { name = "nexusd", queues = ["defa
     },
     assertAlive() {
       if (proc.exitCode !== null || proc.signalCode !== null)
-        throw new Error(`${name} exited (${proc.exitCode ?? proc.signalCode}); log:\n${d.text().slice(-3000)}`);
+        throw new Error(
+          `${name} exited (${proc.exitCode ?? proc.signalCode}); log:\n${d.text().slice(-3000)}`,
+        );
     },
     async waitLog(regex, timeout = 10000) {
-      return waitFor(() => {
-        d.assertAlive();
-        return d.text().split("\n").find((l) => regex.test(l));
-      }, { timeout, what: `${name} to log ${regex}` });
+      return waitFor(
+        () => {
+          d.assertAlive();
+          return d
+            .text()
+            .split("\n")
+            .find((l) => regex.test(l));
+        },
+        { timeout, what: `${name} to log ${regex}` },
+      );
     },
     /** Waits until every jid has an event=job line with `outcome`; returns {jid: line}. */
     async waitJobs(jids, { outcome = "ok", timeout = 20000 } = {}) {
-      return waitFor(() => {
-        d.assertAlive();
-        const seen = {};
-        for (const e of d.lines({ event: "job", outcome })) if (jids.includes(e.jid)) seen[e.jid] = e;
-        return Object.keys(seen).length === jids.length ? seen : null;
-      }, { timeout, what: `${jids.length} jobs to finish with outcome=${outcome} in ${logfile}` });
+      return waitFor(
+        () => {
+          d.assertAlive();
+          const seen = {};
+          for (const e of d.lines({ event: "job", outcome }))
+            if (jids.includes(e.jid)) seen[e.jid] = e;
+          return Object.keys(seen).length === jids.length ? seen : null;
+        },
+        { timeout, what: `${jids.length} jobs to finish with outcome=${outcome} in ${logfile}` },
+      );
     },
     /** Stops it (SIGTERM, then SIGKILL after 5 s); throws when a sanitizer reported
      * anything in its log (a test run against an ASan/UBSan build). */
     async stop() {
       await stopProc(proc);
       const marks = SANITIZER_MARKS.filter((m) => d.text().includes(m));
-      if (marks.length) throw new Error(`${name}: sanitizer reports (${marks.join(", ")}); log:\n${d.text().slice(-5000)}`);
+      if (marks.length)
+        throw new Error(
+          `${name}: sanitizer reports (${marks.join(", ")}); log:\n${d.text().slice(-5000)}`,
+        );
     },
   };
   await d.waitLog(/event=redis_up conn=main/, 20000);
@@ -212,7 +243,19 @@ export async function startPostgres(dir) {
   }
   const data = path.join(pgdir, "data");
   const port = await freePort();
-  pgRun(bindir, pgdir, ["initdb", "-D", data, "-A", "trust", "-U", PG_USER, "-E", "UTF8", "--locale=C", "--no-sync"]);
+  pgRun(bindir, pgdir, [
+    "initdb",
+    "-D",
+    data,
+    "-A",
+    "trust",
+    "-U",
+    PG_USER,
+    "-E",
+    "UTF8",
+    "--locale=C",
+    "--no-sync",
+  ]);
   const settings = {
     listen_addresses: "'127.0.0.1'",
     port: String(port),
@@ -223,8 +266,23 @@ export async function startPostgres(dir) {
     max_connections: "30",
     shared_buffers: "16MB",
   };
-  fs.appendFileSync(path.join(data, "postgresql.conf"), Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join(""));
-  pgRun(bindir, pgdir, ["pg_ctl", "-D", data, "-l", path.join(pgdir, "postgres.log"), "-w", "-t", "60", "start"]);
+  fs.appendFileSync(
+    path.join(data, "postgresql.conf"),
+    Object.entries(settings)
+      .map(([k, v]) => `${k} = ${v}\n`)
+      .join(""),
+  );
+  pgRun(bindir, pgdir, [
+    "pg_ctl",
+    "-D",
+    data,
+    "-l",
+    path.join(pgdir, "postgres.log"),
+    "-w",
+    "-t",
+    "60",
+    "start",
+  ]);
   const url = `postgresql://${PG_USER}@127.0.0.1:${port}/postgres`;
   const stop = async () => {
     try {
@@ -233,7 +291,11 @@ export async function startPostgres(dir) {
       /* already stopped */
     }
   };
-  const migrate = spawnSync(NEXUSD, ["migrate"], { env: { ...process.env, DATABASE_URL: url }, encoding: "utf8", timeout: 60000 });
+  const migrate = spawnSync(NEXUSD, ["migrate"], {
+    env: { ...process.env, DATABASE_URL: url },
+    encoding: "utf8",
+    timeout: 60000,
+  });
   if (migrate.status !== 0) {
     await stop();
     throw new Error("nexusd migrate failed: " + migrate.stderr);

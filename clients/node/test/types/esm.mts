@@ -13,8 +13,12 @@ export async function produce(order: Order, query: QueryFn): Promise<string[]> {
   const other = new Client({ redis: createClient() });
   const opts: EnqueueOptions = { queue: "default", at: new Date(), retry: 5 };
   const { jid } = await jobs.enqueue("email.welcome", [42, order], opts);
-  const { jids } = await other.enqueueMany("analytics.rollup", [["2026-11-01"], ["2026-11-02"]], { in: "10m" });
-  const inTx: string | null = (await jobs.enqueueInTransaction(query, "email.order_receipt", [order.id])).jid;
+  const { jids } = await other.enqueueMany("analytics.rollup", [["2026-11-01"], ["2026-11-02"]], {
+    in: "10m",
+  });
+  const inTx: string | null = (
+    await jobs.enqueueInTransaction(query, "email.order_receipt", [order.id])
+  ).jid;
   try {
     await jobs.enqueue("noop");
   } catch (e) {
