@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -42,7 +43,9 @@ static const char usage_head[] = "Usage: nexusctl [-c FILE] COMMAND [ARGS] [--js
 static const char usage_tail[] =
     "\n"
     "Options (before or after the command):\n"
-    "  -c, --config FILE  nexusd's configuration file (default: none); REDIS_URL overrides\n"
+    "  -c, --config FILE  nexusd's configuration file; without it $NEXUS_CONFIG, else\n"
+    "                     " CTL_DEFAULT_CONFIG " when it exists, else the\n"
+    "                     defaults (NEXUS_CONFIG=\"\" for those); REDIS_URL overrides\n"
     "                     redis.url\n"
     "      --json         machine-readable output (stats, processes, list, show)\n"
     "  -h, --help         print help; 'nexusctl COMMAND --help' for a command's\n"
@@ -188,11 +191,24 @@ static const char *env_get(const char *name)
     return getenv(name);
 }
 
+/* -c FILE, else $NEXUS_CONFIG ("" for none), else CTL_DEFAULT_CONFIG when it exists, as a
+ * package installs it: commands on the host of a nexusd work without -c. */
+static const char *config_path(const struct ctl *ctl)
+{
+    const char *env = getenv("NEXUS_CONFIG");
+
+    if (ctl->cfg_path)
+        return ctl->cfg_path;
+    if (env)
+        return *env ? env : NULL;
+    return access(CTL_DEFAULT_CONFIG, F_OK) == 0 ? CTL_DEFAULT_CONFIG : NULL;
+}
+
 const struct cfg *ctl_cfg(struct ctl *ctl, struct err *err)
 {
     if (ctl->cfg)
         return ctl->cfg;
-    if (cfg_load(ctl->cfg_path, env_get, &ctl->cfg, err) < 0) {
+    if (cfg_load(config_path(ctl), env_get, &ctl->cfg, err) < 0) {
         err->code = CTL_ECONFIG;
         return NULL;
     }

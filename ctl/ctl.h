@@ -16,6 +16,9 @@ struct ctl_redis;
 #define CTL_ECONFIG (-EBADR)    /* an unusable configuration: 2 */
 #define CTL_ENOTFOUND (-ENOENT) /* no such job: 3 */
 
+/* The configuration read without -c or NEXUS_CONFIG, when it exists. */
+#define CTL_DEFAULT_CONFIG "/etc/nexusd/nexusd.conf"
+
 /* Room for the words naming a command, e.g. "scheduled delete". */
 #define CTL_PATH_MAX 64
 

@@ -548,6 +548,7 @@ def run_cmd(args, env=None, timeout=30, input=None):
     e.pop("REDIS_URL", None)
     e.pop("DATABASE_URL", None)
     e.pop("DATABASE_POOL_URL", None)
+    e["NEXUS_CONFIG"] = ""  # nexusctl: not the host's /etc/nexusd/nexusd.conf unless asked
     e.update(env or {})
     return subprocess.run(args, env=e, timeout=timeout, capture_output=True, text=True,
                           input=input)

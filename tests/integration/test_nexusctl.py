@@ -230,3 +230,23 @@ def test_cron_next_needs_no_redis_and_follows_daylight_saving(workdir):
         assert res.returncode == code and msg in res.stderr, (args, res.stderr)
     res = run_cmd([NEXUSCTL, "cron", "--tz", "UTC"], env=env)
     assert res.returncode == 2 and "go with cron next" in res.stderr
+
+
+def test_the_configuration_without_c(workdir, redis_server):
+    """-c FILE wins; else NEXUS_CONFIG ("" for the defaults); else /etc/nexusd/nexusd.conf
+    when it exists (a package's place), so commands on a nexusd's host need no -c."""
+    bad = os.path.join(workdir, "bad.conf")
+    with open(bad, "w") as f:
+        f.write("redis = { bogus = 1; };\n")
+    good = os.path.join(workdir, "good.conf")
+    with open(good, "w") as f:
+        f.write('redis = { namespace = "fromfile:"; };\n')
+    env = {"REDIS_URL": redis_server.url}
+    res = run_cmd([NEXUSCTL, "stats"], env=dict(env, NEXUS_CONFIG=bad))
+    assert res.returncode == 2 and "%s:1: unknown setting 'redis.bogus'" % bad in res.stderr
+    res = run_cmd([NEXUSCTL, "-c", good, "stats"], env=dict(env, NEXUS_CONFIG=bad))
+    assert res.returncode == 0, res.stderr
+    res = run_cmd([NEXUSCTL, "stats"], env=dict(env, NEXUS_CONFIG=""))
+    assert res.returncode == 0, res.stderr
+    # /etc/nexusd/nexusd.conf itself is not written here: tests running beside this one
+    # would read it
