@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 #include <stdbool.h>
 
@@ -20,6 +21,7 @@
 #include "daemon/status.h"
 #include "daemon/worker.h"
 #include "jobs/registry.h"
+#include "lib/cron.h"
 #include "lib/err.h"
 #include "lib/httpd_host.h"
 #include "lib/log.h"
@@ -287,6 +289,41 @@ static void print_sentinels(const struct cfg *cfg)
     raddr_clear(&a);
 }
 
+/* Whether this configuration's worker reads `queue`. */
+static bool queue_read(const struct cfg *cfg, const char *queue)
+{
+    for (size_t i = 0; i < cfg->nqueues; i++)
+        if (strcmp(cfg->queues[i].name, queue) == 0)
+            return true;
+    return false;
+}
+
+/* Each schedule with its next tick, and a warning for one whose jobs would get stuck: a class
+ * no handler knows (dead at once), a queue this worker does not read (waiting for another). */
+static void print_schedules(const struct cfg *cfg)
+{
+    printf("  schedules: %zu\n", cfg->nschedules);
+    for (size_t i = 0; i < cfg->nschedules; i++) {
+        const struct cfg_schedule *sc = &cfg->schedules[i];
+        char when[32] = "never";
+        time_t next;
+        struct tm tm;
+
+        if (cron_next(&sc->expr, sc->tz, time(NULL), &next, NULL) == 0 && gmtime_r(&next, &tm))
+            (void)strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        printf("    %s: \"%s\" %s, class %s on queue %s, next %s\n", sc->name, sc->cron, sc->tz,
+               sc->class_name, sc->queue, when);
+        if (!handler_find(cfg, sc->class_name))
+            printf("    warning: schedule %s enqueues class %s, which no handler of nexusd "
+                   "knows: its jobs would go to dead\n",
+                   sc->name, sc->class_name);
+        if (!queue_read(cfg, sc->queue))
+            printf("    warning: schedule %s enqueues to queue %s, which worker.queues does not "
+                   "read: its jobs wait for a process that reads it\n",
+                   sc->name, sc->queue);
+    }
+}
+
 static void print_summary(const struct cfg *cfg)
 {
     char url[256]; /* shown with url_mask(): never a password */
@@ -314,6 +351,8 @@ static void print_summary(const struct cfg *cfg)
     printf("  job timeout %gs, max retries %d, shutdown timeout %gs\n", cfg->job_timeout_s,
            cfg->max_retries, cfg->shutdown_timeout_s);
     printf("  classes configured: %zu\n", cfg->nclasses);
+    printf("  http: %s\n", cfg->http_enabled ? cfg->http_listen : "off");
+    print_schedules(cfg);
 }
 
 int main(int argc, char **argv)

@@ -107,3 +107,27 @@ def test_nexusctl_cron_lists_and_runs(nexusd, r, redis_server):
     assert any(j["jid"] == jid and j["nexus_schedule"] == "tick" for j in jobs)
     missing = run_cmd([NEXUSCTL, "-c", d.conf, "cron", "run", "nope"], env=env)
     assert missing.returncode == 3 and "no schedule named 'nope'" in missing.stderr
+
+
+def test_check_config_lists_schedules_and_warns_of_stuck_ones(workdir):
+    """`nexusd -t` shows each schedule with its next tick, and warns (still valid) of one whose
+    class no handler knows or whose queue this configuration does not read."""
+    import os
+    from conftest import NEXUSD
+    path = os.path.join(workdir, "s.conf")
+    with open(path, "w") as f:
+        f.write('worker = { queues = ("default"); };\n'
+                'http = { listen = "127.0.0.1:7499"; };\n'
+                'schedules = (\n'
+                ' { name = "ok"; cron = "0 3 * * *"; class = "noop"; tz = "Europe/Paris"; },\n'
+                ' { name = "stuck"; cron = "@daily"; class = "nope.thing"; queue = "mailers"; }\n'
+                ');\n')
+    res = run_cmd([NEXUSD, "-t", "-c", path])
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "  http: 127.0.0.1:7499\n" in out and "  schedules: 2\n" in out
+    assert '    ok: "0 3 * * *" Europe/Paris, class noop on queue default, next 20' in out
+    assert "warning: schedule ok" not in out
+    assert ("warning: schedule stuck enqueues class nope.thing, which no handler of nexusd "
+            "knows") in out
+    assert "warning: schedule stuck enqueues to queue mailers, which worker.queues does not" in out
