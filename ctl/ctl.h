@@ -79,6 +79,11 @@ struct ctl_redis *ctl_redis(struct ctl *ctl, struct err *err);
 /* The namespace, "" before ctl_redis(). Borrowed. */
 const char *ctl_ns(const struct ctl *ctl);
 
+/* Live processes (their heartbeat not expired), and how many of them read `queue` (their
+ * worker.queues names it): ctl_stats.c. Returns 0, or a runtime error. */
+int ctl_queue_readers(struct ctl *ctl, const char *queue, size_t *ret_live, size_t *ret_readers,
+                      struct err *err);
+
 /* Pushes job `text` as a Sidekiq client does: onto queue `queue` now when `at` is
  * QUEUE_PUSH_NOW, else into schedule due at `at` (epoch s); see queue/push.h. */
 int ctl_push(struct ctl_redis *c, const char *ns, const char *queue, double at, const char *text,

@@ -228,6 +228,28 @@ static int job_size_check(struct ctl *ctl, size_t len, struct err *err)
     return 0;
 }
 
+/* After a push: a warning (exit status 0, the job is queued) when no live process reads the
+ * queue, so a job pushed to a queue nothing reads does not wait unnoticed. A failed read of the
+ * processes says nothing: the push is what was asked. */
+static void readers_warn(struct ctl *ctl, const char *queue)
+{
+    struct err ignored = {0};
+    size_t live, readers;
+
+    if (ctl_queue_readers(ctl, queue, &live, &readers, &ignored) < 0 || readers > 0)
+        return;
+    if (live == 0)
+        fprintf(stderr,
+                "nexusctl: warning: no nexusd process is running (none has beaten within its "
+                "worker.process_ttl): the job waits in queue %s until one starts\n",
+                queue);
+    else
+        fprintf(stderr,
+                "nexusctl: warning: none of the %zu live processes reads queue %s (their "
+                "worker.queues do not name it): the job waits until one does\n",
+                live, queue);
+}
+
 static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
     struct enqueue e = {0};
@@ -261,8 +283,10 @@ static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
         goto out;
     }
     r = ctl_push(c, ctl_ns(ctl), e.queue, e.later ? e.at : QUEUE_PUSH_NOW, text, len, err);
-    if (r == 0)
+    if (r == 0) {
         printf("%s\n", jid);
+        readers_warn(ctl, e.queue);
+    }
 out:
     free(text);
     json_decref(e.args);
@@ -284,7 +308,9 @@ const struct ctl_command ctl_cmd_enqueue = {
             "  --at TIME        run it at TIME: epoch seconds or 2026-11-25T03:00:00Z (UTC)\n"
             "  --retry R        true (default: the class's retries), false, or at most\n"
             "                   R retries (0..10000)\n"
-            "  --jid JID        the job's id (default: 24 random hex digits)\n",
+            "  --jid JID        the job's id (default: 24 random hex digits)\n"
+            "\n"
+            "A warning on stderr (exit status 0) when no live process reads the queue.\n",
     .json = false,
     .run = enqueue_run,
 };

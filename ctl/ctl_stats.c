@@ -367,10 +367,47 @@ static int counters_collect(const struct stats_ctx *sc, json_t *stats, struct er
     return r;
 }
 
+/* Live processes among `procs` (as processes_collect() gives them) whose worker.queues holds
+ * `queue`. */
+static size_t readers_of(const json_t *procs, const char *queue)
+{
+    const json_t *p, *q;
+    size_t i, j, n = 0;
+
+    json_array_foreach(procs, i, p)
+    {
+        json_array_foreach(json_object_get(p, "queues"), j, q)
+        {
+            if (json_is_string(q) && strcmp(json_string_value(q), queue) == 0) {
+                n++;
+                break;
+            }
+        }
+    }
+    return n;
+}
+
+int ctl_queue_readers(struct ctl *ctl, const char *queue, size_t *ret_live, size_t *ret_readers,
+                      struct err *err)
+{
+    struct stats_ctx sc = {0};
+    json_t *procs = NULL;
+    int r = stats_ctx_open(ctl, &sc, err);
+
+    if (r == 0)
+        r = processes_collect(&sc, &procs, err);
+    if (r < 0)
+        return r;
+    *ret_live = json_array_size(procs);
+    *ret_readers = readers_of(procs, queue);
+    json_decref(procs);
+    return 0;
+}
+
 static void stats_print(const json_t *s)
 {
     const json_t *queues = json_object_get(s, "queues"), *q;
-    char latency[CTL_FMT_AGE_BUF], size[24];
+    char latency[CTL_FMT_AGE_BUF], size[24], readers[24];
     struct ctl_table *t;
     size_t i;
 
@@ -382,18 +419,28 @@ static void stats_print(const json_t *s)
     if (json_array_size(queues) == 0) {
         printf("no queues\n\n");
     } else {
-        t = ctl_table_new(4, (const char *const[]){"QUEUE", "SIZE", "LATENCY", "PAUSED"},
-                          1u << 1 | 1u << 2);
+        t = ctl_table_new(5,
+                          (const char *const[]){"QUEUE", "SIZE", "LATENCY", "PAUSED", "READERS"},
+                          1u << 1 | 1u << 2 | 1u << 4);
         json_array_foreach(queues, i, q)
         {
             (void)snprintf(size, sizeof(size), "%lld", int_of(q, "size"));
+            (void)snprintf(readers, sizeof(readers), "%lld", int_of(q, "readers"));
             (void)ctl_fmt_age(json_real_value(json_object_get(q, "latency")), latency);
             ctl_table_add(t, (const char *const[]){
                                  json_string_value(json_object_get(q, "name")), size, latency,
-                                 json_is_true(json_object_get(q, "paused")) ? "yes" : "no"});
+                                 json_is_true(json_object_get(q, "paused")) ? "yes" : "no",
+                                 readers});
         }
         ctl_table_print(t, stdout);
         ctl_table_free(t);
+        json_array_foreach(queues, i, q)
+        {
+            if (int_of(q, "readers") == 0 && int_of(q, "size") > 0)
+                printf("warning: no live process reads queue %s: its %lld jobs wait for one "
+                       "whose worker.queues names it\n",
+                       json_string_value(json_object_get(q, "name")), int_of(q, "size"));
+        }
         printf("\n");
     }
     processes_print(json_object_get(s, "processes"));
@@ -401,9 +448,10 @@ static void stats_print(const json_t *s)
 
 static int stats_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
-    json_t *stats = NULL, *queues = NULL, *procs = NULL;
+    json_t *stats = NULL, *queues = NULL, *procs = NULL, *q;
     struct stats_ctx sc = {0};
     long long enqueued = 0;
+    size_t i;
     int r;
 
     r = ctl_parse_args(ctl, argc, argv, NULL, 0, NULL, 0, err);
@@ -421,6 +469,12 @@ static int stats_run(struct ctl *ctl, int argc, char **argv, struct err *err)
     r = processes_collect(&sc, &procs, err);
     if (r < 0)
         goto out;
+    json_array_foreach(queues, i, q)
+    {
+        size_t n = readers_of(procs, json_string_value(json_object_get(q, "name")));
+
+        (void)json_object_set_new(q, "readers", json_integer((json_int_t)n));
+    }
     (void)json_object_set_new(stats, "processes", procs);
     if (ctl->json)
         r = ctl_fmt_json(stats, err);

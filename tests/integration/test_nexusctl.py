@@ -250,3 +250,24 @@ def test_the_configuration_without_c(workdir, redis_server):
     assert res.returncode == 0, res.stderr
     # /etc/nexusd/nexusd.conf itself is not written here: tests running beside this one
     # would read it
+
+
+def test_enqueue_and_stats_tell_of_a_queue_no_process_reads(r, nexusd, ctl):
+    """A job pushed to a queue that no live process reads would wait unnoticed: enqueue warns
+    (exit 0, the job is queued), stats counts each queue's readers and warns."""
+    res = ctl("enqueue", "noop", "--queue", "mailers")
+    assert res.returncode == 0 and "no nexusd process is running" in res.stderr, res.stderr
+    d = nexusd({"queues": ["default"]})
+    wait_for(lambda: len(json.loads(ctl("stats", "--json").stdout)["processes"]) == 1,
+             what="the live process in stats")
+    res = ctl("enqueue", "noop", "--queue", "mailers")
+    assert res.returncode == 0, res.stderr
+    assert ("warning: none of the 1 live processes reads queue mailers" in res.stderr), res.stderr
+    res = ctl("enqueue", "noop")
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    d.wait_jobs([res.stdout.strip()])
+    st = json.loads(ctl("stats", "--json").stdout)
+    assert {q["name"]: q["readers"] for q in st["queues"]}["mailers"] == 0
+    plain = ctl("stats").stdout
+    assert re.search(r"^mailers\s+2\s.*\s0$", plain, re.M), plain
+    assert "warning: no live process reads queue mailers: its 2 jobs wait" in plain
