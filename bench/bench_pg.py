@@ -14,8 +14,14 @@ Each run, against a private redis-server and a private PostgreSQL (initdb into /
               for --seconds: BEGIN/INSERT/INSERT/COMMIT (one round trip per statement) and
               the two INSERTs in one pipeline with one Sync (\startpipeline, as db_atomic()
               sends them: one implicit transaction).
+With --through pgbouncer (or both), rows and the two pgbench runs are repeated through
+Debian's pgbouncer in transaction mode (tests/integration/pgbouncer.py, a server pool of 4)
+in front of the same server: nexusd with database.pool_url (DATABASE_POOL_URL, so no
+prepared statements), pgbench with -M extended (unnamed statements: pgbouncer 1.18 cannot
+keep -M prepared's named ones across transactions).
 Medians of --runs runs; ratios are taken inside each run.
 Usage: bench/bench_pg.py [--nexusd build/nexusd] [--jobs 50000] [--runs 3] [--seconds 10]
+                         [--through direct|pgbouncer|both]
 """
 import argparse
 import os
@@ -32,6 +38,7 @@ sys.path.insert(0, HERE)
 
 from bench import drain, preload, start_redis  # noqa: E402
 from pg import PG_USER, PostgresServer  # noqa: E402
+from pgbouncer import PgBouncer  # noqa: E402
 
 ROWS_CLASS = ('classes = ( { name = "rows.add"; args = "int, text"; '
               'sql = "INSERT INTO bench_rows (n, note) VALUES ($1, $2)"; } );\n')
@@ -52,16 +59,17 @@ PGBENCH_SCRIPTS = {
 }
 
 
-def pgbench(pg, tmp, name, seconds):
-    """Transactions/s of one pgbench run of PGBENCH_SCRIPTS[name] (no failed transaction)."""
+def pgbench(pg, tmp, name, seconds, port=None, mode="prepared"):
+    """Transactions/s of one pgbench run of PGBENCH_SCRIPTS[name] (no failed transaction),
+    on 127.0.0.1:`port` (the server's by default, or a pooler's in front of it)."""
     script = os.path.join(tmp, name + ".sql")
     with open(script, "w") as f:
         f.write(PGBENCH_SCRIPTS[name])
     os.chmod(tmp, 0o755)
     os.chmod(script, 0o644)
     pg.psql("TRUNCATE bench_rows, nexus.jobs_done")
-    cmd = pg._cmd(["pgbench", "-n", "-h", "127.0.0.1", "-p", str(pg.port), "-U", PG_USER,
-                   "-M", "prepared", "-c", str(POOL_SIZE), "-j", "2", "-T", str(seconds),
+    cmd = pg._cmd(["pgbench", "-n", "-h", "127.0.0.1", "-p", str(port or pg.port), "-U", PG_USER,
+                   "-M", mode, "-c", str(POOL_SIZE), "-j", "2", "-T", str(seconds),
                    "-f", script, "postgres"])
     res = subprocess.run(cmd, capture_output=True, text=True, cwd="/tmp")
     m = re.search(r"^tps = ([0-9.]+)", res.stdout, re.M)
@@ -89,48 +97,76 @@ def main():
     ap.add_argument("--jobs", type=int, default=50000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=10, help="of each pgbench run")
+    ap.add_argument("--through", choices=["direct", "pgbouncer", "both"], default="direct",
+                    help="how nexusd's pool and pgbench reach PostgreSQL")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="nexus-bench-")
     rproc, sock, r = start_redis(tmp)
     pg = start_pg(args.nexusd)
+    bouncer = None
     try:
         pg.psql("CREATE TABLE bench_rows (id bigserial PRIMARY KEY, n integer NOT NULL, "
                 "note text)")
         db = {"DATABASE_URL": pg.url}
-        noops, hists, rows, plain, piped = [], [], [], [], []
+        # (name, nexusd's environment, pgbench's port, pgbench's -M)
+        routes = []
+        if args.through in ("direct", "both"):
+            routes.append(("direct", db, pg.port, "prepared"))
+        if args.through in ("pgbouncer", "both"):
+            bouncer = PgBouncer(pg, pool_size=POOL_SIZE).start()
+            routes.append(("pgbouncer", dict(db, DATABASE_POOL_URL=bouncer.url),
+                           bouncer.port, "extended"))
+        noops, hists = [], []
+        rows, plain, piped = ({name: [] for name, *_ in routes} for _ in range(3))
         for i in range(args.runs):
             preload(r, args.jobs, "noop", lambda k: [])
             noops.append(drain(args.nexusd, r, sock, tmp, args.jobs, concurrency=50))
             preload(r, args.jobs, "noop", lambda k: [])
             hists.append(drain(args.nexusd, r, sock, tmp, args.jobs, env_extra=db,
                                concurrency=50))
-            pg.psql("TRUNCATE bench_rows, nexus.jobs_done, nexus.job_history")
-            preload(r, args.jobs, "rows.add", lambda k: [k, "row %d" % k])
-            rows.append(drain(args.nexusd, r, sock, tmp, args.jobs, ROWS_CLASS, db))
-            got = int(pg.psql("SELECT count(*) FROM bench_rows").strip())
-            if got != args.jobs:
-                raise RuntimeError("%d rows for %d jobs" % (got, args.jobs))
-            plain.append(pgbench(pg, tmp, "unpipelined", args.seconds))
-            piped.append(pgbench(pg, tmp, "pipelined", args.seconds))
-            print("run %d: noop %.0f/s, noop+history %.0f/s (%.2f), rows %.0f/s (%.2f of noop); "
-                  "pgbench %.0f tps, pipelined %.0f tps; rows / pipelined pgbench %.2f"
-                  % (i + 1, noops[-1], hists[-1], hists[-1] / noops[-1], rows[-1],
-                     rows[-1] / noops[-1], plain[-1], piped[-1], rows[-1] / piped[-1]),
-                  flush=True)
+            line = "run %d: noop %.0f/s, noop+history %.0f/s (%.2f)" % (
+                i + 1, noops[-1], hists[-1], hists[-1] / noops[-1])
+            for name, env, port, mode in routes:
+                pg.psql("TRUNCATE bench_rows, nexus.jobs_done, nexus.job_history")
+                preload(r, args.jobs, "rows.add", lambda k: [k, "row %d" % k])
+                rows[name].append(drain(args.nexusd, r, sock, tmp, args.jobs, ROWS_CLASS, env))
+                got = int(pg.psql("SELECT count(*) FROM bench_rows").strip())
+                if got != args.jobs:
+                    raise RuntimeError("%d rows for %d jobs" % (got, args.jobs))
+                plain[name].append(pgbench(pg, tmp, "unpipelined", args.seconds, port, mode))
+                piped[name].append(pgbench(pg, tmp, "pipelined", args.seconds, port, mode))
+                w, p, q = rows[name][-1], plain[name][-1], piped[name][-1]
+                line += ("; %s: rows %.0f/s (%.2f of noop), pgbench -M %s %.0f tps, "
+                         "pipelined %.0f tps, rows / pipelined %.2f"
+                         % (name, w, w / noops[-1], mode, p, q, w / q))
+            print(line, flush=True)
         print("median of %d runs (%d jobs each): noop %.0f jobs/s, noop with history %.0f "
-              "jobs/s (ratio %.2f), row-writing jobs %.0f jobs/s (ratio to noop %.2f)"
+              "jobs/s (ratio %.2f)"
               % (args.runs, args.jobs, statistics.median(noops), statistics.median(hists),
-                 statistics.median([h / n for h, n in zip(hists, noops)]),
-                 statistics.median(rows),
-                 statistics.median([w / n for w, n in zip(rows, noops)])))
-        print("median of %d runs, the same unit (marker + row in one transaction) on %d "
-              "connections: nexusd %.0f jobs/s, pgbench -M prepared %.0f tps, pgbench "
-              "pipelined %.0f tps; nexusd / pipelined pgbench %.2f, nexusd / pgbench %.2f"
-              % (args.runs, POOL_SIZE, statistics.median(rows), statistics.median(plain),
-                 statistics.median(piped),
-                 statistics.median([w / p for w, p in zip(rows, piped)]),
-                 statistics.median([w / p for w, p in zip(rows, plain)])))
+                 statistics.median([h / n for h, n in zip(hists, noops)])))
+        for name, env, port, mode in routes:
+            w, p, q = rows[name], plain[name], piped[name]
+            print("median of %d runs, %s, the same unit (marker + row in one transaction) on "
+                  "%d connections: nexusd %.0f jobs/s (ratio to noop %.2f), pgbench -M %s "
+                  "%.0f tps, pgbench pipelined %.0f tps; nexusd / pipelined pgbench %.2f, "
+                  "nexusd / pgbench %.2f"
+                  % (args.runs, name, POOL_SIZE, statistics.median(w),
+                     statistics.median([a / n for a, n in zip(w, noops)]), mode,
+                     statistics.median(p), statistics.median(q),
+                     statistics.median([a / b for a, b in zip(w, q)]),
+                     statistics.median([a / b for a, b in zip(w, p)])))
+        if len(routes) == 2:
+            d, b = rows["direct"], rows["pgbouncer"]
+            print("median of %d runs, pgbouncer / direct: nexusd %.2f, pgbench %.2f, "
+                  "pgbench pipelined %.2f"
+                  % (args.runs, statistics.median([x / y for x, y in zip(b, d)]),
+                     statistics.median([x / y for x, y in zip(plain["pgbouncer"],
+                                                              plain["direct"])]),
+                     statistics.median([x / y for x, y in zip(piped["pgbouncer"],
+                                                              piped["direct"])])))
     finally:
+        if bouncer:
+            bouncer.stop()
         pg.cleanup()
         rproc.terminate()
         rproc.wait()
