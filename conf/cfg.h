@@ -188,6 +188,9 @@ struct cfg {
     double block_timeout_s;   /* worker.block_timeout: an idle BLMOVE's wait, then one SMEMBERS
                                  of nexus:paused, > 0 */
     unsigned fetch_batch;     /* worker.fetch_batch: jobs per fetch round trip, 1..1000 */
+    double unknown_class_grace_s; /* worker.unknown_class_grace: a job of a class no handler
+                                     knows is put off (not counted) while younger than this,
+                                     then dead; 0: dead at once */
     unsigned max_job_size;    /* worker.max_job_size: bytes of a job's text, larger ones go to
                                  dead undecoded (an excerpt, size and SHA-256), 1 KiB..512 MiB */
     unsigned dead_keep_max;   /* worker.dead_keep_max: an undecodable job up to this many bytes

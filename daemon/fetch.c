@@ -19,10 +19,30 @@
 #include "queue/queue.h"
 #include "queue/rconn.h"
 
-#define FETCHES_IN_FLIGHT 2 /* fetch round trips overlapped when busy */
-#define FETCH_RETRY_S 1.0   /* after a fetch error other than a lost connection */
+#define FETCHES_IN_FLIGHT 2        /* fetch round trips overlapped when busy */
+#define FETCH_RETRY_S 1.0          /* after a fetch error other than a lost connection */
+#define UNKNOWN_CLASS_RETRY_S 30.0 /* an unknown class within its grace: looked at again */
 
 static void blocker_on_state(struct rconn *rc, bool up, void *arg);
+
+/* A job of a class no handler knows: with worker.unknown_class_grace, put off while it is
+ * younger than that (a rolling deploy may ship the producer before the workers that know
+ * the class), else buried with the reason. */
+static void unknown_class(struct worker *wk, struct run *run)
+{
+    double now = util_now(), created = job_created_at(run->job);
+    double left = created + wk->cfg->unknown_class_grace_s - now;
+    char why[192];
+
+    (void)snprintf(why, sizeof(why), "unknown job class '%.128s'", job_class(run->job));
+    if (created > 0 && left > 0) {
+        record_defer(wk, run, now, left < UNKNOWN_CLASS_RETRY_S ? left : UNKNOWN_CLASS_RETRY_S,
+                     why);
+    } else {
+        record_bury(wk, run->job, run->ref, "NexusUnknownClass", why);
+    }
+    run_free(run);
+}
 
 /* A fetched job: decode, check, then run it, hold it, or bury it. Takes item->job. */
 static void accept_item(struct worker *wk, struct queue_item *item)
@@ -30,7 +50,6 @@ static void accept_item(struct worker *wk, struct queue_item *item)
     struct err err = {0};
     struct job *job = NULL;
     struct run *run;
-    char why[256];
     int r;
 
     if (item->cut) {
@@ -52,9 +71,7 @@ static void accept_item(struct worker *wk, struct queue_item *item)
     }
     run = run_new(wk, job, item->ref);
     if (!run->h) {
-        (void)snprintf(why, sizeof(why), "unknown job class '%.128s'", job_class(job));
-        record_bury(wk, job, item->ref, "NexusUnknownClass", why);
-        run_free(run);
+        unknown_class(wk, run);
         return;
     }
     run_configure(wk, run);

@@ -88,6 +88,8 @@ int job_retry_count(const struct job *job);
 int job_recoveries(const struct job *job);
 /* enqueued_at (or created_at) in epoch seconds; 0 when absent. */
 double job_enqueued_at(const struct job *job);
+/* created_at (or enqueued_at) in epoch seconds: when the client made it; 0 when absent. */
+double job_created_at(const struct job *job);
 
 /* The retries this job may have: its "retry" field (true or absent = `class_default`,
  * false = 0, N = N; anything else, only in a job that failed validation, = 0). */

@@ -376,6 +376,13 @@ double job_enqueued_at(const struct job *job)
     return time_field_s(job, "created_at");
 }
 
+double job_created_at(const struct job *job)
+{
+    if (json_is_number(json_object_get(job->root, "created_at")))
+        return time_field_s(job, "created_at");
+    return time_field_s(job, "enqueued_at");
+}
+
 int job_max_retries(const struct job *job, int class_default)
 {
     const json_t *v = json_object_get(job->root, "retry");

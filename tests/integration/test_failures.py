@@ -1,11 +1,12 @@
 """Failures: retries with their fields, dead, discarded, malformed jobs, unknown classes."""
 import base64
 import json
+import signal
 import time
 
 import pytest
 
-from conftest import find_in_zset, push, push_raw, wait_for, zset_jobs
+from conftest import find_in_zset, make_config, push, push_raw, wait_for, zset_jobs
 
 
 def move_retry_due(r, jid):
@@ -190,3 +191,24 @@ def test_many_failures_at_once_are_all_recorded(r, nexusd):
     for i, jid in enumerate(jids):
         assert by_jid[jid]["error_message"] == "err %d" % i
     wait_for(lambda: r.get("stat:failed") == "50", what="stat:failed = 50")
+
+
+def test_unknown_class_grace_puts_the_job_off_until_a_process_knows_it(r, nexusd):
+    """worker.unknown_class_grace: a job of a class not yet known (a rolling deploy shipped
+    the producer first) is put off, not counted, and runs once a reload brings its class; one
+    still unknown after the grace goes to dead as before."""
+    cls = [{"name": "later.class", "command": ["true"]}]
+    d = nexusd({"unknown_class_grace": "4s"})
+    jid = push(r, "later.class", [])
+    doomed = push(r, "never.class", [])
+    first = d.wait_jobs([jid], outcome="deferred")[jid]
+    assert "unknown job class" in first["why"] and first["attempt"] == "1"
+    assert not find_in_zset(r, "dead", jid)
+    d.write_config(make_config({"unknown_class_grace": "4s"}, classes=cls))
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"event=reloaded")
+    d.wait_jobs([jid], timeout=15)  # moved back when its deferral ends, now known
+    d.wait_jobs([doomed], outcome="dead", timeout=15)
+    job, _ = find_in_zset(r, "dead", doomed)
+    assert job["error_class"] == "NexusUnknownClass"
+    assert job.get("retry_count") in (None, 0)  # the put-offs were not attempts
