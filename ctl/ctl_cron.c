@@ -112,26 +112,6 @@ static int cron_run_now(struct ctl *ctl, struct ctl_redis *c, const char *name, 
     return r;
 }
 
-/* `t` as local time in zone `tz` ("2026-12-04 03:00:00 CET"), with TZ set for the call (the
- * zone was checked by cron_next()). Returns buf. */
-static char *local_time(time_t t, const char *tz, char *buf, size_t size)
-{
-    char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
-    struct tm tm;
-
-    (void)setenv("TZ", tz, 1);
-    tzset();
-    if (!localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
-        (void)snprintf(buf, size, "-");
-    if (old)
-        (void)setenv("TZ", old, 1);
-    else
-        (void)unsetenv("TZ");
-    tzset();
-    free(old);
-    return buf;
-}
-
 /* The next `count` fire times of `text` in zone `tz` after `from`: like systemd-analyze
  * calendar, without Redis or a configuration. */
 static int cron_next_times(struct ctl *ctl, const char *text, const char *tz, const char *from,
@@ -168,7 +148,8 @@ static int cron_next_times(struct ctl *ctl, const char *text, const char *tz, co
             break;
         }
         (void)ctl_fmt_time((double)next, utc);
-        (void)local_time(next, tz, local, sizeof(local));
+        if (cron_local_time(next, tz, local, sizeof(local), NULL) < 0)
+            (void)snprintf(local, sizeof(local), "-");
         if (list)
             (void)json_array_append_new(list, json_pack("{s:I, s:s, s:s}", "at", (json_int_t)next,
                                                         "utc", utc, "local", local));

@@ -498,6 +498,23 @@ static int next_fire(const struct cron_expr *e, const struct zone *z, int64_t af
     return -ERANGE;
 }
 
+int cron_local_time(time_t t, const char *tz, char *buf, size_t size, struct err *err)
+{
+    struct zone zone;
+    struct tm tm;
+    int r = zone_open(&zone, tz, err);
+
+    if (r < 0)
+        return r;
+    if (zone.utc ? !gmtime_r(&t, &tm) : !localtime_r(&t, &tm))
+        r = err_set(err, -ERANGE, "time %lld cannot be shown", (long long)t);
+    else if (strftime(buf, size, zone.utc ? "%Y-%m-%d %H:%M:%S UTC" : "%Y-%m-%d %H:%M:%S %Z",
+                      &tm) == 0)
+        r = err_set(err, -ENOSPC, "no room to show time %lld", (long long)t);
+    zone_close(&zone);
+    return r;
+}
+
 int cron_next(const struct cron_expr *expr, const char *tz, time_t after, time_t *ret_next,
               struct err *err)
 {

@@ -45,4 +45,9 @@ int cron_parse(const char *text, struct cron_expr *ret, struct err *err);
 int cron_next(const struct cron_expr *expr, const char *tz, time_t after, time_t *ret_next,
               struct err *err);
 
+/* `t` as local time in zone `tz` (as cron_next() reads it): "2026-12-04 03:00:00 CET" into
+ * `buf` (`size` bytes, 40 are enough). Returns 0, -EINVAL for an unknown zone, or -ENOSPC.
+ * Not thread-safe, as cron_next(). */
+int cron_local_time(time_t t, const char *tz, char *buf, size_t size, struct err *err);
+
 #endif

@@ -419,6 +419,29 @@ static void test_next_leaves_tz_as_it_found_it(void **state)
     assert_null(getenv("TZ"));
 }
 
+static void test_local_time_shows_the_zone_s_time_and_leaves_tz(void **state)
+{
+    time_t winter = utc((struct ymd){2026, 3, 28, 1, 30, 0});
+    time_t summer = utc((struct ymd){2026, 3, 29, 1, 0, 0});
+    struct err err = {0};
+    char buf[40];
+
+    assert_int_equal(setenv("TZ", "Asia/Tokyo", 1), 0);
+    tzset();
+    assert_int_equal(cron_local_time(winter, PARIS, buf, sizeof(buf), &err), 0);
+    assert_string_equal(buf, "2026-03-28 02:30:00 CET");
+    assert_int_equal(cron_local_time(summer, PARIS, buf, sizeof(buf), &err), 0);
+    assert_string_equal(buf, "2026-03-29 03:00:00 CEST");
+    assert_int_equal(cron_local_time(summer, "UTC", buf, sizeof(buf), &err), 0);
+    assert_string_equal(buf, "2026-03-29 01:00:00 UTC");
+    assert_string_equal(getenv("TZ"), "Asia/Tokyo");
+    assert_int_equal(cron_local_time(summer, "Mars/Base", buf, sizeof(buf), &err), -EINVAL);
+    assert_string_equal(err.msg, "unknown time zone 'Mars/Base'");
+    assert_int_equal(cron_local_time(summer, PARIS, buf, 8, &err), -ENOSPC);
+    assert_int_equal(unsetenv("TZ"), 0);
+    tzset();
+}
+
 static void test_next_rejects_start_times_outside_the_supported_years(void **state)
 {
     struct cron_expr e = parse_ok("* * * * *");
@@ -449,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_next_accepts_zone_files_beside_utc),
         cmocka_unit_test(test_next_leaves_tz_as_it_found_it),
         cmocka_unit_test(test_next_rejects_start_times_outside_the_supported_years),
+        cmocka_unit_test(test_local_time_shows_the_zone_s_time_and_leaves_tz),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
