@@ -22,6 +22,7 @@ struct stats_ctx {
     struct ctl_redis *c; /* borrowed */
     const char *ns;         /* borrowed */
     double now;             /* epoch s, once for the whole report */
+    bool inflight;          /* count each process's in-flight jobs (its lists, one read each) */
 };
 
 /* Appends `value` (taken): a queue or a process, NULL when json_pack() found its name, read
@@ -255,7 +256,7 @@ static int process_collect(const struct stats_ctx *sc, const char *identity, jso
                     reply->elements, PROC_NFIELDS);
     for (size_t i = 0; r == 0 && i < PROC_NFIELDS; i++)
         live |= reply->element[i]->type != REDIS_REPLY_NIL;
-    if (r == 0 && live)
+    if (r == 0 && live && sc->inflight)
         r = inflight_count(sc, identity, &inflight, err);
     if (r == 0 && live)
         r = append(procs, process_json(sc, identity, reply->element, inflight), err);
@@ -333,6 +334,7 @@ static int stats_ctx_open(struct ctl *ctl, struct stats_ctx *sc, struct err *err
         return err->code;
     sc->ns = ctl_ns(ctl);
     sc->now = util_now();
+    sc->inflight = true;
     return 0;
 }
 
@@ -394,6 +396,7 @@ int ctl_queue_readers(struct ctl *ctl, const char *queue, size_t *ret_live, size
     json_t *procs = NULL;
     int r = stats_ctx_open(ctl, &sc, err);
 
+    sc.inflight = false; /* only their queues are wanted */
     if (r == 0)
         r = processes_collect(&sc, &procs, err);
     if (r < 0)
