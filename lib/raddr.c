@@ -183,12 +183,13 @@ int raddr_sentinel_spec_parse(const char *spec, struct raddr *ret, struct err *e
     char *url;
     int r;
 
-    if (!*spec || strpbrk(spec, "/@?#"))
-        return err_set(err, -EINVAL,
-                       "sentinel '%.64s' must be host:port, [IPv6]:port or a host alone", spec);
-    url = xasprintf("redis://%s", spec);
-    r = raddr_parse(url, &a, NULL);
-    free(url);
+    if (!*spec || strpbrk(spec, "/@?#")) {
+        r = -EINVAL;
+    } else { /* the URL parser's host and port rules */
+        url = xasprintf("redis://%s", spec);
+        r = raddr_parse(url, &a, NULL);
+        free(url);
+    }
     if (r < 0)
         return err_set(err, -EINVAL,
                        "sentinel '%.64s' must be host:port, [IPv6]:port or a host alone", spec);

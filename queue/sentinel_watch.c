@@ -80,10 +80,10 @@ static void watch_on_state(struct rconn *rc, bool up, void *arg)
 {
     struct watch *w = arg;
 
-    w->subscribed = false;
-    if (up && rconn_command(rc, watch_on_subscribed, w, 2, (const char *[]){"SUBSCRIBE", CHANNEL},
-                            NULL) < 0)
-        return;
+    w->subscribed = false; /* until SUBSCRIBE's reply; without it the check moves on */
+    if (up)
+        (void)rconn_command(rc, watch_on_subscribed, w, 2,
+                            (const char *[]){"SUBSCRIBE", CHANNEL}, NULL);
 }
 
 /* A subscription not up by the next check moves to the next sentinel. */
