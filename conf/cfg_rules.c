@@ -662,25 +662,16 @@ static int url_check(struct load *ld)
 {
     const char *url = ld->cfg->redis_url;
     const char *where = *ld->url_where ? ld->url_where : "default";
-    struct raddr addr;
+    const char *why;
     char buf[GOT_MAX];
-    struct err why = {0};
-    int r;
 
     assert(url); /* the defaults set one */
-    r = raddr_parse(url, &addr, &why); /* what the connections will make of it */
-    if (r < 0) {
-        /* raddr says "redis url '<masked>': <reason>"; the reason is what the user needs */
-        const char *reason = why.msg, *s;
-
-        while ((s = strstr(reason, "': ")))
-            reason = s + 3;
+    why = raddr_problem(url); /* what the connections will make of it */
+    if (why)
         return err_set(ld->err, -EINVAL,
                        "%s: redis.url must be redis[s]://[[user]:password@]host[:port][/db] or "
                        "unix:///path[?db=N] (got %s): %s",
-                       where, cfg_url_show(url, buf, sizeof(buf)), reason);
-    }
-    raddr_clear(&addr);
+                       where, cfg_url_show(url, buf, sizeof(buf)), why);
     return 0;
 }
 

@@ -13,11 +13,11 @@
 
 #define RADDR_PORT 6379
 
-static int url_fail(struct err *err, const char *url, const char *why)
+/* A URL refused: `text` (a literal) is why. */
+static int fail(const char **why, const char *text)
 {
-    char shown[256];
-
-    return err_set(err, -EINVAL, "redis url '%s': %s", url_mask(url, shown, sizeof(shown)), why);
+    *why = text;
+    return -EINVAL;
 }
 
 /* `n` bytes at `s` are a decimal number min..max: writes it to *ret. */
@@ -33,15 +33,15 @@ static bool number(const char *s, size_t n, uint32_t min, uint32_t max, uint32_t
 }
 
 /* unix:///path[?db=N] */
-static int parse_unix(const char *url, struct raddr *a, struct err *err)
+static int parse_unix(const char *url, struct raddr *a, const char **why)
 {
     const char *p = url + 7, *q = p + strcspn(p, "?");
     uint32_t db = 0;
 
     if (*p != '/' || q - p < 2)
-        return url_fail(err, url, "a unix socket path must be absolute");
+        return fail(why, "a unix socket path must be absolute");
     if (*q && (strncmp(q, "?db=", 4) != 0 || !number(q + 4, strlen(q + 4), 0, RADDR_DB_MAX, &db)))
-        return url_fail(err, url, "the only query is ?db=N (N = 0..1000)");
+        return fail(why, "the only query is ?db=N (N = 0..1000)");
     a->db = (int)db;
     a->path = xstrndup(p, (size_t)(q - p));
     return 0;
@@ -83,8 +83,7 @@ static bool url_decode(const char *s, size_t n, char **ret)
 }
 
 /* [user]:password@ before `at`, decoded into a->username (NULL when empty) and a->password. */
-static int parse_userinfo(const char *url, const char *p, const char *at, struct raddr *a,
-                          struct err *err)
+static int parse_userinfo(const char *p, const char *at, struct raddr *a, const char **why)
 {
     const char *colon = memchr(p, ':', (size_t)(at - p));
     const char *pw = colon ? colon + 1 : p; /* user:password@, :password@ or password@ */
@@ -93,7 +92,7 @@ static int parse_userinfo(const char *url, const char *p, const char *at, struct
     if ((colon && colon > p && !url_decode(p, (size_t)(colon - p), &user)) ||
         !url_decode(pw, (size_t)(at - pw), &password)) {
         free(user);
-        return url_fail(err, url, "user and password may not hold %00");
+        return fail(why, "user and password may not hold %00");
     }
     a->username = user;
     a->password = password;
@@ -103,14 +102,14 @@ static int parse_userinfo(const char *url, const char *p, const char *at, struct
 /* redis[s]://[[user]:password@]host[:port][/db]: the authority runs to the first '/', '?' or
  * '#' (RFC 3986, as the app's own URL parser reads it); a password holding one of them must be
  * %-encoded, or the app and nexusd would connect to different places. */
-static int parse_tcp(const char *url, size_t scheme_len, struct raddr *a, struct err *err)
+static int parse_tcp(const char *url, size_t scheme_len, struct raddr *a, const char **why)
 {
     const char *p = url + scheme_len, *end = p + strcspn(p, "/?#"), *at = NULL, *host, *host_end,
                *next;
     uint32_t v = 0;
 
     if (*end == '?' || *end == '#' || (*end == '/' && strchr(end, '@')))
-        return url_fail(err, url, strchr(end, '@')
+        return fail(why, strchr(end, '@')
                                       ? "a '/', '?' or '#' in the password must be %-encoded "
                                         "(%2F, %3F, %23)"
                                       : "no query or fragment after the host");
@@ -122,7 +121,7 @@ static int parse_tcp(const char *url, size_t scheme_len, struct raddr *a, struct
     if (*host == '[') {
         host_end = memchr(host, ']', (size_t)(end - host));
         if (!host_end || host_end == host + 1)
-            return url_fail(err, url, "an IPv6 host must be [address]");
+            return fail(why, "an IPv6 host must be [address]");
         host++;
         next = host_end + 1;
     } else {
@@ -130,44 +129,67 @@ static int parse_tcp(const char *url, size_t scheme_len, struct raddr *a, struct
         if (host_end > end)
             host_end = end;
         if (host_end == host)
-            return url_fail(err, url, "no host");
+            return fail(why, "no host");
         next = host_end;
     }
     if (next < end && (*next != ':' || !number(next + 1, (size_t)(end - next - 1), 1, 65535, &v)))
-        return url_fail(err, url, "port must be 1..65535");
+        return fail(why, "port must be 1..65535");
     a->port = next < end ? (int)v : RADDR_PORT;
     if (*end == '/' && end[1]) {
         if (!number(end + 1, strlen(end + 1), 0, RADDR_DB_MAX, &v))
-            return url_fail(err, url, "database must be a number 0..1000");
+            return fail(why, "database must be a number 0..1000");
         a->db = (int)v;
     }
-    if (at && parse_userinfo(url, p, at, a, err) < 0)
+    if (at && parse_userinfo(p, at, a, why) < 0)
         return -EINVAL;
     a->host = xstrndup(host, (size_t)(host_end - host));
     return 0;
 }
 
-int raddr_parse(const char *url, struct raddr *ret, struct err *err)
+/* raddr_parse() with the reason of a refusal in *why (a literal). */
+static int parse(const char *url, struct raddr *ret, const char **why)
 {
     struct raddr a = {.port = RADDR_PORT, .tls_verify = true};
     int r;
 
     for (const char *p = url; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f)
-            return url_fail(err, url, "no spaces or control characters");
+            return fail(why, "no spaces or control characters");
     if (strncmp(url, "unix://", 7) == 0)
-        r = parse_unix(url, &a, err);
+        r = parse_unix(url, &a, why);
     else if (strncmp(url, "rediss://", 9) == 0) {
         a.tls = true;
-        r = parse_tcp(url, 9, &a, err);
+        r = parse_tcp(url, 9, &a, why);
     } else if (strncmp(url, "redis://", 8) == 0)
-        r = parse_tcp(url, 8, &a, err);
+        r = parse_tcp(url, 8, &a, why);
     else
-        return url_fail(err, url, "must start with redis://, rediss:// or unix://");
+        return fail(why, "must start with redis://, rediss:// or unix://");
     if (r < 0)
         return r; /* nothing allocated: each part is copied once the whole URL is good */
     *ret = a;
     return 0;
+}
+
+int raddr_parse(const char *url, struct raddr *ret, struct err *err)
+{
+    const char *why = NULL;
+    char shown[256];
+    int r = parse(url, ret, &why);
+
+    if (r < 0)
+        return err_set(err, r, "redis url '%s': %s", url_mask(url, shown, sizeof(shown)), why);
+    return 0;
+}
+
+const char *raddr_problem(const char *url)
+{
+    struct raddr a;
+    const char *why = NULL;
+
+    if (parse(url, &a, &why) < 0)
+        return why;
+    raddr_clear(&a);
+    return NULL;
 }
 
 static char *dup_or_null(const char *s)

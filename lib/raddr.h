@@ -44,6 +44,9 @@ struct raddr {
  * ends it). Returns 0 and fills *ret, or -EINVAL with a sentence in `err` (the URL shown
  * through url_mask()); *ret is untouched on failure. */
 int raddr_parse(const char *url, struct raddr *ret, struct err *err);
+/* Pure. NULL when raddr_parse() takes `url`, else why not ("port must be 1..65535": static,
+ * without the URL, for a caller that shows the URL its own way). */
+const char *raddr_problem(const char *url);
 /* Pure. One sentinel as configured: "host:port", "[IPv6]:port" or a host alone (port
  * RADDR_SENTINEL_PORT). Fills *ret (clear with raddr_clear()) or returns -EINVAL with a
  * sentence naming the spec. */

@@ -132,6 +132,7 @@ static void test_copy_duplicates_every_string(void **state)
  * unix path of "/", which the connection then refused or tried. */
 static void test_parse_refuses_with_a_reason(void **state)
 {
+    const char *why;
     static const struct {
         const char *url, *msg;
     } cases[] = {
@@ -175,7 +176,14 @@ static void test_parse_refuses_with_a_reason(void **state)
             fail_msg("%s: got \"%s\", want \"%s\"", cases[i].url, err.msg, cases[i].msg);
         assert_int_equal(a.port, -1); /* untouched */
         assert_int_equal(raddr_parse(cases[i].url, &a, NULL), -EINVAL);
+        /* the same reason alone, for a caller that shows the URL itself */
+        why = raddr_problem(cases[i].url);
+        assert_non_null(why);
+        assert_true(strlen(err.msg) > strlen(why));
+        assert_string_equal(err.msg + strlen(err.msg) - strlen(why), why);
+        assert_memory_equal(err.msg + strlen(err.msg) - strlen(why) - 3, "': ", 3);
     }
+    assert_null(raddr_problem("rediss://u:p%23w@h:6380/2"));
 }
 
 int main(void)
