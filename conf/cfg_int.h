@@ -27,8 +27,12 @@
 #define CFG_MAX_USER 256      /* a command class's user and group names */
 #define CFG_MAX_GROUPS 65536  /* supplementary groups of a command class's user (NGROUPS_MAX) */
 
-/* smtp.templates when the file is silent: optional, unlike a directory the file names */
-#define CFG_TEMPLATES_DEFAULT "/etc/nexusd/templates"
+/* smtp.templates when the file is silent: optional, unlike a directory the file names. The
+ * templates installed with nexusd: NEXUS_DATADIR is the build's DATADIR/nexusd (CMake). */
+#ifndef NEXUS_DATADIR
+#define NEXUS_DATADIR "/usr/local/share/nexusd"
+#endif
+#define CFG_TEMPLATES_DEFAULT NEXUS_DATADIR "/templates"
 
 #define MIN 60.0
 #define DAY 86400.0
@@ -127,6 +131,10 @@ const char *cfg_got(const config_setting_t *s, char *buf, size_t size);
 const char *cfg_url_show(const char *url, char *buf, size_t size);
 /* Seconds in the largest unit that keeps them whole: 604800 -> "7d", 0.25 -> "250ms". */
 const char *cfg_duration_fmt(double s, char *buf, size_t size);
+/* A number's allowed range: "1..100000", or "1ms..7d" for a duration. */
+const char *cfg_range_fmt(const struct key *key, char *buf, size_t size);
+/* A string's allowed size: "at most 64 bytes" or "1..128 bytes". */
+const char *cfg_bytes_fmt(const struct key *key, char *buf, size_t size);
 /* The setting `key` of entry `e`, for its line; `e` itself when absent. */
 const config_setting_t *cfg_member_or(const config_setting_t *e, const char *key);
 /* Frees a NULL-terminated list of NULL-terminated argv vectors; accepts NULL. */

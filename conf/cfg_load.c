@@ -107,7 +107,7 @@ const char *cfg_duration_fmt(double s, char *buf, size_t size)
 }
 
 /* The allowed range of a number: "1..100000", or "1ms..7d" for a duration. */
-static const char *range_fmt(const struct key *key, char *buf, size_t size)
+const char *cfg_range_fmt(const struct key *key, char *buf, size_t size)
 {
     char lo[32], hi[32];
 
@@ -120,7 +120,7 @@ static const char *range_fmt(const struct key *key, char *buf, size_t size)
 }
 
 /* The allowed size of a string: "at most 64 bytes" or "1..128 bytes". */
-static const char *bytes_fmt(const struct key *key, char *buf, size_t size)
+const char *cfg_bytes_fmt(const struct key *key, char *buf, size_t size)
 {
     if (key->min == 0)
         (void)snprintf(buf, size, "at most %.0f bytes", key->max);
@@ -311,11 +311,11 @@ static int integer_load(struct load *ld, const config_setting_t *s, const char *
 
     if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
         return cfg_fail_at(s, ld->err, -EINVAL, "%s must be an integer %s (got %s)", name,
-                           range_fmt(key, range, sizeof(range)), cfg_got(s, buf, sizeof(buf)));
+                           cfg_range_fmt(key, range, sizeof(range)), cfg_got(s, buf, sizeof(buf)));
     v = config_setting_get_int64(s);
     if ((double)v < key->min || (double)v > key->max)
         return cfg_fail_at(s, ld->err, -EINVAL, "%s must be %s (got %lld)", name,
-                           range_fmt(key, range, sizeof(range)), v);
+                           cfg_range_fmt(key, range, sizeof(range)), v);
     if (key->type == KEY_UINT)
         *(unsigned *)field(base, key) = (unsigned)v;
     else
@@ -349,12 +349,12 @@ static int duration_load(struct load *ld, const config_setting_t *s, const char 
     }
     if (r == -ERANGE)
         return cfg_fail_at(s, ld->err, -EINVAL, "%s must be %s (got %s)", name,
-                           range_fmt(key, range, sizeof(range)), cfg_got(s, buf, sizeof(buf)));
+                           cfg_range_fmt(key, range, sizeof(range)), cfg_got(s, buf, sizeof(buf)));
     if (r < 0)
         return cfg_fail_at(
             s, ld->err, -EINVAL,
             "%s must be a duration %s, in seconds or with a unit ms|s|m|h|d (got %s)", name,
-            range_fmt(key, range, sizeof(range)), cfg_got(s, buf, sizeof(buf)));
+            cfg_range_fmt(key, range, sizeof(range)), cfg_got(s, buf, sizeof(buf)));
     *(double *)field(base, key) = v;
     return 0;
 }
@@ -368,12 +368,12 @@ static int string_load(struct load *ld, const config_setting_t *s, const char *n
 
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
         return cfg_fail_at(s, ld->err, -EINVAL, "%s must be a string of %s (got %s)", name,
-                           bytes_fmt(key, bytes, sizeof(bytes)), cfg_got(s, buf, sizeof(buf)));
+                           cfg_bytes_fmt(key, bytes, sizeof(bytes)), cfg_got(s, buf, sizeof(buf)));
     v = config_setting_get_string(s);
     len = strlen(v);
     if ((double)len < key->min || (double)len > key->max)
         return cfg_fail_at(s, ld->err, -EINVAL, "%s must be %s (got %zu bytes)", name,
-                           bytes_fmt(key, bytes, sizeof(bytes)), len);
+                           cfg_bytes_fmt(key, bytes, sizeof(bytes)), len);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)v[i];
 

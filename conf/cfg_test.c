@@ -179,7 +179,7 @@ static void assert_defaults(const struct cfg *cfg)
     assert_string_equal(cfg->smtp_ca_file, "");
     assert_true(cfg->smtp_connect_timeout_s == 10.0);
     assert_true(cfg->smtp_timeout_s == 60.0);
-    assert_string_equal(cfg->smtp_templates, "/etc/nexusd/templates");
+    assert_string_equal(cfg->smtp_templates, CFG_TEMPLATES_DEFAULT);
 }
 
 static void test_load_without_path_gives_defaults(void **state)

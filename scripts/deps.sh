@@ -29,6 +29,9 @@ PACKAGES=(
     chromium
     # certificates for the email tests' STARTTLS and the Redis TLS tests (redis_topo.py)
     openssl
+    # the man pages' lint (ctest man_pages), the Debian package (debian/) and its checks, and
+    # the install test's clean Debian root (tests/install/run.sh)
+    mandoc debhelper fakeroot lintian debootstrap
 )
 # node and npm for that test and for clients/node (ctest node_client): Debian's, unless a
 # node with its npm is already installed (nodejs from nodesource ships npm and conflicts with
