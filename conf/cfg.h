@@ -41,6 +41,13 @@ enum cfg_arg_type {
 #define CFG_MAX_ARGV 256     /* items of one argv, of `env`, of `env_pass` */
 #define CFG_MAX_ARG 65536    /* bytes of one argv item, `env` entry or `shell` script */
 
+/* classes[].unique_until: when a unique job's lock is let go (docs/PROTOCOL.md, "Unique
+ * jobs"); dead and discarded jobs let it go too, a retry keeps it. */
+enum cfg_unique_until {
+    CFG_UNIQUE_UNTIL_START,   /* "start": as the job starts */
+    CFG_UNIQUE_UNTIL_SUCCESS, /* "success": when it succeeds */
+};
+
 /* Per job class settings; a class with no entry uses the worker defaults. */
 struct cfg_class {
     char *name;          /* owned; the job's "class" */
@@ -87,6 +94,7 @@ struct cfg_class {
     char *parse;         /* owned; output parser: "" (none) | "npm-audit" */
     int fail_level;      /* fail_on "none" | "info" | "low" | "moderate" | "high" | "critical"
                             as a level: 0 = never, 1 = info .. 5 = critical */
+    enum cfg_unique_until unique_until; /* when a unique job's lock is let go */
     int line;            /* line of the entry in the file, 0 when none */
 };
 

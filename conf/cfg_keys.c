@@ -22,6 +22,8 @@ WORDS(severity_words, "one of none|info|low|moderate|high|critical", "none", "in
       "moderate", "high", "critical");
 /* index = enum cfg_missed */
 WORDS(missed_words, "skip or run_once", "skip", "run_once");
+/* index = enum cfg_unique_until */
+WORDS(unique_until_words, "start or success", "start", "success");
 
 const char *cfg_missed_name(enum cfg_missed missed)
 {
@@ -207,6 +209,7 @@ static const struct key class_keys[] = {
     ROW("group", KEY_NAME, 1, CFG_MAX_USER, 0, NULL, CLASS_AT(group), 0),
     ROW("parse", KEY_STRING, 0, 32, 0, "", CLASS_AT(parse), 0),
     ENUM("fail_on", "none", CLASS_AT(fail_level), &severity_words),
+    ENUM("unique_until", "success", CLASS_AT(unique_until), &unique_until_words),
 };
 
 #define SCHED_AT(field) offsetof(struct cfg_schedule, field)

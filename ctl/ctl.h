@@ -9,6 +9,7 @@
 struct cfg;
 struct err;
 struct ctl_redis;
+struct unique_lock;
 
 /* A command's negative errno decides nexusctl's exit status (see main() in ctl.c);
  * anything not listed here is a runtime error (1). Runtime paths never return these. */
@@ -88,6 +89,12 @@ int ctl_queue_readers(struct ctl *ctl, const char *queue, size_t *ret_live, size
  * QUEUE_PUSH_NOW, else into schedule due at `at` (epoch s); see queue/push.h. */
 int ctl_push(struct ctl_redis *c, const char *ns, const char *queue, double at, const char *text,
              size_t len, struct err *err);
+/* ctl_push() of a unique job (`lock` from unique_lock_make(); NULL or empty for none): when
+ * another jid holds the lock nothing is pushed and that jid goes to ret_holder (JOB_MAX_JID + 1
+ * bytes, NULL for none), else "" does. */
+int ctl_push_unique(struct ctl_redis *c, const char *ns, const char *queue, double at,
+                    const char *text, size_t len, const struct unique_lock *lock,
+                    char *ret_holder, struct err *err);
 
 /* The commands, each defined in its own file. */
 extern const struct ctl_command ctl_cmd_enqueue;

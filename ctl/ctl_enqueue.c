@@ -19,6 +19,7 @@
 #include "lib/util.h"
 #include "queue/durable.h"
 #include "queue/push.h"
+#include "queue/unique.h"
 
 /* The furthest --in reaches: 100 years. */
 #define ENQUEUE_MAX_DELAY_S (36500.0 * 86400)
@@ -35,6 +36,8 @@ struct enqueue {
     json_t *retry;          /* owned; NULL: job_new()'s default, true */
     bool later;             /* --in or --at: to the schedule, due at `at` */
     double at;              /* epoch s */
+    double unique_for;      /* --unique-for, s; 0: not a unique job */
+    const char *unique_key; /* --unique-key, borrowed from argv; NULL: class and args */
 };
 
 
@@ -103,16 +106,33 @@ static int due_parse(const char *in, const char *at, double now, struct enqueue 
     return 0;
 }
 
+/* --unique-for and --unique-key: a unique job (docs/PROTOCOL.md, "Unique jobs"). */
+static int unique_parse(const char *for_s, struct enqueue *e, struct err *err)
+{
+    if (e->unique_key && !for_s)
+        return err_set(err, CTL_EUSAGE, "--unique-key needs --unique-for");
+    if (for_s && (parse_duration(for_s, 0.001, JOB_MAX_UNIQUE_FOR_S, &e->unique_for) < 0))
+        return err_set(err, CTL_EUSAGE,
+                       "--unique-for must be a duration such as 30s, 5m, 2h or 1d, above 0 and "
+                       "at most 36500d (got '%.*s')",
+                       ENQUEUE_GOT_MAX, for_s);
+    return 0;
+}
+
 /* Checks the command line into `e`; e->args and e->retry are owned by the caller also on
  * failure. */
 static int enqueue_parse(struct ctl *ctl, int argc, char **argv, double now, struct enqueue *e,
                          struct err *err)
 {
-    const char *in = NULL, *at = NULL, *retry = NULL, *pos[2];
+    const char *in = NULL, *at = NULL, *retry = NULL, *unique_for = NULL, *pos[2];
     const struct ctl_opt opts[] = {
-        {"queue", true, &e->queue, NULL, 0}, {"in", true, &in, NULL, 0},
-        {"at", true, &at, NULL, 0},          {"retry", true, &retry, NULL, 0},
+        {"queue", true, &e->queue, NULL, 0},
+        {"in", true, &in, NULL, 0},
+        {"at", true, &at, NULL, 0},
+        {"retry", true, &retry, NULL, 0},
         {"jid", true, &e->jid, NULL, 0},
+        {"unique-for", true, &unique_for, NULL, 0},
+        {"unique-key", true, &e->unique_key, NULL, 0},
     };
     int r;
 
@@ -124,7 +144,7 @@ static int enqueue_parse(struct ctl *ctl, int argc, char **argv, double now, str
         return err_set(err, CTL_EUSAGE, "enqueue needs a CLASS");
     if ((r = args_parse(pos[1] ? pos[1] : "[]", &e->args, err)) < 0 ||
         (retry && (r = retry_parse(retry, &e->retry, err)) < 0) ||
-        (r = due_parse(in, at, now, e, err)) < 0)
+        (r = due_parse(in, at, now, e, err)) < 0 || (r = unique_parse(unique_for, e, err)) < 0)
         return r;
     return 0;
 }
@@ -146,9 +166,12 @@ static int job_validate(const char *text, size_t len, struct err *err)
 /* The job's JSON as a client writes it: for the schedule, without "at" and "enqueued_at"
  * (Sidekiq drops both; the score says when). It must pass nexusd's own job_decode(), the one
  * place that says what a valid job is (class, queue and jid rules, size). On success writes
- * *ret_text (caller owns it, free()) and the jid into ret_jid (JOB_MAX_JID + 1 bytes). */
-static int job_text(const struct enqueue *e, double now, char *ret_jid, char **ret_text,
-                    size_t *ret_len, struct err *err)
+ * *ret_text (caller owns it, free()), the jid into ret_jid (JOB_MAX_JID + 1 bytes) and the
+ * lock of a unique job under namespace `ns` into *ret_lock (its jid is ret_jid; empty it
+ * with unique_lock_clear()). */
+static int job_text(const struct enqueue *e, const char *ns, double now, char *ret_jid,
+                    char **ret_text, size_t *ret_len, struct unique_lock *ret_lock,
+                    struct err *err)
 {
     struct job *job;
     char *text;
@@ -162,12 +185,19 @@ static int job_text(const struct enqueue *e, double now, char *ret_jid, char **r
         (void)json_object_set(job_root(job), "retry", e->retry);
     if (e->later)
         (void)json_object_del(job_root(job), "enqueued_at");
+    if (e->unique_for > 0)
+        (void)json_object_set_new(job_root(job), "unique_for", json_real(e->unique_for));
+    if (e->unique_key)
+        (void)json_object_set_new(job_root(job), "unique_key", json_string(e->unique_key));
     text = job_encode(job, &len);
     r = job_validate(text, len, err);
+    if (r == 0 && unique_lock_make(ret_lock, ns, job, e->later ? e->at - now : 0) < 0)
+        r = err_set(err, -ENOMEM, "OpenSSL could not hash the job's unique key");
     if (r < 0) {
         free(text);
     } else {
         (void)snprintf(ret_jid, JOB_MAX_JID + 1, "%s", job_jid(job));
+        ret_lock->jid = ret_jid;
         *ret_text = text;
         *ret_len = len;
     }
@@ -196,21 +226,34 @@ static void push_wait(struct ctl_redis *c)
                 want, acked == -EIO ? "Redis refused it" : "the connection was lost");
 }
 
-int ctl_push(struct ctl_redis *c, const char *ns, const char *queue, double at, const char *text,
-             size_t len, struct err *err)
+int ctl_push_unique(struct ctl_redis *c, const char *ns, const char *queue, double at,
+                    const char *text, size_t len, const struct unique_lock *lock,
+                    char *ret_holder, struct err *err)
 {
     struct queue_push p;
     redisReply *reply = NULL;
     int r;
 
-    queue_push_make(&p, ns, queue, at, text, len);
+    queue_push_make(&p, ns, queue, at, text, len, lock);
     r = ctl_redis_argv(c, p.argc, p.argv, p.lens, &reply, err);
     if (r == 0) {
+        bool duplicate = reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+                         reply->element[0]->type == REDIS_REPLY_STRING;
+        if (ret_holder)
+            (void)snprintf(ret_holder, JOB_MAX_JID + 1, "%s",
+                           duplicate ? reply->element[0]->str : "");
         freeReplyObject(reply);
-        push_wait(c);
+        if (!duplicate)
+            push_wait(c);
     }
     queue_push_clear(&p);
     return r;
+}
+
+int ctl_push(struct ctl_redis *c, const char *ns, const char *queue, double at, const char *text,
+             size_t len, struct err *err)
+{
+    return ctl_push_unique(c, ns, queue, at, text, len, NULL, NULL, err);
 }
 
 /* CTL_EUSAGE when the job is larger than nexusd would decode (worker.max_job_size). */
@@ -253,7 +296,8 @@ static void readers_warn(struct ctl *ctl, const char *queue)
 static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
     struct enqueue e = {0};
-    char jid[JOB_MAX_JID + 1];
+    struct unique_lock lock = {0};
+    char jid[JOB_MAX_JID + 1], holder[JOB_MAX_JID + 1];
     struct ctl_redis *c;
     double now = util_now();
     char *text = NULL;
@@ -271,7 +315,7 @@ static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
         }
         e.queue = cfg_class_queue(cfg, e.class_name);
     }
-    r = job_text(&e, now, jid, &text, &len, err);
+    r = job_text(&e, ctl_ns(ctl), now, jid, &text, &len, &lock, err);
     if (r < 0)
         goto out;
     r = job_size_check(ctl, len, err);
@@ -282,12 +326,20 @@ static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
         r = err->code;
         goto out;
     }
-    r = ctl_push(c, ctl_ns(ctl), e.queue, e.later ? e.at : QUEUE_PUSH_NOW, text, len, err);
-    if (r == 0) {
+    r = ctl_push_unique(c, ctl_ns(ctl), e.queue, e.later ? e.at : QUEUE_PUSH_NOW, text, len,
+                        &lock, holder, err);
+    if (r == 0 && holder[0]) {
+        printf("%s\n", holder);
+        fprintf(stderr,
+                "nexusctl: duplicate of %s: that job holds the lock of this unique key; nothing "
+                "was pushed\n",
+                holder);
+    } else if (r == 0) {
         printf("%s\n", jid);
         readers_warn(ctl, e.queue);
     }
 out:
+    unique_lock_clear(&lock);
     free(text);
     json_decref(e.args);
     json_decref(e.retry);
@@ -296,7 +348,8 @@ out:
 
 const struct ctl_command ctl_cmd_enqueue = {
     .name = "enqueue",
-    .args = "CLASS [ARGS_JSON] [--queue Q] [--in DURATION | --at TIME] [--retry R] [--jid JID]",
+    .args = "CLASS [ARGS_JSON] [--queue Q] [--in DURATION | --at TIME] [--retry R] [--jid JID] "
+            "[--unique-for DURATION [--unique-key KEY]]",
     .summary = "push a job now or later and print its jid",
     .help = "Pushes a job of class CLASS with the arguments ARGS_JSON (a JSON array, default\n"
             "[]) as a Sidekiq client does, and prints its jid. Without --in or --at the job\n"
@@ -309,7 +362,13 @@ const struct ctl_command ctl_cmd_enqueue = {
             "  --retry R        true (default: the class's retries), false, or at most\n"
             "                   R retries (0..10000)\n"
             "  --jid JID        the job's id (default: 24 random hex digits)\n"
+            "  --unique-for DURATION  a unique job: not pushed while another job with the\n"
+            "                   same key holds its lock (at most DURATION, until it succeeds\n"
+            "                   or dies, or starts: the class's unique_until)\n"
+            "  --unique-key KEY the lock's key (default: the class and args)\n"
             "\n"
+            "A duplicate prints the jid of the job holding the lock, and on stderr\n"
+            "\"duplicate of JID\"; exit status 0: that job runs instead.\n"
             "A warning on stderr (exit status 0) when no live process reads the queue.\n",
     .json = false,
     .run = enqueue_run,

@@ -75,10 +75,10 @@ static void accept_item(struct worker *wk, struct queue_item *item)
         return;
     }
     run_configure(wk, run);
-    if (run->rate_limit || run->global_limit)
-        limits_ask(wk, run);
+    if (job_unique_for(job) > 0)
+        unique_ask(wk, run);
     else
-        run_admit(wk, run);
+        limits_admit(wk, run);
 }
 
 static unsigned capacity(const struct worker *wk)

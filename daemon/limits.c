@@ -144,6 +144,14 @@ static void limits_on_reply(struct redisReply *reply, void *arg)
         fetch_reconcile(wk);
 }
 
+void limits_admit(struct worker *wk, struct run *run)
+{
+    if (run->rate_limit || run->global_limit)
+        limits_ask(wk, run);
+    else
+        run_admit(wk, run);
+}
+
 void limits_ask(struct worker *wk, struct run *run)
 {
     char *k_rate = keys_rate(wk->cfg->redis_namespace, job_class(run->job));

@@ -20,6 +20,7 @@ static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 struct class_counts {
     char *name; /* owned */
     unsigned long long processed, failed;
+    unsigned long long duplicates; /* unique jobs not run: another jid held their lock */
     unsigned long long buckets[NBOUNDS]; /* per bucket: bounds[i-1] < duration <= bounds[i] */
     unsigned long long timed;            /* jobs timed (the histogram's count) */
     double sum_s;
@@ -90,6 +91,12 @@ void metrics_job_end(struct metrics *m, const char *class_name, bool failed, dou
         c->buckets[i]++;
     c->timed++;
     c->sum_s += duration_s;
+}
+
+void metrics_job_duplicate(struct metrics *m, const char *class_name)
+{
+    if (m)
+        class_get(m, class_name)->duplicates++;
 }
 
 /* ---- rendering ---- */
@@ -209,6 +216,11 @@ static void render_classes(struct buf *b, const struct metrics *m)
     for (size_t i = 0; i < m->nclasses; i++)
         buf_sample(b, "nexus_jobs_failed_total", "class", m->classes[i].name,
                    (double)m->classes[i].failed);
+    buf_family(b, "nexus_jobs_duplicate_total", "counter",
+               "Unique jobs this process did not run: another job held their lock, by class.");
+    for (size_t i = 0; i < m->nclasses; i++)
+        buf_sample(b, "nexus_jobs_duplicate_total", "class", m->classes[i].name,
+                   (double)m->classes[i].duplicates);
     buf_family(b, "nexus_job_duration_seconds", "histogram",
                "Run time of job attempts in this process, by class.");
     for (size_t i = 0; i < m->nclasses; i++) {

@@ -19,6 +19,8 @@ void metrics_free(struct metrics *m);
  * it goes to retry or dead. `duration_s` < 0 for a job that never ran (undecodable, unknown
  * class): counted, not timed. */
 void metrics_job_end(struct metrics *m, const char *class_name, bool failed, double duration_s);
+/* A unique job of `class_name` was not run: another jid held its lock (a duplicate). */
+void metrics_job_duplicate(struct metrics *m, const char *class_name);
 
 /* One queue as read from Redis at scrape time. */
 struct metrics_queue {

@@ -62,6 +62,7 @@ void record_bury(struct worker *wk, struct job *job, unsigned ref, const char *e
     const char *raw = job_raw(job, &raw_len);
     double now = util_now();
     char *out = failed_text(job, error_class, why, now);
+    struct unique_lock lock;
 
     log_error("event=job jid=%s class=%s queue=%s outcome=dead err=%s", log_q(job_jid(job)),
               log_q(job_class(job)), log_q(queue_ref_name(wk->queue, ref)), log_q(why));
@@ -69,7 +70,9 @@ void record_bury(struct worker *wk, struct job *job, unsigned ref, const char *e
         return;
     history_note(wk, job, ref, job_retry_count(job) + 1, OUTCOME_DEAD, now, error_class, why);
     metrics_job_end(wk->metrics, job_class(job), true, -1);
-    queue_finish(wk->queue, OUTCOME_DEAD, ref, raw, raw_len, out, now);
+    (void)unique_lock_make(&lock, wk->cfg->redis_namespace, job, 0); /* dead lets it go */
+    queue_finish(wk->queue, OUTCOME_DEAD, ref, raw, raw_len, out, now, &lock);
+    unique_lock_clear(&lock);
 }
 
 static void record_success(struct worker *wk, struct run *run, double now)
@@ -87,7 +90,7 @@ static void record_success(struct worker *wk, struct run *run, double now)
                      ? (run->started_at - job_enqueued_at(run->job)) * 1000.0
                      : 0.0);
     history_note(wk, run->job, run->ref, run->attempt, OUTCOME_DONE, run->started_at, NULL, NULL);
-    queue_finish(wk->queue, OUTCOME_DONE, run->ref, raw, raw_len, NULL, 0);
+    queue_finish(wk->queue, OUTCOME_DONE, run->ref, raw, raw_len, NULL, 0, &run->lock);
 }
 
 void record_defer(struct worker *wk, struct run *run, double now, double delay_s,
@@ -107,7 +110,19 @@ void record_defer(struct worker *wk, struct run *run, double now, double delay_s
              log_q(queue_ref_name(wk->queue, run->ref)), run->attempt, delay_s, log_q(why));
     history_note(wk, run->job, run->ref, run->attempt, o.kind, run->started_at, NULL, NULL);
     if (out)
-        queue_finish(wk->queue, o.kind, run->ref, raw, raw_len, out, o.at);
+        queue_finish(wk->queue, o.kind, run->ref, raw, raw_len, out, o.at, &run->lock);
+}
+
+void record_duplicate(struct worker *wk, struct run *run, const char *holder)
+{
+    size_t raw_len;
+    const char *raw = job_raw(run->job, &raw_len);
+
+    log_info("event=job jid=%s class=%s queue=%s outcome=duplicate holder=%s",
+             log_q(job_jid(run->job)), log_q(job_class(run->job)),
+             log_q(queue_ref_name(wk->queue, run->ref)), log_q(holder));
+    metrics_job_duplicate(wk->metrics, job_class(run->job));
+    queue_finish(wk->queue, OUTCOME_DUPLICATE, run->ref, raw, raw_len, NULL, 0, NULL);
 }
 
 static void record_failure(struct worker *wk, struct run *run, double now, bool refused,
@@ -141,7 +156,7 @@ static void record_failure(struct worker *wk, struct run *run, double now, bool 
               ms_since(run->started_at), job_retry_count(run->job), o.retries, o.at - now,
               log_q(error_class), log_q(why));
     history_note(wk, run->job, run->ref, run->attempt, o.kind, run->started_at, error_class, why);
-    queue_finish(wk->queue, o.kind, run->ref, raw, raw_len, out, o.at);
+    queue_finish(wk->queue, o.kind, run->ref, raw, raw_len, out, o.at, &run->lock);
 }
 
 void record_end(struct worker *wk, struct run *run, double now)

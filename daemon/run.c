@@ -53,6 +53,7 @@ void run_free(struct run *run)
 {
     if (run->task)
         task_free(run->task);
+    unique_lock_clear(&run->lock);
     job_free(run->job);
     free(run);
 }

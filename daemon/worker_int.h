@@ -3,6 +3,7 @@
  *   fetch.c   taking jobs from Redis (batched fetch, idle BLMOVE), reconciling lost replies
  *   run.c     the attempts in this process: start, deadline, held for a class slot, end
  *   limits.c  class limits: per process, and shared by every process (rate, leases)
+ *   unique.c  unique jobs at their start: take or let go of the lock, or not run a duplicate
  *   record.c  writing what outcome_decide() chose: queue, history, metrics, log */
 #ifndef WORKER_INT_H
 #define WORKER_INT_H
@@ -14,6 +15,7 @@
 
 #include "daemon/worker.h"
 #include "jobs/task.h"
+#include "queue/unique.h"
 
 struct cfg;
 struct job;
@@ -41,6 +43,8 @@ struct run {
     unsigned rate_limit; /* its class's shared limits, copied at fetch */
     double rate_period_s;
     unsigned global_limit;
+    struct unique_lock lock; /* a unique job's, held until its outcome (finish.lua lets it
+                                go); empty for other jobs and after unique_until = "start" */
 };
 
 /* Jobs of one class in flight, for classes with a concurrency limit. */
@@ -137,9 +141,16 @@ void limits_build(struct worker *wk);
 void limits_free(struct worker *wk);
 /* Asks limit.lua whether `run` may start now (rate, global concurrency); takes `run`. */
 void limits_ask(struct worker *wk, struct run *run);
+/* limits_ask() for a class with shared limits, else run_admit(); takes `run`. */
+void limits_admit(struct worker *wk, struct run *run);
 /* Renews (ttl_s > 0) the global concurrency lease of every run holding one. */
 void limits_renew(struct worker *wk, double ttl_s);
 void lease_release(struct worker *wk, struct run *run);
+
+/* unique.c */
+/* A job with "unique_for" before it starts (unique.lua): it goes on to limits_admit(), or is
+ * recorded as a duplicate; takes `run`. */
+void unique_ask(struct worker *wk, struct run *run);
 
 /* record.c: each takes what it needs from the run or job and writes the outcome */
 void record_end(struct worker *wk, struct run *run, double now);
@@ -148,6 +159,8 @@ void record_defer(struct worker *wk, struct run *run, double now, double delay_s
 /* A job that cannot run (does not decode, unknown class): straight to dead. */
 void record_bury(struct worker *wk, struct job *job, unsigned ref, const char *error_class,
                  const char *why);
+/* A unique job not run: `holder` (borrowed) holds its lock. */
+void record_duplicate(struct worker *wk, struct run *run, const char *holder);
 /* A job over worker.max_job_size: to dead undecoded. Takes item->job. */
 void record_bury_cut(struct worker *wk, struct queue_item *item);
 

@@ -240,9 +240,14 @@ int job_sha256_hex(const void *data, size_t len, char out[JOB_SHA256_HEX])
     return 0;
 }
 
+char *job_args_canonical(const struct job *job)
+{
+    return json_dumps(job_args(job), JOB_DUMP_FLAGS | JSON_SORT_KEYS);
+}
+
 int job_args_sha256(const struct job *job, char out[JOB_SHA256_HEX])
 {
-    char *text = json_dumps(job_args(job), JOB_DUMP_FLAGS | JSON_SORT_KEYS);
+    char *text = job_args_canonical(job);
     int r = job_sha256_hex(text, strlen(text), out);
 
     free(text);

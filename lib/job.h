@@ -18,6 +18,8 @@ typedef struct json_t json_t;
 #define JOB_MAX_QUEUE 128          /* a queue name's length */
 #define JOB_MAX_ERROR 1024         /* error_message bytes kept */
 #define JOB_MAX_RETRIES 10000      /* a job's "retry": N */
+#define JOB_MAX_UNIQUE_KEY 512     /* a job's "unique_key" bytes */
+#define JOB_MAX_UNIQUE_FOR_S (36500.0 * 86400) /* a job's "unique_for" (seconds) */
 
 /* The class of the wrapper job that carries a text which is not a JSON object to `dead`. */
 #define JOB_INVALID_CLASS "nexus.invalid"
@@ -56,6 +58,8 @@ int job_sha256_hex(const void *data, size_t len, char out[JOB_SHA256_HEX]);
  * that a second delivery of a job gives the same hash whatever the key order its client wrote.
  * Returns 0, or -ENOMEM when OpenSSL fails. */
 int job_args_sha256(const struct job *job, char out[JOB_SHA256_HEX]);
+/* That canonical JSON of the job's args. Caller owns the text, release with free(). */
+char *job_args_canonical(const struct job *job);
 
 /* A new job as a client makes it (Sidekiq 7 form: times as float epoch seconds).
  * Takes a reference to `args` (a JSON array). `at` > 0 adds "at" (for `schedule`).
@@ -94,6 +98,12 @@ double job_created_at(const struct job *job);
 /* The retries this job may have: its "retry" field (true or absent = `class_default`,
  * false = 0, N = N; anything else, only in a job that failed validation, = 0). */
 int job_max_retries(const struct job *job, int class_default);
+/* A unique job's "unique_for" in seconds (docs/PROTOCOL.md, "Unique jobs"); 0 when the job
+ * has none (or, in a job that failed validation, an invalid one). */
+double job_unique_for(const struct job *job);
+/* Its "unique_key" (borrowed, valid until the job is freed; may hold NUL bytes: its length
+ * goes to *ret_len), or NULL when it has none. */
+const char *job_unique_key(const struct job *job, size_t *ret_len);
 /* false when the job says "dead": false (discard after the last retry). */
 bool job_dead_allowed(const struct job *job);
 

@@ -184,6 +184,29 @@ static int check_time(const char *name, const json_t *v, struct err *err)
                    got_value(v, got, sizeof(got)));
 }
 
+/* A unique job's lock time (docs/PROTOCOL.md, "Unique jobs"): seconds, > 0. */
+static int check_unique_for(const char *name, const json_t *v, struct err *err)
+{
+    char got[GOT_BUF];
+
+    if (json_is_number(v) && json_number_value(v) > 0 &&
+        json_number_value(v) <= JOB_MAX_UNIQUE_FOR_S)
+        return 0;
+    return err_set(err, -EINVAL, "'%s' must be a number of seconds above 0, at most %.0f (got %s)",
+                   name, JOB_MAX_UNIQUE_FOR_S, got_value(v, got, sizeof(got)));
+}
+
+/* The producer's own uniqueness key: any bytes, 1..JOB_MAX_UNIQUE_KEY of them. */
+static int check_unique_key(const char *name, const json_t *v, struct err *err)
+{
+    if (!json_is_string(v))
+        return err_set(err, -EINVAL, "'%s' must be a string (got %s)", name, job_json_phrase(v));
+    if (json_string_length(v) == 0 || json_string_length(v) > JOB_MAX_UNIQUE_KEY)
+        return err_set(err, -EINVAL, "'%s' must be 1..%d bytes (got %zu)", name,
+                       JOB_MAX_UNIQUE_KEY, json_string_length(v));
+    return 0;
+}
+
 static int check_bool(const char *name, const json_t *v, struct err *err)
 {
     char got[GOT_BUF];
@@ -214,6 +237,8 @@ static const struct field_rule {
     {"retried_at", false, check_time},
     {"dead", false, check_bool},
     {"nexus_recoveries", false, check_count},
+    {"unique_for", false, check_unique_for},
+    {"unique_key", false, check_unique_key},
 };
 
 static int job_validate(const json_t *root, struct err *err)
@@ -393,6 +418,23 @@ int job_max_retries(const struct job *job, int class_default)
         return (int)json_integer_value(v);
     /* false, or not a valid value: a job that says nothing sensible is not retried. */
     return 0;
+}
+
+double job_unique_for(const struct job *job)
+{
+    const json_t *v = json_object_get(job->root, "unique_for");
+
+    return v && check_unique_for("unique_for", v, NULL) == 0 ? json_number_value(v) : 0;
+}
+
+const char *job_unique_key(const struct job *job, size_t *ret_len)
+{
+    const json_t *v = json_object_get(job->root, "unique_key");
+
+    if (!v || check_unique_key("unique_key", v, NULL) < 0)
+        return NULL;
+    *ret_len = json_string_length(v);
+    return json_string_value(v);
 }
 
 bool job_dead_allowed(const struct job *job)

@@ -98,6 +98,11 @@ char *keys_procs(const char *ns)
     return make(ns, "nexus:procs");
 }
 
+char *keys_unique(const char *ns, const char *digest)
+{
+    return make(ns, "unique:%s", digest);
+}
+
 char *keys_cron(const char *ns, const char *name)
 {
     return make(ns, "nexus:cron:%s", name);

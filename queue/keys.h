@@ -36,6 +36,11 @@ char *keys_process(const char *ns, const char *identity);
 /* `IDENTITY:work`, hash of that process's jobs in flight, same expiry: beat.lua. */
 char *keys_process_work(const char *ns, const char *identity);
 
+/* `unique:DIGEST`, string (the jid holding it) with a time to live: a unique job's lock
+ * (queue/unique.h): lib/push.lua's unique_take() (push.lua, outbox.lua, unique.lua),
+ * finish.lua; `digest` is 64 hex digits. */
+char *keys_unique(const char *ns, const char *digest);
+
 /* nexusd's keys (prefix nexus:). */
 
 /* `nexus:inflight:IDENTITY:QUEUE`, list of the jobs of QUEUE process IDENTITY has taken:

@@ -53,6 +53,7 @@ static size_t build_all(const char *ns, struct built *out)
     B(keys_processes, keys_processes(ns));
     B(keys_process, keys_process(ns, "IDENTITY"));
     B(keys_process_work, keys_process_work(ns, "IDENTITY"));
+    B(keys_unique, keys_unique(ns, "DIGEST"));
     B(keys_inflight, keys_inflight(ns, "IDENTITY", "QUEUE"));
     B(keys_procs, keys_procs(ns));
     B(keys_cron, keys_cron(ns, "NAME"));

@@ -21,5 +21,6 @@ extern const char lua_push[];      /* push: one job onto its queue now */
 extern const char lua_reap[];      /* reaper: recovers a dead process's jobs */
 extern const char lua_reap_read[]; /* reaper: reads a dead process's in-flight lists */
 extern const char lua_requeue[];   /* queue: in-flight jobs back to their queues */
+extern const char lua_unique[];    /* worker: a unique job's lock as it starts */
 
 #endif

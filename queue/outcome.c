@@ -6,6 +6,7 @@
 static const char *const names[] = {
     [OUTCOME_DONE] = "ok",         [OUTCOME_RETRY] = "retry",    [OUTCOME_DEAD] = "dead",
     [OUTCOME_DISCARD] = "discarded", [OUTCOME_DEFER] = "deferred", [OUTCOME_REQUEUE] = "requeued",
+    [OUTCOME_DUPLICATE] = "duplicate",
 };
 
 const char *outcome_name(enum outcome_kind kind)

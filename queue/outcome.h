@@ -15,7 +15,7 @@ enum outcome_cause {
     OUTCOME_CAUSE_RECOVERED, /* the process running it died; another process found it */
 };
 
-/* Where the job goes; queue_finish() writes the first five. */
+/* Where the job goes; queue_finish() writes all but REQUEUE. */
 enum outcome_kind {
     OUTCOME_DONE,    /* removed from in flight, counted processed */
     OUTCOME_RETRY,   /* into `retry`, due at `at` */
@@ -23,6 +23,8 @@ enum outcome_kind {
     OUTCOME_DISCARD, /* failed for good and the job said "dead": false: removed */
     OUTCOME_DEFER,   /* into `schedule`, due at `at`, the attempt not counted */
     OUTCOME_REQUEUE, /* recovered: back to its queue to run again */
+    OUTCOME_DUPLICATE, /* a unique job whose lock another jid holds: removed, not run, not
+                          counted (docs/PROTOCOL.md, "Unique jobs") */
 };
 
 struct outcome_input {
@@ -44,7 +46,7 @@ struct outcome {
 };
 
 void outcome_decide(const struct outcome_input *in, struct outcome *ret);
-/* "ok", "retry", "dead", "discarded", "deferred", "requeued": the word the logs and the
+/* "ok", "retry", "dead", "discarded", "deferred", "requeued", "duplicate": the word the logs and the
  * job history use. Static. */
 const char *outcome_name(enum outcome_kind kind);
 

@@ -10,6 +10,7 @@
 
 #include "queue/lua.h"
 #include "queue/push.h"
+#include "queue/unique.h"
 
 /* queue_push()'s connection: the words it was given, instead of Redis. */
 static struct {
@@ -39,7 +40,7 @@ static void test_push_now_names_the_queue_and_no_time(void **state)
     struct queue_push p;
 
     (void)state;
-    queue_push_make(&p, "app:", "mail", QUEUE_PUSH_NOW, "{\"jid\":\"a\"}xx", 11);
+    queue_push_make(&p, "app:", "mail", QUEUE_PUSH_NOW, "{\"jid\":\"a\"}xx", 11, NULL);
     assert_int_equal(p.argc, 9);
     assert_word(&p, 0, "EVAL");
     assert_ptr_equal(p.argv[1], lua_push);
@@ -59,7 +60,7 @@ static void test_push_later_gives_its_due_time(void **state)
     struct queue_push p;
 
     (void)state;
-    queue_push_make(&p, "", "mail", 1700000000.25, "{}", 2);
+    queue_push_make(&p, "", "mail", 1700000000.25, "{}", 2, NULL);
     assert_word(&p, 5, "schedule");
     assert_word(&p, 8, "1700000000.250000");
     queue_push_clear(&p);
@@ -70,8 +71,38 @@ static void test_push_at_zero_is_due_at_once_in_schedule(void **state)
     struct queue_push p;
 
     (void)state;
-    queue_push_make(&p, "", "q", 0, "{}", 2);
+    queue_push_make(&p, "", "q", 0, "{}", 2, NULL);
     assert_word(&p, 8, "0.000000");
+    queue_push_clear(&p);
+}
+
+static void test_push_of_a_unique_job_passes_its_lock_jid_and_time_to_live(void **state)
+{
+    char key[] = "app:unique:ab";
+    struct unique_lock lock = {.key = key, .jid = "j1", .ttl_ms = "2000"};
+    struct queue_push p;
+
+    (void)state;
+    queue_push_make(&p, "app:", "mail", QUEUE_PUSH_NOW, "{}", 2, &lock);
+    assert_int_equal(p.argc, 12);
+    assert_word(&p, 2, "4");
+    assert_word(&p, 6, "app:unique:ab");
+    assert_word(&p, 7, "mail");
+    assert_word(&p, 9, "");
+    assert_word(&p, 10, "j1");
+    assert_word(&p, 11, "2000");
+    queue_push_clear(&p);
+}
+
+static void test_push_with_an_empty_lock_is_a_plain_push(void **state)
+{
+    struct unique_lock lock = {0};
+    struct queue_push p;
+
+    (void)state;
+    queue_push_make(&p, "", "mail", QUEUE_PUSH_NOW, "{}", 2, &lock);
+    assert_int_equal(p.argc, 9);
+    assert_word(&p, 2, "3");
     queue_push_clear(&p);
 }
 
@@ -90,6 +121,8 @@ int main(void)
         cmocka_unit_test(test_push_now_names_the_queue_and_no_time),
         cmocka_unit_test(test_push_later_gives_its_due_time),
         cmocka_unit_test(test_push_at_zero_is_due_at_once_in_schedule),
+        cmocka_unit_test(test_push_of_a_unique_job_passes_its_lock_jid_and_time_to_live),
+        cmocka_unit_test(test_push_with_an_empty_lock_is_a_plain_push),
         cmocka_unit_test(test_queue_push_sends_those_words),
     };
 

@@ -18,6 +18,7 @@
 #include "queue/keys.h"
 #include "queue/lua.h"
 #include "queue/rconn.h"
+#include "queue/unique.h"
 
 #define FLUSH_MAX_RECORDS 1000
 #define FINISH_FIXED_KEYS 7
@@ -40,6 +41,8 @@ struct record {
     bool cut;      /* DEAD of a cut item: `old` is "SIZE:SHA1HEX", matched in Redis */
     bool resent;   /* its first call's reply was lost: that call may have written it */
     double score;
+    char *lock_key; /* a unique job's lock (finish.lua lets it go), else NULL */
+    char *lock_jid; /* its jid, when lock_key */
 };
 
 /* One Lua call in flight with the records it carries. */
@@ -93,6 +96,8 @@ struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity
 
 static void record_free(struct record *rec)
 {
+    free(rec->lock_key);
+    free(rec->lock_jid);
     free(rec->old);
     free(rec->new_job);
     free(rec);
@@ -384,8 +389,9 @@ int queue_paused_read(struct queue *q, queue_paused_fn *done, void *arg)
     return r;
 }
 
-static void record_add(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
-                       size_t old_len, char *new_job, double score, bool cut)
+static struct record *record_add(struct queue *q, enum outcome_kind op, unsigned ref,
+                                 const char *old, size_t old_len, char *new_job, double score,
+                                 bool cut)
 {
     struct record *rec = xcalloc(1, sizeof(*rec));
 
@@ -399,12 +405,18 @@ static void record_add(struct queue *q, enum outcome_kind op, unsigned ref, cons
     *q->tail = rec;
     q->tail = &rec->next;
     q->nwaiting++;
+    return rec;
 }
 
 void queue_finish(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
-                  size_t old_len, char *new_job, double score)
+                  size_t old_len, char *new_job, double score, const struct unique_lock *lock)
 {
-    record_add(q, op, ref, old, old_len, new_job, score, false);
+    struct record *rec = record_add(q, op, ref, old, old_len, new_job, score, false);
+
+    if (lock && lock->key) {
+        rec->lock_key = xstrdup(lock->key);
+        rec->lock_jid = xstrdup(lock->jid);
+    }
 }
 
 void queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_job, double score)
@@ -412,7 +424,7 @@ void queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_
     char key[32 + QUEUE_SHA1_HEX];
     int n = snprintf(key, sizeof(key), "%zu:%s", item->size, item->sha1);
 
-    record_add(q, OUTCOME_DEAD, item->ref, key, (size_t)n, new_job, score, true);
+    (void)record_add(q, OUTCOME_DEAD, item->ref, key, (size_t)n, new_job, score, true);
 }
 
 size_t queue_unconfirmed(const struct queue *q)
@@ -540,23 +552,28 @@ static const char op_codes[] = {[OUTCOME_DONE] = 'a',
                                 [OUTCOME_RETRY] = 'r',
                                 [OUTCOME_DEAD] = 'd',
                                 [OUTCOME_DISCARD] = 'x',
-                                [OUTCOME_DEFER] = 's'};
+                                [OUTCOME_DEFER] = 's',
+                                [OUTCOME_DUPLICATE] = 'u'};
 
 /* Sends up to FLUSH_MAX_RECORDS waiting records in one finish.lua call. */
 static int flush_some(struct queue *q)
 {
     size_t n = q->nwaiting < FLUSH_MAX_RECORDS ? q->nwaiting : FLUSH_MAX_RECORDS;
-    size_t nkeys = FINISH_FIXED_KEYS + q->nrefs, nargs = 3 + 5 * n, a = 0, i;
-    const char **keys = xreallocarray(NULL, nkeys, sizeof(*keys));
-    const char **args = xreallocarray(NULL, nargs, sizeof(*args));
+    size_t nkeys = FINISH_FIXED_KEYS + q->nrefs, nargs = 3 + 7 * n, a = 0, i;
+    const char **keys, **args;
     size_t *lens = xreallocarray(NULL, nargs, sizeof(*lens));
-    char *nums = xmalloc(n * 48 + 128), *p = nums, day[16];
+    char *nums = xmalloc(n * 64 + 128), *p = nums, day[16];
     char *k_pday, *k_fday;
     struct flush *fl = xcalloc(1, sizeof(*fl));
     struct record *rec, **cut;
     double now = (double)time(NULL);
     int r;
 
+    for (rec = q->head, i = 0; i < n; rec = rec->next, i++)
+        nkeys += rec->lock_key != NULL;
+    keys = xreallocarray(NULL, nkeys, sizeof(*keys));
+    args = xreallocarray(NULL, nargs, sizeof(*args));
+    nkeys = FINISH_FIXED_KEYS + q->nrefs; /* the locks' keys follow, as the records go */
     (void)keys_day(now, day);
     k_pday = keys_stat_processed_day(q->ns, day);
     k_fday = keys_stat_failed_day(q->ns, day);
@@ -586,6 +603,14 @@ static int flush_some(struct queue *q)
         PUT(rec->old, rec->old_len);
         PUTS(rec->new_job ? rec->new_job : "");
         PUTNUM("%.6f", rec->score);
+        if (rec->lock_key) {
+            keys[nkeys++] = rec->lock_key;
+            PUTNUM("%zu", nkeys);
+            PUTS(rec->lock_jid);
+        } else {
+            PUT("0", 1);
+            PUT("", 0);
+        }
     }
 #undef PUT
 #undef PUTS

@@ -9,6 +9,7 @@
 
 struct rconn;
 struct durable;
+struct unique_lock;
 struct queue; /* opaque */
 
 /* Bytes of a job kept in an item when the job is over the queue's maximum size. */
@@ -83,12 +84,14 @@ typedef void queue_scheduled_fn(bool retry, double at, void *arg);
  * the queue): the poller then looks for it at its time. */
 void queue_on_scheduled(struct queue *q, queue_scheduled_fn *fn, void *arg);
 
-/* Records an outcome to write at the next queue_flush() (DONE, RETRY, DEAD, DISCARD or
- * DEFER; not REQUEUE, which is the reaper's). `old` is the job as fetched
+/* Records an outcome to write at the next queue_flush() (DONE, RETRY, DEAD, DISCARD, DEFER
+ * or DUPLICATE; not REQUEUE, which is the reaper's). `old` is the job as fetched
  * (copied); takes ownership of `new_job` (the job to write for RETRY/DEAD, else NULL),
- * also on failure. `score` is the retry or dead time (epoch seconds). */
+ * also on failure. `score` is the retry or dead time (epoch seconds). `lock`: a unique job's
+ * (copied; NULL or empty for none), let go with a DONE, DEAD or DISCARD while its jid holds
+ * it (docs/PROTOCOL.md, "Unique jobs"). */
 void queue_finish(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
-                  size_t old_len, char *new_job, double score);
+                  size_t old_len, char *new_job, double score, const struct unique_lock *lock);
 /* queue_finish(OUTCOME_DEAD) for a cut item: the stored job is removed from the in-flight list
  * in Redis by its size and SHA-1, never sent back. Takes ownership of `new_job`. */
 void queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_job, double score);

@@ -20,6 +20,7 @@
 #include "queue/keys.h"
 #include "queue/lua.h"
 #include "queue/rconn.h"
+#include "queue/unique.h"
 #include "sql/db.h"
 
 #define ROUND_ROWS 500
@@ -142,19 +143,42 @@ static void round_on_pushed(struct redisReply *reply, void *arg)
         round_delete(rd);
 }
 
+/* One row's job as it is pushed. */
+struct stamped {
+    char *text;               /* owned */
+    struct unique_lock lock;  /* a unique job's; its jid points at `jid` */
+    char jid[JOB_MAX_JID + 1];
+};
+
 /* The job with enqueued_at set now, as a client's push would have it (or as it is, when it
- * does not decode: the worker then buries it with the reason). Caller owns it. */
-static char *job_stamped(const char *text, double now)
+ * does not decode: the worker then buries it with the reason), and the lock under `ns` of a
+ * unique job due at `at` (epoch s, NULL for now). Empty `out` with stamped_clear(). */
+static void job_stamped(const char *text, const char *ns, const char *at, double now,
+                        struct stamped *out)
 {
     struct job *job = NULL;
-    char *out = NULL;
+    double due = now;
 
+    memset(out, 0, sizeof(*out));
     if (job_decode(text, strlen(text), "default", util_random(), &job, NULL) == 0) {
         job_set_enqueued_at(job, now);
-        out = job_encode(job, NULL);
+        out->text = job_encode(job, NULL);
+        if (at)
+            (void)parse_double(at, 0, 1e11, &due);
+        if (unique_lock_make(&out->lock, ns, job, due - now) == 0 && out->lock.key) {
+            (void)snprintf(out->jid, sizeof(out->jid), "%s", job_jid(job));
+            out->lock.jid = out->jid;
+        }
     }
     job_free(job);
-    return out ? out : xstrdup(text);
+    if (!out->text)
+        out->text = xstrdup(text);
+}
+
+static void stamped_clear(struct stamped *st)
+{
+    free(st->text);
+    unique_lock_clear(&st->lock);
 }
 
 /* Pushes the rows with outbox.lua; the ids go into rd->ids for the DELETE. */
@@ -162,9 +186,11 @@ static int push_rows(struct round *rd, const struct db_rows *rows)
 {
     struct outbox *ob = rd->ob;
     int n = db_rows_count(rows), r;
-    size_t nkeys = 3 + (size_t)n, nargs = 1 + 4 * (size_t)n, idlen = 2;
+    size_t nkeys = 3 + 2 * (size_t)n, nargs = 1 + 7 * (size_t)n, idlen = 2, k;
     const char **keys = xcalloc(nkeys + nargs, sizeof(*keys)), **args = keys + nkeys;
-    char **owned = xcalloc(2 * (size_t)n + 1, sizeof(*owned));
+    char **queue_keys = xcalloc((size_t)n + 1, sizeof(*queue_keys));
+    struct stamped *jobs = xcalloc((size_t)n + 1, sizeof(*jobs));
+    char (*lock_at)[16] = xcalloc((size_t)n + 1, sizeof(*lock_at));
     char now_s[32], *p;
     double now = util_now();
 
@@ -182,21 +208,33 @@ static int push_rows(struct round *rd, const struct db_rows *rows)
     keys[1] = ob->k_queues;
     keys[2] = ob->k_schedule;
     args[0] = now_s;
+    k = 3 + (size_t)n; /* the unique jobs' locks follow the queues */
     for (int i = 0; i < n; i++) {
         const char *at = db_rows_get(rows, i, 3);
-        owned[i] = keys_queue(ob->ns, db_rows_get(rows, i, 1));
-        owned[n + i] = job_stamped(db_rows_get(rows, i, 2), now);
-        keys[3 + i] = owned[i];
-        args[1 + 4 * i] = db_rows_get(rows, i, 0);
-        args[2 + 4 * i] = db_rows_get(rows, i, 1);
-        args[3 + 4 * i] = owned[n + i];
-        args[4 + 4 * i] = at ? at : "";
+        struct stamped *st = &jobs[i];
+        queue_keys[i] = keys_queue(ob->ns, db_rows_get(rows, i, 1));
+        job_stamped(db_rows_get(rows, i, 2), ob->ns, at, now, st);
+        keys[3 + i] = queue_keys[i];
+        (void)snprintf(lock_at[i], sizeof(lock_at[i]), "%zu", st->lock.key ? k + 1 : 0);
+        if (st->lock.key)
+            keys[k++] = st->lock.key;
+        args[1 + 7 * i] = db_rows_get(rows, i, 0);
+        args[2 + 7 * i] = db_rows_get(rows, i, 1);
+        args[3 + 7 * i] = st->text;
+        args[4 + 7 * i] = at ? at : "";
+        args[5 + 7 * i] = lock_at[i];
+        args[6 + 7 * i] = st->lock.key ? st->lock.jid : "";
+        args[7 + 7 * i] = st->lock.ttl_ms;
     }
     rd->nrows = n;
-    r = rconn_eval(ob->redis, round_on_pushed, rd, lua_outbox, nkeys, keys, nargs, args, NULL);
-    for (int i = 0; i < 2 * n; i++)
-        free(owned[i]);
-    free(owned);
+    r = rconn_eval(ob->redis, round_on_pushed, rd, lua_outbox, k, keys, nargs, args, NULL);
+    for (int i = 0; i < n; i++) {
+        free(queue_keys[i]);
+        stamped_clear(&jobs[i]);
+    }
+    free(queue_keys);
+    free(jobs);
+    free(lock_at);
     free(keys);
     return r;
 }

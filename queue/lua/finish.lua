@@ -1,13 +1,16 @@
 -- finish.lua: writes the outcomes of finished jobs and removes them from in-flight lists.
 -- KEYS[1] stat:processed, KEYS[2] stat:processed:DAY, KEYS[3] stat:failed,
 -- KEYS[4] stat:failed:DAY, KEYS[5] retry, KEYS[6] dead, KEYS[7] schedule,
--- KEYS[8..] in-flight lists.
+-- KEYS[8..] in-flight lists, then the unique:DIGEST locks of unique jobs.
 -- ARGV[1] dead: drop jobs with a score below this, ARGV[2] dead: most jobs kept,
--- ARGV[3] daily counters' time to live (s), then records of 5 values:
+-- ARGV[3] daily counters' time to live (s), then records of 7 values:
 -- op ('a' done, 'r' retry, 'd' dead, 'x' failed and discarded, 's' deferred: not run,
--- back to schedule, not counted, 'D' dead for a job too large to send back: its "job as
--- fetched" is "SIZE:SHA1HEX", matched here), in-flight KEYS index,
--- job as fetched, job to write ('' for none), score (retry or dead time).
+-- back to schedule, not counted, 'u' a unique job's duplicate: not run, removed, not counted,
+-- 'D' dead for a job too large to send back: its "job as fetched" is "SIZE:SHA1HEX", matched
+-- here), in-flight KEYS index, job as fetched, job to write ('' for none), score (retry or
+-- dead time), the KEYS index of the job's lock ('0' for none), its jid.
+-- A unique job's lock is let go (only while this jid holds it) when the job is done, dead or
+-- discarded; a retry or a deferral keeps it.
 -- An outcome (retry, dead, schedule, counters) is written only when this call removed the
 -- job from its in-flight list, so a record sent twice (after a lost reply) or a job taken
 -- from this process (recovered by a peer that judged it dead) is never written twice.
@@ -30,8 +33,9 @@ end
 
 local done, failed, dead = 0, 0, 0
 local dropped = {}
-for r = 4, #ARGV, 5 do
+for r = 4, #ARGV, 7 do
   local op, list, old, new, score = ARGV[r], tonumber(ARGV[r + 1]), ARGV[r + 2], ARGV[r + 3], ARGV[r + 4]
+  local lock = tonumber(ARGV[r + 5])
   local removed
   if op == 'D' then
     removed, op = remove_digest(KEYS[list], old), 'd'
@@ -39,10 +43,13 @@ for r = 4, #ARGV, 5 do
     removed = redis.call('LREM', KEYS[list], -1, old)
   end
   if removed == 0 then
-    dropped[#dropped + 1] = (r - 4) / 5 + 1
+    dropped[#dropped + 1] = (r - 4) / 7 + 1
   elseif op == 's' then
     redis.call('ZADD', KEYS[7], score, new)
-  else
+  elseif op ~= 'u' then
+    if lock > 0 and op ~= 'r' and redis.call('GET', KEYS[lock]) == ARGV[r + 6] then
+      redis.call('DEL', KEYS[lock])
+    end
     done = done + 1
     if op ~= 'a' then
       failed = failed + 1
