@@ -12,12 +12,12 @@
 #include <jansson.h>
 
 #include "conf/cfg.h"
-#include "daemon/excerpt.h"
 #include "lib/err.h"
 #include "lib/job.h"
 #include "lib/parse.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
+#include "queue/excerpt.h"
 #include "queue/keys.h"
 #include "queue/lua.h"
 #include "queue/move.h"
@@ -420,59 +420,15 @@ static void heads_keep(struct actions_heads *hs, enum actions_set set, const cha
     slot->read_at = now;
 }
 
-/* A field of the stored job, or null. */
-static json_t *field(const json_t *root, const char *name)
-{
-    json_t *v = json_object_get(root, name);
-
-    return v ? json_incref(v) : json_null();
-}
-
-/* The bounded entry of a member of which `len` of `size` bytes were read. */
+/* The bounded entry of a member of which `len` of `size` bytes were read, with its score. */
 static json_t *entry_json(const char *text, size_t len, size_t size, const char *score_text,
                           const struct actions_list_bounds *b)
 {
-    static const char *const texts[] = {"jid", "class", "queue", "error_class", "error_message"};
-    struct err why = {0};
-    struct job *job = NULL;
-    const json_t *root;
-    json_t *head = NULL, *entry, *excerpt;
+    json_t *entry = excerpt_job(text, len, size, b->excerpt_max);
     double score = NAN;
-    bool cut = false;
 
-    if (len == size) {
-        /* a member that does not decode still gives a job, and `why` says what is wrong */
-        (void)job_decode(text, len, NULL, rerun_member_seed(text, len), &job, &why);
-        root = job_root(job);
-    } else {
-        root = head = excerpt_head_object(text, len);
-    }
     (void)parse_double(score_text, -INFINITY, INFINITY, &score);
-    entry = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "retry_count",
-                      field(root, "retry_count"), "failed_at", field(root, "failed_at"),
-                      "retried_at", field(root, "retried_at"), "enqueued_at",
-                      field(root, "enqueued_at"), "score",
-                      isfinite(score) ? json_real(score) : json_null(), "invalid",
-                      why.code < 0 ? text_json(why.msg) : json_null(), "excerpt", json_null(),
-                      "size", (json_int_t)size, "truncated", json_false());
-    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
-        cut |= excerpt_put_text(entry, texts[i], json_object_get(root, texts[i]), b->excerpt_max);
-    cut |= excerpt_put_args(entry, json_object_get(root, "args"), b->excerpt_max);
-    /* the first bytes of a member not read whole, or of what a cut dead entry kept */
-    excerpt = json_object_get(root, "nexus_excerpt");
-    if (!excerpt)
-        excerpt = json_object_get(root, "nexus_raw");
-    if (len < size)
-        (void)json_object_set_new(entry, "excerpt", excerpt_string(text, len, b->excerpt_max));
-    else if (json_is_string(excerpt))
-        (void)excerpt_put_text(entry, "excerpt", excerpt, b->excerpt_max);
-    if (json_object_get(root, "nexus_original_size"))
-        (void)json_object_set_new(entry, "original_size", field(root, "nexus_original_size"));
-    (void)json_object_set_new(
-        entry, "truncated",
-        json_boolean(cut || len < size || json_is_true(json_object_get(root, "nexus_truncated"))));
-    json_decref(head);
-    job_free(job);
+    (void)json_object_set_new(entry, "score", isfinite(score) ? json_real(score) : json_null());
     return entry;
 }
 

@@ -12,7 +12,6 @@
 #include "conf/cfg.h"
 #include "daemon/actions.h"
 #include "daemon/auth.h"
-#include "daemon/excerpt.h"
 #include "daemon/httpd.h"
 #include "lib/err.h"
 #include "lib/job.h"
@@ -21,6 +20,7 @@
 #include "lib/raddr.h"
 #include "lib/xalloc.h"
 #include "queue/durable.h"
+#include "queue/excerpt.h"
 #include "queue/rconn.h"
 
 /* What the page may load and talk to: itself only, no inline script or style. */

@@ -15,7 +15,6 @@
 
 #include "conf/cfg.h"
 #include "daemon/auth.h"
-#include "daemon/excerpt.h"
 #include "daemon/httpd.h"
 #include "daemon/metrics.h"
 #include "daemon/worker.h"
@@ -24,6 +23,7 @@
 #include "lib/util.h"
 #include "lib/xalloc.h"
 #include "queue/durable.h"
+#include "queue/excerpt.h"
 #include "queue/keys.h"
 #include "queue/lua.h"
 #include "queue/rconn.h"

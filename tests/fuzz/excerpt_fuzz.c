@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "daemon/excerpt.h"
+#include "queue/excerpt.h"
 
 static void fuzz_assert(int ok, const char *what)
 {

@@ -1,13 +1,17 @@
 /* excerpt.c - bounded views of job texts: object members from a head, cut strings, entries'
- * texts and args within a bound. */
-#include "daemon/excerpt.h"
+ * texts and args within a bound, a job's whole entry. */
+#include "queue/excerpt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
+#include "lib/err.h"
+#include "lib/job.h"
 #include "lib/xalloc.h"
+#include "queue/rerun.h"
 
 static size_t skip_space(const char *text, size_t len, size_t p)
 {
@@ -104,4 +108,57 @@ bool excerpt_put_args(json_t *entry, const json_t *args, size_t max)
     (void)json_object_set_new(entry, "args_size", json_integer((json_int_t)len));
     free(text);
     return true;
+}
+
+/* A field of the stored job, or null. */
+static json_t *field(const json_t *root, const char *name)
+{
+    json_t *v = json_object_get(root, name);
+
+    return v ? json_incref(v) : json_null();
+}
+
+json_t *excerpt_job(const char *text, size_t len, size_t size, size_t max)
+{
+    static const char *const texts[] = {"jid", "class", "queue", "error_class", "error_message"};
+    struct err why = {0};
+    struct job *job = NULL;
+    const json_t *root;
+    json_t *head = NULL, *entry, *excerpt;
+    bool cut = false;
+
+    if (len == size) {
+        /* a member that does not decode still gives a job, and `why` says what is wrong */
+        (void)job_decode(text, len, NULL, rerun_member_seed(text, len), &job, &why);
+        root = job_root(job);
+    } else {
+        root = head = excerpt_head_object(text, len);
+    }
+    entry = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "retry_count",
+                      field(root, "retry_count"), "failed_at", field(root, "failed_at"),
+                      "retried_at", field(root, "retried_at"), "enqueued_at",
+                      field(root, "enqueued_at"), "invalid",
+                      why.code < 0 ? excerpt_string(why.msg, strlen(why.msg), sizeof(why.msg))
+                                   : json_null(),
+                      "excerpt", json_null(), "size", (json_int_t)size, "truncated",
+                      json_false());
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        cut |= excerpt_put_text(entry, texts[i], json_object_get(root, texts[i]), max);
+    cut |= excerpt_put_args(entry, json_object_get(root, "args"), max);
+    /* the first bytes of a member not read whole, or of what a cut dead entry kept */
+    excerpt = json_object_get(root, "nexus_excerpt");
+    if (!excerpt)
+        excerpt = json_object_get(root, "nexus_raw");
+    if (len < size)
+        (void)json_object_set_new(entry, "excerpt", excerpt_string(text, len, max));
+    else if (json_is_string(excerpt))
+        (void)excerpt_put_text(entry, "excerpt", excerpt, max);
+    if (json_object_get(root, "nexus_original_size"))
+        (void)json_object_set_new(entry, "original_size", field(root, "nexus_original_size"));
+    (void)json_object_set_new(
+        entry, "truncated",
+        json_boolean(cut || len < size || json_is_true(json_object_get(root, "nexus_truncated"))));
+    json_decref(head);
+    job_free(job);
+    return entry;
 }

@@ -1,5 +1,6 @@
 /* excerpt.h - bounded views of job texts for readers that must not get them whole: the members
- * of a JSON object read from its first bytes, and strings cut at a character boundary. Pure. */
+ * of a JSON object read from its first bytes, strings cut at a character boundary, and a job's
+ * entry as the dashboard and nexusctl list it. Pure. */
 #ifndef EXCERPT_H
 #define EXCERPT_H
 
@@ -33,5 +34,14 @@ bool excerpt_put_text(json_t *entry, const char *name, const json_t *v, size_t m
  * `max` bytes, else to null with entry.args_excerpt (that text's first bytes) and
  * entry.args_size (its length). Returns whether it cut. */
 bool excerpt_put_args(json_t *entry, const json_t *args, size_t max);
+
+/* The entry of a job of which the first `len` of its `size` bytes were read (`text` need not
+ * be NUL-terminated): {"jid", "class", "queue", "args", "retry_count", "error_class",
+ * "error_message", "failed_at", "retried_at", "enqueued_at", "invalid", "size", "truncated",
+ * "excerpt", ...}, each text within `max` bytes (excerpt_put_text(), excerpt_put_args()). A job
+ * read whole that does not decode still gives one, with "invalid" saying why (and the wrapper
+ * jid of queue/rerun.h); a job read in part gives the fields found whole in its first bytes
+ * and "excerpt". "truncated" is true for a job shown in part. Caller owns it, json_decref(). */
+json_t *excerpt_job(const char *text, size_t len, size_t size, size_t max);
 
 #endif

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "daemon/excerpt.h"
+#include "queue/excerpt.h"
 
 /* excerpt_head_object() of the first `cut` bytes of `text`, compact with sorted keys. */
 static char *head_of(const char *text, size_t cut)
@@ -141,6 +141,44 @@ static void test_text_over_the_bound_is_cut_with_its_size(void **state)
     json_decref(entry);
 }
 
+static void test_job_read_whole_shows_its_fields(void **state)
+{
+    static const char text[] = "{\"class\":\"email.welcome\",\"args\":[42],\"jid\":\"j1\","
+                               "\"queue\":\"mail\",\"enqueued_at\":1795500000.5}";
+    json_t *e = excerpt_job(text, strlen(text), strlen(text), 200);
+
+    assert_string_equal(json_string_value(json_object_get(e, "jid")), "j1");
+    assert_string_equal(json_string_value(json_object_get(e, "class")), "email.welcome");
+    assert_true(json_real_value(json_object_get(e, "enqueued_at")) == 1795500000.5);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(e, "args"), 0)), 42);
+    assert_true(json_is_null(json_object_get(e, "invalid")));
+    assert_true(json_is_false(json_object_get(e, "truncated")));
+    json_decref(e);
+}
+
+static void test_job_that_does_not_decode_says_why(void **state)
+{
+    json_t *e = excerpt_job("not json", 8, 8, 200);
+
+    assert_string_equal(json_string_value(json_object_get(e, "class")), "nexus.invalid");
+    assert_non_null(strstr(json_string_value(json_object_get(e, "invalid")), "invalid JSON"));
+    assert_string_equal(json_string_value(json_object_get(e, "excerpt")), "not json");
+    json_decref(e);
+}
+
+static void test_job_read_in_part_shows_its_head(void **state)
+{
+    static const char text[] = "{\"class\":\"big\",\"jid\":\"j2\",\"args\":[\"xxxxxxxx";
+    json_t *e = excerpt_job(text, strlen(text), 5000000, 16);
+
+    assert_string_equal(json_string_value(json_object_get(e, "jid")), "j2");
+    assert_true(json_is_null(json_object_get(e, "args")));
+    assert_int_equal(json_string_length(json_object_get(e, "excerpt")), 16);
+    assert_int_equal(json_integer_value(json_object_get(e, "size")), 5000000);
+    assert_true(json_is_true(json_object_get(e, "truncated")));
+    json_decref(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +189,9 @@ int main(void)
         cmocka_unit_test(test_args_within_the_bound_are_shown_whole),
         cmocka_unit_test(test_args_over_the_bound_are_an_excerpt_with_their_size),
         cmocka_unit_test(test_text_over_the_bound_is_cut_with_its_size),
+        cmocka_unit_test(test_job_read_whole_shows_its_fields),
+        cmocka_unit_test(test_job_that_does_not_decode_says_why),
+        cmocka_unit_test(test_job_read_in_part_shows_its_head),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
