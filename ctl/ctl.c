@@ -36,6 +36,7 @@ static const struct ctl_command *const commands[] = {
     &ctl_cmd_dead,    &ctl_cmd_retry, &ctl_cmd_scheduled, &ctl_cmd_history, &ctl_cmd_cron,
     &ctl_cmd_pause,   &ctl_cmd_resume,
     &ctl_cmd_runs,
+    &ctl_cmd_types,
 };
 
 static const char usage_head[] = "Usage: nexusctl [-c FILE] COMMAND [ARGS] [--json]\n";

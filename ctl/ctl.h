@@ -80,9 +80,11 @@ struct ctl_redis *ctl_redis(struct ctl *ctl, struct err *err);
 /* The namespace, "" before ctl_redis(). Borrowed. */
 const char *ctl_ns(const struct ctl *ctl);
 
-/* Live processes (their heartbeat not expired), and how many of them read `queue` (their
- * worker.queues names it): ctl_stats.c. Returns 0, or a runtime error. */
-int ctl_queue_readers(struct ctl *ctl, const char *queue, size_t *ret_live, size_t *ret_readers,
+/* Live processes (their heartbeat not expired), how many of them read `queue` (their
+ * worker.queues names it) and how many know `class_name` (among the classes they publish; one
+ * that publishes none counts): ctl_stats.c. Returns 0, or a runtime error. */
+int ctl_queue_readers(struct ctl *ctl, const char *queue, const char *class_name,
+                      size_t *ret_live, size_t *ret_readers, size_t *ret_knowers,
                       struct err *err);
 
 /* Pushes job `text` as a Sidekiq client does: onto queue `queue` now when `at` is
@@ -108,5 +110,6 @@ extern const struct ctl_command ctl_cmd_cron;
 extern const struct ctl_command ctl_cmd_pause;
 extern const struct ctl_command ctl_cmd_resume;
 extern const struct ctl_command ctl_cmd_runs;
+extern const struct ctl_command ctl_cmd_types;
 
 #endif

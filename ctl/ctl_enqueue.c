@@ -272,14 +272,29 @@ static int job_size_check(struct ctl *ctl, size_t len, struct err *err)
 }
 
 /* After a push: a warning (exit status 0, the job is queued) when no live process reads the
- * queue, so a job pushed to a queue nothing reads does not wait unnoticed. A failed read of the
- * processes says nothing: the push is what was asked. */
-static void readers_warn(struct ctl *ctl, const char *queue)
+ * queue, or none of them knows the class, so a job that would wait or go to dead does not do
+ * so unnoticed. A failed read of the processes says nothing: the push is what was asked. */
+static void readers_warn(struct ctl *ctl, const char *queue, const char *class_name)
 {
     struct err ignored = {0};
-    size_t live, readers;
+    const struct cfg *cfg = ctl_cfg(ctl, &ignored); /* loaded already, by the push */
+    size_t live, readers, knowers;
+    char grace[CTL_FMT_AGE_BUF];
 
-    if (ctl_queue_readers(ctl, queue, &live, &readers, &ignored) < 0 || readers > 0)
+    if (ctl_queue_readers(ctl, queue, class_name, &live, &readers, &knowers, &ignored) < 0)
+        return;
+    if (live > 0 && knowers == 0 && cfg && cfg->unknown_class_grace_s > 0)
+        fprintf(stderr,
+                "nexusctl: warning: none of the %zu live processes knows class %s: the one that "
+                "takes the job puts it off while it is younger than worker.unknown_class_grace "
+                "(%s here), then it goes to dead\n",
+                live, class_name, ctl_fmt_age(cfg->unknown_class_grace_s, grace));
+    else if (live > 0 && knowers == 0)
+        fprintf(stderr,
+                "nexusctl: warning: none of the %zu live processes knows class %s: the one that "
+                "takes the job puts it in dead at once (worker.unknown_class_grace is 0 here)\n",
+                live, class_name);
+    if (readers > 0)
         return;
     if (live == 0)
         fprintf(stderr,
@@ -336,7 +351,7 @@ static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
                 holder);
     } else if (r == 0) {
         printf("%s\n", jid);
-        readers_warn(ctl, e.queue);
+        readers_warn(ctl, e.queue, e.class_name);
     }
 out:
     unique_lock_clear(&lock);
@@ -369,7 +384,8 @@ const struct ctl_command ctl_cmd_enqueue = {
             "\n"
             "A duplicate prints the jid of the job holding the lock, and on stderr\n"
             "\"duplicate of JID\"; exit status 0: that job runs instead.\n"
-            "A warning on stderr (exit status 0) when no live process reads the queue.\n",
+            "A warning on stderr (exit status 0) when no live process reads the queue, or\n"
+            "when live processes run but none knows the class.\n",
     .json = false,
     .run = enqueue_run,
 };

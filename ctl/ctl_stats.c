@@ -201,7 +201,7 @@ static int inflight_count(const struct stats_ctx *sc, const char *identity, long
 }
 
 /* The fields of the IDENTITY hash. */
-enum { PROC_INFO, PROC_BUSY, PROC_BEAT, PROC_QUIET, PROC_NFIELDS };
+enum { PROC_INFO, PROC_BUSY, PROC_BEAT, PROC_QUIET, PROC_CLASSES, PROC_NFIELDS };
 
 /* A number field of the hash, or JSON null. */
 static json_t *hash_number(const redisReply *v, bool integer)
@@ -213,11 +213,11 @@ static json_t *hash_number(const redisReply *v, bool integer)
     return integer ? json_integer((json_int_t)d) : json_real(d);
 }
 
-/* The process as JSON from its hash fields (info, busy, beat, quiet). */
+/* The process as JSON from its hash fields (info, busy, beat, quiet, classes). */
 static json_t *process_json(const struct stats_ctx *sc, const char *identity, redisReply *const *f,
                             long long inflight)
 {
-    json_t *info = NULL, *proc, *beat = hash_number(f[PROC_BEAT], false);
+    json_t *info = NULL, *classes = NULL, *proc, *beat = hash_number(f[PROC_BEAT], false);
     double age = json_is_real(beat) ? sc->now - json_real_value(beat) : -1;
 
     if (f[PROC_INFO]->type == REDIS_REPLY_STRING)
@@ -235,6 +235,14 @@ static json_t *process_json(const struct stats_ctx *sc, const char *identity, re
                      "beat", beat, "beat_age", age >= 0 ? json_real(age) : json_null(), "in_flight",
                      (json_int_t)inflight);
     json_decref(info);
+    /* the classes it runs (nexusd publishes them at start and reload), null when none */
+    if (f[PROC_CLASSES]->type == REDIS_REPLY_STRING)
+        classes = json_loadb(f[PROC_CLASSES]->str, f[PROC_CLASSES]->len, 0, NULL);
+    if (!json_is_array(classes)) {
+        json_decref(classes);
+        classes = json_null();
+    }
+    (void)json_object_set_new(proc, "classes", classes);
     return proc;
 }
 
@@ -248,7 +256,8 @@ static int process_collect(const struct stats_ctx *sc, const char *identity, jso
     bool live = false;
     int r;
 
-    r = ctl_redis_cmd(sc->c, &reply, err, "HMGET", key, "info", "busy", "beat", "quiet", NULL);
+    r = ctl_redis_cmd(sc->c, &reply, err, "HMGET", key, "info", "busy", "beat", "quiet", "classes",
+                      NULL);
     free(key);
     if (r == 0 && (r = ctl_redis_expect(reply, REDIS_REPLY_ARRAY, "HMGET", err)) == 0 &&
         reply->elements != PROC_NFIELDS)
@@ -369,18 +378,22 @@ static int counters_collect(const struct stats_ctx *sc, json_t *stats, struct er
     return r;
 }
 
-/* Live processes among `procs` (as processes_collect() gives them) whose worker.queues holds
- * `queue`. */
-static size_t readers_of(const json_t *procs, const char *queue)
+/* Live processes among `procs` (as processes_collect() gives them) whose array `field` holds
+ * `name`; one without that array counts when `absent_holds`. */
+static size_t holders_of(const json_t *procs, const char *field, const char *name,
+                         bool absent_holds)
 {
-    const json_t *p, *q;
+    const json_t *p, *q, *list;
     size_t i, j, n = 0;
 
     json_array_foreach(procs, i, p)
     {
-        json_array_foreach(json_object_get(p, "queues"), j, q)
+        list = json_object_get(p, field);
+        if (!json_is_array(list) && absent_holds)
+            n++;
+        json_array_foreach(list, j, q)
         {
-            if (json_is_string(q) && strcmp(json_string_value(q), queue) == 0) {
+            if (json_is_string(q) && strcmp(json_string_value(q), name) == 0) {
                 n++;
                 break;
             }
@@ -389,7 +402,14 @@ static size_t readers_of(const json_t *procs, const char *queue)
     return n;
 }
 
-int ctl_queue_readers(struct ctl *ctl, const char *queue, size_t *ret_live, size_t *ret_readers,
+/* ... whose worker.queues holds `queue`. */
+static size_t readers_of(const json_t *procs, const char *queue)
+{
+    return holders_of(procs, "queues", queue, false);
+}
+
+int ctl_queue_readers(struct ctl *ctl, const char *queue, const char *class_name,
+                      size_t *ret_live, size_t *ret_readers, size_t *ret_knowers,
                       struct err *err)
 {
     struct stats_ctx sc = {0};
@@ -403,6 +423,8 @@ int ctl_queue_readers(struct ctl *ctl, const char *queue, size_t *ret_live, size
         return r;
     *ret_live = json_array_size(procs);
     *ret_readers = readers_of(procs, queue);
+    /* a process that published no classes (an older nexusd) may know it */
+    *ret_knowers = holders_of(procs, "classes", class_name, true);
     json_decref(procs);
     return 0;
 }

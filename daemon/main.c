@@ -20,6 +20,7 @@
 #include "daemon/process.h"
 #include "daemon/status.h"
 #include "daemon/worker.h"
+#include "jobs/classes.h"
 #include "jobs/registry.h"
 #include "lib/cron.h"
 #include "lib/err.h"
@@ -300,7 +301,7 @@ static bool queue_read(const struct cfg *cfg, const char *queue)
 
 /* Each schedule with its next tick, and a warning for one whose jobs would get stuck: a class
  * no handler knows (dead at once), a queue this worker does not read (waiting for another). */
-static void print_schedules(const struct cfg *cfg)
+static void print_schedules(const struct cfg *cfg, const struct classes *cl)
 {
     printf("  schedules: %zu\n", cfg->nschedules);
     for (size_t i = 0; i < cfg->nschedules; i++) {
@@ -313,7 +314,7 @@ static void print_schedules(const struct cfg *cfg)
             (void)strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
         printf("    %s: \"%s\" %s, class %s on queue %s, next %s\n", sc->name, sc->cron, sc->tz,
                sc->class_name, sc->queue, when);
-        if (!handler_find(cfg, sc->class_name))
+        if (!classes_find(cl, sc->class_name))
             printf("    warning: schedule %s enqueues class %s, which no handler of nexusd "
                    "knows: its jobs would go to dead\n",
                    sc->name, sc->class_name);
@@ -324,8 +325,17 @@ static void print_schedules(const struct cfg *cfg)
     }
 }
 
+/* The classes this configuration runs: those the process publishes with its record. */
+static void print_classes(const struct classes *cl)
+{
+    printf("  classes run (%zu):", classes_count(cl));
+    for (size_t i = 0; i < classes_count(cl); i++)
+        printf(" %s%s", classes_get(cl, i)->name, i + 1 < classes_count(cl) ? "," : "\n");
+}
+
 static void print_summary(const struct cfg *cfg)
 {
+    struct classes *cl = classes_new(cfg); /* the list processes publish: one source */
     char url[256]; /* shown with url_mask(): never a password */
 
     printf("configuration %s is valid\n", cfg->path ? cfg->path : "(defaults)");
@@ -351,8 +361,10 @@ static void print_summary(const struct cfg *cfg)
     printf("  job timeout %gs, max retries %d, shutdown timeout %gs\n", cfg->job_timeout_s,
            cfg->max_retries, cfg->shutdown_timeout_s);
     printf("  classes configured: %zu\n", cfg->nclasses);
+    print_classes(cl);
     printf("  http: %s\n", cfg->http_enabled ? cfg->http_listen : "off");
-    print_schedules(cfg);
+    print_schedules(cfg, cl);
+    classes_free(cl);
 }
 
 int main(int argc, char **argv)

@@ -7,9 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "conf/cfg.h"
 #include "daemon/metrics.h"
 #include "daemon/worker.h"
+#include "jobs/classes.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/raddr.h"
@@ -178,9 +181,22 @@ static int db_setup(struct process *p, struct err *err)
     return 0;
 }
 
+/* The classes this process runs, published with its record (nexusctl enqueue warns of a job
+ * whose class no live process knows). */
+static void classes_publish(struct process *p, const struct cfg *cfg)
+{
+    struct classes *cl = classes_new(cfg);
+    json_t *names = classes_names(cl);
+
+    presence_set_classes(p->presence, names);
+    json_decref(names);
+    classes_free(cl);
+}
+
 /* Settings of the parts that a reload may change. */
 static void parts_configure(struct process *p, const struct cfg *cfg)
 {
+    classes_publish(p, cfg);
     rconn_set_backoff_max(p->conn, backoff_max(cfg));
     durable_set(p->durable, cfg->redis_wait_replicas, cfg->redis_wait_timeout_s);
     queue_set_dead_limits(p->queue, cfg->dead_max_jobs, cfg->dead_max_age_s);

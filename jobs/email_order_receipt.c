@@ -91,23 +91,41 @@ static bool uuid_ok(const char *s)
     return s[36] == '\0';
 }
 
+static int receipt_args_check(json_t *args, const struct cfg *cfg, struct err *err)
+{
+    const json_t *id = json_array_get(args, 0), *vars = json_array_get(args, 1);
+
+    if (json_array_size(args) < 1 || json_array_size(args) > 2 || !json_is_string(id) ||
+        !uuid_ok(json_string_value(id)) || (vars && !json_is_object(vars)))
+        return err_set(err, -EINVAL,
+                       "args must be [order_id] or [order_id, {template values}] with order_id "
+                       "a UUID string");
+    return 0;
+}
+
 static void receipt_start(struct task *task)
 {
     const json_t *args = task_args(task), *id = json_array_get(args, 0),
                  *vars = json_array_get(args, 1);
+    struct err err = {0};
 
-    if (json_array_size(args) < 1 || json_array_size(args) > 2 || !json_is_string(id) ||
-        !uuid_ok(json_string_value(id)) || (vars && !json_is_object(vars))) {
-        task_fail(task, "ArgumentError",
-                  "args must be [order_id] or [order_id, {template values}] with order_id a "
-                  "UUID string");
+    if (receipt_args_check(task_args(task), task_env(task)->cfg, &err) < 0) {
+        task_fail(task, "ArgumentError", "%s", err.msg);
         return;
     }
     email_lookup(task, vars, order_sql, json_string_value(id), order_fill);
 }
 
+static const struct class_arg receipt_args[] = {
+    {"orderId", CLASS_ARG_UUID, false, "\"3f2c8e1a-5b7d-4c9e-8a1f-2d3b4c5e6f70\""},
+    {"values", CLASS_ARG_OBJECT, true, "{\"note\": \"thank you\"}"},
+};
+
 const struct handler handler_email_order_receipt = {
     .name = "email.order_receipt",
+    .args = receipt_args,
+    .nargs = 2,
+    .args_check = receipt_args_check,
     .timeout_s = 120,
     .start = receipt_start,
     .cancel = email_cancel,

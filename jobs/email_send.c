@@ -102,6 +102,16 @@ static int draft_fill(const json_t *args, const struct cfg *cfg, struct email_dr
     return r;
 }
 
+static int send_args_check(json_t *args, const struct cfg *cfg, struct err *err)
+{
+    struct email_draft *d = email_draft_new();
+    const char *error_class = NULL;
+    int r = draft_fill(args, cfg, d, &error_class, err);
+
+    email_draft_free(d);
+    return r;
+}
+
 static void send_start(struct task *task)
 {
     struct email_draft *d = email_draft_new();
@@ -117,8 +127,18 @@ static void send_start(struct task *task)
     email_deliver(task, d);
 }
 
+/* {"to", "subject", "text"/"html"} or {"to", "template", "vars"}, with cc, bcc, from and
+ * reply_to (docs/email.md). */
+static const struct class_arg send_args[] = {
+    {"message", CLASS_ARG_OBJECT, false,
+     "{\"to\": \"Ada <ada@example.com>\", \"subject\": \"Hello\", \"text\": \"Hi Ada\"}"},
+};
+
 const struct handler handler_email_send = {
     .name = "email.send",
+    .args = send_args,
+    .nargs = 1,
+    .args_check = send_args_check,
     .timeout_s = 120,
     .start = send_start,
     .cancel = email_cancel,

@@ -46,26 +46,44 @@ static int user_fill(const struct db_rows *rows, struct email_draft *d, const st
     return r;
 }
 
+static int welcome_args_check(json_t *args, const struct cfg *cfg, struct err *err)
+{
+    const json_t *id = json_array_get(args, 0), *vars = json_array_get(args, 1);
+
+    if (json_array_size(args) < 1 || json_array_size(args) > 2 || !json_is_integer(id) ||
+        json_integer_value(id) < 1 || json_integer_value(id) > 2147483647 ||
+        (vars && !json_is_object(vars)))
+        return err_set(err, -EINVAL,
+                       "args must be [user_id] or [user_id, {template values}] with user_id a "
+                       "positive integer");
+    return 0;
+}
+
 static void welcome_start(struct task *task)
 {
     const json_t *args = task_args(task), *id = json_array_get(args, 0),
                  *vars = json_array_get(args, 1);
+    struct err err = {0};
     char param[32];
 
-    if (json_array_size(args) < 1 || json_array_size(args) > 2 || !json_is_integer(id) ||
-        json_integer_value(id) < 1 || json_integer_value(id) > 2147483647 ||
-        (vars && !json_is_object(vars))) {
-        task_fail(task, "ArgumentError",
-                  "args must be [user_id] or [user_id, {template values}] with user_id a "
-                  "positive integer");
+    if (welcome_args_check(task_args(task), task_env(task)->cfg, &err) < 0) {
+        task_fail(task, "ArgumentError", "%s", err.msg);
         return;
     }
     (void)snprintf(param, sizeof(param), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
     email_lookup(task, vars, user_sql, param, user_fill);
 }
 
+static const struct class_arg welcome_args[] = {
+    {"userId", CLASS_ARG_INTEGER, false, "42"},
+    {"values", CLASS_ARG_OBJECT, true, "{\"coupon\": \"WELCOME10\"}"},
+};
+
 const struct handler handler_email_welcome = {
     .name = "email.welcome",
+    .args = welcome_args,
+    .nargs = 2,
+    .args_check = welcome_args_check,
     .timeout_s = 120,
     .start = welcome_start,
     .cancel = email_cancel,

@@ -399,6 +399,13 @@ static void cache_on_reply(struct redisReply *reply, void *arg)
     http_start(e);
 }
 
+static int emotion_args_check(json_t *args, const struct cfg *cfg, struct err *err)
+{
+    struct emotion_input in;
+
+    return emotion_input_parse(args, cfg->emotion_max_text, &in, err);
+}
+
 static void emotion_start(struct task *task)
 {
     const struct task_env *env = task_env(task);
@@ -446,8 +453,17 @@ static void emotion_cancel(struct task *task)
     e->task = NULL; /* the Redis or PostgreSQL answer frees it */
 }
 
+/* The tuple form; [{"text": ..., "source": ...}] is accepted too. */
+static const struct class_arg emotion_args[] = {
+    {"text", CLASS_ARG_STRING, false, "\"What a lovely day\""},
+    {"source", CLASS_ARG_REF, true, "\"review:17\""},
+};
+
 const struct handler handler_emotion = {
     .name = "emotion.analyze",
+    .args = emotion_args,
+    .nargs = 2,
+    .args_check = emotion_args_check,
     .start = emotion_start,
     .cancel = emotion_cancel,
 };

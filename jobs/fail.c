@@ -11,7 +11,13 @@ static void fail_start(struct task *task)
     task_fail(task, "NexusFail", "%s", msg ? msg : "failed on purpose");
 }
 
+static const struct class_arg fail_args[] = {
+    {"message", CLASS_ARG_STRING, true, "\"failed on purpose\""},
+};
+
 const struct handler handler_fail = {
     .name = "fail",
+    .args = fail_args,
+    .nargs = 1,
     .start = fail_start,
 };

@@ -45,6 +45,11 @@ const struct handler *handler_find(const struct cfg *cfg, const char *class_name
     return NULL;
 }
 
+const struct handler *handler_at(size_t i)
+{
+    return i < NHANDLERS ? handlers[i] : NULL;
+}
+
 void handlers_init(void)
 {
     for (size_t i = 0; i < NHANDLERS; i++)

@@ -4,11 +4,37 @@
 #define REGISTRY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct cfg;
 struct cfg_class;
+struct err;
 struct ev_loop;
 struct task;
+typedef struct json_t json_t;
+
+/* The JSON a producer must send as one argument of a class (`nexusctl types` writes each as
+ * its TypeScript type). */
+enum class_arg_type {
+    CLASS_ARG_ANY,       /* any JSON value */
+    CLASS_ARG_STRING,    /* a string */
+    CLASS_ARG_UUID,      /* a string in 8-4-4-4-12 hex form */
+    CLASS_ARG_NUMBER,    /* a number */
+    CLASS_ARG_INTEGER,   /* a whole number */
+    CLASS_ARG_BOOLEAN,   /* true or false */
+    CLASS_ARG_OBJECT,    /* an object */
+    CLASS_ARG_ARRAY,     /* an array */
+    CLASS_ARG_TIME,      /* an ISO 8601 string or epoch seconds */
+    CLASS_ARG_REF,       /* a string, a whole number or null (a reference to something) */
+};
+
+/* One element of a class's argument tuple. */
+struct class_arg {
+    const char *name;         /* an identifier, e.g. "userId" */
+    enum class_arg_type type;
+    bool optional;            /* it may be left out, and so may every later one */
+    const char *example;      /* JSON text of a value the handler accepts */
+};
 
 /* A job class, defined in its own file as `const struct handler handler_<name>` and listed
  * once in the table in jobs/registry.c.
@@ -21,6 +47,13 @@ struct task;
 struct handler {
     const char *name; /* the job's "class"; for a handler with claims(), only a label */
     double timeout_s; /* the class's default time limit; 0 = the worker's */
+    /* The argument tuple the class takes (`nexusctl types`, processes' records); NULL: not
+     * declared, any args. Static. */
+    const struct class_arg *args;
+    unsigned nargs;
+    /* The args as start() checks them before anything else: 0, or -EINVAL with the sentence
+     * it fails the job with. The declaration above is tested against it (classes_test). */
+    int (*args_check)(json_t *args, const struct cfg *cfg, struct err *err);
     void (*start)(struct task *task);
     void (*cancel)(struct task *task);
     /* Serves every class the configuration declares that this returns true for (a `sql`
@@ -38,6 +71,9 @@ struct handler {
 /* The handler for `class_name`: a built-in class, or a class `cfg` declares that a handler
  * claims, or NULL. Borrowed: handlers are static. */
 const struct handler *handler_find(const struct cfg *cfg, const char *class_name);
+
+/* The `i`th handler of the table, NULL past its end. Borrowed: handlers are static. */
+const struct handler *handler_at(size_t i);
 
 /* Each runs that hook of every handler that has it, in the table's order. */
 void handlers_init(void);

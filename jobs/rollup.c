@@ -560,6 +560,13 @@ static struct rollup *rollup_new(struct task *task, const struct rollup_range *r
     return ru;
 }
 
+static int rollup_args_check(json_t *args, const struct cfg *cfg, struct err *err)
+{
+    struct rollup_range range;
+
+    return rollup_args_parse(args, cfg->analytics_max_days, &range, err);
+}
+
 static void rollup_start(struct task *task)
 {
     const struct task_env *env = task_env(task);
@@ -602,8 +609,17 @@ static void rollup_cancel(struct task *task)
         rollup_free(ru);
 }
 
+/* [] is yesterday and today, [day] that day, [from, to] the days between (inclusive). */
+static const struct class_arg rollup_args[] = {
+    {"from", CLASS_ARG_STRING, true, "\"2026-11-01\""},
+    {"to", CLASS_ARG_STRING, true, "\"2026-11-02\""},
+};
+
 const struct handler handler_analytics_rollup = {
     .name = "analytics.rollup",
+    .args = rollup_args,
+    .nargs = 2,
+    .args_check = rollup_args_check,
     .timeout_s = ROLLUP_TIMEOUT_S,
     .start = rollup_start,
     .cancel = rollup_cancel,

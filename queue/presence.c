@@ -26,6 +26,8 @@ struct presence {
     double started_at;
     bool registered; /* a beat went through: a missing record now means it was forgotten */
     bool had_work;   /* the last beat sent wrote IDENTITY:work: the next one replaces it */
+    char *classes;   /* JSON array of the classes it runs; NULL before presence_set_classes() */
+    bool classes_due; /* the next beat writes them (new, or the hash holding them expired) */
 };
 
 struct presence *presence_new(struct rconn *conn, const char *ns, const struct presence_info *info,
@@ -62,7 +64,15 @@ void presence_free(struct presence *p)
     free(p->host_id);
     free(p->tag);
     free(p->version);
+    free(p->classes);
     free(p);
+}
+
+void presence_set_classes(struct presence *p, json_t *classes)
+{
+    free(p->classes);
+    p->classes = json_dumps(classes, JSON_COMPACT);
+    p->classes_due = p->classes != NULL;
 }
 
 const char *presence_identity(const struct presence *p)
@@ -85,10 +95,13 @@ static void beat_lua_on_reply(struct redisReply *reply, void *arg)
 
     if (error) {
         p->had_work = true; /* it may have written IDENTITY:work: the next beat clears it */
+        p->classes_due = p->classes != NULL; /* ... and may not have written the classes */
         beat_on_reply(reply, NULL);
         return;
     }
-    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0 && p->registered)
+    if (reply->type == REDIS_REPLY_INTEGER && (reply->integer & 2) && p->classes)
+        p->classes_due = true;
+    if (reply->type == REDIS_REPLY_INTEGER && (reply->integer & 1) == 0 && p->registered)
         log_warn("event=declared_dead identity=%s outcome=registered_again "
                  "why=\"its record was gone: a peer judged it dead (or Redis lost its data) and "
                  "may have recovered its jobs, whose outcomes it will not write\"",
@@ -133,7 +146,7 @@ int presence_beat(struct presence *p, unsigned concurrency, json_t *queues, json
                   unsigned busy, bool quiet, json_t *work, double ttl_s)
 {
     char *info = info_encode(p, concurrency, queues), *record = record_encode(p, inflight_queues);
-    size_t nwork = json_object_size(work), nargs = 8 + 2 * nwork, k = 0;
+    size_t nwork = json_object_size(work), nargs = 9 + 2 * nwork, k = 0;
     const char **args = xcalloc(nargs, sizeof(*args));
     char **values = xcalloc(nwork + 1, sizeof(*values));
     char busy_s[16], beat_s[32], ttl_s_text[24];
@@ -155,16 +168,19 @@ int presence_beat(struct presence *p, unsigned concurrency, json_t *queues, json
     args[5] = ttl_s_text;
     args[6] = record;
     args[7] = p->had_work ? "1" : "0";
+    args[8] = p->classes_due ? p->classes : "";
     json_object_foreach(work, slot, entry)
     {
         values[k] = json_dumps(entry, JSON_COMPACT);
-        args[8 + 2 * k] = slot;
-        args[9 + 2 * k] = values[k] ? values[k] : "{}";
+        args[9 + 2 * k] = slot;
+        args[10 + 2 * k] = values[k] ? values[k] : "{}";
         k++;
     }
     r = rconn_eval(p->conn, beat_lua_on_reply, p, lua_beat, 4, keys, nargs, args, NULL);
-    if (r == 0)
+    if (r == 0) {
         p->had_work = nwork > 0;
+        p->classes_due = false;
+    }
 out:
     for (k = 0; k < nwork; k++)
         free(values[k]);

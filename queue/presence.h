@@ -27,8 +27,13 @@ struct presence *presence_new(struct rconn *conn, const char *ns, const struct p
 void presence_free(struct presence *p);
 const char *presence_identity(const struct presence *p); /* borrowed */
 
+/* The classes this process runs (a JSON array of names, borrowed: copied), written into the
+ * IDENTITY hash's "classes" field by the next beat, and again by the beat after the hash
+ * expired: at start and after a reload, not with every beat. */
+void presence_set_classes(struct presence *p, json_t *classes);
+
 /* One heartbeat, in one call (beat.lua): SADD processes, the IDENTITY hash (info, busy,
- * beat, quiet) and IDENTITY:work (`work`: an object slot -> {"queue","payload","run_at"}), all
+ * beat, quiet, and classes when due) and IDENTITY:work (`work`: an object slot -> {"queue","payload","run_at"}), all
  * expiring after `ttl_s`, and the durable nexus:procs record naming `inflight_queues`, every
  * queue whose in-flight list this process may hold jobs in. `concurrency` and `queues` go
  * into info. When the record was gone although an earlier beat wrote it, a peer judged this

@@ -3,24 +3,36 @@
 -- ARGV[1] the identity, ARGV[2] info (JSON), ARGV[3] busy, ARGV[4] beat (epoch s),
 -- ARGV[5] quiet ('true'/'false'), ARGV[6] time to live of IDENTITY and IDENTITY:work (s),
 -- ARGV[7] the durable nexus:procs record, ARGV[8] '1' when the previous beat wrote
--- IDENTITY:work (it is replaced), then pairs: slot, work entry (JSON).
+-- IDENTITY:work (it is replaced), ARGV[9] the classes this process runs (a JSON array) when
+-- they are to be written (at start and after a reload), else '', then pairs: slot, work
+-- entry (JSON).
 -- Returns 1 when the nexus:procs record was there, 0 when it was not (a first beat, or a
--- peer judged this process dead and forgot it). An idle beat is five commands: this EVAL,
--- HSET, SADD, HSET and EXPIRE (the work hash is left alone while there is none).
+-- peer judged this process dead and forgot it), plus 2 when IDENTITY had expired and this
+-- beat did not carry the classes (the next one should). An idle beat is five commands: this
+-- EVAL, HSET, SADD, HSET and EXPIRE (the work hash is left alone while there is none).
 local added = redis.call('HSET', KEYS[4], ARGV[1], ARGV[7])
 redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], 'info', ARGV[2], 'busy', ARGV[3], 'beat', ARGV[4], 'quiet', ARGV[5],
-           'rtt_us', '0')
+local fields = {'info', ARGV[2], 'busy', ARGV[3], 'beat', ARGV[4], 'quiet', ARGV[5],
+                'rtt_us', '0'}
+if ARGV[9] ~= '' then
+  fields[#fields + 1] = 'classes'
+  fields[#fields + 1] = ARGV[9]
+end
+local fresh = redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('EXPIRE', KEYS[2], ARGV[6])
 if ARGV[8] == '1' then
   redis.call('DEL', KEYS[3])
 end
-if #ARGV > 8 then
+if #ARGV > 9 then
   local work = {}
-  for i = 9, #ARGV do
+  for i = 10, #ARGV do
     work[#work + 1] = ARGV[i]
   end
   redis.call('HSET', KEYS[3], unpack(work))
   redis.call('EXPIRE', KEYS[3], ARGV[6])
 end
-return 1 - added
+local lost = 0
+if ARGV[9] == '' and fresh > 0 then -- a new hash: the classes of earlier beats expired with it
+  lost = 2
+end
+return 1 - added + lost
