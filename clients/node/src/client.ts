@@ -8,6 +8,7 @@ import {
   checkArgs,
   checkClass,
   placementOf,
+  utf8Bytes,
   type BuiltJob,
   type EnqueueOptions,
 } from "./job.js";
@@ -17,8 +18,9 @@ import { adapterFor } from "./redis/detect.js";
 import { enqueueParams, enqueueThrough, type QueryFn } from "./transaction.js";
 
 export interface ClientOptions {
-  /** An ioredis client (Redis or Cluster) or a connected node-redis v4 client. The client
-   * borrows it: it never connects, closes or configures it. */
+  /** An ioredis client (Redis or Cluster), a connected node-redis v4 client, or an
+   * @upstash/redis client (HTTP: the edge runtime). The client borrows it: it never
+   * connects, closes or configures it. */
   redis: object;
   /** nexusd's redis.namespace: the prefix of every key, "" (default) for none. */
   namespace?: string;
@@ -41,7 +43,7 @@ export class Client {
         `options must be an object (got ${describe(options)})`,
       );
     const ns = options.namespace ?? "";
-    if (typeof ns !== "string" || Buffer.byteLength(ns) > MAX_NAMESPACE_BYTES)
+    if (typeof ns !== "string" || utf8Bytes(ns) > MAX_NAMESPACE_BYTES)
       throw new NexusClientError(
         "invalid_argument",
         `namespace must be a string of at most 128 bytes (got ${describe(ns)})`,
@@ -123,6 +125,7 @@ export class Client {
     try {
       await this.adapter.push(plan);
     } catch (e) {
+      if (e instanceof NexusClientError) throw e; // an adapter's own reading (upstash.ts)
       throw wrapError("redis", `pushing to Redis (${this.adapter.kind}) failed`, e);
     }
   }

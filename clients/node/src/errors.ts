@@ -9,9 +9,14 @@
  *   by default), which nexusd would bury unread as `NexusJobTooLarge`; nothing was sent.
  * - `redis`: Redis refused the push or could not be reached; the job may or may not exist
  *   (a lost reply after EXEC): retrying can push it twice.
+ * - `unauthorized`: the Redis service refused the credentials or the command (Upstash's
+ *   HTTP 401/403: a wrong or read-only token); nothing was pushed, and retrying cannot help.
+ * - `rate_limited`: the Redis service refused the request for a request, size or bandwidth
+ *   limit (Upstash's HTTP 429, "max ... limit exceeded"); nothing was pushed: retry later.
  * - `database`: the query function of `enqueueInTransaction` failed or returned no rows.
  */
-export type NexusErrorCode = "invalid_argument" | "too_large" | "redis" | "database";
+export type NexusErrorCode =
+  "invalid_argument" | "too_large" | "redis" | "unauthorized" | "rate_limited" | "database";
 
 export class NexusClientError extends Error {
   readonly code: NexusErrorCode;

@@ -1,8 +1,6 @@
 // job.ts - a job as docs/PROTOCOL.md defines it: options checked, the JSON text written, and
 // its size checked before anything is sent (pure, apart from the random jid).
 
-import { randomBytes } from "node:crypto";
-
 import { MAX_DELAY_S, parseDuration } from "./duration.js";
 import { NexusClientError, describe } from "./errors.js";
 
@@ -50,8 +48,11 @@ function invalid(message: string): NexusClientError {
   return new NexusClientError("invalid_argument", message);
 }
 
-function utf8Bytes(s: string): number {
-  return Buffer.byteLength(s, "utf8");
+const UTF8 = new TextEncoder();
+
+/** The UTF-8 size of `s` (TextEncoder, not Buffer: the edge runtime has no Buffer). */
+export function utf8Bytes(s: string): number {
+  return UTF8.encode(s).length;
 }
 
 /** A string with lone surrogates has no UTF-8 form: nexusd would bury the job as invalid. */
@@ -178,7 +179,8 @@ export function checkArgs(args: unknown, name = "args"): asserts args is unknown
 
 /** 24 lowercase hex characters: 12 random bytes, as Sidekiq's clients make them. */
 export function newJid(): string {
-  return randomBytes(12).toString("hex");
+  const bytes = crypto.getRandomValues(new Uint8Array(12)); // Web Crypto: Node 20+ and the edge
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** The job's JSON text for `placement`, its jid, class and queue first (so that the excerpt

@@ -14,7 +14,7 @@ export interface PushPlan {
 }
 
 export interface RedisAdapter {
-  /** "ioredis" or "node-redis", for messages. */
+  /** "ioredis", "node-redis" or "@upstash/redis", for messages. */
   readonly kind: string;
   /** Sends `plan` in one round trip (MULTI ... EXEC). Rejects with the library's error, or
    * with an Error naming the command Redis refused. */
