@@ -34,7 +34,7 @@
 static const struct ctl_command *const commands[] = {
     &ctl_cmd_enqueue, &ctl_cmd_stats, &ctl_cmd_processes,
     &ctl_cmd_dead,    &ctl_cmd_retry, &ctl_cmd_scheduled, &ctl_cmd_history, &ctl_cmd_cron,
-    &ctl_cmd_pause,   &ctl_cmd_resume,
+    &ctl_cmd_queue,   &ctl_cmd_pause,   &ctl_cmd_resume,
     &ctl_cmd_runs,
     &ctl_cmd_types,
 };

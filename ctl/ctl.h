@@ -9,6 +9,7 @@
 struct cfg;
 struct err;
 struct ctl_redis;
+typedef struct json_t json_t;
 struct unique_lock;
 
 /* A command's negative errno decides nexusctl's exit status (see main() in ctl.c);
@@ -87,6 +88,12 @@ int ctl_queue_readers(struct ctl *ctl, const char *queue, const char *class_name
                       size_t *ret_live, size_t *ret_readers, size_t *ret_knowers,
                       struct err *err);
 
+/* Every queue of the `queues` set, and those paused before any job came, sorted by name, as
+ * `stats` shows them: [{"name", "size", "latency" (s since the oldest job's enqueued_at),
+ * "paused", "readers" (live processes whose worker.queues names it)}]: ctl_stats.c. Caller
+ * owns the array, release with json_decref(). Returns 0, or a runtime error. */
+int ctl_queues_report(struct ctl *ctl, json_t **ret_queues, struct err *err);
+
 /* Pushes job `text` as a Sidekiq client does: onto queue `queue` now when `at` is
  * QUEUE_PUSH_NOW, else into schedule due at `at` (epoch s); see queue/push.h. */
 int ctl_push(struct ctl_redis *c, const char *ns, const char *queue, double at, const char *text,
@@ -107,6 +114,7 @@ extern const struct ctl_command ctl_cmd_retry;
 extern const struct ctl_command ctl_cmd_scheduled;
 extern const struct ctl_command ctl_cmd_history;
 extern const struct ctl_command ctl_cmd_cron;
+extern const struct ctl_command ctl_cmd_queue;
 extern const struct ctl_command ctl_cmd_pause;
 extern const struct ctl_command ctl_cmd_resume;
 extern const struct ctl_command ctl_cmd_runs;

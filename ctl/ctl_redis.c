@@ -246,6 +246,31 @@ int ctl_redis_exec(struct ctl_redis *c, struct redisReply **ret_reply, struct er
     return 0;
 }
 
+int ctl_redis_take_all(struct ctl_redis *c, const char *count_command, const char *key,
+                       long long *ret, struct err *err)
+{
+    redisReply *reply = NULL;
+    int r;
+
+    r = ctl_redis_cmd(c, &reply, err, "MULTI", NULL);
+    freeReplyObject(reply);
+    if (r == 0 && (r = ctl_redis_cmd(c, &reply, err, count_command, key, NULL)) == 0)
+        freeReplyObject(reply);
+    if (r == 0 && (r = ctl_redis_cmd(c, &reply, err, "DEL", key, NULL)) == 0)
+        freeReplyObject(reply);
+    if (r == 0)
+        r = ctl_redis_exec(c, &reply, err);
+    if (r < 0)
+        return r;
+    if (reply->elements == 2 && reply->element[0]->type == REDIS_REPLY_INTEGER)
+        *ret = reply->element[0]->integer;
+    else
+        r = err_set(err, -EPROTO, "Redis replied to %s in a transaction unexpectedly",
+                    count_command);
+    freeReplyObject(reply);
+    return r;
+}
+
 static const char *const reply_types[] = {
     [REDIS_REPLY_STRING] = "a string",    [REDIS_REPLY_ARRAY] = "an array",
     [REDIS_REPLY_INTEGER] = "an integer", [REDIS_REPLY_NIL] = "nil",

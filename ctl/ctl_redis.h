@@ -35,6 +35,11 @@ int ctl_redis_count(struct ctl_redis *c, long long *ret, struct err *err, ...)
  * one of its commands failed. Writes EXEC's array, caller owns it (freeReplyObject()). */
 int ctl_redis_exec(struct ctl_redis *c, struct redisReply **ret_reply, struct err *err);
 
+/* MULTI; COUNT_COMMAND KEY (ZCARD, LLEN); DEL KEY; EXEC: deletes KEY and writes how many
+ * members it held when deleted, exactly. */
+int ctl_redis_take_all(struct ctl_redis *c, const char *count_command, const char *key,
+                       long long *ret, struct err *err);
+
 /* After writes that must survive a failover: WAIT for redis.wait_replicas replicas
  * (queue/durable.h), writing that number to *ret_want; nothing is sent when it is 0. Returns
  * the replicas that confirmed, or a negative errno when WAIT got no answer (-ENOTCONN) or was

@@ -530,30 +530,6 @@ static int delete_on_member(struct set_ctx *sc, const struct member *m, void *ar
     return 0;
 }
 
-/* MULTI; ZCARD; DEL; EXEC: the count is exactly what DEL removed. */
-static int delete_all(struct set_ctx *sc, long long *ret, struct err *err)
-{
-    redisReply *reply = NULL;
-    int r;
-
-    r = ctl_redis_cmd(sc->c, &reply, err, "MULTI", NULL);
-    freeReplyObject(reply);
-    if (r == 0 && (r = ctl_redis_cmd(sc->c, &reply, err, "ZCARD", sc->key, NULL)) == 0)
-        freeReplyObject(reply);
-    if (r == 0 && (r = ctl_redis_cmd(sc->c, &reply, err, "DEL", sc->key, NULL)) == 0)
-        freeReplyObject(reply);
-    if (r == 0)
-        r = ctl_redis_exec(sc->c, &reply, err);
-    if (r < 0)
-        return r;
-    if (reply->elements == 2 && reply->element[0]->type == REDIS_REPLY_INTEGER)
-        *ret = reply->element[0]->integer;
-    else
-        r = err_set(err, -EPROTO, "Redis replied to ZCARD in a transaction unexpectedly");
-    freeReplyObject(reply);
-    return r;
-}
-
 static int delete_run(struct ctl *ctl, const struct set_kind *kind, int argc, char **argv,
                       struct err *err)
 {
@@ -570,7 +546,7 @@ static int delete_run(struct ctl *ctl, const struct set_kind *kind, int argc, ch
     if (r == 0 && jid)
         r = set_scan(&sc, jid, delete_on_member, &deleted, &matched, err);
     else if (r == 0)
-        r = delete_all(&sc, &deleted, err);
+        r = ctl_redis_take_all(sc.c, "ZCARD", sc.key, &deleted, err);
     if (r == 0 && jid && deleted == 0)
         r = not_found(&sc, jid, err);
     if (r == 0)

@@ -471,12 +471,50 @@ static void stats_print(const json_t *s)
     processes_print(json_object_get(s, "processes"));
 }
 
+/* The queues (queues_collect()) with their readers among the live processes, which it also
+ * writes. */
+static int queues_report(const struct stats_ctx *sc, json_t **ret_queues, long long *ret_total,
+                         json_t **ret_procs, struct err *err)
+{
+    json_t *queues = NULL, *procs = NULL, *q;
+    size_t i;
+    int r;
+
+    r = queues_collect(sc, &queues, ret_total, err);
+    if (r == 0 && (r = processes_collect(sc, &procs, err)) < 0)
+        json_decref(queues);
+    if (r < 0)
+        return r;
+    json_array_foreach(queues, i, q)
+    {
+        size_t n = readers_of(procs, json_string_value(json_object_get(q, "name")));
+
+        (void)json_object_set_new(q, "readers", json_integer((json_int_t)n));
+    }
+    *ret_queues = queues;
+    *ret_procs = procs;
+    return 0;
+}
+
+int ctl_queues_report(struct ctl *ctl, json_t **ret_queues, struct err *err)
+{
+    struct stats_ctx sc = {0};
+    json_t *procs = NULL;
+    long long total;
+    int r = stats_ctx_open(ctl, &sc, err);
+
+    sc.inflight = false; /* only their queues are wanted */
+    if (r == 0)
+        r = queues_report(&sc, ret_queues, &total, &procs, err);
+    json_decref(procs);
+    return r;
+}
+
 static int stats_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
-    json_t *stats = NULL, *queues = NULL, *procs = NULL, *q;
+    json_t *stats = NULL, *queues = NULL, *procs = NULL;
     struct stats_ctx sc = {0};
     long long enqueued = 0;
-    size_t i;
     int r;
 
     r = ctl_parse_args(ctl, argc, argv, NULL, 0, NULL, 0, err);
@@ -487,19 +525,10 @@ static int stats_run(struct ctl *ctl, int argc, char **argv, struct err *err)
         return r;
     stats = json_object();
     if ((r = counters_collect(&sc, stats, err)) < 0 ||
-        (r = queues_collect(&sc, &queues, &enqueued, err)) < 0)
+        (r = queues_report(&sc, &queues, &enqueued, &procs, err)) < 0)
         goto out;
     (void)json_object_set_new(stats, "enqueued", json_integer(enqueued));
     (void)json_object_set_new(stats, "queues", queues);
-    r = processes_collect(&sc, &procs, err);
-    if (r < 0)
-        goto out;
-    json_array_foreach(queues, i, q)
-    {
-        size_t n = readers_of(procs, json_string_value(json_object_get(q, "name")));
-
-        (void)json_object_set_new(q, "readers", json_integer((json_int_t)n));
-    }
     (void)json_object_set_new(stats, "processes", procs);
     if (ctl->json)
         r = ctl_fmt_json(stats, err);
