@@ -169,6 +169,8 @@ struct cfg {
                                  DATABASE_POOL_URL wins; NULL when unset */
     unsigned database_pool_size;      /* database.pool_size: connections, 1..100 */
     unsigned database_max_waiting;    /* database.max_waiting: queued queries, >= 1 */
+    unsigned database_group_commit;   /* database.group_commit: sql jobs' units that may
+                                         share one transaction, 1..64 */
     double database_connect_timeout_s;   /* database.connect_timeout, > 0 */
     double database_statement_timeout_s; /* database.statement_timeout, 0 = none */
     bool database_prepared;   /* database.prepared_statements: false behind PgBouncer

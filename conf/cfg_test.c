@@ -1297,6 +1297,10 @@ static void test_restart_changes_name_each_restart_only_setting(void **state)
         {"database = { prepared_statements = false; };", "database.prepared_statements"},
         {"database = { history = false; };", "database.history"},
         {"database = { outbox = false; };", "database.outbox"},
+        {"database = { max_waiting = 5; };", "database.max_waiting"},
+        {"database = { group_commit = 1; };", "database.group_commit"},
+        {"database = { connect_timeout = 2; };", "database.connect_timeout"},
+        {"database = { statement_timeout = 3; };", "database.statement_timeout"},
         {"http = { enabled = false; };", "http.enabled"},
         {"http = { listen = \"127.0.0.1:7412\"; };", "http.listen"},
         {"http = { max_connections = 10; };", "http.max_connections"},
@@ -1330,9 +1334,8 @@ static void test_restart_changes_name_each_restart_only_setting(void **state)
 static void test_restart_changes_ignore_reloadable_settings(void **state)
 {
     static const char *const reloadable[] = {
-        "database = { url = \"dbname=x\"; max_waiting = 5; statement_timeout = 3; };",
         "database = { url = \"dbname=x\"; migrate = true; history_retention = \"1d\"; };",
-        "database = { url = \"dbname=x\"; outbox_interval = 2; connect_timeout = 2; };",
+        "database = { url = \"dbname=x\"; outbox_interval = 2; };",
         "database = { url = \"dbname=x\"; };\nredis = { connect_timeout = 2; };",
         "database = { url = \"dbname=x\"; };\nhttp = { token_file = \"/etc/t\"; };",
         "database = { url = \"dbname=x\"; };\nworker = { concurrency = 3; };",

@@ -158,6 +158,7 @@ static int db_setup(struct process *p, struct err *err)
     struct db_pool_cfg pc = {
         .size = cfg->database_pool_size,
         .max_waiting = cfg->database_max_waiting,
+        .group_max = cfg->database_group_commit,
         .connect_timeout_s = cfg->database_connect_timeout_s,
         .statement_timeout_s = cfg->database_statement_timeout_s,
     };

@@ -35,6 +35,9 @@ struct db_pool_cfg {
                                    that cannot run in one, VACUUM, fails). `prepared` must
                                    be false (PgBouncer < 1.21 hands each transaction any
                                    server connection: "prepared statement does not exist") */
+    unsigned group_max;         /* units of db_atomic_group() that may share one transaction,
+                                   1..64 (statements of a group: at most 64 too); 0 or 1:
+                                   none shares */
 };
 
 /* How a request ended: 0, or a negative errno with a sentence in db_rows_error():
@@ -164,6 +167,22 @@ typedef void db_atomic_fn(const struct db_rows *rows, int err, int failed, void 
  * exactly-once helper: the jid marker and the job's writes commit together or not at all. */
 int db_atomic(struct db_pool *pool, const struct db_stmt *stmts, int n, db_atomic_fn *done,
               void *arg);
+/* db_atomic() for a unit that may share its transaction with others of its kind (group
+ * commit): when such units wait for a connection, the first with those right behind it (up to
+ * cfg.group_max units, 64 statements) go as one pipeline with one Sync, one transaction, so
+ * that the server commits once for all of them. Each unit still commits with all of its
+ * statements or none, and its `done` gets what it would get alone: when every statement of the
+ * group succeeded, each unit gets err 0 and its own last statement's result; when any failed
+ * (or opened a transaction block), the group was rolled back and each of its units runs again
+ * alone, first in the queue, and reports that run. A lost connection fails every unit of the
+ * group with -ENOTCONN, as it fails a unit alone. What sharing changes for a unit: its
+ * statements may see the writes of the units before it in the group and share their
+ * transaction's timestamp (now()), their locks are held until the group commits, and a
+ * transaction-local setting (SET LOCAL, set_config(..., true)) would reach the units after
+ * it: such units must use db_atomic(). A unit that fails runs twice (a statement_timeout is
+ * waited twice), so this is for units that rarely fail. */
+int db_atomic_group(struct db_pool *pool, const struct db_stmt *stmts, int n, db_atomic_fn *done,
+                    void *arg);
 
 /* Reading results. Strings are borrowed, valid as `rows`. After an error there are no rows. */
 int db_rows_count(const struct db_rows *rows);

@@ -1,5 +1,6 @@
 /* db_atomic.c - atomic units (db_atomic()): statements sent in libpq pipeline mode with one
- * Sync, so that the server runs them as one implicit transaction, all or none. */
+ * Sync, so that the server runs them as one implicit transaction, all or none; and groups of
+ * units (db_atomic_group()) sent the same way, one transaction for several units. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include "lib/xalloc.h"
 #include "sql/db_int.h"
 
 bool atomic_deliver(struct db_pool *pool, struct req *req, struct db_rows *rows, int err,
@@ -24,6 +26,105 @@ bool atomic_deliver(struct db_pool *pool, struct req *req, struct db_rows *rows,
     done(rows, err, err < 0 ? failed : -1, arg);
     PQclear(rows->res);
     return pool->closing;
+}
+
+struct req *group_gather(struct db_pool *pool, struct req *req)
+{
+    struct req *g, *next;
+    struct group *grp;
+    int n = 1, nstmts = req->nstmts;
+
+    if (!req->groupable || req->solo || pool->group_max < 2)
+        return req;
+    for (next = pool->head; next && n < (int)pool->group_max; next = next->next, n++) {
+        if (next->kind != REQ_ATOMIC || !next->groupable || next->solo ||
+            nstmts + next->nstmts > ATOMIC_MAX)
+            break;
+        nstmts += next->nstmts;
+    }
+    if (n == 1)
+        return req;
+    g = xmalloc(sizeof(*g) + sizeof(*grp) + (size_t)nstmts * sizeof(struct db_stmt));
+    grp = (struct group *)(g + 1);
+    *g = (struct req){.kind = REQ_GROUP, .stmts = (struct db_stmt *)(grp + 1), .group = grp};
+    grp->n = n;
+    grp->delivered = 0;
+    for (int i = 0; i < n; i++) {
+        struct req *m = i == 0 ? req : pool_dequeue(pool);
+        for (int k = 0; k < m->nstmts; k++)
+            g->stmts[g->nstmts++] = m->stmts[k];
+        grp->member[i] = m;
+        grp->end[i] = g->nstmts;
+    }
+    return g;
+}
+
+/* Tells the members of `g` not told yet their results, one by one: err 0 with each one's last
+ * statement's result, or err < 0 with `why`; then frees the group. While it tells them, the
+ * group is pool->delivering, so that a db_pool_free() from a callback tells the rest
+ * -ECANCELED (and frees the group). Returns true when the pool was freed meanwhile. */
+static bool group_deliver(struct db_pool *pool, struct req *g, int err, const char *why)
+{
+    struct group *grp = g->group;
+    bool inside_free = pool->closing; /* told from db_pool_free(): tell them all */
+
+    pool->delivering = g;
+    while (grp->delivered < grp->n) {
+        struct req *m = grp->member[grp->delivered++];
+        struct db_rows rows = rows_make(err == 0 ? m->last : NULL, err == 0 ? "" : why);
+
+        m->last = NULL;
+        if (err < 0)
+            PQclear(rows.res);
+        if (atomic_deliver(pool, m, &rows, err, -1) && !inside_free)
+            return true; /* db_pool_free() told the rest and freed `g` */
+    }
+    pool->delivering = NULL; /* (db_pool_free() clears it before it tells any group) */
+    free(g);
+    return pool->closing;
+}
+
+bool group_fail(struct db_pool *pool, struct req *req, PGresult *res, int err, const char *why)
+{
+    struct group *grp = req->group;
+
+    PQclear(res);
+    for (int i = grp->delivered; i < grp->n; i++) {
+        PQclear(grp->member[i]->last);
+        grp->member[i]->last = NULL;
+    }
+    return group_deliver(pool, req, err, why);
+}
+
+/* The group `g` was rolled back: its members go back to the head of the queue, in their order,
+ * each to run alone. Frees `g`. */
+static void group_requeue(struct db_pool *pool, struct req *g)
+{
+    struct group *grp = g->group;
+
+    for (int i = grp->n - 1; i >= 0; i--) {
+        struct req *m = grp->member[i];
+        PQclear(m->last);
+        m->last = NULL;
+        m->solo = true;
+        pool_push_front(pool, m);
+    }
+    free(g);
+}
+
+/* A statement's result in a group: kept as its member's last result when it is the last
+ * statement of a member. Returns false (the caller keeps it as for a unit) otherwise. */
+static bool group_keep(const struct req *g, int stmt, PGresult *res)
+{
+    const struct group *grp = g->group;
+
+    for (int i = 0; i < grp->n; i++)
+        if (grp->end[i] - 1 == stmt) {
+            PQclear(grp->member[i]->last);
+            grp->member[i]->last = res;
+            return true;
+        }
+    return false;
 }
 
 /* Queues statement `i` of the unit, after its PREPARE when it needs one. The statement counts
@@ -83,6 +184,7 @@ static void pipeline_done(struct conn *c)
     struct req *req = c->req;
     PGresult *res = c->res;
     int failed = c->unit_failed, err = res_err(res);
+    bool group = req->kind == REQ_GROUP, left;
     struct db_rows rows;
 
     if (err == -ENOTCONN || PQstatus(c->pg) == CONNECTION_BAD) {
@@ -95,16 +197,24 @@ static void pipeline_done(struct conn *c)
     for (int i = 0; i < req->nstmts; i++)
         if ((c->unit_prep & ~c->unit_prep_ok) >> i & 1)
             stmt_drop(c, req->stmts[i].sql);
-    if (!PQexitPipelineMode(c->pg)) {
+    left = PQexitPipelineMode(c->pg);
+    if (!left) {
         conn_break(c, PQerrorMessage(c->pg));
-    } else {
-        if (err == 0 && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-            PQclear(res); /* conn_release() closes the connection: the server rolls back */
-            rows = rows_make(NULL, "a statement of the atomic unit opened a transaction block "
-                                   "(BEGIN), so nothing was committed");
-            err = -EIO;
-        }
+    } else if (err == 0 && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        PQclear(res); /* conn_release() closes the connection: the server rolls back */
+        rows = rows_make(NULL, "a statement of the atomic unit opened a transaction block "
+                               "(BEGIN), so nothing was committed");
+        err = -EIO;
+    }
+    if (group && err < 0) /* rolled back: each unit alone, first in the queue */
+        group_requeue(c->pool, req);
+    if (left)
         conn_release(c);
+    if (group) { /* committed when err is 0 (its Sync came: also if leaving the mode failed) */
+        PQclear(rows.res);
+        if (err == 0)
+            (void)group_deliver(c->pool, req, 0, "");
+        return;
     }
     (void)atomic_deliver(c->pool, req, &rows, err, failed);
 }
@@ -122,6 +232,10 @@ static void pipeline_refuse_copy(struct conn *c)
     c->req = NULL;
     c->res = NULL;
     conn_break(c, "COPY FROM STDIN in an atomic unit: the connection is closed to roll it back");
+    if (req->kind == REQ_GROUP) { /* rolled back with the connection: each unit alone */
+        group_requeue(c->pool, req);
+        return;
+    }
     (void)atomic_deliver(c->pool, req, &rows, -EIO, failed);
 }
 
@@ -189,14 +303,17 @@ void atomic_read(struct conn *c)
                 PQclear(res);
                 break;
             }
+            if (c->req->kind == REQ_GROUP && !res_is_error(res) &&
+                group_keep(c->req, c->unit_next, res))
+                break;
             conn_hold(c, res);
             break;
         }
     }
 }
 
-int db_atomic(struct db_pool *pool, const struct db_stmt *stmts, int n, db_atomic_fn *done,
-              void *arg)
+static int atomic_queue(struct db_pool *pool, const struct db_stmt *stmts, int n,
+                        db_atomic_fn *done, void *arg, bool groupable)
 {
     struct req *req;
     int r;
@@ -211,7 +328,20 @@ int db_atomic(struct db_pool *pool, const struct db_stmt *stmts, int n, db_atomi
         return r;
     req = req_new(REQ_ATOMIC, stmts, n, arg);
     req->atomic = done;
+    req->groupable = groupable;
     pool_enqueue(pool, req);
     pool_dispatch(pool);
     return 0;
+}
+
+int db_atomic(struct db_pool *pool, const struct db_stmt *stmts, int n, db_atomic_fn *done,
+              void *arg)
+{
+    return atomic_queue(pool, stmts, n, done, arg, false);
+}
+
+int db_atomic_group(struct db_pool *pool, const struct db_stmt *stmts, int n, db_atomic_fn *done,
+                    void *arg)
+{
+    return atomic_queue(pool, stmts, n, done, arg, true);
 }

@@ -164,7 +164,8 @@ static void conn_send(struct conn *c)
     c->res = NULL;
     c->copy = c->copy_out = false;
     c->step = STEP_EXEC;
-    if (req->kind == REQ_ATOMIC || (req->kind == REQ_QUERY && c->pool->cfg.pooled)) {
+    if (req->kind == REQ_ATOMIC || req->kind == REQ_GROUP ||
+        (req->kind == REQ_QUERY && c->pool->cfg.pooled)) {
         atomic_send(c); /* pooled: after set_config('statement_timeout'), in one transaction */
         return;
     }

@@ -4,7 +4,8 @@
  *   db_pool.c    the pool: set-up and freeing, the wait queue, dispatch to free connections
  *   db_conn.c    one connection's state machine: connect, session set-up, send, read, lose
  *   db_tx.c      transactions a caller holds (BEGIN ... COMMIT/ROLLBACK on one connection)
- *   db_atomic.c  atomic units: statements in one pipeline with one Sync
+ *   db_atomic.c  atomic units: statements in one pipeline with one Sync; groups of units
+ *                sharing one transaction
  *   db_listen.c  LISTEN on a connection of its own, notifications to the owner
  *   db_hosts.c   the conninfo's hosts taken apart, hostaddr= spliced in (pure)
  *   db_addr.c    before each attempt, the hosts' names looked up off the loop
@@ -31,10 +32,20 @@
 #define CHANNEL_MAX 63 /* PostgreSQL's identifier length (NAMEDATALEN - 1) */
 #define HOST_ADDRS_MAX 8 /* addresses of one host name handed to libpq, in the resolver's order */
 
-enum req_kind { REQ_QUERY, REQ_TX_QUERY, REQ_ATOMIC, REQ_BEGIN, REQ_COMMIT, REQ_ROLLBACK };
+enum req_kind {
+    REQ_QUERY,
+    REQ_TX_QUERY,
+    REQ_ATOMIC,
+    REQ_BEGIN,
+    REQ_COMMIT,
+    REQ_ROLLBACK,
+    REQ_GROUP, /* groupable ATOMICs sent as one unit (struct group) */
+};
 
 /* One request. QUERY, TX_QUERY and ATOMIC are one allocation holding their copied SQL texts
- * and parameters; BEGIN, COMMIT and ROLLBACK are embedded in their db_tx (never freed alone). */
+ * and parameters; BEGIN, COMMIT and ROLLBACK are embedded in their db_tx (never freed alone);
+ * a GROUP is one allocation holding its struct group and its members' statements (borrowed
+ * from the members, which it owns while it runs). */
 struct req {
     struct req *next; /* in the pool's wait queue */
     enum req_kind kind;
@@ -45,6 +56,19 @@ struct req {
     db_atomic_fn *atomic; /* ATOMIC */
     void *arg;            /* also `ready`'s for BEGIN */
     struct db_tx *tx;     /* NULL for QUERY and ATOMIC */
+    bool groupable;       /* ATOMIC: may share its transaction (db_atomic_group()) */
+    bool solo;            /* ATOMIC: its group failed, so it runs alone from now on */
+    PGresult *last;       /* ATOMIC in a running GROUP: its last statement's result, owned */
+    struct group *group;  /* GROUP: its members */
+};
+
+/* The members of a GROUP, in the order they were queued: member i's statements are the
+ * group's from end[i - 1] (0 for the first) up to end[i]. */
+struct group {
+    int n;                /* 2..ATOMIC_MAX */
+    int delivered;        /* members already handed their result */
+    struct req *member[ATOMIC_MAX];
+    int end[ATOMIC_MAX];
 };
 
 enum tx_state {
@@ -129,6 +153,9 @@ struct db_pool {
     bool told_down;           /* this outage was logged */
     struct req *head, **tail; /* waiting requests, FIFO */
     unsigned nwaiting;
+    unsigned group_max;       /* cfg.group_max, 1..ATOMIC_MAX */
+    struct req *delivering;   /* a GROUP whose members are being told their results: those
+                                 not told yet get -ECANCELED if db_pool_free() runs meanwhile */
     struct db_tx *txs;
     struct conn *listener; /* db_pool_listen()'s connection, or NULL; not in conns */
     char channel[CHANNEL_MAX + 1];
@@ -175,8 +202,11 @@ bool req_args_ok(const char *sql, const char *const *params, int nparams);
 bool req_fail(struct db_pool *pool, struct req *req, PGresult *res, int err, const char *why);
 /* 0 when a new request may wait in the queue, else the error db.h's calls return. */
 int pool_admit(const struct db_pool *pool);
-/* Appends `req` to the wait queue (FIFO). */
+/* Appends `req` to the wait queue (FIFO); pool_push_front() puts it first instead;
+ * pool_dequeue() takes the first, NULL when none waits. */
 void pool_enqueue(struct db_pool *pool, struct req *req);
+void pool_push_front(struct db_pool *pool, struct req *req);
+struct req *pool_dequeue(struct db_pool *pool);
 /* Fails every waiting request. Returns true when the pool was freed meanwhile. */
 bool pool_fail_waiting(struct db_pool *pool, int err, const char *why);
 /* Hands waiting requests, oldest first, to free connections. */
@@ -284,8 +314,15 @@ void tx_commits_end(struct db_pool *pool, int err, const char *why, bool stop_on
 
 /* ---- db_atomic.c ------------------------------------------------------------------------- */
 
-/* Sends c->req, an ATOMIC, as one pipeline with one Sync. */
+/* Sends c->req, an ATOMIC or a GROUP, as one pipeline with one Sync. */
 void atomic_send(struct conn *c);
+/* `req`, an ATOMIC just taken from the wait queue, or a GROUP of it and the groupable ATOMICs
+ * waiting right behind it (at most pool->group_max units and ATOMIC_MAX statements). */
+struct req *group_gather(struct db_pool *pool, struct req *req);
+/* Ends every member of the GROUP `req` not told yet with `err` (< 0) and `why`, then frees
+ * the group; `res` (the server's error, may be NULL) is cleared. Returns true when the pool
+ * was freed meanwhile. */
+bool group_fail(struct db_pool *pool, struct req *req, PGresult *res, int err, const char *why);
 /* Reads the unit's results as they come, and ends it at the Sync's. */
 void atomic_read(struct conn *c);
 /* Runs an ATOMIC's `done` once (`failed` only for an error) and frees `req`; clears rows->res

@@ -68,7 +68,16 @@ void pool_enqueue(struct db_pool *pool, struct req *req)
     pool->nwaiting++;
 }
 
-static struct req *pool_dequeue(struct db_pool *pool)
+void pool_push_front(struct db_pool *pool, struct req *req)
+{
+    req->next = pool->head;
+    pool->head = req;
+    if (!req->next)
+        pool->tail = &req->next;
+    pool->nwaiting++;
+}
+
+struct req *pool_dequeue(struct db_pool *pool)
 {
     struct req *req = pool->head;
 
@@ -94,6 +103,8 @@ bool req_fail(struct db_pool *pool, struct req *req, PGresult *res, int err, con
         return rows_deliver(pool, done, arg, &rows, err);
     case REQ_ATOMIC:
         return atomic_deliver(pool, req, &rows, err, -1); /* not a statement's failure */
+    case REQ_GROUP:
+        return group_fail(pool, req, res, err, why);
     case REQ_TX_QUERY:
     case REQ_BEGIN:
     case REQ_COMMIT:
@@ -122,6 +133,8 @@ void pool_dispatch(struct db_pool *pool)
         if (c->state != CONN_UP || c->req || c->tx || c->broken[0])
             continue;
         req = pool_dequeue(pool);
+        if (req->kind == REQ_ATOMIC)
+            req = group_gather(pool, req);
         if (req->kind == REQ_BEGIN) {
             c->tx = req->tx;
             req->tx->conn = c;
@@ -178,6 +191,9 @@ static int cfg_check(const struct db_pool_cfg *cfg, struct err *err)
                        "pooler");
     if (cfg->max_waiting < 1)
         return err_set(err, -EINVAL, "database max_waiting must be at least 1 (got 0)");
+    if (cfg->group_max > ATOMIC_MAX)
+        return err_set(err, -EINVAL, "database group_max must be 0..%d (got %u)", ATOMIC_MAX,
+                       cfg->group_max);
     if (!(cfg->connect_timeout_s > 0) || !isfinite(cfg->connect_timeout_s))
         return err_set(err, -EINVAL, "database connect_timeout must be > 0s (got %g)",
                        cfg->connect_timeout_s);
@@ -273,6 +289,7 @@ struct db_pool *db_pool_new(struct ev_loop *loop, const struct db_pool_cfg *cfg,
     pool->conninfo = xstrdup(cfg->conninfo);
     pool->conns = xcalloc(cfg->size, sizeof(*pool->conns));
     pool->cfg.conninfo = pool->conninfo;
+    pool->group_max = cfg->group_max ? cfg->group_max : 1;
     ms = llround(cfg->statement_timeout_s * 1000);
     if (cfg->statement_timeout_s > 0 && ms == 0)
         ms = 1;
@@ -314,8 +331,13 @@ void db_pool_free(struct db_pool *pool)
         addr_cancel(&pool->conns[i]);
     }
     listen_close(pool);
-    /* running requests first, then the waiting ones in order; calls made from these
+    /* the members of a committed group not told yet (this is called from one of their
+     * callbacks), running requests, then the waiting ones in order; calls made from these
      * callbacks return -ECANCELED (or do nothing) */
+    if ((req = pool->delivering)) {
+        pool->delivering = NULL;
+        (void)req_fail(pool, req, NULL, -ECANCELED, why);
+    }
     for (unsigned i = 0; i < pool->cfg.size; i++) {
         struct conn *c = &pool->conns[i];
         req = c->req;

@@ -1,7 +1,7 @@
 /* db_test.h - what sql/db_test.c (the harness, statements, the queue, db_pool_free, faults,
- * main) shares with db_tx_test.c, db_atomic_test.c and db_listen_test.c: one loop and one pool
- * per test against the PostgreSQL at $DATABASE_URL, and the outcome of each request in a
- * struct res (the test's own, borrowed by the pool until its callback ran). */
+ * main) shares with db_tx_test.c, db_atomic_test.c, db_group_test.c and db_listen_test.c:
+ * one loop and one pool per test against the PostgreSQL at $DATABASE_URL, and the outcome of
+ * each request in a struct res (the test's own, borrowed by the pool until its callback ran). */
 #ifndef DB_TEST_H
 #define DB_TEST_H
 
@@ -120,6 +120,15 @@ void test_atomic_units_run_on_prepared_and_unprepared_pools(void **state);
 void test_atomic_pool_free_cancels_running_and_waiting_units_once(void **state);
 void test_atomic_pool_free_inside_a_unit_callback(void **state);
 void test_atomic_throughput_is_printed(void **state);
+
+/* db_group_test.c */
+void test_group_units_waiting_together_share_one_transaction(void **state);
+void test_group_max_1_and_db_atomic_units_share_nothing(void **state);
+void test_group_with_a_failing_unit_reruns_each_alone(void **state);
+void test_group_same_marker_twice_writes_once(void **state);
+void test_group_unit_opening_a_transaction_block_fails_alone(void **state);
+void test_group_connection_lost_mid_group_fails_each_member_once(void **state);
+void test_group_pool_free_inside_a_member_callback_tells_the_rest_once(void **state);
 
 /* db_listen_test.c */
 void test_listen_delivers_notifications_and_comes_back_after_a_loss(void **state);

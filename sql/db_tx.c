@@ -75,6 +75,7 @@ bool tx_fail(struct db_pool *pool, struct req *req, struct db_rows *rows, int er
         return pool->closing;
     case REQ_QUERY:
     case REQ_ATOMIC:
+    case REQ_GROUP:
         break;
     }
     return pool->closing;
@@ -136,6 +137,7 @@ void tx_finish(struct conn *c, struct req *req, struct db_rows *rows, int err)
         return;
     case REQ_QUERY:
     case REQ_ATOMIC:
+    case REQ_GROUP:
         break;
     }
 }

@@ -118,7 +118,7 @@ int once_run(struct db_pool *pool, const char *jid, const char *class_name,
     o->args_sha256 = args_sha256 ? xstrdup(args_sha256) : NULL;
     stmts[0] = (struct db_stmt){.sql = marker_sql, .params = marker, .nparams = 3};
     memcpy(&stmts[1], writes, (size_t)n * sizeof(*writes));
-    r = db_atomic(pool, stmts, n + 1, once_on_done, o);
+    r = db_atomic_group(pool, stmts, n + 1, once_on_done, o);
     if (r < 0)
         once_free(o);
     return r;

@@ -17,7 +17,9 @@ typedef void once_done_fn(int err, bool already, const char *sqlstate, const cha
                           void *arg);
 
 /* Runs INSERT INTO nexus.jobs_done (jid, class, args_sha256) and then `writes` (1..63
- * statements) as one transaction in one round trip (db_atomic). A second delivery of the jid
+ * statements) as one transaction in one round trip (db_atomic_group(): units waiting for a
+ * connection at the same time may share it, up to the pool's group_max; each still commits
+ * all or nothing, and a group with a failure is rerun unit by unit). A second delivery of the jid
  * finds the marker (unique violation on the first statement), so its writes are rolled back;
  * one more query then reads the marker: the same class and `args_sha256` (or a marker from
  * before migration 009, without a hash) make `done` say `already`, anything else -EEXIST.
