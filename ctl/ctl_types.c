@@ -60,8 +60,9 @@ static void class_write(FILE *out, const struct class_info *c)
 static void types_write(FILE *out, const struct cfg *cfg, const struct classes *cl)
 {
     fprintf(out,
-            "// The job classes nexusd runs with %s and their args, written by `nexusctl types`:\n"
-            "// write it again instead of editing it. Use: new Client<NexusJobs>({ redis }).\n"
+            "// Each job class nexusd runs and its args, written by `nexusctl types` from\n"
+            "// %s: write it again rather than edit it.\n"
+            "// Use: new Client<NexusJobs>({ redis }) of @nexusd/client.\n"
             "export type NexusJobs = {\n",
             cfg->path ? cfg->path : "the default configuration");
     for (size_t i = 0; i < classes_count(cl); i++)

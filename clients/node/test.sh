@@ -21,6 +21,11 @@ install_deps() {
 install_deps .
 npm run format:check
 npm run build
+# typed classes: the declaration nexusctl writes from test/types/jobs.conf, which
+# test/types/typed.mts is checked against (NEXUSCTL: default beside NEXUSD)
+nexusd="${NEXUSD:-../../build/nexusd}"
+"${NEXUSCTL:-$(dirname "$nexusd")/nexusctl}" -c test/types/jobs.conf types \
+    -o test/types/nexus-jobs.d.ts
 npm test
 npm pack --dry-run
 

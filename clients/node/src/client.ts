@@ -16,6 +16,7 @@ import { keysFor, type Keys } from "./keys.js";
 import type { PushPlan, RedisAdapter } from "./redis/adapter.js";
 import { adapterFor } from "./redis/detect.js";
 import { enqueueParams, enqueueThrough, type QueryFn } from "./transaction.js";
+import type { ArgsThen, ClassOf, JobMap } from "./types.js";
 
 export interface ClientOptions {
   /** An ioredis client (Redis or Cluster), a connected node-redis v4 client, or an
@@ -31,7 +32,9 @@ export interface ClientOptions {
 
 const MAX_NAMESPACE_BYTES = 128;
 
-export class Client {
+/** `Jobs`: each class and its args tuple, as `nexusctl types` writes them (NexusJobs); then
+ * the compiler checks every class and args given. Default: any class, any args. */
+export class Client<Jobs extends JobMap = JobMap> {
   private readonly adapter: RedisAdapter;
   private readonly keys: Keys;
   private readonly maxJobSize: number;
@@ -60,21 +63,22 @@ export class Client {
   }
 
   /** Pushes one job of class `cls`; resolves to its jid once Redis has it. */
-  async enqueue(
-    cls: string,
-    args: readonly unknown[] = [],
-    options?: EnqueueOptions,
+  async enqueue<C extends ClassOf<Jobs>>(
+    cls: C,
+    ...[args, options]: ArgsThen<Jobs[C], EnqueueOptions>
   ): Promise<{ jid: string }> {
-    const { jids } = await this.enqueueMany(cls, [args], options);
+    // left out: only a class that takes none allows it
+    const given = args === undefined ? ([] as unknown as Jobs[C]) : args;
+    const { jids } = await this.enqueueMany(cls, [given], options);
     return { jid: jids[0] };
   }
 
   /** Pushes one job of class `cls` per element of `argsList`, all with the same options, in
    * one round trip (one LPUSH, or one ZADD); resolves to their jids in that order. Nothing is
    * sent when any of them is invalid. */
-  async enqueueMany(
-    cls: string,
-    argsList: ReadonlyArray<readonly unknown[]>,
+  async enqueueMany<C extends ClassOf<Jobs>>(
+    cls: C,
+    argsList: ReadonlyArray<Jobs[C]>,
     options?: EnqueueOptions,
   ): Promise<{ jids: string[] }> {
     checkClass(cls);
@@ -98,12 +102,12 @@ export class Client {
    * Resolves to the jid PostgreSQL made, or null when `query` resolves to no rows (Prisma's
    * $executeRawUnsafe: use $queryRawUnsafe to get it). Needs nexusd's migrations
    * (`nexusd migrate`) and a nexusd with database.url to relay. */
-  async enqueueInTransaction(
+  async enqueueInTransaction<C extends ClassOf<Jobs>>(
     query: QueryFn,
-    cls: string,
-    args: readonly unknown[] = [],
-    options?: EnqueueOptions,
+    cls: C,
+    ...[given, options]: ArgsThen<Jobs[C], EnqueueOptions>
   ): Promise<{ jid: string | null }> {
+    const args: unknown = given === undefined ? [] : given;
     checkClass(cls);
     checkArgs(args);
     const nowS = Date.now() / 1000;

@@ -3,4 +3,5 @@
 export { Client, type ClientOptions } from "./client.js";
 export { NexusClientError, type NexusErrorCode } from "./errors.js";
 export type { EnqueueOptions, JsonValue } from "./job.js";
+export type { ArgsThen, ClassOf, JobMap } from "./types.js";
 export type { QueryFn } from "./transaction.js";
