@@ -181,8 +181,10 @@ def test_unit_file_verifies(workdir, with_commands):
     text = open(UNIT).read()
     assert "Type=notify" in text and "WatchdogSec=" in text
     unit = unit_copy(workdir, with_commands)
-    res = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True,
-                         timeout=60)
+    # --man=no: Documentation=man:nexusd(8) exists once installed, not on a build host
+    # (tests/install/run.sh verifies the installed unit with its man page)
+    res = subprocess.run(["systemd-analyze", "verify", "--man=no", unit], capture_output=True,
+                         text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "nexusd.service" not in res.stdout + res.stderr, res.stdout + res.stderr
 
