@@ -95,24 +95,17 @@ describe("through @upstash/redis", () => {
     assert.ok(logTime(seen[out.jid]) >= pushed + 1 - 0.01);
   });
 
-  it("a job lands in the same keys and fields as through ioredis", async () => {
+  it("a job lands in Sidekiq's keys, its text as the client wrote it", async () => {
     const { jid } = await jobs().enqueue("email.welcome", ["ü", { id: 7 }], {
       queue: "unread",
       retry: 3,
     });
     const raw = await direct.lrange(`${NS}queue:unread`, 0, -1);
-    const job = JSON.parse(raw.find((t) => t.includes(jid)));
-    assert.deepEqual(Object.keys(job), [
-      "jid",
-      "class",
-      "queue",
-      "retry",
-      "created_at",
-      "enqueued_at",
-      "args",
-    ]);
-    assert.deepEqual(job.args, ["ü", { id: 7 }]);
-    assert.equal(job.retry, 3);
+    // the text as the client wrote it, its UTF-8 intact through JSON over HTTP
+    assert.match(
+      raw.find((t) => t.includes(jid)),
+      /^\{"jid":"[0-9a-f]{24}","class":"email\.welcome","queue":"unread","retry":3,"created_at":[\d.]+,"enqueued_at":[\d.]+,"args":\["ü",\{"id":7\}\]\}$/,
+    );
     assert.ok(await direct.sismember(`${NS}queues`, "unread"));
   });
 
