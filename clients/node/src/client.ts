@@ -13,10 +13,12 @@ import {
   type EnqueueOptions,
 } from "./job.js";
 import { keysFor, type Keys } from "./keys.js";
+import { PUSH_LUA } from "./push-lua.js";
 import type { PushPlan, RedisAdapter } from "./redis/adapter.js";
 import { adapterFor } from "./redis/detect.js";
 import { enqueueParams, enqueueThrough, type QueryFn } from "./transaction.js";
 import type { ArgsThen, ClassOf, JobMap } from "./types.js";
+import { holderOf, uniqueKeyOf, uniquePushCall } from "./unique.js";
 
 export interface ClientOptions {
   /** An ioredis client (Redis or Cluster), a connected node-redis v4 client, or an
@@ -62,25 +64,29 @@ export class Client<Jobs extends JobMap = JobMap> {
     this.maxJobSize = max;
   }
 
-  /** Pushes one job of class `cls`; resolves to its jid once Redis has it. */
+  /** Pushes one job of class `cls`; resolves to its jid once Redis has it. With `uniqueFor`,
+   * when a job of the same key holds the lock nothing is pushed and the call resolves to that
+   * job's jid with `duplicate: true`. */
   async enqueue<C extends ClassOf<Jobs>>(
     cls: C,
     ...[args, options]: ArgsThen<Jobs[C], EnqueueOptions>
-  ): Promise<{ jid: string }> {
+  ): Promise<{ jid: string; duplicate: boolean }> {
     // left out: only a class that takes none allows it
     const given = args === undefined ? ([] as unknown as Jobs[C]) : args;
-    const { jids } = await this.enqueueMany(cls, [given], options);
-    return { jid: jids[0] };
+    const { jids, duplicates } = await this.enqueueMany(cls, [given], options);
+    return { jid: jids[0], duplicate: duplicates[0] };
   }
 
   /** Pushes one job of class `cls` per element of `argsList`, all with the same options, in
-   * one round trip (one LPUSH, or one ZADD); resolves to their jids in that order. Nothing is
-   * sent when any of them is invalid. */
+   * one round trip (one LPUSH, or one ZADD; for unique jobs one MULTI of an EVAL each);
+   * resolves to their jids in that order, `duplicates[i]` true when job i was not pushed
+   * (`jids[i]` is then the jid holding its lock). Nothing is sent when any of them is
+   * invalid. */
   async enqueueMany<C extends ClassOf<Jobs>>(
     cls: C,
     argsList: ReadonlyArray<Jobs[C]>,
     options?: EnqueueOptions,
-  ): Promise<{ jids: string[] }> {
+  ): Promise<{ jids: string[]; duplicates: boolean[] }> {
     checkClass(cls);
     if (!Array.isArray(argsList))
       throw new NexusClientError(
@@ -89,12 +95,31 @@ export class Client<Jobs extends JobMap = JobMap> {
       );
     const nowS = Date.now() / 1000;
     const placement = placementOf(options, nowS);
-    const jobs = argsList.map((args, i) => {
-      checkArgs(args, argsList.length === 1 ? "args" : `argsList[${i}]`);
-      return buildJob(cls, args, placement, nowS, this.maxJobSize);
-    });
-    if (jobs.length > 0) await this.push(placement.queue, jobs);
-    return { jids: jobs.map((j) => j.jid) };
+    argsList.forEach((args, i) =>
+      checkArgs(args, argsList.length === 1 ? "args" : `argsList[${i}]`),
+    );
+    const unique = placement.unique;
+    const uniqueKeys = unique
+      ? await Promise.all(argsList.map((args) => uniqueKeyOf(unique, cls, args)))
+      : [];
+    const jobs = argsList.map((args, i) =>
+      buildJob(cls, args, placement, nowS, this.maxJobSize, uniqueKeys[i]),
+    );
+    let holders: Array<string | undefined> = jobs.map(() => undefined);
+    if (jobs.length > 0 && unique) {
+      const calls = await Promise.all(
+        jobs.map((j, i) =>
+          uniquePushCall(this.keys, placement.queue, j, uniqueKeys[i], unique.forS, nowS),
+        ),
+      );
+      holders = (await this.send(() => this.adapter.evalAll(PUSH_LUA, calls))).map(holderOf);
+    } else if (jobs.length > 0) {
+      await this.push(placement.queue, jobs);
+    }
+    return {
+      jids: jobs.map((j, i) => holders[i] ?? j.jid),
+      duplicates: holders.map((h) => h !== undefined),
+    };
   }
 
   /** Writes one job through `query` inside the app's transaction (nexus.enqueue()): nexusd
@@ -112,8 +137,12 @@ export class Client<Jobs extends JobMap = JobMap> {
     checkArgs(args);
     const nowS = Date.now() / 1000;
     const placement = placementOf(options, nowS);
-    buildJob(cls, args, placement, nowS, this.maxJobSize); // the size check: the same text
-    const jid = await enqueueThrough(query, enqueueParams(cls, JSON.stringify(args), placement));
+    const uniqueKey = placement.unique && (await uniqueKeyOf(placement.unique, cls, args));
+    buildJob(cls, args, placement, nowS, this.maxJobSize, uniqueKey); // the size check
+    const jid = await enqueueThrough(
+      query,
+      enqueueParams(cls, JSON.stringify(args), placement, uniqueKey),
+    );
     return { jid };
   }
 
@@ -126,8 +155,13 @@ export class Client<Jobs extends JobMap = JobMap> {
       scheduleKey: this.keys.schedule,
       later: jobs.filter((j) => j.at !== undefined).map((j) => [j.at as number, j.text]),
     };
+    await this.send(() => this.adapter.push(plan));
+  }
+
+  /** What `call` resolves to; its failure as a NexusClientError. */
+  private async send<T>(call: () => Promise<T>): Promise<T> {
     try {
-      await this.adapter.push(plan);
+      return await call();
     } catch (e) {
       if (e instanceof NexusClientError) throw e; // an adapter's own reading (upstash.ts)
       throw wrapError("redis", `pushing to Redis (${this.adapter.kind}) failed`, e);

@@ -18,12 +18,20 @@ export interface EnqueueOptions {
   in?: string | number;
   /** true (default): the class's retries; false or 0: none; N: at most N (0..10000). */
   retry?: boolean | number;
+  /** A unique job (docs/PROTOCOL.md, "Unique jobs"): not pushed while a job of the same key
+   * holds its lock, for at most this long ("1h", or seconds, above 0) after it is due; the
+   * call then resolves to that job's jid with `duplicate: true`. */
+  uniqueFor?: string | number;
+  /** With `uniqueFor`: the lock's key, 1..512 bytes; default the class and a SHA-256 of the
+   * args' JSON. Give the same key in every producer (and language) that must not duplicate. */
+  uniqueKey?: string;
 }
 
 /** Limits of docs/PROTOCOL.md's job table. */
 export const MAX_CLASS_BYTES = 128;
 export const MAX_QUEUE_BYTES = 128;
 export const MAX_RETRIES = 10000;
+export const MAX_UNIQUE_KEY_BYTES = 512;
 /** nexusd's default worker.max_job_size. */
 export const DEFAULT_MAX_JOB_SIZE = 1 << 20;
 /** An `at` above this is epoch milliseconds given by mistake (year 5138 in seconds). */
@@ -42,6 +50,13 @@ export interface Placement {
   queue: string;
   at: number | undefined; /* epoch s; undefined: now */
   retry: boolean | number;
+  unique: Uniqueness | undefined; /* a unique job's options; undefined: not unique */
+}
+
+/** A unique job's options: `forS` seconds (> 0), the key given (or undefined: the default). */
+export interface Uniqueness {
+  forS: number;
+  key: string | undefined;
 }
 
 function invalid(message: string): NexusClientError {
@@ -128,7 +143,27 @@ export function placementOf(opts: EnqueueOptions | undefined, nowS: number): Pla
   checkQueue(queue);
   const retry = opts.retry ?? true;
   checkRetry(retry);
-  return { queue, at: dueAt(opts, nowS), retry };
+  return { queue, at: dueAt(opts, nowS), retry, unique: uniqueOf(opts) };
+}
+
+/** `uniqueFor` and `uniqueKey`, checked as nexusd checks unique_for and unique_key. */
+function uniqueOf(opts: EnqueueOptions): Uniqueness | undefined {
+  if (opts.uniqueFor === undefined) {
+    if (opts.uniqueKey !== undefined) throw invalid("`uniqueKey` needs `uniqueFor`");
+    return undefined;
+  }
+  const forS = parseDuration("`uniqueFor`", opts.uniqueFor);
+  if (forS <= 0) throw invalid(`\`uniqueFor\` must be above 0 (got ${describe(opts.uniqueFor)})`);
+  const key = opts.uniqueKey;
+  if (
+    key !== undefined &&
+    (typeof key !== "string" ||
+      key.length === 0 ||
+      utf8Bytes(key) > MAX_UNIQUE_KEY_BYTES ||
+      !wellFormed(key))
+  )
+    throw invalid(`\`uniqueKey\` must be a string of 1..512 bytes (got ${describe(key)})`);
+  return { forS, key };
 }
 
 /** Throws unless `value` is made of JSON's own values only (what JSON.stringify would keep
@@ -186,6 +221,7 @@ export function newJid(): string {
 /** The job's JSON text for `placement`, its jid, class and queue first (so that the excerpt
  * nexusd keeps of an oversized job names them). A job for the schedule carries no
  * enqueued_at (the score says when; the poller sets it when it moves the job), as Sidekiq.
+ * A unique job carries unique_for and `uniqueKey` (the key uniqueKeyOf() chose) after its args.
  * `args` must have passed checkArgs(). Throws `too_large` over `maxJobSize` bytes. */
 export function buildJob(
   cls: string,
@@ -193,6 +229,7 @@ export function buildJob(
   placement: Placement,
   nowS: number,
   maxJobSize: number,
+  uniqueKey?: string,
 ): BuiltJob {
   const jid = newJid();
   const job: Record<string, unknown> = {
@@ -204,6 +241,10 @@ export function buildJob(
   };
   if (placement.at === undefined) job.enqueued_at = nowS;
   job.args = args;
+  if (placement.unique) {
+    job.unique_for = placement.unique.forS;
+    job.unique_key = uniqueKey;
+  }
   const text = JSON.stringify(job);
   const size = utf8Bytes(text);
   if (size > maxJobSize)

@@ -14,10 +14,23 @@ export type QueryFn = (sql: string, params: unknown[]) => Promise<unknown>;
 /** nexus.enqueue(class, args jsonb, queue, run_at timestamptz, retry jsonb) returns the jid. */
 export const ENQUEUE_SQL =
   "SELECT nexus.enqueue($1::text, $2::jsonb, $3::text, to_timestamp($4::double precision), $5::jsonb) AS jid";
+/** ... and of a unique job, with unique_for and unique_key (migration 010). */
+export const ENQUEUE_UNIQUE_SQL =
+  "SELECT nexus.enqueue($1::text, $2::jsonb, $3::text, to_timestamp($4::double precision), " +
+  "$5::jsonb, $6::double precision, $7::text) AS jid";
 
-/** The parameters of ENQUEUE_SQL for a checked job. */
-export function enqueueParams(cls: string, argsJson: string, placement: Placement): unknown[] {
-  return [cls, argsJson, placement.queue, placement.at ?? null, JSON.stringify(placement.retry)];
+/** The parameters of ENQUEUE_SQL (or, for a unique job with its key, ENQUEUE_UNIQUE_SQL)
+ * for a checked job. */
+export function enqueueParams(
+  cls: string,
+  argsJson: string,
+  placement: Placement,
+  uniqueKey?: string,
+): unknown[] {
+  const retry = JSON.stringify(placement.retry);
+  const params: unknown[] = [cls, argsJson, placement.queue, placement.at ?? null, retry];
+  if (placement.unique) params.push(placement.unique.forS, uniqueKey);
+  return params;
 }
 
 /** The jid in what `query` resolved to: pg's result ({ rows }), or an array of rows (Prisma's
@@ -40,7 +53,7 @@ export async function enqueueThrough(query: QueryFn, params: unknown[]): Promise
     );
   let result: unknown;
   try {
-    result = await query(ENQUEUE_SQL, params);
+    result = await query(params.length > 5 ? ENQUEUE_UNIQUE_SQL : ENQUEUE_SQL, params);
   } catch (e) {
     throw wrapError("database", "nexus.enqueue() failed", e);
   }

@@ -120,7 +120,10 @@ describe("a push", () => {
 
   it("of no jobs sends nothing", async () => {
     const redis = fakeIoredis();
-    assert.deepEqual(await new Client({ redis }).enqueueMany("noop", []), { jids: [] });
+    assert.deepEqual(await new Client({ redis }).enqueueMany("noop", []), {
+      jids: [],
+      duplicates: [],
+    });
     assert.equal(redis.sent.length, 0);
   });
 });

@@ -3,7 +3,7 @@
 // Upstash's refusals as NexusClientError codes. No Node-only API here: it runs on the edge.
 
 import { NexusClientError, type NexusErrorCode } from "../errors.js";
-import type { PushPlan, RedisAdapter } from "./adapter.js";
+import type { EvalCall, PushPlan, RedisAdapter } from "./adapter.js";
 
 /** The part of @upstash/redis's API used here (its Redis class from "@upstash/redis",
  * "@upstash/redis/cloudflare" or "@upstash/redis/fastly", also behind its auto-pipelining
@@ -17,6 +17,7 @@ interface UpstashMulti {
   sadd(key: string, member: string): UpstashMulti;
   lpush(key: string, ...elements: string[]): UpstashMulti;
   zadd(key: string, ...members: Array<{ score: number; member: string }>): UpstashMulti;
+  eval(script: string, keys: string[], args: string[]): UpstashMulti;
   exec(): Promise<unknown[]>;
 }
 
@@ -128,6 +129,19 @@ export function upstashAdapter(redis: UpstashLike): RedisAdapter {
       } catch (e) {
         throw upstashError(e);
       }
+    },
+    async evalAll(script: string, calls: EvalCall[]): Promise<unknown[]> {
+      const m = redis.multi();
+      for (const c of calls) m.eval(script, c.keys, c.args);
+      let replies: unknown;
+      try {
+        replies = await m.exec();
+        if (!Array.isArray(replies) || replies.length !== calls.length)
+          throw new Error(`not the replies of the ${calls.length} commands sent`);
+      } catch (e) {
+        throw upstashError(e);
+      }
+      return replies;
     },
   };
 }
