@@ -34,7 +34,7 @@
 static const struct ctl_command *const commands[] = {
     &ctl_cmd_enqueue, &ctl_cmd_stats, &ctl_cmd_processes,
     &ctl_cmd_dead,    &ctl_cmd_retry, &ctl_cmd_scheduled, &ctl_cmd_history, &ctl_cmd_cron,
-    &ctl_cmd_queue,   &ctl_cmd_pause,   &ctl_cmd_resume,
+    &ctl_cmd_queue,   &ctl_cmd_pause,   &ctl_cmd_resume,  &ctl_cmd_quiet,     &ctl_cmd_stop,
     &ctl_cmd_runs,
     &ctl_cmd_types,
 };
@@ -48,7 +48,8 @@ static const char usage_tail[] =
     "                     " CTL_DEFAULT_CONFIG " when it exists, else the\n"
     "                     defaults (NEXUS_CONFIG=\"\" for those); REDIS_URL overrides\n"
     "                     redis.url\n"
-    "      --json         machine-readable output (stats, processes, list, show)\n"
+    "      --json         machine-readable output: one JSON document (every command\n"
+    "                     but enqueue, pause, resume and types)\n"
     "  -h, --help         print help; 'nexusctl COMMAND --help' for a command's\n"
     "  -V, --version      print the version and exit\n"
     "\n"
@@ -59,8 +60,8 @@ static void print_main_help(void)
 {
     fputs(usage_head, stdout);
     fputs("Reads and changes nexusd's queues in Redis: enqueues jobs, shows statistics and\n"
-          "processes, lists, runs and deletes dead, retrying and scheduled jobs, pauses and\n"
-          "resumes queues.\n\n"
+          "processes, lists, runs and deletes dead, retrying and scheduled jobs, peeks at,\n"
+          "clears, pauses and resumes queues, quiets and stops processes.\n\n"
           "Commands:\n",
           stdout);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

@@ -93,6 +93,10 @@ int ctl_queue_readers(struct ctl *ctl, const char *queue, const char *class_name
  * "paused", "readers" (live processes whose worker.queues names it)}]: ctl_stats.c. Caller
  * owns the array, release with json_decref(). Returns 0, or a runtime error. */
 int ctl_queues_report(struct ctl *ctl, json_t **ret_queues, struct err *err);
+/* The live processes sorted by identity, as `processes --json` shows them but without their
+ * jobs in flight ("in_flight" is 0): ctl_stats.c. Caller owns the array, release with
+ * json_decref(). Returns 0, or a runtime error. */
+int ctl_processes_live(struct ctl *ctl, json_t **ret_procs, struct err *err);
 
 /* Pushes job `text` as a Sidekiq client does: onto queue `queue` now when `at` is
  * QUEUE_PUSH_NOW, else into schedule due at `at` (epoch s); see queue/push.h. */
@@ -117,6 +121,8 @@ extern const struct ctl_command ctl_cmd_cron;
 extern const struct ctl_command ctl_cmd_queue;
 extern const struct ctl_command ctl_cmd_pause;
 extern const struct ctl_command ctl_cmd_resume;
+extern const struct ctl_command ctl_cmd_quiet;
+extern const struct ctl_command ctl_cmd_stop;
 extern const struct ctl_command ctl_cmd_runs;
 extern const struct ctl_command ctl_cmd_types;
 

@@ -510,6 +510,15 @@ int ctl_queues_report(struct ctl *ctl, json_t **ret_queues, struct err *err)
     return r;
 }
 
+int ctl_processes_live(struct ctl *ctl, json_t **ret_procs, struct err *err)
+{
+    struct stats_ctx sc = {0};
+    int r = stats_ctx_open(ctl, &sc, err);
+
+    sc.inflight = false;
+    return r < 0 ? r : processes_collect(&sc, ret_procs, err);
+}
+
 static int stats_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
     json_t *stats = NULL, *queues = NULL, *procs = NULL;

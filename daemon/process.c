@@ -11,6 +11,7 @@
 
 #include "conf/cfg.h"
 #include "daemon/metrics.h"
+#include "daemon/remote_signal.h"
 #include "daemon/worker.h"
 #include "jobs/classes.h"
 #include "lib/err.h"
@@ -233,6 +234,7 @@ struct process *process_new(struct ev_loop *loop, const struct cfg *cfg, const c
     }
     /* the identity first: in-flight lists are named after it */
     p->presence = presence_make(p, version, host_id, sizeof(host_id));
+    presence_on_signal(p->presence, remote_signal_take, NULL); /* nexusctl quiet/stop */
     p->queue = queue_new(p->conn, cfg->redis_namespace, presence_identity(p->presence));
     queue_set_durable(p->queue, p->durable);
     if ((cfg->database_url || cfg->database_pool_url) && db_setup(p, err) < 0)

@@ -83,6 +83,11 @@ char *keys_process_work(const char *ns, const char *identity)
     return make(ns, "%s:work", identity);
 }
 
+char *keys_process_signals(const char *ns, const char *identity)
+{
+    return make(ns, "%s-signals", identity);
+}
+
 char *keys_inflight(const char *ns, const char *identity, const char *queue)
 {
     return make(ns, "nexus:inflight:%s:%s", identity, queue);

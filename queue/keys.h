@@ -35,6 +35,9 @@ char *keys_processes(const char *ns);
 char *keys_process(const char *ns, const char *identity);
 /* `IDENTITY:work`, hash of that process's jobs in flight, same expiry: beat.lua. */
 char *keys_process_work(const char *ns, const char *identity);
+/* `IDENTITY-signals`, list of signal names ("TSTP", "TERM") for that process, expiring:
+ * nexusctl quiet/stop and Sidekiq's API push, beat.lua pops one per beat. */
+char *keys_process_signals(const char *ns, const char *identity);
 
 /* `unique:DIGEST`, string (the jid holding it) with a time to live: a unique job's lock
  * (queue/unique.h): lib/push.lua's unique_take() (push.lua, outbox.lua, unique.lua),

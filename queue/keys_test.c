@@ -53,6 +53,7 @@ static size_t build_all(const char *ns, struct built *out)
     B(keys_processes, keys_processes(ns));
     B(keys_process, keys_process(ns, "IDENTITY"));
     B(keys_process_work, keys_process_work(ns, "IDENTITY"));
+    B(keys_process_signals, keys_process_signals(ns, "IDENTITY"));
     B(keys_unique, keys_unique(ns, "DIGEST"));
     B(keys_inflight, keys_inflight(ns, "IDENTITY", "QUEUE"));
     B(keys_procs, keys_procs(ns));
@@ -166,6 +167,7 @@ static void test_keys_are_sidekiqs_names(void **state)
     assert_string_equal(b[1].key, "queue:NAME");
     assert_string_equal(b[7].key, "stat:processed:YYYY-MM-DD");
     assert_string_equal(b[11].key, "IDENTITY:work");
+    assert_string_equal(b[12].key, "IDENTITY-signals");
     built_clear(b, n);
     k = keys_stat_failed_day("app:", keys_day(86400.0 * 365, day));
     assert_string_equal(k, "app:stat:failed:1971-01-01");

@@ -19,7 +19,9 @@
 struct presence {
     struct rconn *conn;
     char identity[256];
-    char *k_identity, *k_work, *k_processes, *k_procs;
+    char *k_identity, *k_work, *k_processes, *k_procs, *k_signals;
+    presence_signal_fn *on_signal; /* or NULL */
+    void *on_signal_arg;
     char *hostname, *host_id, *tag, *version;
     pid_t pid;
     long long pid_start;
@@ -42,6 +44,7 @@ struct presence *presence_new(struct rconn *conn, const char *ns, const struct p
     p->k_work = keys_process_work(ns, p->identity);
     p->k_processes = keys_processes(ns);
     p->k_procs = keys_procs(ns);
+    p->k_signals = keys_process_signals(ns, p->identity);
     p->hostname = xstrdup(info->hostname);
     p->host_id = xstrdup(info->host_id);
     p->tag = xstrdup(info->tag ? info->tag : "");
@@ -60,6 +63,7 @@ void presence_free(struct presence *p)
     free(p->k_work);
     free(p->k_processes);
     free(p->k_procs);
+    free(p->k_signals);
     free(p->hostname);
     free(p->host_id);
     free(p->tag);
@@ -73,6 +77,12 @@ void presence_set_classes(struct presence *p, json_t *classes)
     free(p->classes);
     p->classes = json_dumps(classes, JSON_COMPACT);
     p->classes_due = p->classes != NULL;
+}
+
+void presence_on_signal(struct presence *p, presence_signal_fn *fn, void *arg)
+{
+    p->on_signal = fn;
+    p->on_signal_arg = arg;
 }
 
 const char *presence_identity(const struct presence *p)
@@ -92,6 +102,7 @@ static void beat_lua_on_reply(struct redisReply *reply, void *arg)
 {
     struct presence *p = arg;
     const char *error = rconn_reply_error(reply);
+    long long flags;
 
     if (error) {
         p->had_work = true; /* it may have written IDENTITY:work: the next beat clears it */
@@ -99,14 +110,24 @@ static void beat_lua_on_reply(struct redisReply *reply, void *arg)
         beat_on_reply(reply, NULL);
         return;
     }
-    if (reply->type == REDIS_REPLY_INTEGER && (reply->integer & 2) && p->classes)
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER ||
+        reply->element[1]->type != REDIS_REPLY_STRING) {
+        log_warn("event=heartbeat_failed err=\"beat.lua replied with something unexpected\"");
+        return;
+    }
+    flags = reply->element[0]->integer;
+    if ((flags & 2) && p->classes)
         p->classes_due = true;
-    if (reply->type == REDIS_REPLY_INTEGER && (reply->integer & 1) == 0 && p->registered)
+    if ((flags & 1) == 0 && p->registered)
         log_warn("event=declared_dead identity=%s outcome=registered_again "
                  "why=\"its record was gone: a peer judged it dead (or Redis lost its data) and "
                  "may have recovered its jobs, whose outcomes it will not write\"",
                  log_q(p->identity));
     p->registered = true;
+    /* last: acting on it may quiet or stop the process */
+    if (reply->element[1]->len > 0 && p->on_signal)
+        p->on_signal(reply->element[1]->str, p->on_signal_arg);
 }
 
 /* The nexus:procs record: what a reaper needs once this process is gone. NULL when a
@@ -150,7 +171,7 @@ int presence_beat(struct presence *p, unsigned concurrency, json_t *queues, json
     const char **args = xcalloc(nargs, sizeof(*args));
     char **values = xcalloc(nwork + 1, sizeof(*values));
     char busy_s[16], beat_s[32], ttl_s_text[24];
-    const char *keys[] = {p->k_processes, p->k_identity, p->k_work, p->k_procs};
+    const char *keys[] = {p->k_processes, p->k_identity, p->k_work, p->k_procs, p->k_signals};
     const char *slot;
     json_t *entry;
     int r = -EINVAL;
@@ -176,7 +197,7 @@ int presence_beat(struct presence *p, unsigned concurrency, json_t *queues, json
         args[10 + 2 * k] = values[k] ? values[k] : "{}";
         k++;
     }
-    r = rconn_eval(p->conn, beat_lua_on_reply, p, lua_beat, 4, keys, nargs, args, NULL);
+    r = rconn_eval(p->conn, beat_lua_on_reply, p, lua_beat, 5, keys, nargs, args, NULL);
     if (r == 0) {
         p->had_work = nwork > 0;
         p->classes_due = false;
@@ -214,7 +235,8 @@ int presence_remove(struct presence *p, presence_done_fn *done, void *arg)
     call->arg = arg;
     r = rconn_commandf(p->conn, beat_on_reply, NULL, "SREM %s %s", p->k_processes, p->identity);
     if (r == 0)
-        r = rconn_commandf(p->conn, beat_on_reply, NULL, "DEL %s %s", p->k_identity, p->k_work);
+        r = rconn_commandf(p->conn, beat_on_reply, NULL, "DEL %s %s %s", p->k_identity, p->k_work,
+                           p->k_signals);
     if (r == 0)
         r = rconn_commandf(p->conn, remove_on_reply, call, "HDEL %s %s", p->k_procs, p->identity);
     if (r < 0)

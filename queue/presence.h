@@ -27,6 +27,12 @@ struct presence *presence_new(struct rconn *conn, const char *ns, const struct p
 void presence_free(struct presence *p);
 const char *presence_identity(const struct presence *p); /* borrowed */
 
+typedef void presence_signal_fn(const char *signal, void *arg);
+/* `fn` runs from a beat's reply with each signal name an operator pushed to this process's
+ * IDENTITY-signals list (nexusctl quiet/stop, Sidekiq's API: "TSTP", "TERM", or anything a
+ * client wrote; borrowed, valid during the call), one per beat, oldest first. */
+void presence_on_signal(struct presence *p, presence_signal_fn *fn, void *arg);
+
 /* The classes this process runs (a JSON array of names, borrowed: copied), written into the
  * IDENTITY hash's "classes" field by the next beat, and again by the beat after the hash
  * expired: at start and after a reload, not with every beat. */
@@ -37,7 +43,8 @@ void presence_set_classes(struct presence *p, json_t *classes);
  * expiring after `ttl_s`, and the durable nexus:procs record naming `inflight_queues`, every
  * queue whose in-flight list this process may hold jobs in. `concurrency` and `queues` go
  * into info. When the record was gone although an earlier beat wrote it, a peer judged this
- * process dead: that is logged (event=declared_dead) and the beat registers it again.
+ * process dead: that is logged (event=declared_dead) and the beat registers it again. It
+ * also pops the next signal of IDENTITY-signals for presence_on_signal()'s callback.
  * JSON arguments are borrowed. Returns 0, -ENOTCONN, or -EINVAL when the hostname or tag is
  * not UTF-8 (no beat is sent). */
 int presence_beat(struct presence *p, unsigned concurrency, json_t *queues,

@@ -1,15 +1,18 @@
--- beat.lua: one heartbeat, and whether this process was still registered before it.
--- KEYS[1] processes, KEYS[2] IDENTITY, KEYS[3] IDENTITY:work, KEYS[4] nexus:procs.
+-- beat.lua: one heartbeat, whether this process was still registered before it, and the next
+-- signal an operator sent it (Sidekiq's IDENTITY-signals, read as Sidekiq's heartbeat does).
+-- KEYS[1] processes, KEYS[2] IDENTITY, KEYS[3] IDENTITY:work, KEYS[4] nexus:procs,
+-- KEYS[5] IDENTITY-signals.
 -- ARGV[1] the identity, ARGV[2] info (JSON), ARGV[3] busy, ARGV[4] beat (epoch s),
 -- ARGV[5] quiet ('true'/'false'), ARGV[6] time to live of IDENTITY and IDENTITY:work (s),
 -- ARGV[7] the durable nexus:procs record, ARGV[8] '1' when the previous beat wrote
 -- IDENTITY:work (it is replaced), ARGV[9] the classes this process runs (a JSON array) when
 -- they are to be written (at start and after a reload), else '', then pairs: slot, work
 -- entry (JSON).
--- Returns 1 when the nexus:procs record was there, 0 when it was not (a first beat, or a
--- peer judged this process dead and forgot it), plus 2 when IDENTITY had expired and this
--- beat did not carry the classes (the next one should). An idle beat is five commands: this
--- EVAL, HSET, SADD, HSET and EXPIRE (the work hash is left alone while there is none).
+-- Returns {flags, signal}: flags 1 when the nexus:procs record was there, 0 when it was not (a
+-- first beat, or a peer judged this process dead and forgot it), plus 2 when IDENTITY had
+-- expired and this beat did not carry the classes (the next one should); signal the name
+-- popped from IDENTITY-signals, '' for none. An idle beat is six commands: this EVAL, HSET,
+-- SADD, HSET, EXPIRE and RPOP (the work hash is left alone while there is none).
 local added = redis.call('HSET', KEYS[4], ARGV[1], ARGV[7])
 redis.call('SADD', KEYS[1], ARGV[1])
 local fields = {'info', ARGV[2], 'busy', ARGV[3], 'beat', ARGV[4], 'quiet', ARGV[5],
@@ -35,4 +38,4 @@ local lost = 0
 if ARGV[9] == '' and fresh > 0 then -- a new hash: the classes of earlier beats expired with it
   lost = 2
 end
-return 1 - added + lost
+return {1 - added + lost, redis.call('RPOP', KEYS[5]) or ''}
