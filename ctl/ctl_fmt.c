@@ -345,3 +345,12 @@ int ctl_fmt_json(const json_t *v, struct err *err)
     free(text);
     return r < 0 ? err_set(err, r, "cannot write the output: %s", strerror(errno)) : 0;
 }
+
+int ctl_fmt_json_list(const char *name, json_t *list, struct err *err)
+{
+    json_t *out = json_pack("{s:o}", name, list);
+    int r = ctl_fmt_json(out, err);
+
+    json_decref(out);
+    return r;
+}

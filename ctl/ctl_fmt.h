@@ -42,5 +42,8 @@ json_t *ctl_fmt_ref(json_t *v);
 /* Writes `v` (an object or an array) on stdout, indented, with a newline, in ASCII (other
  * characters as \uXXXX). Returns 0, or -EIO with a sentence. */
 int ctl_fmt_json(const json_t *v, struct err *err);
+/* ctl_fmt_json() of {`name`: `list`}, the shape of a listing's --json. Takes ownership of
+ * `list`, also on failure. */
+int ctl_fmt_json_list(const char *name, json_t *list, struct err *err);
 
 #endif

@@ -35,14 +35,19 @@
 /* Characters of args in the table. */
 #define PEEK_ARGS_WIDTH 60
 
-/* A queue name given on the command line: exit 2 when it is not one. */
-static int queue_arg(const struct ctl *ctl, const char *queue, struct err *err)
+/* The options and the QUEUE operand of peek and clear (ctl_parse_args()): exit 2 when QUEUE is
+ * missing or not a queue name. Returns 0, 1 after --help, or CTL_EUSAGE. */
+static int queue_args(struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts,
+                      const char **ret_queue, struct err *err)
 {
     int r;
 
-    if (!queue)
+    r = ctl_parse_args(ctl, argc, argv, opts, 1, ret_queue, 1, err);
+    if (r != 0)
+        return r;
+    if (!*ret_queue)
         return err_set(err, CTL_EUSAGE, "'%s' needs a QUEUE", ctl->path);
-    r = job_check_queue("QUEUE", queue, strlen(queue), err);
+    r = job_check_queue("QUEUE", *ret_queue, strlen(*ret_queue), err);
     return r == -EINVAL ? CTL_EUSAGE : r;
 }
 
@@ -78,7 +83,7 @@ static void list_print(const json_t *queues)
 
 static int list_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
-    json_t *queues = NULL, *out;
+    json_t *queues = NULL;
     int r;
 
     r = ctl_parse_args(ctl, argc, argv, NULL, 0, NULL, 0, err);
@@ -87,15 +92,11 @@ static int list_run(struct ctl *ctl, int argc, char **argv, struct err *err)
     r = ctl_queues_report(ctl, &queues, err);
     if (r < 0)
         return r;
-    if (!ctl->json) {
-        list_print(queues);
-        json_decref(queues);
-        return 0;
-    }
-    out = json_pack("{s:o}", "queues", queues);
-    r = ctl_fmt_json(out, err);
-    json_decref(out);
-    return r;
+    if (ctl->json)
+        return ctl_fmt_json_list("queues", queues, err);
+    list_print(queues);
+    json_decref(queues);
+    return 0;
 }
 
 /* --- peek ------------------------------------------------------------------------------- */
@@ -211,10 +212,8 @@ static int peek_run(struct ctl *ctl, int argc, char **argv, struct err *err)
     char *key;
     int r;
 
-    r = ctl_parse_args(ctl, argc, argv, opts, 1, &queue, 1, err);
+    r = queue_args(ctl, argc, argv, opts, &queue, err);
     if (r != 0)
-        return r;
-    if ((r = queue_arg(ctl, queue, err)) < 0)
         return r;
     if (count && parse_u32(count, 1, PEEK_MAX, &n) < 0)
         return err_set(err, CTL_EUSAGE, "-n must be 1..%d (got '%s')", PEEK_MAX, count);
@@ -263,10 +262,8 @@ static int clear_run(struct ctl *ctl, int argc, char **argv, struct err *err)
     char *key;
     int r;
 
-    r = ctl_parse_args(ctl, argc, argv, opts, 1, &queue, 1, err);
+    r = queue_args(ctl, argc, argv, opts, &queue, err);
     if (r != 0)
-        return r;
-    if ((r = queue_arg(ctl, queue, err)) < 0)
         return r;
     if (!yes && !isatty(STDIN_FILENO))
         return err_set(err, CTL_EUSAGE,

@@ -550,7 +550,7 @@ out:
 
 static int processes_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
-    json_t *procs = NULL, *out;
+    json_t *procs = NULL;
     struct stats_ctx sc = {0};
     int r;
 
@@ -562,15 +562,11 @@ static int processes_run(struct ctl *ctl, int argc, char **argv, struct err *err
         r = processes_collect(&sc, &procs, err);
     if (r < 0)
         return r;
-    if (!ctl->json) {
-        processes_print(procs);
-        json_decref(procs);
-        return 0;
-    }
-    out = json_pack("{s:o}", "processes", procs);
-    r = ctl_fmt_json(out, err);
-    json_decref(out);
-    return r;
+    if (ctl->json)
+        return ctl_fmt_json_list("processes", procs, err);
+    processes_print(procs);
+    json_decref(procs);
+    return 0;
 }
 
 const struct ctl_command ctl_cmd_stats = {
