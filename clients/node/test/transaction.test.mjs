@@ -1,8 +1,10 @@
 // transaction.test.mjs - enqueueInTransaction against a real PostgreSQL migrated by nexusd,
-// with a nexusd relaying its outbox: a committed job runs once, a rolled-back one never.
+// with a nexusd relaying its outbox: a committed job runs once, a rolled-back one never, and
+// of two unique duplicates only the first is pushed.
 // Skipped when no PostgreSQL server is installed (/usr/lib/postgresql/*/bin).
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 
@@ -21,6 +23,7 @@ import {
 } from "./support/servers.mjs";
 
 const skip = pgBindir() ? false : "no PostgreSQL server under /usr/lib/postgresql";
+const sha256 = (s) => createHash("sha256").update(s).digest("hex");
 let dir, server, postgres, nexusd, redis, db;
 
 describe("enqueueInTransaction", { skip }, () => {
@@ -99,6 +102,24 @@ describe("enqueueInTransaction", { skip }, () => {
     );
     assert.ok(Math.abs(score - due) < 10, `due ${score}, expected about ${due}`);
     assert.equal(JSON.parse(text).retry, 3);
+  });
+
+  it("of two unique duplicates committed together, the relay pushes the first", async () => {
+    const jobs = new Client({ redis });
+    const [a, b] = await transaction(
+      async () => [
+        await jobs.enqueueInTransaction(query, "noop", ["unique"], { uniqueFor: "1m" }),
+        await jobs.enqueueInTransaction(query, "noop", ["unique"], { uniqueFor: "1m" }),
+      ],
+      true,
+    );
+    assert.notEqual(a.jid, b.jid);
+    await nexusd.waitJobs([a.jid]);
+    const lock = `unique:${sha256(`noop:${sha256(JSON.stringify(["unique"]))}`)}`;
+    await waitFor(async () => !(await redis.exists(lock)), { what: "the lock let go" });
+    await sleep(500);
+    assert.equal(nexusd.lines({ event: "job", jid: b.jid }).length, 0);
+    assert.equal((await db.query("SELECT count(*)::int AS n FROM nexus.outbox")).rows[0].n, 0);
   });
 
   it("a failing statement is a database error, and invalid args never reach it", async () => {

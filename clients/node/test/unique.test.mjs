@@ -1,8 +1,8 @@
 // unique.test.mjs - unique jobs (uniqueFor, uniqueKey) through ioredis, node-redis v4 and
 // @upstash/redis (the REST stand-in) into a real redis-server run by a real nexusd: a duplicate is not pushed and resolves to the jid
-// holding the lock, per job in enqueueMany; the lock is let go when the job succeeds; and
-// enqueueInTransaction carries them to the outbox relay (when PostgreSQL is installed). The
-// script sent is nexusd's own push.lua (src/push-lua.ts, generated and checked here).
+// holding the lock, per job in enqueueMany; the lock is let go when the job succeeds
+// (enqueueInTransaction's are in transaction.test.mjs). The script sent is nexusd's own
+// push.lua (src/push-lua.ts, generated and checked here).
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -14,18 +14,10 @@ import { after, before, describe, it } from "node:test";
 
 import { Redis as Upstash } from "@upstash/redis";
 import IORedis from "ioredis";
-import pg from "pg";
 import { createClient } from "redis";
 
 import { Client, NexusClientError } from "../dist/esm/index.js";
-import {
-  pgBindir,
-  startNexusd,
-  startPostgres,
-  startRedis,
-  tempDir,
-  waitFor,
-} from "./support/servers.mjs";
+import { startNexusd, startRedis, tempDir, waitFor } from "./support/servers.mjs";
 import { startUpstashStandin } from "./support/upstash-standin.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -151,54 +143,4 @@ it("refuses bad unique options before sending anything", async () => {
     jobs.enqueue("noop", [], { uniqueFor: "1m", uniqueKey: "x".repeat(513) }),
     refused(/uniqueKey/),
   );
-});
-
-const skip = pgBindir() ? false : "no PostgreSQL server under /usr/lib/postgresql";
-
-describe("enqueueInTransaction of unique jobs", { skip }, () => {
-  let pdir, pserver, postgres, relay, redis, db;
-
-  before(async () => {
-    pdir = tempDir();
-    pserver = await startRedis(pdir);
-    postgres = await startPostgres(pdir);
-    // reads another queue: relayed jobs stay in queue:default to be looked at
-    relay = await startNexusd(pdir, pserver, {
-      queues: ["other"],
-      env: { DATABASE_URL: postgres.url },
-    });
-    redis = new IORedis({ path: pserver.sock });
-    db = new pg.Client({ connectionString: postgres.url });
-    await db.connect();
-  });
-
-  after(async () => {
-    await db?.end();
-    await redis?.quit();
-    try {
-      await relay?.stop();
-    } finally {
-      await postgres?.stop();
-      await pserver?.stop();
-      if (pdir) fs.rmSync(pdir, { recursive: true, force: true });
-    }
-  });
-
-  it("the relay pushes the first of two committed duplicates, not the second", async () => {
-    const jobs = new Client({ redis });
-    const query = (sql, params) => db.query(sql, params);
-    await db.query("BEGIN");
-    const a = await jobs.enqueueInTransaction(query, "noop", [1], { uniqueFor: "1m" });
-    const b = await jobs.enqueueInTransaction(query, "noop", [1], { uniqueFor: "1m" });
-    await db.query("COMMIT");
-    await waitFor(
-      async () => (await db.query("SELECT count(*)::int AS n FROM nexus.outbox")).rows[0].n === 0,
-      { what: "the outbox relayed" },
-    );
-    const queued = (await redis.lrange("queue:default", 0, -1)).map((t) => JSON.parse(t).jid);
-    assert.deepEqual(queued, [a.jid]);
-    assert.notEqual(b.jid, a.jid);
-    const key = `noop:${sha256(JSON.stringify([1]))}`;
-    assert.equal(await redis.get(`unique:${sha256(key)}`), a.jid);
-  });
 });
