@@ -223,7 +223,30 @@ static void test_load_reads_the_example_file_with_every_default(void **state)
         fail_msg("%s", err.msg);
     assert_string_equal(cfg->path, path);
     assert_defaults(cfg);
-    /* the example's classes: the app's order update (sql), its tests, bench and audit */
+    /* the reference runs nothing of the app's: no class, no schedule failing without it */
+    assert_int_equal(cfg->nclasses, 0);
+    assert_int_equal(cfg->nschedules, 0);
+    cfg_free(cfg);
+}
+
+static void test_load_reads_the_app_file_with_its_classes_and_schedules(void **state)
+{
+    const char *dir = getenv("NEXUS_SOURCE_DIR");
+    struct err err = {0};
+    struct cfg *cfg = NULL;
+    char path[4096];
+    int r;
+
+    if (!dir) {
+        print_message("NEXUS_SOURCE_DIR is not set: skipping the app's file\n");
+        skip();
+    }
+    (void)snprintf(path, sizeof(path), "%s/conf/nexus-sales.conf", dir);
+    r = cfg_load(path, NULL, &cfg, &err);
+    if (r != 0)
+        fail_msg("%s", err.msg);
+    assert_defaults(cfg);
+    /* the app's classes: its order update (sql), its tests, bench and audit */
     assert_int_equal(cfg->nclasses, 4);
     assert_string_equal(cfg->classes[0].name, "orders.mark_paid");
     assert_int_equal(cfg->classes[0].nargs, 1);
@@ -1752,6 +1775,7 @@ int main(void)
         cmocka_unit_test_setup(test_load_without_path_gives_defaults, setup),
         cmocka_unit_test_setup(test_load_of_empty_file_gives_defaults, setup),
         cmocka_unit_test_setup(test_load_reads_the_example_file_with_every_default, setup),
+        cmocka_unit_test_setup(test_load_reads_the_app_file_with_its_classes_and_schedules, setup),
         cmocka_unit_test(test_example_file_shows_every_setting),
         cmocka_unit_test_setup(test_load_reads_every_setting, setup),
         cmocka_unit_test_setup(test_load_takes_queues_as_strings_and_groups, setup),

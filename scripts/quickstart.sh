@@ -11,7 +11,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 WATCH_SECONDS=8
-CONF=conf/nexusd.conf
+CONF=conf/nexus-sales.conf # the app's classes (orders.mark_paid) and schedules
 
 keep=0
 args=("$@")
