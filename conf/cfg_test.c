@@ -205,23 +205,29 @@ static void test_load_of_empty_file_gives_defaults(void **state)
     cfg_free(cfg);
 }
 
-static void test_load_reads_the_example_file_with_every_default(void **state)
+/* conf/NAME of the source tree, loaded; the test is skipped without NEXUS_SOURCE_DIR. */
+static struct cfg *load_source_file(const char *name)
 {
     const char *dir = getenv("NEXUS_SOURCE_DIR");
     struct err err = {0};
     struct cfg *cfg = NULL;
     char path[4096];
-    int r;
 
     if (!dir) {
-        print_message("NEXUS_SOURCE_DIR is not set: skipping the example file\n");
+        print_message("NEXUS_SOURCE_DIR is not set: skipping conf/%s\n", name);
         skip();
     }
-    (void)snprintf(path, sizeof(path), "%s/conf/nexusd.conf", dir);
-    r = cfg_load(path, NULL, &cfg, &err);
-    if (r != 0)
+    (void)snprintf(path, sizeof(path), "%s/conf/%s", dir, name);
+    if (cfg_load(path, NULL, &cfg, &err) != 0)
         fail_msg("%s", err.msg);
     assert_string_equal(cfg->path, path);
+    return cfg;
+}
+
+static void test_load_reads_the_example_file_with_every_default(void **state)
+{
+    struct cfg *cfg = load_source_file("nexusd.conf");
+
     assert_defaults(cfg);
     /* the reference runs nothing of the app's: no class, no schedule failing without it */
     assert_int_equal(cfg->nclasses, 0);
@@ -231,20 +237,8 @@ static void test_load_reads_the_example_file_with_every_default(void **state)
 
 static void test_load_reads_the_app_file_with_its_classes_and_schedules(void **state)
 {
-    const char *dir = getenv("NEXUS_SOURCE_DIR");
-    struct err err = {0};
-    struct cfg *cfg = NULL;
-    char path[4096];
-    int r;
+    struct cfg *cfg = load_source_file("nexus-sales.conf");
 
-    if (!dir) {
-        print_message("NEXUS_SOURCE_DIR is not set: skipping the app's file\n");
-        skip();
-    }
-    (void)snprintf(path, sizeof(path), "%s/conf/nexus-sales.conf", dir);
-    r = cfg_load(path, NULL, &cfg, &err);
-    if (r != 0)
-        fail_msg("%s", err.msg);
     assert_defaults(cfg);
     /* the app's classes: its order update (sql), its tests, bench and audit */
     assert_int_equal(cfg->nclasses, 4);
