@@ -3,6 +3,8 @@ its heartbeat pops and acts on as on SIGTSTP and SIGTERM."""
 import json
 import signal
 
+import pytest
+
 from conftest import NEXUSCTL, blocked_in_blmove, make_job, push, push_raw, run_cmd, stays, wait_for
 
 
@@ -106,3 +108,21 @@ def test_unknown_identity_and_usage_errors(r, redis_server, nexusd):
         res = ctl(redis_server, *args)
         assert res.returncode == 2 and said in res.stderr, (args, res.stderr)
     assert stays(lambda: r.hget(d.identity, "quiet") == "false", 0.5)
+
+
+def test_sidekiqs_own_api_quiets_and_stops_nexusd(r, redis_server, nexusd):
+    """Sidekiq::Process#quiet! and #stop! (ruby-sidekiq) reach nexusd the same way."""
+    from test_sidekiq_client import ruby, ruby_has_sidekiq
+    if not ruby_has_sidekiq():
+        pytest.skip("ruby with the sidekiq gem is not installed")
+    d = nexusd()
+    live(r, d)
+    script = """
+Sidekiq::ProcessSet.new.each { |p| p.%s! if p["identity"] == ENV["ID"] }
+puts JSON.generate({"ok" => true})
+"""
+    assert ruby(redis_server, script % "quiet", ID=d.identity) == {"ok": True}
+    d.wait_log(r"event=remote_signal signal=TSTP action=quiet from=redis")
+    wait_for(lambda: r.hget(d.identity, "quiet") == "true", what="quiet=true in the heartbeat")
+    assert ruby(redis_server, script % "stop", ID=d.identity) == {"ok": True}
+    assert d.wait_exit(15) == 0
