@@ -172,6 +172,34 @@ describe("a misbehaving Upstash", () => {
     }),
   );
 
+  it(": refusing a unique push (an EVAL per job) takes no lock and pushes nothing", async () => {
+    for (const [misbehave, options, code] of [
+      [null, { token: "wrong" }, "unauthorized"],
+      [{ status: 429, body: RATE }, {}, "rate_limited"],
+    ]) {
+      standin.misbehave = misbehave;
+      try {
+        await assert.rejects(
+          new Client({ redis: upstash(options), namespace: NS }).enqueue("noop", [], {
+            queue: "refused",
+            uniqueFor: "1h",
+            uniqueKey: `refused-${code}`,
+          }),
+          (e) => e instanceof NexusClientError && e.code === code && !e.message.includes(TOKEN),
+        );
+      } finally {
+        standin.misbehave = null;
+      }
+    }
+    assert.equal(await direct.llen(`${NS}queue:refused`), 0);
+    assert.deepEqual(await direct.keys(`${NS}unique:*`), []);
+    const jobs = new Client({ redis: upstash(), namespace: NS });
+    const unique = { queue: "refused", uniqueFor: "1h", uniqueKey: "refused-code" }; // unread
+    const first = await jobs.enqueue("noop", [], unique);
+    const again = await jobs.enqueue("noop", [], unique);
+    assert.deepEqual(again, { jid: first.jid, duplicate: true });
+  });
+
   it(": a read-only token (NOPERM) is unauthorized", async () => {
     standin.misbehave = {
       status: 400,

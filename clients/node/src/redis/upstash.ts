@@ -1,6 +1,7 @@
 // upstash.ts - the push through an @upstash/redis client (Redis over HTTP: Vercel's edge
-// runtime, Cloudflare Workers, Node): one MULTI as one request to Upstash's /multi-exec, and
-// Upstash's refusals as NexusClientError codes. No Node-only API here: it runs on the edge.
+// runtime, Cloudflare Workers, Node): one MULTI (SADD + LPUSH and/or ZADD, or an EVAL per job)
+// as one request to Upstash's /multi-exec, and Upstash's refusals as NexusClientError codes.
+// No Node-only API here: it runs on the edge.
 
 import { NexusClientError, type NexusErrorCode } from "../errors.js";
 import type { EvalCall, PushPlan, RedisAdapter } from "./adapter.js";
@@ -107,6 +108,19 @@ export function upstashError(e: unknown): NexusClientError {
   return new NexusClientError(r?.code ?? "redis", `pushing to Redis (${KIND}) failed: ${what}`, e);
 }
 
+/** EXEC's replies, `sent` of them; a failure, or anything else, as upstashError(). */
+async function results(m: UpstashMulti, sent: number): Promise<unknown[]> {
+  let replies: unknown;
+  try {
+    replies = await m.exec();
+  } catch (e) {
+    throw upstashError(e);
+  }
+  if (!Array.isArray(replies) || replies.length !== sent)
+    throw upstashError(new Error(`not the replies of the ${sent} commands sent`));
+  return replies;
+}
+
 export function upstashAdapter(redis: UpstashLike): RedisAdapter {
   return {
     kind: KIND,
@@ -121,27 +135,12 @@ export function upstashAdapter(redis: UpstashLike): RedisAdapter {
         m.zadd(plan.scheduleKey, ...plan.later.map(([score, member]) => ({ score, member })));
         sent += 1;
       }
-      let replies: unknown;
-      try {
-        replies = await m.exec();
-        if (!Array.isArray(replies) || replies.length !== sent)
-          throw new Error(`not the replies of the ${sent} commands sent`);
-      } catch (e) {
-        throw upstashError(e);
-      }
+      await results(m, sent);
     },
     async evalAll(script: string, calls: EvalCall[]): Promise<unknown[]> {
       const m = redis.multi();
       for (const c of calls) m.eval(script, c.keys, c.args);
-      let replies: unknown;
-      try {
-        replies = await m.exec();
-        if (!Array.isArray(replies) || replies.length !== calls.length)
-          throw new Error(`not the replies of the ${calls.length} commands sent`);
-      } catch (e) {
-        throw upstashError(e);
-      }
-      return replies;
+      return results(m, calls.length);
     },
   };
 }
