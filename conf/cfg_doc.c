@@ -276,8 +276,8 @@ static void put_number_default(FILE *out, const struct key *key)
     if (key->def == INHERIT)
         fputs("default: the worker's.\n", out);
     else if (key->type == KEY_DURATION)
-        fprintf(out, "default %s.\n", key->def == 0 ? "0" : cfg_duration_fmt(key->def, buf,
-                                                                              sizeof(buf)));
+        fprintf(out, "default %s.\n",
+                key->def == 0 ? "0" : cfg_duration_fmt(key->def, buf, sizeof(buf)));
     else
         fprintf(out, "default %.0f.\n", key->def);
 }
@@ -326,8 +326,7 @@ static void put_kind(FILE *out, const struct key *key)
         fprintf(out, "true or false; default %s.\n", key->def ? "true" : "false");
         break;
     case KEY_QUEUES:
-        fprintf(out, "A list of %.0f..%.0f queues, each a name or a group of", key->min,
-                key->max);
+        fprintf(out, "A list of %.0f..%.0f queues, each a name or a group of", key->min, key->max);
         for (size_t i = 0; i < key->nsub; i++)
             fprintf(out, "%s %s", i ? " and" : "", key->sub[i].name);
         fputs(";\n", out);
@@ -337,8 +336,8 @@ static void put_kind(FILE *out, const struct key *key)
         fprintf(out, "A list of at most %.0f strings; default empty.\n", key->max);
         break;
     case KEY_ARGVS:
-        fprintf(out, "One argv (an array of strings) or a list of %.0f..%.0f of them.\n",
-                key->min, key->max);
+        fprintf(out, "One argv (an array of strings) or a list of %.0f..%.0f of them.\n", key->min,
+                key->max);
         break;
     case KEY_GROUP:
     case KEY_LIST:
@@ -372,7 +371,8 @@ static void put_group(FILE *out, const struct docs *docs, const struct key *grou
 
     fprintf(out, ".Ss %s\n", group->name);
     if (group->type == KEY_LIST) {
-        fprintf(out, "A list of at most %.0f entries, each a group of the settings below\n"
+        fprintf(out,
+                "A list of at most %.0f entries, each a group of the settings below\n"
                 "(their names are the entries' keys, without\n.Ql %s. ) .\n",
                 group->max, group->name);
         if (text && *text)

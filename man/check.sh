@@ -55,9 +55,9 @@ page_commands=$(sed -n '/^\.Sh COMMANDS/,/^\.Sh /s/^\.It Cm \([a-z][a-z-]*\).*/\
 diff_lists "commands" "nexusctl --help" "$help_commands" "man/nexusctl.1" "$page_commands"
 
 # nexusd.conf(5) holds every group of the reference file
-for group in $(sed -n 's/^\([a-z_]*\) = [{(].*/\1/p' "$dir/../conf/nexusd.conf"); do
+while read -r group; do
     grep -q "^\.Ss $group\$" "$conf_page" || fail "$conf_page has no section $group"
-done
+done < <(sed -n 's/^\([a-z_]*\) = [{(].*/\1/p' "$dir/../conf/nexusd.conf")
 
 ((bad == 0)) && echo "man pages: lint clean, options and commands agree with --help"
 exit "$bad"

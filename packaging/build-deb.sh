@@ -30,7 +30,8 @@ cd "$NEXUS_ROOT"
 version=$(sed -n 's/^project(nexusd VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 deb_version=$(dpkg-parsechangelog -l debian/changelog -S Version)
 [[ -n $version && ${deb_version%-*} == "$version" ]] ||
-    die "debian/changelog's version $deb_version is not CMakeLists.txt's $version: add an entry (dch -v $version-1)"
+    die "debian/changelog's version $deb_version is not CMakeLists.txt's $version:" \
+        "add an entry (dch -v $version-1)"
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 deb=$out/nexusd_${deb_version}_$arch.deb
 
@@ -60,5 +61,6 @@ say "built $deb in $((SECONDS - start))s"
 
 say "lintian $deb"
 lintian --fail-on error,warning --display-info "$deb" >&2 ||
-    die "lintian: fix the tags above, or override one with its reason in debian/nexusd.lintian-overrides"
+    die "lintian: fix the tags above, or override one with its reason in" \
+        "debian/nexusd.lintian-overrides"
 echo "$deb"

@@ -148,60 +148,101 @@ in_root apt-get install -y -q --no-install-recommends "/tmp/$(basename "$deb")" 
 step "apt-get install $(basename "$deb") (dependencies from the archive)"
 
 upstream=${version%-*}
-check "nexusd --version says $upstream" \
-    bash -c '[[ $(chroot "$1" nexusd --version) == "nexusd $2" ]]' _ "$root" "$upstream"
-check "nexusctl --version says $upstream" \
-    bash -c '[[ $(chroot "$1" nexusctl --version) == *"$2"* ]]' _ "$root" "$upstream"
-check "nexusd -t on the installed configuration, as the nexusd user" \
-    bash -c 'chroot "$1" runuser -u nexusd -- nexusd -t -c /etc/nexusd/nexusd.conf >/dev/null' \
-    _ "$root"
-check "the nexusd system user and group" \
-    bash -c 'chroot "$1" getent passwd nexusd | grep -q ":/var/lib/nexusd:/usr/sbin/nologin$" &&
-             chroot "$1" getent group nexusd >/dev/null' _ "$root"
-check "/etc/nexusd/nexusd.conf is a conffile, root:nexusd 0640" \
-    bash -c '[[ $(chroot "$1" stat -c %U:%G:%a /etc/nexusd/nexusd.conf) == root:nexusd:640 ]] &&
-             grep -qx /etc/nexusd/nexusd.conf "$1/var/lib/dpkg/info/nexusd.conffiles"' _ "$root"
-check "the templates under /usr/share/nexusd/templates are the default" \
-    bash -c 'grep -q /usr/share/nexusd/templates "$1/usr/bin/nexusd" &&
-             [[ -f $1/usr/share/nexusd/templates/welcome.subject ]]' _ "$root"
-check "the unit is enabled" \
-    test -L "$root/etc/systemd/system/multi-user.target.wants/nexusd.service"
+conf=/etc/nexusd/nexusd.conf
+wants=$root/etc/systemd/system/multi-user.target.wants/nexusd.service
+# The checks: each prints what is wrong, if anything, and fails.
+versions_are_the_package_s() {
+    [[ $(in_root nexusd --version) == "nexusd $upstream" &&
+        $(in_root nexusctl --version) == *"$upstream"* ]]
+}
+config_checks_as_nexusd() { in_root runuser -u nexusd -- nexusd -t -c "$conf" >/dev/null; }
+user_exists() {
+    in_root getent passwd nexusd | grep -q ":/var/lib/nexusd:/usr/sbin/nologin$" &&
+        in_root getent group nexusd >/dev/null
+}
+user_is_gone() {
+    ! in_root getent passwd nexusd && ! in_root getent group nexusd &&
+        [[ ! -e $root/var/lib/nexusd ]]
+}
+config_is_nexusd_s() { [[ $(in_root stat -c %U:%G:%a "$conf") == root:nexusd:640 ]]; }
+config_is_a_conffile() {
+    grep -qx "$conf" "$root/var/lib/dpkg/info/nexusd.conffiles" && config_is_nexusd_s
+}
+reinstall_kept_all() { user_exists && config_is_nexusd_s && [[ -L $wants ]]; }
+remove_kept_config() { [[ -f $root$conf ]] && user_exists && [[ ! -e $root/usr/bin/nexusd ]]; }
+purge_removed_config() {
+    [[ ! -e $root$conf && ! -e $wants ]] && ! in_root dpkg-statoverride --list "$conf"
+}
+templates_are_the_default() {
+    grep -q /usr/share/nexusd/templates "$root/usr/bin/nexusd" &&
+        [[ -f $root/usr/share/nexusd/templates/welcome.subject ]]
+}
+no_start_on_install() {
+    ! grep -Eq "deb-systemd-invoke (start|restart) " "$root"/var/lib/dpkg/info/nexusd.post*
+}
+man_renders() { # SECTION NAME: no warning from groff, a NAME section
+    local out
+    out=$(in_root env MANWIDTH=80 man --warnings -P cat "$1" "$2" 2>&1 >/dev/null)
+    [[ -z $out ]] || {
+        echo "$out" >&2
+        return 1
+    }
+    in_root env MANWIDTH=80 man -P cat "$1" "$2" | grep -q "^NAME"
+}
+unit_verifies() {
+    local out
+    out=$(in_root systemd-analyze verify /lib/systemd/system/nexusd.service 2>&1)
+    [[ -z $out ]] || {
+        echo "$out" >&2
+        return 1
+    }
+}
+nothing_new_is_left() {
+    [[ ! -s $work/left.txt ]] || {
+        echo "left behind:" >&2
+        cat "$work/left.txt" >&2
+        return 1
+    }
+}
+no_path_names_nexus() {
+    ! in_root find / -xdev \( -path /proc -o -path /tmp -o -path /var/cache \) -prune \
+        -o -name "*nexus*" -print | grep .
+}
+
+check "nexusd --version and nexusctl --version say $upstream" versions_are_the_package_s
+check "nexusd -t on the installed configuration, as the nexusd user" config_checks_as_nexusd
+check "the nexusd system user and group" user_exists
+check "$conf is a conffile, root:nexusd 0640" config_is_a_conffile
+check "the templates under /usr/share/nexusd/templates are the default" templates_are_the_default
+check "the unit is enabled" test -L "$wants"
 check "the unit is not started by the package (a first install; an upgrade try-restarts)" \
-    bash -c '! grep -Eq "deb-systemd-invoke (start|restart) " "$1"/var/lib/dpkg/info/nexusd.post*' \
-    _ "$root"
+    no_start_on_install
 check "the commands.conf drop-in is an example in the docs" \
     test -f "$root/usr/share/doc/nexusd/examples/commands.conf"
-for page in "1 nexusctl" "8 nexusd" "5 nexusd.conf"; do
-    read -r section name <<<"$page"
-    check "man $section $name renders without warnings" \
-        bash -c 'out=$(chroot "$1" env MANWIDTH=80 man --warnings -P cat "$2" "$3" 2>&1 >/dev/null)
-                 [[ -z $out ]] || { echo "$out" >&2; exit 1; }
-                 chroot "$1" env MANWIDTH=80 man -P cat "$2" "$3" | grep -q "^NAME"' \
-        _ "$root" "$section" "$name"
-done
-check "systemd-analyze verify of the installed unit" \
-    bash -c 'out=$(chroot "$1" systemd-analyze verify /lib/systemd/system/nexusd.service 2>&1)
-             [[ -z $out ]] || { echo "$out" >&2; exit 1; }' _ "$root"
+check "man 1 nexusctl renders without warnings" man_renders 1 nexusctl
+check "man 8 nexusd renders without warnings" man_renders 8 nexusd
+check "man 5 nexusd.conf renders without warnings" man_renders 5 nexusd.conf
+check "systemd-analyze verify of the installed unit" unit_verifies
 step "checks of the installed package"
+
+# postinst again with the user and the override in place (as on an upgrade)
+in_root apt-get install -y -q --reinstall "/tmp/$(basename "$deb")" \
+    >"$work/apt-reinstall.log" 2>&1 ||
+    die "apt-get install --reinstall failed: $work/apt-reinstall.log"
+check "a reinstall keeps the user, the override and the enabled unit" reinstall_kept_all
 
 # What an operator adds is never the package's to delete.
 mkdir -p "$root/etc/nexusd/credentials"
 echo "REDIS_URL=redis://10.0.0.5:6379/0" >"$root/etc/nexusd/env"
 echo "redis://:secret@10.0.0.5:6379/0" >"$root/etc/nexusd/credentials/REDIS_URL"
 in_root apt-get remove -y -q nexusd >"$work/apt-remove.log" 2>&1 || die "apt-get remove failed"
-check "remove keeps the configuration and the user" \
-    bash -c '[[ -f $1/etc/nexusd/nexusd.conf ]] && chroot "$1" getent passwd nexusd >/dev/null &&
-             [[ ! -e $1/usr/bin/nexusd ]]' _ "$root"
+check "remove keeps the configuration and the user" remove_kept_config
 in_root apt-get purge -y -q nexusd >"$work/apt-purge.log" 2>&1 || die "apt-get purge failed"
 check "purge keeps what the operator added" \
     test -f "$root/etc/nexusd/env" -a -f "$root/etc/nexusd/credentials/REDIS_URL"
-check "purge removes the user, its group and its home" \
-    bash -c '! chroot "$1" getent passwd nexusd && ! chroot "$1" getent group nexusd &&
-             [[ ! -e $1/var/lib/nexusd ]]' _ "$root"
+check "purge removes the user, its group and its home" user_is_gone
 check "purge removes the conffile, the unit's enablement and the ownership override" \
-    bash -c '[[ ! -e $1/etc/nexusd/nexusd.conf &&
-                ! -e $1/etc/systemd/system/multi-user.target.wants/nexusd.service ]] &&
-             ! chroot "$1" dpkg-statoverride --list /etc/nexusd/nexusd.conf' _ "$root"
+    purge_removed_config
 rm -rf "$root/etc/nexusd"
 in_root apt-get autoremove --purge -y -q >"$work/apt-autoremove.log" 2>&1 ||
     die "apt-get autoremove failed"
@@ -209,12 +250,10 @@ snapshot >"$work/after.txt"
 # New files must belong to a package still installed (none may: autoremove took the
 # dependencies), or be dpkg's and apt's own records.
 comm -13 "$work/before.txt" "$work/after.txt" |
-    grep -Ev '^/var/lib/(dpkg|apt|systemd/deb-systemd-helper-enabled)(/|$)' >"$work/left.txt" || true
-check "nothing of the package is left after purge and autoremove" \
-    bash -c '[[ ! -s $1 ]] || { echo "left behind:" >&2; cat "$1" >&2; exit 1; }' _ "$work/left.txt"
-check "no path names nexusd any more" \
-    bash -c '! chroot "$1" find / -xdev \( -path /proc -o -path /tmp -o -path /var/cache \) \
-             -prune -o -name "*nexus*" -print | grep .' _ "$root"
+    grep -Ev '^/var/lib/(dpkg|apt|systemd/deb-systemd-helper-enabled)(/|$)' \
+        >"$work/left.txt" || true
+check "nothing of the package is left after purge and autoremove" nothing_new_is_left
+check "no path names nexusd any more" no_path_names_nexus
 step "remove, purge, autoremove"
 
 ((fail == 0)) || die "install test failed (the root is left in $root)"
