@@ -121,6 +121,7 @@ void record_duplicate(struct worker *wk, struct run *run, const char *holder)
     log_info("event=job jid=%s class=%s queue=%s outcome=duplicate holder=%s",
              log_q(job_jid(run->job)), log_q(job_class(run->job)),
              log_q(queue_ref_name(wk->queue, run->ref)), log_q(holder));
+    history_note(wk, run->job, run->ref, run->attempt, OUTCOME_DUPLICATE, util_now(), NULL, NULL);
     metrics_job_duplicate(wk->metrics, job_class(run->job));
     queue_finish(wk->queue, OUTCOME_DUPLICATE, run->ref, raw, raw_len, NULL, 0, NULL);
 }

@@ -4,6 +4,7 @@ success or at the start (unique_until), kept by a retry, let go by dead; never o
 time, even after kill -9."""
 import hashlib
 import json
+import re
 
 import psycopg2
 import pytest
@@ -174,3 +175,17 @@ def test_the_outbox_relay_pushes_one_of_two_duplicates(pg, nexusd, r):
             cur.execute("SELECT nexus.enqueue('noop', '[]', unique_for => 0)")
     assert "unique_for must be seconds above 0" in str(e.value)
     conn.close()
+
+
+def test_a_duplicate_is_recorded_in_the_job_history(pg, nexusd, r):
+    d = nexusd(FAST, env={"DATABASE_URL": pg.url})
+    jobs = [make_job("sleep", [900], unique_for=30) for _ in range(2)]
+    push_many(r, jobs)
+    dup = d.wait_log(r"event=job .*outcome=duplicate")[0]
+    holder = re.search(r"holder=(\w+)", dup).group(1)
+    jid = re.search(r"jid=(\w+)", dup).group(1)
+    rows = wait_for(lambda: pg.psql("SELECT outcome, attempt FROM nexus.job_history "
+                                    "WHERE jid = '%s'" % jid).strip(), timeout=10,
+                    what="the duplicate's row")
+    assert rows == "duplicate|1"
+    d.wait_jobs([holder])
