@@ -65,9 +65,19 @@ function invalid(message: string): NexusClientError {
 
 const UTF8 = new TextEncoder();
 
-/** The UTF-8 size of `s` (TextEncoder, not Buffer: the edge runtime has no Buffer). */
+/** The UTF-8 of `s` (TextEncoder, not Buffer: the edge runtime has no Buffer). */
+export function utf8(s: string): Uint8Array {
+  return UTF8.encode(s);
+}
+
+/** The UTF-8 size of `s`. */
 export function utf8Bytes(s: string): number {
-  return UTF8.encode(s).length;
+  return utf8(s).length;
+}
+
+/** `bytes` in lowercase hex, two characters each. */
+export function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** A string with lone surrogates has no UTF-8 form: nexusd would bury the job as invalid. */
@@ -214,8 +224,7 @@ export function checkArgs(args: unknown, name = "args"): asserts args is unknown
 
 /** 24 lowercase hex characters: 12 random bytes, as Sidekiq's clients make them. */
 export function newJid(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(12)); // Web Crypto: Node 20+ and the edge
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(crypto.getRandomValues(new Uint8Array(12))); // Web Crypto: Node 20+ and the edge
 }
 
 /** The job's JSON text for `placement`, its jid, class and queue first (so that the excerpt

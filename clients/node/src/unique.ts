@@ -2,16 +2,13 @@
 // unique:SHA256, and its push by nexusd's own push.lua, which takes the lock and pushes in one
 // step (one EVAL per job, all of a call's in one MULTI).
 
-import type { BuiltJob, Uniqueness } from "./job.js";
+import { hex, utf8, type BuiltJob, type Uniqueness } from "./job.js";
 import type { Keys } from "./keys.js";
 import type { EvalCall } from "./redis/adapter.js";
 
-const UTF8 = new TextEncoder();
-
 /** SHA-256 of the UTF-8 of `s`, in lowercase hex (Web Crypto: Node 20+ and the edge). */
 export async function sha256Hex(s: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", UTF8.encode(s));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(s))));
 }
 
 /** The unique_key a job carries: the one given, else its class, ":" and the SHA-256 of
