@@ -109,14 +109,21 @@ describe("through @upstash/redis", () => {
     assert.ok(await direct.sismember(`${NS}queues`, "unread"));
   });
 
-  it("works with the client's auto-pipelining off, and with base64 answers off", async () => {
-    for (const options of [{ enableAutoPipelining: false }, { responseEncoding: false }]) {
+  it("works with auto-pipelining off, base64 answers off, and telemetry headers on", async () => {
+    const variants = [
+      { enableAutoPipelining: false },
+      { responseEncoding: false },
+      { enableTelemetry: true },
+    ];
+    for (const options of variants) {
       const { jid } = await new Client({ redis: upstash(options), namespace: NS }).enqueue(
         "noop",
         [],
       );
       await nexusd.waitJobs([jid]);
     }
+    const last = standin.requests[standin.requests.length - 1];
+    assert.match(last.headers["upstash-telemetry-sdk"], /^@upstash\/redis@/);
   });
 });
 
