@@ -129,6 +129,7 @@ struct cfg_schedule {
     char *queue;            /* owned; default: the class entry's queue, else "default" */
     char *tz;               /* owned; IANA zone name, "UTC" by default */
     enum cfg_missed missed; /* "skip" | "run_once" */
+    double unique_for_s;    /* its jobs' "unique_for" (docs/PROTOCOL.md): 0 = not unique */
     int line;               /* of the entry in the file */
 };
 

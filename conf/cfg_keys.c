@@ -225,6 +225,7 @@ static const struct key schedule_keys[] = {
     ROW("queue", KEY_NAME, 1, JOB_MAX_QUEUE, 0, NULL, SCHED_AT(queue), 0),
     ROW("tz", KEY_STRING, 1, 64, 0, "UTC", SCHED_AT(tz), 0),
     ENUM("missed", "skip", SCHED_AT(missed), &missed_words),
+    ROW("unique_for", KEY_DURATION, 0, JOB_MAX_UNIQUE_FOR_S, 0, NULL, SCHED_AT(unique_for_s), 0),
 };
 
 static const struct group_list class_list = {

@@ -40,6 +40,8 @@ struct job *rerun_schedule_job(const struct cfg_schedule *sc, double now, unsign
     json_decref(args);
     assert(job); /* the configuration check made sure the schedule makes a job */
     (void)json_object_set_new(job_root(job), "nexus_schedule", json_string(sc->name));
+    if (sc->unique_for_s > 0)
+        (void)json_object_set_new(job_root(job), "unique_for", json_real(sc->unique_for_s));
     return job;
 }
 

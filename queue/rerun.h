@@ -15,8 +15,8 @@ struct cfg_schedule;
  * attempt; at 0 the field is removed (nexusd refuses -1). */
 void rerun_prepare(struct job *job, bool again, double now);
 
-/* The job schedule `sc` pushes, as a client would, marked with "nexus_schedule"; `rnd`
- * draws its jid. `sc` is from a checked configuration (its args a JSON array, its names
+/* The job schedule `sc` pushes, as a client would, marked with "nexus_schedule" (and with
+ * "unique_for" when the schedule sets it); `rnd` draws its jid. `sc` is from a checked configuration (its args a JSON array, its names
  * valid), so there is always a job. Caller owns the job, release with job_free(). */
 struct job *rerun_schedule_job(const struct cfg_schedule *sc, double now, unsigned long long rnd);
 

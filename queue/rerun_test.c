@@ -90,6 +90,20 @@ static void test_schedule_job_carries_class_args_queue_and_schedule(void **state
     job_free(job);
 }
 
+static void test_schedule_job_is_unique_when_the_schedule_sets_unique_for(void **state)
+{
+    struct cfg_schedule sc = {.name = "hourly", .class_name = "noop", .args = "[]",
+                              .queue = "default", .unique_for_s = 90};
+    struct job *job = rerun_schedule_job(&sc, 1234.5, 42);
+
+    assert_true(job_unique_for(job) == 90);
+    job_free(job);
+    sc.unique_for_s = 0;
+    job = rerun_schedule_job(&sc, 1234.5, 42);
+    assert_null(field(job, "unique_for"));
+    job_free(job);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -98,6 +112,7 @@ int main(void)
         cmocka_unit_test(test_prepare_without_again_keeps_the_count),
         cmocka_unit_test(test_prepare_keeps_milliseconds_in_milliseconds),
         cmocka_unit_test(test_schedule_job_carries_class_args_queue_and_schedule),
+        cmocka_unit_test(test_schedule_job_is_unique_when_the_schedule_sets_unique_for),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

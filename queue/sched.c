@@ -24,6 +24,7 @@
 #include "queue/lua.h"
 #include "queue/rconn.h"
 #include "queue/rerun.h"
+#include "queue/unique.h"
 
 #define SCHED_TICK_S 0.25          /* how often due schedules are looked for */
 #define SCHED_CATCH_UP_MAX 1000000 /* ticks stepped over looking for the latest missed */
@@ -91,6 +92,9 @@ static void fire_on_reply(struct redisReply *reply, void *arg)
     if (error)
         log_warn("event=schedule_fire_failed schedule=%s tick=%lld err=%s", log_q(c->name),
                  (long long)c->tick, log_q(error));
+    else if (reply->type == REDIS_REPLY_STRING) /* unique, and its lock held: nothing pushed */
+        log_info("event=schedule_fired schedule=%s tick=%lld outcome=duplicate holder=%s",
+                 log_q(c->name), (long long)c->tick, log_q(reply->str));
     else if (reply->integer == 1) {
         log_info("event=schedule_fired schedule=%s tick=%lld", log_q(c->name), (long long)c->tick);
         if (c->s->durable) /* a shortfall is logged and counted: the tick is fired */
@@ -99,8 +103,12 @@ static void fire_on_reply(struct redisReply *reply, void *arg)
     call_free(c);
 }
 
-/* The job of a tick, as a client would push it, marked with its schedule and tick. */
-static char *tick_job(const struct cfg_schedule *sc, time_t tick, char *ret_jid)
+/* The job of a tick, as a client would push it, marked with its schedule and tick; its jid
+ * goes to ret_jid and, for a unique job, its lock under `ns` to *ret_lock (its jid ret_jid;
+ * empty it with unique_lock_clear(); left empty when OpenSSL fails: the worker then takes
+ * the lock as the job starts). */
+static char *tick_job(const struct cfg_schedule *sc, const char *ns, time_t tick, char *ret_jid,
+                      struct unique_lock *ret_lock)
 {
     struct job *job = rerun_schedule_job(sc, util_now(), util_random());
     char *text;
@@ -108,6 +116,8 @@ static char *tick_job(const struct cfg_schedule *sc, time_t tick, char *ret_jid)
     (void)json_object_set_new(job_root(job), "nexus_tick", json_integer((json_int_t)tick));
     text = job_encode(job, NULL);
     (void)snprintf(ret_jid, JOB_MAX_JID + 1, "%s", job_jid(job));
+    if (unique_lock_make(ret_lock, ns, job, 0) == 0)
+        ret_lock->jid = ret_jid;
     job_free(job);
     return text;
 }
@@ -120,7 +130,8 @@ static void fire(struct sched *s, struct entry *e, time_t tick)
     char *k_cron = keys_cron(ns, sc->name);
     char *k_queues = keys_queues(ns), *k_queue = keys_queue(ns, sc->queue);
     char jid[JOB_MAX_JID + 1] = "", tick_s[32], now_s[32];
-    char *job = tick_job(sc, tick, jid);
+    struct unique_lock lock;
+    char *job = tick_job(sc, ns, tick, jid, &lock);
     struct call *c = xcalloc(1, sizeof(*c));
 
     c->name = xstrdup(sc->name);
@@ -128,12 +139,13 @@ static void fire(struct sched *s, struct entry *e, time_t tick)
     c->tick = tick;
     (void)snprintf(tick_s, sizeof(tick_s), "%lld", (long long)tick);
     (void)snprintf(now_s, sizeof(now_s), "%.3f", util_now());
-    if (rconn_eval(s->conn, fire_on_reply, c, lua_cron, 3,
-                   (const char *[]){k_cron, k_queues, k_queue}, 5,
-                   (const char *[]){tick_s, job, jid, sc->queue, now_s}, NULL) == 0)
+    if (rconn_eval(s->conn, fire_on_reply, c, lua_cron, lock.key ? 4 : 3,
+                   (const char *[]){k_cron, k_queues, k_queue, lock.key}, lock.key ? 6 : 5,
+                   (const char *[]){tick_s, job, jid, sc->queue, now_s, lock.ttl_ms}, NULL) == 0)
         e->busy = true;
     else
         call_free(c); /* the connection is down */
+    unique_lock_clear(&lock);
     free(job);
     free(k_cron);
     free(k_queues);

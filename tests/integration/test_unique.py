@@ -5,6 +5,7 @@ time, even after kill -9."""
 import hashlib
 import json
 import re
+import time
 
 import psycopg2
 import pytest
@@ -189,3 +190,23 @@ def test_a_duplicate_is_recorded_in_the_job_history(pg, nexusd, r):
                     what="the duplicate's row")
     assert rows == "duplicate|1"
     d.wait_jobs([holder])
+
+
+def test_a_unique_schedule_pushes_no_job_while_the_lock_is_held(nexusd, r):
+    past = (int(time.time()) // 60 - 3) * 60  # the last ticks fired three minutes ago
+    for name in ("held", "free"):
+        r.hset("nexus:cron:" + name, "last", past)
+    r.set(lock_key("noop", [7]), "someone", px=60000)
+    schedule = 'name = "%s"; cron = "* * * * *"; class = "noop"; args = "[%d]"; ' \
+               'missed = "run_once"; unique_for = "1m";'
+    # the process reads another queue: the fired jobs stay in queue:default
+    d = nexusd(make_config({"queues": ["other"]}) + "schedules = ( { %s }, { %s } );\n"
+               % (schedule % ("held", 7), schedule % ("free", 8)))
+    held = d.wait_log(r"event=schedule_fired schedule=held ")[0]
+    assert "outcome=duplicate holder=someone" in held
+    d.wait_log(r"event=schedule_fired schedule=free ")
+    assert r.hget("nexus:cron:held", "last_jid") == "someone"
+    queued = [json.loads(j) for j in r.lrange("queue:default", 0, -1)]
+    assert [j["args"] for j in queued] == [[8]]
+    assert queued[0]["unique_for"] == 60 and queued[0]["nexus_schedule"] == "free"
+    assert r.get(lock_key("noop", [8])) == queued[0]["jid"]
