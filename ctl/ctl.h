@@ -10,7 +10,7 @@ struct cfg;
 struct err;
 struct ctl_redis;
 typedef struct json_t json_t;
-struct unique_lock;
+struct job;
 
 /* A command's negative errno decides nexusctl's exit status (see main() in ctl.c);
  * anything not listed here is a runtime error (1). Runtime paths never return these. */
@@ -98,16 +98,14 @@ int ctl_queues_report(struct ctl *ctl, json_t **ret_queues, struct err *err);
  * json_decref(). Returns 0, or a runtime error. */
 int ctl_processes_live(struct ctl *ctl, json_t **ret_procs, struct err *err);
 
-/* Pushes job `text` as a Sidekiq client does: onto queue `queue` now when `at` is
- * QUEUE_PUSH_NOW, else into schedule due at `at` (epoch s); see queue/push.h. */
-int ctl_push(struct ctl_redis *c, const char *ns, const char *queue, double at, const char *text,
-             size_t len, struct err *err);
-/* ctl_push() of a unique job (`lock` from unique_lock_make(); NULL or empty for none): when
- * another jid holds the lock nothing is pushed and that jid goes to ret_holder (JOB_MAX_JID + 1
- * bytes, NULL for none), else "" does. */
-int ctl_push_unique(struct ctl_redis *c, const char *ns, const char *queue, double at,
-                    const char *text, size_t len, const struct unique_lock *lock,
-                    char *ret_holder, struct err *err);
+/* Pushes `job` (borrowed; `text` is its JSON, `len` bytes) as a Sidekiq client does: onto
+ * queue `queue` now when `at` is QUEUE_PUSH_NOW, else into schedule due at `at` (epoch s);
+ * see queue/push.h. A unique job takes its lock in the same call, and is not pushed while
+ * another job holds it. Prints the jid of the job that will run: its own, or the holder's
+ * with "duplicate of JID" on stderr; *ret_pushed (NULL: not wanted) says which. */
+int ctl_push_job(struct ctl_redis *c, const char *ns, const char *queue, double at,
+                 const struct job *job, const char *text, size_t len, bool *ret_pushed,
+                 struct err *err);
 
 /* The commands, each defined in its own file. */
 extern const struct ctl_command ctl_cmd_enqueue;

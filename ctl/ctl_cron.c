@@ -104,9 +104,7 @@ static int cron_run_now(struct ctl *ctl, struct ctl_redis *c, const char *name, 
         return err_set(err, CTL_ENOTFOUND, "no schedule named '%s' in the configuration", name);
     job = rerun_schedule_job(sc, util_now(), util_random());
     text = job_encode(job, &len);
-    r = ctl_push(c, ctl_ns(ctl), sc->queue, QUEUE_PUSH_NOW, text, len, err);
-    if (r == 0)
-        printf("%s\n", job_jid(job));
+    r = ctl_push_job(c, ctl_ns(ctl), sc->queue, QUEUE_PUSH_NOW, job, text, len, NULL, err);
     free(text);
     job_free(job);
     return r;

@@ -166,12 +166,9 @@ static int job_validate(const char *text, size_t len, struct err *err)
 /* The job's JSON as a client writes it: for the schedule, without "at" and "enqueued_at"
  * (Sidekiq drops both; the score says when). It must pass nexusd's own job_decode(), the one
  * place that says what a valid job is (class, queue and jid rules, size). On success writes
- * *ret_text (caller owns it, free()), the jid into ret_jid (JOB_MAX_JID + 1 bytes) and the
- * lock of a unique job under namespace `ns` into *ret_lock (its jid is ret_jid; empty it
- * with unique_lock_clear()). */
-static int job_text(const struct enqueue *e, const char *ns, double now, char *ret_jid,
-                    char **ret_text, size_t *ret_len, struct unique_lock *ret_lock,
-                    struct err *err)
+ * *ret_job (caller owns it, job_free()) and *ret_text (caller owns it, free()). */
+static int job_text(const struct enqueue *e, double now, struct job **ret_job, char **ret_text,
+                    size_t *ret_len, struct err *err)
 {
     struct job *job;
     char *text;
@@ -191,18 +188,15 @@ static int job_text(const struct enqueue *e, const char *ns, double now, char *r
         (void)json_object_set_new(job_root(job), "unique_key", json_string(e->unique_key));
     text = job_encode(job, &len);
     r = job_validate(text, len, err);
-    if (r == 0 && unique_lock_make(ret_lock, ns, job, e->later ? e->at - now : 0) < 0)
-        r = err_set(err, -ENOMEM, "OpenSSL could not hash the job's unique key");
     if (r < 0) {
         free(text);
-    } else {
-        (void)snprintf(ret_jid, JOB_MAX_JID + 1, "%s", job_jid(job));
-        ret_lock->jid = ret_jid;
-        *ret_text = text;
-        *ret_len = len;
+        job_free(job);
+        return r;
     }
-    job_free(job);
-    return r;
+    *ret_job = job;
+    *ret_text = text;
+    *ret_len = len;
+    return 0;
 }
 
 /* With redis.wait_replicas: WAIT, and a warning when replicas fall short (the job was pushed:
@@ -226,9 +220,12 @@ static void push_wait(struct ctl_redis *c)
                 want, acked == -EIO ? "Redis refused it" : "the connection was lost");
 }
 
-int ctl_push_unique(struct ctl_redis *c, const char *ns, const char *queue, double at,
-                    const char *text, size_t len, const struct unique_lock *lock,
-                    char *ret_holder, struct err *err)
+/* push.lua's words for `text` with `lock` (NULL or empty for none) sent on `c`: when another
+ * jid holds the lock nothing is pushed and that jid goes to ret_holder (JOB_MAX_JID + 1 bytes),
+ * else "" does. */
+static int push_words(struct ctl_redis *c, const char *ns, const char *queue, double at,
+                      const char *text, size_t len, const struct unique_lock *lock,
+                      char *ret_holder, struct err *err)
 {
     struct queue_push p;
     redisReply *reply = NULL;
@@ -239,9 +236,7 @@ int ctl_push_unique(struct ctl_redis *c, const char *ns, const char *queue, doub
     if (r == 0) {
         bool duplicate = reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
                          reply->element[0]->type == REDIS_REPLY_STRING;
-        if (ret_holder)
-            (void)snprintf(ret_holder, JOB_MAX_JID + 1, "%s",
-                           duplicate ? reply->element[0]->str : "");
+        (void)snprintf(ret_holder, JOB_MAX_JID + 1, "%s", duplicate ? reply->element[0]->str : "");
         freeReplyObject(reply);
         if (!duplicate)
             push_wait(c);
@@ -250,10 +245,32 @@ int ctl_push_unique(struct ctl_redis *c, const char *ns, const char *queue, doub
     return r;
 }
 
-int ctl_push(struct ctl_redis *c, const char *ns, const char *queue, double at, const char *text,
-             size_t len, struct err *err)
+int ctl_push_job(struct ctl_redis *c, const char *ns, const char *queue, double at,
+                 const struct job *job, const char *text, size_t len, bool *ret_pushed,
+                 struct err *err)
 {
-    return ctl_push_unique(c, ns, queue, at, text, len, NULL, NULL, err);
+    char holder[JOB_MAX_JID + 1];
+    struct unique_lock lock;
+    int r;
+
+    if (unique_lock_make(&lock, ns, job, at == QUEUE_PUSH_NOW ? 0 : at - util_now()) < 0)
+        return err_set(err, -ENOMEM, "OpenSSL could not hash the job's unique key");
+    r = push_words(c, ns, queue, at, text, len, &lock, holder, err);
+    unique_lock_clear(&lock);
+    if (r < 0)
+        return r;
+    if (holder[0]) {
+        printf("%s\n", holder);
+        fprintf(stderr,
+                "nexusctl: duplicate of %s: that job holds the lock of this unique key; nothing "
+                "was pushed\n",
+                holder);
+    } else {
+        printf("%s\n", job_jid(job));
+    }
+    if (ret_pushed)
+        *ret_pushed = !holder[0];
+    return 0;
 }
 
 /* CTL_EUSAGE when the job is larger than nexusd would decode (worker.max_job_size). */
@@ -311,9 +328,9 @@ static void readers_warn(struct ctl *ctl, const char *queue, const char *class_n
 static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
 {
     struct enqueue e = {0};
-    struct unique_lock lock = {0};
-    char jid[JOB_MAX_JID + 1], holder[JOB_MAX_JID + 1];
+    struct job *job = NULL;
     struct ctl_redis *c;
+    bool pushed = false;
     double now = util_now();
     char *text = NULL;
     size_t len = 0;
@@ -330,7 +347,7 @@ static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
         }
         e.queue = cfg_class_queue(cfg, e.class_name);
     }
-    r = job_text(&e, ctl_ns(ctl), now, jid, &text, &len, &lock, err);
+    r = job_text(&e, now, &job, &text, &len, err);
     if (r < 0)
         goto out;
     r = job_size_check(ctl, len, err);
@@ -341,20 +358,12 @@ static int enqueue_run(struct ctl *ctl, int argc, char **argv, struct err *err)
         r = err->code;
         goto out;
     }
-    r = ctl_push_unique(c, ctl_ns(ctl), e.queue, e.later ? e.at : QUEUE_PUSH_NOW, text, len,
-                        &lock, holder, err);
-    if (r == 0 && holder[0]) {
-        printf("%s\n", holder);
-        fprintf(stderr,
-                "nexusctl: duplicate of %s: that job holds the lock of this unique key; nothing "
-                "was pushed\n",
-                holder);
-    } else if (r == 0) {
-        printf("%s\n", jid);
+    r = ctl_push_job(c, ctl_ns(ctl), e.queue, e.later ? e.at : QUEUE_PUSH_NOW, job, text, len,
+                     &pushed, err);
+    if (r == 0 && pushed)
         readers_warn(ctl, e.queue, e.class_name);
-    }
 out:
-    unique_lock_clear(&lock);
+    job_free(job);
     free(text);
     json_decref(e.args);
     json_decref(e.retry);

@@ -210,3 +210,10 @@ def test_a_unique_schedule_pushes_no_job_while_the_lock_is_held(nexusd, r):
     assert [j["args"] for j in queued] == [[8]]
     assert queued[0]["unique_for"] == 60 and queued[0]["nexus_schedule"] == "free"
     assert r.get(lock_key("noop", [8])) == queued[0]["jid"]
+    # nexusctl cron run pushes the same job, through the same lock
+    res = run_cmd([NEXUSCTL, "-c", d.conf, "cron", "run", "free"],
+                  env={"REDIS_URL": d.redis.url})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == queued[0]["jid"]
+    assert "duplicate of %s" % queued[0]["jid"] in res.stderr
+    assert r.llen("queue:default") == 1
