@@ -234,11 +234,10 @@ static int push_words(struct ctl_redis *c, const char *ns, const char *queue, do
     queue_push_make(&p, ns, queue, at, text, len, lock);
     r = ctl_redis_argv(c, p.argc, p.argv, p.lens, &reply, err);
     if (r == 0) {
-        bool duplicate = reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
-                         reply->element[0]->type == REDIS_REPLY_STRING;
-        (void)snprintf(ret_holder, JOB_MAX_JID + 1, "%s", duplicate ? reply->element[0]->str : "");
+        const char *holder = queue_push_holder(reply);
+        (void)snprintf(ret_holder, JOB_MAX_JID + 1, "%s", holder ? holder : "");
         freeReplyObject(reply);
-        if (!duplicate)
+        if (!ret_holder[0])
             push_wait(c);
     }
     queue_push_clear(&p);

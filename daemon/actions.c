@@ -24,6 +24,7 @@
 #include "queue/push.h"
 #include "queue/rconn.h"
 #include "queue/rerun.h"
+#include "queue/unique.h"
 
 /* Members asked for by each ZSCAN step. */
 #define SCAN_COUNT "1000"
@@ -597,10 +598,14 @@ static void schedule_on_pushed(struct redisReply *reply, void *arg)
     struct op *op = arg;
     const char *error = rconn_reply_error(reply);
 
+    const char *holder = error ? NULL : queue_push_holder(reply);
+
     if (error)
         op_finish(op, -EIO, NULL, error);
-    else
-        op_finish(op, 0, json_pack("{s:s, s:o}", "jid", op->jid_out, "queue", text_json(op->queue)),
+    else /* a unique schedule's job whose lock another holds: that one runs, nothing pushed */
+        op_finish(op, 0,
+                  json_pack("{s:s, s:o, s:b}", "jid", holder ? holder : op->jid_out, "queue",
+                            text_json(op->queue), "duplicate", holder != NULL),
                   NULL);
 }
 
@@ -611,11 +616,15 @@ int actions_schedule_run(struct rconn *conn, const char *ns, const struct cfg_sc
     struct job *job = rerun_schedule_job(sc, util_now(), util_random());
     size_t len = 0;
     char *text = job_encode(job, &len);
+    struct unique_lock lock;
     int r;
 
     op->queue = xstrdup(sc->queue);
     (void)snprintf(op->jid_out, sizeof(op->jid_out), "%s", job_jid(job));
-    r = queue_push(op->conn, ns, sc->queue, QUEUE_PUSH_NOW, text, len, schedule_on_pushed, op);
+    (void)unique_lock_make(&lock, ns, job, 0); /* left empty by a failure: taken at the start */
+    r = queue_push(op->conn, ns, sc->queue, QUEUE_PUSH_NOW, text, len, &lock, schedule_on_pushed,
+                   op);
+    unique_lock_clear(&lock);
     if (r < 0)
         op_free(op);
     free(text);

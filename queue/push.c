@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "queue/keys.h"
 #include "queue/lua.h"
 #include "queue/unique.h"
@@ -54,13 +56,21 @@ void queue_push_clear(struct queue_push *p)
 }
 
 int queue_push(struct rconn *rc, const char *ns, const char *queue, double at, const char *text,
-               size_t len, rconn_reply_fn *done, void *arg)
+               size_t len, const struct unique_lock *lock, rconn_reply_fn *done, void *arg)
 {
     struct queue_push p;
     int r;
 
-    queue_push_make(&p, ns, queue, at, text, len, NULL);
+    queue_push_make(&p, ns, queue, at, text, len, lock);
     r = rconn_command(rc, done, arg, p.argc, p.argv, p.lens);
     queue_push_clear(&p);
     return r;
+}
+
+const char *queue_push_holder(const struct redisReply *reply)
+{
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+        reply->element[0]->type == REDIS_REPLY_STRING)
+        return reply->element[0]->str;
+    return NULL;
 }

@@ -37,9 +37,13 @@ void queue_push_make(struct queue_push *p, const char *ns, const char *queue, do
                      const char *text, size_t len, const struct unique_lock *lock);
 void queue_push_clear(struct queue_push *p);
 
-/* Sends that push (of a job that is not unique) on `rc`: `done` gets push.lua's reply (the queue's new length, or 1 when
- * scheduled), as rconn_command() says (0, or -ENOTCONN and `done` is never called). */
+/* Sends that push on `rc`: `done` gets push.lua's reply (the queue's new length, or 1 when
+ * scheduled; for a duplicate the array queue_push_holder() reads), as rconn_command() says
+ * (0, or -ENOTCONN and `done` is never called). `lock` as for queue_push_make(). */
 int queue_push(struct rconn *rc, const char *ns, const char *queue, double at, const char *text,
-               size_t len, rconn_reply_fn *done, void *arg);
+               size_t len, const struct unique_lock *lock, rconn_reply_fn *done, void *arg);
+/* The jid holding the lock when push.lua's `reply` says the job was a duplicate (borrowed
+ * from the reply), else NULL (pushed). */
+const char *queue_push_holder(const struct redisReply *reply);
 
 #endif

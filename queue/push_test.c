@@ -109,7 +109,7 @@ static void test_push_with_an_empty_lock_is_a_plain_push(void **state)
 static void test_queue_push_sends_those_words(void **state)
 {
     (void)state;
-    assert_int_equal(queue_push(NULL, "ns:", "q", 5.5, "{}", 2, NULL, NULL), 0);
+    assert_int_equal(queue_push(NULL, "ns:", "q", 5.5, "{}", 2, NULL, NULL, NULL), 0);
     assert_int_equal(sent.argc, 9);
     assert_string_equal(sent.words[4], "ns:queue:q");
     assert_string_equal(sent.words[8], "5.500000");

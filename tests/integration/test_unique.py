@@ -1,9 +1,11 @@
 """Unique jobs (docs/PROTOCOL.md, "Unique jobs"): the lock taken with the push (nexusctl, the
-outbox relay), or as the job starts for a plain Sidekiq push, across processes; let go on
-success or at the start (unique_until), kept by a retry, let go by dead; never outliving its
-time, even after kill -9."""
+outbox relay, cron ticks, cron run and the dashboard's run now), or as the job starts for a
+plain Sidekiq push, across processes; let go on success or at the start (unique_until), kept
+by a retry, let go by dead; never outliving its time, even after kill -9; a duplicate in the
+job history."""
 import hashlib
 import json
+import os
 import re
 import time
 
@@ -11,6 +13,7 @@ import psycopg2
 import pytest
 
 from conftest import NEXUSCTL, make_config, make_job, push_many, run_cmd, wait_for
+from httpc import http_address, request
 
 FAST = {"concurrency": 4, "poll_interval": "0.05s"}
 
@@ -217,3 +220,22 @@ def test_a_unique_schedule_pushes_no_job_while_the_lock_is_held(nexusd, r):
     assert res.stdout.strip() == queued[0]["jid"]
     assert "duplicate of %s" % queued[0]["jid"] in res.stderr
     assert r.llen("queue:default") == 1
+
+
+def test_the_dashboards_run_now_of_a_unique_schedule_takes_its_lock(nexusd, workdir, r):
+    token = os.path.join(workdir, "token")
+    with open(token, "w") as f:
+        f.write("unique-test-token-0123456789\n")
+    os.chmod(token, 0o600)
+    d = nexusd(make_config({"queues": ["other"]},
+                           extra='http = { listen = "127.0.0.1:0"; token_file = "%s"; };\n'
+                                 'schedules = ( { name = "u"; cron = "0 0 1 1 *"; class = "noop";'
+                                 ' args = "[5]"; unique_for = "1m"; } );' % token),
+               env={"NEXUS_HTTP_TOKEN": ""})
+    addr = http_address(d)
+    headers = {"Authorization": "Bearer unique-test-token-0123456789",
+               "Content-Type": "application/json"}
+    first = request(addr, "POST", "/api/schedules/u/run", headers=headers).json()
+    again = request(addr, "POST", "/api/schedules/u/run", headers=headers).json()
+    assert first["duplicate"] is False and again == dict(first, duplicate=True)
+    assert r.llen("queue:default") == 1 and r.get(lock_key("noop", [5])) == first["jid"]
