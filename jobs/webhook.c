@@ -16,6 +16,7 @@
 #include "jobs/registry.h"
 #include "jobs/task.h"
 #include "jobs/webhook.h"
+#include "lib/digest.h"
 #include "lib/job.h"
 #include "lib/urlmask.h"
 #include "lib/util.h"
@@ -56,8 +57,7 @@ int webhook_sign(const char *secret, long long t, const char *body, size_t len,
     EVP_MAC_free(hmac);
     if (!ok || mac_len * 2 != WEBHOOK_SIG_HEX)
         return -EINVAL;
-    for (size_t i = 0; i < mac_len; i++)
-        (void)snprintf(ret_hex + 2 * i, 3, "%02x", mac[i]);
+    (void)hex_encode(mac, mac_len, ret_hex);
     return 0;
 }
 

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
+#include "lib/digest.h"
 #include "lib/err.h"
 #include "lib/job_int.h"
 #include "lib/xalloc.h"
@@ -230,14 +230,7 @@ void job_wrap(struct job *job, unsigned long long rnd)
 
 int job_sha256_hex(const void *data, size_t len, char out[JOB_SHA256_HEX])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-
-    if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) || n != 32)
-        return -ENOMEM;
-    for (unsigned i = 0; i < n; i++)
-        (void)snprintf(out + 2 * i, 3, "%02x", md[i]);
-    return 0;
+    return digest_sha256_hex(data, len, out);
 }
 
 char *job_args_canonical(const struct job *job)

@@ -9,8 +9,7 @@
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
-#include <openssl/evp.h>
-
+#include "lib/digest.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
@@ -152,21 +151,6 @@ void queue_on_scheduled(struct queue *q, queue_scheduled_fn *fn, void *arg)
     q->on_scheduled_arg = arg;
 }
 
-/* `md` (EVP_sha1() or EVP_sha256()) of `data` in lowercase hex into `hex` ("" on failure).
- * Returns 0, or -ENOMEM (OpenSSL failed, as it does when it cannot allocate). */
-static int digest_hex(const EVP_MD *md, const char *data, size_t len, char *hex, size_t size)
-{
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-
-    hex[0] = '\0';
-    if (!EVP_Digest(data, len, d, &n, md, NULL))
-        return -ENOMEM;
-    for (unsigned i = 0; i < n && 2 * i + 2 < size; i++)
-        (void)snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    return 0;
-}
-
 /* Fills `item` with the job `text` of `len` bytes: a copy, or, over the maximum size, only
  * its first QUEUE_EXCERPT bytes, its size and digests (a huge job is never copied whole).
  * Returns 0, or -ENOMEM when OpenSSL failed. */
@@ -178,8 +162,8 @@ static int item_fill(const struct queue *q, struct queue_item *item, const char 
     item->cut = len > q->max_job;
     if (item->cut) {
         keep = QUEUE_EXCERPT;
-        if (digest_hex(EVP_sha256(), text, len, item->sha256, sizeof(item->sha256)) < 0 ||
-            digest_hex(EVP_sha1(), text, len, item->sha1, sizeof(item->sha1)) < 0)
+        if (digest_sha256_hex(text, len, item->sha256) < 0 ||
+            digest_sha1_hex(text, len, item->sha1) < 0)
             return -ENOMEM;
     }
     item->job = xmemdup(text, keep);
@@ -443,7 +427,7 @@ static bool record_is_for(const struct record *rec, const char *job, size_t len)
     n = snprintf(key, sizeof(key), "%zu:", len);
     if (rec->old_len <= (size_t)n || memcmp(rec->old, key, (size_t)n) != 0)
         return false; /* another size: no digest needed */
-    return digest_hex(EVP_sha1(), job, len, key + n, sizeof(key) - (size_t)n) == 0 &&
+    return digest_sha1_hex(job, len, key + n) == 0 &&
            strcmp(rec->old, key) == 0;
 }
 

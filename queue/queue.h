@@ -14,8 +14,8 @@ struct queue; /* opaque */
 
 /* Bytes of a job kept in an item when the job is over the queue's maximum size. */
 #define QUEUE_EXCERPT 1024
-#define QUEUE_SHA256_HEX 65 /* 64 hex digits and NUL */
-#define QUEUE_SHA1_HEX 41   /* 40 hex digits and NUL */
+#define QUEUE_SHA256_HEX 65 /* 64 hex digits and NUL (DIGEST_SHA256_HEX) */
+#define QUEUE_SHA1_HEX 41   /* 40 hex digits and NUL (DIGEST_SHA1_HEX) */
 
 /* One fetched job. `job` is owned by whoever holds the item, release with free(). */
 struct queue_item {

@@ -1,0 +1,21 @@
+/* digest.h - digests of bytes in lowercase hex: SHA-256 and SHA-1 through OpenSSL, each
+ * algorithm fetched once for the process (an implicit fetch on every call costs more than
+ * hashing a job). Not thread-safe on first use: call from the loop's thread. */
+#ifndef DIGEST_H
+#define DIGEST_H
+
+#include <stddef.h>
+
+#define DIGEST_SHA256_HEX 65 /* 64 hex digits and NUL */
+#define DIGEST_SHA1_HEX 41   /* 40 hex digits and NUL */
+
+/* `n` bytes of `in` as 2n lowercase hex digits and a NUL in `out` (2n + 1 bytes). Returns
+ * out. */
+char *hex_encode(const unsigned char *in, size_t n, char *out);
+
+/* The digest of `len` bytes at `data` into `out`. Returns 0, or -ENOMEM when OpenSSL failed
+ * (as it does when it cannot allocate; `out` is "" then). */
+int digest_sha256_hex(const void *data, size_t len, char out[DIGEST_SHA256_HEX]);
+int digest_sha1_hex(const void *data, size_t len, char out[DIGEST_SHA1_HEX]);
+
+#endif
