@@ -7,7 +7,8 @@ Each run, against a private redis-server and a private PostgreSQL (initdb into /
               nexus.job_history in batches;
   rows        drain of N preloaded `rows.add` jobs: a sql class inserting one row each,
               through the pool and the exactly-once helper (marker + row in one pipelined
-              transaction);
+              transaction; units waiting together share one, up to database.group_commit:
+              --group-commit 1 measures them one transaction each);
   pgbench     the same unit of work from a plain client on the same server, right after:
               the marker INSERT into nexus.jobs_done and the row INSERT in one transaction,
               on as many connections as nexusd's pool (database.pool_size, 4), -M prepared,
@@ -21,7 +22,7 @@ prepared statements), pgbench with -M extended (unnamed statements: pgbouncer 1.
 keep -M prepared's named ones across transactions).
 Medians of --runs runs; ratios are taken inside each run.
 Usage: bench/bench_pg.py [--nexusd build/nexusd] [--jobs 50000] [--runs 3] [--seconds 10]
-                         [--through direct|pgbouncer|both]
+                         [--through direct|pgbouncer|both] [--group-commit N]
 """
 import argparse
 import os
@@ -99,7 +100,12 @@ def main():
     ap.add_argument("--seconds", type=int, default=10, help="of each pgbench run")
     ap.add_argument("--through", choices=["direct", "pgbouncer", "both"], default="direct",
                     help="how nexusd's pool and pgbench reach PostgreSQL")
+    ap.add_argument("--group-commit", type=int, default=None, metavar="N",
+                    help="database.group_commit for the rows drains (default: nexusd's, 16)")
     args = ap.parse_args()
+    rows_conf = ROWS_CLASS
+    if args.group_commit is not None:
+        rows_conf += "database = { group_commit = %d; };\n" % args.group_commit
     tmp = tempfile.mkdtemp(prefix="nexus-bench-")
     rproc, sock, r = start_redis(tmp)
     pg = start_pg(args.nexusd)
@@ -129,7 +135,7 @@ def main():
             for name, env, port, mode in routes:
                 pg.psql("TRUNCATE bench_rows, nexus.jobs_done, nexus.job_history")
                 preload(r, args.jobs, "rows.add", lambda k: [k, "row %d" % k])
-                rows[name].append(drain(args.nexusd, r, sock, tmp, args.jobs, ROWS_CLASS, env))
+                rows[name].append(drain(args.nexusd, r, sock, tmp, args.jobs, rows_conf, env))
                 got = int(pg.psql("SELECT count(*) FROM bench_rows").strip())
                 if got != args.jobs:
                     raise RuntimeError("%d rows for %d jobs" % (got, args.jobs))
@@ -149,12 +155,13 @@ def main():
             print("median of %d runs, %s, the same unit (marker + row in one transaction) on "
                   "%d connections: nexusd %.0f jobs/s (ratio to noop %.2f), pgbench -M %s "
                   "%.0f tps, pgbench pipelined %.0f tps; nexusd / pipelined pgbench %.2f, "
-                  "nexusd / pgbench %.2f"
+                  "nexusd / pgbench %.2f (group_commit %s)"
                   % (args.runs, name, POOL_SIZE, statistics.median(w),
                      statistics.median([a / n for a, n in zip(w, noops)]), mode,
                      statistics.median(p), statistics.median(q),
                      statistics.median([a / b for a, b in zip(w, q)]),
-                     statistics.median([a / b for a, b in zip(w, p)])))
+                     statistics.median([a / b for a, b in zip(w, p)]),
+                     args.group_commit if args.group_commit is not None else "default"))
         if len(routes) == 2:
             d, b = rows["direct"], rows["pgbouncer"]
             print("median of %d runs, pgbouncer / direct: nexusd %.2f, pgbench %.2f, "
