@@ -380,16 +380,6 @@ static void test_decode_wraps_text_with_nul_bytes_exactly(void **state)
     job_free(job);
 }
 
-static void test_sha256_hex_matches_the_standard_vectors(void **state)
-{
-    char hex[JOB_SHA256_HEX];
-
-    assert_int_equal(job_sha256_hex("abc", 3, hex), 0);
-    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    assert_int_equal(job_sha256_hex("", 0, hex), 0);
-    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-}
-
 static void test_args_sha256_ignores_key_order_and_sees_every_value(void **state)
 {
     static const char canonical[] = "[{\"a\":[2.5,\"x\"],\"b\":1}]";
@@ -1034,7 +1024,6 @@ int main(void)
         cmocka_unit_test(test_decode_wraps_text_that_is_not_an_object),
         cmocka_unit_test(test_decode_wraps_invalid_utf8_with_replacement_and_base64),
         cmocka_unit_test(test_decode_wraps_text_with_nul_bytes_exactly),
-        cmocka_unit_test(test_sha256_hex_matches_the_standard_vectors),
         cmocka_unit_test(test_args_sha256_ignores_key_order_and_sees_every_value),
         cmocka_unit_test(test_cut_keeps_excerpt_size_and_sha256_of_a_huge_job),
         cmocka_unit_test(test_cut_finds_jid_and_class_only_as_plain_strings),
