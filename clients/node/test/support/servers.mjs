@@ -86,14 +86,29 @@ async function stopProc(proc, timeoutMs = 5000) {
   }
 }
 
-/** redis-server on a unix socket in `dir` (no TCP port). */
-export async function startRedis(dir) {
+/** redis-server on a unix socket in `dir` (no TCP port); with `tls` ({ cert, key, ca }:
+ * file paths) also TLS on a free port of 127.0.0.1, whose rediss:// URL is `tlsUrl`. */
+export async function startRedis(dir, { tls } = {}) {
   const sock = path.join(dir, "redis.sock");
-  const proc = spawnLogged(
-    "redis-server",
-    ["--port", "0", "--unixsocket", sock, "--dir", dir, "--save", "", "--appendonly", "no"],
-    path.join(dir, "redis.log"),
-  );
+  const args = [
+    "--port",
+    "0",
+    "--unixsocket",
+    sock,
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+  ];
+  const tlsPort = tls ? await freePort() : 0;
+  if (tls)
+    args.push(
+      ...["--tls-port", String(tlsPort), "--bind", "127.0.0.1", "--tls-cert-file", tls.cert],
+      ...["--tls-key-file", tls.key, "--tls-ca-cert-file", tls.ca, "--tls-auth-clients", "no"],
+    );
+  const proc = spawnLogged("redis-server", args, path.join(dir, "redis.log"));
   await waitFor(
     async () => {
       if (proc.exitCode !== null)
@@ -104,7 +119,13 @@ export async function startRedis(dir) {
     },
     { what: "redis-server to answer" },
   );
-  return { sock, url: "unix://" + sock, stop: () => stopProc(proc) };
+  return {
+    sock,
+    url: "unix://" + sock,
+    tlsPort,
+    tlsUrl: tls ? `rediss://127.0.0.1:${tlsPort}` : undefined,
+    stop: () => stopProc(proc),
+  };
 }
 
 /** A logfmt line as an object of strings. */
@@ -121,11 +142,19 @@ export function parseLogfmt(line) {
 
 /** nexusd with a small configuration (the integration tests' short intervals) reading
  * `queues`, its Redis keys under `namespace`, logging into dir/NAME.log. `env` adds to its
- * environment (DATABASE_URL). */
+ * environment (DATABASE_URL); `url` is the Redis URL (default redis.url) and `redisSettings`
+ * more settings of its redis group (e.g. tls_ca_file). */
 export async function startNexusd(
   dir,
   redis,
-  { name = "nexusd", queues = ["default"], namespace = "", env = {} } = {},
+  {
+    name = "nexusd",
+    queues = ["default"],
+    namespace = "",
+    env = {},
+    url = redis.url,
+    redisSettings = {},
+  } = {},
 ) {
   const conf = path.join(dir, name + ".conf");
   const logfile = path.join(dir, name + ".log");
@@ -138,12 +167,16 @@ export async function startNexusd(
       '  shutdown_timeout = "2s"; heartbeat_interval = "0.2s"; process_ttl = "1s";',
       '  poll_interval = "0.1s"; block_timeout = "1s"; };',
       "classes = ( );",
-      `redis = { namespace = ${JSON.stringify(namespace)}; };`,
+      `redis = { namespace = ${JSON.stringify(namespace)}; ` +
+        Object.entries(redisSettings)
+          .map(([k, v]) => `${k} = ${JSON.stringify(v)}; `)
+          .join("") +
+        "};",
       `http = { listen = ${JSON.stringify("unix:" + path.join(dir, name + ".http"))}; };`,
       "",
     ].join("\n"),
   );
-  const e = { ASAN_OPTIONS: "detect_leaks=1", ...process.env, REDIS_URL: redis.url, ...env };
+  const e = { ASAN_OPTIONS: "detect_leaks=1", ...process.env, REDIS_URL: url, ...env };
   if (!("DATABASE_URL" in env)) delete e.DATABASE_URL;
   delete e.DATABASE_POOL_URL;
   const proc = spawnLogged(NEXUSD, ["-c", conf], logfile, e);
