@@ -7,7 +7,7 @@
 -- Returns '' when the job may run, else the jid holding the lock.
 -- uses: push
 local holder = unique_take(KEYS[1], ARGV[1], ARGV[2])
-if holder then
+if holder and holder ~= ARGV[1] then
   return holder
 end
 if ARGV[3] == 'start' then

@@ -207,6 +207,28 @@ describe("a misbehaving Upstash", () => {
     assert.deepEqual(again, { jid: first.jid, duplicate: true });
   });
 
+  it(": a dropped connection with uniqueFor pushes each job once, however often it is sent", async () => {
+    standin.misbehave = { drop: true }; // every request runs, then loses its answer
+    let error;
+    try {
+      await new Client({ redis: upstash({ retry: false }), namespace: NS }).enqueueMany(
+        "noop",
+        [[1], [2], [3]],
+        { queue: "resent", uniqueFor: "1h" },
+      );
+    } catch (e) {
+      error = e;
+    } finally {
+      standin.misbehave = null;
+    }
+    assert.equal(error?.code, "redis");
+    const sent = standin.requests.filter((r) => r.body?.includes?.("resent")).length;
+    assert.ok(sent >= 2, `the request was sent ${sent} time(s)`); // @upstash/redis sent it again
+    const texts = await direct.lrange(`${NS}queue:resent`, 0, -1);
+    assert.equal(texts.length, 3); // the jobs sent again held their own locks: pushed once
+    assert.equal(new Set(texts).size, 3);
+  });
+
   it(": a read-only token (NOPERM) is unauthorized", async () => {
     standin.misbehave = {
       status: 400,

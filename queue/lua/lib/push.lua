@@ -3,8 +3,10 @@
 -- push_now: SADD queues NAME, LPUSH queue:NAME JOB; returns the queue's new length.
 -- push_at: ZADD schedule AT JOB, moved to its queue by the poller when due.
 -- unique_take: a unique job's lock (docs/PROTOCOL.md, "Unique jobs"), taken before its push:
--- SET KEY JID NX PX TTL. Returns nil when this jid holds it now (push the job), else the jid
--- that holds it (do not push: a duplicate of that job).
+-- SET KEY JID NX PX TTL. Returns nil when it was free and this jid holds it now (push the
+-- job), else the jid that holds it: another's (do not push: a duplicate of that job), or this
+-- job's own (it was pushed before and holds it: a push sent again, e.g. by a client whose
+-- connection dropped before the reply, adds nothing; a job starting goes on).
 local function push_now(queues_key, queue_key, name, job)
   redis.call('SADD', queues_key, name)
   return redis.call('LPUSH', queue_key, job)
@@ -16,9 +18,5 @@ local function unique_take(key, jid, ttl_ms)
   if redis.call('SET', key, jid, 'NX', 'PX', ttl_ms) then
     return nil
   end
-  local holder = redis.call('GET', key)
-  if holder == jid then
-    return nil
-  end
-  return holder
+  return redis.call('GET', key)
 end
