@@ -7,6 +7,7 @@
 
 struct err;
 struct job; /* opaque */
+struct traceparent;
 typedef struct json_t json_t;
 
 /* Every size the outside world controls has one named maximum. */
@@ -104,6 +105,14 @@ double job_unique_for(const struct job *job);
 /* Its "unique_key" (borrowed, valid until the job is freed; may hold NUL bytes: its length
  * goes to *ret_len), or NULL when it has none. */
 const char *job_unique_key(const struct job *job, size_t *ret_len);
+/* Its "traceparent" (W3C Trace Context, docs/PROTOCOL.md): 0 with *ret written; -ENOENT when
+ * it has none; -EINVAL with a sentence in `err` when it has one that is not a version-00
+ * traceparent. A bad one never fails the job: it runs untraced. */
+int job_traceparent(const struct job *job, struct traceparent *ret, struct err *err);
+/* Its "tracestate" when the job also has a valid traceparent and the value is 1..512 bytes
+ * of printable ASCII (passed on as it is), else NULL. Borrowed, valid until the job is
+ * freed. */
+const char *job_tracestate(const struct job *job);
 /* false when the job says "dead": false (discard after the last retry). */
 bool job_dead_allowed(const struct job *job);
 

@@ -12,6 +12,7 @@
 
 #include "lib/err.h"
 #include "lib/job_int.h"
+#include "lib/traceparent.h"
 
 /* Bytes of a string value quoted in an error sentence. */
 #define GOT_MAX 40
@@ -434,6 +435,28 @@ const char *job_unique_key(const struct job *job, size_t *ret_len)
     if (!v || check_unique_key("unique_key", v, NULL) < 0)
         return NULL;
     *ret_len = json_string_length(v);
+    return json_string_value(v);
+}
+
+int job_traceparent(const struct job *job, struct traceparent *ret, struct err *err)
+{
+    const json_t *v = json_object_get(job->root, "traceparent");
+
+    if (!v)
+        return -ENOENT;
+    if (!json_is_string(v))
+        return err_set(err, -EINVAL, "'traceparent' must be a string (got %s)", job_json_phrase(v));
+    return traceparent_parse("traceparent", json_string_value(v), json_string_length(v), ret, err);
+}
+
+const char *job_tracestate(const struct job *job)
+{
+    const json_t *v = json_object_get(job->root, "tracestate");
+    struct traceparent tp;
+
+    if (!json_is_string(v) || job_traceparent(job, &tp, NULL) < 0 ||
+        tracestate_check("tracestate", json_string_value(v), json_string_length(v), NULL) < 0)
+        return NULL;
     return json_string_value(v);
 }
 

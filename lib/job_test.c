@@ -13,6 +13,7 @@
 
 #include "lib/err.h"
 #include "lib/job.h"
+#include "lib/traceparent.h"
 
 #define SIDEKIQ6_JOB                                                                               \
     "{\"retry\":true,\"queue\":\"default\",\"class\":\"HardJob\",\"args\":[1,\"x\"],"              \
@@ -907,6 +908,50 @@ static void test_dead_allowed_unless_dead_is_false(void **state)
     job_free(job);
 }
 
+#define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+static void test_traceparent_is_read_when_valid(void **state)
+{
+    struct traceparent tp;
+    struct job *job;
+
+    job = decode("{\"class\":\"A\",\"args\":[],\"jid\":\"j1\",\"traceparent\":\"" TRACEPARENT
+                 "\",\"tracestate\":\"rojo=00f067aa0ba902b7\"}",
+                 0);
+    assert_int_equal(job_traceparent(job, &tp, NULL), 0);
+    assert_string_equal(tp.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(job_tracestate(job), "rojo=00f067aa0ba902b7");
+    job_free(job);
+    job = decode("{\"class\":\"A\",\"args\":[],\"jid\":\"j1\"}", 0);
+    assert_int_equal(job_traceparent(job, &tp, NULL), -ENOENT);
+    assert_null(job_tracestate(job));
+    job_free(job);
+}
+
+static void test_bad_traceparent_is_ignored_with_a_sentence_and_the_job_decodes(void **state)
+{
+    struct traceparent tp;
+    struct err err = {0};
+    struct job *job;
+
+    job = decode("{\"class\":\"A\",\"args\":[],\"jid\":\"j1\",\"traceparent\":42,"
+                 "\"tracestate\":\"rojo=1\"}",
+                 0);
+    assert_int_equal(job_traceparent(job, &tp, &err), -EINVAL);
+    assert_string_equal(err.msg, "'traceparent' must be a string (got a number)");
+    assert_null(job_tracestate(job));
+    job_free(job);
+    job = decode("{\"class\":\"A\",\"args\":[],\"jid\":\"j1\",\"traceparent\":\"00-x\"}", 0);
+    assert_int_equal(job_traceparent(job, &tp, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "'traceparent' must be 55 characters"));
+    job_free(job);
+    job = decode("{\"class\":\"A\",\"args\":[],\"jid\":\"j1\",\"traceparent\":\"" TRACEPARENT
+                 "\",\"tracestate\":\"a\\nb\"}",
+                 0);
+    assert_null(job_tracestate(job));
+    job_free(job);
+}
+
 /* --- new jobs --------------------------------------------------------------------------- */
 
 static void test_new_job_has_the_sidekiq7_shape(void **state)
@@ -1048,6 +1093,8 @@ int main(void)
         cmocka_unit_test(test_enqueued_at_reads_seconds_or_milliseconds),
         cmocka_unit_test(test_max_retries_follows_the_retry_field),
         cmocka_unit_test(test_dead_allowed_unless_dead_is_false),
+        cmocka_unit_test(test_traceparent_is_read_when_valid),
+        cmocka_unit_test(test_bad_traceparent_is_ignored_with_a_sentence_and_the_job_decodes),
         cmocka_unit_test(test_new_job_has_the_sidekiq7_shape),
         cmocka_unit_test(test_new_job_draws_jid_from_rnd),
         cmocka_unit_test(test_new_job_decodes_as_a_valid_job),
