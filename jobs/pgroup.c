@@ -148,8 +148,8 @@ int pgroup_wstatus(const struct pgroup *g)
 static void group_signal(struct pgroup *g, int sig)
 {
     if (g->pid > 0 && kill(-g->pid, sig) < 0 && errno != ESRCH)
-        log_warn("event=command_kill_failed jid=%s pid=%d signal=%s err=%s", log_q(g->jid),
-                 (int)g->pid, pgroup_sig_name(sig), log_q(strerror(errno)));
+        log_warn("event=command_kill_failed jid=%s class=%s pid=%d signal=%s err=%s", log_q(g->jid),
+                 log_q(g->class_name), (int)g->pid, pgroup_sig_name(sig), log_q(strerror(errno)));
 }
 
 void pgroup_stop(struct pgroup *g)
@@ -177,7 +177,7 @@ static void kill_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     struct pgroup *g = w->data;
 
     if (g->kill == KILL_TERM_SENT) {
-        log_warn("event=command_kill jid=%s class=%s pid=%d signal=KILL after_s=%g", log_q(g->jid),
+        log_warn("event=command_kill jid=%s class=%s pid=%d signal=KILL after=%gs", log_q(g->jid),
                  log_q(g->class_name), (int)g->pid, g->kill_grace_s);
         group_signal(g, SIGKILL);
         g->kill = KILL_KILL_SENT;
@@ -256,7 +256,7 @@ void pgroup_drain(struct ev_loop *loop)
     for (g = groups.next; g != &groups; g = g->next)
         if (g->kill_grace_s > grace)
             grace = g->kill_grace_s;
-    log_info("event=command_drain live=%u wait_s=%g", ngroups, grace + PGROUP_DRAIN_EXTRA_S);
+    log_info("event=command_drain live=%u wait=%gs", ngroups, grace + PGROUP_DRAIN_EXTRA_S);
     ev_timer_init(&timer, drain_on_timer, grace + PGROUP_DRAIN_EXTRA_S, 0);
     ev_timer_start(loop, &timer);
     draining = true;

@@ -238,8 +238,8 @@ static void connection_lost(struct rconn *rc, const char *why)
         rc->was_up = false;
         rc->told_down = true;
     } else {
-        log_debug("event=redis_connect_failed conn=%s addr=%s err=%s", rc->name,
-                  addr_text(rc, where, sizeof(where)), log_q(rc->last_error));
+        log_debug("event=redis_connect_failed conn=%s addr=%s err=%s retry_in=%.1fs", rc->name,
+                  addr_text(rc, where, sizeof(where)), log_q(rc->last_error), rc->backoff_s);
     }
     schedule_reconnect(rc);
     pending_fail_all(rc);

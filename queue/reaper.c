@@ -58,7 +58,9 @@ struct reap_job {
     size_t old_len;
     char *new_job;   /* to write, or NULL: the stored job moves to its queue as it is */
     bool dead;       /* to `dead` rather than back to its queue */
-    char *crash_log; /* "jid=… class=… recoveries=N" when a crash loop ends it, or NULL */
+    char *crash_jid; /* the job's jid when a crash loop ends it, or NULL; then also: */
+    char *crash_class;
+    int recoveries;
 };
 
 /* One in-flight list of a reap. */
@@ -103,7 +105,8 @@ static void reap_free(struct reap *reap)
     for (size_t i = 0; i < reap->njobs; i++) {
         free(reap->jobs[i].old);
         free(reap->jobs[i].new_job);
-        free(reap->jobs[i].crash_log);
+        free(reap->jobs[i].crash_jid);
+        free(reap->jobs[i].crash_class);
     }
     free(reap->lists);
     free(reap->jobs);
@@ -127,8 +130,9 @@ static void reap_log_moves(struct reap *reap, const struct redisReply *reply)
     for (size_t i = 0; i < reap->njobs; i++) {
         const struct reap_job *j = &reap->jobs[i];
         size_t colon = strcspn(j->old, ":"); /* of "SIZE:SHA1HEX" when not decoded */
-        if (j->crash_log)
-            log_error("event=crash_loop %s outcome=dead", j->crash_log);
+        if (j->crash_jid)
+            log_error("event=crash_loop jid=%s class=%s recoveries=%d outcome=dead",
+                      log_q(j->crash_jid), log_q(j->crash_class), j->recoveries);
         if (!j->new_job)
             log_warn("event=job_requeued_undecoded identity=%s queue=%s size=%.*s sha1=%s "
                      "why=\"over worker.max_job_size: back to its queue as it is, not counted as "
@@ -271,14 +275,16 @@ static void recover_job(struct reap *reap, size_t list, const char *text, size_t
                            job_recoveries(job), reap->rec.identity, reap->reason);
             job_record_failure(job, "NexusCrashLoop", msg, util_now());
             rj.dead = true;
-            rj.crash_log = xasprintf("jid=%s class=%s recoveries=%d", log_q(job_jid(job)),
-                                     log_q(job_class(job)), job_recoveries(job));
+            rj.crash_jid = xstrdup(job_jid(job));
+            rj.crash_class = xstrdup(job_class(job));
+            rj.recoveries = job_recoveries(job);
         }
     }
     rj.new_job = job_encode(job, NULL);
     job_free(job);
     if (!rj.new_job) {
-        free(rj.crash_log);
+        free(rj.crash_jid);
+        free(rj.crash_class);
         return;
     }
     rj.old = xmemdup(text, len);

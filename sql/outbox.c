@@ -85,7 +85,7 @@ static void round_on_commit(const struct db_rows *rows, int err, void *arg)
         round_end(rd, false);
         return;
     }
-    log_debug("event=outbox_relayed jobs=%d", rd->nrows);
+    log_debug("event=outbox_committed rows=%d", rd->nrows);
     round_end(rd, rd->nrows == ROUND_ROWS);
 }
 
