@@ -21,6 +21,7 @@ struct class_counts {
     char *name; /* owned */
     unsigned long long processed, failed;
     unsigned long long duplicates; /* unique jobs not run: another jid held their lock */
+    unsigned long long bad_traces; /* attempts of jobs whose traceparent was ignored */
     unsigned long long buckets[NBOUNDS]; /* per bucket: bounds[i-1] < duration <= bounds[i] */
     unsigned long long timed;            /* jobs timed (the histogram's count) */
     double sum_s;
@@ -97,6 +98,12 @@ void metrics_job_duplicate(struct metrics *m, const char *class_name)
 {
     if (m)
         class_get(m, class_name)->duplicates++;
+}
+
+void metrics_traceparent_invalid(struct metrics *m, const char *class_name)
+{
+    if (m)
+        class_get(m, class_name)->bad_traces++;
 }
 
 /* ---- rendering ---- */
@@ -221,6 +228,12 @@ static void render_classes(struct buf *b, const struct metrics *m)
     for (size_t i = 0; i < m->nclasses; i++)
         buf_sample(b, "nexus_jobs_duplicate_total", "class", m->classes[i].name,
                    (double)m->classes[i].duplicates);
+    buf_family(b, "nexus_jobs_traceparent_invalid_total", "counter",
+               "Job attempts whose traceparent was not W3C trace context (run untraced), by "
+               "class.");
+    for (size_t i = 0; i < m->nclasses; i++)
+        buf_sample(b, "nexus_jobs_traceparent_invalid_total", "class", m->classes[i].name,
+                   (double)m->classes[i].bad_traces);
     buf_family(b, "nexus_job_duration_seconds", "histogram",
                "Run time of job attempts in this process, by class.");
     for (size_t i = 0; i < m->nclasses; i++) {

@@ -21,6 +21,8 @@ void metrics_free(struct metrics *m);
 void metrics_job_end(struct metrics *m, const char *class_name, bool failed, double duration_s);
 /* A unique job of `class_name` was not run: another jid held its lock (a duplicate). */
 void metrics_job_duplicate(struct metrics *m, const char *class_name);
+/* A job of `class_name` carried a traceparent that is not W3C trace context: it ran untraced. */
+void metrics_traceparent_invalid(struct metrics *m, const char *class_name);
 
 /* One queue as read from Redis at scrape time. */
 struct metrics_queue {

@@ -168,11 +168,29 @@ static void test_render_counts_duplicates_apart_from_attempts(void **state)
     metrics_free(m);
 }
 
+static void test_render_counts_ignored_traceparents(void **state)
+{
+    struct metrics *m = metrics_new();
+    struct metrics_snapshot snap = {.version = "1", .postgresql_up = -1};
+    char *text;
+
+    metrics_traceparent_invalid(m, "mail");
+    metrics_job_end(m, "mail", false, 0.1);
+    metrics_job_end(m, "sms", false, 0.1);
+    text = render(m, &snap);
+    assert_has(text, "# TYPE nexus_jobs_traceparent_invalid_total counter\n");
+    assert_has(text, "\nnexus_jobs_traceparent_invalid_total{class=\"mail\"} 1\n");
+    assert_has(text, "\nnexus_jobs_traceparent_invalid_total{class=\"sms\"} 0\n");
+    free(text);
+    metrics_free(m);
+}
+
 static void test_free_accepts_null(void **state)
 {
     metrics_free(NULL);
     metrics_job_end(NULL, "a", false, 1);
     metrics_job_duplicate(NULL, "a");
+    metrics_traceparent_invalid(NULL, "a");
 }
 
 int main(void)
@@ -184,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_classes_past_the_limit_count_as_other),
         cmocka_unit_test(test_every_family_has_help_and_type_before_its_samples),
         cmocka_unit_test(test_render_counts_duplicates_apart_from_attempts),
+        cmocka_unit_test(test_render_counts_ignored_traceparents),
         cmocka_unit_test(test_free_accepts_null),
     };
 

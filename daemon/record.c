@@ -9,6 +9,7 @@
 #include "jobs/task.h"
 #include "lib/job.h"
 #include "lib/log.h"
+#include "lib/traceparent.h"
 #include "lib/util.h"
 #include "queue/outcome.h"
 #include "queue/queue.h"
@@ -17,6 +18,22 @@
 static double ms_since(double t)
 {
     return (util_now() - t) * 1000.0;
+}
+
+const char *record_trace_fields(const struct job *job, const struct task *task,
+                                char buf[RECORD_TRACE_FIELDS])
+{
+    const struct traceparent *t = task ? task_trace(task) : NULL;
+    struct traceparent tp;
+
+    if (t)
+        (void)snprintf(buf, RECORD_TRACE_FIELDS, " trace_id=%s span_id=%s", t->trace_id,
+                       t->parent_id);
+    else if (!task && job_traceparent(job, &tp, NULL) == 0)
+        (void)snprintf(buf, RECORD_TRACE_FIELDS, " trace_id=%s", tp.trace_id);
+    else
+        buf[0] = '\0';
+    return buf;
 }
 
 /* One finished attempt into nexus.job_history (batched). */
@@ -63,9 +80,11 @@ void record_bury(struct worker *wk, struct job *job, unsigned ref, const char *e
     double now = util_now();
     char *out = failed_text(job, error_class, why, now);
     struct unique_lock lock;
+    char trace[RECORD_TRACE_FIELDS];
 
-    log_error("event=job jid=%s class=%s queue=%s outcome=dead err=%s", log_q(job_jid(job)),
-              log_q(job_class(job)), log_q(queue_ref_name(wk->queue, ref)), log_q(why));
+    log_error("event=job jid=%s class=%s queue=%s outcome=dead err=%s%s", log_q(job_jid(job)),
+              log_q(job_class(job)), log_q(queue_ref_name(wk->queue, ref)), log_q(why),
+              record_trace_fields(job, NULL, trace));
     if (!out)
         return;
     history_note(wk, job, ref, job_retry_count(job) + 1, OUTCOME_DEAD, now, error_class, why);
@@ -79,16 +98,18 @@ static void record_success(struct worker *wk, struct run *run, double now)
 {
     size_t raw_len;
     const char *raw = job_raw(run->job, &raw_len);
+    char trace[RECORD_TRACE_FIELDS];
 
     if (log_enabled(LOG_LEVEL_INFO))
         log_info("event=job jid=%s class=%s queue=%s attempt=%d outcome=ok duration_ms=%.3f "
-                 "latency_ms=%.3f",
+                 "latency_ms=%.3f%s",
                  log_q(job_jid(run->job)), log_q(job_class(run->job)),
                  log_q(queue_ref_name(wk->queue, run->ref)), run->attempt,
                  (now - run->started_at) * 1000.0,
                  job_enqueued_at(run->job) > 0
                      ? (run->started_at - job_enqueued_at(run->job)) * 1000.0
-                     : 0.0);
+                     : 0.0,
+                 record_trace_fields(run->job, run->task, trace));
     history_note(wk, run->job, run->ref, run->attempt, OUTCOME_DONE, run->started_at, NULL, NULL);
     queue_finish(wk->queue, OUTCOME_DONE, run->ref, raw, raw_len, NULL, 0, &run->lock);
 }
@@ -100,14 +121,16 @@ void record_defer(struct worker *wk, struct run *run, double now, double delay_s
     const char *raw = job_raw(run->job, &raw_len);
     struct outcome o;
     char *out = job_encode(run->job, NULL);
+    char trace[RECORD_TRACE_FIELDS];
 
     outcome_decide(&(struct outcome_input){.cause = OUTCOME_CAUSE_DEFERRED,
                                            .defer_s = delay_s,
                                            .now = now},
                    &o);
-    log_info("event=job jid=%s class=%s queue=%s attempt=%d outcome=deferred in=%.3fs why=%s",
+    log_info("event=job jid=%s class=%s queue=%s attempt=%d outcome=deferred in=%.3fs why=%s%s",
              log_q(job_jid(run->job)), log_q(job_class(run->job)),
-             log_q(queue_ref_name(wk->queue, run->ref)), run->attempt, delay_s, log_q(why));
+             log_q(queue_ref_name(wk->queue, run->ref)), run->attempt, delay_s, log_q(why),
+             record_trace_fields(run->job, run->task, trace));
     history_note(wk, run->job, run->ref, run->attempt, o.kind, run->started_at, NULL, NULL);
     if (out)
         queue_finish(wk->queue, o.kind, run->ref, raw, raw_len, out, o.at, &run->lock);
@@ -117,10 +140,12 @@ void record_duplicate(struct worker *wk, struct run *run, const char *holder)
 {
     size_t raw_len;
     const char *raw = job_raw(run->job, &raw_len);
+    char trace[RECORD_TRACE_FIELDS];
 
-    log_info("event=job jid=%s class=%s queue=%s outcome=duplicate holder=%s",
+    log_info("event=job jid=%s class=%s queue=%s outcome=duplicate holder=%s%s",
              log_q(job_jid(run->job)), log_q(job_class(run->job)),
-             log_q(queue_ref_name(wk->queue, run->ref)), log_q(holder));
+             log_q(queue_ref_name(wk->queue, run->ref)), log_q(holder),
+             record_trace_fields(run->job, run->task, trace));
     history_note(wk, run->job, run->ref, run->attempt, OUTCOME_DUPLICATE, util_now(), NULL, NULL);
     metrics_job_duplicate(wk->metrics, job_class(run->job));
     queue_finish(wk->queue, OUTCOME_DUPLICATE, run->ref, raw, raw_len, NULL, 0, NULL);
@@ -133,6 +158,7 @@ static void record_failure(struct worker *wk, struct run *run, double now, bool 
     const char *raw = job_raw(run->job, &raw_len);
     struct outcome o;
     char *out = failed_text(run->job, error_class, why, now);
+    char trace[RECORD_TRACE_FIELDS];
 
     if (!out)
         return;
@@ -151,11 +177,11 @@ static void record_failure(struct worker *wk, struct run *run, double now, bool 
     }
     log_write(o.kind == OUTCOME_RETRY ? LOG_LEVEL_WARN : LOG_LEVEL_ERROR,
               "event=job jid=%s class=%s queue=%s attempt=%d outcome=%s duration_ms=%.3f "
-              "retries=%d/%d in=%.0fs error_class=%s err=%s",
+              "retries=%d/%d in=%.0fs error_class=%s err=%s%s",
               log_q(job_jid(run->job)), log_q(job_class(run->job)),
               log_q(queue_ref_name(wk->queue, run->ref)), run->attempt, outcome_name(o.kind),
               ms_since(run->started_at), job_retry_count(run->job), o.retries, o.at - now,
-              log_q(error_class), log_q(why));
+              log_q(error_class), log_q(why), record_trace_fields(run->job, run->task, trace));
     history_note(wk, run->job, run->ref, run->attempt, o.kind, run->started_at, error_class, why);
     queue_finish(wk->queue, o.kind, run->ref, raw, raw_len, out, o.at, &run->lock);
 }

@@ -1,16 +1,20 @@
 /* run.c - the attempts held by this process: a run starts its class's handler under a
  * deadline, or waits (held) for a slot of its class; when the handler reports or the
  * deadline passes, the run ends: its outcome is recorded and the next job can come. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf/cfg.h"
+#include "daemon/metrics.h"
 #include "daemon/worker_int.h"
 #include "jobs/registry.h"
 #include "jobs/task.h"
+#include "lib/err.h"
 #include "lib/job.h"
 #include "lib/log.h"
+#include "lib/traceparent.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
 #include "queue/queue.h"
@@ -120,12 +124,29 @@ static void run_on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     run_end(run);
 }
 
+/* A traceparent that is not W3C trace context is ignored: the job runs untraced, the warning
+ * counted (nexus_jobs_traceparent_invalid_total). */
+static void trace_check(struct worker *wk, const struct run *run)
+{
+    struct traceparent tp;
+    struct err err = {0};
+
+    if (job_traceparent(run->job, &tp, &err) != -EINVAL)
+        return;
+    log_warn("event=traceparent_invalid jid=%s class=%s queue=%s attempt=%d err=%s",
+             log_q(job_jid(run->job)), log_q(job_class(run->job)),
+             log_q(queue_ref_name(wk->queue, run->ref)), run->attempt, log_q(err.msg));
+    metrics_traceparent_invalid(wk->metrics, job_class(run->job));
+}
+
 void run_start(struct run *run)
 {
     struct worker *wk = run->wk;
     struct limit *limit = limits_find(wk, job_class(run->job));
+    char trace[RECORD_TRACE_FIELDS];
 
     run->task = task_new(run->job, &wk->env, run_on_finish, run);
+    trace_check(wk, run);
     if (limit)
         limit->running++;
     run->started_at = util_now();
@@ -134,8 +155,9 @@ void run_start(struct run *run)
     ev_timer_start(wk->loop, &run->deadline);
     run_list_add(&wk->runs, run);
     wk->nrunning++;
-    log_debug("event=job_start jid=%s class=%s queue=%s attempt=%d", log_q(job_jid(run->job)),
-              log_q(job_class(run->job)), log_q(queue_ref_name(wk->queue, run->ref)), run->attempt);
+    log_debug("event=job_start jid=%s class=%s queue=%s attempt=%d%s", log_q(job_jid(run->job)),
+              log_q(job_class(run->job)), log_q(queue_ref_name(wk->queue, run->ref)), run->attempt,
+              record_trace_fields(run->job, run->task, trace));
     run->starting = true;
     run->h->start(run->task);
     run->starting = false;

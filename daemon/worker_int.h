@@ -163,5 +163,11 @@ void record_bury(struct worker *wk, struct job *job, unsigned ref, const char *e
 void record_duplicate(struct worker *wk, struct run *run, const char *holder);
 /* A job over worker.max_job_size: to dead undecoded. Takes item->job. */
 void record_bury_cut(struct worker *wk, struct queue_item *item);
+/* What a job's log lines end with: " trace_id=… span_id=…" for an attempt (`task`) of a job
+ * with a valid traceparent (span_id: the parent-id the attempt passes on, task_trace()),
+ * " trace_id=…" for such a job without `task`, else "". Returns `buf`. */
+#define RECORD_TRACE_FIELDS 80
+const char *record_trace_fields(const struct job *job, const struct task *task,
+                                char buf[RECORD_TRACE_FIELDS]);
 
 #endif

@@ -27,6 +27,7 @@
 #include "jobs/task.h"
 #include "lib/err.h"
 #include "lib/job.h"
+#include "lib/traceparent.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
@@ -423,6 +424,8 @@ static int proc_fill(struct proc *p, const struct cfg_class *cls, struct task *t
                      struct err *err)
 {
     const struct job *job = task_job(task);
+    const struct traceparent *trace = task_trace(task);
+    char traceparent[TRACEPARENT_LEN + 1];
     struct command_job cj = {
         .jid = job_jid(job),
         .class_name = job_class(job),
@@ -430,6 +433,8 @@ static int proc_fill(struct proc *p, const struct cfg_class *cls, struct task *t
         .attempt = job_retry_count(job) + 2,
         .nsteps = cls->nsteps,
         .args = task_args(task),
+        .traceparent = trace ? traceparent_format(trace, traceparent) : NULL,
+        .tracestate = job_tracestate(job),
     };
     int r;
 

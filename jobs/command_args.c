@@ -151,6 +151,10 @@ static int env_job(struct vec *vec, const struct command_job *job, struct err *e
     env_set(vec, "NEXUS_ATTEMPT", 13, num);
     (void)snprintf(num, sizeof(num), "%zu/%zu", job->step + 1, job->nsteps);
     env_set(vec, "NEXUS_STEP", 10, num);
+    if (job->traceparent)
+        env_set(vec, "TRACEPARENT", 11, job->traceparent);
+    if (job->traceparent && job->tracestate)
+        env_set(vec, "TRACESTATE", 10, job->tracestate);
     return 0;
 }
 

@@ -20,9 +20,11 @@ struct command_job {
     const char *jid;
     const char *class_name;
     const char *queue;
-    int attempt;         /* 1 for the first */
-    size_t step, nsteps; /* 0-based step of the class's `command` list, and their number */
-    json_t *args;        /* the job's args (an array), borrowed */
+    int attempt;             /* 1 for the first */
+    size_t step, nsteps;     /* 0-based step of the class's `command` list, and their number */
+    json_t *args;            /* the job's args (an array), borrowed */
+    const char *traceparent; /* the attempt's W3C trace context (task_trace()), or NULL */
+    const char *tracestate;  /* the job's tracestate, passed on with it, or NULL */
 };
 
 /* Variables taken from nexusd's own environment besides the class's env_pass. */
@@ -40,8 +42,8 @@ int command_args_argv(const struct cfg_class *cls, const struct command_job *job
  * left out; PATH defaults to /usr/local/bin:/usr/bin:/bin; with cls->user, HOME, USER and
  * LOGNAME are that user's), then cls->env, then NEXUS_JID,
  * NEXUS_CLASS, NEXUS_QUEUE, NEXUS_ATTEMPT, NEXUS_STEP ("1/2") and NEXUS_JOB_ARGS (the args
- * as compact JSON). A later entry replaces an earlier one of the same name. Ownership and
- * returns as command_args_argv(). */
+ * as compact JSON), and TRACEPARENT and TRACESTATE when the job has them. A later entry
+ * replaces an earlier one of the same name. Ownership and returns as command_args_argv(). */
 int command_args_env(const struct cfg_class *cls, const struct command_job *job,
                      command_getenv_fn *get_env, char ***ret_env, struct err *err);
 void command_args_free(char **v); /* accepts NULL */

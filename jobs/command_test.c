@@ -457,6 +457,37 @@ static void test_env_is_minimal_plus_what_the_class_names(void **state)
     json_decref(args);
 }
 
+static void test_env_passes_the_attempts_trace_context_on(void **state)
+{
+    char *env[] = {"TRACEPARENT=from-the-class", NULL};
+    struct cfg_class cls = {.name = "tests.nightly", .command = steps, .nsteps = 2, .env = env};
+    json_t *args = json_array();
+    struct command_job job = {
+        .jid = "abc123",
+        .class_name = "tests.nightly",
+        .queue = "low",
+        .attempt = 1,
+        .nsteps = 2,
+        .args = args,
+        .traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        .tracestate = "rojo=00f067aa0ba902b7",
+    };
+    struct err err = {0};
+    char **e = NULL;
+
+    assert_int_equal(command_args_env(&cls, &job, fake_getenv, &e, &err), 0);
+    assert_string_equal(env_get(e, "TRACEPARENT"),
+                        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    assert_string_equal(env_get(e, "TRACESTATE"), "rojo=00f067aa0ba902b7");
+    command_args_free(e);
+    job.traceparent = NULL;
+    assert_int_equal(command_args_env(&cls, &job, fake_getenv, &e, &err), 0);
+    assert_string_equal(env_get(e, "TRACEPARENT"), "from-the-class");
+    assert_null(env_get(e, "TRACESTATE"));
+    command_args_free(e);
+    json_decref(args);
+}
+
 /* ---- a step's output ---- */
 
 static void test_output_text_says_how_many_earlier_bytes_were_dropped(void **state)
@@ -542,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_argv_refuses_args_that_would_be_options_of_the_program),
         cmocka_unit_test(test_env_of_a_class_with_user_names_that_user),
         cmocka_unit_test(test_env_is_minimal_plus_what_the_class_names),
+        cmocka_unit_test(test_env_passes_the_attempts_trace_context_on),
         cmocka_unit_test(test_output_text_says_how_many_earlier_bytes_were_dropped),
         cmocka_unit_test(test_output_quote_prefers_stderr_over_the_whole_output),
         cmocka_unit_test(test_output_keeps_stdout_for_a_parser_up_to_its_maximum),

@@ -7,6 +7,8 @@
 
 #include "conf/cfg.h"
 #include "lib/job.h"
+#include "lib/traceparent.h"
+#include "lib/util.h"
 #include "lib/xalloc.h"
 
 struct task {
@@ -22,14 +24,21 @@ struct task {
     double defer_s;
     char error_class[64];
     char error[JOB_MAX_ERROR + 1];
+    bool traced;              /* the job carries a valid traceparent */
+    struct traceparent trace; /* then: its trace-id and flags, this attempt's own parent-id */
 };
 
 struct task *task_new(const struct job *job, const struct task_env *env, task_finish_fn *finish,
                       void *arg)
 {
     struct task *task = xcalloc(1, sizeof(*task));
+    struct traceparent tp;
 
     task->job = job;
+    if (job_traceparent(job, &tp, NULL) == 0) {
+        traceparent_child(&tp, util_random(), &task->trace);
+        task->traced = true;
+    }
     task->env = *env;
     task->env.cfg = cfg_ref(env->cfg); /* a reload does not change it under the handler */
     task->finish = finish;
@@ -74,6 +83,11 @@ const char *task_error(const struct task *task)
 double task_defer_s(const struct task *task)
 {
     return task->defer_s;
+}
+
+const struct traceparent *task_trace(const struct task *task)
+{
+    return task->traced ? &task->trace : NULL;
 }
 
 const struct job *task_job(const struct task *task)

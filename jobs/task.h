@@ -10,6 +10,7 @@ struct cfg;
 struct db_pool;
 struct rconn;
 struct xfer;
+struct traceparent;
 struct task; /* opaque; created and owned by the worker */
 typedef struct json_t json_t;
 
@@ -52,6 +53,11 @@ enum task_result task_result(const struct task *task);
 const char *task_error_class(const struct task *task); /* borrowed; "" when OK */
 const char *task_error(const struct task *task);       /* borrowed; "" when OK */
 double task_defer_s(const struct task *task);
+/* The attempt's trace context (W3C, lib/traceparent.h): the job's trace-id and flags with a
+ * parent-id (span id) drawn for this attempt, which the handler passes on (an http class's
+ * traceparent header, a command's TRACEPARENT) and the job's log lines show; NULL when the
+ * job carries no valid traceparent. Borrowed, valid until task_free(). */
+const struct traceparent *task_trace(const struct task *task);
 
 /* The handler's side. */
 const struct job *task_job(const struct task *task);

@@ -18,6 +18,7 @@
 #include "jobs/webhook.h"
 #include "lib/digest.h"
 #include "lib/job.h"
+#include "lib/traceparent.h"
 #include "lib/urlmask.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
@@ -27,6 +28,7 @@
 #define WEBHOOK_EXCERPT 256      /* bytes of the answer quoted in an error */
 #define WEBHOOK_CONNECT_MS 10000 /* a peer that does not accept within this is down */
 #define WEBHOOK_DEFER_MAX 3600.0 /* the longest Retry-After honoured, in seconds */
+#define WEBHOOK_HEADER_MAX 1024  /* a header line: a tracestate's 512 bytes fit */
 
 /* One POST in flight. */
 struct webhook_state {
@@ -75,7 +77,7 @@ static int header_add(struct webhook_state *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int header_add(struct webhook_state *st, const char *fmt, ...)
 {
-    char line[512];
+    char line[WEBHOOK_HEADER_MAX];
     struct curl_slist *l;
     va_list ap;
 
@@ -120,9 +122,28 @@ static void post_on_done(CURL *easy, CURLcode result, void *arg)
     state_free(st);
 }
 
-/* The request: POST the job's JSON with its signature and identity in headers. */
-static int post_setup(struct webhook_state *st, const struct cfg_class *cls, const struct job *job)
+/* The attempt's trace context (W3C): traceparent with the attempt's own parent-id, and the
+ * job's tracestate as it came. */
+static int trace_headers(struct webhook_state *st, const struct task *task)
 {
+    const struct traceparent *trace = task_trace(task);
+    const char *state = job_tracestate(task_job(task));
+    char value[TRACEPARENT_LEN + 1];
+
+    if (!trace)
+        return 0;
+    if (header_add(st, "traceparent: %s", traceparent_format(trace, value)) < 0 ||
+        (state && header_add(st, "tracestate: %s", state) < 0))
+        return -ENOMEM;
+    return 0;
+}
+
+/* The request: POST the job's JSON with its signature, identity and trace context in
+ * headers. */
+static int post_setup(struct webhook_state *st, const struct cfg_class *cls,
+                      const struct task *task)
+{
+    const struct job *job = task_job(task);
     char sig[WEBHOOK_SIG_HEX + 1];
     long long t = (long long)util_now();
     size_t len;
@@ -138,7 +159,7 @@ static int post_setup(struct webhook_state *st, const struct cfg_class *cls, con
         header_add(st, "X-Nexus-Jid: %s", job_jid(job)) < 0 ||
         header_add(st, "X-Nexus-Class: %s", job_class(job)) < 0 ||
         header_add(st, "X-Nexus-Retry-Count: %d", job_retry_count(job)) < 0 ||
-        header_add(st, "Idempotency-Key: %s", job_jid(job)) < 0)
+        header_add(st, "Idempotency-Key: %s", job_jid(job)) < 0 || trace_headers(st, task) < 0)
         return -ENOMEM;
     st->answer.max = WEBHOOK_BODY_MAX;
     if (curl_easy_setopt(st->easy, CURLOPT_URL, cls->url) != CURLE_OK ||
@@ -177,7 +198,7 @@ static void webhook_start(struct task *task)
         return;
     }
     st->task = task;
-    r = post_setup(st, cls, job);
+    r = post_setup(st, cls, task);
     if (r == 0)
         r = xfer_start(env->xfer, st->easy, post_on_done, st);
     if (r < 0) {
