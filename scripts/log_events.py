@@ -127,7 +127,8 @@ def doc_events(root):
             continue
         m = ROW.match(line)
         if not m:
-            problems.append("%s:%d: a row that is not | `event` | levels | ...: %s" % (DOC, n, line))
+            problems.append("%s:%d: a row that is not | `event` | levels | ...: %s"
+                            % (DOC, n, line))
             continue
         levels = {w.strip() for w in m.group(2).split(",")}
         if not levels <= set(LEVELS):
