@@ -12,6 +12,7 @@
 #include "conf/cfg.h"
 #include "daemon/actions.h"
 #include "daemon/auth.h"
+#include "daemon/history_api.h"
 #include "daemon/httpd.h"
 #include "lib/err.h"
 #include "lib/job.h"
@@ -54,6 +55,7 @@ struct dashboard {
     const struct cfg *cfg;  /* borrowed: token, schedules */
     char *ns;               /* owned: fixed for the process's life */
     struct actions_heads *heads; /* owned: large jobs' first bytes, not to read again */
+    struct history_api *history; /* owned: /api/metrics, reading through `conn` */
     struct wait *reading;   /* the list read under way, or NULL; ->next: the requests waiting
                              * when it started that asked the same, answered with it */
     struct wait *waiting;   /* owned, in arrival order */
@@ -232,6 +234,13 @@ static void on_auth(struct httpd_req *req, void *arg)
 
     httpd_respond_json(
         req, 200, json_pack("{s:b, s:s}", "read_only", r == AUTH_READ_ONLY, "token", words[r]));
+}
+
+static void on_metrics(struct httpd_req *req, void *arg)
+{
+    const struct dashboard *d = arg;
+
+    history_api_serve(d->history, req);
 }
 
 static void on_paused(struct httpd_req *req, void *arg)
@@ -562,6 +571,7 @@ struct dashboard *dashboard_new(struct ev_loop *loop, struct httpd *h, const str
     } routes[] = {
         {"GET", "/api/auth", on_auth},
         {"GET", "/api/paused", on_paused},
+        {"GET", "/api/metrics", on_metrics},
         {"GET", "/api/dead", on_dead_list},
         {"GET", "/api/retry", on_retry_list},
         {"GET", "/api/scheduled", on_scheduled_list},
@@ -588,6 +598,7 @@ struct dashboard *dashboard_new(struct ev_loop *loop, struct httpd *h, const str
     d->heads = actions_heads_new();
     d->conn = rconn_new(loop, &addr, "dashboard", cfg->redis_connect_timeout_s, NULL, NULL);
     d->durable = durable_new(loop, d->conn, cfg->redis_wait_replicas, cfg->redis_wait_timeout_s);
+    d->history = history_api_new(loop, d->conn, d->ns);
     raddr_clear(&addr);
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         httpd_route(h, routes[i].method, routes[i].path, routes[i].fn, d);
@@ -610,6 +621,7 @@ void dashboard_free(struct dashboard *d)
     ev_timer_stop(d->loop, &d->pause);
     durable_free(d->durable); /* actions waiting for their WAIT answer now */
     rconn_free(d->conn); /* the read under way answers 503 */
+    history_api_free(d->history);
     while ((w = d->waiting)) {
         d->waiting = w->next;
         wait_answer(w, -EIO, NULL, "nexusd is stopping");

@@ -13,6 +13,7 @@
 #include "lib/util.h"
 #include "queue/outcome.h"
 #include "queue/queue.h"
+#include "queue/tally.h"
 #include "sql/history.h"
 
 static double ms_since(double t)
@@ -203,9 +204,15 @@ void record_end(struct worker *wk, struct run *run, double now)
         record_failure(wk, run, now, result == TASK_REFUSED, task_error_class(run->task),
                        task_error(run->task));
     }
-    if (result != TASK_DEFER)
+    if (result != TASK_DEFER) {
+        double enqueued = job_enqueued_at(run->job);
         metrics_job_end(wk->metrics, job_class(run->job), result != TASK_OK,
                         now - run->started_at);
+        tally_note(queue_tally(wk->queue), job_class(run->job),
+                   queue_ref_name(wk->queue, run->ref), result != TASK_OK,
+                   now - run->started_at,
+                   enqueued > 0 && run->started_at >= enqueued ? run->started_at - enqueued : -1);
+    }
 }
 
 void record_bury_cut(struct worker *wk, struct queue_item *item)

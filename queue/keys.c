@@ -133,6 +133,11 @@ char *keys_outbox_relayed(const char *ns)
     return make(ns, "nexus:outbox:relayed");
 }
 
+char *keys_metrics(const char *ns, unsigned width_s, long long slot)
+{
+    return make(ns, "nexus:metrics:%u:%lld", width_s, slot);
+}
+
 char *keys_emotion_cache(const char *prefix, const char *sha256_hex)
 {
     return make(prefix, "%s", sha256_hex);

@@ -65,6 +65,9 @@ char *keys_conc(const char *ns, const char *job_class);
 char *keys_paused(const char *ns);
 /* `nexus:outbox:relayed`, sorted set of outbox ids pushed (by time): outbox.lua. */
 char *keys_outbox_relayed(const char *ns);
+/* `nexus:metrics:WIDTH:SLOT`, hash of the attempts finished in the `width_s` seconds from
+ * SLOT * WIDTH (epoch s), expiring (queue/tally.h): finish.lua; read by the dashboard. */
+char *keys_metrics(const char *ns, unsigned width_s, long long slot);
 
 /* Keys of job classes, under their own configured prefix (not the namespace). */
 

@@ -35,6 +35,19 @@ static char *step_named(char *key)
     return named;
 }
 
+/* keys_metrics() takes numbers: the docs' WIDTH:SLOT stands for 60:7 here. */
+static char *slot_named(char *key)
+{
+    char *at = strstr(key, ":60:7"), *named;
+
+    assert_non_null(at);
+    named = calloc(1, strlen(key) + 16);
+    assert_non_null(named);
+    (void)sprintf(named, "%.*s:WIDTH:SLOT", (int)(at - key), key);
+    free(key);
+    return named;
+}
+
 static size_t build_all(const char *ns, struct built *out)
 {
     size_t n = 0;
@@ -62,6 +75,7 @@ static size_t build_all(const char *ns, struct built *out)
     B(keys_conc, keys_conc(ns, "CLASS"));
     B(keys_paused, keys_paused(ns));
     B(keys_outbox_relayed, keys_outbox_relayed(ns));
+    B(keys_metrics, slot_named(keys_metrics(ns, 60, 7)));
     P(keys_emotion_cache, keys_emotion_cache("emotion:", "SHA256"));
     P(keys_funnel_step, step_named(keys_funnel_step("funnel:", "ID", 7, "YYYY-MM-DD")));
 #undef B

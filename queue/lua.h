@@ -15,6 +15,7 @@ extern const char lua_lease[];     /* worker: renews or drops concurrency leases
 extern const char lua_limit[];     /* worker: may a limited class start now */
 extern const char lua_list[];      /* dashboard: a page of dead, retry or schedule; a queue's
                                       next jobs (nexusctl queue peek) */
+extern const char lua_metrics_read[]; /* dashboard: the metrics' slots of a window */
 extern const char lua_move[];      /* move: jobs out of a sorted set into their queues */
 extern const char lua_orphans[];   /* reaper: in-flight lists of no live process */
 extern const char lua_outbox[];    /* outbox: pushes relayed jobs exactly once */

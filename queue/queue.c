@@ -17,10 +17,11 @@
 #include "queue/keys.h"
 #include "queue/lua.h"
 #include "queue/rconn.h"
+#include "queue/tally.h"
 #include "queue/unique.h"
 
 #define FLUSH_MAX_RECORDS 1000
-#define FINISH_FIXED_KEYS 7
+#define FINISH_FIXED_KEYS 9
 #define FLUSH_HOLD_S 1.0
 
 struct ref {
@@ -60,6 +61,7 @@ struct queue {
     size_t nrefs;
     char *k_processed, *k_failed, *k_retry, *k_dead, *k_schedule;
     char *k_paused;
+    struct tally *tally; /* owned: metrics noted since the last finish.lua call */
     unsigned dead_max_jobs;
     double dead_max_age_s;
     size_t max_job;              /* bytes; larger jobs are handed over cut */
@@ -86,6 +88,7 @@ struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity
     q->k_dead = keys_dead(ns);
     q->k_schedule = keys_schedule(ns);
     q->k_paused = keys_paused(ns);
+    q->tally = tally_new();
     q->tail = &q->head;
     q->dead_max_jobs = 10000;
     q->dead_max_age_s = 180 * 86400.0;
@@ -126,6 +129,7 @@ void queue_free(struct queue *q)
     free(q->k_dead);
     free(q->k_schedule);
     free(q->k_paused);
+    tally_free(q->tally);
     free(q);
 }
 
@@ -411,6 +415,11 @@ void queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_
     (void)record_add(q, OUTCOME_DEAD, item->ref, key, (size_t)n, new_job, score, true);
 }
 
+struct tally *queue_tally(struct queue *q)
+{
+    return q->tally;
+}
+
 size_t queue_unconfirmed(const struct queue *q)
 {
     return q->nwaiting + q->nsent;
@@ -543,11 +552,12 @@ static const char op_codes[] = {[OUTCOME_DONE] = 'a',
 static int flush_some(struct queue *q)
 {
     size_t n = q->nwaiting < FLUSH_MAX_RECORDS ? q->nwaiting : FLUSH_MAX_RECORDS;
-    size_t nkeys = FINISH_FIXED_KEYS + q->nrefs, nargs = 3 + 7 * n, a = 0, i;
+    size_t nkeys = FINISH_FIXED_KEYS + q->nrefs, nargs = 7 + 7 * n, a = 0, i;
     const char **keys, **args;
     size_t *lens = xreallocarray(NULL, nargs, sizeof(*lens));
-    char *nums = xmalloc(n * 64 + 128), *p = nums, day[16];
-    char *k_pday, *k_fday;
+    char *nums = xmalloc(n * 64 + 192), *p = nums, day[16];
+    char *k_pday, *k_fday, *k_minute, *k_quarter, *noted;
+    size_t noted_len = 0;
     struct flush *fl = xcalloc(1, sizeof(*fl));
     struct record *rec, **cut;
     double now = (double)time(NULL);
@@ -568,6 +578,9 @@ static int flush_some(struct queue *q)
     keys[4] = q->k_retry;
     keys[5] = q->k_dead;
     keys[6] = q->k_schedule;
+    keys[7] = k_minute = keys_metrics(q->ns, TALLY_MINUTE_S, (long long)now / TALLY_MINUTE_S);
+    keys[8] = k_quarter = keys_metrics(q->ns, TALLY_QUARTER_S, (long long)now / TALLY_QUARTER_S);
+    noted = tally_text(q->tally, &noted_len);
     for (i = 0; i < q->nrefs; i++)
         keys[FINISH_FIXED_KEYS + i] = q->refs[i].inflight_key;
 #define PUT(s, l) (args[a] = (s), lens[a] = (l), a++)
@@ -581,6 +594,10 @@ static int flush_some(struct queue *q)
     PUTNUM("%.3f", now - q->dead_max_age_s);
     PUTNUM("%u", q->dead_max_jobs);
     PUTNUM("%d", KEYS_STAT_TTL_S);
+    PUT(noted ? noted : "", noted_len);
+    PUTNUM("%d", TALLY_MINUTE_TTL_S);
+    PUTNUM("%d", TALLY_QUARTER_TTL_S);
+    PUTNUM("%d", TALLY_FIELDS_MAX);
     for (rec = q->head, i = 0; i < n; rec = rec->next, i++) {
         PUT(rec->cut ? "D" : &op_codes[rec->op], 1);
         PUTNUM("%u", FINISH_FIXED_KEYS + rec->ref + 1);
@@ -604,6 +621,7 @@ static int flush_some(struct queue *q)
     r = rconn_eval(q->conn, flush_on_reply, fl, lua_finish, nkeys, keys, a, args, lens);
     if (r < 0)
         goto out;
+    tally_clear(q->tally); /* sent: a call that fails loses them (counts, not jobs) */
     if (q->durable) /* a shortfall is logged and counted: the outcomes are written */
         durable_after(q->durable, "finish", NULL, NULL);
     /* detach the first n records: they travel with the call */
@@ -629,6 +647,9 @@ out:
     free(nums);
     free(k_pday);
     free(k_fday);
+    free(k_minute);
+    free(k_quarter);
+    free(noted);
     return r;
 }
 

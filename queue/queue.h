@@ -10,6 +10,7 @@
 struct rconn;
 struct durable;
 struct unique_lock;
+struct tally;
 struct queue; /* opaque */
 
 /* Bytes of a job kept in an item when the job is over the queue's maximum size. */
@@ -99,6 +100,9 @@ void queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_
  * and sent again by a later flush (for an error reply, not before a second has passed).
  * Returns 0, -ENOTCONN or -EAGAIN (kept for later). */
 int queue_flush(struct queue *q);
+/* The metrics noted for the next finish.lua call (queue/tally.h: tally_note() each finished
+ * attempt), which writes them in the same round trip; borrowed, valid until queue_free(). */
+struct tally *queue_tally(struct queue *q);
 /* Outcomes recorded or sent but not yet confirmed by Redis. */
 size_t queue_unconfirmed(const struct queue *q);
 /* Whether an unconfirmed outcome is for the job stored as `job` in queue `ref`'s list. */

@@ -1,9 +1,9 @@
-// nexusd dashboard: polls /status and /api every 2 s; every value is shown as text (never
-// parsed as HTML). Actions send the bearer token kept in sessionStorage.
+// nexusd dashboard: polls /status and /api every 2 s, /api/metrics every 10 s; every value is
+// shown as text (never parsed as HTML). Actions send the bearer token kept in sessionStorage.
 'use strict';
 
 var POLL_MS = 2000;
-var WINDOW_S = 300;       // throughput chart: last 5 minutes
+var METRICS_MS = 10000;   // the metrics' history (the server keeps a read for 5 s)
 var LIST_LIMIT = 50;      // retry, scheduled and dead jobs shown
 var ARGS_SHOWN = 120;     // characters of a job's args in a cell (more on hover)
 var ARGS_TITLE = 2000;    // characters of them on hover
@@ -12,7 +12,8 @@ var TOKEN_KEY = 'nexusd.token';
 var state = {
   readOnly: true,         // the server has no token configured
   tokenOk: false,         // the token given was accepted
-  samples: [],            // {t, processed, failed} from each poll
+  window: 'hour',         // the metrics' window: 'hour' or 'day'
+  metrics: null,          // the last /api/metrics answer
   busy: false,
 };
 
@@ -342,15 +343,10 @@ function renderSchedules(s) {
   }), 'no schedules in the configuration');
 }
 
-// ---- throughput ----
+// ---- history: throughput, classes, queue latency (/api/metrics) ----
 
-function sample(s) {
-  var c = s.counts || {};
-  if (typeof c.processed !== 'number') return;
-  state.samples.push({ t: Date.now() / 1000, processed: c.processed, failed: c.failed || 0 });
-  var cut = Date.now() / 1000 - WINDOW_S - POLL_MS / 1000;
-  while (state.samples.length > 2 && state.samples[0].t < cut) state.samples.shift();
-}
+var PALETTE = ['#2563eb', '#d97706', '#059669', '#7c3aed', '#db2777', '#0891b2', '#65a30d',
+               '#dc2626'];
 
 function svg(tag, attrs) {
   var e = document.createElementNS('http://www.w3.org/2000/svg', tag);
@@ -358,43 +354,196 @@ function svg(tag, attrs) {
   return e;
 }
 
-function renderChart() {
-  var W = 600, H = 140, PAD = 28;
-  var pts = [];
-  for (var i = 1; i < state.samples.length; i++) {
-    var a = state.samples[i - 1], b = state.samples[i], dt = b.t - a.t;
-    if (dt <= 0) continue;
-    pts.push({ t: b.t, p: Math.max(0, (b.processed - a.processed) / dt),
-               f: Math.max(0, (b.failed - a.failed) / dt) });
-  }
-  var max = 1;
-  pts.forEach(function (x) { max = Math.max(max, x.p, x.f); });
-  var now = Date.now() / 1000;
-  var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'xMinYMid meet',
-                          role: 'img', 'aria-label': 'jobs per second' });
-  [0, 0.5, 1].forEach(function (f) {
-    var y = PAD / 2 + (H - PAD) * (1 - f);
-    root.appendChild(svg('line', { x1: PAD, x2: W, y1: y, y2: y, 'class': 'grid' }));
-    var label = svg('text', { x: 2, y: y + 3 });
-    label.textContent = (max * f).toFixed(max * f < 10 ? 1 : 0);
-    root.appendChild(label);
+function svgText(x, y, text, anchor) {
+  var t = svg('text', { x: x, y: y, 'text-anchor': anchor || 'start' });
+  t.textContent = text;
+  return t;
+}
+
+function ms(v) {
+  if (v === null || v === undefined || !isFinite(v)) return '-';
+  if (v < 1) return v.toFixed(2) + 'ms';
+  if (v < 1000) return (v < 10 ? v.toFixed(1) : Math.round(v)) + 'ms';
+  if (v < 60000) return (v / 1000).toFixed(v < 10000 ? 2 : 1) + 's';
+  return duration(v / 1000);
+}
+
+function rate(v) { return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v); }
+
+function clock(t) {
+  var d = new Date(t * 1000);
+  return ('0' + d.getHours()).slice(-2) + ':' + ('0' + d.getMinutes()).slice(-2);
+}
+
+// A line chart as wide as its box: `lines` are {values (null: a gap), color, label}, one value
+// per slot of `m` (the /api/metrics answer); `fmt` writes a value for the axis.
+function lineChart(box, m, lines, fmt, label) {
+  var W = Math.max(300, Math.floor(box.clientWidth - 14)), H = 170, L = 52, B = 20, T = 16;
+  var max = 0;
+  lines.forEach(function (l) {
+    l.values.forEach(function (v) { if (v !== null && v > max) max = v; });
   });
-  function line(key, cls) {
-    if (pts.length < 1) return;
-    var d = pts.map(function (x, j) {
-      var px = PAD + (W - PAD) * (1 - (now - x.t) / WINDOW_S);
-      var py = PAD / 2 + (H - PAD) * (1 - x[key] / max);
-      return (j ? 'L' : 'M') + px.toFixed(1) + ' ' + py.toFixed(1);
-    }).join(' ');
-    root.appendChild(svg('path', { d: d, 'class': cls }));
+  if (max <= 0) max = 1;
+  var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img',
+                          'aria-label': label });
+  var n = m.slots, step = (W - L - 4) / Math.max(1, n - 1);
+  [0, 0.5, 1].forEach(function (f) {
+    var y = T + (H - T - B) * (1 - f);
+    root.appendChild(svg('line', { x1: L, x2: W, y1: y, y2: y, 'class': 'grid' }));
+    root.appendChild(svgText(L - 4, y + 3, fmt(max * f), 'end'));
+  });
+  for (var i = 0; i < n; i += Math.max(1, Math.round(n / 6))) {
+    root.appendChild(svgText(L + i * step, H - 5, clock(m.from + i * m.width_s), 'middle'));
   }
-  line('p', 'processed');
-  line('f', 'failed');
-  var legend = svg('text', { x: W - 170, y: 12 });
-  var last = pts.length ? pts[pts.length - 1] : { p: 0, f: 0 };
-  legend.textContent = 'processed ' + last.p.toFixed(1) + '/s   failed ' + last.f.toFixed(1) + '/s';
-  root.appendChild(legend);
-  $('chart').replaceChildren(root);
+  lines.forEach(function (l, k) {
+    var d = '', pen = 'M';
+    var dots = [];
+    l.values.forEach(function (v, j) {
+      if (v === null) { pen = 'M'; return; }
+      var x = L + j * step, y = T + (H - T - B) * (1 - v / max);
+      d += pen + x.toFixed(1) + ' ' + y.toFixed(1) + ' ';
+      pen = 'L';
+      if (v > 0) dots.push(svg('circle', { cx: x, cy: y, r: 2.2, fill: l.color }));
+    });
+    if (d) root.appendChild(svg('path', { d: d, fill: 'none', stroke: l.color,
+                                          'stroke-width': 1.8, 'class': 'series' }));
+    dots.forEach(function (c) { root.appendChild(c); });
+    var lx = W - 10 - (lines.length - k) * 130;
+    root.appendChild(svg('rect', { x: lx, y: 3, width: 10, height: 3, fill: l.color }));
+    root.appendChild(svgText(lx + 14, 9, clip(l.label, 18)));
+  });
+  box.replaceChildren(root);
+}
+
+// Jobs per second in each slot; the current slot counts only the seconds gone by.
+function perSecond(m, counts) {
+  var now = Date.now() / 1000;
+  return counts.map(function (c, i) {
+    var start = m.from + i * m.width_s;
+    var span = Math.min(m.width_s, Math.max(1, now - start));
+    return c / span;
+  });
+}
+
+function renderThroughput(m) {
+  var t = m.throughput || { processed: [], failed: [] };
+  $('throughput-note').textContent = '(jobs per second, per ' +
+    (m.width_s >= 60 ? m.width_s / 60 + ' min' : m.width_s + ' s') + ', all processes)';
+  lineChart($('chart'), m, [
+    { values: perSecond(m, t.processed), color: PALETTE[0], label: 'processed' },
+    { values: perSecond(m, t.failed), color: '#b91c1c', label: 'failed' },
+  ], rate, 'jobs per second');
+}
+
+function renderQueueLatency(m) {
+  var queues = m.queues || [];
+  if (queues.length === 0) {
+    $('latency-chart').replaceChildren(el('p', 'muted', 'no jobs started in this window'));
+    return;
+  }
+  lineChart($('latency-chart'), m, queues.slice(0, PALETTE.length).map(function (q, k) {
+    return { values: q.latency_ms, color: PALETTE[k], label: q.queue };
+  }), ms, 'queue latency');
+}
+
+function spark(values) {
+  var W = 120, H = 24, max = 1;
+  values.forEach(function (v) { if (v > max) max = v; });
+  var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, 'class': 'spark' });
+  var w = W / Math.max(1, values.length);
+  values.forEach(function (v, i) {
+    if (!v) return;
+    var h = Math.max(1, (H - 1) * v / max);
+    root.appendChild(svg('rect', { x: (i * w).toFixed(2), y: (H - h).toFixed(2),
+                                   width: Math.max(1, w - 0.5).toFixed(2), height: h.toFixed(2) }));
+  });
+  return root;
+}
+
+// A p50 / p95 / p99 bar on a log scale from lo to hi (ms), with the values beside it.
+function rangeCell(q, lo, hi) {
+  var td = el('td', 'range');
+  if (!q || q.p50 === null) { td.textContent = '-'; return td; }
+  var W = 140, H = 14;
+  function x(v) {
+    var f = (Math.log(Math.max(v, lo)) - Math.log(lo)) / Math.max(1e-9, Math.log(hi) - Math.log(lo));
+    return 3 + (W - 6) * Math.min(1, Math.max(0, f));
+  }
+  var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H });
+  root.appendChild(svg('line', { x1: 0, x2: W, y1: H / 2, y2: H / 2, 'class': 'grid' }));
+  root.appendChild(svg('line', { x1: x(q.p95), x2: x(q.p99), y1: H / 2, y2: H / 2,
+                                 'class': 'whisker' }));
+  root.appendChild(svg('rect', { x: x(q.p50), y: 3, width: Math.max(2, x(q.p95) - x(q.p50)),
+                                 height: H - 6, 'class': 'box' }));
+  root.appendChild(svg('circle', { cx: x(q.p50), cy: H / 2, r: 3.5, 'class': 'median' }));
+  td.appendChild(root);
+  td.appendChild(el('span', 'mono', ' ' + ms(q.p50) + ' · ' + ms(q.p95) + ' · ' + ms(q.p99)));
+  return td;
+}
+
+// The log scale's ends over every class's percentiles of `key`.
+function bounds(classes, key) {
+  var lo = Infinity, hi = 0;
+  classes.forEach(function (c) {
+    var q = c[key];
+    if (!q || q.p50 === null) return;
+    lo = Math.min(lo, q.p50);
+    hi = Math.max(hi, q.p99);
+  });
+  if (!isFinite(lo)) return [1, 10];
+  lo = Math.pow(10, Math.floor(Math.log10(Math.max(lo, 0.01))));
+  hi = Math.pow(10, Math.ceil(Math.log10(Math.max(hi, lo * 10))));
+  return [lo, hi];
+}
+
+function failedCell(c) {
+  var td = el('td', 'num failed');
+  var W = 50, H = 8, root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H });
+  root.appendChild(svg('rect', { x: 0, y: 0, width: W, height: H, 'class': 'track' }));
+  if (c.failure_rate > 0)
+    root.appendChild(svg('rect', { x: 0, y: 0, width: Math.max(1, W * c.failure_rate), height: H,
+                                   'class': 'bad' }));
+  td.appendChild(el('span', null, c.failed + ' (' + (100 * c.failure_rate).toFixed(1) + '%) '));
+  td.appendChild(root);
+  return td;
+}
+
+function renderClasses(m) {
+  var classes = m.classes || [];
+  $('classes-note').textContent = '(last ' + m.window + (m.classes_truncated
+    ? ', the ' + classes.length + ' busiest of ' + m.classes_total : '') + ')';
+  var d = bounds(classes, 'duration_ms'), l = bounds(classes, 'latency_ms');
+  fill('classes', classes.map(function (c) {
+    var name = el('td', 'mono', c['class']);
+    name.dataset['class'] = c['class'];
+    var jobs = el('td', 'num class-jobs', c.jobs);
+    jobs.dataset['class'] = c['class'];
+    var over = el('td');
+    over.appendChild(spark(c.series || []));
+    return [name, jobs, over, failedCell(c), rangeCell(c.duration_ms, d[0], d[1]),
+            rangeCell(c.latency_ms, l[0], l[1])];
+  }), 'no jobs finished in this window');
+}
+
+function renderMetrics() {
+  var m = state.metrics;
+  if (!m) return;
+  renderThroughput(m);
+  renderClasses(m);
+  renderQueueLatency(m);
+  Array.prototype.forEach.call(document.querySelectorAll('button.win'), function (b) {
+    b.setAttribute('aria-pressed', String(b.dataset.window === state.window));
+  });
+  document.body.dataset.metrics = m.window;
+}
+
+function refreshMetrics() {
+  var want = state.window;
+  return fetchJSON('/api/metrics?window=' + want).then(function (m) {
+    if (want !== state.window) return;
+    state.metrics = m;
+    renderMetrics();
+  }).catch(function (e) { showError('metrics: ' + e.message); });
 }
 
 // ---- auth and polling ----
@@ -438,9 +587,7 @@ function refresh() {
   ]);
   return Promise.all([fetchJSON('/status', { auth: true }), lists]).then(function (r) {
     var s = r[0], paused = r[1][0].paused || [];
-    sample(s);
     renderSummary(s);
-    renderChart();
     renderQueues(s, paused);
     renderProcesses(s);
     renderJobs(s);
@@ -470,6 +617,15 @@ document.addEventListener('DOMContentLoaded', function () {
     $('token').value = '';
     checkAuth().then(refresh);
   });
+  Array.prototype.forEach.call(document.querySelectorAll('button.win'), function (b) {
+    b.addEventListener('click', function () {
+      state.window = b.dataset.window;
+      refreshMetrics();
+    });
+  });
+  window.addEventListener('resize', renderMetrics);
   checkAuth().then(refresh);
+  refreshMetrics();
   setInterval(refresh, POLL_MS);
+  setInterval(refreshMetrics, METRICS_MS);
 });

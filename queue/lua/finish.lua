@@ -1,9 +1,13 @@
 -- finish.lua: writes the outcomes of finished jobs and removes them from in-flight lists.
 -- KEYS[1] stat:processed, KEYS[2] stat:processed:DAY, KEYS[3] stat:failed,
 -- KEYS[4] stat:failed:DAY, KEYS[5] retry, KEYS[6] dead, KEYS[7] schedule,
--- KEYS[8..] in-flight lists, then the unique:DIGEST locks of unique jobs.
+-- KEYS[8] nexus:metrics:60:MINUTE, KEYS[9] nexus:metrics:900:QUARTER,
+-- KEYS[10..] in-flight lists, then the unique:DIGEST locks of unique jobs.
 -- ARGV[1] dead: drop jobs with a score below this, ARGV[2] dead: most jobs kept,
--- ARGV[3] daily counters' time to live (s), then records of 7 values:
+-- ARGV[3] daily counters' time to live (s), ARGV[4] the metrics noted since the last call
+-- ("FIELD\tCOUNT\n" lines, queue/tally.h; '' for none), added to both KEYS[8] and KEYS[9],
+-- kept ARGV[5] and ARGV[6] seconds, a new field not added to a hash of ARGV[7] fields or more;
+-- then records of 7 values:
 -- op ('a' done, 'r' retry, 'd' dead, 'x' failed and discarded, 's' deferred: not run,
 -- back to schedule, not counted, 'u' a unique job's duplicate: not run, removed, not counted,
 -- 'D' dead for a job too large to send back: its "job as fetched" is "SIZE:SHA1HEX", matched
@@ -33,7 +37,7 @@ end
 
 local done, failed, dead = 0, 0, 0
 local dropped = {}
-for r = 4, #ARGV, 7 do
+for r = 8, #ARGV, 7 do
   local op, list, old, new, score = ARGV[r], tonumber(ARGV[r + 1]), ARGV[r + 2], ARGV[r + 3], ARGV[r + 4]
   local lock = tonumber(ARGV[r + 5])
   local removed
@@ -43,7 +47,7 @@ for r = 4, #ARGV, 7 do
     removed = redis.call('LREM', KEYS[list], -1, old)
   end
   if removed == 0 then
-    dropped[#dropped + 1] = (r - 4) / 7 + 1
+    dropped[#dropped + 1] = (r - 8) / 7 + 1
   elseif op == 's' then
     redis.call('ZADD', KEYS[7], score, new)
   elseif op ~= 'u' then
@@ -74,5 +78,18 @@ end
 if dead > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. ARGV[1])
   redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -(tonumber(ARGV[2]) + 1))
+end
+if ARGV[4] ~= '' then
+  local cap = tonumber(ARGV[7])
+  for k = 8, 9 do
+    local key = KEYS[k]
+    local full = redis.call('HLEN', key) >= cap
+    for field, n in string.gmatch(ARGV[4], '([^\t\n]+)\t(%-?%d+)\n') do
+      if not full or redis.call('HEXISTS', key, field) == 1 then
+        redis.call('HINCRBY', key, field, n)
+      end
+    end
+    redis.call('EXPIRE', key, ARGV[k - 3])
+  end
 end
 return dropped

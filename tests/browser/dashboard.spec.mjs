@@ -2,7 +2,7 @@
 // Run by tests/integration/test_dashboard.py, which starts redis-server and nexusd and
 // checks Redis before and after. Environment:
 //   DASHBOARD_URL   the page, e.g. http://127.0.0.1:40123/
-//   SCENARIO        "readonly", "retry", "scheduled" or "bounds"
+//   SCENARIO        "readonly", "retry", "scheduled", "bounds" or "metrics"
 //   TOKEN           the bearer token (retry, scheduled)
 //   QUEUE, QUEUE_SIZE   a queue and the size the page must show for it
 //   DEAD_JID        a dead job to retry from the page (retry)
@@ -10,6 +10,8 @@
 //                   its args cell must show (scheduled)
 //   LONG_JID, LONG_SIZE   a dead job whose error message of LONG_SIZE bytes is cut (bounds)
 //   PART_SIZE       the size of a dead job shown in part, without its jid (bounds)
+//   METRICS_CLASS, METRICS_JOBS, METRICS_FAILED   a class and the attempts and failures the
+//                   metrics must show for it over the last hour and day (metrics)
 //   CHROMIUM        the browser (default /usr/bin/chromium); SCREENSHOT: a PNG path
 // Prints one line "ok SCENARIO" on success; exits 1 with the reason otherwise.
 import { chromium } from 'playwright-core';
@@ -42,7 +44,7 @@ async function waitQueueSize(page, queue, want) {
 
 async function readonly(page) {
   await page.locator('#mode', { hasText: 'read-only' }).waitFor({ timeout });
-  const buttons = page.locator('main button');
+  const buttons = page.locator('main button[data-action]');
   await buttons.first().waitFor({ timeout });
   const n = await buttons.count();
   for (let i = 0; i < n; i++)
@@ -136,13 +138,51 @@ async function bounds(page) {
         'the other row can be retried');
 }
 
+async function classCounts(page, cls, jobs, failed) {
+  const cell = page.locator('#classes td.class-jobs[data-class="' + cls + '"]');
+  const deadline = Date.now() + timeout;
+  let got = null;
+  while (Date.now() < deadline) {
+    if (await cell.count() === 1) {
+      got = await cell.textContent();
+      if (got === jobs) break;
+    }
+    await page.waitForTimeout(300);
+  }
+  check(got === jobs, 'class ' + cls + ' shows ' + jobs + ' jobs (got ' + got + ')');
+  const row = page.locator('#classes tbody tr',
+                           { has: page.locator('td.class-jobs[data-class="' + cls + '"]') });
+  const failedText = await row.locator('td.failed').textContent();
+  check(failedText.startsWith(failed + ' ('), 'it shows ' + failed + ' failed (got ' +
+        failedText + ')');
+  const duration = await row.locator('td.range').first().textContent();
+  check(/ms|s/.test(duration), 'its duration percentiles are shown (got ' + duration + ')');
+}
+
+// The history: a class's counts over the last hour and day, the charts drawn.
+async function metrics(page) {
+  await page.waitForSelector('body[data-metrics="hour"]', { timeout });
+  await classCounts(page, env.METRICS_CLASS, env.METRICS_JOBS, env.METRICS_FAILED);
+  check(await page.locator('#chart svg path.series').count() >= 1, 'the throughput is drawn');
+  check(await page.locator('#latency-chart svg path.series').count() >= 1,
+        'the queue latency is drawn');
+  const box = await page.locator('#chart').boundingBox();
+  const drawn = await page.locator('#chart svg').boundingBox();
+  check(drawn.width > box.width * 0.9, 'the throughput chart is as wide as its box');
+  await page.click('button.win[data-window="day"]');
+  await page.waitForSelector('body[data-metrics="day"]', { timeout });
+  await classCounts(page, env.METRICS_CLASS, env.METRICS_JOBS, env.METRICS_FAILED);
+  await page.click('button.win[data-window="hour"]');
+  await page.waitForSelector('body[data-metrics="hour"]', { timeout });
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
   });
-  const page = await browser.newPage();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const problems = [];
   page.on('console', (m) => {
     if (m.type() === 'error' && !(expected403 && m.text().includes('status of 403')))
@@ -161,6 +201,7 @@ async function main() {
     else if (env.SCENARIO === 'retry') await retry(page);
     else if (env.SCENARIO === 'scheduled') await scheduled(page);
     else if (env.SCENARIO === 'bounds') await bounds(page);
+    else if (env.SCENARIO === 'metrics') await metrics(page);
     else throw new Error('unknown SCENARIO ' + env.SCENARIO);
     check(problems.length === 0, 'no errors in the page: ' + problems.join('; '));
     if (env.SCREENSHOT) await page.screenshot({ path: env.SCREENSHOT, fullPage: true });

@@ -171,15 +171,17 @@ NEXUSD_ACL_COMMANDS = (
     "eval",
     # lists: the queues and the in-flight lists
     "blmove", "lmove", "lpush", "rpush", "lrange", "lindex", "llen", "lrem", "lset",
+    # an operator's signals to a process (nexusctl quiet/stop), popped by its heartbeat
+    "rpop",
     # sets: queues, processes, paused queues
     "sadd", "srem", "smembers", "sismember", "scard",
     # sorted sets: schedule, retry, dead, rate and concurrency limits, outbox
     "zadd", "zrem", "zrange", "zrevrange", "zrangebyscore", "zcard", "zcount", "zscan",
     "zremrangebyscore", "zremrangebyrank",
-    # hashes: process records, cron state
-    "hset", "hget", "hmget", "hgetall", "hdel", "hexists",
-    # strings and keys: counters, expiry, the reaper's sweep
-    "get", "incrby", "del", "exists", "expire", "scan", "time",
+    # hashes: process records, cron state, the dashboard's metrics
+    "hset", "hget", "hmget", "hgetall", "hdel", "hexists", "hincrby", "hlen",
+    # strings and keys: counters, expiry, the reaper's sweep, unique jobs' locks (SET NX PX)
+    "get", "set", "incrby", "del", "exists", "expire", "scan", "time",
     # transactions of nexusctl's and the dashboard's pushes
     "multi", "exec",
 )
@@ -187,12 +189,13 @@ NEXUSD_ACL_COMMANDS = (
 
 def acl_keys(namespace=""):
     """Key patterns of nexusd's keys under `namespace`: with one, everything is under it;
-    without, Sidekiq's keys, nexus:* and the process identities (HOST:PID:12 hex digits,
-    and the same with :work)."""
+    without, Sidekiq's keys, nexus:*, unique jobs' locks and the process identities
+    (HOST:PID:12 hex digits, and the same with :work and -signals)."""
     if namespace:
         return ["~%s*" % namespace]
     return ["~queues", "~queue:*", "~schedule", "~retry", "~dead", "~stat:*", "~processes",
-            "~nexus:*", "~*:*:????????????", "~*:*:????????????:work"]
+            "~nexus:*", "~unique:*", "~*:*:????????????", "~*:*:????????????:work",
+            "~*:*:????????????-signals"]
 
 
 def acl_rules(namespace="", commands=NEXUSD_ACL_COMMANDS):

@@ -1,0 +1,372 @@
+/* tally.c - per-class counts and duration histograms, noted and read back (pure). */
+#include "queue/tally.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "lib/strbuf.h"
+#include "lib/xalloc.h"
+
+#define BUCKET_OFFSET 8     /* bucket 0 starts at 2^(-8/4) = 0.25 ms */
+#define VIEW_NAMES_MAX 1024 /* classes or queues a view keeps; more are ignored */
+
+struct count {
+    char *field; /* owned */
+    long long n;
+};
+
+struct tally {
+    struct count *counts;
+    size_t n, cap;
+};
+
+struct tally *tally_new(void)
+{
+    return xcalloc(1, sizeof(struct tally));
+}
+
+void tally_free(struct tally *t)
+{
+    if (!t)
+        return;
+    tally_clear(t);
+    free(t->counts);
+    free(t);
+}
+
+unsigned tally_bucket(double ms)
+{
+    double b;
+
+    if (!(ms > 0))
+        return 0;
+    b = floor(4 * log2(ms)) + BUCKET_OFFSET;
+    if (b < 0)
+        return 0;
+    return b >= TALLY_BUCKETS ? TALLY_BUCKETS - 1 : (unsigned)b;
+}
+
+double tally_bucket_ms(unsigned bucket)
+{
+    return exp2(((double)bucket - BUCKET_OFFSET + 0.5) / 4);
+}
+
+/* Adds `n` to the count of "KIND|[BUCKET|]NAME". */
+static void count_add(struct tally *t, char kind, int bucket, const char *name, long long n)
+{
+    char field[320];
+    int len = bucket < 0 ? snprintf(field, sizeof(field), "%c|%s", kind, name)
+                         : snprintf(field, sizeof(field), "%c|%d|%s", kind, bucket, name);
+
+    if (len < 0 || (size_t)len >= sizeof(field) || strpbrk(field, "\t\n"))
+        return; /* names are far shorter (JOB_MAX_CLASS, JOB_MAX_QUEUE); no line breaks */
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->counts[i].field, field) == 0) {
+            t->counts[i].n += n;
+            return;
+        }
+    if (t->n == TALLY_NOTE_MAX)
+        return;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 16;
+        t->counts = xreallocarray(t->counts, t->cap, sizeof(*t->counts));
+    }
+    t->counts[t->n].field = xmemdup(field, (size_t)len + 1);
+    t->counts[t->n].n = n;
+    t->n++;
+}
+
+void tally_note(struct tally *t, const char *job_class, const char *queue, bool failed,
+                double duration_s, double latency_s)
+{
+    count_add(t, 'n', -1, job_class, 1);
+    if (failed)
+        count_add(t, 'f', -1, job_class, 1);
+    if (duration_s >= 0)
+        count_add(t, 'd', (int)tally_bucket(duration_s * 1000), job_class, 1);
+    if (latency_s < 0)
+        return;
+    count_add(t, 'l', (int)tally_bucket(latency_s * 1000), job_class, 1);
+    count_add(t, 'q', -1, queue, llround(latency_s * 1000));
+    count_add(t, 'k', -1, queue, 1);
+}
+
+char *tally_text(const struct tally *t, size_t *ret_len)
+{
+    struct strbuf b = {0};
+    char num[32];
+
+    for (size_t i = 0; i < t->n; i++) {
+        int len = snprintf(num, sizeof(num), "\t%lld\n", t->counts[i].n);
+        strbuf_add(&b, t->counts[i].field, strlen(t->counts[i].field));
+        strbuf_add(&b, num, (size_t)len);
+    }
+    *ret_len = b.len;
+    return b.p;
+}
+
+void tally_clear(struct tally *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->counts[i].field);
+    t->n = 0;
+}
+
+/* --- reading back ----------------------------------------------------------------------- */
+
+struct vclass {
+    char *name; /* owned */
+    long long n, failed;
+    long long dur[TALLY_BUCKETS], lat[TALLY_BUCKETS];
+    long long *per_slot; /* owned: attempts per slot */
+};
+
+struct vqueue {
+    char *name;          /* owned */
+    long long *sum_ms;   /* owned: per slot */
+    long long *count;    /* owned: per slot */
+};
+
+struct tally_view {
+    unsigned width_s, nslots;
+    double first_slot_s;
+    long long *processed, *failed; /* owned: per slot */
+    struct vclass *classes;
+    size_t nclasses;
+    struct vqueue *queues;
+    size_t nqueues;
+};
+
+struct tally_view *tally_view_new(unsigned width_s, unsigned nslots, double first_slot_s)
+{
+    struct tally_view *v = xcalloc(1, sizeof(*v));
+
+    v->width_s = width_s;
+    v->nslots = nslots;
+    v->first_slot_s = first_slot_s;
+    v->processed = xcalloc(nslots, sizeof(long long));
+    v->failed = xcalloc(nslots, sizeof(long long));
+    v->classes = xcalloc(VIEW_NAMES_MAX, sizeof(*v->classes));
+    v->queues = xcalloc(VIEW_NAMES_MAX, sizeof(*v->queues));
+    return v;
+}
+
+void tally_view_free(struct tally_view *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->nclasses; i++) {
+        free(v->classes[i].name);
+        free(v->classes[i].per_slot);
+    }
+    for (size_t i = 0; i < v->nqueues; i++) {
+        free(v->queues[i].name);
+        free(v->queues[i].sum_ms);
+        free(v->queues[i].count);
+    }
+    free(v->classes);
+    free(v->queues);
+    free(v->processed);
+    free(v->failed);
+    free(v);
+}
+
+static struct vclass *view_class(struct tally_view *v, const char *name, size_t len)
+{
+    struct vclass *c;
+
+    for (size_t i = 0; i < v->nclasses; i++)
+        if (strlen(v->classes[i].name) == len && memcmp(v->classes[i].name, name, len) == 0)
+            return &v->classes[i];
+    if (v->nclasses == VIEW_NAMES_MAX)
+        return NULL;
+    c = &v->classes[v->nclasses++];
+    c->name = xstrndup(name, len);
+    c->per_slot = xcalloc(v->nslots, sizeof(long long));
+    return c;
+}
+
+static struct vqueue *view_queue(struct tally_view *v, const char *name, size_t len)
+{
+    struct vqueue *q;
+
+    for (size_t i = 0; i < v->nqueues; i++)
+        if (strlen(v->queues[i].name) == len && memcmp(v->queues[i].name, name, len) == 0)
+            return &v->queues[i];
+    if (v->nqueues == VIEW_NAMES_MAX)
+        return NULL;
+    q = &v->queues[v->nqueues++];
+    q->name = xstrndup(name, len);
+    q->sum_ms = xcalloc(v->nslots, sizeof(long long));
+    q->count = xcalloc(v->nslots, sizeof(long long));
+    return q;
+}
+
+/* "B|NAME" of `len` bytes: the bucket, and where the name starts; -1 for another shape. */
+static int bucket_split(const char *s, size_t len, const char **ret_name)
+{
+    unsigned b = 0;
+    size_t i;
+
+    for (i = 0; i < len && i < 4 && s[i] >= '0' && s[i] <= '9'; i++)
+        b = b * 10 + (unsigned)(s[i] - '0');
+    if (i == 0 || i >= len || s[i] != '|' || b >= TALLY_BUCKETS)
+        return -1;
+    *ret_name = s + i + 1;
+    return (int)b;
+}
+
+void tally_view_add(struct tally_view *v, unsigned slot, const char *field, size_t len,
+                    long long count)
+{
+    const char *name = field + 2;
+    size_t nlen = len - 2;
+    struct vclass *c;
+    struct vqueue *q;
+    int b = 0;
+
+    if (slot >= v->nslots || len < 3 || field[1] != '|' || count <= 0)
+        return;
+    if (field[0] == 'd' || field[0] == 'l') {
+        b = bucket_split(name, nlen, &name);
+        if (b < 0)
+            return;
+        nlen = len - (size_t)(name - field);
+    }
+    switch (field[0]) {
+    case 'n':
+    case 'f':
+    case 'd':
+    case 'l':
+        c = view_class(v, name, nlen);
+        if (!c)
+            return;
+        if (field[0] == 'n') {
+            c->n += count;
+            c->per_slot[slot] += count;
+            v->processed[slot] += count;
+        } else if (field[0] == 'f') {
+            c->failed += count;
+            v->failed[slot] += count;
+        } else {
+            (field[0] == 'd' ? c->dur : c->lat)[b] += count;
+        }
+        return;
+    case 'q':
+    case 'k':
+        q = view_queue(v, name, nlen);
+        if (q)
+            (field[0] == 'q' ? q->sum_ms : q->count)[slot] += count;
+        return;
+    default:
+        return;
+    }
+}
+
+/* The p-quantile of histogram `h` (ms, the bucket's middle), or null when empty. */
+static json_t *quantile(const long long *h, double p)
+{
+    long long total = 0, seen = 0, rank;
+
+    for (unsigned b = 0; b < TALLY_BUCKETS; b++)
+        total += h[b];
+    if (total == 0)
+        return json_null();
+    rank = (long long)ceil(p * (double)total);
+    for (unsigned b = 0; b < TALLY_BUCKETS; b++) {
+        seen += h[b];
+        if (seen >= rank)
+            return json_real(round(tally_bucket_ms(b) * 1000) / 1000);
+    }
+    return json_null();
+}
+
+static json_t *quantiles(const long long *h)
+{
+    return json_pack("{s:o, s:o, s:o}", "p50", quantile(h, 0.50), "p95", quantile(h, 0.95),
+                     "p99", quantile(h, 0.99));
+}
+
+static json_t *series(const long long *a, unsigned n)
+{
+    json_t *arr = json_array();
+
+    for (unsigned i = 0; i < n; i++)
+        json_array_append_new(arr, json_integer(a[i]));
+    return arr;
+}
+
+static int by_attempts(const void *a, const void *b)
+{
+    const struct vclass *x = *(struct vclass *const *)a, *y = *(struct vclass *const *)b;
+
+    if (x->n != y->n)
+        return x->n < y->n ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(struct vqueue *const *)a)->name, (*(struct vqueue *const *)b)->name);
+}
+
+static json_t *classes_json(const struct tally_view *v, unsigned max)
+{
+    const struct vclass **order = xcalloc(v->nclasses + 1, sizeof(*order));
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < v->nclasses; i++)
+        order[i] = &v->classes[i];
+    qsort(order, v->nclasses, sizeof(*order), by_attempts);
+    for (size_t i = 0; i < v->nclasses && i < max; i++) {
+        const struct vclass *c = order[i];
+        double rate = c->n ? (double)c->failed / (double)c->n : 0;
+        json_array_append_new(
+            arr, json_pack("{s:s, s:I, s:I, s:f, s:o, s:o, s:o}", "class", c->name, "jobs",
+                           (json_int_t)c->n, "failed", (json_int_t)c->failed, "failure_rate",
+                           round(rate * 10000) / 10000, "duration_ms", quantiles(c->dur),
+                           "latency_ms", quantiles(c->lat), "series",
+                           series(c->per_slot, v->nslots)));
+    }
+    free(order);
+    return arr;
+}
+
+static json_t *queues_json(const struct tally_view *v, unsigned max)
+{
+    const struct vqueue **order = xcalloc(v->nqueues + 1, sizeof(*order));
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < v->nqueues; i++)
+        order[i] = &v->queues[i];
+    qsort(order, v->nqueues, sizeof(*order), by_name);
+    for (size_t i = 0; i < v->nqueues && i < max; i++) {
+        const struct vqueue *q = order[i];
+        json_t *mean = json_array();
+        for (unsigned s = 0; s < v->nslots; s++)
+            json_array_append_new(mean, q->count[s] ? json_real(round((double)q->sum_ms[s] /
+                                                                      (double)q->count[s]))
+                                                    : json_null());
+        json_array_append_new(arr, json_pack("{s:s, s:o}", "queue", q->name, "latency_ms", mean));
+    }
+    free(order);
+    return arr;
+}
+
+json_t *tally_view_json(const struct tally_view *v, unsigned max_classes, unsigned max_queues)
+{
+    return json_pack("{s:i, s:i, s:f, s:o, s:i, s:b, s:o, s:o, s:i, s:b}", "width_s",
+                     (int)v->width_s, "slots", (int)v->nslots, "from", v->first_slot_s,
+                     "throughput",
+                     json_pack("{s:o, s:o}", "processed", series(v->processed, v->nslots),
+                               "failed", series(v->failed, v->nslots)),
+                     "classes_total", (int)v->nclasses, "classes_truncated",
+                     v->nclasses > max_classes, "classes", classes_json(v, max_classes),
+                     "queues", queues_json(v, max_queues), "queues_total", (int)v->nqueues,
+                     "queues_truncated", v->nqueues > max_queues);
+}

@@ -1,0 +1,128 @@
+"""The dashboard's history (GET /api/metrics, docs/dashboard.md "Metrics"): per class and queue
+over the last hour and day, from the per-minute and per-quarter-hour hashes finish.lua writes
+in the outcomes' own call; their memory bound; and the metrics page in Debian's chromium, with
+a screenshot kept where CI keeps its artifacts (.ci/artifacts, or NEXUS_ARTIFACTS_DIR)."""
+import os
+import time
+
+import pytest
+
+from conftest import push, wait_for
+from httpc import get, http_address
+from test_dashboard import SOURCE, browser_ready, run_browser, start  # noqa: F401 (fixture)
+
+ARTIFACTS = os.environ.get("NEXUS_ARTIFACTS_DIR", os.path.join(SOURCE, ".ci", "artifacts"))
+
+
+def metrics(addr, window="hour"):
+    res = get(addr, "/api/metrics?window=" + window)
+    assert res.status == 200, res.body
+    return res.json()
+
+
+def by_class(m):
+    return {c["class"]: c for c in m["classes"]}
+
+
+def run_jobs(r, n):
+    """5 noop jobs (one enqueued 2 s ago), 2 sleeps of 50 ms and 2 failures straight to dead."""
+    ok = [push(r, "noop", [i]) for i in range(4)]
+    ok.append(push(r, "noop", [4], enqueued_at=time.time() - 2))
+    ok += [push(r, "sleep", [50], queue="slow") for _ in range(2)]
+    dead = [push(r, "fail", ["boom"], retry=False) for _ in range(2)]
+    n.wait_jobs(ok)
+    n.wait_jobs(dead, outcome="dead")
+    return ok, dead
+
+
+def wait_metrics(addr, cls, jobs, window="hour"):
+    """The answer once `cls` shows `jobs` attempts (answers are kept up to 5 s)."""
+    got = {}
+
+    def seen():
+        got["m"] = metrics(addr, window)
+        c = by_class(got["m"]).get(cls)
+        return c is not None and c["jobs"] == jobs
+    wait_for(seen, 15, interval=0.5, what="%s with %d jobs in the %s's metrics" % (cls, jobs, window))
+    return got["m"]
+
+
+def test_metrics_show_each_class_and_queue_after_jobs_ran(r, nexusd):
+    n, addr = start(nexusd, worker={"queues": ["default", "slow"]})
+    run_jobs(r, n)
+    m = wait_metrics(addr, "fail", 2)
+    assert m["window"] == "hour" and m["source"] == "redis"
+    assert m["width_s"] == 60 and m["slots"] == 60 and len(m["throughput"]["processed"]) == 60
+    assert m["from"] % 60 == 0 and m["from"] <= time.time() < m["from"] + 3600
+    c = by_class(m)
+    assert c["noop"]["jobs"] == 5 and c["noop"]["failed"] == 0
+    assert c["noop"]["failure_rate"] == 0
+    assert c["fail"]["failed"] == 2 and c["fail"]["failure_rate"] == 1
+    # sleep 50: the bucket's middle is within a tenth of it
+    assert 45 <= c["sleep"]["duration_ms"]["p50"] <= 60, c["sleep"]
+    assert c["sleep"]["duration_ms"]["p99"] >= c["sleep"]["duration_ms"]["p50"]
+    # the noop enqueued 2 s ago: the slowest start
+    assert 1800 <= c["noop"]["latency_ms"]["p99"] <= 2400, c["noop"]
+    assert sum(c["noop"]["series"]) == 5
+    assert sum(m["throughput"]["processed"]) == 9 and sum(m["throughput"]["failed"]) == 2
+    queues = {q["queue"]: q for q in m["queues"]}
+    assert set(queues) == {"default", "slow"}
+    assert [v for v in queues["default"]["latency_ms"] if v is not None]
+    # the day: the same counts in quarter-hour slots
+    d = wait_metrics(addr, "fail", 2, window="day")
+    assert d["width_s"] == 900 and d["slots"] == 96
+    assert by_class(d)["noop"]["jobs"] == 5
+    # the keys expire: 65 minutes and a day and a quarter
+    minute = int(time.time() // 60)
+    keys = sorted(r.keys("nexus:metrics:*"))
+    assert keys and all(k.startswith(("nexus:metrics:60:", "nexus:metrics:900:")) for k in keys)
+    for k in keys:
+        assert 0 < r.ttl(k) <= (3900 if k.startswith("nexus:metrics:60:") else 87300)
+    assert any(int(k.rsplit(":", 1)[1]) in (minute, minute - 1) for k in keys)
+
+
+def test_metrics_requests_are_bounded_and_checked(r, nexusd):
+    n, addr = start(nexusd)
+    assert get(addr, "/api/metrics?window=week").status == 400
+    assert get(addr, "/api/metrics", headers={"Host": "attacker.example"}).status == 421
+    first = metrics(addr)
+    jid = push(r, "noop", [1])
+    n.wait_jobs([jid])
+    # within 5 s of a read, the same answer: however many poll, one read per window
+    assert metrics(addr) == first
+    m = wait_metrics(addr, "noop", 1)
+    assert m["classes_total"] == 1 and not m["classes_truncated"]
+
+
+def test_a_full_slot_takes_no_new_field(r, nexusd):
+    n, addr = start(nexusd)
+    jid = push(r, "noop", [0])
+    n.wait_jobs([jid])
+    wait_for(lambda: r.keys("nexus:metrics:60:*"), 5, what="a minute's hash")
+    minute = int(time.time() // 60)
+    key = "nexus:metrics:60:%d" % minute
+    if time.time() % 60 > 55:  # the next minute would be a fresh hash
+        time.sleep(6)
+        minute = int(time.time() // 60)
+        key = "nexus:metrics:60:%d" % minute
+    before = r.hlen(key)
+    r.hset(key, mapping={"x|%d" % i: 1 for i in range(4096)})
+    jids = [push(r, "noop", [1]), push(r, "sleep", [1])]
+    n.wait_jobs(jids)
+    wait_for(lambda: r.ttl(key) > 0, 5, what="the hash's time to live")
+    if int(time.time() // 60) != minute:
+        pytest.skip("the minute ended during the test")
+    assert r.hlen(key) == before + 4096 and not r.hexists(key, "n|sleep")
+    assert int(r.hget(key, "n|noop")) >= 1  # a field already there still counts
+
+
+def test_browser_metrics_page_shows_a_class_after_jobs_ran(r, nexusd, workdir, browser_ready):
+    n, addr = start(nexusd, worker={"queues": ["default", "slow"]})
+    run_jobs(r, n)
+    wait_metrics(addr, "noop", 5)
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    shot = os.path.join(ARTIFACTS, "dashboard-metrics.png")
+    run_browser(browser_ready, workdir, SCENARIO="metrics", DASHBOARD_URL="http://%s/" % addr,
+                QUEUE="default", QUEUE_SIZE=0, METRICS_CLASS="noop", METRICS_JOBS=5,
+                METRICS_FAILED=0, SCREENSHOT=shot)
+    assert os.path.getsize(shot) > 10000
