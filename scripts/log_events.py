@@ -32,7 +32,7 @@ def sources(root):
         for top, dirs, files in os.walk(os.path.join(root, layer)):
             dirs.sort()
             for name in sorted(files):
-                if name.endswith(".c") and not name.endswith("_test.c"):
+                if name.endswith((".c", ".h")) and not name.endswith("_test.c"):
                     yield os.path.join(top, name)
 
 
@@ -79,13 +79,12 @@ def code_events(root):
     events, problems = {}, []
     for path in sources(root):
         rel = os.path.relpath(path, root)
+        if rel in ("lib/log.c", "lib/log.h"):  # the definitions themselves
+            continue
         with open(path, encoding="utf-8") as f:
             text = blank_comments(f.read())
         for m in CALL.finditer(text):
-            line = text.count("\n", 0, m.start()) + 1
-            where = "%s:%d" % (rel, line)
-            if rel == "lib/log.c":  # the definitions themselves
-                continue
+            where = "%s:%d" % (rel, text.count("\n", 0, m.start()) + 1)
             args = call_args(text, m.end() - 1)
             if m.group(1) == "write":
                 levels = {w.lower() for w in re.findall(r"LOG_LEVEL_([A-Z]+)", args[0])}
