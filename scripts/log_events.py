@@ -3,10 +3,11 @@
 
 Reads every log call of the C sources (log_error/warn/info/debug, and log_write with its
 LOG_LEVEL_* words) and takes the event from its format string, which must be string literals
-opening with `event=NAME` (a name that is a literal, so that grep finds it). The docs' table
-(`| \\`NAME\\` | LEVELS | fields | what to do |`) must list exactly those names, each with the
-levels the code logs it at. Fails, naming each one, on an event logged but not listed, one
-listed but no longer logged, a level that differs, and a log call whose event cannot be read.
+opening with `event=NAME` (a name that is a literal, so that grep finds it). The docs' tables
+(`| \\`NAME\\` | LEVELS | FIELDS | what to do |`) must list exactly those names, each with the
+levels the code logs it at and the fields its formats write (all of them, or some and `...`).
+Fails, naming each one, on an event logged but not listed, one listed but no longer logged, a
+level or a field that differs, and a log call whose event cannot be read.
 Run by ctest as the test "log_events"; no build needed.
 
   scripts/log_events.py [ROOT]          check (ROOT: the source tree, default this checkout)
@@ -24,7 +25,8 @@ CALL = re.compile(r"\blog_(error|warn|info|debug|write)\s*\(")
 LITERAL = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 EVENT = re.compile(r"event=([a-z][a-z0-9_]*)(?=[ \"]|$)")
 FIELD = re.compile(r"(?:^| )([a-z][a-z0-9_]*)=")
-ROW = re.compile(r"^\| `([^`]+)` \| ([a-z, ]+) \|")
+ROW = re.compile(r"^\| `([^`]+)` \| ([a-z, ]+) \| ([^|]*)\|")
+ELIDED = "..."
 
 
 def sources(root):
@@ -114,7 +116,8 @@ def code_events(root):
 
 
 def doc_events(root):
-    """({event: {"levels", "line"}}, [problems]) from the table of the "Log events" section."""
+    """({event: {"levels", "fields", "elided", "line"}}, [problems]) from the tables of the
+    "Log events" section."""
     with open(os.path.join(root, DOC), encoding="utf-8") as f:
         lines = f.read().split("\n")
     events, problems, inside = {}, [], False
@@ -133,9 +136,15 @@ def doc_events(root):
         if not levels <= set(LEVELS):
             problems.append("%s:%d: %s: levels must be words of %s (got %s)"
                             % (DOC, n, m.group(1), ", ".join(LEVELS), m.group(2).strip()))
+        words = m.group(3).split()
+        fields = [w for w in words if w != ELIDED]
+        if any(not re.fullmatch(r"[a-z][a-z0-9_]*", w) for w in fields):
+            problems.append("%s:%d: %s: fields must be names, or %s for the rest (got %s)"
+                            % (DOC, n, m.group(1), ELIDED, m.group(3).strip()))
         if m.group(1) in events:
             problems.append("%s:%d: %s is listed twice" % (DOC, n, m.group(1)))
-        events[m.group(1)] = {"levels": levels, "line": n}
+        events[m.group(1)] = {"levels": levels, "fields": fields, "elided": ELIDED in words,
+                              "line": n}
     if not events:
         problems.append("%s: no table of events under \"%s\"" % (DOC, SECTION))
     return events, problems
@@ -172,6 +181,16 @@ def main(argv):
             problems.append("%s:%d: event=%s is listed at %s but logged at %s (%s)"
                             % (DOC, doc[name]["line"], name, ordered(doc[name]["levels"]),
                                ordered(code[name]["levels"]), ", ".join(code[name]["where"])))
+        unlogged = [f for f in doc[name]["fields"] if f not in code[name]["fields"]]
+        unlisted = [f for f in code[name]["fields"] if f not in doc[name]["fields"]]
+        if unlogged:
+            problems.append("%s:%d: event=%s lists %s, which no log call of it writes (%s)"
+                            % (DOC, doc[name]["line"], name, " ".join(unlogged),
+                               ", ".join(code[name]["where"])))
+        if unlisted and not doc[name]["elided"]:
+            problems.append("%s:%d: event=%s does not list %s, which %s writes (or end the "
+                            "fields with %s)" % (DOC, doc[name]["line"], name, " ".join(unlisted),
+                                                 ", ".join(code[name]["where"]), ELIDED))
     for p in problems:
         print(p)
     if problems:

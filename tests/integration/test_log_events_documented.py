@@ -47,7 +47,7 @@ def check(root, *args):
 
 def tree(tmp_path, source=SOURCE, doc=DOC):
     for layer in ("lib", "conf", "queue", "sql", "jobs", "daemon", "ctl"):
-        (tmp_path / layer).mkdir()
+        (tmp_path / layer).mkdir(parents=True)
     (tmp_path / "daemon" / "a.c").write_text(source)
     (tmp_path / "daemon" / "a_test.c").write_text('log_info("event=only_in_a_test");\n')
     (tmp_path / "docs").mkdir()
@@ -95,3 +95,15 @@ def test_rows_are_read_only_under_log_events_and_must_name_known_levels(tmp_path
     assert ("docs/operations.md:7: listed: levels must be words of error, warn, info, debug "
             "(got notice)") in res.stdout
     assert "elsewhere" not in res.stdout
+
+
+def test_fields_are_those_the_formats_write_unless_the_row_ends_them_with_dots(tmp_path):
+    doc = DOC.replace("| `listed` | info | a |", "| `listed` | info | a z |").replace(
+        "| `split_over` | warn, info | b c |", "| `split_over` | warn, info | b |")
+    res = check(tree(tmp_path, doc=doc))
+    assert ("docs/operations.md:7: event=listed lists z, which no log call of it writes "
+            "(daemon/a.c:5)") in res.stdout
+    assert ("docs/operations.md:8: event=split_over does not list c, which daemon/a.c:6 writes "
+            "(or end the fields with ...)") in res.stdout
+    res = check(tree(tmp_path / "dots", doc=doc.replace("| b |", "| b ... |")))
+    assert "split_over" not in res.stdout, res.stdout
