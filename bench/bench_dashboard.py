@@ -3,9 +3,11 @@
 
 Each run, against a private redis-server, drains N preloaded noop jobs twice with one nexusd:
   quiet    nobody reads the dashboard (the reference);
-  polled   K clients poll GET /api/dead?limit=1000 back to back over nexusd's HTTP socket
-           the whole time, while `dead` holds --dead ordinary entries and --huge entries of
-           --huge-mb MB each (one with huge args, one with a huge error_message, ...).
+  polled   K clients poll back to back over nexusd's HTTP socket the whole time, each going
+           round --paths (GET /api/dead?limit=1000, and the metrics' history of the hour and of
+           the day: /api/metrics?window=hour|day), while `dead` holds --dead ordinary entries
+           and --huge entries of --huge-mb MB each (one with huge args, one with a huge
+           error_message, ...), and the metrics' hashes hold the counts of the drains before.
 Both drains start the same way: the queue is paused while nexusd starts (and the pollers
 poll for --warmup seconds: nexusd's first read of the huge entries, its one costly read, is
 over by then), then resumed; the rate counts from the first finished job to the last. The
@@ -13,7 +15,7 @@ default 200,000 jobs make a drain last over a second, so that many reads happen 
 The ratio polled/quiet is taken inside each run; medians of --runs runs. Pollers still
 waiting when nexusd stops get 503.
 Usage: bench/bench_dashboard.py [--nexusd build/nexusd] [--jobs 200000] [--runs 5]
-       [--clients 4] [--dead 1000] [--huge 2] [--huge-mb 100] [--warmup 3]
+       [--clients 4] [--dead 1000] [--huge 2] [--huge-mb 100] [--warmup 3] [--paths P1,P2]
 """
 import argparse
 import http.client
@@ -45,21 +47,23 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 class Poller(threading.Thread):
-    """GET path over the unix socket, again and again until stopped: counts the answers,
-    their bytes and the slowest one."""
+    """GETs each of `paths` in turn over the unix socket, again and again until stopped:
+    counts the answers, their bytes and the slowest one."""
 
-    def __init__(self, sock, path):
+    def __init__(self, sock, paths):
         super().__init__(daemon=True)
-        self.sock, self.path = sock, path
+        self.sock, self.paths = sock, paths
         self.halt = threading.Event()
         self.answers, self.bytes, self.errors, self.slowest = {}, 0, 0, 0.0
 
     def run(self):
+        turn = 0
         while not self.halt.is_set():
             t0 = time.perf_counter()
+            turn += 1
             try:
                 c = UnixHTTPConnection(self.sock, timeout=120)
-                c.request("GET", self.path)
+                c.request("GET", self.paths[turn % len(self.paths)])
                 res = c.getresponse()
                 body = res.read()
                 c.close()
@@ -102,9 +106,9 @@ def wait_socket(path, proc, timeout=10):
         time.sleep(0.01)
 
 
-def drain_once(binary, r, sock, tmp, n, clients, path, warmup, timeout):
+def drain_once(binary, r, sock, tmp, n, clients, paths, warmup, timeout):
     """Jobs/s of one drain of the n preloaded jobs (paused until nexusd and the pollers are
-    up), with `clients` pollers of `path`; and the pollers."""
+    up), with `clients` pollers of `paths`; and the pollers."""
     http_sock = os.path.join(tmp, "http.sock")
     r.sadd("nexus:paused", "default")
     proc, log = start_nexusd(binary, sock, tmp, "warn", 50,
@@ -112,7 +116,7 @@ def drain_once(binary, r, sock, tmp, n, clients, path, warmup, timeout):
     pollers = []
     try:
         wait_socket(http_sock, proc)
-        pollers = [Poller(http_sock, path) for _ in range(clients)]
+        pollers = [Poller(http_sock, paths) for _ in range(clients)]
         for p in pollers:
             p.start()
         time.sleep(warmup)
@@ -139,10 +143,12 @@ def main():
     ap.add_argument("--dead", type=int, default=1000, help="ordinary dead entries")
     ap.add_argument("--huge", type=int, default=2, help="huge dead entries")
     ap.add_argument("--huge-mb", type=int, default=100)
-    ap.add_argument("--path", default="/api/dead?limit=1000")
+    ap.add_argument("--paths", default="/api/dead?limit=1000,/api/metrics?window=hour,"
+                    "/api/metrics?window=day", help="comma-separated paths each client polls")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds of polling first")
     ap.add_argument("--timeout", type=float, default=300, help="seconds one drain may take")
     args = ap.parse_args()
+    paths = args.paths.split(",")
     tmp = tempfile.mkdtemp(prefix="nexus-bench-")
     rproc, sock, r = start_redis(tmp)
     try:
@@ -151,11 +157,11 @@ def main():
         quiet, polled, ratios = [], [], []
         for i in range(args.runs):
             preload(r, args.jobs, flush=False)
-            q, _ = drain_once(args.nexusd, r, sock, tmp, args.jobs, 0, args.path, args.warmup,
+            q, _ = drain_once(args.nexusd, r, sock, tmp, args.jobs, 0, paths, args.warmup,
                               args.timeout)
             preload(r, args.jobs, flush=False)
             p, pollers = drain_once(args.nexusd, r, sock, tmp, args.jobs, args.clients,
-                                    args.path, args.warmup, args.timeout)
+                                    paths, args.warmup, args.timeout)
             quiet.append(q)
             polled.append(p)
             ratios.append(p / q)
@@ -171,7 +177,7 @@ def main():
                      sum(x.errors for x in pollers)), flush=True)
         print("median of %d runs (%d jobs, %d clients polling %s, dead: %d + %d of %d MB): "
               "quiet %.0f jobs/s (%.3f s), polled %.0f jobs/s (%.3f s), ratio %.2f"
-              % (args.runs, args.jobs, args.clients, args.path, args.dead, args.huge,
+              % (args.runs, args.jobs, args.clients, args.paths, args.dead, args.huge,
                  args.huge_mb, statistics.median(quiet), args.jobs / statistics.median(quiet),
                  statistics.median(polled), args.jobs / statistics.median(polled),
                  statistics.median(ratios)))
