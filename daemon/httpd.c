@@ -270,7 +270,7 @@ static void mhd_on_connection(void *cls, struct MHD_Connection *mc, void **socke
         h->full = true;
         if (ratelog_allow(&h->limit_log, &suppressed))
             log_warn("event=http_limit_reached connections=%u max_connections=%u "
-                     "msg=\"more wait in the listen queue until one closes\" suppressed=%u",
+                     "why=\"more wait in the listen queue until one closes\" suppressed=%u",
                      h->nconns, h->max_connections, suppressed);
     }
     c = xcalloc(1, sizeof(*c));
@@ -779,7 +779,7 @@ struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_cfg *cfg, struc
     h->max_connections = fd_room(cfg->max_connections);
     if (h->max_connections < cfg->max_connections)
         log_warn("event=http_nofile_low max_connections=%u using=%u "
-                 "msg=\"RLIMIT_NOFILE cannot fit http.max_connections: raise LimitNOFILE\"",
+                 "why=\"RLIMIT_NOFILE cannot fit http.max_connections: raise LimitNOFILE\"",
                  cfg->max_connections, h->max_connections);
     fd = listen_open(h, cfg->listen, err);
     if (fd < 0)

@@ -214,7 +214,7 @@ static int http_start(struct daemon *d)
     /* as Redis's protected mode, but a warning: /status and the dashboard's reads need no
      * token, and without one nothing at all does */
     if (!httpd_host_listen_is_local(cfg->http_listen) && !cfg->http_token)
-        log_warn("event=http_exposed listen=%s msg=\"http.listen is not loopback or a unix "
+        log_warn("event=http_exposed listen=%s why=\"http.listen is not loopback or a unix "
                  "socket and no token is set (http.token_file, NEXUS_HTTP_TOKEN): anyone who "
                  "reaches it reads the fleet and its jobs; keep it on loopback or set a token\"",
                  log_q(cfg->http_listen));

@@ -139,7 +139,7 @@ static int listen_setup(struct process *p, const struct pgurl_roles *roles,
     if (!roles->pooled)
         return 0;
     if (!roles->session) {
-        log_warn("event=outbox_polled interval=%gs reason=%s", cfg->database_outbox_interval_s,
+        log_warn("event=outbox_polled interval=%gs why=%s", cfg->database_outbox_interval_s,
                  log_q(pgurl_no_session(cfg->database_url, cfg->database_pool_url,
                                         "the outbox's LISTEN needs", why, sizeof(why))));
         return 0;

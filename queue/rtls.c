@@ -89,7 +89,7 @@ static SSL_CTX *ctx_make(const struct raddr *a, struct err *err)
         return NULL;
     }
     if (!a->tls_verify)
-        log_warn("event=redis_tls_unverified msg=\"redis.tls_verify is false: the Redis "
+        log_warn("event=redis_tls_unverified why=\"redis.tls_verify is false: the Redis "
                  "server's certificate and name are not checked\"");
     return ctx;
 }
