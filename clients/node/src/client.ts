@@ -15,6 +15,7 @@ import {
 import { keysFor, type Keys } from "./keys.js";
 import { PUSH_LUA } from "./push-lua.js";
 import type { PushPlan, RedisAdapter } from "./redis/adapter.js";
+import { traceFor } from "./trace.js";
 import { adapterFor } from "./redis/detect.js";
 import { enqueueParams, enqueueThrough, type QueryFn } from "./transaction.js";
 import type { ArgsThen, ClassOf, JobMap } from "./types.js";
@@ -93,8 +94,9 @@ export class Client<Jobs extends JobMap = JobMap> {
         "invalid_argument",
         `argsList must be an array of args arrays (got ${describe(argsList)})`,
       );
+    const trace = await traceFor(options);
     const nowS = Date.now() / 1000;
-    const placement = placementOf(options, nowS);
+    const placement = placementOf(options, nowS, trace);
     argsList.forEach((args, i) =>
       checkArgs(args, argsList.length === 1 ? "args" : `argsList[${i}]`),
     );
@@ -135,8 +137,9 @@ export class Client<Jobs extends JobMap = JobMap> {
     const args: unknown = given === undefined ? [] : given;
     checkClass(cls);
     checkArgs(args);
+    const trace = await traceFor(options);
     const nowS = Date.now() / 1000;
-    const placement = placementOf(options, nowS);
+    const placement = placementOf(options, nowS, trace);
     const uniqueKey = placement.unique && (await uniqueKeyOf(placement.unique, cls, args));
     buildJob(cls, args, placement, nowS, this.maxJobSize, uniqueKey); // the size check
     const jid = await enqueueThrough(

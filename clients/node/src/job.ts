@@ -3,6 +3,7 @@
 
 import { MAX_DELAY_S, parseDuration } from "./duration.js";
 import { NexusClientError, describe } from "./errors.js";
+import type { TraceContext } from "./trace.js";
 
 /** A job's arguments: any JSON values. */
 export type JsonValue =
@@ -25,6 +26,15 @@ export interface EnqueueOptions {
   /** With `uniqueFor`: the lock's key, 1..512 bytes; default the class and a SHA-256 of the
    * args' JSON. Give the same key in every producer (and language) that must not duplicate. */
   uniqueKey?: string;
+  /** The W3C trace context the job carries (docs/PROTOCOL.md, "Trace context"), as the HTTP
+   * header: "00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>". nexusd logs its trace id
+   * with the job's lines and passes it on to http classes' requests and commands'
+   * environments. Default: the active OpenTelemetry span's, when the app has
+   * @opentelemetry/api installed; false: none. */
+  traceparent?: string | false;
+  /** With `traceparent`: the W3C tracestate passed on with it, 1..512 printable ASCII
+   * characters. */
+  tracestate?: string;
 }
 
 /** Limits of docs/PROTOCOL.md's job table. */
@@ -51,6 +61,7 @@ export interface Placement {
   at: number | undefined; /* epoch s; undefined: now */
   retry: boolean | number;
   unique: Uniqueness | undefined; /* a unique job's options; undefined: not unique */
+  trace: TraceContext | undefined; /* the trace context the jobs carry; undefined: none */
 }
 
 /** A unique job's options: `forS` seconds (> 0), the key given (or undefined: the default). */
@@ -145,15 +156,20 @@ function dueAt(opts: EnqueueOptions, nowS: number): number | undefined {
   return at !== undefined && at > nowS ? at : undefined;
 }
 
-/** The options of one call, checked: throws `invalid_argument`. */
-export function placementOf(opts: EnqueueOptions | undefined, nowS: number): Placement {
+/** The options of one call, checked (`trace`: what traceFor() made of them): throws
+ * `invalid_argument`. */
+export function placementOf(
+  opts: EnqueueOptions | undefined,
+  nowS: number,
+  trace?: TraceContext,
+): Placement {
   if (opts === undefined || opts === null) opts = {};
   if (typeof opts !== "object") throw invalid(`options must be an object (got ${describe(opts)})`);
   const queue = opts.queue ?? "default";
   checkQueue(queue);
   const retry = opts.retry ?? true;
   checkRetry(retry);
-  return { queue, at: dueAt(opts, nowS), retry, unique: uniqueOf(opts) };
+  return { queue, at: dueAt(opts, nowS), retry, unique: uniqueOf(opts), trace };
 }
 
 /** `uniqueFor` and `uniqueKey`, checked as nexusd checks unique_for and unique_key. */
@@ -230,7 +246,8 @@ export function newJid(): string {
 /** The job's JSON text for `placement`, its jid, class and queue first (so that the excerpt
  * nexusd keeps of an oversized job names them). A job for the schedule carries no
  * enqueued_at (the score says when; the poller sets it when it moves the job), as Sidekiq.
- * A unique job carries unique_for and `uniqueKey` (the key uniqueKeyOf() chose) after its args.
+ * A unique job carries unique_for and `uniqueKey` (the key uniqueKeyOf() chose) after its args,
+ * a traced one traceparent (and tracestate) after those.
  * `args` must have passed checkArgs(). Throws `too_large` over `maxJobSize` bytes. */
 export function buildJob(
   cls: string,
@@ -253,6 +270,10 @@ export function buildJob(
   if (placement.unique) {
     job.unique_for = placement.unique.forS;
     job.unique_key = uniqueKey;
+  }
+  if (placement.trace) {
+    job.traceparent = placement.trace.traceparent;
+    if (placement.trace.tracestate !== undefined) job.tracestate = placement.trace.tracestate;
   }
   const text = JSON.stringify(job);
   const size = utf8Bytes(text);

@@ -19,8 +19,20 @@ export const ENQUEUE_UNIQUE_SQL =
   "SELECT nexus.enqueue($1::text, $2::jsonb, $3::text, to_timestamp($4::double precision), " +
   "$5::jsonb, $6::double precision, $7::text) AS jid";
 
-/** The parameters of ENQUEUE_SQL (or, for a unique job with its key, ENQUEUE_UNIQUE_SQL)
- * for a checked job. */
+/** ... and of a job with trace context, with traceparent and tracestate too (migration 012). */
+export const ENQUEUE_TRACE_SQL =
+  "SELECT nexus.enqueue($1::text, $2::jsonb, $3::text, to_timestamp($4::double precision), " +
+  "$5::jsonb, $6::double precision, $7::text, $8::text, $9::text) AS jid";
+
+/** The statement for each number of parameters enqueueParams() gives. */
+const ENQUEUE_BY_PARAMS: Record<number, string> = {
+  5: ENQUEUE_SQL,
+  7: ENQUEUE_UNIQUE_SQL,
+  9: ENQUEUE_TRACE_SQL,
+};
+
+/** The parameters of ENQUEUE_SQL (or, for a unique job with its key, ENQUEUE_UNIQUE_SQL; for
+ * a job with trace context, ENQUEUE_TRACE_SQL) for a checked job. */
 export function enqueueParams(
   cls: string,
   argsJson: string,
@@ -29,7 +41,9 @@ export function enqueueParams(
 ): unknown[] {
   const retry = JSON.stringify(placement.retry);
   const params: unknown[] = [cls, argsJson, placement.queue, placement.at ?? null, retry];
-  if (placement.unique) params.push(placement.unique.forS, uniqueKey);
+  if (placement.unique || placement.trace)
+    params.push(placement.unique?.forS ?? null, placement.unique ? uniqueKey : null);
+  if (placement.trace) params.push(placement.trace.traceparent, placement.trace.tracestate ?? null);
   return params;
 }
 
@@ -53,7 +67,7 @@ export async function enqueueThrough(query: QueryFn, params: unknown[]): Promise
     );
   let result: unknown;
   try {
-    result = await query(params.length > 5 ? ENQUEUE_UNIQUE_SQL : ENQUEUE_SQL, params);
+    result = await query(ENQUEUE_BY_PARAMS[params.length] ?? ENQUEUE_SQL, params);
   } catch (e) {
     throw wrapError("database", "nexus.enqueue() failed", e);
   }

@@ -1,6 +1,6 @@
 // transaction.test.mjs - enqueueInTransaction against a real PostgreSQL migrated by nexusd,
 // with a nexusd relaying its outbox: a committed job runs once, a rolled-back one never, and
-// of two unique duplicates only the first is pushed.
+// of two unique duplicates only the first is pushed, a job's trace context reaches nexusd.
 // Skipped when no PostgreSQL server is installed (/usr/lib/postgresql/*/bin).
 
 import assert from "node:assert/strict";
@@ -120,6 +120,31 @@ describe("enqueueInTransaction", { skip }, () => {
     await sleep(500);
     assert.equal(nexusd.lines({ event: "job", jid: b.jid }).length, 0);
     assert.equal((await db.query("SELECT count(*)::int AS n FROM nexus.outbox")).rows[0].n, 0);
+  });
+
+  it("a job's trace context goes through the outbox: nexusd logs its trace id", async () => {
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const jobs = new Client({ redis });
+    const [traced, unique] = await transaction(
+      async () => [
+        await jobs.enqueueInTransaction(query, "noop", ["t"], {
+          traceparent,
+          tracestate: "rojo=1",
+        }),
+        await jobs.enqueueInTransaction(query, "noop", ["u"], { uniqueFor: "1m", traceparent }),
+      ],
+      true,
+    );
+    const seen = await nexusd.waitJobs([traced.jid, unique.jid]);
+    assert.equal(seen[traced.jid].trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert.equal(seen[unique.jid].trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    await assert.rejects(
+      transaction(
+        () => jobs.enqueueInTransaction(query, "noop", [], { traceparent: "00-bad" }),
+        true,
+      ),
+      (e) => e instanceof NexusClientError && e.code === "invalid_argument",
+    );
   });
 
   it("a failing statement is a database error, and invalid args never reach it", async () => {
