@@ -28,9 +28,10 @@ declare -A MAX_LEN=(
     [excerpt]=1024
     [sentinel]=512
     [pgurl]=512
+    [traceparent]=640
 )
 ALL_TARGETS=(job cfg cron emotion_parse mail_msg mail_tmpl npm_audit urlmask rollup_parse sql_args
-             excerpt sentinel pgurl)
+             excerpt sentinel pgurl traceparent)
 BUILD_DIR=build-fuzz
 
 usage() {

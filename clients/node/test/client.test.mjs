@@ -7,26 +7,7 @@ import { createRequire } from "node:module";
 import { describe, it } from "node:test";
 
 import { Client, NexusClientError } from "../dist/esm/index.js";
-
-/** An object ioredis's detection accepts, recording each MULTI as a list of commands. */
-function fakeIoredis() {
-  const sent = [];
-  return {
-    sent,
-    sadd() {},
-    lpush() {},
-    multi() {
-      const cmds = [];
-      const m = {
-        sadd: (...a) => (cmds.push(["sadd", ...a]), m),
-        lpush: (...a) => (cmds.push(["lpush", ...a]), m),
-        zadd: (...a) => (cmds.push(["zadd", ...a]), m),
-        exec: async () => (sent.push(cmds), cmds.map(() => [null, 1])),
-      };
-      return m;
-    },
-  };
-}
+import { fakeIoredis } from "./support/fake-ioredis.mjs";
 
 function refused(code, pattern) {
   return (e) => e instanceof NexusClientError && e.code === code && pattern.test(e.message);
