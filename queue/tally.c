@@ -2,7 +2,6 @@
 #include "queue/tally.h"
 
 #include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,20 +13,58 @@
 
 #define BUCKET_OFFSET 8     /* bucket 0 starts at 2^(-8/4) = 0.25 ms */
 #define VIEW_NAMES_MAX 1024 /* classes or queues a view keeps; more are ignored */
+#define NOTE_NAMES_MAX 64   /* classes or queues one tally keeps; more are not counted */
 
-struct count {
-    char *field; /* owned */
-    long long n;
+/* The index of the entry named `name` (`len` bytes) among the `n` entries of `size` bytes at
+ * `base`, each starting with its name (char *); -1 when there is none. */
+static long name_index(const void *base, size_t size, size_t n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *x = *(char *const *)(const void *)((const char *)base + i * size);
+        if (strlen(x) == len && memcmp(x, name, len) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* A class's attempts since the last flush; its fields are written out only by tally_text(),
+ * so that noting an attempt is a lookup and a few increments. */
+struct tclass {
+    char *name; /* owned; first member (name_index()) */
+    long long n, failed;
+    long long dur[TALLY_BUCKETS], lat[TALLY_BUCKETS];
+};
+
+struct tqueue {
+    char *name; /* owned; first member */
+    long long sum_ms, count;
 };
 
 struct tally {
-    struct count *counts;
-    size_t n, cap;
+    struct tclass *classes; /* NOTE_NAMES_MAX */
+    size_t nclasses;
+    struct tqueue *queues; /* NOTE_NAMES_MAX */
+    size_t nqueues;
 };
 
 struct tally *tally_new(void)
 {
-    return xcalloc(1, sizeof(struct tally));
+    struct tally *t = xcalloc(1, sizeof(*t));
+
+    t->classes = xcalloc(NOTE_NAMES_MAX, sizeof(*t->classes));
+    t->queues = xcalloc(NOTE_NAMES_MAX, sizeof(*t->queues));
+    return t;
+}
+
+void tally_clear(struct tally *t)
+{
+    for (size_t i = 0; i < t->nclasses; i++)
+        free(t->classes[i].name);
+    for (size_t i = 0; i < t->nqueues; i++)
+        free(t->queues[i].name);
+    memset(t->classes, 0, t->nclasses * sizeof(*t->classes));
+    memset(t->queues, 0, t->nqueues * sizeof(*t->queues));
+    t->nclasses = t->nqueues = 0;
 }
 
 void tally_free(struct tally *t)
@@ -35,7 +72,8 @@ void tally_free(struct tally *t)
     if (!t)
         return;
     tally_clear(t);
-    free(t->counts);
+    free(t->classes);
+    free(t->queues);
     free(t);
 }
 
@@ -56,65 +94,84 @@ double tally_bucket_ms(unsigned bucket)
     return exp2(((double)bucket - BUCKET_OFFSET + 0.5) / 4);
 }
 
-/* Adds `n` to the count of "KIND|[BUCKET|]NAME". */
-static void count_add(struct tally *t, char kind, int bucket, const char *name, long long n)
+/* Names become fields of lines "FIELD\tCOUNT\n": one holding a line break is not counted. */
+static bool name_fits(const char *name)
 {
-    char field[320];
-    int len = bucket < 0 ? snprintf(field, sizeof(field), "%c|%s", kind, name)
-                         : snprintf(field, sizeof(field), "%c|%d|%s", kind, bucket, name);
-
-    if (len < 0 || (size_t)len >= sizeof(field) || strpbrk(field, "\t\n"))
-        return; /* names are far shorter (JOB_MAX_CLASS, JOB_MAX_QUEUE); no line breaks */
-    for (size_t i = 0; i < t->n; i++)
-        if (strcmp(t->counts[i].field, field) == 0) {
-            t->counts[i].n += n;
-            return;
-        }
-    if (t->n == TALLY_NOTE_MAX)
-        return;
-    if (t->n == t->cap) {
-        t->cap = t->cap ? 2 * t->cap : 16;
-        t->counts = xreallocarray(t->counts, t->cap, sizeof(*t->counts));
-    }
-    t->counts[t->n].field = xmemdup(field, (size_t)len + 1);
-    t->counts[t->n].n = n;
-    t->n++;
+    return strlen(name) < 256 && !strpbrk(name, "\t\n");
 }
 
 void tally_note(struct tally *t, const char *job_class, const char *queue, bool failed,
                 double duration_s, double latency_s)
 {
-    count_add(t, 'n', -1, job_class, 1);
-    if (failed)
-        count_add(t, 'f', -1, job_class, 1);
+    long i = name_index(t->classes, sizeof(*t->classes), t->nclasses, job_class,
+                        strlen(job_class));
+    struct tclass *c;
+    struct tqueue *q;
+
+    if (i < 0 && (t->nclasses == NOTE_NAMES_MAX || !name_fits(job_class)))
+        return;
+    if (i < 0) {
+        i = (long)t->nclasses++;
+        t->classes[i].name = xstrdup(job_class);
+    }
+    c = &t->classes[i];
+    c->n++;
+    c->failed += failed;
     if (duration_s >= 0)
-        count_add(t, 'd', (int)tally_bucket(duration_s * 1000), job_class, 1);
+        c->dur[tally_bucket(duration_s * 1000)]++;
     if (latency_s < 0)
         return;
-    count_add(t, 'l', (int)tally_bucket(latency_s * 1000), job_class, 1);
-    count_add(t, 'q', -1, queue, llround(latency_s * 1000));
-    count_add(t, 'k', -1, queue, 1);
+    c->lat[tally_bucket(latency_s * 1000)]++;
+    i = name_index(t->queues, sizeof(*t->queues), t->nqueues, queue, strlen(queue));
+    if (i < 0 && (t->nqueues == NOTE_NAMES_MAX || !name_fits(queue)))
+        return;
+    if (i < 0) {
+        i = (long)t->nqueues++;
+        t->queues[i].name = xstrdup(queue);
+    }
+    q = &t->queues[i];
+    q->sum_ms += llround(latency_s * 1000);
+    q->count++;
+}
+
+/* Appends the line "KIND|[BUCKET|]NAME\tCOUNT\n". */
+static void line_add(struct strbuf *b, char kind, int bucket, const char *name, long long n)
+{
+    char head[16], tail[32];
+    int hl = bucket < 0 ? snprintf(head, sizeof(head), "%c|", kind)
+                        : snprintf(head, sizeof(head), "%c|%d|", kind, bucket);
+    int tl = snprintf(tail, sizeof(tail), "\t%lld\n", n);
+
+    strbuf_add(b, head, (size_t)hl);
+    strbuf_add(b, name, strlen(name));
+    strbuf_add(b, tail, (size_t)tl);
+}
+
+static void histogram_add(struct strbuf *b, char kind, const long long *h, const char *name)
+{
+    for (int k = 0; k < TALLY_BUCKETS; k++)
+        if (h[k])
+            line_add(b, kind, k, name, h[k]);
 }
 
 char *tally_text(const struct tally *t, size_t *ret_len)
 {
     struct strbuf b = {0};
-    char num[32];
 
-    for (size_t i = 0; i < t->n; i++) {
-        int len = snprintf(num, sizeof(num), "\t%lld\n", t->counts[i].n);
-        strbuf_add(&b, t->counts[i].field, strlen(t->counts[i].field));
-        strbuf_add(&b, num, (size_t)len);
+    for (size_t i = 0; i < t->nclasses; i++) {
+        const struct tclass *c = &t->classes[i];
+        line_add(&b, 'n', -1, c->name, c->n);
+        if (c->failed)
+            line_add(&b, 'f', -1, c->name, c->failed);
+        histogram_add(&b, 'd', c->dur, c->name);
+        histogram_add(&b, 'l', c->lat, c->name);
+    }
+    for (size_t i = 0; i < t->nqueues; i++) {
+        line_add(&b, 'q', -1, t->queues[i].name, t->queues[i].sum_ms);
+        line_add(&b, 'k', -1, t->queues[i].name, t->queues[i].count);
     }
     *ret_len = b.len;
     return b.p;
-}
-
-void tally_clear(struct tally *t)
-{
-    for (size_t i = 0; i < t->n; i++)
-        free(t->counts[i].field);
-    t->n = 0;
 }
 
 /* --- reading back ----------------------------------------------------------------------- */
@@ -178,13 +235,11 @@ void tally_view_free(struct tally_view *v)
 
 static struct vclass *view_class(struct tally_view *v, const char *name, size_t len)
 {
+    long i = name_index(v->classes, sizeof(*v->classes), v->nclasses, name, len);
     struct vclass *c;
 
-    for (size_t i = 0; i < v->nclasses; i++)
-        if (strlen(v->classes[i].name) == len && memcmp(v->classes[i].name, name, len) == 0)
-            return &v->classes[i];
-    if (v->nclasses == VIEW_NAMES_MAX)
-        return NULL;
+    if (i >= 0 || v->nclasses == VIEW_NAMES_MAX)
+        return i >= 0 ? &v->classes[i] : NULL;
     c = &v->classes[v->nclasses++];
     c->name = xstrndup(name, len);
     c->per_slot = xcalloc(v->nslots, sizeof(long long));
@@ -193,13 +248,11 @@ static struct vclass *view_class(struct tally_view *v, const char *name, size_t 
 
 static struct vqueue *view_queue(struct tally_view *v, const char *name, size_t len)
 {
+    long i = name_index(v->queues, sizeof(*v->queues), v->nqueues, name, len);
     struct vqueue *q;
 
-    for (size_t i = 0; i < v->nqueues; i++)
-        if (strlen(v->queues[i].name) == len && memcmp(v->queues[i].name, name, len) == 0)
-            return &v->queues[i];
-    if (v->nqueues == VIEW_NAMES_MAX)
-        return NULL;
+    if (i >= 0 || v->nqueues == VIEW_NAMES_MAX)
+        return i >= 0 ? &v->queues[i] : NULL;
     q = &v->queues[v->nqueues++];
     q->name = xstrndup(name, len);
     q->sum_ms = xcalloc(v->nslots, sizeof(long long));

@@ -25,16 +25,17 @@ typedef struct json_t json_t;
 /* Histogram buckets: bucket b holds values of 2^((b - 8) / 4) ms up to the next, so each is
  * 19 % wide; values below 0.25 ms fall in 0, above 2^24 ms (4.7 h) in the last. */
 #define TALLY_BUCKETS 105
-/* Distinct fields one flush's tally holds; attempts beyond them are not counted. */
-#define TALLY_NOTE_MAX 2048
 
 struct tally; /* opaque */
 
 /* An empty tally. Caller owns it, release with tally_free() (accepts NULL). */
 struct tally *tally_new(void);
 void tally_free(struct tally *t);
-/* Counts one finished attempt of `job_class` from `queue` (both borrowed): `failed`,
- * its `duration_s` and its `latency_s` (< 0: unknown, not counted). */
+/* Counts one finished attempt of `job_class` from `queue` (both borrowed, copied when new):
+ * `failed`, its `duration_s` and its `latency_s` (< 0: unknown, not counted). A tally keeps
+ * 64 classes and 64 queues between two flushes; attempts of others are not counted, nor
+ * those of a name holding a tab or a line break. A lookup and a few increments: the fields
+ * are written out by tally_text(). */
 void tally_note(struct tally *t, const char *job_class, const char *queue, bool failed,
                 double duration_s, double latency_s);
 /* What was noted as "FIELD\tCOUNT\n" lines (finish.lua's ARGV). Caller owns the text,

@@ -38,11 +38,11 @@ static void test_text_gives_one_line_per_field_until_cleared(void **state)
     tally_note(t, "tab\there", "default", false, 0.001, -1); /* not a line of its own */
     text = tally_text(t, &len);
     assert_string_equal(text, "n|mail\t2\n"
+                              "f|mail\t1\n"
                               "d|8|mail\t2\n"
                               "l|12|mail\t1\n"
                               "q|default\t2\n"
-                              "k|default\t1\n"
-                              "f|mail\t1\n");
+                              "k|default\t1\n");
     assert_int_equal(len, strlen(text));
     free(text);
     tally_clear(t);
