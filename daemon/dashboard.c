@@ -611,6 +611,11 @@ void dashboard_reload(struct dashboard *d, const struct cfg *cfg)
     durable_set(d->durable, cfg->redis_wait_replicas, cfg->redis_wait_timeout_s);
 }
 
+void dashboard_set_pool(struct dashboard *d, struct db_pool *pool)
+{
+    history_api_set_pool(d->history, pool);
+}
+
 void dashboard_free(struct dashboard *d)
 {
     struct wait *w;

@@ -10,6 +10,7 @@ struct cfg;
 struct err;
 struct ev_loop;
 struct httpd;
+struct db_pool;
 struct dashboard; /* opaque */
 
 /* A file of daemon/dashboard/, embedded by scripts/embed.cmake (MODE=asset). */
@@ -35,6 +36,10 @@ struct dashboard *dashboard_new(struct ev_loop *loop, struct httpd *h, const str
  * reload or free. The namespace and the Redis URL stay as at dashboard_new() (they need a
  * restart). */
 void dashboard_reload(struct dashboard *d, const struct cfg *cfg);
+/* The metrics read nexus.job_history through `pool` (borrowed, or NULL; freed only after
+ * the dashboard stops using it: process_free() before dashboard_free()), see
+ * history_api_set_pool(). */
+void dashboard_set_pool(struct dashboard *d, struct db_pool *pool);
 /* Closes its Redis connection: requests still waiting are answered 503. */
 void dashboard_free(struct dashboard *d);
 

@@ -1,4 +1,6 @@
-/* history_api.c - GET /api/metrics: the last hour or day per class and queue, read from Redis. */
+/* history_api.c - GET /api/metrics: the last hour or day per class and queue, read from Redis,
+ * with the classes' counts and exact duration percentiles from nexus.job_history when
+ * PostgreSQL is configured. */
 #include "daemon/history_api.h"
 
 #include <stdbool.h>
@@ -15,6 +17,7 @@
 #include "queue/lua.h"
 #include "queue/rconn.h"
 #include "queue/tally.h"
+#include "sql/history_read.h"
 
 #define CLASSES_MAX 50 /* classes an answer lists (those with the most attempts) */
 #define QUEUES_MAX 20  /* queues an answer lists (by name) */
@@ -25,11 +28,13 @@ struct window {
     const char *name;
     unsigned width_s; /* TALLY_MINUTE_S or TALLY_QUARTER_S */
     unsigned nslots;  /* slots within the keys' time to live */
+    double sql_fresh_s; /* nexus.job_history's answer is read again after this: a day of a
+                           million attempts takes PostgreSQL 0.65 s (docs/dashboard.md) */
 };
 
 static const struct window windows[] = {
-    {"hour", TALLY_MINUTE_S, 60},
-    {"day", TALLY_QUARTER_S, 96},
+    {"hour", TALLY_MINUTE_S, 60, HISTORY_API_FRESH_S},
+    {"day", TALLY_QUARTER_S, 96, 60.0},
 };
 #define NWINDOWS (sizeof(windows) / sizeof(windows[0]))
 
@@ -45,20 +50,25 @@ struct shared {
     double first_slot_s;    /* of the read under way */
     bool reading;
     struct waiter *waiting; /* owned */
+    json_t *sql_classes;    /* owned: nexus.job_history's last answer, or NULL */
+    long sql_total;
+    double sql_read_at;     /* ev_now() when it was read */
 };
 
 struct history_api {
     struct ev_loop *loop; /* borrowed */
     struct rconn *conn;   /* borrowed: the dashboard's */
+    struct db_pool *pool; /* borrowed, or NULL: nexus.job_history's */
     char *ns;             /* owned */
     struct shared shared[NWINDOWS];
     size_t nwaiting;
 };
 
-/* A read under way: names its window. */
+/* A read under way: names its window; holds Redis's answer while PostgreSQL's is read. */
 struct read {
     struct history_api *ha;
     size_t window;
+    json_t *answer; /* owned, or NULL */
 };
 
 static void shared_answer(struct history_api *ha, struct shared *s, unsigned status,
@@ -99,25 +109,92 @@ static json_t *answer_make(const struct window *win, double first_slot_s,
     return answer;
 }
 
+/* The read's answer is complete: kept for HISTORY_API_FRESH_S and sent to those waiting. */
+static void read_end(struct read *rd)
+{
+    struct history_api *ha = rd->ha;
+    struct shared *s = &ha->shared[rd->window];
+
+    s->reading = false;
+    json_decref(s->answer);
+    s->answer = rd->answer;
+    s->read_at = ev_now(ha->loop);
+    shared_answer(ha, s, 200, NULL);
+    free(rd);
+}
+
+static json_t *class_find(json_t *classes, const char *name)
+{
+    size_t i;
+    json_t *c;
+
+    json_array_foreach(classes, i, c)
+        if (strcmp(json_string_value(json_object_get(c, "class")), name) == 0)
+            return c;
+    return NULL;
+}
+
+/* PostgreSQL's classes (taken) replace Redis's in `answer`, keeping Redis's latency and
+ * attempts per slot (the history has no enqueued_at). */
+static void answer_merge(json_t *answer, json_t *classes, long total)
+{
+    json_t *c, *same;
+    size_t i;
+
+    json_array_foreach(classes, i, c) {
+        same = class_find(json_object_get(answer, "classes"),
+                          json_string_value(json_object_get(c, "class")));
+        json_object_set(c, "latency_ms", same ? json_object_get(same, "latency_ms") : json_null());
+        json_object_set(c, "series", same ? json_object_get(same, "series") : json_null());
+    }
+    json_object_set_new(answer, "classes", classes);
+    json_object_set_new(answer, "classes_total", json_integer(total));
+    json_object_set_new(answer, "classes_truncated", json_boolean(total > CLASSES_MAX));
+    json_object_set_new(answer, "source", json_string("postgresql"));
+}
+
+/* A failed read leaves Redis's classes, saying why. */
+static void history_on_read(json_t *classes, long total, int err, const char *why, void *arg)
+{
+    struct read *rd = arg;
+    struct shared *s = &rd->ha->shared[rd->window];
+
+    if (err < 0) {
+        json_object_set_new(rd->answer, "postgresql_error", json_string(why));
+    } else {
+        json_decref(s->sql_classes);
+        s->sql_classes = json_deep_copy(classes);
+        s->sql_total = total;
+        s->sql_read_at = ev_now(rd->ha->loop);
+        answer_merge(rd->answer, classes, total);
+    }
+    read_end(rd);
+}
+
 static void read_on_reply(struct redisReply *reply, void *arg)
 {
     struct read *rd = arg;
     struct history_api *ha = rd->ha;
     struct shared *s = &ha->shared[rd->window];
+    const struct window *win = &windows[rd->window];
     const char *error = rconn_reply_error(reply);
 
-    s->reading = false;
     if (!error && reply->type != REDIS_REPLY_ARRAY)
         error = "unexpected reply";
     if (error) {
+        s->reading = false;
         shared_answer(ha, s, 503, error);
-    } else {
-        json_decref(s->answer);
-        s->answer = answer_make(&windows[rd->window], s->first_slot_s, reply);
-        s->read_at = ev_now(ha->loop);
-        shared_answer(ha, s, 200, NULL);
+        free(rd);
+        return;
     }
-    free(rd);
+    rd->answer = answer_make(win, s->first_slot_s, reply);
+    if (ha->pool && s->sql_classes && ev_now(ha->loop) - s->sql_read_at < win->sql_fresh_s) {
+        answer_merge(rd->answer, json_deep_copy(s->sql_classes), s->sql_total);
+        read_end(rd);
+    } else if (!ha->pool || history_read(ha->pool, (double)win->width_s * win->nslots,
+                                         CLASSES_MAX, history_on_read, rd) < 0) {
+        read_end(rd);
+    }
 }
 
 static void read_start(struct history_api *ha, size_t window)
@@ -157,6 +234,11 @@ struct history_api *history_api_new(struct ev_loop *loop, struct rconn *conn, co
     return ha;
 }
 
+void history_api_set_pool(struct history_api *ha, struct db_pool *pool)
+{
+    ha->pool = pool;
+}
+
 void history_api_free(struct history_api *ha)
 {
     if (!ha)
@@ -164,6 +246,7 @@ void history_api_free(struct history_api *ha)
     for (size_t i = 0; i < NWINDOWS; i++) {
         shared_answer(ha, &ha->shared[i], 503, "nexusd is stopping");
         json_decref(ha->shared[i].answer);
+        json_decref(ha->shared[i].sql_classes);
     }
     free(ha->ns);
     free(ha);

@@ -224,6 +224,7 @@ static int http_start(struct daemon *d)
         log_error("event=start_failed err=%s", log_q(err.msg));
         return -1;
     }
+    dashboard_set_pool(d->dashboard, process_pool(d->proc));
     return 0;
 }
 

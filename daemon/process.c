@@ -324,3 +324,8 @@ struct worker *process_worker(const struct process *p)
 {
     return p->wk;
 }
+
+struct db_pool *process_pool(const struct process *p)
+{
+    return p->db;
+}

@@ -9,6 +9,7 @@ struct ev_loop;
 struct cfg;
 struct err;
 struct worker;
+struct db_pool;
 struct process; /* opaque */
 
 /* Connects to Redis (and PostgreSQL) in the background; the worker fetches as soon as Redis
@@ -34,5 +35,8 @@ void process_stop(struct process *p, process_stopped_fn *done, void *arg);
 /* The worker, for quiet mode and the operators' endpoint: borrowed, valid until
  * process_free(). */
 struct worker *process_worker(const struct process *p);
+/* The PostgreSQL pool (NULL without database.url nor database.pool_url), for the dashboard's
+ * reads of the job history: borrowed, valid until process_free(). */
+struct db_pool *process_pool(const struct process *p);
 
 #endif

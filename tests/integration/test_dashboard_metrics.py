@@ -9,7 +9,8 @@ import pytest
 
 from conftest import push, wait_for
 from httpc import get, http_address
-from test_dashboard import SOURCE, browser_ready, run_browser, start  # noqa: F401 (fixture)
+from test_dashboard import (SOURCE, browser_ready, http_group, run_browser,  # noqa: F401
+                            start)
 
 ARTIFACTS = os.environ.get("NEXUS_ARTIFACTS_DIR", os.path.join(SOURCE, ".ci", "artifacts"))
 
@@ -114,6 +115,30 @@ def test_a_full_slot_takes_no_new_field(r, nexusd):
         pytest.skip("the minute ended during the test")
     assert r.hlen(key) == before + 4096 and not r.hexists(key, "n|sleep")
     assert int(r.hget(key, "n|noop")) >= 1  # a field already there still counts
+
+
+def test_with_postgresql_the_classes_come_from_the_job_history(r, nexusd, migrated_pg):
+    n = nexusd({"queues": ["default", "slow"]}, extra=http_group(),
+               env={"NEXUS_HTTP_TOKEN": "", "DATABASE_URL": migrated_pg.url})
+    addr = http_address(n)
+    run_jobs(r, n)
+    # an attempt of two hours ago: in the day, not in the hour
+    migrated_pg.psql("INSERT INTO nexus.job_history (jid, class, queue, attempt, outcome, "
+                     "started_at, finished_at, duration_ms, process) VALUES ('old1', 'old.class',"
+                     " 'default', 1, 'ok', now() - interval '2 hours', now() - interval '2 hours',"
+                     " 7, 'elsewhere')")
+    wait_for(lambda: int(migrated_pg.psql("SELECT count(*) FROM nexus.job_history")) == 10, 15,
+             interval=0.2, what="the history written")
+    m = wait_metrics(addr, "fail", 2)
+    assert m["source"] == "postgresql" and "postgresql_error" not in m, m
+    c = by_class(m)
+    assert c["noop"]["jobs"] == 5 and c["fail"]["failed"] == 2 and "old.class" not in c
+    assert 50 <= c["sleep"]["duration_ms"]["p50"] <= 60  # exact: the sleep and its timer
+    assert c["noop"]["latency_ms"]["p99"] >= 1800  # the latency is still the counters'
+    assert sum(c["noop"]["series"]) == 5
+    d = wait_metrics(addr, "old.class", 1, window="day")
+    assert by_class(d)["old.class"]["duration_ms"]["p50"] == 7
+    assert by_class(d)["old.class"]["series"] is None  # not in the counters
 
 
 def test_browser_metrics_page_shows_a_class_after_jobs_ran(r, nexusd, workdir, browser_ready):
