@@ -15,22 +15,32 @@
 #define VIEW_NAMES_MAX 1024 /* classes or queues a view keeps; more are ignored */
 #define NOTE_NAMES_MAX 64   /* classes or queues one tally keeps; more are not counted */
 
-/* The index of the entry named `name` (`len` bytes) among the `n` entries of `size` bytes at
- * `base`, each starting with its name (char *); -1 when there is none. */
-static long name_index(const void *base, size_t size, size_t n, const char *name, size_t len)
+/* The index of the entry named `name` (`len` bytes) among the `*n` entries of `size` bytes at
+ * `base`, each starting with its name (char *). When there is none and `*n` is below `max`,
+ * one is added (its name copied, the rest as it was: zero) and `*ret_added` set; -1 when full. */
+static long name_slot(void *base, size_t size, size_t *n, size_t max, const char *name,
+                      size_t len, bool *ret_added)
 {
-    for (size_t i = 0; i < n; i++) {
+    char **slot;
+
+    *ret_added = false;
+    for (size_t i = 0; i < *n; i++) {
         const char *x = *(char *const *)(const void *)((const char *)base + i * size);
         if (strlen(x) == len && memcmp(x, name, len) == 0)
             return (long)i;
     }
-    return -1;
+    if (*n == max)
+        return -1;
+    slot = (char **)(void *)((char *)base + *n * size);
+    *slot = xstrndup(name, len);
+    *ret_added = true;
+    return (long)(*n)++;
 }
 
 /* A class's attempts since the last flush; its fields are written out only by tally_text(),
  * so that noting an attempt is a lookup and a few increments. */
 struct tclass {
-    char *name; /* owned; first member (name_index()) */
+    char *name; /* owned; first member (name_slot()) */
     long long n, failed;
     long long dur[TALLY_BUCKETS], lat[TALLY_BUCKETS];
 };
@@ -103,17 +113,17 @@ static bool name_fits(const char *name)
 void tally_note(struct tally *t, const char *job_class, const char *queue, bool failed,
                 double duration_s, double latency_s)
 {
-    long i = name_index(t->classes, sizeof(*t->classes), t->nclasses, job_class,
-                        strlen(job_class));
     struct tclass *c;
     struct tqueue *q;
+    bool added;
+    long i;
 
-    if (i < 0 && (t->nclasses == NOTE_NAMES_MAX || !name_fits(job_class)))
+    if (!name_fits(job_class))
         return;
-    if (i < 0) {
-        i = (long)t->nclasses++;
-        t->classes[i].name = xstrdup(job_class);
-    }
+    i = name_slot(t->classes, sizeof(*t->classes), &t->nclasses, NOTE_NAMES_MAX, job_class,
+                  strlen(job_class), &added);
+    if (i < 0)
+        return;
     c = &t->classes[i];
     c->n++;
     c->failed += failed;
@@ -122,13 +132,12 @@ void tally_note(struct tally *t, const char *job_class, const char *queue, bool 
     if (latency_s < 0)
         return;
     c->lat[tally_bucket(latency_s * 1000)]++;
-    i = name_index(t->queues, sizeof(*t->queues), t->nqueues, queue, strlen(queue));
-    if (i < 0 && (t->nqueues == NOTE_NAMES_MAX || !name_fits(queue)))
+    if (!name_fits(queue))
         return;
-    if (i < 0) {
-        i = (long)t->nqueues++;
-        t->queues[i].name = xstrdup(queue);
-    }
+    i = name_slot(t->queues, sizeof(*t->queues), &t->nqueues, NOTE_NAMES_MAX, queue,
+                  strlen(queue), &added);
+    if (i < 0)
+        return;
     q = &t->queues[i];
     q->sum_ms += llround(latency_s * 1000);
     q->count++;
@@ -235,29 +244,30 @@ void tally_view_free(struct tally_view *v)
 
 static struct vclass *view_class(struct tally_view *v, const char *name, size_t len)
 {
-    long i = name_index(v->classes, sizeof(*v->classes), v->nclasses, name, len);
-    struct vclass *c;
+    bool added;
+    long i = name_slot(v->classes, sizeof(*v->classes), &v->nclasses, VIEW_NAMES_MAX, name, len,
+                       &added);
 
-    if (i >= 0 || v->nclasses == VIEW_NAMES_MAX)
-        return i >= 0 ? &v->classes[i] : NULL;
-    c = &v->classes[v->nclasses++];
-    c->name = xstrndup(name, len);
-    c->per_slot = xcalloc(v->nslots, sizeof(long long));
-    return c;
+    if (i < 0)
+        return NULL;
+    if (added)
+        v->classes[i].per_slot = xcalloc(v->nslots, sizeof(long long));
+    return &v->classes[i];
 }
 
 static struct vqueue *view_queue(struct tally_view *v, const char *name, size_t len)
 {
-    long i = name_index(v->queues, sizeof(*v->queues), v->nqueues, name, len);
-    struct vqueue *q;
+    bool added;
+    long i = name_slot(v->queues, sizeof(*v->queues), &v->nqueues, VIEW_NAMES_MAX, name, len,
+                       &added);
 
-    if (i >= 0 || v->nqueues == VIEW_NAMES_MAX)
-        return i >= 0 ? &v->queues[i] : NULL;
-    q = &v->queues[v->nqueues++];
-    q->name = xstrndup(name, len);
-    q->sum_ms = xcalloc(v->nslots, sizeof(long long));
-    q->count = xcalloc(v->nslots, sizeof(long long));
-    return q;
+    if (i < 0)
+        return NULL;
+    if (added) {
+        v->queues[i].sum_ms = xcalloc(v->nslots, sizeof(long long));
+        v->queues[i].count = xcalloc(v->nslots, sizeof(long long));
+    }
+    return &v->queues[i];
 }
 
 /* "B|NAME" of `len` bytes: the bucket, and where the name starts; -1 for another shape. */
