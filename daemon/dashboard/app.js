@@ -362,6 +362,7 @@ function svgText(x, y, text, anchor) {
 
 function ms(v) {
   if (v === null || v === undefined || !isFinite(v)) return '-';
+  if (v < 0.3) return '<0.3ms'; // the first bucket: anything under 0.25 ms
   if (v < 1) return v.toFixed(2) + 'ms';
   if (v < 1000) return (v < 10 ? v.toFixed(1) : Math.round(v)) + 'ms';
   if (v < 60000) return (v / 1000).toFixed(v < 10000 ? 2 : 1) + 's';
