@@ -146,6 +146,8 @@ struct cfg {
     bool redis_metered;       /* redis.metered: a Redis billed per command; the defaults of
                                  the intervals below become the metered ones
                                  (conf/cfg_rules.c, docs/operations.md) */
+    bool redis_metrics;       /* redis.metrics: the dashboard's per-class counters kept in
+                                 Redis with the outcomes; false by default when metered */
     double redis_read_timeout_s; /* redis.read_timeout, > 0: a reply later than this is a lost
                                     connection (blocking commands: their block time added) */
     char *redis_tls_ca_file;     /* redis.tls_ca_file: PEM CA bundle, "" for the system's */

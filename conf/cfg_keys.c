@@ -60,6 +60,7 @@ static const struct key redis_keys[] = {
     ROW("namespace", KEY_STRING, 0, CFG_MAX_NAMESPACE, 0, "", AT(redis_namespace), KEY_RESTART),
     ROW("connect_timeout", KEY_DURATION, 0.001, 300, 5, NULL, AT(redis_connect_timeout_s), 0),
     ROW("metered", KEY_BOOL, 0, 1, 0, NULL, AT(redis_metered), 0),
+    ROW("metrics", KEY_BOOL, 0, 1, 1, NULL, AT(redis_metrics), 0),
     ROW("read_timeout", KEY_DURATION, 0.1, 3600, 30, NULL, AT(redis_read_timeout_s), KEY_RESTART),
     ROW("tls_ca_file", KEY_STRING, 0, CFG_MAX_PATH, 0, "", AT(redis_tls_ca_file), KEY_RESTART),
     ROW("tls_cert_file", KEY_STRING, 0, CFG_MAX_PATH, 0, "", AT(redis_tls_cert_file), KEY_RESTART),

@@ -406,8 +406,9 @@ int cfg_class_check(struct load *ld, const config_setting_t *e, const char *name
 }
 
 /* redis.metered: the defaults of the intervals that cost Redis commands while idle, for a
- * Redis billed per command (about 400 an hour idle; docs/operations.md "Redis cost"). A
- * setting the file gives keeps its value. */
+ * Redis billed per command (about 400 an hour idle; docs/operations.md "Redis cost"), and
+ * redis.metrics off (its counters cost commands with every outcome call). A setting the file
+ * gives keeps its value. */
 static const struct metered_default {
     const char *name;
     size_t offset; /* of the double in struct cfg */
@@ -428,6 +429,8 @@ static void metered_apply(struct load *ld, const config_t *lc)
         if (!config_lookup(lc, metered_defaults[i].name))
             *(double *)((char *)ld->cfg + metered_defaults[i].offset) =
                 metered_defaults[i].value_s;
+    if (!config_lookup(lc, "redis.metrics"))
+        ld->cfg->redis_metrics = false;
 }
 
 /* A silent process is declared dead after process_ttl: it must survive a missed beat. */

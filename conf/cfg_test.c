@@ -391,6 +391,13 @@ static void test_metered_redis_lengthens_the_intervals_the_file_leaves_out(void 
     assert_true(cfg->block_timeout_s == 300.0);
     assert_true(cfg->orphan_sweep_s == 3600.0);
     assert_true(cfg->poll_interval_s == 30.0); /* given: kept */
+    assert_false(cfg->redis_metrics);
+    cfg_free(cfg);
+    cfg = load_ok("redis = { metered = true; metrics = true; };");
+    assert_true(cfg->redis_metrics); /* given: kept */
+    cfg_free(cfg);
+    cfg = load_ok("");
+    assert_true(cfg->redis_metrics);
     cfg_free(cfg);
 }
 

@@ -208,10 +208,12 @@ void record_end(struct worker *wk, struct run *run, double now)
         double enqueued = job_enqueued_at(run->job);
         metrics_job_end(wk->metrics, job_class(run->job), result != TASK_OK,
                         now - run->started_at);
-        tally_note(queue_tally(wk->queue), job_class(run->job),
-                   queue_ref_name(wk->queue, run->ref), result != TASK_OK,
-                   now - run->started_at,
-                   enqueued > 0 && run->started_at >= enqueued ? run->started_at - enqueued : -1);
+        if (wk->cfg->redis_metrics) /* the dashboard's history, with the next outcome call */
+            tally_note(queue_tally(wk->queue), job_class(run->job),
+                       queue_ref_name(wk->queue, run->ref), result != TASK_OK,
+                       now - run->started_at,
+                       enqueued > 0 && run->started_at >= enqueued ? run->started_at - enqueued
+                                                                   : -1);
     }
 }
 

@@ -95,6 +95,19 @@ def test_metrics_requests_are_bounded_and_checked(r, nexusd):
     assert m["classes_total"] == 1 and not m["classes_truncated"]
 
 
+@pytest.mark.parametrize("redis", ["metrics = false;", "metered = true;"])
+def test_without_redis_metrics_an_outcome_call_writes_no_counter(r, nexusd, redis):
+    """redis.metrics = false, or redis.metered = true leaving it out: no nexus:metrics key,
+    however many jobs run (a Redis billed per command pays for the outcomes only)."""
+    n = nexusd({}, extra="redis = { %s };" % redis)
+    jids = [push(r, "noop", [i]) for i in range(20)]
+    n.wait_jobs(jids)
+    n.wait_jobs([push(r, "fail", ["x"], retry=False)], outcome="dead")
+    time.sleep(0.3)  # outcome calls still under way would be in by now
+    assert r.keys("nexus:metrics:*") == []
+    assert int(r.get("stat:processed")) == 21
+
+
 def test_a_full_slot_takes_no_new_field(r, nexusd):
     n, addr = start(nexusd)
     jid = push(r, "noop", [0])
