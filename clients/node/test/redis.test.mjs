@@ -3,14 +3,13 @@
 // push leaves in Redis before any process takes it.
 
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 
 import IORedis from "ioredis";
 import { createClient } from "redis";
 
 import { Client, NexusClientError } from "../dist/esm/index.js";
-import { logTime, startNexusd, startRedis, tempDir } from "./support/servers.mjs";
+import { logTime, startNexusd, startRedis, teardown, tempDir } from "./support/servers.mjs";
 
 const NS = "nx:";
 let dir, server, nexusd;
@@ -25,16 +24,14 @@ before(async () => {
   await conns["node-redis"].connect();
 });
 
-after(async () => {
-  await conns.ioredis?.quit();
-  await conns["node-redis"]?.quit();
-  try {
-    await nexusd?.stop();
-  } finally {
-    await server?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+after(() =>
+  teardown({
+    close: [() => conns.ioredis?.quit(), () => conns["node-redis"]?.quit()],
+    nexusd,
+    servers: [server],
+    dir,
+  }),
+);
 
 for (const kind of ["ioredis", "node-redis"]) {
   describe(`through ${kind}`, () => {

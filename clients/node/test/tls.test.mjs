@@ -13,7 +13,7 @@ import IORedis from "ioredis";
 import { createClient } from "redis";
 
 import { Client, NexusClientError } from "../dist/esm/index.js";
-import { startNexusd, startRedis, tempDir } from "./support/servers.mjs";
+import { startNexusd, startRedis, teardown, tempDir } from "./support/servers.mjs";
 
 let dir, server, nexusd, pki;
 const conns = {};
@@ -89,16 +89,14 @@ before(async () => {
   await conns["node-redis"].connect();
 });
 
-after(async () => {
-  await conns.ioredis?.quit();
-  await conns["node-redis"]?.quit();
-  try {
-    await nexusd?.stop();
-  } finally {
-    await server?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+after(() =>
+  teardown({
+    close: [() => conns.ioredis?.quit(), () => conns["node-redis"]?.quit()],
+    nexusd,
+    servers: [server],
+    dir,
+  }),
+);
 
 for (const kind of ["ioredis", "node-redis"]) {
   describe(`over TLS through ${kind}`, () => {

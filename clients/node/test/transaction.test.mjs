@@ -5,7 +5,6 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 
 import IORedis from "ioredis";
@@ -18,6 +17,7 @@ import {
   startNexusd,
   startPostgres,
   startRedis,
+  teardown,
   tempDir,
   waitFor,
 } from "./support/servers.mjs";
@@ -41,17 +41,14 @@ describe("enqueueInTransaction", { skip }, () => {
     await db.connect();
   });
 
-  after(async () => {
-    await db?.end();
-    await redis?.quit();
-    try {
-      await nexusd?.stop();
-    } finally {
-      await postgres?.stop();
-      await server?.stop();
-      if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  after(() =>
+    teardown({
+      close: [() => db?.end(), () => redis?.quit()],
+      nexusd,
+      servers: [postgres, server],
+      dir,
+    }),
+  );
 
   const query = (sql, params) => db.query(sql, params);
 

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
@@ -17,7 +16,7 @@ import IORedis from "ioredis";
 import { createClient } from "redis";
 
 import { Client, NexusClientError } from "../dist/esm/index.js";
-import { startNexusd, startRedis, tempDir, waitFor } from "./support/servers.mjs";
+import { startNexusd, startRedis, teardown, tempDir, waitFor } from "./support/servers.mjs";
 import { startUpstashStandin } from "./support/upstash-standin.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -38,17 +37,14 @@ before(async () => {
   conns.upstash = new Upstash({ url: standin.url, token: TOKEN, enableTelemetry: false });
 });
 
-after(async () => {
-  await conns.ioredis?.quit();
-  await conns["node-redis"]?.quit();
-  await standin?.stop();
-  try {
-    await nexusd?.stop();
-  } finally {
-    await server?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+after(() =>
+  teardown({
+    close: [() => conns.ioredis?.quit(), () => conns["node-redis"]?.quit(), () => standin?.stop()],
+    nexusd,
+    servers: [server],
+    dir,
+  }),
+);
 
 it("the script is nexusd's push.lua as queue/lua holds it now", () => {
   const res = spawnSync(

@@ -16,7 +16,7 @@ import { Redis } from "@upstash/redis";
 import IORedis from "ioredis";
 
 import { Client, NexusClientError } from "../dist/esm/index.js";
-import { logTime, startNexusd, startRedis, tempDir } from "./support/servers.mjs";
+import { logTime, startNexusd, startRedis, teardown, tempDir } from "./support/servers.mjs";
 import { startUpstashStandin } from "./support/upstash-standin.mjs";
 
 const NS = "up:";
@@ -31,16 +31,14 @@ before(async () => {
   direct = new IORedis({ path: server.sock });
 });
 
-after(async () => {
-  await direct?.quit();
-  await standin?.stop();
-  try {
-    await nexusd?.stop();
-  } finally {
-    await server?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+after(() =>
+  teardown({
+    close: [() => direct?.quit(), () => standin?.stop()],
+    nexusd,
+    servers: [server],
+    dir,
+  }),
+);
 
 /** An @upstash/redis client of the stand-in, as an app makes one from its environment. */
 function upstash(options = {}) {

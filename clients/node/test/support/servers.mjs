@@ -128,6 +128,19 @@ export async function startRedis(dir, { tls } = {}) {
   };
 }
 
+/** Ends a test file's servers whatever fails on the way: the `close` functions in order (its
+ * clients' quit(), a stand-in's stop()), nexusd, then the servers (PostgreSQL, redis-server),
+ * then the directory. */
+export async function teardown({ close = [], nexusd, servers = [], dir }) {
+  try {
+    for (const fn of close) await fn();
+    await nexusd?.stop();
+  } finally {
+    for (const s of servers) await s?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** A logfmt line as an object of strings. */
 export function parseLogfmt(line) {
   const out = {};
