@@ -377,6 +377,31 @@ class SentinelTopology:
         return wait_for(promoted, timeout, interval=0.1, what="a replica promoted in place of "
                         ":%d" % old_port)
 
+    def wait_rejoined(self, timeout=90.0):
+        """After a failover and the old master's restart: waits until the master the sentinels
+        name says role:master and the other server replicates (role:slave); returns (master,
+        replica). Usually the old master comes back as the replica (the sentinels send it
+        REPLICAOF: they read a replica's INFO every 10 s and let a wrong role stand 8 s); on a
+        loaded machine a sentinel that could not reach the new master within
+        down-after-milliseconds may fail over once more, back to the restarted old master,
+        and the other server becomes the replica. Either way the topology converges."""
+        def converged():
+            a = self.master_addr()
+            if a is None:
+                return None
+            master = self.server_at(a[1])
+            replica = next(s for s in self.servers if s is not master)
+            try:
+                if master.client().info("replication").get("role") != "master":
+                    return None
+                if replica.client().info("replication").get("role") != "slave":
+                    return None
+            except (redis.ConnectionError, redis.TimeoutError):
+                return None
+            return master, replica
+        return wait_for(converged, timeout, interval=0.2,
+                        what="one master and its replica after the old master's restart")
+
     def stop(self):
         for s in self.sentinels:
             s.kill()
