@@ -1,8 +1,9 @@
 /* lua.h - the Lua scripts of queue/lua/, compiled in as C strings (scripts/embed.cmake).
  *
  * lua_NAME is queue/lua/NAME.lua without its comment lines, static for the process's life;
- * each script's own opening comment says its KEYS, ARGV and reply. Sent whole with every
- * EVAL (rconn_eval(), ctl_redis_argv()): there is no script cache to lose. */
+ * each script's own opening comment says its KEYS, ARGV and reply. nexusd sends them as
+ * EVALSHA, whole as EVAL when Redis lacks one (rconn_eval()); nexusctl sends them whole
+ * (ctl_redis_argv()). */
 #ifndef LUA_H
 #define LUA_H
 

@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "lib/digest.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/raddr.h"
@@ -40,6 +41,7 @@
 #define KEEPALIVE_INTERVAL_S 10 /* then one probe every this many seconds, */
 #define KEEPALIVE_PROBES 3      /* this many unanswered: the connection is dead */
 #define REPLY_MAX_ELEMENTS (1 << 22) /* of one array, map or set reply: see capped_array() */
+#define SCRIPTS_MAX 64               /* distinct scripts rconn_eval() remembers the SHA-1 of */
 
 enum phase {
     PHASE_DOWN,      /* no socket: waiting for the next attempt */
@@ -96,7 +98,8 @@ struct rconn {
     struct sentinel_watcher *watch; /* +switch-master, with Sentinel */
     ev_timer switched;              /* a failover was published: reconnect, from the loop */
 
-    bool was_up;    /* for logging a state change once */
+    bool no_evalsha; /* the user may not run EVALSHA: scripts go whole with EVAL */
+    bool was_up;     /* for logging a state change once */
     bool told_down; /* the current outage was logged */
     double backoff_s;
     double backoff_max_s; /* > 0 */
@@ -1099,17 +1102,113 @@ void rconn_eval_words_clear(struct rconn_eval_words *w)
     w->argc = 0;
 }
 
+/* The SHA-1 of a script, computed once: scripts are static texts, their address the key.
+ * NULL when the table is full or OpenSSL failed (the script then goes whole). */
+static const char *script_sha1(const char *script)
+{
+    static struct {
+        const char *script;
+        char sha1[DIGEST_SHA1_HEX];
+    } known[SCRIPTS_MAX];
+    size_t i;
+
+    for (i = 0; i < SCRIPTS_MAX && known[i].script; i++)
+        if (known[i].script == script)
+            return known[i].sha1;
+    if (i == SCRIPTS_MAX || digest_sha1_hex(script, strlen(script), known[i].sha1) < 0)
+        return NULL;
+    known[i].script = script;
+    return known[i].sha1;
+}
+
+/* An EVALSHA awaiting its reply, kept as formatted to go again as EVAL if Redis lacks the
+ * script (NOSCRIPT: its cache was flushed, or this is a new server) or the user may not run
+ * EVALSHA (NOPERM). */
+struct eval_call {
+    struct rconn *rc;
+    rconn_reply_fn *done;
+    void *arg;
+    const char *script;
+    char *cmd; /* hiredis's, redisFreeCommand(): "*N\r\n$7\r\nEVALSHA\r\n$40\r\n<sha1>\r\n" and the rest of the words */
+    size_t len;
+};
+
+static bool reply_starts(const redisReply *reply, const char *prefix)
+{
+    return reply && reply->type == REDIS_REPLY_ERROR && reply->str &&
+           strncmp(reply->str, prefix, strlen(prefix)) == 0;
+}
+
+/* Sends the call again as EVAL: the same words after a new head. */
+static void eval_resend(struct eval_call *ec)
+{
+    struct rconn *rc = ec->rc;
+    const char *nl = memchr(ec->cmd, '\n', ec->len);
+    size_t head = (size_t)(nl - ec->cmd) + 1; /* "*N\r\n" */
+    size_t skip = head + strlen("$7\r\nEVALSHA\r\n$40\r\n") + 40 + 2;
+    size_t slen = strlen(ec->script);
+    char *eval = xmalloc(ec->len + slen + 64), *p = eval;
+
+    memcpy(p, ec->cmd, head);
+    p += head;
+    p += sprintf(p, "$4\r\nEVAL\r\n$%zu\r\n", slen);
+    memcpy(p, ec->script, slen);
+    p += slen;
+    memcpy(p, "\r\n", 2);
+    p += 2;
+    memcpy(p, ec->cmd + skip, ec->len - skip);
+    p += ec->len - skip;
+    command_queue(rc, eval, (size_t)(p - eval), ec->done, ec->arg, rc->read_timeout_s, NULL);
+    free(eval);
+}
+
+static void eval_on_reply(struct redisReply *reply, void *arg)
+{
+    struct eval_call *ec = arg;
+    struct rconn *rc = ec->rc;
+    bool denied = reply_starts(reply, "NOPERM") && strstr(reply->str, "evalsha");
+
+    if ((reply_starts(reply, "NOSCRIPT") || denied) && rc->phase == PHASE_UP && !rc->closed) {
+        if (denied && !rc->no_evalsha) {
+            rc->no_evalsha = true;
+            log_warn("event=redis_evalsha_denied conn=%s why=\"the Redis user may not run "
+                     "EVALSHA: every script goes whole with EVAL (docs/redis.md lists "
+                     "+evalsha)\"",
+                     rc->name);
+        }
+        eval_resend(ec);
+    } else {
+        ec->done(reply, ec->arg);
+    }
+    redisFreeCommand(ec->cmd);
+    free(ec);
+}
+
 int rconn_eval(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *script, size_t nkeys,
                const char *const *keys, size_t nargs, const char *const *args,
                const size_t *arglens)
 {
     struct rconn_eval_words w;
-    int r;
+    const char *sha1 = rc->no_evalsha ? NULL : script_sha1(script);
+    struct eval_call *ec;
+    char *cmd = NULL;
+    int len, r;
 
     rconn_eval_words_make(&w, script, nkeys, keys, nargs, args, arglens);
-    r = rconn_command(rc, done, arg, w.argc, w.argv, w.lens);
+    if (!sha1 || rc->phase != PHASE_UP) {
+        r = rconn_command(rc, done, arg, w.argc, w.argv, w.lens);
+        rconn_eval_words_clear(&w);
+        return r;
+    }
+    w.argv[0] = "EVALSHA", w.lens[0] = 7;
+    w.argv[1] = sha1, w.lens[1] = DIGEST_SHA1_HEX - 1;
+    len = redisFormatCommandArgv(&cmd, w.argc, w.argv, w.lens);
     rconn_eval_words_clear(&w);
-    return r;
+    assert(len > 0); /* as in command_send() */
+    ec = xmalloc(sizeof(*ec));
+    *ec = (struct eval_call){rc, done, arg, script, cmd, (size_t)len};
+    command_queue(rc, ec->cmd, ec->len, eval_on_reply, ec, rc->read_timeout_s, NULL);
+    return 0;
 }
 
 const char *rconn_reply_error(const struct redisReply *reply)

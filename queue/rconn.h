@@ -101,8 +101,10 @@ void rconn_eval_words_make(struct rconn_eval_words *w, const char *script, size_
                            const char *const *keys, size_t nargs, const char *const *args,
                            const size_t *arglens);
 void rconn_eval_words_clear(struct rconn_eval_words *w);
-/* Sends that EVAL with rconn_command(). Scripts are sent whole each time:
- * there is no script cache to lose when Redis restarts. */
+/* Sends that script as EVALSHA (its SHA-1 computed once per script), and when Redis answers
+ * NOSCRIPT (a new or restarted server, SCRIPT FLUSH) sends it again whole as EVAL before
+ * `done` hears anything, which also loads it; a user who may not run EVALSHA (NOPERM) gets
+ * EVAL from then on, with one warning. `done` sees only the script's own reply. */
 int rconn_eval(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *script, size_t nkeys,
                const char *const *keys, size_t nargs, const char *const *args,
                const size_t *arglens);

@@ -167,8 +167,8 @@ def _conf_value(v):
 NEXUSD_ACL_COMMANDS = (
     # connection
     "select", "ping",
-    # scripts: everything atomic goes through EVAL (sent whole, never EVALSHA)
-    "eval",
+    # scripts: everything atomic goes through EVALSHA, or EVAL when Redis lacks the script
+    "eval", "evalsha",
     # lists: the queues and the in-flight lists
     "blmove", "lmove", "lpush", "rpush", "lrange", "lindex", "llen", "lrem", "lset",
     # an operator's signals to a process (nexusctl quiet/stop), popped by its heartbeat

@@ -187,6 +187,20 @@ def test_a_user_without_eval_gets_a_clear_noperm(r, redis_server, nexusd):
 
 
 @needs_transport
+def test_a_user_without_evalsha_still_runs_every_job_with_eval(r, redis_server, nexusd):
+    """The minimal user of earlier releases had +eval only: nexusd says so once and sends its
+    scripts whole."""
+    acl_setuser(r, USER, PASSWORD, commands=[c for c in NEXUSD_ACL_COMMANDS if c != "evalsha"])
+    n = nexusd()
+    for i in range(20):
+        push(r, "noop", [i])
+    wait_for(lambda: int(r.get("stat:processed") or 0) == 20, timeout=15)
+    assert r.llen("queue:default") == 0
+    assert len(n.lines(event="redis_evalsha_denied", conn="main")) == 1
+    n.assert_alive()
+
+
+@needs_transport
 def test_a_user_without_the_queue_keys_gets_a_clear_noperm(r, redis_server, nexusd):
     r.execute_command("ACL", "SETUSER", USER, "reset", "on", ">" + PASSWORD,
                       *["+" + c for c in NEXUSD_ACL_COMMANDS], "~nexus:*", "~processes")
