@@ -64,11 +64,12 @@ def preload(r, n, cls="noop", args_of=lambda i: [], jid_of=None, flush=True):
 
 
 def start_nexusd(binary, sock, tmp, level="warn", concurrency=50, extra_conf="", env_extra=None):
-    """nexusd on the private Redis, logging into tmp/nexusd.log (truncated): (proc, log)."""
+    """nexusd on the private Redis, logging into tmp/nexusd.log (truncated): (proc, log).
+    concurrency None leaves worker.concurrency (and the worker group) to extra_conf."""
     conf = os.path.join(tmp, "bench.conf")
+    worker = "" if concurrency is None else "worker = { concurrency = %d; };\n" % concurrency
     with open(conf, "w") as f:
-        f.write('log = { level = "%s"; };\nworker = { concurrency = %d; };\n%s'
-                % (level, concurrency, extra_conf))
+        f.write('log = { level = "%s"; };\n%s%s' % (level, worker, extra_conf))
     log = open(os.path.join(tmp, "nexusd.log"), "w")
     env = dict(os.environ, REDIS_URL="unix://" + sock)
     env.update(env_extra or {})
@@ -78,6 +79,13 @@ def start_nexusd(binary, sock, tmp, level="warn", concurrency=50, extra_conf="",
 def stop(proc):
     proc.terminate()
     proc.wait(timeout=30)
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds a process has used so far (10 ms ticks)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def drain_rate(r, n, proc, timeout):
@@ -117,6 +125,13 @@ def drain_run(binary, r, sock, tmp, n, concurrency):
     return drain(binary, r, sock, tmp, n, concurrency=concurrency, timeout=120)
 
 
+def latency_samples(log_path):
+    """Sorted enqueue -> start latencies (ms): the latency_ms of the info lines of jobs done."""
+    pattern = re.compile(r"event=job .*outcome=ok .*latency_ms=([0-9.]+)")
+    with open(log_path) as f:
+        return sorted(float(m.group(1)) for m in map(pattern.search, f) if m)
+
+
 def latency_run(binary, r, sock, tmp, count, extra_conf="", env_extra=None):
     r.flushall()
     proc, log = start_nexusd(binary, sock, tmp, "info", 50, extra_conf, env_extra)
@@ -129,9 +144,7 @@ def latency_run(binary, r, sock, tmp, count, extra_conf="", env_extra=None):
         time.sleep(0.01)
     stop(proc)
     log.close()
-    pattern = re.compile(r"event=job .*outcome=ok .*latency_ms=([0-9.]+)")
-    with open(os.path.join(tmp, "nexusd.log")) as f:
-        lat = sorted(float(m.group(1)) for m in map(pattern.search, f) if m)
+    lat = latency_samples(os.path.join(tmp, "nexusd.log"))
     if len(lat) < count:
         raise RuntimeError("only %d of %d latency samples" % (len(lat), count))
     return lat[len(lat) // 2], lat[int(len(lat) * 0.99) - 1]

@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 
-from bench import check_none_failed, drain_rate, preload, start_nexusd  # noqa: E402
+from bench import check_none_failed, cpu_seconds, drain_rate, preload, start_nexusd  # noqa: E402,E501
 from bench import start_redis, stop  # noqa: E402
 from bench_pg import start_pg  # noqa: E402
 from smtp_peer import SmtpPeer  # noqa: E402
@@ -52,13 +52,6 @@ def run_once(args, r, sock, tmp, pg, peer):
         raise RuntimeError("%d messages received, %d rows sent, for %d jobs; see %s"
                            % (peer.count(), sent, args.jobs, log.name))
     return rate, cpu
-
-
-def cpu_seconds(pid):
-    """User + system CPU seconds a process has used so far."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():

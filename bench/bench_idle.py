@@ -13,14 +13,13 @@ Usage: bench/bench_idle.py [--nexusd build/nexusd] [--seconds 60] [--jobs 20000]
 import argparse
 import contextlib
 import os
-import re
 import shutil
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import job, preload, start_nexusd, start_redis, stop  # noqa: E402
+from bench import job, latency_samples, preload, start_nexusd, start_redis, stop  # noqa: E402,E501
 
 MODES = {"default": "", "metered": "redis = { metered = true; };\n"}
 
@@ -75,9 +74,7 @@ def start_latencies(r, tmp, n):
         while int(r.get("stat:processed") or 0) < i + 1 and time.time() < end:
             time.sleep(0.001)
         time.sleep(0.01)  # idle again: the BLMOVE is out once more
-    pattern = re.compile(r"event=job .*outcome=ok .*latency_ms=([0-9.]+)")
-    with open(os.path.join(tmp, "nexusd.log")) as f:
-        return sorted(float(m.group(1)) for m in map(pattern.search, f) if m)
+    return latency_samples(os.path.join(tmp, "nexusd.log"))
 
 
 def idle(binary, mode, seconds, settle, latency):
