@@ -1,9 +1,9 @@
-/* digest.c - SHA-256 and SHA-1 in hex (digest.h). */
+/* digest.c - SHA-256 and SHA-1 in hex (digest.h), with nettle's plain functions: no
+ * provider to fetch, no global state, nothing loaded or initialised on first use. */
 #include "lib/digest.h"
 
-#include <errno.h>
-
-#include <openssl/evp.h>
+#include <nettle/sha1.h>
+#include <nettle/sha2.h>
 
 char *hex_encode(const unsigned char *in, size_t n, char *out)
 {
@@ -17,37 +17,26 @@ char *hex_encode(const unsigned char *in, size_t n, char *out)
     return out;
 }
 
-/* `name` fetched on first use and kept for the process's life (NULL when OpenSSL failed;
- * tried again next time). */
-static const EVP_MD *md_get(EVP_MD **cache, const char *name)
-{
-    if (!*cache)
-        *cache = EVP_MD_fetch(NULL, name, NULL);
-    return *cache;
-}
-
-static int digest_hex(const EVP_MD *md, const void *data, size_t len, size_t want, char *out)
-{
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-
-    out[0] = '\0';
-    if (!md || !EVP_Digest(data, len, d, &n, md, NULL) || n != want)
-        return -ENOMEM;
-    (void)hex_encode(d, n, out);
-    return 0;
-}
-
 int digest_sha256_hex(const void *data, size_t len, char out[DIGEST_SHA256_HEX])
 {
-    static EVP_MD *sha256;
+    struct sha256_ctx ctx;
+    unsigned char d[SHA256_DIGEST_SIZE];
 
-    return digest_hex(md_get(&sha256, "SHA256"), data, len, 32, out);
+    sha256_init(&ctx);
+    sha256_update(&ctx, len, data);
+    sha256_digest(&ctx, sizeof(d), d);
+    (void)hex_encode(d, sizeof(d), out);
+    return 0;
 }
 
 int digest_sha1_hex(const void *data, size_t len, char out[DIGEST_SHA1_HEX])
 {
-    static EVP_MD *sha1;
+    struct sha1_ctx ctx;
+    unsigned char d[SHA1_DIGEST_SIZE];
 
-    return digest_hex(md_get(&sha1, "SHA1"), data, len, 20, out);
+    sha1_init(&ctx);
+    sha1_update(&ctx, len, data);
+    sha1_digest(&ctx, sizeof(d), d);
+    (void)hex_encode(d, sizeof(d), out);
+    return 0;
 }

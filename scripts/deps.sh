@@ -15,7 +15,8 @@ PACKAGES=(
     # libraries
     libev-dev libhiredis-dev libjansson-dev libconfig-dev libcurl4-openssl-dev libpq-dev
     libcmocka-dev libmicrohttpd-dev libsystemd-dev
-    libssl-dev  # libcrypto: HMAC of http classes, SHA-256 of emotion.analyze texts
+    libssl-dev  # OpenSSL: TLS to Redis, HMAC of http classes
+    nettle-dev  # SHA-1 and SHA-256 (lib/digest.c: no OpenSSL provider loaded for them)
     # servers and tools for the tests and the demo
     redis-server postgresql postgresql-contrib valgrind python3 python3-pytest
     # a transaction-mode pooler in front of the test's PostgreSQL (tests/integration/pgbouncer.py)
