@@ -10,7 +10,6 @@
 #include <unistd.h>
 #include <stdbool.h>
 
-#include <curl/curl.h>
 #include <ev.h>
 
 #include "conf/cfg.h"
@@ -30,6 +29,7 @@
 #include "lib/urlmask.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
+#include "lib/xfer.h"
 #include "sql/migrate.h"
 #include "sql/pgurl.h"
 
@@ -449,17 +449,10 @@ int main(int argc, char **argv)
         cfg_free(d.cfg);
         return 1;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error("event=start_failed err=%s", log_q("libcurl could not initialise"));
-        log_flush();
-        cfg_free(d.cfg);
-        return 1;
-    }
     d.loop = ev_default_loop(EVFLAG_AUTO);
     d.proc = process_new(d.loop, d.cfg, NEXUS_VERSION, &err);
     if (!d.proc) {
         log_error("event=start_failed err=%s", log_q(err.msg));
-        curl_global_cleanup();
         cfg_free(d.cfg);
         return 1;
     }
@@ -486,7 +479,7 @@ out:
     httpd_free(d.httpd);
     cfg_free(d.cfg);
     ev_loop_destroy(d.loop);
-    curl_global_cleanup();
+    xfer_global_cleanup(); /* libcurl initialises with the first transfer (lib/xfer.h) */
     log_flush();
     return d.exit_code;
 }

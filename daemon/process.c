@@ -228,10 +228,6 @@ struct process *process_new(struct ev_loop *loop, const struct cfg *cfg, const c
     p->conn = rconn_new(loop, &p->addr, "main", cfg->redis_connect_timeout_s, conn_on_state, p);
     p->durable = durable_new(loop, p->conn, cfg->redis_wait_replicas, cfg->redis_wait_timeout_s);
     p->xfer = xfer_new(loop);
-    if (!p->xfer) {
-        err_set(err, -EIO, "libcurl could not make its multi handle");
-        goto fail;
-    }
     /* the identity first: in-flight lists are named after it */
     p->presence = presence_make(p, version, host_id, sizeof(host_id));
     presence_on_signal(p->presence, remote_signal_take, NULL); /* nexusctl quiet/stop */

@@ -330,7 +330,7 @@ static int http_setup(struct emo *e, const struct cfg *cfg)
         e->headers = curl_slist_append(e->headers, "Accept: application/json");
     if (e->headers)
         e->headers = curl_slist_append(e->headers, "Expect:"); /* no 100-continue round trip */
-    c = e->easy = curl_easy_init();
+    c = e->easy = xfer_easy_new();
     if (!e->headers || !c) /* libcurl could not allocate */
         return -ENOMEM;
     (void)curl_easy_setopt(c, CURLOPT_URL, e->url);

@@ -479,7 +479,7 @@ int smtp_send(struct ev_loop *loop, struct xfer *x, const struct smtp_server *sr
     s->nrcpts = nrcpts;
     for (size_t i = 0; i < nrcpts; i++)
         s->rcpts[i] = xstrdup(rcpts[i]);
-    s->easy = curl_easy_init();
+    s->easy = xfer_easy_new();
     r = s->easy ? easy_setup(s, srv) : -ENOMEM; /* libcurl could not make a handle */
     if (r == 0)
         r = xfer_start_keep(x, s->easy, connect_on_done, s);

@@ -191,7 +191,7 @@ static void webhook_start(struct task *task)
         return;
     }
     st = xcalloc(1, sizeof(*st));
-    st->easy = curl_easy_init();
+    st->easy = xfer_easy_new();
     if (!st->easy) {
         free(st);
         task_fail(task, "NoMemoryError", "out of memory");

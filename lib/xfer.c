@@ -32,7 +32,7 @@ struct xfer_sock {
 
 struct xfer {
     struct ev_loop *loop;
-    CURLM *multi;
+    CURLM *multi;          /* NULL until the first transfer */
     ev_timer timer;        /* libcurl's next timeout */
     struct xfer_op ops;    /* list head */
     struct xfer_sock socks;/* list head */
@@ -160,25 +160,54 @@ static int timer_on_change(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* libcurl's global state: 0 not made yet, 1 made, -1 curl_global_init() failed. Only the
+ * loop's thread makes transfers. */
+static int global_state;
+
+static bool global_ready(void)
+{
+    if (global_state == 0)
+        global_state = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : -1;
+    return global_state > 0;
+}
+
+CURL *xfer_easy_new(void)
+{
+    return global_ready() ? curl_easy_init() : NULL;
+}
+
+void xfer_global_cleanup(void)
+{
+    if (global_state > 0)
+        curl_global_cleanup();
+    global_state = 0;
+}
+
 struct xfer *xfer_new(struct ev_loop *loop)
 {
     struct xfer *x = xcalloc(1, sizeof(*x));
 
-    x->multi = curl_multi_init();
-    if (!x->multi) {
-        free(x);
-        return NULL;
-    }
     x->loop = loop;
     LIST_INIT(&x->ops);
     LIST_INIT(&x->socks);
     ev_timer_init(&x->timer, timer_on_expiry, 0.0, 0.0);
     x->timer.data = x;
+    return x;
+}
+
+/* The multi handle, made with the first transfer; NULL when libcurl cannot make it. */
+static CURLM *multi_get(struct xfer *x)
+{
+    if (x->multi || !global_ready())
+        return x->multi;
+    x->multi = curl_multi_init();
+    if (!x->multi)
+        return NULL;
     (void)curl_multi_setopt(x->multi, CURLMOPT_SOCKETFUNCTION, sock_on_change);
     (void)curl_multi_setopt(x->multi, CURLMOPT_SOCKETDATA, x);
     (void)curl_multi_setopt(x->multi, CURLMOPT_TIMERFUNCTION, timer_on_change);
     (void)curl_multi_setopt(x->multi, CURLMOPT_TIMERDATA, x);
-    return x;
+    return x->multi;
 }
 
 void xfer_free(struct xfer *x)
@@ -187,7 +216,8 @@ void xfer_free(struct xfer *x)
         return;
     while (x->ops.next != &x->ops)
         xfer_abort(x, x->ops.next->easy);
-    (void)curl_multi_cleanup(x->multi); /* may report its cached sockets removed */
+    if (x->multi)
+        (void)curl_multi_cleanup(x->multi); /* may report its cached sockets removed */
     while (x->socks.next != &x->socks)
         sock_free(x, x->socks.next);
     ev_timer_stop(x->loop, &x->timer);
@@ -196,8 +226,11 @@ void xfer_free(struct xfer *x)
 
 static int op_start(struct xfer *x, CURL *easy, bool keep, xfer_done_fn *done, void *arg)
 {
-    struct xfer_op *op = xcalloc(1, sizeof(*op));
+    struct xfer_op *op;
 
+    if (!multi_get(x))
+        return -EINVAL;
+    op = xcalloc(1, sizeof(*op));
     op->easy = easy;
     op->keep = keep;
     op->done = done;

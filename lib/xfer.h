@@ -16,17 +16,25 @@ struct xfer; /* opaque: one multi handle */
  * caller's again when this runs: free or reuse it. */
 typedef void xfer_done_fn(CURL *easy, CURLcode result, void *arg);
 
-/* Caller owns the xfer; release with xfer_free(), which accepts NULL. curl_global_init()
- * must have run (the entry points call it). Returns NULL when libcurl cannot make its multi
- * handle. */
+/* A new easy handle, libcurl initialised first (once, on the first call: libcurl, OpenSSL's
+ * configuration and its tables are loaded into memory only by a process that makes a
+ * transfer). Caller owns it; release with curl_easy_cleanup(). NULL when libcurl cannot
+ * initialise or allocate. */
+CURL *xfer_easy_new(void);
+/* At exit: libcurl's global state, when xfer_easy_new() made it. */
+void xfer_global_cleanup(void);
+
+/* Caller owns the xfer; release with xfer_free(), which accepts NULL. Touches no libcurl
+ * state: the multi handle is made with the first transfer. */
 struct xfer *xfer_new(struct ev_loop *loop);
 /* Aborts every transfer still running; their `done` callbacks are not called, and their
  * easy handles stay their callers'. */
 void xfer_free(struct xfer *x);
 
-/* Starts `easy` (fully set up by the caller; CURLOPT_PRIVATE is xfer's own). `done` runs
- * exactly once, later, from the loop, unless xfer_abort() comes first. The easy handle is
- * borrowed until then. Returns 0, or -EINVAL (libcurl refused it). */
+/* Starts `easy` (made by xfer_easy_new(), fully set up by the caller; CURLOPT_PRIVATE is
+ * xfer's own). `done` runs exactly once, later, from the loop, unless xfer_abort() comes
+ * first. The easy handle is borrowed until then. Returns 0, or -EINVAL (libcurl refused it
+ * or could not make its multi handle). */
 int xfer_start(struct xfer *x, CURL *easy, xfer_done_fn *done, void *arg);
 /* As xfer_start(), for a transfer with CURLOPT_CONNECT_ONLY: after `done` (with CURLE_OK:
  * connected, protocol set-up included, e.g. SMTP's EHLO, STARTTLS and AUTH) the handle stays
