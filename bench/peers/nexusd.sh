@@ -46,12 +46,12 @@ echo "$("$NEXUSD" -V 2>&1 | head -1) ($NEXUSD), git $(git -C "$HERE" rev-parse -
 LATENCY_VARIANTS=("default:" "q2:--queues 2" "q10:--queues 10" "metered:--metered")
 for run in $(seq 1 "$RUNS"); do
   echo "== nexusd throughput, default configuration, run $run/$RUNS"
-  WORKER=($PY "$HERE/nexusd_worker.py" thr)
+  WORKER=("$PY" "$HERE/nexusd_worker.py" thr)
   throughput_run "$PEER" "thr-default" "$N"
   for v in "${LATENCY_VARIANTS[@]}"; do
     echo "== nexusd latency ${v%%:*} run $run/$RUNS"
-    # shellcheck disable=SC2206  # the options are words
-    WORKER=($PY "$HERE/nexusd_worker.py" lat ${v#*:})
+    # shellcheck disable=SC2034,SC2206  # lib.sh's latency_run reads WORKER; options are words
+    WORKER=("$PY" "$HERE/nexusd_worker.py" lat ${v#*:})
     latency_run "$PEER" "lat-${v%%:*}" 1000 5
   done
 done
