@@ -1,16 +1,18 @@
-/* notify.c - sd_notify() messages and the watchdog timer on the loop. */
+/* notify.c - systemd's notification messages (lib/sdnotify.h) and the watchdog timer on the
+ * loop. */
 #include "daemon/notify.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <ev.h>
-#include <systemd/sd-daemon.h>
 
 #include "daemon/worker.h"
 #include "lib/log.h"
+#include "lib/sdnotify.h"
 #include "lib/xalloc.h"
 
 struct notify {
@@ -27,13 +29,13 @@ static void status_send(struct notify *n, const char *extra)
     struct worker_stats ws;
 
     worker_stats(n->wk, &ws);
-    (void)sd_notifyf(0, "%sSTATUS=%s; %u of %u jobs running%s", extra,
-                     ws.stopping ? "draining"
-                     : !ws.redis_up ? "redis unreachable"
-                     : ws.quiet     ? "quiet"
-                                    : "running",
-                     ws.running, ws.concurrency,
-                     ws.db_configured && !ws.db_up ? "; postgresql unreachable" : "");
+    (void)sdnotify_sendf("%sSTATUS=%s; %u of %u jobs running%s", extra,
+                         ws.stopping    ? "draining"
+                         : !ws.redis_up ? "redis unreachable"
+                         : ws.quiet     ? "quiet"
+                                        : "running",
+                         ws.running, ws.concurrency,
+                         ws.db_configured && !ws.db_up ? "; postgresql unreachable" : "");
 }
 
 static void watchdog_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -68,7 +70,7 @@ struct notify *notify_new(struct ev_loop *loop, struct worker *wk)
     worker_on_change(wk, notify_on_change, n);
     ev_timer_init(&n->watchdog, watchdog_on_timer, 0, 0);
     n->watchdog.data = n;
-    if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+    if (sdnotify_watchdog(getenv("WATCHDOG_USEC"), getenv("WATCHDOG_PID"), getpid(), &usec) > 0) {
         double every = (double)usec / 2e6;
         ev_timer_set(&n->watchdog, 0, every);
         ev_timer_start(loop, &n->watchdog);
@@ -95,7 +97,7 @@ void notify_reloading(struct notify *n)
         return;
     (void)clock_gettime(CLOCK_MONOTONIC, &ts);
     usec = (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
-    (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", usec);
+    (void)sdnotify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu", usec);
 }
 
 void notify_reloaded(struct notify *n)

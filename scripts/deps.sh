@@ -14,7 +14,7 @@ PACKAGES=(
     llvm-14
     # libraries
     libev-dev libhiredis-dev libjansson-dev libconfig-dev libcurl4-openssl-dev libpq-dev
-    libcmocka-dev libmicrohttpd-dev libsystemd-dev
+    libcmocka-dev libmicrohttpd-dev
     libssl-dev  # OpenSSL: TLS to Redis, HMAC of http classes
     nettle-dev  # SHA-1 and SHA-256 (lib/digest.c: no OpenSSL provider loaded for them)
     # servers and tools for the tests and the demo
