@@ -51,10 +51,11 @@ def wait_started(r, timeout=20.0):
 
 
 @contextlib.contextmanager
-def private_redis(prefix):
-    """A redis-server of its own in a temporary directory: (sock, client); torn down after."""
+def private_redis(prefix, args=()):
+    """A redis-server of its own in a temporary directory (start_redis's `args` added):
+    (tmp, sock, client, processes stopped first); torn down after."""
     tmp = tempfile.mkdtemp(prefix=prefix)
-    rproc, sock, r = start_redis(tmp)
+    rproc, sock, r = start_redis(tmp, args)
     procs = []
     try:
         yield tmp, sock, r, procs

@@ -70,6 +70,7 @@ fi
 for run in $(seq 1 "$TOTAL_RUNS"); do
   export RESULTS_DIR="$WORK/results/run$run"
   mkdir -p "$RESULTS_DIR"
+  echo "run $run: load average $(cut -d' ' -f1-3 /proc/loadavg) at $(date -u +%T)" | tee -a "$WORK/env.txt"
   for peer in "${PEERS[@]}"; do
     echo "=== run $run/$TOTAL_RUNS: $peer"
     case "$peer" in

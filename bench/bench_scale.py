@@ -14,17 +14,15 @@ Usage: bench/bench_scale.py [--nexusd build/nexusd] [--jobs 200000] [--runs 5]
 """
 import argparse
 import os
-import shutil
 import socket
 import statistics
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bench import check_none_failed, cpu_seconds, drain_rate, preload  # noqa: E402
-from bench import start_nexusd, start_redis, stop  # noqa: E402
-from bench_idle import http  # noqa: E402
+from bench import start_nexusd, stop  # noqa: E402
+from bench_idle import http, private_redis  # noqa: E402
 
 
 def redis_cpu_seconds(r):
@@ -68,11 +66,10 @@ def main():
     ap.add_argument("--jobs", type=int, default=200000)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="nexus-scale-")
     port = free_port()
-    rproc, _, r = start_redis(tmp, ["--port", str(port), "--bind", "127.0.0.1"])
     url = "redis://127.0.0.1:%d/0" % port
-    try:
+    with private_redis("nexus-scale-", ["--port", str(port), "--bind", "127.0.0.1"]) as (
+            tmp, _, r, _):
         got = {1: [], 2: []}
         for i in range(args.runs):
             for k in ((1, 2) if i % 2 == 0 else (2, 1)):
@@ -91,10 +88,6 @@ def main():
         print("fleet: one Redis core carries 1e6 / %.1f = %.0f jobs/s, the rate of about %.1f "
               "processes at one's %.0f jobs/s; nexusd needs %.2f cores per Redis core"
               % (med[2][1], per_core, per_core / med[1][0], med[1][0], med[2][2] / med[2][1]))
-    finally:
-        rproc.terminate()
-        rproc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
