@@ -2,6 +2,7 @@
  * provider to fetch, no global state, nothing loaded or initialised on first use. */
 #include "lib/digest.h"
 
+#include <nettle/nettle-meta.h>
 #include <nettle/sha1.h>
 #include <nettle/sha2.h>
 
@@ -17,26 +18,28 @@ char *hex_encode(const unsigned char *in, size_t n, char *out)
     return out;
 }
 
-int digest_sha256_hex(const void *data, size_t len, char out[DIGEST_SHA256_HEX])
+/* One digest of `h` (nettle's description of an algorithm) in hex. */
+static int digest_hex(const struct nettle_hash *h, const void *data, size_t len, char *out)
 {
-    struct sha256_ctx ctx;
+    union {
+        struct sha256_ctx sha256;
+        struct sha1_ctx sha1;
+    } ctx;
     unsigned char d[SHA256_DIGEST_SIZE];
 
-    sha256_init(&ctx);
-    sha256_update(&ctx, len, data);
-    sha256_digest(&ctx, sizeof(d), d);
-    (void)hex_encode(d, sizeof(d), out);
+    h->init(&ctx);
+    h->update(&ctx, len, data);
+    h->digest(&ctx, h->digest_size, d);
+    (void)hex_encode(d, h->digest_size, out);
     return 0;
+}
+
+int digest_sha256_hex(const void *data, size_t len, char out[DIGEST_SHA256_HEX])
+{
+    return digest_hex(&nettle_sha256, data, len, out);
 }
 
 int digest_sha1_hex(const void *data, size_t len, char out[DIGEST_SHA1_HEX])
 {
-    struct sha1_ctx ctx;
-    unsigned char d[SHA1_DIGEST_SIZE];
-
-    sha1_init(&ctx);
-    sha1_update(&ctx, len, data);
-    sha1_digest(&ctx, sizeof(d), d);
-    (void)hex_encode(d, sizeof(d), out);
-    return 0;
+    return digest_hex(&nettle_sha1, data, len, out);
 }
