@@ -24,6 +24,8 @@ PACKAGES=(
     # the Sentinel topology of test_redis_sentinel.py (redis-server --sentinel without it)
     redis-sentinel
     python3-redis python3-psycopg2 python3-aiosmtpd ruby-sidekiq procps iproute2
+    # bench/bench_peers.sh (not run by the tests): beanstalkd as a peer, /usr/bin/time for RSS
+    beanstalkd time
     # promtool checks /metrics output in the tests
     prometheus
     # the dashboard's browser test: Debian's chromium driven by playwright-core (npm)
