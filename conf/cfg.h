@@ -201,6 +201,7 @@ struct cfg {
     double block_timeout_s;   /* worker.block_timeout: an idle BLMOVE's wait, then one SMEMBERS
                                  of nexus:paused, > 0 */
     unsigned fetch_batch;     /* worker.fetch_batch: jobs per fetch round trip, 1..1000 */
+    unsigned prefetch;        /* worker.prefetch: most jobs fetched ahead of a free slot */
     double unknown_class_grace_s; /* worker.unknown_class_grace: a job of a class no handler
                                      knows is put off (not counted) while younger than this,
                                      then dead; 0: dead at once */

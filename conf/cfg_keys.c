@@ -116,6 +116,7 @@ static const struct key worker_keys[] = {
     ROW("poll_interval", KEY_DURATION, 0.01, 3600, 5, NULL, AT(poll_interval_s), 0),
     ROW("block_timeout", KEY_DURATION, 0.1, 3600, 10, NULL, AT(block_timeout_s), 0),
     ROW("fetch_batch", KEY_UINT, 1, 1000, 100, NULL, AT(fetch_batch), 0),
+    ROW("prefetch", KEY_UINT, 0, 100000, 500, NULL, AT(prefetch), 0),
     ROW("max_job_size", KEY_UINT, 1024, JOB_MAX_BYTES, 1048576, NULL, AT(max_job_size), 0),
     ROW("dead_keep_max", KEY_UINT, 0, JOB_MAX_BYTES, 65536, NULL, AT(dead_keep_max), 0),
     ROW("unknown_class_grace", KEY_DURATION, 0, 7 * DAY, 0, NULL, AT(unknown_class_grace_s), 0),

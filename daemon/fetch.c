@@ -9,6 +9,7 @@
 
 #include "conf/cfg.h"
 #include "daemon/worker_int.h"
+#include "lib/digest.h"
 #include "lib/err.h"
 #include "lib/job.h"
 #include "lib/log.h"
@@ -22,6 +23,8 @@
 #define FETCHES_IN_FLIGHT 2        /* fetch round trips overlapped when busy */
 #define FETCH_RETRY_S 1.0          /* after a fetch error other than a lost connection */
 #define UNKNOWN_CLASS_RETRY_S 30.0 /* an unknown class within its grace: looked at again */
+#define AHEAD_WINDOW_S 0.05 /* jobs fetched ahead: at most as many as start in such a while */
+#define AHEAD_MEAN_OF 16     /* runs' mean length: moving average over about this many */
 
 static void blocker_on_state(struct rconn *rc, bool up, void *arg);
 
@@ -81,11 +84,113 @@ static void accept_item(struct worker *wk, struct queue_item *item)
         limits_admit(wk, run);
 }
 
-static unsigned capacity(const struct worker *wk)
+/* ---- fetching ahead ----
+ * Jobs may be fetched ahead of a free slot, so that the next batch is on its way (or here)
+ * while this one runs: Redis and this process work at the same time. At most
+ * worker.prefetch, and at most as many as the slots free up in AHEAD_WINDOW_S at the pace
+ * runs have lasted lately (concurrency x window / their mean length), so a job waits about
+ * that long at most for a slot, and a process busy with long jobs takes nothing ahead that
+ * an idle peer could run. They sit in the in-flight lists like any fetched job: a killed
+ * process's are recovered with the rest, a stop requeues them. `concurrency` still bounds
+ * the jobs running at once. */
+
+void fetch_note_end(struct worker *wk, double ran_s)
 {
-    unsigned used = wk->nrunning + wk->nheld + wk->nchecking + wk->requested + wk->nblocking;
+    if (!(ran_s >= 0))
+        ran_s = 0;
+    if (wk->runs_ended++ == 0)
+        wk->run_mean_s = ran_s;
+    else
+        wk->run_mean_s += (ran_s - wk->run_mean_s) / AHEAD_MEAN_OF;
+}
+
+static unsigned ahead_limit(const struct worker *wk)
+{
+    double slots;
+
+    if (wk->runs_ended == 0)
+        return 0; /* no pace known yet */
+    slots = wk->cfg->concurrency * AHEAD_WINDOW_S / (wk->run_mean_s > 1e-9 ? wk->run_mean_s : 1e-9);
+    return slots < wk->cfg->prefetch ? (unsigned)slots : wk->cfg->prefetch;
+}
+
+/* Jobs that may start now: concurrency less what runs, waits for a class slot or is checked. */
+static unsigned free_slots(const struct worker *wk)
+{
+    unsigned used = wk->nrunning + wk->nheld + wk->nchecking;
 
     return used >= wk->cfg->concurrency ? 0 : wk->cfg->concurrency - used;
+}
+
+/* Jobs to ask Redis for: free slots and the prefetch's room, less what is coming or here. */
+static unsigned capacity(const struct worker *wk)
+{
+    unsigned used = wk->nrunning + wk->nheld + wk->nchecking + wk->requested + wk->nblocking +
+                    (unsigned)wk->nahead;
+    unsigned most = wk->cfg->concurrency + ahead_limit(wk);
+
+    return used >= most ? 0 : most - used;
+}
+
+static void ahead_push(struct worker *wk, struct queue_item *item)
+{
+    if (wk->nahead == wk->ahead_cap) {
+        size_t cap = wk->ahead_cap ? 2 * wk->ahead_cap : 64;
+        struct queue_item *ring = xreallocarray(NULL, cap, sizeof(*ring));
+        for (size_t i = 0; i < wk->nahead; i++)
+            ring[i] = wk->ahead[(wk->ahead_first + i) % wk->ahead_cap];
+        free(wk->ahead);
+        wk->ahead = ring;
+        wk->ahead_cap = cap;
+        wk->ahead_first = 0;
+    }
+    wk->ahead[(wk->ahead_first + wk->nahead) % wk->ahead_cap] = *item;
+    wk->nahead++;
+}
+
+static void ahead_pop(struct worker *wk, struct queue_item *ret)
+{
+    *ret = wk->ahead[wk->ahead_first];
+    wk->ahead_first = (wk->ahead_first + 1) % wk->ahead_cap;
+    wk->nahead--;
+}
+
+void fetch_drop_ahead(struct worker *wk)
+{
+    struct queue_item item;
+
+    while (wk->nahead > 0) {
+        ahead_pop(wk, &item);
+        free(item.job);
+    }
+    free(wk->ahead);
+    wk->ahead = NULL;
+    wk->ahead_cap = wk->ahead_first = 0;
+}
+
+/* Starts jobs fetched ahead, oldest first, while slots are free. Not again from below
+ * itself (a job that ends at once calls fetch_more()): the loop here goes on instead. */
+static void start_ahead(struct worker *wk)
+{
+    struct queue_item item;
+
+    if (wk->starting_ahead)
+        return;
+    wk->starting_ahead = true;
+    while (wk->nahead > 0 && free_slots(wk) > 0 && wk->phase == STOP_NONE) {
+        ahead_pop(wk, &item);
+        accept_item(wk, &item);
+    }
+    wk->starting_ahead = false;
+}
+
+/* Jobs a fetch brought: in line behind those fetched ahead, then started while slots are
+ * free. Takes each item's job. */
+static void take_items(struct worker *wk, struct queue_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ahead_push(wk, &items[i]);
+    start_ahead(wk);
 }
 
 static bool may_fetch(const struct worker *wk)
@@ -118,6 +223,69 @@ static void fetch_order(struct worker *wk, unsigned *out)
         t = out[i], out[i] = out[j], out[j] = t;
         t = w[i], w[i] = w[j], w[j] = t;
     }
+}
+
+/* Weighted order: `want` draws, each of a queue with chances proportional to its weight,
+ * counted per place of `order` (fetch.lua takes that many from each, then what some could
+ * not give from the others). */
+static void fetch_quotas(const struct worker *wk, const unsigned *order, unsigned want,
+                         unsigned *quotas)
+{
+    unsigned w[wk->norder ? wk->norder : 1], total = 0;
+
+    for (size_t i = 0; i < wk->norder; i++) {
+        for (size_t j = 0; j < wk->norder; j++)
+            if (wk->order[j] == order[i])
+                w[i] = wk->weights[j];
+        total += w[i];
+        quotas[i] = 0;
+    }
+    for (unsigned k = 0; k < want; k++) {
+        unsigned pick = (unsigned)(util_random() % total), acc = 0;
+        size_t i = 0;
+        while (i + 1 < wk->norder && pick >= (acc += w[i]))
+            i++;
+        quotas[i]++;
+    }
+}
+
+/* Weighted order: the jobs of one fetch, which come queue by queue, start mixed as the draws
+ * fall (each next job from a queue drawn by weight among those with jobs left); each queue's
+ * own jobs keep their order. */
+static void interleave(const struct worker *wk, struct queue_item *items, size_t n)
+{
+    size_t nrefs = queue_nrefs(wk->queue), *next = xcalloc(n, sizeof(*next));
+    size_t *head = xcalloc(nrefs, sizeof(*head));
+    unsigned *w = xcalloc(nrefs, sizeof(*w)), total = 0;
+    struct queue_item *out = xreallocarray(NULL, n, sizeof(*out));
+
+    for (size_t i = 0; i < wk->norder; i++)
+        w[wk->order[i]] = wk->weights[i];
+    for (size_t i = n; i-- > 0;) { /* lists of each ref's items, in order, 1-based */
+        next[i] = head[items[i].ref];
+        head[items[i].ref] = i + 1;
+    }
+    for (size_t ref = 0; ref < nrefs; ref++) {
+        w[ref] = head[ref] ? (w[ref] ? w[ref] : 1) : 0;
+        total += w[ref];
+    }
+    for (size_t k = 0; k < n; k++) {
+        unsigned pick = (unsigned)(util_random() % total), acc = 0;
+        size_t ref = 0;
+        while (ref + 1 < nrefs && (w[ref] == 0 || pick >= (acc += w[ref])))
+            ref++;
+        out[k] = items[head[ref] - 1];
+        head[ref] = next[head[ref] - 1];
+        if (!head[ref]) {
+            total -= w[ref];
+            w[ref] = 0;
+        }
+    }
+    memcpy(items, out, n * sizeof(*out));
+    free(out);
+    free(w);
+    free(head);
+    free(next);
 }
 
 /* A fetch or BLMOVE under way. */
@@ -203,8 +371,7 @@ static void block_on_job(struct queue_item *items, size_t n, int err, void *arg)
     wk->blocking[call->ref] = false;
     wk->nblocking--;
     free(call);
-    for (size_t i = 0; i < n; i++)
-        accept_item(wk, &items[i]);
+    take_items(wk, items, n);
     if (err < 0)
         wk->reconcile_needed = true; /* its job may be in flight with the reply lost */
     if (wk->phase != STOP_NONE)
@@ -217,9 +384,11 @@ static void block_on_job(struct queue_item *items, size_t n, int err, void *arg)
 
 void fetch_more(struct worker *wk)
 {
-    unsigned order[wk->norder ? wk->norder : 1], want;
+    unsigned order[wk->norder ? wk->norder : 1], quotas[wk->norder ? wk->norder : 1], want;
+    bool weighted = wk->cfg->queue_order != CFG_QUEUES_STRICT && wk->norder > 1;
     struct fetch_call *call;
 
+    start_ahead(wk);
     if (wk->reconcile_needed || wk->reconciling) {
         fetch_reconcile(wk);
         return;
@@ -233,7 +402,10 @@ void fetch_more(struct worker *wk)
         call->wk = wk;
         call->want = want;
         fetch_order(wk, order);
-        if (queue_fetch(wk->queue, order, wk->norder, want, fetch_on_jobs, call) < 0) {
+        if (weighted)
+            fetch_quotas(wk, order, want, quotas);
+        if (queue_fetch(wk->queue, order, weighted ? quotas : NULL, wk->norder, want,
+                        fetch_on_jobs, call) < 0) {
             free(call);
             return;
         }
@@ -251,8 +423,9 @@ static void fetch_on_jobs(struct queue_item *items, size_t n, int err, void *arg
     wk->nfetching--;
     wk->requested -= call->want;
     free(call);
-    for (size_t i = 0; i < n; i++)
-        accept_item(wk, &items[i]);
+    if (wk->cfg->queue_order != CFG_QUEUES_STRICT && n > 1)
+        interleave(wk, items, n);
+    take_items(wk, items, n);
     if (err < 0) {
         wk->reconcile_needed = true; /* its jobs may be in flight with the reply lost */
         if (rconn_is_up(wk->conn) && !ev_is_active(&wk->refetch)) {
@@ -265,8 +438,10 @@ static void fetch_on_jobs(struct queue_item *items, size_t n, int err, void *arg
         fetch_reconcile(wk);
     else if (drained && wk->nfetching == 0)
         block_missing(wk);
-    else
+    else if (!drained)
         fetch_more(wk);
+    /* drained with another fetch out: its reply decides (fetching again here would keep two
+       fetches of empty queues going back and forth for ever) */
 }
 
 void fetch_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -306,6 +481,15 @@ static bool job_is_ours(struct worker *wk, unsigned ref, const char *text, size_
             if (run->ref == ref && raw_len == len && memcmp(raw, text, len) == 0)
                 return true;
         }
+    }
+    for (size_t i = 0; i < wk->nahead; i++) {
+        const struct queue_item *item = &wk->ahead[(wk->ahead_first + i) % wk->ahead_cap];
+        char sha1[DIGEST_SHA1_HEX];
+        if (item->ref != ref || item->size != len)
+            continue;
+        if (!item->cut ? memcmp(item->job, text, len) == 0
+                       : digest_sha1_hex(text, len, sha1) == 0 && strcmp(sha1, item->sha1) == 0)
+            return true;
     }
     return queue_finishing(wk->queue, ref, text, len);
 }

@@ -85,6 +85,7 @@ static void run_end(struct run *run)
     ev_timer_stop(wk->loop, &run->deadline);
     run_list_del(run);
     wk->nrunning--;
+    fetch_note_end(wk, util_now() - run->started_at);
     lease_release(wk, run);
     if (limit && limit->running > 0)
         limit->running--;

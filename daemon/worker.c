@@ -172,6 +172,7 @@ void worker_free(struct worker *wk)
     cfg_free(wk->cfg);
     free(wk->blockers);
     free(wk->blocking);
+    fetch_drop_ahead(wk);
     free(wk->order);
     free(wk->weights);
     free(wk->scratch);
@@ -335,6 +336,7 @@ void worker_stop(struct worker *wk, worker_stopped_fn *done, void *arg)
         run_free(run);
     }
     wk->nheld = 0;
+    fetch_drop_ahead(wk); /* in flight: requeued with the rest */
     worker_beat(wk);
     ev_timer_set(&wk->stop_timer, wk->cfg->shutdown_timeout_s, 0);
     ev_timer_start(wk->loop, &wk->stop_timer);

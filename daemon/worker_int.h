@@ -86,6 +86,12 @@ struct worker {
     unsigned nchecking; /* jobs whose shared limits are being asked in Redis */
     unsigned nfetching; /* fetch calls out */
     unsigned requested; /* jobs those calls may bring */
+    struct queue_item *ahead; /* ring of jobs fetched ahead of a free slot, oldest first;
+                                 in the in-flight lists like any fetched job */
+    size_t nahead, ahead_first, ahead_cap;
+    bool starting_ahead; /* fetch_start_ahead() is on the stack */
+    unsigned long long runs_ended;
+    double run_mean_s; /* runs' recent mean length: the prefetch's pace */
     bool quiet;
     bool reconcile_needed; /* a reply may have been lost: check the in-flight lists */
     bool reconciling;      /* checking them: no fetch until done */
@@ -109,8 +115,13 @@ void worker_beat(struct worker *wk);
 void worker_stop_continue(struct worker *wk);
 
 /* fetch.c */
-/* Asks Redis for as many jobs as there is room for (or reconciles first, when needed). */
+/* Starts jobs fetched ahead while there are free slots, then asks Redis for as many jobs as
+ * there is room for (or reconciles first, when needed). */
 void fetch_more(struct worker *wk);
+/* A run ended after `ran_s`: the pace that bounds the prefetch (fetch.c). */
+void fetch_note_end(struct worker *wk, double ran_s);
+/* Drops the jobs fetched ahead (a stop: they stay in flight, requeued with the rest). */
+void fetch_drop_ahead(struct worker *wk);
 /* Checks the in-flight lists against what this process holds, once no reply is owed. */
 void fetch_reconcile(struct worker *wk);
 /* Closes the idle BLMOVE connections: all, or those of queues no longer configured. */

@@ -24,10 +24,13 @@ void log_flush(void);
 
 /* `fmt` is the logfmt body after `ts=… level=…`, e.g. "jid=%s outcome=ok". */
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define log_error(...) log_write(LOG_LEVEL_ERROR, __VA_ARGS__)
-#define log_warn(...) log_write(LOG_LEVEL_WARN, __VA_ARGS__)
-#define log_info(...) log_write(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_debug(...) log_write(LOG_LEVEL_DEBUG, __VA_ARGS__)
+/* The arguments of a line below the level are not evaluated (no log_q() of a line that is
+ * dropped). */
+#define log_at(level, ...) (log_enabled(level) ? log_write((level), __VA_ARGS__) : (void)0)
+#define log_error(...) log_at(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_at(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...) log_at(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...) log_at(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_enabled(level) ((level) <= log_get_level())
 
 /* Quotes `s` as a logfmt value ("a b" with \" and \n escaped; bare when it needs no quotes;

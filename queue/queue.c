@@ -241,20 +241,24 @@ static void fetch_on_reply(struct redisReply *reply, void *arg)
     for (size_t i = 0; i < f->nrefs; i++)
         f->q->refs[f->refs[i]].paused = false;
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
-        items = xcalloc(reply->elements / 2, sizeof(*items));
-        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-            long long idx = reply->element[i]->integer;
-            struct redisReply *job = reply->element[i + 1];
-            if (idx < 0 && (size_t)-idx <= f->nrefs) {
+        /* groups {i, count, job...}; {-i, 0} for a paused queue (fetch.lua) */
+        items = xcalloc(reply->elements, sizeof(*items));
+        for (size_t i = 0; i + 1 < reply->elements;) {
+            long long idx = reply->element[i]->integer, count = reply->element[i + 1]->integer;
+            size_t end;
+            i += 2;
+            end = count > 0 && (size_t)count <= reply->elements - i ? i + (size_t)count : i;
+            if (idx < 0 && (size_t)-idx <= f->nrefs)
                 f->q->refs[f->refs[-idx - 1]].paused = true;
-                continue;
+            for (; i < end; i++) {
+                struct redisReply *job = reply->element[i];
+                if (idx < 1 || (size_t)idx > f->nrefs || job->type != REDIS_REPLY_STRING)
+                    continue;
+                items[n].ref = f->refs[idx - 1];
+                if (item_fill(f->q, &items[n], job->str, job->len) < 0)
+                    continue; /* still in the in-flight list: recovered on restart */
+                n++;
             }
-            if (idx < 1 || (size_t)idx > f->nrefs || job->type != REDIS_REPLY_STRING)
-                continue;
-            items[n].ref = f->refs[idx - 1];
-            if (item_fill(f->q, &items[n], job->str, job->len) < 0)
-                continue; /* still in the in-flight list: recovered on restart */
-            n++;
         }
     }
     f->done(items, n, 0, f->arg);
@@ -262,33 +266,39 @@ static void fetch_on_reply(struct redisReply *reply, void *arg)
     free(f);
 }
 
-int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned max,
-                queue_fetch_fn *done, void *arg)
+int queue_fetch(struct queue *q, const unsigned *refs, const unsigned *quotas, size_t nrefs,
+                unsigned max, queue_fetch_fn *done, void *arg)
 {
-    /* KEYS: each queue's list, each one's in-flight list, paused; ARGV: want, the names */
-    size_t nkeys = 2 * nrefs + 1, i;
-    const char **keys = xcalloc(nkeys + 1 + nrefs, sizeof(*keys)), **args = keys + nkeys;
-    char want[16];
+    /* KEYS: each queue's list, each one's in-flight list, paused; ARGV: want, the names, and
+       the quotas when there are */
+    size_t nkeys = 2 * nrefs + 1, nargs = 1 + nrefs + (quotas ? nrefs : 0), i;
+    const char **keys = xcalloc(nkeys + nargs, sizeof(*keys)), **args = keys + nkeys;
+    char *nums = xmalloc(16 * (nrefs + 1)), *p = nums;
     struct fetch *f = xmalloc(sizeof(*f) + nrefs * sizeof(f->refs[0]));
     int r;
 
-    (void)snprintf(want, sizeof(want), "%u", max);
+    args[0] = p;
+    p += sprintf(p, "%u", max) + 1;
     for (i = 0; i < nrefs; i++) {
         keys[i] = q->refs[refs[i]].list_key;
         keys[nrefs + i] = q->refs[refs[i]].inflight_key;
         args[1 + i] = q->refs[refs[i]].name;
         f->refs[i] = refs[i];
+        if (quotas) {
+            args[1 + nrefs + i] = p;
+            p += sprintf(p, "%u", quotas[i]) + 1;
+        }
     }
     keys[2 * nrefs] = q->k_paused;
-    args[0] = want;
     f->q = q;
     f->done = done;
     f->arg = arg;
     f->nrefs = nrefs;
-    r = rconn_eval(q->conn, fetch_on_reply, f, lua_fetch, nkeys, keys, 1 + nrefs, args, NULL);
+    r = rconn_eval(q->conn, fetch_on_reply, f, lua_fetch, nkeys, keys, nargs, args, NULL);
     if (r < 0)
         free(f);
     free(keys);
+    free(nums);
     return r;
 }
 
@@ -548,6 +558,12 @@ static const char op_codes[] = {[OUTCOME_DONE] = 'a',
                                 [OUTCOME_DEFER] = 's',
                                 [OUTCOME_DUPLICATE] = 'u'};
 
+/* Whether `rec` may go in a run of finish.lua: a job done, holding no lock. */
+static bool record_in_run(const struct record *rec)
+{
+    return rec->op == OUTCOME_DONE && !rec->cut && !rec->lock_key;
+}
+
 /* Sends up to FLUSH_MAX_RECORDS waiting records in one finish.lua call. */
 static int flush_some(struct queue *q)
 {
@@ -599,6 +615,21 @@ static int flush_some(struct queue *q)
     PUTNUM("%d", TALLY_QUARTER_TTL_S);
     PUTNUM("%d", TALLY_FIELDS_MAX);
     for (rec = q->head, i = 0; i < n; rec = rec->next, i++) {
+        if (record_in_run(rec)) { /* a run: 'A', its list, how many, the jobs */
+            size_t count = 1;
+            const struct record *end = rec->next;
+            for (; i + count < n && record_in_run(end) && end->ref == rec->ref; end = end->next)
+                count++;
+            PUT("A", 1);
+            PUTNUM("%u", FINISH_FIXED_KEYS + rec->ref + 1);
+            PUTNUM("%zu", count);
+            for (i += count - 1;; rec = rec->next) {
+                PUT(rec->old, rec->old_len);
+                if (rec->next == end)
+                    break;
+            }
+            continue;
+        }
         PUT(rec->cut ? "D" : &op_codes[rec->op], 1);
         PUTNUM("%u", FINISH_FIXED_KEYS + rec->ref + 1);
         PUT(rec->old, rec->old_len);

@@ -57,11 +57,13 @@ const char *queue_ref_inflight_key(const struct queue *q, unsigned ref); /* nexu
 
 /* Moves up to `max` jobs from the queues `refs` (taken in that order, those in nexus:paused
  * skipped) into the in-flight lists, atomically (one Lua call), and notes which are paused.
+ * With `quotas` (nrefs counts, or NULL), queue refs[i] gives at most quotas[i] at first, and
+ * what the others could not give is then taken in order. Items come queue by queue.
  * Returns 0 and `done` runs once, later; or -ENOTCONN (the connection is down), and `done`
  * is never called. Jobs whose digest OpenSSL could not compute stay in the in-flight list
  * and are left out of `items` (recovered when the process restarts). */
-int queue_fetch(struct queue *q, const unsigned *refs, size_t nrefs, unsigned max,
-                queue_fetch_fn *done, void *arg);
+int queue_fetch(struct queue *q, const unsigned *refs, const unsigned *quotas, size_t nrefs,
+                unsigned max, queue_fetch_fn *done, void *arg);
 /* BLMOVE of one job from queue `ref` on `blocker` (a connection of its own), waiting up to
  * `timeout_s`; `done` gets n = 0 on timeout. */
 int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double timeout_s,

@@ -7,7 +7,9 @@
 -- ARGV[3] daily counters' time to live (s), ARGV[4] the metrics noted since the last call
 -- ("FIELD\tCOUNT\n" lines, queue/tally.h; '' for none), added to both KEYS[8] and KEYS[9],
 -- kept ARGV[5] and ARGV[6] seconds, a new field not added to a hash of ARGV[7] fields or more;
--- then records of 7 values:
+-- then records: a run of done jobs without a lock, all from one in-flight list:
+-- 'A', that list's KEYS index, the count N, then the N jobs as fetched; or one record of 7
+-- values:
 -- op ('a' done, 'r' retry, 'd' dead, 'x' failed and discarded, 's' deferred: not run,
 -- back to schedule, not counted, 'u' a unique job's duplicate: not run, removed, not counted,
 -- 'D' dead for a job too large to send back: its "job as fetched" is "SIZE:SHA1HEX", matched
@@ -18,6 +20,7 @@
 -- An outcome (retry, dead, schedule, counters) is written only when this call removed the
 -- job from its in-flight list, so a record sent twice (after a lost reply) or a job taken
 -- from this process (recovered by a peer that judged it dead) is never written twice.
+-- Records are numbered 1, 2, ... in ARGV order, each job of a run counting as one.
 -- Returns the 1-based numbers of the records whose job was not in the list (dropped).
 
 -- Removes the last job of `key` with this size and SHA-1 (as LREM key -1 job would).
@@ -35,19 +38,59 @@ local function remove_digest(key, digest)
   return 0
 end
 
+-- A run of done jobs ARGV[first..last] from in-flight list `key`, numbered from `no`: when
+-- they are the list's oldest entries (its right end, where the jobs fetched first sit), in
+-- any order, one LTRIM removes them all; otherwise each goes by LREM, and the numbers of
+-- those no longer there join `dropped`. Returns how many were removed.
+local function remove_run(key, first, last, no, dropped)
+  local count = last - first + 1
+  local tail = redis.call('LRANGE', key, -count, -1)
+  if #tail == count then
+    local left = {}
+    for k = first, last do
+      left[ARGV[k]] = (left[ARGV[k]] or 0) + 1
+    end
+    local all = true
+    for k = 1, count do
+      local c = left[tail[k]]
+      if not c or c == 0 then
+        all = false
+        break
+      end
+      left[tail[k]] = c - 1
+    end
+    if all then
+      redis.call('LTRIM', key, 0, -count - 1)
+      return count
+    end
+  end
+  local removed = 0
+  for k = first, last do
+    if redis.call('LREM', key, '-1', ARGV[k]) == 1 then
+      removed = removed + 1
+    else
+      dropped[#dropped + 1] = no + k - first
+    end
+  end
+  return removed
+end
+
 local done, failed, dead = 0, 0, 0
 local dropped = {}
-for r = 8, #ARGV, 7 do
-  local op, list, old, new, score = ARGV[r], tonumber(ARGV[r + 1]), ARGV[r + 2], ARGV[r + 3], ARGV[r + 4]
+
+-- The record of 7 values at ARGV[r], numbered `no`.
+local function one_record(r, no)
+  local op, list, old, new, score = ARGV[r], tonumber(ARGV[r + 1]), ARGV[r + 2], ARGV[r + 3],
+    ARGV[r + 4]
   local lock = tonumber(ARGV[r + 5])
   local removed
   if op == 'D' then
     removed, op = remove_digest(KEYS[list], old), 'd'
   else
-    removed = redis.call('LREM', KEYS[list], -1, old)
+    removed = redis.call('LREM', KEYS[list], '-1', old)
   end
   if removed == 0 then
-    dropped[#dropped + 1] = (r - 8) / 7 + 1
+    dropped[#dropped + 1] = no
   elseif op == 's' then
     redis.call('ZADD', KEYS[7], score, new)
   elseif op ~= 'u' then
@@ -66,14 +109,25 @@ for r = 8, #ARGV, 7 do
     end
   end
 end
-local ttl = tonumber(ARGV[3])
+
+local r, no = 8, 1
+while r <= #ARGV do
+  if ARGV[r] == 'A' then
+    local count = tonumber(ARGV[r + 2])
+    done = done + remove_run(KEYS[tonumber(ARGV[r + 1])], r + 3, r + 2 + count, no, dropped)
+    r, no = r + 3 + count, no + count
+  else
+    one_record(r, no)
+    r, no = r + 7, no + 1
+  end
+end
 redis.call('INCRBY', KEYS[1], done)
 redis.call('INCRBY', KEYS[2], done)
-redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('EXPIRE', KEYS[2], ARGV[3])
 if failed > 0 then
   redis.call('INCRBY', KEYS[3], failed)
   redis.call('INCRBY', KEYS[4], failed)
-  redis.call('EXPIRE', KEYS[4], ttl)
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
 end
 if dead > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. ARGV[1])

@@ -171,6 +171,7 @@ NEXUSD_ACL_COMMANDS = (
     "eval", "evalsha",
     # lists: the queues and the in-flight lists
     "blmove", "lmove", "lpush", "rpush", "lrange", "lindex", "llen", "lrem", "lset",
+    "ltrim",
     # an operator's signals to a process (nexusctl quiet/stop), popped by its heartbeat
     "rpop",
     # sets: queues, processes, paused queues
