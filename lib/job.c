@@ -33,9 +33,7 @@ static json_int_t count_next(json_int_t n)
 
 /* --- UTF-8, base64, jids ---------------------------------------------------------------- */
 
-/* Bytes of the valid UTF-8 character at p (as jansson judges: no overlongs, surrogates or
- * code points above U+10FFFF), or 0 when p does not start one. */
-static size_t utf8_char_len(const unsigned char *p, size_t avail)
+size_t job_utf8_char_len(const unsigned char *p, size_t avail)
 {
     uint32_t cp, min;
     size_t i, need;
@@ -75,7 +73,7 @@ static json_t *string_clean(const char *s, size_t len, size_t max, bool *ret_rep
     char *buf;
 
     *ret_replaced = false;
-    while (i < len && (n = utf8_char_len(p + i, len - i)) > 0 && i + n <= max)
+    while (i < len && (n = job_utf8_char_len(p + i, len - i)) > 0 && i + n <= max)
         i += n;
     if (i == len || n > 0)
         return json_stringn(s, i);
@@ -85,7 +83,7 @@ static json_t *string_clean(const char *s, size_t len, size_t max, bool *ret_rep
     memcpy(buf, s, i);
     out = i;
     while (i < len) {
-        n = utf8_char_len(p + i, len - i);
+        n = job_utf8_char_len(p + i, len - i);
         if (out + (n ? n : 3) > max)
             break;
         memcpy(buf + out, n ? s + i : replacement, n ? n : 3);
@@ -163,20 +161,27 @@ static void object_update(json_t *obj, struct field_update *u, size_t n)
 
 /* --- construction ----------------------------------------------------------------------- */
 
-struct job *job_alloc(const char *raw, size_t raw_len, const char *default_queue)
+struct job *job_alloc(const char *raw, size_t raw_len, const char *default_queue,
+                      const char *strings, size_t strings_len)
 {
     size_t qlen = strlen(default_queue);
-    struct job *job = xmalloc(sizeof(*job) + raw_len + 1 + qlen + 1);
+    struct job *job = xmalloc(sizeof(*job) + raw_len + 1 + qlen + 1 + strings_len);
 
     job->root = NULL;
+    job->args = NULL;
     job->no_args = NULL;
+    job->f = (struct job_fields){0};
     job->wrapped = false;
+    job->scanned = false;
     job->raw_len = raw_len;
     if (raw_len > 0)
         memcpy(job->mem, raw, raw_len);
     job->mem[raw_len] = '\0';
     memcpy(job->mem + raw_len + 1, default_queue, qlen + 1);
     job->default_queue = job->mem + raw_len + 1;
+    job->strings = job->default_queue + qlen + 1;
+    if (strings_len > 0)
+        memcpy(job->mem + raw_len + 1 + qlen + 1, strings, strings_len);
     return job;
 }
 
@@ -309,7 +314,7 @@ struct job *job_cut(const char *head, size_t head_len, size_t size, const char *
         default_queue = text_find(head, head_len, "queue", JOB_MAX_QUEUE, job_queue_byte_bad, queue)
                             ? queue
                             : JOB_DEFAULT_QUEUE;
-    job = job_alloc("", 0, default_queue);
+    job = job_alloc("", 0, default_queue, NULL, 0);
     if (!text_find(head, head_len, "jid", JOB_MAX_JID, job_jid_byte_bad, jid))
         jid_from_rnd(rnd, jid);
     root = wrapper_root(jid, job->default_queue);
@@ -358,7 +363,7 @@ struct job *job_new(const char *class_name, json_t *args, const char *queue, con
         jid_from_rnd(rnd, jid_buf);
         jid = jid_buf;
     }
-    job = job_alloc("", 0, queue);
+    job = job_alloc("", 0, queue, NULL, 0);
     root = root_new(class_name, args, jid, queue);
     /* json_real() refuses a time that is not finite */
     if (!root || json_object_set_new(root, "retry", json_true()) < 0 ||
@@ -378,6 +383,7 @@ void job_free(struct job *job)
     if (!job)
         return;
     json_decref(job->root);
+    json_decref(job->args);
     json_decref(job->no_args);
     free(job);
 }
@@ -387,10 +393,11 @@ void job_free(struct job *job)
 /* Whether the job keeps times as Sidekiq 8's integer milliseconds. */
 static bool job_uses_ms(const struct job *job)
 {
-    const json_t *v = json_object_get(job->root, "created_at");
+    const json_t *root = job_tree(job);
+    const json_t *v = json_object_get(root, "created_at");
 
     if (!json_is_number(v))
-        v = json_object_get(job->root, "enqueued_at");
+        v = json_object_get(root, "enqueued_at");
     return json_is_number(v) && json_number_value(v) > JOB_MS_ABOVE;
 }
 
@@ -423,8 +430,9 @@ static json_t *error_string(const char *s)
 void job_record_failure(struct job *job, const char *error_class, const char *error_message,
                         double now)
 {
+    json_t *root = job_tree(job);
     json_int_t count = job_valid_count(job, "retry_count");
-    const json_t *prev = json_object_get(job->root, "retry_count");
+    const json_t *prev = json_object_get(root, "retry_count");
     bool failed_before = prev && job_retry_count_valid(prev);
     struct field_update u[] = {
         /* Sidekiq's order: message, class, then the time and count. */
@@ -434,7 +442,7 @@ void job_record_failure(struct job *job, const char *error_class, const char *er
         {"retry_count", json_integer(count_next(count))},
     };
 
-    object_update(job->root, u, sizeof(u) / sizeof(u[0]));
+    object_update(root, u, sizeof(u) / sizeof(u[0]));
 }
 
 void job_record_recovery(struct job *job)
@@ -444,14 +452,14 @@ void job_record_recovery(struct job *job)
         {"nexus_recoveries", json_integer(count_next(n < 0 ? 0 : n))},
     };
 
-    object_update(job->root, u, 1);
+    object_update(job_tree(job), u, 1);
 }
 
 void job_set_enqueued_at(struct job *job, double now)
 {
     struct field_update u[] = {{"enqueued_at", job_time_value(job, now)}};
 
-    object_update(job->root, u, 1);
+    object_update(job_tree(job), u, 1);
 }
 
 /* --- encoding --------------------------------------------------------------------------- */
@@ -481,7 +489,7 @@ char *job_encode(const struct job *job, size_t *ret_len)
 
     out.data = xmalloc(out.cap);
     out.data[0] = '\0';
-    if (json_dump_callback(job->root, encode_on_write, &out, JOB_DUMP_FLAGS) < 0) {
+    if (json_dump_callback(job_tree(job), encode_on_write, &out, JOB_DUMP_FLAGS) < 0) {
         free(out.data);
         return NULL;
     }

@@ -2,6 +2,7 @@
  * (pure). */
 #include "lib/job.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -79,55 +80,68 @@ bool job_queue_byte_bad(unsigned char c)
     return c <= 0x20 || c == 0x7f;
 }
 
-/* A non-empty string of at most `max` bytes, none of them `bad`. */
-static int check_name(const char *name, const json_t *v, size_t max, job_byte_bad_fn *bad,
-                      const char *bad_phrase, struct err *err)
-{
-    char got[GOT_BUF];
-    const char *s;
-    size_t i, len;
+/* The rules of the names a job carries: class, jid, queue. */
+static const struct name_rule {
+    size_t max;
+    job_byte_bad_fn *bad;
+    const char *bad_phrase;
+} name_rules[] = {
+    [JOB_NAME_CLASS] = {JOB_MAX_CLASS, job_class_byte_bad, "not contain control characters"},
+    [JOB_NAME_JID] = {JOB_MAX_JID, job_jid_byte_bad, "be printable ASCII without spaces"},
+    [JOB_NAME_QUEUE] = {JOB_MAX_QUEUE, job_queue_byte_bad,
+                        "not contain whitespace or control characters"},
+};
 
-    if (!json_is_string(v))
-        return err_set(err, -EINVAL, "'%s' must be a string (got %s)", name, job_json_phrase(v));
-    s = json_string_value(v);
-    len = json_string_length(v);
+/* A non-empty string of at most `max` bytes, none of them `bad`. */
+static int name_check(const char *name, enum job_name which, const char *s, size_t len,
+                      struct err *err)
+{
+    const struct name_rule *rule = &name_rules[which];
+    char got[GOT_BUF];
+    size_t i;
+
     if (len == 0)
         return err_set(err, -EINVAL, "'%s' must not be empty", name);
-    if (len > max)
-        return err_set(err, -EINVAL, "'%s' is %zu bytes, above the %zu-byte limit", name, len, max);
+    if (len > rule->max)
+        return err_set(err, -EINVAL, "'%s' is %zu bytes, above the %zu-byte limit", name, len,
+                       rule->max);
     for (i = 0; i < len; i++)
-        if (bad((unsigned char)s[i]))
-            return err_set(err, -EINVAL, "'%s' must %s (got %s)", name, bad_phrase,
+        if (rule->bad((unsigned char)s[i]))
+            return err_set(err, -EINVAL, "'%s' must %s (got %s)", name, rule->bad_phrase,
                            err_quote(s, len, GOT_MAX, got, sizeof(got)));
     return 0;
 }
 
+bool job_name_valid(enum job_name which, const char *s, size_t len)
+{
+    return name_check("", which, s, len, NULL) == 0;
+}
+
+static int check_name(const char *name, enum job_name which, const json_t *v, struct err *err)
+{
+    if (!json_is_string(v))
+        return err_set(err, -EINVAL, "'%s' must be a string (got %s)", name, job_json_phrase(v));
+    return name_check(name, which, json_string_value(v), json_string_length(v), err);
+}
+
 static int check_class(const char *name, const json_t *v, struct err *err)
 {
-    return check_name(name, v, JOB_MAX_CLASS, job_class_byte_bad, "not contain control characters",
-                      err);
+    return check_name(name, JOB_NAME_CLASS, v, err);
 }
 
 static int check_jid(const char *name, const json_t *v, struct err *err)
 {
-    return check_name(name, v, JOB_MAX_JID, job_jid_byte_bad, "be printable ASCII without spaces",
-                      err);
+    return check_name(name, JOB_NAME_JID, v, err);
 }
 
 static int check_queue(const char *name, const json_t *v, struct err *err)
 {
-    return check_name(name, v, JOB_MAX_QUEUE, job_queue_byte_bad,
-                      "not contain whitespace or control characters", err);
+    return check_name(name, JOB_NAME_QUEUE, v, err);
 }
 
 int job_check_queue(const char *name, const char *queue, size_t len, struct err *err)
 {
-    json_t *v = json_stringn_nocheck(queue, len);
-    int r;
-
-    r = check_queue(name, v, err);
-    json_decref(v);
-    return r;
+    return name_check(name, JOB_NAME_QUEUE, queue, len, err);
 }
 
 static int check_args(const char *name, const json_t *v, struct err *err)
@@ -263,6 +277,32 @@ static int job_validate(const json_t *root, struct err *err)
     return 0;
 }
 
+/* --- the tree -------------------------------------------------------------------------- */
+
+/* Bytes of the job's text parsed with the full parse's flags: a part the scan accepted. */
+static json_t *text_load(const struct job *job, size_t off, size_t len)
+{
+    json_t *v = json_loadb(job->mem + off, len, JOB_LOAD_FLAGS, NULL);
+
+    assert(v != NULL); /* job_scan() accepted the text: jansson does */
+    return v;
+}
+
+json_t *job_tree(const struct job *job)
+{
+    /* The tree is built from the text the scan read, so no value the job gives changes: only
+     * what it holds in memory. */
+    struct job *built = (struct job *)job;
+
+    if (!job->root) {
+        built->root = text_load(job, 0, job->raw_len);
+        /* job_args() gave out its own parse of args: the tree holds that one */
+        if (job->args)
+            (void)json_object_set(built->root, "args", job->args);
+    }
+    return job->root;
+}
+
 /* The field's string when it passes `check`, else NULL. */
 static const char *valid_string(const struct job *job, const char *name, field_check_fn *check)
 {
@@ -273,7 +313,7 @@ static const char *valid_string(const struct job *job, const char *name, field_c
 
 json_int_t job_valid_count(const struct job *job, const char *name)
 {
-    const json_t *v = json_object_get(job->root, name);
+    const json_t *v = json_object_get(job_tree(job), name);
 
     return v && check_count(name, v, NULL) == 0 ? json_integer_value(v) : -1;
 }
@@ -306,10 +346,15 @@ static int job_parse(struct job *job, struct err *err)
     return 0;
 }
 
-int job_decode(const char *text, size_t len, const char *default_queue, unsigned long long rnd,
-               struct job **ret_job, struct err *err)
+static const char *queue_or_default(const char *default_queue)
 {
-    struct job *job = job_alloc(text, len, default_queue ? default_queue : JOB_DEFAULT_QUEUE);
+    return default_queue ? default_queue : JOB_DEFAULT_QUEUE;
+}
+
+int job_decode_full(const char *text, size_t len, const char *default_queue,
+                    unsigned long long rnd, struct job **ret_job, struct err *err)
+{
+    struct job *job = job_alloc(text, len, queue_or_default(default_queue), NULL, 0);
     int r;
 
     r = job_parse(job, err);
@@ -324,42 +369,82 @@ int job_decode(const char *text, size_t len, const char *default_queue, unsigned
     return r;
 }
 
+/* A valid job's text is scanned, and its tree built only when asked; any other text (and any
+ * the scan is unsure of) goes through the full parse, which says what is wrong. */
+int job_decode(const char *text, size_t len, const char *default_queue, unsigned long long rnd,
+               struct job **ret_job, struct err *err)
+{
+    struct job_scan scan;
+    struct job *job;
+
+    if (job_scan(text, len, &scan) < 0)
+        return job_decode_full(text, len, default_queue, rnd, ret_job, err);
+    job = job_alloc(text, len, queue_or_default(default_queue), scan.strings, scan.strings_len);
+    job->f = scan.f;
+    job->scanned = true;
+    *ret_job = job;
+    return 0;
+}
+
 /* --- accessors -------------------------------------------------------------------------- */
 
 /* The strings below come from values our changes never replace (class, jid, queue, args),
- * so they stay valid until the job is freed. */
+ * so they stay valid until the job is freed. A scanned job without a tree reads its fields
+ * (the same values). */
+
+static const char *span_string(const struct job *job, struct job_span span)
+{
+    return job->strings + span.off;
+}
 
 const char *job_jid(const struct job *job)
 {
-    const char *s = valid_string(job, "jid", check_jid);
+    const char *s;
 
+    if (job->scanned)
+        return span_string(job, job->f.jid);
+    s = valid_string(job, "jid", check_jid);
     return s ? s : "";
 }
 
 const char *job_class(const struct job *job)
 {
-    const char *s = valid_string(job, "class", check_class);
+    const char *s;
 
+    if (job->scanned)
+        return span_string(job, job->f.class_name);
+    s = valid_string(job, "class", check_class);
     return s ? s : "";
 }
 
 const char *job_queue(const struct job *job)
 {
-    const char *s = valid_string(job, "queue", check_queue);
+    const char *s;
 
+    if (job->scanned)
+        return job->f.has_queue ? span_string(job, job->f.queue) : job->default_queue;
+    s = valid_string(job, "queue", check_queue);
     return s ? s : job->default_queue;
 }
 
 json_t *job_args(const struct job *job)
 {
-    json_t *v = json_object_get(job->root, "args");
+    struct job *parsed = (struct job *)job;
+    json_t *v;
 
+    if (!job->root) {
+        /* args alone: the tree is not needed for them */
+        if (!job->args)
+            parsed->args = text_load(job, job->f.args_off, job->f.args_len);
+        return job->args;
+    }
+    v = json_object_get(job->root, "args");
     return json_is_array(v) ? v : job->no_args;
 }
 
 json_t *job_root(const struct job *job)
 {
-    return job->root;
+    return job_tree(job);
 }
 
 const char *job_raw(const struct job *job, size_t *ret_len)
@@ -369,50 +454,80 @@ const char *job_raw(const struct job *job, size_t *ret_len)
     return job->mem;
 }
 
+/* A count as an int: -1 stays -1 (none), larger ones saturate. */
+static int count_int(json_int_t n)
+{
+    return n < 0 ? -1 : int_clamp(n);
+}
+
 int job_retry_count(const struct job *job)
 {
-    json_int_t n = job_valid_count(job, "retry_count");
-
-    return n < 0 ? -1 : int_clamp(n);
+    if (!job->root)
+        return count_int(job->f.retry_count);
+    return count_int(job_valid_count(job, "retry_count"));
 }
 
 int job_recoveries(const struct job *job)
 {
-    json_int_t n = job_valid_count(job, "nexus_recoveries");
+    json_int_t n = job->root ? job_valid_count(job, "nexus_recoveries") : job->f.recoveries;
 
     return n < 0 ? 0 : int_clamp(n);
 }
 
-/* A time field in seconds (milliseconds converted), or 0 when absent or not a number. */
-static double time_field_s(const struct job *job, const char *name)
+/* A time in seconds (Sidekiq 8's milliseconds converted). */
+static double time_s(double t)
 {
-    const json_t *v = json_object_get(job->root, name);
-    double t;
+    return t > JOB_MS_ABOVE ? t / 1000 : t;
+}
+
+/* The first time field the tree has as a number, else the second, else 0. */
+static double time_tree(const struct job *job, const char *first, const char *second)
+{
+    const json_t *v = json_object_get(job->root, first);
 
     if (!json_is_number(v))
+        v = json_object_get(job->root, second);
+    return json_is_number(v) ? time_s(json_number_value(v)) : 0;
+}
+
+/* The same of a scanned job: its numbers are read from the text only now. */
+static double time_fields(const struct job *job, bool has_first, struct job_span first,
+                          bool has_second, struct job_span second)
+{
+    if (!has_first && !has_second)
         return 0;
-    t = json_number_value(v);
-    return t > JOB_MS_ABOVE ? t / 1000 : t;
+    if (!has_first)
+        first = second;
+    return time_s(job_scan_number(job->mem + first.off, first.len));
 }
 
 double job_enqueued_at(const struct job *job)
 {
-    if (json_is_number(json_object_get(job->root, "enqueued_at")))
-        return time_field_s(job, "enqueued_at");
-    return time_field_s(job, "created_at");
+    const struct job_fields *f = &job->f;
+
+    if (!job->root)
+        return time_fields(job, f->has_enqueued_at, f->enqueued_at, f->has_created_at,
+                           f->created_at);
+    return time_tree(job, "enqueued_at", "created_at");
 }
 
 double job_created_at(const struct job *job)
 {
-    if (json_is_number(json_object_get(job->root, "created_at")))
-        return time_field_s(job, "created_at");
-    return time_field_s(job, "enqueued_at");
+    const struct job_fields *f = &job->f;
+
+    if (!job->root)
+        return time_fields(job, f->has_created_at, f->created_at, f->has_enqueued_at,
+                           f->enqueued_at);
+    return time_tree(job, "created_at", "enqueued_at");
 }
 
 int job_max_retries(const struct job *job, int class_default)
 {
-    const json_t *v = json_object_get(job->root, "retry");
+    const json_t *v;
 
+    if (!job->root)
+        return job->f.retry < 0 ? class_default : job->f.retry;
+    v = json_object_get(job->root, "retry");
     if (!v || json_is_true(v))
         return class_default;
     if (check_retry("retry", v, NULL) == 0 && json_is_integer(v))
@@ -423,15 +538,25 @@ int job_max_retries(const struct job *job, int class_default)
 
 double job_unique_for(const struct job *job)
 {
-    const json_t *v = json_object_get(job->root, "unique_for");
+    const json_t *v;
 
+    if (!job->root)
+        return job->f.unique_for;
+    v = json_object_get(job->root, "unique_for");
     return v && check_unique_for("unique_for", v, NULL) == 0 ? json_number_value(v) : 0;
 }
 
 const char *job_unique_key(const struct job *job, size_t *ret_len)
 {
-    const json_t *v = json_object_get(job->root, "unique_key");
+    const json_t *v;
 
+    if (!job->root) {
+        if (!job->f.has_unique_key)
+            return NULL;
+        *ret_len = job->f.unique_key.len;
+        return span_string(job, job->f.unique_key);
+    }
+    v = json_object_get(job->root, "unique_key");
     if (!v || check_unique_key("unique_key", v, NULL) < 0)
         return NULL;
     *ret_len = json_string_length(v);
@@ -440,8 +565,15 @@ const char *job_unique_key(const struct job *job, size_t *ret_len)
 
 int job_traceparent(const struct job *job, struct traceparent *ret, struct err *err)
 {
-    const json_t *v = json_object_get(job->root, "traceparent");
+    const json_t *v;
 
+    if (!job->root) {
+        if (!job->f.has_traceparent)
+            return -ENOENT;
+        return traceparent_parse("traceparent", span_string(job, job->f.traceparent),
+                                 job->f.traceparent.len, ret, err);
+    }
+    v = json_object_get(job->root, "traceparent");
     if (!v)
         return -ENOENT;
     if (!json_is_string(v))
@@ -451,16 +583,25 @@ int job_traceparent(const struct job *job, struct traceparent *ret, struct err *
 
 const char *job_tracestate(const struct job *job)
 {
-    const json_t *v = json_object_get(job->root, "tracestate");
+    const json_t *v = job->root ? json_object_get(job->root, "tracestate") : NULL;
     struct traceparent tp;
+    const char *s;
+    size_t len;
 
-    if (!json_is_string(v) || job_traceparent(job, &tp, NULL) < 0 ||
-        tracestate_check("tracestate", json_string_value(v), json_string_length(v), NULL) < 0)
+    if (!job->root && !job->f.has_tracestate)
         return NULL;
-    return json_string_value(v);
+    if (job->root && !json_is_string(v))
+        return NULL;
+    s = job->root ? json_string_value(v) : span_string(job, job->f.tracestate);
+    len = job->root ? json_string_length(v) : job->f.tracestate.len;
+    if (job_traceparent(job, &tp, NULL) < 0 || tracestate_check("tracestate", s, len, NULL) < 0)
+        return NULL;
+    return s;
 }
 
 bool job_dead_allowed(const struct job *job)
 {
+    if (!job->root)
+        return job->f.dead_allowed;
     return !json_is_false(json_object_get(job->root, "dead"));
 }

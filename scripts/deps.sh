@@ -13,7 +13,7 @@ PACKAGES=(
     # llvm-symbolizer: file:line in the sanitizer reports of scripts/fuzz.sh
     llvm-14
     # libraries
-    libev-dev libhiredis-dev libjansson-dev libconfig-dev libcurl4-openssl-dev libpq-dev
+    libev-dev libhiredis-dev libjansson-dev libyajl-dev libconfig-dev libcurl4-openssl-dev libpq-dev
     libcmocka-dev libmicrohttpd-dev
     libssl-dev  # OpenSSL: TLS to Redis, HMAC of http classes
     nettle-dev  # SHA-1 and SHA-256 (lib/digest.c: no OpenSSL provider loaded for them)

@@ -1,5 +1,6 @@
 /* job_fuzz.c - libFuzzer target: any bytes through job_decode, a failure, encode, decode;
- * and as the excerpt of a job too large to decode (job_cut, job_cut_raw). */
+ * through the fast decode (job_scan) and the full parse alike, which must agree; and as the
+ * excerpt of a job too large to decode (job_cut, job_cut_raw). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +11,8 @@
 
 #include "lib/err.h"
 #include "lib/job.h"
+#include "lib/job_diff.h"
+#include "lib/job_int.h"
 
 #define FUZZ_NOW 1700000000.5
 
@@ -143,6 +146,26 @@ static void check_cut(const uint8_t *data, size_t size)
     job_free(wrapped);
 }
 
+/* The fast decode and the full parse give the same result, sentence, accessors and encoding,
+ * also after a failure is recorded. */
+static void check_paths_agree(const uint8_t *data, size_t size)
+{
+    struct err fast_err = {0}, full_err = {0};
+    struct job *fast = NULL, *full = NULL;
+    int fast_r, full_r;
+
+    fast_r = job_decode((const char *)data, size, "default", size, &fast, &fast_err);
+    full_r = job_decode_full((const char *)data, size, "default", size, &full, &full_err);
+    fuzz_assert(fast_r == full_r, "fast and full decode: results differ");
+    fuzz_assert(strcmp(fast_err.msg, full_err.msg) == 0, "fast and full decode: sentences differ");
+    fuzz_assert(job_diff(fast, full) == NULL, "fast and full decode: a job differs");
+    job_record_failure(fast, "Fuzz::Error", "x", FUZZ_NOW);
+    job_record_failure(full, "Fuzz::Error", "x", FUZZ_NOW);
+    fuzz_assert(job_diff(fast, full) == NULL, "fast and full decode: a failure differs");
+    job_free(fast);
+    job_free(full);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct job *job = NULL;
@@ -184,6 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     check_encoding(job, r);
     job_free(job);
+    check_paths_agree(data, size);
     check_cut(data, size);
     return 0;
 }
