@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "conf/cfg.h"
 #include "lib/job.h"
@@ -23,7 +24,9 @@ struct task {
     enum task_result result;
     double defer_s;
     char error_class[64];
-    char error[JOB_MAX_ERROR + 1];
+    /* owned, at most JOB_MAX_ERROR bytes; NULL until an error or a deferral: a running job
+     * carries no message buffer (10,000 in flight: 10 MB less) */
+    char *error;
     bool traced;              /* the job carries a valid traceparent */
     struct traceparent trace; /* then: its trace-id and flags, this attempt's own parent-id */
 };
@@ -51,6 +54,7 @@ void task_free(struct task *task)
     if (!task)
         return;
     cfg_free(task->env.cfg);
+    free(task->error);
     free(task);
 }
 
@@ -77,7 +81,7 @@ const char *task_error_class(const struct task *task)
 
 const char *task_error(const struct task *task)
 {
-    return task->error;
+    return task->error ? task->error : "";
 }
 
 double task_defer_s(const struct task *task)
@@ -134,6 +138,17 @@ void task_succeed(struct task *task)
     task_end(task, TASK_OK);
 }
 
+/* The message of a failure or a deferral, cut to the JOB_MAX_ERROR bytes a job keeps. */
+static void error_set(struct task *task, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void error_set(struct task *task, const char *fmt, va_list ap)
+{
+    free(task->error);
+    task->error = xvasprintf(fmt, ap);
+    if (strlen(task->error) > JOB_MAX_ERROR)
+        task->error[JOB_MAX_ERROR] = '\0';
+}
+
 /* Ends the task with `result` and an error class and message (task_fail, task_refuse). */
 static void task_end_error(struct task *task, enum task_result result, const char *error_class,
                            const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
@@ -143,7 +158,7 @@ static void task_end_error(struct task *task, enum task_result result, const cha
     if (task->finished || task->cancelled)
         return;
     (void)snprintf(task->error_class, sizeof(task->error_class), "%s", error_class);
-    (void)vsnprintf(task->error, sizeof(task->error), fmt, ap);
+    error_set(task, fmt, ap);
     task_end(task, result);
 }
 
@@ -173,7 +188,7 @@ void task_defer(struct task *task, double delay_s, const char *fmt, ...)
         return;
     task->defer_s = delay_s;
     va_start(ap, fmt);
-    (void)vsnprintf(task->error, sizeof(task->error), fmt, ap);
+    error_set(task, fmt, ap);
     va_end(ap);
     task_end(task, TASK_DEFER);
 }
