@@ -351,8 +351,8 @@ static const char *queue_or_default(const char *default_queue)
     return default_queue ? default_queue : JOB_DEFAULT_QUEUE;
 }
 
-int job_decode_full(const char *text, size_t len, const char *default_queue,
-                    unsigned long long rnd, struct job **ret_job, struct err *err)
+int job_decode_full(const char *text, size_t len, const char *default_queue, unsigned long long rnd,
+                    struct job **ret_job, struct err *err)
 {
     struct job *job = job_alloc(text, len, queue_or_default(default_queue), NULL, 0);
     int r;

@@ -51,8 +51,8 @@ bool job_name_valid(enum job_name which, const char *s, size_t len);
 json_t *job_tree(const struct job *job);
 /* job_decode.c: job_decode() without the fast path: the full parse (jansson) and validation,
  * for tests that compare the two. */
-int job_decode_full(const char *text, size_t len, const char *default_queue,
-                    unsigned long long rnd, struct job **ret_job, struct err *err);
+int job_decode_full(const char *text, size_t len, const char *default_queue, unsigned long long rnd,
+                    struct job **ret_job, struct err *err);
 /* job_decode.c: a count field's value when it is a whole number >= 0, else -1: absent,
  * invalid, or retry_count's own -1 (Sidekiq's "retry now"). */
 json_int_t job_valid_count(const struct job *job, const char *name);

@@ -5,7 +5,8 @@
  * values, and -EAGAIN for anything else, or anything it is unsure of. yajl alone accepts more
  * than jansson does, so the scan adds jansson's own rules: strict UTF-8 (yajl lets overlongs,
  * surrogates and code points above U+10FFFF through), paired \u surrogates (yajl decodes a
- * lone one to '?'), no \v or \f between tokens (whitespace to yajl), no duplicate keys at any
+ * lone one to '?'), no \v or \f between tokens (whitespace to yajl), nothing but whitespace
+ * after the object (yajl lets a token cut short by the end through), no duplicate keys at any
  * depth and none holding NUL, integers that fit a long long, reals that do not overflow, and
  * a nesting depth well under jansson's limit. */
 #include "lib/job_scan.h"
@@ -32,8 +33,15 @@
 /* Bytes of a traceparent or tracestate kept (a valid one is 55, at most 512). */
 #define SCAN_TRACE_MAX 1024
 
-enum value_kind { VALUE_STRING, VALUE_NUMBER, VALUE_TRUE, VALUE_FALSE, VALUE_NULL, VALUE_OBJECT,
-                  VALUE_ARRAY };
+enum value_kind {
+    VALUE_STRING,
+    VALUE_NUMBER,
+    VALUE_TRUE,
+    VALUE_FALSE,
+    VALUE_NULL,
+    VALUE_OBJECT,
+    VALUE_ARRAY
+};
 
 /* One value of a top-level field. */
 struct value {
@@ -48,7 +56,6 @@ typedef bool field_scan_fn(struct scan *sc, const struct value *v);
 
 struct field_scan {
     const char *name;
-    size_t len; /* strlen(name) */
     field_scan_fn *scan;
 };
 
@@ -64,8 +71,8 @@ struct scan {
     unsigned depth;                 /* containers open */
     unsigned seen;                  /* bits of the required fields read */
     size_t nkeys;
-    uint64_t keys[SCAN_MAX_KEYS];            /* hashes of the open objects' keys */
-    size_t key_base[SCAN_MAX_DEPTH + 1];     /* where each open container's keys start */
+    uint64_t keys[SCAN_MAX_KEYS];        /* hashes of the open objects' keys */
+    size_t key_base[SCAN_MAX_DEPTH + 1]; /* where each open container's keys start */
 };
 
 #define SEEN_CLASS 1u
@@ -116,11 +123,11 @@ static bool string_text_ok(const char *s, size_t len)
 
     while (i < len) {
         i += plain_prefix(p + i, len - i);
+        while (i < len && p[i] < 0x80 && p[i] != '\\')
+            i++;
         if (i == len)
             break;
-        if (p[i] < 0x80 && p[i] != '\\') {
-            i++;
-        } else if (p[i] == '\\') {
+        if (p[i] == '\\') {
             if (p[i + 1] != 'u') {
                 i += 2;
                 continue;
@@ -147,24 +154,35 @@ static bool string_text_ok(const char *s, size_t len)
     return true;
 }
 
+/* Whether p points into the input (yajl's own buffers hold decoded strings). */
+static bool in_text(const struct scan *sc, const void *p)
+{
+    uintptr_t at = (uintptr_t)p, text = (uintptr_t)sc->text;
+
+    return at >= text && at <= text + sc->len;
+}
+
 /* Whether the string yajl just reported (decoded: `s`, `len`) was written as jansson accepts.
  * Without escapes yajl hands out the input's own bytes; with them, the token's text lies from
  * the first quote after the previous token to the quote before the current offset. */
+
 static bool string_ok(struct scan *sc, const unsigned char *s, size_t len)
 {
-    const char *start, *end;
+    size_t end = yajl_get_bytes_consumed(sc->yajl);
+    const char *start;
 
-    if ((const char *)s >= sc->text && (const char *)s <= sc->text + sc->len)
+    if (in_text(sc, s))
         return string_text_ok((const char *)s, len);
-    end = sc->text + yajl_get_bytes_consumed(sc->yajl) - 1;
-    start = memchr(sc->text + sc->last_end, '"', (size_t)(end - (sc->text + sc->last_end)));
-    return start && string_text_ok(start + 1, (size_t)(end - start - 1));
+    if (end == 0 || end - 1 < sc->last_end)
+        return false;
+    end--;
+    start = memchr(sc->text + sc->last_end, '"', end - sc->last_end);
+    return start && string_text_ok(start + 1, (size_t)(sc->text + end - start - 1));
 }
 
 /* A number's value as jansson reads it: an integer (no '.', 'e', 'E') must fit a long long,
  * a real must not overflow. False when it does not (or is too long to be sure). */
-static bool number_read(const char *s, size_t len, bool *ret_int, long long *ret_i,
-                        double *ret_d)
+static bool number_read(const char *s, size_t len, bool *ret_int, long long *ret_i, double *ret_d)
 {
     char buf[SCAN_NUMBER_MAX + 1];
     char *end;
@@ -374,25 +392,24 @@ static bool scan_tracestate(struct scan *sc, const struct value *v)
 }
 
 /* job_decode.c's field rules, and the fields accessors read. */
-#define FIELD(name, fn) {name, sizeof(name) - 1, fn}
 static const struct field_scan field_scans[] = {
-    FIELD("class", scan_class),
-    FIELD("args", scan_args),
-    FIELD("jid", scan_jid),
-    FIELD("queue", scan_queue),
-    FIELD("retry", scan_retry),
-    FIELD("retry_count", scan_retry_count),
-    FIELD("created_at", scan_created_at),
-    FIELD("enqueued_at", scan_enqueued_at),
-    FIELD("at", scan_time),
-    FIELD("failed_at", scan_time),
-    FIELD("retried_at", scan_time),
-    FIELD("dead", scan_dead),
-    FIELD("nexus_recoveries", scan_recoveries),
-    FIELD("unique_for", scan_unique_for),
-    FIELD("unique_key", scan_unique_key),
-    FIELD("traceparent", scan_traceparent),
-    FIELD("tracestate", scan_tracestate),
+    {"class", scan_class},
+    {"args", scan_args},
+    {"jid", scan_jid},
+    {"queue", scan_queue},
+    {"retry", scan_retry},
+    {"retry_count", scan_retry_count},
+    {"created_at", scan_created_at},
+    {"enqueued_at", scan_enqueued_at},
+    {"at", scan_time},
+    {"failed_at", scan_time},
+    {"retried_at", scan_time},
+    {"dead", scan_dead},
+    {"nexus_recoveries", scan_recoveries},
+    {"unique_for", scan_unique_for},
+    {"unique_key", scan_unique_key},
+    {"traceparent", scan_traceparent},
+    {"tracestate", scan_tracestate},
 };
 
 static const struct field_scan *field_find(const unsigned char *key, size_t len)
@@ -400,7 +417,9 @@ static const struct field_scan *field_find(const unsigned char *key, size_t len)
     size_t i;
 
     for (i = 0; i < sizeof(field_scans) / sizeof(field_scans[0]); i++)
-        if (field_scans[i].len == len && memcmp(field_scans[i].name, key, len) == 0)
+        if (len > 0 && field_scans[i].name[0] == key[0] &&
+            strncmp(field_scans[i].name, (const char *)key, len) == 0 &&
+            field_scans[i].name[len] == '\0')
             return &field_scans[i];
     return NULL;
 }
@@ -474,8 +493,9 @@ static int scan_on_map_key(void *ctx, const unsigned char *key, size_t len)
     uint64_t h;
     size_t i;
 
-    /* jansson refuses NUL in a key, and duplicates */
-    if (!string_ok(sc, key, len) || memchr(key, '\0', len) || sc->nkeys == SCAN_MAX_KEYS)
+    /* jansson refuses NUL in a key (only an escape can write one), and duplicates */
+    if (!string_ok(sc, key, len) || (!in_text(sc, key) && memchr(key, '\0', len)) ||
+        sc->nkeys == SCAN_MAX_KEYS)
         return 0;
     h = key_hash(key, len);
     for (i = sc->key_base[sc->depth]; i < sc->nkeys; i++)
@@ -560,7 +580,8 @@ struct arena {
 
 static bool arena_owns(const struct arena *a, const void *p)
 {
-    return (const unsigned char *)p >= a->block && (const unsigned char *)p < a->block + ARENA_BYTES;
+    return (const unsigned char *)p >= a->block &&
+           (const unsigned char *)p < a->block + ARENA_BYTES;
 }
 
 /* Each block piece starts with its size (ARENA_ALIGN bytes), for realloc. */
@@ -639,8 +660,8 @@ int job_scan(const char *text, size_t len, struct job_scan *scan)
     /* strings are checked here, strictly */
     (void)yajl_config(sc->yajl, yajl_dont_validate_strings, 1);
     ok = yajl_parse(sc->yajl, (const unsigned char *)text, len) == yajl_status_ok &&
-         yajl_complete_parse(sc->yajl) == yajl_status_ok && sc->depth == 0 &&
-         sc->root_end > 0 && tail_blank(text + sc->root_end, len - sc->root_end) &&
+         yajl_complete_parse(sc->yajl) == yajl_status_ok && sc->depth == 0 && sc->root_end > 0 &&
+         tail_blank(text + sc->root_end, len - sc->root_end) &&
          (sc->seen & (SEEN_CLASS | SEEN_ARGS | SEEN_JID)) == (SEEN_CLASS | SEEN_ARGS | SEEN_JID);
     yajl_free(sc->yajl);
     return ok ? 0 : -EAGAIN;

@@ -22,23 +22,23 @@ struct job_span {
 struct job_fields {
     struct job_span class_name, jid;
     struct job_span queue, unique_key, traceparent, tracestate; /* valid when has_* */
-    size_t args_off, args_len;  /* the "args" array's text: bytes of the input */
+    size_t args_off, args_len; /* the "args" array's text: bytes of the input */
     /* The times' numbers as written (seconds or Sidekiq 8's ms): bytes of the input, read
      * with job_scan_number() when asked; valid when has_* */
     struct job_span created_at, enqueued_at;
-    double unique_for;          /* seconds; 0 when none */
-    long long retry_count;      /* -1 when absent (or Sidekiq's own -1) */
-    long long recoveries;       /* 0 when absent */
-    int retry;                  /* -1: true or absent (the class's default); else 0..N */
+    double unique_for;     /* seconds; 0 when none */
+    long long retry_count; /* -1 when absent (or Sidekiq's own -1) */
+    long long recoveries;  /* 0 when absent */
+    int retry;             /* -1: true or absent (the class's default); else 0..N */
     bool has_queue, has_unique_key, has_traceparent, has_tracestate;
     bool has_created_at, has_enqueued_at;
-    bool dead_allowed;          /* false when "dead": false */
+    bool dead_allowed; /* false when "dead": false */
 };
 
 struct job_scan {
     struct job_fields f;
-    size_t strings_len;              /* bytes used in strings[] */
-    char strings[JOB_SCAN_STRINGS];  /* the spans' bytes */
+    size_t strings_len;             /* bytes used in strings[] */
+    char strings[JOB_SCAN_STRINGS]; /* the spans' bytes */
 };
 
 /* Scans `text` (`len` bytes, need not be NUL-terminated). Returns 0 with `scan` filled when

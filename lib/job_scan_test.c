@@ -22,7 +22,10 @@ struct text {
     size_t len;
 };
 /* A literal with its length: some hold NUL bytes. */
-#define T(lit) {lit, sizeof(lit) - 1}
+#define T(lit)                                                                                     \
+    {                                                                                              \
+        lit, sizeof(lit) - 1                                                                       \
+    }
 
 #define JOB_HEAD "{\"class\":\"HardJob\",\"jid\":\"b4a577edbccf1d805744efa9\","
 #define WITH_ARGS(args) JOB_HEAD "\"args\":" args "}"
@@ -45,9 +48,11 @@ static const struct text valid[] = {
       "\"jid\":\"9e0a7c54a3f1b2c3d4e5f607\",\"created_at\":1700000000.5}"),
     T("{\"\\u0063lass\":\"\\u0041\\u00e9\\/\",\"args\":[],\"j\\u0069d\":\"j\\\\\"}"),
     T(WITH_ARGS("[\"\\u0000\",\"a\\u0000b\",\"\\ud83d\\ude00\",\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"]")),
-    T(WITH_ARGS("[\"h\xc3\xa9llo\",\"\xf0\x9f\x98\x80\",\"\xef\xbf\xbf\",\"\x7f\",\"\xf4\x8f\xbf\xbf\"]")),
+    T(WITH_ARGS(
+        "[\"h\xc3\xa9llo\",\"\xf0\x9f\x98\x80\",\"\xef\xbf\xbf\",\"\x7f\",\"\xf4\x8f\xbf\xbf\"]")),
     T(WITH_ARGS("[9223372036854775807,-9223372036854775808,1e308,1e-400,-0,-0.0,0.1,1E+2,2e-2]")),
-    T(WITH_ARGS("[{\"a\":{\"a\":1},\"b\":[{\"a\":1},{\"a\":2}]},{\"a\":null},{},[[[]]],true,false]")),
+    T(WITH_ARGS(
+        "[{\"a\":{\"a\":1},\"b\":[{\"a\":1},{\"a\":2}]},{\"a\":null},{},[[[]]],true,false]")),
     T(WITH_ARGS("[{\"\":1,\"x\":{\"\":2}}]")),
     T(WITH_FIELD("\"retry\":false")),
     T(WITH_FIELD("\"retry\":0")),
@@ -73,7 +78,14 @@ static const struct text valid[] = {
 
 /* Texts the full parse refuses, with a sentence: the scan must refuse them too. */
 static const struct text invalid[] = {
-    T(""), T(" "), T("null"), T("[]"), T("\"s\""), T("42"), T("{"), T("{}"),
+    T(""),
+    T(" "),
+    T("null"),
+    T("[]"),
+    T("\"s\""),
+    T("42"),
+    T("{"),
+    T("{}"),
     T("{\"class\":\"A\"}"),
     T("{\"class\":1,\"args\":[],\"jid\":\"j\"}"),
     T("{\"class\":\"A\",\"args\":\"x\",\"jid\":\"j\"}"),
@@ -153,8 +165,8 @@ static bool decode_both(const struct text *t)
     scanned = fast->root == NULL;
     what = job_diff(fast, full);
     if (fast_r != full_r || strcmp(fast_err.msg, full_err.msg) != 0 || what)
-        print_error("%.*s: %d/%d (%s / %s) %s\n", (int)t->len, t->s, fast_r, full_r,
-                    fast_err.msg, full_err.msg, what ? what : "");
+        print_error("%.*s: %d/%d (%s / %s) %s\n", (int)t->len, t->s, fast_r, full_r, fast_err.msg,
+                    full_err.msg, what ? what : "");
     assert_int_equal(fast_r, full_r);
     assert_string_equal(fast_err.msg, full_err.msg);
     assert_null(what);
@@ -259,7 +271,7 @@ static void test_jobs_the_scan_is_unsure_of_decode_the_full_way(void **state)
 static void test_every_one_byte_change_agrees(void **state)
 {
     static const char swaps[] = {'"', '\\', '\0', '\x80', '\xc0', '\xed', '}', ']', '{', '[',
-                                 '1', 'e', '-', '.', ' ', '\v', 'u', ',', ':', 'a'};
+                                 '1', 'e',  '-',  '.',    ' ',    '\v',   'u', ',', ':', 'a'};
     char buf[512];
     (void)state;
     for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
