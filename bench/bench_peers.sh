@@ -13,7 +13,7 @@
 # Needs Debian's redis-server redis-tools beanstalkd libhiredis-dev gcc time python3-redis;
 # no network (BullMQ's `npm ci` is tried only with --bullmq). Redis and beanstalkd listen on
 # free loopback ports unless REDIS_PORT / BS_PORT say which.
-# Knobs passed on: NEXUSD_N (100000), CYCLE_N (1000000), BS_N (100000), SIDEKIQ_N,
+# Knobs passed on: NEXUSD_N (300000), CYCLE_N (1000000), BS_N (100000), SIDEKIQ_N,
 # SIDEKIQ_CONC (5), BULLMQ_N, BULLMQ_CONC (50); PEERS_HARNESS (../shared/bench-peers).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
