@@ -115,7 +115,7 @@ static const struct key worker_keys[] = {
     ROW("orphan_sweep_interval", KEY_DURATION, 1, DAY, 60, NULL, AT(orphan_sweep_s), 0),
     ROW("poll_interval", KEY_DURATION, 0.01, 3600, 5, NULL, AT(poll_interval_s), 0),
     ROW("block_timeout", KEY_DURATION, 0.1, 3600, 10, NULL, AT(block_timeout_s), 0),
-    ROW("fetch_batch", KEY_UINT, 1, 1000, 100, NULL, AT(fetch_batch), 0),
+    ROW("fetch_batch", KEY_UINT, 1, 1000, 250, NULL, AT(fetch_batch), 0),
     ROW("prefetch", KEY_UINT, 0, 100000, 500, NULL, AT(prefetch), 0),
     ROW("max_job_size", KEY_UINT, 1024, JOB_MAX_BYTES, 1048576, NULL, AT(max_job_size), 0),
     ROW("dead_keep_max", KEY_UINT, 0, JOB_MAX_BYTES, 65536, NULL, AT(dead_keep_max), 0),

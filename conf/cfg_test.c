@@ -158,7 +158,7 @@ static void assert_defaults(const struct cfg *cfg)
     assert_true(cfg->poll_interval_s == 5.0);
     assert_true(cfg->block_timeout_s == 10.0);
     assert_false(cfg->redis_metered);
-    assert_int_equal(cfg->fetch_batch, 100);
+    assert_int_equal(cfg->fetch_batch, 250);
     assert_string_equal(cfg->tag, "");
     assert_int_equal(cfg->dead_max_jobs, 10000);
     assert_true(cfg->dead_max_age_s == 180 * 86400.0);

@@ -72,12 +72,26 @@ static void stop_on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* Runs once per loop iteration, after the events of that iteration: writes the outcomes
  * they recorded in one batch, and moves a stop on when what it waits for has happened. */
+/* Only wakes the loop: flush_on_prepare() then writes the metrics held back. */
+static void metrics_on_wake(struct ev_loop *loop, ev_timer *w, int revents)
+{
+}
+
 static void flush_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct worker *wk = w->data;
+    double due;
 
     if (queue_unconfirmed(wk->queue) > 0)
         (void)queue_flush(wk->queue);
+    else /* the metrics a busy spell held back, once due (at a stop, at once) */
+        (void)queue_flush_metrics(wk->queue, wk->phase == STOP_WRITE);
+    due = queue_metrics_due(wk->queue);
+    if (due > 0 && !ev_is_active(&wk->metrics_wake)) { /* wakes the loop then */
+        ev_timer_set(&wk->metrics_wake, due - ev_now(loop) > 0.001 ? due - ev_now(loop) : 0.001,
+                     0);
+        ev_timer_start(loop, &wk->metrics_wake);
+    }
     log_flush();
     if (wk->phase == STOP_WRITE)
         stop_check(wk);
@@ -128,6 +142,7 @@ struct worker *worker_new(struct ev_loop *loop, const struct cfg *cfg,
     ev_timer_start(loop, &wk->beat);
     ev_timer_init(&wk->refetch, fetch_on_timer, 0, 0);
     wk->refetch.data = wk;
+    ev_timer_init(&wk->metrics_wake, metrics_on_wake, 0, 0);
     ev_timer_init(&wk->stop_timer, stop_on_timer, 0, 0);
     wk->stop_timer.data = wk;
     log_info("event=worker_start identity=%s concurrency=%u queues=%zu",
@@ -143,6 +158,7 @@ void worker_close(struct worker *wk)
     ev_prepare_stop(wk->loop, &wk->flush);
     ev_timer_stop(wk->loop, &wk->beat);
     ev_timer_stop(wk->loop, &wk->refetch);
+    ev_timer_stop(wk->loop, &wk->metrics_wake);
     ev_timer_stop(wk->loop, &wk->stop_timer);
     /* a job a closing BLMOVE moved stays in flight: the next process's reaper recovers it */
     for (size_t i = 0; i < wk->nblocker_slots; i++) {

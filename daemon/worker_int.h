@@ -101,6 +101,7 @@ struct worker {
     ev_prepare flush; /* writes outcomes once per loop iteration; checks a stop's progress */
     ev_timer beat;
     ev_timer refetch;
+    ev_timer metrics_wake; /* held-back metrics due: flush_on_prepare() writes them */
     ev_timer stop_timer; /* the drain's end, then the write phase's */
     worker_stopped_fn *stopped;
     void *stopped_arg;

@@ -73,6 +73,8 @@ struct queue {
     queue_scheduled_fn *on_scheduled;
     void *on_scheduled_arg;
     struct durable *durable; /* borrowed, or NULL: outcomes WAITed for after each call */
+    double metrics_at;       /* util_now() when the metrics were last sent */
+    bool metrics_held;       /* a call went without them: some may wait in the tally */
 };
 
 struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity)
@@ -473,6 +475,8 @@ static void flush_give_back(struct queue *q, struct flush *fl)
 {
     struct record *last = fl->records;
 
+    if (!last)
+        return; /* a call of metrics alone */
     while (last->next)
         last = last->next;
     last->next = q->head;
@@ -564,8 +568,9 @@ static bool record_in_run(const struct record *rec)
     return rec->op == OUTCOME_DONE && !rec->cut && !rec->lock_key;
 }
 
-/* Sends up to FLUSH_MAX_RECORDS waiting records in one finish.lua call. */
-static int flush_some(struct queue *q)
+/* Sends up to FLUSH_MAX_RECORDS waiting records in one finish.lua call, with the metrics
+ * when they are due (or `metrics_now`). */
+static int flush_some(struct queue *q, bool metrics_now)
 {
     size_t n = q->nwaiting < FLUSH_MAX_RECORDS ? q->nwaiting : FLUSH_MAX_RECORDS;
     size_t nkeys = FINISH_FIXED_KEYS + q->nrefs, nargs = 7 + 7 * n, a = 0, i;
@@ -596,7 +601,8 @@ static int flush_some(struct queue *q)
     keys[6] = q->k_schedule;
     keys[7] = k_minute = keys_metrics(q->ns, TALLY_MINUTE_S, (long long)now / TALLY_MINUTE_S);
     keys[8] = k_quarter = keys_metrics(q->ns, TALLY_QUARTER_S, (long long)now / TALLY_QUARTER_S);
-    noted = tally_text(q->tally, &noted_len);
+    metrics_now = metrics_now || util_now() - q->metrics_at >= QUEUE_METRICS_HOLD_S;
+    noted = metrics_now ? tally_text(q->tally, &noted_len) : NULL;
     for (i = 0; i < q->nrefs; i++)
         keys[FINISH_FIXED_KEYS + i] = q->refs[i].inflight_key;
 #define PUT(s, l) (args[a] = (s), lens[a] = (l), a++)
@@ -652,7 +658,11 @@ static int flush_some(struct queue *q)
     r = rconn_eval(q->conn, flush_on_reply, fl, lua_finish, nkeys, keys, a, args, lens);
     if (r < 0)
         goto out;
-    tally_clear(q->tally); /* sent: a call that fails loses them (counts, not jobs) */
+    if (metrics_now) { /* sent: a call that fails loses them (counts, not jobs) */
+        tally_clear(q->tally);
+        q->metrics_at = util_now();
+    }
+    q->metrics_held = !metrics_now;
     if (q->durable) /* a shortfall is logged and counted: the outcomes are written */
         durable_after(q->durable, "finish", NULL, NULL);
     /* detach the first n records: they travel with the call */
@@ -691,11 +701,23 @@ int queue_flush(struct queue *q)
     if (q->hold_until > 0 && util_now() < q->hold_until)
         return -EAGAIN;
     while (q->nwaiting > 0) {
-        r = flush_some(q);
+        r = flush_some(q, false);
         if (r < 0)
             return r;
     }
     return 0;
+}
+
+double queue_metrics_due(const struct queue *q)
+{
+    return q->metrics_held ? q->metrics_at + QUEUE_METRICS_HOLD_S : 0;
+}
+
+int queue_flush_metrics(struct queue *q, bool now_too)
+{
+    if (!q->metrics_held || (!now_too && util_now() - q->metrics_at < QUEUE_METRICS_HOLD_S))
+        return 0;
+    return flush_some(q, true);
 }
 
 struct count_call {

@@ -102,9 +102,19 @@ void queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_
  * and sent again by a later flush (for an error reply, not before a second has passed).
  * Returns 0, -ENOTCONN or -EAGAIN (kept for later). */
 int queue_flush(struct queue *q);
-/* The metrics noted for the next finish.lua call (queue/tally.h: tally_note() each finished
- * attempt), which writes them in the same round trip; borrowed, valid until queue_free(). */
+/* The metrics noted for finish.lua (queue/tally.h: tally_note() each finished attempt); a
+ * call carries them when QUEUE_METRICS_HOLD_S have passed since they were last written, so
+ * a busy process writes them about once a second, not in every call. Borrowed, valid until
+ * queue_free(). */
+#define QUEUE_METRICS_HOLD_S 1.0
 struct tally *queue_tally(struct queue *q);
+/* Writes the metrics held back (a finish.lua call without outcomes) when some may be and,
+ * unless `now_too`, QUEUE_METRICS_HOLD_S have passed. Returns 0 (also when there was
+ * nothing to write), or -ENOTCONN. */
+int queue_flush_metrics(struct queue *q, bool now_too);
+/* When metrics held back will be due (util_now() scale, which ev_now() shares), or 0 when
+ * none are held. */
+double queue_metrics_due(const struct queue *q);
 /* Outcomes recorded or sent but not yet confirmed by Redis. */
 size_t queue_unconfirmed(const struct queue *q);
 /* Whether an unconfirmed outcome is for the job stored as `job` in queue `ref`'s list. */

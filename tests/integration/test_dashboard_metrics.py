@@ -142,7 +142,15 @@ def test_with_postgresql_the_classes_come_from_the_job_history(r, nexusd, migrat
                      " 7, 'elsewhere')")
     wait_for(lambda: int(migrated_pg.psql("SELECT count(*) FROM nexus.job_history")) == 10, 15,
              interval=0.2, what="the history written")
-    m = wait_metrics(addr, "fail", 2)
+    got = {}
+
+    def counted():  # the counters (latency) are written within a second of the outcomes
+        got["m"] = metrics(addr, "hour")
+        c = by_class(got["m"])
+        return c.get("fail", {}).get("jobs") == 2 and \
+            ((c.get("noop") or {}).get("latency_ms") or {}).get("p99", 0) >= 1800
+    wait_for(counted, 15, interval=0.5, what="the history and the counters in the metrics")
+    m = got["m"]
     assert m["source"] == "postgresql" and "postgresql_error" not in m, m
     c = by_class(m)
     assert c["noop"]["jobs"] == 5 and c["fail"]["failed"] == 2 and "old.class" not in c
