@@ -24,7 +24,7 @@
 #define FETCH_RETRY_S 1.0          /* after a fetch error other than a lost connection */
 #define UNKNOWN_CLASS_RETRY_S 30.0 /* an unknown class within its grace: looked at again */
 #define AHEAD_WINDOW_S 0.05 /* jobs fetched ahead: at most as many as start in such a while */
-#define AHEAD_MEAN_OF 16     /* runs' mean length: moving average over about this many */
+#define AHEAD_MEAN_OF 16    /* runs' mean length: moving average over about this many */
 
 static void blocker_on_state(struct rconn *rc, bool up, void *arg);
 
@@ -404,8 +404,8 @@ void fetch_more(struct worker *wk)
         fetch_order(wk, order);
         if (weighted)
             fetch_quotas(wk, order, want, quotas);
-        if (queue_fetch(wk->queue, order, weighted ? quotas : NULL, wk->norder, want,
-                        fetch_on_jobs, call) < 0) {
+        if (queue_fetch(wk->queue, order, weighted ? quotas : NULL, wk->norder, want, fetch_on_jobs,
+                        call) < 0) {
             free(call);
             return;
         }

@@ -88,8 +88,7 @@ static void flush_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
         (void)queue_flush_metrics(wk->queue, wk->phase == STOP_WRITE);
     due = queue_metrics_due(wk->queue);
     if (due > 0 && !ev_is_active(&wk->metrics_wake)) { /* wakes the loop then */
-        ev_timer_set(&wk->metrics_wake, due - ev_now(loop) > 0.001 ? due - ev_now(loop) : 0.001,
-                     0);
+        ev_timer_set(&wk->metrics_wake, due - ev_now(loop) > 0.001 ? due - ev_now(loop) : 0.001, 0);
         ev_timer_start(loop, &wk->metrics_wake);
     }
     log_flush();

@@ -448,8 +448,7 @@ static bool record_is_for(const struct record *rec, const char *job, size_t len)
     n = snprintf(key, sizeof(key), "%zu:", len);
     if (rec->old_len <= (size_t)n || memcmp(rec->old, key, (size_t)n) != 0)
         return false; /* another size: no digest needed */
-    return digest_sha1_hex(job, len, key + n) == 0 &&
-           strcmp(rec->old, key) == 0;
+    return digest_sha1_hex(job, len, key + n) == 0 && strcmp(rec->old, key) == 0;
 }
 
 static bool records_hold(const struct record *rec, unsigned ref, const char *job, size_t len)
@@ -555,12 +554,9 @@ static void flush_on_reply(struct redisReply *reply, void *arg)
     free(fl);
 }
 
-static const char op_codes[] = {[OUTCOME_DONE] = 'a',
-                                [OUTCOME_RETRY] = 'r',
-                                [OUTCOME_DEAD] = 'd',
-                                [OUTCOME_DISCARD] = 'x',
-                                [OUTCOME_DEFER] = 's',
-                                [OUTCOME_DUPLICATE] = 'u'};
+static const char op_codes[] = {
+    [OUTCOME_DONE] = 'a',    [OUTCOME_RETRY] = 'r', [OUTCOME_DEAD] = 'd',
+    [OUTCOME_DISCARD] = 'x', [OUTCOME_DEFER] = 's', [OUTCOME_DUPLICATE] = 'u'};
 
 /* Whether `rec` may go in a run of finish.lua: a job done, holding no lock. */
 static bool record_in_run(const struct record *rec)

@@ -33,13 +33,13 @@
 
 #define BACKOFF_MIN_S 0.1
 #define BACKOFF_MAX_S 1.0
-#define READ_TIMEOUT_S 30.0     /* when the address carries none */
-#define READ_CHUNK 65536        /* bytes asked of one read */
-#define READS_PER_EVENT 16      /* then the loop serves the others before reading on */
-#define OUT_KEEP (1024 * 1024)  /* an empty output buffer larger than this is released */
-#define KEEPALIVE_IDLE_S 60     /* TCP keepalive: first probe after this much silence, */
-#define KEEPALIVE_INTERVAL_S 10 /* then one probe every this many seconds, */
-#define KEEPALIVE_PROBES 3      /* this many unanswered: the connection is dead */
+#define READ_TIMEOUT_S 30.0          /* when the address carries none */
+#define READ_CHUNK 65536             /* bytes asked of one read */
+#define READS_PER_EVENT 16           /* then the loop serves the others before reading on */
+#define OUT_KEEP (1024 * 1024)       /* an empty output buffer larger than this is released */
+#define KEEPALIVE_IDLE_S 60          /* TCP keepalive: first probe after this much silence, */
+#define KEEPALIVE_INTERVAL_S 10      /* then one probe every this many seconds, */
+#define KEEPALIVE_PROBES 3           /* this many unanswered: the connection is dead */
 #define REPLY_MAX_ELEMENTS (1 << 22) /* of one array, map or set reply: see capped_array() */
 #define SCRIPTS_MAX 64               /* distinct scripts rconn_eval() remembers the SHA-1 of */
 
@@ -92,15 +92,15 @@ struct rconn {
     struct redisReply *delivering; /* the reply being handed to its callback */
     rconn_reply_fn *on_push;       /* replies to no command (SUBSCRIBE's messages), or NULL */
     void *push_arg;
-    struct sentinel_ask *ask;      /* while PHASE_LOCATE */
-    struct resolve *resolving;     /* while PHASE_RESOLVE */
-    size_t sentinel_at;            /* the sentinel asked first next time */
+    struct sentinel_ask *ask;       /* while PHASE_LOCATE */
+    struct resolve *resolving;      /* while PHASE_RESOLVE */
+    size_t sentinel_at;             /* the sentinel asked first next time */
     struct sentinel_watcher *watch; /* +switch-master, with Sentinel */
     ev_timer switched;              /* a failover was published: reconnect, from the loop */
 
     bool no_evalsha; /* the user may not run EVALSHA: scripts go whole with EVAL */
     bool was_up;     /* for logging a state change once */
-    bool told_down; /* the current outage was logged */
+    bool told_down;  /* the current outage was logged */
     double backoff_s;
     double backoff_max_s; /* > 0 */
     double up_since;      /* ev_now() when it last came up */
@@ -1129,7 +1129,8 @@ struct eval_call {
     rconn_reply_fn *done;
     void *arg;
     const char *script;
-    char *cmd; /* hiredis's, redisFreeCommand(): "*N\r\n$7\r\nEVALSHA\r\n$40\r\n<sha1>\r\n" and the rest of the words */
+    char *cmd; /* hiredis's, redisFreeCommand(): "*N\r\n$7\r\nEVALSHA\r\n$40\r\n<sha1>\r\n" and the
+                  rest of the words */
     size_t len;
 };
 
