@@ -9,7 +9,6 @@
 
 #include "conf/cfg.h"
 #include "daemon/worker_int.h"
-#include "lib/digest.h"
 #include "lib/err.h"
 #include "lib/job.h"
 #include "lib/log.h"
@@ -198,8 +197,24 @@ static bool may_fetch(const struct worker *wk)
     return wk->phase == STOP_NONE && !wk->quiet && !wk->reconciling && rconn_is_up(wk->conn);
 }
 
+/* One weighted draw: an index of w[0..n) with chances proportional to the weights (a zero is
+ * never drawn); `total` is their sum, above 0. */
+static size_t weighted_draw(const unsigned *w, size_t n, unsigned total)
+{
+    unsigned pick = (unsigned)(util_random() % total), acc = 0;
+    size_t i;
+
+    for (i = 0; i + 1 < n; i++) {
+        acc += w[i];
+        if (pick < acc)
+            break;
+    }
+    return i;
+}
+
 /* The queues in the order to take from: as configured (strict), or a weighted shuffle
- * (each place drawn among the queues left, with chances proportional to their weights). */
+ * (each place drawn among the queues left, with chances proportional to their weights); then
+ * wk->scratch holds each place's weight. */
 static void fetch_order(struct worker *wk, unsigned *out)
 {
     unsigned total = 0, *w = wk->scratch;
@@ -212,13 +227,8 @@ static void fetch_order(struct worker *wk, unsigned *out)
     for (size_t i = 0; i < n; i++)
         total += w[i];
     for (size_t i = 0; i + 1 < n; i++) {
-        unsigned pick = (unsigned)(util_random() % total), acc = 0, t;
-        size_t j;
-        for (j = i; j + 1 < n; j++) {
-            acc += w[j];
-            if (pick < acc)
-                break;
-        }
+        size_t j = i + weighted_draw(w + i, n - i, total);
+        unsigned t;
         total -= w[j];
         t = out[i], out[i] = out[j], out[j] = t;
         t = w[i], w[i] = w[j], w[j] = t;
@@ -226,27 +236,18 @@ static void fetch_order(struct worker *wk, unsigned *out)
 }
 
 /* Weighted order: `want` draws, each of a queue with chances proportional to its weight,
- * counted per place of `order` (fetch.lua takes that many from each, then what some could
- * not give from the others). */
-static void fetch_quotas(const struct worker *wk, const unsigned *order, unsigned want,
-                         unsigned *quotas)
+ * counted per place of the order fetch_order() just made (its weights in wk->scratch):
+ * fetch.lua takes that many from each, then what some could not give from the others. */
+static void fetch_quotas(const struct worker *wk, unsigned want, unsigned *quotas)
 {
-    unsigned w[wk->norder ? wk->norder : 1], total = 0;
+    unsigned total = 0;
 
     for (size_t i = 0; i < wk->norder; i++) {
-        for (size_t j = 0; j < wk->norder; j++)
-            if (wk->order[j] == order[i])
-                w[i] = wk->weights[j];
-        total += w[i];
+        total += wk->scratch[i];
         quotas[i] = 0;
     }
-    for (unsigned k = 0; k < want; k++) {
-        unsigned pick = (unsigned)(util_random() % total), acc = 0;
-        size_t i = 0;
-        while (i + 1 < wk->norder && pick >= (acc += w[i]))
-            i++;
-        quotas[i]++;
-    }
+    for (unsigned k = 0; k < want; k++)
+        quotas[weighted_draw(wk->scratch, wk->norder, total)]++;
 }
 
 /* Weighted order: the jobs of one fetch, which come queue by queue, start mixed as the draws
@@ -270,10 +271,7 @@ static void interleave(const struct worker *wk, struct queue_item *items, size_t
         total += w[ref];
     }
     for (size_t k = 0; k < n; k++) {
-        unsigned pick = (unsigned)(util_random() % total), acc = 0;
-        size_t ref = 0;
-        while (ref + 1 < nrefs && (w[ref] == 0 || pick >= (acc += w[ref])))
-            ref++;
+        size_t ref = weighted_draw(w, nrefs, total);
         out[k] = items[head[ref] - 1];
         head[ref] = next[head[ref] - 1];
         if (!head[ref]) {
@@ -403,7 +401,7 @@ void fetch_more(struct worker *wk)
         call->want = want;
         fetch_order(wk, order);
         if (weighted)
-            fetch_quotas(wk, order, want, quotas);
+            fetch_quotas(wk, want, quotas);
         if (queue_fetch(wk->queue, order, weighted ? quotas : NULL, wk->norder, want, fetch_on_jobs,
                         call) < 0) {
             free(call);
@@ -484,11 +482,7 @@ static bool job_is_ours(struct worker *wk, unsigned ref, const char *text, size_
     }
     for (size_t i = 0; i < wk->nahead; i++) {
         const struct queue_item *item = &wk->ahead[(wk->ahead_first + i) % wk->ahead_cap];
-        char sha1[DIGEST_SHA1_HEX];
-        if (item->ref != ref || item->size != len)
-            continue;
-        if (!item->cut ? memcmp(item->job, text, len) == 0
-                       : digest_sha1_hex(text, len, sha1) == 0 && strcmp(sha1, item->sha1) == 0)
+        if (item->ref == ref && queue_item_is(item, text, len))
             return true;
     }
     return queue_finishing(wk->queue, ref, text, len);

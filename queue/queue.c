@@ -177,6 +177,17 @@ static int item_fill(const struct queue *q, struct queue_item *item, const char 
     return 0;
 }
 
+bool queue_item_is(const struct queue_item *item, const char *job, size_t len)
+{
+    char sha1[QUEUE_SHA1_HEX];
+
+    if (item->size != len)
+        return false;
+    if (!item->cut)
+        return memcmp(item->job, job, len) == 0;
+    return digest_sha1_hex(job, len, sha1) == 0 && strcmp(sha1, item->sha1) == 0;
+}
+
 unsigned queue_ref(struct queue *q, const char *name)
 {
     struct ref *ref;

@@ -31,6 +31,10 @@ struct queue_item {
     char sha1[QUEUE_SHA1_HEX];     /* when `cut`: its SHA-1 (what finish.lua matches it by) */
 };
 
+/* Whether `item` is the job stored as `job` (`len` bytes): the same text, or for a cut item
+ * the same size and SHA-1. */
+bool queue_item_is(const struct queue_item *item, const char *job, size_t len);
+
 /* `items` (n of them) belong to the callee: each item's job must be freed, the array not.
  * `err` is 0, or a negative errno (nothing was fetched). */
 typedef void queue_fetch_fn(struct queue_item *items, size_t n, int err, void *arg);
