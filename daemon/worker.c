@@ -87,7 +87,8 @@ static void flush_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     else /* the metrics a busy spell held back, once due (at a stop, at once) */
         (void)queue_flush_metrics(wk->queue, wk->phase == STOP_WRITE);
     due = queue_metrics_due(wk->queue);
-    if (due > 0 && !ev_is_active(&wk->metrics_wake)) { /* wakes the loop then */
+    /* wakes the loop then; with Redis down, its return does (no retry every millisecond) */
+    if (due > 0 && rconn_is_up(wk->conn) && !ev_is_active(&wk->metrics_wake)) {
         ev_timer_set(&wk->metrics_wake, due - ev_now(loop) > 0.001 ? due - ev_now(loop) : 0.001, 0);
         ev_timer_start(loop, &wk->metrics_wake);
     }

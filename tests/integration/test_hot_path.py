@@ -2,6 +2,7 @@
 one LTRIM for jobs done together, and scripts sent as EVALSHA."""
 import datetime
 import json
+import time
 
 from conftest import blocked_in_blmove, make_job, oks, push, push_many, stays, wait_for
 
@@ -139,3 +140,27 @@ def test_a_process_that_ran_jobs_goes_idle_in_blmove(r, nexusd):
     assert stays(lambda: blocked_in_blmove(r), 0.5)
     after = r.info("commandstats").get("cmdstat_evalsha", {"calls": 0})["calls"]
     assert after - before <= 50, "%d scripts run by an idle process in 0.5 s" % (after - before)
+
+
+def wakeups(pid):
+    """Times the process has gone to sleep and woken so far (voluntary context switches)."""
+    with open("/proc/%d/status" % pid) as f:
+        return sum(int(line.split()[1]) for line in f
+                   if line.startswith("voluntary_ctxt_switches"))
+
+
+def test_metrics_held_back_when_redis_goes_do_not_spin(r, redis_server, nexusd):
+    """The dashboard's counters of a burst wait up to a second; Redis gone meanwhile, the
+    process waits for it to come back instead of waking every millisecond to retry them."""
+    d = nexusd()
+    jids = push_many(r, [make_job("noop", [i]) for i in range(2000)])
+    wait_for(lambda: set(jids) <= set(oks([d])), what="the burst")
+    redis_server.kill()
+    time.sleep(1.5)  # the held counters are due now
+    before = wakeups(d.proc.pid)
+    time.sleep(2.0)
+    woke = wakeups(d.proc.pid) - before
+    assert woke < 200, "%d wake-ups in 2 s with Redis down" % woke
+    redis_server.start()
+    after = push(redis_server.client(), "noop", ["after"])
+    d.wait_jobs([after], timeout=15)
