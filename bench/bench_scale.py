@@ -14,15 +14,16 @@ Usage: bench/bench_scale.py [--nexusd build/nexusd] [--jobs 200000] [--runs 5]
 """
 import argparse
 import os
-import socket
 import statistics
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 from bench import check_none_failed, cpu_seconds, drain_rate, preload  # noqa: E402
 from bench import start_nexusd, stop  # noqa: E402
 from bench_idle import http, private_redis  # noqa: E402
+from redis_topo import free_port  # noqa: E402
 
 
 def redis_cpu_seconds(r):
@@ -51,12 +52,6 @@ def drain_with(args, r, url, tmp, nprocs):
     for _, log in procs:
         check_none_failed(r, log)
     return rate, redis_us, nexusd_us
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():
