@@ -110,15 +110,13 @@ def test_without_redis_metrics_an_outcome_call_writes_no_counter(r, nexusd, redi
 
 def test_a_full_slot_takes_no_new_field(r, nexusd):
     n, addr = start(nexusd)
-    jid = push(r, "noop", [0])
-    n.wait_jobs([jid])
-    wait_for(lambda: r.keys("nexus:metrics:60:*"), 5, what="a minute's hash")
+    if time.time() % 60 > 45:  # the minute's hash must hold the first job's count to the end
+        time.sleep(61 - time.time() % 60)
     minute = int(time.time() // 60)
     key = "nexus:metrics:60:%d" % minute
-    if time.time() % 60 > 55:  # the next minute would be a fresh hash
-        time.sleep(6)
-        minute = int(time.time() // 60)
-        key = "nexus:metrics:60:%d" % minute
+    jid = push(r, "noop", [0])
+    n.wait_jobs([jid])
+    wait_for(lambda: r.hexists(key, "n|noop"), 5, what="the first job's count in the minute's hash")
     before = r.hlen(key)
     r.hset(key, mapping={"x|%d" % i: 1 for i in range(4096)})
     jids = [push(r, "noop", [1]), push(r, "sleep", [1])]
