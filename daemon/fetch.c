@@ -41,7 +41,7 @@ static void unknown_class(struct worker *wk, struct run *run)
         record_defer(wk, run, now, left < UNKNOWN_CLASS_RETRY_S ? left : UNKNOWN_CLASS_RETRY_S,
                      why);
     } else {
-        record_bury(wk, run->job, run->ref, "NexusUnknownClass", why);
+        record_bury(wk, run->job, run->ref, run->seq, "NexusUnknownClass", why);
     }
     run_free(run);
 }
@@ -67,11 +67,12 @@ static void accept_item(struct worker *wk, struct queue_item *item)
     }
     if (r < 0) {
         (void)job_cut_raw(job, wk->cfg->dead_keep_max); /* on failure, kept whole */
-        record_bury(wk, job, item->ref, "NexusInvalidJob", err.msg);
+        record_bury(wk, job, item->ref, item->seq, "NexusInvalidJob", err.msg);
         job_free(job);
         return;
     }
     run = run_new(wk, job, item->ref);
+    run->seq = item->seq;
     if (!run->h) {
         unknown_class(wk, run);
         return;
@@ -498,6 +499,8 @@ static void reconcile_list_done(struct worker *wk)
     if (--wk->nreconciling > 0)
         return;
     wk->reconciling = false;
+    if (!wk->reconcile_needed)
+        queue_order_reconciled(wk->queue);
     if (wk->reconcile_needed) {
         /* a list could not be read (the connection is going): try again in a while, or when
          * the connection is back; never at once, which would spin */

@@ -73,8 +73,8 @@ static char *failed_text(struct job *job, const char *error_class, const char *w
     return out;
 }
 
-void record_bury(struct worker *wk, struct job *job, unsigned ref, const char *error_class,
-                 const char *why)
+void record_bury(struct worker *wk, struct job *job, unsigned ref, unsigned long long seq,
+                 const char *error_class, const char *why)
 {
     size_t raw_len;
     const char *raw = job_raw(job, &raw_len);
@@ -91,7 +91,7 @@ void record_bury(struct worker *wk, struct job *job, unsigned ref, const char *e
     history_note(wk, job, ref, job_retry_count(job) + 1, OUTCOME_DEAD, now, error_class, why);
     metrics_job_end(wk->metrics, job_class(job), true, -1);
     (void)unique_lock_make(&lock, wk->cfg->redis_namespace, job, 0); /* dead lets it go */
-    queue_finish(wk->queue, OUTCOME_DEAD, ref, raw, raw_len, out, now, &lock);
+    queue_finish(wk->queue, OUTCOME_DEAD, ref, seq, raw, raw_len, out, now, &lock);
     unique_lock_clear(&lock);
 }
 
@@ -112,7 +112,7 @@ static void record_success(struct worker *wk, struct run *run, double now)
                      : 0.0,
                  record_trace_fields(run->job, run->task, trace));
     history_note(wk, run->job, run->ref, run->attempt, OUTCOME_DONE, run->started_at, NULL, NULL);
-    queue_finish(wk->queue, OUTCOME_DONE, run->ref, raw, raw_len, NULL, 0, &run->lock);
+    queue_finish(wk->queue, OUTCOME_DONE, run->ref, run->seq, raw, raw_len, NULL, 0, &run->lock);
 }
 
 void record_defer(struct worker *wk, struct run *run, double now, double delay_s,
@@ -134,7 +134,7 @@ void record_defer(struct worker *wk, struct run *run, double now, double delay_s
              record_trace_fields(run->job, run->task, trace));
     history_note(wk, run->job, run->ref, run->attempt, o.kind, run->started_at, NULL, NULL);
     if (out)
-        queue_finish(wk->queue, o.kind, run->ref, raw, raw_len, out, o.at, &run->lock);
+        queue_finish(wk->queue, o.kind, run->ref, run->seq, raw, raw_len, out, o.at, &run->lock);
 }
 
 void record_duplicate(struct worker *wk, struct run *run, const char *holder)
@@ -149,7 +149,7 @@ void record_duplicate(struct worker *wk, struct run *run, const char *holder)
              record_trace_fields(run->job, run->task, trace));
     history_note(wk, run->job, run->ref, run->attempt, OUTCOME_DUPLICATE, util_now(), NULL, NULL);
     metrics_job_duplicate(wk->metrics, job_class(run->job));
-    queue_finish(wk->queue, OUTCOME_DUPLICATE, run->ref, raw, raw_len, NULL, 0, NULL);
+    queue_finish(wk->queue, OUTCOME_DUPLICATE, run->ref, run->seq, raw, raw_len, NULL, 0, NULL);
 }
 
 static void record_failure(struct worker *wk, struct run *run, double now, bool refused,
@@ -184,7 +184,7 @@ static void record_failure(struct worker *wk, struct run *run, double now, bool 
               ms_since(run->started_at), job_retry_count(run->job), o.retries, o.at - now,
               log_q(error_class), log_q(why), record_trace_fields(run->job, run->task, trace));
     history_note(wk, run->job, run->ref, run->attempt, o.kind, run->started_at, error_class, why);
-    queue_finish(wk->queue, o.kind, run->ref, raw, raw_len, out, o.at, &run->lock);
+    queue_finish(wk->queue, o.kind, run->ref, run->seq, raw, raw_len, out, o.at, &run->lock);
 }
 
 void record_end(struct worker *wk, struct run *run, double now)

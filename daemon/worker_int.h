@@ -28,6 +28,7 @@ struct run {
     struct worker *wk;       /* borrowed: outlives every run */
     struct job *job;         /* owned */
     unsigned ref;            /* the queue it came from */
+    unsigned long long seq;  /* its place in the in-flight list (struct queue_item) */
     const struct handler *h; /* static */
     struct task *task;       /* owned; NULL while held */
     ev_timer deadline;       /* deadline.data = run */
@@ -169,8 +170,8 @@ void record_end(struct worker *wk, struct run *run, double now);
 void record_defer(struct worker *wk, struct run *run, double now, double delay_s,
                   const char *why);
 /* A job that cannot run (does not decode, unknown class): straight to dead. */
-void record_bury(struct worker *wk, struct job *job, unsigned ref, const char *error_class,
-                 const char *why);
+void record_bury(struct worker *wk, struct job *job, unsigned ref, unsigned long long seq,
+                 const char *error_class, const char *why);
 /* A unique job not run: `holder` (borrowed) holds its lock. */
 void record_duplicate(struct worker *wk, struct run *run, const char *holder);
 /* A job over worker.max_job_size: to dead undecoded. Takes item->job. */

@@ -98,6 +98,11 @@ char *keys_inflight_prefix(const char *ns)
     return make(ns, "nexus:inflight:");
 }
 
+char *keys_order(const char *ns, const char *identity)
+{
+    return make(ns, "nexus:order:%s", identity);
+}
+
 char *keys_procs(const char *ns)
 {
     return make(ns, "nexus:procs");

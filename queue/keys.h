@@ -51,6 +51,9 @@ char *keys_unique(const char *ns, const char *digest);
 char *keys_inflight(const char *ns, const char *identity, const char *queue);
 /* "<ns>nexus:inflight:", what every in-flight list's name starts with (the reaper's sweep). */
 char *keys_inflight_prefix(const char *ns);
+/* `nexus:order:IDENTITY`, string: the token of IDENTITY's in-flight lists, set by fetch.lua,
+ * compared by finish.lua before it trims a list by a count, deleted by reap.lua. */
+char *keys_order(const char *ns, const char *identity);
 /* `nexus:procs`, hash identity -> JSON record of every process that may own in-flight
  * lists: beat.lua (presence), reap.lua. */
 char *keys_procs(const char *ns);

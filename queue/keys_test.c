@@ -70,6 +70,7 @@ static size_t build_all(const char *ns, struct built *out)
     B(keys_unique, keys_unique(ns, "DIGEST"));
     B(keys_inflight, keys_inflight(ns, "IDENTITY", "QUEUE"));
     B(keys_procs, keys_procs(ns));
+    B(keys_order, keys_order(ns, "IDENTITY"));
     B(keys_cron, keys_cron(ns, "NAME"));
     B(keys_rate, keys_rate(ns, "CLASS"));
     B(keys_conc, keys_conc(ns, "CLASS"));

@@ -16,25 +16,31 @@
 #include "queue/durable.h"
 #include "queue/keys.h"
 #include "queue/lua.h"
+#include "queue/order.h"
 #include "queue/rconn.h"
 #include "queue/tally.h"
 #include "queue/unique.h"
 
 #define FLUSH_MAX_RECORDS 1000
-#define FINISH_FIXED_KEYS 9
+#define FINISH_FIXED_KEYS 10
 #define FLUSH_HOLD_S 1.0
+#define ORDER_TOKEN_TTL_S 86400 /* a token lost to time costs one trim sent again */
 
 struct ref {
     char *name;
-    char *list_key;     /* queue:NAME */
-    char *inflight_key; /* nexus:inflight:IDENTITY:NAME */
-    bool paused;        /* in nexus:paused at the last fetch that named it */
+    char *list_key;      /* queue:NAME */
+    char *inflight_key;  /* nexus:inflight:IDENTITY:NAME */
+    bool paused;         /* in nexus:paused at the last fetch that named it */
+    struct order *order; /* owned: what this process knows of the in-flight list's order */
+    unsigned blocking;   /* BLMOVEs on it not yet answered */
 };
 
 struct record {
     struct record *next;
     enum outcome_kind op;
     unsigned ref;
+    unsigned long long seq; /* the job's place in the in-flight list (queue/order.h), 0 unknown */
+    uint64_t digest;        /* order_digest() of `old` */
     char *old;
     size_t old_len;
     char *new_job; /* NULL for DONE/DISCARD */
@@ -61,6 +67,11 @@ struct queue {
     size_t nrefs;
     char *k_processed, *k_failed, *k_retry, *k_dead, *k_schedule;
     char *k_paused;
+    char *k_order;             /* nexus:order:IDENTITY, the in-flight lists' token */
+    unsigned long long token;  /* the one this process holds, 0 for none (no trim offered) */
+    unsigned long long tokens; /* the last one a fetch offered to set */
+    bool unsure; /* a fetch's reply was lost: its jobs may be in a list, known to no one, until
+                    the worker reconciles (queue_order_reconciled()); no count trims */
     struct tally *tally; /* owned: metrics noted since the last finish.lua call */
     unsigned dead_max_jobs;
     double dead_max_age_s;
@@ -90,6 +101,7 @@ struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity
     q->k_dead = keys_dead(ns);
     q->k_schedule = keys_schedule(ns);
     q->k_paused = keys_paused(ns);
+    q->k_order = keys_order(ns, identity);
     q->tally = tally_new();
     q->tail = &q->head;
     q->dead_max_jobs = 10000;
@@ -121,6 +133,7 @@ void queue_free(struct queue *q)
         free(q->refs[i].name);
         free(q->refs[i].list_key);
         free(q->refs[i].inflight_key);
+        order_free(q->refs[i].order);
     }
     free(q->refs);
     free(q->ns);
@@ -131,6 +144,7 @@ void queue_free(struct queue *q)
     free(q->k_dead);
     free(q->k_schedule);
     free(q->k_paused);
+    free(q->k_order);
     tally_free(q->tally);
     free(q);
 }
@@ -177,6 +191,21 @@ static int item_fill(const struct queue *q, struct queue_item *item, const char 
     return 0;
 }
 
+/* What finish.lua matches a cut item's job by: "SIZE:SHA1HEX" into `key`; returns its length. */
+static size_t cut_key(const struct queue_item *item, char key[32 + QUEUE_SHA1_HEX])
+{
+    return (size_t)snprintf(key, 32 + QUEUE_SHA1_HEX, "%zu:%s", item->size, item->sha1);
+}
+
+/* Notes the job `text` (`len` bytes) of a filled `item` in its list's order: its seq. */
+static void item_push(struct queue *q, struct queue_item *item, const char *text, size_t len)
+{
+    char key[32 + QUEUE_SHA1_HEX];
+    uint64_t digest = item->cut ? order_digest(key, cut_key(item, key)) : order_digest(text, len);
+
+    item->seq = order_push(q->refs[item->ref].order, digest);
+}
+
 bool queue_item_is(const struct queue_item *item, const char *job, size_t len)
 {
     char sha1[QUEUE_SHA1_HEX];
@@ -201,6 +230,8 @@ unsigned queue_ref(struct queue *q, const char *name)
     ref->list_key = keys_queue(q->ns, name);
     ref->inflight_key = keys_inflight(q->ns, q->identity, name);
     ref->paused = false;
+    ref->order = order_new();
+    ref->blocking = 0;
     return (unsigned)q->nrefs++;
 }
 
@@ -234,9 +265,29 @@ struct fetch {
     struct queue *q;
     queue_fetch_fn *done;
     void *arg;
+    unsigned long long token; /* set by the script when the one held was not there */
     size_t nrefs;
     unsigned refs[];
 };
+
+/* Every job known so far in every in-flight list leaves by its text (queue/order.h). */
+static void order_distrust_all(struct queue *q)
+{
+    for (size_t i = 0; i < q->nrefs; i++)
+        order_distrust(q->refs[i].order);
+}
+
+/* A fetch or BLMOVE whose reply did not come may have moved jobs no one knows of. */
+static void order_lost(struct queue *q)
+{
+    q->unsure = true;
+    order_distrust_all(q);
+}
+
+void queue_order_reconciled(struct queue *q)
+{
+    q->unsure = false;
+}
 
 static void fetch_on_reply(struct redisReply *reply, void *arg)
 {
@@ -244,9 +295,11 @@ static void fetch_on_reply(struct redisReply *reply, void *arg)
     struct queue_item *items = NULL;
     const char *error = rconn_reply_error(reply);
     size_t n = 0;
+    int r;
 
     if (error) {
         log_warn("event=fetch_failed err=%s", log_q(error));
+        order_lost(f->q);
         f->done(NULL, 0, -EIO, f->arg);
         free(f);
         return;
@@ -263,17 +316,31 @@ static void fetch_on_reply(struct redisReply *reply, void *arg)
             end = count > 0 && (size_t)count <= reply->elements - i ? i + (size_t)count : i;
             if (idx < 0 && (size_t)-idx <= f->nrefs)
                 f->q->refs[f->refs[-idx - 1]].paused = true;
+            if (idx == 0 && f->q->token != f->token) { /* a new token: lists maybe recovered */
+                if (f->q->token > 0)
+                    log_info("event=inflight_token_changed by=fetch why=\"a peer recovered "
+                             "this process's jobs, or the token expired: jobs fetched before "
+                             "leave by their text\"");
+                f->q->token = f->token;
+                order_distrust_all(f->q);
+            }
             for (; i < end; i++) {
                 struct redisReply *job = reply->element[i];
                 if (idx < 1 || (size_t)idx > f->nrefs || job->type != REDIS_REPLY_STRING)
                     continue;
                 items[n].ref = f->refs[idx - 1];
-                if (item_fill(f->q, &items[n], job->str, job->len) < 0)
+                r = item_fill(f->q, &items[n], job->str, job->len);
+                item_push(f->q, &items[n], job->str, job->len);
+                if (r < 0)
                     continue; /* still in the in-flight list: recovered on restart */
                 n++;
             }
         }
     }
+    /* a BLMOVE out on another connection may have put its job among these */
+    for (size_t i = 0; i < f->nrefs; i++)
+        if (f->q->refs[f->refs[i]].blocking > 0)
+            order_distrust(f->q->refs[f->refs[i]].order);
     f->done(items, n, 0, f->arg);
     free(items);
     free(f);
@@ -282,27 +349,36 @@ static void fetch_on_reply(struct redisReply *reply, void *arg)
 int queue_fetch(struct queue *q, const unsigned *refs, const unsigned *quotas, size_t nrefs,
                 unsigned max, queue_fetch_fn *done, void *arg)
 {
-    /* KEYS: each queue's list, each one's in-flight list, paused; ARGV: want, the names, and
-       the quotas when there are */
-    size_t nkeys = 2 * nrefs + 1, nargs = 1 + nrefs + (quotas ? nrefs : 0), i;
+    /* KEYS: each queue's list, each one's in-flight list, paused, the token; ARGV: want,
+       the token held, the next one, its time to live, the names, and the quotas when there
+       are */
+    size_t nkeys = 2 * nrefs + 2, nargs = 4 + nrefs + (quotas ? nrefs : 0), i;
     const char **keys = xcalloc(nkeys + nargs, sizeof(*keys)), **args = keys + nkeys;
-    char *nums = xmalloc(16 * (nrefs + 1)), *p = nums;
+    char *nums = xmalloc(24 * (nrefs + 4)), *p = nums;
     struct fetch *f = xmalloc(sizeof(*f) + nrefs * sizeof(f->refs[0]));
     int r;
 
+    f->token = ++q->tokens; /* a new one, in case the script finds another than q->token */
     args[0] = p;
     p += sprintf(p, "%u", max) + 1;
+    args[1] = p;
+    p += sprintf(p, "%llu", q->token) + 1;
+    args[2] = p;
+    p += sprintf(p, "%llu", f->token) + 1;
+    args[3] = p;
+    p += sprintf(p, "%d", ORDER_TOKEN_TTL_S) + 1;
     for (i = 0; i < nrefs; i++) {
         keys[i] = q->refs[refs[i]].list_key;
         keys[nrefs + i] = q->refs[refs[i]].inflight_key;
-        args[1 + i] = q->refs[refs[i]].name;
+        args[4 + i] = q->refs[refs[i]].name;
         f->refs[i] = refs[i];
         if (quotas) {
-            args[1 + nrefs + i] = p;
+            args[4 + nrefs + i] = p;
             p += sprintf(p, "%u", quotas[i]) + 1;
         }
     }
     keys[2 * nrefs] = q->k_paused;
+    keys[2 * nrefs + 1] = q->k_order;
     f->q = q;
     f->done = done;
     f->arg = arg;
@@ -319,12 +395,19 @@ static void block_on_reply(struct redisReply *reply, void *arg)
 {
     struct fetch *f = arg;
     const char *error = rconn_reply_error(reply);
+    struct ref *ref = &f->q->refs[f->refs[0]];
     struct queue_item item = {.ref = f->refs[0]};
 
+    ref->blocking--;
     if (error) {
+        order_lost(f->q);
         f->done(NULL, 0, -EIO, f->arg);
     } else if (reply->type == REDIS_REPLY_STRING) {
+        /* moved on another connection: its place among the jobs fetched meanwhile is not
+           known */
         (void)item_fill(f->q, &item, reply->str, reply->len);
+        item_push(f->q, &item, reply->str, reply->len);
+        order_distrust(ref->order);
         f->done(&item, item.job ? 1 : 0, 0, f->arg);
     } else {
         f->done(NULL, 0, 0, f->arg); /* nil: timed out */
@@ -355,6 +438,8 @@ int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double tim
     r = rconn_command_blocking(blocker, timeout_s, block_on_reply, f, 6, argv, NULL);
     if (r < 0)
         free(f);
+    else
+        q->refs[ref].blocking++;
     return r;
 }
 
@@ -401,11 +486,13 @@ int queue_paused_read(struct queue *q, queue_paused_fn *done, void *arg)
 }
 
 static struct record *record_add(struct queue *q, enum outcome_kind op, unsigned ref,
-                                 const char *old, size_t old_len, char *new_job, double score,
-                                 bool cut)
+                                 unsigned long long seq, const char *old, size_t old_len,
+                                 char *new_job, double score, bool cut)
 {
     struct record *rec = xcalloc(1, sizeof(*rec));
 
+    rec->seq = seq;
+    rec->digest = order_digest(old, old_len);
     rec->old = xmemdup(old, old_len);
     rec->old_len = old_len;
     rec->op = op;
@@ -419,10 +506,11 @@ static struct record *record_add(struct queue *q, enum outcome_kind op, unsigned
     return rec;
 }
 
-void queue_finish(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
-                  size_t old_len, char *new_job, double score, const struct unique_lock *lock)
+void queue_finish(struct queue *q, enum outcome_kind op, unsigned ref, unsigned long long seq,
+                  const char *old, size_t old_len, char *new_job, double score,
+                  const struct unique_lock *lock)
 {
-    struct record *rec = record_add(q, op, ref, old, old_len, new_job, score, false);
+    struct record *rec = record_add(q, op, ref, seq, old, old_len, new_job, score, false);
 
     if (lock && lock->key) {
         rec->lock_key = xstrdup(lock->key);
@@ -433,9 +521,9 @@ void queue_finish(struct queue *q, enum outcome_kind op, unsigned ref, const cha
 void queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_job, double score)
 {
     char key[32 + QUEUE_SHA1_HEX];
-    int n = snprintf(key, sizeof(key), "%zu:%s", item->size, item->sha1);
+    size_t n = cut_key(item, key);
 
-    (void)record_add(q, OUTCOME_DEAD, item->ref, key, (size_t)n, new_job, score, true);
+    (void)record_add(q, OUTCOME_DEAD, item->ref, item->seq, key, n, new_job, score, true);
 }
 
 struct tally *queue_tally(struct queue *q)
@@ -480,20 +568,16 @@ bool queue_finishing(const struct queue *q, unsigned ref, const char *job, size_
     return false;
 }
 
-/* Puts a failed call's records back at the front, in their order. */
-static void flush_give_back(struct queue *q, struct flush *fl)
+/* Puts the `n` records from `first` to `last` back at the front, in their order. */
+static void give_back(struct queue *q, struct record *first, struct record *last, size_t n)
 {
-    struct record *last = fl->records;
-
-    if (!last)
-        return; /* a call of metrics alone */
-    while (last->next)
-        last = last->next;
+    if (!first)
+        return;
     last->next = q->head;
     if (!q->head)
         q->tail = &last->next;
-    q->head = fl->records;
-    q->nwaiting += fl->n;
+    q->head = first;
+    q->nwaiting += n;
 }
 
 static const char *const op_names[] = {[OUTCOME_DONE] = "ok",
@@ -513,6 +597,8 @@ static void flush_log_dropped(const struct flush *fl, const struct redisReply *r
     for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
         long long k = reply->element[i]->integer;
         json_t *job;
+        if (k < 1)
+            continue; /* a trim not done (flush_on_trims_refused()) */
         for (; rec && at < k; rec = rec->next)
             at++;
         if (!rec)
@@ -530,12 +616,36 @@ static void flush_log_dropped(const struct flush *fl, const struct redisReply *r
     }
 }
 
+/* The jobs whose trim finish.lua refused (its token was not the one this process holds: a
+ * peer recovered the lists, or the token expired) go back to wait, to be sent by their text;
+ * the order of every list is distrusted. Returns a flag per record (1-based) set for those. */
+static unsigned char *flush_on_trims_refused(struct flush *fl, const struct redisReply *reply)
+{
+    unsigned char *refused = NULL;
+
+    for (size_t i = 0; i < reply->elements; i++) {
+        long long k = reply->element[i]->integer;
+        if (k >= 0 || (size_t)-k > fl->n)
+            continue;
+        if (!refused)
+            refused = xcalloc(fl->n + 1, 1);
+        refused[-k] = 1;
+    }
+    if (refused) {
+        log_info("event=inflight_token_changed by=finish why=\"a peer recovered this "
+                 "process's jobs, or the token expired: jobs done leave by their text\"");
+        order_distrust_all(fl->q);
+        fl->q->token = 0; /* no trim is offered before a fetch sets a new one */
+    }
+    return refused;
+}
+
 static void flush_on_reply(struct redisReply *reply, void *arg)
 {
     struct flush *fl = arg;
     struct queue *q = fl->q;
     const char *error = rconn_reply_error(reply);
-    struct record *rec, *next;
+    struct record *rec, *next, *last = NULL;
 
     q->nsent -= fl->n;
     if (fl->prev)
@@ -550,17 +660,34 @@ static void flush_on_reply(struct redisReply *reply, void *arg)
                  reply ? "1s" : "reconnect");
         if (reply)
             q->hold_until = util_now() + FLUSH_HOLD_S;
-        for (rec = fl->records; !reply && rec; rec = rec->next)
-            rec->resent = true;
-        flush_give_back(q, fl);
+        order_distrust_all(q); /* what the call removed is not known */
+        for (rec = fl->records; rec; rec = rec->next) {
+            rec->resent |= !reply;
+            last = rec;
+        }
+        give_back(q, fl->records, last, fl->n);
     } else {
+        struct record *first = NULL, **again = &first;
+        unsigned char *refused =
+            reply->type == REDIS_REPLY_ARRAY ? flush_on_trims_refused(fl, reply) : NULL;
+        size_t no = 1, nagain = 0;
         flush_log_dropped(fl, reply);
-        for (rec = fl->records; rec; rec = next) {
+        for (rec = fl->records; rec; rec = next, no++) {
             next = rec->next;
+            if (refused && refused[no]) {
+                rec->next = NULL;
+                *again = last = rec;
+                again = &rec->next;
+                nagain++;
+                continue;
+            }
+            order_gone(q->refs[rec->ref].order, rec->seq, rec->digest);
             if ((rec->op == OUTCOME_RETRY || rec->op == OUTCOME_DEFER) && q->on_scheduled)
                 q->on_scheduled(rec->op == OUTCOME_RETRY, rec->score, q->on_scheduled_arg);
             record_free(rec);
         }
+        give_back(q, first, last, nagain);
+        free(refused);
     }
     free(fl);
 }
@@ -575,15 +702,80 @@ static bool record_in_run(const struct record *rec)
     return rec->op == OUTCOME_DONE && !rec->cut && !rec->lock_key;
 }
 
+/* Puts the first `n` waiting records in the order of their finish.lua call: those that go by
+ * their text, in their order, then list by list those a count trim takes (queue/order.h),
+ * then those held back for a later call. Fills trims[ref] (q->nrefs of them), and returns
+ * how many go by their text; *ret_sent is how many go in the call. */
+static size_t flush_arrange(struct queue *q, size_t n, size_t *trims, size_t *ret_sent)
+{
+    struct record **recs = xreallocarray(NULL, n, sizeof(*recs)), *rec, **link;
+    unsigned char *held = xcalloc(n ? n : 1, 1);
+    bool may = q->token > 0 && !q->unsure;
+    size_t i, ntext = 0, nsent;
+
+    for (rec = q->head, i = 0; i < n; rec = rec->next, i++)
+        recs[i] = rec;
+    memset(trims, 0, q->nrefs * sizeof(*trims));
+    for (i = 0; i < n; i++) {
+        struct order *o = q->refs[recs[i]->ref].order;
+        enum order_offer offer =
+            may && record_in_run(recs[i]) ? order_offer(o, recs[i]->seq) : ORDER_BY_TEXT;
+        if (offer == ORDER_OFFERED)
+            trims[recs[i]->ref] = 1;
+        else if (offer == ORDER_HELD)
+            held[i] = 1;
+        else
+            order_removing(o, recs[i]->seq);
+    }
+    for (size_t r = 0; r < q->nrefs; r++)
+        if (trims[r])
+            trims[r] = order_take(q->refs[r].order);
+    link = &q->head;
+    for (i = 0; i < n; i++) {
+        struct order *o = q->refs[recs[i]->ref].order;
+        if (held[i] || order_taken(o, recs[i]->seq))
+            continue;
+        order_removing(o, recs[i]->seq); /* an offer not taken */
+        *link = recs[i];
+        link = &recs[i]->next;
+        ntext++;
+    }
+    nsent = ntext;
+    for (size_t r = 0; r < q->nrefs; r++) {
+        for (i = 0; i < n && trims[r] > 0; i++) {
+            if (recs[i]->ref == r && order_taken(q->refs[r].order, recs[i]->seq)) {
+                *link = recs[i];
+                link = &recs[i]->next;
+                nsent++;
+            }
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (held[i]) {
+            *link = recs[i];
+            link = &recs[i]->next;
+        }
+    }
+    *link = rec; /* the records after the first n */
+    if (!rec)
+        q->tail = link;
+    free(held);
+    free(recs);
+    *ret_sent = nsent;
+    return ntext;
+}
+
 /* Sends up to FLUSH_MAX_RECORDS waiting records in one finish.lua call, with the metrics
- * when they are due (or `metrics_now`). */
+ * when they are due (or `metrics_now`). Returns 0, 1 when every record is held back for a
+ * later call (queue/order.h), or a negative errno. */
 static int flush_some(struct queue *q, bool metrics_now)
 {
     size_t n = q->nwaiting < FLUSH_MAX_RECORDS ? q->nwaiting : FLUSH_MAX_RECORDS;
-    size_t nkeys = FINISH_FIXED_KEYS + q->nrefs, nargs = 7 + 7 * n, a = 0, i;
+    size_t nkeys = FINISH_FIXED_KEYS + q->nrefs, nargs = 8 + 7 * n, a = 0, i, ntext;
+    size_t *trims = xreallocarray(NULL, q->nrefs, sizeof(*trims));
     const char **keys, **args;
     size_t *lens = xreallocarray(NULL, nargs, sizeof(*lens));
-    char *nums = xmalloc(n * 64 + 192), *p = nums, day[16];
+    char *nums = xmalloc(n * 64 + 256), *p = nums, day[16];
     char *k_pday, *k_fday, *k_minute, *k_quarter, *noted;
     size_t noted_len = 0;
     struct flush *fl = xcalloc(1, sizeof(*fl));
@@ -591,6 +783,14 @@ static int flush_some(struct queue *q, bool metrics_now)
     double now = (double)time(NULL);
     int r;
 
+    ntext = flush_arrange(q, n, trims, &n); /* n: those that go, the held ones after them */
+    if (n == 0 && !metrics_now) {
+        free(trims);
+        free(lens);
+        free(nums);
+        free(fl);
+        return 1; /* all held back */
+    }
     for (rec = q->head, i = 0; i < n; rec = rec->next, i++)
         nkeys += rec->lock_key != NULL;
     keys = xreallocarray(NULL, nkeys, sizeof(*keys));
@@ -608,6 +808,7 @@ static int flush_some(struct queue *q, bool metrics_now)
     keys[6] = q->k_schedule;
     keys[7] = k_minute = keys_metrics(q->ns, TALLY_MINUTE_S, (long long)now / TALLY_MINUTE_S);
     keys[8] = k_quarter = keys_metrics(q->ns, TALLY_QUARTER_S, (long long)now / TALLY_QUARTER_S);
+    keys[9] = q->k_order;
     metrics_now = metrics_now || util_now() - q->metrics_at >= QUEUE_METRICS_HOLD_S;
     noted = metrics_now ? tally_text(q->tally, &noted_len) : NULL;
     for (i = 0; i < q->nrefs; i++)
@@ -627,11 +828,12 @@ static int flush_some(struct queue *q, bool metrics_now)
     PUTNUM("%d", TALLY_MINUTE_TTL_S);
     PUTNUM("%d", TALLY_QUARTER_TTL_S);
     PUTNUM("%d", TALLY_FIELDS_MAX);
-    for (rec = q->head, i = 0; i < n; rec = rec->next, i++) {
+    PUTNUM("%llu", q->token);
+    for (rec = q->head, i = 0; i < ntext; rec = rec->next, i++) {
         if (record_in_run(rec)) { /* a run: 'A', its list, how many, the jobs */
             size_t count = 1;
             const struct record *end = rec->next;
-            for (; i + count < n && record_in_run(end) && end->ref == rec->ref; end = end->next)
+            for (; i + count < ntext && record_in_run(end) && end->ref == rec->ref; end = end->next)
                 count++;
             PUT("A", 1);
             PUTNUM("%u", FINISH_FIXED_KEYS + rec->ref + 1);
@@ -657,14 +859,25 @@ static int flush_some(struct queue *q, bool metrics_now)
             PUT("", 0);
         }
     }
+    for (size_t ref = 0; ref < q->nrefs; ref++) { /* trims: 'T', the list, how many */
+        if (trims[ref] == 0)
+            continue;
+        PUT("T", 1);
+        PUTNUM("%zu", FINISH_FIXED_KEYS + ref + 1);
+        PUTNUM("%zu", trims[ref]);
+    }
 #undef PUT
 #undef PUTS
 #undef PUTNUM
     fl->q = q;
     fl->n = n;
     r = rconn_eval(q->conn, flush_on_reply, fl, lua_finish, nkeys, keys, a, args, lens);
-    if (r < 0)
+    if (r < 0) {
+        order_distrust_all(q); /* the records wait as they are: by their text */
         goto out;
+    }
+    for (i = 0; i < q->nrefs; i++)
+        order_sent(q->refs[i].order);
     if (metrics_now) { /* sent: a call that fails loses them (counts, not jobs) */
         tally_clear(q->tally);
         q->metrics_at = util_now();
@@ -689,6 +902,7 @@ static int flush_some(struct queue *q, bool metrics_now)
     fl = NULL;
 out:
     free(fl);
+    free(trims);
     free(keys);
     free(args);
     free(lens);
@@ -709,8 +923,8 @@ int queue_flush(struct queue *q)
         return -EAGAIN;
     while (q->nwaiting > 0) {
         r = flush_some(q, false);
-        if (r < 0)
-            return r;
+        if (r != 0)
+            return r < 0 ? r : 0; /* held back: the next flush after a reply sends them */
     }
     return 0;
 }
@@ -761,6 +975,7 @@ int queue_requeue_all(struct queue *q, queue_count_fn *done, void *arg)
     r = rconn_eval(q->conn, count_on_reply, cc, lua_requeue, 2 * q->nrefs, keys, 0, NULL, NULL);
     if (r < 0)
         free(cc);
+    order_distrust_all(q); /* the lists are emptied under the jobs still known */
     free(keys);
     return r;
 }

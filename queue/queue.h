@@ -20,13 +20,15 @@ struct queue; /* opaque */
 
 /* One fetched job. `job` is owned by whoever holds the item, release with free(). */
 struct queue_item {
-    unsigned ref; /* which queue it came from: see queue_ref() */
-    char *job;    /* NUL-terminated JSON text, exactly as stored; when `cut`, only its first
-                     QUEUE_EXCERPT bytes */
-    size_t len;   /* bytes at `job` */
-    size_t size;  /* bytes of the job as stored: `len`, or more when `cut` */
-    bool cut;     /* over queue_set_max_job()'s limit: never copied whole; finish it with
-                     queue_finish_cut() */
+    unsigned ref;           /* which queue it came from: see queue_ref() */
+    unsigned long long seq; /* its place in its in-flight list (queue/order.h): hand it back to
+                               queue_finish() */
+    char *job;   /* NUL-terminated JSON text, exactly as stored; when `cut`, only its first
+                    QUEUE_EXCERPT bytes */
+    size_t len;  /* bytes at `job` */
+    size_t size; /* bytes of the job as stored: `len`, or more when `cut` */
+    bool cut;    /* over queue_set_max_job()'s limit: never copied whole; finish it with
+                    queue_finish_cut() */
     char sha256[QUEUE_SHA256_HEX]; /* when `cut`: the stored job's SHA-256, lowercase hex */
     char sha1[QUEUE_SHA1_HEX];     /* when `cut`: its SHA-1 (what finish.lua matches it by) */
 };
@@ -73,6 +75,11 @@ int queue_fetch(struct queue *q, const unsigned *refs, const unsigned *quotas, s
 int queue_block(struct queue *q, struct rconn *blocker, unsigned ref, double timeout_s,
                 queue_fetch_fn *done, void *arg);
 
+/* The worker has put back every job of its in-flight lists that a lost fetch or BLMOVE
+ * reply moved unseen (daemon/fetch.c's reconcile): the lists hold only jobs this process
+ * knows of, so jobs done in order may again leave them by a count (queue/order.h). */
+void queue_order_reconciled(struct queue *q);
+
 /* `resumed`: a queue noted as paused is not any more (its jobs wait: fetch them); `err` is 0
  * or a negative errno (nothing was noted). */
 typedef void queue_paused_fn(bool resumed, int err, void *arg);
@@ -92,13 +99,14 @@ typedef void queue_scheduled_fn(bool retry, double at, void *arg);
 void queue_on_scheduled(struct queue *q, queue_scheduled_fn *fn, void *arg);
 
 /* Records an outcome to write at the next queue_flush() (DONE, RETRY, DEAD, DISCARD, DEFER
- * or DUPLICATE; not REQUEUE, which is the reaper's). `old` is the job as fetched
- * (copied); takes ownership of `new_job` (the job to write for RETRY/DEAD, else NULL),
- * also on failure. `score` is the retry or dead time (epoch seconds). `lock`: a unique job's
- * (copied; NULL or empty for none), let go with a DONE, DEAD or DISCARD while its jid holds
- * it (docs/PROTOCOL.md, "Unique jobs"). */
-void queue_finish(struct queue *q, enum outcome_kind op, unsigned ref, const char *old,
-                  size_t old_len, char *new_job, double score, const struct unique_lock *lock);
+ * or DUPLICATE; not REQUEUE, which is the reaper's). `seq` is the item's (0 when not known:
+ * the job then leaves by its text). `old` is the job as fetched (copied); takes ownership of
+ * `new_job` (the job to write for RETRY/DEAD, else NULL), also on failure. `score` is the retry or
+ * dead time (epoch seconds). `lock`: a unique job's (copied; NULL or empty for none), let go with a
+ * DONE, DEAD or DISCARD while its jid holds it (docs/PROTOCOL.md, "Unique jobs"). */
+void queue_finish(struct queue *q, enum outcome_kind op, unsigned ref, unsigned long long seq,
+                  const char *old, size_t old_len, char *new_job, double score,
+                  const struct unique_lock *lock);
 /* queue_finish(OUTCOME_DEAD) for a cut item: the stored job is removed from the in-flight list
  * in Redis by its size and SHA-1, never sent back. Takes ownership of `new_job`. */
 void queue_finish_cut(struct queue *q, const struct queue_item *item, char *new_job, double score);

@@ -177,13 +177,14 @@ static void reap_on_reply(struct redisReply *reply, void *arg)
 static void reap_send(struct reap *reap)
 {
     struct reaper *rp = reap->rp;
-    size_t nkeys = 6 + 2 * reap->nlists, nargs = 4 + 4 * reap->njobs, a = 0;
+    size_t nkeys = 7 + 2 * reap->nlists, nargs = 4 + 4 * reap->njobs, a = 0;
     const char **keys = xcalloc(nkeys, sizeof(*keys));
     const char **args = xcalloc(nargs, sizeof(*args));
     size_t *lens = xcalloc(nargs, sizeof(*lens));
     char *nums = xcalloc(reap->njobs + 1, 24), now[32];
     char *k_process = keys_process(rp->ns, reap->rec.identity);
     char *k_work = keys_process_work(rp->ns, reap->rec.identity);
+    char *k_order = keys_order(rp->ns, reap->rec.identity);
     int r = -ECANCELED;
 
     if (reap->failed || periodic_stopped(rp->pass))
@@ -198,6 +199,7 @@ static void reap_send(struct reap *reap)
         keys[6 + 2 * i] = reap->lists[i].key;
         keys[7 + 2 * i] = reap->lists[i].queue_key;
     }
+    keys[nkeys - 1] = k_order;
     (void)snprintf(now, sizeof(now), "%.6f", util_now());
 #define PUT(s, l) (args[a] = (s), lens[a] = (l), a++)
 #define PUTS(s) PUT((s), strlen(s))
@@ -220,6 +222,7 @@ static void reap_send(struct reap *reap)
 out:
     free(k_process);
     free(k_work);
+    free(k_order);
     free(keys);
     free(args);
     free(lens);

@@ -2,14 +2,18 @@
 -- KEYS[1] stat:processed, KEYS[2] stat:processed:DAY, KEYS[3] stat:failed,
 -- KEYS[4] stat:failed:DAY, KEYS[5] retry, KEYS[6] dead, KEYS[7] schedule,
 -- KEYS[8] nexus:metrics:60:MINUTE, KEYS[9] nexus:metrics:900:QUARTER,
--- KEYS[10..] in-flight lists, then the unique:DIGEST locks of unique jobs.
+-- KEYS[10] nexus:order:IDENTITY (the token of the process's in-flight lists),
+-- KEYS[11..] in-flight lists, then the unique:DIGEST locks of unique jobs.
 -- ARGV[1] dead: drop jobs with a score below this, ARGV[2] dead: most jobs kept,
 -- ARGV[3] daily counters' time to live (s), ARGV[4] the metrics noted since the last call
 -- ("FIELD\tCOUNT\n" lines, queue/tally.h; '' for none), added to both KEYS[8] and KEYS[9],
 -- kept ARGV[5] and ARGV[6] seconds, a new field not added to a hash of ARGV[7] fields or more;
+-- ARGV[8] the token the process holds (what fetch.lua last set in KEYS[10]);
 -- then records: a run of done jobs without a lock, all from one in-flight list:
--- 'A', that list's KEYS index, the count N, then the N jobs as fetched; or one record of 7
--- values:
+-- 'A', that list's KEYS index, the count N, then the N jobs as fetched; or a trim of done
+-- jobs without a lock that are the oldest N of one in-flight list, after the records before
+-- it: 'T', that list's KEYS index, N (done only while KEYS[10] holds ARGV[8]: no peer has
+-- recovered the list since the process last fetched); or one record of 7 values:
 -- op ('a' done, 'r' retry, 'd' dead, 'x' failed and discarded, 's' deferred: not run,
 -- back to schedule, not counted, 'u' a unique job's duplicate: not run, removed, not counted,
 -- 'D' dead for a job too large to send back: its "job as fetched" is "SIZE:SHA1HEX", matched
@@ -20,8 +24,10 @@
 -- An outcome (retry, dead, schedule, counters) is written only when this call removed the
 -- job from its in-flight list, so a record sent twice (after a lost reply) or a job taken
 -- from this process (recovered by a peer that judged it dead) is never written twice.
--- Records are numbered 1, 2, ... in ARGV order, each job of a run counting as one.
--- Returns the 1-based numbers of the records whose job was not in the list (dropped).
+-- Records are numbered 1, 2, ... in ARGV order, each job of a run or trim counting as one.
+-- Returns the 1-based numbers of the records whose job was not in the list (dropped), and
+-- the numbers, negated, of the jobs of trims not done (the token differs): nothing was
+-- written for them; send them again by their text.
 
 -- Removes the last job of `key` with this size and SHA-1 (as LREM key -1 job would).
 local function remove_digest(key, digest)
@@ -110,9 +116,24 @@ local function one_record(r, no)
   end
 end
 
-local r, no = 8, 1
+local trust
+local r, no = 9, 1
 while r <= #ARGV do
-  if ARGV[r] == 'A' then
+  if ARGV[r] == 'T' then
+    local count = tonumber(ARGV[r + 2])
+    if trust == nil then
+      trust = redis.call('GET', KEYS[10]) == ARGV[8]
+    end
+    if trust then
+      redis.call('LTRIM', KEYS[tonumber(ARGV[r + 1])], 0, -count - 1)
+      done = done + count
+    else
+      for k = no, no + count - 1 do
+        dropped[#dropped + 1] = -k
+      end
+    end
+    r, no = r + 3, no + count
+  elseif ARGV[r] == 'A' then
     local count = tonumber(ARGV[r + 2])
     done = done + remove_run(KEYS[tonumber(ARGV[r + 1])], r + 3, r + 2 + count, no, dropped)
     r, no = r + 3 + count, no + count

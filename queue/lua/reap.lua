@@ -3,7 +3,9 @@
 -- judged (its heartbeat hash is back), nothing is done.
 -- KEYS[1] nexus:procs, KEYS[2] processes, KEYS[3] IDENTITY (its heartbeat hash),
 -- KEYS[4] IDENTITY:work, KEYS[5] queues, KEYS[6] dead, then for each in-flight list
--- i = 1..n: KEYS[5 + 2i] the list and KEYS[6 + 2i] its queue:NAME.
+-- i = 1..n: KEYS[5 + 2i] the list and KEYS[6 + 2i] its queue:NAME, last its
+-- nexus:order:IDENTITY, the token of its in-flight lists: deleted, so that the process, if it
+-- lives, trims none of its lists by a count before it fetches again (finish.lua).
 -- ARGV[1] the identity, ARGV[2] the test: 'beat' (dead only while its heartbeat hash is
 -- gone), 'orphan' (the same, and it has no nexus:procs record) or 'pid' (its pid is gone:
 -- no test), ARGV[3] '1' to forget the process once its lists are empty, ARGV[4] dead's
@@ -20,6 +22,7 @@ end
 if test == 'orphan' and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   return -1
 end
+redis.call('DEL', KEYS[#KEYS])
 
 -- Moves the last entry of `key` with this size and SHA-1 (as LREM key -1 would find it) to the
 -- front of `queue_key`, unchanged: LMOVE at either end of the list, else by a marker. Returns
@@ -47,7 +50,7 @@ local function move_digest(key, queue_key, digest)
   return 0
 end
 
-local n = (#KEYS - 6) / 2
+local n = (#KEYS - 7) / 2
 local out = {0}
 for i = 1, n do
   out[i + 1] = 0
