@@ -1,6 +1,7 @@
 /* order.h - what this process knows of one in-flight list's order, so that jobs done in
  * the order they were fetched leave it by one LTRIM of a count (finish.lua's 'T' record)
- * instead of being sent back whole and compared (pure; docs/PROTOCOL.md, "Finishing").
+ * instead of being sent back whole and compared (pure; docs/PROTOCOL.md, "Reliable fetch",
+ * step 3).
  *
  * Jobs enter a list at its head (LPUSH, BLMOVE ... LEFT) and the oldest sit at its tail. Each
  * job this process learns it pushed gets the next number (its seq, from 1). A count trim is
