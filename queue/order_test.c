@@ -155,10 +155,12 @@ static void test_a_text_already_in_the_list_draws_the_line(void **state)
 
 static void test_the_digest_tells_texts_apart(void **state)
 {
+    const char *a = "{\"jid\":\"a\"}", *b = "{\"jid\":\"b\"}";
+
     (void)state;
-    assert_int_equal(order_digest("{\"jid\":\"a\"}", 13), order_digest("{\"jid\":\"a\"}", 13));
-    assert_int_not_equal(order_digest("{\"jid\":\"a\"}", 13), order_digest("{\"jid\":\"b\"}", 13));
-    assert_int_not_equal(order_digest("abcdefgh", 8), order_digest("abcdefgh\0", 9));
+    assert_int_equal(order_digest(a, strlen(a)), order_digest(a, strlen(a)));
+    assert_int_not_equal(order_digest(a, strlen(a)), order_digest(b, strlen(b)));
+    assert_int_not_equal(order_digest("abcdefgh", 8), order_digest("abcdefgh", 9)); /* its NUL */
     assert_int_not_equal(order_digest("", 0), 0);
 }
 
