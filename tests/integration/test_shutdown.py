@@ -48,7 +48,10 @@ def test_term_after_shutdown_timeout_requeues_the_job_unchanged(r, nexusd):
     job = make_job("sleep", [10000], custom={"keep": [1, 2]})
     text = json.dumps(job)
     push_raw(r, text)
-    wait_for(lambda: r.llen(d.inflight_key()) == 1, what="the job in flight")
+    # running, not only moved: the list holds the job as soon as Redis moved it, before the
+    # process has read it (a TERM then finds nothing running); the heartbeat's work hash
+    # names running jobs only
+    wait_for(lambda: r.hlen(d.identity + ":work") == 1, what="the job running")
     t0 = time.monotonic()
     d.term()
     assert d.wait_exit(10) == 0
