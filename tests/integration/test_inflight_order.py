@@ -53,11 +53,14 @@ def lua_calls(lines, command, key):
 
 
 def test_jobs_done_in_order_leave_by_a_count(r, redis_server, nexusd, workdir):
-    d = nexusd({"concurrency": 10})
-    key = d.inflight_key()
-    mon = Monitor(redis_server, workdir + "/monitor.txt")
+    """Jobs waiting before the process starts: its fetches (fetch.lua, no BLMOVE: a job a
+    BLMOVE brings makes the jobs fetched while it is in the list leave by their text, how many
+    depends on the machine's pace) bring them all."""
     n = 2000
     jids = push_many(r, [make_job("noop", [i]) for i in range(n)])
+    mon = Monitor(redis_server, workdir + "/monitor.txt")
+    d = nexusd({"concurrency": 10})
+    key = d.inflight_key()
     wait_for(lambda: set(jids) <= set(oks([d])), timeout=60, what="the jobs")
     wait_for(lambda: not r.exists(key), what="the in-flight list to empty")
     lines = mon.stop()
