@@ -121,7 +121,7 @@ def test_a_job_brought_by_blmove_leaves_by_its_text_then_trims_resume(r, redis_s
     wait_for(lambda: any(c.get("cmd") == "blmove" for c in r.client_list()),
              what="an idle BLMOVE")
     mon = Monitor(redis_server, workdir + "/monitor.txt")
-    first = push(r, "sleep", [300])
+    first = push(r, "sleep", [1000])
     wait_for(lambda: r.llen(key) == 1, what="the BLMOVE's job in flight")
     during = push_many(r, [make_job("noop", [i]) for i in range(200)])
     wait_for(lambda: set(during) <= set(oks([d])), timeout=30, what="the jobs behind it")
@@ -132,13 +132,15 @@ def test_a_job_brought_by_blmove_leaves_by_its_text_then_trims_resume(r, redis_s
     assert not lua_calls(lines, "LTRIM", key), "a trim while the BLMOVE's job ran"
     wait_for(lambda: first in oks([d]) and not r.exists(key), what="the BLMOVE's job")
     mon = Monitor(redis_server, workdir + "/monitor2.txt")
-    after = push_many(r, [make_job("noop", [i]) for i in range(1000)])
+    after = push_many(r, [make_job("noop", [i]) for i in range(2000)])
     wait_for(lambda: set(after) <= set(oks([d])), timeout=30, what="the jobs after it")
     wait_for(lambda: not r.exists(key), what="the in-flight list to empty")
     lines = mon.stop()
     trimmed = sum(-int(a[1]) - 1 for a in lua_calls(lines, "LTRIM", key))
-    assert trimmed >= 500, "trims did not resume (%d jobs trimmed)" % trimmed
-    assert int(r.get("stat:processed")) == 1201
+    # the first of them comes by BLMOVE too: those fetched while it is in the list go by
+    # their text (a few hundred on a loaded machine), the rest by trims
+    assert trimmed >= 1000, "trims did not resume (%d jobs trimmed)" % trimmed
+    assert int(r.get("stat:processed")) == 2201
     assert max(oks([d]).values()) == 1
 
 
