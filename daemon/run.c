@@ -150,6 +150,9 @@ void run_start(struct run *run)
     trace_check(wk, run);
     if (limit)
         limit->running++;
+    /* the loop's time is its iteration's start, before the jobs this iteration started ahead
+       of this one: timers counted from it (the deadline, a handler's) would end early */
+    ev_now_update(wk->loop);
     run->started_at = util_now();
     ev_timer_init(&run->deadline, run_on_deadline, run->timeout_s, 0);
     run->deadline.data = run;

@@ -47,9 +47,6 @@ static void sleep_start(struct task *task)
     }
     st = xmalloc(sizeof(*st));
     st->task = task;
-    /* the loop's time is its iteration's start, before the jobs this iteration started ahead
-       of this one: counted from it, the sleep would end before `ms` after the job's start */
-    ev_now_update(task_loop(task));
     ev_timer_init(&st->timer, sleep_on_timer, json_number_value(ms) / 1000.0, 0);
     st->timer.data = st;
     ev_timer_start(task_loop(task), &st->timer);
