@@ -337,6 +337,14 @@ class Nexusd:
     def inflight_key(self, queue="default"):
         return "%snexus:inflight:%s:%s" % (self.ns, self.identity, queue)
 
+    def wait_running(self, count=1, timeout=10.0):
+        """Waits until `count` jobs run. The in-flight list holds a job as soon as Redis moved
+        it, before the process has read the reply (a signal then finds nothing running); the
+        heartbeat's work hash names running jobs only."""
+        r = self.redis.client()
+        wait_for(lambda: r.hlen(self.ns + self.identity + ":work") == count, timeout,
+                 what="%d job(s) running in %s" % (count, self.name))
+
     # -- log --
 
     def text(self):

@@ -26,7 +26,7 @@ def assert_gone(r, d):
 def test_term_lets_the_running_job_finish(r, nexusd, signum):
     d = nexusd()
     jid = push(r, "sleep", [500])
-    wait_for(lambda: r.llen(d.inflight_key()) == 1, what="the job in flight")
+    d.wait_running()
     d.signal(signum)
     d.wait_log(r"event=stopping running=1")
     # no new job is taken while draining
@@ -48,10 +48,7 @@ def test_term_after_shutdown_timeout_requeues_the_job_unchanged(r, nexusd):
     job = make_job("sleep", [10000], custom={"keep": [1, 2]})
     text = json.dumps(job)
     push_raw(r, text)
-    # running, not only moved: the list holds the job as soon as Redis moved it, before the
-    # process has read it (a TERM then finds nothing running); the heartbeat's work hash
-    # names running jobs only
-    wait_for(lambda: r.hlen(d.identity + ":work") == 1, what="the job running")
+    d.wait_running()
     t0 = time.monotonic()
     d.term()
     assert d.wait_exit(10) == 0
@@ -89,7 +86,7 @@ def test_term_puts_jobs_held_by_a_class_limit_back(r, nexusd):
 def test_quiet_takes_no_new_jobs_and_finishes_running_ones(r, nexusd, signum):
     d = nexusd()
     running = push(r, "sleep", [800])
-    wait_for(lambda: r.llen(d.inflight_key()) == 1, what="the job in flight")
+    d.wait_running()
     # idle capacity waits in BLMOVE, as it does in production
     wait_for(lambda: blocked_in_blmove(r), what="nexusd blocked in BLMOVE")
     d.signal(signum)
@@ -111,7 +108,7 @@ def test_quiet_at_full_capacity_takes_no_new_jobs(r, nexusd):
     """The same with no idle capacity (so no BLMOVE is waiting when quiet comes)."""
     d = nexusd({"concurrency": 1})
     running = push(r, "sleep", [500])
-    wait_for(lambda: r.llen(d.inflight_key()) == 1, what="the job in flight")
+    d.wait_running()
     d.signal(signal.SIGTSTP)
     d.wait_log(r"event=quiet running=1")
     late = make_job("noop", ["late"])
@@ -127,7 +124,7 @@ def test_quiet_at_full_capacity_takes_no_new_jobs(r, nexusd):
 def test_hup_with_a_valid_config_reloads(r, nexusd):
     d = nexusd({"concurrency": 2})
     sleeper = push(r, "sleep", [300])
-    wait_for(lambda: r.llen(d.inflight_key()) == 1, what="the job in flight")
+    d.wait_running()
     d.write_config(make_config({"concurrency": 5, "queues": ["default", "other"]}))
     d.signal(signal.SIGHUP)
     d.wait_log(r"event=reloaded concurrency=5 queues=2")
