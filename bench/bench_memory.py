@@ -5,6 +5,8 @@ Figures, each from /proc/PID/smaps_rollup of one nexusd on a private redis-serve
 configuration: concurrency 50, the HTTP endpoint on a unix socket):
   idle:     RSS (and its anonymous part) --settle seconds after nexusd first beat, with the
             --top mappings that hold most of it (the shared libraries' pages count in RSS);
+  idle-db:  the same with a database (a private PostgreSQL, initdb into /tmp, migrated):
+            libpq and what it pulls in are loaded only then (lib/lazy.h);
   inflight: RSS with --inflight jobs of the built-in sleep class running at once (concurrency
             as many, each sleeping --sleep-ms), once every one of them is in its in-flight
             list and the queue is empty;
@@ -12,7 +14,7 @@ configuration: concurrency 50, the HTTP endpoint on a unix socket):
             --low and --high jobs, RSS sampled every --every seconds and printed, then first,
             max, last and the slope (least squares, KB per minute) of RSS and of its
             anonymous part, over the whole soak and over its second half.
-Usage: bench/bench_memory.py [--nexusd build/nexusd] [--modes idle,inflight,soak]
+Usage: bench/bench_memory.py [--nexusd build/nexusd] [--modes idle,idle-db,inflight,soak]
                              [--inflight 10000] [--soak-seconds 600] [--every 5]
 """
 import argparse
@@ -26,6 +28,7 @@ import redis
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import job, preload, start_nexusd  # noqa: E402
 from bench_idle import http, private_redis, wait_started  # noqa: E402
+from bench_pg import start_pg  # noqa: E402
 
 
 def rollup(pid):
@@ -64,16 +67,18 @@ def kill(proc):
     proc.wait()
 
 
-def idle(binary, settle, top):
+def idle(binary, settle, top, database_url=None):
     with private_redis("nxmem") as (tmp, sock, r, procs):
         r.sadd("queues", "default")
-        proc = start_nexusd(binary, sock, tmp, "info", extra_conf=http(tmp))[0]
+        env = {"DATABASE_URL": database_url} if database_url else None
+        proc = start_nexusd(binary, sock, tmp, "info", extra_conf=http(tmp), env_extra=env)[0]
         procs.append(proc)
         wait_started(r)
         time.sleep(settle)
         m = rollup(proc.pid)
-        print("idle: RSS %.1f MB (anonymous %.1f MB, PSS %.1f MB), %d mappings' files"
-              % (mb(m["Rss"]), mb(m["Anonymous"]), mb(m["Pss"]), len(mappings(proc.pid))))
+        print("idle%s: RSS %.1f MB (anonymous %.1f MB, PSS %.1f MB), %d mappings' files"
+              % (" with a database" if database_url else "", mb(m["Rss"]), mb(m["Anonymous"]),
+                 mb(m["Pss"]), len(mappings(proc.pid))))
         for rss, anon, name in mappings(proc.pid)[:top]:
             print("    %6d kB  (anonymous %5d kB)  %s" % (rss, anon, name))
         return m
@@ -193,12 +198,18 @@ def main():
     for mode in a.modes.split(","):
         if mode == "idle":
             idle_anon = idle(a.nexusd, a.settle, a.top)["Anonymous"]
+        elif mode == "idle-db":
+            pg = start_pg(a.nexusd)
+            try:
+                idle(a.nexusd, a.settle, a.top, pg.url)
+            finally:
+                pg.cleanup()
         elif mode == "inflight":
             inflight(a.nexusd, a.inflight, a.sleep_ms, idle_anon)
         elif mode == "soak":
             soak(a.nexusd, a.soak_seconds, a.every, a.low, a.high)
         else:
-            ap.error("unknown mode %r (idle, inflight, soak)" % mode)
+            ap.error("unknown mode %r (idle, idle-db, inflight, soak)" % mode)
 
 
 if __name__ == "__main__":

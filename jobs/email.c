@@ -18,6 +18,7 @@
 #include "lib/log.h"
 #include "lib/mail_tmpl.h"
 #include "lib/xalloc.h"
+#include "lib/xfer.h"
 #include "sql/db.h"
 
 #define LEASE_MARGIN_S 30.0 /* a 'sending' row older than the SMTP limits plus this is stale */
@@ -314,7 +315,8 @@ static void send_start(struct email *e)
         claim_release(e, "could not start the SMTP transfer");
         task_set_state(task, NULL);
         email_free(e);
-        task_fail(task, "NoMemoryError", "could not start the SMTP transfer (%s)", strerror(-r));
+        task_fail(task, "NexusTransferError", "could not start the SMTP transfer (%s)",
+                  r == -EIO ? xfer_easy_why() : strerror(-r));
     }
 }
 

@@ -313,13 +313,17 @@ static void http_on_done(CURL *easy, CURLcode result, void *arg)
     store_start(e);
 }
 
-/* The request's handle: POST JSON, bounded answer, time limit, no redirects. */
+/* The request's handle: POST JSON, bounded answer, time limit, no redirects. Returns 0,
+ * -EIO (no handle: xfer_easy_why() says why) or -ENOMEM. */
 static int http_setup(struct emo *e, const struct cfg *cfg)
 {
     char auth[4200];
     long timeout_ms = (long)ceil(cfg->emotion_timeout_s * 1000.0);
     CURL *c;
 
+    c = e->easy = xfer_easy_new(); /* first: it loads libcurl */
+    if (!c)
+        return -EIO;
     e->request = emotion_request_json(e->in.text, e->in.len, cfg->emotion_top_k);
     (void)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", cfg->emotion_token);
     e->headers = curl_slist_append(NULL, auth);
@@ -330,8 +334,7 @@ static int http_setup(struct emo *e, const struct cfg *cfg)
         e->headers = curl_slist_append(e->headers, "Accept: application/json");
     if (e->headers)
         e->headers = curl_slist_append(e->headers, "Expect:"); /* no 100-continue round trip */
-    c = e->easy = xfer_easy_new();
-    if (!e->headers || !c) /* libcurl could not allocate */
+    if (!e->headers) /* libcurl could not allocate */
         return -ENOMEM;
     (void)curl_easy_setopt(c, CURLOPT_URL, e->url);
     (void)curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -359,8 +362,10 @@ static void http_start(struct emo *e)
                  "no Hugging Face token: set HF_API_TOKEN or emotion.token_file");
         return;
     }
-    if (http_setup(e, cfg) < 0) {
-        emo_fail(e, "NoMemoryError", "out of memory");
+    r = http_setup(e, cfg);
+    if (r < 0) {
+        emo_fail(e, r == -EIO ? "NexusTransferError" : "NoMemoryError", "%s",
+                 r == -EIO ? xfer_easy_why() : "out of memory");
         return;
     }
     e->step = STEP_HTTP;

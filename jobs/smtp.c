@@ -480,7 +480,7 @@ int smtp_send(struct ev_loop *loop, struct xfer *x, const struct smtp_server *sr
     for (size_t i = 0; i < nrcpts; i++)
         s->rcpts[i] = xstrdup(rcpts[i]);
     s->easy = xfer_easy_new();
-    r = s->easy ? easy_setup(s, srv) : -ENOMEM; /* libcurl could not make a handle */
+    r = s->easy ? easy_setup(s, srv) : -EIO; /* xfer_easy_why() says why */
     if (r == 0)
         r = xfer_start_keep(x, s->easy, connect_on_done, s);
     if (r < 0)

@@ -59,8 +59,8 @@ typedef void smtp_done_fn(const struct smtp_result *res, void *arg);
  * `nrcpts` envelope recipients (bare addresses). Takes ownership of `msg`, also on failure.
  * `done` runs exactly once, later, from the loop, unless smtp_abort() comes first. On
  * success writes *ret_send, valid until `done` has run or smtp_abort(). Returns 0, or
- * -EINVAL (no recipient, or libcurl refused the set-up) or -ENOMEM (libcurl could not make a
- * handle), and then `done` never runs. */
+ * -EINVAL (no recipient, or libcurl refused the set-up) or -EIO (no libcurl handle:
+ * xfer_easy_why() says why), and then `done` never runs. */
 int smtp_send(struct ev_loop *loop, struct xfer *x, const struct smtp_server *srv,
               const char *mail_from, const char *const *rcpts, size_t nrcpts, char *msg, size_t len,
               smtp_done_fn *done, void *arg, struct smtp_send **ret_send);

@@ -194,7 +194,8 @@ static void webhook_start(struct task *task)
     st->easy = xfer_easy_new();
     if (!st->easy) {
         free(st);
-        task_fail(task, "NoMemoryError", "out of memory");
+        task_fail(task, "NexusTransferError", "cannot make an HTTP transfer: %s",
+                  xfer_easy_why());
         return;
     }
     st->task = task;

@@ -11,6 +11,7 @@
 
 #include <ev.h>
 
+#include "lib/lazy_curl.h"
 #include "lib/parse.h"
 #include "lib/xalloc.h"
 
@@ -163,17 +164,35 @@ static int timer_on_change(CURLM *multi, long timeout_ms, void *userp)
 /* libcurl's global state: 0 not made yet, 1 made, -1 curl_global_init() failed. Only the
  * loop's thread makes transfers. */
 static int global_state;
+/* Why the last xfer_easy_new() returned NULL. */
+static const char *easy_why = "";
 
+/* libcurl loaded (lib/lazy_curl.h: a process that makes no transfer never maps it) and
+ * initialised. A library that cannot be loaded is tried again at the next transfer. */
 static bool global_ready(void)
 {
-    if (global_state == 0)
+    if (global_state == 0 && lazy_curl_load(&easy_why) == 0)
         global_state = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : -1;
+    if (global_state < 0)
+        easy_why = "libcurl could not initialise (curl_global_init)";
     return global_state > 0;
 }
 
 CURL *xfer_easy_new(void)
 {
-    return global_ready() ? curl_easy_init() : NULL;
+    CURL *easy;
+
+    if (!global_ready())
+        return NULL;
+    easy = curl_easy_init();
+    if (!easy)
+        easy_why = "out of memory (curl_easy_init)";
+    return easy;
+}
+
+const char *xfer_easy_why(void)
+{
+    return easy_why;
 }
 
 void xfer_global_cleanup(void)

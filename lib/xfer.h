@@ -16,11 +16,15 @@ struct xfer; /* opaque: one multi handle */
  * caller's again when this runs: free or reuse it. */
 typedef void xfer_done_fn(CURL *easy, CURLcode result, void *arg);
 
-/* A new easy handle, libcurl initialised first (once, on the first call: libcurl, OpenSSL's
- * configuration and its tables are loaded into memory only by a process that makes a
- * transfer). Caller owns it; release with curl_easy_cleanup(). NULL when libcurl cannot
- * initialise or allocate. */
+/* A new easy handle, libcurl loaded and initialised first (once, on the first call: libcurl,
+ * the libraries it pulls in, OpenSSL's configuration and its tables are loaded into memory
+ * only by a process that makes a transfer). Caller owns it; release with
+ * curl_easy_cleanup(). NULL when libcurl cannot be loaded, initialise or allocate:
+ * xfer_easy_why() says which. */
 CURL *xfer_easy_new(void);
+/* Why the last xfer_easy_new() returned NULL, a sentence ("cannot load libcurl.so.4: ...");
+ * static, valid until the next call. */
+const char *xfer_easy_why(void);
 /* At exit: libcurl's global state, when xfer_easy_new() made it. */
 void xfer_global_cleanup(void);
 

@@ -14,6 +14,7 @@
 #include "lib/xalloc.h"
 #include "lib/urlmask.h"
 #include "sql/db_int.h"
+#include "sql/lazy_pq.h"
 
 #define POOL_SIZE_MAX 100
 #define STATEMENT_TIMEOUT_MAX_S (INT_MAX / 1000.0)
@@ -204,15 +205,20 @@ static int cfg_check(const struct db_pool_cfg *cfg, struct err *err)
 }
 
 /* libpq's reading of `conninfo` into *ret, or a sentence that shows no credential: libpq's
- * own message quotes the token it could not read, which may be part of a password. */
+ * own message quotes the token it could not read, which may be part of a password. The first
+ * libpq call of every path (pool, nexusctl, migrations): libpq is loaded here
+ * (sql/lazy_pq.h), so that a process without a database never maps it. */
 static int conninfo_parse(const char *conninfo, PQconninfoOption **ret, struct err *err)
 {
-    const char *part;
+    const char *part, *why;
     char *msg = NULL;
     char line[WHY_MAX];
     size_t pos;
     int r;
 
+    *ret = NULL;
+    if (lazy_pq_load(&why) < 0)
+        return err_set(err, -ENOENT, "PostgreSQL's client library is missing: %s", why);
     *ret = PQconninfoParse(conninfo, &msg);
     if (*ret)
         return 0;

@@ -155,6 +155,11 @@ versions_are_the_package_s() {
     [[ $(in_root nexusd --version) == "nexusd $upstream" &&
         $(in_root nexusctl --version) == *"$upstream"* ]]
 }
+# libcurl and libpq are loaded at their first use (dlopen), so only debian/control's Depends
+# brings them: they must be there for the loader
+lazy_libraries_are_installed() {
+    in_root ldconfig -p | grep -q "libcurl.so.4 (" && in_root ldconfig -p | grep -q "libpq.so.5 ("
+}
 config_checks_as_nexusd() { in_root runuser -u nexusd -- nexusd -t -c "$conf" >/dev/null; }
 user_exists() {
     in_root getent passwd nexusd | grep -q ":/var/lib/nexusd:/usr/sbin/nologin$" &&
@@ -211,6 +216,7 @@ no_path_names_nexus() {
 
 check "nexusd --version and nexusctl --version say $upstream" versions_are_the_package_s
 check "nexusd -t on the installed configuration, as the nexusd user" config_checks_as_nexusd
+check "libcurl.so.4 and libpq.so.5, loaded at first use, are installed" lazy_libraries_are_installed
 check "the nexusd system user and group" user_exists
 check "$conf is a conffile, root:nexusd 0640" config_is_a_conffile
 check "the templates under /usr/share/nexusd/templates are the default" templates_are_the_default
