@@ -10,13 +10,11 @@
 /* dlsym()'s object pointer as a function pointer: POSIX guarantees they convert. */
 _Static_assert(sizeof(void *) == sizeof(lazy_fn *), "function pointers fit a void *");
 
-int lazy_load(struct lazy_lib *lib)
+static int load(struct lazy_lib *lib)
 {
     void *handle;
     size_t i;
 
-    if (lib->loaded)
-        return 0;
     /* RTLD_LOCAL: the library's symbols serve only this table (our own definitions of its
      * names stay the ones our code calls); never closed, as a linked library */
     handle = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
@@ -39,9 +37,18 @@ int lazy_load(struct lazy_lib *lib)
     return 0;
 }
 
+int lazy_load(struct lazy_lib *lib, const char **ret_why)
+{
+    int r = lib->loaded ? 0 : load(lib);
+
+    if (r < 0 && ret_why)
+        *ret_why = lib->why;
+    return r;
+}
+
 lazy_fn *lazy_get(struct lazy_lib *lib, size_t i)
 {
-    if (!lib->loaded && lazy_load(lib) < 0) {
+    if (!lib->loaded && load(lib) < 0) {
         (void)fprintf(stderr, "fatal: %s\n", lib->why);
         abort();
     }

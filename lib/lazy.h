@@ -25,13 +25,44 @@ struct lazy_lib {
 };
 
 /* Loads `lib` and every symbol it names, once (a failed load is tried again at the next
- * call). Returns 0, or -ENOENT with lib->why saying which library or symbol is missing. */
-int lazy_load(struct lazy_lib *lib);
+ * call). Returns 0, or -ENOENT with lib->why saying which library or symbol is missing, also
+ * in *ret_why when `ret_why` is not NULL (borrowed from `lib`, valid until the next call). */
+int lazy_load(struct lazy_lib *lib, const char **ret_why);
 
 /* Symbol `i` of `lib`, loaded if needed. A library that cannot be loaded here ends the
  * process with a message: the callers' own checks (lazy_curl_load(), lazy_pq_load()) run
  * before any call that cannot report a failure, so this is a packaging error (the library
  * removed under a running process). */
 lazy_fn *lazy_get(struct lazy_lib *lib, size_t i);
+
+/* For a module standing in for a library. LIST(X, V, N) names its functions:
+ * X(return type, name, (parameters), (arguments)), V(name, (parameters), (arguments)) for
+ * those returning void, N(name) for those the module writes out itself (variadic ones).
+ * LAZY_TABLE(lib, soname, LIST) declares the table `lib`; then, with LAZY_LIB defined as
+ * `lib`, LIST(LAZY_DEFINE, LAZY_DEFINE_V, LAZY_SKIP) defines every X and V function, and
+ * LAZY_FN(name) is the library's own `name`, as its own type. */
+#define LAZY_TABLE(lib, soname, LIST)                                                              \
+    enum { LIST(LAZY_INDEX, LAZY_INDEX_V, LAZY_INDEX_N) LAZY_N_##lib };                            \
+    static const char *const lib##_names[] = {LIST(LAZY_NAME, LAZY_NAME_V, LAZY_NAME_N)};          \
+    static lazy_fn *lib##_fns[LAZY_N_##lib];                                                       \
+    static struct lazy_lib lib = {soname, lib##_names, lib##_fns, LAZY_N_##lib, 0, ""}
+#define LAZY_FN(name) ((__typeof__(&name))lazy_get(&LAZY_LIB, LAZY_I_##name))
+#define LAZY_DEFINE(ret, name, params, args)                                                       \
+    ret name params                                                                                \
+    {                                                                                              \
+        return LAZY_FN(name) args;                                                                 \
+    }
+#define LAZY_DEFINE_V(name, params, args)                                                          \
+    void name params                                                                               \
+    {                                                                                              \
+        LAZY_FN(name) args;                                                                        \
+    }
+#define LAZY_SKIP(name)
+#define LAZY_INDEX(ret, name, params, args) LAZY_I_##name,
+#define LAZY_INDEX_V(name, params, args) LAZY_I_##name,
+#define LAZY_INDEX_N(name) LAZY_I_##name,
+#define LAZY_NAME(ret, name, params, args) #name,
+#define LAZY_NAME_V(name, params, args) #name,
+#define LAZY_NAME_N(name) #name,
 
 #endif

@@ -15,9 +15,8 @@
 
 #include "lib/lazy.h"
 
-/* X(return type, name, parameters, arguments), V(name, parameters, arguments) for those
- * returning void. */
-#define CURL_FIXED(X, V)                                                                           \
+/* The functions (lib/lazy.h's LIST): the variadic ones (N) are written out at the end. */
+#define CURL_FUNCTIONS(X, V, N)                                                                    \
     V(curl_easy_cleanup, (CURL * curl), (curl))                                                    \
     X(CURLHcode, curl_easy_header,                                                                 \
       (CURL * easy, const char *name, size_t index, unsigned int origin, int request,              \
@@ -44,81 +43,43 @@
       (multi, fd, ev_bitmask, running))                                                            \
     X(struct curl_slist *, curl_slist_append, (struct curl_slist * list, const char *data),        \
       (list, data))                                                                                \
-    V(curl_slist_free_all, (struct curl_slist * list), (list))
-/* The variadic ones, written out at the end. */
-#define CURL_VARIADIC(N) N(curl_easy_setopt) N(curl_easy_getinfo) N(curl_multi_setopt)
+    V(curl_slist_free_all, (struct curl_slist * list), (list))                                     \
+    N(curl_easy_setopt) N(curl_easy_getinfo) N(curl_multi_setopt)
 
-#define INDEX(ret, name, params, args) I_##name,
-#define INDEX_V(name, params, args) I_##name,
-#define INDEX_N(name) I_##name,
-enum { CURL_FIXED(INDEX, INDEX_V) CURL_VARIADIC(INDEX_N) N_FUNCTIONS };
-
-#define NAME(ret, name, params, args) #name,
-#define NAME_V(name, params, args) #name,
-#define NAME_N(name) #name,
-static const char *const names[] = {CURL_FIXED(NAME, NAME_V) CURL_VARIADIC(NAME_N)};
-
-static lazy_fn *fns[N_FUNCTIONS];
-static struct lazy_lib curl_lib = {"libcurl.so.4", names, fns, N_FUNCTIONS, 0, ""};
+LAZY_TABLE(curl_lib, "libcurl.so.4", CURL_FUNCTIONS);
+#define LAZY_LIB curl_lib
 
 int lazy_curl_load(const char **ret_why)
 {
-    int r = lazy_load(&curl_lib);
-
-    if (r < 0)
-        *ret_why = curl_lib.why;
-    return r;
+    return lazy_load(&curl_lib, ret_why);
 }
 
-/* libcurl's function `name`, as its own type. */
-#define FN(name) ((__typeof__(&name))lazy_get(&curl_lib, I_##name))
-
-#define DEFINE(ret, name, params, args)                                                            \
-    ret name params                                                                                \
-    {                                                                                              \
-        return FN(name) args;                                                                      \
-    }
-#define DEFINE_V(name, params, args)                                                               \
-    void name params                                                                               \
-    {                                                                                              \
-        FN(name) args;                                                                             \
-    }
-CURL_FIXED(DEFINE, DEFINE_V)
+CURL_FUNCTIONS(LAZY_DEFINE, LAZY_DEFINE_V, LAZY_SKIP)
 
 /* The option's type is in its number (CURLOPTTYPE_*, as libcurl reads it), for the easy and
  * the multi handle's options alike: the one argument after it is passed on as that type. */
-#define PASS_OPTION(call, option, ap)                                                              \
-    ((option) < CURLOPTTYPE_OBJECTPOINT     ? call(va_arg(ap, long))                               \
-     : (option) < CURLOPTTYPE_FUNCTIONPOINT ? call(va_arg(ap, void *))                             \
-     : (option) < CURLOPTTYPE_OFF_T         ? call(va_arg(ap, lazy_fn *))                          \
-     : (option) < CURLOPTTYPE_BLOB          ? call(va_arg(ap, curl_off_t))                         \
-                                            : call(va_arg(ap, void *)))
-
-CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...)
-{
-    CURLcode r;
-    va_list ap;
-
-    va_start(ap, option);
-#define CALL(value) FN(curl_easy_setopt)(curl, option, value)
-    r = PASS_OPTION(CALL, option, ap);
-#undef CALL
-    va_end(ap);
-    return r;
-}
-
-CURLMcode curl_multi_setopt(CURLM *multi, CURLMoption option, ...)
-{
-    CURLMcode r;
-    va_list ap;
-
-    va_start(ap, option);
-#define CALL(value) FN(curl_multi_setopt)(multi, option, value)
-    r = PASS_OPTION(CALL, option, ap);
-#undef CALL
-    va_end(ap);
-    return r;
-}
+#define DEFINE_SETOPT(ret, name, handle_type, option_type)                                         \
+    ret name(handle_type *handle, option_type option, ...)                                         \
+    {                                                                                              \
+        ret r;                                                                                     \
+        va_list ap;                                                                                \
+                                                                                                   \
+        va_start(ap, option);                                                                      \
+        if (option < CURLOPTTYPE_OBJECTPOINT)                                                      \
+            r = LAZY_FN(name)(handle, option, va_arg(ap, long));                                   \
+        else if (option < CURLOPTTYPE_FUNCTIONPOINT)                                               \
+            r = LAZY_FN(name)(handle, option, va_arg(ap, void *));                                 \
+        else if (option < CURLOPTTYPE_OFF_T)                                                       \
+            r = LAZY_FN(name)(handle, option, va_arg(ap, lazy_fn *));                              \
+        else if (option < CURLOPTTYPE_BLOB)                                                        \
+            r = LAZY_FN(name)(handle, option, va_arg(ap, curl_off_t));                             \
+        else                                                                                       \
+            r = LAZY_FN(name)(handle, option, va_arg(ap, void *));                                 \
+        va_end(ap);                                                                                \
+        return r;                                                                                  \
+    }
+DEFINE_SETOPT(CURLcode, curl_easy_setopt, CURL, CURLoption)
+DEFINE_SETOPT(CURLMcode, curl_multi_setopt, CURLM, CURLMoption)
 
 /* Every CURLINFO_* takes a pointer to where the value goes. */
 CURLcode curl_easy_getinfo(CURL *curl, CURLINFO info, ...)
@@ -127,7 +88,7 @@ CURLcode curl_easy_getinfo(CURL *curl, CURLINFO info, ...)
     va_list ap;
 
     va_start(ap, info);
-    r = FN(curl_easy_getinfo)(curl, info, va_arg(ap, void *));
+    r = LAZY_FN(curl_easy_getinfo)(curl, info, va_arg(ap, void *));
     va_end(ap);
     return r;
 }

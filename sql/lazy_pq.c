@@ -8,9 +8,8 @@
 
 #include "lib/lazy.h"
 
-/* X(return type, name, parameters, arguments), V(name, parameters, arguments) for those
- * returning void. */
-#define PQ_FUNCTIONS(X, V)                                                                         \
+/* The functions (lib/lazy.h's LIST). */
+#define PQ_FUNCTIONS(X, V, N)                                                                      \
     V(PQclear, (PGresult * res), (res))                                                            \
     X(char *, PQcmdStatus, (PGresult * res), (res))                                                \
     X(char *, PQcmdTuples, (PGresult * res), (res))                                                \
@@ -68,37 +67,12 @@
     X(ConnStatusType, PQstatus, (const PGconn *conn), (conn))                                      \
     X(PGTransactionStatusType, PQtransactionStatus, (const PGconn *conn), (conn))
 
-#define INDEX(ret, name, params, args) I_##name,
-#define INDEX_V(name, params, args) I_##name,
-enum { PQ_FUNCTIONS(INDEX, INDEX_V) N_FUNCTIONS };
-
-#define NAME(ret, name, params, args) #name,
-#define NAME_V(name, params, args) #name,
-static const char *const names[] = {PQ_FUNCTIONS(NAME, NAME_V)};
-
-static lazy_fn *fns[N_FUNCTIONS];
-static struct lazy_lib pq_lib = {"libpq.so.5", names, fns, N_FUNCTIONS, 0, ""};
+LAZY_TABLE(pq_lib, "libpq.so.5", PQ_FUNCTIONS);
+#define LAZY_LIB pq_lib
 
 int lazy_pq_load(const char **ret_why)
 {
-    int r = lazy_load(&pq_lib);
-
-    if (r < 0)
-        *ret_why = pq_lib.why;
-    return r;
+    return lazy_load(&pq_lib, ret_why);
 }
 
-/* libpq's function `name`, as its own type. */
-#define FN(name) ((__typeof__(&name))lazy_get(&pq_lib, I_##name))
-
-#define DEFINE(ret, name, params, args)                                                            \
-    ret name params                                                                                \
-    {                                                                                              \
-        return FN(name) args;                                                                      \
-    }
-#define DEFINE_V(name, params, args)                                                               \
-    void name params                                                                               \
-    {                                                                                              \
-        FN(name) args;                                                                             \
-    }
-PQ_FUNCTIONS(DEFINE, DEFINE_V)
+PQ_FUNCTIONS(LAZY_DEFINE, LAZY_DEFINE_V, LAZY_SKIP)
