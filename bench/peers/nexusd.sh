@@ -2,8 +2,9 @@
 # nexusd.sh - nexusd through the peers harness's method, as one more peer script beside its
 # sidekiq.sh and beanstalkd.sh: lib.sh's throughput_run (a drain of NEXUSD_N preloaded noop
 # jobs) with the default configuration, and its latency_run (1000 single jobs 5 ms apart to
-# an idle process) with the default configuration, 2 and 10 queues, and redis.metered.
-# Appends one JSON line per run to $RESULTS_DIR/nexusd.jsonl.
+# an idle process) with the default configuration, 2 and 10 queues, and redis.metered, the
+# producer writing on a plain socket as the beanstalkd one does; and lat-default again with
+# the producer through redis-py (nexusd_enqueue.py says why). Appends one JSON line per run to $RESULTS_DIR/nexusd.jsonl.
 #
 # PEERS_COPY is a writable copy of ../shared/bench-peers (bench/bench_peers.sh makes one);
 # NEXUSD the binary (default build/nexusd). The worker is nexusd_worker.py, which starts
@@ -56,5 +57,12 @@ for run in $(seq 1 "$RUNS"); do
     WORKER=("$PY" "$HERE/nexusd_worker.py" lat ${v#*:})
     latency_run "$PEER" "lat-${v%%:*}" 1000 5
   done
+  # the same as lat-default with the producer through redis-py (nexusd_enqueue.py says why
+  # the others use a plain socket)
+  echo "== nexusd latency default, producer redis-py, run $run/$RUNS"
+  WORKER=("$PY" "$HERE/nexusd_worker.py" lat)
+  export PRODUCER=redis-py
+  latency_run "$PEER" "lat-default-redispy" 1000 5
+  unset PRODUCER
 done
 echo "nexusd done: $RESULTS_DIR/$PEER.jsonl"
