@@ -35,6 +35,21 @@ NEXUSCTL = os.environ.get("NEXUSCTL") or os.path.join(SOURCE_DIR, "build", "nexu
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 
+
+def _built_with_asan():
+    """True when the nexusd under test is the build of NEXUS_BUILD_DIR with ENABLE_ASAN (an
+    unoptimised build whose every memory access is checked: a bound on how long the process
+    takes to do something needs more room there)."""
+    cache = os.path.join(os.environ.get("NEXUS_BUILD_DIR", ""), "CMakeCache.txt")
+    try:
+        with open(cache) as f:
+            return any(line.strip() == "ENABLE_ASAN:BOOL=ON" for line in f)
+    except OSError:
+        return False
+
+
+ASAN = _built_with_asan()
+
 # Short intervals so that tests run fast; a test overrides what it needs.
 WORKER_DEFAULTS = {
     "concurrency": 10,

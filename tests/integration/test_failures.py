@@ -209,6 +209,7 @@ def test_unknown_class_grace_puts_the_job_off_until_a_process_knows_it(r, nexusd
     d.wait_log(r"event=reloaded")
     d.wait_jobs([jid], timeout=15)  # moved back when its deferral ends, now known
     d.wait_jobs([doomed], outcome="dead", timeout=15)
-    job, _ = find_in_zset(r, "dead", doomed)
+    # the line is written when the job ends, the dead entry when its outcome call returns
+    job, _ = wait_for(lambda: find_in_zset(r, "dead", doomed), what="the doomed job in dead")
     assert job["error_class"] == "NexusUnknownClass"
     assert job.get("retry_count") in (None, 0)  # the put-offs were not attempts

@@ -9,7 +9,7 @@ import re
 import threading
 import time
 
-from conftest import NEXUSCTL, NEXUSD, make_config, push, push_raw, run_cmd, wait_for
+from conftest import ASAN, NEXUSCTL, NEXUSD, make_config, push, push_raw, run_cmd, wait_for
 from httpc import get, http_address
 
 MIB = 1 << 20
@@ -119,7 +119,10 @@ def test_100mb_job_goes_to_dead_small_while_other_jobs_flow(redis_server, nexusd
     assert line["sha256"] == hashlib.sha256(text).hexdigest()
     # before: 734 MB peak, a 2.9 s stall; now the hiredis reply is the only full copy
     assert_peak_rss_below(d.pid, 400)
-    assert worst < 1.5, "the loop stalled %.2fs" % worst
+    # (the ASan build, unoptimised and checking every access, copies and reads the 100 MB
+    # more slowly: a CI run saw 1.63 s there beside another test)
+    bound = 2.5 if ASAN else 1.5
+    assert worst < bound, "the loop stalled %.2fs" % worst
     d.assert_alive()
 
 
