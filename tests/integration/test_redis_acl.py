@@ -112,7 +112,7 @@ def test_the_minimal_user_runs_the_core_flow(r, redis_server, nexusd, workdir):
     # dead at once
     dead = push(r, "fail", ["no retry"], retry=False)
     n1.wait_jobs([dead], outcome="dead")
-    assert r.zcard("dead") == 2
+    wait_for(lambda: r.zcard("dead") == 2, what="two jobs in dead")
 
     # schedule: due in a second (nexusctl's --in, a client's ZADD schedule)
     res = ctl(redis_server, "enqueue", "noop", "[3]", "--in", "1s")

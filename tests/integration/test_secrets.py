@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import NEXUSCTL, NEXUSD, SANITIZER_MARKS, SOURCE_DIR, load_app_sql, make_config, \
-    make_job, push, run_cmd, wait_for, zset_jobs
+    find_in_zset, make_job, push, run_cmd, wait_for
 from pg import PostgresServer
 from smtp_peer import SmtpPeer
 
@@ -172,7 +172,8 @@ def test_auth_is_never_sent_without_tls_unless_allowed(pg, nexusd, r, workdir):
         jid = push(r, "email.send", [{"to": "a@example.com", "subject": "s", "text": "x"}],
                    retry=False)
         d.wait_jobs([jid], outcome="dead", timeout=30)
-        job = [j for j, _ in zset_jobs(r, "dead") if j["jid"] == jid][0]
+        # the line is written when the job ends, the dead entry when its outcome call returns
+        job, _ = wait_for(lambda: find_in_zset(r, "dead", jid), what="the job in dead")
         assert job["error_class"] == "Net::SMTPUnsupportedCommand", job
         assert "offers no STARTTLS and AUTH is never sent in clear text" in job["error_message"]
         assert peer.auth_attempts == [] and peer.count() == 0

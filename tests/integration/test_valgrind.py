@@ -38,6 +38,7 @@ def test_main_paths_are_clean_under_valgrind(nexusd, r, workdir):
     d.wait_jobs([jids[0], jids[4], jids[5], "sched1"], timeout=60)
     d.wait_jobs([jids[6]], outcome="dead", timeout=60)
     d.wait_jobs([jids[1], jids[3]], outcome="retry", timeout=60)
+    wait_for(lambda: r.zcard("retry") == 2, what="both in retry")  # their outcome calls landed
     r.zadd("retry", {m: 0 for m in r.zrange("retry", 0, -1)})  # retry both now
     d.wait_jobs([jids[1]], outcome="dead", timeout=60)
     # the HTTP endpoint: every route, errors, a body, and a connection left open at the stop
