@@ -48,7 +48,7 @@ int lazy_load(struct lazy_lib *lib, const char **ret_why)
 
 lazy_fn *lazy_get(struct lazy_lib *lib, size_t i)
 {
-    if (!lib->loaded && load(lib) < 0) {
+    if (lazy_load(lib, NULL) < 0) {
         (void)fprintf(stderr, "fatal: %s\n", lib->why);
         abort();
     }

@@ -3,9 +3,8 @@
  * libcurl and libpq, with what they pull in (Kerberos, LDAP, SASL, SSH, HTTP/2, IDN, ...:
  * 20 libraries), were 1.6 MB of an idle process's 8.9 MB resident memory
  * (bench/bench_memory.py), yet many processes never make an HTTP transfer or have no
- * database. They are not
- * linked: lib/lazy_curl.c and sql/lazy_pq.c define each function the sources call, under the
- * library's own name, as a call through a table this module fills. The sources call libcurl
+ * database. They are not linked: lib/lazy_curl.c and sql/lazy_pq.c define each function the
+ * sources call, under the library's own name, as a call through a table this module fills. The sources call libcurl
  * and libpq as usual; the first call (or the load functions those modules export, which
  * report a failure as an error instead) loads the library. Only the loop's thread calls
  * these functions before a library is loaded, so loading takes no lock. */
