@@ -44,7 +44,11 @@ struct sched {
     char *ns;
     struct entry *entries;
     size_t n;
-    struct periodic *tick; /* every SCHED_TICK_S; each entry keeps its own calls apart */
+    struct ev_loop *loop;
+    struct periodic *tick; /* every SCHED_TICK_S while there are entries, NULL while none (an
+                              idle process without schedules is not woken for them); each
+                              entry keeps its own calls apart */
+    bool stopped;
 };
 
 /* A call under way for one entry; `sched` is freed only after its calls come back. */
@@ -291,13 +295,26 @@ static void entries_build(struct sched *s, const struct cfg *cfg)
     s->ns = ns;
 }
 
+/* The timer runs while there are schedules (never after a stop). The tick never leaves a
+ * round out (sched_on_tick() returns false), so the timer can go at any time but inside it. */
+static void tick_update(struct sched *s)
+{
+    if (s->n && !s->tick && !s->stopped) {
+        s->tick = periodic_new(s->loop, SCHED_TICK_S, 0, sched_on_tick, s);
+    } else if (!s->n && s->tick) {
+        periodic_free(s->tick);
+        s->tick = NULL;
+    }
+}
+
 struct sched *sched_new(struct ev_loop *loop, struct rconn *conn, const struct cfg *cfg)
 {
     struct sched *s = xcalloc(1, sizeof(*s));
 
     s->conn = conn;
+    s->loop = loop;
     entries_build(s, cfg);
-    s->tick = periodic_new(loop, SCHED_TICK_S, 0, sched_on_tick, s);
+    tick_update(s);
     return s;
 }
 
@@ -319,6 +336,7 @@ void sched_set_durable(struct sched *s, struct durable *d)
 void sched_reload(struct sched *s, const struct cfg *cfg)
 {
     entries_build(s, cfg);
+    tick_update(s);
 }
 
 void sched_kick(struct sched *s)
@@ -326,10 +344,13 @@ void sched_kick(struct sched *s)
     for (size_t i = 0; i < s->n; i++)
         if (s->entries[i].sc->missed == CFG_MISSED_RUN_ONCE && !s->entries[i].busy)
             s->entries[i].caught_up = false;
-    periodic_kick(s->tick);
+    if (s->tick)
+        periodic_kick(s->tick);
 }
 
 void sched_stop(struct sched *s)
 {
-    periodic_stop(s->tick);
+    s->stopped = true;
+    if (s->tick)
+        periodic_stop(s->tick);
 }
