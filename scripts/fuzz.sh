@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fuzz.sh - builds the libFuzzer targets of tests/fuzz/ in build-fuzz/ (clang, ASan + UBSan)
 # and runs each for a few seconds on its seed corpus (tests/fuzz/corpus/TARGET/, read only)
-# plus the inputs it found before (build-fuzz/corpus/TARGET/, kept between runs).
+# plus the inputs it found before (build-fuzz/corpus/TARGET/, kept between runs), as many
+# targets at once as there are cores.
 # Exits non-zero when a target crashes, leaks, trips a sanitizer or an assertion, or hangs;
 # the input that did it is saved under build-fuzz/findings/ and its path printed.
 #
@@ -90,24 +91,41 @@ fi
 
 out="$NEXUS_ROOT/$BUILD_DIR"
 mkdir -p "$out/findings" "$out/logs"
-failed=()
-for t in "${targets[@]}"; do
-    seeds="$NEXUS_ROOT/tests/fuzz/corpus/$t"
-    work="$out/corpus/$t"
-    log="$out/logs/$t.log"
-    [[ -d $seeds ]] || die "no seed corpus for $t: $seeds"
-    mkdir -p "$work"
-    say "fuzzing $t for ${seconds}s (max_len ${MAX_LEN[$t]})"
-    rc=0
-    # New inputs go to the first directory (the working corpus); the seeds are only read.
-    # -timeout: one input running 10 s is a hang, reported like a crash.
+
+# fuzz_one TARGET: runs it, its output in logs/TARGET.log, its exit status in logs/TARGET.rc.
+# New inputs go to the first directory (the working corpus); the seeds are only read.
+# -timeout: one input running 10 s is a hang, reported like a crash.
+fuzz_one() {
+    local t=$1 rc=0
     (cd "$out" && "./${t}_fuzz" -max_total_time="$seconds" -max_len="${MAX_LEN[$t]}" \
         -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$out/findings/$t-" "$work" "$seeds") >"$log" 2>&1 || rc=$?
-    if ((rc == 0)); then
+        -artifact_prefix="$out/findings/$t-" "$out/corpus/$t" \
+        "$NEXUS_ROOT/tests/fuzz/corpus/$t") >"$out/logs/$t.log" 2>&1 || rc=$?
+    echo "$rc" >"$out/logs/$t.rc"
+}
+
+# As many targets at once as there are cores (each target is one process on one core).
+jobs="$(nproc)"
+for t in "${targets[@]}"; do
+    [[ -d $NEXUS_ROOT/tests/fuzz/corpus/$t ]] || die "no seed corpus for $t"
+    mkdir -p "$out/corpus/$t"
+    rm -f "$out/logs/$t.rc"
+    while (($(jobs -pr | wc -l) >= jobs)); do
+        wait -n || true
+    done
+    say "fuzzing $t for ${seconds}s (max_len ${MAX_LEN[$t]})"
+    fuzz_one "$t" &
+done
+wait
+
+failed=()
+for t in "${targets[@]}"; do
+    log="$out/logs/$t.log"
+    rc="$(cat "$out/logs/$t.rc" 2>/dev/null || echo 'none')"
+    if [[ $rc == 0 ]]; then
         runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
         printf '    %s: %s runs, %s inputs in its corpus, no finding\n' \
-            "$t" "${runs:-?}" "$(find "$work" -type f | wc -l)" >&2
+            "$t" "${runs:-?}" "$(find "$out/corpus/$t" -type f | wc -l)" >&2
         continue
     fi
     input="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n1)"

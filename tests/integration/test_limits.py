@@ -30,8 +30,11 @@ def test_rate_limit_holds_across_three_processes(nexusd, r):
     times = [s for s, _ in runs]
     # at most 5 in any second: 25 jobs take more than 4 s
     assert times[-1] - times[0] >= 4.0, times
-    for i, t in enumerate(times):  # (log times are milliseconds: 10 ms of slack)
-        assert len([u for u in times[i:] if u < t + 0.99]) <= 5, times
+    # The limit counts admissions (Redis's clock); a start follows its admission by the reply's
+    # way back, tens of ms on a loaded machine (six starts in 0.985 s seen beside other
+    # tests): 50 ms of slack, and log times are milliseconds.
+    for i, t in enumerate(times):
+        assert len([u for u in times[i:] if u < t + 0.95]) <= 5, times
     deferred = sum(len(p.lines(event="job", outcome="deferred")) for p in procs)
     assert deferred > 0
     assert all(e["attempt"] == "1" for p in procs for e in p.lines(event="job", outcome="ok"))
