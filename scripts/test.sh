@@ -56,13 +56,14 @@ start_services
 say "REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL"
 
 # run_ctest DIR [CTEST-ARGS...]: ctest prints its summary ("100% tests passed, 0 tests failed
-# out of N"). Three at once on two cores: most integration tests spend their time waiting for
-# real events (a pass keeps the cores about a third busy at -j2); NEXUS_TEST_JOBS overrides.
+# out of N"). Two at once (NEXUS_TEST_JOBS=N for more): a -j2 pass keeps two cores only about
+# a third busy, but at -j3 a few tests that bound a delay (test_huge_jobs' loop stall,
+# test_recovery_race's recovery) failed in every trial run here.
 run_ctest() {
     local dir=$1
     shift
     say "ctest in $dir/ ${filter[*]} $*"
-    ctest --test-dir "$dir" --output-on-failure -j"${NEXUS_TEST_JOBS:-3}" --no-tests=error \
+    ctest --test-dir "$dir" --output-on-failure -j"${NEXUS_TEST_JOBS:-2}" --no-tests=error \
         "${filter[@]}" "$@"
 }
 

@@ -209,12 +209,14 @@ def push_through_failover(topo, kill_after, total, wait_replicas, batch=50):
     the master across a kill -9 of it right after the batch that holds push `kill_after` was
     acknowledged. A push counts as acknowledged when its pipeline replied (and, with
     `wait_replicas`, WAIT then said that many replicas have it). Returns the acknowledged
-    jids."""
+    jids. On a loaded machine a sentinel may fail over once more (from the promoted replica
+    back to the restarted old master: SentinelTopology.wait_rejoined()): each error waits for
+    a master other than the one the client was pushing to."""
     import redis as redis_py
     acked, n = [], 0
     host, port = topo.master_addr()
     r = redis_py.Redis(host=host, port=port, decode_responses=True, socket_timeout=2)
-    old = None
+    old, restarted = None, False
     while n < total:
         jobs = [make_job("noop", [n + i]) for i in range(batch)]
         try:
@@ -229,11 +231,13 @@ def push_through_failover(topo, kill_after, total, wait_replicas, batch=50):
         except (redis_py.ConnectionError, redis_py.TimeoutError, redis_py.ResponseError):
             if old is None:
                 raise
-            new = topo.wait_promotion(old.port)
-            r = redis_py.Redis(host="127.0.0.1", port=new.port, decode_responses=True,
+            new = topo.wait_promotion(port)
+            port = new.port
+            r = redis_py.Redis(host="127.0.0.1", port=port, decode_responses=True,
                                socket_timeout=2)
-            if wait_replicas:  # the old master comes back as the new one's replica
+            if wait_replicas and not restarted:  # the old master comes back as a replica
                 old.start()
+                restarted = True
         n += batch
         if old is None and n > kill_after:
             old = topo.kill_master()  # at once: the replica may not have the last batch yet
