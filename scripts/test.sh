@@ -40,6 +40,13 @@ done
 require_root "${args[@]}"
 cd "$NEXUS_ROOT"
 
+# lap WHAT: how long the step since the last lap took (CI's 30 minutes are shared by all).
+lap_at=$SECONDS
+lap() {
+    say "$1: $((SECONDS - lap_at))s (${SECONDS}s in all)"
+    lap_at=$SECONDS
+}
+
 run_script deps.sh
 
 # Start only the servers that are not running yet, and stop exactly those on exit.
@@ -68,17 +75,22 @@ run_ctest() {
 }
 
 start=$SECONDS
+lap "packages and servers"
 build_tree build
+lap "build/"
 # every test, the core integration tests also over TLS (the tests labelled tls)
 run_ctest build
+lap "ctest in build/"
 
 if ((fast)); then
     say "--fast: skipping the sanitizer pass"
 else
     build_tree build-asan -DENABLE_ASAN=ON -DENABLE_UBSAN=ON -DCMAKE_BUILD_TYPE=Debug
+    lap "build-asan/"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         run_ctest build-asan -LE tls
+    lap "ctest in build-asan/"
 fi
 # The builds users and packagers make, warning-free (-Werror) with both compilers; built,
 # not run again (the two passes above ran the suite): about 2 minutes.
@@ -89,6 +101,7 @@ elif ((${#filter[@]})); then
 else
     build_tree build-release -DCMAKE_BUILD_TYPE=Release -DENABLE_INTEGRATION_TESTS=OFF
     CC=clang build_tree build-clang -DCMAKE_BUILD_TYPE=Debug -DENABLE_INTEGRATION_TESTS=OFF
+    lap "build-release/ and build-clang/"
 fi
 # 14 targets of 10 s, one per core at a time, and their build: about 2 minutes.
 if ((fast)); then
@@ -97,6 +110,7 @@ elif ((${#filter[@]})); then
     say "-R: skipping the fuzzing"
 else
     run_script fuzz.sh --seconds 10
+    lap "fuzzing"
 fi
 # The Debian package as an operator installs it (tests/install/run.sh): built with its unit
 # tests and lintian, installed with apt into a clean Debian 12 chroot, checked, purged.
@@ -107,5 +121,6 @@ elif ((${#filter[@]})); then
     say "-R: skipping the install test"
 else
     bash tests/install/run.sh
+    lap "install test"
 fi
 say "all tests passed ($((SECONDS - start))s)"
