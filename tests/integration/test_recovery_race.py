@@ -24,8 +24,11 @@ def test_a_process_that_beats_again_keeps_its_jobs_and_records(r, nexusd):
                         timeout=15)
     finally:
         victim.signal(signal.SIGCONT)
-    # back before the recovery runs: it beats at once and takes three jobs
-    jids = push_many(r, [make_job("sleep", [3000]) for _ in range(3)])
+    # back before the recovery runs: it beats at once and takes three jobs, long enough to be
+    # running still at the kill below (with 3 s jobs, a loaded CI machine saw them end, their
+    # lines written and the kill land before their outcome call: recovered and run twice,
+    # as at-least-once allows)
+    jids = push_many(r, [make_job("sleep", [10000]) for _ in range(3)])
     wait_for(lambda: r.llen(victim.inflight_key()) == 3, timeout=5, what="3 jobs on the victim")
     # the delay (2 s from the judgement) is over: the live process lost nothing
     judged = log_time(reaper.lines(event="process_dead", identity=ident)[0])
@@ -44,7 +47,8 @@ def test_a_process_that_beats_again_keeps_its_jobs_and_records(r, nexusd):
              timeout=10, what="the victim's 3 jobs recovered")
     assert {e["reason"] for d in (reaper, runner)
             for e in d.lines(event="jobs_recovered", identity=ident)} == {"pid_gone"}
-    runner.wait_jobs(jids, timeout=20)
+    runner.wait_jobs(jids, timeout=30)
+    assert not oks([victim]), "the victim's jobs ended before its kill"
     counts = oks([victim, reaper, runner])
     assert all(counts[j] == 1 for j in jids), counts
     wait_for(lambda: not r.hexists("nexus:procs", ident), what="the victim forgotten")
