@@ -104,13 +104,16 @@ fuzz_one() {
     echo "$rc" >"$out/logs/$t.rc"
 }
 
-# As many targets at once as there are cores (each target is one process on one core).
-jobs="$(nproc)"
 for t in "${targets[@]}"; do
-    [[ -d $NEXUS_ROOT/tests/fuzz/corpus/$t ]] || die "no seed corpus for $t"
+    seeds="$NEXUS_ROOT/tests/fuzz/corpus/$t"
+    [[ -d $seeds ]] || die "no seed corpus for $t: $seeds"
+done
+# As many targets at once as there are cores (each target is one process on one core).
+slots="$(nproc)"
+for t in "${targets[@]}"; do
     mkdir -p "$out/corpus/$t"
     rm -f "$out/logs/$t.rc"
-    while (($(jobs -pr | wc -l) >= jobs)); do
+    while (($(jobs -pr | wc -l) >= slots)); do
         wait -n || true
     done
     say "fuzzing $t for ${seconds}s (max_len ${MAX_LEN[$t]})"

@@ -633,3 +633,14 @@ def term_clean_under_valgrind(n, vg_log):
     assert "ERROR SUMMARY: 0 errors" in report, report[-3000:]
     assert "definitely lost: 0 bytes" in report or "All heap blocks were freed" in report, \
         report[-3000:]
+
+
+def wakeups(pid):
+    """Times the process's threads have gone to sleep and woken so far (voluntary context
+    switches)."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            total += sum(int(line.split()[1]) for line in f
+                         if line.startswith("voluntary_ctxt_switches"))
+    return total

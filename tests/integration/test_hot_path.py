@@ -4,7 +4,8 @@ import datetime
 import json
 import time
 
-from conftest import blocked_in_blmove, make_job, oks, push, push_many, stays, wait_for
+from conftest import (blocked_in_blmove, make_job, oks, push, push_many, stays, wait_for,
+                      wakeups)
 
 
 def ts_of(entry):
@@ -140,13 +141,6 @@ def test_a_process_that_ran_jobs_goes_idle_in_blmove(r, nexusd):
     assert stays(lambda: blocked_in_blmove(r), 0.5)
     after = r.info("commandstats").get("cmdstat_evalsha", {"calls": 0})["calls"]
     assert after - before <= 50, "%d scripts run by an idle process in 0.5 s" % (after - before)
-
-
-def wakeups(pid):
-    """Times the process has gone to sleep and woken so far (voluntary context switches)."""
-    with open("/proc/%d/status" % pid) as f:
-        return sum(int(line.split()[1]) for line in f
-                   if line.startswith("voluntary_ctxt_switches"))
 
 
 def test_metrics_held_back_when_redis_goes_do_not_spin(r, redis_server, nexusd):

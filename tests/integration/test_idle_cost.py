@@ -3,10 +3,9 @@ a pushed job starts within milliseconds (woken by its push), a due scheduled job
 moves within poll_interval (on time when nexusd saw it coming). docs/operations.md, "Redis
 cost"."""
 import json
-import os
 import time
 
-from conftest import conf_value, find_in_zset, make_config, make_job, push, wait_for
+from conftest import conf_value, find_in_zset, make_config, make_job, push, wait_for, wakeups
 
 # the defaults of conf/cfg_keys.c, which the tests' WORKER_DEFAULTS shorten
 DEFAULTS = {"heartbeat_interval": "10s", "process_ttl": "60s", "poll_interval": "5s",
@@ -21,17 +20,6 @@ def commands(r):
     stats = r.info("commandstats")
     return {k[len("cmdstat_"):]: v["calls"] for k, v in stats.items()
             if k not in ("cmdstat_info", "cmdstat_config|resetstat", "cmdstat_ping")}
-
-
-def wakeups(pid):
-    """Times the process's threads have gone to sleep and woken so far (voluntary context
-    switches)."""
-    total = 0
-    for tid in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
-            total += sum(int(line.split()[1]) for line in f
-                         if line.startswith("voluntary_ctxt_switches"))
-    return total
 
 
 def idle_commands(r, seconds, d=None):
