@@ -41,7 +41,8 @@ struct reaper {
     unsigned outstanding; /* replies awaited by the current pass, and reaps under way */
     double delay_s;       /* REAP_DELAY_ENV, 0 outside tests */
     struct periodic *pass;   /* the check of every process; stopped: the reaper is */
-    struct periodic *pids;   /* the pid check of the cached records, without Redis */
+    ev_timer pids;           /* the pid check of the cached records, without Redis: runs
+                              * only while there are some (none: nothing wakes for it) */
     struct presence_record *cached; /* this host's other processes at the last pass */
     size_t ncached;
     struct periodic *sweep;  /* a SCAN page and its orphan check at a time, same interval */
@@ -477,6 +478,15 @@ static void cache_clear(struct reaper *rp)
     rp->ncached = 0;
 }
 
+/* The pid check runs while records are cached and the reaper is not stopped. */
+static void pids_update(struct reaper *rp)
+{
+    if (rp->ncached == 0 || periodic_stopped(rp->pass))
+        ev_timer_stop(rp->loop, &rp->pids);
+    else if (!ev_is_active(&rp->pids))
+        ev_timer_again(rp->loop, &rp->pids); /* its repeat from now */
+}
+
 static void cache_forget(struct reaper *rp, const char *identity)
 {
     for (size_t i = 0; i < rp->ncached; i++) {
@@ -484,6 +494,7 @@ static void cache_forget(struct reaper *rp, const char *identity)
             continue;
         presence_record_clear(&rp->cached[i]);
         rp->cached[i] = rp->cached[--rp->ncached];
+        pids_update(rp);
         return;
     }
 }
@@ -506,6 +517,7 @@ static void cache_fill(struct reaper *rp, const struct redisReply *reply)
         }
         rp->ncached++;
     }
+    pids_update(rp);
 }
 
 static void procs_on_reply(struct redisReply *reply, void *arg)
@@ -522,14 +534,16 @@ static void procs_on_reply(struct redisReply *reply, void *arg)
     pass_end(rp);
 }
 
-/* The pids of this host's processes known at the last pass (periodic_tick_fn): a process
+/* The pids of this host's processes known at the last pass (the `pids` timer): a process
  * that died is recovered within a second, however long the interval between passes. */
-static bool pids_on_tick(void *arg)
+static void pids_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct reaper *rp = arg;
+    struct reaper *rp = w->data;
 
-    if (rp->outstanding > 0 || periodic_stopped(rp->pass) || !rconn_is_up(rp->conn))
-        return false;
+    (void)loop;
+    (void)revents;
+    if (rp->outstanding > 0 || !rconn_is_up(rp->conn))
+        return;
     for (size_t i = 0; i < rp->ncached;) {
         struct presence_record rec = rp->cached[i];
         long long start = util_pid_start(rec.pid);
@@ -540,7 +554,7 @@ static bool pids_on_tick(void *arg)
         rp->cached[i] = rp->cached[--rp->ncached]; /* out of the cache: the reap takes it */
         reap_start(rp, &rec, "pid_gone", "pid", true);
     }
-    return false;
+    pids_update(rp);
 }
 
 /* A pass over every process (periodic_tick_fn), unless one is under way. It is never out as
@@ -767,7 +781,9 @@ struct reaper *reaper_new(struct ev_loop *loop, struct rconn *conn, const char *
     rp->sweep_next_at = ev_now(loop) + sweep_interval_s;
     (void)snprintf(rp->sweep_cursor, sizeof(rp->sweep_cursor), "0");
     rp->pass = periodic_new(loop, interval_s, 0, pass_on_tick, rp);
-    rp->pids = periodic_new(loop, pid_interval(interval_s), 0, pids_on_tick, rp);
+    ev_init(&rp->pids, pids_on_timer);
+    rp->pids.repeat = pid_interval(interval_s);
+    rp->pids.data = rp;
     rp->sweep = periodic_new(loop, interval_s, 0, sweep_on_tick, rp);
     return rp;
 }
@@ -777,7 +793,7 @@ void reaper_free(struct reaper *rp)
     if (!rp)
         return;
     periodic_free(rp->pass);
-    periodic_free(rp->pids);
+    ev_timer_stop(rp->loop, &rp->pids);
     periodic_free(rp->sweep);
     cache_clear(rp);
     while (rp->delayed) {
@@ -807,7 +823,7 @@ void reaper_set_limits(struct reaper *rp, double interval_s, unsigned max_recove
         rp->sweep_interval_s = sweep_interval_s;
     }
     periodic_set_interval(rp->pass, interval_s);
-    periodic_set_interval(rp->pids, pid_interval(interval_s));
+    rp->pids.repeat = pid_interval(interval_s); /* from the next time it fires */
     periodic_set_interval(rp->sweep, interval_s);
 }
 
@@ -819,6 +835,6 @@ void reaper_set_max_job(struct reaper *rp, size_t max_bytes)
 void reaper_stop(struct reaper *rp)
 {
     periodic_stop(rp->pass);
-    periodic_stop(rp->pids);
+    ev_timer_stop(rp->loop, &rp->pids);
     periodic_stop(rp->sweep);
 }

@@ -16,7 +16,8 @@ struct reaper; /* opaque */
  * instead. The expiry is checked again in the one call (reap.lua) that moves the jobs and
  * forgets the process, so a process that beats in between keeps its jobs and its records.
  * Reads every process's record (one HGETALL) every `interval_s` (the heartbeat's); the pids of
- * this host's processes among them are checked every second in between, without Redis.
+ * this host's other processes among them are checked every second in between, without Redis
+ * (no timer runs while there are none).
  * Every `sweep_interval_s`, a sweep (SCAN, one page per check)
  * recovers in-flight lists whose owner has neither a heartbeat nor a record.
  * `conn` is borrowed and must outlive the reaper. Caller owns it, reaper_free(). */
