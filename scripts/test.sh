@@ -63,15 +63,21 @@ start_services
 say "REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL"
 
 # run_ctest DIR [CTEST-ARGS...]: ctest prints its summary ("100% tests passed, 0 tests failed
-# out of N"). Two at once (NEXUS_TEST_JOBS=N for more): a -j2 pass keeps two cores only about
-# a third busy, but at -j3 a few tests that bound a delay (test_huge_jobs' loop stall,
-# test_recovery_race's recovery) failed in every trial run here.
+# out of N"). Two tests at a time hold a slot of `busy` (NEXUS_TEST_JOBS=N for more), and up to
+# three that mostly wait (idle windows, minute ticks, failovers: CMakeLists.txt's IT_IDLE) hold
+# one of `waits` beside them. Two busy tests keep two cores only about a third busy, but with three a few
+# tests that bound a delay (test_huge_jobs' loop stall, test_recovery_race's recovery) failed
+# in every trial run here.
 run_ctest() {
-    local dir=$1
+    local dir=$1 busy=${NEXUS_TEST_JOBS:-2} spec
     shift
+    spec=$(realpath "$dir")/resources.json # ctest reads it from within $dir
+    printf '{"version": {"major": 1, "minor": 0}, "local": [{%s, %s}]}\n' \
+        "\"busy\": [{\"id\": \"0\", \"slots\": $busy}]" \
+        '"waits": [{"id": "0", "slots": 3}]' >"$spec"
     say "ctest in $dir/ ${filter[*]} $*"
-    ctest --test-dir "$dir" --output-on-failure -j"${NEXUS_TEST_JOBS:-2}" --no-tests=error \
-        "${filter[@]}" "$@"
+    ctest --test-dir "$dir" --output-on-failure -j$((busy + 3)) --no-tests=error \
+        --resource-spec-file "$spec" "${filter[@]}" "$@"
 }
 
 lap "packages and servers"
