@@ -165,7 +165,10 @@ build_tree() {
         warn "$dir/ was configured for another source directory: starting it afresh"
         rm -rf "${NEXUS_ROOT:?}/$dir"
     fi
-    (cd "$NEXUS_ROOT" && cmake -S . -B "$dir" "$@" && cmake --build "$dir" -j2)
+    # BUILD_TARGETS="a b": only those (and what they need)
+    # shellcheck disable=SC2086  # target names are words
+    (cd "$NEXUS_ROOT" && cmake -S . -B "$dir" "$@" &&
+        cmake --build "$dir" -j2 ${BUILD_TARGETS:+--target $BUILD_TARGETS})
 }
 
 # ---- servers for a run ----------------------------------------------------------------
