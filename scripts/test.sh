@@ -66,9 +66,8 @@ say "REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL"
 # run_ctest DIR [CTEST-ARGS...]: ctest prints its summary ("100% tests passed, 0 tests failed
 # out of N"). Two tests at a time hold a slot of `busy` (NEXUS_TEST_JOBS=N for more), and up to
 # three that mostly wait (idle windows, minute ticks, failovers: CMakeLists.txt's IT_IDLE) hold
-# one of `waits` beside them. Two busy tests keep two cores only about a third busy, but with three a few
-# tests that bound a delay (test_huge_jobs' loop stall, test_recovery_race's recovery) failed
-# in every trial run here.
+# one of `waits` beside them (together: 759 -> 448 s). Three busy ones at a time (-j3 before
+# the slots) failed a few tests that bound a delay in every trial run here.
 run_ctest() {
     local dir=$1 busy=${NEXUS_TEST_JOBS:-2} spec
     shift
