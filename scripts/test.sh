@@ -69,14 +69,14 @@ say "REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL"
 # one of `waits` beside them (together: 759 -> 448 s). Three busy ones at a time (-j3 before
 # the slots) failed a few tests that bound a delay in every trial run here.
 run_ctest() {
-    local dir=$1 busy=${NEXUS_TEST_JOBS:-2} spec
+    local dir=$1 busy=${NEXUS_TEST_JOBS:-2} waits=3 spec
     shift
     spec=$(realpath "$dir")/resources.json # ctest reads it from within $dir
     printf '{"version": {"major": 1, "minor": 0}, "local": [{%s, %s}]}\n' \
         "\"busy\": [{\"id\": \"0\", \"slots\": $busy}]" \
-        '"waits": [{"id": "0", "slots": 3}]' >"$spec"
+        "\"waits\": [{\"id\": \"0\", \"slots\": $waits}]" >"$spec"
     say "ctest in $dir/ ${filter[*]} $*"
-    ctest --test-dir "$dir" --output-on-failure -j$((busy + 3)) --no-tests=error \
+    ctest --test-dir "$dir" --output-on-failure -j$((busy + waits)) --no-tests=error \
         --resource-spec-file "$spec" "${filter[@]}" "$@"
 }
 

@@ -66,9 +66,9 @@ def test_idle_default_configuration_costs_at_most_100_commands_a_minute(r, nexus
     got, woke = idle_commands(r, 30, d)
     total = sum(got.values())
     assert total <= 50, "%d commands in 30 s: %s" % (total, got)  # 100 a minute
-    # Each command's reply wakes it; no timer runs for what is not there: a cron look-up
-    # every 0.25 s without schedules was 190 wake-ups in 30 s, a same-host pid check every
-    # second without another process on the host 72 more than the 40-44 seen now.
+    # Each command's reply wakes it; no timer runs for what is not there: with a cron look-up
+    # every 0.25 s without schedules it woke 190 times in 30 s, with a same-host pid check
+    # every second without another process on the host 72 times; 40-44 now.
     assert woke <= 60, "%d wake-ups in 30 s" % woke
     assert_woken_by_push(start_latencies(r, d))
 
