@@ -60,6 +60,7 @@ struct pending {
     void *arg;
     double wait_s;     /* longest silence before its reply: the read timeout (+ block time) */
     const char *setup; /* the command's name when rconn sent it itself, else NULL */
+    unsigned long long end; /* rconn's `queued` once its bytes were queued */
 };
 
 struct rconn {
@@ -86,8 +87,11 @@ struct rconn {
     struct pending *head, **tail;
     size_t npending;
     unsigned nsetup;               /* setup commands still awaiting their replies */
-    double last_io;                /* ev_now() of the last progress: bytes read or written, or the
-                                      first command sent on a quiet connection */
+    unsigned long long queued, written; /* bytes since connected */
+    double last_io; /* ev_now() of the last progress: bytes read, bytes of the oldest command
+                       awaiting its reply written, or the first command sent on a quiet
+                       connection (bytes of later commands written say nothing of the server:
+                       a stopped one takes them until the socket's buffer is full) */
     char last_error[256];          /* why the last attempt or connection failed, "" after up */
     struct redisReply *delivering; /* the reply being handed to its callback */
     rconn_reply_fn *on_push;       /* replies to no command (SUBSCRIBE's messages), or NULL */
@@ -108,6 +112,8 @@ struct rconn {
     bool closed;          /* rconn_free() was called */
     int events;           /* of `io` while started, 0 while stopped */
     ev_io io;
+    ev_prepare flush;   /* writes queued output before the loop waits: flush_soon() */
+    unsigned flushed_in; /* ev_iteration() when `flush` last ran */
     ev_timer reconnect; /* waits backoff_s before the next attempt */
     ev_timer deadline;  /* connect timeout: connect, TLS handshake and setup */
     ev_timer wait;      /* read timeout of the oldest command */
@@ -148,7 +154,8 @@ static void io_want(struct rconn *rc, int events)
     ev_io_start(rc->loop, &rc->io);
 }
 
-/* While connected: always readable, writable while there is output SSL_write can take. */
+/* While connected: always readable; writable while there is output SSL_write can take and
+ * the socket took not all of it (queued output is first written by flush_on_prepare()). */
 static void io_update(struct rconn *rc)
 {
     bool out = rc->out_off < rc->out_len && !rc->write_wants_read;
@@ -189,6 +196,7 @@ static void transport_close(struct rconn *rc)
     free(rc->out);
     rc->out = NULL;
     rc->out_len = rc->out_off = rc->out_cap = 0;
+    rc->queued = rc->written = 0;
     rc->tls_retry_len = 0;
     rc->write_wants_read = rc->read_wants_write = false;
     rc->nsetup = 0;
@@ -272,8 +280,20 @@ static void connection_up(struct rconn *rc)
         rc->on_state(rc, true, rc->arg);
 }
 
-/* Appends `len` formatted bytes and the pending for their reply; the bytes leave when the
- * socket is next writable, with whatever else was sent before the loop turns. */
+/* Queued output is written by `flush`, a prepare watcher of the lowest priority, once a turn
+ * just before the loop waits: what the callbacks of the turn queued leaves in one write, and
+ * the socket is watched for writability only when it took not all of it (two epoll_ctl calls
+ * and a loop turn less a round trip than waiting for it to say it is writable). Output queued
+ * after `flush` ran in this turn's prepare phase (by another prepare watcher: libev counts the
+ * turns just before it waits, so the count is the same) waits for writability as before. */
+static void flush_soon(struct rconn *rc)
+{
+    if (rc->flushed_in == ev_iteration(rc->loop) || rc->events & EV_WRITE)
+        io_update(rc);
+}
+
+/* Appends `len` formatted bytes and the pending for their reply; the bytes leave before the
+ * loop next waits (flush_soon()), with whatever else was sent before it turns. */
 static void command_queue(struct rconn *rc, char *cmd, size_t len, rconn_reply_fn *done, void *arg,
                           double wait_s, const char *setup)
 {
@@ -285,7 +305,8 @@ static void command_queue(struct rconn *rc, char *cmd, size_t len, rconn_reply_f
     }
     memcpy(rc->out + rc->out_len, cmd, len);
     rc->out_len += len;
-    *p = (struct pending){NULL, done, arg, wait_s, setup};
+    rc->queued += len;
+    *p = (struct pending){NULL, done, arg, wait_s, setup, rc->queued};
     if (!rc->head) { /* the clock of a quiet connection starts now */
         rc->last_io = ev_now(rc->loop);
         ev_timer_set(&rc->wait, isfinite(wait_s) ? wait_s : 0, 0);
@@ -295,7 +316,7 @@ static void command_queue(struct rconn *rc, char *cmd, size_t len, rconn_reply_f
     *rc->tail = p;
     rc->tail = &p->next;
     rc->npending++;
-    io_update(rc);
+    flush_soon(rc);
 }
 
 static void setup_on_reply(struct redisReply *reply, void *arg);
@@ -552,6 +573,8 @@ static void conn_read(struct rconn *rc)
         reply_dispatch(rc);
         if (rc->phase < PHASE_SETUP || rc->closed)
             return;
+        if (!rc->ssl && (size_t)n < sizeof(buf))
+            return; /* the socket had no more: a read now would say EAGAIN */
     }
 }
 
@@ -604,8 +627,10 @@ static void conn_write(struct rconn *rc)
         n = conn_write_some(rc);
         if (n <= 0)
             return;
+        if (rc->head && rc->head->end > rc->written)
+            rc->last_io = ev_now(rc->loop); /* the oldest command is still going out */
         rc->out_off += (size_t)n;
-        rc->last_io = ev_now(rc->loop);
+        rc->written += (unsigned long long)n;
     }
     rc->out_off = rc->out_len = 0;
     if (rc->out_cap > OUT_KEEP) { /* a huge command went: do not keep its room */
@@ -881,6 +906,21 @@ static void io_on_event(struct ev_loop *loop, ev_io *w, int revents)
     LEAVE(rc);
 }
 
+static void flush_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct rconn *rc = w->data;
+
+    rc->flushed_in = ev_iteration(loop);
+    if (rc->phase < PHASE_SETUP || rc->out_off == rc->out_len || rc->events & EV_WRITE ||
+        rc->write_wants_read)
+        return; /* nothing to write, or the socket's watcher writes when it may */
+    ENTER(rc);
+    conn_write(rc);
+    if (rc->phase >= PHASE_SETUP && !rc->closed)
+        io_update(rc);
+    LEAVE(rc);
+}
+
 static void deadline_on_expire(struct ev_loop *loop, ev_timer *w, int revents)
 {
     static const char *const why[] = {
@@ -955,6 +995,12 @@ struct rconn *rconn_new(struct ev_loop *loop, const struct raddr *addr, const ch
     rc->backoff_max_s = BACKOFF_MAX_S;
     ev_io_init(&rc->io, io_on_event, -1, 0);
     rc->io.data = rc;
+    ev_prepare_init(&rc->flush, flush_on_prepare);
+    ev_set_priority(&rc->flush, EV_MINPRI);
+    rc->flush.data = rc;
+    ev_prepare_start(loop, &rc->flush);
+    ev_unref(loop); /* keeps no loop alive */
+    rc->flushed_in = ev_iteration(loop); /* output queued this turn waits for writability */
     ev_timer_init(&rc->reconnect, reconnect_on_timer, 0, 0);
     rc->reconnect.data = rc;
     ev_timer_init(&rc->deadline, deadline_on_expire, 0, 0);
@@ -974,6 +1020,8 @@ void rconn_free(struct rconn *rc)
     if (!rc || rc->closed)
         return;
     rc->closed = true;
+    ev_ref(rc->loop);
+    ev_prepare_stop(rc->loop, &rc->flush);
     ev_timer_stop(rc->loop, &rc->reconnect);
     transport_close(rc);
     ENTER(rc);
