@@ -175,7 +175,9 @@ static void batch_send(struct durable *d, struct waiter *list)
 }
 
 /* Runs after every other prepare watcher of the turn: the writes they queued leave before the
- * WAIT, in the same write. Callbacks may add waiters: they get a WAIT of their own. */
+ * WAIT, in the same write (rconn's own writing watcher has this priority too; made before this
+ * one, libev runs it after; were it to run first, the WAIT would leave in a write of its own,
+ * still behind them). Callbacks may add waiters: they get a WAIT of their own. */
 static void batch_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct durable *d = w->data;

@@ -8,6 +8,9 @@ Throughput rows are every drain variant; jobs/s and CPU per job are divided by t
 minimal reliable cycle of the same run (ceiling/cycle consume, TCP, 1 connection, depth 64),
 p99 latency by beanstalkd's of the same run; each ratio shown is the median of the runs'.
 beanstalkd is not Redis-backed: its column is the server's CPU, including the enqueue.
+The latency rows start with the floor of a Redis-list worker (blmove_floor.c: one connection
+blocked in BLMOVE, the start taken when the reply is parsed), the other rows' p99 also as a
+ratio to it (× floor).
 """
 import glob
 import json
@@ -17,6 +20,7 @@ import sys
 
 CYCLE = ("redis", "cycle:consume-tcp-c1-d64")
 REFERENCE_LATENCY = ("beanstalkd", "lat-p1")
+FLOOR_LATENCY = ("redis", "lat-blmove")
 ORDER = ["redis", "nexusd", "beanstalkd", "sidekiq", "bullmq", "beequeue", "rq"]
 
 # column: (path in the redis peer's cycle record, path in the other peers' records)
@@ -83,8 +87,9 @@ def keys_of(runs, kind):
     seen = []
     for recs in runs.values():
         for key in recs:
-            wanted = key == CYCLE if key[0] == "redis" else key[1].startswith(kind)
-            if key not in seen and wanted and (kind == "thr" or key[0] != "redis"):
+            wanted = key == CYCLE if key[0] == "redis" and kind == "thr" else \
+                key[1].startswith(kind)
+            if key not in seen and wanted:
                 seen.append(key)
     rank = {p: i for i, p in enumerate(ORDER)}
     return sorted(seen, key=lambda k: rank.get(k[0], len(ORDER)))
@@ -124,15 +129,19 @@ def throughput_table(runs, out):
 
 
 def latency_table(runs, out):
-    out.append("| system | variant | runs | p50 ms | p99 ms (× beanstalkd) | max ms |")
-    out.append("|---|---|---|---|---|---|")
+    out.append("| system | variant | runs | p50 ms | p99 ms (× beanstalkd) | p99 × floor | "
+               "max ms |")
+    out.append("|---|---|---|---|---|---|---|")
     for key in keys_of(runs, "lat"):
         n = sum(key in recs for recs in runs.values())
         p50, _ = median_and_ratio(runs, key, field("p50_ms"), key)
         v, ratio = median_and_ratio(runs, key, field("p99_ms"), REFERENCE_LATENCY)
+        _, to_floor = median_and_ratio(runs, key, field("p99_ms"), FLOOR_LATENCY)
         worst, _ = median_and_ratio(runs, key, field("max_ms"), key)
-        out.append("| %s | %s | %d | %.3f | %s | %.2f |"
-                   % (key[0], key[1], n, p50, cell(v, ratio, "{:.3f}"), worst))
+        name = "minimal BLMOVE client" if key == FLOOR_LATENCY else key[0]
+        out.append("| %s | %s | %d | %.3f | %s | %s | %.2f |"
+                   % (name, key[1], n, p50, cell(v, ratio, "{:.3f}"),
+                      "" if to_floor is None else "%.2f" % to_floor, worst))
 
 
 def main():

@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""bench_latency.py - enqueue -> start latency of nexusd, the Redis floor and beanstalkd, in
+interleaved blocks, so that every system samples the same moments of a noisy machine.
+
+usage: bench/bench_latency.py [--nexusd build/nexusd] [--rounds 10] [--jobs 500] [--gap 5]
+
+Each round runs one block of --jobs single jobs, --gap ms apart, for each system in turn (the
+order rotates from round to round):
+  nexusd       idle, the default configuration (log.level info: its latency_ms lines), on a
+               private redis-server over TCP; the producer writes one RESP LPUSH on a plain
+               socket, the job's enqueued_at taken just before (bench/peers/nexusd_enqueue.py);
+  floor        bench/peers/blmove_floor.c: one connection blocked in BLMOVE, the start taken
+               when its reply is parsed: what any Redis-list worker pays, the same producer;
+  beanstalkd   1.12, one worker process blocked in `reserve`, by the method of
+               ../shared/bench-peers' bs_bench.py (Python, the time in the body, taken at
+               put; the worker's clock read once the body is read).
+Prints, per system, the percentiles of all blocks' samples pooled, and the median over the
+rounds of each round's p99 ratio (nexusd / beanstalkd, nexusd / floor, floor / beanstalkd):
+ratios of blocks a few seconds apart, which a drift of the machine's speed moves less than
+whole runs minutes apart. Needs redis-server, beanstalkd, gcc, libhiredis-dev, python3-redis.
+"""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import redis
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "peers"))
+from bench import latency_samples, start_nexusd, stop  # noqa: E402
+from bench_idle import http, wait_started  # noqa: E402
+from nexusd_enqueue import spaced_raw  # noqa: E402
+
+# beanstalkd's worker: bs_bench.py's lat_worker (reserve, the latency from the body, delete)
+BS_WORKER = r"""
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+f = s.makefile("rb")
+print("ready", flush=True)
+lat = []
+for _ in range(int(sys.argv[2])):
+    s.sendall(b"reserve\r\n")
+    _, jid, size = f.readline().split()
+    body = f.read(int(size) + 2)[:-2]
+    lat.append(time.time() * 1000 - float(body))
+    s.sendall(b"delete " + jid + b"\r\n")
+    assert f.readline().startswith(b"DELETED")
+print(" ".join("%.4f" % x for x in lat))
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port)).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("nothing listens on port %d" % port)
+
+
+def spaced_beanstalkd(port, n, gap_ms):
+    """bs_bench.py's lat producer: `put` with the time (ms, %.4f) as the body, the reply read."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    f = s.makefile("rb")
+    t0 = time.monotonic()
+    for i in range(n):
+        body = b"%.4f" % (time.time() * 1000)
+        s.sendall(b"put 0 0 60 %d\r\n%s\r\n" % (len(body), body))
+        if not f.readline().startswith(b"INSERTED"):
+            raise RuntimeError("beanstalkd refused a put")
+        d = t0 + (i + 1) * gap_ms / 1000.0 - time.monotonic()
+        if d > 0:
+            time.sleep(d)
+    s.close()
+
+
+class Systems:
+    def __init__(self, args, tmp):
+        self.args, self.tmp = args, tmp
+        self.rport, self.bport = free_port(), free_port()
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", str(self.rport), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
+        self.bs = subprocess.Popen(["beanstalkd", "-l", "127.0.0.1", "-p", str(self.bport)])
+        wait_port(self.rport)
+        wait_port(self.bport)
+        self.r = redis.Redis(port=self.rport)
+        self.floor = os.path.join(tmp, "blmove_floor")
+        subprocess.run(["cc", "-O2", "-Wall", "-o", self.floor,
+                        os.path.join(HERE, "peers", "blmove_floor.c"), "-lhiredis"], check=True)
+
+    def close(self):
+        for p in (self.redis, self.bs):
+            p.terminate()
+            p.wait()
+
+    def nexusd(self, n):
+        self.r.flushall()
+        proc, log = start_nexusd(self.args.nexusd, "", self.tmp, "info", None, http(self.tmp),
+                                 {"REDIS_URL": "redis://127.0.0.1:%d/0" % self.rport})
+        try:
+            wait_started(self.r)
+            time.sleep(0.5)  # blocked in BLMOVE
+            spaced_raw("127.0.0.1", self.rport, n, self.args.gap)
+            end = time.time() + 30
+            while int(self.r.get("stat:processed") or 0) < n and time.time() < end:
+                time.sleep(0.25)
+        finally:
+            stop(proc)
+            log.close()
+        lat = latency_samples(log.name)
+        if len(lat) != n:
+            raise RuntimeError("nexusd: %d of %d latency samples (%s)" % (len(lat), n, log.name))
+        return lat
+
+    def floor_block(self, n):
+        self.r.flushall()
+        proc = subprocess.Popen([self.floor, "127.0.0.1", str(self.rport), str(n)])
+        end = time.time() + 10
+        while not self.r.get("bench:ready") and time.time() < end:
+            time.sleep(0.02)
+        time.sleep(0.5)
+        spaced_raw("127.0.0.1", self.rport, n, self.args.gap)
+        if proc.wait(timeout=30) != 0:
+            raise RuntimeError("blmove_floor failed")
+        return sorted(json.loads(self.r.get("bench:result"))["lat_ms"])
+
+    def beanstalkd(self, n):
+        proc = subprocess.Popen(["/usr/bin/python3", "-c", BS_WORKER, str(self.bport), str(n)],
+                                stdout=subprocess.PIPE, text=True)
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the beanstalkd worker did not start")
+        time.sleep(0.5)  # blocked in reserve
+        spaced_beanstalkd(self.bport, n, self.args.gap)
+        out = proc.communicate(timeout=30)[0]
+        return sorted(float(x) for x in out.split())
+
+
+def pct(lat, p):
+    """Nearest rank, as the harness's calc.py."""
+    return lat[max(0, min(len(lat) - 1, -(-p * len(lat) // 100) - 1))]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nexusd", default=os.path.join(HERE, "..", "build", "nexusd"))
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--jobs", type=int, default=500)
+    ap.add_argument("--gap", type=float, default=5.0, help="ms between jobs")
+    args = ap.parse_args()
+    args.nexusd = os.path.realpath(args.nexusd)
+    tmp = tempfile.mkdtemp(prefix="nexus-latency.")
+    systems = Systems(args, tmp)
+    names = ["nexusd", "floor", "beanstalkd"]
+    run = {"nexusd": systems.nexusd, "floor": systems.floor_block,
+           "beanstalkd": systems.beanstalkd}
+    pooled = {k: [] for k in names}
+    p99s = []
+    print("load average %s; %d rounds of %d jobs %.1f ms apart per system"
+          % (" ".join(open("/proc/loadavg").read().split()[:3]), args.rounds, args.jobs, args.gap))
+    try:
+        for k in range(args.rounds):
+            order = names[k % 3:] + names[:k % 3]
+            p99 = {}
+            for name in order:
+                lat = run[name](args.jobs)
+                pooled[name] += lat
+                p99[name] = pct(lat, 99)
+            p99s.append(p99)
+            print("round %2d: p99 ms " % (k + 1) + "  ".join(
+                "%s %.3f" % (name, p99[name]) for name in names), flush=True)
+    finally:
+        systems.close()
+    print("\n| system | samples | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|")
+    for name in names:
+        lat = sorted(pooled[name])
+        print("| %s | %d | %.3f | %.3f | %.3f | %.2f |" % (
+            name, len(lat), pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[-1]))
+    for a, b in (("nexusd", "beanstalkd"), ("nexusd", "floor"), ("floor", "beanstalkd")):
+        ratios = [p[a] / p[b] for p in p99s]
+        print("p99 %s / %s: median of rounds %.2f (below 1 in %d of %d rounds)"
+              % (a, b, statistics.median(ratios), sum(x < 1 for x in ratios), len(ratios)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
