@@ -28,6 +28,7 @@
 #include "lib/raddr.h"
 #include "lib/resolve.h"
 #include "lib/xalloc.h"
+#include "queue/resp.h"
 #include "queue/rtls.h"
 #include "queue/sentinel.h"
 
@@ -325,12 +326,11 @@ static void role_on_reply(struct redisReply *reply, void *arg);
 /* Sends one setup command of fixed words (AUTH's password may be binary-safe text). */
 static void setup_send(struct rconn *rc, int argc, const char **argv, rconn_reply_fn *done)
 {
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
+    size_t len;
+    char *cmd = resp_format(argc, argv, NULL, &len);
 
-    assert(len > 0); /* hiredis 0.14 allocates with plain malloc: NULL is out of memory */
-    command_queue(rc, cmd, (size_t)len, done, rc, rc->read_timeout_s, argv[0]);
-    redisFreeCommand(cmd);
+    command_queue(rc, cmd, len, done, rc, rc->read_timeout_s, argv[0]);
+    free(cmd);
     rc->nsetup++;
 }
 
@@ -1070,39 +1070,32 @@ struct redisReply *rconn_reply_keep(struct rconn *rc)
     return reply;
 }
 
-/* Queues a command hiredis formatted (`len` bytes, < 0 when it could not: out of memory). */
-static int command_send(struct rconn *rc, char *cmd, int len, rconn_reply_fn *done, void *arg,
-                        double wait_s)
+/* Queues the command of these words, its reply awaited for at most wait_s. */
+static int command_words(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc,
+                         const char **argv, const size_t *argvlen, double wait_s)
 {
-    assert(len > 0); /* hiredis 0.14 allocates with plain malloc: -1 is out of memory */
-    command_queue(rc, cmd, (size_t)len, done, arg, wait_s, NULL);
-    redisFreeCommand(cmd);
+    size_t len;
+    char *cmd;
+
+    if (rc->phase != PHASE_UP)
+        return -ENOTCONN;
+    cmd = resp_format(argc, argv, argvlen, &len);
+    command_queue(rc, cmd, len, done, arg, wait_s, NULL);
+    free(cmd);
     return 0;
 }
 
 int rconn_command(struct rconn *rc, rconn_reply_fn *done, void *arg, int argc, const char **argv,
                   const size_t *argvlen)
 {
-    char *cmd = NULL;
-    int len;
-
-    if (rc->phase != PHASE_UP)
-        return -ENOTCONN;
-    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-    return command_send(rc, cmd, len, done, arg, rc->read_timeout_s);
+    return command_words(rc, done, arg, argc, argv, argvlen, rc->read_timeout_s);
 }
 
 int rconn_command_blocking(struct rconn *rc, double block_s, rconn_reply_fn *done, void *arg,
                            int argc, const char **argv, const size_t *argvlen)
 {
-    char *cmd = NULL;
-    int len;
-
-    if (rc->phase != PHASE_UP)
-        return -ENOTCONN;
-    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-    return command_send(rc, cmd, len, done, arg,
-                        block_s > 0 ? block_s + rc->read_timeout_s : INFINITY);
+    return command_words(rc, done, arg, argc, argv, argvlen,
+                         block_s > 0 ? block_s + rc->read_timeout_s : INFINITY);
 }
 
 int rconn_commandf(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *fmt, ...)
@@ -1116,7 +1109,10 @@ int rconn_commandf(struct rconn *rc, rconn_reply_fn *done, void *arg, const char
     va_start(ap, fmt);
     len = redisvFormatCommand(&cmd, fmt, ap);
     va_end(ap);
-    return command_send(rc, cmd, len, done, arg, rc->read_timeout_s);
+    assert(len > 0); /* hiredis 0.14 allocates with plain malloc: -1 is out of memory */
+    command_queue(rc, cmd, (size_t)len, done, arg, rc->read_timeout_s, NULL);
+    redisFreeCommand(cmd);
+    return 0;
 }
 
 void rconn_eval_words_make(struct rconn_eval_words *w, const char *script, size_t nkeys,
@@ -1177,8 +1173,8 @@ struct eval_call {
     rconn_reply_fn *done;
     void *arg;
     const char *script;
-    char *cmd; /* hiredis's, redisFreeCommand(): "*N\r\n$7\r\nEVALSHA\r\n$40\r\n<sha1>\r\n" and the
-                  rest of the words */
+    char *cmd; /* resp_format()'s: "*N\r\n$7\r\nEVALSHA\r\n$40\r\n<sha1>\r\n" and the rest of
+                  the words */
     size_t len;
 };
 
@@ -1229,7 +1225,7 @@ static void eval_on_reply(struct redisReply *reply, void *arg)
     } else {
         ec->done(reply, ec->arg);
     }
-    redisFreeCommand(ec->cmd);
+    free(ec->cmd);
     free(ec);
 }
 
@@ -1240,8 +1236,9 @@ int rconn_eval(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *sc
     struct rconn_eval_words w;
     const char *sha1 = rc->no_evalsha ? NULL : script_sha1(script);
     struct eval_call *ec;
-    char *cmd = NULL;
-    int len, r;
+    size_t len;
+    char *cmd;
+    int r;
 
     rconn_eval_words_make(&w, script, nkeys, keys, nargs, args, arglens);
     if (!sha1 || rc->phase != PHASE_UP) {
@@ -1251,11 +1248,10 @@ int rconn_eval(struct rconn *rc, rconn_reply_fn *done, void *arg, const char *sc
     }
     w.argv[0] = "EVALSHA", w.lens[0] = 7;
     w.argv[1] = sha1, w.lens[1] = DIGEST_SHA1_HEX - 1;
-    len = redisFormatCommandArgv(&cmd, w.argc, w.argv, w.lens);
+    cmd = resp_format(w.argc, w.argv, w.lens, &len);
     rconn_eval_words_clear(&w);
-    assert(len > 0); /* as in command_send() */
     ec = xmalloc(sizeof(*ec));
-    *ec = (struct eval_call){rc, done, arg, script, cmd, (size_t)len};
+    *ec = (struct eval_call){rc, done, arg, script, cmd, len};
     command_queue(rc, ec->cmd, ec->len, eval_on_reply, ec, rc->read_timeout_s, NULL);
     return 0;
 }
