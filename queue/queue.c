@@ -9,6 +9,7 @@
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
+#include "lib/decimal.h"
 #include "lib/digest.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -68,6 +69,12 @@ struct queue {
     char *k_processed, *k_failed, *k_retry, *k_dead, *k_schedule;
     char *k_paused;
     char *k_order;             /* nexus:order:IDENTITY, the in-flight lists' token */
+    /* the keys of the time being, made again when their period changes: the day's counters
+       (period: its UTC day) and the metrics' minute and quarter-hour slots */
+    struct timed_key {
+        long long period; /* the one `key` is of; -1 before the first */
+        char *key;
+    } k_pday, k_fday, k_minute, k_quarter;
     unsigned long long token;  /* the one this process holds, 0 for none (no trim offered) */
     unsigned long long tokens; /* the last one a fetch offered to set */
     bool unsure; /* a fetch's reply was lost: its jobs may be in a list, known to no one, until
@@ -102,6 +109,7 @@ struct queue *queue_new(struct rconn *conn, const char *ns, const char *identity
     q->k_schedule = keys_schedule(ns);
     q->k_paused = keys_paused(ns);
     q->k_order = keys_order(ns, identity);
+    q->k_pday.period = q->k_fday.period = q->k_minute.period = q->k_quarter.period = -1;
     q->tally = tally_new();
     q->tail = &q->head;
     q->dead_max_jobs = 10000;
@@ -145,6 +153,10 @@ void queue_free(struct queue *q)
     free(q->k_schedule);
     free(q->k_paused);
     free(q->k_order);
+    free(q->k_pday.key);
+    free(q->k_fday.key);
+    free(q->k_minute.key);
+    free(q->k_quarter.key);
     tally_free(q->tally);
     free(q);
 }
@@ -360,13 +372,13 @@ int queue_fetch(struct queue *q, const unsigned *refs, const unsigned *quotas, s
 
     f->token = ++q->tokens; /* a new one, in case the script finds another than q->token */
     args[0] = p;
-    p += sprintf(p, "%u", max) + 1;
+    p += decimal_put(p, max) + 1;
     args[1] = p;
-    p += sprintf(p, "%llu", q->token) + 1;
+    p += decimal_put(p, q->token) + 1;
     args[2] = p;
-    p += sprintf(p, "%llu", f->token) + 1;
+    p += decimal_put(p, f->token) + 1;
     args[3] = p;
-    p += sprintf(p, "%d", ORDER_TOKEN_TTL_S) + 1;
+    p += decimal_put(p, ORDER_TOKEN_TTL_S) + 1;
     for (i = 0; i < nrefs; i++) {
         keys[i] = q->refs[refs[i]].list_key;
         keys[nrefs + i] = q->refs[refs[i]].inflight_key;
@@ -374,7 +386,7 @@ int queue_fetch(struct queue *q, const unsigned *refs, const unsigned *quotas, s
         f->refs[i] = refs[i];
         if (quotas) {
             args[4 + nrefs + i] = p;
-            p += sprintf(p, "%u", quotas[i]) + 1;
+            p += decimal_put(p, quotas[i]) + 1;
         }
     }
     keys[2 * nrefs] = q->k_paused;
@@ -765,6 +777,13 @@ static size_t flush_arrange(struct queue *q, size_t n, size_t *trims, size_t *re
     return ntext;
 }
 
+static void timed_key_set(struct timed_key *k, long long period, char *key)
+{
+    free(k->key);
+    k->key = key;
+    k->period = period;
+}
+
 /* Sends up to FLUSH_MAX_RECORDS waiting records in one finish.lua call, with the metrics
  * when they are due (or `metrics_now`). Returns 0, 1 when every record is held back for a
  * later call (queue/order.h), or a negative errno. */
@@ -776,7 +795,7 @@ static int flush_some(struct queue *q, bool metrics_now)
     const char **keys, **args;
     size_t *lens = xreallocarray(NULL, nargs, sizeof(*lens));
     char *nums = xmalloc(n * 64 + 256), *p = nums, day[16];
-    char *k_pday, *k_fday, *k_minute, *k_quarter, *noted;
+    char *noted;
     size_t noted_len = 0;
     struct flush *fl = xcalloc(1, sizeof(*fl));
     struct record *rec, **cut;
@@ -796,18 +815,26 @@ static int flush_some(struct queue *q, bool metrics_now)
     keys = xreallocarray(NULL, nkeys, sizeof(*keys));
     args = xreallocarray(NULL, nargs, sizeof(*args));
     nkeys = FINISH_FIXED_KEYS + q->nrefs; /* the locks' keys follow, as the records go */
-    (void)keys_day(now, day);
-    k_pday = keys_stat_processed_day(q->ns, day);
-    k_fday = keys_stat_failed_day(q->ns, day);
+    if (q->k_pday.period != (long long)now / 86400) { /* a new UTC day */
+        (void)keys_day(now, day);
+        timed_key_set(&q->k_pday, (long long)now / 86400, keys_stat_processed_day(q->ns, day));
+        timed_key_set(&q->k_fday, (long long)now / 86400, keys_stat_failed_day(q->ns, day));
+    }
+    if (q->k_minute.period != (long long)now / TALLY_MINUTE_S)
+        timed_key_set(&q->k_minute, (long long)now / TALLY_MINUTE_S,
+                      keys_metrics(q->ns, TALLY_MINUTE_S, (long long)now / TALLY_MINUTE_S));
+    if (q->k_quarter.period != (long long)now / TALLY_QUARTER_S)
+        timed_key_set(&q->k_quarter, (long long)now / TALLY_QUARTER_S,
+                      keys_metrics(q->ns, TALLY_QUARTER_S, (long long)now / TALLY_QUARTER_S));
     keys[0] = q->k_processed;
-    keys[1] = k_pday;
+    keys[1] = q->k_pday.key;
     keys[2] = q->k_failed;
-    keys[3] = k_fday;
+    keys[3] = q->k_fday.key;
     keys[4] = q->k_retry;
     keys[5] = q->k_dead;
     keys[6] = q->k_schedule;
-    keys[7] = k_minute = keys_metrics(q->ns, TALLY_MINUTE_S, (long long)now / TALLY_MINUTE_S);
-    keys[8] = k_quarter = keys_metrics(q->ns, TALLY_QUARTER_S, (long long)now / TALLY_QUARTER_S);
+    keys[7] = q->k_minute.key;
+    keys[8] = q->k_quarter.key;
     keys[9] = q->k_order;
     metrics_now = metrics_now || util_now() - q->metrics_at >= QUEUE_METRICS_HOLD_S;
     noted = metrics_now ? tally_text(q->tally, &noted_len) : NULL;
@@ -815,20 +842,26 @@ static int flush_some(struct queue *q, bool metrics_now)
         keys[FINISH_FIXED_KEYS + i] = q->refs[i].inflight_key;
 #define PUT(s, l) (args[a] = (s), lens[a] = (l), a++)
 #define PUTS(s) PUT((s), strlen(s))
-#define PUTNUM(fmt, v)                                                                             \
+#define PUTF(fmt, v)                                                                               \
     do {                                                                                           \
         int len_ = sprintf(p, fmt, v);                                                             \
         PUT(p, (size_t)len_);                                                                      \
         p += len_ + 1;                                                                             \
     } while (0)
-    PUTNUM("%.3f", now - q->dead_max_age_s);
-    PUTNUM("%u", q->dead_max_jobs);
-    PUTNUM("%d", KEYS_STAT_TTL_S);
+#define PUTU(v)                                                                                    \
+    do {                                                                                           \
+        size_t len_ = decimal_put(p, (v));                                                         \
+        PUT(p, len_);                                                                              \
+        p += len_ + 1;                                                                             \
+    } while (0)
+    PUTF("%.3f", now - q->dead_max_age_s);
+    PUTU(q->dead_max_jobs);
+    PUTU(KEYS_STAT_TTL_S);
     PUT(noted ? noted : "", noted_len);
-    PUTNUM("%d", TALLY_MINUTE_TTL_S);
-    PUTNUM("%d", TALLY_QUARTER_TTL_S);
-    PUTNUM("%d", TALLY_FIELDS_MAX);
-    PUTNUM("%llu", q->token);
+    PUTU(TALLY_MINUTE_TTL_S);
+    PUTU(TALLY_QUARTER_TTL_S);
+    PUTU(TALLY_FIELDS_MAX);
+    PUTU(q->token);
     for (rec = q->head, i = 0; i < ntext; rec = rec->next, i++) {
         if (record_in_run(rec)) { /* a run: 'A', its list, how many, the jobs */
             size_t count = 1;
@@ -836,8 +869,8 @@ static int flush_some(struct queue *q, bool metrics_now)
             for (; i + count < ntext && record_in_run(end) && end->ref == rec->ref; end = end->next)
                 count++;
             PUT("A", 1);
-            PUTNUM("%u", FINISH_FIXED_KEYS + rec->ref + 1);
-            PUTNUM("%zu", count);
+            PUTU(FINISH_FIXED_KEYS + rec->ref + 1);
+            PUTU(count);
             for (i += count - 1;; rec = rec->next) {
                 PUT(rec->old, rec->old_len);
                 if (rec->next == end)
@@ -846,13 +879,13 @@ static int flush_some(struct queue *q, bool metrics_now)
             continue;
         }
         PUT(rec->cut ? "D" : &op_codes[rec->op], 1);
-        PUTNUM("%u", FINISH_FIXED_KEYS + rec->ref + 1);
+        PUTU(FINISH_FIXED_KEYS + rec->ref + 1);
         PUT(rec->old, rec->old_len);
         PUTS(rec->new_job ? rec->new_job : "");
-        PUTNUM("%.6f", rec->score);
+        PUTF("%.6f", rec->score);
         if (rec->lock_key) {
             keys[nkeys++] = rec->lock_key;
-            PUTNUM("%zu", nkeys);
+            PUTU(nkeys);
             PUTS(rec->lock_jid);
         } else {
             PUT("0", 1);
@@ -863,12 +896,13 @@ static int flush_some(struct queue *q, bool metrics_now)
         if (trims[ref] == 0)
             continue;
         PUT("T", 1);
-        PUTNUM("%zu", FINISH_FIXED_KEYS + ref + 1);
-        PUTNUM("%zu", trims[ref]);
+        PUTU(FINISH_FIXED_KEYS + ref + 1);
+        PUTU(trims[ref]);
     }
 #undef PUT
 #undef PUTS
-#undef PUTNUM
+#undef PUTF
+#undef PUTU
     fl->q = q;
     fl->n = n;
     r = rconn_eval(q->conn, flush_on_reply, fl, lua_finish, nkeys, keys, a, args, lens);
@@ -907,10 +941,6 @@ out:
     free(args);
     free(lens);
     free(nums);
-    free(k_pday);
-    free(k_fday);
-    free(k_minute);
-    free(k_quarter);
     free(noted);
     return r;
 }

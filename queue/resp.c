@@ -4,28 +4,14 @@
 #include <assert.h>
 #include <string.h>
 
+#include "lib/decimal.h"
 #include "lib/xalloc.h"
-
-static size_t digits(size_t n)
-{
-    size_t d = 1;
-
-    while (n >= 10) {
-        n /= 10;
-        d++;
-    }
-    return d;
-}
 
 /* `c` then n in decimal then CR LF at p; returns the end. */
 static char *header(char *p, char c, size_t n)
 {
-    size_t d = digits(n);
-
     *p++ = c;
-    for (size_t i = d; i-- > 0; n /= 10)
-        p[i] = (char)('0' + n % 10);
-    p += d;
+    p += decimal_put(p, n); /* its NUL is overwritten next */
     *p++ = '\r';
     *p++ = '\n';
     return p;
@@ -33,13 +19,13 @@ static char *header(char *p, char c, size_t n)
 
 char *resp_format(int argc, const char *const *argv, const size_t *argvlen, size_t *len)
 {
-    size_t total = 1 + digits((size_t)argc) + 2;
+    size_t total = 1 + decimal_digits((size_t)argc) + 2;
     char *out, *p;
 
     assert(argc > 0);
     for (int i = 0; i < argc; i++) {
         size_t n = argvlen ? argvlen[i] : strlen(argv[i]);
-        total += 1 + digits(n) + 2 + n + 2;
+        total += 1 + decimal_digits(n) + 2 + n + 2;
     }
     out = xmalloc(total);
     p = header(out, '*', (size_t)argc);
