@@ -3,12 +3,16 @@
 interleaved blocks, so that every system samples the same moments of a noisy machine.
 
 usage: bench/bench_latency.py [--nexusd build/nexusd] [--rounds 10] [--jobs 500] [--gap 5]
+                              [--variants default,q2,q10,metered]
 
 Each round runs one block of --jobs single jobs, --gap ms apart, for each system in turn (the
 order rotates from round to round):
   nexusd       idle, the default configuration (log.level info: its latency_ms lines), on a
                private redis-server over TCP; the producer writes one RESP LPUSH on a plain
                socket, the job's enqueued_at taken just before (bench/peers/nexusd_enqueue.py);
+               with --variants, also (or instead) with 2 or 10 queues configured (the jobs
+               in `default`, listed last) and with redis.metered = true, as in the peers run
+               (bench/peers/nexusd_worker.py's configurations), each a system of its own;
   floor        bench/peers/blmove_floor.c: one connection blocked in BLMOVE, the start taken
                when its reply is parsed: what any Redis-list worker pays, the same producer;
   beanstalkd   1.12, one worker process blocked in `reserve`, by the method of
@@ -34,8 +38,11 @@ import redis
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "peers"))
 from bench import latency_samples, start_nexusd, stop  # noqa: E402
-from bench_idle import http, wait_started  # noqa: E402
+from bench_idle import wait_started  # noqa: E402
 from nexusd_enqueue import spaced_raw  # noqa: E402
+from nexusd_worker import config  # noqa: E402
+
+VARIANTS = {"default": (1, False), "q2": (2, False), "q10": (10, False), "metered": (1, True)}
 
 # beanstalkd's worker: bs_bench.py's lat_worker (reserve, the latency from the body, delete)
 BS_WORKER = r"""
@@ -112,9 +119,11 @@ class Systems:
             p.terminate()
             p.wait()
 
-    def nexusd(self, n):
+    def nexusd(self, n, variant="default"):
+        queues, metered = VARIANTS[variant]
+        conf = config(argparse.Namespace(queues=queues, metered=metered), self.tmp)
         self.r.flushall()
-        proc, log = start_nexusd(self.args.nexusd, "", self.tmp, "info", None, http(self.tmp),
+        proc, log = start_nexusd(self.args.nexusd, "", self.tmp, "info", None, conf,
                                  {"REDIS_URL": "redis://127.0.0.1:%d/0" % self.rport})
         try:
             wait_started(self.r)
@@ -166,20 +175,27 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=500)
     ap.add_argument("--gap", type=float, default=5.0, help="ms between jobs")
+    ap.add_argument("--variants", default="default",
+                    help="nexusd's configurations, of " + ",".join(VARIANTS))
     args = ap.parse_args()
     args.nexusd = os.path.realpath(args.nexusd)
+    variants = args.variants.split(",")
+    if not variants or any(v not in VARIANTS for v in variants):
+        sys.exit("--variants: a list of " + ",".join(VARIANTS))
     tmp = tempfile.mkdtemp(prefix="nexus-latency.")
     systems = Systems(args, tmp)
-    names = ["nexusd", "floor", "beanstalkd"]
-    run = {"nexusd": systems.nexusd, "floor": systems.floor_block,
-           "beanstalkd": systems.beanstalkd}
+    nexusds = ["nexusd" if v == "default" else "nexusd-" + v for v in variants]
+    names = nexusds + ["floor", "beanstalkd"]
+    run = {"floor": systems.floor_block, "beanstalkd": systems.beanstalkd}
+    for name, v in zip(nexusds, variants):
+        run[name] = lambda n, v=v: systems.nexusd(n, v)
     pooled = {k: [] for k in names}
     p99s = []
     print("load average %s; %d rounds of %d jobs %.1f ms apart per system"
           % (" ".join(open("/proc/loadavg").read().split()[:3]), args.rounds, args.jobs, args.gap))
     try:
         for k in range(args.rounds):
-            order = names[k % 3:] + names[:k % 3]
+            order = names[k % len(names):] + names[:k % len(names)]
             p99 = {}
             for name in order:
                 lat = run[name](args.jobs)
@@ -195,7 +211,8 @@ def main():
         lat = sorted(pooled[name])
         print("| %s | %d | %.3f | %.3f | %.3f | %.2f |" % (
             name, len(lat), pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[-1]))
-    for a, b in (("nexusd", "beanstalkd"), ("nexusd", "floor"), ("floor", "beanstalkd")):
+    pairs = [(x, y) for x in nexusds for y in ("beanstalkd", "floor")] + [("floor", "beanstalkd")]
+    for a, b in pairs:
         ratios = [p[a] / p[b] for p in p99s]
         print("p99 %s / %s: median of rounds %.2f (below 1 in %d of %d rounds)"
               % (a, b, statistics.median(ratios), sum(x < 1 for x in ratios), len(ratios)))
