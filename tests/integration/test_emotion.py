@@ -313,6 +313,7 @@ def test_cache_ttl_setting_and_no_cache(pg, fake, nexusd, r):
 def test_postgres_down_is_retried_and_nothing_is_lost(pg, fake, nexusd, r):
     d = emotion_nexusd(nexusd, pg, fake)
     text = "written while PostgreSQL is down"
+    d.wait_log(r"event=db_up ")  # the pool is up (else its first db_up comes after the restart)
     pg.stop()
     try:
         jid = push(r, CLASS, [text, "review:99"])
