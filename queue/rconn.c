@@ -88,7 +88,7 @@ struct rconn {
     struct pending *head, **tail;
     size_t npending;
     unsigned nsetup;               /* setup commands still awaiting their replies */
-    unsigned long long queued, written; /* bytes since connected */
+    unsigned long long queued; /* bytes queued since connected (written: less out_len - out_off) */
     double last_io; /* ev_now() of the last progress: bytes read, bytes of the oldest command
                        awaiting its reply written, or the first command sent on a quiet
                        connection (bytes of later commands written say nothing of the server:
@@ -197,7 +197,7 @@ static void transport_close(struct rconn *rc)
     free(rc->out);
     rc->out = NULL;
     rc->out_len = rc->out_off = rc->out_cap = 0;
-    rc->queued = rc->written = 0;
+    rc->queued = 0;
     rc->tls_retry_len = 0;
     rc->write_wants_read = rc->read_wants_write = false;
     rc->nsetup = 0;
@@ -289,7 +289,7 @@ static void connection_up(struct rconn *rc)
  * turns just before it waits, so the count is the same) waits for writability as before. */
 static void flush_soon(struct rconn *rc)
 {
-    if (rc->flushed_in == ev_iteration(rc->loop) || rc->events & EV_WRITE)
+    if (rc->flushed_in == ev_iteration(rc->loop))
         io_update(rc);
 }
 
@@ -627,10 +627,9 @@ static void conn_write(struct rconn *rc)
         n = conn_write_some(rc);
         if (n <= 0)
             return;
-        if (rc->head && rc->head->end > rc->written)
+        if (rc->head && rc->head->end > rc->queued - (rc->out_len - rc->out_off))
             rc->last_io = ev_now(rc->loop); /* the oldest command is still going out */
         rc->out_off += (size_t)n;
-        rc->written += (unsigned long long)n;
     }
     rc->out_off = rc->out_len = 0;
     if (rc->out_cap > OUT_KEEP) { /* a huge command went: do not keep its room */
