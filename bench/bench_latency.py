@@ -15,16 +15,19 @@ order rotates from round to round):
                (bench/peers/nexusd_worker.py's configurations), each a system of its own;
   floor        bench/peers/blmove_floor.c: one connection blocked in BLMOVE, the start taken
                when its reply is parsed: what any Redis-list worker pays, the same producer;
-  beanstalkd   1.12, one worker process blocked in `reserve`, by the method of
-               ../shared/bench-peers' bs_bench.py (Python, the time in the body, taken at
-               put; the worker's clock read once the body is read).
+  beanstalkd   1.12, one worker process blocked in `reserve`: the peers harness's own
+               client and latency worker (../shared/bench-peers/beanstalkd/bs_bench.py, or
+               under PEERS_HARNESS; the time in the body, taken at put, the worker's clock
+               read once the body is read).
 Prints, per system, the percentiles of all blocks' samples pooled, and the median over the
 rounds of each round's p99 ratio (nexusd / beanstalkd, nexusd / floor, floor / beanstalkd):
 ratios of blocks a few seconds apart, which a drift of the machine's speed moves less than
-whole runs minutes apart. Needs redis-server, beanstalkd, gcc, libhiredis-dev, python3-redis.
+whole runs minutes apart. Needs redis-server, beanstalkd, gcc, libhiredis-dev, python3-redis
+and the peers harness.
 """
 import argparse
 import json
+import multiprocessing
 import os
 import socket
 import statistics
@@ -37,30 +40,19 @@ import redis
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "peers"))
-from bench import latency_samples, start_nexusd, stop  # noqa: E402
+HARNESS = os.environ.get("PEERS_HARNESS",
+                         os.path.join(HERE, "..", "..", "shared", "bench-peers"))
+sys.path.insert(0, os.path.join(HARNESS, "beanstalkd"))
+from bench import latency_samples, start_nexusd, start_redis, stop  # noqa: E402
 from bench_idle import wait_started  # noqa: E402
 from nexusd_enqueue import spaced_raw  # noqa: E402
 from nexusd_worker import config  # noqa: E402
+try:
+    import bs_bench  # noqa: E402  the harness's beanstalkd client (BS) and lat_worker
+except ImportError:
+    sys.exit("no peers harness at %s (PEERS_HARNESS)" % HARNESS)
 
 VARIANTS = {"default": (1, False), "q2": (2, False), "q10": (10, False), "metered": (1, True)}
-
-# beanstalkd's worker: bs_bench.py's lat_worker (reserve, the latency from the body, delete)
-BS_WORKER = r"""
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-f = s.makefile("rb")
-print("ready", flush=True)
-lat = []
-for _ in range(int(sys.argv[2])):
-    s.sendall(b"reserve\r\n")
-    _, jid, size = f.readline().split()
-    body = f.read(int(size) + 2)[:-2]
-    lat.append(time.time() * 1000 - float(body))
-    s.sendall(b"delete " + jid + b"\r\n")
-    assert f.readline().startswith(b"DELETED")
-print(" ".join("%.4f" % x for x in lat))
-"""
 
 
 def free_port():
@@ -83,31 +75,24 @@ def wait_port(port, timeout=10.0):
 
 
 def spaced_beanstalkd(port, n, gap_ms):
-    """bs_bench.py's lat producer: `put` with the time (ms, %.4f) as the body, the reply read."""
-    s = socket.create_connection(("127.0.0.1", port))
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    f = s.makefile("rb")
+    """bs_bench.py's lat producer: its client's `put` of the time (ms) every gap_ms."""
+    c = bs_bench.BS(port)
     t0 = time.monotonic()
     for i in range(n):
-        body = b"%.4f" % (time.time() * 1000)
-        s.sendall(b"put 0 0 60 %d\r\n%s\r\n" % (len(body), body))
-        if not f.readline().startswith(b"INSERTED"):
-            raise RuntimeError("beanstalkd refused a put")
+        c.put(b"%.4f" % (time.time() * 1000))
         d = t0 + (i + 1) * gap_ms / 1000.0 - time.monotonic()
         if d > 0:
             time.sleep(d)
-    s.close()
+    c.s.close()
 
 
 class Systems:
     def __init__(self, args, tmp):
         self.args, self.tmp = args, tmp
         self.rport, self.bport = free_port(), free_port()
-        self.redis = subprocess.Popen(
-            ["redis-server", "--port", str(self.rport), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
+        # bench.py's redis-server, reached over TCP as the harness's peers reach theirs
+        self.redis, _, _ = start_redis(tmp, ["--port", str(self.rport), "--bind", "127.0.0.1"])
         self.bs = subprocess.Popen(["beanstalkd", "-l", "127.0.0.1", "-p", str(self.bport)])
-        wait_port(self.rport)
         wait_port(self.bport)
         self.r = redis.Redis(port=self.rport)
         self.floor = os.path.join(tmp, "blmove_floor")
@@ -153,14 +138,15 @@ class Systems:
         return sorted(json.loads(self.r.get("bench:result"))["lat_ms"])
 
     def beanstalkd(self, n):
-        proc = subprocess.Popen(["/usr/bin/python3", "-c", BS_WORKER, str(self.bport), str(n)],
-                                stdout=subprocess.PIPE, text=True)
-        if proc.stdout.readline().strip() != "ready":
-            raise RuntimeError("the beanstalkd worker did not start")
-        time.sleep(0.5)  # blocked in reserve
+        """bs_bench.py's lat(): its lat_worker in a process of its own, 1 s to settle."""
+        out = multiprocessing.Queue()
+        proc = multiprocessing.Process(target=bs_bench.lat_worker, args=(self.bport, n, out))
+        proc.start()
+        time.sleep(1.0)  # blocked in reserve
         spaced_beanstalkd(self.bport, n, self.args.gap)
-        out = proc.communicate(timeout=30)[0]
-        return sorted(float(x) for x in out.split())
+        lat = sorted(out.get(timeout=30))
+        proc.join(timeout=30)
+        return lat
 
 
 def pct(lat, p):
