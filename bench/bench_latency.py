@@ -197,8 +197,8 @@ def main():
                 "%s %.3f" % (name, p99[name]) for name in names), flush=True)
     finally:
         systems.close()
-    print("\n| system | samples | p50 ms | p90 ms | p99 ms | max ms | over %g ms | rounds p99 over |"
-          "\n|---|---|---|---|---|---|---|---|" % STALL_MS)
+    print("\n| system | samples | p50 ms | p90 ms | p99 ms | max ms | over %g ms "
+          "| rounds p99 over |\n|---|---|---|---|---|---|---|---|" % STALL_MS)
     for name in names:
         lat = sorted(pooled[name])
         over = sum(x > STALL_MS for x in lat)
