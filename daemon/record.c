@@ -95,7 +95,8 @@ void record_bury(struct worker *wk, struct job *job, unsigned ref, unsigned long
     unique_lock_clear(&lock);
 }
 
-static void record_success(struct worker *wk, struct run *run, double now)
+/* enqueued: the job's enqueued_at (record_end() reads it once for the log and the tally). */
+static void record_success(struct worker *wk, struct run *run, double now, double enqueued)
 {
     size_t raw_len;
     const char *raw = job_raw(run->job, &raw_len);
@@ -107,9 +108,7 @@ static void record_success(struct worker *wk, struct run *run, double now)
                  log_q(job_jid(run->job)), log_q(job_class(run->job)),
                  log_q(queue_ref_name(wk->queue, run->ref)), run->attempt,
                  (now - run->started_at) * 1000.0,
-                 job_enqueued_at(run->job) > 0
-                     ? (run->started_at - job_enqueued_at(run->job)) * 1000.0
-                     : 0.0,
+                 enqueued > 0 ? (run->started_at - enqueued) * 1000.0 : 0.0,
                  record_trace_fields(run->job, run->task, trace));
     history_note(wk, run->job, run->ref, run->attempt, OUTCOME_DONE, run->started_at, NULL, NULL);
     queue_finish(wk->queue, OUTCOME_DONE, run->ref, run->seq, raw, raw_len, NULL, 0, &run->lock);
@@ -190,6 +189,7 @@ static void record_failure(struct worker *wk, struct run *run, double now, bool 
 void record_end(struct worker *wk, struct run *run, double now)
 {
     enum task_result result = run->timed_out ? TASK_FAILED : task_result(run->task);
+    double enqueued = job_enqueued_at(run->job); /* a number read from the text: once */
 
     if (run->timed_out) {
         char why[128];
@@ -197,7 +197,7 @@ void record_end(struct worker *wk, struct run *run, double now)
                        run->timeout_s);
         record_failure(wk, run, now, false, "NexusTimeout", why);
     } else if (result == TASK_OK) {
-        record_success(wk, run, now);
+        record_success(wk, run, now, enqueued);
     } else if (result == TASK_DEFER) {
         record_defer(wk, run, now, task_defer_s(run->task), task_error(run->task));
     } else {
@@ -205,7 +205,6 @@ void record_end(struct worker *wk, struct run *run, double now)
                        task_error(run->task));
     }
     if (result != TASK_DEFER) {
-        double enqueued = job_enqueued_at(run->job);
         metrics_job_end(wk->metrics, job_class(run->job), result != TASK_OK,
                         now - run->started_at);
         if (wk->cfg->redis_metrics) /* the dashboard's history, with the next outcome call */
