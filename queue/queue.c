@@ -800,6 +800,9 @@ static int flush_some(struct queue *q, bool metrics_now)
     struct flush *fl = xcalloc(1, sizeof(*fl));
     struct record *rec, **cut;
     double now = (double)time(NULL);
+    /* the periods of the day's counters and of the metrics' slots (struct timed_key) */
+    long long utc_day = (long long)now / 86400, minute = (long long)now / TALLY_MINUTE_S,
+              quarter = (long long)now / TALLY_QUARTER_S;
     int r;
 
     ntext = flush_arrange(q, n, trims, &n); /* n: those that go, the held ones after them */
@@ -815,17 +818,15 @@ static int flush_some(struct queue *q, bool metrics_now)
     keys = xreallocarray(NULL, nkeys, sizeof(*keys));
     args = xreallocarray(NULL, nargs, sizeof(*args));
     nkeys = FINISH_FIXED_KEYS + q->nrefs; /* the locks' keys follow, as the records go */
-    if (q->k_pday.period != (long long)now / 86400) { /* a new UTC day */
+    if (q->k_pday.period != utc_day) {
         (void)keys_day(now, day);
-        timed_key_set(&q->k_pday, (long long)now / 86400, keys_stat_processed_day(q->ns, day));
-        timed_key_set(&q->k_fday, (long long)now / 86400, keys_stat_failed_day(q->ns, day));
+        timed_key_set(&q->k_pday, utc_day, keys_stat_processed_day(q->ns, day));
+        timed_key_set(&q->k_fday, utc_day, keys_stat_failed_day(q->ns, day));
     }
-    if (q->k_minute.period != (long long)now / TALLY_MINUTE_S)
-        timed_key_set(&q->k_minute, (long long)now / TALLY_MINUTE_S,
-                      keys_metrics(q->ns, TALLY_MINUTE_S, (long long)now / TALLY_MINUTE_S));
-    if (q->k_quarter.period != (long long)now / TALLY_QUARTER_S)
-        timed_key_set(&q->k_quarter, (long long)now / TALLY_QUARTER_S,
-                      keys_metrics(q->ns, TALLY_QUARTER_S, (long long)now / TALLY_QUARTER_S));
+    if (q->k_minute.period != minute)
+        timed_key_set(&q->k_minute, minute, keys_metrics(q->ns, TALLY_MINUTE_S, minute));
+    if (q->k_quarter.period != quarter)
+        timed_key_set(&q->k_quarter, quarter, keys_metrics(q->ns, TALLY_QUARTER_S, quarter));
     keys[0] = q->k_processed;
     keys[1] = q->k_pday.key;
     keys[2] = q->k_failed;

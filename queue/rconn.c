@@ -25,6 +25,7 @@
 #include "lib/digest.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/decimal.h"
 #include "lib/raddr.h"
 #include "lib/resolve.h"
 #include "lib/xalloc.h"
@@ -1123,11 +1124,10 @@ void rconn_eval_words_make(struct rconn_eval_words *w, const char *script, size_
     assert(argc <= INT_MAX);
     w->argv = xreallocarray(NULL, argc, sizeof(*w->argv));
     w->lens = xreallocarray(NULL, argc, sizeof(*w->lens));
-    (void)snprintf(w->nkeys, sizeof(w->nkeys), "%zu", nkeys);
 #define PUT(s, l) (w->argv[a] = (s), w->lens[a] = (l), a++)
     PUT("EVAL", 4);
     PUT(script, strlen(script));
-    PUT(w->nkeys, strlen(w->nkeys));
+    PUT(w->nkeys, decimal_put(w->nkeys, nkeys));
     for (size_t i = 0; i < nkeys; i++)
         PUT(keys[i], strlen(keys[i]));
     for (size_t i = 0; i < nargs; i++)

@@ -32,6 +32,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/decimal.h"
+
 struct ev_loop;
 struct err;
 struct raddr; /* where Redis is and how to reach it: lib/raddr.h */
@@ -92,7 +94,7 @@ struct rconn_eval_words {
     int argc;
     const char **argv; /* owned array; the words are borrowed from make()'s arguments */
     size_t *lens;      /* owned: argc byte counts */
-    char nkeys[24];    /* argv[2] */
+    char nkeys[DECIMAL_MAX]; /* argv[2] */
 };
 /* Pure. `script` is Lua source (an embedded queue/lua/NAME.lua: lua_NAME); KEYS are
  * keys[0..nkeys), ARGV args[0..nargs), each NUL-terminated, or arglens[i] bytes long when
