@@ -49,7 +49,12 @@ def connect(address, timeout=10):
 def request(address, method, path, body=None, headers=None, timeout=10):
     c = connect(address, timeout)
     try:
-        c.request(method, path, body=body, headers=headers or {})
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+        except (BrokenPipeError, ConnectionResetError):
+            # the server answered before the body was all written (a 413 from the
+            # Content-Length) and closed: its answer is read all the same, as curl does
+            pass
         r = c.getresponse()
         return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
     finally:
